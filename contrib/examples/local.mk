@@ -1,0 +1,6 @@
+# Example MPI applications (built with mpicc's flags), used by the tests, demo and benchmarks.
+noinst_PROGRAMS += contrib/examples/heat
+contrib_examples_heat_SOURCES = contrib/examples/heat.c
+contrib_examples_heat_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/contrib/libsmig
+contrib_examples_heat_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+contrib_examples_heat_LDADD = contrib/libsmig/libsmig.la $(MPI_LIBS) -lm

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig.h - slurm-migrate application library: recovery images for MPI ranks
+ *
+ * An MPI program that runs under "srun --mpi=pmix --migrate ..." links
+ * -lsmig (pkg-config slurm-migrate) and:
+ *
+ *	MPI_Init(&argc, &argv);
+ *	smig_init();
+ *	rc = smig_register("heat", capture, restore, &state);
+ *	    rc == SMIG_RESTORED: restore() ran, state is that of a capture
+ *	for (;;) {
+ *		one_iteration(&state);
+ *		if (smig_safepoint() == SMIG_STOP)
+ *			break;		    ranks are moving: leave the loop
+ *	}
+ *	smig_finalize();
+ *	MPI_Finalize();
+ *
+ * Every rank must call smig_safepoint() at the same place of its main loop,
+ * once per iteration, outside of any MPI call in progress: the ranks agree
+ * on one safe-point count for a capture, so the images of one generation form
+ * a consistent set. Outside a --migrate step every call is a cheap no-op.
+ * See smig(3).
+ *
+ * This header includes only <stddef.h> and <stdint.h>.
+ */
+#ifndef SLURM_MIGRATE_SMIG_H
+#define SLURM_MIGRATE_SMIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SMIG_API_VERSION 1
+
+/* Results (>= 0) and errors (< 0). */
+#define SMIG_OK		0	/* go on */
+#define SMIG_RESTORED	1	/* smig_register(): state restored from an image */
+#define SMIG_STOP	2	/* smig_safepoint(): captured for a move; finalize and exit 0 */
+#define SMIG_ERR_INVAL	(-1)	/* bad argument */
+#define SMIG_ERR_STATE	(-2)	/* call out of order (e.g. register before init) */
+#define SMIG_ERR_PMIX	(-3)	/* PMIx unavailable or failed */
+#define SMIG_ERR_IMAGE	(-4)	/* no valid image to restore from */
+#define SMIG_ERR_IO	(-5)	/* a system call failed */
+#define SMIG_ERR_APP	(-6)	/* the application's callback failed */
+
+/* Handle through which a capture callback writes its state. */
+typedef struct smig_writer smig_writer_t;
+
+/*
+ * Capture callback: serialise the state with smig_write() (any number of
+ * calls). Return 0 on success, anything else fails the capture (the job
+ * keeps running; the previous image stays the good one).
+ */
+typedef int (*smig_capture_fn)(smig_writer_t *w, void *arg);
+
+/*
+ * Restore callback: rebuild the state from the bytes a capture wrote
+ * (borrowed for the call). Return 0 on success.
+ */
+typedef int (*smig_restore_fn)(const void *data, size_t len, void *arg);
+
+/*
+ * smig_init - attach to the step's migration service (after MPI_Init)
+ * RET SMIG_OK (also outside --migrate steps), or an error
+ */
+int smig_init(void);
+
+/*
+ * smig_register - give the library the application's callbacks
+ * IN tag     - short name stored in images (<= 32 bytes), e.g. "heat"
+ * IN capture - serialises the state
+ * IN restore - rebuilds it
+ * IN arg     - passed to both
+ * RET SMIG_OK on a fresh start; SMIG_RESTORED when this rank was relaunched
+ *     and restore() has run on its image (the newest generation all ranks
+ *     can read: generation g, else the previous good one); an error if this
+ *     rank was relaunched but no valid image exists (never a silent fresh
+ *     start)
+ */
+int smig_register(const char *tag, smig_capture_fn capture,
+		  smig_restore_fn restore, void *arg);
+
+/*
+ * smig_write - append bytes to the image being captured (capture callback only)
+ * RET SMIG_OK or an error
+ */
+int smig_write(smig_writer_t *w, const void *data, size_t len);
+
+/*
+ * smig_safepoint - a point in the main loop where the state is consistent
+ * RET SMIG_OK to go on; SMIG_STOP when the image of this rank was captured,
+ *     all ranks' images are safe and the step is being relaunched elsewhere:
+ *     the caller leaves its loop, calls smig_finalize() and MPI_Finalize()
+ *     and exits with status 0. Costs a load and a compare when nothing is
+ *     pending.
+ */
+int smig_safepoint(void);
+
+/* smig_generation - newest generation captured or restored by this rank (0: none) */
+uint64_t smig_generation(void);
+
+/* smig_finalize - detach (before MPI_Finalize). RET SMIG_OK or an error */
+int smig_finalize(void);
+
+/* smig_strerror - static text for a result or error code */
+const char *smig_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLURM_MIGRATE_SMIG_H */

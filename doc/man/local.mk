@@ -1,0 +1,13 @@
+# Man pages: doc/man/manN/*.N.in, filled in with version and date.
+MAN_IN = \
+	doc/man/man3/smig.3.in \
+	doc/man/man5/migrate.conf.5.in \
+	doc/man/man7/slurm-migrate.7.in \
+	doc/man/man8/spank_migrate.8.in
+man_MANS += $(MAN_IN:.in=)
+EXTRA_DIST += $(MAN_IN)
+CLEANFILES += $(MAN_IN:.in=)
+$(MAN_IN:.in=): Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
+	sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' -e 's|@MAN_DATE[@]|$(MAN_DATE)|g' \
+	    $(srcdir)/$@.in > $@

@@ -1,0 +1,22 @@
+# src/common: the Slurm-free core.
+# libsmig_image.la: image format only (libc + xxhash), shared with contrib/libsmig.
+noinst_LTLIBRARIES += src/common/libsmig_image.la
+src_common_libsmig_image_la_SOURCES = src/common/smig_image.c src/common/smig_image.h
+src_common_libsmig_image_la_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
+src_common_libsmig_image_la_LIBADD = $(XXHASH_LIBS)
+
+# libsmig_core.la: glib + hwloc + munge, never Slurm.
+noinst_LTLIBRARIES += src/common/libsmig_core.la
+src_common_libsmig_core_la_SOURCES = \
+	src/common/smig_error.c src/common/smig_error.h \
+	src/common/smig_log.c src/common/smig_log.h \
+	src/common/smig_conf.c src/common/smig_conf.h \
+	src/common/smig_request.c src/common/smig_request.h \
+	src/common/smig_wire.c src/common/smig_wire.h \
+	src/common/smig_auth.c src/common/smig_auth.h \
+	src/common/smig_policy.c src/common/smig_policy.h \
+	src/common/smig_balancer.c src/common/smig_balancer.h \
+	src/common/smig_hostlist.c src/common/smig_hostlist.h
+src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(HWLOC_CFLAGS) $(MUNGE_CFLAGS)
+src_common_libsmig_core_la_LIBADD = src/common/libsmig_image.la \
+	$(GLIB_LIBS) $(HWLOC_LIBS) $(MUNGE_LIBS)

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_balancer.h - the balancer service, independent of its host
+ *
+ * The balancer owns one thread with its own GMainContext: it listens on
+ * MigrateBalancerAddr:MigratePort, authenticates every message (munge),
+ * tracks the steps that asked for migration (srun and node agents register),
+ * polls node states through its host, runs the capture protocol and tells
+ * srun where to relaunch. It publishes each job's one-line state through its
+ * host (slurmctld: the job's SystemComment). The protocol is in
+ * doc/design.md. Its host is the slurmctld plugin today; a standalone daemon
+ * can host it on Slurm releases without SlurmctldPlugstack.
+ */
+#ifndef SMIG_BALANCER_H
+#define SMIG_BALANCER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "smig_auth.h"
+#include "smig_conf.h"
+
+typedef struct smig_balancer smig_balancer_t;
+
+/*
+ * What the balancer needs from its host. Every call comes from the
+ * balancer's own thread with no lock of the host held; the host takes its
+ * own locks inside and must not block for long.
+ */
+typedef struct smig_host_ops {
+	/*
+	 * node_flags - state of one node as smig_node_flags_t bits
+	 * RET false if the node is unknown
+	 */
+	bool (*node_flags)(void *ctx, const char *node, uint32_t *flags);
+	/*
+	 * job_owner - uid of a job that is running now
+	 * RET false if the job does not exist or is not running
+	 */
+	bool (*job_owner)(void *ctx, uint32_t job_id, uint32_t *uid);
+	/*
+	 * job_publish - the job's one-line migration state for people
+	 * (borrowed text; slurmctld stores a copy as SystemComment)
+	 */
+	void (*job_publish)(void *ctx, uint32_t job_id, const char *text);
+	void *ctx;
+} smig_host_ops_t;
+
+/*
+ * smig_balancer_new - a balancer, not yet listening
+ * IN  conf       - settings (borrowed; must outlive the balancer)
+ * IN  ops        - host callbacks (copied)
+ * IN  auth       - credentials (borrowed; must outlive the balancer)
+ * IN  admin_uid  - SlurmUser's uid; it and root may do anything
+ * RET new balancer, caller frees with smig_balancer_free()
+ */
+smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
+				   const smig_host_ops_t *ops,
+				   smig_auth_t *auth, uint32_t admin_uid);
+
+/*
+ * smig_balancer_start - bind the port and start the thread
+ * RET false with error set if the port cannot be bound (names addr:port)
+ */
+bool smig_balancer_start(smig_balancer_t *b, GError **error);
+
+/* smig_balancer_free - stop and join the thread, close every connection; NULL is a no-op */
+void smig_balancer_free(smig_balancer_t *b);
+
+#endif /* SMIG_BALANCER_H */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_conf.h - migrate.conf: the admin's settings, parsed with file:line errors
+ *
+ * Syntax as slurm.conf: "Key=Value" per line, '#' starts a comment, keys are
+ * case-insensitive, blank lines ignored. Every key, its default and an example
+ * are in doc/man/man5/migrate.conf.5.in. A missing file means all defaults.
+ */
+#ifndef SMIG_CONF_H
+#define SMIG_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef struct smig_conf {
+	char *path;			/* file read, NULL if defaults only */
+	char *balancer_addr;		/* MigrateBalancerAddr (default: the
+					 * address of slurm.conf's first
+					 * SlurmctldHost, else "localhost") */
+	uint16_t port;			/* MigratePort, default 6820 */
+	uint32_t poll_interval_ms;	/* MigratePollInterval, default 2s */
+	uint32_t capture_timeout_ms;	/* MigrateCaptureTimeout, default 60s */
+	uint32_t retry_interval_ms;	/* MigrateRetryInterval, default 5m */
+	char *image_dir;		/* MigrateImageDir, default
+					 * /var/spool/slurm-migrate */
+	uint32_t retain;		/* MigrateRetain: generations kept, >= 1,
+					 * default 2 */
+	char *munge_socket;		/* MigrateMungeSocket, default NULL
+					 * (munge's own default socket) */
+	char *state_dir;		/* MigrateStateDir, default NULL (the
+					 * balancer's host picks, slurmctld:
+					 * StateSaveLocation) */
+	uint32_t relaunch_grace_ms;	/* MigrateRelaunchGrace, default 30s: how
+					 * long srun waits for the old ranks to
+					 * exit after a committed move before it
+					 * kills the old step */
+} smig_conf_t;
+
+/* A key with its value as printed by "scontrol show config". */
+typedef struct smig_conf_pair {
+	char *key;
+	char *value;
+} smig_conf_pair_t;
+
+/*
+ * smig_conf_new - settings with every default
+ * RET new settings, caller frees with smig_conf_free()
+ */
+smig_conf_t *smig_conf_new(void);
+
+/* smig_conf_free - free settings; NULL is a no-op */
+void smig_conf_free(smig_conf_t *conf);
+
+/*
+ * smig_conf_parse_line - apply one line of migrate.conf
+ * IN  conf  - settings to update
+ * IN  path  - file name, for messages (borrowed)
+ * IN  line  - 1-based line number, for messages
+ * IN  text  - the line without its newline (borrowed)
+ * OUT error - "PATH:LINE: Key=Value: what is wrong (what is accepted)";
+ *             caller frees with g_error_free()
+ * RET true if the line was valid (comments and blank lines are valid)
+ */
+bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
+			  const char *text, GError **error);
+
+/*
+ * smig_conf_load - read a migrate.conf
+ * IN  path        - file to read (borrowed); a missing file gives defaults
+ * IN  slurm_conf  - path of slurm.conf, for the MigrateBalancerAddr default
+ *                   (borrowed, may be NULL)
+ * OUT error       - first bad line, as smig_conf_parse_line()
+ * RET new settings, caller frees with smig_conf_free(); NULL on error
+ */
+smig_conf_t *smig_conf_load(const char *path, const char *slurm_conf,
+			    GError **error);
+
+/*
+ * smig_conf_path_beside - where migrate.conf lives: beside slurm.conf
+ * IN  slurm_conf - path of slurm.conf (borrowed)
+ * RET new string, caller frees with g_free()
+ */
+char *smig_conf_path_beside(const char *slurm_conf);
+
+/*
+ * smig_conf_pairs - every setting as Key/Value strings, in man-page order
+ * RET new array of smig_conf_pair_t, caller frees with smig_conf_pairs_free()
+ */
+GArray *smig_conf_pairs(const smig_conf_t *conf);
+void smig_conf_pairs_free(GArray *pairs);
+
+/*
+ * smig_parse_duration - "500ms", "30s", "5m", "1h", or a bare number of
+ * seconds, into milliseconds (> 0, < 2^32)
+ * RET true on success
+ */
+bool smig_parse_duration(const char *text, uint32_t *ms);
+
+/* smig_format_duration - milliseconds as the shortest exact "30s"/"5m"/"500ms"; caller g_free()s */
+char *smig_format_duration(uint32_t ms);
+
+#endif /* SMIG_CONF_H */

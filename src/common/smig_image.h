@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_image.h - the recovery image format and its atomic store
+ *
+ * libc + libxxhash only (no glib): this file is linked into the application
+ * library (contrib/libsmig) as well as into the core.
+ *
+ * An image is one file per rank and generation, "<dir>/rank<R>.g<G>.img":
+ *
+ *   offset size  field (little-endian)
+ *   0      8     magic "SMIGIMG\0"
+ *   8      4     format version (SMIG_IMAGE_VERSION)
+ *   12     4     header size (SMIG_IMAGE_HEADER_SIZE)
+ *   16     4     job id
+ *   20     4     step id of the capture
+ *   24     4     rank
+ *   28     4     number of ranks of the step
+ *   32     8     generation (>= 1)
+ *   40     8     safe-point count at capture
+ *   48     8     payload length
+ *   56     8     capture time, ns since the epoch (CLOCK_REALTIME)
+ *   64     32    application tag, NUL-padded
+ *   96     8     XXH3-64 of the payload
+ *   104    16    reserved, zero
+ *   120    8     XXH3-64 of bytes 0..119
+ *   128    ...   payload
+ *
+ * Writing is atomic: a temporary name in the same directory, write, fsync,
+ * rename, fsync of the directory; a reader never sees a partial image under
+ * the final name, and a crash leaves the previous generation intact.
+ * Errors are returned as -errno-style codes with a message in errbuf that
+ * names the path, the generation and what is wrong.
+ */
+#ifndef SMIG_IMAGE_H
+#define SMIG_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SMIG_IMAGE_MAGIC	"SMIGIMG"	/* plus its NUL: 8 bytes */
+#define SMIG_IMAGE_VERSION	1
+#define SMIG_IMAGE_HEADER_SIZE	128
+#define SMIG_IMAGE_TAG_LEN	32
+/* Largest payload accepted when reading (64 GiB). */
+#define SMIG_IMAGE_MAX_PAYLOAD	(UINT64_C(1) << 36)
+
+typedef struct smig_image_hdr {
+	uint32_t version;
+	uint32_t job_id;
+	uint32_t step_id;
+	uint32_t rank;
+	uint32_t nranks;
+	uint64_t generation;
+	uint64_t safepoint;
+	uint64_t payload_len;
+	uint64_t created_ns;
+	char tag[SMIG_IMAGE_TAG_LEN + 1];	/* NUL-terminated */
+	uint64_t payload_hash;
+} smig_image_hdr_t;
+
+/* Error codes (negative), besides -errno of a failed system call. */
+#define SMIG_IMAGE_EBADMAGIC	(-1001)	/* not an image */
+#define SMIG_IMAGE_EVERSION	(-1002)	/* unknown format version */
+#define SMIG_IMAGE_EHDRSUM	(-1003)	/* header checksum mismatch */
+#define SMIG_IMAGE_ESUM		(-1004)	/* payload checksum mismatch */
+#define SMIG_IMAGE_ETRUNC	(-1005)	/* file shorter than the header says */
+#define SMIG_IMAGE_EINVAL	(-1006)	/* a header field out of range */
+
+/*
+ * smig_image_path - "<dir>/rank<R>.g<G>.img" into buf
+ * RET 0, or -ENAMETOOLONG if it does not fit
+ */
+int smig_image_path(char *buf, size_t len, const char *dir, uint32_t rank,
+		    uint64_t generation);
+
+/*
+ * smig_image_encode_header - the 128 header bytes for hdr and its payload
+ * IN  hdr - fields; payload_hash is computed from payload, version set here
+ * OUT out - SMIG_IMAGE_HEADER_SIZE bytes
+ */
+void smig_image_encode_header(const smig_image_hdr_t *hdr, const void *payload,
+			      unsigned char out[SMIG_IMAGE_HEADER_SIZE]);
+
+/*
+ * smig_image_decode_header - parse and check header bytes (not the payload)
+ * IN  buf, len - bytes read (not trusted)
+ * OUT hdr      - fields, on success
+ * RET 0, or SMIG_IMAGE_E* with a message in errbuf
+ */
+int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
+			     char *errbuf, size_t errlen);
+
+/*
+ * smig_image_write - store one image atomically (see above), mode 0600
+ * IN hdr     - fields; generation, rank, job must be set (borrowed)
+ * IN payload - the application's state (borrowed)
+ * OUT path   - final path, if pathbuf is not NULL
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
+		     const void *payload, char *pathbuf, size_t pathlen,
+		     char *errbuf, size_t errlen);
+
+/*
+ * smig_image_read - read and verify a whole image
+ * OUT hdr     - header fields
+ * OUT payload - new buffer, caller frees with free(); set only on success
+ * RET 0 or a negative code with a message in errbuf
+ * The file is opened with O_NOFOLLOW: a symbolic link is refused.
+ */
+int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
+		    char *errbuf, size_t errlen);
+
+/*
+ * smig_image_verify - check an image without keeping its payload (streams
+ * the checksum; constant memory)
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
+		      size_t errlen);
+
+/* smig_image_strerror - static text of a SMIG_IMAGE_E* code or -errno */
+const char *smig_image_strerror(int code);
+
+#endif /* SMIG_IMAGE_H */

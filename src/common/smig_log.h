@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_log.h - the core's log calls; the host (a plugin, a tool) sets the sink
+ *
+ * The core never calls Slurm or g_log(): it calls smig_log(). Plugins set a sink
+ * that forwards to slurm_error()/slurm_info()/... in init(); tools and unit tests
+ * keep the default sink, which writes "LEVEL: message" lines to stderr.
+ */
+#ifndef SMIG_LOG_H
+#define SMIG_LOG_H
+
+#include <glib.h>
+
+typedef enum {
+	SMIG_LOG_ERROR,
+	SMIG_LOG_INFO,
+	SMIG_LOG_VERBOSE,
+	SMIG_LOG_DEBUG,
+	SMIG_LOG_DEBUG2,
+	SMIG_LOG_DEBUG3,
+} smig_log_level_t;
+
+/* A sink receives one complete line without a trailing newline (borrowed). */
+typedef void (*smig_log_sink_t)(smig_log_level_t level, const char *msg);
+
+/*
+ * smig_log_set_sink - route the core's messages
+ * IN sink - function called for each message at or below max; NULL: stderr
+ * IN max  - most verbose level passed to the sink
+ * Thread-safe; meant to be called once from the host's init().
+ */
+void smig_log_set_sink(smig_log_sink_t sink, smig_log_level_t max);
+
+/* smig_log - format and emit one message if level <= the sink's max */
+void smig_log(smig_log_level_t level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+#define smig_error(...)   smig_log(SMIG_LOG_ERROR, __VA_ARGS__)
+#define smig_info(...)    smig_log(SMIG_LOG_INFO, __VA_ARGS__)
+#define smig_verbose(...) smig_log(SMIG_LOG_VERBOSE, __VA_ARGS__)
+#define smig_debug(...)   smig_log(SMIG_LOG_DEBUG, __VA_ARGS__)
+#define smig_debug2(...)  smig_log(SMIG_LOG_DEBUG2, __VA_ARGS__)
+
+#endif /* SMIG_LOG_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_request.h - a user's --migrate[=MODE][,key=value...] request
+ *
+ * Grammar: an empty value (bare --migrate) means mode auto. Otherwise a
+ * comma-separated list: at most one bare mode word (auto, advise, manual, off)
+ * and key=value items: mode=, capture=callback|signal:SIG, interval=DURATION,
+ * every=DURATION, capture-timeout=DURATION, spares=N, max-moves=N, affinity
+ * (bare, or affinity=yes|no). Unknown keys, repeated keys and bad values are
+ * errors naming the key and value and what is accepted.
+ */
+#ifndef SMIG_REQUEST_H
+#define SMIG_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef enum {
+	SMIG_MODE_OFF,		/* nothing happens for this job */
+	SMIG_MODE_AUTO,		/* the balancer moves ranks when it pays */
+	SMIG_MODE_ADVISE,	/* decide and report, never move */
+	SMIG_MODE_MANUAL,	/* move only on drain or explicit request */
+} smig_mode_t;
+
+typedef enum {
+	SMIG_CAPTURE_CALLBACK,	/* the app registered callbacks (libsmig) */
+	SMIG_CAPTURE_SIGNAL,	/* send a signal, the app writes a file */
+} smig_capture_t;
+
+typedef struct smig_request {
+	smig_mode_t mode;
+	smig_capture_t capture;
+	int capture_signal;		/* with SMIG_CAPTURE_SIGNAL */
+	uint32_t interval_ms;		/* 0: migrate.conf's */
+	uint32_t every_ms;		/* periodic capture, 0: off */
+	uint32_t capture_timeout_ms;	/* 0: migrate.conf's */
+	uint32_t spares;		/* nodes kept free for moves */
+	uint32_t max_moves;		/* 0: no limit */
+	bool affinity;			/* count bytes between ranks */
+} smig_request_t;
+
+/* smig_request_init - the request of a bare --migrate (mode auto) */
+void smig_request_init(smig_request_t *req);
+
+/*
+ * smig_request_parse - parse the value of --migrate
+ * IN  text  - the option's value, NULL or "" for a bare --migrate (borrowed)
+ * OUT req   - the request (fully set on success)
+ * OUT error - e.g. "mode=bogus: unknown mode (auto, advise, manual, off)";
+ *             caller frees with g_error_free()
+ * RET true on success
+ */
+bool smig_request_parse(const char *text, smig_request_t *req, GError **error);
+
+/*
+ * smig_request_to_string - canonical text that smig_request_parse() accepts
+ * RET new string such as "mode=auto,capture=callback", caller g_free()s
+ */
+char *smig_request_to_string(const smig_request_t *req);
+
+/* smig_mode_name - "off", "auto", "advise", "manual" (static) */
+const char *smig_mode_name(smig_mode_t mode);
+
+#endif /* SMIG_REQUEST_H */

@@ -1,0 +1,32 @@
+# Unit tests of the core (Check; no Slurm).
+if HAVE_CHECK
+UNIT_TESTS = \
+	testsuite/unit/conf-test \
+	testsuite/unit/request-test \
+	testsuite/unit/wire-test \
+	testsuite/unit/image-test \
+	testsuite/unit/policy-test \
+	testsuite/unit/hostlist-test
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS)
+UNIT_LDADD = src/common/libsmig_core.la $(CHECK_LIBS) $(GLIB_LIBS)
+testsuite_unit_conf_test_SOURCES = testsuite/unit/conf-test.c
+testsuite_unit_conf_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_conf_test_LDADD = $(UNIT_LDADD)
+testsuite_unit_request_test_SOURCES = testsuite/unit/request-test.c
+testsuite_unit_request_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_request_test_LDADD = $(UNIT_LDADD)
+testsuite_unit_wire_test_SOURCES = testsuite/unit/wire-test.c
+testsuite_unit_wire_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_wire_test_LDADD = $(UNIT_LDADD)
+testsuite_unit_image_test_SOURCES = testsuite/unit/image-test.c
+testsuite_unit_image_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_image_test_LDADD = $(UNIT_LDADD)
+testsuite_unit_policy_test_SOURCES = testsuite/unit/policy-test.c
+testsuite_unit_policy_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_policy_test_LDADD = $(UNIT_LDADD)
+testsuite_unit_hostlist_test_SOURCES = testsuite/unit/hostlist-test.c
+testsuite_unit_hostlist_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_hostlist_test_LDADD = $(UNIT_LDADD)
+endif
