@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <glib.h>
 
+/* Number of keys migrate.conf knows. */
+#define SMIG_CONF_NKEYS 10
+
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
 	char *balancer_addr;		/* MigrateBalancerAddr (default: the
@@ -35,6 +38,8 @@ typedef struct smig_conf {
 					 * long srun waits for the old ranks to
 					 * exit after a committed move before it
 					 * kills the old step */
+	/* private: line that set each key (0: default), for duplicates */
+	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;
 
 /* A key with its value as printed by "scontrol show config". */
