@@ -1,1 +1,184 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_policy.c - decide where ranks go (evacuation of nodes to be left)
+ */
+#include "smig_config.h"
+
+#include <string.h>
+#include <glib.h>
+
+#include "smig_error.h"
+#include "smig_policy.h"
+
+#define NODE_BAD (SMIG_NODE_DRAIN | SMIG_NODE_DOWN | SMIG_NODE_FAIL)
+
+/*
+ * smig_node_flags_reason - the worst state among flags, as one word
+ * RET "down", "fail", "drain" or "ok" (static); a down node is worse than a
+ * failing one, which is worse than one being drained.
+ */
+const char *smig_node_flags_reason(uint32_t flags)
+{
+	if (flags & SMIG_NODE_DOWN)
+		return "down";
+	if (flags & SMIG_NODE_FAIL)
+		return "fail";
+	if (flags & SMIG_NODE_DRAIN)
+		return "drain";
+	return "ok";
+}
+
+/* smig_plan_free - free a plan; NULL is a no-op */
+void smig_plan_free(smig_plan_t *plan)
+{
+	if (!plan)
+		return;
+	if (plan->moves)
+		g_array_unref(plan->moves);
+	g_free(plan->reason);
+	g_free(plan->text);
+	g_free(plan);
+}
+
+/* "2,3" or "0-3,7": runs of three or more ranks as ranges. */
+static void append_ranks(GString *s, const uint32_t *ranks, guint n)
+{
+	for (guint i = 0; i < n;) {
+		guint j = i;
+
+		while (j + 1 < n && ranks[j + 1] == ranks[j] + 1)
+			j++;
+		if (s->len && s->str[s->len - 1] != ' ')
+			g_string_append_c(s, ',');
+		if (j - i >= 2) {
+			g_string_append_printf(s, "%u-%u", ranks[i], ranks[j]);
+		} else {
+			g_string_append_printf(s, "%u", ranks[i]);
+			if (j > i)
+				g_string_append_printf(s, ",%u", ranks[j]);
+		}
+		i = j + 1;
+	}
+}
+
+/*
+ * Words for people: one "ranks 2,3 node2->node3" group per (from, to) pair,
+ * in the order of the first rank of each pair, joined by "; ".
+ */
+static char *plan_text(const smig_policy_node_t *nodes, GArray *moves)
+{
+	GString *s = g_string_new(NULL);
+	bool *done = g_new0(bool, moves->len);
+	uint32_t *ranks = g_new(uint32_t, moves->len);
+
+	for (guint i = 0; i < moves->len; i++) {
+		const smig_policy_move_t *m =
+			&g_array_index(moves, smig_policy_move_t, i);
+		guint n = 0;
+
+		if (done[i])
+			continue;
+		for (guint j = i; j < moves->len; j++) {
+			const smig_policy_move_t *o =
+				&g_array_index(moves, smig_policy_move_t, j);
+
+			if (!done[j] && o->from == m->from && o->to == m->to) {
+				ranks[n++] = o->rank;
+				done[j] = true;
+			}
+		}
+		if (s->len)
+			g_string_append(s, "; ");
+		g_string_append(s, n > 1 ? "ranks " : "rank ");
+		append_ranks(s, ranks, n);
+		g_string_append_printf(s, " %s->%s", nodes[m->from].name,
+				       nodes[m->to].name);
+	}
+	g_free(ranks);
+	g_free(done);
+	return g_string_free(s, false);
+}
+
+/*
+ * smig_policy_evacuate - move every rank off nodes flagged non-OK
+ * IN  nodes     - allocation nodes (borrowed), nnodes of them
+ * IN  rank_node - node index of each rank, nranks of them (borrowed)
+ * OUT error     - SMIG_ERROR_POLICY when there are not enough free slots
+ *                 or rank_node names a node that does not exist
+ * RET new plan (empty when no rank needs to move), caller frees with
+ *     smig_plan_free(); NULL on error
+ *
+ * Ranks move in rank order; each takes the first usable node, in allocation
+ * order, that has a free slot. Only ranks on nodes to be left move, so the
+ * number of moves is the least possible.
+ */
+smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
+				  uint32_t nnodes, const uint32_t *rank_node,
+				  uint32_t nranks, GError **error)
+{
+	uint32_t *load = g_new0(uint32_t, nnodes ? nnodes : 1);
+	uint64_t need = 0, free_slots = 0;
+	uint32_t left_flags = 0, target = 0;
+	smig_plan_t *plan = NULL;
+	GArray *moves;
+
+	for (uint32_t r = 0; r < nranks; r++) {
+		if (rank_node[r] >= nnodes) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_POLICY,
+				    "rank %u is on node index %u but the allocation has %u nodes",
+				    r, rank_node[r], nnodes);
+			goto out_free_load;
+		}
+		load[rank_node[r]]++;
+	}
+	for (uint32_t i = 0; i < nnodes; i++) {
+		if (nodes[i].flags & NODE_BAD) {
+			need += load[i];
+			if (load[i])
+				left_flags |= nodes[i].flags;
+		} else if (nodes[i].slots > load[i]) {
+			free_slots += nodes[i].slots - load[i];
+		}
+	}
+	if (need > free_slots) {
+		GString *names = g_string_new(NULL);
+
+		for (uint32_t i = 0; i < nnodes; i++) {
+			if ((nodes[i].flags & NODE_BAD) && load[i])
+				g_string_append_printf(names, "%s%s",
+						       names->len ? "," : "",
+						       nodes[i].name);
+		}
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_POLICY,
+			    "%" G_GUINT64_FORMAT " rank%s must leave %s but only %" G_GUINT64_FORMAT " free slot%s remain%s",
+			    need, need == 1 ? "" : "s", names->str,
+			    free_slots, free_slots == 1 ? "" : "s",
+			    free_slots == 1 ? "s" : "");
+		g_string_free(names, true);
+		goto out_free_load;
+	}
+
+	moves = g_array_new(false, false, sizeof(smig_policy_move_t));
+	for (uint32_t r = 0; r < nranks; r++) {
+		smig_policy_move_t m = { .rank = r, .from = rank_node[r] };
+
+		if (!(nodes[m.from].flags & NODE_BAD))
+			continue;
+		/* Targets fill in allocation order: never revisit a full one. */
+		while ((nodes[target].flags & NODE_BAD) ||
+		       load[target] >= nodes[target].slots)
+			target++;
+		m.to = target;
+		load[target]++;
+		g_array_append_val(moves, m);
+	}
+
+	plan = g_new0(smig_plan_t, 1);
+	plan->moves = moves;
+	plan->reason = g_strdup(smig_node_flags_reason(left_flags));
+	plan->text = moves->len ? plan_text(nodes, moves) :
+				  g_strdup("no rank moves");
+out_free_load:
+	g_free(load);
+	return plan;
+}

@@ -5,8 +5,9 @@
  * Pure: no I/O, no clock, deterministic for the same snapshot.
  * This first version knows one strategy, evacuation: every rank on a node
  * that must be left (draining, down, failing) moves to a usable node of the
- * allocation with a free slot, fewest moves, filling the nodes the step does
- * not use yet (spares) last-used-first in allocation order.
+ * allocation with a free slot: fewest moves (only those ranks move), ranks
+ * in rank order, each to the first node in allocation order that still has
+ * a free slot (nodes the step already uses and spares alike).
  */
 #ifndef SMIG_POLICY_H
 #define SMIG_POLICY_H
@@ -36,9 +37,10 @@ typedef struct smig_policy_move {
 
 typedef struct smig_plan {
 	GArray *moves;		/* of smig_policy_move_t, by rank */
-	char *reason;		/* "drain", "down", "fail"... (the worst flag
-				 * of the nodes left) */
-	char *text;		/* words for people: "ranks 2,3 node2->node3" */
+	char *reason;		/* "down", "fail", "drain" (the worst flag of
+				 * the nodes left), "ok" for an empty plan */
+	char *text;		/* words for people: "ranks 2,3 node2->node3",
+				 * "; " between node pairs; "no rank moves" */
 } smig_plan_t;
 
 /*
