@@ -1,1 +1,1726 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_balancer.c - the balancer service: registrations, node polling and
+ * the capture protocol of doc/design.md, on a thread of its own
+ *
+ * Everything below runs on the balancer's thread (its own GMainContext),
+ * except smig_balancer_new/_start/_free, which run on the host's thread
+ * while that thread is not running. State is therefore never locked.
+ *
+ * Connections are never closed in the middle of handling something else:
+ * conn_kill() marks a connection dead and an idle source reaps it later, so
+ * that loops over a step's agents never see one vanish under them.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <glib.h>
+#include <gio/gio.h>
+
+#include "smig_balancer.h"
+#include "smig_error.h"
+#include "smig_hostlist.h"
+#include "smig_log.h"
+#include "smig_policy.h"
+#include "smig_request.h"
+#include "smig_wire.h"
+
+/* Bounds on what one peer can make the balancer keep. */
+#define MAX_RANKS	65536		/* ranks of one step */
+#define MAX_NODES	16384		/* nodes of one allocation */
+#define MAX_STEPS	4096		/* steps tracked at once */
+#define MAX_CONNS	8192		/* open connections */
+#define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
+#define READ_CHUNK	65536
+
+typedef struct smig_balancer smig_balancer_t;
+typedef struct job job_t;
+typedef struct step step_t;
+
+typedef enum {
+	ROLE_NONE,		/* not registered (yet) */
+	ROLE_SRUN,
+	ROLE_AGENT,
+} conn_role_t;
+
+/* A GSource watching one fd, calling io(data, condition). */
+typedef struct fd_source {
+	GSource src;
+	gpointer tag;
+	void (*io)(void *data, GIOCondition cond);
+	void *data;
+} fd_source_t;
+
+typedef struct conn {
+	smig_balancer_t *b;
+	GSocket *sock;
+	fd_source_t *src;
+	char *peer;		/* "addr:port", for messages */
+	GByteArray *in;
+	GQueue out;		/* of GBytes */
+	size_t out_off;		/* bytes of the head already sent */
+	size_t out_len;		/* bytes queued */
+	bool dead;		/* reap soon; ignore its input */
+	conn_role_t role;
+	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
+	struct agent *agent;	/* with ROLE_AGENT */
+} conn_t;
+
+typedef struct agent {
+	conn_t *conn;		/* NULL once gone */
+	char *node;
+	uint32_t node_idx;	/* index into step->nodes once indexed */
+	uint32_t *ranks;
+	size_t nranks;
+} agent_t;
+
+typedef enum {
+	PHASE_PREPARE,		/* PREPARE sent, collecting COUNTs */
+	PHASE_CAPTURE,		/* CAPTURE sent, collecting DONEs */
+	PHASE_RELAUNCH,		/* RELAUNCH sent, waiting for the ACK */
+} phase_t;
+
+typedef struct capture {
+	uint64_t gen;
+	phase_t phase;
+	int64_t deadline;	/* monotonic us */
+	smig_plan_t *plan;
+	uint64_t *pause_at;	/* per rank */
+	guint8 *counted;	/* per rank */
+	guint8 *done;		/* per rank */
+	uint32_t ncounted;
+	uint32_t ndone;
+	char *hostfile;
+} capture_t;
+
+struct job {
+	uint32_t id;
+	uint32_t uid;		/* owner */
+	smig_mode_t mode;
+	uint64_t last_good;	/* last good generation */
+	uint64_t last_tried;	/* last generation started */
+	uint32_t moves;
+	char *last_move;
+	char *last_error;
+	char *advice;		/* advise mode: what a move would be */
+	int64_t retry_after;	/* monotonic us; 0: none */
+	char *published;	/* last line handed to the host */
+	uint32_t nsteps;
+};
+
+struct step {
+	gint64 key;		/* job << 32 | step */
+	uint32_t step_id;
+	job_t *job;
+	conn_t *srun;		/* NULL until HELLO_SRUN or once gone */
+	bool registered;	/* HELLO_SRUN seen: fields below are set */
+	smig_request_t req;
+	uint32_t ntasks;
+	char **nodes;		/* allocation, NULL-terminated */
+	uint32_t nnodes;
+	uint32_t *slots;	/* per node */
+	GPtrArray *agents;	/* of agent_t, owned */
+	agent_t **rank_agent;	/* per rank, borrowed from agents */
+	capture_t *cap;
+	bool committed;		/* ranks told to stop: the step is ending */
+};
+
+struct smig_balancer {
+	const smig_conf_t *conf;
+	smig_host_ops_t ops;
+	smig_auth_t *auth;
+	uint32_t admin_uid;
+	uint16_t port;		/* bound port */
+
+	GMainContext *ctx;
+	GMainLoop *loop;
+	GThread *thread;
+	GSocket *listener;
+	fd_source_t *listen_src;
+	GSource *timer;
+	GSource *reaper;	/* pending idle reap, or NULL */
+
+	GHashTable *conns;	/* conn_t set, owned */
+	GQueue dead;		/* conns to reap */
+	GHashTable *jobs;	/* uint32 id -> job_t, owned */
+	GHashTable *steps;	/* gint64 key -> step_t, owned */
+};
+
+static void conn_kill(conn_t *c, const char *why);
+static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
+			  const char *ranks);
+
+/* ---------------------------------------------------------------- fds */
+
+static gboolean fd_dispatch(GSource *src, GSourceFunc cb, gpointer data)
+{
+	fd_source_t *fs = (fd_source_t *) src;
+
+	fs->io(fs->data, g_source_query_unix_fd(src, fs->tag));
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs fd_source_funcs = {
+	.dispatch = fd_dispatch,
+};
+
+static fd_source_t *fd_source_new(GMainContext *ctx, int fd,
+				  void (*io)(void *, GIOCondition), void *data)
+{
+	fd_source_t *fs;
+
+	fs = (fd_source_t *) g_source_new(&fd_source_funcs,
+					  sizeof(fd_source_t));
+	fs->io = io;
+	fs->data = data;
+	fs->tag = g_source_add_unix_fd(&fs->src, fd, G_IO_IN);
+	g_source_attach(&fs->src, ctx);
+	return fs;
+}
+
+static void fd_source_free(fd_source_t *fs)
+{
+	if (!fs)
+		return;
+	g_source_destroy(&fs->src);
+	g_source_unref(&fs->src);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static int64_t now_us(void)
+{
+	return g_get_monotonic_time();
+}
+
+static void job_free(job_t *j)
+{
+	g_free(j->last_move);
+	g_free(j->last_error);
+	g_free(j->advice);
+	g_free(j->published);
+	g_free(j);
+}
+
+/* The job's state line, doc/design.md format. RET caller g_free()s */
+static char *job_line(const job_t *j)
+{
+	GString *s = g_string_new(NULL);
+
+	g_string_printf(s, "mode=%s gen=%" PRIu64 " moves=%u",
+			smig_mode_name(j->mode), j->last_good, j->moves);
+	if (j->last_move)
+		g_string_append_printf(s, " last_move=%s", j->last_move);
+	if (j->advice)
+		g_string_append_printf(s, " advice=%s", j->advice);
+	if (j->last_error)
+		g_string_append_printf(s, " last_error=%s", j->last_error);
+	return g_string_free(s, FALSE);
+}
+
+/* Hand the state line to the host if it changed since the last time. */
+static void job_publish(smig_balancer_t *b, job_t *j)
+{
+	char *line = job_line(j);
+
+	if (!g_strcmp0(line, j->published)) {
+		g_free(line);
+		return;
+	}
+	smig_debug("JobId=%u state: %s", j->id, line);
+	if (b->ops.job_publish)
+		b->ops.job_publish(b->ops.ctx, j->id, line);
+	g_free(j->published);
+	j->published = line;
+}
+
+static void job_set_error(job_t *j, uint64_t gen, const char *reason,
+			  const char *ranks)
+{
+	g_free(j->last_error);
+	if (ranks && ranks[0])
+		j->last_error = g_strdup_printf("gen=%" PRIu64
+						";reason=%s;ranks=%s",
+						gen, reason, ranks);
+	else
+		j->last_error = g_strdup_printf("gen=%" PRIu64 ";reason=%s",
+						gen, reason);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static void agent_free(agent_t *a)
+{
+	g_free(a->node);
+	g_free(a->ranks);
+	g_free(a);
+}
+
+static void capture_free(capture_t *cap)
+{
+	if (!cap)
+		return;
+	smig_plan_free(cap->plan);
+	g_free(cap->pause_at);
+	g_free(cap->counted);
+	g_free(cap->done);
+	g_free(cap->hostfile);
+	g_free(cap);
+}
+
+static void step_free(step_t *s)
+{
+	capture_free(s->cap);
+	g_strfreev(s->nodes);
+	g_free(s->slots);
+	g_free(s->rank_agent);
+	g_ptr_array_free(s->agents, TRUE);
+	g_free(s);
+}
+
+static gint64 step_key(uint32_t job_id, uint32_t step_id)
+{
+	return (gint64) (((uint64_t) job_id << 32) | step_id);
+}
+
+static step_t *step_find(smig_balancer_t *b, uint32_t job_id,
+			 uint32_t step_id)
+{
+	gint64 key = step_key(job_id, step_id);
+
+	return g_hash_table_lookup(b->steps, &key);
+}
+
+/* Detach every connection from a step and forget it. */
+static void step_remove(smig_balancer_t *b, step_t *s)
+{
+	if (s->srun) {
+		s->srun->role = ROLE_NONE;
+		s->srun->step = NULL;
+	}
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (a->conn) {
+			a->conn->role = ROLE_NONE;
+			a->conn->step = NULL;
+			a->conn->agent = NULL;
+		}
+	}
+	smig_debug("JobId=%u StepId=%u forgotten", s->job->id, s->step_id);
+	s->job->nsteps--;
+	g_hash_table_remove(b->steps, &s->key);
+}
+
+/* Forget a step once neither its srun nor any agent is connected. */
+static void step_maybe_remove(smig_balancer_t *b, step_t *s)
+{
+	if (s->srun || s->agents->len)
+		return;
+	step_remove(b, s);
+}
+
+/*
+ * Place an agent's ranks in the step's rank map.
+ * RET false with *why set (caller g_free()s) if the node is not in the
+ * allocation or a rank is out of range or claimed already.
+ */
+static bool step_index_agent(step_t *s, agent_t *a, char **why)
+{
+	uint32_t n;
+
+	for (n = 0; n < s->nnodes; n++)
+		if (!strcmp(s->nodes[n], a->node))
+			break;
+	if (n == s->nnodes) {
+		*why = g_strdup_printf("node=%s: not in the allocation",
+				       a->node);
+		return false;
+	}
+	for (size_t i = 0; i < a->nranks; i++) {
+		uint32_t r = a->ranks[i];
+
+		if (r >= s->ntasks) {
+			*why = g_strdup_printf("rank=%u: out of range (ntasks=%u)",
+					       r, s->ntasks);
+			goto undo;
+		}
+		if (s->rank_agent[r]) {
+			*why = g_strdup_printf("rank=%u: already reported by node %s",
+					       r, s->rank_agent[r]->node);
+			goto undo;
+		}
+		s->rank_agent[r] = a;
+		continue;
+undo:
+		for (size_t k = 0; k < i; k++)
+			if (s->rank_agent[a->ranks[k]] == a)
+				s->rank_agent[a->ranks[k]] = NULL;
+		return false;
+	}
+	a->node_idx = n;
+	return true;
+}
+
+static void step_unindex_agent(step_t *s, agent_t *a)
+{
+	if (!s->registered)
+		return;
+	for (size_t i = 0; i < a->nranks; i++)
+		if (a->ranks[i] < s->ntasks &&
+		    s->rank_agent[a->ranks[i]] == a)
+			s->rank_agent[a->ranks[i]] = NULL;
+}
+
+static bool step_map_complete(const step_t *s)
+{
+	if (!s->registered)
+		return false;
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (!s->rank_agent[r])
+			return false;
+	return true;
+}
+
+/* Ranks as "2,3", caller g_free()s */
+static char *ranks_text(const uint32_t *ranks, size_t n)
+{
+	GString *s = g_string_new(NULL);
+
+	for (size_t i = 0; i < n; i++)
+		g_string_append_printf(s, "%s%u", i ? "," : "", ranks[i]);
+	return g_string_free(s, FALSE);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void conn_update_events(conn_t *c)
+{
+	GIOCondition cond = G_IO_IN;
+
+	if (c->out_len)
+		cond |= G_IO_OUT;
+	g_source_modify_unix_fd(&c->src->src, c->src->tag, cond);
+}
+
+/* Write what the socket takes now. RET false if the peer is gone. */
+static bool conn_flush(conn_t *c)
+{
+	int fd = g_socket_get_fd(c->sock);
+
+	while (!g_queue_is_empty(&c->out)) {
+		GBytes *head = g_queue_peek_head(&c->out);
+		gsize len;
+		const uint8_t *data = g_bytes_get_data(head, &len);
+		ssize_t n;
+
+		n = send(fd, data + c->out_off, len - c->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				break;
+			smig_verbose("connection %s: send: %s", c->peer,
+				     g_strerror(e));
+			return false;
+		}
+		c->out_off += n;
+		c->out_len -= n;
+		if (c->out_off == len) {
+			g_bytes_unref(g_queue_pop_head(&c->out));
+			c->out_off = 0;
+		}
+	}
+	conn_update_events(c);
+	return true;
+}
+
+/* Queue one message (a{sv} body, floating is sunk) to a peer. */
+static void conn_send(conn_t *c, smig_msg_type_t type, GVariant *body)
+{
+	smig_msg_t *msg = smig_msg_new(type, body);
+	GError *err = NULL;
+	GBytes *frame;
+
+	if (!c || c->dead)
+		goto out;
+	frame = smig_wire_encode(c->b->auth, msg, &err);
+	if (!frame) {
+		smig_error("cannot encode %s for %s: %s",
+			   smig_msg_type_name(type), c->peer, err->message);
+		g_error_free(err);
+		goto out;
+	}
+	smig_debug2("send %s to %s", smig_msg_type_name(type), c->peer);
+	c->out_len += g_bytes_get_size(frame);
+	g_queue_push_tail(&c->out, frame);
+	if (c->out_len > MAX_OUTQ) {
+		conn_kill(c, "peer does not read (output queue full)");
+		goto out;
+	}
+	if (!conn_flush(c))
+		conn_kill(c, "send failed");
+out:
+	smig_msg_free(msg);
+}
+
+static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
+			 uint32_t job_id, const char *reason)
+{
+	const char *what = smig_msg_type_name(msg->type);
+	GVariantBuilder vb;
+
+	smig_error("refused %s from uid=%u (%s) for JobId=%u: %s", what,
+		   msg->uid, c->peer, job_id, reason);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string(what));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string(reason));
+	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+}
+
+/* Start a body with the job and step fields every command carries. */
+static void body_init(GVariantBuilder *vb, const step_t *s)
+{
+	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(vb, "{sv}", "job", g_variant_new_uint32(s->job->id));
+	g_variant_builder_add(vb, "{sv}", "step", g_variant_new_uint32(s->step_id));
+}
+
+/* Send one body to every connected agent of a step. */
+static void send_agents(step_t *s, smig_msg_type_t type, GVariant *body)
+{
+	g_variant_ref_sink(body);
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (a->conn)
+			conn_send(a->conn, type, body);
+	}
+	g_variant_unref(body);
+}
+
+/* ---------------------------------------------------------------- capture */
+
+static char *nodes_joined(const step_t *s, const smig_plan_t *plan, bool to)
+{
+	GString *str = g_string_new(NULL);
+	GPtrArray *seen = g_ptr_array_new();
+
+	for (guint i = 0; i < plan->moves->len; i++) {
+		smig_policy_move_t *m = &g_array_index(plan->moves,
+						       smig_policy_move_t, i);
+		const char *name = s->nodes[to ? m->to : m->from];
+		guint k;
+
+		for (k = 0; k < seen->len; k++)
+			if (!strcmp(g_ptr_array_index(seen, k), name))
+				break;
+		if (k < seen->len)
+			continue;
+		g_ptr_array_add(seen, (gpointer) name);
+		g_string_append_printf(str, "%s%s", str->len ? "+" : "", name);
+	}
+	g_ptr_array_free(seen, TRUE);
+	return g_string_free(str, FALSE);
+}
+
+static char *plan_ranks(const smig_plan_t *plan)
+{
+	GString *str = g_string_new(NULL);
+
+	for (guint i = 0; i < plan->moves->len; i++)
+		g_string_append_printf(str, "%s%u", i ? "," : "",
+				       g_array_index(plan->moves,
+						     smig_policy_move_t,
+						     i).rank);
+	return g_string_free(str, FALSE);
+}
+
+/* "ranks=2,3;from=node2;to=node3;reason=drain", caller g_free()s */
+static char *plan_move_text(const step_t *s, const smig_plan_t *plan)
+{
+	char *ranks = plan_ranks(plan);
+	char *from = nodes_joined(s, plan, false);
+	char *to = nodes_joined(s, plan, true);
+	char *text = g_strdup_printf("ranks=%s;from=%s;to=%s;reason=%s",
+				     ranks, from, to, plan->reason);
+
+	g_free(ranks);
+	g_free(from);
+	g_free(to);
+	return text;
+}
+
+/* Ranks of the capture that have not reached the current phase's mark. */
+static char *capture_missing(const step_t *s)
+{
+	const capture_t *cap = s->cap;
+	GString *str = g_string_new(NULL);
+	const guint8 *have = cap->phase == PHASE_PREPARE ? cap->counted :
+							   cap->done;
+
+	if (cap->phase != PHASE_RELAUNCH)
+		for (uint32_t r = 0; r < s->ntasks; r++)
+			if (!have[r])
+				g_string_append_printf(str, "%s%u",
+						       str->len ? "," : "", r);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * Discard the capture in progress: ABORT to the agents, record the reason,
+ * back off for MigrateRetryInterval.
+ */
+static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
+			  const char *ranks)
+{
+	capture_t *cap = s->cap;
+	GVariantBuilder vb;
+
+	if (!cap)
+		return;
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "reason", g_variant_new_string(reason));
+	send_agents(s, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+
+	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
+		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
+		  reason, ranks && ranks[0] ? ranks : "-");
+	job_set_error(s->job, cap->gen, reason, ranks);
+	s->job->retry_after = now_us() +
+			      (int64_t) b->conf->retry_interval_ms * 1000;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, s->job);
+}
+
+static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
+{
+	if (s->req.capture_timeout_ms)
+		return s->req.capture_timeout_ms;
+	return b->conf->capture_timeout_ms;
+}
+
+/* Start generation gen of a step to carry out plan (taken). */
+static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+{
+	job_t *j = s->job;
+	capture_t *cap = g_new0(capture_t, 1);
+	uint32_t timeout = capture_timeout_ms(b, s);
+	GVariantBuilder vb;
+
+	/*
+	 * A failed generation's images may be left on disk: never reuse its
+	 * number, so a stale image can never pass for a new one.
+	 */
+	cap->gen = MAX(j->last_good, j->last_tried) + 1;
+	j->last_tried = cap->gen;
+	cap->phase = PHASE_PREPARE;
+	cap->deadline = now_us() + (int64_t) timeout * 1000;
+	cap->plan = plan;
+	cap->pause_at = g_new0(uint64_t, s->ntasks);
+	cap->counted = g_new0(guint8, s->ntasks);
+	cap->done = g_new0(guint8, s->ntasks);
+	s->cap = cap;
+
+	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
+		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
+		     timeout, plan->text ? plan->text : "");
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "timeout_ms",
+			      g_variant_new_uint32(timeout));
+	send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
+}
+
+/* All ranks counted: capture at the highest pause point. */
+static void capture_all_counted(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	uint64_t target = 0;
+	GVariantBuilder vb;
+
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		target = MAX(target, cap->pause_at[r]);
+	cap->phase = PHASE_CAPTURE;
+	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
+		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
+		     target);
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "target", g_variant_new_uint64(target));
+	send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
+}
+
+/* All images good: tell srun the new mapping. */
+static void capture_all_done(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	uint32_t *node_of = g_new(uint32_t, s->ntasks);
+	GString *hf = g_string_new(NULL);
+	GVariantBuilder vb;
+
+	s->job->last_good = cap->gen;
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		node_of[r] = s->rank_agent[r]->node_idx;
+	for (guint i = 0; i < cap->plan->moves->len; i++) {
+		smig_policy_move_t *m = &g_array_index(cap->plan->moves,
+						       smig_policy_move_t, i);
+
+		if (m->rank < s->ntasks && m->to < s->nnodes)
+			node_of[m->rank] = m->to;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		g_string_append_printf(hf, "%s\n", s->nodes[node_of[r]]);
+	g_free(node_of);
+	cap->hostfile = g_string_free(hf, FALSE);
+	cap->phase = PHASE_RELAUNCH;
+	smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
+		     " complete, asking srun to relaunch", s->job->id,
+		     s->step_id, cap->gen);
+	job_publish(b, s->job);
+
+	if (!s->srun) {
+		capture_abort(b, s, "srun-lost", NULL);
+		return;
+	}
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "hostfile",
+			      g_variant_new_string(cap->hostfile));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string(cap->plan->reason));
+	conn_send(s->srun, SMIG_MSG_RELAUNCH, g_variant_builder_end(&vb));
+}
+
+/* srun will relaunch: the ranks may stop now. */
+static void capture_commit(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	job_t *j = s->job;
+	char *ranks, *from, *to;
+	GVariantBuilder vb;
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
+	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+
+	ranks = plan_ranks(cap->plan);
+	from = nodes_joined(s, cap->plan, false);
+	to = nodes_joined(s, cap->plan, true);
+	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
+		  j->id, ranks, from, to, cap->gen, cap->plan->reason);
+	g_free(ranks);
+	g_free(from);
+	g_free(to);
+
+	j->moves++;
+	g_free(j->last_move);
+	j->last_move = plan_move_text(s, cap->plan);
+	s->committed = true;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, j);
+}
+
+/* ---------------------------------------------------------------- policy */
+
+/*
+ * One step's turn at the poll: deadline of a capture in progress, or the
+ * node states of its allocation and, if ranks must leave, a plan.
+ */
+static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
+{
+	job_t *j = s->job;
+	smig_policy_node_t *nodes;
+	uint32_t *rank_node;
+	smig_plan_t *plan;
+	GError *err = NULL;
+	bool leave = false, unknown = false;
+
+	if (s->cap) {
+		if (now >= s->cap->deadline) {
+			char *missing = capture_missing(s);
+
+			capture_abort(b, s, "capture-timeout", missing);
+			g_free(missing);
+		}
+		return;
+	}
+	if (s->committed || !s->registered ||
+	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
+	     s->req.mode != SMIG_MODE_ADVISE) ||
+	    !s->srun || !step_map_complete(s) ||
+	    (j->retry_after && now < j->retry_after))
+		return;
+
+	nodes = g_new0(smig_policy_node_t, s->nnodes);
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		nodes[n].name = s->nodes[n];
+		nodes[n].slots = s->slots[n];
+		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
+				       &nodes[n].flags)) {
+			smig_debug("JobId=%u: node %s unknown to the host",
+				   j->id, s->nodes[n]);
+			unknown = true;
+		}
+	}
+	rank_node = g_new(uint32_t, s->ntasks);
+	for (uint32_t r = 0; r < s->ntasks; r++) {
+		rank_node[r] = s->rank_agent[r]->node_idx;
+		if (nodes[rank_node[r]].flags != SMIG_NODE_OK)
+			leave = true;
+	}
+	if (unknown)
+		goto out;
+	if (!leave) {
+		/* Nothing to advise any more: the nodes are fine again. */
+		if (j->advice && s->req.mode == SMIG_MODE_ADVISE) {
+			g_clear_pointer(&j->advice, g_free);
+			job_publish(b, j);
+		}
+		goto out;
+	}
+
+	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
+				    &err);
+	if (!plan) {
+		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
+			     s->step_id, err->message);
+		g_error_free(err);
+		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+			      "no-spare", NULL);
+		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
+				       1000;
+		job_publish(b, j);
+		goto out;
+	}
+	if (!plan->moves->len) {
+		smig_plan_free(plan);
+		goto out;
+	}
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		char *advice = plan_move_text(s, plan);
+
+		if (g_strcmp0(advice, j->advice))
+			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
+				     s->step_id, advice);
+		g_free(j->advice);
+		j->advice = advice;
+		smig_plan_free(plan);
+		job_publish(b, j);
+		goto out;
+	}
+	if (s->req.max_moves && j->moves >= s->req.max_moves) {
+		smig_verbose("JobId=%u StepId=%u not moving: max-moves=%u reached",
+			     j->id, s->step_id, s->req.max_moves);
+		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+			      "max-moves", NULL);
+		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
+				       1000;
+		smig_plan_free(plan);
+		job_publish(b, j);
+		goto out;
+	}
+	capture_start(b, s, plan);
+out:
+	g_free(rank_node);
+	g_free(nodes);
+}
+
+static gboolean poll_timer(gpointer data)
+{
+	smig_balancer_t *b = data;
+	int64_t now = now_us();
+	GHashTableIter it;
+	gpointer v;
+	GPtrArray *list = g_ptr_array_new();
+
+	/* step_poll() may publish, never remove: iterate over a copy anyway. */
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		g_ptr_array_add(list, v);
+	for (guint i = 0; i < list->len; i++)
+		step_poll(b, g_ptr_array_index(list, i), now);
+	g_ptr_array_free(list, TRUE);
+
+	/* Forget jobs without steps once the host says they are over. */
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		job_t *j = v;
+		uint32_t uid;
+
+		if (j->nsteps ||
+		    b->ops.job_owner(b->ops.ctx, j->id, &uid))
+			continue;
+		smig_debug("JobId=%u ended, state dropped", j->id);
+		g_hash_table_iter_remove(&it);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static bool uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
+{
+	return uid == 0 || uid == b->admin_uid || uid == owner;
+}
+
+/*
+ * Fetch required fields; on a missing one, refuse naming it.
+ * RET false if refused.
+ */
+static bool need_u32(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+		     uint32_t job_id, const char *key, uint32_t *out)
+{
+	char *why;
+
+	if (smig_msg_get_u32(m, key, out))
+		return true;
+	why = g_strdup_printf("field %s missing or not of type u", key);
+	send_refused(b, c, m, job_id, why);
+	g_free(why);
+	return false;
+}
+
+static bool need_u64(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+		     uint32_t job_id, const char *key, uint64_t *out)
+{
+	char *why;
+
+	if (smig_msg_get_u64(m, key, out))
+		return true;
+	why = g_strdup_printf("field %s missing or not of type t", key);
+	send_refused(b, c, m, job_id, why);
+	g_free(why);
+	return false;
+}
+
+static bool need_str(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+		     uint32_t job_id, const char *key, const char **out)
+{
+	char *why;
+
+	if (smig_msg_get_str(m, key, out))
+		return true;
+	why = g_strdup_printf("field %s missing or not of type s", key);
+	send_refused(b, c, m, job_id, why);
+	g_free(why);
+	return false;
+}
+
+/* Check that a HELLO comes from someone allowed; find or make the job. */
+static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			uint32_t job_id)
+{
+	job_t *j;
+	uint32_t owner;
+	char *why;
+
+	if (c->role != ROLE_NONE) {
+		send_refused(b, c, m, job_id,
+			     "connection already registered");
+		return NULL;
+	}
+	if (!b->ops.job_owner(b->ops.ctx, job_id, &owner)) {
+		send_refused(b, c, m, job_id, "job is not running");
+		return NULL;
+	}
+	if (!uid_may(b, m->uid, owner)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, owner);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return NULL;
+	}
+	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
+	if (!j) {
+		j = g_new0(job_t, 1);
+		j->id = job_id;
+		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
+	}
+	j->uid = owner;
+	return j;
+}
+
+static step_t *step_new(smig_balancer_t *b, job_t *j, uint32_t step_id)
+{
+	step_t *s = g_new0(step_t, 1);
+
+	s->key = step_key(j->id, step_id);
+	s->step_id = step_id;
+	s->job = j;
+	s->agents = g_ptr_array_new_with_free_func((GDestroyNotify) agent_free);
+	smig_request_init(&s->req);
+	j->nsteps++;
+	g_hash_table_insert(b->steps, &s->key, s);
+	return s;
+}
+
+/* Parse the allocation of a HELLO_SRUN into s. RET false, *why set */
+static bool srun_alloc(step_t *s, const char *alloc_nodes,
+		       const char *alloc_cpus, uint32_t cpus_per_task,
+		       char **why)
+{
+	GError *err = NULL;
+	GArray *cpus;
+	char **nodes;
+	guint n;
+
+	nodes = smig_hostlist_expand(alloc_nodes, &err);
+	if (!nodes) {
+		*why = g_strdup_printf("alloc_nodes=%s: %s", alloc_nodes,
+				       err->message);
+		g_error_free(err);
+		return false;
+	}
+	n = g_strv_length(nodes);
+	if (n == 0 || n > MAX_NODES) {
+		*why = g_strdup_printf("alloc_nodes=%s: %u nodes (1 to %u accepted)",
+				       alloc_nodes, n, MAX_NODES);
+		g_strfreev(nodes);
+		return false;
+	}
+	cpus = smig_counts_expand(alloc_cpus, &err);
+	if (!cpus) {
+		*why = g_strdup_printf("alloc_cpus=%s: %s", alloc_cpus,
+				       err->message);
+		g_error_free(err);
+		g_strfreev(nodes);
+		return false;
+	}
+	if (cpus->len != n) {
+		*why = g_strdup_printf("alloc_cpus=%s: %u counts for %u nodes (%s)",
+				       alloc_cpus, cpus->len, n, alloc_nodes);
+		g_array_unref(cpus);
+		g_strfreev(nodes);
+		return false;
+	}
+	s->nodes = nodes;
+	s->nnodes = n;
+	s->slots = g_new(uint32_t, n);
+	for (guint i = 0; i < n; i++)
+		s->slots[i] = g_array_index(cpus, uint32_t, i) /
+			      MAX(cpus_per_task, 1);
+	g_array_unref(cpus);
+	return true;
+}
+
+static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
+	uint64_t restored = 0;
+	const char *request, *alloc_nodes, *alloc_cpus;
+	smig_request_t req;
+	GError *err = NULL;
+	char *why = NULL;
+	job_t *j;
+	step_t *s;
+
+	if (!need_u32(b, c, m, 0, "job", &job_id) ||
+	    !need_u32(b, c, m, job_id, "step", &step_id) ||
+	    !need_str(b, c, m, job_id, "request", &request) ||
+	    !need_u32(b, c, m, job_id, "ntasks", &ntasks) ||
+	    !need_str(b, c, m, job_id, "alloc_nodes", &alloc_nodes) ||
+	    !need_str(b, c, m, job_id, "alloc_cpus", &alloc_cpus))
+		return;
+	smig_msg_get_u32(m, "cpus_per_task", &cpt);
+	smig_msg_get_u64(m, "restored_gen", &restored);
+	if (ntasks == 0 || ntasks > MAX_RANKS) {
+		why = g_strdup_printf("ntasks=%u: 1 to %u accepted", ntasks,
+				      MAX_RANKS);
+		goto refuse;
+	}
+	if (!smig_request_parse(request, &req, &err)) {
+		why = g_strdup_printf("request=%s: %s", request, err->message);
+		g_error_free(err);
+		goto refuse;
+	}
+	if (!(j = hello_job(b, c, m, job_id)))
+		return;
+
+	s = step_find(b, job_id, step_id);
+	if (s && (s->registered || s->srun)) {
+		why = g_strdup_printf("StepId=%u already registered", step_id);
+		goto refuse;
+	}
+	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
+		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
+		goto refuse;
+	}
+	if (!s)
+		s = step_new(b, j, step_id);
+	if (!srun_alloc(s, alloc_nodes, alloc_cpus, cpt, &why)) {
+		step_maybe_remove(b, s);
+		goto refuse;
+	}
+	s->req = req;
+	s->ntasks = ntasks;
+	s->rank_agent = g_new0(agent_t *, ntasks);
+	s->registered = true;
+	s->srun = c;
+	c->role = ROLE_SRUN;
+	c->step = s;
+	j->mode = req.mode;
+
+	/* Agents that came first: place their ranks now. */
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+		char *bad = NULL;
+
+		if (a->conn && !step_index_agent(s, a, &bad)) {
+			smig_error("JobId=%u StepId=%u agent %s: %s", job_id,
+				   step_id, a->conn->peer, bad);
+			g_free(bad);
+			conn_kill(a->conn, "inconsistent registration");
+		}
+	}
+
+	/* A relaunched step replaces the one it was moved from. */
+	if (restored && smig_msg_get_u32(m, "prev_step", &prev_step)) {
+		step_t *old = step_find(b, job_id, prev_step);
+
+		if (old && old != s)
+			step_remove(b, old);
+		j->last_good = MAX(j->last_good, restored);
+		j->last_tried = MAX(j->last_tried, restored);
+		g_clear_pointer(&j->advice, g_free);
+	}
+	smig_verbose("JobId=%u StepId=%u registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
+		     job_id, step_id, c->peer, m->uid, request, ntasks,
+		     alloc_nodes, restored);
+	job_publish(b, j);
+	return;
+refuse:
+	send_refused(b, c, m, job_id, why);
+	g_free(why);
+}
+
+static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	uint32_t job_id, step_id, *ranks = NULL;
+	size_t nranks = 0;
+	const char *node;
+	char *why = NULL;
+	agent_t *a;
+	job_t *j;
+	step_t *s;
+
+	if (!need_u32(b, c, m, 0, "job", &job_id) ||
+	    !need_u32(b, c, m, job_id, "step", &step_id) ||
+	    !need_str(b, c, m, job_id, "node", &node))
+		return;
+	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks)) {
+		send_refused(b, c, m, job_id,
+			     "field ranks missing or not of type au");
+		return;
+	}
+	if (!node[0]) {
+		why = g_strdup("node: empty name");
+		goto refuse;
+	}
+	if (nranks == 0 || nranks > MAX_RANKS) {
+		why = g_strdup_printf("node=%s: %zu ranks (1 to %u accepted)",
+				      node, nranks, MAX_RANKS);
+		goto refuse;
+	}
+	if (!(j = hello_job(b, c, m, job_id)))
+		goto out;
+	s = step_find(b, job_id, step_id);
+	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
+		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
+		goto refuse;
+	}
+	if (s && s->committed) {
+		why = g_strdup_printf("StepId=%u is ending (moved)", step_id);
+		goto refuse;
+	}
+	for (guint i = 0; s && i < s->agents->len; i++) {
+		a = g_ptr_array_index(s->agents, i);
+		if (!strcmp(a->node, node)) {
+			why = g_strdup_printf("node=%s already registered",
+					      node);
+			goto refuse;
+		}
+	}
+	if (!s)
+		s = step_new(b, j, step_id);
+	a = g_new0(agent_t, 1);
+	a->node = g_strdup(node);
+	a->ranks = ranks;
+	a->nranks = nranks;
+	ranks = NULL;
+	if (s->registered && !step_index_agent(s, a, &why)) {
+		agent_free(a);
+		step_maybe_remove(b, s);
+		goto refuse;
+	}
+	a->conn = c;
+	g_ptr_array_add(s->agents, a);
+	c->role = ROLE_AGENT;
+	c->step = s;
+	c->agent = a;
+	smig_verbose("JobId=%u StepId=%u agent %s node=%s uid=%u ranks=%zu",
+		     job_id, step_id, c->peer, node, m->uid, nranks);
+	goto out;
+refuse:
+	send_refused(b, c, m, job_id, why);
+	g_free(why);
+out:
+	g_free(ranks);
+}
+
+/*
+ * Common checks of a message on a registered connection: the role, the
+ * sender, the job and step fields. RET the step, or NULL if refused.
+ */
+static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			  conn_role_t role)
+{
+	uint32_t job_id = 0, step_id;
+	step_t *s = c->step;
+	char *why;
+
+	smig_msg_get_u32(m, "job", &job_id);
+	if (c->role != role || !s) {
+		send_refused(b, c, m, job_id,
+			     role == ROLE_SRUN ?
+			     "connection is not registered as srun" :
+			     "connection is not registered as an agent");
+		return NULL;
+	}
+	if (!need_u32(b, c, m, job_id, "job", &job_id) ||
+	    !need_u32(b, c, m, job_id, "step", &step_id))
+		return NULL;
+	if (job_id != s->job->id || step_id != s->step_id) {
+		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not StepId=%u",
+				      s->job->id, s->step_id, step_id);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return NULL;
+	}
+	if (!uid_may(b, m->uid, s->job->uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, s->job->uid);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return NULL;
+	}
+	return s;
+}
+
+/* Rank and gen of COUNT/DONE; RET false if stale or refused */
+static bool rank_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+		     step_t *s, phase_t phase, uint32_t *rank)
+{
+	uint64_t gen;
+	char *why;
+	size_t i;
+
+	if (!need_u64(b, c, m, s->job->id, "gen", &gen) ||
+	    !need_u32(b, c, m, s->job->id, "rank", rank))
+		return false;
+	for (i = 0; i < c->agent->nranks; i++)
+		if (c->agent->ranks[i] == *rank)
+			break;
+	if (i == c->agent->nranks) {
+		why = g_strdup_printf("rank=%u is not on node %s", *rank,
+				      c->agent->node);
+		send_refused(b, c, m, s->job->id, why);
+		g_free(why);
+		return false;
+	}
+	if (!s->cap || s->cap->gen != gen || s->cap->phase != phase) {
+		smig_debug("JobId=%u StepId=%u stale %s gen=%" PRIu64
+			   " rank=%u ignored", s->job->id, s->step_id,
+			   smig_msg_type_name(m->type), gen, *rank);
+		return false;
+	}
+	return true;
+}
+
+static void on_count(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	uint64_t pause_at;
+	uint32_t rank;
+
+	if (!s || !rank_msg(b, c, m, s, PHASE_PREPARE, &rank) ||
+	    !need_u64(b, c, m, s->job->id, "pause_at", &pause_at))
+		return;
+	smig_debug("JobId=%u StepId=%u COUNT rank=%u pause_at=%" PRIu64,
+		   s->job->id, s->step_id, rank, pause_at);
+	if (!s->cap->counted[rank]) {
+		s->cap->counted[rank] = 1;
+		s->cap->ncounted++;
+	}
+	s->cap->pause_at[rank] = pause_at;
+	if (s->cap->ncounted == s->ntasks)
+		capture_all_counted(b, s);
+}
+
+static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	const char *text = "";
+	int32_t status = -1;
+	uint32_t rank;
+	char *r;
+
+	if (!s || !rank_msg(b, c, m, s, PHASE_CAPTURE, &rank))
+		return;
+	smig_msg_get_i32(m, "status", &status);
+	smig_msg_get_str(m, "msg", &text);
+	if (status != 0) {
+		smig_verbose("JobId=%u StepId=%u rank=%u capture gen=%" PRIu64
+			     " failed: status=%d %s", s->job->id, s->step_id,
+			     rank, s->cap->gen, status, text);
+		r = g_strdup_printf("%u", rank);
+		capture_abort(b, s, "capture-failed", r);
+		g_free(r);
+		return;
+	}
+	smig_debug("JobId=%u StepId=%u DONE rank=%u", s->job->id, s->step_id,
+		   rank);
+	if (!s->cap->done[rank]) {
+		s->cap->done[rank] = 1;
+		s->cap->ndone++;
+	}
+	if (s->cap->ndone == s->ntasks)
+		capture_all_done(b, s);
+}
+
+static void on_relaunch_ack(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_SRUN);
+	uint64_t gen;
+
+	if (!s || !need_u64(b, c, m, s->job->id, "gen", &gen))
+		return;
+	if (!s->cap || s->cap->phase != PHASE_RELAUNCH || s->cap->gen != gen) {
+		smig_debug("JobId=%u StepId=%u stale RELAUNCH_ACK gen=%" PRIu64
+			   " ignored", s->job->id, s->step_id, gen);
+		return;
+	}
+	capture_commit(b, s);
+}
+
+/* The peer says its side of the step is over. */
+static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	int32_t status = 0;
+	step_t *s;
+
+	/* A step replaced by its relaunch: its peers leave unnoticed. */
+	if (c->role == ROLE_NONE) {
+		conn_kill(c, NULL);
+		return;
+	}
+	s = bound_step(b, c, m, c->role);
+	if (!s)
+		return;
+	smig_msg_get_i32(m, "status", &status);
+	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
+		   s->step_id, c->peer, status);
+	/* The rest is what a close does; the socket closes soon after. */
+	conn_kill(c, NULL);
+}
+
+static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	uint32_t job_id = 0;
+
+	smig_debug2("recv %s from %s uid=%u", smig_msg_type_name(m->type),
+		    c->peer, m->uid);
+	switch (m->type) {
+	case SMIG_MSG_HELLO_SRUN:
+		on_hello_srun(b, c, m);
+		break;
+	case SMIG_MSG_HELLO_AGENT:
+		on_hello_agent(b, c, m);
+		break;
+	case SMIG_MSG_COUNT:
+		on_count(b, c, m);
+		break;
+	case SMIG_MSG_DONE:
+		on_done(b, c, m);
+		break;
+	case SMIG_MSG_RELAUNCH_ACK:
+		on_relaunch_ack(b, c, m);
+		break;
+	case SMIG_MSG_BYE:
+		on_bye(b, c, m);
+		break;
+	default:
+		smig_msg_get_u32(m, "job", &job_id);
+		send_refused(b, c, m, job_id,
+			     "not a message the balancer accepts");
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- conns */
+
+static void conn_free(conn_t *c)
+{
+	fd_source_free(c->src);
+	g_socket_close(c->sock, NULL);
+	g_object_unref(c->sock);
+	g_byte_array_unref(c->in);
+	g_queue_clear_full(&c->out, (GDestroyNotify) g_bytes_unref);
+	g_free(c->peer);
+	g_free(c);
+}
+
+/* What a closed connection means for its step. */
+static void conn_detach(smig_balancer_t *b, conn_t *c)
+{
+	step_t *s = c->step;
+	agent_t *a = c->agent;
+
+	if (!s)
+		return;
+	c->step = NULL;
+	c->agent = NULL;
+	if (c->role == ROLE_SRUN) {
+		s->srun = NULL;
+		if (s->cap)
+			capture_abort(b, s, "srun-lost", NULL);
+	} else if (c->role == ROLE_AGENT && a) {
+		char *ranks = ranks_text(a->ranks, a->nranks);
+
+		a->conn = NULL;
+		step_unindex_agent(s, a);
+		g_ptr_array_remove(s->agents, a);	/* frees a */
+		if (s->cap)
+			capture_abort(b, s, "agent-lost", ranks);
+		g_free(ranks);
+	}
+	c->role = ROLE_NONE;
+	step_maybe_remove(b, s);
+}
+
+static gboolean reap_dead(gpointer data)
+{
+	smig_balancer_t *b = data;
+	conn_t *c;
+
+	while ((c = g_queue_pop_head(&b->dead))) {
+		conn_detach(b, c);
+		g_hash_table_remove(b->conns, c);	/* frees c */
+	}
+	g_source_unref(b->reaper);
+	b->reaper = NULL;
+	return G_SOURCE_REMOVE;
+}
+
+/* Close a connection soon (never in the middle of a loop over conns). */
+static void conn_kill(conn_t *c, const char *why)
+{
+	smig_balancer_t *b = c->b;
+
+	if (c->dead)
+		return;
+	if (why)
+		smig_verbose("connection %s closed: %s", c->peer, why);
+	c->dead = true;
+	g_queue_push_tail(&b->dead, c);
+	if (!b->reaper) {
+		b->reaper = g_idle_source_new();
+		g_source_set_callback(b->reaper, reap_dead, b, NULL);
+		g_source_attach(b->reaper, b->ctx);
+	}
+}
+
+static void conn_read(conn_t *c)
+{
+	smig_balancer_t *b = c->b;
+	int fd = g_socket_get_fd(c->sock);
+	guint old = c->in->len;
+	ssize_t n;
+
+	g_byte_array_set_size(c->in, old + READ_CHUNK);
+	n = recv(fd, c->in->data + old, READ_CHUNK, MSG_DONTWAIT);
+	if (n < 0) {
+		int e = errno;
+
+		g_byte_array_set_size(c->in, old);
+		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
+			return;
+		conn_kill(c, g_strerror(e));
+		return;
+	}
+	g_byte_array_set_size(c->in, old + n);
+	if (n == 0) {
+		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
+		return;
+	}
+
+	while (!c->dead && c->in->len) {
+		GError *err = NULL;
+		size_t used = 0;
+		smig_msg_t *m;
+
+		m = smig_wire_decode(b->auth, c->in->data, c->in->len, &used,
+				     &err);
+		if (!m && !err)
+			break;
+		if (!m) {
+			smig_error("connection %s (JobId=%u): bad message: %s",
+				   c->peer, c->step ? c->step->job->id : 0,
+				   err->message);
+			g_error_free(err);
+			conn_kill(c, "bad message");
+			break;
+		}
+		g_byte_array_remove_range(c->in, 0, used);
+		handle_msg(b, c, m);
+		smig_msg_free(m);
+	}
+}
+
+static void conn_io(void *data, GIOCondition cond)
+{
+	conn_t *c = data;
+
+	if (c->dead)
+		return;
+	if (cond & G_IO_OUT) {
+		if (!conn_flush(c)) {
+			conn_kill(c, "send failed");
+			return;
+		}
+	}
+	if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+		conn_read(c);
+}
+
+static char *address_text(GSocketAddress *sa)
+{
+	GInetSocketAddress *isa;
+	char *host, *text;
+
+	if (!sa || !G_IS_INET_SOCKET_ADDRESS(sa))
+		return g_strdup("?");
+	isa = G_INET_SOCKET_ADDRESS(sa);
+	host = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
+	text = g_strdup_printf("%s:%u", host,
+			       g_inet_socket_address_get_port(isa));
+	g_free(host);
+	return text;
+}
+
+static void listener_io(void *data, GIOCondition cond)
+{
+	smig_balancer_t *b = data;
+	GError *err = NULL;
+	GSocketAddress *sa;
+	GSocket *sock;
+	conn_t *c;
+
+	sock = g_socket_accept(b->listener, NULL, &err);
+	if (!sock) {
+		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			smig_error("accept on port %u: %s", b->port,
+				   err->message);
+		g_error_free(err);
+		return;
+	}
+	if (g_hash_table_size(b->conns) >= MAX_CONNS) {
+		smig_error("too many connections (%u): refusing a new one",
+			   MAX_CONNS);
+		g_socket_close(sock, NULL);
+		g_object_unref(sock);
+		return;
+	}
+	g_socket_set_blocking(sock, FALSE);
+	c = g_new0(conn_t, 1);
+	c->b = b;
+	c->sock = sock;
+	sa = g_socket_get_remote_address(sock, NULL);
+	c->peer = address_text(sa);
+	g_clear_object(&sa);
+	c->in = g_byte_array_new();
+	g_queue_init(&c->out);
+	c->src = fd_source_new(b->ctx, g_socket_get_fd(sock), conn_io, c);
+	g_hash_table_add(b->conns, c);
+	smig_debug("connection from %s", c->peer);
+}
+
+/* ---------------------------------------------------------------- API */
+
+/*
+ * smig_balancer_new - a balancer, not yet listening
+ * See smig_balancer.h. RET caller frees with smig_balancer_free()
+ */
+smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
+				   const smig_host_ops_t *ops,
+				   smig_auth_t *auth, uint32_t admin_uid)
+{
+	smig_balancer_t *b = g_new0(smig_balancer_t, 1);
+
+	b->conf = conf;
+	b->ops = *ops;
+	b->auth = auth;
+	b->admin_uid = admin_uid;
+	b->ctx = g_main_context_new();
+	b->loop = g_main_loop_new(b->ctx, FALSE);
+	b->conns = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) conn_free,
+					 NULL);
+	g_queue_init(&b->dead);
+	b->jobs = g_hash_table_new_full(NULL, NULL, NULL,
+					(GDestroyNotify) job_free);
+	b->steps = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+					 (GDestroyNotify) step_free);
+	return b;
+}
+
+/* Bind and listen on the first address of addr that works. */
+static GSocket *listen_on(const char *addr, uint16_t port, uint16_t *bound,
+			  GError **error)
+{
+	GSocketConnectable *where;
+	GSocketAddressEnumerator *en;
+	GSocketAddress *sa, *local;
+	GError *last = NULL;
+	GSocket *sock = NULL;
+
+	where = g_network_address_new(addr, port);
+	en = g_socket_connectable_enumerate(where);
+	while ((sa = g_socket_address_enumerator_next(en, NULL, &last))) {
+		sock = g_socket_new(g_socket_address_get_family(sa),
+				    G_SOCKET_TYPE_STREAM,
+				    G_SOCKET_PROTOCOL_TCP, &last);
+		if (sock && g_socket_bind(sock, sa, TRUE, &last) &&
+		    g_socket_listen(sock, &last)) {
+			g_object_unref(sa);
+			break;
+		}
+		g_clear_object(&sock);
+		g_object_unref(sa);
+	}
+	g_object_unref(en);
+	g_object_unref(where);
+	if (!sock) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "MigrateBalancerAddr=%s MigratePort=%u: cannot listen: %s",
+			    addr, port, last ? last->message :
+					       "no address for this name");
+		g_clear_error(&last);
+		return NULL;
+	}
+	g_clear_error(&last);
+	g_socket_set_blocking(sock, FALSE);
+	local = g_socket_get_local_address(sock, NULL);
+	*bound = local ? g_inet_socket_address_get_port(
+				 G_INET_SOCKET_ADDRESS(local)) : port;
+	g_clear_object(&local);
+	return sock;
+}
+
+static gpointer balancer_thread(gpointer data)
+{
+	smig_balancer_t *b = data;
+
+	g_main_context_push_thread_default(b->ctx);
+	g_main_loop_run(b->loop);
+	g_main_context_pop_thread_default(b->ctx);
+	return NULL;
+}
+
+/*
+ * smig_balancer_start - bind the port and start the thread
+ * RET false with error set (names addr:port) if the port cannot be bound
+ */
+bool smig_balancer_start(smig_balancer_t *b, GError **error)
+{
+	GError *err = NULL;
+
+	if (b->thread) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
+			    "balancer already started");
+		return false;
+	}
+	b->listener = listen_on(b->conf->balancer_addr, b->conf->port,
+				&b->port, error);
+	if (!b->listener)
+		return false;
+	b->listen_src = fd_source_new(b->ctx, g_socket_get_fd(b->listener),
+				      listener_io, b);
+	b->timer = g_timeout_source_new(MAX(b->conf->poll_interval_ms, 1));
+	g_source_set_callback(b->timer, poll_timer, b, NULL);
+	g_source_attach(b->timer, b->ctx);
+
+	b->thread = g_thread_try_new("smig-balancer", balancer_thread, b,
+				     &err);
+	if (!b->thread) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "cannot start the balancer thread: %s",
+			    err->message);
+		g_error_free(err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * smig_balancer_port - the TCP port the balancer listens on (useful when
+ * MigratePort was 0, in tests); 0 before smig_balancer_start()
+ */
+uint16_t smig_balancer_port(const smig_balancer_t *b)
+{
+	return b->port;
+}
+
+static gboolean quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * smig_balancer_free - stop and join the thread, close every connection
+ * NULL is a no-op; safe after a failed or missing smig_balancer_start().
+ */
+void smig_balancer_free(smig_balancer_t *b)
+{
+	if (!b)
+		return;
+	if (b->thread) {
+		/* Quit from inside the loop: a quit before run() is lost. */
+		GSource *q = g_idle_source_new();
+
+		g_source_set_callback(q, quit_loop, b->loop, NULL);
+		g_source_attach(q, b->ctx);
+		g_source_unref(q);
+		g_thread_join(b->thread);
+	}
+	g_queue_clear(&b->dead);
+	if (b->reaper) {
+		g_source_destroy(b->reaper);
+		g_source_unref(b->reaper);
+	}
+	/* Steps first: they point at conns only to detach them. */
+	g_hash_table_destroy(b->steps);
+	g_hash_table_destroy(b->jobs);
+	g_hash_table_destroy(b->conns);
+	fd_source_free(b->listen_src);
+	if (b->listener) {
+		g_socket_close(b->listener, NULL);
+		g_object_unref(b->listener);
+	}
+	if (b->timer) {
+		g_source_destroy(b->timer);
+		g_source_unref(b->timer);
+	}
+	g_main_loop_unref(b->loop);
+	g_main_context_unref(b->ctx);
+	g_free(b);
+}

@@ -65,6 +65,12 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
  */
 bool smig_balancer_start(smig_balancer_t *b, GError **error);
 
+/*
+ * smig_balancer_port - the TCP port bound by smig_balancer_start() (the
+ * kernel's choice when MigratePort is 0, as in unit tests); 0 before
+ */
+uint16_t smig_balancer_port(const smig_balancer_t *b);
+
 /* smig_balancer_free - stop and join the thread, close every connection; NULL is a no-op */
 void smig_balancer_free(smig_balancer_t *b);
 
