@@ -1,1 +1,523 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_image.c - the recovery image format and its atomic store
+ *
+ * libc + libxxhash only: linked into contrib/libsmig as well as the core.
+ */
+#define _GNU_SOURCE 1	/* mkostemp() */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "smig_image.h"
+
+#define HDR_HASH_OFF	120	/* the header checksum covers bytes 0..119 */
+#define CHUNK		(1024 * 1024)
+
+static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * smig_image_strerror - static text of a SMIG_IMAGE_E* code or -errno
+ */
+const char *smig_image_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "success";
+	case SMIG_IMAGE_EBADMAGIC:
+		return "not a recovery image";
+	case SMIG_IMAGE_EVERSION:
+		return "unknown image format version";
+	case SMIG_IMAGE_EHDRSUM:
+		return "image header checksum mismatch";
+	case SMIG_IMAGE_ESUM:
+		return "image payload checksum mismatch";
+	case SMIG_IMAGE_ETRUNC:
+		return "image truncated";
+	case SMIG_IMAGE_EINVAL:
+		return "image header field out of range";
+	}
+	if (code < 0 && code > -4096)
+		return strerror(-code);
+	return "unknown error";
+}
+
+/*
+ * smig_image_path - "<dir>/rank<R>.g<G>.img" into buf
+ * RET 0, or -ENAMETOOLONG if it does not fit
+ */
+int smig_image_path(char *buf, size_t len, const char *dir, uint32_t rank,
+		    uint64_t generation)
+{
+	int n = snprintf(buf, len, "%s/rank%" PRIu32 ".g%" PRIu64 ".img", dir,
+			 rank, generation);
+
+	if (n < 0 || (size_t) n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * smig_image_encode_header - the 128 header bytes for hdr and its payload
+ * IN  hdr     - fields (borrowed); version and payload_hash are computed
+ * IN  payload - hdr->payload_len bytes (borrowed; may be NULL if 0)
+ * OUT out     - SMIG_IMAGE_HEADER_SIZE bytes
+ */
+void smig_image_encode_header(const smig_image_hdr_t *hdr, const void *payload,
+			      unsigned char out[SMIG_IMAGE_HEADER_SIZE])
+{
+	uint64_t sum = hdr->payload_len ?
+		       XXH3_64bits(payload, hdr->payload_len) :
+		       XXH3_64bits(NULL, 0);
+
+	memset(out, 0, SMIG_IMAGE_HEADER_SIZE);
+	memcpy(out, SMIG_IMAGE_MAGIC, sizeof(SMIG_IMAGE_MAGIC));
+	put_le32(out + 8, SMIG_IMAGE_VERSION);
+	put_le32(out + 12, SMIG_IMAGE_HEADER_SIZE);
+	put_le32(out + 16, hdr->job_id);
+	put_le32(out + 20, hdr->step_id);
+	put_le32(out + 24, hdr->rank);
+	put_le32(out + 28, hdr->nranks);
+	put_le64(out + 32, hdr->generation);
+	put_le64(out + 40, hdr->safepoint);
+	put_le64(out + 48, hdr->payload_len);
+	put_le64(out + 56, hdr->created_ns);
+	/* strnlen: the tag need not be terminated within its 32 bytes. */
+	memcpy(out + 64, hdr->tag, strnlen(hdr->tag, SMIG_IMAGE_TAG_LEN));
+	put_le64(out + 96, sum);
+	put_le64(out + HDR_HASH_OFF, XXH3_64bits(out, HDR_HASH_OFF));
+}
+
+/*
+ * smig_image_decode_header - parse and check header bytes (not the payload)
+ * IN  buf, len - bytes read (not trusted)
+ * OUT hdr      - fields, on success
+ * RET 0, or SMIG_IMAGE_E* with a message in errbuf (no path: callers that
+ *     know it add it)
+ */
+int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
+			     char *errbuf, size_t errlen)
+{
+	const unsigned char *p = buf;
+	uint64_t want, have;
+	uint32_t v;
+
+	if (len < SMIG_IMAGE_HEADER_SIZE) {
+		fail(errbuf, errlen,
+		     "header is %zu bytes, shorter than %d", len,
+		     SMIG_IMAGE_HEADER_SIZE);
+		return SMIG_IMAGE_ETRUNC;
+	}
+	if (memcmp(p, SMIG_IMAGE_MAGIC, sizeof(SMIG_IMAGE_MAGIC))) {
+		fail(errbuf, errlen, "not a recovery image (bad magic)");
+		return SMIG_IMAGE_EBADMAGIC;
+	}
+	if ((v = get_le32(p + 8)) != SMIG_IMAGE_VERSION) {
+		fail(errbuf, errlen,
+		     "format version %" PRIu32 " (this build reads %d)", v,
+		     SMIG_IMAGE_VERSION);
+		return SMIG_IMAGE_EVERSION;
+	}
+	if ((v = get_le32(p + 12)) != SMIG_IMAGE_HEADER_SIZE) {
+		fail(errbuf, errlen,
+		     "header size %" PRIu32 " (expected %d)", v,
+		     SMIG_IMAGE_HEADER_SIZE);
+		return SMIG_IMAGE_EINVAL;
+	}
+	want = get_le64(p + HDR_HASH_OFF);
+	have = XXH3_64bits(p, HDR_HASH_OFF);
+	if (want != have) {
+		fail(errbuf, errlen,
+		     "header checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
+		     want, have);
+		return SMIG_IMAGE_EHDRSUM;
+	}
+
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->version = SMIG_IMAGE_VERSION;
+	hdr->job_id = get_le32(p + 16);
+	hdr->step_id = get_le32(p + 20);
+	hdr->rank = get_le32(p + 24);
+	hdr->nranks = get_le32(p + 28);
+	hdr->generation = get_le64(p + 32);
+	hdr->safepoint = get_le64(p + 40);
+	hdr->payload_len = get_le64(p + 48);
+	hdr->created_ns = get_le64(p + 56);
+	memcpy(hdr->tag, p + 64, SMIG_IMAGE_TAG_LEN);
+	hdr->tag[SMIG_IMAGE_TAG_LEN] = '\0';
+	hdr->payload_hash = get_le64(p + 96);
+
+	if (hdr->generation == 0) {
+		fail(errbuf, errlen, "generation 0 (generations start at 1)");
+		return SMIG_IMAGE_EINVAL;
+	}
+	if (hdr->rank >= hdr->nranks) {
+		fail(errbuf, errlen,
+		     "generation %" PRIu64 ": rank %" PRIu32 " of %" PRIu32 " ranks",
+		     hdr->generation, hdr->rank, hdr->nranks);
+		return SMIG_IMAGE_EINVAL;
+	}
+	if (hdr->payload_len > SMIG_IMAGE_MAX_PAYLOAD) {
+		fail(errbuf, errlen,
+		     "generation %" PRIu64 ": payload length %" PRIu64 " exceeds the limit (%" PRIu64 ")",
+		     hdr->generation, hdr->payload_len,
+		     (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		return SMIG_IMAGE_EINVAL;
+	}
+	return 0;
+}
+
+/* Write all of buf. RET 0 or -errno. */
+static int write_all(int fd, const void *buf, uint64_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		size_t n = len > (1u << 30) ? (1u << 30) : (size_t) len;
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (uint64_t) w;
+	}
+	return 0;
+}
+
+/* Read up to len bytes, stopping only at end of file. RET bytes or -errno. */
+static int64_t read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = read(fd, p + got, len - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t) r;
+	}
+	return (int64_t) got;
+}
+
+/*
+ * smig_image_write - store one image atomically, mode 0600: a temporary
+ * "<final>.tmp.XXXXXX" in dir, write, fsync, rename, fsync of dir
+ * IN hdr     - fields; generation >= 1, rank < nranks (borrowed);
+ *              created_ns 0 means now
+ * IN payload - hdr->payload_len bytes (borrowed)
+ * OUT pathbuf - final path, if not NULL
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
+		     const void *payload, char *pathbuf, size_t pathlen,
+		     char *errbuf, size_t errlen)
+{
+	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
+	char path[4096], tmp[4096 + 16];
+	smig_image_hdr_t h = *hdr;
+	int fd, dfd, rc;
+
+	if (h.generation == 0 || h.rank >= h.nranks ||
+	    h.payload_len > SMIG_IMAGE_MAX_PAYLOAD ||
+	    (h.payload_len && !payload)) {
+		fail(errbuf, errlen,
+		     "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 " payload %" PRIu64 " bytes: invalid image fields (generation >= 1, rank < nranks, payload given)",
+		     dir, h.rank, h.nranks, h.generation, h.payload_len);
+		return SMIG_IMAGE_EINVAL;
+	}
+	if ((rc = smig_image_path(path, sizeof(path), dir, h.rank,
+				  h.generation)) < 0) {
+		fail(errbuf, errlen, "%s: image path too long", dir);
+		return rc;
+	}
+	if (h.created_ns == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		h.created_ns = (uint64_t) ts.tv_sec * 1000000000u +
+			       (uint64_t) ts.tv_nsec;
+	}
+	smig_image_encode_header(&h, payload, raw);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+	/* mkostemp creates the file 0600, O_EXCL: no one else can have it. */
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		rc = -errno;
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
+		     path, h.generation, strerror(-rc));
+		return rc;
+	}
+	if ((rc = write_all(fd, raw, sizeof(raw))) < 0 ||
+	    (rc = write_all(fd, payload, h.payload_len)) < 0) {
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
+		     tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": fsync: %s",
+		     tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	if (close(fd) < 0) {
+		rc = -errno;
+		fd = -1;
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": close: %s",
+		     tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": rename to %s: %s",
+		     tmp, h.generation, path, strerror(-rc));
+		goto out_close_unlink;
+	}
+	/* The rename is durable only once the directory is on disk. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(dfd) < 0) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
+		     dir, strerror(-rc));
+		return rc;
+	}
+	close(dfd);
+	if (pathbuf && pathlen)
+		snprintf(pathbuf, pathlen, "%s", path);
+	return 0;
+
+out_close_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * Open an image and check its header against the file's size.
+ * RET fd, or a negative code with a message in errbuf
+ */
+static int open_image(const char *path, smig_image_hdr_t *hdr, char *errbuf,
+		      size_t errlen)
+{
+	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
+	char why[256];
+	struct stat st;
+	int64_t n;
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		if (rc == -ELOOP)
+			fail(errbuf, errlen,
+			     "%s: is a symbolic link (refused)", path);
+		else
+			fail(errbuf, errlen, "%s: open: %s", path,
+			     strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		fail(errbuf, errlen, "%s: fstat: %s", path, strerror(-rc));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		fail(errbuf, errlen, "%s: not a regular file (refused)", path);
+		goto out_close;
+	}
+	if ((n = read_full(fd, raw, sizeof(raw))) < 0) {
+		rc = (int) n;
+		fail(errbuf, errlen, "%s: read: %s", path, strerror(-rc));
+		goto out_close;
+	}
+	if ((rc = smig_image_decode_header(raw, (size_t) n, hdr, why,
+					   sizeof(why))) < 0) {
+		fail(errbuf, errlen, "%s: %s", path, why);
+		goto out_close;
+	}
+	if ((uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE != hdr->payload_len) {
+		uint64_t have = (uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE;
+
+		rc = have < hdr->payload_len ? SMIG_IMAGE_ETRUNC :
+					       SMIG_IMAGE_EINVAL;
+		fail(errbuf, errlen,
+		     "%s: generation %" PRIu64 ": %s: %" PRIu64 " payload bytes, header says %" PRIu64,
+		     path, hdr->generation,
+		     have < hdr->payload_len ? "truncated" : "trailing bytes",
+		     have, hdr->payload_len);
+		goto out_close;
+	}
+	return fd;
+
+out_close:
+	close(fd);
+	return rc;
+}
+
+static int check_sum(const char *path, const smig_image_hdr_t *hdr,
+		     uint64_t have, char *errbuf, size_t errlen)
+{
+	if (have == hdr->payload_hash)
+		return 0;
+	fail(errbuf, errlen,
+	     "%s: generation %" PRIu64 ": payload checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
+	     path, hdr->generation, hdr->payload_hash, have);
+	return SMIG_IMAGE_ESUM;
+}
+
+/*
+ * smig_image_read - read and verify a whole image
+ * OUT hdr     - header fields
+ * OUT payload - new buffer, caller frees with free(); set only on success
+ * RET 0 or a negative code with a message in errbuf
+ * The file is opened with O_NOFOLLOW: a symbolic link is refused.
+ */
+int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
+		    char *errbuf, size_t errlen)
+{
+	void *buf;
+	int64_t n;
+	int fd, rc;
+
+	if ((fd = open_image(path, hdr, errbuf, errlen)) < 0)
+		return fd;
+	if (hdr->payload_len > SIZE_MAX - 1 ||
+	    !(buf = malloc(hdr->payload_len ? (size_t) hdr->payload_len : 1))) {
+		rc = -ENOMEM;
+		fail(errbuf, errlen,
+		     "%s: generation %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
+		     path, hdr->generation, hdr->payload_len);
+		goto out_close;
+	}
+	n = read_full(fd, buf, (size_t) hdr->payload_len);
+	if (n < 0 || (uint64_t) n != hdr->payload_len) {
+		rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
+		fail(errbuf, errlen, "%s: generation %" PRIu64 ": read: %s",
+		     path, hdr->generation,
+		     n < 0 ? strerror(-rc) : "file shrank while read");
+		goto out_free;
+	}
+	if ((rc = check_sum(path, hdr, XXH3_64bits(buf, (size_t) n), errbuf,
+			    errlen)) < 0)
+		goto out_free;
+	*payload = buf;
+	close(fd);
+	return 0;
+
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return rc;
+}
+
+/*
+ * smig_image_verify - check an image without keeping its payload (streams
+ * the checksum in 1 MiB chunks; constant memory)
+ * OUT hdr - header fields (may be set even on error)
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
+		      size_t errlen)
+{
+	XXH3_state_t *state;
+	uint64_t left;
+	void *buf;
+	int fd, rc;
+
+	if ((fd = open_image(path, hdr, errbuf, errlen)) < 0)
+		return fd;
+	buf = malloc(CHUNK);
+	state = XXH3_createState();
+	if (!buf || !state || XXH3_64bits_reset(state) != XXH_OK) {
+		rc = -ENOMEM;
+		fail(errbuf, errlen, "%s: out of memory", path);
+		goto out_free;
+	}
+	for (left = hdr->payload_len; left > 0;) {
+		size_t want = left > CHUNK ? CHUNK : (size_t) left;
+		int64_t n = read_full(fd, buf, want);
+
+		if (n < 0 || (size_t) n != want) {
+			rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
+			fail(errbuf, errlen,
+			     "%s: generation %" PRIu64 ": read: %s", path,
+			     hdr->generation,
+			     n < 0 ? strerror(-rc) : "file shrank while read");
+			goto out_free;
+		}
+		XXH3_64bits_update(state, buf, want);
+		left -= want;
+	}
+	rc = check_sum(path, hdr, XXH3_64bits_digest(state), errbuf, errlen);
+out_free:
+	XXH3_freeState(state);
+	free(buf);
+	close(fd);
+	return rc;
+}

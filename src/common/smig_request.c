@@ -1,1 +1,361 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_request.c - parse and print a user's --migrate request
+ */
+#include "smig_config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <glib.h>
+
+#include "smig_conf.h"
+#include "smig_error.h"
+#include "smig_request.h"
+
+#define MAX_SPARES	1024
+#define MAX_MOVES	1000000
+
+#define MODES	"auto, advise, manual, off"
+#define KEYS	"mode, capture, interval, every, capture-timeout, spares, max-moves, affinity"
+
+static const struct {
+	const char *name;
+	smig_mode_t mode;
+} modes[] = {
+	{ "auto", SMIG_MODE_AUTO },
+	{ "advise", SMIG_MODE_ADVISE },
+	{ "manual", SMIG_MODE_MANUAL },
+	{ "off", SMIG_MODE_OFF },
+};
+
+/* Signals an application can catch to write its own checkpoint. */
+static const struct {
+	const char *name;
+	int sig;
+} signals[] = {
+	{ "HUP", SIGHUP },
+	{ "INT", SIGINT },
+	{ "QUIT", SIGQUIT },
+	{ "ALRM", SIGALRM },
+	{ "TERM", SIGTERM },
+	{ "USR1", SIGUSR1 },
+	{ "USR2", SIGUSR2 },
+	{ "CONT", SIGCONT },
+	{ "URG", SIGURG },
+	{ "WINCH", SIGWINCH },
+};
+
+enum {
+	SEEN_MODE = 1 << 0,
+	SEEN_CAPTURE = 1 << 1,
+	SEEN_INTERVAL = 1 << 2,
+	SEEN_EVERY = 1 << 3,
+	SEEN_TIMEOUT = 1 << 4,
+	SEEN_SPARES = 1 << 5,
+	SEEN_MAX_MOVES = 1 << 6,
+	SEEN_AFFINITY = 1 << 7,
+};
+
+/* smig_request_init - the request of a bare --migrate (mode auto) */
+void smig_request_init(smig_request_t *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->mode = SMIG_MODE_AUTO;
+	req->capture = SMIG_CAPTURE_CALLBACK;
+}
+
+/* smig_mode_name - "off", "auto", "advise", "manual" (static) */
+const char *smig_mode_name(smig_mode_t mode)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+		if (modes[i].mode == mode)
+			return modes[i].name;
+	}
+	return "unknown";
+}
+
+static bool find_mode(const char *word, smig_mode_t *mode)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+		if (!strcmp(word, modes[i].name)) {
+			*mode = modes[i].mode;
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char *signal_name(int sig)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(signals); i++) {
+		if (signals[i].sig == sig)
+			return signals[i].name;
+	}
+	return NULL;
+}
+
+/* "USR1" or "SIGUSR1", any case. */
+static bool find_signal(const char *word, int *sig)
+{
+	if (!g_ascii_strncasecmp(word, "SIG", 3))
+		word += 3;
+	for (size_t i = 0; i < G_N_ELEMENTS(signals); i++) {
+		if (!g_ascii_strcasecmp(word, signals[i].name)) {
+			*sig = signals[i].sig;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool parse_count(const char *text, uint32_t max, uint32_t *out)
+{
+	uint64_t n = 0;
+	const char *p;
+
+	if (!g_ascii_isdigit(*text))
+		return false;
+	for (p = text; g_ascii_isdigit(*p); p++) {
+		n = n * 10 + (uint64_t) (*p - '0');
+		if (n > max)
+			return false;
+	}
+	if (*p)
+		return false;
+	*out = (uint32_t) n;
+	return true;
+}
+
+/* One "key=value" item (value may be NULL for a bare key). */
+static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
+		       const char *value, GError **error)
+{
+	unsigned bit;
+
+	if (!strcmp(key, "mode"))
+		bit = SEEN_MODE;
+	else if (!strcmp(key, "capture"))
+		bit = SEEN_CAPTURE;
+	else if (!strcmp(key, "interval"))
+		bit = SEEN_INTERVAL;
+	else if (!strcmp(key, "every"))
+		bit = SEEN_EVERY;
+	else if (!strcmp(key, "capture-timeout"))
+		bit = SEEN_TIMEOUT;
+	else if (!strcmp(key, "spares"))
+		bit = SEEN_SPARES;
+	else if (!strcmp(key, "max-moves"))
+		bit = SEEN_MAX_MOVES;
+	else if (!strcmp(key, "affinity"))
+		bit = SEEN_AFFINITY;
+	else {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+			    "%s: unknown key (" KEYS ")", key);
+		return false;
+	}
+	if (*seen & bit) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+			    "%s%s%s: %s given twice (each at most once)",
+			    key, value ? "=" : "", value ? value : "", key);
+		return false;
+	}
+	*seen |= bit;
+
+	if (!value && bit != SEEN_AFFINITY) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+			    "%s: missing value (%s=VALUE)", key, key);
+		return false;
+	}
+
+	switch (bit) {
+	case SEEN_MODE:
+		if (!find_mode(value, &req->mode)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "mode=%s: unknown mode (" MODES ")", value);
+			return false;
+		}
+		break;
+	case SEEN_CAPTURE:
+		if (!strcmp(value, "callback")) {
+			req->capture = SMIG_CAPTURE_CALLBACK;
+			req->capture_signal = 0;
+		} else if (!strncmp(value, "signal:", 7)) {
+			if (!find_signal(value + 7, &req->capture_signal)) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_REQUEST,
+					    "capture=%s: unknown signal (e.g. signal:USR1)",
+					    value);
+				return false;
+			}
+			req->capture = SMIG_CAPTURE_SIGNAL;
+		} else {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "capture=%s: unknown capture method (callback, signal:SIG)",
+				    value);
+			return false;
+		}
+		break;
+	case SEEN_INTERVAL:
+	case SEEN_EVERY:
+	case SEEN_TIMEOUT: {
+		uint32_t ms;
+
+		if (!smig_parse_duration(value, &ms)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "%s=%s: not a duration (examples: 30s, 5m, 1h)",
+				    key, value);
+			return false;
+		}
+		if (bit == SEEN_INTERVAL)
+			req->interval_ms = ms;
+		else if (bit == SEEN_EVERY)
+			req->every_ms = ms;
+		else
+			req->capture_timeout_ms = ms;
+		break;
+	}
+	case SEEN_SPARES:
+		if (!parse_count(value, MAX_SPARES, &req->spares)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "spares=%s: not a count (0-%u)", value,
+				    MAX_SPARES);
+			return false;
+		}
+		break;
+	case SEEN_MAX_MOVES:
+		if (!parse_count(value, MAX_MOVES, &req->max_moves)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "max-moves=%s: not a count (0-%u, 0: no limit)",
+				    value, MAX_MOVES);
+			return false;
+		}
+		break;
+	case SEEN_AFFINITY:
+		if (!value || !strcmp(value, "yes")) {
+			req->affinity = true;
+		} else if (!strcmp(value, "no")) {
+			req->affinity = false;
+		} else {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "affinity=%s: not yes or no (affinity, affinity=yes, affinity=no)",
+				    value);
+			return false;
+		}
+		break;
+	}
+	return true;
+}
+
+/*
+ * smig_request_parse - parse the value of --migrate
+ * IN  text  - the option's value, NULL or "" for a bare --migrate (borrowed)
+ * OUT req   - the request (fully set on success; untouched on error)
+ * OUT error - SMIG_ERROR_REQUEST naming the item, e.g.
+ *             "mode=bogus: unknown mode (auto, advise, manual, off)";
+ *             caller frees with g_error_free()
+ * RET true on success
+ */
+bool smig_request_parse(const char *text, smig_request_t *req, GError **error)
+{
+	smig_request_t r;
+	unsigned seen = 0;
+	char **items;
+	bool ok = false;
+
+	smig_request_init(&r);
+	if (!text || !*text) {
+		*req = r;
+		return true;
+	}
+	items = g_strsplit(text, ",", -1);
+	for (char **it = items; *it; it++) {
+		char *eq = strchr(*it, '=');
+		smig_mode_t mode;
+
+		if (!**it) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "empty item in \"%s\" (MODE and key=value items separated by single commas)",
+				    text);
+			goto out;
+		}
+		if (eq) {
+			*eq = '\0';
+			if (!parse_item(&r, &seen, *it, eq + 1, error))
+				goto out;
+		} else if (find_mode(*it, &mode)) {
+			if (seen & SEEN_MODE) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_REQUEST,
+					    "%s: mode given twice (each at most once)",
+					    *it);
+				goto out;
+			}
+			seen |= SEEN_MODE;
+			r.mode = mode;
+		} else if (!strcmp(*it, "affinity")) {
+			if (!parse_item(&r, &seen, *it, NULL, error))
+				goto out;
+		} else if (!strcmp(*it, "mode") || !strcmp(*it, "capture") ||
+			   !strcmp(*it, "interval") || !strcmp(*it, "every") ||
+			   !strcmp(*it, "capture-timeout") ||
+			   !strcmp(*it, "spares") ||
+			   !strcmp(*it, "max-moves")) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "%s: missing value (%s=VALUE)", *it, *it);
+			goto out;
+		} else {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "%s: neither a mode (" MODES ") nor a key (" KEYS ")",
+				    *it);
+			goto out;
+		}
+	}
+	*req = r;
+	ok = true;
+out:
+	g_strfreev(items);
+	return ok;
+}
+
+/*
+ * smig_request_to_string - canonical text that smig_request_parse() accepts
+ * (mode and capture always; other keys only when not at their default)
+ * RET new string such as "mode=auto,capture=callback", caller g_free()s
+ */
+char *smig_request_to_string(const smig_request_t *req)
+{
+	GString *s = g_string_new(NULL);
+	const char *sig;
+
+	g_string_append_printf(s, "mode=%s", smig_mode_name(req->mode));
+	if (req->capture == SMIG_CAPTURE_SIGNAL &&
+	    (sig = signal_name(req->capture_signal)))
+		g_string_append_printf(s, ",capture=signal:%s", sig);
+	else
+		g_string_append(s, ",capture=callback");
+	if (req->interval_ms) {
+		char *d = smig_format_duration(req->interval_ms);
+
+		g_string_append_printf(s, ",interval=%s", d);
+		g_free(d);
+	}
+	if (req->every_ms) {
+		char *d = smig_format_duration(req->every_ms);
+
+		g_string_append_printf(s, ",every=%s", d);
+		g_free(d);
+	}
+	if (req->capture_timeout_ms) {
+		char *d = smig_format_duration(req->capture_timeout_ms);
+
+		g_string_append_printf(s, ",capture-timeout=%s", d);
+		g_free(d);
+	}
+	if (req->spares)
+		g_string_append_printf(s, ",spares=%u", req->spares);
+	if (req->max_moves)
+		g_string_append_printf(s, ",max-moves=%u", req->max_moves);
+	if (req->affinity)
+		g_string_append(s, ",affinity");
+	return g_string_free(s, false);
+}
