@@ -1,1 +1,739 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * agent.c - the node agent of one step on one node, inside slurmstepd
+ *
+ * The agent connects to the balancer, says which ranks of the step run on
+ * this node (HELLO_AGENT), forwards the balancer's PREPARE, CAPTURE, COMMIT
+ * and ABORT to those ranks as PMIx events, and forwards the ranks' answers
+ * (PMIX_JCTRL_CHECKPOINT_COMPLETE events) as COUNT and DONE after verifying
+ * each image itself. See doc/design.md for the messages and events.
+ *
+ * Threads: slurmstepd's main thread runs smig_agent_start()/_stop(); the
+ * PMIx progress thread runs checkpoint_complete_cb(), which only copies the
+ * event into a queue and wakes the agent thread; the agent thread is the
+ * only one that touches the socket, verifies images and sends PMIx events.
+ *
+ * libpmix is the copy slurmstepd's mpi/pmix plugin loaded (RTLD_GLOBAL): the
+ * functions are looked up with dlsym(RTLD_DEFAULT), never linked, so steps
+ * without --mpi=pmix (and srun) never need libpmix.
+ */
+#include "smig_config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <pmix.h>
+#include <slurm/spank.h>
+
+#include "smig_auth.h"
+#include "smig_image.h"
+#include "smig_wire.h"
+#include "spank_migrate.h"
+
+#define CONNECT_TIMEOUT_MS	5000	/* to the balancer */
+#define RECV_TIMEOUT_MS		10000	/* rest of a frame once it started */
+#define PMIX_WAIT_US		(5 * G_USEC_PER_SEC)	/* PMIx callbacks */
+
+/* A rank's answer, copied out of the PMIx progress thread. */
+typedef struct rank_event {
+	bool done;		/* false: count */
+	uint64_t gen;
+	uint32_t rank;
+	uint64_t pause_at;	/* count */
+	int32_t status;		/* done */
+	uint64_t bytes;		/* done */
+	char *msg;		/* done, g_free() */
+} rank_event_t;
+
+/* One PMIx_Notify_event() in flight; freed by its callback. */
+typedef struct notify_ctx {
+	pmix_info_t info[6];
+	size_t ninfo;
+	char *op;		/* the string of smig.op */
+} notify_ctx_t;
+
+static struct {
+	__typeof__(PMIx_Notify_event) *notify;
+	__typeof__(PMIx_Register_event_handler) *reg;
+	__typeof__(PMIx_Deregister_event_handler) *dereg;
+
+	bool registered;	/* the -107 handler */
+	size_t hdlr_ref;
+
+	GThread *thread;
+	int wake_fd;
+	gint stopping;		/* atomic */
+	GAsyncQueue *events;	/* of rank_event_t, from the PMIx thread */
+	smig_auth_t *auth;
+	int fd;			/* agent thread only */
+	uint64_t capture_gen;	/* agent thread only: 0 = no capture */
+
+	char nspace[PMIX_MAX_NSLEN + 1];
+	char *node;
+	uint32_t *ranks;
+	uint32_t nranks;
+
+	/* PMIx callbacks that were started and have not run yet */
+	GMutex lock;
+	GCond cond;
+	int notifies;
+	bool reg_done;
+	pmix_status_t reg_status;
+	bool dereg_done;
+} agent = { .wake_fd = -1, .fd = -1 };
+
+static void rank_event_free(gpointer p)
+{
+	rank_event_t *ev = p;
+
+	g_free(ev->msg);
+	g_free(ev);
+}
+
+static bool local_rank(uint32_t rank)
+{
+	for (uint32_t i = 0; i < agent.nranks; i++)
+		if (agent.ranks[i] == rank)
+			return true;
+	return false;
+}
+
+/*
+ * find_info - the value of key in an event's info array, if it has type
+ * RET borrowed value, NULL if absent or of another type
+ */
+static const pmix_value_t *find_info(const pmix_info_t *info, size_t ninfo,
+				     const char *key, pmix_data_type_t type)
+{
+	for (size_t i = 0; i < ninfo; i++)
+		if (PMIX_CHECK_KEY(&info[i], key))
+			return info[i].value.type == type ? &info[i].value
+							  : NULL;
+	return NULL;
+}
+
+/*
+ * parse_rank_event - a rank's PMIX_JCTRL_CHECKPOINT_COMPLETE as the design
+ * says: smig.op (count|done), smig.gen, smig.rank, then smig.pause_at or
+ * smig.status, smig.bytes, smig.msg. The sender is the event's source as
+ * the PMIx server knows it: it must be a rank of this step on this node.
+ * RET new event, free with rank_event_free(); NULL (logged) if malformed
+ */
+static rank_event_t *parse_rank_event(const pmix_proc_t *source,
+				      const pmix_info_t *info, size_t ninfo)
+{
+	const pmix_value_t *op, *gen, *rank, *v;
+	rank_event_t *ev;
+
+	if (!source || strncmp(source->nspace, agent.nspace, PMIX_MAX_NSLEN) ||
+	    !local_rank(source->rank)) {
+		slurm_error("migrate: checkpoint-complete event from %s rank %u: not a rank of this step on this node, ignored",
+			    source ? source->nspace : "(null)",
+			    source ? source->rank : 0);
+		return NULL;
+	}
+	op = find_info(info, ninfo, "smig.op", PMIX_STRING);
+	gen = find_info(info, ninfo, "smig.gen", PMIX_UINT64);
+	rank = find_info(info, ninfo, "smig.rank", PMIX_UINT32);
+	if (!op || !op->data.string || !gen || !rank) {
+		slurm_error("migrate: checkpoint-complete event from rank %u lacks smig.op (string), smig.gen (uint64) or smig.rank (uint32), ignored",
+			    source->rank);
+		return NULL;
+	}
+	if (rank->data.uint32 != source->rank) {
+		slurm_error("migrate: checkpoint-complete event from rank %u says smig.rank=%u, ignored",
+			    source->rank, rank->data.uint32);
+		return NULL;
+	}
+	ev = g_new0(rank_event_t, 1);
+	ev->gen = gen->data.uint64;
+	ev->rank = source->rank;
+	if (!strcmp(op->data.string, "count")) {
+		if (!(v = find_info(info, ninfo, "smig.pause_at", PMIX_UINT64)))
+			goto bad_field;
+		ev->pause_at = v->data.uint64;
+	} else if (!strcmp(op->data.string, "done")) {
+		ev->done = true;
+		if (!(v = find_info(info, ninfo, "smig.status", PMIX_INT32)))
+			goto bad_field;
+		ev->status = v->data.int32;
+		if ((v = find_info(info, ninfo, "smig.bytes", PMIX_UINT64)))
+			ev->bytes = v->data.uint64;
+		if ((v = find_info(info, ninfo, "smig.msg", PMIX_STRING)) &&
+		    v->data.string)
+			ev->msg = g_strdup(v->data.string);
+	} else {
+		slurm_error("migrate: checkpoint-complete event from rank %u: smig.op=%s: unknown (count, done), ignored",
+			    source->rank, op->data.string);
+		g_free(ev);
+		return NULL;
+	}
+	return ev;
+
+bad_field:
+	slurm_error("migrate: checkpoint-complete event from rank %u: smig.op=%s without %s, ignored",
+		    source->rank, op->data.string,
+		    ev->done ? "smig.status (int32)" : "smig.pause_at (uint64)");
+	g_free(ev);
+	return NULL;
+}
+
+/*
+ * checkpoint_complete_cb - PMIx progress thread: a rank answered. Never
+ * blocks: copies the event, completes it at once and wakes the agent.
+ */
+static void checkpoint_complete_cb(size_t id, pmix_status_t status,
+				   const pmix_proc_t *source,
+				   pmix_info_t info[], size_t ninfo,
+				   pmix_info_t *results, size_t nresults,
+				   pmix_event_notification_cbfunc_fn_t cbfunc,
+				   void *cbdata)
+{
+	rank_event_t *ev = NULL;
+
+	if (!g_atomic_int_get(&agent.stopping))
+		ev = parse_rank_event(source, info, ninfo);
+	/* Handled: no other handler (Slurm's kills the step) sees it. */
+	if (cbfunc)
+		cbfunc(PMIX_EVENT_ACTION_COMPLETE, NULL, 0, NULL, NULL, cbdata);
+	if (ev) {
+		g_async_queue_push(agent.events, ev);
+		smig_spank_wake(agent.wake_fd);
+	}
+}
+
+/* A key, NUL-padded as PMIX_LOAD_KEY() does. */
+static void load_key(pmix_info_t *i, const char *key)
+{
+	memset(i->key, 0, sizeof(i->key));
+	g_strlcpy(i->key, key, sizeof(i->key));
+}
+
+static void info_bool(pmix_info_t *i, const char *key, bool val)
+{
+	load_key(i, key);
+	i->value.type = PMIX_BOOL;
+	i->value.data.flag = val;
+}
+
+static void info_u64(pmix_info_t *i, const char *key, uint64_t val)
+{
+	load_key(i, key);
+	i->value.type = PMIX_UINT64;
+	i->value.data.uint64 = val;
+}
+
+static void notify_done_cb(pmix_status_t status, void *cbdata)
+{
+	notify_ctx_t *ctx = cbdata;
+
+	if (status != PMIX_SUCCESS)
+		slurm_error("migrate: PMIx_Notify_event(smig.op=%s) failed: status %d",
+			    ctx->op, status);
+	g_free(ctx->op);
+	g_free(ctx);
+	g_mutex_lock(&agent.lock);
+	agent.notifies--;
+	g_cond_broadcast(&agent.cond);
+	g_mutex_unlock(&agent.lock);
+}
+
+/*
+ * notify_ranks - PMIX_JCTRL_CHECKPOINT to the ranks of this node
+ * IN op     - "prepare", "capture", "commit" or "abort"
+ * IN arg    - smig.timeout_ms (prepare), smig.target (capture),
+ *             smig.stop (commit, 0/1)
+ */
+static void notify_ranks(const char *op, uint64_t gen, uint64_t arg)
+{
+	notify_ctx_t *ctx = g_new0(notify_ctx_t, 1);
+	pmix_info_t *i = ctx->info;
+	pmix_status_t rc;
+
+	/* The catch-all handler of slurmstepd kills the step otherwise. */
+	info_bool(i++, PMIX_EVENT_NON_DEFAULT, true);
+	/* A relaunched rank must never see an old request. */
+	info_bool(i++, PMIX_EVENT_DO_NOT_CACHE, true);
+	ctx->op = g_strdup(op);
+	load_key(i, "smig.op");
+	i->value.type = PMIX_STRING;
+	i->value.data.string = ctx->op;
+	i++;
+	info_u64(i++, "smig.gen", gen);
+	if (!strcmp(op, "prepare")) {
+		load_key(i, "smig.timeout_ms");
+		i->value.type = PMIX_UINT32;
+		i->value.data.uint32 = (uint32_t) arg;
+		i++;
+	} else if (!strcmp(op, "capture")) {
+		info_u64(i++, "smig.target", arg);
+	} else if (!strcmp(op, "commit")) {
+		info_bool(i++, "smig.stop", arg != 0);
+	}
+	ctx->ninfo = i - ctx->info;
+
+	g_mutex_lock(&agent.lock);
+	agent.notifies++;
+	g_mutex_unlock(&agent.lock);
+	rc = agent.notify(PMIX_JCTRL_CHECKPOINT, NULL, PMIX_RANGE_LOCAL,
+			  ctx->info, ctx->ninfo, notify_done_cb, ctx);
+	if (rc != PMIX_SUCCESS) {
+		/* The callback will not run. */
+		slurm_error("migrate: JobId=%u StepId=%u: PMIx_Notify_event(smig.op=%s, smig.gen=%" PRIu64 ") failed: status %d",
+			    smig_spank.job_id, smig_spank.step_id, op, gen, rc);
+		notify_done_cb(PMIX_SUCCESS, ctx);
+		return;
+	}
+	slurm_debug("migrate: JobId=%u StepId=%u: event smig.op=%s smig.gen=%" PRIu64 " sent to the ranks of node %s",
+		    smig_spank.job_id, smig_spank.step_id, op, gen, agent.node);
+}
+
+/* send_msg - one message to the balancer; the connection is closed on error */
+static bool send_msg(smig_msg_type_t type, GVariantBuilder *b)
+{
+	smig_msg_t *msg = smig_msg_new(type, g_variant_builder_end(b));
+	GError *err = NULL;
+	bool ok;
+
+	ok = smig_wire_send(agent.fd, agent.auth, msg, &err);
+	if (!ok) {
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot send %s to the balancer: %s",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    smig_msg_type_name(type), err->message);
+		g_error_free(err);
+	} else {
+		slurm_debug2("migrate: JobId=%u StepId=%u node=%s: sent %s",
+			     smig_spank.job_id, smig_spank.step_id, agent.node,
+			     smig_msg_type_name(type));
+	}
+	smig_msg_free(msg);
+	return ok;
+}
+
+static void builder_ids(GVariantBuilder *b)
+{
+	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(b, "{sv}", "job",
+			      g_variant_new_uint32(smig_spank.job_id));
+	g_variant_builder_add(b, "{sv}", "step",
+			      g_variant_new_uint32(smig_spank.step_id));
+}
+
+/*
+ * lost_connection - the balancer is gone: ranks waiting in a capture
+ * resume (abort); no capture can start any more for this step.
+ */
+static void lost_connection(const char *why)
+{
+	if (!g_atomic_int_get(&agent.stopping))
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: connection to the balancer lost: %s; no more captures for this step",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    why);
+	if (agent.capture_gen) {
+		notify_ranks("abort", agent.capture_gen, 0);
+		agent.capture_gen = 0;
+	}
+	close(agent.fd);
+	agent.fd = -1;
+}
+
+/*
+ * verify_image - the agent's own check of a rank's image of gen: the path
+ * is computed here, never taken from the rank
+ * OUT bytes - payload length, on success
+ * RET 0, or a negative code with a message in errbuf
+ */
+static int verify_image(uint32_t rank, uint64_t gen, uint64_t *bytes,
+			char *errbuf, size_t errlen)
+{
+	char path[PATH_MAX];
+	smig_image_hdr_t hdr;
+	int rc;
+
+	rc = smig_image_path(path, sizeof(path), smig_spank.image_dir, rank,
+			     gen);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "%s/rank%u.g%" PRIu64 ".img: path too long",
+			 smig_spank.image_dir, rank, gen);
+		return rc;
+	}
+	rc = smig_image_verify(path, &hdr, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (hdr.job_id != smig_spank.job_id || hdr.rank != rank ||
+	    hdr.generation != gen) {
+		snprintf(errbuf, errlen, "%.200s: header says job %u rank %u generation %" PRIu64 ", expected job %u rank %u generation %" PRIu64,
+			 path, hdr.job_id, hdr.rank, hdr.generation,
+			 smig_spank.job_id, rank, gen);
+		return SMIG_IMAGE_EINVAL;
+	}
+	*bytes = hdr.payload_len;
+	return 0;
+}
+
+/* forward_rank_event - COUNT or DONE for one rank's answer */
+static void forward_rank_event(rank_event_t *ev)
+{
+	GVariantBuilder b;
+	char errbuf[512] = "";
+	uint64_t bytes = ev->bytes;
+	int32_t status = ev->status;
+	const char *msg = ev->msg ? ev->msg : "";
+
+	if (agent.fd < 0)
+		return;
+	if (ev->gen != agent.capture_gen) {
+		slurm_debug("migrate: JobId=%u StepId=%u: rank %u answered for generation %" PRIu64 " but the capture in progress is %" PRIu64 ", ignored",
+			    smig_spank.job_id, smig_spank.step_id, ev->rank,
+			    ev->gen, agent.capture_gen);
+		return;
+	}
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(ev->gen));
+	g_variant_builder_add(&b, "{sv}", "rank",
+			      g_variant_new_uint32(ev->rank));
+	if (!ev->done) {
+		g_variant_builder_add(&b, "{sv}", "pause_at",
+				      g_variant_new_uint64(ev->pause_at));
+		if (!send_msg(SMIG_MSG_COUNT, &b))
+			lost_connection("send failed");
+		return;
+	}
+	if (status == 0) {
+		status = verify_image(ev->rank, ev->gen, &bytes, errbuf,
+				      sizeof(errbuf));
+		if (status != 0) {
+			slurm_error("migrate: JobId=%u StepId=%u rank=%u generation=%" PRIu64 ": image refused: %s",
+				    smig_spank.job_id, smig_spank.step_id,
+				    ev->rank, ev->gen, errbuf);
+			msg = errbuf;
+		}
+	}
+	g_variant_builder_add(&b, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&b, "{sv}", "bytes", g_variant_new_uint64(bytes));
+	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(msg));
+	if (!send_msg(SMIG_MSG_DONE, &b))
+		lost_connection("send failed");
+}
+
+/* handle_msg - one message from the balancer */
+static void handle_msg(const smig_msg_t *msg)
+{
+	const char *what = smig_msg_type_name(msg->type);
+	const char *s1 = NULL, *s2 = NULL;
+	uint32_t job, step, u32;
+	uint64_t gen, u64;
+	bool stop;
+
+	if (msg->type == SMIG_MSG_REFUSED) {
+		smig_msg_get_str(msg, "what", &s1);
+		smig_msg_get_str(msg, "reason", &s2);
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: the balancer refused %s: %s",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    s1 ? s1 : "?", s2 ? s2 : "?");
+		return;
+	}
+	if (msg->type != SMIG_MSG_PREPARE && msg->type != SMIG_MSG_CAPTURE &&
+	    msg->type != SMIG_MSG_COMMIT && msg->type != SMIG_MSG_ABORT) {
+		slurm_error("migrate: JobId=%u StepId=%u: unexpected %s from the balancer, ignored",
+			    smig_spank.job_id, smig_spank.step_id, what);
+		return;
+	}
+	if (!smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) ||
+	    job != smig_spank.job_id || step != smig_spank.step_id ||
+	    gen == 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s from the balancer without job/step of this step or gen > 0, ignored",
+			    smig_spank.job_id, smig_spank.step_id, what);
+		return;
+	}
+	slurm_debug("migrate: JobId=%u StepId=%u node=%s: received %s gen=%" PRIu64,
+		    job, step, agent.node, what, gen);
+	switch (msg->type) {
+	case SMIG_MSG_PREPARE:
+		if (!smig_msg_get_u32(msg, "timeout_ms", &u32)) {
+			slurm_error("migrate: JobId=%u StepId=%u: PREPARE without timeout_ms (u), ignored",
+				    job, step);
+			return;
+		}
+		agent.capture_gen = gen;
+		notify_ranks("prepare", gen, u32);
+		break;
+	case SMIG_MSG_CAPTURE:
+		if (!smig_msg_get_u64(msg, "target", &u64)) {
+			slurm_error("migrate: JobId=%u StepId=%u: CAPTURE without target (t), ignored",
+				    job, step);
+			return;
+		}
+		notify_ranks("capture", gen, u64);
+		break;
+	case SMIG_MSG_COMMIT:
+		if (!smig_msg_get_bool(msg, "stop", &stop)) {
+			slurm_error("migrate: JobId=%u StepId=%u: COMMIT without stop (b), ignored",
+				    job, step);
+			return;
+		}
+		agent.capture_gen = 0;
+		notify_ranks("commit", gen, stop);
+		break;
+	default:	/* ABORT */
+		smig_msg_get_str(msg, "reason", &s1);
+		slurm_verbose("migrate: JobId=%u StepId=%u: capture of generation %" PRIu64 " aborted: %s",
+			      job, step, gen, s1 ? s1 : "no reason given");
+		agent.capture_gen = 0;
+		notify_ranks("abort", gen, 0);
+		break;
+	}
+}
+
+static bool say_hello(void)
+{
+	GVariantBuilder b;
+
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "node",
+			      g_variant_new_string(agent.node));
+	g_variant_builder_add(&b, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							agent.ranks,
+							agent.nranks,
+							sizeof(uint32_t)));
+	return send_msg(SMIG_MSG_HELLO_AGENT, &b);
+}
+
+static gpointer agent_main(gpointer unused)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	GError *err = NULL;
+	rank_event_t *ev;
+	smig_msg_t *msg;
+	int w;
+
+	agent.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+				     CONNECT_TIMEOUT_MS, &err);
+	if (agent.fd < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot reach the balancer at %s:%u: %s; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    conf->balancer_addr, conf->port, err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	if (!say_hello()) {
+		close(agent.fd);
+		agent.fd = -1;
+		return NULL;
+	}
+	slurm_info("migrate: JobId=%u StepId=%u node=%s ranks=%u: registered with the balancer at %s:%u",
+		   smig_spank.job_id, smig_spank.step_id, agent.node,
+		   agent.nranks, conf->balancer_addr, conf->port);
+
+	while (!g_atomic_int_get(&agent.stopping)) {
+		w = smig_spank_wait(agent.fd, agent.wake_fd, -1);
+		while ((ev = g_async_queue_try_pop(agent.events))) {
+			forward_rank_event(ev);
+			rank_event_free(ev);
+		}
+		if (!(w & SMIG_WAIT_FD) || agent.fd < 0)
+			continue;
+		msg = smig_wire_recv(agent.fd, agent.auth, RECV_TIMEOUT_MS,
+				     &err);
+		if (!msg) {
+			lost_connection(err->message);
+			g_clear_error(&err);
+			continue;
+		}
+		handle_msg(msg);
+		smig_msg_free(msg);
+	}
+
+	if (agent.fd >= 0) {
+		GVariantBuilder b;
+
+		builder_ids(&b);
+		g_variant_builder_add(&b, "{sv}", "status",
+				      g_variant_new_int32(0));
+		send_msg(SMIG_MSG_BYE, &b);
+		close(agent.fd);
+		agent.fd = -1;
+	}
+	return NULL;
+}
+
+static void reg_cb(pmix_status_t status, size_t refid, void *cbdata)
+{
+	g_mutex_lock(&agent.lock);
+	agent.reg_status = status;
+	agent.hdlr_ref = refid;
+	agent.reg_done = true;
+	g_cond_broadcast(&agent.cond);
+	g_mutex_unlock(&agent.lock);
+}
+
+static void dereg_cb(pmix_status_t status, void *cbdata)
+{
+	g_mutex_lock(&agent.lock);
+	agent.dereg_done = true;
+	g_cond_broadcast(&agent.cond);
+	g_mutex_unlock(&agent.lock);
+}
+
+/*
+ * wait_flag - wait (bounded) until *flag is true, under agent.lock
+ * RET false on timeout
+ */
+static bool wait_flag(bool *flag)
+{
+	gint64 end = g_get_monotonic_time() + PMIX_WAIT_US;
+	bool ok = true;
+
+	g_mutex_lock(&agent.lock);
+	while (!*flag && ok)
+		ok = g_cond_wait_until(&agent.cond, &agent.lock, end);
+	ok = *flag;
+	g_mutex_unlock(&agent.lock);
+	return ok;
+}
+
+/*
+ * resolve_pmix - the PMIx functions of the libpmix slurmstepd loaded
+ * RET false if there is none (step without --mpi=pmix)
+ */
+static bool resolve_pmix(void)
+{
+	__typeof__(PMIx_Initialized) *initialized;
+
+	agent.notify = dlsym(RTLD_DEFAULT, "PMIx_Notify_event");
+	agent.reg = dlsym(RTLD_DEFAULT, "PMIx_Register_event_handler");
+	agent.dereg = dlsym(RTLD_DEFAULT, "PMIx_Deregister_event_handler");
+	initialized = dlsym(RTLD_DEFAULT, "PMIx_Initialized");
+	return agent.notify && agent.reg && agent.dereg && initialized &&
+	       initialized();
+}
+
+/* local_ranks - the global ranks of this node's tasks; false if unknown */
+static bool local_ranks(spank_t sp)
+{
+	uint32_t n, gid;
+
+	if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &n) != ESPANK_SUCCESS)
+		return false;
+	agent.ranks = g_new0(uint32_t, n ? n : 1);
+	for (uint32_t i = 0; i < n; i++) {
+		if (spank_get_item(sp, S_JOB_LOCAL_TO_GLOBAL_ID, i, &gid) !=
+		    ESPANK_SUCCESS)
+			return false;
+		agent.ranks[i] = gid;
+	}
+	agent.nranks = n;
+	return true;
+}
+
+void smig_agent_start(spank_t sp)
+{
+	pmix_status_t code = PMIX_JCTRL_CHECKPOINT_COMPLETE;
+	const char *node = getenv("SLURMD_NODENAME");
+	GError *err = NULL;
+	pmix_status_t rc;
+
+	/*
+	 * slurmstepd sets SLURMD_NODENAME in its own environment to Slurm's
+	 * name of this node (slurmd -N), which differs from the host name
+	 * when several slurmd share a host.
+	 */
+	agent.node = g_strdup(node && *node ? node : g_get_host_name());
+	snprintf(agent.nspace, sizeof(agent.nspace), "slurm.pmix.%u.%u",
+		 smig_spank.job_id, smig_spank.step_id);
+	if (!resolve_pmix()) {
+		slurm_info("migrate: JobId=%u StepId=%u: no PMIx server in this step: capture needs srun --mpi=pmix; the step runs without migration",
+			   smig_spank.job_id, smig_spank.step_id);
+		return;
+	}
+	if (!local_ranks(sp)) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot read the global ids of the local tasks; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id);
+		return;
+	}
+	agent.auth = smig_auth_munge_new(smig_spank.conf->munge_socket, &err);
+	if (!agent.auth) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		return;
+	}
+	agent.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (agent.wake_fd < 0) {
+		int e = errno;
+
+		slurm_error("migrate: JobId=%u StepId=%u: eventfd: %s; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id,
+			    g_strerror(e));
+		return;
+	}
+	agent.events = g_async_queue_new_full(rank_event_free);
+
+	rc = agent.reg(&code, 1, NULL, 0, checkpoint_complete_cb, reg_cb,
+		       NULL);
+	if (rc == PMIX_SUCCESS && !wait_flag(&agent.reg_done))
+		rc = PMIX_ERR_TIMEOUT;
+	else if (rc == PMIX_SUCCESS)
+		rc = agent.reg_status;
+	if (rc != PMIX_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot register for PMIX_JCTRL_CHECKPOINT_COMPLETE: status %d; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id, rc);
+		return;
+	}
+	agent.registered = true;
+	agent.thread = g_thread_try_new("smig-agent", agent_main, NULL, &err);
+	if (!agent.thread) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot start the agent thread: %s; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+	}
+}
+
+void smig_agent_stop(void)
+{
+	gint64 end = g_get_monotonic_time() + PMIX_WAIT_US;
+
+	g_atomic_int_set(&agent.stopping, 1);
+	/* No new rank events: the handler lives in this plugin. */
+	if (agent.registered) {
+		agent.dereg_done = false;
+		if (agent.dereg(agent.hdlr_ref, dereg_cb, NULL) ==
+		    PMIX_SUCCESS && !wait_flag(&agent.dereg_done))
+			slurm_error("migrate: JobId=%u StepId=%u: PMIx did not confirm the removal of the event handler",
+				    smig_spank.job_id, smig_spank.step_id);
+		agent.registered = false;
+	}
+	if (agent.thread) {
+		smig_spank_wake(agent.wake_fd);
+		g_thread_join(agent.thread);
+		agent.thread = NULL;
+	}
+	/* Events still in flight hold pointers into this plugin. */
+	g_mutex_lock(&agent.lock);
+	while (agent.notifies > 0 &&
+	       g_cond_wait_until(&agent.cond, &agent.lock, end))
+		;
+	g_mutex_unlock(&agent.lock);
+	g_clear_pointer(&agent.events, g_async_queue_unref);
+	if (agent.wake_fd >= 0)
+		close(agent.wake_fd);
+	agent.wake_fd = -1;
+	g_clear_pointer(&agent.auth, smig_auth_free);
+	g_clear_pointer(&agent.ranks, g_free);
+	g_clear_pointer(&agent.node, g_free);
+	agent.nranks = 0;
+}

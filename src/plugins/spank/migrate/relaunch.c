@@ -1,1 +1,676 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * relaunch.c - the srun side: register the step, relaunch it where the
+ * balancer says
+ *
+ * srun registers its step with the balancer (HELLO_SRUN) and keeps the
+ * connection open. When the balancer moves ranks it sends RELAUNCH with a
+ * hostfile (line i = node of rank i); srun writes the file, answers
+ * RELAUNCH_ACK, and the balancer then stops the ranks (COMMIT). When the
+ * step has ended, slurm_spank_exit() execs a new srun with the same words,
+ * --distribution=arbitrary, SLURM_HOSTFILE and SLURM_MIGRATE_RESTORE_GEN:
+ * same pid, same allocation, and whoever waits for srun (a batch script)
+ * sees the relaunched step's exit status.
+ *
+ * Traps on that path (see the notes in doc/design.md): srun marks stdin
+ * close-on-exec (we keep a dup from slurm_spank_init), srun setenv()s
+ * SLURM_DISTRIBUTION, SLURM_STEP_ID, ... (we exec with the environment of
+ * slurm_spank_init), srun's children must be reaped, and a termination
+ * signal arriving around the exec must not be lost.
+ *
+ * Threads: the hooks run in srun's main thread; one thread of ours receives
+ * from the balancer between local_user_init and exit. It alone writes to the
+ * socket while it runs; the main thread writes only before it starts (HELLO)
+ * and after it was joined (BYE).
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "smig_auth.h"
+#include "smig_hostlist.h"
+#include "smig_wire.h"
+#include "spank_migrate.h"
+
+#define CONNECT_TIMEOUT_MS	5000
+#define RECV_TIMEOUT_MS		10000
+#define HOSTFILE_PREFIX		"smig-hostfile."
+#define DIST_ARBITRARY		"--distribution=arbitrary"
+
+extern char **environ;
+
+static struct {
+	char **env;		/* environ at slurm_spank_init, g_strfreev() */
+	int stdin_fd;		/* dup of fd 0 (srun marks 0 close-on-exec) */
+
+	uint32_t job_id;
+	uint32_t step_id;
+	uint32_t ntasks;
+	char **app_argv;	/* the application's words, g_strfreev() */
+	char **alloc_nodes;	/* SLURM_JOB_NODELIST expanded */
+
+	smig_auth_t *auth;
+	int fd;
+	int wake_fd;
+	GThread *thread;
+	gint stopping;		/* atomic */
+
+	GMutex lock;		/* protects the relaunch fields below */
+	bool pending;		/* RELAUNCH accepted and acknowledged */
+	uint64_t gen;
+	char *hostfile;		/* our file, g_free() */
+	char *reason;
+
+	int exit_status;	/* srun's, from on_exit() */
+} rl = { .stdin_fd = -1, .fd = -1, .wake_fd = -1 };
+
+/* Signals that ask srun to end: never relaunch when one of them is pending. */
+static const int term_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void term_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < G_N_ELEMENTS(term_signals); i++)
+		sigaddset(set, term_signals[i]);
+}
+
+/* term_signal_pending - the first pending termination signal, or 0 */
+static int term_signal_pending(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (size_t i = 0; i < G_N_ELEMENTS(term_signals); i++)
+		if (sigismember(&pending, term_signals[i]) == 1)
+			return term_signals[i];
+	return 0;
+}
+
+int smig_relaunch_init(void)
+{
+	int sig;
+
+	rl.env = g_strdupv(environ);
+	rl.stdin_fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	/*
+	 * A relaunched srun that inherited a termination signal (it arrived
+	 * around the exec) must not start a new step.
+	 */
+	if (getenv("SLURM_MIGRATE_RESTORE_GEN") &&
+	    (sig = term_signal_pending())) {
+		slurm_error("migrate: signal %s arrived during the relaunch: not starting the step again",
+			    strsignal(sig));
+		return -1;
+	}
+	return 0;
+}
+
+void smig_relaunch_fini(void)
+{
+	g_clear_pointer(&rl.env, g_strfreev);
+	if (rl.stdin_fd >= 0)
+		close(rl.stdin_fd);
+	rl.stdin_fd = -1;
+}
+
+int smig_relaunch_check(void)
+{
+	const char *job = getenv("SLURM_JOB_ID");
+
+	if (!job || !*job) {
+		slurm_error("migrate: --migrate needs an existing allocation (SLURM_JOB_ID is not set): run srun --migrate inside sbatch or salloc");
+		return -1;
+	}
+	return 0;
+}
+
+/* is_our_hostfile - a file relaunch.c wrote (by its name) */
+static bool is_our_hostfile(const char *path)
+{
+	const char *base;
+
+	if (!path || path[0] != '/')
+		return false;
+	base = strrchr(path, '/') + 1;
+	return g_str_has_prefix(base, HOSTFILE_PREFIX);
+}
+
+/*
+ * check_hostfile - a RELAUNCH mapping: ntasks lines (or more: srun ignores
+ * the rest), each the name of a node of the allocation
+ * OUT errmsg - new text on failure, caller g_free()s
+ */
+static bool check_hostfile(const char *text, char **errmsg)
+{
+	char **lines = g_strsplit(text, "\n", -1);
+	uint32_t n = 0;
+	bool ok = true;
+
+	for (char **l = lines; *l && ok; l++) {
+		if (!**l && !l[1])
+			break;		/* the final newline */
+		n++;
+		if (!rl.alloc_nodes || !g_strv_contains(
+				(const char *const *) rl.alloc_nodes, *l)) {
+			*errmsg = g_strdup_printf("hostfile line %u: \"%s\" is not a node of the allocation (%s)",
+						  n, *l,
+						  getenv("SLURM_JOB_NODELIST"));
+			ok = false;
+		}
+	}
+	if (ok && n < rl.ntasks) {
+		*errmsg = g_strdup_printf("hostfile has %u lines for %u tasks",
+					  n, rl.ntasks);
+		ok = false;
+	}
+	g_strfreev(lines);
+	return ok;
+}
+
+/*
+ * write_hostfile - text into a new file of ours, mode 0600
+ * RET new path, caller g_free()s; NULL (errmsg set) on error
+ */
+static char *write_hostfile(const char *text, char **errmsg)
+{
+	const char *tmp = getenv("TMPDIR");
+	size_t len = strlen(text), off = 0;
+	char *path;
+	ssize_t w;
+	int fd;
+
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
+	path = g_strdup_printf("%s/" HOSTFILE_PREFIX "XXXXXX", tmp);
+	fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s: cannot create: %s", path,
+					  g_strerror(e));
+		g_free(path);
+		return NULL;
+	}
+	while (off < len) {
+		w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+
+			*errmsg = g_strdup_printf("%s: write: %s", path,
+						  g_strerror(e));
+			close(fd);
+			unlink(path);
+			g_free(path);
+			return NULL;
+		}
+		off += w;
+	}
+	if ((len == 0 || text[len - 1] != '\n') && write(fd, "\n", 1) != 1) {
+		*errmsg = g_strdup_printf("%s: write failed", path);
+		close(fd);
+		unlink(path);
+		g_free(path);
+		return NULL;
+	}
+	close(fd);
+	return path;
+}
+
+static void builder_ids(GVariantBuilder *b)
+{
+	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(b, "{sv}", "job",
+			      g_variant_new_uint32(rl.job_id));
+	g_variant_builder_add(b, "{sv}", "step",
+			      g_variant_new_uint32(rl.step_id));
+}
+
+static bool send_msg(smig_msg_type_t type, GVariantBuilder *b)
+{
+	smig_msg_t *msg = smig_msg_new(type, g_variant_builder_end(b));
+	GError *err = NULL;
+	bool ok;
+
+	ok = smig_wire_send(rl.fd, rl.auth, msg, &err);
+	if (!ok) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot send %s to the balancer: %s",
+			    rl.job_id, rl.step_id, smig_msg_type_name(type),
+			    err->message);
+		g_error_free(err);
+	}
+	smig_msg_free(msg);
+	return ok;
+}
+
+/*
+ * handle_relaunch - RELAUNCH: check the mapping, write it, acknowledge
+ * RET true if the relaunch is now pending
+ */
+static bool handle_relaunch(const smig_msg_t *msg)
+{
+	const char *text = NULL, *reason = NULL;
+	char *errmsg = NULL, *path;
+	uint32_t job, step;
+	GVariantBuilder b;
+	uint64_t gen;
+
+	if (!smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) ||
+	    !smig_msg_get_str(msg, "hostfile", &text) ||
+	    job != rl.job_id || step != rl.step_id || gen == 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH without job/step of this step, gen > 0 or hostfile, ignored",
+			    rl.job_id, rl.step_id);
+		return false;
+	}
+	smig_msg_get_str(msg, "reason", &reason);
+	if (!check_hostfile(text, &errmsg) ||
+	    !(path = write_hostfile(text, &errmsg))) {
+		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH of generation %" PRIu64 " refused: %s",
+			    rl.job_id, rl.step_id, gen, errmsg);
+		g_free(errmsg);
+		return false;
+	}
+
+	g_mutex_lock(&rl.lock);
+	if (rl.hostfile)
+		unlink(rl.hostfile);	/* an earlier move never happened */
+	g_free(rl.hostfile);
+	g_free(rl.reason);
+	rl.hostfile = path;
+	rl.reason = g_strdup(reason && *reason ? reason : "requested");
+	rl.gen = gen;
+	rl.pending = true;
+	g_mutex_unlock(&rl.lock);
+
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
+	if (!send_msg(SMIG_MSG_RELAUNCH_ACK, &b))
+		return false;
+	slurm_verbose("migrate: JobId=%u StepId=%u: will relaunch from generation %" PRIu64 " with %s",
+		      rl.job_id, rl.step_id, gen, path);
+	return true;
+}
+
+static gpointer relaunch_main(gpointer unused)
+{
+	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
+	gint64 grace_end = 0;	/* 0: no move acknowledged */
+	bool killed = false;
+	GError *err = NULL;
+	const char *s1, *s2;
+	smig_msg_t *msg;
+	int w, timeout;
+
+	while (!g_atomic_int_get(&rl.stopping)) {
+		timeout = -1;
+		if (grace_end && !killed) {
+			gint64 left = grace_end - g_get_monotonic_time();
+
+			timeout = left > 0 ? (int) (left / 1000) + 1 : 0;
+		}
+		w = smig_spank_wait(rl.fd, rl.wake_fd, timeout);
+		if (g_atomic_int_get(&rl.stopping))
+			break;
+		if (!w && grace_end && !killed &&
+		    g_get_monotonic_time() >= grace_end) {
+			/* The ranks were told to stop but did not end. */
+			slurm_error("migrate: JobId=%u StepId=%u: the step did not end within MigrateRelaunchGrace after the move was committed: killing it",
+				    rl.job_id, rl.step_id);
+			if (slurm_kill_job_step(rl.job_id, rl.step_id,
+						SIGKILL) != 0)
+				slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
+					    rl.job_id, rl.step_id,
+					    slurm_strerror(slurm_get_errno()));
+			killed = true;
+			continue;
+		}
+		if (!(w & SMIG_WAIT_FD) || rl.fd < 0)
+			continue;
+		msg = smig_wire_recv(rl.fd, rl.auth, RECV_TIMEOUT_MS, &err);
+		if (!msg) {
+			/* A move already acknowledged stays due. */
+			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; no more moves for this step",
+				    rl.job_id, rl.step_id, err->message);
+			g_clear_error(&err);
+			close(rl.fd);
+			rl.fd = -1;
+			continue;
+		}
+		switch (msg->type) {
+		case SMIG_MSG_RELAUNCH:
+			if (handle_relaunch(msg)) {
+				grace_end = g_get_monotonic_time() +
+					    (gint64) grace_ms * 1000;
+				killed = false;
+			}
+			break;
+		case SMIG_MSG_REFUSED:
+			s1 = s2 = NULL;
+			smig_msg_get_str(msg, "what", &s1);
+			smig_msg_get_str(msg, "reason", &s2);
+			slurm_error("migrate: JobId=%u StepId=%u: the balancer refused %s: %s",
+				    rl.job_id, rl.step_id, s1 ? s1 : "?",
+				    s2 ? s2 : "?");
+			break;
+		default:
+			slurm_error("migrate: JobId=%u StepId=%u: unexpected %s from the balancer, ignored",
+				    rl.job_id, rl.step_id,
+				    smig_msg_type_name(msg->type));
+			break;
+		}
+		smig_msg_free(msg);
+	}
+	return NULL;
+}
+
+/* srun's exit status, for BYE; runs before slurm_spank_exit(). */
+static void record_exit(int status, void *unused)
+{
+	rl.exit_status = status;
+}
+
+/* env_u64 - a number from the environment; false if absent or bad */
+static bool env_u64(const char *name, uint64_t *out)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (!v || !*v)
+		return false;
+	errno = 0;
+	*out = g_ascii_strtoull(v, &end, 10);
+	if (errno || *end || v[0] == '-') {
+		slurm_error("migrate: %s=%s: not a number, ignored", name, v);
+		return false;
+	}
+	return true;
+}
+
+void smig_relaunch_start(spank_t sp)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	const char *nodes = getenv("SLURM_JOB_NODELIST");
+	const char *cpus = getenv("SLURM_JOB_CPUS_PER_NODE");
+	const char *hostfile = getenv("SLURM_HOSTFILE");
+	uint64_t gen = 0, prev = 0, cpt = 1;
+	bool relaunched = false;
+	GError *err = NULL;
+	GVariantBuilder b;
+	char **argv;
+	int argc;
+
+	if (spank_get_item(sp, S_JOB_ID, &rl.job_id) ||
+	    spank_get_item(sp, S_JOB_STEPID, &rl.step_id) ||
+	    spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &rl.ntasks) ||
+	    spank_get_item(sp, S_JOB_ARGV, &argc, &argv)) {
+		slurm_error("migrate: cannot read the step's ids and words from srun; the step runs without migration");
+		return;
+	}
+	rl.app_argv = g_new0(char *, argc + 1);
+	for (int i = 0; i < argc; i++)
+		rl.app_argv[i] = g_strdup(argv[i]);
+
+	if (env_u64("SLURM_MIGRATE_PREV_STEP", &prev) &&
+	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
+		relaunched = true;
+	/* The step exists now: srun has read the hostfile of the move. */
+	if (relaunched && is_our_hostfile(hostfile))
+		unlink(hostfile);
+	env_u64("SLURM_CPUS_PER_TASK", &cpt);
+	if (nodes && !(rl.alloc_nodes = smig_hostlist_expand(nodes, &err))) {
+		slurm_error("migrate: SLURM_JOB_NODELIST=%s: %s; the step runs without migration",
+			    nodes, err->message);
+		g_error_free(err);
+		return;
+	}
+
+	rl.auth = smig_auth_munge_new(conf->munge_socket, &err);
+	if (!rl.auth) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
+			    rl.job_id, rl.step_id, err->message);
+		g_error_free(err);
+		return;
+	}
+	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+				  CONNECT_TIMEOUT_MS, &err);
+	if (rl.fd < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u: %s; the step runs without migration",
+			    rl.job_id, rl.step_id, conf->balancer_addr,
+			    conf->port, err->message);
+		g_error_free(err);
+		return;
+	}
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "request",
+			      g_variant_new_string(smig_spank.req_text));
+	g_variant_builder_add(&b, "{sv}", "ntasks",
+			      g_variant_new_uint32(rl.ntasks));
+	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
+			      g_variant_new_string(nodes ? nodes : ""));
+	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
+			      g_variant_new_string(cpus ? cpus : ""));
+	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
+			      g_variant_new_uint32(cpt ? (uint32_t) cpt : 1));
+	g_variant_builder_add(&b, "{sv}", "restored_gen",
+			      g_variant_new_uint64(relaunched ? gen : 0));
+	if (relaunched)
+		g_variant_builder_add(&b, "{sv}", "prev_step",
+				      g_variant_new_uint32((uint32_t) prev));
+	if (!send_msg(SMIG_MSG_HELLO_SRUN, &b))
+		goto out_close;
+
+	rl.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rl.wake_fd < 0) {
+		int e = errno;
+
+		slurm_error("migrate: JobId=%u StepId=%u: eventfd: %s; the step runs without migration",
+			    rl.job_id, rl.step_id, g_strerror(e));
+		goto out_close;
+	}
+	rl.thread = g_thread_try_new("smig-srun", relaunch_main, NULL, &err);
+	if (!rl.thread) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot start a thread: %s; the step runs without migration",
+			    rl.job_id, rl.step_id, err->message);
+		g_error_free(err);
+		goto out_close;
+	}
+	on_exit(record_exit, NULL);
+	slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
+		    rl.job_id, rl.step_id, conf->balancer_addr, conf->port);
+	return;
+
+out_close:
+	close(rl.fd);
+	rl.fd = -1;
+}
+
+/*
+ * build_argv - srun's own words with --distribution=arbitrary just before
+ * the application's words (so that it overrides a -m of the user)
+ * RET new vector, caller g_strfreev()s; NULL (logged) if the command line
+ * does not end with the application's words
+ */
+static char **build_argv(void)
+{
+	guint napp = rl.app_argv ? g_strv_length(rl.app_argv) : 0;
+	GPtrArray *out;
+	gchar *buf = NULL;
+	gsize len = 0, off;
+	GPtrArray *words = g_ptr_array_new();
+	GError *err = NULL;
+	guint n, head;
+
+	if (!g_file_get_contents("/proc/self/cmdline", &buf, &len, &err)) {
+		slurm_error("migrate: %s", err->message);
+		g_error_free(err);
+		g_ptr_array_free(words, TRUE);
+		return NULL;
+	}
+	for (off = 0; off < len; off += strlen(buf + off) + 1)
+		g_ptr_array_add(words, buf + off);
+	n = words->len;
+	if (napp == 0 || n <= napp) {
+		slurm_error("migrate: /proc/self/cmdline has %u words, the step has %u: cannot relaunch",
+			    n, napp);
+		goto out_fail;
+	}
+	head = n - napp;
+	for (guint i = 0; i < napp; i++) {
+		if (strcmp(words->pdata[head + i], rl.app_argv[i])) {
+			slurm_error("migrate: srun's command line does not end with the application's words (\"%s\" != \"%s\"): cannot relaunch",
+				    (char *) words->pdata[head + i],
+				    rl.app_argv[i]);
+			goto out_fail;
+		}
+	}
+	out = g_ptr_array_new();
+	for (guint i = 0; i < head; i++)
+		g_ptr_array_add(out, g_strdup(words->pdata[i]));
+	/* Do not add one more on every move. */
+	if (strcmp(words->pdata[head - 1], DIST_ARBITRARY))
+		g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
+	for (guint i = head; i < n; i++)
+		g_ptr_array_add(out, g_strdup(words->pdata[i]));
+	g_ptr_array_add(out, NULL);
+	g_ptr_array_free(words, TRUE);
+	g_free(buf);
+	return (char **) g_ptr_array_free(out, FALSE);
+
+out_fail:
+	g_ptr_array_free(words, TRUE);
+	g_free(buf);
+	return NULL;
+}
+
+/*
+ * build_env - the environment of slurm_spank_init, without what srun set
+ * or an earlier move left, with the new mapping and generation
+ * RET new vector, caller g_strfreev()s
+ */
+static char **build_env(void)
+{
+	static const char *const drop[] = {
+		"SLURM_NTASKS_PER_NODE", "SLURM_DISTRIBUTION",
+		"SLURM_STEP_ID", "SLURM_STEPID", "SLURM_HOSTFILE",
+		"SLURM_MIGRATE_RESTORE_GEN", "SLURM_MIGRATE_PREV_STEP",
+	};
+	char **env = g_strdupv(rl.env ? rl.env : environ);
+	char num[32];
+
+	for (size_t i = 0; i < G_N_ELEMENTS(drop); i++)
+		env = g_environ_unsetenv(env, drop[i]);
+	env = g_environ_setenv(env, "SLURM_HOSTFILE", rl.hostfile, TRUE);
+	snprintf(num, sizeof(num), "%" PRIu64, rl.gen);
+	env = g_environ_setenv(env, "SLURM_MIGRATE_RESTORE_GEN", num, TRUE);
+	snprintf(num, sizeof(num), "%u", rl.step_id);
+	env = g_environ_setenv(env, "SLURM_MIGRATE_PREV_STEP", num, TRUE);
+	return env;
+}
+
+/* drop_pending - forget a move that will not happen, and its file */
+static void drop_pending(void)
+{
+	if (rl.hostfile)
+		unlink(rl.hostfile);
+	g_clear_pointer(&rl.hostfile, g_free);
+	g_clear_pointer(&rl.reason, g_free);
+	rl.pending = false;
+}
+
+static void relaunch_free(void)
+{
+	g_clear_pointer(&rl.auth, smig_auth_free);
+	g_clear_pointer(&rl.app_argv, g_strfreev);
+	g_clear_pointer(&rl.alloc_nodes, g_strfreev);
+	if (rl.wake_fd >= 0)
+		close(rl.wake_fd);
+	rl.wake_fd = -1;
+}
+
+void smig_relaunch_exit(void)
+{
+	sigset_t term, old;
+	char **argv, **env;
+	int sig;
+
+	if (rl.thread) {
+		g_atomic_int_set(&rl.stopping, 1);
+		smig_spank_wake(rl.wake_fd);
+		g_thread_join(rl.thread);
+		rl.thread = NULL;
+	}
+	if (rl.fd >= 0) {
+		GVariantBuilder b;
+
+		builder_ids(&b);
+		g_variant_builder_add(&b, "{sv}", "status",
+				      g_variant_new_int32(rl.exit_status));
+		send_msg(SMIG_MSG_BYE, &b);
+		close(rl.fd);
+		rl.fd = -1;
+	}
+	if (!rl.pending) {
+		relaunch_free();
+		return;
+	}
+
+	/* From here a termination signal stays pending, across the exec too. */
+	term_sigset(&term);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	if ((sig = term_signal_pending())) {
+		slurm_info("migrate: JobId=%u StepId=%u: signal %s pending: not relaunching the step (generation %" PRIu64 " stays on disk)",
+			   rl.job_id, rl.step_id, strsignal(sig), rl.gen);
+		goto out_drop;
+	}
+	if (!(argv = build_argv()))
+		goto out_fail;
+	env = build_env();
+
+	/* srun's own children (e.g. its I/O helpers) must not stay zombies. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (rl.stdin_fd >= 0 && dup2(rl.stdin_fd, 0) < 0)
+		slurm_error("migrate: cannot restore stdin: %s",
+			    g_strerror(errno));
+	slurm_info("migrate: relaunching step with generation %" PRIu64 ": %s",
+		   rl.gen, rl.reason);
+	fflush(NULL);
+	execve("/proc/self/exe", argv, env);
+	slurm_error("migrate: JobId=%u StepId=%u: cannot exec /proc/self/exe (srun): %s",
+		    rl.job_id, rl.step_id, g_strerror(errno));
+	g_strfreev(argv);
+	g_strfreev(env);
+out_fail:
+	/*
+	 * The ranks stopped for a move that cannot happen: the work is not
+	 * done, so srun must not report success.
+	 */
+	slurm_error("migrate: JobId=%u StepId=%u: relaunch from generation %" PRIu64 " failed; its images stay in the job's image directory",
+		    rl.job_id, rl.step_id, rl.gen);
+	drop_pending();
+	_exit(1);
+out_drop:
+	drop_pending();
+	relaunch_free();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}

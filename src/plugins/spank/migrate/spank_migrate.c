@@ -1,1 +1,378 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * spank_migrate.c - the --migrate option and the SPANK hooks of spank_migrate.so
+ *
+ * One plugin, three roles:
+ *  - srun, sbatch, salloc (local and allocator context): register and
+ *    validate --migrate[=MODE][,key=value...]; a bad value fails the job at
+ *    submission time;
+ *  - slurmstepd (remote context): the node agent of a step (agent.c);
+ *  - srun (local context): registers the step with the balancer and
+ *    relaunches it when the balancer moves ranks (relaunch.c).
+ * Jobs without --migrate see nothing: no connection, no thread, no
+ * environment variable. The protocol is in doc/design.md.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "smig_conf.h"
+#include "smig_error.h"
+#include "smig_log.h"
+#include "smig_request.h"
+#include "spank_migrate.h"
+
+/*
+ * What SPANK_PLUGIN(migrate, 1) would define, made visible: the tree builds
+ * with -fvisibility=hidden and Slurm dlsym()s these.
+ */
+SMIG_SPANK_EXPORT const char plugin_name[] = "migrate";
+SMIG_SPANK_EXPORT const char plugin_type[] = "spank";
+SMIG_SPANK_EXPORT const unsigned int plugin_version = SLURM_VERSION_NUMBER;
+SMIG_SPANK_EXPORT const unsigned int spank_plugin_version = 1;
+
+/* Exported by srun, slurmstepd and libslurmfull (public in slurm/slurm.h). */
+extern slurm_conf_t slurm_conf;
+
+smig_spank_t smig_spank;
+
+static int migrate_opt_cb(int val, const char *optarg, int remote);
+
+static struct spank_option migrate_option = {
+	.name = "migrate",
+	.arginfo = "[MODE][,key=value...]",
+	.usage = "Let slurm-migrate capture and move the ranks of this step "
+		 "(MODE: auto, advise, manual, off; keys: capture=, "
+		 "interval=, every=, capture-timeout=, spares=, max-moves=, "
+		 "affinity). See spank_migrate(8).",
+	.has_arg = 2,
+	.val = 0,
+	.cb = migrate_opt_cb,
+};
+
+/* Core messages go to Slurm's log of the process we run in. */
+static void slurm_sink(smig_log_level_t level, const char *msg)
+{
+	switch (level) {
+	case SMIG_LOG_ERROR:
+		slurm_error("migrate: %s", msg);
+		break;
+	case SMIG_LOG_INFO:
+		slurm_info("migrate: %s", msg);
+		break;
+	case SMIG_LOG_VERBOSE:
+		slurm_verbose("migrate: %s", msg);
+		break;
+	case SMIG_LOG_DEBUG:
+		slurm_debug("migrate: %s", msg);
+		break;
+	case SMIG_LOG_DEBUG2:
+		slurm_debug2("migrate: %s", msg);
+		break;
+	default:
+		slurm_debug3("migrate: %s", msg);
+		break;
+	}
+}
+
+/*
+ * The value of --migrate, from the command line, from SLURM_SPANK_* (a
+ * --migrate given to sbatch/salloc) or, in slurmstepd, from the launch
+ * request. A later value replaces an earlier one, as for any option.
+ */
+static int migrate_opt_cb(int val, const char *optarg, int remote)
+{
+	smig_request_t req;
+	GError *err = NULL;
+
+	if (!smig_request_parse(optarg, &req, &err)) {
+		/* In slurmstepd this is only logged; srun already refused. */
+		slurm_error("migrate: --migrate=%s: %s", optarg ? optarg : "",
+			    err->message);
+		g_error_free(err);
+		return -1;
+	}
+	smig_spank.req = req;
+	smig_spank.requested = (req.mode != SMIG_MODE_OFF);
+	g_free(smig_spank.req_text);
+	smig_spank.req_text = smig_request_to_string(&req);
+	return 0;
+}
+
+/*
+ * slurm_conf_path - the slurm.conf this process uses
+ * RET new string, caller g_free()s
+ */
+static char *slurm_conf_path(void)
+{
+	const char *env = getenv("SLURM_CONF");
+
+	if (env && *env)
+		return g_strdup(env);
+	if (slurm_conf.slurm_conf && *slurm_conf.slurm_conf)
+		return g_strdup(slurm_conf.slurm_conf);
+	return g_strdup("/etc/slurm/slurm.conf");
+}
+
+/*
+ * load_conf - read migrate.conf beside slurm.conf into smig_spank.conf
+ * RET 0, or -1 after logging the file, line, key and value
+ */
+static int load_conf(void)
+{
+	char *slurm_path = slurm_conf_path();
+	char *path = smig_conf_path_beside(slurm_path);
+	GError *err = NULL;
+	int rc = 0;
+
+	smig_spank.conf = smig_conf_load(path, slurm_path, &err);
+	if (!smig_spank.conf) {
+		slurm_error("migrate: %s", err->message);
+		g_error_free(err);
+		rc = -1;
+	}
+	g_free(path);
+	g_free(slurm_path);
+	return rc;
+}
+
+/*
+ * make_job_dir - create or check <base>/<job_id>: a directory (not a
+ * symbolic link), mode 0700, owned by uid:gid. Steps on several nodes (one
+ * shared file system) and several steps of one job race to create it; any
+ * of them may win, the others check and fix what the winner left.
+ * IN  base   - MigrateImageDir (borrowed)
+ * OUT errmsg - on failure, new text naming the path, caller g_free()s
+ * RET new path of the directory, caller g_free()s; NULL on error
+ */
+static char *make_job_dir(const char *base, uint32_t job_id, uid_t uid,
+			  gid_t gid, char **errmsg)
+{
+	char name[16];
+	char *path = NULL;
+	struct stat st;
+	int base_fd, fd = -1;
+
+	snprintf(name, sizeof(name), "%u", job_id);
+	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (base_fd < 0) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("MigrateImageDir=%s: cannot open: %s (the admin creates it, owned by root, mode 0755)",
+					  base, g_strerror(e));
+		return NULL;
+	}
+	if (mkdirat(base_fd, name, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s/%s: cannot create: %s", base,
+					  name, g_strerror(e));
+		goto out_close_base;
+	}
+	fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s/%s: cannot open: %s (a symbolic link or not a directory?)",
+					  base, name, g_strerror(e));
+		goto out_close_base;
+	}
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s/%s: fstat: %s", base, name,
+					  g_strerror(e));
+		goto out_close;
+	}
+	/* Root: just created by us or by another step; else the job's user. */
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != uid)) {
+		*errmsg = g_strdup_printf("%s/%s: owned by uid %u, not by the job's user %u: left from another job? Remove it.",
+					  base, name, (unsigned) st.st_uid,
+					  (unsigned) uid);
+		goto out_close;
+	}
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s/%s: cannot give it to uid %u gid %u mode 0700: %s",
+					  base, name, (unsigned) uid,
+					  (unsigned) gid, g_strerror(e));
+		goto out_close;
+	}
+	path = g_strdup_printf("%s/%s", base, name);
+out_close:
+	close(fd);
+out_close_base:
+	close(base_fd);
+	return path;
+}
+
+/*
+ * remote_post_opt - slurmstepd: the step's image directory and the tasks'
+ * environment. Failures leave the step running without migration.
+ */
+static void remote_post_opt(spank_t sp)
+{
+	char *errmsg = NULL;
+	char buf[32];
+	uid_t uid;
+	gid_t gid;
+
+	if (spank_get_item(sp, S_JOB_ID, &smig_spank.job_id) ||
+	    spank_get_item(sp, S_JOB_STEPID, &smig_spank.step_id) ||
+	    spank_get_item(sp, S_JOB_UID, &uid) ||
+	    spank_get_item(sp, S_JOB_GID, &gid)) {
+		slurm_error("migrate: cannot read the job's ids from slurmstepd; the step runs without migration");
+		return;
+	}
+	/* The batch, extern and interactive steps have no PMIx server. */
+	if (smig_spank.step_id >= SLURM_MAX_NORMAL_STEP_ID)
+		return;
+	if (load_conf() < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u runs without migration",
+			    smig_spank.job_id, smig_spank.step_id);
+		return;
+	}
+	smig_spank.image_dir = make_job_dir(smig_spank.conf->image_dir,
+					    smig_spank.job_id, uid, gid,
+					    &errmsg);
+	if (!smig_spank.image_dir) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id, errmsg);
+		g_free(errmsg);
+		return;
+	}
+	if (spank_setenv(sp, "SLURM_MIGRATE", smig_spank.req_text, 1) ||
+	    spank_setenv(sp, "SLURM_MIGRATE_IMAGE_DIR", smig_spank.image_dir,
+			 1)) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot set the tasks' environment; the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%u", smig_spank.job_id);
+	spank_setenv(sp, "SLURM_MIGRATE_JOB_ID", buf, 1);
+	snprintf(buf, sizeof(buf), "%u", smig_spank.step_id);
+	spank_setenv(sp, "SLURM_MIGRATE_STEP_ID", buf, 1);
+	smig_spank.active = true;
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+	spank_context_t ctx = spank_context();
+
+	if (ctx != S_CTX_LOCAL && ctx != S_CTX_REMOTE &&
+	    ctx != S_CTX_ALLOCATOR)
+		return 0;
+	smig_log_set_sink(slurm_sink, SMIG_LOG_DEBUG2);
+	/* In every context, or the value never reaches slurmstepd. */
+	if (spank_option_register(sp, &migrate_option) != ESPANK_SUCCESS) {
+		slurm_error("migrate: cannot register the --migrate option");
+		return -1;
+	}
+	if (ctx == S_CTX_LOCAL)
+		return smig_relaunch_init();
+	return 0;
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
+{
+	switch (spank_context()) {
+	case S_CTX_REMOTE:
+		if (smig_spank.requested)
+			remote_post_opt(sp);
+		return 0;
+	case S_CTX_LOCAL:
+		if (!smig_spank.requested)
+			return 0;
+		if (smig_relaunch_check() < 0 || load_conf() < 0)
+			return -1;
+		smig_spank.active = true;
+		return 0;
+	default:
+		/* sbatch/salloc: the value was checked; steps get it by env. */
+		return 0;
+	}
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
+{
+	if (smig_spank.active)
+		smig_relaunch_start(sp);
+	return 0;
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+	if (smig_spank.active && spank_remote(sp))
+		smig_agent_start(sp);
+	return 0;
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+	spank_context_t ctx = spank_context();
+
+	if (ctx == S_CTX_REMOTE && smig_spank.active)
+		smig_agent_stop();
+	if (ctx == S_CTX_LOCAL) {
+		if (smig_spank.active)
+			smig_relaunch_exit();	/* may not return */
+		smig_relaunch_fini();
+	}
+	g_clear_pointer(&smig_spank.conf, smig_conf_free);
+	g_clear_pointer(&smig_spank.req_text, g_free);
+	g_clear_pointer(&smig_spank.image_dir, g_free);
+	smig_spank.active = false;
+	smig_spank.requested = false;
+	return 0;
+}
+
+int smig_spank_wait(int fd, int wake_fd, int timeout_ms)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = wake_fd, .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	uint64_t count;
+	int n, rc = 0;
+
+	do {
+		n = poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return SMIG_WAIT_WAKE;	/* cannot wait: let the caller look */
+	if (pfd[0].revents) {
+		while (read(wake_fd, &count, sizeof(count)) < 0 &&
+		       errno == EINTR)
+			;
+		rc |= SMIG_WAIT_WAKE;
+	}
+	if (fd >= 0 && pfd[1].revents)
+		rc |= SMIG_WAIT_FD;
+	return rc;
+}
+
+void smig_spank_wake(int wake_fd)
+{
+	uint64_t one = 1;
+
+	/* A full counter (impossible here) still wakes the reader. */
+	while (write(wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}

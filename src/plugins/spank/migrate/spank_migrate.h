@@ -1,1 +1,88 @@
-/* placeholder */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * spank_migrate.h - private declarations shared by the files of spank_migrate.so
+ *
+ * spank_migrate.c holds the option and the SPANK hooks, agent.c the node agent
+ * (slurmstepd, remote context), relaunch.c the srun side (local context).
+ * Every hook runs in the main thread of its process; agent.c and relaunch.c
+ * each own at most one thread, started in a user_init hook and joined in
+ * slurm_spank_exit().
+ */
+#ifndef SMIG_SPANK_MIGRATE_H
+#define SMIG_SPANK_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <slurm/spank.h>
+
+#include "smig_conf.h"
+#include "smig_request.h"
+
+/* The symbols Slurm looks up (the tree builds with -fvisibility=hidden). */
+#define SMIG_SPANK_EXPORT __attribute__((visibility("default")))
+
+/* What the option and slurm_spank_init_post_opt() found out. */
+typedef struct smig_spank {
+	bool requested;		/* --migrate given with a mode other than off */
+	smig_request_t req;	/* the parsed request */
+	char *req_text;		/* canonical text, g_free() */
+	smig_conf_t *conf;	/* migrate.conf, loaded when requested */
+	bool active;		/* remote: a step that migrates; local: an
+				 * srun that registers with the balancer */
+	uint32_t job_id;	/* remote: set in init_post_opt */
+	uint32_t step_id;
+	char *image_dir;	/* remote: <MigrateImageDir>/<jobid>, g_free() */
+} smig_spank_t;
+
+/* The one instance, in spank_migrate.c. */
+extern smig_spank_t smig_spank;
+
+#define SMIG_WAIT_FD	1	/* the socket is readable (or closed) */
+#define SMIG_WAIT_WAKE	2	/* smig_spank_wake() was called */
+
+/*
+ * smig_spank_wait - wait until a socket or a wake-up eventfd is readable;
+ * the eventfd is reset before returning
+ * IN fd         - socket, or -1 for none
+ * IN wake_fd    - eventfd written to by smig_spank_wake()
+ * IN timeout_ms - -1 waits forever
+ * RET SMIG_WAIT_* bits, 0 on timeout
+ */
+int smig_spank_wait(int fd, int wake_fd, int timeout_ms);
+
+/* smig_spank_wake - make smig_spank_wait() on wake_fd return SMIG_WAIT_WAKE */
+void smig_spank_wake(int wake_fd);
+
+/* agent.c: the node agent of one step on one node (slurmstepd) */
+
+/*
+ * smig_agent_start - resolve libpmix, register the -107 handler and start
+ * the agent thread (slurm_spank_user_init). Failures are logged; the step
+ * runs on without migration.
+ */
+void smig_agent_start(spank_t sp);
+
+/* smig_agent_stop - send BYE, join the thread, deregister, free (exit) */
+void smig_agent_stop(void);
+
+/* relaunch.c: the srun side */
+
+/* smig_relaunch_init - snapshot environ and stdin (slurm_spank_init, local) */
+int smig_relaunch_init(void);
+
+/*
+ * smig_relaunch_check - srun with --migrate: refuse it outside an allocation
+ * RET 0, or -1 after logging why
+ */
+int smig_relaunch_check(void);
+
+/* smig_relaunch_start - HELLO_SRUN and the relaunch thread (local_user_init) */
+void smig_relaunch_start(spank_t sp);
+
+/* smig_relaunch_exit - join the thread, BYE, exec the new srun if due (exit) */
+void smig_relaunch_exit(void);
+
+/* smig_relaunch_fini - free the snapshot (exit, every srun) */
+void smig_relaunch_fini(void);
+
+#endif /* SMIG_SPANK_MIGRATE_H */
