@@ -1,1 +1,429 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * heat.c - example MPI application for slurm-migrate: a 2-D heat (Jacobi)
+ *	    stencil over a global grid split in row blocks across ranks
+ *
+ * The global grid has ny rows and nx columns; the top row is held at 100,
+ * the other borders at 0. Each rank owns a block of consecutive rows plus
+ * one halo row above and below, exchanged with MPI_Sendrecv every
+ * iteration. The result is exact and does not depend on the number of
+ * ranks: rank 0 prints an FNV-1a hash of the final grid's doubles in
+ * row-major order.
+ *
+ * With libsmig (smig(3)) the state of a rank is captured at the safe point
+ * after each iteration (iteration count + the rank's rows) and restored on
+ * a relaunch. Outside a --migrate step the library does nothing.
+ *
+ * Lines printed (stdout), used by the tests:
+ *   heat: rank R node NODE start|restored iter I
+ *   heat: iter I/N                                  (rank 0, --report)
+ *   heat: rank R stopping for migration at iter I   (SMIG_STOP)
+ *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mpi.h>
+
+#include "smig.h"
+
+#define FNV_OFFSET	UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME	UINT64_C(0x100000001b3)
+#define IMAGE_MAGIC	UINT32_C(0x48454154)	/* "HEAT" */
+#define TAG_HALO	1
+#define TAG_GATHER	2
+
+struct opts {
+	long nx, ny, iters, sleep_ms, report;
+	long stall_rank, stall_iter, stall_sec;
+};
+
+/* The state of one rank: what a capture saves. */
+struct heat {
+	int rank, size;
+	long nx, ny;
+	long row0;		/* global index of the first owned row */
+	long rows;		/* owned rows */
+	long iter;		/* iterations done */
+	double *cur, *next;	/* (rows + 2) x nx, row 0 and rows+1 are halos */
+};
+
+/* Fixed-size header of a capture, followed by rows x nx doubles. */
+struct heat_image {
+	uint32_t magic;
+	uint32_t rank;
+	int64_t nx, ny, row0, rows, iter;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: heat [OPTION]...\n"
+"2-D heat stencil (Jacobi) over MPI ranks, with slurm-migrate capture/restore.\n"
+"\n"
+"  --nx N           grid columns (default 256)\n"
+"  --ny N           grid rows, at least the number of ranks (default 256)\n"
+"  --iters N        iterations (default 1000)\n"
+"  --sleep-ms M     sleep M ms per iteration (default 0)\n"
+"  --stall-rank R   with --stall-iter/--stall-sec: rank R sleeps S seconds\n"
+"  --stall-iter I     before the safe point of iteration I\n"
+"  --stall-sec S\n"
+"  --report N       rank 0 prints a progress line every N iterations\n"
+"  --help           this text\n");
+}
+
+/* parse_long - a whole decimal number in [min, max]; RET false (printed) else */
+static bool parse_long(const char *opt, const char *s, long min, long max,
+		       long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "heat: --%s=%s: not a number in %ld..%ld\n",
+			opt, s, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "nx", required_argument, NULL, 'x' },
+		{ "ny", required_argument, NULL, 'y' },
+		{ "iters", required_argument, NULL, 'i' },
+		{ "sleep-ms", required_argument, NULL, 's' },
+		{ "stall-rank", required_argument, NULL, 'R' },
+		{ "stall-iter", required_argument, NULL, 'I' },
+		{ "stall-sec", required_argument, NULL, 'S' },
+		{ "report", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, idx = 0;
+
+	*o = (struct opts) {
+		.nx = 256, .ny = 256, .iters = 1000,
+		.stall_rank = -1, .stall_iter = -1,
+	};
+	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		const char *name = c == '?' || c == 'h' ? "" : longopts[idx].name;
+		bool ok = true;
+
+		switch (c) {
+		case 'x':
+			ok = parse_long(name, optarg, 3, 1L << 20, &o->nx);
+			break;
+		case 'y':
+			ok = parse_long(name, optarg, 3, 1L << 20, &o->ny);
+			break;
+		case 'i':
+			ok = parse_long(name, optarg, 0, LONG_MAX, &o->iters);
+			break;
+		case 's':
+			ok = parse_long(name, optarg, 0, 3600000, &o->sleep_ms);
+			break;
+		case 'R':
+			ok = parse_long(name, optarg, 0, INT_MAX, &o->stall_rank);
+			break;
+		case 'I':
+			ok = parse_long(name, optarg, 1, LONG_MAX, &o->stall_iter);
+			break;
+		case 'S':
+			ok = parse_long(name, optarg, 0, 86400, &o->stall_sec);
+			break;
+		case 'r':
+			ok = parse_long(name, optarg, 0, LONG_MAX, &o->report);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return false;
+		}
+		if (!ok)
+			return false;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "heat: unexpected argument '%s'\n", argv[optind]);
+		return false;
+	}
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Rows of rank r when ny rows are split as evenly as possible. */
+static void block_of(long ny, int size, int r, long *row0, long *rows)
+{
+	long base = ny / size, extra = ny % size;
+
+	*rows = base + (r < extra);
+	*row0 = r * base + (r < extra ? r : extra);
+}
+
+/* set_borders - fixed values of the global borders in a (rows+2) x nx block */
+static void set_borders(const struct heat *h, double *g)
+{
+	long i, j, nx = h->nx;
+
+	for (i = 0; i < h->rows + 2; i++) {
+		long gi = h->row0 + i - 1;
+
+		if (gi < 0 || gi >= h->ny)
+			continue;
+		if (gi == 0 || gi == h->ny - 1) {
+			for (j = 0; j < nx; j++)
+				g[i * nx + j] = gi == 0 ? 100.0 : 0.0;
+		} else {
+			g[i * nx] = 0.0;
+			g[i * nx + nx - 1] = 0.0;
+		}
+	}
+}
+
+static void exchange_halos(struct heat *h)
+{
+	int up = h->rank > 0 ? h->rank - 1 : MPI_PROC_NULL;
+	int down = h->rank < h->size - 1 ? h->rank + 1 : MPI_PROC_NULL;
+	long nx = h->nx;
+	double *g = h->cur;
+
+	/* First owned row up, bottom halo from below; then the reverse. */
+	MPI_Sendrecv(&g[1 * nx], nx, MPI_DOUBLE, up, TAG_HALO,
+		     &g[(h->rows + 1) * nx], nx, MPI_DOUBLE, down, TAG_HALO,
+		     MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+	MPI_Sendrecv(&g[h->rows * nx], nx, MPI_DOUBLE, down, TAG_HALO,
+		     &g[0], nx, MPI_DOUBLE, up, TAG_HALO,
+		     MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+static void step(struct heat *h)
+{
+	long i, j, nx = h->nx;
+	double *c = h->cur, *n = h->next, *t;
+
+	exchange_halos(h);
+	for (i = 1; i <= h->rows; i++) {
+		long gi = h->row0 + i - 1;
+
+		if (gi == 0 || gi == h->ny - 1) {
+			memcpy(&n[i * nx], &c[i * nx], nx * sizeof(double));
+			continue;
+		}
+		n[i * nx] = c[i * nx];
+		for (j = 1; j < nx - 1; j++)
+			n[i * nx + j] = 0.25 * (c[(i - 1) * nx + j] +
+						c[(i + 1) * nx + j] +
+						c[i * nx + j - 1] +
+						c[i * nx + j + 1]);
+		n[i * nx + nx - 1] = c[i * nx + nx - 1];
+	}
+	t = h->cur;
+	h->cur = h->next;
+	h->next = t;
+	h->iter++;
+}
+
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= FNV_PRIME;
+	}
+	return hash;
+}
+
+/* checksum - FNV-1a of the whole grid in row order, streamed through rank 0 */
+static uint64_t checksum(const struct heat *h)
+{
+	size_t row_bytes = h->nx * sizeof(double);
+	uint64_t hash = FNV_OFFSET;
+	double *buf;
+	int r;
+
+	if (h->rank != 0) {
+		MPI_Send(&h->cur[h->nx], h->rows * h->nx, MPI_DOUBLE, 0,
+			 TAG_GATHER, MPI_COMM_WORLD);
+		return 0;
+	}
+	hash = fnv1a(hash, &h->cur[h->nx], h->rows * row_bytes);
+	buf = malloc((h->ny / h->size + 1) * row_bytes);
+	if (!buf) {
+		fprintf(stderr, "heat: rank 0: out of memory for the checksum\n");
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	for (r = 1; r < h->size; r++) {
+		long row0, rows;
+
+		block_of(h->ny, h->size, r, &row0, &rows);
+		MPI_Recv(buf, rows * h->nx, MPI_DOUBLE, r, TAG_GATHER,
+			 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		hash = fnv1a(hash, buf, rows * row_bytes);
+	}
+	free(buf);
+	return hash;
+}
+
+static int capture(smig_writer_t *w, void *arg)
+{
+	const struct heat *h = arg;
+	struct heat_image im = {
+		.magic = IMAGE_MAGIC, .rank = h->rank, .nx = h->nx,
+		.ny = h->ny, .row0 = h->row0, .rows = h->rows, .iter = h->iter,
+	};
+	int rc;
+
+	rc = smig_write(w, &im, sizeof(im));
+	if (rc == SMIG_OK)
+		rc = smig_write(w, &h->cur[h->nx],
+				h->rows * h->nx * sizeof(double));
+	return rc;
+}
+
+static int restore(const void *data, size_t len, void *arg)
+{
+	struct heat *h = arg;
+	struct heat_image im;
+	size_t want = h->rows * h->nx * sizeof(double);
+
+	if (len != sizeof(im) + want) {
+		fprintf(stderr, "heat: rank %d: image of %zu bytes, expected %zu\n",
+			h->rank, len, sizeof(im) + want);
+		return -1;
+	}
+	memcpy(&im, data, sizeof(im));
+	if (im.magic != IMAGE_MAGIC || im.rank != (uint32_t) h->rank ||
+	    im.nx != h->nx || im.ny != h->ny || im.row0 != h->row0 ||
+	    im.rows != h->rows || im.iter < 0) {
+		fprintf(stderr, "heat: rank %d: image is of another grid (rank %u, %" PRId64 "x%" PRId64 ", rows %" PRId64 "+%" PRId64 ") than this run (%ldx%ld, rows %ld+%ld)\n",
+			h->rank, im.rank, im.nx, im.ny, im.row0, im.rows,
+			h->nx, h->ny, h->row0, h->rows);
+		return -1;
+	}
+	memcpy(&h->cur[h->nx], (const char *) data + sizeof(im), want);
+	h->iter = im.iter;
+	return 0;
+}
+
+static const char *node_name(void)
+{
+	static char host[256];
+	const char *n = getenv("SLURMD_NODENAME");
+
+	if (n && *n)
+		return n;
+	if (gethostname(host, sizeof(host) - 1))
+		return "unknown";
+	return host;
+}
+
+static void check_smig(int rank, const char *what, int rc)
+{
+	if (rc >= 0)
+		return;
+	fprintf(stderr, "heat: rank %d: %s: %s\n", rank, what,
+		smig_strerror(rc));
+	MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+int main(int argc, char **argv)
+{
+	struct heat h = { 0 };
+	struct opts o;
+	size_t cells;
+	bool stopped = false;
+	uint64_t sum;
+	int rc;
+
+	MPI_Init(&argc, &argv);
+	MPI_Comm_rank(MPI_COMM_WORLD, &h.rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &h.size);
+	if (!parse_opts(argc, argv, &o)) {
+		MPI_Finalize();
+		return 2;
+	}
+	if (o.ny < h.size) {
+		if (h.rank == 0)
+			fprintf(stderr, "heat: --ny=%ld: fewer rows than ranks (%d)\n",
+				o.ny, h.size);
+		MPI_Finalize();
+		return 2;
+	}
+	h.nx = o.nx;
+	h.ny = o.ny;
+	block_of(h.ny, h.size, h.rank, &h.row0, &h.rows);
+	cells = (size_t) (h.rows + 2) * h.nx;
+	h.cur = calloc(cells, sizeof(double));
+	h.next = calloc(cells, sizeof(double));
+	if (!h.cur || !h.next) {
+		fprintf(stderr, "heat: rank %d: out of memory for %zu cells\n",
+			h.rank, cells);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	set_borders(&h, h.cur);
+
+	check_smig(h.rank, "smig_init", smig_init());
+	rc = smig_register("heat", capture, restore, &h);
+	check_smig(h.rank, "smig_register", rc);
+	printf("heat: rank %d node %s %s iter %ld\n", h.rank, node_name(),
+	       rc == SMIG_RESTORED ? "restored" : "start", h.iter);
+	fflush(stdout);
+
+	while (h.iter < o.iters) {
+		step(&h);
+		if (o.sleep_ms)
+			sleep_ms(o.sleep_ms);
+		if (o.report && h.rank == 0 && h.iter % o.report == 0) {
+			printf("heat: iter %ld/%ld\n", h.iter, o.iters);
+			fflush(stdout);
+		}
+		if (h.rank == o.stall_rank && h.iter == o.stall_iter)
+			sleep(o.stall_sec);
+		if (smig_safepoint() == SMIG_STOP) {
+			stopped = true;
+			break;
+		}
+	}
+
+	if (stopped) {
+		printf("heat: rank %d stopping for migration at iter %ld\n",
+		       h.rank, h.iter);
+		fflush(stdout);
+	} else {
+		sum = checksum(&h);
+		if (h.rank == 0) {
+			printf("heat: done iters=%ld checksum=%016" PRIx64 "\n",
+			       h.iter, sum);
+			fflush(stdout);
+		}
+	}
+	smig_finalize();
+	free(h.cur);
+	free(h.next);
+	MPI_Finalize();
+	return 0;
+}
