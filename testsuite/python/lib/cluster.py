@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""cluster.py - helpers for tests on the local Slurm cluster of testsuite/cluster
+
+Modelled on Slurm's testsuite/python/lib/atf.py: run_command, submit_job,
+wait_for_job_state, get_job_parameter, scontrol parsing; plus an srun
+helper for MPI jobs that retries the launch (never an assertion) when it
+fails the way Open MPI 4.1's start-up sometimes does on a small machine.
+Every command has a timeout; a command that exceeds it is killed with its
+whole process group.
+"""
+
+import dataclasses
+import logging
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+
+log = logging.getLogger("smig")
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CLUSTER_SCRIPTS = os.path.join(REPO, "testsuite", "cluster")
+
+DEFAULT_TIMEOUT = 60
+# Terminal job states of Slurm 22.05.
+TERMINAL_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED",
+                   "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"}
+# Fields of "scontrol show job" printed alone on their line, whose values may
+# hold spaces and '=' (our SystemComment does).
+WHOLE_LINE_FIELDS = ("SystemComment", "Comment", "AdminComment", "Command",
+                     "WorkDir", "StdErr", "StdIn", "StdOut")
+
+
+@dataclasses.dataclass
+class Result:
+    """What a command did: exit code (None if it timed out), output, time."""
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+
+    def __str__(self):
+        return (f"$ {self.command}\n  rc={self.rc} timed_out={self.timed_out} "
+                f"({self.seconds:.1f}s)\n  stdout: {self.stdout.strip()!r}\n"
+                f"  stderr: {self.stderr.strip()!r}")
+
+
+class Cluster:
+    """A running test cluster: its directory, environment and test user."""
+
+    def __init__(self, directory, build_dir):
+        self.dir = directory
+        self.build_dir = build_dir
+        self.env = dict(os.environ)
+        self.env.update(read_env_file(os.path.join(directory, "env")))
+        self.user = self.env["SMIG_TEST_USER"]
+        self.port_base = int(self.env["SMIG_PORT_BASE"])
+        self.migrate_port = int(self.env["SMIG_MIGRATE_PORT"])
+        self.nodes = self.env["SMIG_NODES"].split()
+        self.plugins = self.env.get("SMIG_PLUGINS") == "yes"
+        # Jobs run here: owned by the test user.
+        self.workdir = os.path.join(directory, "work")
+
+    def log_path(self, name):
+        """Path of a daemon's log: "slurmctld" or "slurmd.node1"."""
+        return os.path.join(self.dir, "log", name + ".log")
+
+    def read_log(self, name):
+        """Text of a daemon's log ("" if there is none yet)."""
+        try:
+            with open(self.log_path(name), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def run(self, command, user=None, **kwargs):
+        """run_command() with the cluster's environment, as USER (default:
+        the test user; user="root" runs as root)."""
+        user = self.user if user is None else user
+        kwargs.setdefault("cwd", self.workdir)
+        return run_command(command, env=self.env, user=user, **kwargs)
+
+
+def read_env_file(path):
+    """Variables of a file of "export K=V" lines written by up.sh."""
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("export "):
+                continue
+            key, _, value = line[len("export "):].partition("=")
+            # up.sh writes values plain or in double quotes, never escapes.
+            env[key] = value[1:-1] if value[:1] == '"' else value
+    return env
+
+
+def run_command(command, env=None, user=None, timeout=DEFAULT_TIMEOUT, cwd=None,
+                input=None):
+    """Run a shell command, as USER if given (runuser), within TIMEOUT seconds.
+
+    On timeout the whole process group is killed and the result has
+    timed_out=True and rc=None. Never raises for a failing command: callers
+    assert on the Result.
+    """
+    argv = ["bash", "-c", command]
+    if user and user != "root":
+        argv = ["runuser", "-u", user, "--"] + argv
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, text=True,
+                            stdin=subprocess.PIPE if input is not None
+                            else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    timed_out = False
+    try:
+        stdout, stderr = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(proc.pid, signal.SIGTERM)
+        try:
+            stdout, stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+    result = Result(command=command, rc=None if timed_out else proc.returncode,
+                    stdout=stdout, stderr=stderr,
+                    seconds=time.monotonic() - start, timed_out=timed_out)
+    log.debug("%s", result)
+    return result
+
+
+def kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def repeat_until(func, condition, timeout=DEFAULT_TIMEOUT, poll_interval=0.5):
+    """Call func() until condition(value) holds or TIMEOUT s pass; return the
+    last value (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = func()
+        if condition(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(poll_interval)
+
+
+# --- scontrol
+
+def parse_scontrol(text):
+    """Records of "scontrol show job|node|..." (multi-line format) as a list
+    of dicts. Fields of WHOLE_LINE_FIELDS keep the rest of their line."""
+    records = []
+    current = None
+    for line in text.splitlines():
+        if not line.strip():
+            current = None
+            continue
+        if current is None:
+            current = {}
+            records.append(current)
+        stripped = line.strip()
+        key, sep, rest = stripped.partition("=")
+        if sep and key in WHOLE_LINE_FIELDS:
+            current[key] = rest.rstrip()
+            continue
+        for key, value in re.findall(r"(\S+?)=(\S*)", stripped):
+            current[key] = value
+    return records
+
+
+def get_job(cluster, job_id):
+    """The job's fields as a dict; {} if slurmctld does not know the job."""
+    r = cluster.run(f"scontrol show job {int(job_id)}", user="root", timeout=30)
+    if r.rc != 0:
+        return {}
+    records = parse_scontrol(r.stdout)
+    return records[0] if records else {}
+
+
+def get_job_parameter(cluster, job_id, name, default=None):
+    """One field of "scontrol show job", DEFAULT if absent."""
+    return get_job(cluster, job_id).get(name, default)
+
+
+def wait_for_job_state(cluster, job_id, states, timeout=DEFAULT_TIMEOUT):
+    """Poll until the job's JobState is one of STATES (a str or a set); a
+    terminal state that is not wanted ends the wait early. Return the
+    last JobState seen (None if the job is unknown)."""
+    wanted = {states} if isinstance(states, str) else set(states)
+
+    def state():
+        return get_job_parameter(cluster, job_id, "JobState")
+
+    return repeat_until(state, lambda s: s in wanted or s in TERMINAL_STATES,
+                        timeout=timeout)
+
+
+def submit_job(cluster, sbatch_args, user=None, timeout=30):
+    """sbatch --parsable ARGS as the test user; return the job id (int).
+    Raises AssertionError with the command's output if sbatch fails."""
+    r = cluster.run(f"sbatch --parsable {sbatch_args}", user=user, timeout=timeout)
+    assert r.rc == 0 and r.stdout.strip(), f"sbatch failed:\n{r}"
+    return int(r.stdout.strip().split(";")[0])
+
+
+def show_config(cluster):
+    """Text of "scontrol show config"."""
+    r = cluster.run("scontrol show config", user="root", timeout=30)
+    assert r.rc == 0, f"scontrol show config failed:\n{r}"
+    return r.stdout
+
+
+def plugstack_config(config_text, plugin):
+    """Key/value pairs that "scontrol show config" lists for a slurmctld
+    plugstack plugin (under "----- PLUGIN -----"), or None if absent."""
+    header = "Slurmctld Plugstack Plugins Configuration:"
+    if header not in config_text:
+        return None
+    section = config_text.split(header, 1)[1]
+    m = re.search(r"^----- " + re.escape(plugin) + r" -----\n(.*?)(?=^-----|^\S.*:\s*$|\Z)",
+                  section, re.M | re.S)
+    if not m:
+        return None
+    pairs = {}
+    for line in m.group(1).splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+# --- MPI jobs
+
+# What Open MPI 4.1's start-up flake looks like (see the notes): a crash or
+# an error inside MPI_Init, or the TCP/shared-memory BTL failing early.
+MPI_FLAKE_PATTERNS = [
+    r"MPI_Init", r"ompi_mpi_init", r"mca_btl_tcp", r"mca_btl_vader",
+    r"ompi_rte_init", r"PMIx_Init", r"Segmentation fault", r"signal 11",
+    r"Bus error",
+]
+
+
+def looks_like_mpi_start_flake(result, started_re):
+    """True if RESULT failed before any rank got past MPI_Init (no line of
+    stdout matches STARTED_RE) and either hung or died the way Open MPI's
+    start-up does."""
+    if result.rc == 0 and not result.timed_out:
+        return False
+    if started_re and re.search(started_re, result.stdout, re.M):
+        return False
+    if result.timed_out:
+        return True
+    return any(re.search(p, result.stderr) for p in MPI_FLAKE_PATTERNS)
+
+
+def srun_mpi(cluster, srun_args, started_re, timeout=120, attempts=3, user=None):
+    """Run "srun --mpi=pmix SRUN_ARGS" as the test user.
+
+    STARTED_RE matches a line the application prints after MPI_Init; only a
+    launch that failed before it (see looks_like_mpi_start_flake) is run
+    again, at most ATTEMPTS times in all. Returns the last Result; the caller
+    asserts on it.
+    """
+    command = f"srun --mpi=pmix {srun_args}"
+    for attempt in range(1, attempts + 1):
+        r = cluster.run(command, user=user, timeout=timeout)
+        if not looks_like_mpi_start_flake(r, started_re) or attempt == attempts:
+            return r
+        log.warning("MPI start-up flake (attempt %d of %d), launching again:\n%s",
+                    attempt, attempts, r)
+    return r
+
+
+def compile_mpi(source, output):
+    """mpicc SOURCE -o OUTPUT; raise AssertionError with the compiler's words."""
+    r = run_command(f"mpicc -O2 -o {shlex.quote(output)} {shlex.quote(source)}",
+                    timeout=120)
+    assert r.rc == 0, f"mpicc failed:\n{r}"
+    os.chmod(output, 0o755)
+
+
+# --- ports
+
+def ports_free(first, count):
+    """True if TCP ports FIRST..FIRST+COUNT-1 can all be bound."""
+    for port in range(first, first + count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def pick_port_base(count=64, low=20000, high=40000, step=100):
+    """A port base with COUNT free ports after it. Bases are spread by the
+    process id so that concurrent test sessions rarely even try the same one."""
+    n = (high - low) // step
+    start = os.getpid() % n
+    for i in range(n):
+        base = low + ((start + i) % n) * step
+        if ports_free(base, count):
+            return base
+    raise RuntimeError(f"no {count} free TCP ports found between {low} and {high}")
