@@ -1,1 +1,211 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * request-test.c - the --migrate grammar: values, round trip, every error
+ */
+#include "smig_config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <check.h>
+#include <glib.h>
+
+#include "smig_error.h"
+#include "smig_request.h"
+
+#define KEYS "(mode, capture, interval, every, capture-timeout, spares, max-moves, affinity)"
+
+static void expect_error(const char *text, const char *msg)
+{
+	smig_request_t req, before;
+	GError *err = NULL;
+
+	smig_request_init(&req);
+	req.spares = 77;
+	before = req;
+	ck_assert_msg(!smig_request_parse(text, &req, &err), "accepted %s",
+		      text);
+	ck_assert_ptr_nonnull(err);
+	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_REQUEST));
+	ck_assert_str_eq(err->message, msg);
+	/* A refused request leaves the caller's copy alone. */
+	ck_assert(!memcmp(&req, &before, sizeof(req)));
+	g_error_free(err);
+}
+
+static bool req_equal(const smig_request_t *a, const smig_request_t *b)
+{
+	return a->mode == b->mode && a->capture == b->capture &&
+	       a->capture_signal == b->capture_signal &&
+	       a->interval_ms == b->interval_ms &&
+	       a->every_ms == b->every_ms &&
+	       a->capture_timeout_ms == b->capture_timeout_ms &&
+	       a->spares == b->spares && a->max_moves == b->max_moves &&
+	       a->affinity == b->affinity;
+}
+
+START_TEST(test_bare)
+{
+	smig_request_t req;
+	GError *err = NULL;
+	char *s;
+
+	ck_assert(smig_request_parse(NULL, &req, &err));
+	ck_assert_int_eq(req.mode, SMIG_MODE_AUTO);
+	ck_assert(smig_request_parse("", &req, &err));
+	ck_assert_int_eq(req.mode, SMIG_MODE_AUTO);
+	ck_assert_int_eq(req.capture, SMIG_CAPTURE_CALLBACK);
+	ck_assert_uint_eq(req.spares, 0);
+	ck_assert(!req.affinity);
+	s = smig_request_to_string(&req);
+	ck_assert_str_eq(s, "mode=auto,capture=callback");
+	g_free(s);
+}
+END_TEST
+
+START_TEST(test_modes)
+{
+	static const struct {
+		const char *text;
+		smig_mode_t mode;
+	} cases[] = {
+		{ "auto", SMIG_MODE_AUTO }, { "advise", SMIG_MODE_ADVISE },
+		{ "manual", SMIG_MODE_MANUAL }, { "off", SMIG_MODE_OFF },
+		{ "mode=advise", SMIG_MODE_ADVISE },
+		{ "spares=1,manual", SMIG_MODE_MANUAL },
+	};
+	smig_request_t req;
+	GError *err = NULL;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		ck_assert_msg(smig_request_parse(cases[i].text, &req, &err),
+			      "%s", cases[i].text);
+		ck_assert_int_eq(req.mode, cases[i].mode);
+	}
+	ck_assert_str_eq(smig_mode_name(SMIG_MODE_OFF), "off");
+	ck_assert_str_eq(smig_mode_name(SMIG_MODE_MANUAL), "manual");
+}
+END_TEST
+
+START_TEST(test_all_keys)
+{
+	smig_request_t req;
+	GError *err = NULL;
+	char *s;
+
+	ck_assert(smig_request_parse("advise,capture=signal:USR1,interval=10s,every=1h,capture-timeout=90s,spares=2,max-moves=3,affinity",
+				     &req, &err));
+	ck_assert_ptr_null(err);
+	ck_assert_int_eq(req.mode, SMIG_MODE_ADVISE);
+	ck_assert_int_eq(req.capture, SMIG_CAPTURE_SIGNAL);
+	ck_assert_int_eq(req.capture_signal, SIGUSR1);
+	ck_assert_uint_eq(req.interval_ms, 10000);
+	ck_assert_uint_eq(req.every_ms, 3600000);
+	ck_assert_uint_eq(req.capture_timeout_ms, 90000);
+	ck_assert_uint_eq(req.spares, 2);
+	ck_assert_uint_eq(req.max_moves, 3);
+	ck_assert(req.affinity);
+	s = smig_request_to_string(&req);
+	ck_assert_str_eq(s, "mode=advise,capture=signal:USR1,interval=10s,every=1h,capture-timeout=90s,spares=2,max-moves=3,affinity");
+	g_free(s);
+
+	ck_assert(smig_request_parse("capture=signal:SIGterm,affinity=no",
+				     &req, &err));
+	ck_assert_int_eq(req.capture_signal, SIGTERM);
+	ck_assert(!req.affinity);
+	ck_assert(smig_request_parse("affinity=yes", &req, &err));
+	ck_assert(req.affinity);
+}
+END_TEST
+
+START_TEST(test_round_trip)
+{
+	static const char *const texts[] = {
+		"", "off", "manual,spares=0", "capture=signal:USR2,every=500ms",
+		"mode=auto,interval=90,capture-timeout=2m,max-moves=1000000",
+		"spares=1024,affinity,capture=callback",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
+		smig_request_t a, b;
+		GError *err = NULL;
+		char *s, *s2;
+
+		ck_assert_msg(smig_request_parse(texts[i], &a, &err), "%s",
+			      texts[i]);
+		s = smig_request_to_string(&a);
+		ck_assert_msg(smig_request_parse(s, &b, &err), "%s: %s", s,
+			      err ? err->message : "");
+		ck_assert_msg(req_equal(&a, &b), "%s -> %s", texts[i], s);
+		s2 = smig_request_to_string(&b);
+		ck_assert_str_eq(s, s2);
+		g_free(s);
+		g_free(s2);
+	}
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	expect_error("mode=bogus", "mode=bogus: unknown mode (auto, advise, manual, off)");
+	expect_error("mode=", "mode=: unknown mode (auto, advise, manual, off)");
+	expect_error("bogus=1", "bogus: unknown key " KEYS);
+	expect_error("bogus",
+		     "bogus: neither a mode (auto, advise, manual, off) nor a key " KEYS);
+	expect_error("spares=-1", "spares=-1: not a count (0-1024)");
+	expect_error("spares=1025", "spares=1025: not a count (0-1024)");
+	expect_error("spares=", "spares=: not a count (0-1024)");
+	expect_error("max-moves=many",
+		     "max-moves=many: not a count (0-1000000, 0: no limit)");
+	expect_error("capture=signal:FOO",
+		     "capture=signal:FOO: unknown signal (e.g. signal:USR1)");
+	expect_error("capture=signal:KILL",
+		     "capture=signal:KILL: unknown signal (e.g. signal:USR1)");
+	expect_error("capture=file",
+		     "capture=file: unknown capture method (callback, signal:SIG)");
+	expect_error("interval=soon",
+		     "interval=soon: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("every=0", "every=0: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("capture-timeout=-1s",
+		     "capture-timeout=-1s: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("affinity=maybe",
+		     "affinity=maybe: not yes or no (affinity, affinity=yes, affinity=no)");
+	expect_error("spares", "spares: missing value (spares=VALUE)");
+	expect_error("auto,advise", "advise: mode given twice (each at most once)");
+	expect_error("mode=auto,mode=off",
+		     "mode=off: mode given twice (each at most once)");
+	expect_error("auto,mode=off",
+		     "mode=off: mode given twice (each at most once)");
+	expect_error("spares=1,spares=2",
+		     "spares=2: spares given twice (each at most once)");
+	expect_error("affinity,affinity=no",
+		     "affinity=no: affinity given twice (each at most once)");
+	expect_error("auto,,spares=1",
+		     "empty item in \"auto,,spares=1\" (MODE and key=value items separated by single commas)");
+	expect_error("auto,",
+		     "empty item in \"auto,\" (MODE and key=value items separated by single commas)");
+	expect_error("Auto",
+		     "Auto: neither a mode (auto, advise, manual, off) nor a key " KEYS);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("request");
+	TCase *tc = tcase_create("request");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_bare);
+	tcase_add_test(tc, test_modes);
+	tcase_add_test(tc, test_all_keys);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
