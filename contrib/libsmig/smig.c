@@ -222,6 +222,18 @@ static struct timespec deadline_in(uint64_t ms)
 	return ts;
 }
 
+static const char *phase_name(phase_t p)
+{
+	static const char *const names[] = {
+		[PHASE_IDLE] = "idle",
+		[PHASE_PREPARED] = "prepared",
+		[PHASE_CAPTURE] = "capturing",
+		[PHASE_DONE] = "waiting for the decision",
+	};
+
+	return names[p];
+}
+
 /* set_idle - back to no pending capture. Caller holds state.lock. */
 static void set_idle(void)
 {
@@ -411,8 +423,9 @@ static uint64_t on_prepare(const struct event *ev)
 static void on_capture(const struct event *ev)
 {
 	if (state.phase != PHASE_PREPARED || ev->gen != state.gen) {
-		smig_log("capture of generation %" PRIu64 " (target %" PRIu64 ") not expected (current generation %" PRIu64 ", phase %d): ignored",
-			 ev->gen, ev->target, state.gen, state.phase);
+		smig_log("capture of generation %" PRIu64 " (target %" PRIu64 ") not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, ev->target, state.gen,
+			 phase_name(state.phase));
 		return;
 	}
 	if (!ev->has_target) {
@@ -431,8 +444,8 @@ static void on_capture(const struct event *ev)
 static void on_commit(const struct event *ev)
 {
 	if (state.phase != PHASE_DONE || ev->gen != state.gen) {
-		smig_log("commit of generation %" PRIu64 " not expected (current generation %" PRIu64 ", phase %d): ignored",
-			 ev->gen, state.gen, state.phase);
+		smig_log("commit of generation %" PRIu64 " not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, state.gen, phase_name(state.phase));
 		return;
 	}
 	if (!ev->has_stop)
@@ -445,8 +458,8 @@ static void on_commit(const struct event *ev)
 static void on_abort(const struct event *ev)
 {
 	if (state.phase == PHASE_IDLE || ev->gen != state.gen) {
-		smig_log("abort of generation %" PRIu64 " not expected (current generation %" PRIu64 ", phase %d): ignored",
-			 ev->gen, state.gen, state.phase);
+		smig_log("abort of generation %" PRIu64 " not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, state.gen, phase_name(state.phase));
 		return;
 	}
 	smig_debug("generation %" PRIu64 ": aborted by the balancer", ev->gen);
@@ -656,10 +669,14 @@ static bool load_image(uint64_t gen, smig_image_hdr_t *hdr, void **payload,
 	else
 		rc = smig_image_verify(path, hdr, err, sizeof(err));
 	if (rc) {
-		if (!(quiet_missing && rc == -ENOENT))
+		/* smig_image's messages name the path and generation. */
+		if (quiet_missing && rc == -ENOENT)
+			;
+		else if (err[0])
+			smig_log("%s", err);
+		else
 			smig_log("image %s (generation %" PRIu64 "): %s",
-				 path, gen,
-				 err[0] ? err : smig_image_strerror(rc));
+				 path, gen, smig_image_strerror(rc));
 		return false;
 	}
 	if (!check_header(hdr, gen, why, sizeof(why))) {
@@ -792,9 +809,18 @@ static int restore_from(uint64_t gen)
 		if (all & (UINT64_C(1) << i))
 			break;
 	if (i >= span) {
-		smig_log("no generation <= %" PRIu64 " (and > %" PRIu64 ") has a valid image on every rank in %s (this rank's: rank%u.g<G>.img, good mask 0x%" PRIx64 "): cannot restore",
-			 gen, gen - span, state.image_dir, state.me.rank,
-			 mine | (ok ? 1 : 0));
+		char good[256] = "none";
+		size_t n = 0;
+
+		mine |= ok ? 1 : 0;
+		for (i = 0; i < span && n < sizeof(good) - 24; i++)
+			if (mine & (UINT64_C(1) << i))
+				n += snprintf(good + n, sizeof(good) - n,
+					      "%s%" PRIu64, n ? "," : "",
+					      gen - i);
+		smig_log("no generation in %" PRIu64 "..%" PRIu64 " has a valid image on every rank: cannot restore (this rank's images: %s/rank%u.g<G>.img, valid for G=%s)",
+			 gen - span + 1, gen, state.image_dir, state.me.rank,
+			 good);
 		return SMIG_ERR_IMAGE;
 	}
 	chosen = gen - i;
