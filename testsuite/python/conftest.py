@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """conftest.py - the session's local Slurm cluster, shared by all tests
 
-Environment:
-  SMIG_BUILD_DIR    build directory with the plugins in .libs and the
-                    examples (default: <repo>/build)
-  SMIG_PORT_BASE    port base of the cluster (default: a free one)
-  SMIG_NODES        number of nodes (default 4)
-  SMIG_NO_PLUGINS=1 run the cluster without the plugins (plugin tests skip)
-  SMIG_NETNS=1      one network namespace per node (up.sh --netns)
-  SMIG_KEEP_CLUSTER=1 keep the cluster directory even when all tests pass
+Environment (SMIG_PYTEST_*, not the SMIG_* of a cluster's env file, so that
+a shell that sourced one can still run the tests):
+  SMIG_BUILD_DIR            build directory with the plugins in .libs and
+                            the examples (default: <repo>/build)
+  SMIG_PYTEST_CLUSTER_DIR   cluster directory (default: a new /tmp/smig-pytest-*,
+                            removed when all tests pass)
+  SMIG_PYTEST_PORT_BASE     port base of the cluster (default: a free one)
+  SMIG_PYTEST_NODES         number of nodes (default 4)
+  SMIG_PYTEST_NETNS=1       one network namespace per node (up.sh --netns)
+  SMIG_NO_PLUGINS=1         run the cluster without the plugins (plugin tests skip)
 """
 
 import os
@@ -48,11 +50,16 @@ def cluster(request):
     stop it at the end, also when tests fail or the run is interrupted."""
     if os.geteuid() != 0:
         pytest.exit("the tests start Slurm daemons: run them as root", 2)
-    directory = tempfile.mkdtemp(prefix="smig-pytest-")
+    directory = os.environ.get("SMIG_PYTEST_CLUSTER_DIR")
+    keep = bool(directory)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    else:
+        directory = tempfile.mkdtemp(prefix="smig-pytest-")
     os.chmod(directory, 0o755)  # the test user runs jobs in it
-    base = int(os.environ.get("SMIG_PORT_BASE") or cl.pick_port_base())
-    extra = ["--nodes", os.environ.get("SMIG_NODES", "4")]
-    if os.environ.get("SMIG_NETNS") == "1":
+    base = int(os.environ.get("SMIG_PYTEST_PORT_BASE") or cl.pick_port_base())
+    extra = ["--nodes", os.environ.get("SMIG_PYTEST_NODES", "4")]
+    if os.environ.get("SMIG_PYTEST_NETNS") == "1":
         extra.append("--netns")
     up = subprocess.run(up_script_args(directory, base, extra), text=True,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -69,8 +76,7 @@ def cluster(request):
                               timeout=180)
         if down.returncode != 0:
             print(f"down.sh failed (exit {down.returncode}):\n{down.stdout}")
-        if (request.session.testsfailed or down.returncode != 0 or
-                os.environ.get("SMIG_KEEP_CLUSTER") == "1"):
+        if request.session.testsfailed or down.returncode != 0 or keep:
             print(f"\ncluster directory kept for reading: {directory}")
         else:
             shutil.rmtree(directory, ignore_errors=True)

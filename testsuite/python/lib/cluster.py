@@ -61,7 +61,7 @@ class Cluster:
         self.user = self.env["SMIG_TEST_USER"]
         self.port_base = int(self.env["SMIG_PORT_BASE"])
         self.migrate_port = int(self.env["SMIG_MIGRATE_PORT"])
-        self.nodes = self.env["SMIG_NODES"].split()
+        self.nodes = self.env["SMIG_NODE_NAMES"].split()
         self.plugins = self.env.get("SMIG_PLUGINS") == "yes"
         # Jobs run here: owned by the test user.
         self.workdir = os.path.join(directory, "work")
