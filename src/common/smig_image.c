@@ -370,7 +370,12 @@ static int open_image(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 	int64_t n;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	/*
+	 * O_NONBLOCK: a FIFO put in place of an image must not hang the
+	 * reader in open(); it has no effect on the regular files we accept.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		       O_NONBLOCK)) < 0) {
 		rc = -errno;
 		if (rc == -ELOOP)
 			fail(errbuf, errlen,

@@ -1,1 +1,433 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * image-test.c - recovery images: atomic write, read, verify, corruption
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <check.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <xxhash.h>
+
+#include "smig_image.h"
+
+static char *tmpdir;
+static char errbuf[512];
+
+static void setup(void)
+{
+	tmpdir = g_dir_make_tmp("image-test-XXXXXX", NULL);
+	ck_assert_ptr_nonnull(tmpdir);
+	errbuf[0] = '\0';
+}
+
+static void teardown(void)
+{
+	const char *name;
+	GDir *d = g_dir_open(tmpdir, 0, NULL);
+
+	while (d && (name = g_dir_read_name(d))) {
+		char *p = g_build_filename(tmpdir, name, NULL);
+
+		g_remove(p);
+		g_free(p);
+	}
+	if (d)
+		g_dir_close(d);
+	g_rmdir(tmpdir);
+	g_clear_pointer(&tmpdir, g_free);
+}
+
+static smig_image_hdr_t make_hdr(uint64_t len)
+{
+	smig_image_hdr_t h = {
+		.job_id = 42,
+		.step_id = 3,
+		.rank = 1,
+		.nranks = 4,
+		.generation = 7,
+		.safepoint = 1234,
+		.payload_len = len,
+		.created_ns = 1700000000123456789ull,
+	};
+
+	strcpy(h.tag, "heat");
+	return h;
+}
+
+/* Write a test image; RET its path (g_free) and the payload (g_free). */
+static char *write_image(uint64_t len, unsigned char **payload_out)
+{
+	smig_image_hdr_t h = make_hdr(len);
+	unsigned char *payload = g_malloc(len ? len : 1);
+	char path[4096];
+
+	for (uint64_t i = 0; i < len; i++)
+		payload[i] = (unsigned char) (i * 31 + 7);
+	ck_assert_msg(smig_image_write(tmpdir, &h, payload, path, sizeof(path),
+				       errbuf, sizeof(errbuf)) == 0,
+		      "%s", errbuf);
+	if (payload_out)
+		*payload_out = payload;
+	else
+		g_free(payload);
+	return g_strdup(path);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char c;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &c, 1, off), 1);
+	c ^= 0x01;
+	ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+/* Both readers must refuse with the same code and message. */
+static void expect_refused(const char *path, int code, const char *msg)
+{
+	smig_image_hdr_t h;
+	void *payload = NULL;
+	char buf2[512];
+
+	ck_assert_int_eq(smig_image_read(path, &h, &payload, errbuf,
+					 sizeof(errbuf)), code);
+	ck_assert_ptr_null(payload);
+	ck_assert_str_eq(errbuf, msg);
+	ck_assert_int_eq(smig_image_verify(path, &h, buf2, sizeof(buf2)), code);
+	ck_assert_str_eq(buf2, msg);
+}
+
+START_TEST(test_path)
+{
+	char buf[64];
+
+	ck_assert_int_eq(smig_image_path(buf, sizeof(buf), "/img/42", 3, 12), 0);
+	ck_assert_str_eq(buf, "/img/42/rank3.g12.img");
+	ck_assert_int_eq(smig_image_path(buf, 10, "/img/42", 3, 12),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(test_write_read)
+{
+	unsigned char *payload;
+	char *path = write_image(100000, &payload);
+	char *want = g_strdup_printf("%s/rank1.g7.img", tmpdir);
+	smig_image_hdr_t h;
+	void *got = NULL;
+	struct stat st;
+	GDir *d;
+	const char *name;
+	int n = 0;
+
+	ck_assert_str_eq(path, want);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(st.st_size, SMIG_IMAGE_HEADER_SIZE + 100000);
+	/* Only the final name is left behind: no temporary file. */
+	d = g_dir_open(tmpdir, 0, NULL);
+	while ((name = g_dir_read_name(d)))
+		n++;
+	g_dir_close(d);
+	ck_assert_int_eq(n, 1);
+
+	ck_assert_int_eq(smig_image_read(path, &h, &got, errbuf,
+					 sizeof(errbuf)), 0);
+	ck_assert(!memcmp(got, payload, 100000));
+	ck_assert_uint_eq(h.job_id, 42);
+	ck_assert_uint_eq(h.step_id, 3);
+	ck_assert_uint_eq(h.rank, 1);
+	ck_assert_uint_eq(h.nranks, 4);
+	ck_assert_uint_eq(h.generation, 7);
+	ck_assert_uint_eq(h.safepoint, 1234);
+	ck_assert_uint_eq(h.payload_len, 100000);
+	ck_assert_uint_eq(h.created_ns, 1700000000123456789ull);
+	ck_assert_str_eq(h.tag, "heat");
+	free(got);
+
+	memset(&h, 0, sizeof(h));
+	ck_assert_int_eq(smig_image_verify(path, &h, errbuf, sizeof(errbuf)), 0);
+	ck_assert_uint_eq(h.generation, 7);
+	g_free(payload);
+	g_free(path);
+	g_free(want);
+}
+END_TEST
+
+START_TEST(test_empty_and_big)
+{
+	char *path = write_image(0, NULL);
+	smig_image_hdr_t h;
+	void *got = NULL;
+
+	ck_assert_int_eq(smig_image_read(path, &h, &got, errbuf,
+					 sizeof(errbuf)), 0);
+	ck_assert_uint_eq(h.payload_len, 0);
+	free(got);
+	g_free(path);
+
+	/* Several 1 MiB chunks and a partial one for the streaming checksum. */
+	path = write_image(3 * 1024 * 1024 + 17, NULL);
+	ck_assert_int_eq(smig_image_verify(path, &h, errbuf, sizeof(errbuf)), 0);
+	g_free(path);
+}
+END_TEST
+
+START_TEST(test_overwrite_keeps_atomic)
+{
+	smig_image_hdr_t h = make_hdr(10);
+	char *path = write_image(10, NULL);
+	unsigned char payload[10] = "abcdefghi";
+	void *got = NULL;
+
+	/* Writing the same generation again replaces the file whole. */
+	ck_assert_int_eq(smig_image_write(tmpdir, &h, payload, NULL, 0, errbuf,
+					  sizeof(errbuf)), 0);
+	ck_assert_int_eq(smig_image_read(path, &h, &got, errbuf,
+					 sizeof(errbuf)), 0);
+	ck_assert(!memcmp(got, payload, 10));
+	free(got);
+	g_free(path);
+}
+END_TEST
+
+START_TEST(test_write_errors)
+{
+	smig_image_hdr_t h = make_hdr(4);
+	char *missing = g_build_filename(tmpdir, "absent", NULL);
+	char *want;
+
+	h.generation = 0;
+	ck_assert_int_eq(smig_image_write(tmpdir, &h, "abcd", NULL, 0, errbuf,
+					  sizeof(errbuf)), SMIG_IMAGE_EINVAL);
+	want = g_strdup_printf("%s: rank 1 of 4 generation 0 payload 4 bytes: invalid image fields (generation >= 1, rank < nranks, payload given)",
+			       tmpdir);
+	ck_assert_str_eq(errbuf, want);
+	g_free(want);
+
+	h = make_hdr(4);
+	ck_assert_int_eq(smig_image_write(missing, &h, "abcd", NULL, 0, errbuf,
+					  sizeof(errbuf)), -ENOENT);
+	want = g_strdup_printf("%s/rank1.g7.img: generation 7: cannot create temporary file: No such file or directory",
+			       missing);
+	ck_assert_str_eq(errbuf, want);
+	g_free(want);
+	g_free(missing);
+}
+END_TEST
+
+START_TEST(test_corrupt_header)
+{
+	char *path = write_image(1000, NULL);
+	char *want;
+	smig_image_hdr_t h;
+	char msg[512];
+
+	/* A job id byte: only the header checksum can tell. */
+	flip_byte(path, 16);
+	ck_assert_int_eq(smig_image_verify(path, &h, msg, sizeof(msg)),
+			 SMIG_IMAGE_EHDRSUM);
+	want = g_strdup_printf("%s: header checksum mismatch (expected ", path);
+	ck_assert_msg(g_str_has_prefix(msg, want), "%s", msg);
+	ck_assert(strstr(msg, ", found "));
+	g_free(want);
+	expect_refused(path, SMIG_IMAGE_EHDRSUM, msg);
+	flip_byte(path, 16);
+	ck_assert_int_eq(smig_image_verify(path, &h, msg, sizeof(msg)), 0);
+
+	flip_byte(path, 0);
+	want = g_strdup_printf("%s: not a recovery image (bad magic)", path);
+	expect_refused(path, SMIG_IMAGE_EBADMAGIC, want);
+	g_free(want);
+	flip_byte(path, 0);
+
+	flip_byte(path, 8);
+	want = g_strdup_printf("%s: format version 0 (this build reads 1)",
+			       path);
+	expect_refused(path, SMIG_IMAGE_EVERSION, want);
+	g_free(want);
+	flip_byte(path, 8);
+
+	flip_byte(path, 12);
+	want = g_strdup_printf("%s: header size 129 (expected 128)", path);
+	expect_refused(path, SMIG_IMAGE_EINVAL, want);
+	g_free(want);
+	g_free(path);
+}
+END_TEST
+
+START_TEST(test_header_fields)
+{
+	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
+	smig_image_hdr_t h = make_hdr(0), out;
+	uint64_t sum;
+
+	smig_image_encode_header(&h, NULL, raw);
+	ck_assert_int_eq(smig_image_decode_header(raw, sizeof(raw), &out,
+						  errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(smig_image_decode_header(raw, 100, &out, errbuf,
+						  sizeof(errbuf)),
+			 SMIG_IMAGE_ETRUNC);
+	ck_assert_str_eq(errbuf, "header is 100 bytes, shorter than 128");
+
+	/* Fields that pass the checksum but make no sense. */
+	h.rank = 4;
+	smig_image_encode_header(&h, NULL, raw);
+	ck_assert_int_eq(smig_image_decode_header(raw, sizeof(raw), &out,
+						  errbuf, sizeof(errbuf)),
+			 SMIG_IMAGE_EINVAL);
+	ck_assert_str_eq(errbuf, "generation 7: rank 4 of 4 ranks");
+	/* payload_len past the limit, with a header checksum that fits. */
+	h = make_hdr(0);
+	smig_image_encode_header(&h, NULL, raw);
+	for (int i = 0; i < 8; i++)
+		raw[48 + i] = (unsigned char) ((SMIG_IMAGE_MAX_PAYLOAD + 1) >>
+					       (8 * i));
+	sum = XXH3_64bits(raw, 120);
+	for (int i = 0; i < 8; i++)
+		raw[120 + i] = (unsigned char) (sum >> (8 * i));
+	ck_assert_int_eq(smig_image_decode_header(raw, sizeof(raw), &out,
+						  errbuf, sizeof(errbuf)),
+			 SMIG_IMAGE_EINVAL);
+	ck_assert_str_eq(errbuf, "generation 7: payload length 68719476737 exceeds the limit (68719476736)");
+	h = make_hdr(0);
+	h.generation = 0;
+	smig_image_encode_header(&h, NULL, raw);
+	ck_assert_int_eq(smig_image_decode_header(raw, sizeof(raw), &out,
+						  errbuf, sizeof(errbuf)),
+			 SMIG_IMAGE_EINVAL);
+	ck_assert_str_eq(errbuf, "generation 0 (generations start at 1)");
+	/* A tag of exactly 32 bytes has no NUL in the file but in hdr. */
+	h = make_hdr(0);
+	memset(h.tag, 'T', SMIG_IMAGE_TAG_LEN);
+	h.tag[SMIG_IMAGE_TAG_LEN] = '\0';
+	smig_image_encode_header(&h, NULL, raw);
+	ck_assert_int_eq(smig_image_decode_header(raw, sizeof(raw), &out,
+						  errbuf, sizeof(errbuf)), 0);
+	ck_assert_uint_eq(strlen(out.tag), SMIG_IMAGE_TAG_LEN);
+}
+END_TEST
+
+START_TEST(test_corrupt_payload)
+{
+	char *path = write_image(5000, NULL);
+	char *want;
+	smig_image_hdr_t h;
+	char msg[512];
+
+	flip_byte(path, SMIG_IMAGE_HEADER_SIZE + 4321);
+	ck_assert_int_eq(smig_image_verify(path, &h, msg, sizeof(msg)),
+			 SMIG_IMAGE_ESUM);
+	want = g_strdup_printf("%s: generation 7: payload checksum mismatch (expected %016" G_GINT64_MODIFIER "x, found ",
+			       path, h.payload_hash);
+	ck_assert_msg(g_str_has_prefix(msg, want), "%s", msg);
+	ck_assert_uint_eq(strlen(msg), strlen(want) + 17);
+	g_free(want);
+	expect_refused(path, SMIG_IMAGE_ESUM, msg);
+	g_free(path);
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	char *path = write_image(5000, NULL);
+	char *want;
+
+	ck_assert_int_eq(truncate(path, SMIG_IMAGE_HEADER_SIZE + 4999), 0);
+	want = g_strdup_printf("%s: generation 7: truncated: 4999 payload bytes, header says 5000",
+			       path);
+	expect_refused(path, SMIG_IMAGE_ETRUNC, want);
+	g_free(want);
+
+	ck_assert_int_eq(truncate(path, SMIG_IMAGE_HEADER_SIZE + 5001), 0);
+	want = g_strdup_printf("%s: generation 7: trailing bytes: 5001 payload bytes, header says 5000",
+			       path);
+	expect_refused(path, SMIG_IMAGE_EINVAL, want);
+	g_free(want);
+
+	ck_assert_int_eq(truncate(path, 60), 0);
+	want = g_strdup_printf("%s: header is 60 bytes, shorter than 128", path);
+	expect_refused(path, SMIG_IMAGE_ETRUNC, want);
+	g_free(want);
+	g_free(path);
+}
+END_TEST
+
+START_TEST(test_refuse_links_and_dirs)
+{
+	char *path = write_image(10, NULL);
+	char *link = g_build_filename(tmpdir, "rank1.g8.img", NULL);
+	char *sub = g_build_filename(tmpdir, "rank1.g9.img", NULL);
+	char *absent = g_build_filename(tmpdir, "rank1.g10.img", NULL);
+	char *want;
+
+	ck_assert_int_eq(symlink(path, link), 0);
+	want = g_strdup_printf("%s: is a symbolic link (refused)", link);
+	expect_refused(link, -ELOOP, want);
+	g_free(want);
+
+	/* A FIFO must be refused, not block the reader in open(). */
+	ck_assert_int_eq(mkfifo(sub, 0600), 0);
+	want = g_strdup_printf("%s: not a regular file (refused)", sub);
+	expect_refused(sub, -EINVAL, want);
+	g_free(want);
+	g_remove(sub);
+
+	ck_assert_int_eq(g_mkdir(sub, 0700), 0);
+	want = g_strdup_printf("%s: not a regular file (refused)", sub);
+	expect_refused(sub, -EINVAL, want);
+	g_free(want);
+	g_rmdir(sub);
+
+	want = g_strdup_printf("%s: open: No such file or directory", absent);
+	expect_refused(absent, -ENOENT, want);
+	g_free(want);
+
+	ck_assert_str_eq(smig_image_strerror(SMIG_IMAGE_ESUM),
+			 "image payload checksum mismatch");
+	ck_assert_str_eq(smig_image_strerror(-ENOENT),
+			 "No such file or directory");
+	g_free(path);
+	g_free(link);
+	g_free(sub);
+	g_free(absent);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("image");
+	TCase *tc = tcase_create("image");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_path);
+	tcase_add_test(tc, test_write_read);
+	tcase_add_test(tc, test_empty_and_big);
+	tcase_add_test(tc, test_overwrite_keeps_atomic);
+	tcase_add_test(tc, test_write_errors);
+	tcase_add_test(tc, test_corrupt_header);
+	tcase_add_test(tc, test_header_fields);
+	tcase_add_test(tc, test_corrupt_payload);
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_refuse_links_and_dirs);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
