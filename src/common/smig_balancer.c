@@ -11,14 +11,18 @@
  * conn_kill() marks a connection dead and an idle source reaps it later, so
  * that loops over a step's agents never see one vanish under them.
  */
+/* accept4() */
+#define _GNU_SOURCE 1
 #include "smig_config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <glib.h>
-#include <gio/gio.h>
 
 #include "smig_balancer.h"
 #include "smig_error.h"
@@ -56,7 +60,7 @@ typedef struct fd_source {
 
 typedef struct conn {
 	smig_balancer_t *b;
-	GSocket *sock;
+	int fd;
 	fd_source_t *src;
 	char *peer;		/* "addr:port", for messages */
 	GByteArray *in;
@@ -138,7 +142,7 @@ struct smig_balancer {
 	GMainContext *ctx;
 	GMainLoop *loop;
 	GThread *thread;
-	GSocket *listener;
+	int listen_fd;		/* -1 until started */
 	fd_source_t *listen_src;
 	GSource *timer;
 	GSource *reaper;	/* pending idle reap, or NULL */
@@ -409,7 +413,7 @@ static void conn_update_events(conn_t *c)
 /* Write what the socket takes now. RET false if the peer is gone. */
 static bool conn_flush(conn_t *c)
 {
-	int fd = g_socket_get_fd(c->sock);
+	int fd = c->fd;
 
 	while (!g_queue_is_empty(&c->out)) {
 		GBytes *head = g_queue_peek_head(&c->out);
@@ -1371,8 +1375,7 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 static void conn_free(conn_t *c)
 {
 	fd_source_free(c->src);
-	g_socket_close(c->sock, NULL);
-	g_object_unref(c->sock);
+	close(c->fd);
 	g_byte_array_unref(c->in);
 	g_queue_clear_full(&c->out, (GDestroyNotify) g_bytes_unref);
 	g_free(c->peer);
@@ -1431,9 +1434,13 @@ static void conn_kill(conn_t *c, const char *why)
 	if (why)
 		smig_verbose("connection %s closed: %s", c->peer, why);
 	c->dead = true;
+	/* Stop polling it: an fd at EOF would be ready on every loop. */
+	g_source_modify_unix_fd(&c->src->src, c->src->tag, 0);
 	g_queue_push_tail(&b->dead, c);
 	if (!b->reaper) {
 		b->reaper = g_idle_source_new();
+		/* As urgent as I/O, which would starve an idle priority. */
+		g_source_set_priority(b->reaper, G_PRIORITY_DEFAULT);
 		g_source_set_callback(b->reaper, reap_dead, b, NULL);
 		g_source_attach(b->reaper, b->ctx);
 	}
@@ -1442,7 +1449,7 @@ static void conn_kill(conn_t *c, const char *why)
 static void conn_read(conn_t *c)
 {
 	smig_balancer_t *b = c->b;
-	int fd = g_socket_get_fd(c->sock);
+	int fd = c->fd;
 	guint old = c->in->len;
 	ssize_t n;
 
@@ -1502,54 +1509,49 @@ static void conn_io(void *data, GIOCondition cond)
 		conn_read(c);
 }
 
-static char *address_text(GSocketAddress *sa)
+/* "addr:port" of a socket address, caller g_free()s */
+static char *address_text(const struct sockaddr *sa, socklen_t len)
 {
-	GInetSocketAddress *isa;
-	char *host, *text;
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
-	if (!sa || !G_IS_INET_SOCKET_ADDRESS(sa))
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV))
 		return g_strdup("?");
-	isa = G_INET_SOCKET_ADDRESS(sa);
-	host = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
-	text = g_strdup_printf("%s:%u", host,
-			       g_inet_socket_address_get_port(isa));
-	g_free(host);
-	return text;
+	return g_strdup_printf("%s:%s", host, serv);
 }
 
 static void listener_io(void *data, GIOCondition cond)
 {
 	smig_balancer_t *b = data;
-	GError *err = NULL;
-	GSocketAddress *sa;
-	GSocket *sock;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	conn_t *c;
+	int fd;
 
-	sock = g_socket_accept(b->listener, NULL, &err);
-	if (!sock) {
-		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+	fd = accept4(b->listen_fd, (struct sockaddr *) &ss, &len,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
+		    e != ECONNABORTED)
 			smig_error("accept on port %u: %s", b->port,
-				   err->message);
-		g_error_free(err);
+				   g_strerror(e));
 		return;
 	}
 	if (g_hash_table_size(b->conns) >= MAX_CONNS) {
 		smig_error("too many connections (%u): refusing a new one",
 			   MAX_CONNS);
-		g_socket_close(sock, NULL);
-		g_object_unref(sock);
+		close(fd);
 		return;
 	}
-	g_socket_set_blocking(sock, FALSE);
 	c = g_new0(conn_t, 1);
 	c->b = b;
-	c->sock = sock;
-	sa = g_socket_get_remote_address(sock, NULL);
-	c->peer = address_text(sa);
-	g_clear_object(&sa);
+	c->fd = fd;
+	c->peer = address_text((struct sockaddr *) &ss, len);
 	c->in = g_byte_array_new();
 	g_queue_init(&c->out);
-	c->src = fd_source_new(b->ctx, g_socket_get_fd(sock), conn_io, c);
+	c->src = fd_source_new(b->ctx, fd, conn_io, c);
 	g_hash_table_add(b->conns, c);
 	smig_debug("connection from %s", c->peer);
 }
@@ -1570,6 +1572,7 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
 	b->ops = *ops;
 	b->auth = auth;
 	b->admin_uid = admin_uid;
+	b->listen_fd = -1;
 	b->ctx = g_main_context_new();
 	b->loop = g_main_loop_new(b->ctx, FALSE);
 	b->conns = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) conn_free,
@@ -1582,47 +1585,61 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
 	return b;
 }
 
-/* Bind and listen on the first address of addr that works. */
-static GSocket *listen_on(const char *addr, uint16_t port, uint16_t *bound,
-			  GError **error)
+/*
+ * Bind and listen on the first address of addr that works.
+ * RET listening fd (non-blocking, close-on-exec), -1 with error set
+ */
+static int listen_on(const char *addr, uint16_t port, uint16_t *bound,
+		     GError **error)
 {
-	GSocketConnectable *where;
-	GSocketAddressEnumerator *en;
-	GSocketAddress *sa, *local;
-	GError *last = NULL;
-	GSocket *sock = NULL;
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE,
+	};
+	struct addrinfo *ai, *p;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char serv[16];
+	int fd = -1, e = 0, rc, one = 1;
 
-	where = g_network_address_new(addr, port);
-	en = g_socket_connectable_enumerate(where);
-	while ((sa = g_socket_address_enumerator_next(en, NULL, &last))) {
-		sock = g_socket_new(g_socket_address_get_family(sa),
-				    G_SOCKET_TYPE_STREAM,
-				    G_SOCKET_PROTOCOL_TCP, &last);
-		if (sock && g_socket_bind(sock, sa, TRUE, &last) &&
-		    g_socket_listen(sock, &last)) {
-			g_object_unref(sa);
-			break;
-		}
-		g_clear_object(&sock);
-		g_object_unref(sa);
+	g_snprintf(serv, sizeof(serv), "%u", port);
+	rc = getaddrinfo(addr, serv, &hints, &ai);
+	if (rc) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "MigrateBalancerAddr=%s MigratePort=%u: cannot resolve: %s",
+			    addr, port, gai_strerror(rc));
+		return -1;
 	}
-	g_object_unref(en);
-	g_object_unref(where);
-	if (!sock) {
+	for (p = ai; p; p = p->ai_next) {
+		fd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, p->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (!bind(fd, p->ai_addr, p->ai_addrlen) && !listen(fd, 128))
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
 			    "MigrateBalancerAddr=%s MigratePort=%u: cannot listen: %s",
-			    addr, port, last ? last->message :
-					       "no address for this name");
-		g_clear_error(&last);
-		return NULL;
+			    addr, port, g_strerror(e));
+		return -1;
 	}
-	g_clear_error(&last);
-	g_socket_set_blocking(sock, FALSE);
-	local = g_socket_get_local_address(sock, NULL);
-	*bound = local ? g_inet_socket_address_get_port(
-				 G_INET_SOCKET_ADDRESS(local)) : port;
-	g_clear_object(&local);
-	return sock;
+	*bound = port;
+	if (!getsockname(fd, (struct sockaddr *) &ss, &len)) {
+		if (ss.ss_family == AF_INET)
+			*bound = ntohs(((struct sockaddr_in *) &ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			*bound = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+	}
+	return fd;
 }
 
 static gpointer balancer_thread(gpointer data)
@@ -1648,12 +1665,11 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    "balancer already started");
 		return false;
 	}
-	b->listener = listen_on(b->conf->balancer_addr, b->conf->port,
-				&b->port, error);
-	if (!b->listener)
+	b->listen_fd = listen_on(b->conf->balancer_addr, b->conf->port,
+				 &b->port, error);
+	if (b->listen_fd < 0)
 		return false;
-	b->listen_src = fd_source_new(b->ctx, g_socket_get_fd(b->listener),
-				      listener_io, b);
+	b->listen_src = fd_source_new(b->ctx, b->listen_fd, listener_io, b);
 	b->timer = g_timeout_source_new(MAX(b->conf->poll_interval_ms, 1));
 	g_source_set_callback(b->timer, poll_timer, b, NULL);
 	g_source_attach(b->timer, b->ctx);
@@ -1697,6 +1713,7 @@ void smig_balancer_free(smig_balancer_t *b)
 		/* Quit from inside the loop: a quit before run() is lost. */
 		GSource *q = g_idle_source_new();
 
+		g_source_set_priority(q, G_PRIORITY_HIGH);
 		g_source_set_callback(q, quit_loop, b->loop, NULL);
 		g_source_attach(q, b->ctx);
 		g_source_unref(q);
@@ -1712,10 +1729,8 @@ void smig_balancer_free(smig_balancer_t *b)
 	g_hash_table_destroy(b->jobs);
 	g_hash_table_destroy(b->conns);
 	fd_source_free(b->listen_src);
-	if (b->listener) {
-		g_socket_close(b->listener, NULL);
-		g_object_unref(b->listener);
-	}
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
 	if (b->timer) {
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);

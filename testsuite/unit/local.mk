@@ -30,3 +30,11 @@ testsuite_unit_hostlist_test_SOURCES = testsuite/unit/hostlist-test.c
 testsuite_unit_hostlist_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_hostlist_test_LDADD = $(UNIT_LDADD)
 endif
+# balancer-test: a real balancer over loopback TCP (the balancer helper's entry).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/balancer-test
+TESTS += testsuite/unit/balancer-test
+testsuite_unit_balancer_test_SOURCES = testsuite/unit/balancer-test.c
+testsuite_unit_balancer_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_balancer_test_LDADD = $(UNIT_LDADD)
+endif

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * balancer-test.c - a real balancer over loopback TCP, with test peers
+ *
+ * One fake srun and two fake node agents talk to the balancer with
+ * smig_wire_send/recv and the "none" credentials; the host is a table here.
+ * Allocation node[1-3], 2 CPUs each, 4 ranks: 0,1 on node1 and 2,3 on node2.
+ */
+#include "smig_config.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <check.h>
+#include <glib.h>
+
+#include "smig_auth.h"
+#include "smig_balancer.h"
+#include "smig_conf.h"
+#include "smig_policy.h"
+#include "smig_wire.h"
+
+#define JOB	42
+#define OWNER	1000
+#define OTHER	2000
+#define ADMIN	64030
+#define WAIT_MS	3000
+
+/* The host: node flags, one running job, the last published line. */
+static GMutex host_lock;
+static GCond host_cond;
+static uint32_t node_state[4];		/* node1..node3 */
+static char *published;
+static unsigned npublished;
+
+static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
+{
+	unsigned i;
+
+	if (sscanf(node, "node%u", &i) != 1 || i < 1 || i > 3)
+		return false;
+	g_mutex_lock(&host_lock);
+	*flags = node_state[i];
+	g_mutex_unlock(&host_lock);
+	return true;
+}
+
+static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
+{
+	if (job_id != JOB)
+		return false;
+	*uid = OWNER;
+	return true;
+}
+
+static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
+{
+	ck_assert_uint_eq(job_id, JOB);
+	g_mutex_lock(&host_lock);
+	g_free(published);
+	published = g_strdup(text);
+	npublished++;
+	g_cond_broadcast(&host_cond);
+	g_mutex_unlock(&host_lock);
+}
+
+static void set_node(unsigned i, uint32_t flags)
+{
+	g_mutex_lock(&host_lock);
+	node_state[i] = flags;
+	g_mutex_unlock(&host_lock);
+}
+
+/* Wait until the published line is want; RET the last line seen (g_free) */
+static char *wait_published(const char *want)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+	char *got;
+
+	g_mutex_lock(&host_lock);
+	while (g_strcmp0(published, want) &&
+	       g_cond_wait_until(&host_cond, &host_lock, end))
+		;
+	got = g_strdup(published);
+	g_mutex_unlock(&host_lock);
+	return got;
+}
+
+static smig_conf_t *conf;
+static smig_auth_t *bal_auth, *user_auth, *other_auth;
+static smig_balancer_t *bal;
+
+static void setup(void)
+{
+	smig_host_ops_t ops = {
+		.node_flags = host_node_flags,
+		.job_owner = host_job_owner,
+		.job_publish = host_job_publish,
+	};
+	GError *err = NULL;
+
+	conf = smig_conf_new();
+	g_free(conf->balancer_addr);
+	conf->balancer_addr = g_strdup("127.0.0.1");
+	conf->port = 0;
+	conf->poll_interval_ms = 20;
+	conf->capture_timeout_ms = 400;
+	conf->retry_interval_ms = 60000;
+	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
+	user_auth = smig_auth_none_new(OWNER, OWNER);
+	other_auth = smig_auth_none_new(OTHER, OTHER);
+	memset(node_state, 0, sizeof(node_state));
+	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
+	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
+		      err ? err->message : "");
+	ck_assert_uint_ne(smig_balancer_port(bal), 0);
+}
+
+static void teardown(void)
+{
+	smig_balancer_free(bal);
+	smig_auth_free(bal_auth);
+	smig_auth_free(user_auth);
+	smig_auth_free(other_auth);
+	smig_conf_free(conf);
+	g_clear_pointer(&published, g_free);
+}
+
+/* ---------------------------------------------------------------- peers */
+
+static int peer(void)
+{
+	GError *err = NULL;
+	int fd = smig_wire_connect("127.0.0.1", smig_balancer_port(bal),
+				   WAIT_MS, &err);
+
+	ck_assert_msg(fd >= 0, "%s", err ? err->message : "");
+	return fd;
+}
+
+static void body_start(GVariantBuilder *vb, uint32_t step)
+{
+	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(vb, "{sv}", "step", g_variant_new_uint32(step));
+}
+
+static void send_msg(int fd, smig_auth_t *auth, smig_msg_type_t type,
+		     GVariantBuilder *vb)
+{
+	smig_msg_t *m = smig_msg_new(type, g_variant_builder_end(vb));
+	GError *err = NULL;
+
+	ck_assert_msg(smig_wire_send(fd, auth, m, &err), "%s",
+		      err ? err->message : "");
+	smig_msg_free(m);
+}
+
+static smig_msg_t *expect(int fd, smig_msg_type_t type)
+{
+	GError *err = NULL;
+	smig_msg_t *m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+
+	ck_assert_msg(m, "waiting for %s: %s", smig_msg_type_name(type),
+		      err ? err->message : "");
+	ck_assert_str_eq(smig_msg_type_name(m->type),
+			 smig_msg_type_name(type));
+	return m;
+}
+
+static uint64_t get_u64(const smig_msg_t *m, const char *key)
+{
+	uint64_t v = 0;
+
+	ck_assert_msg(smig_msg_get_u64(m, key, &v), "no %s", key);
+	return v;
+}
+
+static const char *get_str(const smig_msg_t *m, const char *key)
+{
+	const char *v = NULL;
+
+	ck_assert_msg(smig_msg_get_str(m, key, &v), "no %s", key);
+	return v;
+}
+
+static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
+		       const char *request, uint64_t restored,
+		       uint32_t prev_step)
+{
+	GVariantBuilder vb;
+
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "request",
+			      g_variant_new_string(request));
+	g_variant_builder_add(&vb, "{sv}", "ntasks", g_variant_new_uint32(4));
+	g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
+			      g_variant_new_string("node[1-3]"));
+	g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
+			      g_variant_new_string("2(x3)"));
+	g_variant_builder_add(&vb, "{sv}", "cpus_per_task",
+			      g_variant_new_uint32(1));
+	g_variant_builder_add(&vb, "{sv}", "restored_gen",
+			      g_variant_new_uint64(restored));
+	g_variant_builder_add(&vb, "{sv}", "prev_step",
+			      g_variant_new_uint32(prev_step));
+	send_msg(fd, auth, SMIG_MSG_HELLO_SRUN, &vb);
+}
+
+static void hello_agent(int fd, smig_auth_t *auth, uint32_t step,
+			const char *node, uint32_t r0, uint32_t r1)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	GVariantBuilder vb;
+
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	send_msg(fd, auth, SMIG_MSG_HELLO_AGENT, &vb);
+}
+
+static void count(int fd, uint64_t gen, uint32_t rank, uint64_t pause_at)
+{
+	GVariantBuilder vb;
+
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "rank", g_variant_new_uint32(rank));
+	g_variant_builder_add(&vb, "{sv}", "pause_at",
+			      g_variant_new_uint64(pause_at));
+	send_msg(fd, user_auth, SMIG_MSG_COUNT, &vb);
+}
+
+static void done(int fd, uint64_t gen, uint32_t rank, int32_t status)
+{
+	GVariantBuilder vb;
+
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "rank", g_variant_new_uint32(rank));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&vb, "{sv}", "bytes", g_variant_new_uint64(64));
+	g_variant_builder_add(&vb, "{sv}", "msg", g_variant_new_string(""));
+	send_msg(fd, user_auth, SMIG_MSG_DONE, &vb);
+}
+
+/* srun and two agents registered for step 0; the map is complete. */
+static void register_step(int *srun, int *a1, int *a2)
+{
+	char *got;
+
+	*srun = peer();
+	hello_srun(*srun, user_auth, 0, "mode=auto", 0, 0);
+	got = wait_published("mode=auto gen=0 moves=0");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0");
+	g_free(got);
+	*a1 = peer();
+	hello_agent(*a1, user_auth, 0, "node1", 0, 1);
+	*a2 = peer();
+	hello_agent(*a2, user_auth, 0, "node2", 2, 3);
+}
+
+/* Drain node2 and run PREPARE/COUNT/CAPTURE up to the DONEs. */
+static void drain_and_count(int a1, int a2)
+{
+	smig_msg_t *m;
+
+	set_node(2, SMIG_NODE_DRAIN);
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
+
+	count(a1, 1, 0, 5);
+	count(a1, 1, 1, 7);
+	count(a2, 1, 2, 6);
+	count(a2, 1, 3, 9);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	ck_assert_uint_eq(get_u64(m, "target"), 9);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_CAPTURE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_uint_eq(get_u64(m, "target"), 9);
+	smig_msg_free(m);
+}
+
+START_TEST(test_drain_moves_ranks)
+{
+	int srun, a1, a2, srun2;
+	smig_msg_t *m;
+	bool stop = false;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "drain");
+	smig_msg_free(m);
+
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	m = expect(a1, SMIG_MSG_COMMIT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert(smig_msg_get_bool(m, "stop", &stop) && stop);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+
+	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	g_free(got);
+
+	/* The relaunched step takes over the job's state. */
+	close(a1);
+	close(a2);
+	close(srun);
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 1, "mode=auto", 1, 0);
+	/* Still the same line: same job record, nothing new. */
+	usleep(200 * 1000);
+	g_mutex_lock(&host_lock);
+	ck_assert_str_eq(published, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	g_mutex_unlock(&host_lock);
+	close(srun2);
+}
+END_TEST
+
+START_TEST(test_missing_done_aborts)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	/* rank 3 never answers */
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "capture-timeout");
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_ABORT);
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_failed_done_aborts)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a2, 1, 2, -28);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_str_eq(get_str(m, "reason"), "capture-failed");
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_wrong_uid_refused)
+{
+	int bad, srun, agent;
+	smig_msg_t *m;
+
+	bad = peer();
+	hello_srun(bad, other_auth, 0, "mode=auto", 0, 0);
+	m = expect(bad, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "HELLO_SRUN");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "uid 2000 is not the owner (uid 1000) of the job");
+	smig_msg_free(m);
+
+	/* The owner's srun is fine; another user's agent is not. */
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
+	agent = peer();
+	hello_agent(agent, other_auth, 0, "node1", 0, 1);
+	m = expect(agent, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "HELLO_AGENT");
+	smig_msg_free(m);
+	close(bad);
+	close(agent);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_bad_frame_closes)
+{
+	static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+	GError *err = NULL;
+	smig_msg_t *m;
+	int fd, srun;
+	char *got;
+
+	fd = peer();
+	ck_assert_int_eq(write(fd, junk, sizeof(junk) - 1),
+			 (ssize_t) sizeof(junk) - 1);
+	m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+	ck_assert(!m);
+	ck_assert_str_eq(err->message, "connection closed");
+	g_error_free(err);
+	close(fd);
+
+	/* The balancer still serves others. */
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=advise", 0, 0);
+	got = wait_published("mode=advise gen=0 moves=0");
+	ck_assert_str_eq(got, "mode=advise gen=0 moves=0");
+	g_free(got);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_advise_never_moves)
+{
+	int srun, a1, a2;
+	const char *want = "mode=advise gen=0 moves=0 advice=ranks=2,3;from=node2;to=node3;reason=drain";
+	GError *err = NULL;
+	smig_msg_t *m;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=advise", 0, 0);
+	a1 = peer();
+	hello_agent(a1, user_auth, 0, "node1", 0, 1);
+	a2 = peer();
+	hello_agent(a2, user_auth, 0, "node2", 2, 3);
+	set_node(2, SMIG_NODE_DRAIN);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	m = smig_wire_recv(a1, user_auth, 200, &err);
+	ck_assert(!m);
+	ck_assert_str_eq(err->message, "timed out");
+	g_error_free(err);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+static Suite *balancer_suite(void)
+{
+	Suite *s = suite_create("balancer");
+	TCase *tc = tcase_create("protocol");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_drain_moves_ranks);
+	tcase_add_test(tc, test_missing_done_aborts);
+	tcase_add_test(tc, test_failed_done_aborts);
+	tcase_add_test(tc, test_wrong_uid_refused);
+	tcase_add_test(tc, test_bad_frame_closes);
+	tcase_add_test(tc, test_advise_never_moves);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(balancer_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
