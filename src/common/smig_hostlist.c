@@ -43,6 +43,13 @@ static bool expand_ranges(const char *expr, const char *prefix,
 	char **items = g_strsplit(ranges, ",", -1);
 	bool ok = false;
 
+	/* g_strsplit("") gives no items: "n[]" must not expand to nothing. */
+	if (!*ranges) {
+		g_strfreev(items);
+		items = g_new0(char *, 2);
+		items[0] = g_strdup("");
+	}
+
 	for (char **it = items; *it; it++) {
 		const char *dash = strchr(*it, '-');
 		size_t lolen = dash ? (size_t) (dash - *it) : strlen(*it);
@@ -136,7 +143,7 @@ char **smig_hostlist_expand(const char *expr, GError **error)
 				    "host list \"%s\": unmatched '['", expr);
 			goto out_free;
 		}
-		if (p == start || (open && open == start)) {
+		if (p == start) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
 				    "host list \"%s\": empty name (e.g. node[1-4],gpu1)",
 				    expr);
