@@ -39,8 +39,8 @@
 #include "spank_migrate.h"
 
 #define CONNECT_TIMEOUT_MS	5000	/* to the balancer */
-#define RECV_TIMEOUT_MS		10000	/* rest of a frame once it started */
-#define PMIX_WAIT_US		(5 * G_USEC_PER_SEC)	/* PMIx callbacks */
+#define RECV_TIMEOUT_MS		10000	/* rest of a started frame */
+#define PMIX_WAIT_US		(5 * G_USEC_PER_SEC) /* PMIx callbacks */
 
 /* A rank's answer, copied out of the PMIx progress thread. */
 typedef struct rank_event {
@@ -533,7 +533,7 @@ static gpointer agent_main(gpointer unused)
 		agent.fd = -1;
 		return NULL;
 	}
-	slurm_info("migrate: JobId=%u StepId=%u node=%s ranks=%u: registered with the balancer at %s:%u",
+	slurm_info("migrate: JobId=%u StepId=%u node=%s ranks=%u: connected to the balancer at %s:%u (HELLO_AGENT sent)",
 		   smig_spank.job_id, smig_spank.step_id, agent.node,
 		   agent.nranks, conf->balancer_addr, conf->port);
 

@@ -56,8 +56,8 @@
 extern char **environ;
 
 static struct {
-	char **env;		/* environ at slurm_spank_init, g_strfreev() */
-	int stdin_fd;		/* dup of fd 0 (srun marks 0 close-on-exec) */
+	char **env;		/* environ of slurm_spank_init, g_strfreev */
+	int stdin_fd;		/* dup of fd 0 (srun sets close-on-exec) */
 
 	uint32_t job_id;
 	uint32_t step_id;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * spank_migrate.c - the --migrate option and the SPANK hooks of spank_migrate.so
+ * spank_migrate.c - the --migrate option and the SPANK hooks
  *
  * One plugin, three roles:
  *  - srun, sbatch, salloc (local and allocator context): register and
@@ -356,7 +356,7 @@ int smig_spank_wait(int fd, int wake_fd, int timeout_ms)
 		n = poll(pfd, fd >= 0 ? 2 : 1, timeout_ms);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return SMIG_WAIT_WAKE;	/* cannot wait: let the caller look */
+		return SMIG_WAIT_WAKE;	/* cannot wait: caller looks */
 	if (pfd[0].revents) {
 		while (read(wake_fd, &count, sizeof(count)) < 0 &&
 		       errno == EINTR)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * spank_migrate.h - private declarations shared by the files of spank_migrate.so
+ * spank_migrate.h - private declarations of spank_migrate.so
  *
  * spank_migrate.c holds the option and the SPANK hooks, agent.c the node agent
  * (slurmstepd, remote context), relaunch.c the srun side (local context).
@@ -23,7 +23,7 @@
 
 /* What the option and slurm_spank_init_post_opt() found out. */
 typedef struct smig_spank {
-	bool requested;		/* --migrate given with a mode other than off */
+	bool requested;		/* --migrate with a mode other than off */
 	smig_request_t req;	/* the parsed request */
 	char *req_text;		/* canonical text, g_free() */
 	smig_conf_t *conf;	/* migrate.conf, loaded when requested */
@@ -31,7 +31,7 @@ typedef struct smig_spank {
 				 * srun that registers with the balancer */
 	uint32_t job_id;	/* remote: set in init_post_opt */
 	uint32_t step_id;
-	char *image_dir;	/* remote: <MigrateImageDir>/<jobid>, g_free() */
+	char *image_dir;	/* remote: MigrateImageDir/jobid, g_free */
 } smig_spank_t;
 
 /* The one instance, in spank_migrate.c. */
