@@ -318,13 +318,14 @@ START_TEST(test_non_normal)
 	/* Turn one zero padding byte into junk; GVariant still reads it. */
 	for (gsize i = 0; i < n && !found; i++) {
 		GVariant *t;
+		GBytes *b;
 
 		if (payload[2 + i] != 0)
 			continue;
 		payload[2 + i] = 0x5a;
-		t = g_variant_new_from_data(G_VARIANT_TYPE_VARDICT,
-					    g_memdup2(payload + 2, n), n, false,
-					    g_free, NULL);
+		b = g_bytes_new(payload + 2, n);
+		t = g_variant_new_from_bytes(G_VARIANT_TYPE_VARDICT, b, false);
+		g_bytes_unref(b);
 		g_variant_ref_sink(t);
 		if (!g_variant_is_normal_form(t))
 			found = true;
