@@ -39,7 +39,7 @@
 #include "spank_migrate.h"
 
 #define CONNECT_TIMEOUT_MS	5000	/* to the balancer */
-#define RECV_TIMEOUT_MS		10000	/* rest of a started frame */
+#define RECV_TIMEOUT_MS		10000	/* rest of a frame */
 #define PMIX_WAIT_US		(5 * G_USEC_PER_SEC) /* PMIx callbacks */
 
 /* A rank's answer, copied out of the PMIx progress thread. */

@@ -23,7 +23,7 @@
 
 /* What the option and slurm_spank_init_post_opt() found out. */
 typedef struct smig_spank {
-	bool requested;		/* --migrate with a mode other than off */
+	bool requested;		/* --migrate, mode not off */
 	smig_request_t req;	/* the parsed request */
 	char *req_text;		/* canonical text, g_free() */
 	smig_conf_t *conf;	/* migrate.conf, loaded when requested */
