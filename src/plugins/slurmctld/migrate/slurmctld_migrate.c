@@ -1,1 +1,217 @@
-/* placeholder: to be written */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * slurmctld_migrate.c - SlurmctldPlugstack=migrate: host of the balancer
+ *
+ * A thin adapter. init() reads migrate.conf (beside slurm.conf), opens munge
+ * and starts the balancer (src/common/smig_balancer.c) on its own thread;
+ * fini() joins it. The balancer asks for node states and job owners and
+ * publishes each job's migration state as the job's SystemComment through the
+ * host operations below, which take the controller's locks themselves: they
+ * run on the balancer's thread, never under a lock of slurmctld.
+ *
+ * Slurm's own "config.h" comes first: its internal headers need it. Ours is
+ * smig_config.h, so the two never clash (see doc/design.md).
+ */
+#include "config.h"
+
+#include "src/common/slurm_xlator.h"
+#include "src/common/list.h"
+#include "src/common/log.h"
+#include "src/common/node_conf.h"
+#include "src/common/read_config.h"
+#include "src/common/xmalloc.h"
+#include "src/common/xstring.h"
+#include "src/slurmctld/locks.h"
+#include "src/slurmctld/slurmctld.h"
+
+#include <glib.h>
+
+#include "smig_auth.h"
+#include "smig_balancer.h"
+#include "smig_conf.h"
+#include "smig_log.h"
+#include "smig_policy.h"
+
+/* The tree builds with -fvisibility=hidden; Slurm dlsym()s these. */
+#define PLUGIN_EXPORT __attribute__((visibility("default")))
+
+PLUGIN_EXPORT const char plugin_name[] = "slurmctld migrate balancer";
+PLUGIN_EXPORT const char plugin_type[] = "slurmctld/migrate";
+PLUGIN_EXPORT const uint32_t plugin_version = SLURM_VERSION_NUMBER;
+
+static smig_conf_t *mconf;	/* "conf" is slurmd's, via slurm_xlator.h */
+static smig_auth_t *auth;
+static smig_balancer_t *balancer;
+
+/* The core's log lines, into slurmctld's log. */
+static void log_sink(smig_log_level_t level, const char *msg)
+{
+	switch (level) {
+	case SMIG_LOG_ERROR:
+		slurm_error("slurmctld/migrate: %s", msg);
+		break;
+	case SMIG_LOG_INFO:
+		slurm_info("slurmctld/migrate: %s", msg);
+		break;
+	case SMIG_LOG_VERBOSE:
+		slurm_verbose("slurmctld/migrate: %s", msg);
+		break;
+	case SMIG_LOG_DEBUG:
+		debug("slurmctld/migrate: %s", msg);
+		break;
+	case SMIG_LOG_DEBUG2:
+		debug2("slurmctld/migrate: %s", msg);
+		break;
+	case SMIG_LOG_DEBUG3:
+		debug3("slurmctld/migrate: %s", msg);
+		break;
+	}
+}
+
+/* Host operations: balancer thread, no controller lock held on entry. */
+
+static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
+{
+	slurmctld_lock_t node_read = {
+		NO_LOCK, NO_LOCK, READ_LOCK, NO_LOCK, NO_LOCK };
+	node_record_t *node_ptr;
+	bool found = false;
+
+	lock_slurmctld(node_read);
+	node_ptr = find_node_record((char *) node);
+	if (node_ptr) {
+		found = true;
+		*flags = SMIG_NODE_OK;
+		if (IS_NODE_DRAIN(node_ptr))
+			*flags |= SMIG_NODE_DRAIN;
+		if (IS_NODE_DOWN(node_ptr) || IS_NODE_NO_RESPOND(node_ptr))
+			*flags |= SMIG_NODE_DOWN;
+		if (IS_NODE_FAIL(node_ptr))
+			*flags |= SMIG_NODE_FAIL;
+	}
+	unlock_slurmctld(node_read);
+	return found;
+}
+
+static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
+{
+	slurmctld_lock_t job_read = {
+		NO_LOCK, READ_LOCK, NO_LOCK, NO_LOCK, NO_LOCK };
+	job_record_t *job_ptr;
+	bool running = false;
+
+	lock_slurmctld(job_read);
+	job_ptr = find_job_record(job_id);
+	if (job_ptr && IS_JOB_RUNNING(job_ptr)) {
+		running = true;
+		*uid = job_ptr->user_id;
+	}
+	unlock_slurmctld(job_read);
+	return running;
+}
+
+static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
+{
+	slurmctld_lock_t job_write = {
+		NO_LOCK, WRITE_LOCK, NO_LOCK, NO_LOCK, NO_LOCK };
+	job_record_t *job_ptr;
+
+	lock_slurmctld(job_write);
+	job_ptr = find_job_record(job_id);
+	if (job_ptr) {
+		xfree(job_ptr->system_comment);
+		job_ptr->system_comment = xstrdup(text);
+		last_job_update = time(NULL);
+	}
+	unlock_slurmctld(job_write);
+	if (!job_ptr)
+		debug("slurmctld/migrate: JobId=%u gone, state not stored",
+		      job_id);
+}
+
+static void cleanup(void)
+{
+	g_clear_pointer(&balancer, smig_balancer_free);
+	g_clear_pointer(&auth, smig_auth_free);
+	g_clear_pointer(&mconf, smig_conf_free);
+	/* The sink lives in this plugin, which may be unloaded next. */
+	smig_log_set_sink(NULL, SMIG_LOG_INFO);
+}
+
+/*
+ * init - read migrate.conf and start the balancer
+ * RET SLURM_SUCCESS, or SLURM_ERROR after one error line: slurmctld then
+ *     stops with "failed to initialize slurmctld_plugstack"
+ */
+PLUGIN_EXPORT extern int init(void)
+{
+	smig_host_ops_t ops = {
+		.node_flags = host_node_flags,
+		.job_owner = host_job_owner,
+		.job_publish = host_job_publish,
+	};
+	GError *err = NULL;
+	char *path;
+
+	smig_log_set_sink(log_sink, SMIG_LOG_DEBUG2);
+
+	path = smig_conf_path_beside(slurm_conf.slurm_conf);
+	mconf = smig_conf_load(path, slurm_conf.slurm_conf, &err);
+	g_free(path);
+	if (!mconf)
+		goto fail;
+	if (!mconf->state_dir)
+		mconf->state_dir = g_strdup(slurm_conf.state_save_location);
+
+	auth = smig_auth_munge_new(mconf->munge_socket, &err);
+	if (!auth)
+		goto fail;
+
+	balancer = smig_balancer_new(mconf, &ops, auth,
+				     slurm_conf.slurm_user_id);
+	if (!smig_balancer_start(balancer, &err))
+		goto fail;
+
+	slurm_info("slurmctld/migrate: balancer listening on %s:%u",
+		   mconf->balancer_addr, smig_balancer_port(balancer));
+	return SLURM_SUCCESS;
+
+fail:
+	slurm_error("slurmctld/migrate: %s", err->message);
+	g_error_free(err);
+	cleanup();
+	return SLURM_ERROR;
+}
+
+/* fini - stop the balancer (joins its thread) and free everything */
+PLUGIN_EXPORT extern int fini(void)
+{
+	cleanup();
+	return SLURM_SUCCESS;
+}
+
+/*
+ * slurmctld_plugstack_p_get_config - our settings for "scontrol show config"
+ * IN/OUT p - name and key pairs to fill in; Slurm frees them with xfree()
+ * Called with slurmctld's read locks held: reads only, takes no lock.
+ */
+PLUGIN_EXPORT extern void
+slurmctld_plugstack_p_get_config(config_plugin_params_t *p)
+{
+	GArray *pairs;
+
+	xstrcat(p->name, plugin_type);
+	if (!mconf)
+		return;
+	pairs = smig_conf_pairs(mconf);
+	for (guint i = 0; i < pairs->len; i++) {
+		smig_conf_pair_t *kv = &g_array_index(pairs, smig_conf_pair_t,
+						      i);
+		config_key_pair_t *key_pair = xmalloc(sizeof(*key_pair));
+
+		key_pair->name = xstrdup(kv->key);
+		key_pair->value = xstrdup(kv->value);
+		list_append(p->key_pairs, key_pair);
+	}
+	smig_conf_pairs_free(pairs);
+}
