@@ -104,8 +104,11 @@ prep_slurm_source() {
 		prep_die "apt-get source slurm-wlm=$ver failed"
 	(cd "$dir" && dpkg-source -x slurm-wlm_"${ver#*:}".dsc src) ||
 		prep_die "dpkg-source -x failed"
-	# The configure flags of debian/rules: config.h must match the binaries.
-	(cd "$SLURM_SOURCE" && ./configure -q --sysconfdir=/etc/slurm --with-munge \
+	# The flags of debian/rules (and dh_auto_configure's paths): config.h
+	# must describe the installed binaries.
+	(cd "$SLURM_SOURCE" && ./configure -q --prefix=/usr \
+		--libdir=/usr/lib/x86_64-linux-gnu --localstatedir=/var \
+		--sysconfdir=/etc/slurm --with-munge --without-rpath \
 		--enable-multiple-slurmd --disable-debug \
 		--with-pmix=/usr/lib/x86_64-linux-gnu/pmix2) > "$dir/configure.log" 2>&1 ||
 		prep_die "configure of the Slurm source failed: see $dir/configure.log"

@@ -269,10 +269,14 @@ on_exit() {
 
 	if [[ $started != yes ]]; then
 		smig_say "start failed: stopping what was started"
-		for f in "$dir"/log/*.log "$dir"/log/*.out; do
+		# The log file, or what the daemon printed before it had one.
+		for f in "$dir"/run/slurm*.pid; do
+			[[ -e $f ]] || continue
+			f=$dir/log/$(basename "$f" .pid)
+			[[ -s $f.log ]] && f=$f.log || f=$f.out
 			[[ -s $f ]] || continue
-			printf '==> %s (last 15 lines) <==\n' "$f" >&2
-			tail -n 15 "$f" >&2
+			printf '==> %s (end) <==\n' "$f" >&2
+			tail -n "$([[ $f == */slurmctld.* ]] && echo 15 || echo 4)" "$f" >&2
 		done
 		cluster_down "$dir"
 		((rc == 0)) && rc=1
