@@ -54,7 +54,7 @@ struct heat {
 	long row0;		/* global index of the first owned row */
 	long rows;		/* owned rows */
 	long iter;		/* iterations done */
-	double *cur, *next;	/* (rows + 2) x nx, row 0 and rows+1 are halos */
+	double *cur, *next;	/* (rows + 2) x nx; rows 0, rows + 1: halos */
 };
 
 /* Fixed-size header of a capture, followed by rows x nx doubles. */
@@ -81,7 +81,7 @@ static void usage(FILE *f)
 "  --help           this text\n");
 }
 
-/* parse_long - a whole decimal number in [min, max]; RET false (printed) else */
+/* parse_long - a decimal number in [min, max]; RET false (printed) else */
 static bool parse_long(const char *opt, const char *s, long min, long max,
 		       long *out)
 {
@@ -137,10 +137,12 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			ok = parse_long(name, optarg, 0, 3600000, &o->sleep_ms);
 			break;
 		case 'R':
-			ok = parse_long(name, optarg, 0, INT_MAX, &o->stall_rank);
+			ok = parse_long(name, optarg, 0, INT_MAX,
+					&o->stall_rank);
 			break;
 		case 'I':
-			ok = parse_long(name, optarg, 1, LONG_MAX, &o->stall_iter);
+			ok = parse_long(name, optarg, 1, LONG_MAX,
+					&o->stall_iter);
 			break;
 		case 'S':
 			ok = parse_long(name, optarg, 0, 86400, &o->stall_sec);

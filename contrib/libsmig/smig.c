@@ -76,8 +76,8 @@
 /* Where this rank is in the capture of the current generation. */
 typedef enum {
 	PHASE_IDLE,		/* nothing pending */
-	PHASE_PREPARED,		/* pause at pause_at until the target is known */
-	PHASE_CAPTURE,		/* target known: capture at safe point target */
+	PHASE_PREPARED,		/* pause at pause_at until the target comes */
+	PHASE_CAPTURE,		/* capture at safe point target */
 	PHASE_DONE,		/* done sent: wait for commit or abort */
 } phase_t;
 
@@ -99,9 +99,10 @@ struct smig_writer {
  * thread that calls the API; (lock) fields are shared with the handler. */
 static struct {
 	bool initialized;		/* (main) smig_init() ran */
-	bool active;			/* (main) SLURM_MIGRATE set, or stopped */
+	bool active;			/* (main) SLURM_MIGRATE, or stopped */
 	bool stopped;			/* (main) SMIG_STOP was returned */
 	bool registered;		/* (main) smig_register() ran */
+	int init_error;			/* (main) what a failed smig_init() returned */
 	bool debug;			/* SLURM_MIGRATE_DEBUG */
 	pmix_proc_t me;			/* set in init, then read-only */
 	uint32_t nranks;
@@ -122,7 +123,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* CLOCK_MONOTONIC */
 	phase_t phase;			/* (lock) */
-	uint64_t gen;			/* (lock) generation of the phase */
+	uint64_t gen;			/* (lock) generation in the phase */
 	uint64_t pause_at;		/* (lock) */
 	uint64_t target;		/* (lock) */
 	uint32_t timeout_ms;		/* (lock) */
@@ -182,7 +183,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* env_u64 - read a numeric variable; RET false (message logged) if unset or bad */
+/* env_u64 - a numeric variable; RET false (logged) if unset or bad */
 static bool env_u64(const char *name, uint64_t max, uint64_t *out)
 {
 	const char *v = getenv(name);
@@ -266,7 +267,7 @@ static void notify_agent(const char *op, uint64_t gen, uint64_t pause_at,
 	pmix_status_t rc;
 
 	PMIX_INFO_CREATE(info, n);
-	/* slurmstepd's and Open MPI's default handlers kill the job otherwise. */
+	/* Else slurmstepd's and Open MPI's default handlers kill the job. */
 	PMIX_INFO_LOAD(&info[i++], PMIX_EVENT_NON_DEFAULT, &yes, PMIX_BOOL);
 	PMIX_INFO_LOAD(&info[i++], KEY_OP, op, PMIX_STRING);
 	PMIX_INFO_LOAD(&info[i++], KEY_GEN, &gen, PMIX_UINT64);
@@ -328,7 +329,7 @@ static bool info_uint(const pmix_info_t *in, uint64_t *out)
 	}
 }
 
-/* parse_event - pick our keys out of the event; RET false (logged) if malformed */
+/* parse_event - pick our keys out of an event; RET false (logged) if bad */
 static bool parse_event(const pmix_info_t *info, size_t ninfo, struct event *ev)
 {
 	uint64_t v;
@@ -524,7 +525,7 @@ SMIG_EXPORT int smig_init(void)
 	const char *dir, *dbg;
 	pthread_condattr_t ca;
 
-	if (state.initialized) {
+	if (state.initialized || state.init_error) {
 		smig_log("smig_init() called twice");
 		return SMIG_ERR_STATE;
 	}
@@ -609,9 +610,11 @@ SMIG_EXPORT int smig_init(void)
 	return SMIG_OK;
 
 out_finalize_inval:
+	state.init_error = SMIG_ERR_INVAL;
 	PMIx_Finalize(NULL, 0);
 	return SMIG_ERR_INVAL;
 out_finalize:
+	state.init_error = SMIG_ERR_PMIX;
 	PMIx_Finalize(NULL, 0);
 	return SMIG_ERR_PMIX;
 }
@@ -859,6 +862,11 @@ SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 	uint64_t gen;
 
 	if (!state.initialized) {
+		/* Never a silent fresh start of a relaunched rank. */
+		if (state.init_error) {
+			smig_log("smig_register: smig_init() failed, this rank can neither be captured nor restored");
+			return state.init_error;
+		}
 		smig_log("smig_register() before smig_init()");
 		return SMIG_ERR_STATE;
 	}
@@ -1138,6 +1146,8 @@ SMIG_EXPORT int smig_finalize(void)
 	int ret = SMIG_OK;
 
 	if (!state.initialized) {
+		if (state.init_error)
+			return SMIG_OK;	/* reported by smig_init() */
 		smig_log("smig_finalize() without smig_init()");
 		return SMIG_ERR_STATE;
 	}
