@@ -45,8 +45,8 @@ smig_auth_t *smig_auth_munge_new(const char *socket, GError **error)
 			    "munge_ctx_create failed (out of memory)");
 		return NULL;
 	}
-	if (socket &&
-	    (e = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, socket)) != EMUNGE_SUCCESS) {
+	if (socket && (e = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, socket)) !=
+		      EMUNGE_SUCCESS) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_AUTH,
 			    "munge socket %s: %s", socket, munge_strerror(e));
 		munge_ctx_destroy(ctx);

@@ -532,7 +532,7 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	return pairs;
 }
 
-/* smig_conf_pairs_free - free what smig_conf_pairs() returned; NULL is a no-op */
+/* smig_conf_pairs_free - free smig_conf_pairs()'s array; NULL is a no-op */
 void smig_conf_pairs_free(GArray *pairs)
 {
 	if (pairs)

@@ -22,7 +22,7 @@
 
 #include "smig_image.h"
 
-#define HDR_HASH_OFF	120	/* the header checksum covers bytes 0..119 */
+#define HDR_HASH_OFF	120	/* the header checksum covers 0..119 */
 #define CHUNK		(1024 * 1024)
 
 static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -405,7 +405,8 @@ static int open_image(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		fail(errbuf, errlen, "%s: %s", path, why);
 		goto out_close;
 	}
-	if ((uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE != hdr->payload_len) {
+	if ((uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE !=
+	    hdr->payload_len) {
 		uint64_t have = (uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE;
 
 		rc = have < hdr->payload_len ? SMIG_IMAGE_ETRUNC :

@@ -164,7 +164,7 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 
 		if (!(nodes[m.from].flags & NODE_BAD))
 			continue;
-		/* Targets fill in allocation order: never revisit a full one. */
+		/* Fill targets in allocation order; a full one stays full. */
 		while ((nodes[target].flags & NODE_BAD) ||
 		       load[target] >= nodes[target].slots)
 			target++;
