@@ -1,5 +1,11 @@
-# Benchmarks (make bench, make bench-NAME). Each prints its figures, then one headline ratio line.
-EXTRA_DIST += bench
+# Benchmarks (make bench, make bench-NAME). Each prints its figures, then one
+# headline line "bench-NAME: ... ratio=X". They start their own local cluster
+# (testsuite/cluster/up.sh) with its own ports, so run them as root.
+noinst_PROGRAMS += bench/image_io
+bench_image_io_SOURCES = bench/image_io.c
+bench_image_io_LDADD = src/common/libsmig_image.la
+EXTRA_DIST += bench/bench_migration.py bench/README.md
+
 BENCH_TARGETS += bench-migration
 bench-migration: all
-	$(PYTHON3) $(srcdir)/bench/bench_migration.py --builddir=$(abs_top_builddir) --srcdir=$(abs_top_srcdir)
+	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir)

@@ -45,6 +45,7 @@
 struct opts {
 	long nx, ny, iters, sleep_ms, report;
 	long stall_rank, stall_iter, stall_sec;
+	bool timestamps;
 };
 
 /* The state of one rank: what a capture saves. */
@@ -78,7 +79,23 @@ static void usage(FILE *f)
 "  --stall-iter I     before the safe point of iteration I\n"
 "  --stall-sec S\n"
 "  --report N       rank 0 prints a progress line every N iterations\n"
+"  --timestamps     add wall-clock times (t=seconds since the epoch) to the\n"
+"                   start/restored/stopping lines, and print a \"computing\"\n"
+"                   line after the first iteration (for benchmarks)\n"
 "  --help           this text\n");
+}
+
+/* stamp - " t=<seconds since the epoch>" with --timestamps, else "" */
+static const char *stamp(const struct opts *o, char *buf, size_t len)
+{
+	struct timespec ts;
+
+	if (!o->timestamps)
+		return "";
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, len, " t=%lld.%06ld", (long long) ts.tv_sec,
+		 ts.tv_nsec / 1000);
+	return buf;
 }
 
 /* parse_long - a decimal number in [min, max]; RET false (printed) else */
@@ -110,6 +127,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "stall-iter", required_argument, NULL, 'I' },
 		{ "stall-sec", required_argument, NULL, 'S' },
 		{ "report", required_argument, NULL, 'r' },
+		{ "timestamps", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -149,6 +167,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'r':
 			ok = parse_long(name, optarg, 0, LONG_MAX, &o->report);
+			break;
+		case 't':
+			o->timestamps = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -358,6 +379,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	size_t cells;
 	bool stopped = false;
+	char tbuf[40];
+	long first;
 	uint64_t sum;
 	int rc;
 
@@ -391,12 +414,19 @@ int main(int argc, char **argv)
 	check_smig(h.rank, "smig_init", smig_init());
 	rc = smig_register("heat", capture, restore, &h);
 	check_smig(h.rank, "smig_register", rc);
-	printf("heat: rank %d node %s %s iter %ld\n", h.rank, node_name(),
-	       rc == SMIG_RESTORED ? "restored" : "start", h.iter);
+	printf("heat: rank %d node %s %s iter %ld%s\n", h.rank, node_name(),
+	       rc == SMIG_RESTORED ? "restored" : "start", h.iter,
+	       stamp(&o, tbuf, sizeof(tbuf)));
 	fflush(stdout);
+	first = h.iter;
 
 	while (h.iter < o.iters) {
 		step(&h);
+		if (o.timestamps && h.iter == first + 1) {
+			printf("heat: rank %d computing iter %ld%s\n", h.rank,
+			       h.iter, stamp(&o, tbuf, sizeof(tbuf)));
+			fflush(stdout);
+		}
 		if (o.sleep_ms)
 			sleep_ms(o.sleep_ms);
 		if (o.report && h.rank == 0 && h.iter % o.report == 0) {
@@ -412,8 +442,8 @@ int main(int argc, char **argv)
 	}
 
 	if (stopped) {
-		printf("heat: rank %d stopping for migration at iter %ld\n",
-		       h.rank, h.iter);
+		printf("heat: rank %d stopping for migration at iter %ld%s\n",
+		       h.rank, h.iter, stamp(&o, tbuf, sizeof(tbuf)));
 		fflush(stdout);
 	} else {
 		sum = checksum(&h);

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""test_migration.py - draining a node moves a running MPI job's ranks off it
+
+The walking skeleton end to end: sbatch allocates three nodes, the step runs
+on two of them, an admin drains one, the balancer captures recovery images of
+all ranks at one safe point, and srun relaunches the step with the drained
+node's ranks on the spare node, where they restore and finish the run.
+"""
+
+import os
+import re
+import stat
+import time
+
+import pytest
+
+import cluster as cl
+
+# Long enough to drain a node mid-run (iters x sleep-ms ~ 12 s of compute).
+HEAT_ARGS = "--nx 96 --ny 64 --iters 480 --sleep-ms 25 --report 20"
+START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
+DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
+
+
+def heat_path(c):
+    path = os.path.join(c.build_dir, "contrib", "examples", "heat")
+    assert os.access(path, os.X_OK), f"{path}: build the example first"
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference_checksum(cluster):
+    """Checksum of the same computation without --migrate and without any move."""
+    r = cl.srun_mpi(cluster, f"-N2 -n4 {heat_path(cluster)} {HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}",
+                    started_re=START_RE, timeout=120)
+    assert r.rc == 0, f"reference run failed:\n{r}"
+    m = re.search(DONE_RE, r.stdout, re.M)
+    assert m, f"reference run printed no checksum:\n{r}"
+    return m.group(2)
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def starts(text):
+    """[(rank, node, kind, iter)] of the start/restored lines printed so far."""
+    return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
+
+
+def submit_heat(c, name, migrate, heat_extra="", attempts=3):
+    """Submit "sbatch -N3 --ntasks-per-node=2" running
+    "srun --mpi=pmix --migrate=MIGRATE -N2 -n4 heat ..." and wait until all
+    four ranks printed their start line. The launch (not an assertion) is
+    retried when it fails the way Open MPI's start-up sometimes does here.
+    Return (job_id, output path)."""
+    script = os.path.join(c.workdir, f"{name}.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate{'=' + migrate if migrate else ''} "
+                f"-N2 -n4 {heat_path(c)} {HEAT_ARGS} {heat_extra}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    for attempt in range(1, attempts + 1):
+        out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
+        seen = cl.repeat_until(
+            lambda: (read(out), cl.get_job_parameter(c, job, "JobState")),
+            lambda t: len(starts(t[0])) >= 4 or t[1] in cl.TERMINAL_STATES,
+            timeout=90)
+        text = read(out)
+        if len(starts(text)) >= 4:
+            return job, out
+        result = cl.Result(command=f"job {job}", rc=1, stdout=text, stderr=text,
+                           seconds=0, timed_out=seen[1] not in cl.TERMINAL_STATES)
+        c.run(f"scancel {job}", user="root", timeout=30)
+        if attempt == attempts or not cl.looks_like_mpi_start_flake(result, START_RE):
+            pytest.fail(f"job {job} did not start its 4 ranks (state {seen[1]}):\n{text}")
+    raise AssertionError("unreachable")
+
+
+def drain(c, node, reason="maintenance"):
+    r = c.run(f"scontrol update nodename={node} state=drain reason={reason}",
+              user="root", timeout=30)
+    assert r.rc == 0, f"drain {node} failed:\n{r}"
+
+
+def resume(c, node):
+    c.run(f"scontrol update nodename={node} state=resume", user="root", timeout=30)
+
+
+def expand_ranks(text):
+    """"0,2-3" -> {0, 2, 3}"""
+    ranks = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        ranks.update(range(int(lo), int(hi or lo) + 1))
+    return ranks
+
+
+def system_comment(c, job):
+    return cl.get_job_parameter(c, job, "SystemComment", "")
+
+
+def test_drain_migration(cluster, needs_plugins, reference_checksum):
+    """Draining one of the step's two nodes moves its ranks to the spare node
+    of the allocation: every rank stops at one safe point and restores from a
+    verified image of generation 1, the drained node runs no rank afterwards,
+    the job completes with the checksum of a run without migration, srun
+    returns the app's exit status, and SystemComment shows
+    mode, gen=1, moves=1 and the move (ranks, from, to, reason=drain)."""
+    c = cluster
+    job, out = submit_heat(c, "drain", "")
+    first = {rank: node for rank, node, kind, _ in starts(read(out))}
+    assert sorted(first) == [0, 1, 2, 3], read(out)
+    alloc = cl.get_job_parameter(c, job, "NodeList")
+    step_nodes = sorted(set(first.values()))
+    assert len(step_nodes) == 2, f"step not on two nodes: {first}"
+    victim = first[3]
+    moving = sorted(r for r, n in first.items() if n == victim)
+
+    line = cl.repeat_until(lambda: system_comment(c, job),
+                           lambda s: s.startswith("mode=auto"), timeout=20)
+    assert re.fullmatch(r"mode=auto gen=0 moves=0", line), \
+        f"SystemComment before the drain: {line!r}"
+
+    drain(c, victim)
+    try:
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert cl.get_job_parameter(c, job, "ExitCode") == "0:0"
+        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
+
+        m = re.search(DONE_RE, text, re.M)
+        assert m, f"no final checksum:\n{text}"
+        assert m.group(1) == "480"
+        assert m.group(2) == reference_checksum, \
+            f"checksum {m.group(2)} != {reference_checksum} without migration"
+
+        stopped = re.findall(r"^heat: rank (\d+) stopping for migration at iter (\d+)$",
+                             text, re.M)
+        assert sorted(int(r) for r, _ in stopped) == [0, 1, 2, 3], text
+        assert len({i for _, i in stopped}) == 1, f"ranks stopped at different safe points: {stopped}"
+
+        restored = {rank: (node, it) for rank, node, kind, it in starts(text)
+                    if kind == "restored"}
+        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+        assert {it for _, it in restored.values()} == {int(stopped[0][1])}, \
+            f"restored at other iterations than captured: {restored}"
+        assert victim not in {n for n, _ in restored.values()}, \
+            f"a rank restarted on the drained node {victim}: {restored}"
+        spare = sorted({n for n, _ in restored.values()} - set(step_nodes))
+        assert len(spare) == 1, f"moved ranks not on one spare node: {restored}"
+        for rank in moving:
+            assert restored[rank][0] == spare[0], restored
+        for rank in set(first) - set(moving):
+            assert restored[rank][0] == first[rank], "a rank that did not have to move moved"
+
+        comment = system_comment(c, job)
+        want = (f"mode=auto gen=1 moves=1 last_move=ranks={','.join(map(str, moving))};"
+                f"from={victim};to={spare[0]};reason=drain")
+        assert comment == want, f"SystemComment={comment!r}, expected {want!r} (alloc {alloc})"
+
+        jobdir = os.path.join(c.dir, "images", str(job))
+        st = os.stat(jobdir)
+        assert stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+        for rank in range(4):
+            img = os.path.join(jobdir, f"rank{rank}.g1.img")
+            st = os.stat(img)
+            assert stat.S_IMODE(st.st_mode) == 0o600, f"{img}: {oct(st.st_mode)}"
+            with open(img, "rb") as f:
+                assert f.read(8) == b"SMIGIMG\0", f"{img}: not an image"
+    finally:
+        resume(c, victim)
+
+
+def test_capture_timeout(cluster, needs_plugins, reference_checksum):
+    """A capture that cannot finish (rank 3 stalls outside its safe point for
+    longer than capture-timeout) is abandoned: the job keeps running where it
+    was, including on the drained node, finishes with the right checksum, no
+    rank is stopped or restored, and SystemComment records the failed
+    generation, the reason and the ranks that did not make it (rank 3 among
+    them), with gen=0 and moves=0."""
+    c = cluster
+    job, out = submit_heat(c, "timeout", "capture-timeout=3s",
+                           "--stall-rank 3 --stall-iter 60 --stall-sec 12")
+    first = {rank: node for rank, node, kind, _ in starts(read(out))}
+    victim = first[3]
+    # Drain while rank 3 sleeps: rank 0 got to iteration 60 too.
+    cl.repeat_until(lambda: read(out), lambda t: "heat: iter 60/" in t, timeout=60)
+    drain(c, victim)
+    try:
+        comment = cl.repeat_until(lambda: system_comment(c, job),
+                                  lambda s: "last_error=" in s, timeout=30)
+        m = re.fullmatch(r"mode=auto gen=0 moves=0 "
+                         r"last_error=gen=1;reason=capture-timeout;ranks=([0-9,-]+)",
+                         comment)
+        assert m, f"SystemComment={comment!r}"
+        # Its neighbours wait for rank 3's halo, so they may miss the target too.
+        assert 3 in expand_ranks(m.group(1)), f"rank 3 not named: {comment!r}"
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, text
+        m = re.search(DONE_RE, text, re.M)
+        assert m and m.group(2) == reference_checksum, \
+            f"wrong or no checksum (want {reference_checksum}):\n{text}"
+        assert "stopping for migration" not in text, text
+        assert all(kind == "start" for _, _, kind, _ in starts(text)), text
+        assert {n for _, n, _, _ in starts(text)} == set(first.values())
+        # Nothing was taken for good: generation 1 never became good.
+        assert system_comment(c, job).startswith("mode=auto gen=0 moves=0 ")
+        assert not os.path.exists(os.path.join(c.dir, "images", str(job), "rank3.g1.img"))
+    finally:
+        resume(c, victim)
