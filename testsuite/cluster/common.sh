@@ -119,8 +119,10 @@ smig_registry_prune() {
 	for f in "$SMIG_REGISTRY"/clusters/*; do
 		[[ -f $f ]] || continue
 		read -r dir < "$f" || true
-		# A cluster being started has no slurmctld yet: keep it.
-		[[ -e $dir/harness/starting ]] && continue
+		# A cluster being started has no slurmctld yet: keep it, unless
+		# its up.sh died long ago.
+		[[ -n $(find "$dir/harness/starting" -mmin -10 2>/dev/null) ]] &&
+			continue
 		pid=$(smig_read_pid "$dir/run/slurmctld.pid") && smig_alive "$pid" &&
 			continue
 		rm -f "$f"
