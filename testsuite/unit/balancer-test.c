@@ -8,6 +8,7 @@
  */
 #include "smig_config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <check.h>
@@ -183,6 +184,8 @@ static const char *get_str(const smig_msg_t *m, const char *key)
 	return v;
 }
 
+static const char *alloc_cpus = "2(x3)";
+
 static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
 		       const char *request, uint64_t restored,
 		       uint32_t prev_step)
@@ -196,7 +199,7 @@ static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
 	g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
 			      g_variant_new_string("node[1-3]"));
 	g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
-			      g_variant_new_string("2(x3)"));
+			      g_variant_new_string(alloc_cpus));
 	g_variant_builder_add(&vb, "{sv}", "cpus_per_task",
 			      g_variant_new_uint32(1));
 	g_variant_builder_add(&vb, "{sv}", "restored_gen",
@@ -474,6 +477,31 @@ START_TEST(test_advise_never_moves)
 }
 END_TEST
 
+START_TEST(test_no_spare)
+{
+	const char *want = "mode=auto gen=0 moves=0 last_error=gen=1;reason=no-spare";
+	GError *err = NULL;
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	/* node3 has no CPU of this job: ranks 2,3 have nowhere to go. */
+	alloc_cpus = "2,2,0";
+	register_step(&srun, &a1, &a2);
+	set_node(2, SMIG_NODE_DRAIN);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	m = smig_wire_recv(a2, user_auth, 200, &err);
+	ck_assert(!m);
+	ck_assert_str_eq(err->message, "timed out");
+	g_error_free(err);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -487,6 +515,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_wrong_uid_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
+	tcase_add_test(tc, test_no_spare);
 	suite_add_tcase(s, tc);
 	return s;
 }
