@@ -104,7 +104,7 @@ static void setup(void)
 	conf->balancer_addr = g_strdup("127.0.0.1");
 	conf->port = 0;
 	conf->poll_interval_ms = 20;
-	conf->capture_timeout_ms = 400;
+	conf->capture_timeout_ms = 1000;
 	conf->retry_interval_ms = 60000;
 	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
 	user_auth = smig_auth_none_new(OWNER, OWNER);
