@@ -84,7 +84,16 @@ static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 		*flags = SMIG_NODE_OK;
 		if (IS_NODE_DRAIN(node_ptr))
 			*flags |= SMIG_NODE_DRAIN;
-		if (IS_NODE_DOWN(node_ptr) || IS_NODE_NO_RESPOND(node_ptr))
+		/*
+		 * slurmctld also sets NO_RESPOND on "scontrol update
+		 * state=resume" until the node registers again (a fraction
+		 * of a second): only a silence longer than MessageTimeout
+		 * means the node is gone.
+		 */
+		if (IS_NODE_DOWN(node_ptr) ||
+		    (IS_NODE_NO_RESPOND(node_ptr) &&
+		     time(NULL) - node_ptr->last_response >
+		     (time_t) slurm_conf.msg_timeout))
 			*flags |= SMIG_NODE_DOWN;
 		if (IS_NODE_FAIL(node_ptr))
 			*flags |= SMIG_NODE_FAIL;
