@@ -129,7 +129,7 @@ struct step {
 	GPtrArray *agents;	/* of agent_t, owned */
 	agent_t **rank_agent;	/* per rank, borrowed from agents */
 	capture_t *cap;
-	bool committed;		/* ranks told to stop: the step is ending */
+	bool committed;		/* ranks told to stop: step ending */
 };
 
 struct smig_balancer {
@@ -493,8 +493,10 @@ static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
 static void body_init(GVariantBuilder *vb, const step_t *s)
 {
 	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(vb, "{sv}", "job", g_variant_new_uint32(s->job->id));
-	g_variant_builder_add(vb, "{sv}", "step", g_variant_new_uint32(s->step_id));
+	g_variant_builder_add(vb, "{sv}", "job",
+	                      g_variant_new_uint32(s->job->id));
+	g_variant_builder_add(vb, "{sv}", "step",
+	                      g_variant_new_uint32(s->step_id));
 }
 
 /* Send one body to every connected agent of a step. */
@@ -591,8 +593,10 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	if (!cap)
 		return;
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "reason", g_variant_new_string(reason));
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+	                      g_variant_new_string(reason));
 	send_agents(s, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
 
 	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
@@ -638,7 +642,8 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
 		     timeout, plan->text ? plan->text : "");
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "timeout_ms",
 			      g_variant_new_uint32(timeout));
 	send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
@@ -658,8 +663,10 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "target", g_variant_new_uint64(target));
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "target",
+	                      g_variant_new_uint64(target));
 	send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
 }
 
@@ -696,7 +703,8 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 		return;
 	}
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "hostfile",
 			      g_variant_new_string(cap->hostfile));
 	g_variant_builder_add(&vb, "{sv}", "reason",
@@ -713,7 +721,8 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	GVariantBuilder vb;
 
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
 	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
 
@@ -1637,7 +1646,8 @@ static int listen_on(const char *addr, uint16_t port, uint16_t *bound,
 		if (ss.ss_family == AF_INET)
 			*bound = ntohs(((struct sockaddr_in *) &ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
-			*bound = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+			*bound = ntohs(((struct sockaddr_in6 *)
+					&ss)->sin6_port);
 	}
 	return fd;
 }

@@ -71,7 +71,10 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error);
  */
 uint16_t smig_balancer_port(const smig_balancer_t *b);
 
-/* smig_balancer_free - stop and join the thread, close every connection; NULL is a no-op */
+/*
+ * smig_balancer_free - stop and join the thread, close every connection;
+ * NULL is a no-op, and so is a balancer whose start failed or never ran
+ */
 void smig_balancer_free(smig_balancer_t *b);
 
 #endif /* SMIG_BALANCER_H */
