@@ -243,6 +243,7 @@ export SLURM_CONF=$dir/slurm.conf
 export SMIG_CLUSTER_DIR=$dir
 export SMIG_PORT_BASE=$base
 export SMIG_MIGRATE_PORT=$mport
+export SMIG_BALANCER_ADDR=$ctld_addr
 export SMIG_NODE_NAMES="${nodes[*]}"
 export SMIG_TEST_USER=$user
 export SMIG_NETNS=$netns

@@ -15,6 +15,7 @@ a shell that sourced one can still run the tests):
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,14 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import cluster as cl  # noqa: E402
+
+
+def pytest_configure(config):
+    """SIGTERM (a CI timeout, kill) ends the session like Ctrl-C does, so that
+    the cluster fixture still stops the cluster."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_itemcollected(item):

@@ -30,7 +30,8 @@ def test_plugins_loaded(cluster, needs_plugins):
     """slurmctld runs the balancer (its log says where it listens),
     "scontrol show config" lists slurmctld/migrate with our MigratePort, and
     srun knows the --migrate option from spank_migrate.so."""
-    want = f"slurmctld/migrate: balancer listening on 127.0.0.1:{cluster.migrate_port}"
+    want = ("slurmctld/migrate: balancer listening on "
+            f"{cluster.balancer_addr}:{cluster.migrate_port}")
     text = cl.repeat_until(lambda: cluster.read_log("slurmctld"),
                            lambda t: want in t, timeout=10)
     assert want in text, \

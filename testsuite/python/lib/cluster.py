@@ -61,6 +61,7 @@ class Cluster:
         self.user = self.env["SMIG_TEST_USER"]
         self.port_base = int(self.env["SMIG_PORT_BASE"])
         self.migrate_port = int(self.env["SMIG_MIGRATE_PORT"])
+        self.balancer_addr = self.env["SMIG_BALANCER_ADDR"]
         self.nodes = self.env["SMIG_NODE_NAMES"].split()
         self.plugins = self.env.get("SMIG_PLUGINS") == "yes"
         # Jobs run here: owned by the test user.
@@ -128,6 +129,11 @@ def run_command(command, env=None, user=None, timeout=DEFAULT_TIMEOUT, cwd=None,
         except subprocess.TimeoutExpired:
             kill_group(proc.pid, signal.SIGKILL)
             stdout, stderr = proc.communicate()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): leave nothing running behind.
+        kill_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     result = Result(command=command, rc=None if timed_out else proc.returncode,
                     stdout=stdout, stderr=stderr,
                     seconds=time.monotonic() - start, timed_out=timed_out)
