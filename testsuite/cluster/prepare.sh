@@ -140,9 +140,9 @@ prep_build() {
 	fi
 	prep_say "make -j2 in $build"
 	make -C "$build" -j2 || prep_die "make failed"
-	# The test user runs the example programs from here.
+	# Jobs of the test user run the example programs from here.
 	if id -u nobody >/dev/null 2>&1 &&
 		! runuser -u nobody -- test -r "$build/Makefile"; then
-		printf 'warning: %s is not readable by other users: jobs of the test user cannot run programs from it\n' "$build" >&2
+		prep_die "$build is not readable by other users (a parent directory is private?): jobs of the test user run programs from it; use --build DIR in a place like /var/tmp"
 	fi
 }
