@@ -218,3 +218,42 @@ def test_capture_timeout(cluster, needs_plugins, reference_checksum):
         assert not os.path.exists(os.path.join(c.dir, "images", str(job), "rank3.g1.img"))
     finally:
         resume(c, victim)
+
+
+def test_drain_without_migrate(cluster, reference_checksum):
+    """A job that did not ask for --migrate behaves as Slurm does today when
+    an admin drains a node under it: it keeps running there to the end with
+    the right result, nothing is captured or moved, and it has no
+    SystemComment."""
+    c = cluster
+    script = os.path.join(c.workdir, "plain.sbatch")
+    out = os.path.join(c.workdir, "plain.out")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix -N2 -n4 {heat_path(c)} {HEAT_ARGS}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    for attempt in range(3):
+        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
+        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 4
+                               or "srun_exit=" in t, timeout=90)
+        if len(starts(text)) >= 4:
+            break
+        c.run(f"scancel {job}", user="root", timeout=30)
+    first = {rank: node for rank, node, _, _ in starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    victim = first[3]
+    drain(c, victim)
+    try:
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, text
+        m = re.search(DONE_RE, text, re.M)
+        assert m and m.group(2) == reference_checksum, text
+        assert "stopping for migration" not in text and "restored" not in text, text
+        assert "migrate:" not in text, f"the plugin spoke to a plain job:\n{text}"
+        assert system_comment(c, job) == ""
+        assert not os.path.exists(os.path.join(c.dir, "images", str(job)))
+    finally:
+        resume(c, victim)
