@@ -5,8 +5,12 @@
 Measured side by side in one run on one local cluster (these machines are
 noisy: only ratios of figures taken together mean something):
 
-  bare relaunch  "srun --mpi=pmix -N2 -n4 heat" inside an allocation, from
-                 srun's start to every rank past its first iteration
+  bare relaunch  the same step ended and started again without migration:
+                 "srun --mpi=pmix -N2 -n4 heat" runs to its end, and the batch
+                 script starts it again at once; from the last rank's end
+                 (before MPI_Finalize) to every new rank past its first
+                 iteration. Also shown: a launch alone (srun's start to every
+                 rank past its first iteration).
   migration      a 4-rank heat job, one node drained: from the balancer's
                  capture request (slurmctld log) to every rank past its first
                  iteration after the restore
@@ -34,7 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
 import cluster as cl  # noqa: E402
 
 NX, NY = 96, 64
-TS_RE = r"^heat: rank (\d+) (?:node \S+ )?(start|restored|computing|stopping for migration at)" \
+TS_RE = r"^heat: rank (\d+) (?:node \S+ )?(start|restored|computing|finishing|stopping for migration at)" \
         r" iter (\d+) t=([0-9.]+)$"
 
 
@@ -64,14 +68,18 @@ def wait_file(path, pred, timeout):
 
 
 def bare_relaunch(c, heat, runs):
-    """Median seconds from srun's start to all 4 ranks past one iteration."""
+    """Medians (relaunch, launch): seconds from the old step's last rank
+    finishing to all 4 new ranks past one iteration, and from srun's start
+    to all 4 ranks past one iteration."""
     script = os.path.join(c.workdir, "bare.sbatch")
     out = os.path.join(c.workdir, "bare.out")
+    run = f"srun --mpi=pmix -N2 -n4 {heat} --nx {NX} --ny {NY} --iters 2 --timestamps"
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
                 f"for i in $(seq {runs}); do\n"
+                f"  {run}\n"
                 "  echo \"t0=$(date +%s.%N)\"\n"
-                f"  srun --mpi=pmix -N2 -n4 {heat} --nx {NX} --ny {NY} --iters 2 --timestamps\n"
+                f"  {run}\n"
                 "done\n")
     os.chmod(script, 0o755)
     job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
@@ -80,15 +88,18 @@ def bare_relaunch(c, heat, runs):
         text = f.read()
     if state != "COMPLETED":
         sys.exit(f"bench-migration: bare relaunch job ended {state}:\n{text}")
-    times = []
-    for chunk in text.split("t0=")[1:]:
+    relaunch, launch = [], []
+    chunks = text.split("t0=")
+    for before, chunk in zip(chunks[:-1], chunks[1:]):
         t0 = float(chunk.split()[0])
-        computing = [t for _, kind, _, t in heat_lines(chunk) if kind == "computing"]
-        if len(computing) == 4:
-            times.append(max(computing) - t0)
-    if not times:
+        ended = [t for _, kind, _, t in heat_lines(before) if kind == "finishing"][-4:]
+        computing = [t for _, kind, _, t in heat_lines(chunk) if kind == "computing"][:4]
+        if len(ended) == 4 and len(computing) == 4:
+            relaunch.append(max(computing) - max(ended))
+            launch.append(max(computing) - t0)
+    if not relaunch:
         sys.exit(f"bench-migration: no complete bare run:\n{text}")
-    return statistics.median(times), len(times)
+    return statistics.median(relaunch), statistics.median(launch), len(relaunch)
 
 
 def one_migration(c, heat, run):
@@ -161,7 +172,7 @@ def main():
         if up.returncode != 0:
             sys.exit(f"bench-migration: up.sh failed:\n{up.stdout}{up.stderr}")
         c = cl.Cluster(directory, args.build)
-        bare, nbare = bare_relaunch(c, heat, 5)
+        bare, launch, nbare = bare_relaunch(c, heat, 5)
         runs = [r for r in (one_migration(c, heat, i) for i in range(args.runs)) if r]
         if not runs:
             sys.exit("bench-migration: no migration completed")
@@ -180,6 +191,7 @@ def main():
     goal = 1.5 * (bare + write + read)
     print("bench-migration (4 MPI ranks, 2 nodes -> 1 drained, loopback cluster)")
     print(f"  {'bare relaunch (median of %d)' % nbare:<40} {bare * 1e3:9.1f} ms")
+    print(f"  {'  (a launch alone, from srun start)':<40} {launch * 1e3:9.1f} ms")
     print(f"  {'image write / read (one rank, %d B)' % size:<40} {write * 1e3:6.1f} / {read * 1e3:.1f} ms")
     print(f"  {'migration downtime (median of %d)' % len(runs):<40} {down * 1e3:9.1f} ms")
     print(f"  {'  capture request -> all ranks stopped':<40} {cap * 1e3:9.1f} ms")

@@ -81,7 +81,8 @@ static void usage(FILE *f)
 "  --report N       rank 0 prints a progress line every N iterations\n"
 "  --timestamps     add wall-clock times (t=seconds since the epoch) to the\n"
 "                   start/restored/stopping lines, and print a \"computing\"\n"
-"                   line after the first iteration (for benchmarks)\n"
+"                   line after the first iteration and a \"finishing\" line\n"
+"                   before MPI_Finalize (for benchmarks)\n"
 "  --help           this text\n");
 }
 
@@ -450,6 +451,11 @@ int main(int argc, char **argv)
 		if (h.rank == 0) {
 			printf("heat: done iters=%ld checksum=%016" PRIx64 "\n",
 			       h.iter, sum);
+			fflush(stdout);
+		}
+		if (o.timestamps) {
+			printf("heat: rank %d finishing iter %ld%s\n", h.rank,
+			       h.iter, stamp(&o, tbuf, sizeof(tbuf)));
 			fflush(stdout);
 		}
 	}
