@@ -359,3 +359,59 @@ char *smig_request_to_string(const smig_request_t *req)
 		g_string_append(s, ",affinity");
 	return g_string_free(s, false);
 }
+
+/* One setting that this version parses but does not act on yet. */
+static bool unsupported(GError **error, const char *setting, const char *what)
+{
+	g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+		    "%s: %s is not supported by slurm-migrate %s", setting,
+		    what, PACKAGE_VERSION);
+	return false;
+}
+
+/*
+ * smig_request_check_supported - see smig_request.h. Each later feature
+ * removes its test here when it lands.
+ */
+bool smig_request_check_supported(const smig_request_t *req, GError **error)
+{
+	char *d;
+	bool ok;
+
+	if (req->capture == SMIG_CAPTURE_SIGNAL) {
+		const char *sig = signal_name(req->capture_signal);
+
+		d = g_strdup_printf("capture=signal:%s", sig ? sig : "?");
+		ok = unsupported(error, d, "capture by signal");
+		g_free(d);
+		return ok;
+	}
+	if (req->interval_ms) {
+		char *v = smig_format_duration(req->interval_ms);
+
+		d = g_strdup_printf("interval=%s", v);
+		g_free(v);
+		ok = unsupported(error, d, "sampling of rank load");
+		g_free(d);
+		return ok;
+	}
+	if (req->every_ms) {
+		char *v = smig_format_duration(req->every_ms);
+
+		d = g_strdup_printf("every=%s", v);
+		g_free(v);
+		ok = unsupported(error, d, "periodic capture");
+		g_free(d);
+		return ok;
+	}
+	if (req->spares) {
+		d = g_strdup_printf("spares=%u", req->spares);
+		ok = unsupported(error, d, "keeping spare nodes");
+		g_free(d);
+		return ok;
+	}
+	if (req->affinity)
+		return unsupported(error, "affinity",
+				   "counting bytes between ranks");
+	return true;
+}

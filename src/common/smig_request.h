@@ -54,6 +54,17 @@ void smig_request_init(smig_request_t *req);
 bool smig_request_parse(const char *text, smig_request_t *req, GError **error);
 
 /*
+ * smig_request_check_supported - refuse what this version parses but does
+ * not do yet, so that a user never believes a setting took effect when it
+ * did not (capture=signal:, interval=, every=, spares=, affinity in 0.1.0)
+ * IN  req   - a parsed request
+ * OUT error - e.g. "every=10m: periodic capture is not supported by
+ *             slurm-migrate 0.1.0"; caller frees with g_error_free()
+ * RET true if every setting of req is acted on
+ */
+bool smig_request_check_supported(const smig_request_t *req, GError **error);
+
+/*
  * smig_request_to_string - canonical text that smig_request_parse() accepts
  * RET new string such as "mode=auto,capture=callback", caller g_free()s
  */

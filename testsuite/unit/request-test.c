@@ -189,6 +189,46 @@ START_TEST(test_errors)
 }
 END_TEST
 
+static void expect_unsupported(const char *text, const char *msg)
+{
+	smig_request_t req;
+	GError *err = NULL;
+
+	ck_assert_msg(smig_request_parse(text, &req, &err), "refused %s", text);
+	ck_assert_msg(!smig_request_check_supported(&req, &err),
+		      "%s: said supported", text);
+	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_REQUEST));
+	ck_assert_str_eq(err->message, msg);
+	g_error_free(err);
+}
+
+START_TEST(test_supported)
+{
+	const char *ok[] = { NULL, "", "auto", "advise", "manual", "off",
+			     "auto,capture=callback,capture-timeout=5s",
+			     "manual,max-moves=3" };
+	smig_request_t req;
+	GError *err = NULL;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(ok); i++) {
+		ck_assert(smig_request_parse(ok[i], &req, &err));
+		ck_assert_msg(smig_request_check_supported(&req, &err),
+			      "%s: %s", ok[i] ? ok[i] : "(bare)",
+			      err ? err->message : "");
+	}
+	expect_unsupported("capture=signal:USR1",
+			   "capture=signal:USR1: capture by signal is not supported by slurm-migrate " PACKAGE_VERSION);
+	expect_unsupported("interval=30s",
+			   "interval=30s: sampling of rank load is not supported by slurm-migrate " PACKAGE_VERSION);
+	expect_unsupported("every=10m",
+			   "every=10m: periodic capture is not supported by slurm-migrate " PACKAGE_VERSION);
+	expect_unsupported("auto,spares=1",
+			   "spares=1: keeping spare nodes is not supported by slurm-migrate " PACKAGE_VERSION);
+	expect_unsupported("affinity",
+			   "affinity: counting bytes between ranks is not supported by slurm-migrate " PACKAGE_VERSION);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("request");
@@ -202,6 +242,7 @@ int main(void)
 	tcase_add_test(tc, test_all_keys);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_supported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -100,7 +100,8 @@ static int migrate_opt_cb(int val, const char *optarg, int remote)
 	smig_request_t req;
 	GError *err = NULL;
 
-	if (!smig_request_parse(optarg, &req, &err)) {
+	if (!smig_request_parse(optarg, &req, &err) ||
+	    !smig_request_check_supported(&req, &err)) {
 		/* In slurmstepd this is only logged; srun already refused. */
 		slurm_error("migrate: --migrate=%s: %s", optarg ? optarg : "",
 			    err->message);
