@@ -36,6 +36,12 @@ static const char *const type_names[SMIG_MSG_TYPE_MAX] = {
 	[SMIG_MSG_COMMIT] = "COMMIT",
 	[SMIG_MSG_BYE] = "BYE",
 	[SMIG_MSG_REFUSED] = "REFUSED",
+	[SMIG_MSG_SAMPLE] = "SAMPLE",
+	[SMIG_MSG_QUERY] = "QUERY",
+	[SMIG_MSG_STATUS] = "STATUS",
+	[SMIG_MSG_REQUEST] = "REQUEST",
+	[SMIG_MSG_REPLY] = "REPLY",
+	[SMIG_MSG_HANDOFF] = "HANDOFF",
 };
 
 /* smig_msg_type_name - "HELLO_SRUN", ... or "UNKNOWN" (static) */

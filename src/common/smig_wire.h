@@ -38,6 +38,14 @@ typedef enum {
 	SMIG_MSG_COMMIT = 10,		/* balancer -> agents: gen good; stop or go on */
 	SMIG_MSG_BYE = 11,		/* srun/agent -> balancer: step ends */
 	SMIG_MSG_REFUSED = 12,		/* balancer -> sender: request refused, why */
+	/* Reserved for work in progress (monitoring, images, CLI); see
+	 * doc/design.md when they land. */
+	SMIG_MSG_SAMPLE = 13,		/* agent -> balancer: per-rank samples */
+	SMIG_MSG_QUERY = 14,		/* CLI -> balancer: a job's state/history */
+	SMIG_MSG_STATUS = 15,		/* balancer -> CLI: answer to QUERY */
+	SMIG_MSG_REQUEST = 16,		/* CLI -> balancer: capture/move now */
+	SMIG_MSG_REPLY = 17,		/* balancer -> CLI: answer to REQUEST */
+	SMIG_MSG_HANDOFF = 18,		/* agent <-> agent: image transfer */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 
