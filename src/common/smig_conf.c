@@ -134,9 +134,9 @@ char *smig_format_duration(uint32_t ms)
 	return g_strdup_printf("%ums", ms);
 }
 
-/* A decimal integer in [min, max], nothing else. */
-static bool parse_uint(const char *text, uint32_t min, uint32_t max,
-		       uint32_t *out)
+/* smig_parse_uint - see smig_conf.h */
+bool smig_parse_uint(const char *text, uint32_t min, uint32_t max,
+		     uint32_t *out)
 {
 	uint64_t n = 0;
 	const char *p;
@@ -262,7 +262,7 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		conf->balancer_addr = g_strdup(value);
 		break;
 	case KEY_PORT:
-		if (!parse_uint(value, 1, 65535, &n)) {
+		if (!smig_parse_uint(value, 1, 65535, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not a port number (1-65535)",
 				    path, line, key, value);
@@ -313,7 +313,7 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		}
 		break;
 	case KEY_RETAIN:
-		if (!parse_uint(value, 1, MAX_RETAIN, &n)) {
+		if (!smig_parse_uint(value, 1, MAX_RETAIN, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not a count of generations (1-%u)",
 				    path, line, key, value, MAX_RETAIN);

@@ -102,6 +102,14 @@ void smig_conf_pairs_free(GArray *pairs);
  */
 bool smig_parse_duration(const char *text, uint32_t *ms);
 
+/*
+ * smig_parse_uint - a decimal integer in [min, max] and nothing else (no
+ * sign, no blanks, no other base)
+ * RET true and *out set on success; *out untouched otherwise
+ */
+bool smig_parse_uint(const char *text, uint32_t min, uint32_t max,
+		     uint32_t *out);
+
 /* smig_format_duration - milliseconds as the shortest exact "30s"/"5m"/"500ms"; caller g_free()s */
 char *smig_format_duration(uint32_t ms);
 

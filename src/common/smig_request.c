@@ -108,24 +108,6 @@ static bool find_signal(const char *word, int *sig)
 	return false;
 }
 
-static bool parse_count(const char *text, uint32_t max, uint32_t *out)
-{
-	uint64_t n = 0;
-	const char *p;
-
-	if (!g_ascii_isdigit(*text))
-		return false;
-	for (p = text; g_ascii_isdigit(*p); p++) {
-		n = n * 10 + (uint64_t) (*p - '0');
-		if (n > max)
-			return false;
-	}
-	if (*p)
-		return false;
-	*out = (uint32_t) n;
-	return true;
-}
-
 /* One "key=value" item (value may be NULL for a bare key). */
 static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 		       const char *value, GError **error)
@@ -215,7 +197,7 @@ static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 		break;
 	}
 	case SEEN_SPARES:
-		if (!parse_count(value, MAX_SPARES, &req->spares)) {
+		if (!smig_parse_uint(value, 0, MAX_SPARES, &req->spares)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
 				    "spares=%s: not a count (0-%u)", value,
 				    MAX_SPARES);
@@ -223,7 +205,7 @@ static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 		}
 		break;
 	case SEEN_MAX_MOVES:
-		if (!parse_count(value, MAX_MOVES, &req->max_moves)) {
+		if (!smig_parse_uint(value, 0, MAX_MOVES, &req->max_moves)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
 				    "max-moves=%s: not a count (0-%u, 0: no limit)",
 				    value, MAX_MOVES);
