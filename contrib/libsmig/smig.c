@@ -116,6 +116,9 @@ static struct {
 	smig_restore_fn restore;		/* (main) */
 	void *arg;				/* (main) */
 
+	uint64_t good[SMIG_STORE_MAX_GOOD];	/* (main) good generations */
+	size_t ngood;			/* (main) 0: no manifest */
+
 	_Atomic uint64_t count;		/* k: safe points so far */
 	_Atomic int pending;		/* nonzero: take the slow path */
 	_Atomic uint64_t last_good;	/* smig_generation() */
@@ -695,6 +698,31 @@ static bool load_image(uint64_t gen, smig_image_hdr_t *hdr, void **payload,
 }
 
 /*
+ * read_manifest - the good generations the store recorded (state.good);
+ * a bad manifest is reported and ignored: every image is verified anyway.
+ */
+static void read_manifest(void)
+{
+	char err[ERRBUF_LEN] = "";
+
+	if (smig_store_good_read(state.image_dir, state.good, &state.ngood,
+				 err, sizeof(err)) < 0)
+		smig_log("%s: ignored, falling back to any generation whose images verify on every rank",
+			 err);
+}
+
+/* known_good - gen is in the manifest, or there is no manifest */
+static bool known_good(uint64_t gen)
+{
+	if (!state.ngood)
+		return true;
+	for (size_t i = 0; i < state.ngood; i++)
+		if (state.good[i] == gen)
+			return true;
+	return false;
+}
+
+/*
  * agree - AND of every rank's mask, through PMIx_Put + fence + PMIx_Get
  * IN  key  - distinct per round (a key is put once)
  * IN  gen  - SLURM_MIGRATE_RESTORE_GEN, checked to be the same everywhere
@@ -803,8 +831,10 @@ static int restore_from(uint64_t gen)
 	 * ranks (images of one generation are consistent with each other). */
 	span = gen < FALLBACK_GENS ? gen : FALLBACK_GENS;
 	mine = 0;
+	/* Only generations the store recorded as good (every rank's image
+	 * verified by the agents): an aborted one may be incomplete. */
 	for (i = 1; i < span; i++)
-		if (load_image(gen - i, &hdr, NULL, true))
+		if (known_good(gen - i) && load_image(gen - i, &hdr, NULL, true))
 			mine |= UINT64_C(1) << i;
 	if (!agree(KEY_RESTORE_R2, gen, mine, &all))
 		return SMIG_ERR_PMIX;
@@ -891,12 +921,21 @@ SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 	state.registered = true;
 	if (!state.active)
 		return SMIG_OK;
+	read_manifest();
 
 	v = getenv("SLURM_MIGRATE_RESTORE_GEN");
 	if (!v || !*v)
 		return SMIG_OK;
-	if (!parse_u64(v, UINT64_MAX, &gen) || gen == 0) {
-		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1)",
+	if (!strcmp(v, "last")) {
+		/* A restart after a failure: the newest good generation. */
+		if (!state.ngood) {
+			smig_log("SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s: cannot restore",
+				 state.image_dir, SMIG_STORE_MANIFEST);
+			return SMIG_ERR_IMAGE;
+		}
+		gen = state.good[state.ngood - 1];
+	} else if (!parse_u64(v, UINT64_MAX, &gen) || gen == 0) {
+		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
 			 v);
 		return SMIG_ERR_INVAL;
 	}

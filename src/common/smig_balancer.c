@@ -130,6 +130,7 @@ struct step {
 	agent_t **rank_agent;	/* per rank, borrowed from agents */
 	capture_t *cap;
 	bool committed;		/* ranks told to stop: step ending */
+	int64_t next_periodic;	/* monotonic us of the next every= capture */
 };
 
 struct smig_balancer {
@@ -670,6 +671,40 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 	send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
 }
 
+/*
+ * A capture for later is complete: the ranks go on where they are
+ * (COMMIT stop=false), the generation is the job's last good one.
+ */
+static void capture_commit_stay(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	GVariantBuilder vb;
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen",
+	                      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "stop",
+			      g_variant_new_boolean(FALSE));
+	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	smig_info("JobId=%u StepId=%u captured gen=%" PRIu64 " reason=%s",
+		  s->job->id, s->step_id, cap->gen, cap->plan->reason);
+	if (s->req.every_ms)
+		s->next_periodic = now_us() + (int64_t) s->req.every_ms * 1000;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, s->job);
+}
+
+/* A plan in which nobody moves, for a capture for later. RET owned */
+static smig_plan_t *plan_stay(const char *reason)
+{
+	smig_plan_t *plan = g_new0(smig_plan_t, 1);
+
+	plan->moves = g_array_new(FALSE, TRUE, sizeof(smig_policy_move_t));
+	plan->reason = g_strdup(reason);
+	plan->text = g_strdup("no rank moves");
+	return plan;
+}
+
 /* All images good: tell srun the new mapping. */
 static void capture_all_done(smig_balancer_t *b, step_t *s)
 {
@@ -679,6 +714,13 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 	GVariantBuilder vb;
 
 	s->job->last_good = cap->gen;
+	if (!cap->plan->moves->len) {
+		/* A capture for later (every=, REQUEST): nobody moves. */
+		g_free(node_of);
+		g_string_free(hf, TRUE);
+		capture_commit_stay(b, s);
+		return;
+	}
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		node_of[r] = s->rank_agent[r]->node_idx;
 	for (guint i = 0; i < cap->plan->moves->len; i++) {
@@ -793,6 +835,11 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	}
 	if (unknown)
 		goto out;
+	if (!leave && s->req.every_ms && now >= s->next_periodic) {
+		s->next_periodic = now + (int64_t) s->req.every_ms * 1000;
+		capture_start(b, s, plan_stay("periodic"));
+		goto out;
+	}
 	if (!leave) {
 		/* Nothing to advise any more: the nodes are fine again. */
 		if (j->advice && s->req.mode == SMIG_MODE_ADVISE) {
@@ -1078,6 +1125,7 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	s->ntasks = ntasks;
 	s->rank_agent = g_new0(agent_t *, ntasks);
 	s->registered = true;
+	s->next_periodic = now_us() + (int64_t) req.every_ms * 1000;
 	s->srun = c;
 	c->role = ROLE_SRUN;
 	c->step = s;
@@ -1292,9 +1340,9 @@ static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_msg_get_i32(m, "status", &status);
 	smig_msg_get_str(m, "msg", &text);
 	if (status != 0) {
-		smig_verbose("JobId=%u StepId=%u rank=%u capture gen=%" PRIu64
-			     " failed: status=%d %s", s->job->id, s->step_id,
-			     rank, s->cap->gen, status, text);
+		smig_info("JobId=%u StepId=%u rank=%u capture gen=%" PRIu64
+			  " failed: status=%d %s", s->job->id, s->step_id,
+			  rank, s->cap->gen, status, text);
 		r = g_strdup_printf("%u", rank);
 		capture_abort(b, s, "capture-failed", r);
 		g_free(r);

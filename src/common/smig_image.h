@@ -119,6 +119,55 @@ int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		      size_t errlen);
 
+/*
+ * The store's record of good generations: "<dir>/good", written by the node
+ * agent when the balancer commits a generation (every rank's image written
+ * and verified). Text, one line per good generation, oldest first, at most
+ * SMIG_STORE_MAX_GOOD lines:
+ *
+ *   smig-good 1
+ *   gen 7
+ *   gen 9
+ *
+ * Written atomically (temporary name, fsync, rename, fsync of the directory).
+ */
+#define SMIG_STORE_MANIFEST	"good"
+#define SMIG_STORE_MAX_GOOD	64
+
+/*
+ * smig_store_good_read - the good generations recorded in dir
+ * OUT gens - ascending, up to SMIG_STORE_MAX_GOOD entries
+ * OUT n    - number of entries (0 if the manifest does not exist)
+ * RET 0 (also when there is no manifest: *n = 0), or a negative code with a
+ *     message in errbuf naming the file, line and what is wrong
+ */
+int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
+			 char *errbuf, size_t errlen);
+
+/*
+ * smig_store_commit - record gen as good and keep the newest retain good
+ * generations in the manifest (retain >= 1: the newest good one is never
+ * dropped)
+ * IN uid, gid  - owner given to the manifest (root callers); (uid_t) -1
+ *                leaves it
+ * OUT keep_from - oldest good generation kept: images below it may go
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
+		      uint32_t uid, uint32_t gid, uint64_t *keep_from,
+		      char *errbuf, size_t errlen);
+
+/*
+ * smig_store_prune - delete the images of ranks with a generation below
+ * keep_from, and temporary files of generations <= newest (left by writers
+ * that died); other ranks' files are left alone (another node owns them)
+ * IN ranks - the ranks whose files may go (borrowed)
+ * RET number of files deleted, or a negative code with a message in errbuf
+ */
+int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
+		     uint64_t keep_from, uint64_t newest, char *errbuf,
+		     size_t errlen);
+
 /* smig_image_strerror - static text of a SMIG_IMAGE_E* code or -errno */
 const char *smig_image_strerror(int code);
 

@@ -377,15 +377,6 @@ bool smig_request_check_supported(const smig_request_t *req, GError **error)
 		g_free(d);
 		return ok;
 	}
-	if (req->every_ms) {
-		char *v = smig_format_duration(req->every_ms);
-
-		d = g_strdup_printf("every=%s", v);
-		g_free(v);
-		ok = unsupported(error, d, "periodic capture");
-		g_free(d);
-		return ok;
-	}
 	if (req->spares) {
 		d = g_strdup_printf("spares=%u", req->spares);
 		ok = unsupported(error, d, "keeping spare nodes");

@@ -220,8 +220,9 @@ START_TEST(test_supported)
 			   "capture=signal:USR1: capture by signal is not supported by slurm-migrate " PACKAGE_VERSION);
 	expect_unsupported("interval=30s",
 			   "interval=30s: sampling of rank load is not supported by slurm-migrate " PACKAGE_VERSION);
-	expect_unsupported("every=10m",
-			   "every=10m: periodic capture is not supported by slurm-migrate " PACKAGE_VERSION);
+	/* Periodic capture is supported since issue 5. */
+	ck_assert(smig_request_parse("every=10m", &req, &err));
+	ck_assert(smig_request_check_supported(&req, &err));
 	expect_unsupported("auto,spares=1",
 			   "spares=1: keeping spare nodes is not supported by slurm-migrate " PACKAGE_VERSION);
 	expect_unsupported("affinity",

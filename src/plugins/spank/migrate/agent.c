@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -425,6 +426,45 @@ static void forward_rank_event(rank_event_t *ev)
 		lost_connection("send failed");
 }
 
+/*
+ * store_commit - gen is good: record it in the job directory's manifest
+ * (where a restart finds it) and delete this node's ranks' images older
+ * than the MigrateRetain newest good generations. Failures are logged: the
+ * images themselves are safe, only the restart-after-failure record or
+ * disk space is affected.
+ */
+static void store_commit(uint64_t gen)
+{
+	char errbuf[512] = "";
+	uint64_t keep_from = gen;
+	struct stat st;
+	int rc;
+
+	/* The job directory belongs to the job's user (make_job_dir()). */
+	if (stat(smig_spank.image_dir, &st) < 0) {
+		st.st_uid = (uid_t) -1;
+		st.st_gid = (gid_t) -1;
+	}
+	rc = smig_store_commit(smig_spank.image_dir, gen,
+			       smig_spank.conf->retain, st.st_uid, st.st_gid,
+			       &keep_from, errbuf, sizeof(errbuf));
+	if (rc < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u generation=%" PRIu64 ": cannot record it as good: %s",
+			    smig_spank.job_id, smig_spank.step_id, gen,
+			    errbuf);
+		return;
+	}
+	rc = smig_store_prune(smig_spank.image_dir, agent.ranks, agent.nranks,
+			      keep_from, gen, errbuf, sizeof(errbuf));
+	if (rc < 0)
+		slurm_error("migrate: JobId=%u StepId=%u: retention: %s",
+			    smig_spank.job_id, smig_spank.step_id, errbuf);
+	else
+		slurm_debug("migrate: JobId=%u StepId=%u node=%s: generation %" PRIu64 " good, %d old image files deleted (keeping generations >= %" PRIu64 ")",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    gen, rc, keep_from);
+}
+
 /* handle_msg - one message from the balancer */
 static void handle_msg(const smig_msg_t *msg)
 {
@@ -484,6 +524,7 @@ static void handle_msg(const smig_msg_t *msg)
 			return;
 		}
 		agent.capture_gen = 0;
+		store_commit(gen);
 		notify_ranks("commit", gen, stop);
 		break;
 	default:	/* ABORT */
