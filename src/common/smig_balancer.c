@@ -28,6 +28,7 @@
 #include "smig_error.h"
 #include "smig_hostlist.h"
 #include "smig_log.h"
+#include "smig_metrics.h"
 #include "smig_policy.h"
 #include "smig_request.h"
 #include "smig_wire.h"
@@ -113,6 +114,8 @@ struct job {
 	int64_t retry_after;	/* monotonic us; 0: none */
 	char *published;	/* last line handed to the host */
 	uint32_t nsteps;
+	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
+	uint32_t sample_ms;	/* interval of the last SAMPLE */
 };
 
 struct step {
@@ -207,6 +210,7 @@ static void job_free(job_t *j)
 	g_free(j->last_error);
 	g_free(j->advice);
 	g_free(j->published);
+	smig_metrics_free(j->metrics);
 	g_free(j);
 }
 
@@ -223,6 +227,13 @@ static char *job_line(const job_t *j)
 		g_string_append_printf(s, " advice=%s", j->advice);
 	if (j->last_error)
 		g_string_append_printf(s, " last_error=%s", j->last_error);
+	if (j->metrics) {
+		char *load = smig_metrics_summary(j->metrics);
+
+		if (load)
+			g_string_append_printf(s, " load=%s", load);
+		g_free(load);
+	}
 	return g_string_free(s, FALSE);
 }
 
@@ -1394,6 +1405,188 @@ static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	conn_kill(c, NULL);
 }
 
+/* A fixed-size array field of a SAMPLE, n elements; RET borrowed or NULL */
+static const void *sample_array(const smig_msg_t *m, const char *key,
+				const char *type, size_t elem, size_t n)
+{
+	GVariant *v = g_variant_lookup_value(m->body, key,
+					     G_VARIANT_TYPE(type));
+	const void *data;
+	gsize got = 0;
+
+	if (!v)
+		return NULL;
+	data = g_variant_get_fixed_array(v, &got, elem);
+	/* The message holds the body, so the data outlives v. */
+	g_variant_unref(v);
+	return got == n ? data : NULL;
+}
+
+/*
+ * on_sample - an agent's samples of one interval: its node, then each of
+ * its ranks, then the traffic its ranks sent. A bad entry is skipped with
+ * one log line; a malformed message is refused as a whole.
+ */
+static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	smig_node_sample_t ns = { 0 };
+	const double *cpu, *delay, *iters;
+	const guint64 *rss;
+	uint32_t *ranks = NULL, interval = 0;
+	const char *health = "unknown";
+	size_t nranks = 0;
+	GVariant *pairs;
+	GError *err = NULL;
+	job_t *j;
+
+	if (!s)
+		return;
+	j = s->job;
+	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks) ||
+	    !(cpu = sample_array(m, "cpu", "ad", sizeof(double), nranks)) ||
+	    !(delay = sample_array(m, "delay", "ad", sizeof(double), nranks)) ||
+	    !(iters = sample_array(m, "iters", "ad", sizeof(double), nranks)) ||
+	    !(rss = sample_array(m, "rss", "at", sizeof(guint64), nranks))) {
+		send_refused(b, c, m, j->id,
+			     "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
+		goto out;
+	}
+	ns.node = c->agent->node;
+	smig_msg_get_u32(m, "interval_ms", &interval);
+	smig_msg_get_u64(m, "mem_avail", &ns.mem_avail);
+	smig_msg_get_str(m, "reason", &ns.reason);
+	smig_msg_get_str(m, "health", &health);
+	if (!g_variant_lookup(m->body, "load", "d", &ns.load))
+		ns.load = 0;
+	if (!strcmp(health, "ok"))
+		ns.health = SMIG_HEALTH_OK;
+	else if (!strcmp(health, "warn"))
+		ns.health = SMIG_HEALTH_WARN;
+	else if (!strcmp(health, "fail"))
+		ns.health = SMIG_HEALTH_FAIL;
+	if (!j->metrics)
+		j->metrics = smig_metrics_new();
+	if (interval)
+		j->sample_ms = interval;
+	if (!smig_metrics_add_node(j->metrics, &ns, &err)) {
+		smig_error("JobId=%u StepId=%u SAMPLE from node=%s skipped: %s",
+			   j->id, s->step_id, ns.node, err->message);
+		g_clear_error(&err);
+		goto out;
+	}
+	for (size_t i = 0; i < nranks; i++) {
+		smig_rank_sample_t rs = { ranks[i], cpu[i], delay[i], rss[i],
+					  iters[i] };
+		size_t k;
+
+		for (k = 0; k < c->agent->nranks; k++)
+			if (c->agent->ranks[k] == ranks[i])
+				break;
+		if (k == c->agent->nranks) {
+			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: rank=%u is not on that node, skipped",
+				   j->id, s->step_id, ns.node, ranks[i]);
+			continue;
+		}
+		if (!smig_metrics_add_rank(j->metrics, ns.node, &rs, &err)) {
+			smig_error("JobId=%u StepId=%u SAMPLE from node=%s skipped: %s",
+				   j->id, s->step_id, ns.node, err->message);
+			g_clear_error(&err);
+		}
+	}
+	pairs = g_variant_lookup_value(m->body, "pairs",
+				       G_VARIANT_TYPE("a(uutt)"));
+	for (gsize i = 0; pairs && i < g_variant_n_children(pairs); i++) {
+		smig_pair_sample_t ps;
+		guint64 bytes, msgs;
+
+		g_variant_get_child(pairs, i, "(uutt)", &ps.src, &ps.dst,
+				    &bytes, &msgs);
+		ps.bytes = bytes;
+		ps.msgs = msgs;
+		if (!smig_metrics_set_pair(j->metrics, &ps, &err)) {
+			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: %s; rest of its pairs skipped",
+				   j->id, s->step_id, ns.node, err->message);
+			g_clear_error(&err);
+			break;
+		}
+	}
+	if (pairs)
+		g_variant_unref(pairs);
+	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
+		   s->step_id, ns.node, nranks);
+	job_publish(b, j);
+out:
+	g_free(ranks);
+}
+
+/*
+ * on_query - a job's state and monitoring data for its owner or an admin
+ * (the smig CLI); answered with STATUS on the same connection
+ */
+static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	GVariantBuilder vb, ns;
+	uint32_t job_id, flags;
+	GVariant *mv = NULL;
+	GVariantIter it;
+	const char *key;
+	GVariant *val;
+	char *why, *line;
+	job_t *j;
+
+	if (!need_u32(b, c, m, 0, "job", &job_id))
+		return;
+	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
+	if (!j) {
+		send_refused(b, c, m, job_id,
+			     "job not known to the balancer (no step with --migrate is running)");
+		return;
+	}
+	if (!uid_may(b, m->uid, j->uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, j->uid);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return;
+	}
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
+	line = job_line(j);
+	g_variant_builder_add(&vb, "{sv}", "state",
+			      g_variant_new_take_string(line));
+	g_variant_builder_add(&vb, "{sv}", "interval_ms",
+			      g_variant_new_uint32(j->sample_ms));
+	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
+	if (j->metrics) {
+		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
+		g_variant_iter_init(&it, mv);
+		while (g_variant_iter_next(&it, "{&sv}", &key, &val)) {
+			g_variant_builder_add(&vb, "{sv}", key, val);
+			g_variant_unref(val);
+		}
+		val = g_variant_lookup_value(mv, "nodes", NULL);
+		for (gsize i = 0; val && i < g_variant_n_children(val); i++) {
+			const char *node;
+
+			g_variant_get_child(val, i, "(&sddtssad)", &node,
+					    NULL, NULL, NULL, NULL, NULL,
+					    NULL);
+			if (!b->ops.node_flags(b->ops.ctx, node, &flags))
+				continue;
+			g_variant_builder_add(&ns, "(ss)", node,
+					      smig_node_flags_reason(flags));
+		}
+		if (val)
+			g_variant_unref(val);
+	}
+	g_variant_builder_add(&vb, "{sv}", "slurm_state",
+			      g_variant_builder_end(&ns));
+	conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
+	if (mv)
+		g_variant_unref(mv);
+}
+
 static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;
@@ -1418,6 +1611,12 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_BYE:
 		on_bye(b, c, m);
+		break;
+	case SMIG_MSG_SAMPLE:
+		on_sample(b, c, m);
+		break;
+	case SMIG_MSG_QUERY:
+		on_query(b, c, m);
 		break;
 	default:
 		smig_msg_get_u32(m, "job", &job_id);
