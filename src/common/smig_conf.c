@@ -20,6 +20,7 @@
 #define DEFAULT_IMAGE_DIR		"/var/spool/slurm-migrate"
 #define DEFAULT_RETAIN			2
 #define DEFAULT_RELAUNCH_GRACE_MS	30000
+#define DEFAULT_SAMPLE_INTERVAL_MS	30000
 #define DEFAULT_BALANCER_ADDR		"localhost"
 #define MAX_RETAIN			1000
 
@@ -34,6 +35,8 @@ typedef enum {
 	KEY_MUNGE_SOCKET,
 	KEY_STATE_DIR,
 	KEY_RELAUNCH_GRACE,
+	KEY_SAMPLE_INTERVAL,
+	KEY_HEALTH_FILE,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -48,6 +51,8 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateMungeSocket",
 	"MigrateStateDir",
 	"MigrateRelaunchGrace",
+	"MigrateSampleInterval",
+	"MigrateHealthFile",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -68,6 +73,7 @@ smig_conf_t *smig_conf_new(void)
 	conf->image_dir = g_strdup(DEFAULT_IMAGE_DIR);
 	conf->retain = DEFAULT_RETAIN;
 	conf->relaunch_grace_ms = DEFAULT_RELAUNCH_GRACE_MS;
+	conf->sample_interval_ms = DEFAULT_SAMPLE_INTERVAL_MS;
 	return conf;
 }
 
@@ -81,6 +87,7 @@ void smig_conf_free(smig_conf_t *conf)
 	g_free(conf->image_dir);
 	g_free(conf->munge_socket);
 	g_free(conf->state_dir);
+	g_free(conf->health_file);
 	g_free(conf);
 }
 
@@ -274,6 +281,7 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 	case KEY_CAPTURE_TIMEOUT:
 	case KEY_RETRY_INTERVAL:
 	case KEY_RELAUNCH_GRACE:
+	case KEY_SAMPLE_INTERVAL:
 		if (!smig_parse_duration(value, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not a duration (" DURATION_EXAMPLES ")",
@@ -286,12 +294,15 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 			conf->capture_timeout_ms = n;
 		else if (k == KEY_RETRY_INTERVAL)
 			conf->retry_interval_ms = n;
-		else
+		else if (k == KEY_RELAUNCH_GRACE)
 			conf->relaunch_grace_ms = n;
+		else
+			conf->sample_interval_ms = n;
 		break;
 	case KEY_IMAGE_DIR:
 	case KEY_MUNGE_SOCKET:
 	case KEY_STATE_DIR:
+	case KEY_HEALTH_FILE:
 		if (!valid_abs_path(value)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not an absolute path (e.g. %s)",
@@ -307,9 +318,12 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		} else if (k == KEY_MUNGE_SOCKET) {
 			g_free(conf->munge_socket);
 			conf->munge_socket = g_strdup(value);
-		} else {
+		} else if (k == KEY_STATE_DIR) {
 			g_free(conf->state_dir);
 			conf->state_dir = g_strdup(value);
+		} else {
+			g_free(conf->health_file);
+			conf->health_file = g_strdup(value);
 		}
 		break;
 	case KEY_RETAIN:
@@ -529,6 +543,9 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	add_pair(pairs, KEY_STATE_DIR, str_or_null(conf->state_dir));
 	add_pair(pairs, KEY_RELAUNCH_GRACE,
 		 smig_format_duration(conf->relaunch_grace_ms));
+	add_pair(pairs, KEY_SAMPLE_INTERVAL,
+		 smig_format_duration(conf->sample_interval_ms));
+	add_pair(pairs, KEY_HEALTH_FILE, str_or_null(conf->health_file));
 	return pairs;
 }
 

@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 10
+#define SMIG_CONF_NKEYS 12
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -38,6 +38,12 @@ typedef struct smig_conf {
 					 * long srun waits for the old ranks to
 					 * exit after a committed move before it
 					 * kills the old step */
+	uint32_t sample_interval_ms;	/* MigrateSampleInterval, default 30s:
+					 * how often agents sample ranks (a
+					 * step's interval= overrides it) */
+	char *health_file;		/* MigrateHealthFile, default NULL: a
+					 * file whose first word (ok, warn,
+					 * fail) is the node's health */
 	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;

@@ -368,23 +368,11 @@ bool smig_request_check_supported(const smig_request_t *req, GError **error)
 		g_free(d);
 		return ok;
 	}
-	if (req->interval_ms) {
-		char *v = smig_format_duration(req->interval_ms);
-
-		d = g_strdup_printf("interval=%s", v);
-		g_free(v);
-		ok = unsupported(error, d, "sampling of rank load");
-		g_free(d);
-		return ok;
-	}
 	if (req->spares) {
 		d = g_strdup_printf("spares=%u", req->spares);
 		ok = unsupported(error, d, "keeping spare nodes");
 		g_free(d);
 		return ok;
 	}
-	if (req->affinity)
-		return unsupported(error, "affinity",
-				   "counting bytes between ranks");
 	return true;
 }

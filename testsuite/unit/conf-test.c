@@ -90,6 +90,8 @@ START_TEST(test_defaults)
 		{ "MigrateMungeSocket", "(null)" },
 		{ "MigrateStateDir", "(null)" },
 		{ "MigrateRelaunchGrace", "30s" },
+		{ "MigrateSampleInterval", "30s" },
+		{ "MigrateHealthFile", "(null)" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -161,9 +163,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile)");
 }
 END_TEST
 
@@ -198,6 +200,10 @@ START_TEST(test_value_errors)
 		     "migrate.conf:7: MigrateCaptureTimeout=0: not a duration (examples: 30s, 5m, 1h)");
 	expect_error("MigrateRetryInterval=5 m",
 		     "migrate.conf:7: MigrateRetryInterval=5 m: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigrateSampleInterval=often",
+		     "migrate.conf:7: MigrateSampleInterval=often: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigrateHealthFile=health",
+		     "migrate.conf:7: MigrateHealthFile=health: not an absolute path (e.g. /var/spool/slurm-migrate)");
 	expect_error("MigrateRelaunchGrace=2d",
 		     "migrate.conf:7: MigrateRelaunchGrace=2d: not a duration (examples: 30s, 5m, 1h)");
 	expect_error("MigrateImageDir=var/img",

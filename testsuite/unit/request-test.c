@@ -218,15 +218,14 @@ START_TEST(test_supported)
 	}
 	expect_unsupported("capture=signal:USR1",
 			   "capture=signal:USR1: capture by signal is not supported by slurm-migrate " PACKAGE_VERSION);
-	expect_unsupported("interval=30s",
-			   "interval=30s: sampling of rank load is not supported by slurm-migrate " PACKAGE_VERSION);
+	/* Sampling and affinity are supported since issue 6. */
+	ck_assert(smig_request_parse("interval=30s,affinity", &req, &err));
+	ck_assert(smig_request_check_supported(&req, &err));
 	/* Periodic capture is supported since issue 5. */
 	ck_assert(smig_request_parse("every=10m", &req, &err));
 	ck_assert(smig_request_check_supported(&req, &err));
 	expect_unsupported("auto,spares=1",
 			   "spares=1: keeping spare nodes is not supported by slurm-migrate " PACKAGE_VERSION);
-	expect_unsupported("affinity",
-			   "affinity: counting bytes between ranks is not supported by slurm-migrate " PACKAGE_VERSION);
 }
 END_TEST
 
