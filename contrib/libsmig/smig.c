@@ -32,6 +32,7 @@
 #include "smig_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,6 +137,13 @@ static struct {
 } state = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/*
+ * The safe-point count as the node agent reads it (its progress sample):
+ * <SLURM_MIGRATE_STAT_DIR>/rank<R>.prog, 8 bytes, mapped shared. NULL
+ * without a stat directory. (main thread)
+ */
+static _Atomic uint64_t *progress;
 
 /* Rank for log lines; UINT32_MAX until PMIx told us. */
 static _Atomic uint32_t log_rank = UINT32_MAX;
@@ -517,6 +526,37 @@ out:
 		notify_agent("count", gen, pause_at, 0, 0, NULL);
 }
 
+/* progress_open - map the progress file; failure only costs the sample */
+static void progress_open(void)
+{
+	const char *dir = getenv("SLURM_MIGRATE_STAT_DIR");
+	char path[4096];
+	void *p;
+	int fd;
+
+	if (!dir || dir[0] != '/' ||
+	    snprintf(path, sizeof(path), "%s/rank%u.prog", dir,
+		     state.me.rank) >= (int) sizeof(path))
+		return;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(uint64_t)) < 0) {
+		smig_log("%s: %s: progress is not reported", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		smig_log("%s: mmap: %s: progress is not reported", path,
+			 strerror(errno));
+		return;
+	}
+	progress = p;
+}
+
 SMIG_EXPORT int smig_init(void)
 {
 	pmix_status_t code = PMIX_JCTRL_CHECKPOINT;
@@ -607,6 +647,7 @@ SMIG_EXPORT int smig_init(void)
 	state.evhdlr = rc;
 	state.initialized = true;
 	state.active = true;
+	progress_open();
 	smig_debug("attached: nspace=%s ranks=%u job=%u step=%u dir=%s",
 		   state.me.nspace, state.nranks, state.job_id, state.step_id,
 		   state.image_dir);
@@ -1169,6 +1210,8 @@ SMIG_EXPORT int smig_safepoint(void)
 	if (!state.active)
 		return SMIG_OK;
 	k = atomic_fetch_add(&state.count, 1) + 1;
+	if (progress)
+		atomic_store_explicit(progress, k, memory_order_relaxed);
 	if (!atomic_load(&state.pending))
 		return SMIG_OK;
 	return safepoint_slow(k);
@@ -1210,6 +1253,12 @@ SMIG_EXPORT int smig_finalize(void)
 	pthread_cond_destroy(&state.cond);
 	free(state.image_dir);
 	state.image_dir = NULL;
+	if (progress) {
+		void *p = (void *) progress;
+
+		progress = NULL;
+		munmap(p, sizeof(uint64_t));
+	}
 	/* Drops our reference; Open MPI's keeps PMIx up until MPI_Finalize. */
 	rc = PMIx_Finalize(NULL, 0);
 	if (rc != PMIX_SUCCESS) {

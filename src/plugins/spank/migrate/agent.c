@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -552,10 +553,32 @@ static bool say_hello(void)
 	return send_msg(SMIG_MSG_HELLO_AGENT, &b);
 }
 
+/* take_sample - one SAMPLE of this node's ranks to the balancer */
+static void take_sample(void)
+{
+	GVariant *body;
+	smig_msg_t *msg;
+	GError *err = NULL;
+
+	if (agent.fd < 0 || !(body = smig_sample_collect()))
+		return;
+	msg = smig_msg_new(SMIG_MSG_SAMPLE, body);
+	if (!smig_wire_send(agent.fd, agent.auth, msg, &err)) {
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot send SAMPLE to the balancer: %s",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    err->message);
+		g_error_free(err);
+		lost_connection("send failed");
+	}
+	smig_msg_free(msg);
+}
+
 static gpointer agent_main(gpointer unused)
 {
 	const smig_conf_t *conf = smig_spank.conf;
 	GError *err = NULL;
+	uint32_t interval = MAX(smig_sample_interval_ms(), 100);
+	int64_t next_sample;
 	rank_event_t *ev;
 	smig_msg_t *msg;
 	int w;
@@ -578,8 +601,17 @@ static gpointer agent_main(gpointer unused)
 		   smig_spank.job_id, smig_spank.step_id, agent.node,
 		   agent.nranks, conf->balancer_addr, conf->port);
 
+	next_sample = g_get_monotonic_time() + 1000 * (int64_t) interval;
 	while (!g_atomic_int_get(&agent.stopping)) {
-		w = smig_spank_wait(agent.fd, agent.wake_fd, -1);
+		int64_t left = next_sample - g_get_monotonic_time();
+
+		if (left <= 0) {
+			take_sample();
+			next_sample += 1000 * (int64_t) interval;
+			left = MAX(next_sample - g_get_monotonic_time(), 0);
+		}
+		w = smig_spank_wait(agent.fd, agent.wake_fd,
+				    (int) MIN(left / 1000 + 1, INT_MAX));
 		while ((ev = g_async_queue_try_pop(agent.events))) {
 			forward_rank_event(ev);
 			rank_event_free(ev);
@@ -704,6 +736,7 @@ void smig_agent_start(spank_t sp)
 			    smig_spank.job_id, smig_spank.step_id);
 		return;
 	}
+	smig_sample_setup(sp, agent.node);
 	agent.auth = smig_auth_munge_new(smig_spank.conf->munge_socket, &err);
 	if (!agent.auth) {
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",

@@ -5,8 +5,10 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/spank_migrate.c \
 	src/plugins/spank/migrate/agent.c \
 	src/plugins/spank/migrate/relaunch.c \
+	src/plugins/spank/migrate/sample.c \
 	src/plugins/spank/migrate/spank_migrate.h
-spank_migrate_la_CPPFLAGS = $(AM_CPPFLAGS) $(SLURM_CPPFLAGS) $(PMIX_CFLAGS)
+spank_migrate_la_CPPFLAGS = $(AM_CPPFLAGS) $(SLURM_CPPFLAGS) $(PMIX_CFLAGS) \
+	-DSMIG_LIBDIR='"$(libdir)"'
 spank_migrate_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 spank_migrate_la_LIBADD = src/common/libsmig_core.la -ldl -lpthread
 spank_migrate_la_LDFLAGS = -module -avoid-version -shared \

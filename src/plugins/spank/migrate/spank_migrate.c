@@ -325,12 +325,22 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+SMIG_SPANK_EXPORT int slurm_spank_task_post_fork(spank_t sp, int ac,
+						 char **av)
+{
+	if (smig_spank.active && spank_remote(sp))
+		smig_sample_task(sp);
+	return 0;
+}
+
 SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	spank_context_t ctx = spank_context();
 
-	if (ctx == S_CTX_REMOTE && smig_spank.active)
+	if (ctx == S_CTX_REMOTE && smig_spank.active) {
 		smig_agent_stop();
+		smig_sample_fini();
+	}
 	if (ctx == S_CTX_LOCAL) {
 		if (smig_spank.active)
 			smig_relaunch_exit();	/* may not return */

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 #include <slurm/spank.h>
 
 #include "smig_conf.h"
@@ -64,6 +65,30 @@ void smig_agent_start(spank_t sp);
 
 /* smig_agent_stop - send BYE, join the thread, deregister, free (exit) */
 void smig_agent_stop(void);
+
+/* sample.c: what the agent measures (see its header comment) */
+
+/*
+ * smig_sample_setup - the step's stat directory and the tasks' environment
+ * (SLURM_MIGRATE_STAT_DIR; LD_PRELOAD of the PMPI layer with affinity);
+ * user_init, before the tasks exist. Failures are logged.
+ */
+void smig_sample_setup(spank_t sp, const char *node);
+
+/* smig_sample_task - remember a task's pid and rank (task_post_fork) */
+void smig_sample_task(spank_t sp);
+
+/* smig_sample_interval_ms - interval= of the step, else MigrateSampleInterval */
+uint32_t smig_sample_interval_ms(void);
+
+/*
+ * smig_sample_collect - sample every task and the node (agent thread)
+ * RET floating a{sv} body of a SAMPLE; NULL when no rank has a sample yet
+ */
+GVariant *smig_sample_collect(void);
+
+/* smig_sample_fini - remove the stat directory, forget the tasks (exit) */
+void smig_sample_fini(void);
 
 /* relaunch.c: the srun side */
 
