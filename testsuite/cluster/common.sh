@@ -165,13 +165,15 @@ smig_shared_up() {
 		smig_say "started munged (pid $pid)"
 	fi
 
-	if ! id -u "$user" >/dev/null 2>&1; then
+	# USER runs the jobs; USER2 is "another user" (security tests).
+	for user in "$user" "${user}2"; do
+		id -u "$user" >/dev/null 2>&1 && continue
 		useradd --no-create-home --home-dir /nonexistent \
 			--shell /bin/bash --user-group "$user" ||
 			smig_die "useradd $user failed"
 		echo "$user" >> "$SMIG_REGISTRY/created-users"
 		smig_say "created test user $user"
-	fi
+	done
 	smig_registry_unlock
 }
 

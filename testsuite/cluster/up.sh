@@ -246,6 +246,7 @@ export SMIG_MIGRATE_PORT=$mport
 export SMIG_BALANCER_ADDR=$ctld_addr
 export SMIG_NODE_NAMES="${nodes[*]}"
 export SMIG_TEST_USER=$user
+export SMIG_TEST_USER2=${user}2
 export SMIG_NETNS=$netns
 export SMIG_PLUGINS=$plugins
 export OMPI_MCA_pml=ob1
