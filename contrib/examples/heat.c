@@ -65,6 +65,9 @@ struct heat_image {
 	int64_t nx, ny, row0, rows, iter;
 };
 
+/* --capture-sleep-ms: the capture callback has only the state as argument */
+static long capture_sleep_ms;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -78,6 +81,8 @@ static void usage(FILE *f)
 "  --stall-rank R   with --stall-iter/--stall-sec: rank R sleeps S seconds\n"
 "  --stall-iter I     before the safe point of iteration I\n"
 "  --stall-sec S\n"
+"  --capture-sleep-ms M  each capture prints \"capturing\" with the pid\n"
+"                   and sleeps M ms (a slow writer, for fault tests)\n"
 "  --report N       rank 0 prints a progress line every N iterations\n"
 "  --timestamps     add wall-clock times (t=seconds since the epoch) to the\n"
 "                   start/restored/stopping lines, and print a \"computing\"\n"
@@ -128,6 +133,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "stall-iter", required_argument, NULL, 'I' },
 		{ "stall-sec", required_argument, NULL, 'S' },
 		{ "report", required_argument, NULL, 'r' },
+		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -168,6 +174,10 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'r':
 			ok = parse_long(name, optarg, 0, LONG_MAX, &o->report);
+			break;
+		case 'C':
+			ok = parse_long(name, optarg, 0, 3600000,
+					&capture_sleep_ms);
 			break;
 		case 't':
 			o->timestamps = true;
@@ -321,6 +331,17 @@ static int capture(smig_writer_t *w, void *arg)
 	};
 	int rc;
 
+	if (capture_sleep_ms) {
+		struct timespec ts = {
+			.tv_sec = capture_sleep_ms / 1000,
+			.tv_nsec = capture_sleep_ms % 1000 * 1000000,
+		};
+
+		printf("heat: rank %d capturing iter %ld pid %ld\n", h->rank,
+		       h->iter, (long) getpid());
+		fflush(stdout);
+		nanosleep(&ts, NULL);
+	}
 	rc = smig_write(w, &im, sizeof(im));
 	if (rc == SMIG_OK)
 		rc = smig_write(w, &h->cur[h->nx],

@@ -670,7 +670,10 @@ out_finalize:
 static bool check_header(const smig_image_hdr_t *h, uint64_t gen,
 			 char *err, size_t errlen)
 {
-	if (h->rank != state.me.rank)
+	if (h->job_id != state.job_id)
+		snprintf(err, errlen, "job %u in header, this is job %u",
+			 h->job_id, state.job_id);
+	else if (h->rank != state.me.rank)
 		snprintf(err, errlen, "rank %u in header, expected %u",
 			 h->rank, state.me.rank);
 	else if (h->generation != gen)
@@ -679,9 +682,6 @@ static bool check_header(const smig_image_hdr_t *h, uint64_t gen,
 	else if (h->nranks != state.nranks)
 		snprintf(err, errlen, "captured with %u ranks, this step has %u",
 			 h->nranks, state.nranks);
-	else if (h->job_id != state.job_id)
-		snprintf(err, errlen, "job %u in header, this is job %u",
-			 h->job_id, state.job_id);
 	else if (strcmp(h->tag, state.tag))
 		snprintf(err, errlen, "tag \"%s\" in header, application registered \"%s\"",
 			 h->tag, state.tag);

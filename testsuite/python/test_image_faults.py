@@ -1,0 +1,375 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""test_image_faults.py - the recovery image fault matrix: nothing is lost
+
+Each case runs one batch job of two steps. Step 1 runs heat with periodic
+capture (--migrate=every=1s), so the job directory holds the MigrateRetain=2
+newest good generations and the manifest "good" names them. The test then
+breaks something: an image of the newest generation (truncated, one bit
+flipped in payload or header, another format version, an image of another
+rank or job, unreadable), the disk (full while step 1 captures), or a rank
+(killed while it captures). Step 2 restarts the application from the last
+good generation (SLURM_MIGRATE_RESTORE_GEN=last). Each case checks that the
+fault was detected, that the error names the file and the reason, that the
+previous good generation was used, and that the job finished with the
+checksum of a run without any fault.
+"""
+
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+
+import cluster as cl
+
+HEAT_ARGS = "--nx 96 --ny 64 --iters 240 --sleep-ms 25 --report 40"
+MIGRATE1 = "every=1s,capture-timeout=5s"
+START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
+DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
+HDR = 128                      # image header size (src/common/smig_image.h)
+PAYLOAD_ITER_OFF = HDR + 8 + 32  # heat_image.iter in heat's payload
+FINISHED = []                  # jobs whose images outlive them (donors)
+
+
+def heat_path(c):
+    path = os.path.join(c.build_dir, "contrib", "examples", "heat")
+    assert os.access(path, os.X_OK), f"{path}: build the example first"
+    return path
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def reference(cluster):
+    """Checksum of the same computation without --migrate."""
+    r = cl.srun_mpi(cluster, f"-N2 -n4 {heat_path(cluster)} "
+                    f"{HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}",
+                    started_re=START_RE, timeout=120)
+    assert r.rc == 0, f"reference run failed:\n{r}"
+    m = re.search(DONE_RE, r.stdout, re.M)
+    assert m, f"reference run printed no checksum:\n{r}"
+    return m.group(2)
+
+
+def job_dir(c, job):
+    return os.path.join(c.dir, "images", str(job))
+
+
+def good_gens(c, job):
+    """Generations the manifest of the job's image directory lists."""
+    text = read(os.path.join(job_dir(c, job), "good"))
+    lines = text.splitlines()
+    assert not lines or lines[0] == "smig-good 1", f"manifest: {text!r}"
+    return [int(l.split()[1]) for l in lines[1:]]
+
+
+def image(c, job, rank, gen):
+    return os.path.join(job_dir(c, job), f"rank{rank}.g{gen}.img")
+
+
+def image_iter(path):
+    with open(path, "rb") as f:
+        f.seek(PAYLOAD_ITER_OFF)
+        return struct.unpack("<q", f.read(8))[0]
+
+
+class Case:
+    """One job: step 1 (periodic capture) ... go file ... step 2 (restore)."""
+
+    def __init__(self, c, name, step1_extra="", hold=False):
+        self.c = c
+        self.name = name
+        self.go = os.path.join(c.workdir, f"{name}.go")
+        self.out = os.path.join(c.workdir, f"{name}.out")
+        script = os.path.join(c.workdir, f"{name}.sbatch")
+        heat = heat_path(c)
+        with open(script, "w") as f:
+            f.write("#!/bin/bash\n"
+                    f"srun --mpi=pmix --migrate={MIGRATE1} -N2 -n4 {heat} "
+                    f"{HEAT_ARGS} {step1_extra}\n"
+                    "echo step1_exit=$?\n"
+                    f"for i in $(seq 900); do [ -e {self.go} ] && break; "
+                    "sleep 0.2; done\n"
+                    "SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix "
+                    f"--migrate=capture-timeout=5s -N2 -n4 {heat} {HEAT_ARGS}\n"
+                    "echo step2_exit=$?\n")
+        os.chmod(script, 0o755)
+        for p in (self.go, self.out):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.job = cl.submit_job(c, f"-N2 -n4 {'-H ' if hold else ''}"
+                                 f"-o {self.out} {script}")
+
+    def text(self):
+        return read(self.out)
+
+    def wait_step1(self, timeout=120):
+        text = cl.repeat_until(self.text, lambda t: "step1_exit=" in t,
+                               timeout=timeout)
+        assert "step1_exit=" in text, f"job {self.job}: step 1 did not end:\n{text}"
+        return text
+
+    def release_step2(self):
+        with open(self.go, "w"):
+            pass
+
+    def finish(self, reference, timeout=120):
+        """Let step 2 run; check the job completed with the right result and
+        return the text of step 2."""
+        self.release_step2()
+        state = cl.wait_for_job_state(self.c, self.job, "COMPLETED",
+                                      timeout=timeout)
+        text = self.text()
+        assert state == "COMPLETED", f"job {self.job} ended {state}:\n{text}"
+        assert "step2_exit=0" in text, f"step 2 failed:\n{text}"
+        step2 = text.split("step1_exit=", 1)[1]
+        m = re.search(DONE_RE, step2, re.M)
+        assert m, f"step 2 printed no checksum:\n{text}"
+        assert m.group(1) == "240"
+        assert m.group(2) == reference, \
+            f"checksum {m.group(2)} != {reference} of a run without faults"
+        return step2
+
+    def cancel(self):
+        self.c.run(f"scancel {self.job}", user="root", timeout=30)
+
+
+def restored_iters(step2):
+    got = {int(r): int(i) for r, _, kind, i in re.findall(START_RE, step2, re.M)
+           if kind == "restored"}
+    assert sorted(got) == [0, 1, 2, 3], f"not every rank restored:\n{step2}"
+    return set(got.values())
+
+
+def check_fallback(case, reference, newest, older, older_iter, words):
+    """Step 2 names the bad image and reason, falls back from newest to
+    older on every rank and finishes right."""
+    step2 = case.finish(reference)
+    bad = image(case.c, case.job, 1, newest)
+    lines = [l for l in step2.splitlines() if bad in l]
+    assert lines, f"no error names {bad}:\n{step2}"
+    assert any(all(w in l for w in words) for l in lines), \
+        f"the error about {bad} does not say {words}:\n" + "\n".join(lines)
+    assert (f"generation {newest} is not valid on every rank: falling back "
+            f"to generation {older}") in step2, step2
+    assert restored_iters(step2) == {older_iter}, \
+        f"ranks did not all restore generation {older} (iter {older_iter}):\n{step2}"
+
+
+def corrupt_newest(c, reference, name, corrupt, words):
+    """Step 1 leaves two good generations; corrupt(path) breaks rank 1's
+    image of the newest one; step 2 must fall back to the older one."""
+    case = Case(c, name)
+    try:
+        text = case.wait_step1()
+        assert "step1_exit=0" in text, f"step 1 failed:\n{text}"
+        gens = good_gens(c, case.job)
+        assert len(gens) == 2, \
+            f"manifest lists {gens}, expected MigrateRetain=2 generations:\n{text}"
+        older, newest = gens
+        # Retention: nothing older than the kept generations is left.
+        left = sorted(f for f in os.listdir(job_dir(c, case.job))
+                      if f.endswith(".img"))
+        assert left == sorted(f"rank{r}.g{g}.img" for r in range(4)
+                              for g in gens), f"images left: {left}"
+        corrupt(image(c, case.job, 1, newest))
+        check_fallback(case, reference, newest, older,
+                       image_iter(image(c, case.job, 0, older)), words)
+        FINISHED.append(case.job)
+        return case
+    except BaseException:
+        case.cancel()
+        raise
+
+
+def flip_bit(path, offset, bit=0):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([b ^ (1 << bit)]))
+
+
+def test_image_fault_truncate(cluster, needs_plugins, reference):
+    """An image cut short (its last 100 bytes gone) is detected on restore
+    ("truncated", naming the file) and every rank restores the previous good
+    generation; the job completes with the right checksum."""
+    corrupt_newest(cluster, reference, "fault_truncate",
+                   lambda p: os.truncate(p, os.path.getsize(p) - 100),
+                   ["truncated"])
+
+
+def test_image_fault_bitflip_payload(cluster, needs_plugins, reference):
+    """One bit flipped in the payload fails the payload checksum; the
+    previous good generation is used."""
+    corrupt_newest(cluster, reference, "fault_bitflip_payload",
+                   lambda p: flip_bit(p, HDR + 1000, 3),
+                   ["payload checksum mismatch"])
+
+
+def test_image_fault_bitflip_header(cluster, needs_plugins, reference):
+    """One bit flipped in the header (the safe-point count) fails the header
+    checksum; the previous good generation is used."""
+    corrupt_newest(cluster, reference, "fault_bitflip_header",
+                   lambda p: flip_bit(p, 40, 5),
+                   ["header checksum mismatch"])
+
+
+def test_image_fault_version(cluster, needs_plugins, reference):
+    """An image of another format version is refused by name and version;
+    the previous good generation is used."""
+    def version(p):
+        with open(p, "r+b") as f:
+            f.seek(8)
+            f.write(struct.pack("<I", 2))
+    corrupt_newest(cluster, reference, "fault_version", version,
+                   ["format version 2", "this build reads 1"])
+
+
+def test_image_fault_other_rank(cluster, needs_plugins, reference):
+    """Rank 0's image put in place of rank 1's (a valid image of the wrong
+    rank) is refused; the previous good generation is used."""
+    def swap(p):
+        shutil.copyfile(p.replace("rank1.", "rank0."), p)
+    corrupt_newest(cluster, reference, "fault_other_rank", swap,
+                   ["rank 0 in header, expected 1"])
+
+
+def test_image_fault_other_job(cluster, needs_plugins, reference):
+    """An image of another job (valid, same rank) put in place of this job's
+    is refused naming both jobs; the previous good generation is used."""
+    if not FINISHED:
+        # Run alone: a first job provides the images of "another job".
+        d = Case(cluster, "fault_other_job_donor")
+        try:
+            assert "step1_exit=0" in d.wait_step1()
+            d.release_step2()
+            cl.wait_for_job_state(cluster, d.job, "COMPLETED", timeout=120)
+        finally:
+            d.cancel()
+        FINISHED.append(d.job)
+    donor = FINISHED[-1]
+    src = image(cluster, donor, 1, good_gens(cluster, donor)[-1])
+    corrupt_newest(cluster, reference, "fault_other_job",
+                   lambda p: shutil.copyfile(src, p),
+                   [f"job {donor} in header, this is job"])
+
+
+def test_image_fault_permission(cluster, needs_plugins, reference):
+    """An image the job's user cannot read (mode 000) is reported with
+    "Permission denied" and the file; the previous good generation is used."""
+    corrupt_newest(cluster, reference, "fault_permission",
+                   lambda p: os.chmod(p, 0), ["Permission denied"])
+
+
+def test_image_fault_disk_full(cluster, needs_plugins, reference):
+    """The job's image directory is a small tmpfs that fills up during step
+    1: the capture that hits ENOSPC fails with the file and "No space left on
+    device", the job runs on and completes, the manifest still names the
+    generation before the disk filled, and step 2 restores it."""
+    c = cluster
+    case = Case(c, "fault_disk_full", hold=True)
+    d = job_dir(c, case.job)
+    mounted = False
+    try:
+        pw = subprocess.run(["id", "-u", c.user], text=True,
+                            stdout=subprocess.PIPE).stdout.strip()
+        os.makedirs(d, mode=0o700)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                            f"size=1m,mode=0700,uid={pw}", "smig-test", d],
+                           text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stdout}")
+        mounted = True
+        r = c.run(f"scontrol release {case.job}", user="root", timeout=30)
+        assert r.rc == 0, str(r)
+        gens = cl.repeat_until(lambda: good_gens(c, case.job),
+                               lambda g: len(g) >= 1, timeout=90)
+        assert gens, f"no good generation before the fill:\n{case.text()}"
+        # Fill the file system (root can use it all: tmpfs has no reserve).
+        fd = os.open(os.path.join(d, "filler"), os.O_WRONLY | os.O_CREAT,
+                     0o600)
+        try:
+            for size in (65536, 4096, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        full_at = good_gens(c, case.job)
+        text = case.wait_step1()
+        assert "step1_exit=0" in text, f"step 1 failed (job lost?):\n{text}"
+        assert "No space left on device" in text, \
+            f"no capture failed with ENOSPC:\n{text}"
+        line = [l for l in text.splitlines() if "No space left" in l][0]
+        assert re.search(rf"{re.escape(d)}/rank\d\.g\d+\.img", line), line
+        gens = good_gens(c, case.job)
+        assert gens[-1] == full_at[-1] or gens[-1] <= full_at[-1] + 1, \
+            f"manifest {gens} after the fill at {full_at}"
+        last = gens[-1]
+        os.unlink(os.path.join(d, "filler"))
+        step2 = case.finish(reference)
+        assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}
+        assert "slurmctld/migrate" not in step2
+        ctld = c.read_log("slurmctld")
+        assert re.search(rf"JobId={case.job} StepId=\d+ capture aborted gen=\d+ "
+                         r"reason=capture-failed", ctld), \
+            "slurmctld log has no capture-failed line for the job"
+    except BaseException:
+        case.cancel()
+        raise
+    finally:
+        if mounted:
+            for _ in range(20):
+                if subprocess.run(["umount", d]).returncode == 0:
+                    break
+                time.sleep(0.5)
+
+
+def test_image_fault_kill_writer(cluster, needs_plugins, reference):
+    """A rank killed (SIGKILL) while it captures (heat --capture-sleep-ms
+    keeps it in its capture callback) takes step 1 down; its generation
+    never becomes good: the manifest still names the previous one, and
+    step 2 (the restart) restores that generation on every rank and
+    completes with the right checksum."""
+    c = cluster
+    case = Case(c, "fault_kill_writer", "--capture-sleep-ms 1500")
+    try:
+        cap_re = r"^heat: rank 1 capturing iter (\d+) pid (\d+)$"
+        # Let one capture complete first, then kill rank 1 in the next.
+        cl.repeat_until(lambda: good_gens(c, case.job), lambda g: len(g) >= 1,
+                        timeout=90)
+        before = good_gens(c, case.job)
+        seen = len(re.findall(cap_re, case.text(), re.M))
+        text = cl.repeat_until(case.text, lambda t: len(re.findall(
+            cap_re, t, re.M)) > seen or "step1_exit=" in t, timeout=60,
+            poll_interval=0.1)
+        caps = re.findall(cap_re, text, re.M)
+        assert len(caps) > seen, f"no second capture of rank 1:\n{text}"
+        it, pid = caps[-1]
+        os.kill(int(pid), signal.SIGKILL)
+        text = case.wait_step1()
+        assert "step1_exit=0" not in text, f"step 1 survived the kill:\n{text}"
+        gens = good_gens(c, case.job)
+        assert gens == before, f"manifest changed from {before} to {gens}"
+        last = gens[-1]
+        step2 = case.finish(reference)
+        assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}
+        assert int(it) > image_iter(image(c, case.job, 0, last)), \
+            "the killed capture was not newer than the restored generation"
+    except BaseException:
+        case.cancel()
+        raise
