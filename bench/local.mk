@@ -9,3 +9,14 @@ EXTRA_DIST += bench/bench_migration.py bench/README.md
 BENCH_TARGETS += bench-migration
 bench-migration: all
 	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir)
+
+# bench-policy: the policy engine vs exhaustive optimum, reference
+# strategies and scale (no cluster needed).
+noinst_PROGRAMS += bench/bench_policy
+bench_bench_policy_SOURCES = bench/bench_policy.c
+bench_bench_policy_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+bench_bench_policy_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) -lm
+
+BENCH_TARGETS += bench-policy
+bench-policy: bench/bench_policy
+	./bench/bench_policy

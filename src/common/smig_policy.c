@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * smig_policy.c - decide where ranks go (evacuation of nodes to be left)
+ * smig_policy.c - evacuation of nodes to be left; plans and their words
+ *
+ * The policy engine (smig_policy_decide()) lives in smig_policy_engine.c.
  */
 #include "smig_config.h"
 
@@ -37,6 +39,7 @@ void smig_plan_free(smig_plan_t *plan)
 		g_array_unref(plan->moves);
 	g_free(plan->reason);
 	g_free(plan->text);
+	g_free(plan->why);
 	g_free(plan);
 }
 
@@ -62,10 +65,13 @@ static void append_ranks(GString *s, const uint32_t *ranks, guint n)
 }
 
 /*
- * Words for people: one "ranks 2,3 node2->node3" group per (from, to) pair,
- * in the order of the first rank of each pair, joined by "; ".
+ * smig_plan_moves_text - words for people: one "ranks 2,3 node2->node3"
+ * group per (from, to) pair, in the order of the first rank of each pair,
+ * joined by "; "
+ * RET new string ("" for no moves), caller g_free()s
  */
-static char *plan_text(const smig_policy_node_t *nodes, GArray *moves)
+char *smig_plan_moves_text(const smig_policy_node_t *nodes,
+			   const GArray *moves)
 {
 	GString *s = g_string_new(NULL);
 	bool *done = g_new0(bool, moves->len);
@@ -176,7 +182,7 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 	plan = g_new0(smig_plan_t, 1);
 	plan->moves = moves;
 	plan->reason = g_strdup(smig_node_flags_reason(left_flags));
-	plan->text = moves->len ? plan_text(nodes, moves) :
+	plan->text = moves->len ? smig_plan_moves_text(nodes, moves) :
 				  g_strdup("no rank moves");
 out_free_load:
 	g_free(load);

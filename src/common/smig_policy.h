@@ -2,12 +2,21 @@
 /*
  * smig_policy.h - decide where ranks go: a snapshot in, a plan of moves out
  *
- * Pure: no I/O, no clock, deterministic for the same snapshot.
- * This first version knows one strategy, evacuation: every rank on a node
- * that must be left (draining, down, failing) moves to a usable node of the
- * allocation with a free slot: fewest moves (only those ranks move), ranks
- * in rank order, each to the first node in allocation order that still has
- * a free slot (nodes the step already uses and spares alike).
+ * Pure: no I/O, no clock, no Slurm, deterministic for the same snapshot.
+ *
+ * Two entry points:
+ * - smig_policy_evacuate(): the first, minimal strategy the balancer uses
+ *   today: every rank on a node that must be left (draining, down,
+ *   failing) moves to a usable node of the allocation with a free slot:
+ *   fewest moves (only those ranks move), ranks in rank order, each to the
+ *   first node in allocation order that still has a free slot (nodes the
+ *   step already uses and spares alike).
+ * - smig_policy_decide(): the policy engine. A snapshot (ranks, nodes,
+ *   communication affinity, distances, costs, constraints) and a strategy
+ *   go in; a plan comes out with its moves, the predicted iteration time
+ *   before and after, the predicted migration cost, the net gain over the
+ *   expected remaining run and the reasons in words. doc/design.md
+ *   ("Policy") describes the model and the strategies.
  */
 #ifndef SMIG_POLICY_H
 #define SMIG_POLICY_H
@@ -23,10 +32,25 @@ typedef enum {
 	SMIG_NODE_FAIL = 1 << 2,	/* failing (scontrol state=fail) */
 } smig_node_flags_t;
 
+/*
+ * One node of the allocation (or a spare). smig_policy_evacuate() reads
+ * name, slots and flags only; smig_policy_decide() reads every field.
+ */
 typedef struct smig_policy_node {
 	const char *name;	/* borrowed */
 	uint32_t slots;		/* ranks it may hold in this allocation */
 	uint32_t flags;		/* smig_node_flags_t */
+	uint32_t cores;		/* cores the job may use there, >= 1 */
+	double speed;		/* per-core speed relative to the reference
+				 * core the loads are measured in, > 0 */
+	double background;	/* cores kept busy by other work (mean run
+				 * queue of foreign processes), 0 <= x < cores */
+	uint64_t mem_free;	/* bytes free now, not counting the memory of
+				 * the job's own ranks there */
+	bool spare;		/* held idle for the job: used when it pays,
+				 * ties go to nodes that are not spares */
+	bool excluded;		/* the job may not use it (left like a
+				 * draining node) */
 } smig_policy_node_t;
 
 typedef struct smig_policy_move {
@@ -38,10 +62,108 @@ typedef struct smig_policy_move {
 typedef struct smig_plan {
 	GArray *moves;		/* of smig_policy_move_t, by rank */
 	char *reason;		/* "down", "fail", "drain" (the worst flag of
-				 * the nodes left), "ok" for an empty plan */
+				 * the nodes left), "ok" for an empty plan;
+				 * smig_policy_decide() also gives "excluded",
+				 * "balance" (load) and "affinity" (traffic) */
 	char *text;		/* words for people: "ranks 2,3 node2->node3",
 				 * "; " between node pairs; "no rank moves" */
+	/* Set by smig_policy_decide() only (zero from _evacuate()): */
+	char *why;		/* the reasons in words, one sentence per
+				 * fact: bottleneck, prediction, cost, gain, or
+				 * why nothing moves */
+	const char *strategy;	/* static: name of the strategy whose plan
+				 * won ("refine", "comm", "greedy", ...) */
+	double iter_before;	/* predicted seconds per iteration now */
+	double iter_after;	/* ... after the moves */
+	double cost;		/* predicted seconds the job loses moving */
+	double gain;		/* net seconds saved over the remaining run:
+				 * remaining * (1 - after / before) - cost */
+	bool forced;		/* moves were mandatory (nodes to leave): the
+				 * plan stands whatever the gain */
 } smig_plan_t;
+
+/* An undirected communication edge: ranks a and b exchange bytes/s. */
+typedef struct smig_policy_edge {
+	uint32_t a;
+	uint32_t b;
+	double bytes;		/* bytes/s in both directions together,
+				 * measured at the current pace; several edges
+				 * of one pair add up */
+} smig_policy_edge_t;
+
+/* One rank as the balancer last measured it. */
+typedef struct smig_policy_rank {
+	uint32_t node;		/* index into the node array: where it runs */
+	double load;		/* compute seconds per iteration on one
+				 * reference core (speed 1), >= 0 */
+	uint64_t mem;		/* resident bytes */
+	uint64_t image;		/* bytes of its recovery image */
+	double rate;		/* iterations per second, 0: not known */
+} smig_policy_rank_t;
+
+/*
+ * A snapshot: everything the engine knows, borrowed for the call only.
+ * The balancer builds it from its samples (loads, rates and affinity
+ * averaged over its window), Slurm's node states and topology.conf
+ * (smig_topology_*()). Zero-initialise it, then fill what is known.
+ */
+typedef struct smig_policy_snapshot {
+	const smig_policy_node_t *nodes;	/* nnodes of them */
+	uint32_t nnodes;
+	const smig_policy_rank_t *ranks;	/* nranks of them */
+	uint32_t nranks;
+	const smig_policy_edge_t *edges;	/* nedges, NULL when 0 */
+	size_t nedges;
+	/*
+	 * Distances. Switch levels from topology.conf: node_switch holds
+	 * nnodes x nlevels switch ids, row-major, level 0 = the node's leaf
+	 * switch, level l = its highest ancestor of level <= l; two nodes
+	 * meet at the first level with equal ids (smig_topology_paths()
+	 * fills it). nlevels 0, node_switch NULL: one flat network.
+	 */
+	uint32_t nlevels;
+	const uint32_t *node_switch;
+	/*
+	 * Seconds per byte between two ranks nlevels + 2 entries: [0] on
+	 * the same node (shared memory, hwloc factor), [1] under the same
+	 * leaf switch, ..., [nlevels + 1] across the top or unknown. NULL:
+	 * [0] = 0, others 1e-9 (1 GB/s per link, each level one more link);
+	 * smig_topology_byte_cost() computes them.
+	 */
+	const double *byte_cost;
+	double image_bw;	/* bytes/s a moved rank's image travels at,
+				 * > 0 */
+	double relaunch;	/* seconds a relaunch costs the whole job
+				 * (capture of all ranks, stop, start, restore),
+				 * >= 0 */
+	double remaining;	/* seconds the job is expected to run on at
+				 * today's pace (time limit left), >= 0 */
+} smig_policy_snapshot_t;
+
+typedef enum {
+	SMIG_POLICY_DEFAULT = 0,	/* combined: evacuate, then the best of
+					 * refine, comm and greedy+refine */
+	SMIG_POLICY_EVACUATE,		/* only leave bad nodes, fewest moves */
+	SMIG_POLICY_REFINE,		/* evacuate, then move single ranks off
+					 * the slowest node while it pays */
+	SMIG_POLICY_COMM,		/* evacuate, METIS k-way placement of the
+					 * affinity graph, then refine */
+	/* Reference strategies of the field, for bench/ comparisons: */
+	SMIG_POLICY_GREEDY,		/* longest processing time first, from
+					 * scratch, communication-blind */
+	SMIG_POLICY_BLIND,		/* the default, affinity ignored while
+					 * deciding (plans still rated with it) */
+} smig_policy_strategy_t;
+
+/* How to decide; smig_policy_params_init() sets the defaults. */
+typedef struct smig_policy_params {
+	smig_policy_strategy_t strategy;
+	uint32_t max_moves;	/* ranks moved per decision at most, 0: any */
+	double min_gain;	/* seconds of net gain a plan must bring;
+				 * default 60 */
+	double hysteresis;	/* relative iteration-time gain a plan must
+				 * bring, 0 <= x < 1; default 0.05 */
+} smig_policy_params_t;
 
 /*
  * smig_policy_evacuate - move every rank off nodes flagged non-OK
@@ -61,5 +183,77 @@ void smig_plan_free(smig_plan_t *plan);
 
 /* smig_node_flags_reason - "drain", "down", "fail" or "ok" (static) */
 const char *smig_node_flags_reason(uint32_t flags);
+
+/*
+ * smig_policy_params_init - default parameters (combined strategy, no
+ * move limit, min_gain 60 s, hysteresis 5 %)
+ * OUT params - caller-owned storage
+ */
+void smig_policy_params_init(smig_policy_params_t *params);
+
+/*
+ * smig_policy_decide - the policy engine: where the ranks should run
+ * IN  snap   - the snapshot (borrowed for the call; never kept)
+ * IN  params - strategy and limits; NULL: smig_policy_params_init()
+ * OUT error  - SMIG_ERROR_POLICY: bad input, named by field, index and
+ *              value ("rank 7: load=-1: not a finite number >= 0"), or
+ *              no placement exists (ranks must leave but do not fit)
+ * RET new plan, caller frees with smig_plan_free(); NULL on error
+ *
+ * Ranks on nodes flagged DRAIN, DOWN or FAIL, or excluded, must leave
+ * (plan->forced): those moves are made whatever they cost, and fail with
+ * an error when there is no room (slots, memory) or when they exceed
+ * max_moves. Otherwise the plan is empty (reason "ok", plan->why says why)
+ * unless it gains at least min_gain seconds and iter_after <=
+ * (1 - hysteresis) * iter_before, so that noise cannot cause ping-pong.
+ * Deterministic: the same snapshot and params give the same plan. Pure;
+ * safe to call from any thread. Time O((ranks + edges) log nodes) for
+ * refine; METIS adds its own (about a second per million edges), so the
+ * default runs it only when communication is at least 5 % of the
+ * iteration time.
+ */
+smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
+				const smig_policy_params_t *params,
+				GError **error);
+
+/*
+ * The model alone, for tools and bench/ (exhaustive search): the seconds
+ * per iteration of any placement of a snapshot's ranks.
+ */
+typedef struct smig_policy_eval smig_policy_eval_t;
+
+/*
+ * smig_policy_eval_new - prepare the model of a snapshot
+ * IN  snap  - snapshot (borrowed; must outlive the evaluator)
+ * OUT error - bad input, as smig_policy_decide() reports it
+ * RET new evaluator, caller frees with smig_policy_eval_free(); NULL on
+ *     error
+ */
+smig_policy_eval_t *smig_policy_eval_new(const smig_policy_snapshot_t *snap,
+					 GError **error);
+
+/*
+ * smig_policy_eval_time - predicted seconds per iteration
+ * IN rank_node - node index of each rank (each < nnodes), NULL: where the
+ *                ranks run now (borrowed)
+ * Slots, memory and node flags are not checked: any placement has a time.
+ */
+double smig_policy_eval_time(smig_policy_eval_t *ev,
+			     const uint32_t *rank_node);
+
+/* smig_policy_eval_free - free an evaluator; NULL is a no-op */
+void smig_policy_eval_free(smig_policy_eval_t *ev);
+
+/*
+ * smig_plan_moves_text - "ranks 2,3 node2->node3; rank 5 node1->node4"
+ * IN nodes - node array the moves index (borrowed)
+ * IN moves - of smig_policy_move_t, in the order groups are listed
+ * RET new string ("" for no moves), caller g_free()s
+ */
+char *smig_plan_moves_text(const smig_policy_node_t *nodes,
+			   const GArray *moves);
+
+/* smig_policy_strategy_name - "default", "refine", ... (static) */
+const char *smig_policy_strategy_name(smig_policy_strategy_t strategy);
 
 #endif /* SMIG_POLICY_H */

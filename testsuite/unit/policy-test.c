@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * policy-test.c - evacuation: fewest moves, allocation order, errors
+ * policy-test.c - evacuation: fewest moves, allocation order, errors;
+ * the policy engine: each strategy, edge cases, input validation
  */
 #include "smig_config.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <check.h>
 #include <glib.h>
 
@@ -19,7 +22,7 @@ static const smig_policy_move_t *move(const smig_plan_t *p, guint i)
 START_TEST(test_nothing_to_do)
 {
 	smig_policy_node_t nodes[] = {
-		{ "node1", 2, SMIG_NODE_OK }, { "node2", 2, SMIG_NODE_OK },
+		{ .name = "node1", .slots = 2, .flags = SMIG_NODE_OK }, { .name = "node2", .slots = 2, .flags = SMIG_NODE_OK },
 	};
 	uint32_t rank_node[] = { 0, 0, 1, 1 };
 	GError *err = NULL;
@@ -37,9 +40,9 @@ END_TEST
 START_TEST(test_drain_to_spare)
 {
 	smig_policy_node_t nodes[] = {
-		{ "node1", 2, SMIG_NODE_OK },
-		{ "node2", 2, SMIG_NODE_DRAIN },
-		{ "node3", 2, SMIG_NODE_OK },
+		{ .name = "node1", .slots = 2, .flags = SMIG_NODE_OK },
+		{ .name = "node2", .slots = 2, .flags = SMIG_NODE_DRAIN },
+		{ .name = "node3", .slots = 2, .flags = SMIG_NODE_OK },
 	};
 	uint32_t rank_node[] = { 0, 0, 1, 1 };
 	GError *err = NULL;
@@ -62,11 +65,11 @@ START_TEST(test_allocation_order_and_split)
 {
 	/* Free slots are taken in allocation order: node1's first. */
 	smig_policy_node_t nodes[] = {
-		{ "node1", 3, SMIG_NODE_OK },
-		{ "node2", 4, SMIG_NODE_FAIL },
-		{ "node3", 0, SMIG_NODE_OK },
-		{ "node4", 4, SMIG_NODE_DOWN },
-		{ "node5", 4, SMIG_NODE_OK },
+		{ .name = "node1", .slots = 3, .flags = SMIG_NODE_OK },
+		{ .name = "node2", .slots = 4, .flags = SMIG_NODE_FAIL },
+		{ .name = "node3", .slots = 0, .flags = SMIG_NODE_OK },
+		{ .name = "node4", .slots = 4, .flags = SMIG_NODE_DOWN },
+		{ .name = "node5", .slots = 4, .flags = SMIG_NODE_OK },
 	};
 	uint32_t rank_node[] = { 1, 0, 1, 3, 1, 1, 4 };
 	GError *err = NULL;
@@ -95,8 +98,8 @@ END_TEST
 START_TEST(test_deterministic_ranges)
 {
 	smig_policy_node_t nodes[] = {
-		{ "a", 8, SMIG_NODE_DRAIN | SMIG_NODE_FAIL },
-		{ "b", 8, SMIG_NODE_OK },
+		{ .name = "a", .slots = 8, .flags = SMIG_NODE_DRAIN | SMIG_NODE_FAIL },
+		{ .name = "b", .slots = 8, .flags = SMIG_NODE_OK },
 	};
 	uint32_t rank_node[] = { 0, 0, 0, 0, 1, 0 };
 	GError *err = NULL;
@@ -115,9 +118,9 @@ END_TEST
 START_TEST(test_not_enough_slots)
 {
 	smig_policy_node_t nodes[] = {
-		{ "node1", 2, SMIG_NODE_OK },
-		{ "node2", 4, SMIG_NODE_DRAIN },
-		{ "node3", 1, SMIG_NODE_DOWN },
+		{ .name = "node1", .slots = 2, .flags = SMIG_NODE_OK },
+		{ .name = "node2", .slots = 4, .flags = SMIG_NODE_DRAIN },
+		{ .name = "node3", .slots = 1, .flags = SMIG_NODE_DOWN },
 	};
 	uint32_t rank_node[] = { 0, 1, 1, 1 };
 	uint32_t rank_node2[] = { 0, 1, 1, 2 };
@@ -138,7 +141,7 @@ END_TEST
 
 START_TEST(test_bad_rank_node)
 {
-	smig_policy_node_t nodes[] = { { "node1", 2, SMIG_NODE_OK } };
+	smig_policy_node_t nodes[] = { { .name = "node1", .slots = 2, .flags = SMIG_NODE_OK } };
 	uint32_t rank_node[] = { 0, 5 };
 	GError *err = NULL;
 
@@ -160,6 +163,510 @@ START_TEST(test_reason_words)
 }
 END_TEST
 
+/* ------------------------------------------------------ policy engine */
+
+/* A snapshot with its storage: nn nodes of 4 cores/slots, 4 ranks each. */
+typedef struct {
+	smig_policy_snapshot_t s;
+	smig_policy_node_t nodes[8];
+	smig_policy_rank_t ranks[32];
+	smig_policy_edge_t edges[32];
+	smig_policy_params_t p;
+} snap_t;
+
+static const char *const names[] = { "n1", "n2", "n3", "n4",
+				      "n5", "n6", "n7", "n8" };
+
+static void snap_init(snap_t *t, uint32_t nn, uint32_t nr)
+{
+	memset(t, 0, sizeof(*t));
+	for (uint32_t n = 0; n < nn; n++) {
+		t->nodes[n].name = names[n];
+		t->nodes[n].slots = 4;
+		t->nodes[n].cores = 4;
+		t->nodes[n].speed = 1;
+		t->nodes[n].mem_free = 1 << 30;
+	}
+	for (uint32_t r = 0; r < nr; r++) {
+		t->ranks[r].node = r * nn / nr;
+		t->ranks[r].load = 1;
+		t->ranks[r].mem = 1 << 20;
+		t->ranks[r].image = 1 << 20;
+		t->ranks[r].rate = 1;
+	}
+	t->s.nodes = t->nodes;
+	t->s.nnodes = nn;
+	t->s.ranks = t->ranks;
+	t->s.nranks = nr;
+	t->s.edges = t->edges;
+	t->s.image_bw = 1e9;
+	t->s.relaunch = 1;
+	t->s.remaining = 3600;
+	smig_policy_params_init(&t->p);
+}
+
+static smig_plan_t *decide_ok(snap_t *t, smig_policy_strategy_t strat)
+{
+	GError *err = NULL;
+	smig_plan_t *p;
+
+	t->p.strategy = strat;
+	p = smig_policy_decide(&t->s, &t->p, &err);
+	if (!p)
+		ck_abort_msg("decide: %s", err->message);
+	return p;
+}
+
+static void decide_err(snap_t *t, const char *msg)
+{
+	GError *err = NULL;
+
+	ck_assert_ptr_null(smig_policy_decide(&t->s, &t->p, &err));
+	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_POLICY));
+	ck_assert_str_eq(err->message, msg);
+	g_error_free(err);
+}
+
+static uint32_t node_after(const smig_plan_t *p, const snap_t *t, uint32_t r)
+{
+	for (guint i = 0; i < p->moves->len; i++) {
+		if (move(p, i)->rank == r)
+			return move(p, i)->to;
+	}
+	return t->ranks[r].node;
+}
+
+START_TEST(test_params_defaults)
+{
+	smig_policy_params_t p;
+
+	smig_policy_params_init(&p);
+	ck_assert_int_eq(p.strategy, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p.max_moves, 0);
+	ck_assert(p.min_gain == 60);
+	ck_assert(p.hysteresis == 0.05);
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_DEFAULT),
+			 "default");
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_EVACUATE),
+			 "evacuate");
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_REFINE),
+			 "refine");
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_COMM), "comm");
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_GREEDY),
+			 "greedy");
+	ck_assert_str_eq(smig_policy_strategy_name(SMIG_POLICY_BLIND),
+			 "blind");
+	ck_assert_str_eq(smig_policy_strategy_name(99), "unknown");
+}
+END_TEST
+
+START_TEST(test_reject_bad_input)
+{
+	snap_t t;
+
+	snap_init(&t, 2, 8);
+	t.ranks[7].load = -1;
+	decide_err(&t, "rank 7: load=-1: not a finite number >= 0");
+	t.ranks[7].load = NAN;
+	decide_err(&t, "rank 7: load=nan: not a finite number >= 0");
+	t.ranks[7].load = 1;
+	t.ranks[3].rate = INFINITY;
+	decide_err(&t, "rank 3: rate=inf: not a finite number >= 0");
+	t.ranks[3].rate = 1;
+	t.ranks[2].node = 5;
+	decide_err(&t, "rank 2: node=5: not a node index < 2");
+	t.ranks[2].node = 0;
+	t.nodes[1].speed = 0;
+	decide_err(&t, "node 1 (n2): speed=0: not a finite number > 0");
+	t.nodes[1].speed = 1;
+	t.nodes[1].background = 4;
+	decide_err(&t, "node 1 (n2): background=4: not a finite number in [0, cores=4)");
+	t.nodes[1].background = 0;
+	t.nodes[0].cores = 0;
+	decide_err(&t, "node 0 (n1): cores=0: not an integer >= 1");
+	t.nodes[0].cores = 4;
+	t.edges[0] = (smig_policy_edge_t) { 1, 9, 5 };
+	t.s.nedges = 1;
+	decide_err(&t, "edge 0: rank 1 - rank 9: not a rank index < 8");
+	t.edges[0] = (smig_policy_edge_t) { 1, 1, 5 };
+	decide_err(&t, "edge 0: rank 1 - rank 1: an edge joins two different ranks");
+	t.edges[0] = (smig_policy_edge_t) { 1, 2, -5 };
+	decide_err(&t, "edge 0 (rank 1 - rank 2): bytes=-5: not a finite number >= 0");
+	t.edges[0].bytes = 5;
+	for (uint32_t r = 0; r < 8; r++)
+		t.ranks[r].rate = 0;
+	decide_err(&t, "affinity: 1 edges in bytes/s but no rank has a rate > 0 to turn them into bytes per iteration");
+	t.s.nedges = 0;
+	t.s.image_bw = 0;
+	decide_err(&t, "image_bw=0: not a finite number > 0");
+	t.s.image_bw = 1e9;
+	t.s.relaunch = NAN;
+	decide_err(&t, "relaunch=nan: not a finite number >= 0");
+	t.s.relaunch = 1;
+	t.s.remaining = -3;
+	decide_err(&t, "remaining=-3: not a finite number >= 0");
+	t.s.remaining = 10;
+	t.p.min_gain = -1;
+	decide_err(&t, "min_gain=-1: not a finite number >= 0");
+	t.p.min_gain = 0;
+	t.p.hysteresis = 1;
+	decide_err(&t, "hysteresis=1: not a finite number in [0, 1)");
+	t.p.hysteresis = 0;
+	t.p.strategy = 42;
+	decide_err(&t, "strategy=42: not a smig_policy_strategy_t");
+	t.p.strategy = 0;
+	t.s.nnodes = 0;
+	decide_err(&t, "nnodes=0: a snapshot needs at least one node");
+	t.s.nnodes = 2;
+	t.s.nlevels = 1;
+	decide_err(&t, "nlevels=1 but no node_switch array");
+	t.s.nlevels = 0;
+	{
+		double cost[2] = { 0, -1 };
+
+		t.s.byte_cost = cost;
+		decide_err(&t, "byte_cost[1]=-1: not a finite number >= 0");
+		t.s.byte_cost = NULL;
+	}
+	t.s.ranks = NULL;
+	decide_err(&t, "nranks=8 but no rank array");
+	t.s.ranks = t.ranks;
+	t.s.edges = NULL;
+	t.s.nedges = 1;
+	decide_err(&t, "nedges=1 but no edge array");
+}
+END_TEST
+
+START_TEST(test_one_node)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	snap_init(&t, 1, 4);
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 0);
+	ck_assert_str_eq(p->reason, "ok");
+	ck_assert_str_eq(p->text, "no rank moves");
+	ck_assert(!p->forced);
+	ck_assert(p->iter_before == 1);
+	ck_assert(p->iter_after == 1);
+	ck_assert_str_eq(p->why,
+			 "Slowest node now: n1 (1 s/iteration: compute 1 s, communication 0 s). No move makes the slowest node faster.");
+	smig_plan_free(p);
+	t.nodes[0].flags = SMIG_NODE_DRAIN;
+	decide_err(&t, "4 ranks must leave n1 but only 0 free slots remain");
+}
+END_TEST
+
+START_TEST(test_all_draining_no_spare)
+{
+	snap_t t;
+
+	snap_init(&t, 3, 12);
+	t.nodes[0].flags = SMIG_NODE_DRAIN;
+	t.nodes[1].flags = SMIG_NODE_FAIL;
+	t.nodes[2].flags = SMIG_NODE_DOWN;
+	decide_err(&t, "12 ranks must leave n1,n2,n3 but only 0 free slots remain");
+	/* No spare: the others are full. */
+	t.nodes[1].flags = t.nodes[2].flags = 0;
+	decide_err(&t, "4 ranks must leave n1 but only 0 free slots remain");
+	t.nodes[1].slots = 5;
+	decide_err(&t, "4 ranks must leave n1 but only 1 free slot remains");
+}
+END_TEST
+
+START_TEST(test_rank_larger_than_any_node)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	snap_init(&t, 3, 4);
+	t.nodes[2].slots = 4;
+	/* Rank 0 needs 2 GiB; no other node has that much free. */
+	t.ranks[0].mem = 2ull << 30;
+	t.ranks[0].load = 50;
+	/* Where it is, it stays: its own memory counts as its node's. */
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(node_after(p, &t, 0), 0);
+	smig_plan_free(p);
+	t.nodes[0].flags = SMIG_NODE_DRAIN;
+	decide_err(&t, "rank 0 (mem=2147483648 bytes) must leave n1 but no usable node has room for it");
+}
+END_TEST
+
+START_TEST(test_zero_loads)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	snap_init(&t, 2, 8);
+	for (uint32_t r = 0; r < 8; r++)
+		t.ranks[r].load = 0;
+	for (int s = SMIG_POLICY_DEFAULT; s <= SMIG_POLICY_BLIND; s++) {
+		p = decide_ok(&t, s);
+		ck_assert_uint_eq(p->moves->len, 0);
+		ck_assert(p->iter_before == 0);
+		ck_assert(isfinite(p->gain));
+		smig_plan_free(p);
+	}
+	/* Zero loads still leave a draining node. */
+	t.nodes[1].flags = SMIG_NODE_DRAIN;
+	t.nodes[0].slots = 8;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 4);
+	ck_assert(p->forced);
+	smig_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_evacuate_strategy)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	snap_init(&t, 3, 8);
+	t.nodes[0].slots = t.nodes[1].slots = 6;
+	t.nodes[2].slots = 2;
+	t.nodes[2].flags = SMIG_NODE_OK;
+	t.nodes[1].flags = SMIG_NODE_DRAIN;
+	p = decide_ok(&t, SMIG_POLICY_EVACUATE);
+	/* Ranks 2..5 are on n2 (block: 8 ranks over 3 nodes). */
+	ck_assert_uint_eq(p->moves->len, 3);
+	ck_assert(p->forced);
+	ck_assert_str_eq(p->reason, "drain");
+	ck_assert_str_eq(p->strategy, "evacuate");
+	for (guint i = 0; i < p->moves->len; i++) {
+		ck_assert_uint_eq(move(p, i)->from, 1);
+		ck_assert_uint_ne(move(p, i)->to, 1);
+	}
+	ck_assert(p->cost == 1 + 3.0 * (1 << 20) / 1e9);
+	ck_assert(g_str_has_prefix(p->why, "3 ranks must leave nodes that are drain. "));
+	smig_plan_free(p);
+	/* Excluded nodes are left the same way. */
+	t.nodes[1].flags = 0;
+	t.nodes[1].excluded = true;
+	p = decide_ok(&t, SMIG_POLICY_EVACUATE);
+	ck_assert_str_eq(p->reason, "excluded");
+	ck_assert_uint_eq(p->moves->len, 3);
+	smig_plan_free(p);
+	/* More than max_moves must leave: no plan. */
+	t.p.max_moves = 2;
+	t.p.strategy = SMIG_POLICY_DEFAULT;
+	decide_err(&t, "3 ranks must leave their nodes but max_moves=2");
+}
+END_TEST
+
+START_TEST(test_refine_slow_node)
+{
+	snap_t t;
+	smig_plan_t *p, *q;
+
+	/* Other work keeps 2 of n1's 4 cores busy: its 3 ranks take 1.5 s. */
+	snap_init(&t, 4, 12);
+	for (uint32_t n = 0; n < 4; n++)
+		t.nodes[n].slots = 6;
+	t.nodes[0].background = 2;
+	t.ranks[0].image = 100 << 20;
+	p = decide_ok(&t, SMIG_POLICY_REFINE);
+	ck_assert(p->iter_before == 1.5);
+	ck_assert(p->iter_after == 1);
+	ck_assert(p->iter_after < p->iter_before);
+	ck_assert_uint_gt(p->moves->len, 0);
+	ck_assert_str_eq(p->reason, "balance");
+	ck_assert(!p->forced);
+	ck_assert(p->gain > 60);
+	ck_assert(fabs(p->gain - (3600 * (1 - p->iter_after / 1.5) -
+				  p->cost)) < 1e-6);
+	for (guint i = 0; i < p->moves->len; i++) {
+		ck_assert_uint_eq(move(p, i)->from, 0);
+		/* The big image stays: smaller ones move for the same time. */
+		ck_assert_uint_ne(move(p, i)->rank, 0);
+	}
+	/* The default is at least as good, and deterministic. */
+	q = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert(q->gain >= p->gain - 1e-9);
+	smig_plan_free(p);
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_str_eq(p->text, q->text);
+	ck_assert_str_eq(p->why, q->why);
+	smig_plan_free(p);
+	smig_plan_free(q);
+	/*
+	 * Half speed: every rank of n1 takes 2 s, so only emptying n1 helps;
+	 * refinement moves its ranks off one by one although the first
+	 * moves alone gain nothing.
+	 */
+	t.nodes[0].background = 0;
+	t.nodes[0].speed = 0.5;
+	p = decide_ok(&t, SMIG_POLICY_REFINE);
+	ck_assert(p->iter_before == 2);
+	ck_assert(p->iter_after == 1);
+	ck_assert_uint_eq(p->moves->len, 3);
+	smig_plan_free(p);
+	/* With a move limit, nothing pays. */
+	t.p.max_moves = 2;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 0);
+	smig_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_not_paying)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	snap_init(&t, 4, 12);
+	for (uint32_t n = 0; n < 4; n++)
+		t.nodes[n].slots = 6;
+	t.nodes[0].speed = 0.5;
+	/* Ten seconds left: the move costs more than it saves. */
+	t.s.remaining = 10;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 0);
+	ck_assert_str_eq(p->reason, "ok");
+	ck_assert(strstr(p->why, "below min_gain=60 s."));
+	smig_plan_free(p);
+	/* Enough time, but the gain is under the hysteresis. */
+	t.s.remaining = 36000;
+	t.nodes[0].speed = 0.98;
+	t.p.hysteresis = 0.5;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 0);
+	ck_assert(strstr(p->why, "below hysteresis=50.0 %."));
+	smig_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_comm_pairs)
+{
+	snap_t t;
+	smig_plan_t *p;
+	smig_policy_eval_t *ev;
+	GError *err = NULL;
+	uint32_t place[8];
+
+	/* Ranks r and r+4 exchange 1 GB/s but sit on different nodes. */
+	snap_init(&t, 2, 8);
+	for (uint32_t r = 0; r < 4; r++)
+		t.edges[r] = (smig_policy_edge_t) { r, r + 4, 1e9 };
+	t.s.nedges = 4;
+	ev = smig_policy_eval_new(&t.s, &err);
+	ck_assert_ptr_nonnull(ev);
+	/* 1 s of compute + 4 GB at 1 ns a byte. */
+	ck_assert(fabs(smig_policy_eval_time(ev, NULL) - 5) < 1e-9);
+	for (uint32_t r = 0; r < 8; r++)
+		place[r] = r % 4 < 2 ? 0 : 1;
+	ck_assert(fabs(smig_policy_eval_time(ev, place) - 1) < 1e-9);
+	smig_policy_eval_free(ev);
+	smig_policy_eval_free(NULL);
+
+	for (int s = SMIG_POLICY_COMM; s >= SMIG_POLICY_DEFAULT; s -= 3) {
+		p = decide_ok(&t, s);
+		ck_assert(fabs(p->iter_after - 1) < 1e-9);
+		for (uint32_t r = 0; r < 4; r++)
+			ck_assert_uint_eq(node_after(p, &t, r),
+					  node_after(p, &t, r + 4));
+		smig_plan_free(p);
+	}
+	/* Blind and greedy do not see the traffic. */
+	p = decide_ok(&t, SMIG_POLICY_BLIND);
+	ck_assert_uint_eq(p->moves->len, 0);
+	smig_plan_free(p);
+	p = decide_ok(&t, SMIG_POLICY_GREEDY);
+	ck_assert(p->iter_after >= 1);
+	smig_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_comm_switch_levels)
+{
+	snap_t t;
+	smig_plan_t *p;
+	/* n1,n2 under one leaf switch; n3,n4 under another. */
+	uint32_t sw[] = { 0, 0, 1, 1 };
+	double cost[] = { 0, 1e-9, 4e-9 };
+	smig_policy_eval_t *ev;
+	uint32_t place[8] = { 0, 0, 1, 1, 2, 2, 3, 3 };
+
+	snap_init(&t, 4, 8);
+	t.s.nlevels = 1;
+	t.s.node_switch = sw;
+	t.s.byte_cost = cost;
+	t.edges[0] = (smig_policy_edge_t) { 0, 4, 1e8 };
+	t.s.nedges = 1;
+	ev = smig_policy_eval_new(&t.s, NULL);
+	/* n1: compute 1 s + 0.1 GB across the top at 4 ns. */
+	ck_assert(fabs(smig_policy_eval_time(ev, place) - 1.4) < 1e-9);
+	/* Under the same leaf switch: 1 ns. */
+	place[4] = 1;
+	ck_assert(fabs(smig_policy_eval_time(ev, place) - 1.1) < 1e-9);
+	smig_policy_eval_free(ev);
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert(p->iter_after <= 1.1 + 1e-9);
+	smig_plan_free(p);
+	ck_assert_ptr_null(smig_policy_eval_new(&(smig_policy_snapshot_t){ 0 },
+						NULL));
+}
+END_TEST
+
+START_TEST(test_greedy_and_blind)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	/* 2 cores a node: n1 holds 4 x 1.5 s (3 s), n2 4 x 1 s (2 s). */
+	snap_init(&t, 2, 8);
+	t.nodes[0].slots = t.nodes[1].slots = 8;
+	t.nodes[0].cores = t.nodes[1].cores = 2;
+	for (uint32_t r = 0; r < 4; r++)
+		t.ranks[r].load = 1.5;
+	p = decide_ok(&t, SMIG_POLICY_GREEDY);
+	ck_assert_str_eq(p->strategy, "greedy");
+	ck_assert(p->iter_before == 3);
+	ck_assert(fabs(p->iter_after - 2.5) < 1e-9);
+	smig_plan_free(p);
+	/* Two 1.5 s ranks for two 1 s ranks: four moves, the fewest. */
+	p = decide_ok(&t, SMIG_POLICY_BLIND);
+	ck_assert(fabs(p->iter_after - 2.5) < 1e-9);
+	ck_assert_uint_eq(p->moves->len, 4);
+	smig_plan_free(p);
+	/* Greedy leaves drained nodes too, and respects max_moves there. */
+	t.nodes[1].flags = SMIG_NODE_DRAIN;
+	p = decide_ok(&t, SMIG_POLICY_GREEDY);
+	ck_assert(p->forced);
+	for (guint i = 0; i < p->moves->len; i++)
+		ck_assert_uint_eq(move(p, i)->to, 0);
+	smig_plan_free(p);
+	t.p.max_moves = 1;
+	decide_err(&t, "greedy placement moves 4 ranks but max_moves=1");
+	t.nodes[0].slots = 4;
+	decide_err(&t, "rank 4 (mem=1048576 bytes) fits on no usable node");
+}
+END_TEST
+
+START_TEST(test_spare_and_background)
+{
+	snap_t t;
+	smig_plan_t *p;
+
+	/* n1 is shared with other work (3 of 4 cores): its ranks go to the
+	 * spare n3. */
+	snap_init(&t, 3, 8);
+	t.nodes[2].spare = true;
+	t.ranks[7].node = 1;
+	for (uint32_t r = 0; r < 8; r++)
+		t.ranks[r].node = r < 4 ? 0 : 1;
+	t.nodes[0].background = 3;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert(p->iter_before == 4);
+	ck_assert(p->iter_after <= 1 + 1e-9);
+	for (guint i = 0; i < p->moves->len; i++)
+		ck_assert_uint_eq(move(p, i)->to, 2);
+	smig_plan_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -175,6 +682,22 @@ int main(void)
 	tcase_add_test(tc, test_not_enough_slots);
 	tcase_add_test(tc, test_bad_rank_node);
 	tcase_add_test(tc, test_reason_words);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("engine");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_params_defaults);
+	tcase_add_test(tc, test_reject_bad_input);
+	tcase_add_test(tc, test_one_node);
+	tcase_add_test(tc, test_all_draining_no_spare);
+	tcase_add_test(tc, test_rank_larger_than_any_node);
+	tcase_add_test(tc, test_zero_loads);
+	tcase_add_test(tc, test_evacuate_strategy);
+	tcase_add_test(tc, test_refine_slow_node);
+	tcase_add_test(tc, test_not_paying);
+	tcase_add_test(tc, test_comm_pairs);
+	tcase_add_test(tc, test_comm_switch_levels);
+	tcase_add_test(tc, test_greedy_and_blind);
+	tcase_add_test(tc, test_spare_and_background);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bench_policy.c - the policy engine against the exact optimum, against the
+ * reference strategies of the field, and at cluster scale
+ *
+ * Three tables, then one headline line "bench-policy: ...":
+ * 1. small instances (<= 10 ranks x 4 nodes): the default's predicted
+ *    iteration time against the optimum of an exhaustive search (goal:
+ *    within 5 %), and its moves against the fewest moves that reach its
+ *    time (goal: at most 1.2x);
+ * 2. synthetic scenarios: net gain of the default against greedy LPT,
+ *    refine-only and communication-blind (goal: never worse than the best
+ *    of them, better on the mixed scenarios);
+ * 3. decision time and memory from 1k ranks on 10 nodes to 1M ranks on
+ *    10,000 nodes, about 10 partners per rank (goal: <= 10 ms at 10k ranks,
+ *    <= 1 s at 1M), each size in a child process of its own so that its
+ *    peak memory is its own.
+ * Everything is seeded: two runs decide the same plans.
+ */
+#include "smig_config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "smig_policy.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	/* splitmix64 */
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double urand(double lo, double hi)
+{
+	return lo + (hi - lo) * (rnd() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long maxrss_kb(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* A snapshot and the storage it points into. */
+typedef struct {
+	smig_policy_snapshot_t s;
+	smig_policy_node_t *nodes;
+	smig_policy_rank_t *ranks;
+	GArray *edges;
+	char **names;
+} inst_t;
+
+static void inst_init(inst_t *in, uint32_t nranks, uint32_t nnodes,
+		      uint32_t slots, uint32_t cores)
+{
+	memset(in, 0, sizeof(*in));
+	in->nodes = g_new0(smig_policy_node_t, nnodes);
+	in->ranks = g_new0(smig_policy_rank_t, nranks);
+	in->edges = g_array_new(false, false, sizeof(smig_policy_edge_t));
+	in->names = g_new0(char *, nnodes + 1);
+	for (uint32_t n = 0; n < nnodes; n++) {
+		in->names[n] = g_strdup_printf("node%u", n + 1);
+		in->nodes[n].name = in->names[n];
+		in->nodes[n].slots = slots;
+		in->nodes[n].cores = cores;
+		in->nodes[n].speed = 1;
+		in->nodes[n].mem_free = 64ull << 30;
+	}
+	for (uint32_t r = 0; r < nranks; r++) {
+		/* Block distribution, as srun places ranks by default. */
+		in->ranks[r].node = (uint64_t) r * nnodes / nranks;
+		in->ranks[r].load = 1;
+		in->ranks[r].mem = 1ull << 30;
+		in->ranks[r].image = 100ull << 20;
+		in->ranks[r].rate = 1;
+	}
+	in->s.nodes = in->nodes;
+	in->s.nnodes = nnodes;
+	in->s.ranks = in->ranks;
+	in->s.nranks = nranks;
+	in->s.image_bw = 1e9;
+	in->s.relaunch = 2;
+	in->s.remaining = 3600;
+}
+
+static void inst_edge(inst_t *in, uint32_t a, uint32_t b, double bytes)
+{
+	smig_policy_edge_t e = { a, b, bytes };
+
+	g_array_append_val(in->edges, e);
+}
+
+static void inst_done(inst_t *in)
+{
+	in->s.edges = (smig_policy_edge_t *) in->edges->data;
+	in->s.nedges = in->edges->len;
+}
+
+static void inst_fini(inst_t *in)
+{
+	g_free(in->nodes);
+	g_free(in->ranks);
+	g_array_unref(in->edges);
+	g_strfreev(in->names);
+}
+
+static smig_plan_t *decide(const inst_t *in, smig_policy_strategy_t strat,
+			   double min_gain, double hysteresis)
+{
+	smig_policy_params_t p;
+	GError *err = NULL;
+	smig_plan_t *plan;
+
+	smig_policy_params_init(&p);
+	p.strategy = strat;
+	p.min_gain = min_gain;
+	p.hysteresis = hysteresis;
+	plan = smig_policy_decide(&in->s, &p, &err);
+	if (!plan) {
+		fprintf(stderr, "bench-policy: %s: %s\n",
+			smig_policy_strategy_name(strat), err->message);
+		exit(1);
+	}
+	return plan;
+}
+
+/* ------------------------------------------- 1: exhaustive small optimum */
+
+typedef struct {
+	double best;		/* optimal time */
+	double target;		/* time the moves are counted for */
+	uint32_t min_moves;	/* fewest moves reaching target */
+} exh_t;
+
+static void exhaustive(const inst_t *in, smig_policy_eval_t *ev,
+		       double target, exh_t *out)
+{
+	uint32_t nr = in->s.nranks, nn = in->s.nnodes;
+	uint32_t *place = g_new0(uint32_t, nr), *cnt = g_new0(uint32_t, nn);
+	uint64_t total = 1;
+
+	out->best = INFINITY;
+	out->target = target;
+	out->min_moves = UINT32_MAX;
+	for (uint32_t r = 0; r < nr; r++)
+		total *= nn;
+	for (uint64_t code = 0; code < total; code++) {
+		uint64_t c = code;
+		uint32_t moves = 0;
+		bool ok = true;
+		double t;
+
+		memset(cnt, 0, sizeof(uint32_t) * nn);
+		for (uint32_t r = 0; r < nr; r++) {
+			place[r] = c % nn;
+			c /= nn;
+			if (++cnt[place[r]] > in->nodes[place[r]].slots ||
+			    in->nodes[place[r]].flags)
+				ok = false;
+			moves += place[r] != in->ranks[r].node;
+		}
+		if (!ok)
+			continue;
+		t = smig_policy_eval_time(ev, place);
+		out->best = MIN(out->best, t);
+		if (t <= target * (1 + 1e-9) && moves < out->min_moves)
+			out->min_moves = moves;
+	}
+	g_free(place);
+	g_free(cnt);
+}
+
+static void table_small(double *worst_ratio, double *worst_moves, int *fails)
+{
+	const int ninst = 24;
+
+	printf("Table 1: default vs exhaustive optimum (small instances)\n");
+	printf("%-4s %-6s %-5s %-28s %9s %9s %9s %7s %5s %5s %6s\n", "inst",
+	       "ranks", "nodes", "kind", "T_now", "T_opt", "T_plan", "ratio",
+	       "moves", "min", "m/min");
+	*worst_ratio = 0;
+	*worst_moves = 0;
+	*fails = 0;
+	for (int i = 0; i < ninst; i++) {
+		uint32_t nn = 3 + i % 2, nr = 6 + i % 5, slots = (nr + nn) / nn + 1;
+		const char *kind;
+		inst_t in;
+		smig_policy_eval_t *ev;
+		smig_plan_t *plan;
+		exh_t ex;
+		double ratio, mr;
+		GError *err = NULL;
+
+		rng_state = 1000 + i;
+		inst_init(&in, nr, nn, slots, 2);
+		/* Costs small against the run: quality of the time decides. */
+		in.s.remaining = 1e6;
+		in.s.relaunch = 0.1;
+		in.s.image_bw = 1e10;
+		for (uint32_t r = 0; r < nr; r++)
+			in.ranks[r].load = urand(0.2, 2.0);
+		switch (i % 4) {
+		case 0:
+			kind = "random loads";
+			break;
+		case 1:
+			kind = "slow node + loads";
+			in.nodes[0].speed = 0.5;
+			break;
+		case 2:
+			kind = "pairs traffic + loads";
+			for (uint32_t r = 0; r + 1 < nr; r += 2)
+				inst_edge(&in, r, r + 1, urand(2e8, 6e8));
+			break;
+		default:
+			kind = "drain + background + ring";
+			in.nodes[nn - 1].flags = SMIG_NODE_DRAIN;
+			in.nodes[0].background = 0.5;
+			for (uint32_t r = 0; r < nr; r++)
+				inst_edge(&in, r, (r + 1) % nr,
+					  urand(1e7, 1e8));
+			break;
+		}
+		inst_done(&in);
+		plan = decide(&in, SMIG_POLICY_DEFAULT, 0, 0);
+		ev = smig_policy_eval_new(&in.s, &err);
+		exhaustive(&in, ev, plan->iter_after, &ex);
+		ratio = plan->iter_after / ex.best;
+		mr = ex.min_moves ? (double) plan->moves->len / ex.min_moves :
+				    (plan->moves->len ? INFINITY : 1);
+		*worst_ratio = MAX(*worst_ratio, ratio);
+		*worst_moves = MAX(*worst_moves, mr);
+		if (ratio > 1.05 || mr > 1.2)
+			(*fails)++;
+		printf("%-4d %-6u %-5u %-28s %9.4f %9.4f %9.4f %7.4f %5u %5u %6.2f%s\n",
+		       i, nr, nn, kind, plan->iter_before, ex.best,
+		       plan->iter_after, ratio, plan->moves->len, ex.min_moves,
+		       mr, ratio > 1.05 || mr > 1.2 ? "  MISSED" : "");
+		smig_policy_eval_free(ev);
+		smig_plan_free(plan);
+		inst_fini(&in);
+	}
+	printf("worst T_plan/T_opt %.4f (goal <= 1.05), worst moves/min %.2f (goal <= 1.2), %d missed\n\n",
+	       *worst_ratio, *worst_moves, *fails);
+}
+
+/* ------------------------------------------------------- 2: scenarios */
+
+enum { SC_RANDOM, SC_SLOW1, SC_SLOW2, SC_STENCIL, SC_PAIRS, SC_EVAC,
+       SC_MIX_STENCIL, SC_MIX_PAIRS, SC_N };
+
+static const char *sc_name[SC_N] = {
+	"random loads", "one slow node", "two slow nodes",
+	"stencil, cyclic placement", "heavy pairs split", "node evacuation",
+	"mixed: stencil+slow+loads", "mixed: pairs+drain+loads",
+};
+
+static void scenario(inst_t *in, int sc)
+{
+	uint32_t nn = 16, per = 16, nr = nn * per, side = 16;
+
+	rng_state = 77 + sc;
+	inst_init(in, nr, nn, per + 4, per);
+	switch (sc) {
+	case SC_RANDOM:
+		for (uint32_t r = 0; r < nr; r++)
+			in->ranks[r].load = urand(0.5, 1.5);
+		break;
+	case SC_SLOW1:
+		in->nodes[3].speed = 0.6;
+		break;
+	case SC_SLOW2:
+		in->nodes[3].speed = 0.6;
+		in->nodes[11].speed = 0.7;
+		break;
+	case SC_STENCIL:
+	case SC_MIX_STENCIL:
+		/* 16 x 16 grid, ranks placed round-robin over the nodes. */
+		for (uint32_t r = 0; r < nr; r++) {
+			uint32_t x = r % side, y = r / side;
+
+			in->ranks[r].node = r % nn;
+			if (x + 1 < side)
+				inst_edge(in, r, r + 1, 2e7);
+			if (y + 1 < side)
+				inst_edge(in, r, r + side, 2e7);
+		}
+		if (sc == SC_MIX_STENCIL) {
+			in->nodes[5].speed = 0.6;
+			for (uint32_t r = 0; r < nr; r++)
+				in->ranks[r].load = urand(0.6, 1.4);
+		}
+		break;
+	case SC_PAIRS:
+	case SC_MIX_PAIRS:
+		/* Rank r talks hard to rank r + 16: always another node. */
+		for (uint32_t r = 0; r < nr; r++) {
+			if ((r / per) % 2 == 0)
+				inst_edge(in, r, r + per, 1e8);
+		}
+		if (sc == SC_MIX_PAIRS) {
+			in->nodes[7].flags = SMIG_NODE_DRAIN;
+			for (uint32_t r = 0; r < nr; r++)
+				in->ranks[r].load = urand(0.6, 1.4);
+		}
+		break;
+	case SC_EVAC:
+		in->nodes[9].flags = SMIG_NODE_DRAIN;
+		for (uint32_t r = 0; r < nr; r++)
+			in->ranks[r].load = urand(0.8, 1.2);
+		break;
+	}
+	inst_done(in);
+}
+
+static void table_scenarios(int *worse, int *mixed_better)
+{
+	static const smig_policy_strategy_t strat[] = {
+		SMIG_POLICY_GREEDY, SMIG_POLICY_REFINE, SMIG_POLICY_BLIND,
+		SMIG_POLICY_DEFAULT,
+	};
+	const int ns = G_N_ELEMENTS(strat);
+
+	printf("Table 2: scenarios (256 ranks, 16 nodes x 16 cores, 20 slots; 100 MB images at 1 GB/s, relaunch 2 s, 3600 s left)\n");
+	printf("net gain in seconds over the remaining run (T_after s/iteration, moves); min_gain 60 s, hysteresis 5 %%\n");
+	printf("%-27s %8s", "scenario", "T_now");
+	for (int j = 0; j < ns; j++)
+		printf(" %23s", smig_policy_strategy_name(strat[j]));
+	printf("  %s\n", "default vs best ref");
+	*worse = 0;
+	*mixed_better = 0;
+	for (int sc = 0; sc < SC_N; sc++) {
+		double gain[8], best_ref = -INFINITY;
+		inst_t in;
+
+		scenario(&in, sc);
+		printf("%-27s", sc_name[sc]);
+		for (int j = 0; j < ns; j++) {
+			smig_plan_t *p = decide(&in, strat[j], 60, 0.05);
+			double after = p->moves->len ? p->iter_after :
+						       p->iter_before;
+
+			if (!j)
+				printf(" %8.4f", p->iter_before);
+			gain[j] = p->moves->len ? p->gain : 0;
+			printf(" %9.1f (%6.4f,%3u)", gain[j], after,
+			       p->moves->len);
+			if (j < ns - 1)
+				best_ref = MAX(best_ref, gain[j]);
+			smig_plan_free(p);
+		}
+		{
+			double d = gain[ns - 1] - best_ref;
+			bool mixed = sc == SC_MIX_STENCIL || sc == SC_MIX_PAIRS;
+
+			if (d < -1e-6 * MAX(1.0, fabs(best_ref)))
+				(*worse)++;
+			if (mixed && d > 1e-6 * MAX(1.0, fabs(best_ref)))
+				(*mixed_better)++;
+			printf("  %+9.1f %s\n", d,
+			       d < -1e-6 * MAX(1.0, fabs(best_ref)) ? "WORSE" :
+			       d > 1e-6 * MAX(1.0, fabs(best_ref)) ? "better" :
+								  "equal");
+		}
+		inst_fini(&in);
+	}
+	printf("default worse than the best reference on %d of %d scenarios (goal 0); better on %d of 2 mixed (goal 2)\n\n",
+	       *worse, SC_N, *mixed_better);
+}
+
+/* ------------------------------------------------------------ 3: scale */
+
+typedef struct {
+	double build_s, decide_s, comm_s;
+	long rss_kb, base_kb;
+	uint32_t moves;
+	char strategy[32];
+} scale_res_t;
+
+/* Ranks of one size on nodes with random loads, a slow node, a drain. */
+static void scale_instance(inst_t *in, uint32_t nr, uint32_t nn)
+{
+	uint32_t per = nr / nn, side = 100;
+
+	rng_state = 4242 + nr;
+	inst_init(in, nr, nn, per + per / 4 + 1, per);
+	for (uint32_t r = 0; r < nr; r++) {
+		in->ranks[r].load = urand(0.8, 1.2);
+		in->ranks[r].image = 10ull << 20;
+		in->ranks[r].mem = 100ull << 20;
+	}
+	in->nodes[nn / 3].speed = 0.7;
+	in->nodes[nn / 2].flags = SMIG_NODE_DRAIN;
+	/* About 10 partners per rank: a 3-D stencil plus one far partner. */
+	g_array_set_size(in->edges, 0);
+	for (uint32_t r = 0; r < nr; r++) {
+		if (r + 1 < nr)
+			inst_edge(in, r, r + 1, 2e5);
+		if (r + side < nr)
+			inst_edge(in, r, r + side, 2e5);
+		if (r + side * side < nr)
+			inst_edge(in, r, r + side * side, 1e5);
+		if (r + 7 < nr)
+			inst_edge(in, r, r + 7, 1e5);
+		inst_edge(in, r, (uint32_t) (rnd() % nr) == r ?
+			  (r + 1) % nr : (uint32_t) (rnd() % nr), 1e4);
+	}
+	/* Drop the self edges the random partner may have made. */
+	for (guint i = 0; i < in->edges->len; i++) {
+		smig_policy_edge_t *e =
+			&g_array_index(in->edges, smig_policy_edge_t, i);
+
+		if (e->a == e->b)
+			e->b = (e->a + 1) % nr;
+	}
+	inst_done(in);
+}
+
+static void scale_child(uint32_t nr, uint32_t nn,
+			smig_policy_strategy_t strat, int fd)
+{
+	scale_res_t res = { 0 };
+	inst_t in;
+	smig_plan_t *plan;
+	double t0;
+
+	t0 = now_s();
+	scale_instance(&in, nr, nn);
+	res.build_s = now_s() - t0;
+	res.base_kb = maxrss_kb();
+	t0 = now_s();
+	plan = decide(&in, strat, 60, 0.05);
+	res.decide_s = now_s() - t0;
+	res.rss_kb = maxrss_kb();
+	res.moves = plan->moves->len;
+	g_strlcpy(res.strategy, plan->strategy, sizeof(res.strategy));
+	smig_plan_free(plan);
+	inst_fini(&in);
+	if (write(fd, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+static bool scale_run(uint32_t nr, uint32_t nn, smig_policy_strategy_t strat,
+		      scale_res_t *res)
+{
+	int fds[2], status;
+	pid_t pid;
+	bool ok;
+
+	if (pipe(fds))
+		return false;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (!pid) {
+		close(fds[0]);
+		scale_child(nr, nn, strat, fds[1]);
+	}
+	close(fds[1]);
+	ok = read(fds[0], res, sizeof(*res)) == sizeof(*res);
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return ok && WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+static void table_scale(double *t10k, double *t1m, double *mb1m)
+{
+	static const uint32_t sizes[][2] = {
+		{ 1000, 10 }, { 10000, 100 }, { 100000, 1000 },
+		{ 1000000, 10000 },
+	};
+	double prev = 0;
+
+	printf("Table 3: decision time and memory of the default (one core; 3-D stencil + 2 partners, ~10 per rank, traffic under 5 %% of the iteration; loads 0.8-1.2, one slow node, one draining node); last column: the METIS strategy alone on the same snapshot\n");
+	printf("%9s %7s %10s %10s %7s %6s %10s %9s %-14s %s\n", "ranks",
+	       "nodes", "edges", "decide_ms", "x_prev", "moves", "engine_MB",
+	       "build_ms", "winner", "comm(METIS)_ms");
+	for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		scale_res_t res, cres;
+		char grow[32] = "-";
+
+		if (!scale_run(sizes[i][0], sizes[i][1], SMIG_POLICY_DEFAULT,
+			       &res)) {
+			printf("%9u %7u  child failed\n", sizes[i][0],
+			       sizes[i][1]);
+			continue;
+		}
+		if (prev > 0)
+			snprintf(grow, sizeof(grow), "%.1fx",
+				 res.decide_s / prev);
+		printf("%9u %7u %10u %10.2f %7s %6u %10.1f %9.1f %-14s ",
+		       sizes[i][0], sizes[i][1], sizes[i][0] * 5,
+		       res.decide_s * 1e3, grow,
+		       res.moves, (res.rss_kb - res.base_kb) / 1024.0,
+		       res.build_s * 1e3, res.strategy);
+		/* The partitioner alone, where it fits the bench's minutes. */
+		if (sizes[i][0] <= 100000 &&
+		    scale_run(sizes[i][0], sizes[i][1], SMIG_POLICY_COMM,
+			      &cres))
+			printf("%.1f\n", cres.decide_s * 1e3);
+		else
+			printf("skipped\n");
+		prev = res.decide_s;
+		if (sizes[i][0] == 10000)
+			*t10k = res.decide_s;
+		if (sizes[i][0] == 1000000) {
+			*t1m = res.decide_s;
+			*mb1m = (res.rss_kb - res.base_kb) / 1024.0;
+		}
+	}
+	printf("goals: <= 10 ms at 10k ranks (%.2f ms), <= 1 s at 1M ranks (%.3f s)\n\n",
+	       *t10k * 1e3, *t1m);
+}
+
+/* bench_policy RANKS NODES STRATEGY: one size of table 3, in-process. */
+static int one_size(char **argv)
+{
+	uint32_t nr = strtoul(argv[1], NULL, 10), nn = strtoul(argv[2], NULL, 10);
+	smig_policy_strategy_t strat = atoi(argv[3]);
+	inst_t in;
+	smig_plan_t *plan;
+	double t0;
+
+	if (!nr || !nn || nn > nr) {
+		fprintf(stderr, "usage: bench_policy [RANKS NODES STRATEGY]\n");
+		return 2;
+	}
+	scale_instance(&in, nr, nn);
+	t0 = now_s();
+	plan = decide(&in, strat, 60, 0.05);
+	printf("%u ranks %u nodes: %.3f s, %u moves, %s\n%s\n", nr, nn,
+	       now_s() - t0, plan->moves->len, plan->strategy, plan->why);
+	smig_plan_free(plan);
+	inst_fini(&in);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double worst_ratio, worst_moves, t10k = 0, t1m = 0, mb1m = 0;
+	int fails, worse, mixed_better;
+
+	if (argc == 4)
+		return one_size(argv);
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	table_small(&worst_ratio, &worst_moves, &fails);
+	table_scenarios(&worse, &mixed_better);
+	table_scale(&t10k, &t1m, &mb1m);
+	printf("bench-policy: optimum ratio worst=%.3f moves/min worst=%.2f (%d missed); default worse than best reference on %d scenarios, better on %d/2 mixed; 10k ranks %.2f ms, 1M ranks %.3f s %.0f MB\n",
+	       worst_ratio, worst_moves, fails, worse, mixed_better,
+	       t10k * 1e3, t1m, mb1m);
+	return 0;
+}

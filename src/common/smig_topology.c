@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_topology.c - switch tree from topology.conf text, NUMA factor from
+ * hwloc, distance costs for the policy engine
+ */
+#include "smig_config.h"
+
+#include <string.h>
+#include <glib.h>
+#include <hwloc.h>
+
+#include "smig_error.h"
+#include "smig_hostlist.h"
+#include "smig_topology.h"
+
+#define NO_PARENT UINT32_MAX
+
+typedef struct {
+	char *name;
+	uint32_t line;		/* where it is defined */
+	char *children;		/* Switches= expression, NULL: none */
+	uint32_t parent;
+	uint32_t level;
+	int state;		/* level computation: 0 new, 1 busy, 2 done */
+} sw_t;
+
+struct smig_topology {
+	GArray *sw;		/* of sw_t */
+	GHashTable *by_name;	/* switch name -> index + 1 */
+	GHashTable *node_sw;	/* node name -> leaf switch index + 1 */
+	uint32_t nlevels;
+};
+
+/* smig_topology_free - free a tree; NULL is a no-op */
+void smig_topology_free(smig_topology_t *topo)
+{
+	if (!topo)
+		return;
+	for (guint i = 0; i < topo->sw->len; i++) {
+		sw_t *s = &g_array_index(topo->sw, sw_t, i);
+
+		g_free(s->name);
+		g_free(s->children);
+	}
+	g_array_unref(topo->sw);
+	g_hash_table_unref(topo->by_name);
+	g_hash_table_unref(topo->node_sw);
+	g_free(topo);
+}
+
+/* Level of switch i; false on a cycle. */
+static bool sw_level(smig_topology_t *t, uint32_t i, const char *path,
+		     GError **error)
+{
+	sw_t *s = &g_array_index(t->sw, sw_t, i);
+
+	if (s->state == 2)
+		return true;
+	if (s->state == 1) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s:%u: SwitchName=%s: switch is its own ancestor",
+			    path, s->line, s->name);
+		return false;
+	}
+	s->state = 1;
+	s->level = 0;
+	for (guint c = 0; c < t->sw->len; c++) {
+		sw_t *child = &g_array_index(t->sw, sw_t, c);
+
+		if (child->parent != i)
+			continue;
+		if (!sw_level(t, c, path, error))
+			return false;
+		s = &g_array_index(t->sw, sw_t, i);
+		s->level = MAX(s->level, child->level + 1);
+	}
+	s->state = 2;
+	return true;
+}
+
+static bool parse_line(smig_topology_t *t, char *line, const char *path,
+		       uint32_t lineno, GError **error)
+{
+	char **tok = g_strsplit_set(line, " \t", -1);
+	char *name = NULL, *switches = NULL, *nodes = NULL;
+	bool ok = false;
+
+	for (char **p = tok; *p; p++) {
+		char *eq;
+
+		if (!**p)
+			continue;
+		eq = strchr(*p, '=');
+		if (!eq || eq == *p || !eq[1]) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s: not key=value", path, lineno,
+				    *p);
+			goto out;
+		}
+		*eq = '\0';
+		if (!g_ascii_strcasecmp(*p, "SwitchName") && !name) {
+			name = eq + 1;
+		} else if (!g_ascii_strcasecmp(*p, "Switches") && !switches) {
+			switches = eq + 1;
+		} else if (!g_ascii_strcasecmp(*p, "Nodes") && !nodes) {
+			nodes = eq + 1;
+		} else if (!g_ascii_strcasecmp(*p, "LinkSpeed")) {
+			/* Slurm ignores it too. */
+		} else {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: unknown or repeated key (SwitchName, Switches, Nodes, LinkSpeed)",
+				    path, lineno, *p, eq + 1);
+			goto out;
+		}
+	}
+	if (!name) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s:%u: no SwitchName=", path, lineno);
+		goto out;
+	}
+	if (g_hash_table_contains(t->by_name, name)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s:%u: SwitchName=%s: defined twice", path,
+			    lineno, name);
+		goto out;
+	}
+	{
+		sw_t s = { g_strdup(name), lineno, g_strdup(switches),
+			   NO_PARENT, 0, 0 };
+
+		g_array_append_val(t->sw, s);
+		g_hash_table_insert(t->by_name, s.name,
+				    GUINT_TO_POINTER(t->sw->len));
+	}
+	if (nodes) {
+		char **names = smig_hostlist_expand(nodes, error);
+
+		if (!names) {
+			g_prefix_error(error, "%s:%u: Nodes=%s: ", path, lineno,
+				       nodes);
+			goto out;
+		}
+		for (char **n = names; *n; n++) {
+			gpointer old = g_hash_table_lookup(t->node_sw, *n);
+
+			if (old) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_CONFIG,
+					    "%s:%u: Nodes=%s: node %s is already under switch %s",
+					    path, lineno, nodes, *n,
+					    g_array_index(t->sw, sw_t,
+							  GPOINTER_TO_UINT(old) - 1).name);
+				g_strfreev(names);
+				goto out;
+			}
+			g_hash_table_insert(t->node_sw, g_strdup(*n),
+					    GUINT_TO_POINTER(t->sw->len));
+		}
+		g_strfreev(names);
+	}
+	ok = true;
+out:
+	g_strfreev(tok);
+	return ok;
+}
+
+/*
+ * smig_topology_parse - read the switch tree of a topology.conf text
+ * RET new tree, caller frees with smig_topology_free(); NULL on error
+ */
+smig_topology_t *smig_topology_parse(const char *text, const char *path,
+				     GError **error)
+{
+	smig_topology_t *t = g_new0(smig_topology_t, 1);
+	char **lines = g_strsplit(text, "\n", -1);
+	uint32_t lineno = 0;
+
+	t->sw = g_array_new(false, false, sizeof(sw_t));
+	t->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	t->node_sw = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					   NULL);
+	for (char **l = lines; *l; l++) {
+		char *hash = strchr(*l, '#');
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		g_strstrip(*l);
+		if (**l && !parse_line(t, *l, path, lineno, error))
+			goto fail;
+	}
+	/* Parents: each Switches= names existing switches, each only once. */
+	for (guint i = 0; i < t->sw->len; i++) {
+		sw_t *s = &g_array_index(t->sw, sw_t, i);
+		char **names;
+
+		if (!s->children)
+			continue;
+		names = smig_hostlist_expand(s->children, error);
+		if (!names) {
+			g_prefix_error(error, "%s:%u: Switches=%s: ", path,
+				       s->line, s->children);
+			goto fail;
+		}
+		for (char **n = names; *n; n++) {
+			guint c = GPOINTER_TO_UINT(g_hash_table_lookup(
+				t->by_name, *n));
+			sw_t *child;
+
+			if (!c) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_CONFIG,
+					    "%s:%u: Switches=%s: no switch named %s",
+					    path, s->line, s->children, *n);
+				g_strfreev(names);
+				goto fail;
+			}
+			child = &g_array_index(t->sw, sw_t, c - 1);
+			if (child->parent != NO_PARENT) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_CONFIG,
+					    "%s:%u: Switches=%s: switch %s is already under switch %s",
+					    path, s->line, s->children, *n,
+					    g_array_index(t->sw, sw_t,
+							  child->parent).name);
+				g_strfreev(names);
+				goto fail;
+			}
+			child->parent = i;
+		}
+		g_strfreev(names);
+	}
+	for (guint i = 0; i < t->sw->len; i++) {
+		if (!sw_level(t, i, path, error))
+			goto fail;
+		t->nlevels = MAX(t->nlevels,
+				 g_array_index(t->sw, sw_t, i).level + 1);
+	}
+	g_strfreev(lines);
+	return t;
+fail:
+	g_strfreev(lines);
+	smig_topology_free(t);
+	return NULL;
+}
+
+/* smig_topology_levels - highest switch level + 1 (0: no switch) */
+uint32_t smig_topology_levels(const smig_topology_t *topo)
+{
+	return topo->nlevels;
+}
+
+/*
+ * smig_topology_paths - node_switch array of the snapshot
+ * RET new array nnames x nlevels, caller g_free()s; NULL when no levels
+ */
+uint32_t *smig_topology_paths(const smig_topology_t *topo,
+			      const char *const *names, uint32_t nnames,
+			      uint32_t *nlevels)
+{
+	uint32_t L = topo->nlevels, nsw = topo->sw->len;
+	uint32_t *paths;
+
+	*nlevels = L;
+	if (!L)
+		return NULL;
+	paths = g_new(uint32_t, (size_t) nnames * L);
+	for (uint32_t n = 0; n < nnames; n++) {
+		guint leaf = GPOINTER_TO_UINT(g_hash_table_lookup(
+			topo->node_sw, names[n]));
+		uint32_t sw = leaf ? leaf - 1 : NO_PARENT;
+
+		for (uint32_t l = 0; l < L; l++) {
+			const sw_t *s;
+
+			if (sw == NO_PARENT ||
+			    g_array_index(topo->sw, sw_t, sw).level > l) {
+				/* An id no other node has: they never meet. */
+				paths[(size_t) n * L + l] = nsw + n;
+				continue;
+			}
+			s = &g_array_index(topo->sw, sw_t, sw);
+			while (s->parent != NO_PARENT &&
+			       g_array_index(topo->sw, sw_t, s->parent).level <=
+				       l) {
+				sw = s->parent;
+				s = &g_array_index(topo->sw, sw_t, sw);
+			}
+			paths[(size_t) n * L + l] = sw;
+		}
+	}
+	return paths;
+}
+
+/*
+ * smig_topology_hwloc_factor - mean NUMA latency over local NUMA latency
+ * RET >= 1; 1 when hwloc knows no NUMA latencies
+ */
+double smig_topology_hwloc_factor(hwloc_topology_t topo)
+{
+	struct hwloc_distances_s *d = NULL;
+	unsigned nr = 1;
+	double all = 0, diag = 0, f = 1;
+
+	if (hwloc_distances_get_by_type(topo, HWLOC_OBJ_NUMANODE, &nr, &d,
+					HWLOC_DISTANCES_KIND_MEANS_LATENCY,
+					0) < 0 || !nr)
+		return 1;
+	for (unsigned i = 0; i < d->nbobjs; i++) {
+		for (unsigned j = 0; j < d->nbobjs; j++)
+			all += d->values[i * d->nbobjs + j];
+		diag += d->values[i * d->nbobjs + i];
+	}
+	if (d->nbobjs && diag > 0)
+		f = (all / ((double) d->nbobjs * d->nbobjs)) /
+		    (diag / d->nbobjs);
+	hwloc_distances_release(topo, d);
+	return MAX(f, 1.0);
+}
+
+/* smig_topology_byte_cost - the snapshot's byte_cost array (see header) */
+void smig_topology_byte_cost(double link_bw, double shm_bw,
+			     double hwloc_factor, uint32_t nlevels,
+			     double *cost)
+{
+	cost[0] = hwloc_factor / shm_bw;
+	for (uint32_t l = 1; l < nlevels + 2; l++)
+		cost[l] = l / link_bw;
+}
