@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -45,6 +47,7 @@
 struct opts {
 	long nx, ny, iters, sleep_ms, report;
 	long stall_rank, stall_iter, stall_sec;
+	long busy_rank, busy_threads;
 	bool timestamps;
 };
 
@@ -83,6 +86,9 @@ static void usage(FILE *f)
 "  --stall-sec S\n"
 "  --capture-sleep-ms M  each capture prints \"capturing\" with the pid\n"
 "                   and sleeps M ms (a slow writer, for fault tests)\n"
+"  --busy-rank R    with --busy-threads N: rank R runs N extra threads that\n"
+"  --busy-threads N   spin until the end (a rank using more CPU than the\n"
+"                   others, for monitoring tests)\n"
 "  --report N       rank 0 prints a progress line every N iterations\n"
 "  --timestamps     add wall-clock times (t=seconds since the epoch) to the\n"
 "                   start/restored/stopping lines, and print a \"computing\"\n"
@@ -133,6 +139,8 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "stall-iter", required_argument, NULL, 'I' },
 		{ "stall-sec", required_argument, NULL, 'S' },
 		{ "report", required_argument, NULL, 'r' },
+		{ "busy-rank", required_argument, NULL, 'B' },
+		{ "busy-threads", required_argument, NULL, 'T' },
 		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -142,7 +150,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts) {
 		.nx = 256, .ny = 256, .iters = 1000,
-		.stall_rank = -1, .stall_iter = -1,
+		.stall_rank = -1, .stall_iter = -1, .busy_rank = -1,
 	};
 	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
 		const char *name = c == '?' || c == 'h' ? "" : longopts[idx].name;
@@ -174,6 +182,14 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'r':
 			ok = parse_long(name, optarg, 0, LONG_MAX, &o->report);
+			break;
+		case 'B':
+			ok = parse_long(name, optarg, 0, INT_MAX,
+					&o->busy_rank);
+			break;
+		case 'T':
+			ok = parse_long(name, optarg, 0, 64,
+					&o->busy_threads);
 			break;
 		case 'C':
 			ok = parse_long(name, optarg, 0, 3600000,
@@ -386,6 +402,19 @@ static const char *node_name(void)
 	return host;
 }
 
+/* --busy-threads: spinners that burn CPU until busy_stop is set */
+static atomic_bool busy_stop;
+
+static void *spin(void *unused)
+{
+	volatile double x = 1;
+
+	while (!atomic_load_explicit(&busy_stop, memory_order_relaxed))
+		for (int i = 0; i < 100000; i++)
+			x = x * 1.0000001 + 1e-9;
+	return NULL;
+}
+
 static void check_smig(int rank, const char *what, int rc)
 {
 	if (rc >= 0)
@@ -399,6 +428,8 @@ int main(int argc, char **argv)
 {
 	struct heat h = { 0 };
 	struct opts o;
+	pthread_t busy[64];
+	long nbusy = 0;
 	size_t cells;
 	bool stopped = false;
 	char tbuf[40];
@@ -441,6 +472,13 @@ int main(int argc, char **argv)
 	       stamp(&o, tbuf, sizeof(tbuf)));
 	fflush(stdout);
 	first = h.iter;
+	if (h.rank == o.busy_rank)
+		for (; nbusy < o.busy_threads; nbusy++)
+			if (pthread_create(&busy[nbusy], NULL, spin, NULL)) {
+				fprintf(stderr, "heat: rank %d: cannot start a busy thread\n",
+					h.rank);
+				break;
+			}
 
 	while (h.iter < o.iters) {
 		step(&h);
@@ -463,6 +501,9 @@ int main(int argc, char **argv)
 		}
 	}
 
+	atomic_store(&busy_stop, true);
+	for (long i = 0; i < nbusy; i++)
+		pthread_join(busy[i], NULL);
 	if (stopped) {
 		printf("heat: rank %d stopping for migration at iter %ld%s\n",
 		       h.rank, h.iter, stamp(&o, tbuf, sizeof(tbuf)));

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig.c - the slurm-migrate command line tool: what the balancer knows
+ * about a job (smig show), pictures of it (smig plot), and the subcommands
+ * other parts add (a table below; smig capture lives in smig_capture.c)
+ *
+ * It asks the balancer with QUERY over a munge-authenticated connection;
+ * the balancer answers STATUS to the job's owner, root and SlurmUser and
+ * REFUSED to anyone else. Fields are in doc/design.md.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "smig_auth.h"
+#include "smig_conf.h"
+#include "smig_error.h"
+#include "smig_wire.h"
+
+#define TIMEOUT_MS	10000
+
+/* Added by other files of the tool when they are linked in. */
+int smig_cmd_capture(int argc, char **argv) __attribute__((weak));
+
+static int cmd_show(int argc, char **argv);
+static int cmd_plot(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{ "show", cmd_show, "show JOBID [--json]     state, per-rank load, top pairs, node traffic" },
+	{ "plot", cmd_plot, "plot JOBID --out FILE.svg  affinity matrix and load over time" },
+	{ "capture", NULL, "capture JOBID ...       ask for a capture now" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: smig COMMAND [ARGS]\n");
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+		if (commands[i].run ||
+		    (!strcmp(commands[i].name, "capture") && smig_cmd_capture))
+			fprintf(f, "  smig %s\n", commands[i].usage);
+	fprintf(f, "The balancer is found through migrate.conf beside $SLURM_CONF (default /etc/slurm/slurm.conf).\n");
+}
+
+/* parse_job - a job id: decimal, 1 to 2^32-2. RET false after a message */
+static bool parse_job(const char *text, uint32_t *job)
+{
+	char *end;
+	guint64 v;
+
+	errno = 0;
+	v = g_ascii_strtoull(text, &end, 10);
+	if (!text[0] || *end || errno || v == 0 || v >= UINT32_MAX ||
+	    !g_ascii_isdigit(text[0])) {
+		fprintf(stderr, "smig: JOBID=%s: not a job id (e.g. 42)\n",
+			text);
+		return false;
+	}
+	*job = (uint32_t) v;
+	return true;
+}
+
+/*
+ * query - QUERY(job) to the balancer, STATUS back
+ * RET new a{sv} STATUS body, caller g_variant_unref()s; NULL after a
+ * message on stderr
+ */
+static GVariant *query(uint32_t job)
+{
+	const char *env = getenv("SLURM_CONF");
+	char *slurm_conf = g_strdup(env && *env ? env :
+				    "/etc/slurm/slurm.conf");
+	char *path = smig_conf_path_beside(slurm_conf);
+	smig_auth_t *auth = NULL;
+	smig_conf_t *conf;
+	smig_msg_t *msg, *reply = NULL;
+	GVariantBuilder b;
+	GVariant *body = NULL;
+	GError *err = NULL;
+	const char *what = "", *why = "";
+	int fd = -1;
+
+	conf = smig_conf_load(path, slurm_conf, &err);
+	if (!conf)
+		goto fail;
+	auth = smig_auth_munge_new(conf->munge_socket, &err);
+	if (!auth)
+		goto fail;
+	fd = smig_wire_connect(conf->balancer_addr, conf->port, TIMEOUT_MS,
+			       &err);
+	if (fd < 0) {
+		g_prefix_error(&err, "balancer at %s:%u: ",
+			       conf->balancer_addr, conf->port);
+		goto fail;
+	}
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
+	msg = smig_msg_new(SMIG_MSG_QUERY, g_variant_builder_end(&b));
+	if (!smig_wire_send(fd, auth, msg, &err)) {
+		smig_msg_free(msg);
+		goto fail;
+	}
+	smig_msg_free(msg);
+	reply = smig_wire_recv(fd, auth, TIMEOUT_MS, &err);
+	if (!reply)
+		goto fail;
+	if (reply->type == SMIG_MSG_REFUSED) {
+		smig_msg_get_str(reply, "what", &what);
+		smig_msg_get_str(reply, "reason", &why);
+		fprintf(stderr, "smig: JobId=%u: the balancer refused %s: %s\n",
+			job, what, why);
+		goto out;
+	}
+	if (reply->type != SMIG_MSG_STATUS) {
+		fprintf(stderr, "smig: JobId=%u: unexpected %s from the balancer\n",
+			job, smig_msg_type_name(reply->type));
+		goto out;
+	}
+	body = g_variant_ref(reply->body);
+	goto out;
+fail:
+	fprintf(stderr, "smig: JobId=%u: %s\n", job, err->message);
+	g_error_free(err);
+out:
+	smig_msg_free(reply);
+	if (fd >= 0)
+		close(fd);
+	smig_auth_free(auth);
+	smig_conf_free(conf);
+	g_free(path);
+	g_free(slurm_conf);
+	return body;
+}
+
+/* A field of STATUS of the given type, or an empty value of it. */
+static GVariant *field(GVariant *st, const char *key, const char *type)
+{
+	GVariant *v = g_variant_lookup_value(st, key, G_VARIANT_TYPE(type));
+
+	if (!v)
+		v = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE(type + 1),
+							   NULL, 0));
+	return v;
+}
+
+static const char *slurm_state(GVariant *states, const char *node)
+{
+	const char *n, *s;
+
+	for (gsize i = 0; i < g_variant_n_children(states); i++) {
+		g_variant_get_child(states, i, "(&s&s)", &n, &s);
+		if (!strcmp(n, node))
+			return s;
+	}
+	return "?";
+}
+
+/* Sorted unique node names of the matrix. RET caller g_ptr_array_free()s */
+static GPtrArray *matrix_nodes(GVariant *matrix, GVariant *nodes)
+{
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	const char *a;
+
+	for (gsize i = 0; i < g_variant_n_children(nodes); i++) {
+		g_variant_get_child(nodes, i, "(&sddtssad)", &a, NULL, NULL,
+				    NULL, NULL, NULL, NULL);
+		g_ptr_array_add(names, g_strdup(a));
+	}
+	g_ptr_array_sort(names, (GCompareFunc) g_strcmp0);
+	(void) matrix;
+	return names;
+}
+
+static guint64 matrix_cell(GVariant *matrix, const char *from, const char *to)
+{
+	const char *a, *b;
+	guint64 bytes;
+
+	for (gsize i = 0; i < g_variant_n_children(matrix); i++) {
+		g_variant_get_child(matrix, i, "(&s&st)", &a, &b, &bytes);
+		if (!strcmp(a, from) && !strcmp(b, to))
+			return bytes;
+	}
+	return 0;
+}
+
+static void print_text(uint32_t job, GVariant *st)
+{
+	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
+	GVariant *nodes = field(st, "nodes", "a(sddtssad)");
+	GVariant *pairs = field(st, "pairs", "a(uutt)");
+	GVariant *matrix = field(st, "matrix", "a(sst)");
+	GVariant *states = field(st, "slurm_state", "a(ss)");
+	const char *state = "", *node, *health, *reason;
+	uint32_t interval = 0, rank, a, b, total = 0;
+	double cpu, delay, iters, load;
+	guint64 rss, bytes, msgs, avail;
+	GPtrArray *names;
+
+	g_variant_lookup(st, "state", "&s", &state);
+	g_variant_lookup(st, "interval_ms", "u", &interval);
+	printf("JobId=%u %s\n", job, state);
+	if (!g_variant_n_children(ranks)) {
+		printf("no samples yet (ranks are sampled every %.1fs)\n",
+		       interval / 1000.0);
+		goto out;
+	}
+	g_variant_lookup(st, "ranks_total", "u", &total);
+	printf("sampled every %.1fs, %u ranks, window of up to 8 samples\n\n",
+	       interval / 1000.0, total);
+	printf("%6s  %-12s %7s %7s %10s %10s\n", "RANK", "NODE", "CPU%",
+	       "DELAY%", "RSS_MB", "ITER/S");
+	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
+		char it[32] = "-";
+
+		g_variant_get_child(ranks, i, "(u&sddtdad)", &rank, &node,
+				    &cpu, &delay, &rss, &iters, NULL);
+		if (iters >= 0)
+			snprintf(it, sizeof(it), "%.1f", iters);
+		printf("%6u  %-12s %7.1f %7.1f %10.1f %10s\n", rank, node,
+		       100 * cpu, 100 * delay, rss / 1048576.0, it);
+	}
+	printf("\n%-12s %-6s %6s %7s %12s  %s\n", "NODE", "SLURM", "LOAD",
+	       "CPU%", "MEM_AVAIL_MB", "HEALTH");
+	for (gsize i = 0; i < g_variant_n_children(nodes); i++) {
+		g_variant_get_child(nodes, i, "(&sddt&s&sad)", &node, &load,
+				    &cpu, &avail, &health, &reason, NULL);
+		printf("%-12s %-6s %6.2f %7.1f %12.0f  %s%s%s\n", node,
+		       slurm_state(states, node), load, 100 * cpu,
+		       avail / 1048576.0, health, reason[0] ? ": " : "",
+		       reason);
+	}
+	total = 0;
+	g_variant_lookup(st, "pairs_total", "u", &total);
+	if (g_variant_n_children(pairs)) {
+		printf("\nTOP PAIRS (bytes both ways; %u pairs talk)\n", total);
+		printf("%6s %6s %14s %10s\n", "RANK", "RANK", "BYTES", "MSGS");
+		for (gsize i = 0; i < g_variant_n_children(pairs) && i < 10;
+		     i++) {
+			g_variant_get_child(pairs, i, "(uutt)", &a, &b, &bytes,
+					    &msgs);
+			printf("%6u %6u %14" G_GUINT64_FORMAT " %10"
+			       G_GUINT64_FORMAT "\n", a, b, bytes, msgs);
+		}
+		names = matrix_nodes(matrix, nodes);
+		printf("\nNODE TRAFFIC (bytes sent, row -> column)\n%-12s",
+		       "");
+		for (guint j = 0; j < names->len; j++)
+			printf(" %14s", (char *) names->pdata[j]);
+		printf("\n");
+		for (guint i = 0; i < names->len; i++) {
+			printf("%-12s", (char *) names->pdata[i]);
+			for (guint j = 0; j < names->len; j++)
+				printf(" %14" G_GUINT64_FORMAT,
+				       matrix_cell(matrix, names->pdata[i],
+						   names->pdata[j]));
+			printf("\n");
+		}
+		g_ptr_array_free(names, TRUE);
+	}
+out:
+	g_variant_unref(ranks);
+	g_variant_unref(nodes);
+	g_variant_unref(pairs);
+	g_variant_unref(matrix);
+	g_variant_unref(states);
+}
+
+static void json_str(GString *s, const char *text)
+{
+	g_string_append_c(s, '"');
+	for (const char *p = text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_printf(s, "\\%c", *p);
+		else if ((unsigned char) *p < 0x20)
+			g_string_append_printf(s, "\\u%04x", *p);
+		else
+			g_string_append_c(s, *p);
+	}
+	g_string_append_c(s, '"');
+}
+
+static void json_doubles(GString *s, GVariant *ad)
+{
+	gsize n;
+	const double *v = g_variant_get_fixed_array(ad, &n, sizeof(double));
+
+	g_string_append_c(s, '[');
+	for (gsize i = 0; i < n; i++)
+		g_string_append_printf(s, "%s%.4f", i ? "," : "", v[i]);
+	g_string_append_c(s, ']');
+}
+
+static void print_json(uint32_t job, GVariant *st)
+{
+	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
+	GVariant *nodes = field(st, "nodes", "a(sddtssad)");
+	GVariant *pairs = field(st, "pairs", "a(uutt)");
+	GVariant *matrix = field(st, "matrix", "a(sst)");
+	GVariant *states = field(st, "slurm_state", "a(ss)");
+	const char *state = "", *summary = NULL, *node, *to, *health, *reason;
+	uint32_t interval = 0, rank, a, b;
+	double cpu, delay, iters, load;
+	guint64 rss, bytes, msgs, avail;
+	GString *s = g_string_new(NULL);
+	GVariant *hist;
+
+	g_variant_lookup(st, "state", "&s", &state);
+	g_variant_lookup(st, "summary", "&s", &summary);
+	g_variant_lookup(st, "interval_ms", "u", &interval);
+	g_string_append_printf(s, "{\"job\":%u,\"state\":", job);
+	json_str(s, state);
+	g_string_append(s, ",\"summary\":");
+	if (summary)
+		json_str(s, summary);
+	else
+		g_string_append(s, "null");
+	g_string_append_printf(s, ",\"interval_ms\":%u,\"ranks\":[", interval);
+	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
+		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,
+				    &cpu, &delay, &rss, &iters, &hist);
+		g_string_append_printf(s, "%s{\"rank\":%u,\"node\":",
+				       i ? "," : "", rank);
+		json_str(s, node);
+		g_string_append_printf(s, ",\"cpu\":%.4f,\"delay\":%.4f,\"rss\":%" G_GUINT64_FORMAT ",\"iters_per_s\":",
+				       cpu, delay, rss);
+		if (iters >= 0)
+			g_string_append_printf(s, "%.3f", iters);
+		else
+			g_string_append(s, "null");
+		g_string_append(s, ",\"cpu_history\":");
+		json_doubles(s, hist);
+		g_string_append_c(s, '}');
+		g_variant_unref(hist);
+	}
+	g_string_append(s, "],\"nodes\":[");
+	for (gsize i = 0; i < g_variant_n_children(nodes); i++) {
+		g_variant_get_child(nodes, i, "(&sddt&s&s@ad)", &node, &load,
+				    &cpu, &avail, &health, &reason, &hist);
+		g_string_append_printf(s, "%s{\"node\":", i ? "," : "");
+		json_str(s, node);
+		g_string_append(s, ",\"slurm_state\":");
+		json_str(s, slurm_state(states, node));
+		g_string_append_printf(s, ",\"load\":%.2f,\"cpu\":%.4f,\"mem_avail\":%" G_GUINT64_FORMAT ",\"health\":",
+				       load, cpu, avail);
+		json_str(s, health);
+		g_string_append(s, ",\"reason\":");
+		json_str(s, reason);
+		g_string_append(s, ",\"load_history\":");
+		json_doubles(s, hist);
+		g_string_append_c(s, '}');
+		g_variant_unref(hist);
+	}
+	g_string_append(s, "],\"pairs\":[");
+	for (gsize i = 0; i < g_variant_n_children(pairs); i++) {
+		g_variant_get_child(pairs, i, "(uutt)", &a, &b, &bytes, &msgs);
+		g_string_append_printf(s, "%s{\"ranks\":[%u,%u],\"bytes\":%" G_GUINT64_FORMAT ",\"msgs\":%" G_GUINT64_FORMAT "}",
+				       i ? "," : "", a, b, bytes, msgs);
+	}
+	g_string_append(s, "],\"node_traffic\":[");
+	for (gsize i = 0; i < g_variant_n_children(matrix); i++) {
+		g_variant_get_child(matrix, i, "(&s&st)", &node, &to, &bytes);
+		g_string_append_printf(s, "%s{\"from\":", i ? "," : "");
+		json_str(s, node);
+		g_string_append(s, ",\"to\":");
+		json_str(s, to);
+		g_string_append_printf(s, ",\"bytes\":%" G_GUINT64_FORMAT "}",
+				       bytes);
+	}
+	g_string_append(s, "]}\n");
+	fputs(s->str, stdout);
+	g_string_free(s, TRUE);
+	g_variant_unref(ranks);
+	g_variant_unref(nodes);
+	g_variant_unref(pairs);
+	g_variant_unref(matrix);
+	g_variant_unref(states);
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	bool json = false;
+	const char *jobarg = NULL;
+	uint32_t job;
+	GVariant *st;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!jobarg && argv[i][0] != '-')
+			jobarg = argv[i];
+		else {
+			fprintf(stderr, "smig show: %s: unexpected argument (smig show JOBID [--json])\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (!jobarg) {
+		fprintf(stderr, "smig show: JOBID missing (smig show JOBID [--json])\n");
+		return 2;
+	}
+	if (!parse_job(jobarg, &job))
+		return 2;
+	if (!(st = query(job)))
+		return 1;
+	if (json)
+		print_json(job, st);
+	else
+		print_text(job, st);
+	g_variant_unref(st);
+	return 0;
+}
+
+static gint cmp_u32(gconstpointer a, gconstpointer b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Colour of a heat value in [0, 1]: white to dark red. */
+static void heat_colour(double v, char *buf, size_t len)
+{
+	int g = (int) lround(255 * (1 - v));
+	int r = (int) lround(255 - 80 * v);
+
+	snprintf(buf, len, "#%02x%02x%02x", r, g, g);
+}
+
+/*
+ * write_svg - the affinity matrix of the top pairs (ranks that appear in
+ * them, bytes both ways) and each rank's CPU share over the window
+ */
+static bool write_svg(FILE *f, uint32_t job, GVariant *st)
+{
+	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
+	GVariant *pairs = field(st, "pairs", "a(uutt)");
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	uint32_t a, b, interval = 0, rank;
+	guint64 bytes, msgs, max = 1;
+	const int cell = 16, mx = 60, my = 60, W = 900;
+	int n, lw = 380, lh = 220, lx, ly;
+	const char *node;
+	double maxcpu = 1.0;
+	GVariant *hist;
+	char col[32];
+
+	g_variant_lookup(st, "interval_ms", "u", &interval);
+	for (gsize i = 0; i < g_variant_n_children(pairs); i++) {
+		g_variant_get_child(pairs, i, "(uutt)", &a, &b, &bytes, &msgs);
+		max = MAX(max, bytes);
+		for (int k = 0; k < 2; k++) {
+			uint32_t r = k ? b : a;
+			guint j;
+
+			for (j = 0; j < ids->len; j++)
+				if (g_array_index(ids, uint32_t, j) == r)
+					break;
+			if (j == ids->len)
+				g_array_append_val(ids, r);
+		}
+	}
+	g_array_sort(ids, cmp_u32);
+	n = ids->len;
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n"
+		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+		"<text x=\"10\" y=\"20\" font-size=\"14\">JobId=%u: communication affinity (bytes both ways) and CPU share over time</text>\n",
+		W, MAX(my + n * cell + 60, my + lh + 80), job);
+	/* Matrix. */
+	fprintf(f, "<text x=\"%d\" y=\"%d\">rank x rank (top pairs)</text>\n",
+		mx, my - 20);
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%u</text>\n",
+			mx - 4, my + i * cell + 12,
+			g_array_index(ids, uint32_t, i));
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%u</text>\n",
+			mx + i * cell + cell / 2, my - 4,
+			g_array_index(ids, uint32_t, i));
+	}
+	for (gsize p = 0; p < g_variant_n_children(pairs); p++) {
+		int ia = 0, ib = 0;
+
+		g_variant_get_child(pairs, p, "(uutt)", &a, &b, &bytes, &msgs);
+		for (int i = 0; i < n; i++) {
+			if (g_array_index(ids, uint32_t, i) == a)
+				ia = i;
+			if (g_array_index(ids, uint32_t, i) == b)
+				ib = i;
+		}
+		heat_colour((double) bytes / max, col, sizeof(col));
+		for (int k = 0; k < 2; k++)
+			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#ccc\"><title>%u-%u: %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " messages</title></rect>\n",
+				mx + (k ? ia : ib) * cell,
+				my + (k ? ib : ia) * cell, cell, cell, col,
+				a, b, bytes, msgs);
+	}
+	if (!n)
+		fprintf(f, "<text x=\"%d\" y=\"%d\">no traffic counted (run with --migrate=...,affinity)</text>\n",
+			mx, my + 12);
+	/* Load over time. */
+	lx = MAX(mx + n * cell + 80, 420);
+	ly = my;
+	lw = MIN(lw, W - lx - 20);
+	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
+		gsize nh;
+		const double *v;
+
+		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,
+				    NULL, NULL, NULL, NULL, &hist);
+		v = g_variant_get_fixed_array(hist, &nh, sizeof(double));
+		for (gsize k = 0; k < nh; k++)
+			maxcpu = MAX(maxcpu, v[k]);
+		g_variant_unref(hist);
+	}
+	fprintf(f, "<text x=\"%d\" y=\"%d\">CPU share per rank, last samples (every %.1fs); top = %.2f cores</text>\n"
+		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n",
+		lx, ly - 20, interval / 1000.0, maxcpu, lx, ly, lw, lh);
+	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
+		gsize nh;
+		const double *v;
+
+		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,
+				    NULL, NULL, NULL, NULL, &hist);
+		v = g_variant_get_fixed_array(hist, &nh, sizeof(double));
+		snprintf(col, sizeof(col), "hsl(%u,70%%,40%%)",
+			 (unsigned) ((rank * 137) % 360));
+		fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
+			col);
+		for (gsize k = 0; k < nh; k++)
+			fprintf(f, "%.1f,%.1f ",
+				lx + (nh > 1 ? (double) k * lw / (nh - 1) : 0),
+				ly + lh - v[k] / maxcpu * lh);
+		fprintf(f, "\"><title>rank %u on %s</title></polyline>\n",
+			rank, node);
+		if (i < 16)
+			fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">rank %u@%s</text>\n",
+				lx + (int) (i % 4) * 95, ly + lh + 20 +
+				(int) (i / 4) * 14, col, rank, node);
+		g_variant_unref(hist);
+	}
+	fprintf(f, "</svg>\n");
+	g_array_free(ids, TRUE);
+	g_variant_unref(ranks);
+	g_variant_unref(pairs);
+	return !ferror(f);
+}
+
+static int cmd_plot(int argc, char **argv)
+{
+	const char *jobarg = NULL, *out = NULL;
+	uint32_t job;
+	GVariant *st;
+	FILE *f;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (!jobarg && argv[i][0] != '-')
+			jobarg = argv[i];
+		else {
+			fprintf(stderr, "smig plot: %s: unexpected argument (smig plot JOBID --out FILE.svg)\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (!jobarg || !out) {
+		fprintf(stderr, "smig plot: JOBID and --out FILE.svg needed\n");
+		return 2;
+	}
+	if (!parse_job(jobarg, &job))
+		return 2;
+	if (!(st = query(job)))
+		return 1;
+	f = fopen(out, "w");
+	if (!f) {
+		fprintf(stderr, "smig plot: %s: %s\n", out, g_strerror(errno));
+		g_variant_unref(st);
+		return 1;
+	}
+	if (!write_svg(f, job, st)) {
+		fprintf(stderr, "smig plot: %s: write error\n", out);
+		rc = 1;
+	}
+	if (fclose(f) != 0 && !rc) {
+		fprintf(stderr, "smig plot: %s: %s\n", out, g_strerror(errno));
+		rc = 1;
+	}
+	g_variant_unref(st);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (commands[i].run)
+			return commands[i].run(argc - 1, argv + 1);
+		if (!strcmp(commands[i].name, "capture") && smig_cmd_capture)
+			return smig_cmd_capture(argc - 1, argv + 1);
+		break;
+	}
+	fprintf(stderr, "smig: %s: unknown command\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
