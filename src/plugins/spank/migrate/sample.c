@@ -78,8 +78,9 @@ uint32_t smig_sample_interval_ms(void)
 }
 
 /*
- * pmpi_path - libsmig_pmpi.so beside this plugin (a build tree, or a
- * plugin directory an admin filled), else in the installed libdir
+ * pmpi_path - libsmig_pmpi.so beside this plugin (a plugin directory an
+ * admin filled), in <plugin dir>/../contrib/pmpi/.libs (a build tree),
+ * else in the installed libdir
  * RET new string, caller g_free()s; NULL if not found
  */
 static char *pmpi_path(void)
@@ -90,6 +91,12 @@ static char *pmpi_path(void)
 	if (dladdr((void *) pmpi_path, &info) && info.dli_fname) {
 		dir = g_path_get_dirname(info.dli_fname);
 		path = g_build_filename(dir, PMPI_LIB, NULL);
+		if (access(path, R_OK) < 0) {
+			/* A build tree: <build>/.libs/spank_migrate.so */
+			g_free(path);
+			path = g_build_filename(dir, "..", "contrib", "pmpi",
+						".libs", PMPI_LIB, NULL);
+		}
 		g_free(dir);
 		if (access(path, R_OK) == 0)
 			return path;
