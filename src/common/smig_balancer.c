@@ -601,6 +601,7 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 {
 	capture_t *cap = s->cap;
 	GVariantBuilder vb;
+	GVariant *body;
 
 	if (!cap)
 		return;
@@ -609,7 +610,12 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "reason",
 	                      g_variant_new_string(reason));
-	send_agents(s, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	/* srun prepared a relaunch for this generation: it must drop it. */
+	if (cap->phase == PHASE_RELAUNCH && s->srun)
+		conn_send(s->srun, SMIG_MSG_ABORT, body);
+	send_agents(s, SMIG_MSG_ABORT, body);
+	g_variant_unref(body);
 
 	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
@@ -772,12 +778,20 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	job_t *j = s->job;
 	char *ranks, *from, *to;
 	GVariantBuilder vb;
+	GVariant *body;
 
 	body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
-	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	/*
+	 * srun first: from its COMMIT on, srun relaunches when the step
+	 * ends; the ranks stop on theirs.
+	 */
+	conn_send(s->srun, SMIG_MSG_COMMIT, body);
+	send_agents(s, SMIG_MSG_COMMIT, body);
+	g_variant_unref(body);
 
 	ranks = plan_ranks(cap->plan);
 	from = nodes_joined(s, cap->plan, false);

@@ -258,3 +258,19 @@ def test_drain_without_migrate(cluster, reference_checksum):
         assert not os.path.exists(os.path.join(c.dir, "images", str(job)))
     finally:
         resume(c, victim)
+
+
+@pytest.mark.parametrize("pin", ["-w $SLURM_JOB_NODELIST",
+                                 "--nodelist=$SLURM_JOB_NODELIST"])
+def test_migrate_refuses_pinned_nodes(cluster, needs_plugins, pin):
+    """srun --migrate with a node list of its own (-w, --nodelist) fails at
+    srun time, naming the option, before anything runs: srun would ignore
+    the balancer's mapping on a relaunch."""
+    c = cluster
+    r = c.run(f"salloc -N2 --ntasks-per-node=1 bash -c "
+              f"'srun --migrate {pin} -n2 bash -c \"echo RAN\"'", timeout=60)
+    assert not r.timed_out, str(r)
+    assert r.rc != 0, f"srun accepted --migrate with {pin}:\n{r}"
+    assert "RAN" not in r.stdout, str(r)
+    opt = pin.split()[0].split("=")[0]
+    assert f"--migrate cannot be combined with {opt}" in r.stderr, str(r)

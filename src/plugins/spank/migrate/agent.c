@@ -392,7 +392,7 @@ static void forward_rank_event(rank_event_t *ev)
 
 	if (agent.fd < 0)
 		return;
-	if (ev->gen != agent.capture_gen) {
+	if (!agent.capture_gen || ev->gen != agent.capture_gen) {
 		slurm_debug("migrate: JobId=%u StepId=%u: rank %u answered for generation %" PRIu64 " but the capture in progress is %" PRIu64 ", ignored",
 			    smig_spank.job_id, smig_spank.step_id, ev->rank,
 			    ev->gen, agent.capture_gen);
@@ -475,6 +475,8 @@ static void handle_msg(const smig_msg_t *msg)
 	uint64_t gen, u64;
 	bool stop;
 
+	if (!smig_spank_from_balancer(msg))
+		return;
 	if (msg->type == SMIG_MSG_REFUSED) {
 		smig_msg_get_str(msg, "what", &s1);
 		smig_msg_get_str(msg, "reason", &s2);
@@ -500,6 +502,14 @@ static void handle_msg(const smig_msg_t *msg)
 	}
 	slurm_debug("migrate: JobId=%u StepId=%u node=%s: received %s gen=%" PRIu64,
 		    job, step, agent.node, what, gen);
+	/* Only PREPARE starts a capture; the rest must be about that one. */
+	if (msg->type != SMIG_MSG_PREPARE &&
+	    (!agent.capture_gen || gen != agent.capture_gen)) {
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: %s for generation %" PRIu64 " but the capture in progress is %" PRIu64 ", ignored",
+			    job, step, agent.node, what, gen,
+			    agent.capture_gen);
+		return;
+	}
 	switch (msg->type) {
 	case SMIG_MSG_PREPARE:
 		if (!smig_msg_get_u32(msg, "timeout_ms", &u32)) {

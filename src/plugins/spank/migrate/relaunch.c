@@ -71,8 +71,15 @@ static struct {
 	GThread *thread;
 	gint stopping;		/* atomic */
 
-	GMutex lock;		/* protects the relaunch fields below */
-	bool pending;		/* RELAUNCH accepted and acknowledged */
+	/*
+	 * A move is prepared by RELAUNCH (hostfile written, acknowledged) and
+	 * becomes due only with the balancer's COMMIT of that generation; an
+	 * ABORT, or no decision at all, drops it: the ranks go on where they
+	 * are and must not be relaunched or killed. Written by the thread
+	 * while it runs, read by slurm_spank_exit() after the join.
+	 */
+	bool prepared;		/* RELAUNCH accepted and acknowledged */
+	bool pending;		/* ... and COMMITted: relaunch at exit */
 	uint64_t gen;
 	char *hostfile;		/* our file, g_free() */
 	char *reason;
@@ -262,8 +269,9 @@ static bool send_msg(smig_msg_type_t type, GVariantBuilder *b)
 }
 
 /*
- * handle_relaunch - RELAUNCH: check the mapping, write it, acknowledge
- * RET true if the relaunch is now pending
+ * handle_relaunch - RELAUNCH: check the mapping, write it, acknowledge;
+ * the move is prepared, and due only when the balancer COMMITs it
+ * RET true if the move is now prepared
  */
 static bool handle_relaunch(const smig_msg_t *msg)
 {
@@ -291,7 +299,6 @@ static bool handle_relaunch(const smig_msg_t *msg)
 		return false;
 	}
 
-	g_mutex_lock(&rl.lock);
 	if (rl.hostfile)
 		unlink(rl.hostfile);	/* an earlier move never happened */
 	g_free(rl.hostfile);
@@ -299,8 +306,8 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	rl.hostfile = path;
 	rl.reason = g_strdup(reason && *reason ? reason : "requested");
 	rl.gen = gen;
-	rl.pending = true;
-	g_mutex_unlock(&rl.lock);
+	rl.prepared = true;
+	rl.pending = false;
 
 	builder_ids(&b);
 	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
@@ -309,6 +316,76 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	slurm_verbose("migrate: JobId=%u StepId=%u: will relaunch from generation %" PRIu64 " with %s",
 		      rl.job_id, rl.step_id, gen, path);
 	return true;
+}
+
+/* drop_pending - forget a move that will not happen, and its file */
+static void drop_pending(void)
+{
+	if (rl.hostfile)
+		unlink(rl.hostfile);
+	g_clear_pointer(&rl.hostfile, g_free);
+	g_clear_pointer(&rl.reason, g_free);
+	rl.prepared = false;
+	rl.pending = false;
+}
+
+/*
+ * decide - the balancer's COMMIT or ABORT of the prepared move
+ * RET true if the move is now due (COMMIT of the prepared generation)
+ */
+static bool decide(const smig_msg_t *msg)
+{
+	uint32_t job, step;
+	uint64_t gen;
+
+	if (!smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) || job != rl.job_id ||
+	    step != rl.step_id || !rl.prepared || gen != rl.gen) {
+		slurm_debug("migrate: JobId=%u StepId=%u: %s not for the prepared move, ignored",
+			    rl.job_id, rl.step_id,
+			    smig_msg_type_name(msg->type));
+		return false;
+	}
+	if (msg->type == SMIG_MSG_ABORT) {
+		slurm_verbose("migrate: JobId=%u StepId=%u: move to generation %" PRIu64 " aborted by the balancer; the step runs on",
+			      rl.job_id, rl.step_id, gen);
+		drop_pending();
+		return false;
+	}
+	rl.pending = true;
+	return true;
+}
+
+/*
+ * await_decision - at exit, a prepared move whose COMMIT or ABORT may still
+ * be on its way (the ranks stop on COMMIT, which the agents may have had
+ * first): wait for it a little.
+ */
+static void await_decision(void)
+{
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	GError *err = NULL;
+	smig_msg_t *msg;
+
+	while (rl.prepared && !rl.pending && rl.fd >= 0) {
+		gint64 left = (end - g_get_monotonic_time()) / 1000;
+
+		if (left <= 0 ||
+		    !(msg = smig_wire_recv(rl.fd, rl.auth, (int) left, &err))) {
+			slurm_error("migrate: JobId=%u StepId=%u: no decision on the move to generation %" PRIu64 ": %s; not relaunching",
+				    rl.job_id, rl.step_id, rl.gen,
+				    err ? err->message : "timed out");
+			g_clear_error(&err);
+			drop_pending();
+			return;
+		}
+		if ((msg->type == SMIG_MSG_COMMIT ||
+		     msg->type == SMIG_MSG_ABORT) &&
+		    smig_spank_from_balancer(msg))
+			decide(msg);
+		smig_msg_free(msg);
+	}
 }
 
 static gpointer relaunch_main(gpointer unused)
@@ -348,7 +425,12 @@ static gpointer relaunch_main(gpointer unused)
 			continue;
 		msg = smig_wire_recv(rl.fd, rl.auth, RECV_TIMEOUT_MS, &err);
 		if (!msg) {
-			/* A move already acknowledged stays due. */
+			/*
+			 * A committed move stays due (the ranks are
+			 * stopping); a move not committed yet never will be.
+			 */
+			if (rl.prepared && !rl.pending)
+				drop_pending();
 			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; no more moves for this step",
 				    rl.job_id, rl.step_id, err->message);
 			g_clear_error(&err);
@@ -356,13 +438,26 @@ static gpointer relaunch_main(gpointer unused)
 			rl.fd = -1;
 			continue;
 		}
+		if (!smig_spank_from_balancer(msg)) {
+			smig_msg_free(msg);
+			continue;
+		}
 		switch (msg->type) {
 		case SMIG_MSG_RELAUNCH:
-			if (handle_relaunch(msg)) {
+			handle_relaunch(msg);
+			grace_end = 0;
+			break;
+		case SMIG_MSG_COMMIT:
+			/* The ranks stop now: the step must end. */
+			if (decide(msg)) {
 				grace_end = g_get_monotonic_time() +
 					    (gint64) grace_ms * 1000;
 				killed = false;
 			}
+			break;
+		case SMIG_MSG_ABORT:
+			decide(msg);
+			grace_end = 0;
 			break;
 		case SMIG_MSG_REFUSED:
 			s1 = s2 = NULL;
@@ -406,7 +501,44 @@ static bool env_u64(const char *name, uint64_t *out)
 	return true;
 }
 
-void smig_relaunch_start(spank_t sp)
+/*
+ * pinned_nodes - the first of srun's own words (before the application's
+ * NAPP words) that names nodes for the step (-w, --nodelist, -F,
+ * --nodefile): srun ignores SLURM_HOSTFILE then, so a relaunch could not
+ * place ranks where the balancer says
+ * RET new string (the word), caller g_free()s; NULL if none
+ */
+static char *pinned_nodes(guint napp)
+{
+	static const char *const opts[] = { "-w", "--nodelist", "-F",
+					    "--nodefile" };
+	gchar *buf = NULL, *found = NULL;
+	GPtrArray *words = g_ptr_array_new();
+	gsize len = 0, off;
+
+	if (!g_file_get_contents("/proc/self/cmdline", &buf, &len, NULL))
+		goto out;
+	for (off = 0; off < len; off += strlen(buf + off) + 1)
+		g_ptr_array_add(words, buf + off);
+	for (guint i = 1; i + napp < words->len && !found; i++) {
+		const char *w = words->pdata[i];
+
+		for (size_t k = 0; k < G_N_ELEMENTS(opts) && !found; k++) {
+			size_t l = strlen(opts[k]);
+
+			/* "-w x", "-wx", "--nodelist=x", "--nodelist x" */
+			if (!strncmp(w, opts[k], l) &&
+			    (!w[l] || w[1] != '-' || w[l] == '='))
+				found = g_strdup(w);
+		}
+	}
+out:
+	g_ptr_array_free(words, TRUE);
+	g_free(buf);
+	return found;
+}
+
+int smig_relaunch_start(spank_t sp)
 {
 	const smig_conf_t *conf = smig_spank.conf;
 	const char *nodes = getenv("SLURM_JOB_NODELIST");
@@ -416,7 +548,7 @@ void smig_relaunch_start(spank_t sp)
 	bool relaunched = false;
 	GError *err = NULL;
 	GVariantBuilder b;
-	char **argv;
+	char **argv, *pinned;
 	int argc;
 
 	if (spank_get_item(sp, S_JOB_ID, &rl.job_id) ||
@@ -424,11 +556,17 @@ void smig_relaunch_start(spank_t sp)
 	    spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &rl.ntasks) ||
 	    spank_get_item(sp, S_JOB_ARGV, &argc, &argv)) {
 		slurm_error("migrate: cannot read the step's ids and words from srun; the step runs without migration");
-		return;
+		return 0;
 	}
 	rl.app_argv = g_new0(char *, argc + 1);
 	for (int i = 0; i < argc; i++)
 		rl.app_argv[i] = g_strdup(argv[i]);
+	if ((pinned = pinned_nodes(argc))) {
+		slurm_error("migrate: --migrate cannot be combined with %s: the balancer places the ranks on the nodes of the allocation (give the nodes to sbatch/salloc instead)",
+			    pinned);
+		g_free(pinned);
+		return -1;
+	}
 
 	if (env_u64("SLURM_MIGRATE_PREV_STEP", &prev) &&
 	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
@@ -441,7 +579,7 @@ void smig_relaunch_start(spank_t sp)
 		slurm_error("migrate: SLURM_JOB_NODELIST=%s: %s; the step runs without migration",
 			    nodes, err->message);
 		g_error_free(err);
-		return;
+		return 0;
 	}
 
 	rl.auth = smig_auth_munge_new(conf->munge_socket, &err);
@@ -449,7 +587,7 @@ void smig_relaunch_start(spank_t sp)
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
 			    rl.job_id, rl.step_id, err->message);
 		g_error_free(err);
-		return;
+		return 0;
 	}
 	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
 				  CONNECT_TIMEOUT_MS, &err);
@@ -458,7 +596,7 @@ void smig_relaunch_start(spank_t sp)
 			    rl.job_id, rl.step_id, conf->balancer_addr,
 			    conf->port, err->message);
 		g_error_free(err);
-		return;
+		return 0;
 	}
 	builder_ids(&b);
 	g_variant_builder_add(&b, "{sv}", "request",
@@ -497,11 +635,12 @@ void smig_relaunch_start(spank_t sp)
 	on_exit(record_exit, NULL);
 	slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
 		    rl.job_id, rl.step_id, conf->balancer_addr, conf->port);
-	return;
+	return 0;
 
 out_close:
 	close(rl.fd);
 	rl.fd = -1;
+	return 0;
 }
 
 /*
@@ -587,15 +726,6 @@ static char **build_env(void)
 	return env;
 }
 
-/* drop_pending - forget a move that will not happen, and its file */
-static void drop_pending(void)
-{
-	if (rl.hostfile)
-		unlink(rl.hostfile);
-	g_clear_pointer(&rl.hostfile, g_free);
-	g_clear_pointer(&rl.reason, g_free);
-	rl.pending = false;
-}
 
 static void relaunch_free(void)
 {
@@ -619,6 +749,7 @@ void smig_relaunch_exit(void)
 		g_thread_join(rl.thread);
 		rl.thread = NULL;
 	}
+	await_decision();
 	if (rl.fd >= 0) {
 		GVariantBuilder b;
 

@@ -115,6 +115,18 @@ static int migrate_opt_cb(int val, const char *optarg, int remote)
 	return 0;
 }
 
+/* smig_spank_from_balancer - see spank_migrate.h */
+bool smig_spank_from_balancer(const smig_msg_t *msg)
+{
+	if (msg->uid == 0 || msg->uid == slurm_conf.slurm_user_id)
+		return true;
+	slurm_error("migrate: JobId=%u StepId=%u: %s from uid=%u ignored: the balancer runs as root or SlurmUser (uid %u)",
+		    smig_spank.job_id, smig_spank.step_id,
+		    smig_msg_type_name(msg->type), msg->uid,
+		    slurm_conf.slurm_user_id);
+	return false;
+}
+
 /*
  * slurm_conf_path - the slurm.conf this process uses
  * RET new string, caller g_free()s
@@ -314,7 +326,7 @@ SMIG_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 SMIG_SPANK_EXPORT int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
 {
 	if (smig_spank.active)
-		smig_relaunch_start(sp);
+		return smig_relaunch_start(sp);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "smig_conf.h"
 #include "smig_request.h"
+#include "smig_wire.h"
 
 /* The symbols Slurm looks up (the tree builds with -fvisibility=hidden). */
 #define SMIG_SPANK_EXPORT __attribute__((visibility("default")))
@@ -101,13 +102,24 @@ int smig_relaunch_init(void);
  */
 int smig_relaunch_check(void);
 
-/* smig_relaunch_start - HELLO_SRUN and the relaunch thread (local_user_init) */
-void smig_relaunch_start(spank_t sp);
+/*
+ * smig_relaunch_start - HELLO_SRUN and the relaunch thread (local_user_init)
+ * RET 0 (also when the step runs on without migration: logged), -1 when
+ *     the user's srun options make migration impossible (srun must fail)
+ */
+int smig_relaunch_start(spank_t sp);
 
 /* smig_relaunch_exit - join the thread, BYE, exec the new srun if due (exit) */
 void smig_relaunch_exit(void);
 
 /* smig_relaunch_fini - free the snapshot (exit, every srun) */
 void smig_relaunch_fini(void);
+
+/*
+ * smig_spank_from_balancer - true if an authenticated message comes from
+ * the balancer's side (root or SlurmUser, as slurmctld runs); anything else
+ * (a user who took the port, a forged peer) is logged and must be ignored
+ */
+bool smig_spank_from_balancer(const smig_msg_t *msg);
 
 #endif /* SMIG_SPANK_MIGRATE_H */
