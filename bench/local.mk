@@ -20,3 +20,17 @@ bench_bench_policy_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) -lm
 BENCH_TARGETS += bench-policy
 bench-policy: bench/bench_policy
 	./bench/bench_policy
+
+# bench-monitoring: overhead of monitoring + the PMPI layer on an MPI app
+# (on vs off, one local cluster) and the balancer's ingestion of 10,000
+# agents x 1,000,000 ranks (in process, no cluster).
+noinst_PROGRAMS += bench/bench_monitoring
+bench_bench_monitoring_SOURCES = bench/bench_monitoring.c
+bench_bench_monitoring_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+bench_bench_monitoring_LDADD = src/common/libsmig_core.la $(GLIB_LIBS)
+EXTRA_DIST += bench/bench_monitoring.py
+
+BENCH_TARGETS += bench-monitoring
+bench-monitoring: all bench/bench_monitoring
+	$(PYTHON3) $(srcdir)/bench/bench_monitoring.py --build $(abs_top_builddir)
+	./bench/bench_monitoring
