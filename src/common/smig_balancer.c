@@ -80,11 +80,14 @@ typedef struct agent {
 	uint32_t node_idx;	/* index into step->nodes once indexed */
 	uint32_t *ranks;
 	size_t nranks;
+	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
+	char *addr;		/* its address as seen here, for hand-offs */
 } agent_t;
 
 typedef enum {
 	PHASE_PREPARE,		/* PREPARE sent, collecting COUNTs */
 	PHASE_CAPTURE,		/* CAPTURE sent, collecting DONEs */
+	PHASE_HANDOFF,		/* node-local store: images being handed off */
 	PHASE_RELAUNCH,		/* RELAUNCH sent, waiting for the ACK */
 } phase_t;
 
@@ -98,6 +101,8 @@ typedef struct capture {
 	guint8 *done;		/* per rank */
 	uint32_t ncounted;
 	uint32_t ndone;
+	uint32_t nhandoff;	/* hand-offs not confirmed yet */
+	guint8 *handed;		/* per rank: hand-off confirmed */
 	char *hostfile;
 } capture_t;
 
@@ -158,6 +163,9 @@ struct smig_balancer {
 };
 
 static void conn_kill(conn_t *c, const char *why);
+static void capture_relaunch(smig_balancer_t *b, step_t *s);
+static void capture_handoff(smig_balancer_t *b, step_t *s);
+static bool step_store_local(const step_t *s);
 static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
 
@@ -270,6 +278,7 @@ static void job_set_error(job_t *j, uint64_t gen, const char *reason,
 
 static void agent_free(agent_t *a)
 {
+	g_free(a->addr);
 	g_free(a->node);
 	g_free(a->ranks);
 	g_free(a);
@@ -283,6 +292,7 @@ static void capture_free(capture_t *cap)
 	g_free(cap->pause_at);
 	g_free(cap->counted);
 	g_free(cap->done);
+	g_free(cap->handed);
 	g_free(cap->hostfile);
 	g_free(cap);
 }
@@ -584,6 +594,17 @@ static char *capture_missing(const step_t *s)
 	const guint8 *have = cap->phase == PHASE_PREPARE ? cap->counted :
 							   cap->done;
 
+	if (cap->phase == PHASE_HANDOFF) {
+		for (guint i = 0; i < cap->plan->moves->len; i++) {
+			uint32_t r = g_array_index(cap->plan->moves,
+						   smig_policy_move_t, i).rank;
+
+			if (r < s->ntasks && !cap->handed[r])
+				g_string_append_printf(str, "%s%u",
+						       str->len ? "," : "", r);
+		}
+		return g_string_free(str, FALSE);
+	}
 	if (cap->phase != PHASE_RELAUNCH)
 		for (uint32_t r = 0; r < s->ntasks; r++)
 			if (!have[r])
@@ -722,22 +743,112 @@ static smig_plan_t *plan_stay(const char *reason)
 	return plan;
 }
 
+/*
+ * MigrateImageStore=local: the agents keep images on their node's disk, so
+ * every agent of the step must have a receiver; moves go only to nodes
+ * where the step has an agent (see step_poll()).
+ */
+static bool step_store_local(const step_t *s)
+{
+	if (!s->agents->len)
+		return false;
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (!a->handoff_port)
+			return false;
+	}
+	return true;
+}
+
+static agent_t *step_agent_on(const step_t *s, uint32_t node_idx)
+{
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (a->conn && a->node_idx == node_idx)
+			return a;
+	}
+	return NULL;
+}
+
+/*
+ * Node-local store: each moving rank's image goes from the agent of its
+ * node to the agent of its target node (HANDOFF), which writes and verifies
+ * it; only then may srun relaunch (nothing is lost if a node dies now).
+ */
+static void capture_handoff(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	GVariantBuilder vb;
+
+	cap->phase = PHASE_HANDOFF;
+	cap->handed = g_new0(guint8, s->ntasks);
+	cap->deadline = now_us() + (int64_t) capture_timeout_ms(b, s) * 1000;
+	for (guint i = 0; i < cap->plan->moves->len; i++) {
+		smig_policy_move_t *m = &g_array_index(cap->plan->moves,
+						       smig_policy_move_t, i);
+		agent_t *from = m->rank < s->ntasks ? s->rank_agent[m->rank] :
+			NULL;
+		agent_t *to = m->to < s->nnodes ? step_agent_on(s, m->to) :
+			NULL;
+		char *r;
+
+		if (!from || !from->conn || !to || !to->addr) {
+			r = g_strdup_printf("%u", m->rank);
+			capture_abort(b, s, "handoff-failed", r);
+			g_free(r);
+			return;
+		}
+		body_init(&vb, s);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(cap->gen));
+		g_variant_builder_add(&vb, "{sv}", "rank",
+				      g_variant_new_uint32(m->rank));
+		g_variant_builder_add(&vb, "{sv}", "to_node",
+				      g_variant_new_string(to->node));
+		g_variant_builder_add(&vb, "{sv}", "addr",
+				      g_variant_new_string(to->addr));
+		g_variant_builder_add(&vb, "{sv}", "port",
+				      g_variant_new_uint32(to->handoff_port));
+		conn_send(from->conn, SMIG_MSG_HANDOFF,
+			  g_variant_builder_end(&vb));
+		cap->nhandoff++;
+		smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
+			     " hand-off of rank %u %s->%s", s->job->id,
+			     s->step_id, cap->gen, m->rank, from->node,
+			     to->node);
+	}
+	if (!cap->nhandoff)
+		capture_relaunch(b, s);
+}
+
 /* All images good: tell srun the new mapping. */
 static void capture_all_done(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+
+	s->job->last_good = cap->gen;
+	if (!cap->plan->moves->len) {
+		/* A capture for later (every=, REQUEST): nobody moves. */
+		capture_commit_stay(b, s);
+		return;
+	}
+	if (step_store_local(s)) {
+		capture_handoff(b, s);
+		return;
+	}
+	capture_relaunch(b, s);
+}
+
+/* Images are where the moved ranks will restore: tell srun the mapping. */
+static void capture_relaunch(smig_balancer_t *b, step_t *s)
 {
 	capture_t *cap = s->cap;
 	uint32_t *node_of = g_new(uint32_t, s->ntasks);
 	GString *hf = g_string_new(NULL);
 	GVariantBuilder vb;
 
-	s->job->last_good = cap->gen;
-	if (!cap->plan->moves->len) {
-		/* A capture for later (every=, REQUEST): nobody moves. */
-		g_free(node_of);
-		g_string_free(hf, TRUE);
-		capture_commit_stay(b, s);
-		return;
-	}
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		node_of[r] = s->rank_agent[r]->node_idx;
 	for (guint i = 0; i < cap->plan->moves->len; i++) {
@@ -829,7 +940,9 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		if (now >= s->cap->deadline) {
 			char *missing = capture_missing(s);
 
-			capture_abort(b, s, "capture-timeout", missing);
+			capture_abort(b, s, s->cap->phase == PHASE_HANDOFF ?
+				      "handoff-timeout" : "capture-timeout",
+				      missing);
 			g_free(missing);
 		}
 		return;
@@ -852,6 +965,12 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 			unknown = true;
 		}
 	}
+	/* A node-local store can hand images only to a node where the
+	 * step has an agent: other nodes cannot be targets. */
+	if (step_store_local(s))
+		for (uint32_t n = 0; n < s->nnodes; n++)
+			if (!step_agent_on(s, n))
+				nodes[n].slots = 0;
 	rank_node = g_new(uint32_t, s->ntasks);
 	for (uint32_t r = 0; r < s->ntasks; r++) {
 		rank_node[r] = s->rank_agent[r]->node_idx;
@@ -1191,7 +1310,7 @@ refuse:
 
 static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
-	uint32_t job_id, step_id, *ranks = NULL;
+	uint32_t job_id, step_id, *ranks = NULL, port = 0;
 	size_t nranks = 0;
 	const char *node;
 	char *why = NULL;
@@ -1242,6 +1361,22 @@ static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	a->node = g_strdup(node);
 	a->ranks = ranks;
 	a->nranks = nranks;
+	if (smig_msg_get_u32(m, "handoff_port", &port) && port &&
+	    port <= UINT16_MAX) {
+		const char *colon = strrchr(c->peer, ':');
+
+		a->handoff_port = port;
+		/* "addr:port" or "[v6addr]:port" as address_text() made it */
+		a->addr = colon ? g_strndup(c->peer, colon - c->peer) :
+				  g_strdup(c->peer);
+		if (a->addr[0] == '[') {
+			size_t l = strlen(a->addr);
+
+			memmove(a->addr, a->addr + 1, l);
+			if (l >= 2 && a->addr[l - 2] == ']')
+				a->addr[l - 2] = '\0';
+		}
+	}
 	ranks = NULL;
 	if (s->registered && !step_index_agent(s, a, &why)) {
 		agent_free(a);
@@ -1381,6 +1516,37 @@ static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (s->cap->ndone == s->ntasks)
 		capture_all_done(b, s);
+}
+
+/* An agent says how the hand-off of one of its ranks' images went. */
+static void on_handoff(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	const char *text = "";
+	int32_t status = -1;
+	uint32_t rank;
+	char *r;
+
+	if (!s || !rank_msg(b, c, m, s, PHASE_HANDOFF, &rank))
+		return;
+	smig_msg_get_i32(m, "status", &status);
+	smig_msg_get_str(m, "msg", &text);
+	if (status != 0) {
+		smig_info("JobId=%u StepId=%u rank=%u hand-off gen=%" PRIu64
+			  " failed: status=%d %s", s->job->id, s->step_id,
+			  rank, s->cap->gen, status, text);
+		r = g_strdup_printf("%u", rank);
+		capture_abort(b, s, "handoff-failed", r);
+		g_free(r);
+		return;
+	}
+	if (s->cap->handed[rank])
+		return;
+	s->cap->handed[rank] = 1;
+	smig_debug("JobId=%u StepId=%u hand-off of rank %u done", s->job->id,
+		   s->step_id, rank);
+	if (--s->cap->nhandoff == 0)
+		capture_relaunch(b, s);
 }
 
 static void on_relaunch_ack(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
@@ -1622,6 +1788,9 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_RELAUNCH_ACK:
 		on_relaunch_ack(b, c, m);
+		break;
+	case SMIG_MSG_HANDOFF:
+		on_handoff(b, c, m);
 		break;
 	case SMIG_MSG_BYE:
 		on_bye(b, c, m);

@@ -37,6 +37,7 @@ typedef enum {
 	KEY_RELAUNCH_GRACE,
 	KEY_SAMPLE_INTERVAL,
 	KEY_HEALTH_FILE,
+	KEY_IMAGE_STORE,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -53,6 +54,7 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateRelaunchGrace",
 	"MigrateSampleInterval",
 	"MigrateHealthFile",
+	"MigrateImageStore",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -326,6 +328,15 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 			conf->health_file = g_strdup(value);
 		}
 		break;
+	case KEY_IMAGE_STORE:
+		if (strcmp(value, "shared") && strcmp(value, "local")) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: not a kind of store (shared, local)",
+				    path, line, key, value);
+			goto out;
+		}
+		conf->image_store_local = !strcmp(value, "local");
+		break;
 	case KEY_RETAIN:
 		if (!smig_parse_uint(value, 1, MAX_RETAIN, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
@@ -546,6 +557,8 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	add_pair(pairs, KEY_SAMPLE_INTERVAL,
 		 smig_format_duration(conf->sample_interval_ms));
 	add_pair(pairs, KEY_HEALTH_FILE, str_or_null(conf->health_file));
+	add_pair(pairs, KEY_IMAGE_STORE,
+		 g_strdup(conf->image_store_local ? "local" : "shared"));
 	return pairs;
 }
 

@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 12
+#define SMIG_CONF_NKEYS 13
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -45,6 +45,11 @@ typedef struct smig_conf {
 					 * file whose first word (ok, warn,
 					 * fail) is the node's health */
 	/* private: line that set each key (0: default), for duplicates */
+	bool image_store_local;		/* MigrateImageStore=local: images
+					 * stay on the node that wrote them
+					 * (<MigrateImageDir>/<node>/<job>) and
+					 * are handed off to the target node's
+					 * agent; default shared */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;
 

@@ -168,6 +168,30 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 		     uint64_t keep_from, uint64_t newest, char *errbuf,
 		     size_t errlen);
 
+/*
+ * smig_image_send - stream the file at path (an image, read as it is on
+ * disk) to out_fd (a socket) with sendfile()
+ * IN  len - bytes to send: the file's size, as announced to the receiver
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_send(const char *path, int out_fd, uint64_t len, char *errbuf,
+		    size_t errlen);
+
+/*
+ * smig_image_receive - store an image arriving on in_fd (len bytes, the
+ * whole file) as "<dir>/rank<R>.g<G>.img": temporary name, header checked
+ * and payload checksummed while it is written (one pass), fsync, rename,
+ * fsync of dir. An image that is not the one expected (job, rank,
+ * generation), bad or short never gets the final name.
+ * IN uid, gid - owner of the file (the job's user); (uint32_t) -1: leave
+ * OUT hdr     - header of the stored image, on success
+ * RET 0 or a negative code with a message in errbuf naming the file
+ */
+int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
+		       uint64_t gen, int in_fd, uint64_t len, uint32_t uid,
+		       uint32_t gid, smig_image_hdr_t *hdr, char *errbuf,
+		       size_t errlen);
+
 /* smig_image_strerror - static text of a SMIG_IMAGE_E* code or -errno */
 const char *smig_image_strerror(int code);
 

@@ -92,6 +92,7 @@ START_TEST(test_defaults)
 		{ "MigrateRelaunchGrace", "30s" },
 		{ "MigrateSampleInterval", "30s" },
 		{ "MigrateHealthFile", "(null)" },
+		{ "MigrateImageStore", "shared" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -163,9 +164,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore)");
 }
 END_TEST
 
@@ -202,6 +203,8 @@ START_TEST(test_value_errors)
 		     "migrate.conf:7: MigrateRetryInterval=5 m: not a duration (examples: 30s, 5m, 1h)");
 	expect_error("MigrateSampleInterval=often",
 		     "migrate.conf:7: MigrateSampleInterval=often: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigrateImageStore=nfs",
+		     "migrate.conf:7: MigrateImageStore=nfs: not a kind of store (shared, local)");
 	expect_error("MigrateHealthFile=health",
 		     "migrate.conf:7: MigrateHealthFile=health: not an absolute path (e.g. /var/spool/slurm-migrate)");
 	expect_error("MigrateRelaunchGrace=2d",

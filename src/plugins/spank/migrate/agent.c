@@ -21,13 +21,17 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +76,10 @@ static struct {
 
 	GThread *thread;
 	int wake_fd;
+	/* MigrateImageStore=local: receiver of images handed to this node */
+	GThread *rx_thread;
+	int rx_fd;		/* listening socket, -1 if none */
+	uint16_t rx_port;
 	gint stopping;		/* atomic */
 	GAsyncQueue *events;	/* of rank_event_t, from the PMIx thread */
 	smig_auth_t *auth;
@@ -90,7 +98,7 @@ static struct {
 	bool reg_done;
 	pmix_status_t reg_status;
 	bool dereg_done;
-} agent = { .wake_fd = -1, .fd = -1 };
+} agent = { .wake_fd = -1, .fd = -1, .rx_fd = -1 };
 
 static void rank_event_free(gpointer p)
 {
@@ -466,6 +474,269 @@ static void store_commit(uint64_t gen)
 			    gen, rc, keep_from);
 }
 
+/* job_owner - uid and gid of the job directory (the job's user) */
+static void job_owner(uint32_t *uid, uint32_t *gid)
+{
+	struct stat st;
+
+	if (stat(smig_spank.image_dir, &st) < 0) {
+		*uid = *gid = (uint32_t) -1;
+		return;
+	}
+	*uid = st.st_uid;
+	*gid = st.st_gid;
+}
+
+/* handoff_reply - HANDOFF with the outcome of one hand-off on fd */
+static bool handoff_reply(int fd, uint32_t step, uint64_t gen, uint32_t rank,
+			  int32_t status, const char *text, GError **error)
+{
+	GVariantBuilder b;
+	smig_msg_t *msg;
+	bool ok;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "job",
+			      g_variant_new_uint32(smig_spank.job_id));
+	g_variant_builder_add(&b, "{sv}", "step", g_variant_new_uint32(step));
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
+	g_variant_builder_add(&b, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(text));
+	msg = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_builder_end(&b));
+	ok = smig_wire_send(fd, agent.auth, msg, error);
+	smig_msg_free(msg);
+	return ok;
+}
+
+/*
+ * handoff_send - the balancer asks this agent to hand the image of one of
+ * its ranks to the agent of the target node (MigrateImageStore=local):
+ * connect, HANDOFF with the size, the file's bytes, then wait for the
+ * target's HANDOFF reply (written, checked, fsync'ed) and tell the
+ * balancer. Runs in the agent thread; bounded by MigrateCaptureTimeout.
+ */
+static void handoff_send(const smig_msg_t *msg, uint64_t gen)
+{
+	const char *addr = NULL, *to = NULL, *text = "";
+	uint32_t rank, port;
+	char path[PATH_MAX], errbuf[512] = "";
+	int timeout = (int) MIN(smig_spank.conf->capture_timeout_ms,
+				(uint32_t) G_MAXINT);
+	GError *err = NULL;
+	GVariantBuilder b;
+	smig_msg_t *m = NULL, *reply = NULL;
+	int32_t status = 0;
+	struct stat st;
+	struct timeval tv = { .tv_sec = timeout / 1000,
+			      .tv_usec = timeout % 1000 * 1000 };
+	int fd = -1;
+
+	if (!smig_msg_get_u32(msg, "rank", &rank) || !local_rank(rank) ||
+	    !smig_msg_get_str(msg, "addr", &addr) ||
+	    !smig_msg_get_str(msg, "to_node", &to) ||
+	    !smig_msg_get_u32(msg, "port", &port) || !port ||
+	    port > UINT16_MAX) {
+		slurm_error("migrate: JobId=%u StepId=%u: HANDOFF without a rank of this node (u), to_node (s), addr (s) or port (u 1-65535), ignored",
+			    smig_spank.job_id, smig_spank.step_id);
+		return;
+	}
+	if (smig_image_path(path, sizeof(path), smig_spank.image_dir, rank,
+			    gen) < 0 || lstat(path, &st) < 0 ||
+	    !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, sizeof(errbuf), "%s/rank%u.g%" PRIu64 ".img: not a regular file",
+			 smig_spank.image_dir, rank, gen);
+		status = SMIG_IMAGE_EINVAL;
+		goto report;
+	}
+	fd = smig_wire_connect(addr, (uint16_t) port, CONNECT_TIMEOUT_MS,
+			       &err);
+	if (fd < 0) {
+		snprintf(errbuf, sizeof(errbuf), "node %s at %s:%u: %s", to,
+			 addr, port, err->message);
+		status = -ECONNREFUSED;
+		goto report;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
+	g_variant_builder_add(&b, "{sv}", "bytes",
+			      g_variant_new_uint64((uint64_t) st.st_size));
+	m = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_builder_end(&b));
+	if (!smig_wire_send(fd, agent.auth, m, &err)) {
+		snprintf(errbuf, sizeof(errbuf), "node %s: %s", to,
+			 err->message);
+		status = -EPIPE;
+		goto report;
+	}
+	status = smig_image_send(path, fd, (uint64_t) st.st_size, errbuf,
+				 sizeof(errbuf));
+	if (status)
+		goto report;
+	reply = smig_wire_recv(fd, agent.auth, timeout, &err);
+	if (!reply || reply->type != SMIG_MSG_HANDOFF ||
+	    !smig_msg_get_i32(reply, "status", &status)) {
+		snprintf(errbuf, sizeof(errbuf), "node %s: no hand-off reply: %s",
+			 to, err ? err->message : "not a HANDOFF with status");
+		status = -EPROTO;
+		goto report;
+	}
+	if (status && smig_msg_get_str(reply, "msg", &text))
+		snprintf(errbuf, sizeof(errbuf), "node %s: %s", to, text);
+
+report:
+	if (status)
+		slurm_error("migrate: JobId=%u StepId=%u rank=%u generation=%" PRIu64 ": hand-off to node %s failed: %s",
+			    smig_spank.job_id, smig_spank.step_id, rank, gen,
+			    to, errbuf);
+	else
+		slurm_verbose("migrate: JobId=%u StepId=%u rank=%u generation=%" PRIu64 ": image handed off %s->%s (%lld bytes)",
+			      smig_spank.job_id, smig_spank.step_id, rank,
+			      gen, agent.node, to, (long long) st.st_size);
+	g_clear_error(&err);
+	smig_msg_free(m);
+	smig_msg_free(reply);
+	if (fd >= 0)
+		close(fd);
+	if (agent.fd < 0)
+		return;
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
+	g_variant_builder_add(&b, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&b, "{sv}", "msg",
+			      g_variant_new_string(errbuf));
+	if (!send_msg(SMIG_MSG_HANDOFF, &b))
+		lost_connection("send failed");
+}
+
+/*
+ * handoff_receive - one connection to the receiver: a HANDOFF from an
+ * agent of this job (munge: root or the job's user), then the image bytes,
+ * stored and checked here; the outcome goes back on the connection.
+ */
+static void handoff_receive(int fd)
+{
+	uint32_t job, step = 0, rank, uid, gid;
+	uint64_t gen, bytes;
+	char errbuf[512] = "";
+	smig_image_hdr_t hdr;
+	struct timeval tv = { .tv_sec = RECV_TIMEOUT_MS / 1000 };
+	GError *err = NULL;
+	smig_msg_t *msg;
+	int32_t status;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	msg = smig_wire_recv(fd, agent.auth, RECV_TIMEOUT_MS, &err);
+	if (!msg) {
+		slurm_error("migrate: JobId=%u node=%s: hand-off receiver: %s",
+			    smig_spank.job_id, agent.node, err->message);
+		g_error_free(err);
+		return;
+	}
+	job_owner(&uid, &gid);
+	if (msg->type != SMIG_MSG_HANDOFF ||
+	    !smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) ||
+	    !smig_msg_get_u32(msg, "rank", &rank) ||
+	    !smig_msg_get_u64(msg, "bytes", &bytes) ||
+	    job != smig_spank.job_id || gen == 0 ||
+	    (msg->uid != 0 && msg->uid != uid)) {
+		slurm_error("migrate: JobId=%u node=%s: hand-off receiver: %s from uid %u is not a HANDOFF of this job (job u, step u, gen t > 0, rank u, bytes t) from root or the job's user: refused",
+			    smig_spank.job_id, agent.node,
+			    smig_msg_type_name(msg->type), msg->uid);
+		smig_msg_free(msg);
+		return;
+	}
+	smig_msg_free(msg);
+	status = smig_image_receive(smig_spank.image_dir, job, rank, gen, fd,
+				    bytes, uid, gid, &hdr, errbuf,
+				    sizeof(errbuf));
+	if (status)
+		slurm_error("migrate: JobId=%u rank=%u generation=%" PRIu64 " node=%s: hand-off refused: %s",
+			    job, rank, gen, agent.node, errbuf);
+	else
+		slurm_info("migrate: JobId=%u rank=%u generation=%" PRIu64 " node=%s: image received and verified (%" PRIu64 " bytes)",
+			      job, rank, gen, agent.node, bytes);
+	if (!handoff_reply(fd, step, gen, rank, status, errbuf, &err)) {
+		slurm_error("migrate: JobId=%u rank=%u node=%s: hand-off reply: %s",
+			    job, rank, agent.node, err->message);
+		g_error_free(err);
+	}
+}
+
+/* rx_main - the receiver thread: one hand-off connection at a time */
+static gpointer rx_main(gpointer unused)
+{
+	while (!g_atomic_int_get(&agent.stopping)) {
+		struct pollfd p = { .fd = agent.rx_fd, .events = POLLIN };
+		int fd;
+
+		/* Wakes up to see agent.stopping: no eventfd to share. */
+		if (poll(&p, 1, 250) <= 0)
+			continue;
+		fd = accept(agent.rx_fd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		handoff_receive(fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * rx_start - MigrateImageStore=local: listen for hand-offs on a port of
+ * the kernel's choice (said to the balancer in HELLO_AGENT)
+ * RET false (logged) on failure: the step then runs with a shared-store
+ * view (the balancer moves no rank of it to another node's store)
+ */
+static bool rx_start(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_ANY_INIT };
+	socklen_t len = sizeof(sa);
+	GError *err = NULL;
+	int no = 0;
+
+	agent.rx_fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (agent.rx_fd < 0 ||
+	    setsockopt(agent.rx_fd, IPPROTO_IPV6, IPV6_V6ONLY, &no,
+		       sizeof(no)) < 0 ||
+	    bind(agent.rx_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+	    listen(agent.rx_fd, 16) < 0 ||
+	    getsockname(agent.rx_fd, (struct sockaddr *) &sa, &len) < 0) {
+		int e = errno;
+
+		slurm_error("migrate: JobId=%u StepId=%u: hand-off receiver: %s; no rank will be moved to this node's store",
+			    smig_spank.job_id, smig_spank.step_id,
+			    g_strerror(e));
+		goto out_close;
+	}
+	agent.rx_port = ntohs(sa.sin6_port);
+	agent.rx_thread = g_thread_try_new("smig-rx", rx_main, NULL, &err);
+	if (!agent.rx_thread) {
+		slurm_error("migrate: JobId=%u StepId=%u: hand-off receiver thread: %s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		agent.rx_port = 0;
+		goto out_close;
+	}
+	return true;
+out_close:
+	if (agent.rx_fd >= 0)
+		close(agent.rx_fd);
+	agent.rx_fd = -1;
+	return false;
+}
+
 /* handle_msg - one message from the balancer */
 static void handle_msg(const smig_msg_t *msg)
 {
@@ -486,7 +757,8 @@ static void handle_msg(const smig_msg_t *msg)
 		return;
 	}
 	if (msg->type != SMIG_MSG_PREPARE && msg->type != SMIG_MSG_CAPTURE &&
-	    msg->type != SMIG_MSG_COMMIT && msg->type != SMIG_MSG_ABORT) {
+	    msg->type != SMIG_MSG_COMMIT && msg->type != SMIG_MSG_ABORT &&
+	    msg->type != SMIG_MSG_HANDOFF) {
 		slurm_error("migrate: JobId=%u StepId=%u: unexpected %s from the balancer, ignored",
 			    smig_spank.job_id, smig_spank.step_id, what);
 		return;
@@ -538,6 +810,9 @@ static void handle_msg(const smig_msg_t *msg)
 		store_commit(gen);
 		notify_ranks("commit", gen, stop);
 		break;
+	case SMIG_MSG_HANDOFF:
+		handoff_send(msg, gen);
+		break;
 	default:	/* ABORT */
 		smig_msg_get_str(msg, "reason", &s1);
 		slurm_verbose("migrate: JobId=%u StepId=%u: capture of generation %" PRIu64 " aborted: %s",
@@ -560,6 +835,9 @@ static bool say_hello(void)
 							agent.ranks,
 							agent.nranks,
 							sizeof(uint32_t)));
+	if (agent.rx_port)
+		g_variant_builder_add(&b, "{sv}", "handoff_port",
+				      g_variant_new_uint32(agent.rx_port));
 	return send_msg(SMIG_MSG_HELLO_AGENT, &b);
 }
 
@@ -778,6 +1056,8 @@ void smig_agent_start(spank_t sp)
 		return;
 	}
 	agent.registered = true;
+	if (smig_spank.conf->image_store_local)
+		rx_start();
 	agent.thread = g_thread_try_new("smig-agent", agent_main, NULL, &err);
 	if (!agent.thread) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot start the agent thread: %s; the step runs without migration",
@@ -806,6 +1086,14 @@ void smig_agent_stop(void)
 		g_thread_join(agent.thread);
 		agent.thread = NULL;
 	}
+	if (agent.rx_thread) {
+		g_thread_join(agent.rx_thread);
+		agent.rx_thread = NULL;
+	}
+	if (agent.rx_fd >= 0)
+		close(agent.rx_fd);
+	agent.rx_fd = -1;
+	agent.rx_port = 0;
 	/* Events still in flight hold pointers into this plugin. */
 	g_mutex_lock(&agent.lock);
 	while (agent.notifies > 0 &&

@@ -165,6 +165,43 @@ static int load_conf(void)
 }
 
 /*
+ * node_store_dir - MigrateImageStore=local: <MigrateImageDir>/<node>, made
+ * here if missing (root, 0755, like MigrateImageDir itself); node is
+ * Slurm's name of this node. In loopback test clusters all nodes share one
+ * file system: the node's name keeps their stores apart.
+ * OUT errmsg - on failure, new text, caller g_free()s
+ * RET new path, caller g_free()s; NULL on error
+ */
+static char *node_store_dir(const char *base, char **errmsg)
+{
+	const char *node = getenv("SLURMD_NODENAME");
+	struct stat st;
+	char *path;
+
+	if (!node || !*node || strchr(node, '/') || node[0] == '.') {
+		*errmsg = g_strdup_printf("MigrateImageStore=local: SLURMD_NODENAME=%s: not a node name usable in a path",
+					  node ? node : "(unset)");
+		return NULL;
+	}
+	path = g_strdup_printf("%s/%s", base, node);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		*errmsg = g_strdup_printf("%s: cannot create: %s", path,
+					  g_strerror(e));
+		g_free(path);
+		return NULL;
+	}
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0) {
+		*errmsg = g_strdup_printf("%s: not a directory owned by root (MigrateImageStore=local keeps each node's images there)",
+					  path);
+		g_free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/*
  * make_job_dir - create or check <base>/<job_id>: a directory (not a
  * symbolic link), mode 0700, owned by uid:gid. Steps on several nodes (one
  * shared file system) and several steps of one job race to create it; any
@@ -262,9 +299,20 @@ static void remote_post_opt(spank_t sp)
 			    smig_spank.job_id, smig_spank.step_id);
 		return;
 	}
-	smig_spank.image_dir = make_job_dir(smig_spank.conf->image_dir,
-					    smig_spank.job_id, uid, gid,
+	if (smig_spank.conf->image_store_local) {
+		char *base = node_store_dir(smig_spank.conf->image_dir,
 					    &errmsg);
+
+		if (base)
+			smig_spank.image_dir = make_job_dir(base,
+							    smig_spank.job_id,
+							    uid, gid, &errmsg);
+		g_free(base);
+	} else {
+		smig_spank.image_dir = make_job_dir(smig_spank.conf->image_dir,
+						    smig_spank.job_id, uid,
+						    gid, &errmsg);
+	}
 	if (!smig_spank.image_dir) {
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id, errmsg);
