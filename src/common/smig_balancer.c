@@ -1679,11 +1679,21 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	for (gsize i = 0; pairs && i < g_variant_n_children(pairs); i++) {
 		smig_pair_sample_t ps;
 		guint64 bytes, msgs;
+		size_t k;
 
 		g_variant_get_child(pairs, i, "(uutt)", &ps.src, &ps.dst,
 				    &bytes, &msgs);
 		ps.bytes = bytes;
 		ps.msgs = msgs;
+		for (k = 0; k < c->agent->nranks; k++)
+			if (c->agent->ranks[k] == ps.src)
+				break;
+		if (k == c->agent->nranks) {
+			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: pair %u->%u: rank %u is not on that node, skipped",
+				   j->id, s->step_id, ns.node, ps.src, ps.dst,
+				   ps.src);
+			continue;
+		}
 		if (!smig_metrics_set_pair(j->metrics, &ps, &err)) {
 			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: %s; rest of its pairs skipped",
 				   j->id, s->step_id, ns.node, err->message);

@@ -502,6 +502,100 @@ START_TEST(test_no_spare)
 }
 END_TEST
 
+/* One agent's SAMPLE: ranks r0, r1 with CPU c0, c1; a pair r0 -> r1. */
+static void sample(int fd, const char *node, uint32_t r0, uint32_t r1,
+		   double c0, double c1, guint n_cpu)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	double cpu[2] = { c0, c1 }, delay[2] = { 0.01, 0.02 };
+	double iters[2] = { 10, -1 };
+	guint64 rss[2] = { 1 << 20, 2 << 20 };
+	GVariantBuilder vb, pairs;
+
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "interval_ms",
+			      g_variant_new_uint32(1000));
+	g_variant_builder_add(&vb, "{sv}", "load", g_variant_new_double(1.5));
+	g_variant_builder_add(&vb, "{sv}", "health", g_variant_new_string("ok"));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2, 4));
+	g_variant_builder_add(&vb, "{sv}", "cpu",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							cpu, n_cpu, 8));
+	g_variant_builder_add(&vb, "{sv}", "delay",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							delay, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "iters",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							iters, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "rss",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
+							rss, 2, 8));
+	g_variant_builder_init(&pairs, G_VARIANT_TYPE("a(uutt)"));
+	g_variant_builder_add(&pairs, "(uutt)", r0, r1, (guint64) 1000,
+			      (guint64) 2);
+	g_variant_builder_add(&vb, "{sv}", "pairs",
+			      g_variant_builder_end(&pairs));
+	send_msg(fd, user_auth, SMIG_MSG_SAMPLE, &vb);
+	(void) node;
+}
+
+START_TEST(test_samples_and_query)
+{
+	const char *want = "mode=auto gen=0 moves=0 "
+			   "load=imbalance:2.00,hot:rank3@node2,node:node2";
+	int srun, a1, a2, cli;
+	GVariantBuilder vb;
+	GVariant *pairs;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	/* Before any sample: no load field, QUERY answers without ranks. */
+	cli = peer();
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(cli, other_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(cli, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "QUERY");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "uid 2000 is not the owner (uid 1000) of the job");
+	smig_msg_free(m);
+
+	/* A malformed sample is refused; a rank of another node skipped. */
+	sample(a1, "node1", 0, 1, 0.5, 0.5, 1);
+	m = expect(a1, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "SAMPLE");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
+	smig_msg_free(m);
+	sample(a1, "node1", 0, 2, 0.5, 9.0, 2);
+	sample(a1, "node1", 0, 1, 0.5, 0.5, 2);
+	sample(a2, "node2", 2, 3, 0.5, 1.5, 2);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(cli, SMIG_MSG_STATUS);
+	ck_assert_str_eq(get_str(m, "state"), want);
+	pairs = g_variant_lookup_value(m->body, "pairs",
+				       G_VARIANT_TYPE("a(uutt)"));
+	ck_assert_ptr_nonnull(pairs);
+	/* 0-1, 2-3 and 0-2: rank 2 was not sampled by node1, its traffic counts */
+	ck_assert_uint_eq(g_variant_n_children(pairs), 3);
+	g_variant_unref(pairs);
+	smig_msg_free(m);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -516,6 +610,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);
+	tcase_add_test(tc, test_samples_and_query);
 	suite_add_tcase(s, tc);
 	return s;
 }
