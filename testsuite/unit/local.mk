@@ -50,3 +50,11 @@ testsuite_unit_topology_test_SOURCES = testsuite/unit/topology-test.c
 testsuite_unit_topology_test_CFLAGS = $(UNIT_CFLAGS) $(HWLOC_CFLAGS)
 testsuite_unit_topology_test_LDADD = $(UNIT_LDADD) $(HWLOC_LIBS)
 endif
+# limits-test: the balancer's resource caps over loopback (security helper's).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/limits-test
+TESTS += testsuite/unit/limits-test
+testsuite_unit_limits_test_SOURCES = testsuite/unit/limits-test.c
+testsuite_unit_limits_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_limits_test_LDADD = $(UNIT_LDADD)
+endif

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * limits-test.c - the balancer's resource caps, over loopback TCP
+ *
+ * A job's peers must not make the balancer in slurmctld use unbounded
+ * memory or descriptors. Each cap of doc/design.md ("Resource limits") is
+ * hit here on a real balancer with "none" credentials: a HELLO above a cap
+ * is refused with a reason naming the value and the cap, a frame above the
+ * body cap or a peer that never reads loses its connection, and the
+ * balancer goes on serving others.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <check.h>
+#include <glib.h>
+
+#include "smig_auth.h"
+#include "smig_balancer.h"
+#include "smig_conf.h"
+#include "smig_log.h"
+#include "smig_wire.h"
+
+#define JOB	42
+#define OWNER	1000
+#define ADMIN	64030
+#define WAIT_MS	5000
+
+/* Caps of smig_balancer.c, as documented in doc/design.md. */
+#define CAP_RANKS	65536
+#define CAP_NODES	16384
+#define CAP_STEPS	4096
+#define CAP_CONNS	8192
+
+static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
+{
+	*flags = 0;
+	return true;
+}
+
+static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
+{
+	*uid = OWNER;
+	return job_id == JOB;
+}
+
+static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
+{
+}
+
+/* Log lines of the balancer, to check what it says about a peer. */
+static GMutex log_lock;
+static GString *log_text;
+
+static void test_sink(smig_log_level_t level, const char *msg)
+{
+	g_mutex_lock(&log_lock);
+	g_string_append_printf(log_text, "%.300s\n", msg);
+	g_mutex_unlock(&log_lock);
+}
+
+static bool log_has(const char *needle)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+	bool found;
+
+	for (;;) {
+		g_mutex_lock(&log_lock);
+		found = strstr(log_text->str, needle) != NULL;
+		g_mutex_unlock(&log_lock);
+		if (found || g_get_monotonic_time() > end)
+			return found;
+		g_usleep(20000);
+	}
+}
+
+static smig_conf_t *conf;
+static smig_auth_t *bal_auth, *user_auth;
+static smig_balancer_t *bal;
+
+static void setup(void)
+{
+	smig_host_ops_t ops = {
+		.node_flags = host_node_flags,
+		.job_owner = host_job_owner,
+		.job_publish = host_job_publish,
+	};
+	GError *err = NULL;
+
+	log_text = g_string_new(NULL);
+	smig_log_set_sink(test_sink, SMIG_LOG_DEBUG);
+	conf = smig_conf_new();
+	g_free(conf->balancer_addr);
+	conf->balancer_addr = g_strdup("127.0.0.1");
+	conf->port = 0;
+	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
+	user_auth = smig_auth_none_new(OWNER, OWNER);
+	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
+	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
+		      err ? err->message : "");
+}
+
+static void teardown(void)
+{
+	smig_balancer_free(bal);
+	smig_auth_free(bal_auth);
+	smig_auth_free(user_auth);
+	smig_conf_free(conf);
+	smig_log_set_sink(NULL, SMIG_LOG_INFO);
+	g_string_free(log_text, true);
+}
+
+static int peer(void)
+{
+	GError *err = NULL;
+	int fd = smig_wire_connect("127.0.0.1", smig_balancer_port(bal),
+				   WAIT_MS, &err);
+
+	ck_assert_msg(fd >= 0, "%s", err ? err->message : "");
+	return fd;
+}
+
+static void send_body(int fd, smig_msg_type_t type, GVariantBuilder *vb)
+{
+	smig_msg_t *m = smig_msg_new(type, g_variant_builder_end(vb));
+	GError *err = NULL;
+
+	ck_assert_msg(smig_wire_send(fd, user_auth, m, &err), "%s",
+		      err ? err->message : "");
+	smig_msg_free(m);
+}
+
+static void hello_srun(int fd, uint32_t step, uint32_t ntasks,
+		       const char *request, const char *nodes,
+		       const char *cpus)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(step));
+	g_variant_builder_add(&vb, "{sv}", "request",
+			      g_variant_new_string(request));
+	g_variant_builder_add(&vb, "{sv}", "ntasks",
+			      g_variant_new_uint32(ntasks));
+	g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
+			      g_variant_new_string(nodes));
+	g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
+			      g_variant_new_string(cpus));
+	send_body(fd, SMIG_MSG_HELLO_SRUN, &vb);
+}
+
+/* The REFUSED reason that answers on fd (g_free()), or NULL if none came
+ * within ms (an accepted HELLO has no answer). */
+static char *refusal(int fd, int ms)
+{
+	GError *err = NULL;
+	smig_msg_t *m = smig_wire_recv(fd, user_auth, ms, &err);
+	const char *reason = NULL;
+	char *r;
+
+	if (!m) {
+		ck_assert_msg(strstr(err->message, "timed out"), "%s",
+			      err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	ck_assert_str_eq(smig_msg_type_name(m->type), "REFUSED");
+	ck_assert(smig_msg_get_str(m, "reason", &reason));
+	r = g_strdup(reason);
+	smig_msg_free(m);
+	return r;
+}
+
+/* The balancer still serves: a new peer gets an answer. */
+static void still_serving(void)
+{
+	int fd = peer();
+	char *why;
+
+	hello_srun(fd, 1, 0, "mode=auto", "node1", "2");
+	why = refusal(fd, WAIT_MS);
+	ck_assert_str_eq(why, "ntasks=0: 1 to 65536 accepted");
+	g_free(why);
+	close(fd);
+}
+
+/*
+ * Wait until the balancer has accepted fd: a message it refuses comes back.
+ * The balancer accepts one connection per wake-up and the listen queue holds
+ * 128: a client that runs ahead waits for SYN retransmissions (seconds).
+ */
+static void sync_peer(int fd)
+{
+	GVariantBuilder vb;
+	char *why;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	send_body(fd, SMIG_MSG_COMMIT, &vb);
+	why = refusal(fd, WAIT_MS);
+	ck_assert_msg(why, "no answer to a COMMIT");
+	g_free(why);
+}
+
+/* Raise the descriptor limit to n; RET false if the hard limit is lower. */
+static bool fds_at_least(rlim_t n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < n)
+		return false;
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+START_TEST(test_ranks_cap)
+{
+	int fd = peer();
+	char *why;
+
+	hello_srun(fd, 0, CAP_RANKS + 1, "mode=auto", "node1", "2");
+	why = refusal(fd, WAIT_MS);
+	ck_assert_str_eq(why, "ntasks=65537: 1 to 65536 accepted");
+	g_free(why);
+	close(fd);
+	ck_assert(log_has("refused HELLO_SRUN from uid=1000"));
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_agent_ranks_cap)
+{
+	uint32_t *ranks = g_new0(uint32_t, CAP_RANKS + 1);
+	GVariantBuilder vb;
+	int fd = peer();
+	char *why;
+
+	for (uint32_t i = 0; i <= CAP_RANKS; i++)
+		ranks[i] = i;
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(0));
+	g_variant_builder_add(&vb, "{sv}", "node",
+			      g_variant_new_string("node1"));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, CAP_RANKS + 1,
+							sizeof(uint32_t)));
+	send_body(fd, SMIG_MSG_HELLO_AGENT, &vb);
+	why = refusal(fd, WAIT_MS);
+	ck_assert_str_eq(why, "node=node1: 65537 ranks (1 to 65536 accepted)");
+	g_free(why);
+	g_free(ranks);
+	close(fd);
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_nodes_cap)
+{
+	int fd = peer();
+	char *why;
+
+	hello_srun(fd, 0, 4, "mode=auto", "n[1-16385]", "1(x16385)");
+	why = refusal(fd, WAIT_MS);
+	ck_assert_str_eq(why,
+			 "alloc_nodes=n[1-16385]: 16385 nodes (1 to 16384 accepted)");
+	g_free(why);
+	close(fd);
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_body_cap)
+{
+	/* A header announcing one byte more than the cap: never read. */
+	uint8_t hdr[SMIG_WIRE_HEADER_SIZE] = {
+		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION, 0, SMIG_MSG_HELLO_SRUN,
+	};
+	uint32_t len = SMIG_WIRE_MAX_BODY + 1;
+	GError *err = NULL;
+	smig_msg_t *m;
+	int fd = peer();
+
+	hdr[8] = len >> 24;
+	hdr[9] = len >> 16;
+	hdr[10] = len >> 8;
+	hdr[11] = len;
+	ck_assert_int_eq(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL),
+			 sizeof(hdr));
+	m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+	ck_assert(!m);
+	ck_assert_msg(strstr(err->message, "connection closed"), "%s",
+		      err->message);
+	g_error_free(err);
+	close(fd);
+	ck_assert(log_has("body of 1048577 bytes"));
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_steps_cap)
+{
+	int *fds = g_new(int, CAP_STEPS + 64);
+	unsigned n = 0;
+	char *why = NULL;
+
+	if (!fds_at_least(2 * CAP_STEPS + 256)) {
+		fprintf(stderr, "limits-test: steps cap not tested: RLIMIT_NOFILE below %u\n",
+			2 * CAP_STEPS + 256);
+		g_free(fds);
+		return;
+	}
+	for (; n < CAP_STEPS; n++) {
+		fds[n] = peer();
+		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		if (n % 32 == 31)
+			sync_peer(fds[n]);
+	}
+	/* Accepted HELLOs have no answer: go on until the cap answers. */
+	for (; n < CAP_STEPS + 64 && !why; n++) {
+		fds[n] = peer();
+		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		why = refusal(fds[n], 200);
+	}
+	ck_assert_msg(why, "no refusal after %u steps", n);
+	ck_assert_str_eq(why, "too many steps tracked (4096)");
+	g_free(why);
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+	g_free(fds);
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_conns_cap)
+{
+	int *fds = g_new(int, CAP_CONNS + 1);
+	GError *err = NULL;
+	smig_msg_t *m;
+
+	if (!fds_at_least(2 * CAP_CONNS + 256)) {
+		fprintf(stderr, "limits-test: connection cap not tested: RLIMIT_NOFILE below %u\n",
+			2 * CAP_CONNS + 256);
+		g_free(fds);
+		return;
+	}
+	for (unsigned i = 0; i <= CAP_CONNS; i++) {
+		fds[i] = peer();
+		if (i % 32 == 31 && i < CAP_CONNS)
+			sync_peer(fds[i]);
+	}
+	/* The listen queue is FIFO: the last one is over the cap. */
+	m = smig_wire_recv(fds[CAP_CONNS], user_auth, WAIT_MS, &err);
+	ck_assert(!m);
+	ck_assert_msg(strstr(err->message, "connection closed"), "%s",
+		      err->message);
+	g_error_free(err);
+	ck_assert(log_has("too many connections (8192)"));
+	for (unsigned i = 0; i <= CAP_CONNS; i++)
+		close(fds[i]);
+	g_free(fds);
+	/* Closed connections are reaped: room again. */
+	g_usleep(200000);
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_output_queue_cap)
+{
+	/* Each refusal echoes the bad request: about 200 KB per answer. */
+	char *big = g_strnfill(200000, 'x');
+	int fd = peer();
+	unsigned sent = 0;
+	GError *err = NULL;
+
+	for (; sent < 400; sent++) {
+		GVariantBuilder vb;
+		smig_msg_t *m;
+		bool ok;
+
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "job",
+				      g_variant_new_uint32(JOB));
+		g_variant_builder_add(&vb, "{sv}", "step",
+				      g_variant_new_uint32(0));
+		g_variant_builder_add(&vb, "{sv}", "request",
+				      g_variant_new_string(big));
+		g_variant_builder_add(&vb, "{sv}", "ntasks",
+				      g_variant_new_uint32(1));
+		g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
+				      g_variant_new_string("node1"));
+		g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
+				      g_variant_new_string("2"));
+		m = smig_msg_new(SMIG_MSG_HELLO_SRUN,
+				 g_variant_builder_end(&vb));
+		ok = smig_wire_send(fd, user_auth, m, &err);
+		smig_msg_free(m);
+		if (!ok)
+			break;
+	}
+	/* We never read: the balancer gives up on us, not its memory. */
+	ck_assert_msg(sent < 400, "the balancer kept queueing for a peer that never reads");
+	g_clear_error(&err);
+	ck_assert(log_has("peer does not read (output queue full)"));
+	close(fd);
+	g_free(big);
+	still_serving();
+}
+END_TEST
+
+static Suite *limits_suite(void)
+{
+	Suite *s = suite_create("limits");
+	TCase *tc = tcase_create("caps");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_ranks_cap);
+	tcase_add_test(tc, test_agent_ranks_cap);
+	tcase_add_test(tc, test_nodes_cap);
+	tcase_add_test(tc, test_body_cap);
+	tcase_add_test(tc, test_output_queue_cap);
+	suite_add_tcase(s, tc);
+	/* Thousands of sockets each. */
+	tc = tcase_create("fds");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_steps_cap);
+	tcase_add_test(tc, test_conns_cap);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(limits_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
