@@ -40,6 +40,7 @@
 #define MAX_CONNS	8192		/* open connections */
 #define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
 #define READ_CHUNK	65536
+#define MAX_REASON	512		/* bytes of a refusal's reason */
 
 typedef struct smig_balancer smig_balancer_t;
 typedef struct job job_t;
@@ -500,8 +501,16 @@ static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
 			 uint32_t job_id, const char *reason)
 {
 	const char *what = smig_msg_type_name(msg->type);
+	size_t len = strlen(reason);
+	char *cut = NULL, *text = NULL;
 	GVariantBuilder vb;
 
+	/* Reasons quote the sender's values: a long one must not flood
+	 * slurmctld's log (a body may hold 1 MiB). */
+	if (len > MAX_REASON) {
+		cut = g_utf8_make_valid(reason, MAX_REASON);
+		reason = text = g_strdup_printf("%s... (%zu bytes)", cut, len);
+	}
 	smig_error("refused %s from uid=%u (%s) for JobId=%u: %s", what,
 		   msg->uid, c->peer, job_id, reason);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
@@ -509,6 +518,8 @@ static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
 	g_variant_builder_add(&vb, "{sv}", "reason",
 			      g_variant_new_string(reason));
 	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	g_free(text);
+	g_free(cut);
 }
 
 /* Start a body with the job and step fields every command carries. */

@@ -56,11 +56,13 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 /* Log lines of the balancer, to check what it says about a peer. */
 static GMutex log_lock;
 static GString *log_text;
+static size_t max_line;		/* longest line logged */
 
 static void test_sink(smig_log_level_t level, const char *msg)
 {
 	g_mutex_lock(&log_lock);
 	g_string_append_printf(log_text, "%.300s\n", msg);
+	max_line = MAX(max_line, strlen(msg));
 	g_mutex_unlock(&log_lock);
 }
 
@@ -373,44 +375,51 @@ END_TEST
 
 START_TEST(test_output_queue_cap)
 {
-	/* Each refusal echoes the bad request: about 200 KB per answer. */
-	char *big = g_strnfill(200000, 'x');
-	int fd = peer();
-	unsigned sent = 0;
+	/* Each COMMIT gets a REFUSED of ~100 bytes; we never read them. */
+	GVariantBuilder vb;
+	smig_msg_t *m;
 	GError *err = NULL;
+	GBytes *frame;
+	const uint8_t *p;
+	gsize len;
+	unsigned sent = 0;
+	int fd = peer();
 
-	for (; sent < 400; sent++) {
-		GVariantBuilder vb;
-		smig_msg_t *m;
-		bool ok;
-
-		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&vb, "{sv}", "job",
-				      g_variant_new_uint32(JOB));
-		g_variant_builder_add(&vb, "{sv}", "step",
-				      g_variant_new_uint32(0));
-		g_variant_builder_add(&vb, "{sv}", "request",
-				      g_variant_new_string(big));
-		g_variant_builder_add(&vb, "{sv}", "ntasks",
-				      g_variant_new_uint32(1));
-		g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
-				      g_variant_new_string("node1"));
-		g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
-				      g_variant_new_string("2"));
-		m = smig_msg_new(SMIG_MSG_HELLO_SRUN,
-				 g_variant_builder_end(&vb));
-		ok = smig_wire_send(fd, user_auth, m, &err);
-		smig_msg_free(m);
-		if (!ok)
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	m = smig_msg_new(SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	frame = smig_wire_encode(user_auth, m, &err);
+	ck_assert(frame);
+	smig_msg_free(m);
+	p = g_bytes_get_data(frame, &len);
+	for (; sent < 2000000; sent++)
+		if (send(fd, p, len, MSG_NOSIGNAL) != (ssize_t) len)
 			break;
-	}
-	/* We never read: the balancer gives up on us, not its memory. */
-	ck_assert_msg(sent < 400, "the balancer kept queueing for a peer that never reads");
-	g_clear_error(&err);
+	/* The balancer gives up on us, not its memory. */
+	ck_assert_msg(sent < 2000000, "the balancer kept queueing for a peer that never reads");
 	ck_assert(log_has("peer does not read (output queue full)"));
+	g_bytes_unref(frame);
 	close(fd);
-	g_free(big);
 	still_serving();
+}
+END_TEST
+
+START_TEST(test_reason_bounded)
+{
+	/* A refusal quotes the bad value: at most 512 bytes of it. */
+	char *big = g_strnfill(200000, 'x'), *why;
+	int fd = peer();
+
+	hello_srun(fd, 0, 1, big, "node1", "2");
+	why = refusal(fd, WAIT_MS);
+	ck_assert(why);
+	ck_assert_uint_le(strlen(why), 600);
+	ck_assert_msg(g_str_has_prefix(why, "request=xxxx"), "%s", why);
+	ck_assert_msg(strstr(why, " bytes)"), "%s", why);
+	/* The log line too: "refused HELLO_SRUN from ...: " + the reason. */
+	ck_assert_uint_le(max_line, 800);
+	g_free(why);
+	g_free(big);
+	close(fd);
 }
 END_TEST
 
@@ -426,6 +435,7 @@ static Suite *limits_suite(void)
 	tcase_add_test(tc, test_nodes_cap);
 	tcase_add_test(tc, test_body_cap);
 	tcase_add_test(tc, test_output_queue_cap);
+	tcase_add_test(tc, test_reason_bounded);
 	suite_add_tcase(s, tc);
 	/* Thousands of sockets each. */
 	tc = tcase_create("fds");
