@@ -195,6 +195,16 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* has_dot_dot - RET true if the path has a ".." component */
+static bool has_dot_dot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || !p[2]))
+			return true;
+	}
+	return false;
+}
+
 /* env_u64 - a numeric variable; RET false (logged) if unset or bad */
 static bool env_u64(const char *name, uint64_t max, uint64_t *out)
 {
@@ -607,6 +617,11 @@ SMIG_EXPORT int smig_init(void)
 	if (!dir || dir[0] != '/') {
 		smig_log("SLURM_MIGRATE_IMAGE_DIR=%s: not an absolute path (SLURM_MIGRATE is set): is the node agent spank_migrate.so loaded?",
 			 dir ? dir : "(unset)");
+		goto out_finalize_inval;
+	}
+	if (has_dot_dot(dir)) {
+		smig_log("SLURM_MIGRATE_IMAGE_DIR=%s: a \"..\" component is refused (the node agent sets <MigrateImageDir>/<jobid>)",
+			 dir);
 		goto out_finalize_inval;
 	}
 	if (!env_u64("SLURM_MIGRATE_JOB_ID", UINT32_MAX, &v))

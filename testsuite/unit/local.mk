@@ -58,3 +58,11 @@ testsuite_unit_limits_test_SOURCES = testsuite/unit/limits-test.c
 testsuite_unit_limits_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_limits_test_LDADD = $(UNIT_LDADD)
 endif
+# badinput-test: doc/bad-input.md's tables against the parsers (security helper's).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/badinput-test
+TESTS += testsuite/unit/badinput-test
+testsuite_unit_badinput_test_SOURCES = testsuite/unit/badinput-test.c
+testsuite_unit_badinput_test_CFLAGS = $(UNIT_CFLAGS) -DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
+testsuite_unit_badinput_test_LDADD = $(UNIT_LDADD)
+endif
