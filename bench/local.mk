@@ -34,3 +34,15 @@ BENCH_TARGETS += bench-monitoring
 bench-monitoring: all bench/bench_monitoring
 	$(PYTHON3) $(srcdir)/bench/bench_monitoring.py --build $(abs_top_builddir)
 	./bench/bench_monitoring
+
+# bench-images: the image store vs raw write/read, checksum vs disk, hand-off
+# vs raw TCP copy (no cluster needed; runs on /var/tmp).
+noinst_PROGRAMS += bench/bench_images
+bench_bench_images_SOURCES = bench/bench_images.c
+bench_bench_images_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(XXHASH_CFLAGS)
+bench_bench_images_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) \
+	$(XXHASH_LIBS) -lpthread
+
+BENCH_TARGETS += bench-images
+bench-images: bench/bench_images
+	./bench/bench_images /var/tmp
