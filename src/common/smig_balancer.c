@@ -37,6 +37,7 @@
 #define MAX_RANKS	65536		/* ranks of one step */
 #define MAX_NODES	16384		/* nodes of one allocation */
 #define MAX_STEPS	4096		/* steps tracked at once */
+#define MAX_JOB_STEPS	256		/* of them, steps of one job */
 #define MAX_CONNS	8192		/* open connections */
 #define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
 #define READ_CHUNK	65536
@@ -1270,6 +1271,12 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
 		goto refuse;
 	}
+	/* One user's job must not take every slot from the others. */
+	if (!s && j->nsteps >= MAX_JOB_STEPS) {
+		why = g_strdup_printf("too many steps of JobId=%u tracked (%u)",
+				      j->id, MAX_JOB_STEPS);
+		goto refuse;
+	}
 	if (!s)
 		s = step_new(b, j, step_id);
 	if (!srun_alloc(s, alloc_nodes, alloc_cpus, cpt, &why)) {
@@ -1352,6 +1359,12 @@ static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	s = step_find(b, job_id, step_id);
 	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
 		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
+		goto refuse;
+	}
+	/* One user's job must not take every slot from the others. */
+	if (!s && j->nsteps >= MAX_JOB_STEPS) {
+		why = g_strdup_printf("too many steps of JobId=%u tracked (%u)",
+				      j->id, MAX_JOB_STEPS);
 		goto refuse;
 	}
 	if (s && s->committed) {

@@ -35,6 +35,8 @@
 #define CAP_RANKS	65536
 #define CAP_NODES	16384
 #define CAP_STEPS	4096
+#define CAP_JOB_STEPS	256
+#define NJOBS		64	/* jobs JOB..JOB+63, all of OWNER */
 #define CAP_CONNS	8192
 
 static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
@@ -46,7 +48,7 @@ static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 {
 	*uid = OWNER;
-	return job_id == JOB;
+	return job_id >= JOB && job_id < JOB + NJOBS;
 }
 
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
@@ -137,14 +139,14 @@ static void send_body(int fd, smig_msg_type_t type, GVariantBuilder *vb)
 	smig_msg_free(m);
 }
 
-static void hello_srun(int fd, uint32_t step, uint32_t ntasks,
-		       const char *request, const char *nodes,
-		       const char *cpus)
+static void hello_srun_job(int fd, uint32_t job, uint32_t step,
+			   uint32_t ntasks, const char *request,
+			   const char *nodes, const char *cpus)
 {
 	GVariantBuilder vb;
 
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(job));
 	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(step));
 	g_variant_builder_add(&vb, "{sv}", "request",
 			      g_variant_new_string(request));
@@ -155,6 +157,13 @@ static void hello_srun(int fd, uint32_t step, uint32_t ntasks,
 	g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
 			      g_variant_new_string(cpus));
 	send_body(fd, SMIG_MSG_HELLO_SRUN, &vb);
+}
+
+static void hello_srun(int fd, uint32_t step, uint32_t ntasks,
+		       const char *request, const char *nodes,
+		       const char *cpus)
+{
+	hello_srun_job(fd, JOB, step, ntasks, request, nodes, cpus);
 }
 
 /* The REFUSED reason that answers on fd (g_free()), or NULL if none came
@@ -318,16 +327,19 @@ START_TEST(test_steps_cap)
 		g_free(fds);
 		return;
 	}
+	/* 128 steps per job: under the per-job cap. */
 	for (; n < CAP_STEPS; n++) {
 		fds[n] = peer();
-		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		hello_srun_job(fds[n], JOB + n / 128, n, 1, "mode=auto",
+			       "node1", "2");
 		if (n % 32 == 31)
 			sync_peer(fds[n]);
 	}
 	/* Accepted HELLOs have no answer: go on until the cap answers. */
 	for (; n < CAP_STEPS + 64 && !why; n++) {
 		fds[n] = peer();
-		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		hello_srun_job(fds[n], JOB + NJOBS - 1, n, 1, "mode=auto",
+			       "node1", "2");
 		why = refusal(fds[n], 200);
 	}
 	ck_assert_msg(why, "no refusal after %u steps", n);
@@ -337,6 +349,40 @@ START_TEST(test_steps_cap)
 		close(fds[i]);
 	g_free(fds);
 	still_serving();
+}
+END_TEST
+
+START_TEST(test_job_steps_cap)
+{
+	int fds[CAP_JOB_STEPS + 65];
+	unsigned n = 0;
+	char *why = NULL;
+
+	for (; n < CAP_JOB_STEPS; n++) {
+		fds[n] = peer();
+		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		if (n % 32 == 31)
+			sync_peer(fds[n]);
+	}
+	for (; n < CAP_JOB_STEPS + 64 && !why; n++) {
+		fds[n] = peer();
+		hello_srun(fds[n], n, 1, "mode=auto", "node1", "2");
+		why = refusal(fds[n], 200);
+	}
+	ck_assert_msg(why, "no refusal after %u steps of one job", n);
+	ck_assert_str_eq(why, "too many steps of JobId=42 tracked (256)");
+	g_free(why);
+	/* Another job of the same user still gets in. */
+	hello_srun_job(fds[0], JOB + 1, 0, 1, "mode=auto", "node1", "2");
+	why = refusal(fds[0], WAIT_MS);
+	ck_assert_str_eq(why, "connection already registered");
+	g_free(why);
+	fds[n] = peer();
+	hello_srun_job(fds[n], JOB + 1, 0, 1, "mode=auto", "node1", "2");
+	ck_assert(!refusal(fds[n], 300));
+	n++;
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
 }
 END_TEST
 
@@ -441,6 +487,7 @@ static Suite *limits_suite(void)
 	tc = tcase_create("fds");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_job_steps_cap);
 	tcase_add_test(tc, test_steps_cap);
 	tcase_add_test(tc, test_conns_cap);
 	suite_add_tcase(s, tc);
