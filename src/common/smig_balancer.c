@@ -40,6 +40,8 @@
 #define MAX_JOB_STEPS	256		/* of them, steps of one job */
 #define MAX_CONNS	8192		/* open connections */
 #define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
+#define MAX_IN_TOTAL	(64u << 20)	/* bytes of incomplete frames held,
+					 * all connections together */
 #define READ_CHUNK	65536
 #define MAX_REASON	512		/* bytes of a refusal's reason */
 
@@ -160,6 +162,7 @@ struct smig_balancer {
 
 	GHashTable *conns;	/* conn_t set, owned */
 	GQueue dead;		/* conns to reap */
+	size_t in_total;	/* sum of the conns' input buffers */
 	GHashTable *jobs;	/* uint32 id -> job_t, owned */
 	GHashTable *steps;	/* gint64 key -> step_t, owned */
 };
@@ -1847,6 +1850,7 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 
 static void conn_free(conn_t *c)
 {
+	c->b->in_total -= c->in->len;
 	fd_source_free(c->src);
 	close(c->fd);
 	g_byte_array_unref(c->in);
@@ -1919,7 +1923,7 @@ static void conn_kill(conn_t *c, const char *why)
 	}
 }
 
-static void conn_read(conn_t *c)
+static void conn_recv(conn_t *c)
 {
 	smig_balancer_t *b = c->b;
 	int fd = c->fd;
@@ -1963,6 +1967,27 @@ static void conn_read(conn_t *c)
 		g_byte_array_remove_range(c->in, 0, used);
 		handle_msg(b, c, m);
 		smig_msg_free(m);
+	}
+}
+
+/*
+ * Read what a peer sent. Each connection may hold one incomplete frame of
+ * up to SMIG_WIRE_MAX_BODY; all of them together at most MAX_IN_TOTAL, so
+ * that many peers that never finish a frame cannot fill slurmctld's memory:
+ * the connection that goes over is closed.
+ */
+static void conn_read(conn_t *c)
+{
+	smig_balancer_t *b = c->b;
+	guint before = c->in->len;
+
+	conn_recv(c);
+	b->in_total = b->in_total - before + c->in->len;
+	if (!c->dead && c->in->len && b->in_total > MAX_IN_TOTAL) {
+		smig_error("connection %s (JobId=%u): %zu bytes of incomplete messages held over all connections (at most %u): closing it",
+			   c->peer, c->step ? c->step->job->id : 0,
+			   b->in_total, MAX_IN_TOTAL);
+		conn_kill(c, "input buffers full");
 	}
 }
 

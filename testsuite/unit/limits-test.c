@@ -449,6 +449,54 @@ START_TEST(test_output_queue_cap)
 }
 END_TEST
 
+START_TEST(test_input_total_cap)
+{
+	/* 80 peers each leave a 1 MiB frame one byte short: 80 MiB held if
+	 * nothing stopped them, 64 MiB is the cap over all connections. */
+	enum { NPEERS = 80 };
+	uint32_t len = SMIG_WIRE_MAX_BODY;
+	uint8_t hdr[SMIG_WIRE_HEADER_SIZE] = {
+		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION, 0, SMIG_MSG_HELLO_SRUN,
+		len >> 24, len >> 16, len >> 8, len,
+	};
+	char *body = g_malloc0(len - 1);
+	int fds[NPEERS];
+	unsigned closed = 0;
+
+	for (unsigned i = 0; i < NPEERS; i++) {
+		fds[i] = peer();
+		ck_assert_int_eq(send(fds[i], hdr, sizeof(hdr), MSG_NOSIGNAL),
+				 sizeof(hdr));
+		/* The balancer may close it midway: that is the point. */
+		for (size_t off = 0; off < len - 1; ) {
+			ssize_t n = send(fds[i], body + off, len - 1 - off,
+					 MSG_NOSIGNAL);
+
+			if (n <= 0)
+				break;
+			off += n;
+		}
+	}
+	ck_assert(log_has("bytes of incomplete messages held over all connections (at most 67108864): closing it"));
+	for (unsigned i = 0; i < NPEERS; i++) {
+		GError *err = NULL;
+
+		/* Closed with our bytes unread: a reset, or an end. */
+		if (!smig_wire_recv(fds[i], user_auth, 10, &err) &&
+		    !strstr(err->message, "timed out"))
+			closed++;
+		g_clear_error(&err);
+		close(fds[i]);
+	}
+	ck_assert_uint_ge(closed, NPEERS - 64);
+	ck_assert_uint_lt(closed, NPEERS);
+	g_free(body);
+	/* Their buffers are freed with them: room again. */
+	g_usleep(200000);
+	still_serving();
+}
+END_TEST
+
 START_TEST(test_reason_bounded)
 {
 	/* A refusal quotes the bad value: at most 512 bytes of it. */
@@ -482,6 +530,7 @@ static Suite *limits_suite(void)
 	tcase_add_test(tc, test_body_cap);
 	tcase_add_test(tc, test_output_queue_cap);
 	tcase_add_test(tc, test_reason_bounded);
+	tcase_add_test(tc, test_input_total_cap);
 	suite_add_tcase(s, tc);
 	/* Thousands of sockets each. */
 	tc = tcase_create("fds");
