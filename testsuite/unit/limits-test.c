@@ -86,6 +86,7 @@ static bool log_has(const char *needle)
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth;
 static smig_balancer_t *bal;
+static uint32_t poll_ms = 2000;		/* MigratePollInterval's default */
 
 static void setup(void)
 {
@@ -102,11 +103,26 @@ static void setup(void)
 	g_free(conf->balancer_addr);
 	conf->balancer_addr = g_strdup("127.0.0.1");
 	conf->port = 0;
+	conf->poll_interval_ms = poll_ms;
 	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
 	user_auth = smig_auth_none_new(OWNER, OWNER);
 	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
 	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
 		      err ? err->message : "");
+}
+
+/* Polls every 20 ms: unregistered peers are closed after 300 ms silent. */
+static void setup_fast_poll(void)
+{
+	poll_ms = 20;
+	setup();
+}
+
+/* Polls every 10 s: idle peers stay for 150 s (thousands of sockets). */
+static void setup_slow_poll(void)
+{
+	poll_ms = 10000;
+	setup();
 }
 
 static void teardown(void)
@@ -497,6 +513,28 @@ START_TEST(test_input_total_cap)
 }
 END_TEST
 
+START_TEST(test_idle_unregistered)
+{
+	/* Silent peers hold no slot for long; a registered one stays. */
+	int idle = peer(), srun = peer();
+	GError *err = NULL;
+	smig_msg_t *m;
+
+	hello_srun(srun, 0, 1, "mode=auto", "node1", "2");
+	m = smig_wire_recv(idle, user_auth, WAIT_MS, &err);
+	ck_assert(!m);
+	ck_assert_msg(strstr(err->message, "connection closed"), "%s",
+		      err->message);
+	g_clear_error(&err);
+	ck_assert(log_has("closed: no message from an unregistered peer"));
+	/* The srun's connection is open: it gets an answer. */
+	hello_srun(srun, 0, 1, "mode=auto", "node1", "2");
+	g_free(refusal(srun, WAIT_MS));
+	close(idle);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_reason_bounded)
 {
 	/* A refusal quotes the bad value: at most 512 bytes of it. */
@@ -532,9 +570,13 @@ static Suite *limits_suite(void)
 	tcase_add_test(tc, test_reason_bounded);
 	tcase_add_test(tc, test_input_total_cap);
 	suite_add_tcase(s, tc);
+	tc = tcase_create("idle");
+	tcase_add_checked_fixture(tc, setup_fast_poll, teardown);
+	tcase_add_test(tc, test_idle_unregistered);
+	suite_add_tcase(s, tc);
 	/* Thousands of sockets each. */
 	tc = tcase_create("fds");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup_slow_poll, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_job_steps_cap);
 	tcase_add_test(tc, test_steps_cap);
