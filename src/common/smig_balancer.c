@@ -44,7 +44,7 @@
 					 * all connections together */
 #define READ_CHUNK	65536
 #define MAX_REASON	512		/* bytes of a refusal's reason */
-#define IDLE_POLLS	15		/* an unregistered peer silent this
+#define IDLE_POLLS	15		/* a peer that sent no message in this
 					 * many poll intervals is closed */
 
 typedef struct smig_balancer smig_balancer_t;
@@ -76,7 +76,8 @@ typedef struct conn {
 	size_t out_len;		/* bytes queued */
 	bool dead;		/* reap soon; ignore its input */
 	conn_role_t role;
-	int64_t last_msg;	/* monotonic us of accept or last message */
+	int64_t accepted;	/* monotonic us */
+	bool spoke;		/* a message was received (authenticated) */
 	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
 	struct agent *agent;	/* with ROLE_AGENT */
 } conn_t;
@@ -1086,16 +1087,16 @@ static gboolean poll_timer(gpointer data)
 		g_hash_table_iter_remove(&it);
 	}
 
-	/* A connection slot held by a peer that never says who it is
-	 * (no step registered) is given back; conn_kill() only queues. */
+	/* A connection slot held by a peer that never says who it is (no
+	 * authenticated message) is given back; conn_kill() only queues. */
 	g_hash_table_iter_init(&it, b->conns);
 	while (g_hash_table_iter_next(&it, &v, NULL)) {
 		conn_t *c = v;
 
-		if (c->role == ROLE_NONE && !c->dead &&
-		    now - c->last_msg > (int64_t) IDLE_POLLS *
+		if (!c->spoke && !c->dead &&
+		    now - c->accepted > (int64_t) IDLE_POLLS *
 		    MAX(b->conf->poll_interval_ms, 1) * 1000)
-			conn_kill(c, "no message from an unregistered peer");
+			conn_kill(c, "no message from the peer");
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -1823,7 +1824,7 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;
 
-	c->last_msg = now_us();
+	c->spoke = true;
 	smig_debug2("recv %s from %s uid=%u", smig_msg_type_name(m->type),
 		    c->peer, m->uid);
 	switch (m->type) {
@@ -2064,7 +2065,7 @@ static void listener_io(void *data, GIOCondition cond)
 	c->fd = fd;
 	c->peer = address_text((struct sockaddr *) &ss, len);
 	c->in = g_byte_array_new();
-	c->last_msg = now_us();
+	c->accepted = now_us();
 	g_queue_init(&c->out);
 	c->src = fd_source_new(b->ctx, fd, conn_io, c);
 	g_hash_table_add(b->conns, c);
