@@ -6,7 +6,9 @@
  * directory: smig_image_decode_header() parses its front, then the bytes
  * are written to a private temporary file and read back with
  * smig_image_read() and smig_image_verify(), as libsmig and the agent do.
- * A header that decodes must encode again to the same bytes.
+ * A header that decodes must encode again to the same bytes. The same bytes
+ * are also read as the directory's manifest of good generations
+ * (smig_store_good_read()), which the agent reads as root.
  */
 #include "smig_config.h"
 
@@ -42,8 +44,10 @@ static void check_roundtrip(const uint8_t *data, size_t size,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
 	smig_image_hdr_t hdr;
 	char errbuf[256], *dir, *path;
+	size_t n = 0;
 	void *payload = NULL;
 	int rc;
 
@@ -65,6 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(payload);
 	(void) smig_image_verify(path, &hdr, errbuf, sizeof(errbuf));
+	fuzz_tmpfile_remove(path, dir);
+
+	path = fuzz_tmpfile(data, size, SMIG_STORE_MANIFEST, &dir);
+	rc = smig_store_good_read(dir, gens, &n, errbuf, sizeof(errbuf));
+	if (n > SMIG_STORE_MAX_GOOD || (rc != 0 && n != 0))
+		abort();
+	for (size_t i = 1; i < n; i++)
+		if (gens[i] <= gens[i - 1])
+			abort();	/* the manifest only grows */
 	fuzz_tmpfile_remove(path, dir);
 	return 0;
 }
