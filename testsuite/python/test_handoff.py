@@ -11,6 +11,8 @@ file system, so the per-node directories show where the bytes went.
 import filecmp
 import os
 import re
+import signal
+import time
 
 import pytest
 
@@ -133,3 +135,121 @@ def test_handoff(cluster, needs_plugins, local_store):
     finally:
         c.run(f"scontrol update nodename={victim} state=resume", user="root",
               timeout=30)
+
+
+def stepd_holding(path_prefix):
+    """PID of the process that has a file starting with path_prefix open."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(path_prefix):
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def test_image_fault_agent_killed(cluster, needs_plugins, local_store):
+    """With a node-local store, the agent (slurmstepd) of the target node is
+    killed while it receives a moving rank's image: the partial file never
+    gets an image's name, the source agent reports the failed hand-off naming
+    the file and the reason, the generation is never committed (every node's
+    manifest still names the previous periodic generation), and the job is
+    not lost: the restart (SLURM_MIGRATE_RESTORE_GEN=last) restores that
+    generation on every rank from its own node's store and completes with the
+    checksum of a run without faults."""
+    c = cluster
+    heat = heat_path(c)
+    # 32 MiB per rank: the hand-off takes long enough to be caught.
+    args = "--nx 8192 --ny 1536 --iters 200 --sleep-ms 10 --report 20"
+    ref = cl.srun_mpi(c, f"-N3 -n3 {heat} {args.replace('--sleep-ms 10', '--sleep-ms 0')}",
+                      started_re=START_RE, timeout=180)
+    assert ref.rc == 0, f"reference run failed:\n{ref}"
+    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+
+    go = os.path.join(c.workdir, "agent_killed.go")
+    out = os.path.join(c.workdir, "agent_killed.out")
+    script = os.path.join(c.workdir, "agent_killed.sbatch")
+    for p in (go, out):
+        if os.path.exists(p):
+            os.unlink(p)
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate=every=2s,capture-timeout=30s -N3 -n3 {heat} {args}\n"
+                "echo step1_exit=$?\n"
+                f"for i in $(seq 900); do [ -e {go} ] && break; sleep 0.2; done\n"
+                # --overlap: the killed step's CPUs on the target node stay
+                # allocated in Slurm until the node is cleaned up.
+                "SLURM_MIGRATE_RESTORE_GEN=last srun --overlap --mpi=pmix "
+                f"--migrate -N3 -n3 {heat} {args}\n"
+                "echo step2_exit=$?\n")
+    os.chmod(script, 0o755)
+    job = cl.submit_job(c, f"-N3 --exclusive -o {out} {script}")
+    images = os.path.join(c.dir, "images")
+    victim = None
+    try:
+        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 3
+                               or "step1_exit=" in t, timeout=120)
+        first = {r: n for r, n, _, _ in starts(text)}
+        assert sorted(first) == [0, 1, 2], text
+        victim = first[2]
+
+        def good(node):
+            t = read(os.path.join(images, node, str(job), "good"))
+            return [int(l.split()[1]) for l in t.splitlines()[1:]]
+        cl.repeat_until(lambda: [good(n) for n in first.values()],
+                        lambda g: all(g), timeout=90)
+        r = c.run(f"scontrol update nodename={victim} state=drain reason=kill",
+                  user="root", timeout=30)
+        assert r.rc == 0, str(r)
+        before = {n: good(n) for n in first.values()}
+        # The target is the first node of the step that is not drained.
+        target = first[0]
+        tdir = os.path.join(images, target, str(job))
+        deadline = time.time() + 120
+        tmp = None
+        while time.time() < deadline and "step1_exit=" not in read(out):
+            tmp = next((f for f in os.listdir(tdir)
+                        if f.startswith("rank2.") and ".img.tmp." in f), None)
+            if tmp:
+                break
+            time.sleep(0.002)
+        assert tmp, f"no hand-off to {target} seen:\n{read(out)}"
+        pid = stepd_holding(os.path.join(tdir, tmp))
+        assert pid, f"no process holds {tmp}"
+        os.kill(pid, signal.SIGKILL)
+        # Slurm does not notice a slurmstepd killed with -9 by itself (the
+        # step would hang until the node is declared down): the admin
+        # cancels the broken step, as after any lost slurmstepd.
+        time.sleep(2)
+        c.run(f"scancel {job}.0", user="root", timeout=30)
+        text = cl.repeat_until(lambda: read(out), lambda t: "step1_exit=" in t,
+                               timeout=120)
+        assert "step1_exit=0" not in text, f"step 1 survived:\n{text}"
+        after = {n: good(n) for n in first.values()}
+        assert after == before, f"manifests changed: {before} -> {after}"
+        assert not os.path.exists(os.path.join(tdir, tmp.split(".tmp.")[0])), \
+            "the partial image got an image's name"
+        log = c.read_log(f"slurmd.{victim}")
+        assert re.search(rf"JobId={job} StepId=0 rank=2 generation=\d+: hand-off "
+                         rf"to node {target} failed: \S*rank2\.g\d+\.img: ", log), \
+            f"no hand-off failure naming the file in slurmd.{victim}.log"
+        with open(go, "w"):
+            pass
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=240)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "step2_exit=0" in text, text
+        step2 = text.split("step1_exit=", 1)[1]
+        m = re.search(DONE_RE, step2, re.M)
+        assert m and m.group(2) == reference, \
+            f"wrong or no checksum (want {reference}):\n{text}"
+        restored = {r: n for r, n, k, _ in starts(step2) if k == "restored"}
+        assert sorted(restored) == [0, 1, 2], step2
+    finally:
+        if victim:
+            c.run(f"scontrol update nodename={victim} state=resume",
+                  user="root", timeout=30)
+        c.run(f"scancel {job}", user="root", timeout=30)
