@@ -4,7 +4,7 @@
 
 Measured side by side in one batch job on one local cluster (these machines
 are noisy: only ratios of figures taken together mean something). The same
-4-rank heat run (2 nodes) is started, in turns:
+2-rank heat run (2 nodes, 512 x 512, one rank per core) is started, in turns:
 
   off    srun --mpi=pmix heat                       (plugins loaded, no --migrate)
   on     srun --mpi=pmix --migrate=advise,affinity heat
@@ -34,7 +34,8 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
 import cluster as cl  # noqa: E402
 
-NX, NY = 128, 128
+NX, NY = 512, 512
+NTASKS = 2  # one rank per node and core: no oversubscription noise
 TS_RE = r"^heat: rank (\d+) (computing|finishing) iter (\d+) t=([0-9.]+)$"
 VARIANTS = {
     "off": "",
@@ -48,7 +49,7 @@ def throughput(text):
     lines = re.findall(TS_RE, text, re.M)
     comp = [(int(i), float(t)) for _, k, i, t in lines if k == "computing"]
     fin = [(int(i), float(t)) for _, k, i, t in lines if k == "finishing"]
-    if len(comp) != 4 or len(fin) != 4:
+    if len(comp) != NTASKS or len(fin) != NTASKS:
         return None
     iters = fin[0][0] - comp[0][0]
     span = max(t for _, t in fin) - max(t for _, t in comp)
@@ -63,7 +64,7 @@ def run_job(c, heat, iters, order):
         f.write("#!/bin/bash\n")
         for v in order:
             f.write(f"echo '== {v}'\n"
-                    f"srun --mpi=pmix {VARIANTS[v]} -N2 -n4 {heat} --nx {NX} "
+                    f"srun --mpi=pmix {VARIANTS[v]} -N2 -n{NTASKS} {heat} --nx {NX} "
                     f"--ny {NY} --iters {iters} --timestamps\n")
     os.chmod(script, 0o755)
     job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 -o {out} {script}")
@@ -84,7 +85,7 @@ def run_job(c, heat, iters, order):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--rounds", type=int, default=2,
+    ap.add_argument("--rounds", type=int, default=3,
                     help="runs of each variant (interleaved)")
     ap.add_argument("--seconds", type=float, default=35,
                     help="length of one run (> 30 s: one sampling tick at the default)")
@@ -102,10 +103,10 @@ def main():
         if up.returncode != 0:
             sys.exit(f"bench-monitoring: up.sh failed:\n{up.stdout}{up.stderr}")
         c = cl.Cluster(directory, args.build)
-        calib = run_job(c, heat, 300, ["off"])["off"]
+        calib = run_job(c, heat, 200, ["off"])["off"]
         if not calib:
             sys.exit("bench-monitoring: calibration run failed")
-        iters = max(300, int(calib[0] * args.seconds))
+        iters = max(200, int(calib[0] * args.seconds))
         order = []
         for i in range(args.rounds):
             names = list(VARIANTS)
@@ -119,7 +120,7 @@ def main():
     if any(not r for r in rates.values()):
         sys.exit(f"bench-monitoring: incomplete runs: {rates}")
     med = {v: statistics.median(r) for v, r in rates.items()}
-    print(f"bench-monitoring overhead (heat {NX}x{NY}, 4 ranks on 2 nodes, "
+    print(f"bench-monitoring overhead (heat {NX}x{NY}, {NTASKS} ranks on 2 nodes, "
           f"{iters} iterations ~{args.seconds:.0f} s per run, {args.rounds} runs each, interleaved)")
     for v, r in rates.items():
         print(f"  {v:<8} {med[v]:10.1f} it/s   runs: " +
