@@ -1757,6 +1757,82 @@ out:
  * on_query - a job's state and monitoring data for its owner or an admin
  * (the smig CLI); answered with STATUS on the same connection
  */
+/*
+ * REQUEST(job, what=capture[, step]): a capture for later, now, of every
+ * registered step of the job (or the one given) that has no capture in
+ * progress. Owner, root or SlurmUser. REPLY says which generations started;
+ * the requester follows them with QUERY (gen= of the state line).
+ */
+static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	GVariantBuilder vb;
+	GString *started = g_string_new(NULL), *busy = g_string_new(NULL);
+	uint32_t job_id, step_id = UINT32_MAX;
+	const char *what;
+	GHashTableIter it;
+	gpointer v;
+	char *why;
+	job_t *j;
+
+	if (!need_u32(b, c, m, 0, "job", &job_id) ||
+	    !need_str(b, c, m, job_id, "what", &what))
+		goto out;
+	smig_msg_get_u32(m, "step", &step_id);
+	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
+	if (!j) {
+		send_refused(b, c, m, job_id,
+			     "job not known to the balancer (no step with --migrate is running)");
+		goto out;
+	}
+	if (!uid_may(b, m->uid, j->uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, j->uid);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		goto out;
+	}
+	if (strcmp(what, "capture")) {
+		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture)",
+				      what);
+		send_refused(b, c, m, job_id, why);
+		g_free(why);
+		goto out;
+	}
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+
+		if (s->job != j ||
+		    (step_id != UINT32_MAX && s->step_id != step_id))
+			continue;
+		if (s->cap || s->committed || !s->registered || !s->srun ||
+		    !step_map_complete(s)) {
+			g_string_append_printf(busy, "%s%u", busy->len ? "," : "",
+					       s->step_id);
+			continue;
+		}
+		capture_start(b, s, plan_stay("request"));
+		g_string_append_printf(started, "%sStepId=%u:gen=%" PRIu64,
+				       started->len ? "," : "", s->step_id,
+				       s->cap->gen);
+	}
+	smig_info("JobId=%u capture requested by uid=%u: started %s%s%s",
+		  job_id, m->uid, started->len ? started->str : "none",
+		  busy->len ? ", busy steps " : "", busy->str);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(job_id));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(started->len ? 0 : -EBUSY));
+	g_variant_builder_add(&vb, "{sv}", "started",
+			      g_variant_new_string(started->str));
+	g_variant_builder_add(&vb, "{sv}", "busy",
+			      g_variant_new_string(busy->str));
+	conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+out:
+	g_string_free(started, TRUE);
+	g_string_free(busy, TRUE);
+}
+
 static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	GVariantBuilder vb, ns;
@@ -1845,6 +1921,9 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_HANDOFF:
 		on_handoff(b, c, m);
+		break;
+	case SMIG_MSG_REQUEST:
+		on_request(b, c, m);
 		break;
 	case SMIG_MSG_BYE:
 		on_bye(b, c, m);
