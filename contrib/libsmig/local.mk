@@ -9,3 +9,26 @@ smiginclude_HEADERS = contrib/libsmig/smig.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = contrib/libsmig/slurm-migrate.pc
 EXTRA_DIST += contrib/libsmig/slurm-migrate.pc.in
+
+# Fortran (optional, when configure found a compiler): the module smig
+# (contrib/libsmig/smig_mod.f90 -> smig.mod + smig_mod.o, installed beside
+# smig.h) and the example contrib/examples/counter.
+EXTRA_DIST += contrib/libsmig/smig_mod.f90 contrib/examples/counter.f90
+if HAVE_FC
+FCFLAGS ?= -O2
+contrib/libsmig/smig_mod.o: $(srcdir)/contrib/libsmig/smig_mod.f90
+	@$(MKDIR_P) contrib/libsmig
+	$(FC) $(FCFLAGS) -J contrib/libsmig -c $(srcdir)/contrib/libsmig/smig_mod.f90 -o $@
+contrib/libsmig/smig.mod: contrib/libsmig/smig_mod.o
+contrib/examples/counter: $(srcdir)/contrib/examples/counter.f90 \
+		contrib/libsmig/smig_mod.o contrib/libsmig/libsmig.la
+	@$(MKDIR_P) contrib/examples
+	$(FC) $(FCFLAGS) -I contrib/libsmig $(srcdir)/contrib/examples/counter.f90 \
+		contrib/libsmig/smig_mod.o -Lcontrib/libsmig/.libs -lsmig \
+		-Wl,-rpath,$(abs_top_builddir)/contrib/libsmig/.libs -o $@
+smigfortrandir = $(smigincludedir)
+smigfortran_DATA = contrib/libsmig/smig.mod contrib/libsmig/smig_mod.o
+noinst_SCRIPTS = contrib/examples/counter
+CLEANFILES += contrib/libsmig/smig.mod contrib/libsmig/smig_mod.o \
+	contrib/examples/counter
+endif
