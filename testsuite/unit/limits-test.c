@@ -86,7 +86,7 @@ static bool log_has(const char *needle)
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth;
 static smig_balancer_t *bal;
-static uint32_t poll_ms = 2000;		/* MigratePollInterval's default */
+static uint32_t poll_ms = 2000;	/* MigratePollInterval's default */
 
 static void setup(void)
 {
@@ -307,7 +307,8 @@ START_TEST(test_body_cap)
 {
 	/* A header announcing one byte more than the cap: never read. */
 	uint8_t hdr[SMIG_WIRE_HEADER_SIZE] = {
-		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION, 0, SMIG_MSG_HELLO_SRUN,
+		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION,
+		0, SMIG_MSG_HELLO_SRUN,
 	};
 	uint32_t len = SMIG_WIRE_MAX_BODY + 1;
 	GError *err = NULL;
@@ -472,7 +473,8 @@ START_TEST(test_input_total_cap)
 	enum { NPEERS = 80 };
 	uint32_t len = SMIG_WIRE_MAX_BODY;
 	uint8_t hdr[SMIG_WIRE_HEADER_SIZE] = {
-		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION, 0, SMIG_MSG_HELLO_SRUN,
+		'S', 'M', 'I', 'G', 0, SMIG_WIRE_VERSION,
+		0, SMIG_MSG_HELLO_SRUN,
 		len >> 24, len >> 16, len >> 8, len,
 	};
 	char *body = g_malloc0(len - 1);
