@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <check.h>
 #include <glib.h>
@@ -364,6 +365,157 @@ START_TEST(test_truncated)
 }
 END_TEST
 
+/* The manifest: commit, retention, the newest good one never dropped. */
+START_TEST(test_store_manifest)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD], keep = 0;
+	size_t n = 99;
+	char *p = g_strdup_printf("%s/good", tmpdir), *text = NULL;
+
+	ck_assert_int_eq(smig_store_good_read(tmpdir, gens, &n, errbuf,
+					      sizeof(errbuf)), 0);
+	ck_assert_uint_eq(n, 0);	/* no manifest yet */
+	for (uint64_t g = 1; g <= 4; g++)
+		ck_assert_int_eq(smig_store_commit(tmpdir, g, 2, (uint32_t) -1,
+						   (uint32_t) -1, &keep, errbuf,
+						   sizeof(errbuf)), 0);
+	ck_assert_uint_eq(keep, 3);
+	ck_assert(g_file_get_contents(p, &text, NULL, NULL));
+	ck_assert_str_eq(text, "smig-good 1\ngen 3\ngen 4\n");
+	ck_assert_int_eq(smig_store_good_read(tmpdir, gens, &n, errbuf,
+					      sizeof(errbuf)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(gens[0], 3);
+	ck_assert_uint_eq(gens[1], 4);
+	/* retain 1 keeps only the newest */
+	ck_assert_int_eq(smig_store_commit(tmpdir, 6, 1, (uint32_t) -1,
+					   (uint32_t) -1, &keep, errbuf,
+					   sizeof(errbuf)), 0);
+	ck_assert_uint_eq(keep, 6);
+	g_free(text);
+	g_free(p);
+}
+END_TEST
+
+START_TEST(test_store_manifest_bad)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
+	char *p = g_strdup_printf("%s/good", tmpdir), *want;
+	size_t n = 0;
+
+	ck_assert(g_file_set_contents(p, "smig-good 1\ngen 5\ngen 3\n", -1,
+				      NULL));
+	ck_assert_int_eq(smig_store_good_read(tmpdir, gens, &n, errbuf,
+					      sizeof(errbuf)),
+			 SMIG_IMAGE_EINVAL);
+	want = g_strdup_printf("%s:3: \"gen 3\": not \"gen G\" with G above 5",
+			       p);
+	ck_assert_str_eq(errbuf, want);
+	ck_assert_uint_eq(n, 0);
+	g_free(want);
+	ck_assert(g_file_set_contents(p, "smig-good 2\n", -1, NULL));
+	ck_assert_int_eq(smig_store_good_read(tmpdir, gens, &n, errbuf,
+					      sizeof(errbuf)),
+			 SMIG_IMAGE_EVERSION);
+	g_free(p);
+}
+END_TEST
+
+/* Prune: only the given ranks, only below keep_from, stale temporaries. */
+START_TEST(test_store_prune)
+{
+	static const char *const files[] = {
+		"rank0.g1.img", "rank0.g2.img", "rank0.g3.img",
+		"rank1.g1.img", "rank0.g2.img.tmp.abcdef", "rank0.g9.img.tmp.x",
+		"other",
+	};
+	uint32_t ranks[] = { 0 };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+		char *p = g_strdup_printf("%s/%s", tmpdir, files[i]);
+
+		ck_assert(g_file_set_contents(p, "x", 1, NULL));
+		g_free(p);
+	}
+	ck_assert_int_eq(smig_store_prune(tmpdir, ranks, 1, 3, 3, errbuf,
+					  sizeof(errbuf)), 3);
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+		char *p = g_strdup_printf("%s/%s", tmpdir, files[i]);
+		gboolean gone = i == 0 || i == 1 || i == 4;
+
+		ck_assert_msg(g_file_test(p, G_FILE_TEST_EXISTS) == !gone,
+			      "%s", files[i]);
+		g_free(p);
+	}
+}
+END_TEST
+
+/* Hand-off: an image through a pipe is stored; a wrong one is not. */
+START_TEST(test_store_receive)
+{
+	unsigned char *payload;
+	char *path = write_image(70000, &payload), *rx;
+	char *final;
+	smig_image_hdr_t h;
+	int fds[2];
+	struct stat st;
+
+	rx = g_strdup_printf("%s/rx", tmpdir);
+	ck_assert_int_eq(mkdir(rx, 0700), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	/* More than a pipe holds: the sender is a child. */
+	if (fork() == 0) {
+		int rc;
+
+		close(fds[0]);
+		rc = smig_image_send(path, fds[1], st.st_size, errbuf,
+				     sizeof(errbuf));
+		g_free(path);
+		g_free(rx);
+		g_free(payload);
+		_exit(rc ? 1 : 0);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(smig_image_receive(rx, 42, 1, 7, fds[0], st.st_size,
+					    (uint32_t) -1, (uint32_t) -1, &h,
+					    errbuf, sizeof(errbuf)), 0);
+	close(fds[0]);
+	final = g_strdup_printf("%s/rank1.g7.img", rx);
+	ck_assert_int_eq(smig_image_verify(final, &h, errbuf, sizeof(errbuf)),
+			 0);
+	unlink(final);
+	/* Expected rank 2: refused, nothing under the final name. */
+	ck_assert_int_eq(pipe(fds), 0);
+	if (fork() == 0) {
+		close(fds[0]);
+		smig_image_send(path, fds[1], st.st_size, errbuf,
+				sizeof(errbuf));
+		g_free(path);
+		g_free(rx);
+		g_free(final);
+		g_free(payload);
+		_exit(0);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(smig_image_receive(rx, 42, 2, 7, fds[0], st.st_size,
+					    (uint32_t) -1, (uint32_t) -1, &h,
+					    errbuf, sizeof(errbuf)),
+			 SMIG_IMAGE_EINVAL);
+	close(fds[0]);
+	ck_assert_ptr_nonnull(strstr(errbuf, "expected job 42 rank 2"));
+	g_free(final);
+	final = g_strdup_printf("%s/rank2.g7.img", rx);
+	ck_assert(!g_file_test(final, G_FILE_TEST_EXISTS));
+	g_free(final);
+	g_free(rx);
+	g_free(path);
+	g_free(payload);
+	while (wait(NULL) > 0)
+		;
+}
+END_TEST
+
 START_TEST(test_refuse_links_and_dirs)
 {
 	char *path = write_image(10, NULL);
@@ -424,6 +576,10 @@ int main(void)
 	tcase_add_test(tc, test_corrupt_payload);
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_refuse_links_and_dirs);
+	tcase_add_test(tc, test_store_manifest);
+	tcase_add_test(tc, test_store_manifest_bad);
+	tcase_add_test(tc, test_store_prune);
+	tcase_add_test(tc, test_store_receive);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
