@@ -1530,27 +1530,43 @@ static void on_count(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		capture_all_counted(b, s);
 }
 
-static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+/*
+ * A rank's result for the capture in progress (DONE in PHASE_CAPTURE, a
+ * hand-off report in PHASE_HANDOFF): a failure aborts the capture.
+ * RET the step if the rank succeeded, NULL otherwise (ignored or aborted)
+ */
+static step_t *rank_result(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			   phase_t phase, const char *what,
+			   const char *reason, uint32_t *rank)
 {
 	step_t *s = bound_step(b, c, m, ROLE_AGENT);
 	const char *text = "";
 	int32_t status = -1;
-	uint32_t rank;
 	char *r;
 
-	if (!s || !rank_msg(b, c, m, s, PHASE_CAPTURE, &rank))
-		return;
+	if (!s || !rank_msg(b, c, m, s, phase, rank))
+		return NULL;
 	smig_msg_get_i32(m, "status", &status);
 	smig_msg_get_str(m, "msg", &text);
-	if (status != 0) {
-		smig_info("JobId=%u StepId=%u rank=%u capture gen=%" PRIu64
-			  " failed: status=%d %s", s->job->id, s->step_id,
-			  rank, s->cap->gen, status, text);
-		r = g_strdup_printf("%u", rank);
-		capture_abort(b, s, "capture-failed", r);
-		g_free(r);
+	if (status == 0)
+		return s;
+	smig_info("JobId=%u StepId=%u rank=%u %s gen=%" PRIu64
+		  " failed: status=%d %s", s->job->id, s->step_id, *rank,
+		  what, s->cap->gen, status, text);
+	r = g_strdup_printf("%u", *rank);
+	capture_abort(b, s, reason, r);
+	g_free(r);
+	return NULL;
+}
+
+static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	uint32_t rank;
+	step_t *s = rank_result(b, c, m, PHASE_CAPTURE, "capture",
+				"capture-failed", &rank);
+
+	if (!s)
 		return;
-	}
 	smig_debug("JobId=%u StepId=%u DONE rank=%u", s->job->id, s->step_id,
 		   rank);
 	if (!s->cap->done[rank]) {
@@ -1564,26 +1580,11 @@ static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 /* An agent says how the hand-off of one of its ranks' images went. */
 static void on_handoff(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
-	step_t *s = bound_step(b, c, m, ROLE_AGENT);
-	const char *text = "";
-	int32_t status = -1;
 	uint32_t rank;
-	char *r;
+	step_t *s = rank_result(b, c, m, PHASE_HANDOFF, "hand-off",
+				"handoff-failed", &rank);
 
-	if (!s || !rank_msg(b, c, m, s, PHASE_HANDOFF, &rank))
-		return;
-	smig_msg_get_i32(m, "status", &status);
-	smig_msg_get_str(m, "msg", &text);
-	if (status != 0) {
-		smig_info("JobId=%u StepId=%u rank=%u hand-off gen=%" PRIu64
-			  " failed: status=%d %s", s->job->id, s->step_id,
-			  rank, s->cap->gen, status, text);
-		r = g_strdup_printf("%u", rank);
-		capture_abort(b, s, "handoff-failed", r);
-		g_free(r);
-		return;
-	}
-	if (s->cap->handed[rank])
+	if (!s || s->cap->handed[rank])
 		return;
 	s->cap->handed[rank] = 1;
 	smig_debug("JobId=%u StepId=%u hand-off of rank %u done", s->job->id,
