@@ -17,28 +17,9 @@ import time
 import pytest
 
 import cluster as cl
+from heat import DONE_RE, START_RE, heat_path, read, starts
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40"
-START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
-DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
-
-
-def heat_path(c):
-    path = os.path.join(c.build_dir, "contrib", "examples", "heat")
-    assert os.access(path, os.X_OK), f"{path}: build the example first"
-    return path
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def starts(text):
-    return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
 
 
 @pytest.fixture

@@ -25,28 +25,13 @@ import time
 import pytest
 
 import cluster as cl
+from heat import DONE_RE, START_RE, heat_path, read
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 240 --sleep-ms 25 --report 40"
 MIGRATE1 = "every=1s,capture-timeout=5s"
-START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
-DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
 HDR = 128                      # image header size (src/common/smig_image.h)
 PAYLOAD_ITER_OFF = HDR + 8 + 32  # heat_image.iter in heat's payload
 FINISHED = []                  # jobs whose images outlive them (donors)
-
-
-def heat_path(c):
-    path = os.path.join(c.build_dir, "contrib", "examples", "heat")
-    assert os.access(path, os.X_OK), f"{path}: build the example first"
-    return path
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,14 @@ node's ranks on the spare node, where they restore and finish the run.
 import os
 import re
 import stat
-import time
 
 import pytest
 
 import cluster as cl
+from heat import DONE_RE, START_RE, heat_path, read, starts
 
 # Long enough to drain a node mid-run (iters x sleep-ms ~ 12 s of compute).
 HEAT_ARGS = "--nx 96 --ny 64 --iters 480 --sleep-ms 25 --report 20"
-START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
-DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
-
-
-def heat_path(c):
-    path = os.path.join(c.build_dir, "contrib", "examples", "heat")
-    assert os.access(path, os.X_OK), f"{path}: build the example first"
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +29,6 @@ def reference_checksum(cluster):
     m = re.search(DONE_RE, r.stdout, re.M)
     assert m, f"reference run printed no checksum:\n{r}"
     return m.group(2)
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def starts(text):
-    """[(rank, node, kind, iter)] of the start/restored lines printed so far."""
-    return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
 
 
 def submit_heat(c, name, migrate, heat_extra="", attempts=3):

@@ -11,13 +11,12 @@ which the PMPI layer counts when the step asks for affinity.
 import json
 import os
 import re
-import time
 
 import pytest
 
 import cluster as cl
+from heat import START_RE, read
 
-START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
 SUMMARY_RE = (r"mode=advise gen=0 moves=0( advice=\S+)? "
               r"load=imbalance:(\d+\.\d\d),hot:rank(\d+)@(\S+),node:(\S+)")
 
@@ -26,14 +25,6 @@ def tool(c, name):
     path = os.path.join(c.build_dir, *name.split("/"))
     assert os.access(path, os.X_OK), f"{path}: build it first"
     return path
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 def submit(c, name, srun_line, ready, attempts=3):

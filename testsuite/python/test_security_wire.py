@@ -10,7 +10,6 @@ SystemComment stays as it was.
 """
 
 import os
-import re
 
 import pytest
 
