@@ -23,12 +23,13 @@ contrib/libsmig/smig.mod: contrib/libsmig/smig_mod.o
 contrib/examples/counter: $(srcdir)/contrib/examples/counter.f90 \
 		contrib/libsmig/smig_mod.o contrib/libsmig/libsmig.la
 	@$(MKDIR_P) contrib/examples
-	$(FC) $(FCFLAGS) -I contrib/libsmig $(srcdir)/contrib/examples/counter.f90 \
+	$(FC) $(FCFLAGS) -I contrib/libsmig -J contrib/examples \
+		$(srcdir)/contrib/examples/counter.f90 \
 		contrib/libsmig/smig_mod.o -Lcontrib/libsmig/.libs -lsmig \
 		-Wl,-rpath,$(abs_top_builddir)/contrib/libsmig/.libs -o $@
 smigfortrandir = $(smigincludedir)
 smigfortran_DATA = contrib/libsmig/smig.mod contrib/libsmig/smig_mod.o
 noinst_SCRIPTS = contrib/examples/counter
 CLEANFILES += contrib/libsmig/smig.mod contrib/libsmig/smig_mod.o \
-	contrib/examples/counter
+	contrib/examples/counter contrib/examples/counter_state.mod
 endif
