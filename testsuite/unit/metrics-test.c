@@ -148,6 +148,37 @@ START_TEST(test_pairs_variant)
 }
 END_TEST
 
+/* One job cannot make the balancer hold more rank pairs than the cap. */
+START_TEST(test_pairs_cap)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_pair_sample_t ps = { 0, 0, 10, 1 };
+	GError *err = NULL;
+	uint32_t n = 0;
+
+	for (ps.src = 0; n < SMIG_METRICS_MAX_PAIRS; ps.src++)
+		for (ps.dst = 0; ps.dst < 1024 && n < SMIG_METRICS_MAX_PAIRS;
+		     ps.dst++) {
+			if (ps.src == ps.dst)
+				continue;
+			ck_assert(smig_metrics_set_pair(m, &ps, &err));
+			n++;
+		}
+	ps.src = 60000;
+	ps.dst = 60001;
+	ck_assert(!smig_metrics_set_pair(m, &ps, &err));
+	ck_assert_str_eq(err->message,
+			 "pair 60000->60001: too many rank pairs for one job (262144)");
+	g_clear_error(&err);
+	/* A pair already known is still updated. */
+	ps.src = 0;
+	ps.dst = 1;
+	ps.bytes = 99;
+	ck_assert(smig_metrics_set_pair(m, &ps, &err));
+	smig_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_proc)
 {
 	uint64_t u = 0, d = 0;
@@ -198,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, test_summary);
 	tcase_add_test(tc, test_bad_samples);
 	tcase_add_test(tc, test_pairs_variant);
+	tcase_add_test(tc, test_pairs_cap);
 	tcase_add_test(tc, test_proc);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
