@@ -17,7 +17,7 @@
 PREP_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
 libopenmpi-dev openmpi-bin libhwloc-dev libglib2.0-dev munge libmunge-dev
 libxxhash-dev libmetis-dev check pkg-config autoconf automake libtool build-essential
-python3-pytest dpkg-dev clang"
+python3-pytest dpkg-dev clang libclang-rt-14-dev"
 PREP_CACHE=${SMIG_CACHE_DIR:-/var/cache/slurm-migrate}
 
 prep_say() { printf '\n=== %s\n' "$*"; }
