@@ -142,7 +142,8 @@ typedef struct smig_policy_snapshot {
 
 typedef enum {
 	SMIG_POLICY_DEFAULT = 0,	/* combined: evacuate, then the best of
-					 * refine, comm and greedy+refine */
+					 * refine, comm, greedy+refine and, on
+					 * small instances, an exact search */
 	SMIG_POLICY_EVACUATE,		/* only leave bad nodes, fewest moves */
 	SMIG_POLICY_REFINE,		/* evacuate, then move single ranks off
 					 * the slowest node while it pays */

@@ -1422,6 +1422,204 @@ out:
 	return ok;
 }
 
+/* ------------------------------------------------------- exact search */
+
+/*
+ * Small instances: a branch and bound over every placement finds the best
+ * plan outright, by the rule cand_better() uses (net gain, then fewer
+ * moves). Ranks go heaviest first, each to its own node first, so that
+ * good bounds come early; a partial placement's slowest node bounds every
+ * completion from below, since adding a rank never makes a node faster.
+ */
+/* Searched when nnodes ^ nranks is at most this (4 nodes, 10 ranks). */
+#define EXACT_MAX_LEAVES (1u << 20)
+/* Search nodes visited at most: bounds the time whatever the pruning. */
+#define EXACT_MAX_VISITS 4000000
+
+typedef struct {
+	const model_t *m;
+	double before;
+	uint32_t max_moves;
+	uint32_t *order;	/* ranks, heaviest first */
+	uint32_t *node_of;	/* NONE: not placed yet */
+	double *L, *lmax, *comm;
+	uint32_t *k;
+	uint64_t *mem;
+	uint32_t nmoved;
+	double image;
+	uint64_t visits;
+	/* The incumbent: */
+	uint32_t *best;
+	double best_gain;
+	uint32_t best_moves;
+	bool found;		/* best holds a placement beating the start */
+} exact_t;
+
+static int cmp_load_desc(const void *a, const void *b, void *data)
+{
+	const smig_policy_rank_t *rk = data;
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+	if (rk[x].load != rk[y].load)
+		return rk[x].load > rk[y].load ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Is (gain, moves) better than the incumbent, as cand_better() rules? */
+static bool exact_better(const exact_t *ex, double gain, uint32_t moves)
+{
+	double eps = 1e-9 * MAX(1.0, fabs(ex->best_gain));
+
+	if (gain > ex->best_gain + eps)
+		return true;
+	if (gain < ex->best_gain - eps)
+		return false;
+	return moves < ex->best_moves;
+}
+
+/* Slowest node of the partial placement: a bound on any completion. */
+static double exact_bound(const exact_t *ex)
+{
+	const model_t *m = ex->m;
+	double t = m->lower_bound;
+
+	for (uint32_t n = 0; n < m->nn; n++)
+		t = MAX(t, node_time(m, n, ex->k[n], ex->L[n], ex->lmax[n],
+				     ex->comm[n]));
+	return t;
+}
+
+/* Traffic of rank r on node n with its placed partners, both ends. */
+static void exact_comm(exact_t *ex, uint32_t r, uint32_t n, double sign)
+{
+	const model_t *m = ex->m;
+
+	for (uint64_t i = m->xadj[r]; i < m->xadj[r + 1]; i++) {
+		uint32_t o = ex->node_of[m->adj[i]];
+		double c;
+
+		if (o == NONE)
+			continue;
+		c = sign * m->w[i] * dist_cost(m, n, o);
+		ex->comm[n] += c;
+		ex->comm[o] += c;
+	}
+}
+
+static void exact_dfs(exact_t *ex, uint32_t depth)
+{
+	const model_t *m = ex->m;
+	const smig_policy_rank_t *rk = m->snap->ranks;
+	uint32_t r, home;
+
+	if (ex->visits++ >= EXACT_MAX_VISITS)
+		return;
+	/* Completions only get slower and move more: can one still win? */
+	if (!exact_better(ex, rated_gain(m->snap, ex->before,
+					 exact_bound(ex), ex->nmoved,
+					 ex->image), ex->nmoved))
+		return;
+	if (ex->max_moves && ex->nmoved > ex->max_moves)
+		return;
+	if (depth == m->nr) {
+		double gain = rated_gain(m->snap, ex->before, exact_bound(ex),
+					 ex->nmoved, ex->image);
+
+		if (exact_better(ex, gain, ex->nmoved)) {
+			memcpy(ex->best, ex->node_of,
+			       sizeof(uint32_t) * m->nr);
+			ex->best_gain = gain;
+			ex->best_moves = ex->nmoved;
+			ex->found = true;
+		}
+		return;
+	}
+	r = ex->order[depth];
+	home = rk[r].node;
+	for (uint32_t i = 0; i <= m->nn; i++) {
+		/* Its own node first, then the others in index order. */
+		uint32_t n = i == 0 ? home : i - 1;
+		double lmax;
+		bool moved = n != home;
+
+		if ((i > 0 && n == home) || n >= m->nn || !m->usable[n] ||
+		    ex->k[n] >= m->snap->nodes[n].slots ||
+		    ex->mem[n] + rk[r].mem > m->mem_cap[n])
+			continue;
+		lmax = ex->lmax[n];
+		ex->L[n] += rk[r].load;
+		ex->lmax[n] = MAX(lmax, rk[r].load);
+		ex->k[n]++;
+		ex->mem[n] += rk[r].mem;
+		ex->nmoved += moved;
+		ex->image += moved ? rk[r].image : 0;
+		exact_comm(ex, r, n, 1);
+		ex->node_of[r] = n;
+		exact_dfs(ex, depth + 1);
+		ex->node_of[r] = NONE;
+		exact_comm(ex, r, n, -1);
+		ex->image -= moved ? rk[r].image : 0;
+		ex->nmoved -= moved;
+		ex->mem[n] -= rk[r].mem;
+		ex->k[n]--;
+		ex->lmax[n] = lmax;
+		ex->L[n] -= rk[r].load;
+	}
+}
+
+/*
+ * Exact search on a small instance. Beats the incumbent (gain, moves) or
+ * leaves place untouched.
+ * IN  max_moves - 0: any
+ * OUT place     - the best placement found, when true (nr entries)
+ * RET true when a placement better than the incumbent was found
+ */
+static bool exact(const model_t *m, double before, uint32_t max_moves,
+		  double gain, uint32_t moves, uint32_t *place)
+{
+	exact_t ex = { 0 };
+	uint64_t leaves = 1;
+
+	for (uint32_t r = 0; r < m->nr; r++) {
+		leaves *= m->nn;
+		if (leaves > EXACT_MAX_LEAVES)
+			return false;
+	}
+	if (!m->nr)
+		return false;
+	ex.m = m;
+	ex.before = before;
+	ex.max_moves = max_moves;
+	ex.order = g_new(uint32_t, m->nr);
+	ex.node_of = g_new(uint32_t, m->nr);
+	ex.best = g_new(uint32_t, m->nr);
+	ex.L = g_new0(double, m->nn);
+	ex.lmax = g_new0(double, m->nn);
+	ex.comm = g_new0(double, m->nn);
+	ex.k = g_new0(uint32_t, m->nn);
+	ex.mem = g_new0(uint64_t, m->nn);
+	ex.best_gain = gain;
+	ex.best_moves = moves;
+	for (uint32_t r = 0; r < m->nr; r++) {
+		ex.order[r] = r;
+		ex.node_of[r] = NONE;
+	}
+	g_qsort_with_data(ex.order, m->nr, sizeof(uint32_t), cmp_load_desc,
+			  (void *) m->snap->ranks);
+	exact_dfs(&ex, 0);
+	if (ex.found)
+		memcpy(place, ex.best, sizeof(uint32_t) * m->nr);
+	g_free(ex.order);
+	g_free(ex.node_of);
+	g_free(ex.best);
+	g_free(ex.L);
+	g_free(ex.lmax);
+	g_free(ex.comm);
+	g_free(ex.k);
+	g_free(ex.mem);
+	return ex.found;
+}
+
 /* ----------------------------------------------------------------- plan */
 
 /*
@@ -1665,6 +1863,24 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 		} else {
 			g_free(c.place);
 		}
+	}
+
+	/* Small enough to search outright: the best plan there is. */
+	if (strat == SMIG_POLICY_DEFAULT) {
+		uint32_t *place = g_new(uint32_t, m.nr ? m.nr : 1);
+
+		if (exact(&m, before, params->max_moves, best.gain,
+			  best.nmoved, place)) {
+			st_load(&st, place);
+			cand_take(&c, "exact", &st, before, L, lmax, comm, k);
+			if (cand_better(&c, &best)) {
+				g_free(best.place);
+				best = c;
+			} else {
+				g_free(c.place);
+			}
+		}
+		g_free(place);
 	}
 
 decided:

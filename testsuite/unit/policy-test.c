@@ -667,6 +667,66 @@ START_TEST(test_spare_and_background)
 }
 END_TEST
 
+START_TEST(test_exact_swap)
+{
+	snap_t t;
+	smig_plan_t *p, *q;
+
+	/*
+	 * Full nodes of one core: n1 runs loads 3+3, n2 runs 2+2. No single
+	 * move fits; swapping a 3 with a 2 makes 5 s on both: the exact
+	 * search of a small instance finds it, with the fewest moves.
+	 */
+	snap_init(&t, 2, 4);
+	for (uint32_t n = 0; n < 2; n++) {
+		t.nodes[n].slots = 2;
+		t.nodes[n].cores = 1;
+	}
+	t.ranks[0].load = t.ranks[1].load = 3;
+	t.ranks[2].load = t.ranks[3].load = 2;
+	/* Moving rank 3 costs less than rank 2 (LPT from scratch moves 2). */
+	t.ranks[2].image = 1 << 30;
+	p = decide_ok(&t, SMIG_POLICY_REFINE);
+	ck_assert_uint_eq(p->moves->len, 0);
+	smig_plan_free(p);
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_str_eq(p->strategy, "exact");
+	ck_assert_str_eq(p->reason, "balance");
+	ck_assert(p->iter_before == 6);
+	ck_assert(p->iter_after == 5);
+	ck_assert_uint_eq(p->moves->len, 2);
+	ck_assert_uint_eq(move(p, 0)->rank, 1);
+	ck_assert_uint_eq(move(p, 0)->to, 1);
+	ck_assert_uint_eq(move(p, 1)->rank, 3);
+	ck_assert_uint_eq(move(p, 1)->to, 0);
+	ck_assert_str_eq(p->text, "rank 1 n1->n2; rank 3 n2->n1");
+	/* Deterministic. */
+	q = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_str_eq(p->why, q->why);
+	smig_plan_free(q);
+	smig_plan_free(p);
+	/* A swap takes two moves: with max_moves=1 nothing can gain. */
+	t.p.max_moves = 1;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_eq(p->moves->len, 0);
+	smig_plan_free(p);
+	/* A draining node: its ranks leave, the search keeps the rest. */
+	t.p.max_moves = 0;
+	snap_init(&t, 3, 6);
+	t.nodes[2].flags = SMIG_NODE_DRAIN;
+	for (uint32_t r = 0; r < 6; r++)
+		t.ranks[r].load = 1 + r;
+	p = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert(p->forced);
+	for (guint i = 0; i < p->moves->len; i++)
+		ck_assert_uint_ne(move(p, i)->to, 2);
+	ck_assert_uint_eq(p->moves->len, 2);
+	/* The 6 s rank sets the pace wherever it goes: no extra move. */
+	ck_assert(p->iter_after == 6);
+	smig_plan_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -698,6 +758,7 @@ int main(void)
 	tcase_add_test(tc, test_comm_switch_levels);
 	tcase_add_test(tc, test_greedy_and_blind);
 	tcase_add_test(tc, test_spare_and_background);
+	tcase_add_test(tc, test_exact_swap);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
