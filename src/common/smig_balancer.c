@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib.h>
@@ -38,7 +39,13 @@
 #define MAX_NODES	16384		/* nodes of one allocation */
 #define MAX_STEPS	4096		/* steps tracked at once */
 #define MAX_JOB_STEPS	256		/* of them, steps of one job */
-#define MAX_CONNS	8192		/* open connections */
+#define MAX_CONNS	65536		/* open connections, at most; fewer
+					 * if RLIMIT_NOFILE is lower */
+#define SPARE_FDS	64		/* left to the host (slurmctld's own
+					 * sockets, files, munge) */
+#define MIN_CONNS	16		/* even under a tiny RLIMIT_NOFILE */
+#define ACCEPT_PAUSE_MS	1000		/* no accept after EMFILE/ENFILE */
+#define ACCEPT_BATCH	64		/* accepts per listener wake-up */
 #define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
 #define MAX_IN_TOTAL	(64u << 20)	/* bytes of incomplete frames held,
 					 * all connections together */
@@ -161,6 +168,9 @@ struct smig_balancer {
 	GThread *thread;
 	int listen_fd;		/* -1 until started */
 	fd_source_t *listen_src;
+	GSource *accept_pause;	/* pending listener resume, or NULL */
+	uint32_t max_conns;	/* from RLIMIT_NOFILE at start */
+	uint32_t max_conns_set;	/* smig_balancer_set_max_conns(), or 0 */
 	GSource *timer;
 	GSource *reaper;	/* pending idle reap, or NULL */
 
@@ -2115,9 +2125,35 @@ static char *address_text(const struct sockaddr *sa, socklen_t len)
 	return g_strdup_printf("%s:%s", host, serv);
 }
 
-static void listener_io(void *data, GIOCondition cond)
+static gboolean accept_resume(gpointer data)
 {
 	smig_balancer_t *b = data;
+
+	g_source_unref(b->accept_pause);
+	b->accept_pause = NULL;
+	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag,
+				G_IO_IN);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Out of descriptors: the pending connection stays in the listen queue and
+ * the listener would wake at once, forever. Stop watching it for a while.
+ */
+static void accept_pause(smig_balancer_t *b, int e)
+{
+	smig_error("accept on port %u: %s (%u connections open): not accepting for %u ms",
+		   b->port, g_strerror(e), g_hash_table_size(b->conns),
+		   ACCEPT_PAUSE_MS);
+	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag, 0);
+	b->accept_pause = g_timeout_source_new(ACCEPT_PAUSE_MS);
+	g_source_set_callback(b->accept_pause, accept_resume, b, NULL);
+	g_source_attach(b->accept_pause, b->ctx);
+}
+
+/* RET true if a connection was taken from the listen queue */
+static bool accept_one(smig_balancer_t *b)
+{
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	conn_t *c;
@@ -2128,17 +2164,20 @@ static void listener_io(void *data, GIOCondition cond)
 	if (fd < 0) {
 		int e = errno;
 
-		if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
-		    e != ECONNABORTED)
+		if (e == EMFILE || e == ENFILE || e == ENOBUFS ||
+		    e == ENOMEM)
+			accept_pause(b, e);
+		else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
+			 e != ECONNABORTED)
 			smig_error("accept on port %u: %s", b->port,
 				   g_strerror(e));
-		return;
+		return false;
 	}
-	if (g_hash_table_size(b->conns) >= MAX_CONNS) {
+	if (g_hash_table_size(b->conns) >= b->max_conns) {
 		smig_error("too many connections (%u): refusing a new one",
-			   MAX_CONNS);
+			   b->max_conns);
 		close(fd);
-		return;
+		return true;
 	}
 	c = g_new0(conn_t, 1);
 	c->b = b;
@@ -2150,6 +2189,20 @@ static void listener_io(void *data, GIOCondition cond)
 	c->src = fd_source_new(b->ctx, fd, conn_io, c);
 	g_hash_table_add(b->conns, c);
 	smig_debug("connection from %s", c->peer);
+	return true;
+}
+
+/*
+ * A few connections per wake-up: thousands of agents connect at once when a
+ * big step starts, and each wake-up polls every open connection.
+ */
+static void listener_io(void *data, GIOCondition cond)
+{
+	smig_balancer_t *b = data;
+
+	for (int i = 0; i < ACCEPT_BATCH && !b->accept_pause; i++)
+		if (!accept_one(b))
+			break;
 }
 
 /* ---------------------------------------------------------------- API */
@@ -2239,6 +2292,45 @@ static int listen_on(const char *addr, uint16_t port, uint16_t *bound,
 	return fd;
 }
 
+/*
+ * The connection cap: the soft RLIMIT_NOFILE raised to the hard one (up to
+ * what the cap can use), less SPARE_FDS for the host, at most MAX_CONNS.
+ * The limit is the process's: slurmctld raises it to the hard one anyway.
+ */
+static uint32_t conns_from_rlimit(rlim_t *nofile)
+{
+	struct rlimit rl;
+	rlim_t want = MAX_CONNS + SPARE_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		int e = errno;
+
+		smig_error("getrlimit(RLIMIT_NOFILE): %s: accepting at most %u connections",
+			   g_strerror(e), MIN_CONNS);
+		*nofile = 0;
+		return MIN_CONNS;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
+	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY ?
+			      want : MIN(rl.rlim_max, want);
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+		else
+			smig_error("setrlimit(RLIMIT_NOFILE, %llu): %s",
+				   (unsigned long long) up.rlim_cur,
+				   g_strerror(errno));
+	}
+	*nofile = rl.rlim_cur;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return MAX_CONNS;
+	if (rl.rlim_cur < MIN_CONNS + SPARE_FDS)
+		return MIN_CONNS;
+	return rl.rlim_cur - SPARE_FDS;
+}
+
 static gpointer balancer_thread(gpointer data)
 {
 	smig_balancer_t *b = data;
@@ -2256,12 +2348,16 @@ static gpointer balancer_thread(gpointer data)
 bool smig_balancer_start(smig_balancer_t *b, GError **error)
 {
 	GError *err = NULL;
+	rlim_t nofile;
 
 	if (b->thread) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
 			    "balancer already started");
 		return false;
 	}
+	b->max_conns = conns_from_rlimit(&nofile);
+	if (b->max_conns_set && b->max_conns_set < b->max_conns)
+		b->max_conns = b->max_conns_set;
 	b->listen_fd = listen_on(b->conf->balancer_addr, b->conf->port,
 				 &b->port, error);
 	if (b->listen_fd < 0)
@@ -2280,7 +2376,18 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 		g_error_free(err);
 		return false;
 	}
+	smig_info("listening on port %u, at most %u connections (RLIMIT_NOFILE=%llu)",
+		  b->port, b->max_conns, (unsigned long long) nofile);
 	return true;
+}
+
+/*
+ * smig_balancer_set_max_conns - lower the connection cap (tests)
+ * See smig_balancer.h.
+ */
+void smig_balancer_set_max_conns(smig_balancer_t *b, uint32_t n)
+{
+	b->max_conns_set = n;
 }
 
 /*
@@ -2320,6 +2427,10 @@ void smig_balancer_free(smig_balancer_t *b)
 	if (b->reaper) {
 		g_source_destroy(b->reaper);
 		g_source_unref(b->reaper);
+	}
+	if (b->accept_pause) {
+		g_source_destroy(b->accept_pause);
+		g_source_unref(b->accept_pause);
 	}
 	/* Steps first: they point at conns only to detach them. */
 	g_hash_table_destroy(b->steps);

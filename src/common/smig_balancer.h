@@ -72,6 +72,14 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error);
 uint16_t smig_balancer_port(const smig_balancer_t *b);
 
 /*
+ * smig_balancer_set_max_conns - lower the connection cap, which is
+ * otherwise derived from RLIMIT_NOFILE at start (unit tests); before
+ * smig_balancer_start() only
+ * IN  n - at most this many connections; 0 keeps the derived cap
+ */
+void smig_balancer_set_max_conns(smig_balancer_t *b, uint32_t n);
+
+/*
  * smig_balancer_free - stop and join the thread, close every connection;
  * NULL is a no-op, and so is a balancer whose start failed or never ran
  */

@@ -12,6 +12,7 @@
 #include "smig_config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -37,7 +38,9 @@
 #define CAP_STEPS	4096
 #define CAP_JOB_STEPS	256
 #define NJOBS		64	/* jobs JOB..JOB+63, all of OWNER */
-#define CAP_CONNS	8192
+#define MAX_CONNS	65536	/* the cap when RLIMIT_NOFILE allows it */
+#define SPARE_FDS	64	/* RLIMIT_NOFILE less the cap, below that */
+#define CAP_CONNS	1024	/* set by smig_balancer_set_max_conns() */
 
 static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 {
@@ -87,6 +90,7 @@ static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth;
 static smig_balancer_t *bal;
 static uint32_t poll_ms = 2000;	/* MigratePollInterval's default */
+static uint32_t conn_cap;	/* 0: the cap derived from RLIMIT_NOFILE */
 
 static void setup(void)
 {
@@ -107,6 +111,7 @@ static void setup(void)
 	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
 	user_auth = smig_auth_none_new(OWNER, OWNER);
 	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
+	smig_balancer_set_max_conns(bal, conn_cap);
 	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
 		      err ? err->message : "");
 }
@@ -123,6 +128,13 @@ static void setup_slow_poll(void)
 {
 	poll_ms = 10000;
 	setup();
+}
+
+/* As setup_slow_poll, with the connection cap lowered to CAP_CONNS. */
+static void setup_conn_cap(void)
+{
+	conn_cap = CAP_CONNS;
+	setup_slow_poll();
 }
 
 static void teardown(void)
@@ -426,12 +438,88 @@ START_TEST(test_conns_cap)
 	ck_assert_msg(strstr(err->message, "connection closed"), "%s",
 		      err->message);
 	g_error_free(err);
-	ck_assert(log_has("too many connections (8192)"));
+	ck_assert(log_has("too many connections (1024)"));
 	for (unsigned i = 0; i <= CAP_CONNS; i++)
 		close(fds[i]);
 	g_free(fds);
 	/* Closed connections are reaped: room again. */
 	g_usleep(200000);
+	still_serving();
+}
+END_TEST
+
+START_TEST(test_conns_derived)
+{
+	struct rlimit rl;
+	rlim_t want = MAX_CONNS + SPARE_FDS;
+	char *line;
+
+	/* The balancer raised the soft limit to the hard one, to the cap. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want)
+		ck_assert_uint_ge(rl.rlim_cur, want);
+	else
+		ck_assert_uint_eq(rl.rlim_cur, rl.rlim_max);
+	line = g_strdup_printf("at most %u connections (RLIMIT_NOFILE=%llu)",
+			       rl.rlim_cur >= want ? MAX_CONNS :
+			       (unsigned) (rl.rlim_cur - SPARE_FDS),
+			       (unsigned long long) rl.rlim_cur);
+	ck_assert_msg(log_has(line), "no \"%s\" in:\n%s", line,
+		      log_text->str);
+	g_free(line);
+}
+END_TEST
+
+/* Occurrences of needle in the log so far. */
+static unsigned log_count(const char *needle)
+{
+	unsigned n = 0;
+
+	g_mutex_lock(&log_lock);
+	for (const char *p = log_text->str; (p = strstr(p, needle)); p++)
+		n++;
+	g_mutex_unlock(&log_lock);
+	return n;
+}
+
+/*
+ * Out of descriptors, the balancer stops accepting for a second (one log
+ * line, no busy loop), then takes the waiting connection.
+ */
+START_TEST(test_accept_emfile)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(smig_balancer_port(bal)),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	struct rlimit rl, low;
+	int first = peer(), fd, next;
+
+	/* The balancer's loop runs (glib makes its wake-up pipes lazily). */
+	sync_peer(first);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	/* The lowest free descriptor becomes the limit: accept4 gets EMFILE. */
+	next = dup(fd);
+	ck_assert_int_ge(next, 0);
+	close(next);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = next;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Completed by the kernel's listen queue, accepted or not. */
+	ck_assert_int_eq(connect(fd, (struct sockaddr *) &sin, sizeof(sin)),
+			 0);
+	ck_assert(log_has("Too many open files (1 connections open): not accepting for 1000 ms"));
+	g_usleep(500000);
+	ck_assert_uint_eq(log_count("not accepting for"), 1);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* Taken after the pause: it gets an answer. */
+	sync_peer(fd);
+	ck_assert_uint_eq(log_count("not accepting for"), 1);
+	close(fd);
+	close(first);
 	still_serving();
 }
 END_TEST
@@ -571,6 +659,8 @@ static Suite *limits_suite(void)
 	tcase_add_test(tc, test_output_queue_cap);
 	tcase_add_test(tc, test_reason_bounded);
 	tcase_add_test(tc, test_input_total_cap);
+	tcase_add_test(tc, test_conns_derived);
+	tcase_add_test(tc, test_accept_emfile);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("idle");
 	tcase_add_checked_fixture(tc, setup_fast_poll, teardown);
@@ -582,6 +672,10 @@ static Suite *limits_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_job_steps_cap);
 	tcase_add_test(tc, test_steps_cap);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("conns");
+	tcase_add_checked_fixture(tc, setup_conn_cap, teardown);
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_conns_cap);
 	suite_add_tcase(s, tc);
 	return s;
