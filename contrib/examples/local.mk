@@ -8,3 +8,7 @@ noinst_PROGRAMS += contrib/examples/pairs
 contrib_examples_pairs_SOURCES = contrib/examples/pairs.c
 contrib_examples_pairs_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 contrib_examples_pairs_LDADD = $(MPI_LIBS)
+noinst_PROGRAMS += contrib/examples/sigapp
+contrib_examples_sigapp_SOURCES = contrib/examples/sigapp.c
+contrib_examples_sigapp_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+contrib_examples_sigapp_LDADD = $(MPI_LIBS)

@@ -360,14 +360,6 @@ bool smig_request_check_supported(const smig_request_t *req, GError **error)
 	char *d;
 	bool ok;
 
-	if (req->capture == SMIG_CAPTURE_SIGNAL) {
-		const char *sig = signal_name(req->capture_signal);
-
-		d = g_strdup_printf("capture=signal:%s", sig ? sig : "?");
-		ok = unsupported(error, d, "capture by signal");
-		g_free(d);
-		return ok;
-	}
 	if (req->spares) {
 		d = g_strdup_printf("spares=%u", req->spares);
 		ok = unsupported(error, d, "keeping spare nodes");

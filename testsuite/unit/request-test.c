@@ -216,8 +216,9 @@ START_TEST(test_supported)
 			      "%s: %s", ok[i] ? ok[i] : "(bare)",
 			      err ? err->message : "");
 	}
-	expect_unsupported("capture=signal:USR1",
-			   "capture=signal:USR1: capture by signal is not supported by slurm-migrate " PACKAGE_VERSION);
+	/* Capture by signal is supported since issue 5. */
+	ck_assert(smig_request_parse("capture=signal:USR1", &req, &err));
+	ck_assert(smig_request_check_supported(&req, &err));
 	/* Sampling and affinity are supported since issue 6. */
 	ck_assert(smig_request_parse("interval=30s,affinity", &req, &err));
 	ck_assert(smig_request_check_supported(&req, &err));

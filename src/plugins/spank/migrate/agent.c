@@ -30,6 +30,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -85,11 +86,16 @@ static struct {
 	smig_auth_t *auth;
 	int fd;			/* agent thread only */
 	uint64_t capture_gen;	/* agent thread only: 0 = no capture */
+	/* capture=signal: (agent thread only) */
+	uint32_t sig_timeout_ms;	/* PREPARE's timeout_ms */
+	int64_t sig_deadline;	/* monotonic us; 0: no signal capture */
+	bool *sig_done;		/* per index of ranks[]: DONE sent */
 
 	char nspace[PMIX_MAX_NSLEN + 1];
 	char *node;
 	uint32_t *ranks;
 	uint32_t nranks;
+	uint32_t ntasks;	/* ranks of the step */
 
 	/* PMIx callbacks that were started and have not run yet */
 	GMutex lock;
@@ -347,10 +353,11 @@ static void lost_connection(const char *why)
 		slurm_error("migrate: JobId=%u StepId=%u node=%s: connection to the balancer lost: %s; no more captures for this step",
 			    smig_spank.job_id, smig_spank.step_id, agent.node,
 			    why);
-	if (agent.capture_gen) {
+	if (agent.capture_gen &&
+	    smig_spank.req.capture != SMIG_CAPTURE_SIGNAL)
 		notify_ranks("abort", agent.capture_gen, 0);
-		agent.capture_gen = 0;
-	}
+	agent.capture_gen = 0;
+	agent.sig_deadline = 0;
 	close(agent.fd);
 	agent.fd = -1;
 }
@@ -433,6 +440,208 @@ static void forward_rank_event(rank_event_t *ev)
 	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(msg));
 	if (!send_msg(SMIG_MSG_DONE, &b))
 		lost_connection("send failed");
+}
+
+/*
+ * smig_checkpoint_path - capture=signal: "<image_dir>/rank<R>.ckpt", the
+ * file the application writes when signalled (SLURM_MIGRATE_CHECKPOINT_FILE)
+ * RET 0, or -ENAMETOOLONG
+ */
+static int smig_checkpoint_path(char *buf, size_t len, uint32_t rank)
+{
+	int n = snprintf(buf, len, "%s/rank%u.ckpt", smig_spank.image_dir,
+			 rank);
+
+	return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* done_msg - DONE for one local rank, without a rank event */
+static void done_msg(uint32_t rank, uint64_t gen, int32_t status,
+		     uint64_t bytes, const char *msg)
+{
+	rank_event_t ev = {
+		.done = true, .gen = gen, .rank = rank, .status = status,
+		.bytes = bytes, .msg = (char *) msg,
+	};
+
+	forward_rank_event(&ev);
+}
+
+/*
+ * sig_wrap - capture=signal: the rank's checkpoint file is complete (the
+ * application renamed it into place): wrap its bytes into the image of gen
+ * (owned by the job's user, 0600), as libsmig would have written it
+ * RET 0 or a negative code with a message in errbuf
+ */
+static int sig_wrap(uint32_t rank, uint64_t gen, const char *ckpt,
+		    char *errbuf, size_t errlen)
+{
+	smig_image_hdr_t hdr = { 0 };
+	char path[PATH_MAX];
+	struct stat st, dst;
+	void *buf = NULL;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	fd = open(ckpt, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: open: %s", ckpt, g_strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0 || stat(smig_spank.image_dir, &dst) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: stat: %s", ckpt, g_strerror(-rc));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != dst.st_uid) {
+		snprintf(errbuf, errlen, "%s: not a regular file of the job's user (uid %u)",
+			 ckpt, (unsigned) dst.st_uid);
+		rc = -EPERM;
+		goto out;
+	}
+	if ((uint64_t) st.st_size > SMIG_IMAGE_MAX_PAYLOAD) {
+		snprintf(errbuf, errlen, "%s: %jd bytes, more than an image holds (%" PRIu64 ")",
+			 ckpt, (intmax_t) st.st_size,
+			 (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		rc = -EFBIG;
+		goto out;
+	}
+	buf = g_try_malloc(st.st_size ? st.st_size : 1);
+	if (!buf) {
+		snprintf(errbuf, errlen, "%s: no memory for %jd bytes", ckpt,
+			 (intmax_t) st.st_size);
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t) st.st_size) {
+		ssize_t n = read(fd, (char *) buf + got, st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			snprintf(errbuf, errlen, "%s: read at byte %zu of %jd: %s",
+				 ckpt, got, (intmax_t) st.st_size,
+				 n < 0 ? g_strerror(-rc) : "file shrank");
+			goto out;
+		}
+		got += n;
+	}
+	hdr.job_id = smig_spank.job_id;
+	hdr.step_id = smig_spank.step_id;
+	hdr.rank = rank;
+	hdr.nranks = agent.ntasks;
+	hdr.generation = gen;
+	hdr.payload_len = got;
+	hdr.created_ns = g_get_real_time() * 1000;
+	g_strlcpy(hdr.tag, "signal", sizeof(hdr.tag));
+	rc = smig_image_write(smig_spank.image_dir, &hdr, buf, path,
+			      sizeof(path), errbuf, errlen);
+	if (rc == 0 && lchown(path, dst.st_uid, dst.st_gid) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: chown to uid %u: %s", path,
+			 (unsigned) dst.st_uid, g_strerror(-rc));
+	}
+out:
+	g_free(buf);
+	close(fd);
+	return rc;
+}
+
+/*
+ * sig_capture - capture=signal:SIG, CAPTURE of gen: remove each local
+ * rank's old checkpoint file and send it the signal; sig_poll() waits for
+ * the new files
+ */
+static void sig_capture(uint64_t gen)
+{
+	int sig = smig_spank.req.capture_signal;
+	char ckpt[PATH_MAX], msg[PATH_MAX + 64];
+
+	g_free(agent.sig_done);
+	agent.sig_done = g_new0(bool, agent.nranks);
+	agent.sig_deadline = g_get_monotonic_time() +
+			     1000 * (int64_t) agent.sig_timeout_ms;
+	for (uint32_t i = 0; i < agent.nranks; i++) {
+		uint32_t rank = agent.ranks[i];
+		pid_t pid = smig_sample_pid(rank);
+
+		smig_checkpoint_path(ckpt, sizeof(ckpt), rank);
+		if (unlink(ckpt) < 0 && errno != ENOENT) {
+			snprintf(msg, sizeof(msg), "%s: cannot remove the previous checkpoint: %s",
+				 ckpt, g_strerror(errno));
+		} else if (pid <= 0) {
+			snprintf(msg, sizeof(msg), "rank %u: no task process known on node %s",
+				 rank, agent.node);
+		} else if (kill(pid, sig) < 0) {
+			snprintf(msg, sizeof(msg), "rank %u pid %d: kill(%s): %s",
+				 rank, (int) pid, strsignal(sig),
+				 g_strerror(errno));
+		} else {
+			continue;
+		}
+		slurm_error("migrate: JobId=%u StepId=%u generation=%" PRIu64 ": %s",
+			    smig_spank.job_id, smig_spank.step_id, gen, msg);
+		agent.sig_done[i] = true;
+		done_msg(rank, gen, -EIO, 0, msg);
+	}
+}
+
+/*
+ * sig_poll - capture=signal: wrap the checkpoint files that appeared; at
+ * the deadline, a DONE with an error for every rank still missing
+ */
+static void sig_poll(void)
+{
+	uint64_t gen = agent.capture_gen;
+	bool late = g_get_monotonic_time() >= agent.sig_deadline;
+	char ckpt[PATH_MAX], errbuf[PATH_MAX + 128];
+	bool all = true;
+	struct stat st;
+
+	for (uint32_t i = 0; i < agent.nranks && agent.sig_deadline; i++) {
+		uint32_t rank = agent.ranks[i];
+		int rc;
+
+		if (agent.sig_done[i])
+			continue;
+		smig_checkpoint_path(ckpt, sizeof(ckpt), rank);
+		if (lstat(ckpt, &st) < 0 && !late) {
+			all = false;
+			continue;
+		}
+		if (lstat(ckpt, &st) < 0) {
+			snprintf(errbuf, sizeof(errbuf), "%s: no checkpoint file %u ms after %s",
+				 ckpt, agent.sig_timeout_ms,
+				 strsignal(smig_spank.req.capture_signal));
+			rc = -ETIMEDOUT;
+		} else {
+			rc = sig_wrap(rank, gen, ckpt, errbuf, sizeof(errbuf));
+		}
+		if (rc < 0)
+			slurm_error("migrate: JobId=%u StepId=%u rank=%u generation=%" PRIu64 ": capture by signal failed: %s",
+				    smig_spank.job_id, smig_spank.step_id,
+				    rank, gen, errbuf);
+		agent.sig_done[i] = true;
+		done_msg(rank, gen, rc, 0, rc < 0 ? errbuf : "");
+	}
+	if (all)
+		agent.sig_deadline = 0;
+}
+
+/* sig_stop - capture=signal: COMMIT stop=true, the ranks cannot return */
+static void sig_stop(void)
+{
+	for (uint32_t i = 0; i < agent.nranks; i++) {
+		pid_t pid = smig_sample_pid(agent.ranks[i]);
+
+		if (pid > 0 && kill(pid, SIGKILL) < 0 && errno != ESRCH)
+			slurm_error("migrate: JobId=%u StepId=%u rank=%u pid %d: kill(SIGKILL) after the capture: %s",
+				    smig_spank.job_id, smig_spank.step_id,
+				    agent.ranks[i], (int) pid,
+				    g_strerror(errno));
+	}
 }
 
 /*
@@ -790,7 +999,17 @@ static void handle_msg(const smig_msg_t *msg)
 			return;
 		}
 		agent.capture_gen = gen;
-		notify_ranks("prepare", gen, u32);
+		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL) {
+			notify_ranks("prepare", gen, u32);
+			break;
+		}
+		/* No safe points: the application picks its own moment. */
+		agent.sig_timeout_ms = u32;
+		for (uint32_t i = 0; i < agent.nranks; i++) {
+			rank_event_t ev = { .gen = gen, .rank = agent.ranks[i] };
+
+			forward_rank_event(&ev);
+		}
 		break;
 	case SMIG_MSG_CAPTURE:
 		if (!smig_msg_get_u64(msg, "target", &u64)) {
@@ -798,7 +1017,10 @@ static void handle_msg(const smig_msg_t *msg)
 				    job, step);
 			return;
 		}
-		notify_ranks("capture", gen, u64);
+		if (smig_spank.req.capture == SMIG_CAPTURE_SIGNAL)
+			sig_capture(gen);
+		else
+			notify_ranks("capture", gen, u64);
 		break;
 	case SMIG_MSG_COMMIT:
 		if (!smig_msg_get_bool(msg, "stop", &stop)) {
@@ -807,8 +1029,12 @@ static void handle_msg(const smig_msg_t *msg)
 			return;
 		}
 		agent.capture_gen = 0;
+		agent.sig_deadline = 0;
 		store_commit(gen);
-		notify_ranks("commit", gen, stop);
+		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL)
+			notify_ranks("commit", gen, stop);
+		else if (stop)
+			sig_stop();
 		break;
 	case SMIG_MSG_HANDOFF:
 		handoff_send(msg, gen);
@@ -818,7 +1044,9 @@ static void handle_msg(const smig_msg_t *msg)
 		slurm_verbose("migrate: JobId=%u StepId=%u: capture of generation %" PRIu64 " aborted: %s",
 			      job, step, gen, s1 ? s1 : "no reason given");
 		agent.capture_gen = 0;
-		notify_ranks("abort", gen, 0);
+		agent.sig_deadline = 0;
+		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL)
+			notify_ranks("abort", gen, 0);
 		break;
 	}
 }
@@ -898,12 +1126,17 @@ static gpointer agent_main(gpointer unused)
 			next_sample += 1000 * (int64_t) interval;
 			left = MAX(next_sample - g_get_monotonic_time(), 0);
 		}
+		/* capture=signal: look for the checkpoint files every 20 ms */
+		if (agent.sig_deadline)
+			left = MIN(left, 20000);
 		w = smig_spank_wait(agent.fd, agent.wake_fd,
 				    (int) MIN(left / 1000 + 1, INT_MAX));
 		while ((ev = g_async_queue_try_pop(agent.events))) {
 			forward_rank_event(ev);
 			rank_event_free(ev);
 		}
+		if (agent.sig_deadline && agent.capture_gen)
+			sig_poll();
 		if (!(w & SMIG_WAIT_FD) || agent.fd < 0)
 			continue;
 		msg = smig_wire_recv(agent.fd, agent.auth, RECV_TIMEOUT_MS,
@@ -986,7 +1219,9 @@ static bool local_ranks(spank_t sp)
 {
 	uint32_t n, gid;
 
-	if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &n) != ESPANK_SUCCESS)
+	if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &n) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &agent.ntasks) !=
+	    ESPANK_SUCCESS)
 		return false;
 	agent.ranks = g_new0(uint32_t, n ? n : 1);
 	for (uint32_t i = 0; i < n; i++) {
@@ -1107,5 +1342,160 @@ void smig_agent_stop(void)
 	g_clear_pointer(&agent.auth, smig_auth_free);
 	g_clear_pointer(&agent.ranks, g_free);
 	g_clear_pointer(&agent.node, g_free);
+	g_clear_pointer(&agent.sig_done, g_free);
+	agent.sig_deadline = 0;
 	agent.nranks = 0;
+}
+
+/* restore_gen - SLURM_MIGRATE_RESTORE_GEN of the step: 0 none, or G */
+static int restore_gen(spank_t sp, uint64_t *gen, char *errbuf, size_t errlen)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
+	char val[64] = "";
+	size_t n = 0;
+	int rc;
+
+	*gen = 0;
+	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
+	    ESPANK_SUCCESS || !val[0])
+		return 0;
+	if (strcmp(val, "last")) {
+		if (!g_ascii_string_to_unsigned(val, 10, 1, UINT64_MAX, gen,
+						NULL)) {
+			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
+				 val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	rc = smig_store_good_read(smig_spank.image_dir, gens, &n, errbuf,
+				  errlen);
+	if (rc < 0)
+		return rc;
+	if (!n) {
+		snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s",
+			 smig_spank.image_dir, SMIG_STORE_MANIFEST);
+		return -ENOENT;
+	}
+	*gen = gens[n - 1];
+	return 0;
+}
+
+/*
+ * restore_file - write the payload of rank's image of gen into ckpt
+ * (temporary name, owner uid/gid, 0600, fsync, rename)
+ */
+static int restore_file(uint32_t rank, uint64_t gen, const char *ckpt,
+			uid_t uid, gid_t gid, char *errbuf, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	smig_image_hdr_t hdr;
+	void *payload = NULL;
+	size_t off = 0;
+	int fd, rc;
+
+	if (smig_image_path(path, sizeof(path), smig_spank.image_dir, rank,
+			    gen) < 0 ||
+	    snprintf(tmp, sizeof(tmp), "%s.restore", ckpt) >= (int) sizeof(tmp)) {
+		snprintf(errbuf, errlen, "%s: path too long", ckpt);
+		return -ENAMETOOLONG;
+	}
+	rc = smig_image_read(path, &hdr, &payload, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (hdr.job_id != smig_spank.job_id || hdr.rank != rank ||
+	    hdr.generation != gen) {
+		snprintf(errbuf, errlen, "%.200s: header says job %u rank %u generation %" PRIu64 ", expected job %u rank %u generation %" PRIu64,
+			 path, hdr.job_id, hdr.rank, hdr.generation,
+			 smig_spank.job_id, rank, gen);
+		free(payload);
+		return SMIG_IMAGE_EINVAL;
+	}
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: unlink: %s", tmp, g_strerror(-rc));
+		free(payload);
+		return rc;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || fchown(fd, uid, gid) < 0)
+		goto fail;
+	while (off < hdr.payload_len) {
+		ssize_t n = write(fd, (char *) payload + off,
+				  hdr.payload_len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		off += n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, ckpt) < 0)
+		goto fail;
+	free(payload);
+	return 0;
+fail:
+	rc = -errno;
+	snprintf(errbuf, errlen, "%.1000s: writing %" PRIu64 " bytes of %.1000s: %s", tmp,
+		 hdr.payload_len, path, g_strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(payload);
+	return rc;
+}
+
+int smig_agent_task_init(spank_t sp)
+{
+	char ckpt[PATH_MAX], errbuf[PATH_MAX + 256] = "";
+	uint32_t rank;
+	uint64_t gen;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL ||
+	    !smig_spank.image_dir)
+		return 0;
+	if (spank_get_item(sp, S_TASK_GLOBAL_ID, &rank) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot read the task's rank and user; capture=signal needs them",
+			    smig_spank.job_id, smig_spank.step_id);
+		return -1;
+	}
+	if (smig_checkpoint_path(ckpt, sizeof(ckpt), rank) < 0 ||
+	    spank_setenv(sp, "SLURM_MIGRATE_CHECKPOINT_FILE", ckpt, 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u rank=%u: cannot set SLURM_MIGRATE_CHECKPOINT_FILE",
+			    smig_spank.job_id, smig_spank.step_id, rank);
+		return -1;
+	}
+	rc = restore_gen(sp, &gen, errbuf, sizeof(errbuf));
+	/* A fresh start must not find an older step's state. */
+	if (rc == 0 && !gen && unlink(ckpt) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(errbuf, sizeof(errbuf), "%s: unlink: %s", ckpt,
+			 g_strerror(-rc));
+	}
+	if (rc == 0 && gen)
+		rc = restore_file(rank, gen, ckpt, uid, gid, errbuf,
+				  sizeof(errbuf));
+	if (rc < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u rank=%u: cannot restore the checkpoint file: %s",
+			    smig_spank.job_id, smig_spank.step_id, rank,
+			    errbuf);
+		return -1;
+	}
+	if (gen)
+		slurm_verbose("migrate: JobId=%u StepId=%u rank=%u: generation %" PRIu64 " restored into %s",
+			      smig_spank.job_id, smig_spank.step_id, rank, gen,
+			      ckpt);
+	return 0;
 }

@@ -197,6 +197,21 @@ void smig_sample_task(spank_t sp)
 	g_mutex_unlock(&smp.lock);
 }
 
+pid_t smig_sample_pid(uint32_t rank)
+{
+	pid_t pid = 0;
+
+	g_mutex_lock(&smp.lock);
+	for (guint i = 0; smp.tasks && i < smp.tasks->len; i++) {
+		task_t *t = &g_array_index(smp.tasks, task_t, i);
+
+		if (t->rank == rank)
+			pid = t->pid;
+	}
+	g_mutex_unlock(&smp.lock);
+	return pid;
+}
+
 /*
  * read_small - a whole small file into buf (NUL-terminated)
  * IN dirfd - directory for a relative path, or AT_FDCWD

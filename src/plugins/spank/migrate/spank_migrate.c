@@ -385,6 +385,14 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+SMIG_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int ac,
+						       char **av)
+{
+	if (smig_spank.active && spank_remote(sp))
+		return smig_agent_task_init(sp);
+	return 0;
+}
+
 SMIG_SPANK_EXPORT int slurm_spank_task_post_fork(spank_t sp, int ac,
 						 char **av)
 {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <glib.h>
 #include <slurm/spank.h>
 
@@ -64,6 +65,16 @@ void smig_spank_wake(int wake_fd);
  */
 void smig_agent_start(spank_t sp);
 
+/*
+ * smig_agent_task_init - capture=signal, in the task before exec
+ * (task_init_privileged, root; no PMIx): SLURM_MIGRATE_CHECKPOINT_FILE for
+ * the rank and, with SLURM_MIGRATE_RESTORE_GEN, the payload of the rank's
+ * verified image of that generation written back into that file
+ * RET 0, or -1 (logged) when the image cannot be restored: the task fails
+ *     rather than start from nothing
+ */
+int smig_agent_task_init(spank_t sp);
+
 /* smig_agent_stop - send BYE, join the thread, deregister, free (exit) */
 void smig_agent_stop(void);
 
@@ -78,6 +89,12 @@ void smig_sample_setup(spank_t sp, const char *node);
 
 /* smig_sample_task - remember a task's pid and rank (task_post_fork) */
 void smig_sample_task(spank_t sp);
+
+/*
+ * smig_sample_pid - the process of a local rank (task_post_fork recorded it)
+ * RET its pid, 0 if unknown
+ */
+pid_t smig_sample_pid(uint32_t rank);
 
 /* smig_sample_interval_ms - interval= of the step, else MigrateSampleInterval */
 uint32_t smig_sample_interval_ms(void);

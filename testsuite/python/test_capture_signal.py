@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""test_capture_signal.py - capture=signal:SIG for applications without libsmig
+
+contrib/examples/sigapp checkpoints itself on SIGUSR1 into
+$SLURM_MIGRATE_CHECKPOINT_FILE and reads it back when
+SLURM_MIGRATE_RESTORE_GEN is set; the node agent signals it, wraps the file
+into a verified image and writes the image back into the file on restore.
+"""
+
+import os
+import re
+import stat
+
+import pytest
+
+import cluster as cl
+from heat import read
+
+START_RE = r"^sigapp: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
+DONE_RE = r"^sigapp: done iters=(\d+) checksum=([0-9a-f]{16})$"
+ARGS = "--iters 400 --sleep-ms 25"
+
+
+def sigapp_path(c):
+    path = os.path.join(c.build_dir, "contrib", "examples", "sigapp")
+    assert os.access(path, os.X_OK), f"{path}: build the example first"
+    return path
+
+
+def starts(text):
+    return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
+
+
+def test_capture_signal(cluster, needs_plugins):
+    """Draining one node of a step run with --migrate=capture=signal:USR1
+    moves its ranks: every rank is signalled and checkpoints at one
+    iteration, the agents wrap the files into images of generation 1 (0600,
+    SMIGIMG), the relaunched ranks find their state in
+    SLURM_MIGRATE_CHECKPOINT_FILE and restart from that iteration, none on
+    the drained node, and the job completes with the checksum of a run
+    without migration."""
+    c = cluster
+    app = sigapp_path(c)
+    ref = cl.srun_mpi(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
+                      started_re=START_RE, timeout=120)
+    assert ref.rc == 0, f"reference run failed:\n{ref}"
+    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+
+    script = os.path.join(c.workdir, "sigapp.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} {ARGS}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    for attempt in range(3):
+        out = os.path.join(c.workdir, f"sigapp.{attempt}.out")
+        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
+        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 4
+                               or "srun_exit=" in t, timeout=90)
+        if len(starts(text)) >= 4:
+            break
+        c.run(f"scancel {job}", user="root", timeout=30)
+    first = {r: n for r, n, _, _ in starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    victim = first[3]
+    r = c.run(f"scontrol update nodename={victim} state=drain reason=sigapp",
+              user="root", timeout=30)
+    assert r.rc == 0, str(r)
+    try:
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
+        m = re.search(DONE_RE, text, re.M)
+        assert m, f"no final checksum:\n{text}"
+        assert m.group(2) == reference, \
+            f"checksum {m.group(2)} != {reference} without migration:\n{text}"
+
+        ckpts = re.findall(r"^sigapp: rank (\d+) checkpoint iter (\d+)$", text, re.M)
+        assert sorted(int(r) for r, _ in ckpts) == [0, 1, 2, 3], text
+        assert len({i for _, i in ckpts}) == 1, f"checkpoints at different iterations: {ckpts}"
+        restored = {rank: (node, it) for rank, node, kind, it in starts(text)
+                    if kind == "restored"}
+        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+        assert {it for _, it in restored.values()} == {int(ckpts[0][1])}, restored
+        assert victim not in {n for n, _ in restored.values()}, restored
+
+        jobdir = os.path.join(c.dir, "images", str(job))
+        for rank in range(4):
+            img = os.path.join(jobdir, f"rank{rank}.g1.img")
+            st = os.stat(img)
+            assert stat.S_IMODE(st.st_mode) == 0o600, f"{img}: {oct(st.st_mode)}"
+            with open(img, "rb") as f:
+                assert f.read(8) == b"SMIGIMG\0", f"{img}: not an image"
+    finally:
+        c.run(f"scontrol update nodename={victim} state=resume", user="root",
+              timeout=30)
