@@ -67,7 +67,7 @@ struct smig_policy_eval {
 	uint32_t *k;
 };
 
-static double dist_cost(const model_t *m, uint32_t a, uint32_t b)
+static inline double dist_cost(const model_t *m, uint32_t a, uint32_t b)
 {
 	const smig_policy_snapshot_t *s = m->snap;
 
@@ -742,25 +742,27 @@ static void move_deltas(state_t *st, uint32_t r, uint32_t s, uint32_t d)
 		return;
 	for (uint64_t i = m->xadj[r]; i < m->xadj[r + 1]; i++) {
 		uint32_t q = m->adj[i], mq = st->node_of[q];
-		double w = m->w[i];
+		/* Distances are symmetric: one look-up per end serves both. */
+		double w = m->w[i], cs = dist_cost(m, s, mq);
+		double cd = dist_cost(m, d, mq);
 
 		/* r's side of the edge, then q's side. */
-		touch(st, s, -w * dist_cost(m, s, mq));
-		touch(st, d, w * dist_cost(m, d, mq));
-		touch(st, mq, w * (dist_cost(m, mq, d) - dist_cost(m, mq, s)));
+		touch(st, s, -w * cs);
+		touch(st, d, w * cd);
+		touch(st, mq, w * (cd - cs));
 	}
 }
 
 /*
- * The largest T of a node that moving r from s to d changes, and whether
- * it fits (slots, memory). lmax_s_without: the largest load on s once r has
- * left. skip_s: s does not count (it is being left).
+ * The largest T of a node that moving r from s to d changes.
+ * lmax_s_without: the largest load on s once r has left.
+ * OUT others - the largest T of those nodes but s (NULL: not wanted)
  */
 static double eval_move(state_t *st, uint32_t r, uint32_t s, uint32_t d,
-			double lmax_s_without, bool skip_s)
+			double lmax_s_without, double *others)
 {
 	const model_t *m = st->m;
-	double load = m->snap->ranks[r].load, worst = 0;
+	double load = m->snap->ranks[r].load, worst = 0, t_s = 0;
 
 	move_deltas(st, r, s, d);
 	for (uint32_t i = 0; i < st->ntouched; i++) {
@@ -768,11 +770,10 @@ static double eval_move(state_t *st, uint32_t r, uint32_t s, uint32_t d,
 		double t;
 
 		if (n == s) {
-			if (skip_s)
-				continue;
-			t = node_time(m, n, st->k[n] - 1, st->L[n] - load,
-				      lmax_s_without,
-				      st->comm[n] + st->delta[n]);
+			t_s = node_time(m, n, st->k[n] - 1, st->L[n] - load,
+					lmax_s_without,
+					st->comm[n] + st->delta[n]);
+			continue;
 		} else if (n == d) {
 			t = node_time(m, n, st->k[n] + 1, st->L[n] + load,
 				      MAX(st->lmax[n], load),
@@ -784,7 +785,9 @@ static double eval_move(state_t *st, uint32_t r, uint32_t s, uint32_t d,
 		worst = MAX(worst, t);
 	}
 	untouch(st);
-	return worst;
+	if (others)
+		*others = worst;
+	return MAX(worst, t_s);
 }
 
 static bool fits(const state_t *st, uint32_t r, uint32_t d)
@@ -907,7 +910,7 @@ static uint32_t best_target(state_t *st, uint32_t r, uint32_t *cand,
 {
 	const model_t *m = st->m;
 	uint32_t s = st->node_of[r], best = NONE;
-	double best_t = INFINITY, l1, l2;
+	double best_t = INFINITY, l1, l2, others;
 	uint32_t r1, nc;
 
 	top_two(st, s, &l1, &l2, &r1);
@@ -921,7 +924,11 @@ static uint32_t best_target(state_t *st, uint32_t r, uint32_t *cand,
 
 			if (d == s || !fits(st, r, d))
 				continue;
-			t = eval_move(st, r, s, d, r1 == r ? l2 : l1, skip_s);
+			t = eval_move(st, r, s, d, r1 == r ? l2 : l1,
+				      &others);
+			/* Left: s does not count. */
+			if (skip_s)
+				t = others;
 			if (t < best_t ||
 			    (t == best_t && best != NONE &&
 			     m->snap->nodes[best].spare &&
@@ -1028,8 +1035,8 @@ static void refine(state_t *st, double before, uint32_t max_moves)
 	const model_t *m = st->m;
 	const smig_policy_snapshot_t *s = m->snap;
 	uint32_t *cand = g_new(uint32_t, HEAP_CANDIDATES + 64);
-	uint32_t start = st->log->len, best_len, budget, cap = 64;
-	by_load_t *on = g_new(by_load_t, cap);
+	uint32_t start = st->log->len, best_len, budget;
+	by_load_t on[REFINE_RANKS];
 	double best_gain;
 
 	/* Each step strictly lowers the slowest node; bound the steps too. */
@@ -1049,19 +1056,31 @@ static void refine(state_t *st, double before, uint32_t max_moves)
 		    (max_moves && st->nmoved >= max_moves))
 			break;
 		top_two(st, src, &l1, &l2, &r1);
-		/* The heaviest ranks move the slowest node most per move. */
-		if (st->k[src] > cap) {
-			cap = st->k[src];
-			on = g_renew(by_load_t, on, cap);
-		}
+		/*
+		 * The heaviest ranks move the slowest node most per move:
+		 * all of them in list order when few, else the REFINE_RANKS
+		 * first by cmp_by_load(), in order (insertion into a short
+		 * sorted array, no full sort).
+		 */
 		nsrc = 0;
 		for (uint32_t r = st->head[src]; r != NONE; r = st->next[r]) {
-			on[nsrc].rank = r;
-			on[nsrc++].load = s->ranks[r].load;
-		}
-		if (nsrc > REFINE_RANKS) {
-			qsort(on, nsrc, sizeof(*on), cmp_by_load);
-			nsrc = REFINE_RANKS;
+			by_load_t x = { r, s->ranks[r].load };
+			uint32_t j = nsrc;
+
+			if (st->k[src] <= REFINE_RANKS) {
+				on[nsrc++] = x;
+				continue;
+			}
+			if (nsrc == REFINE_RANKS &&
+			    cmp_by_load(&x, &on[nsrc - 1]) >= 0)
+				continue;
+			if (nsrc < REFINE_RANKS)
+				nsrc++;
+			else
+				j--;
+			for (; j > 0 && cmp_by_load(&x, &on[j - 1]) < 0; j--)
+				on[j] = on[j - 1];
+			on[j] = x;
 		}
 		for (uint32_t j = 0; j < nsrc; j++) {
 			uint32_t r = on[j].rank;
@@ -1070,12 +1089,12 @@ static void refine(state_t *st, double before, uint32_t max_moves)
 
 			for (uint32_t i = 0; i < nc; i++) {
 				uint32_t d = cand[i];
-				double t;
+				double t, side;
 
 				if (d == src || !fits(st, r, d))
 					continue;
 				t = eval_move(st, r, src, d,
-					      r1 == r ? l2 : l1, false);
+					      r1 == r ? l2 : l1, &side);
 				if (t < best_t ||
 				    (t == best_t && br != NONE &&
 				     s->ranks[r].image < s->ranks[br].image)) {
@@ -1090,9 +1109,8 @@ static void refine(state_t *st, double before, uint32_t max_moves)
 				 * is slow by itself) but no other node gets
 				 * as slow; emptying src may pay later.
 				 */
-				t = eval_move(st, r, src, d, 0, true);
-				if (t < side_t) {
-					side_t = t;
+				if (side < side_t) {
+					side_t = side;
 					sbt = d;
 					sbr = r;
 				}
@@ -1120,7 +1138,6 @@ static void refine(state_t *st, double before, uint32_t max_moves)
 		g_array_set_size(st->log, st->log->len - 1);
 		st_move(st, step.rank, step.from, false);
 	}
-	g_free(on);
 	g_free(cand);
 }
 
@@ -1150,7 +1167,7 @@ static void prune(state_t *st)
 		if (!fits(st, r, o))
 			continue;
 		top_two(st, s, &l1, &l2, &r1);
-		t = eval_move(st, r, s, o, r1 == r ? l2 : l1, false);
+		t = eval_move(st, r, s, o, r1 == r ? l2 : l1, NULL);
 		if (t <= st_max(st))
 			st_move(st, r, o, false);
 	}
@@ -1452,7 +1469,7 @@ typedef struct {
 	uint32_t *best;
 	double best_gain;
 	uint32_t best_moves;
-	bool found;		/* best holds a placement beating the start */
+	bool found;		/* best beats the first bound */
 } exact_t;
 
 static int cmp_load_desc(const void *a, const void *b, void *data)
