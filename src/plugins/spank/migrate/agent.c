@@ -7,6 +7,10 @@
  * and ABORT to those ranks as PMIx events, and forwards the ranks' answers
  * (PMIX_JCTRL_CHECKPOINT_COMPLETE events) as COUNT and DONE after verifying
  * each image itself. See doc/design.md for the messages and events.
+ * With capture=signal:SIG there are no PMIx events: the agent answers
+ * PREPARE itself, signals its ranks on CAPTURE, turns the files they rename
+ * into place into images (sig_capture(), sig_poll()) and writes an image
+ * back into the file before a relaunched task starts (task_init).
  *
  * Threads: slurmstepd's main thread runs smig_agent_start()/_stop(); the
  * PMIx progress thread runs checkpoint_complete_cb(), which only copies the
