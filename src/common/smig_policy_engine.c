@@ -219,24 +219,56 @@ static bool validate(const smig_policy_snapshot_t *s, GError **error)
 	return true;
 }
 
+/* Rows longer than this (hubs: a master talking to all) use qsort(). */
+#define ROW_INSERTION_MAX 32
+
+typedef struct {
+	uint32_t adj;
+	uint64_t pos;		/* index in the row: keeps the sort stable */
+	double w;
+} row_entry_t;
+
+static int cmp_row_entry(const void *a, const void *b)
+{
+	const row_entry_t *x = a, *y = b;
+
+	if (x->adj != y->adj)
+		return x->adj < y->adj ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 /* Sort one CSR row by neighbour and merge duplicates; RET new length. */
 static uint64_t row_merge(uint32_t *adj, double *w, uint64_t n)
 {
 	uint64_t out = 0;
 
-	/* Rows are short (about ten partners): insertion sort. */
-	for (uint64_t i = 1; i < n; i++) {
-		uint32_t a = adj[i];
-		double x = w[i];
-		uint64_t j = i;
+	if (n > ROW_INSERTION_MAX) {
+		/* Stable, as the insertion sort: the same sums in order. */
+		row_entry_t *e = g_new(row_entry_t, n);
 
-		while (j > 0 && adj[j - 1] > a) {
-			adj[j] = adj[j - 1];
-			w[j] = w[j - 1];
-			j--;
+		for (uint64_t i = 0; i < n; i++)
+			e[i] = (row_entry_t) { adj[i], i, w[i] };
+		qsort(e, n, sizeof(*e), cmp_row_entry);
+		for (uint64_t i = 0; i < n; i++) {
+			adj[i] = e[i].adj;
+			w[i] = e[i].w;
 		}
-		adj[j] = a;
-		w[j] = x;
+		g_free(e);
+	} else {
+		/* Most rows are short (about ten partners): insertion. */
+		for (uint64_t i = 1; i < n; i++) {
+			uint32_t a = adj[i];
+			double x = w[i];
+			uint64_t j = i;
+
+			while (j > 0 && adj[j - 1] > a) {
+				adj[j] = adj[j - 1];
+				w[j] = w[j - 1];
+				j--;
+			}
+			adj[j] = a;
+			w[j] = x;
+		}
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		if (out && adj[out - 1] == adj[i]) {

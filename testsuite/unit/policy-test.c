@@ -727,6 +727,62 @@ START_TEST(test_exact_swap)
 }
 END_TEST
 
+START_TEST(test_hub_rank)
+{
+	smig_policy_node_t nodes[2] = { { 0 } };
+	smig_policy_rank_t ranks[41] = { { 0 } };
+	smig_policy_edge_t split[80], merged[40];
+	smig_policy_snapshot_t a = { 0 }, b;
+	smig_policy_eval_t *ea, *eb;
+	GError *err = NULL;
+	double ta, tb;
+
+	/*
+	 * Rank 0 talks to all 40 others, each pair given as two edges in
+	 * falling rank order: its row (80 entries) is sorted and merged in
+	 * O(n log n), and rates as the same graph with one edge per pair.
+	 */
+	for (uint32_t n = 0; n < 2; n++) {
+		nodes[n].name = names[n];
+		nodes[n].slots = nodes[n].cores = 41;
+		nodes[n].speed = 1;
+		nodes[n].mem_free = 1 << 30;
+	}
+	for (uint32_t r = 0; r < 41; r++) {
+		ranks[r].node = r % 2;
+		ranks[r].load = 1;
+		ranks[r].rate = 1;
+	}
+	for (uint32_t i = 0; i < 40; i++) {
+		uint32_t peer = 40 - i;
+
+		split[2 * i] = (smig_policy_edge_t) { 0, peer, 1e6 + peer };
+		split[2 * i + 1] = (smig_policy_edge_t) { peer, 0, 2e6 };
+		merged[i] = (smig_policy_edge_t) { 0, peer, 3e6 + peer };
+	}
+	a.nodes = nodes;
+	a.nnodes = 2;
+	a.ranks = ranks;
+	a.nranks = 41;
+	a.image_bw = 1e9;
+	b = a;
+	a.edges = split;
+	a.nedges = 80;
+	b.edges = merged;
+	b.nedges = 40;
+	ea = smig_policy_eval_new(&a, &err);
+	ck_assert_ptr_nonnull(ea);
+	eb = smig_policy_eval_new(&b, &err);
+	ck_assert_ptr_nonnull(eb);
+	ta = smig_policy_eval_time(ea, NULL);
+	tb = smig_policy_eval_time(eb, NULL);
+	ck_assert(ta > 1);
+	ck_assert(fabs(ta - tb) < 1e-12 * tb);
+	smig_policy_eval_free(ea);
+	smig_policy_eval_free(eb);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -759,6 +815,7 @@ int main(void)
 	tcase_add_test(tc, test_greedy_and_blind);
 	tcase_add_test(tc, test_spare_and_background);
 	tcase_add_test(tc, test_exact_swap);
+	tcase_add_test(tc, test_hub_rank);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
