@@ -1483,7 +1483,7 @@ out:
 /* Searched when nnodes ^ nranks is at most this (4 nodes, 10 ranks). */
 #define EXACT_MAX_LEAVES (1u << 20)
 /* Search nodes visited at most: bounds the time whatever the pruning. */
-#define EXACT_MAX_VISITS 4000000
+#define EXACT_MAX_VISITS 1000000
 
 typedef struct {
 	const model_t *m;
