@@ -1490,6 +1490,7 @@ typedef struct {
 	double before;
 	uint32_t max_moves;
 	uint32_t *order;	/* ranks, heaviest first */
+	uint32_t *node_order;	/* nodes that are not spares, then spares */
 	uint32_t *node_of;	/* NONE: not placed yet */
 	double *L, *lmax, *comm;
 	uint32_t *k;
@@ -1586,12 +1587,16 @@ static void exact_dfs(exact_t *ex, uint32_t depth)
 	r = ex->order[depth];
 	home = rk[r].node;
 	for (uint32_t i = 0; i <= m->nn; i++) {
-		/* Its own node first, then the others in index order. */
-		uint32_t n = i == 0 ? home : i - 1;
+		/*
+		 * Its own node first, then the others, spares last: among
+		 * equal plans the first found stands, so ties go to nodes
+		 * that are not spares, as in the other strategies.
+		 */
+		uint32_t n = i == 0 ? home : ex->node_order[i - 1];
 		double lmax;
 		bool moved = n != home;
 
-		if ((i > 0 && n == home) || n >= m->nn || !m->usable[n] ||
+		if ((i > 0 && n == home) || !m->usable[n] ||
 		    ex->k[n] >= m->snap->nodes[n].slots ||
 		    ex->mem[n] + rk[r].mem > m->mem_cap[n])
 			continue;
@@ -1640,6 +1645,13 @@ static bool exact(const model_t *m, double before, uint32_t max_moves,
 	ex.before = before;
 	ex.max_moves = max_moves;
 	ex.order = g_new(uint32_t, m->nr);
+	ex.node_order = g_new(uint32_t, m->nn);
+	for (uint32_t pass = 0, i = 0; pass < 2; pass++) {
+		for (uint32_t n = 0; n < m->nn; n++) {
+			if (m->snap->nodes[n].spare == (pass == 1))
+				ex.node_order[i++] = n;
+		}
+	}
 	ex.node_of = g_new(uint32_t, m->nr);
 	ex.best = g_new(uint32_t, m->nr);
 	ex.L = g_new0(double, m->nn);
@@ -1659,6 +1671,7 @@ static bool exact(const model_t *m, double before, uint32_t max_moves,
 	if (ex.found)
 		memcpy(place, ex.best, sizeof(uint32_t) * m->nr);
 	g_free(ex.order);
+	g_free(ex.node_order);
 	g_free(ex.node_of);
 	g_free(ex.best);
 	g_free(ex.L);
