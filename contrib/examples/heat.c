@@ -49,6 +49,7 @@ struct opts {
 	long stall_rank, stall_iter, stall_sec;
 	long busy_rank, busy_threads;
 	bool timestamps;
+	bool reader;
 };
 
 /* The state of one rank: what a capture saves. */
@@ -94,6 +95,8 @@ static void usage(FILE *f)
 "                   start/restored/stopping lines, and print a \"computing\"\n"
 "                   line after the first iteration and a \"finishing\" line\n"
 "                   before MPI_Finalize (for benchmarks)\n"
+"  --reader         restore through smig_register_reader()/smig_read(),\n"
+"                   one row per read, instead of one buffer\n"
 "  --help           this text\n");
 }
 
@@ -143,6 +146,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "busy-threads", required_argument, NULL, 'T' },
 		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
+		{ "reader", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -197,6 +201,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 't':
 			o->timestamps = true;
+			break;
+		case 'D':
+			o->reader = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -390,6 +397,42 @@ static int restore(const void *data, size_t len, void *arg)
 	return 0;
 }
 
+/* restore_reader - restore() streamed: the header, then one row per read */
+static int restore_reader(smig_reader_t *r, uint64_t len, void *arg)
+{
+	struct heat *h = arg;
+	size_t row = h->nx * sizeof(double);
+	struct heat_image im;
+	int64_t n;
+
+	if (len != sizeof(im) + h->rows * row) {
+		fprintf(stderr, "heat: rank %d: image of %" PRIu64 " bytes, expected %zu\n",
+			h->rank, len, sizeof(im) + h->rows * row);
+		return -1;
+	}
+	n = smig_read(r, &im, sizeof(im));
+	if (n != (int64_t) sizeof(im))
+		return -1;
+	if (im.magic != IMAGE_MAGIC || im.rank != (uint32_t) h->rank ||
+	    im.nx != h->nx || im.ny != h->ny || im.row0 != h->row0 ||
+	    im.rows != h->rows || im.iter < 0) {
+		fprintf(stderr, "heat: rank %d: image is of another grid\n",
+			h->rank);
+		return -1;
+	}
+	for (long i = 1; i <= h->rows; i++) {
+		n = smig_read(r, &h->cur[i * h->nx], row);
+		if (n != (int64_t) row) {
+			fprintf(stderr, "heat: rank %d: smig_read of row %ld: %s\n",
+				h->rank, i, n < 0 ? smig_strerror((int) n) :
+				"short read");
+			return -1;
+		}
+	}
+	h->iter = im.iter;
+	return 0;
+}
+
 static const char *node_name(void)
 {
 	static char host[256];
@@ -465,7 +508,10 @@ int main(int argc, char **argv)
 	set_borders(&h, h.cur);
 
 	check_smig(h.rank, "smig_init", smig_init());
-	rc = smig_register("heat", capture, restore, &h);
+	if (o.reader)
+		rc = smig_register_reader("heat", capture, restore_reader, &h);
+	else
+		rc = smig_register("heat", capture, restore, &h);
 	check_smig(h.rank, "smig_register", rc);
 	printf("heat: rank %d node %s %s iter %ld%s\n", h.rank, node_name(),
 	       rc == SMIG_RESTORED ? "restored" : "start", h.iter,

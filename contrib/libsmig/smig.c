@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include <pmix.h>
+#include <xxhash.h>
 
 #include "smig.h"
 #include "smig_image.h"
@@ -116,6 +117,7 @@ static struct {
 	char tag[SMIG_IMAGE_TAG_LEN + 1];	/* (main) */
 	smig_capture_fn capture;		/* (main) */
 	smig_restore_fn restore;		/* (main) */
+	smig_restore_reader_fn restore_rd;	/* (main) instead of restore */
 	void *arg;				/* (main) */
 
 	uint64_t good[SMIG_STORE_MAX_GOOD];	/* (main) good generations */
@@ -855,6 +857,142 @@ get_failed:
 	return false;
 }
 
+struct smig_reader {
+	bool open;		/* inside the streaming restore callback */
+	int fd;
+	const char *path;
+	uint64_t left;		/* payload bytes not read yet */
+	uint64_t hash;		/* the verified payload XXH3-64 */
+	XXH3_state_t *xx;
+	int err;		/* first error, returned from then on */
+};
+
+/* reader_fill - read exactly len bytes (len <= r->left) and checksum them */
+static int reader_fill(smig_reader_t *r, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(r->fd, (char *) buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			smig_log("%s: read: %s", r->path, strerror(errno));
+			return SMIG_ERR_IO;
+		}
+		if (n == 0) {
+			smig_log("%s: truncated after it was verified (%" PRIu64 " payload bytes missing)",
+				 r->path, r->left - got);
+			return SMIG_ERR_IMAGE;
+		}
+		got += n;
+	}
+	XXH3_64bits_update(r->xx, buf, len);
+	r->left -= len;
+	if (!r->left && XXH3_64bits_digest(r->xx) != r->hash) {
+		smig_log("%s: payload changed after it was verified (checksum mismatch)",
+			 r->path);
+		return SMIG_ERR_IMAGE;
+	}
+	return SMIG_OK;
+}
+
+SMIG_EXPORT int64_t smig_read(smig_reader_t *r, void *buf, size_t len)
+{
+	int rc;
+
+	if (!r || !r->open) {
+		smig_log("smig_read() outside a streaming restore callback");
+		return SMIG_ERR_STATE;
+	}
+	if (r->err)
+		return r->err;
+	if (!buf && len) {
+		smig_log("smig_read: buf is NULL");
+		return SMIG_ERR_INVAL;
+	}
+	if (len > r->left)
+		len = r->left;
+	if (!len)
+		return 0;
+	rc = reader_fill(r, buf, len);
+	if (rc) {
+		r->err = rc;
+		return rc;
+	}
+	return (int64_t) len;
+}
+
+/*
+ * restore_stream - run the streaming restore callback on the verified
+ * image of gen (hdr); the header is read again and must be the verified one
+ * OUT app_rc - what the callback returned (0 if it did not run)
+ * RET SMIG_OK, or SMIG_ERR_* when the image could not be read or checked
+ */
+static int restore_stream(uint64_t gen, const smig_image_hdr_t *hdr,
+			  int *app_rc)
+{
+	unsigned char head[SMIG_IMAGE_HEADER_SIZE], buf[65536];
+	char path[4096], err[ERRBUF_LEN] = "";
+	smig_reader_t r = { .fd = -1, .path = path };
+	smig_image_hdr_t now;
+	ssize_t n;
+	int rc;
+
+	if (smig_image_path(path, sizeof(path), state.image_dir,
+			    state.me.rank, gen))
+		return SMIG_ERR_IMAGE;
+	r.fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (r.fd < 0) {
+		smig_log("%s: open: %s", path, strerror(errno));
+		return SMIG_ERR_IO;
+	}
+	do {
+		n = pread(r.fd, head, sizeof(head), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t) sizeof(head) ||
+	    smig_image_decode_header(head, sizeof(head), &now, err,
+				     sizeof(err)) ||
+	    now.payload_len != hdr->payload_len ||
+	    now.payload_hash != hdr->payload_hash ||
+	    now.generation != hdr->generation || now.rank != hdr->rank) {
+		smig_log("%s: header changed after the image was verified%s%s",
+			 path, err[0] ? ": " : "", err);
+		close(r.fd);
+		return SMIG_ERR_IMAGE;
+	}
+	if (lseek(r.fd, SMIG_IMAGE_HEADER_SIZE, SEEK_SET) < 0 ||
+	    !(r.xx = XXH3_createState()) || XXH3_64bits_reset(r.xx) != XXH_OK) {
+		smig_log("%s: cannot start reading the payload", path);
+		if (r.xx)
+			XXH3_freeState(r.xx);
+		close(r.fd);
+		return SMIG_ERR_IO;
+	}
+	r.left = hdr->payload_len;
+	r.hash = hdr->payload_hash;
+	/* An empty payload: the checksum of nothing is checked here. */
+	if (!r.left && XXH3_64bits_digest(r.xx) != r.hash)
+		r.err = SMIG_ERR_IMAGE;
+	*app_rc = 0;
+	if (!r.err) {
+		r.open = true;
+		*app_rc = state.restore_rd(&r, hdr->payload_len, state.arg);
+		r.open = false;
+	}
+	/* What the callback left unread is checked all the same. */
+	while (!*app_rc && !r.err && r.left) {
+		size_t len = r.left < sizeof(buf) ? r.left : sizeof(buf);
+
+		r.err = reader_fill(&r, buf, len);
+	}
+	rc = r.err;
+	XXH3_freeState(r.xx);
+	close(r.fd);
+	return rc;
+}
+
 /*
  * restore_from - find the newest generation <= gen that every rank can
  * restore, hand it to the restore callback.
@@ -871,7 +1009,7 @@ static int restore_from(uint64_t gen)
 	int rc;
 
 	/* Round 1, the usual case: generation gen is good everywhere. */
-	ok = load_image(gen, &hdr, &payload, false);
+	ok = load_image(gen, &hdr, state.restore_rd ? NULL : &payload, false);
 	if (!agree(KEY_RESTORE_R1, gen, ok ? 1 : 0, &all)) {
 		free(payload);
 		return SMIG_ERR_PMIX;
@@ -915,7 +1053,8 @@ static int restore_from(uint64_t gen)
 	chosen = gen - i;
 	smig_log("generation %" PRIu64 " is not valid on every rank: falling back to generation %" PRIu64,
 		 gen, chosen);
-	if (!load_image(chosen, &hdr, &payload, false)) {
+	if (!load_image(chosen, &hdr, state.restore_rd ? NULL : &payload,
+			false)) {
 		/* Verified a moment ago: the store changed under us. Other
 		 * ranks may restore; never run on from a mixed set. */
 		smig_log("image of generation %" PRIu64 " went bad after it was verified: cannot restore",
@@ -924,8 +1063,15 @@ static int restore_from(uint64_t gen)
 	}
 
 restore:
-	rc = state.restore(payload, hdr.payload_len, state.arg);
-	free(payload);
+	if (state.restore_rd) {
+		int err = restore_stream(chosen, &hdr, &rc);
+
+		if (err)
+			return err;
+	} else {
+		rc = state.restore(payload, hdr.payload_len, state.arg);
+		free(payload);
+	}
 	if (rc) {
 		smig_log("restore callback failed (returned %d) on generation %" PRIu64,
 			 rc, chosen);
@@ -941,8 +1087,10 @@ restore:
 	return SMIG_RESTORED;
 }
 
-SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
-			      smig_restore_fn restore, void *arg)
+/* register_both - smig_register() with one of restore and restore_rd */
+static int register_both(const char *tag, smig_capture_fn capture,
+			 smig_restore_fn restore,
+			 smig_restore_reader_fn restore_rd, void *arg)
 {
 	const char *v;
 	uint64_t gen;
@@ -965,7 +1113,7 @@ SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 			 tag ? tag : "(null)", SMIG_IMAGE_TAG_LEN);
 		return SMIG_ERR_INVAL;
 	}
-	if (!capture || !restore) {
+	if (!capture || (!restore && !restore_rd)) {
 		smig_log("smig_register: %s callback is NULL",
 			 capture ? "restore" : "capture");
 		return SMIG_ERR_INVAL;
@@ -973,6 +1121,7 @@ SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 	strcpy(state.tag, tag);
 	state.capture = capture;
 	state.restore = restore;
+	state.restore_rd = restore_rd;
 	state.arg = arg;
 	state.registered = true;
 	if (!state.active)
@@ -996,6 +1145,19 @@ SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 		return SMIG_ERR_INVAL;
 	}
 	return restore_from(gen);
+}
+
+SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
+			      smig_restore_fn restore, void *arg)
+{
+	return register_both(tag, capture, restore, NULL, arg);
+}
+
+SMIG_EXPORT int smig_register_reader(const char *tag, smig_capture_fn capture,
+				     smig_restore_reader_fn restore,
+				     void *arg)
+{
+	return register_both(tag, capture, NULL, restore, arg);
 }
 
 SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)

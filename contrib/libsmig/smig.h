@@ -64,6 +64,17 @@ typedef int (*smig_capture_fn)(smig_writer_t *w, void *arg);
  */
 typedef int (*smig_restore_fn)(const void *data, size_t len, void *arg);
 
+/* Handle through which a streaming restore callback reads the state. */
+typedef struct smig_reader smig_reader_t;
+
+/*
+ * Streaming restore callback (smig_register_reader()): read the len bytes a
+ * capture wrote with smig_read(), in pieces of any size, without a buffer
+ * of the whole image. Return 0 on success.
+ */
+typedef int (*smig_restore_reader_fn)(smig_reader_t *r, uint64_t len,
+				      void *arg);
+
 /*
  * smig_init - attach to the step's migration service (after MPI_Init)
  * RET SMIG_OK (also outside --migrate steps), or an error
@@ -84,6 +95,29 @@ int smig_init(void);
  */
 int smig_register(const char *tag, smig_capture_fn capture,
 		  smig_restore_fn restore, void *arg);
+
+/*
+ * smig_register_reader - smig_register() for large state: the restore
+ * callback streams the image with smig_read() instead of getting one
+ * buffer. The image is verified (header and payload checksums, job, rank,
+ * generation, tag) before the callback runs, and the bytes it reads are
+ * checksummed again as they arrive: a file that changed in between makes
+ * the last smig_read() and this call fail (SMIG_ERR_IMAGE). Bytes the
+ * callback leaves unread are read and checked after it returns.
+ * RET as smig_register()
+ */
+int smig_register_reader(const char *tag, smig_capture_fn capture,
+			 smig_restore_reader_fn restore, void *arg);
+
+/*
+ * smig_read - the next bytes of the image being restored (streaming restore
+ * callback only)
+ * OUT buf - up to len bytes
+ * RET bytes read (less than len only at the end of the image, 0 after it),
+ *     or an error (< 0): SMIG_ERR_IO, SMIG_ERR_IMAGE (file truncated or
+ *     changed since it was verified), SMIG_ERR_STATE (no restore running)
+ */
+int64_t smig_read(smig_reader_t *r, void *buf, size_t len);
 
 /*
  * smig_write - append bytes to the image being captured (capture callback only)
