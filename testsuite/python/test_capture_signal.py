@@ -95,3 +95,48 @@ def test_capture_signal(cluster, needs_plugins):
     finally:
         c.run(f"scontrol update nodename={victim} state=resume", user="root",
               timeout=30)
+
+
+def test_capture_signal_every(cluster, needs_plugins):
+    """With capture=signal:USR1,every=1s the step is signalled repeatedly and
+    runs on (good generations recorded in the manifest), and a second step
+    with SLURM_MIGRATE_RESTORE_GEN=last finds the newest good generation's
+    state in its checkpoint files: every rank restores at one iteration and
+    the result is that of a run without migration."""
+    c = cluster
+    app = sigapp_path(c)
+    ref = cl.srun_mpi(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
+                      started_re=START_RE, timeout=120)
+    assert ref.rc == 0, f"reference run failed:\n{ref}"
+    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+
+    script = os.path.join(c.workdir, "sigevery.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate=capture=signal:USR1,every=1s -N2 -n4 {app} {ARGS}\n"
+                "echo srun_exit=$?\n"
+                "echo restart\n"
+                f"SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix --migrate=capture=signal:USR1 "
+                f"-N2 -n4 {app} {ARGS}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    out = os.path.join(c.workdir, "sigevery.out")
+    job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 -o {out} {script}")
+    state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+    text = read(out)
+    assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+    first, _, second = text.partition("restart\n")
+    assert "srun_exit=0" in first and "srun_exit=0" in second, text
+    ckpts = re.findall(r"^sigapp: rank (\d+) checkpoint iter (\d+)$", first, re.M)
+    assert len(ckpts) >= 8, f"fewer than two captures:\n{text}"
+    with open(os.path.join(c.dir, "images", str(job), "good")) as f:
+        good = [int(g) for g in re.findall(r"^gen (\d+)$", f.read(), re.M)]
+    assert good, "no good generation recorded"
+    restored = {rank: it for rank, _, kind, it in starts(second) if kind == "restored"}
+    assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+    assert len(set(restored.values())) == 1, restored
+    assert int(restored[0]) in {int(i) for _, i in ckpts}, (restored, ckpts)
+    for part in (first, second):
+        m = re.search(DONE_RE, part, re.M)
+        assert m and m.group(2) == reference, \
+            f"checksum not that of a run without migration ({reference}):\n{text}"

@@ -1009,6 +1009,7 @@ static void handle_msg(const smig_msg_t *msg)
 		}
 		/* No safe points: the application picks its own moment. */
 		agent.sig_timeout_ms = u32;
+		agent.sig_deadline = 0;
 		for (uint32_t i = 0; i < agent.nranks; i++) {
 			rank_event_t ev = { .gen = gen, .rank = agent.ranks[i] };
 
