@@ -2268,7 +2268,12 @@ static int listen_on(const char *addr, uint16_t port, uint16_t *bound,
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (!bind(fd, p->ai_addr, p->ai_addrlen) && !listen(fd, 128))
+		/*
+		 * Thousands of agents connect when a big step starts: a
+		 * full queue drops SYNs, retried only after 1 s, 3 s...
+		 */
+		if (!bind(fd, p->ai_addr, p->ai_addrlen) &&
+		    !listen(fd, SOMAXCONN))
 			break;
 		e = errno;
 		close(fd);
