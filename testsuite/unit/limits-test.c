@@ -515,7 +515,15 @@ START_TEST(test_accept_emfile)
 	g_usleep(500000);
 	ck_assert_uint_eq(log_count("not accepting for"), 1);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	/* Taken after the pause: it gets an answer. */
+	/*
+	 * Taken after the pause: it gets an answer. Valgrind only emulates
+	 * the limit: its accept4 closes the new fd and returns EMFILE, so
+	 * that connection is gone there; a new one must work anyway.
+	 */
+	if (!strstr(g_getenv("LD_PRELOAD") ?: "", "valgrind"))
+		sync_peer(fd);
+	close(fd);
+	fd = peer();
 	sync_peer(fd);
 	ck_assert_uint_eq(log_count("not accepting for"), 1);
 	close(fd);
