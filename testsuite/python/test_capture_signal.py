@@ -11,10 +11,8 @@ import os
 import re
 import stat
 
-import pytest
-
 import cluster as cl
-from heat import read
+from heat import read, submit_started
 
 START_RE = r"^sigapp: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
 DONE_RE = r"^sigapp: done iters=(\d+) checksum=([0-9a-f]{16})$"
@@ -52,14 +50,7 @@ def test_capture_signal(cluster, needs_plugins):
                 f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} {ARGS}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
-    for attempt in range(3):
-        out = os.path.join(c.workdir, f"sigapp.{attempt}.out")
-        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 4
-                               or "srun_exit=" in t, timeout=90)
-        if len(starts(text)) >= 4:
-            break
-        c.run(f"scancel {job}", user="root", timeout=30)
+    job, out, text = submit_started(c, "sigapp", script, "-N3 --ntasks-per-node=2", 4, starts_fn=starts)
     first = {r: n for r, n, _, _ in starts(text)}
     assert sorted(first) == [0, 1, 2, 3], text
     victim = first[3]

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40"
 
@@ -59,14 +59,7 @@ def test_handoff(cluster, needs_plugins, local_store):
                 f"srun --mpi=pmix --migrate -N3 -n6 {heat} {HEAT_ARGS}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
-    for attempt in range(3):
-        out = os.path.join(c.workdir, f"handoff.{attempt}.out")
-        job = cl.submit_job(c, f"-N3 --exclusive -o {out} {script}")
-        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 6
-                               or "srun_exit=" in t, timeout=90)
-        if len(starts(text)) >= 6:
-            break
-        c.run(f"scancel {job}", user="root", timeout=30)
+    job, out, text = submit_started(c, "handoff", script, "-N3 --exclusive", 6)
     first = {r: n for r, n, _, _ in starts(text)}
     assert sorted(first) == list(range(6)), text
     victim = first[5]

@@ -14,7 +14,7 @@ import stat
 import pytest
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
 
 # Long enough to drain a node mid-run (iters x sleep-ms ~ 12 s of compute).
 HEAT_ARGS = "--nx 96 --ny 64 --iters 480 --sleep-ms 25 --report 20"
@@ -207,19 +207,12 @@ def test_drain_without_migrate(cluster, reference_checksum):
     SystemComment."""
     c = cluster
     script = os.path.join(c.workdir, "plain.sbatch")
-    out = os.path.join(c.workdir, "plain.out")
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
                 f"srun --mpi=pmix -N2 -n4 {heat_path(c)} {HEAT_ARGS}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
-    for attempt in range(3):
-        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 4
-                               or "srun_exit=" in t, timeout=90)
-        if len(starts(text)) >= 4:
-            break
-        c.run(f"scancel {job}", user="root", timeout=30)
+    job, out, text = submit_started(c, "plain", script, "-N3 --ntasks-per-node=2", 4)
     first = {rank: node for rank, node, _, _ in starts(text)}
     assert sorted(first) == [0, 1, 2, 3], text
     victim = first[3]

@@ -9,7 +9,7 @@ import os
 import re
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40"
 
@@ -32,14 +32,7 @@ def test_restore_reader(cluster, needs_plugins):
                 f"srun --mpi=pmix --migrate -N2 -n4 {heat} {HEAT_ARGS} --reader\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
-    for attempt in range(3):
-        out = os.path.join(c.workdir, f"reader.{attempt}.out")
-        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-        text = cl.repeat_until(lambda: read(out), lambda t: len(starts(t)) >= 4
-                               or "srun_exit=" in t, timeout=90)
-        if len(starts(text)) >= 4:
-            break
-        c.run(f"scancel {job}", user="root", timeout=30)
+    job, out, text = submit_started(c, "reader", script, "-N3 --ntasks-per-node=2", 4)
     first = {r: n for r, n, _, _ in starts(text)}
     assert sorted(first) == [0, 1, 2, 3], text
     victim = first[3]

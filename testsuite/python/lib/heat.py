@@ -9,6 +9,8 @@ checksum of the final grid ("heat: done iters=N checksum=HEX").
 import os
 import re
 
+import cluster as cl
+
 START_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
 DONE_RE = r"^heat: done iters=(\d+) checksum=([0-9a-f]{16})$"
 
@@ -32,3 +34,21 @@ def read(path):
 def starts(text):
     """[(rank, node, "start"|"restored", iter)] of the lines printed so far."""
     return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
+
+
+def submit_started(c, name, script, sbatch_opts, nranks, starts_fn=starts,
+                   attempts=3):
+    """sbatch SBATCH_OPTS SCRIPT (output NAME.<attempt>.out in the work
+    directory) and wait until NRANKS start lines (STARTS_FN) are printed.
+    Only the launch is retried, at most ATTEMPTS times, when the ranks did
+    not all start (Open MPI's start-up flake); the caller asserts on the
+    result. Return (job id, output path, output text)."""
+    for attempt in range(attempts):
+        out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        job = cl.submit_job(c, f"{sbatch_opts} -o {out} {script}")
+        text = cl.repeat_until(lambda: read(out), lambda t: len(starts_fn(t)) >= nranks
+                               or "srun_exit=" in t, timeout=90)
+        if len(starts_fn(text)) >= nranks:
+            break
+        c.run(f"scancel {job}", user="root", timeout=30)
+    return job, out, text
