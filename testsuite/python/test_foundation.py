@@ -96,8 +96,10 @@ def test_ordinary_mpi_job(cluster, mpi_hello):
 
 def test_ordinary_batch_job(cluster, mpi_hello):
     """An sbatch job without --migrate (two srun steps, one MPI) completes
-    with ExitCode=0:0, writes the expected output, and has no SystemComment."""
-    out = os.path.join(cluster.workdir, "batch-%j.out")
+    with ExitCode=0:0, writes the expected output, and has no SystemComment.
+    Only the launch is retried (at most 3 jobs in all), when the MPI step
+    died before any rank got past MPI_Init (Open MPI's start-up flake, see
+    the notes); the assertions run on the last job."""
     script = os.path.join(cluster.workdir, "batch.sh")
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
@@ -105,15 +107,23 @@ def test_ordinary_batch_job(cluster, mpi_hello):
                 f"srun --mpi=pmix -N2 -n4 {mpi_hello}\n"
                 "echo batch done\n")
     os.chmod(script, 0o755)
-    job_id = cl.submit_job(cluster, f"-N2 --ntasks-per-node=2 -o {out} {script}")
-    state = cl.wait_for_job_state(cluster, job_id, "COMPLETED", timeout=120)
-    output_path = out.replace("%j", str(job_id))
-    output = open(output_path).read() if os.path.exists(output_path) else ""
+    for attempt in range(1, 4):
+        out = os.path.join(cluster.workdir, f"batch.{attempt}.out")
+        job_id = cl.submit_job(cluster, f"-N2 --ntasks-per-node=2 -o {out} {script}")
+        state = cl.wait_for_job_state(cluster, job_id, "COMPLETED", timeout=120)
+        output = open(out).read() if os.path.exists(out) else ""
+        hello = [l for l in output.splitlines() if re.match(HELLO_RE, l)]
+        flake = cl.Result(f"sbatch {script}", 0 if hello else 1, "\n".join(hello),
+                          output, 0.0)
+        if attempt == 3 or not cl.looks_like_mpi_start_flake(flake, HELLO_RE):
+            break
+        cl.log.warning("MPI start-up flake in job %d (attempt %d of 3):\n%s",
+                       job_id, attempt, output)
     assert state == "COMPLETED", f"job {job_id} ended {state}; output:\n{output}"
     assert cl.get_job_parameter(cluster, job_id, "ExitCode") == "0:0"
     lines = output.splitlines()
     assert len([l for l in lines if l.startswith("step0 node")]) == 2, output
-    assert len([l for l in lines if re.match(HELLO_RE, l)]) == 4, output
+    assert len(hello) == 4, output
     assert lines[-1] == "batch done", output
     assert_no_system_comment(cluster, job_id)
 
