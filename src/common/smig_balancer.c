@@ -1293,6 +1293,7 @@ static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
 		*why = g_strdup(err->message);
 		g_error_free(err);
 	} else {
+		smig_decide_adjust(d, params, plan);
 		smig_debug("JobId=%u StepId=%u decide: %s remaining=%.0fs: %s: %s",
 			   j->id, s->step_id, d->text, in.remaining,
 			   plan->text, plan->why);
