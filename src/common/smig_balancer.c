@@ -827,10 +827,10 @@ static GVariant *history_variant(const job_t *j)
 				      g_variant_new_string(e->why));
 		if (!isnan(e->predicted))
 			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
-					      g_variant_new_double(e->predicted));
+				g_variant_new_double(e->predicted));
 		if (!isnan(e->measured))
 			g_variant_builder_add(&vb, "{sv}", "measured_gain",
-					      g_variant_new_double(e->measured));
+				g_variant_new_double(e->measured));
 		g_variant_builder_add(&vb, "{sv}", "outcome",
 				      g_variant_new_string(e->outcome));
 		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
@@ -927,7 +927,7 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	job_publish(b, s->job);
 }
 
-/* The step's sampling interval: interval= of its request, else migrate.conf's. */
+/* The step's sampling interval: its interval=, else migrate.conf's. */
 static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
 {
 	return MAX(s->req.interval_ms ? s->req.interval_ms :

@@ -221,7 +221,8 @@ def test_auto_no_pingpong(cluster, needs_plugins):
             set_quota(c, node, -1)
         c.run(f"scancel {job}", user="root", timeout=30)
     m = re.search(r" moves=(\d+)", comment)
-    assert m, f"SystemComment={comment!r}"
+    # Samples kept coming (load=): the balancer could decide all along.
+    assert m and " load=" in comment, f"SystemComment={comment!r}"
     assert int(m.group(1)) <= 1, \
         f"{m.group(1)} moves for bursts {bursts}: {comment!r}\n{read(out)}"
     assert state == "RUNNING", f"job {job} {state} during the bursts:\n{read(out)}"
