@@ -50,6 +50,10 @@
 
 #define CONNECT_TIMEOUT_MS	5000
 #define RECV_TIMEOUT_MS		10000
+/* Reconnecting to the balancer: as the agents (agent.c) */
+#define RECONNECT_FIRST_MS	250
+#define RECONNECT_CAP_MS	5000
+#define RECONNECT_FOR_MS	(600 * 1000)
 #define HOSTFILE_PREFIX		"smig-hostfile."
 #define DIST_ARBITRARY		"--distribution=arbitrary"
 
@@ -70,6 +74,18 @@ static struct {
 	int wake_fd;
 	GThread *thread;
 	gint stopping;		/* atomic */
+
+	/* HELLO_SRUN, sent again after a reconnect (srun_connect()) */
+	char *alloc_text;	/* SLURM_JOB_NODELIST */
+	char *cpus_text;	/* SLURM_JOB_CPUS_PER_NODE */
+	uint32_t cpt;
+	uint64_t restored_gen;	/* 0: a fresh step */
+	uint32_t prev_step;
+	int64_t retry_at;	/* monotonic us of the next try; 0: none */
+	int64_t lost_at;
+	uint32_t backoff_ms;
+	uint32_t attempts;
+	bool connected_once;
 
 	/*
 	 * A move is prepared by RELAUNCH (hostfile written, acknowledged) and
@@ -388,6 +404,92 @@ static void await_decision(void)
 	}
 }
 
+/* srun_hello - HELLO_SRUN: the step, and a committed move under way */
+static bool srun_hello(void)
+{
+	GVariantBuilder b;
+
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "request",
+			      g_variant_new_string(smig_spank.req_text));
+	g_variant_builder_add(&b, "{sv}", "ntasks",
+			      g_variant_new_uint32(rl.ntasks));
+	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
+			      g_variant_new_string(rl.alloc_text ?
+						   rl.alloc_text : ""));
+	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
+			      g_variant_new_string(rl.cpus_text ?
+						   rl.cpus_text : ""));
+	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
+			      g_variant_new_uint32(rl.cpt));
+	g_variant_builder_add(&b, "{sv}", "restored_gen",
+			      g_variant_new_uint64(rl.restored_gen));
+	if (rl.restored_gen)
+		g_variant_builder_add(&b, "{sv}", "prev_step",
+				      g_variant_new_uint32(rl.prev_step));
+	/* After a reconnect: what a restarted balancer must know. */
+	g_variant_builder_add(&b, "{sv}", "good_gen",
+			      g_variant_new_uint64(rl.restored_gen));
+	g_variant_builder_add(&b, "{sv}", "move_gen",
+			      g_variant_new_uint64(rl.pending ? rl.gen : 0));
+	return send_msg(SMIG_MSG_HELLO_SRUN, &b);
+}
+
+/*
+ * srun_connect - one try to reach the balancer and register; on failure
+ * the next try is scheduled (backoff from RECONNECT_FIRST_MS, doubling up
+ * to RECONNECT_CAP_MS) until RECONNECT_FOR_MS after the loss
+ */
+static void srun_connect(void)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	int64_t now = g_get_monotonic_time();
+	GError *err = NULL;
+
+	rl.retry_at = 0;
+	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+				  CONNECT_TIMEOUT_MS, &err);
+	if (rl.fd >= 0 && !srun_hello()) {
+		close(rl.fd);
+		rl.fd = -1;
+	}
+	if (rl.fd >= 0) {
+		if (rl.connected_once)
+			slurm_info("migrate: JobId=%u StepId=%u: reconnected to the balancer at %s:%u after %u failed tries",
+				   rl.job_id, rl.step_id, conf->balancer_addr,
+				   conf->port, rl.attempts);
+		else
+			slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
+				    rl.job_id, rl.step_id,
+				    conf->balancer_addr, conf->port);
+		rl.connected_once = true;
+		g_clear_error(&err);
+		return;
+	}
+	if (!rl.lost_at) {
+		rl.lost_at = now;
+		rl.backoff_ms = RECONNECT_FIRST_MS;
+	}
+	rl.attempts++;
+	if (now - rl.lost_at >= 1000 * (int64_t) RECONNECT_FOR_MS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u for %u s (%s); no more moves for this step",
+			    rl.job_id, rl.step_id, conf->balancer_addr,
+			    conf->port, RECONNECT_FOR_MS / 1000,
+			    err ? err->message : "registration failed");
+		g_clear_error(&err);
+		return;
+	}
+	if (rl.attempts == 1)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u: %s; retrying for up to %u s",
+			    rl.job_id, rl.step_id, conf->balancer_addr,
+			    conf->port,
+			    err ? err->message : "registration failed",
+			    RECONNECT_FOR_MS / 1000);
+	g_clear_error(&err);
+	rl.retry_at = now + 1000 * (int64_t) rl.backoff_ms;
+	rl.backoff_ms = MIN(rl.backoff_ms * 2, RECONNECT_CAP_MS);
+}
+
 static gpointer relaunch_main(gpointer unused)
 {
 	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
@@ -399,11 +501,20 @@ static gpointer relaunch_main(gpointer unused)
 	int w, timeout;
 
 	while (!g_atomic_int_get(&rl.stopping)) {
+		if (rl.fd < 0 && rl.retry_at &&
+		    g_get_monotonic_time() >= rl.retry_at)
+			srun_connect();
 		timeout = -1;
 		if (grace_end && !killed) {
 			gint64 left = grace_end - g_get_monotonic_time();
 
 			timeout = left > 0 ? (int) (left / 1000) + 1 : 0;
+		}
+		if (rl.fd < 0 && rl.retry_at) {
+			gint64 left = rl.retry_at - g_get_monotonic_time();
+			int t = left > 0 ? (int) (left / 1000) + 1 : 0;
+
+			timeout = timeout < 0 ? t : MIN(timeout, t);
 		}
 		w = smig_spank_wait(rl.fd, rl.wake_fd, timeout);
 		if (g_atomic_int_get(&rl.stopping))
@@ -431,11 +542,15 @@ static gpointer relaunch_main(gpointer unused)
 			 */
 			if (rl.prepared && !rl.pending)
 				drop_pending();
-			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; no more moves for this step",
+			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; reconnecting",
 				    rl.job_id, rl.step_id, err->message);
 			g_clear_error(&err);
 			close(rl.fd);
 			rl.fd = -1;
+			rl.lost_at = g_get_monotonic_time();
+			rl.backoff_ms = RECONNECT_FIRST_MS;
+			rl.attempts = 0;
+			rl.retry_at = rl.lost_at + 1000 * rl.backoff_ms;
 			continue;
 		}
 		if (!smig_spank_from_balancer(msg)) {
@@ -547,7 +662,6 @@ int smig_relaunch_start(spank_t sp)
 	uint64_t gen = 0, prev = 0, cpt = 1;
 	bool relaunched = false;
 	GError *err = NULL;
-	GVariantBuilder b;
 	char **argv, *pinned;
 	int argc;
 
@@ -589,42 +703,21 @@ int smig_relaunch_start(spank_t sp)
 		g_error_free(err);
 		return 0;
 	}
-	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
-				  CONNECT_TIMEOUT_MS, &err);
-	if (rl.fd < 0) {
-		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u: %s; the step runs without migration",
-			    rl.job_id, rl.step_id, conf->balancer_addr,
-			    conf->port, err->message);
-		g_error_free(err);
-		return 0;
-	}
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "request",
-			      g_variant_new_string(smig_spank.req_text));
-	g_variant_builder_add(&b, "{sv}", "ntasks",
-			      g_variant_new_uint32(rl.ntasks));
-	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
-			      g_variant_new_string(nodes ? nodes : ""));
-	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
-			      g_variant_new_string(cpus ? cpus : ""));
-	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
-			      g_variant_new_uint32(cpt ? (uint32_t) cpt : 1));
-	g_variant_builder_add(&b, "{sv}", "restored_gen",
-			      g_variant_new_uint64(relaunched ? gen : 0));
-	if (relaunched)
-		g_variant_builder_add(&b, "{sv}", "prev_step",
-				      g_variant_new_uint32((uint32_t) prev));
-	if (!send_msg(SMIG_MSG_HELLO_SRUN, &b))
-		goto out_close;
-
+	rl.alloc_text = g_strdup(nodes ? nodes : "");
+	rl.cpus_text = g_strdup(cpus ? cpus : "");
+	rl.cpt = cpt ? (uint32_t) cpt : 1;
+	rl.restored_gen = relaunched ? gen : 0;
+	rl.prev_step = (uint32_t) prev;
 	rl.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (rl.wake_fd < 0) {
 		int e = errno;
 
 		slurm_error("migrate: JobId=%u StepId=%u: eventfd: %s; the step runs without migration",
 			    rl.job_id, rl.step_id, g_strerror(e));
-		goto out_close;
+		return 0;
 	}
+	/* A balancer that is restarting is tried again from the thread. */
+	srun_connect();
 	rl.thread = g_thread_try_new("smig-srun", relaunch_main, NULL, &err);
 	if (!rl.thread) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot start a thread: %s; the step runs without migration",
@@ -633,12 +726,11 @@ int smig_relaunch_start(spank_t sp)
 		goto out_close;
 	}
 	on_exit(record_exit, NULL);
-	slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
-		    rl.job_id, rl.step_id, conf->balancer_addr, conf->port);
 	return 0;
 
 out_close:
-	close(rl.fd);
+	if (rl.fd >= 0)
+		close(rl.fd);
 	rl.fd = -1;
 	return 0;
 }
@@ -732,6 +824,8 @@ static void relaunch_free(void)
 	g_clear_pointer(&rl.auth, smig_auth_free);
 	g_clear_pointer(&rl.app_argv, g_strfreev);
 	g_clear_pointer(&rl.alloc_nodes, g_strfreev);
+	g_clear_pointer(&rl.alloc_text, g_free);
+	g_clear_pointer(&rl.cpus_text, g_free);
 	if (rl.wake_fd >= 0)
 		close(rl.wake_fd);
 	rl.wake_fd = -1;
