@@ -743,6 +743,7 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
+	state_sync(b);
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);

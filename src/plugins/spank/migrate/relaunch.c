@@ -54,6 +54,10 @@
 #define RECONNECT_FIRST_MS	250
 #define RECONNECT_CAP_MS	5000
 #define RECONNECT_FOR_MS	(600 * 1000)
+/* Before the exec: slurmctld must have seen the old step end. */
+#define STEP_GONE_WAIT_MS	60000
+/* A relaunched srun whose step slurmctld refused: exec again, this often */
+#define CREATE_TRIES		5
 #define HOSTFILE_PREFIX		"smig-hostfile."
 #define DIST_ARBITRARY		"--distribution=arbitrary"
 
@@ -101,6 +105,7 @@ static struct {
 	char *reason;
 
 	int exit_status;	/* srun's, from on_exit() */
+	bool started;		/* smig_relaunch_start() ran: a step exists */
 } rl = { .stdin_fd = -1, .fd = -1, .wake_fd = -1 };
 
 /* Signals that ask srun to end: never relaunch when one of them is pending. */
@@ -124,6 +129,20 @@ static int term_signal_pending(void)
 		if (sigismember(&pending, term_signals[i]) == 1)
 			return term_signals[i];
 	return 0;
+}
+
+static void retry_create(void);
+static bool env_u64(const char *name, uint64_t *out);
+
+/*
+ * create_failed - on_exit() of a relaunched srun: when it exits with an
+ * error before its step exists (srun does not call slurm_spank_exit then),
+ * the step was refused: see retry_create()
+ */
+static void create_failed(int status, void *unused)
+{
+	if (status && smig_spank.active && !rl.started)
+		retry_create();
 }
 
 int smig_relaunch_init(void)
@@ -156,11 +175,20 @@ void smig_relaunch_fini(void)
 int smig_relaunch_check(void)
 {
 	const char *job = getenv("SLURM_JOB_ID");
+	uint64_t gen = 0;
 
 	if (!job || !*job) {
 		slurm_error("migrate: --migrate needs an existing allocation (SLURM_JOB_ID is not set): run srun --migrate inside sbatch or salloc");
 		return -1;
 	}
+	/*
+	 * Registered here, after srun's own atexit(spank_fini): exit
+	 * handlers run in reverse order, so this one runs while the plugin
+	 * is still loaded (as record_exit() does).
+	 */
+	if (getenv("SLURM_MIGRATE_PREV_STEP") &&
+	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
+		on_exit(create_failed, NULL);
 	return 0;
 }
 
@@ -665,6 +693,7 @@ int smig_relaunch_start(spank_t sp)
 	char **argv, *pinned;
 	int argc;
 
+	rl.started = true;
 	if (spank_get_item(sp, S_JOB_ID, &rl.job_id) ||
 	    spank_get_item(sp, S_JOB_STEPID, &rl.step_id) ||
 	    spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &rl.ntasks) ||
@@ -804,6 +833,7 @@ static char **build_env(void)
 		"SLURM_NTASKS_PER_NODE", "SLURM_DISTRIBUTION",
 		"SLURM_STEP_ID", "SLURM_STEPID", "SLURM_HOSTFILE",
 		"SLURM_MIGRATE_RESTORE_GEN", "SLURM_MIGRATE_PREV_STEP",
+		"SLURM_MIGRATE_RELAUNCH_TRY",
 	};
 	char **env = g_strdupv(rl.env ? rl.env : environ);
 	char num[32];
@@ -818,6 +848,48 @@ static char **build_env(void)
 	return env;
 }
 
+/*
+ * wait_step_gone - wait (at most STEP_GONE_WAIT_MS) until slurmctld no
+ * longer lists the step that ended. Its resources are free then, so the new
+ * step is not refused: right after a restart, slurmctld recovers the old
+ * step from its state file and refuses a step on its nodes ("Memory
+ * required by task is not available") instead of deferring it.
+ */
+static void wait_step_gone(void)
+{
+	gint64 start = g_get_monotonic_time();
+	gint64 end = start + 1000 * (gint64) STEP_GONE_WAIT_MS;
+	job_step_info_response_msg_t *resp;
+	int rc, polls = 0;
+
+	for (;;) {
+		resp = NULL;
+		rc = slurm_get_job_steps(0, rl.job_id, rl.step_id, &resp,
+					 SHOW_ALL);
+		if (rc == 0 && resp && resp->job_step_count == 0) {
+			slurm_free_job_step_info_response_msg(resp);
+			break;
+		}
+		if (resp)
+			slurm_free_job_step_info_response_msg(resp);
+		if (rc != 0 && slurm_get_errno() == ESLURM_INVALID_JOB_ID)
+			break;
+		if (g_get_monotonic_time() >= end) {
+			slurm_error("migrate: JobId=%u StepId=%u: slurmctld still lists the step after %u s (%s); relaunching anyway",
+				    rl.job_id, rl.step_id,
+				    STEP_GONE_WAIT_MS / 1000,
+				    rc ? slurm_strerror(slurm_get_errno()) :
+				    "step listed");
+			return;
+		}
+		polls++;
+		g_usleep(rc ? 500000 : 50000);
+	}
+	if (polls)
+		slurm_verbose("migrate: JobId=%u StepId=%u: slurmctld saw the step end after %" G_GINT64_FORMAT " ms",
+			      rl.job_id, rl.step_id,
+			      (g_get_monotonic_time() - start) / 1000);
+}
 
 static void relaunch_free(void)
 {
@@ -831,11 +903,78 @@ static void relaunch_free(void)
 	rl.wake_fd = -1;
 }
 
+/*
+ * retry_create - a relaunched srun exits before its step was created:
+ * slurmctld refused it. Right after a restart slurmctld refuses a step on
+ * nodes that have not registered again yet ("Memory required by task is
+ * not available", which srun does not retry), so exec the same srun again
+ * after 1, 2, ... s, CREATE_TRIES times at most (SLURM_MIGRATE_RELAUNCH_TRY
+ * counts). Returns if it does not exec.
+ */
+static void retry_create(void)
+{
+	uint64_t gen = 0, prev = 0, tries = 0;
+	const char *job = getenv("SLURM_JOB_ID");
+	char **argv = NULL, **env, num[16];
+	gchar *buf = NULL;
+	gsize len = 0, off;
+	GPtrArray *words;
+	sigset_t term, old;
+	int sig;
+
+	if (!env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) || !gen ||
+	    !env_u64("SLURM_MIGRATE_PREV_STEP", &prev))
+		return;
+	env_u64("SLURM_MIGRATE_RELAUNCH_TRY", &tries);
+	if (tries >= CREATE_TRIES) {
+		slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " could not be created %u times: giving up; the images stay in the job's image directory",
+			    job ? job : "?", gen, CREATE_TRIES + 1);
+		return;
+	}
+	term_sigset(&term);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	if ((sig = term_signal_pending()) ||
+	    !g_file_get_contents("/proc/self/cmdline", &buf, &len, NULL))
+		goto out;
+	words = g_ptr_array_new();
+	for (off = 0; off < len; off += strlen(buf + off) + 1)
+		g_ptr_array_add(words, g_strdup(buf + off));
+	g_ptr_array_add(words, NULL);
+	argv = (char **) g_ptr_array_free(words, FALSE);
+	slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " was not created; trying again in %" PRIu64 " s (%" PRIu64 " of %u)",
+		    job ? job : "?", gen, tries + 1, tries + 1, CREATE_TRIES);
+	g_usleep((tries + 1) * G_USEC_PER_SEC);
+	if ((sig = term_signal_pending()))
+		goto out;
+	snprintf(num, sizeof(num), "%" PRIu64, tries + 1);
+	env = g_environ_setenv(g_strdupv(rl.env ? rl.env : environ),
+			       "SLURM_MIGRATE_RELAUNCH_TRY", num, TRUE);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (rl.stdin_fd >= 0 && dup2(rl.stdin_fd, 0) < 0)
+		slurm_error("migrate: cannot restore stdin: %s",
+			    g_strerror(errno));
+	fflush(NULL);
+	execve("/proc/self/exe", argv, env);
+	slurm_error("migrate: cannot exec /proc/self/exe (srun): %s",
+		    g_strerror(errno));
+	g_strfreev(env);
+out:
+	g_strfreev(argv);
+	g_free(buf);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 void smig_relaunch_exit(void)
 {
 	sigset_t term, old;
 	char **argv, **env;
 	int sig;
+
+	if (!rl.started) {
+		relaunch_free();	/* create_failed() may try again */
+		return;
+	}
 
 	if (rl.thread) {
 		g_atomic_int_set(&rl.stopping, 1);
@@ -869,6 +1008,7 @@ void smig_relaunch_exit(void)
 	}
 	if (!(argv = build_argv()))
 		goto out_fail;
+	wait_step_gone();
 	env = build_env();
 
 	/* srun's own children (e.g. its I/O helpers) must not stay zombies. */
