@@ -139,6 +139,7 @@ struct job {
 	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
 	char *durable;		/* state file: job_durable() last synced */
+	bool restored;		/* read from the state file at start */
 };
 
 struct step {
@@ -1116,7 +1117,7 @@ static gboolean poll_timer(gpointer data)
 		if (j->nsteps ||
 		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
 			/* Restored from the state file: show it again. */
-			if (!j->published)
+			if (j->restored && !j->published)
 				job_publish(b, j);
 			continue;
 		}
@@ -2477,6 +2478,7 @@ static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
 	}
 	j = g_new0(job_t, 1);
 	j->id = id;
+	j->restored = true;
 	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
 	if (g_variant_dict_lookup(&d, "mode", "&s", &mode))
 		mode_from_name(mode, &j->mode);
