@@ -464,6 +464,44 @@ static void start_capture(int *srun, int *a1, int *a2)
 	ck_assert_uint_eq(expect_gen(*a2, SMIG_MSG_PREPARE), 1);
 }
 
+/*
+ * The job's decision history as QUERY answers it: "KIND:OUTCOME" of each
+ * entry, oldest first, joined by spaces. RET g_free()
+ */
+static char *history_text(void)
+{
+	GVariantBuilder vb;
+	GVariant *hist;
+	GString *out = g_string_new(NULL);
+	GError *err = NULL;
+	smig_msg_t *m;
+	int fd = peer();
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(fd, SMIG_MSG_QUERY, &vb);
+	m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+	ck_assert_msg(m, "STATUS: %s", err ? err->message : "");
+	ck_assert_str_eq(smig_msg_type_name(m->type), "STATUS");
+	hist = g_variant_lookup_value(m->body, "history",
+				      G_VARIANT_TYPE("aa{sv}"));
+	ck_assert(hist);
+	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
+		GVariant *e = g_variant_get_child_value(hist, i);
+		const char *kind = "?", *outcome = "?";
+
+		g_variant_lookup(e, "kind", "&s", &kind);
+		g_variant_lookup(e, "outcome", "&s", &outcome);
+		g_string_append_printf(out, "%s%s:%s", i ? " " : "", kind,
+				       outcome);
+		g_variant_unref(e);
+	}
+	g_variant_unref(hist);
+	smig_msg_free(m);
+	close(fd);
+	return g_string_free(out, FALSE);
+}
+
 /* The balancer stops before its peers notice (as when slurmctld stops). */
 static void restart(int srun, int a1, int a2)
 {
@@ -490,6 +528,9 @@ START_TEST(test_restart_in_capture)
 	restart(srun, a1, a2);
 	got = wait_published(want);
 	ck_assert_str_eq(got, want);
+	g_free(got);
+	got = history_text();
+	ck_assert_str_eq(got, "drain:failed:balancer-restart");
 	g_free(got);
 
 	/* The peers register again; the retry interval holds off a new
@@ -559,6 +600,9 @@ START_TEST(test_restart_after_commit)
 	restart(srun, a1, a2);
 	got = wait_published(want);
 	ck_assert_str_eq(got, want);
+	g_free(got);
+	got = history_text();
+	ck_assert_str_eq(got, "drain:moved");
 	g_free(got);
 }
 END_TEST
