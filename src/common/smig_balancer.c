@@ -35,6 +35,7 @@
 #include "smig_metrics.h"
 #include "smig_policy.h"
 #include "smig_request.h"
+#include "smig_state.h"
 #include "smig_wire.h"
 
 /* Bounds on what one peer can make the balancer keep. */
@@ -152,6 +153,7 @@ typedef struct capture {
 	uint32_t nhandoff;	/* hand-offs not confirmed yet */
 	guint8 *handed;		/* per rank: hand-off confirmed */
 	char *hostfile;
+	uint64_t good_before;	/* job's last_good when it started */
 	uint64_t hist_id;	/* its history entry (moves only), 0: none */
 } capture_t;
 
@@ -187,6 +189,8 @@ struct job {
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
 	bool samples_new;	/* SAMPLEs since the last publish: the
 				 * poll timer publishes the load summary */
+	char *durable;		/* state file: job_durable() last synced */
+	bool restored;		/* read from the state file at start */
 	GQueue history;		/* of decision_t, oldest first, at most
 				 * HISTORY_MAX */
 	uint64_t hist_seq;	/* last decision_t id given */
@@ -240,14 +244,20 @@ struct smig_balancer {
 	size_t in_total;	/* sum of the conns' input buffers */
 	GHashTable *jobs;	/* uint32 id -> job_t, owned */
 	GHashTable *steps;	/* gint64 key -> step_t, owned */
+	GVariant *saved;	/* state file: what was last written */
+	bool save_failed;	/* the last write failed (logged once) */
 };
 
 static void conn_kill(conn_t *c, const char *why);
+static void job_peer_report(smig_balancer_t *b, job_t *j,
+			    const smig_msg_t *m);
 static void capture_relaunch(smig_balancer_t *b, step_t *s);
 static void capture_handoff(smig_balancer_t *b, step_t *s);
 static bool step_store_local(const step_t *s);
 static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
+static void state_sync(smig_balancer_t *b);
+static void job_sync(smig_balancer_t *b, job_t *j);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -407,6 +417,7 @@ static void job_free(job_t *j)
 	g_free(j->last_error);
 	g_free(j->advice);
 	g_free(j->published);
+	g_free(j->durable);
 	smig_metrics_free(j->metrics);
 	g_free(j);
 }
@@ -460,6 +471,7 @@ static void job_publish(smig_balancer_t *b, job_t *j)
 {
 	char *line = job_line(j);
 
+	job_sync(b, j);
 	if (!g_strcmp0(line, j->published)) {
 		g_free(line);
 		return;
@@ -1029,6 +1041,8 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
 	job_set_error(s->job, cap->gen, reason, ranks);
+	/* Complete images, but no agent recorded them as good (COMMIT). */
+	s->job->last_good = cap->good_before;
 	history_outcome(s->job, cap, "failed", reason);
 	s->job->retry_after = now_us() +
 			      (int64_t) b->conf->retry_interval_ms * 1000;
@@ -1068,6 +1082,7 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 	 * number, so a stale image can never pass for a new one.
 	 */
 	cap->gen = MAX(j->last_good, j->last_tried) + 1;
+	cap->good_before = j->last_good;
 	j->last_tried = cap->gen;
 	cap->phase = PHASE_PREPARE;
 	cap->deadline = now_us() + (int64_t) timeout * 1000;
@@ -1079,6 +1094,8 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 	if (plan->moves->len)
 		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
 					   "pending")->id;
+	/* A restarted balancer must never hand out this number again. */
+	state_sync(b);
 
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
@@ -1107,6 +1124,7 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
+	state_sync(b);
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
@@ -1276,6 +1294,7 @@ static void capture_relaunch(smig_balancer_t *b, step_t *s)
 		     " complete, asking srun to relaunch", s->job->id,
 		     s->step_id, cap->gen);
 	job_publish(b, s->job);
+	state_sync(b);
 
 	if (!s->srun) {
 		capture_abort(b, s, "srun-lost", NULL);
@@ -1296,32 +1315,24 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 {
 	capture_t *cap = s->cap;
 	job_t *j = s->job;
+	uint64_t gen = cap->gen;
 	char *ranks, *from, *to;
 	GVariantBuilder vb;
 	GVariant *body;
-
-	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
-	body = g_variant_ref_sink(g_variant_builder_end(&vb));
-	/*
-	 * srun first: from its COMMIT on, srun relaunches when the step
-	 * ends; the ranks stop on theirs.
-	 */
-	conn_send(s->srun, SMIG_MSG_COMMIT, body);
-	send_agents(s, SMIG_MSG_COMMIT, body);
-	g_variant_unref(body);
 
 	ranks = plan_ranks(cap->plan);
 	from = nodes_joined(s, cap->plan, false);
 	to = nodes_joined(s, cap->plan, true);
 	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
-		  j->id, ranks, from, to, cap->gen, cap->plan->reason);
+		  j->id, ranks, from, to, gen, cap->plan->reason);
 	g_free(ranks);
 	g_free(from);
 	g_free(to);
 
+	/*
+	 * The move is recorded (state file) before anyone hears of it: a
+	 * balancer restarted from here on knows the step is moving.
+	 */
 	j->moves++;
 	g_free(j->last_move);
 	j->last_move = plan_move_text(s, cap->plan);
@@ -1336,6 +1347,18 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
+	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	/*
+	 * srun first: from its COMMIT on, srun relaunches when the step
+	 * ends; the ranks stop on theirs.
+	 */
+	conn_send(s->srun, SMIG_MSG_COMMIT, body);
+	send_agents(s, SMIG_MSG_COMMIT, body);
+	g_variant_unref(body);
 }
 
 /* ---------------------------------------------------------------- policy */
@@ -1605,6 +1628,7 @@ static gboolean poll_timer(gpointer data)
 	GHashTableIter it;
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
+	bool forgot = false;
 
 	/* step_poll() may publish, never remove: iterate over a copy anyway. */
 	g_hash_table_iter_init(&it, b->steps);
@@ -1626,11 +1650,18 @@ static gboolean poll_timer(gpointer data)
 		}
 
 		if (j->nsteps ||
-		    b->ops.job_owner(b->ops.ctx, j->id, &uid))
+		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			/* Restored from the state file: show it again. */
+			if (j->restored && !j->published)
+				job_publish(b, j);
 			continue;
+		}
 		smig_debug("JobId=%u ended, state dropped", j->id);
 		g_hash_table_iter_remove(&it);
+		forgot = true;
 	}
+	if (forgot)
+		state_sync(b);
 
 	/* A connection slot held by a peer that never says who it is (no
 	 * authenticated message) is given back; conn_kill() only queues. */
@@ -1727,6 +1758,7 @@ static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
 	}
 	j->uid = owner;
+	job_peer_report(b, j, m);
 	return j;
 }
 
@@ -1796,7 +1828,7 @@ static bool srun_alloc(step_t *s, const char *alloc_nodes,
 static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
-	uint64_t restored = 0;
+	uint64_t restored = 0, move_gen = 0;
 	const char *request, *alloc_nodes, *alloc_cpus;
 	smig_request_t req;
 	GError *err = NULL;
@@ -1856,6 +1888,9 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	c->role = ROLE_SRUN;
 	c->step = s;
 	j->mode = req.mode;
+	/* Registered again while its committed move is under way. */
+	if (smig_msg_get_u64(m, "move_gen", &move_gen) && move_gen)
+		s->committed = true;
 
 	/* Agents that came first: place their ranks now. */
 	for (guint i = 0; i < s->agents->len; i++) {
@@ -2757,6 +2792,388 @@ static void listener_io(void *data, GIOCondition cond)
 			break;
 }
 
+/* ---------------------------------------------------------------- state */
+
+/*
+ * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
+ * balancer's state file"): per job one a{sv} record, and per capture in
+ * progress what a restarted balancer needs to settle it. Written on every
+ * change that matters (job_publish() notices those through job_durable(),
+ * phase changes call state_sync() themselves), never on a sample.
+ */
+
+static const char *phase_name(phase_t phase)
+{
+	switch (phase) {
+	case PHASE_PREPARE:
+		return "prepare";
+	case PHASE_CAPTURE:
+		return "capture";
+	case PHASE_HANDOFF:
+		return "handoff";
+	case PHASE_RELAUNCH:
+		return "relaunch";
+	}
+	return "unknown";
+}
+
+/* The fields of a job that the state file keeps, as text. RET g_free() */
+static char *job_durable(const job_t *j)
+{
+	const decision_t *e = j->history.tail ? j->history.tail->data : NULL;
+
+	/* A new decision, or the newest one's outcome or measured gain. */
+	return g_strdup_printf("%u %d %" PRIu64 " %" PRIu64 " %u %s|%s|%s|%" PRIu64 " %s %g",
+			       j->uid, (int) j->mode, j->last_good,
+			       j->last_tried, j->moves,
+			       j->last_move ? j->last_move : "",
+			       j->last_error ? j->last_error : "",
+			       j->advice ? j->advice : "", j->hist_seq,
+			       e ? e->outcome : "", e ? e->measured : 0.0);
+}
+
+static void add_str(GVariantBuilder *vb, const char *key, const char *val)
+{
+	if (val)
+		g_variant_builder_add(vb, "{sv}", key,
+				      g_variant_new_string(val));
+}
+
+/* One job's record; caps: a{sv} of its captures in progress, or NULL */
+static GVariant *job_record(const job_t *j, GVariant *caps)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "id", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "uid", g_variant_new_uint32(j->uid));
+	add_str(&vb, "mode", smig_mode_name(j->mode));
+	g_variant_builder_add(&vb, "{sv}", "last_good",
+			      g_variant_new_uint64(j->last_good));
+	g_variant_builder_add(&vb, "{sv}", "last_tried",
+			      g_variant_new_uint64(j->last_tried));
+	g_variant_builder_add(&vb, "{sv}", "moves",
+			      g_variant_new_uint32(j->moves));
+	add_str(&vb, "last_move", j->last_move);
+	add_str(&vb, "last_error", j->last_error);
+	add_str(&vb, "advice", j->advice);
+	if (caps)
+		g_variant_builder_add(&vb, "{sv}", "captures", caps);
+	/* The decision history, as QUERY shows it (at most HISTORY_MAX). */
+	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
+	return g_variant_builder_end(&vb);
+}
+
+/* The whole state: a{sv} with "jobs" aa{sv}. RET floating */
+static GVariant *state_build(smig_balancer_t *b)
+{
+	GHashTable *caps = g_hash_table_new_full(NULL, NULL, NULL,
+						 (GDestroyNotify) g_ptr_array_unref);
+	GVariantBuilder jobs, top;
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+		GPtrArray *list;
+		GVariantBuilder cb;
+
+		if (!s->cap)
+			continue;
+		list = g_hash_table_lookup(caps, GUINT_TO_POINTER(s->job->id));
+		if (!list) {
+			list = g_ptr_array_new();
+			g_hash_table_insert(caps, GUINT_TO_POINTER(s->job->id),
+					    list);
+		}
+		g_variant_builder_init(&cb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&cb, "{sv}", "step",
+				      g_variant_new_uint32(s->step_id));
+		add_str(&cb, "phase", phase_name(s->cap->phase));
+		g_variant_builder_add(&cb, "{sv}", "gen",
+				      g_variant_new_uint64(s->cap->gen));
+		g_variant_builder_add(&cb, "{sv}", "good_before",
+				      g_variant_new_uint64(s->cap->good_before));
+		add_str(&cb, "reason", s->cap->plan->reason);
+		g_ptr_array_add(list, g_variant_builder_end(&cb));
+	}
+	g_variant_builder_init(&jobs, G_VARIANT_TYPE("aa{sv}"));
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		GPtrArray *list = g_hash_table_lookup(caps, k);
+		GVariant *cv = NULL;
+
+		if (list)
+			cv = g_variant_new_array(G_VARIANT_TYPE_VARDICT,
+						 (GVariant **) list->pdata,
+						 list->len);
+		g_variant_builder_add_value(&jobs, job_record(v, cv));
+	}
+	g_hash_table_destroy(caps);
+	g_variant_builder_init(&top, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&top, "{sv}", "jobs",
+			      g_variant_builder_end(&jobs));
+	return g_variant_builder_end(&top);
+}
+
+/* Write the state file if anything in it changed. */
+static void state_sync(smig_balancer_t *b)
+{
+	GError *err = NULL;
+	GVariant *st;
+
+	if (!b->conf->state_dir)
+		return;
+	st = g_variant_ref_sink(state_build(b));
+	if (b->saved && g_variant_equal(st, b->saved)) {
+		g_variant_unref(st);
+		return;
+	}
+	if (!smig_state_save(b->conf->state_dir, st, &err)) {
+		/* Once per failure spell: the next change tries again. */
+		if (!b->save_failed)
+			smig_error("MigrateStateDir=%s: cannot save the balancer's state: %s",
+				   b->conf->state_dir, err->message);
+		b->save_failed = true;
+		g_error_free(err);
+		g_variant_unref(st);
+		return;
+	}
+	if (b->save_failed)
+		smig_info("MigrateStateDir=%s: state saved again",
+			  b->conf->state_dir);
+	b->save_failed = false;
+	if (b->saved)
+		g_variant_unref(b->saved);
+	b->saved = st;
+}
+
+/* Save if a durable field of the job changed since the last time. */
+static void job_sync(smig_balancer_t *b, job_t *j)
+{
+	char *d = job_durable(j);
+
+	if (!g_strcmp0(d, j->durable)) {
+		g_free(d);
+		return;
+	}
+	g_free(j->durable);
+	j->durable = d;
+	state_sync(b);
+}
+
+static bool mode_from_name(const char *name, smig_mode_t *mode)
+{
+	for (int m = SMIG_MODE_OFF; m <= SMIG_MODE_MANUAL; m++)
+		if (!strcmp(name, smig_mode_name(m))) {
+			*mode = m;
+			return true;
+		}
+	return false;
+}
+
+static char *dict_str(GVariantDict *d, const char *key)
+{
+	const char *s = NULL;
+
+	if (!g_variant_dict_lookup(d, key, "&s", &s) || !s[0])
+		return NULL;
+	return g_strdup(s);
+}
+
+/*
+ * A capture that was in progress when the balancer stopped. Its peers
+ * settled it on their side when the connection dropped (agents resume the
+ * ranks, srun drops a move it was not told to commit): record that.
+ */
+static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
+{
+	GVariantDict d;
+	const char *phase = "?";
+	uint32_t step = 0;
+	uint64_t gen = 0, before = 0;
+
+	g_variant_dict_init(&d, cv);
+	g_variant_dict_lookup(&d, "step", "u", &step);
+	g_variant_dict_lookup(&d, "phase", "&s", &phase);
+	g_variant_dict_lookup(&d, "gen", "t", &gen);
+	g_variant_dict_lookup(&d, "good_before", "t", &before);
+	/* Its images may be complete, but no agent recorded them as good. */
+	if (before < j->last_good)
+		j->last_good = before;
+	for (GList *l = j->history.head; l; l = l->next) {
+		decision_t *e = l->data;
+
+		if (e->gen == gen && !g_strcmp0(e->outcome, "pending")) {
+			g_free(e->outcome);
+			e->outcome = g_strdup("failed:balancer-restart");
+		}
+	}
+	j->last_tried = MAX(j->last_tried, gen);
+	job_set_error(j, gen, "balancer-restart", NULL);
+	j->retry_after = now_us() + (int64_t) b->conf->retry_interval_ms *
+			 1000;
+	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
+		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
+		  j->id, step, gen, phase);
+	g_variant_dict_clear(&d);
+}
+
+static char *hist_str(GVariantDict *d, const char *key)
+{
+	const char *v = NULL;
+
+	g_variant_dict_lookup(d, key, "&s", &v);
+	return g_strdup(v ? v : "");
+}
+
+/* The decision history of a job record (history_variant()'s format). */
+static void state_restore_history(job_t *j, GVariant *hist)
+{
+	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
+		GVariant *ev = g_variant_get_child_value(hist, i);
+		decision_t *e = g_new0(decision_t, 1);
+		GVariantDict d;
+
+		g_variant_dict_init(&d, ev);
+		e->id = ++j->hist_seq;
+		g_variant_dict_lookup(&d, "time", "x", &e->time);
+		g_variant_dict_lookup(&d, "gen", "t", &e->gen);
+		g_variant_dict_lookup(&d, "step", "u", &e->step_id);
+		e->kind = hist_str(&d, "kind");
+		e->ranks = hist_str(&d, "ranks");
+		e->from = hist_str(&d, "from");
+		e->to = hist_str(&d, "to");
+		e->reason = hist_str(&d, "reason");
+		e->strategy = hist_str(&d, "strategy");
+		e->why = hist_str(&d, "why");
+		e->outcome = hist_str(&d, "outcome");
+		if (!g_variant_dict_lookup(&d, "predicted_gain", "d",
+					   &e->predicted))
+			e->predicted = NAN;
+		/* A gain still being measured at the stop stays unknown. */
+		if (!g_variant_dict_lookup(&d, "measured_gain", "d",
+					   &e->measured))
+			e->measured = NAN;
+		g_variant_dict_clear(&d);
+		g_variant_unref(ev);
+		g_queue_push_tail(&j->history, e);
+		if (j->history.length > HISTORY_MAX)
+			decision_free(g_queue_pop_head(&j->history));
+	}
+}
+
+/* One job of the state file. RET false (logged) if the record is unusable */
+static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
+{
+	GVariantDict d;
+	GVariant *caps, *hist;
+	const char *mode = NULL;
+	job_t *j;
+	uint32_t id = 0;
+
+	g_variant_dict_init(&d, rec);
+	if (!g_variant_dict_lookup(&d, "id", "u", &id) || !id ||
+	    g_hash_table_contains(b->jobs, GUINT_TO_POINTER(id))) {
+		smig_error("MigrateStateDir=%s: a job record without a valid id (%u) skipped",
+			   b->conf->state_dir, id);
+		g_variant_dict_clear(&d);
+		return false;
+	}
+	j = g_new0(job_t, 1);
+	j->id = id;
+	j->restored = true;
+	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
+	if (g_variant_dict_lookup(&d, "mode", "&s", &mode))
+		mode_from_name(mode, &j->mode);
+	g_variant_dict_lookup(&d, "last_good", "t", &j->last_good);
+	g_variant_dict_lookup(&d, "last_tried", "t", &j->last_tried);
+	g_variant_dict_lookup(&d, "moves", "u", &j->moves);
+	j->last_move = dict_str(&d, "last_move");
+	j->last_error = dict_str(&d, "last_error");
+	j->advice = dict_str(&d, "advice");
+	g_hash_table_insert(b->jobs, GUINT_TO_POINTER(id), j);
+	hist = g_variant_dict_lookup_value(&d, "history",
+					   G_VARIANT_TYPE("aa{sv}"));
+	if (hist) {
+		state_restore_history(j, hist);
+		g_variant_unref(hist);
+	}
+	caps = g_variant_dict_lookup_value(&d, "captures",
+					   G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; caps && i < g_variant_n_children(caps); i++) {
+		GVariant *cv = g_variant_get_child_value(caps, i);
+
+		state_restore_capture(b, j, cv);
+		g_variant_unref(cv);
+	}
+	if (caps)
+		g_variant_unref(caps);
+	g_variant_dict_clear(&d);
+	return true;
+}
+
+/*
+ * At start: the state of the last run. A bad file is set aside and logged,
+ * and the balancer starts empty: a restart must never fail for it.
+ * RET false with error set only if MigrateStateDir is not a directory
+ */
+static bool state_restore(smig_balancer_t *b, GError **error)
+{
+	GVariant *st = NULL, *jobs;
+	GError *err = NULL;
+	uint32_t n = 0;
+
+	if (!b->conf->state_dir)
+		return true;
+	if (!smig_state_check_dir(b->conf->state_dir, error))
+		return false;
+	if (!smig_state_load(b->conf->state_dir, &st, &err)) {
+		smig_error("state file not used, starting with no job: %s",
+			   err->message);
+		g_error_free(err);
+		return true;
+	}
+	if (!st) {
+		smig_info("MigrateStateDir=%s: no state file yet, starting with no job",
+			  b->conf->state_dir);
+		return true;
+	}
+	jobs = g_variant_lookup_value(st, "jobs", G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; jobs && i < g_variant_n_children(jobs); i++) {
+		GVariant *rec = g_variant_get_child_value(jobs, i);
+
+		n += state_restore_job(b, rec);
+		g_variant_unref(rec);
+	}
+	if (jobs)
+		g_variant_unref(jobs);
+	g_variant_unref(st);
+	smig_info("MigrateStateDir=%s: state of %u jobs restored", b->conf->state_dir,
+		  n);
+	/* Settled captures are gone from the file now. */
+	state_sync(b);
+	return true;
+}
+
+/*
+ * What a peer that registers again (after its connection dropped, or after
+ * a restart of the balancer) knows: generations it saw committed, or that
+ * were started. Numbers only grow, so a lost or stale state file can never
+ * make the balancer hand out a generation again.
+ */
+static void job_peer_report(smig_balancer_t *b, job_t *j, const smig_msg_t *m)
+{
+	uint64_t good = 0, tried = 0;
+
+	smig_msg_get_u64(m, "good_gen", &good);
+	smig_msg_get_u64(m, "tried_gen", &tried);
+	if (good > j->last_good)
+		j->last_good = good;
+	j->last_tried = MAX(j->last_tried, MAX(good, tried));
+}
+
 /* ---------------------------------------------------------------- API */
 
 /*
@@ -2912,6 +3329,8 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    "balancer already started");
 		return false;
 	}
+	if (!state_restore(b, error))
+		return false;
 	b->max_conns = conns_from_rlimit(&nofile);
 	if (b->max_conns_set && b->max_conns_set < b->max_conns)
 		b->max_conns = b->max_conns_set;
@@ -3010,6 +3429,8 @@ void smig_balancer_free(smig_balancer_t *b)
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);
 	}
+	if (b->saved)
+		g_variant_unref(b->saved);
 	g_main_loop_unref(b->loop);
 	g_main_context_unref(b->ctx);
 	g_free(b);

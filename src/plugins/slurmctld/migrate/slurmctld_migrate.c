@@ -24,11 +24,14 @@
 #include "src/slurmctld/locks.h"
 #include "src/slurmctld/slurmctld.h"
 
+#include <errno.h>
+#include <sys/stat.h>
 #include <glib.h>
 
 #include "smig_auth.h"
 #include "smig_balancer.h"
 #include "smig_conf.h"
+#include "smig_error.h"
 #include "smig_log.h"
 #include "smig_policy.h"
 
@@ -161,6 +164,29 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 		      job_id);
 }
 
+/*
+ * default_state_dir - MigrateStateDir unset: <StateSaveLocation>/migrate,
+ * made here (mode 0700, slurmctld's user) if it does not exist yet
+ * RET false with error set if it cannot be made
+ */
+static bool default_state_dir(GError **error)
+{
+	char *dir = g_build_filename(slurm_conf.state_save_location,
+				     "migrate", NULL);
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
+			    dir, g_strerror(e));
+		g_free(dir);
+		return false;
+	}
+	mconf->state_dir = dir;
+	return true;
+}
+
 static void cleanup(void)
 {
 	g_clear_pointer(&balancer, smig_balancer_free);
@@ -193,8 +219,8 @@ PLUGIN_EXPORT extern int init(void)
 	g_free(path);
 	if (!mconf)
 		goto fail;
-	if (!mconf->state_dir)
-		mconf->state_dir = g_strdup(slurm_conf.state_save_location);
+	if (!mconf->state_dir && !default_state_dir(&err))
+		goto fail;
 
 	auth = smig_auth_munge_new(mconf->munge_socket, &err);
 	if (!auth)
