@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""test_manual.py - moves asked for by people, and the balancer's own choices
+
+* test_manual_move: `smig move` by the job's owner and by root moves ranks of
+  a running step where they asked; another user is refused.
+* test_manual_cli_usage: usage errors of every subcommand exit 2 (no cluster
+  job needed).
+* test_auto_affinity: ranks that exchange most of the bytes start on
+  different nodes; with --migrate=auto,affinity the balancer brings them
+  together and the bytes crossing nodes drop.
+"""
+
+import json
+import os
+import re
+
+import pytest
+
+import cluster as cl
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
+
+# About 20 s of compute (iters x sleep-ms): room for two moves.
+HEAT_ARGS = "--nx 96 --ny 64 --iters 800 --sleep-ms 25 --report 50"
+
+
+def smig(c, args, user=None, timeout=60):
+    """Run the build's smig tool with ARGS as USER (default: the test user)."""
+    path = os.path.join(c.build_dir, "contrib", "tools", "smig")
+    assert os.access(path, os.X_OK), f"{path}: build it first"
+    return c.run(f"{path} {args}", user=user, timeout=timeout)
+
+
+def hostnames(c, hostlist):
+    r = c.run(f"scontrol show hostnames {hostlist}", user="root", timeout=30)
+    assert r.rc == 0, f"scontrol show hostnames failed:\n{r}"
+    return r.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def reference_checksum(cluster):
+    """Checksum of the same computation without --migrate and without a move."""
+    args = HEAT_ARGS.replace("--sleep-ms 25", "--sleep-ms 0")
+    r = cl.srun_mpi(cluster, f"-N2 -n4 {heat_path(cluster)} {args}",
+                    started_re=START_RE, timeout=120)
+    assert r.rc == 0, f"reference run failed:\n{r}"
+    m = re.search(DONE_RE, r.stdout, re.M)
+    assert m, f"reference run printed no checksum:\n{r}"
+    return m.group(2)
+
+
+def heat_script(c, name, migrate, heat_args=HEAT_ARGS):
+    """A batch script running heat's 4 ranks on 2 of the allocation's nodes."""
+    script = os.path.join(c.workdir, f"{name}.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate={migrate} -N2 -n4 "
+                f"{heat_path(c)} {heat_args}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    return script
+
+
+def latest_starts(text):
+    """{rank: node} of the last start or restore line of each rank."""
+    where = {}
+    for rank, node, _, _ in starts(text):
+        where[rank] = node
+    return where
+
+
+def wait_history(c, job, count, timeout=60):
+    """`smig history JOB --json` until it lists COUNT entries (or TIMEOUT);
+    return the parsed entries of the last answer."""
+    def get():
+        r = smig(c, f"history {job} --json", timeout=30)
+        if r.rc != 0:
+            return []
+        return json.loads(r.stdout)["history"]
+    return cl.repeat_until(get, lambda h: len(h) >= count, timeout=timeout)
+
+
+def test_manual_cli_usage(cluster):
+    """Every smig subcommand exits 2 on a usage error and names what is
+    wrong (smig capture exited 1 before), without asking the balancer."""
+    c = cluster
+    cases = [
+        ("", "Usage: smig COMMAND"),
+        ("bogus 1", "bogus: unknown command"),
+        ("show", "JOBID missing"),
+        ("plot 1", "JOBID and --out FILE.svg needed"),
+        ("capture", "Usage: smig capture"),
+        ("capture 0", "JOBID=0: not a job id"),
+        ("capture 1 --step x", "--step=x: not a number"),
+        ("move 1 --to node1", "--ranks missing"),
+        ("move 1 --ranks 2", "--to missing"),
+        ("move x --ranks 2 --to node1", "JOBID=x: not a job id"),
+        ("rebalance", "JOBID missing"),
+        ("rebalance 1 --bogus", "--bogus: unexpected argument"),
+        ("history", "JOBID missing"),
+        ("history 1 --bogus", "--bogus: unexpected argument"),
+    ]
+    for args, words in cases:
+        r = smig(c, args, timeout=30)
+        assert r.rc == 2, f"smig {args}: exit {r.rc}, not 2:\n{r}"
+        assert words in r.stderr, f"smig {args}: {words!r} not said:\n{r}"
+
+
+def test_manual_move(cluster, needs_plugins, reference_checksum):
+    """The job's owner moves ranks 2,3 to the spare node of the allocation
+    with `smig move --wait`: they restore there from one safe point; another
+    ordinary user is refused with the reason; root moves rank 1 to the node
+    ranks 2,3 left. The job completes with the checksum of a run without
+    moves, SystemComment counts 2 moves, and `smig history` lists both as
+    kind request, outcome moved. About 40 s."""
+    c = cluster
+    user2 = c.env["SMIG_TEST_USER2"]
+    script = heat_script(c, "manual_move", "manual")
+    job, out, text = submit_started(c, "manual_move", script,
+                                    "-N3 --ntasks-per-node=2", 4)
+    first = latest_starts(text)
+    assert sorted(first) == [0, 1, 2, 3], text
+    alloc = hostnames(c, cl.get_job_parameter(c, job, "NodeList"))
+    spare = sorted(set(alloc) - set(first.values()))
+    assert len(spare) == 1 and first[2] == first[3] and first[0] == first[1] \
+        and first[0] != first[2], f"unexpected placement {first} in {alloc}"
+    spare = spare[0]
+    try:
+        r = smig(c, f"move {job} --ranks 2,3 --to {spare}", user=user2)
+        assert r.rc == 1, f"another user's move was not refused:\n{r}"
+        assert "the balancer refused REQUEST: uid" in r.stderr and \
+            "is not the owner" in r.stderr, r
+
+        r = smig(c, f"move {job} --ranks 2,3 --to nosuchnode")
+        assert r.rc == 1 and "to=nosuchnode: not a node of the job's allocation" \
+            in r.stderr, f"bad node not refused by name:\n{r}"
+
+        r = smig(c, f"move {job} --ranks 2-3 --to {spare} --wait 90",
+                 timeout=120)
+        assert r.rc == 0, f"owner's move failed:\n{r}\n{read(out)}"
+        assert re.search(rf"move started StepId=\d+:gen=1 ranks=2,3;from={first[2]};"
+                         rf"to={spare};reason=request", r.stdout), r
+        assert "moved (generation 1)" in r.stdout, r
+        seen = cl.repeat_until(lambda: read(out),
+                               lambda t: len([s for s in starts(t)
+                                              if s[2] == "restored"]) >= 4,
+                               timeout=60)
+        after = latest_starts(seen)
+        assert after == {0: first[0], 1: first[1], 2: spare, 3: spare}, \
+            f"after the owner's move: {after}\n{seen}"
+
+        r = smig(c, f"move {job} --ranks 1 --to {first[2]} --wait 90",
+                 user="root", timeout=120)
+        assert r.rc == 0, f"root's move failed:\n{r}\n{read(out)}"
+        assert "moved (generation 2)" in r.stdout, r
+        # The balancer forgets the job when it ends: read it now.
+        hist = wait_history(c, job, 2)
+        moves = [(h["kind"], h["ranks"], h["from"], h["to"], h["outcome"])
+                 for h in hist if h["kind"] == "request"]
+        assert moves == [("request", "2,3", first[2], spare, "moved"),
+                         ("request", "1", first[0], first[2], "moved")], \
+            f"history: {hist}"
+        r = smig(c, f"history {job}")
+        assert r.rc == 0 and re.search(rf"request\s+2,3\s+{first[2]}->{spare}\s",
+                                       r.stdout), f"history table:\n{r}"
+
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, text
+        m = re.search(DONE_RE, text, re.M)
+        assert m and m.group(2) == reference_checksum, \
+            f"checksum {m and m.group(2)} != {reference_checksum}:\n{text}"
+        final = latest_starts(text)
+        assert final == {0: first[0], 1: first[2], 2: spare, 3: spare}, \
+            f"final placement {final}\n{text}"
+        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        assert re.match(r"mode=manual gen=2 moves=2 last_move=ranks=1;"
+                        rf"from={first[0]};to={first[2]};reason=request", line), line
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
+
