@@ -13,6 +13,7 @@
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -179,3 +180,106 @@ def test_manual_move(cluster, needs_plugins, reference_checksum):
     finally:
         c.run(f"scancel {job}", user="root", timeout=30)
 
+
+
+PAIRS_START_RE = r"^pairs: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
+
+
+def pairs_starts(text):
+    """[(rank, node, "start"|"restored", iter)] of pairs' lines so far."""
+    return [(int(r), n, k, int(i))
+            for r, n, k, i in re.findall(PAIRS_START_RE, text, re.M)]
+
+
+def cross_share(status):
+    """Share of the bytes in STATUS's node traffic matrix (smig show --json
+    node_traffic) sent between different nodes; None without traffic."""
+    total = sum(e["bytes"] for e in status["node_traffic"])
+    cross = sum(e["bytes"] for e in status["node_traffic"]
+                if e["from"] != e["to"])
+    return cross / total if total else None
+
+
+def show_json(c, job):
+    r = smig(c, f"show {job} --json", timeout=30)
+    return json.loads(r.stdout) if r.rc == 0 else None
+
+
+def test_auto_affinity(cluster, needs_plugins):
+    """Ranks 0-2 and 1-3 exchange 2 MiB each way per iteration
+    (contrib/examples/pairs --iters) and start apart (0,1 on one node, 2,3
+    on the other); with --migrate=auto,affinity,interval=1s the balancer
+    moves ranks by itself (history: kind auto, reason affinity, outcome
+    moved) so that 0 shares a node with 2 and 1 with 3; afterwards the share
+    of bytes crossing nodes in the node traffic matrix drops from most of
+    them to a small part, and the job completes. About 50 s."""
+    c = cluster
+    pairs = os.path.join(c.build_dir, "contrib", "examples", "pairs")
+    script = os.path.join(c.workdir, "affinity.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                "srun --mpi=pmix --migrate=auto,affinity,interval=1s -N2 -n4 "
+                f"{pairs} --iters 2500 --pairs 0:2,1:3 --big 2097152 "
+                "--sleep-ms 10\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, "affinity", script,
+                                    "-N3 --ntasks-per-node=2 -t 10", 4,
+                                    starts_fn=pairs_starts)
+    first = {r: n for r, n, _, _ in pairs_starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    assert first[0] == first[1] != first[2] == first[3], \
+        f"heavy pairs do not start apart: {first}"
+    try:
+        # Before any move: most bytes cross nodes.
+        before = cl.repeat_until(lambda: show_json(c, job),
+                                 lambda s: s and cross_share(s) is not None,
+                                 timeout=30)
+        assert before and cross_share(before) > 0.8, \
+            f"bytes crossing nodes before the move: {before}"
+
+        hist = cl.repeat_until(
+            lambda: (smig(c, f"history {job} --json", timeout=30), read(out)),
+            lambda t: t[0].rc == 0 and any(
+                h["kind"] == "auto" and h["outcome"] != "pending"
+                for h in json.loads(t[0].stdout)["history"]),
+            timeout=90)[0]
+        assert hist.rc == 0, f"smig history failed:\n{hist}"
+        entries = json.loads(hist.stdout)["history"]
+        auto = [h for h in entries if h["kind"] == "auto"]
+        assert auto, f"no automatic decision in 90 s: {entries}\n{read(out)}"
+        assert auto[0]["outcome"] == "moved" and \
+            auto[0]["reason"] == "affinity", \
+            f"decision: {auto[0]} (why: {auto[0]['why']})"
+
+        text = cl.repeat_until(lambda: read(out),
+                               lambda t: len([s for s in pairs_starts(t)
+                                              if s[2] == "restored"]) >= 4,
+                               timeout=60)
+        where = {r: n for r, n, _, _ in pairs_starts(text)}
+        assert where[0] == where[2] and where[1] == where[3], \
+            f"heavy pairs still apart after the move: {where}\n{text}"
+
+        # Samples of the new placement: every rank is listed on its new
+        # node, and a few intervals of traffic counted there.
+        def moved_status():
+            s = show_json(c, job)
+            if not s or {r["rank"]: r["node"] for r in s["ranks"]} != where:
+                return None
+            return s
+        after = cl.repeat_until(moved_status, lambda s: s is not None,
+                                timeout=30)
+        assert after, f"STATUS never showed the new placement {where}"
+        time.sleep(3)
+        after = show_json(c, job)
+        assert after and cross_share(after) is not None and \
+            cross_share(after) < 0.2, \
+            f"bytes crossing nodes after the move: {after['node_traffic']} " \
+            f"(before {before['node_traffic']})"
+
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
+        text = read(out)
+        assert state == "COMPLETED" and "srun_exit=0" in text and \
+            "pairs: done iters=2500 ranks=4" in text, f"job {job} ended {state}:\n{text}"
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
