@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <glib.h>
 
 #include "smig_balancer.h"
+#include "smig_decide.h"
 #include "smig_error.h"
 #include "smig_hostlist.h"
 #include "smig_log.h"
@@ -53,6 +55,23 @@
 #define MAX_REASON	512		/* bytes of a refusal's reason */
 #define IDLE_POLLS	15		/* a peer that sent no message in this
 					 * many poll intervals is closed */
+/* Automatic balancing and the decision history (doc/design.md). */
+#define HISTORY_MAX	32		/* decisions kept per job */
+#define COOLDOWN_WINDOWS 3		/* no balancing decision for this many
+					 * sample windows after a move */
+#define STALE_SAMPLES	3		/* an agent silent for this many
+					 * intervals: no decision */
+#define AUTO_HYSTERESIS	0.2		/* a balancing move must shorten the
+					 * iteration by 20 % (the estimate's
+					 * noise is about 10 % here) */
+#define HORIZON_S	3600.0		/* remaining run of a job without a
+					 * time limit */
+#define RELAUNCH_COST_S	5.0		/* a move's capture, stop, relaunch
+					 * and restore (bench: 0.45 s for 4
+					 * small ranks; kept conservative) */
+#define IMAGE_BW	200e6		/* bytes/s an image is written, read
+					 * or handed off at (bench-images:
+					 * 0.4-1.8 GB/s; conservative) */
 
 typedef struct smig_balancer smig_balancer_t;
 typedef struct job job_t;
@@ -97,6 +116,7 @@ typedef struct agent {
 	size_t nranks;
 	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
 	char *addr;		/* its address as seen here, for hand-offs */
+	int64_t last_sample;	/* monotonic us of its last SAMPLE, 0: none */
 } agent_t;
 
 typedef enum {
@@ -119,7 +139,23 @@ typedef struct capture {
 	uint32_t nhandoff;	/* hand-offs not confirmed yet */
 	guint8 *handed;		/* per rank: hand-off confirmed */
 	char *hostfile;
+	uint64_t hist_id;	/* its history entry (moves only), 0: none */
 } capture_t;
+
+/* One decision of a job and its outcome (QUERY: history). */
+typedef struct decision {
+	uint64_t id;		/* job-wide sequence number, from 1 */
+	int64_t time;		/* unix us */
+	uint64_t gen;		/* capture generation, 0: none (advice) */
+	uint32_t step_id;
+	char *kind;		/* drain, auto, advise, request */
+	char *ranks, *from, *to, *reason, *strategy, *why;
+	char *outcome;		/* moved, advised, failed:REASON, pending */
+	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
+	double measured;	/* rate after / rate before - 1, NAN: none */
+	double rate_before;	/* iterations/s when decided, 0: unknown */
+	bool measuring;		/* moved; measured still to come */
+} decision_t;
 
 struct job {
 	uint32_t id;
@@ -136,6 +172,12 @@ struct job {
 	uint32_t nsteps;
 	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
+	GQueue history;		/* of decision_t, oldest first, at most
+				 * HISTORY_MAX */
+	uint64_t hist_seq;	/* last decision_t id given */
+	bool advice_forced;	/* advice is an evacuation (nodes to leave) */
+	int64_t cooldown_until;	/* monotonic us: no balancing before */
+	int64_t next_decide;	/* monotonic us: next balancing decision */
 };
 
 struct step {
@@ -154,6 +196,7 @@ struct step {
 	capture_t *cap;
 	bool committed;		/* ranks told to stop: step ending */
 	int64_t next_periodic;	/* monotonic us of the next every= capture */
+	int64_t first_sample;	/* monotonic us of its first SAMPLE, 0: none */
 };
 
 struct smig_balancer {
@@ -231,14 +274,50 @@ static int64_t now_us(void)
 	return g_get_monotonic_time();
 }
 
+static void decision_free(gpointer p)
+{
+	decision_t *e = p;
+
+	g_free(e->kind);
+	g_free(e->ranks);
+	g_free(e->from);
+	g_free(e->to);
+	g_free(e->reason);
+	g_free(e->strategy);
+	g_free(e->why);
+	g_free(e->outcome);
+	g_free(e);
+}
+
 static void job_free(job_t *j)
 {
+	g_queue_clear_full(&j->history, decision_free);
 	g_free(j->last_move);
 	g_free(j->last_error);
 	g_free(j->advice);
 	g_free(j->published);
 	smig_metrics_free(j->metrics);
 	g_free(j);
+}
+
+/*
+ * " last_decision=auto;gain=0.41[;measured=0.38]": the newest decision of
+ * the policy engine (one with a predicted gain), for the state line
+ */
+static void job_line_decision(const job_t *j, GString *s)
+{
+	for (GList *l = j->history.tail; l; l = l->prev) {
+		const decision_t *e = l->data;
+
+		if (isnan(e->predicted))
+			continue;
+		g_string_append_printf(s, " last_decision=%s;gain=%.2f",
+				       e->kind, e->predicted);
+		if (!isnan(e->measured))
+			g_string_append_printf(s, ";measured=%.2f",
+					       e->measured);
+		return;
+	}
 }
 
 /* The job's state line, doc/design.md format. RET caller g_free()s */
@@ -252,6 +331,7 @@ static char *job_line(const job_t *j)
 		g_string_append_printf(s, " last_move=%s", j->last_move);
 	if (j->advice)
 		g_string_append_printf(s, " advice=%s", j->advice);
+	job_line_decision(j, s);
 	if (j->last_error)
 		g_string_append_printf(s, " last_error=%s", j->last_error);
 	if (j->metrics) {
@@ -615,6 +695,173 @@ static char *plan_move_text(const step_t *s, const smig_plan_t *plan)
 	return text;
 }
 
+/* ---------------------------------------------------------------- history */
+
+static decision_t *history_find(job_t *j, uint64_t id)
+{
+	for (GList *l = j->history.tail; id && l; l = l->prev) {
+		decision_t *e = l->data;
+
+		if (e->id == id)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * history_add - record a decision with a move plan in the job's history
+ * (the oldest entry goes beyond HISTORY_MAX)
+ * IN kind    - "drain", "auto", "advise", "request" (copied)
+ * IN plan    - the plan (borrowed; its moves are not empty)
+ * IN gen     - the capture's generation, 0: none
+ * IN outcome - "pending", "advised" (copied)
+ * RET the entry, owned by the job
+ */
+static decision_t *history_add(job_t *j, const step_t *s, const char *kind,
+			       const smig_plan_t *plan, uint64_t gen,
+			       const char *outcome)
+{
+	decision_t *e = g_new0(decision_t, 1);
+	double rate;
+
+	e->id = ++j->hist_seq;
+	e->time = g_get_real_time();
+	e->gen = gen;
+	e->step_id = s->step_id;
+	e->kind = g_strdup(kind);
+	e->ranks = plan_ranks(plan);
+	e->from = nodes_joined(s, plan, false);
+	e->to = nodes_joined(s, plan, true);
+	e->reason = g_strdup(plan->reason);
+	e->strategy = g_strdup(plan->strategy ? plan->strategy :
+			       !strcmp(kind, "drain") ? "evacuate" : "none");
+	e->why = g_strdup(plan->why ? plan->why : plan->text);
+	e->outcome = g_strdup(outcome);
+	/* Only the engine predicts; forced moves stand whatever they gain. */
+	e->predicted = plan->strategy && !plan->forced &&
+		       plan->iter_before > 0 ?
+		       1 - plan->iter_after / plan->iter_before : NAN;
+	e->measured = NAN;
+	if (j->metrics && smig_decide_rate(j->metrics, s->ntasks, 1, &rate))
+		e->rate_before = rate;
+	g_queue_push_tail(&j->history, e);
+	while (j->history.length > HISTORY_MAX)
+		decision_free(g_queue_pop_head(&j->history));
+	return e;
+}
+
+/* The outcome of a capture's decision, if it has an entry. */
+static void history_outcome(job_t *j, const capture_t *cap,
+			    const char *outcome, const char *reason)
+{
+	decision_t *e = history_find(j, cap->hist_id);
+
+	if (!e)
+		return;
+	g_free(e->outcome);
+	e->outcome = reason ? g_strdup_printf("%s:%s", outcome, reason) :
+			      g_strdup(outcome);
+	e->measuring = !strcmp(outcome, "moved") && e->rate_before > 0;
+}
+
+/*
+ * A move committed earlier: once every rank of the step has a full window
+ * of samples after it, its measured gain (rate after / before - 1).
+ */
+static void history_measure(smig_balancer_t *b, step_t *s)
+{
+	job_t *j = s->job;
+	double rate;
+
+	if (s->committed || !j->metrics)
+		return;
+	for (GList *l = j->history.tail; l; l = l->prev) {
+		decision_t *e = l->data;
+
+		if (!e->measuring)
+			continue;
+		if (!smig_decide_rate(j->metrics, s->ntasks,
+				      SMIG_METRICS_WINDOW, &rate))
+			return;
+		e->measuring = false;
+		e->measured = rate / e->rate_before - 1;
+		smig_verbose("JobId=%u gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
+			     j->id, e->gen, e->measured, rate,
+			     e->rate_before, e->predicted);
+		job_publish(b, j);
+		return;
+	}
+}
+
+/* The history as QUERY's "history" (aa{sv}, oldest first). RET floating */
+static GVariant *history_variant(const job_t *j)
+{
+	GVariantBuilder ab, vb;
+
+	g_variant_builder_init(&ab, G_VARIANT_TYPE("aa{sv}"));
+	for (GList *l = j->history.head; l; l = l->next) {
+		const decision_t *e = l->data;
+
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "time",
+				      g_variant_new_int64(e->time));
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(e->gen));
+		g_variant_builder_add(&vb, "{sv}", "step",
+				      g_variant_new_uint32(e->step_id));
+		g_variant_builder_add(&vb, "{sv}", "kind",
+				      g_variant_new_string(e->kind));
+		g_variant_builder_add(&vb, "{sv}", "ranks",
+				      g_variant_new_string(e->ranks));
+		g_variant_builder_add(&vb, "{sv}", "from",
+				      g_variant_new_string(e->from));
+		g_variant_builder_add(&vb, "{sv}", "to",
+				      g_variant_new_string(e->to));
+		g_variant_builder_add(&vb, "{sv}", "reason",
+				      g_variant_new_string(e->reason));
+		g_variant_builder_add(&vb, "{sv}", "strategy",
+				      g_variant_new_string(e->strategy));
+		g_variant_builder_add(&vb, "{sv}", "why",
+				      g_variant_new_string(e->why));
+		if (!isnan(e->predicted))
+			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
+					      g_variant_new_double(e->predicted));
+		if (!isnan(e->measured))
+			g_variant_builder_add(&vb, "{sv}", "measured_gain",
+					      g_variant_new_double(e->measured));
+		g_variant_builder_add(&vb, "{sv}", "outcome",
+				      g_variant_new_string(e->outcome));
+		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
+	}
+	return g_variant_builder_end(&ab);
+}
+
+/*
+ * The advice of an advise step (a plan with moves, or NULL: none any
+ * more); a new advice goes to the history.
+ */
+static void job_advise(smig_balancer_t *b, step_t *s, const smig_plan_t *plan,
+		       bool forced)
+{
+	job_t *j = s->job;
+	char *advice = plan ? plan_move_text(s, plan) : NULL;
+
+	if (!g_strcmp0(advice, j->advice)) {
+		g_free(advice);
+		return;
+	}
+	if (plan) {
+		smig_verbose("JobId=%u StepId=%u advise: %s (%s)", j->id,
+			     s->step_id, advice,
+			     plan->why ? plan->why : plan->text);
+		history_add(j, s, "advise", plan, 0, "advised");
+	}
+	g_free(j->advice);
+	j->advice = advice;
+	j->advice_forced = forced;
+	job_publish(b, j);
+}
+
 /* Ranks of the capture that have not reached the current phase's mark. */
 static char *capture_missing(const step_t *s)
 {
@@ -671,10 +918,18 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
 	job_set_error(s->job, cap->gen, reason, ranks);
+	history_outcome(s->job, cap, "failed", reason);
 	s->job->retry_after = now_us() +
 			      (int64_t) b->conf->retry_interval_ms * 1000;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, s->job);
+}
+
+/* The step's sampling interval: interval= of its request, else migrate.conf's. */
+static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
+{
+	return MAX(s->req.interval_ms ? s->req.interval_ms :
+		   b->conf->sample_interval_ms, 1);
 }
 
 static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
@@ -684,8 +939,13 @@ static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
 	return b->conf->capture_timeout_ms;
 }
 
-/* Start generation gen of a step to carry out plan (taken). */
-static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+/*
+ * Start a new generation of a step to carry out plan (taken); a plan with
+ * moves goes to the job's history as a decision of this kind ("drain",
+ * "auto", "request").
+ */
+static void capture_start_kind(smig_balancer_t *b, step_t *s,
+			       smig_plan_t *plan, const char *kind)
 {
 	job_t *j = s->job;
 	capture_t *cap = g_new0(capture_t, 1);
@@ -705,6 +965,9 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 	cap->counted = g_new0(guint8, s->ntasks);
 	cap->done = g_new0(guint8, s->ntasks);
 	s->cap = cap;
+	if (plan->moves->len)
+		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
+					   "pending")->id;
 
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
@@ -715,6 +978,12 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 	g_variant_builder_add(&vb, "{sv}", "timeout_ms",
 			      g_variant_new_uint32(timeout));
 	send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
+}
+
+/* A capture asked for by a person (REQUEST): history kind "request". */
+static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+{
+	capture_start_kind(b, s, plan, "request");
 }
 
 /* All ranks counted: capture at the highest pause point. */
@@ -945,12 +1214,146 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	j->moves++;
 	g_free(j->last_move);
 	j->last_move = plan_move_text(s, cap->plan);
+	history_outcome(j, cap, "moved", NULL);
+	/*
+	 * The windows describe the old placement: start afresh (the
+	 * measured gain and the next decision wait for a full new window).
+	 */
+	smig_metrics_clear_ranks(j->metrics);
+	j->cooldown_until = now_us() + (int64_t) COOLDOWN_WINDOWS *
+			    SMIG_METRICS_WINDOW * step_interval_ms(b, s) * 1000;
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
 }
 
 /* ---------------------------------------------------------------- policy */
+
+/*
+ * step_plan_balance - the policy engine's plan for a step from its samples
+ * (doc/design.md, "Automatic balancing"): a full window of every rank,
+ * sampled where it runs now, no agent silent for STALE_SAMPLES intervals
+ * IN  nodes, rank_node - the allocation with Slurm's flags and the
+ *                        placement (borrowed)
+ * IN  params           - the engine's parameters
+ * OUT why              - set when no decision is possible (too few or
+ *                        stale samples, engine error); caller g_free()s
+ * RET new plan (empty: nothing gains, plan->why says why), caller frees
+ *     with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
+				      const smig_policy_node_t *nodes,
+				      const uint32_t *rank_node,
+				      const smig_policy_params_t *params,
+				      int64_t now, char **why)
+{
+	job_t *j = s->job;
+	int64_t interval_us = (int64_t) step_interval_ms(b, s) * 1000;
+	smig_decide_input_t in = { 0 };
+	smig_decide_t *d;
+	smig_plan_t *plan;
+	GError *err = NULL;
+	int64_t end;
+
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (!a->last_sample ||
+		    now - a->last_sample > STALE_SAMPLES * interval_us) {
+			*why = g_strdup_printf("samples of node %s are stale",
+					       a->node);
+			return NULL;
+		}
+	}
+	in.metrics = j->metrics;
+	in.nranks = s->ntasks;
+	in.rank_node = rank_node;
+	in.nodes = nodes;
+	in.nnodes = s->nnodes;
+	in.min_samples = SMIG_METRICS_WINDOW;
+	/* The pair counters run since the ranks started: two intervals of
+	 * baseline before the first SAMPLE. */
+	in.elapsed = s->first_sample ? (double) (now - s->first_sample +
+						 2 * interval_us) / 1e6 : 0;
+	in.remaining = HORIZON_S;
+	if (b->ops.job_end_time &&
+	    b->ops.job_end_time(b->ops.ctx, j->id, &end))
+		in.remaining = MAX((double) (end - g_get_real_time() / 1000000),
+				   0);
+	in.relaunch = RELAUNCH_COST_S;
+	in.image_bw = IMAGE_BW;
+	d = j->metrics ? smig_decide_snapshot(&in, &err) : NULL;
+	if (!d) {
+		*why = g_strdup(err ? err->message : "no samples yet");
+		g_clear_error(&err);
+		return NULL;
+	}
+	plan = smig_policy_decide(&d->snap, params, &err);
+	if (!plan) {
+		*why = g_strdup(err->message);
+		g_error_free(err);
+	} else {
+		smig_debug("JobId=%u StepId=%u decide: %s remaining=%.0fs: %s: %s",
+			   j->id, s->step_id, d->text, in.remaining,
+			   plan->text, plan->why);
+	}
+	smig_decide_free(d);
+	return plan;
+}
+
+/*
+ * One balancing decision of an auto or advise step with no node to leave,
+ * at most once per sampling interval and not within the cooldown after a
+ * move: auto starts the move, advise publishes it.
+ */
+static void step_balance(smig_balancer_t *b, step_t *s,
+			 const smig_policy_node_t *nodes,
+			 const uint32_t *rank_node, int64_t now)
+{
+	job_t *j = s->job;
+	smig_policy_params_t params;
+	smig_plan_t *plan;
+	char *why = NULL;
+
+	if ((s->req.mode != SMIG_MODE_AUTO &&
+	     s->req.mode != SMIG_MODE_ADVISE) ||
+	    now < j->next_decide || now < j->cooldown_until)
+		return;
+	j->next_decide = now + (int64_t) step_interval_ms(b, s) * 1000;
+	smig_policy_params_init(&params);
+	params.hysteresis = AUTO_HYSTERESIS;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves &&
+		    s->req.mode == SMIG_MODE_AUTO)
+			return;
+		params.max_moves = s->req.max_moves -
+				   MIN(j->moves, s->req.max_moves);
+	}
+	plan = step_plan_balance(b, s, nodes, rank_node, &params, now, &why);
+	if (!plan) {
+		smig_debug("JobId=%u StepId=%u no balancing decision: %s",
+			   j->id, s->step_id, why);
+		g_free(why);
+		/* No decision on stale or missing samples: no advice. */
+		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
+			job_advise(b, s, NULL, false);
+		return;
+	}
+	if (!plan->moves->len) {
+		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
+			job_advise(b, s, NULL, false);
+		smig_plan_free(plan);
+		return;
+	}
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		job_advise(b, s, plan, false);
+		smig_plan_free(plan);
+		return;
+	}
+	smig_verbose("JobId=%u StepId=%u balance: %s (%s)", j->id, s->step_id,
+		     plan->text, plan->why);
+	capture_start_kind(b, s, plan, "auto");
+}
 
 /*
  * One step's turn at the poll: deadline of a capture in progress, or the
@@ -976,6 +1379,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		}
 		return;
 	}
+	history_measure(b, s);
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
@@ -1014,11 +1418,10 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 	if (!leave) {
-		/* Nothing to advise any more: the nodes are fine again. */
-		if (j->advice && s->req.mode == SMIG_MODE_ADVISE) {
-			g_clear_pointer(&j->advice, g_free);
-			job_publish(b, j);
-		}
+		/* Nothing to evacuate any more: the nodes are fine again. */
+		if (j->advice && j->advice_forced)
+			job_advise(b, s, NULL, false);
+		step_balance(b, s, nodes, rank_node, now);
 		goto out;
 	}
 
@@ -1040,15 +1443,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 	if (s->req.mode == SMIG_MODE_ADVISE) {
-		char *advice = plan_move_text(s, plan);
-
-		if (g_strcmp0(advice, j->advice))
-			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
-				     s->step_id, advice);
-		g_free(j->advice);
-		j->advice = advice;
+		job_advise(b, s, plan, true);
 		smig_plan_free(plan);
-		job_publish(b, j);
 		goto out;
 	}
 	if (s->req.max_moves && j->moves >= s->req.max_moves) {
@@ -1062,7 +1458,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		job_publish(b, j);
 		goto out;
 	}
-	capture_start(b, s, plan);
+	capture_start_kind(b, s, plan, "drain");
 out:
 	g_free(rank_node);
 	g_free(nodes);
@@ -1677,6 +2073,10 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	if (!s)
 		return;
 	j = s->job;
+	/* Ranks told to stop for a move: their samples describe the old
+	 * placement, which the job's windows have just forgotten. */
+	if (s->committed)
+		return;
 	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks) ||
 	    !(cpu = sample_array(m, "cpu", "ad", sizeof(double), nranks)) ||
 	    !(delay = sample_array(m, "delay", "ad", sizeof(double), nranks)) ||
@@ -1757,6 +2157,9 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (pairs)
 		g_variant_unref(pairs);
+	c->agent->last_sample = now_us();
+	if (!s->first_sample)
+		s->first_sample = c->agent->last_sample;
 	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
 		   s->step_id, ns.node, nranks);
 	job_publish(b, j);
@@ -2199,6 +2602,7 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	g_variant_builder_add(&vb, "{sv}", "slurm_state",
 			      g_variant_builder_end(&ns));
+	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
 	conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
 	if (mv)
 		g_variant_unref(mv);

@@ -44,6 +44,12 @@ typedef struct smig_host_ops {
 	 * (borrowed text; slurmctld stores a copy as SystemComment)
 	 */
 	void (*job_publish)(void *ctx, uint32_t job_id, const char *text);
+	/*
+	 * job_end_time - when a running job's time limit ends (may be NULL)
+	 * OUT end - unix seconds
+	 * RET false if the job is unknown, not running or has no time limit
+	 */
+	bool (*job_end_time)(void *ctx, uint32_t job_id, int64_t *end);
 	void *ctx;
 } smig_host_ops_t;
 

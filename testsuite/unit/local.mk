@@ -7,7 +7,8 @@ UNIT_TESTS = \
 	testsuite/unit/image-test \
 	testsuite/unit/policy-test \
 	testsuite/unit/hostlist-test \
-	testsuite/unit/metrics-test
+	testsuite/unit/metrics-test \
+	testsuite/unit/decide-test
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 UNIT_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS)
@@ -33,6 +34,9 @@ testsuite_unit_hostlist_test_LDADD = $(UNIT_LDADD)
 testsuite_unit_metrics_test_SOURCES = testsuite/unit/metrics-test.c
 testsuite_unit_metrics_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_metrics_test_LDADD = $(UNIT_LDADD) -lm
+testsuite_unit_decide_test_SOURCES = testsuite/unit/decide-test.c
+testsuite_unit_decide_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_decide_test_LDADD = $(UNIT_LDADD) -lm
 endif
 # balancer-test: a real balancer over loopback TCP (the balancer helper's entry).
 if HAVE_CHECK

@@ -119,6 +119,26 @@ static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 	return running;
 }
 
+static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
+{
+	slurmctld_lock_t job_read = {
+		NO_LOCK, READ_LOCK, NO_LOCK, NO_LOCK, NO_LOCK };
+	job_record_t *job_ptr;
+	bool limited = false;
+
+	lock_slurmctld(job_read);
+	job_ptr = find_job_record(job_id);
+	/* No limit: slurmctld sets end_time a year ahead; not a limit. */
+	if (job_ptr && IS_JOB_RUNNING(job_ptr) &&
+	    job_ptr->time_limit != INFINITE && job_ptr->time_limit != NO_VAL &&
+	    job_ptr->end_time) {
+		limited = true;
+		*end = (int64_t) job_ptr->end_time;
+	}
+	unlock_slurmctld(job_read);
+	return limited;
+}
+
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 {
 	slurmctld_lock_t job_write = {
@@ -158,6 +178,7 @@ PLUGIN_EXPORT extern int init(void)
 		.node_flags = host_node_flags,
 		.job_owner = host_job_owner,
 		.job_publish = host_job_publish,
+		.job_end_time = host_job_end_time,
 	};
 	GError *err = NULL;
 	char *path;
