@@ -2371,18 +2371,53 @@ out:
 }
 
 /*
- * plan_request_rebalance - the policy engine's plan for a step now
- * OUT why - a refusal's reason, caller g_free()s
+ * plan_request_rebalance - the policy engine's plan for a step now, as
+ * step_balance() makes it but without hysteresis and cooldown (a person
+ * asked); the samples, slots, min_gain and max-moves still count
+ * OUT why - why no decision is possible (too few or stale samples, a node
+ *           unknown to the host), caller g_free()s
  * RET new plan (empty: nothing gains, plan->why says why), caller frees
  *     with smig_plan_free(); NULL with *why set
  */
 static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
 					   char **why)
 {
-	(void) b;
-	*why = g_strdup_printf("what=rebalance: StepId=%u: the policy engine is not wired into the balancer yet",
-			       s->step_id);
-	return NULL;
+	smig_policy_node_t *nodes = g_new0(smig_policy_node_t, s->nnodes);
+	uint32_t *rank_node = g_new(uint32_t, s->ntasks);
+	smig_policy_params_t params;
+	smig_plan_t *plan = NULL;
+	job_t *j = s->job;
+
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		nodes[n].name = s->nodes[n];
+		nodes[n].slots = s->slots[n];
+		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
+				       &nodes[n].flags)) {
+			*why = g_strdup_printf("node %s unknown to the host",
+					       s->nodes[n]);
+			goto out;
+		}
+		if (step_store_local(s) && !step_agent_on(s, n))
+			nodes[n].slots = 0;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		rank_node[r] = s->rank_agent[r]->node_idx;
+	smig_policy_params_init(&params);
+	params.hysteresis = 0;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves) {
+			*why = g_strdup_printf("max-moves=%u of the step reached",
+					       s->req.max_moves);
+			goto out;
+		}
+		params.max_moves = s->req.max_moves - j->moves;
+	}
+	plan = step_plan_balance(b, s, nodes, rank_node, &params, now_us(),
+				 why);
+out:
+	g_free(nodes);
+	g_free(rank_node);
+	return plan;
 }
 
 /*
@@ -2417,17 +2452,22 @@ static void request_move(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 		why = g_strdup_printf("StepId=%u: %s", s->step_id, busy);
 		goto reply;
 	}
-	plan = move ? plan_request_move(b, s, ranks, to, &why) :
-		      plan_request_rebalance(b, s, &why);
-	if (!plan && why)
+	if (move && !(plan = plan_request_move(b, s, ranks, to, &why)))
 		goto refuse;
-	if (!plan || !plan->moves->len) {
+	if (!move && !(plan = plan_request_rebalance(b, s, &why))) {
+		/* Not the requester's fault: say so in the reply. */
 		status = -ENODATA;
-		g_free(why);
-		why = plan && plan->why ? g_strdup(plan->why) :
-		      g_strdup("no move would gain");
+		text = why;
+		why = g_strdup_printf("no decision possible: %s", text);
+		g_clear_pointer(&text, g_free);
 		goto reply;
 	}
+	if (!plan->moves->len) {
+		status = -ENODATA;
+		why = g_strdup(plan->why ? plan->why : "no move would gain");
+		goto reply;
+	}
+	why = g_strdup(plan->why ? plan->why : "");
 	text = plan_move_text(s, plan);
 	capture_start(b, s, plan);
 	plan = NULL;

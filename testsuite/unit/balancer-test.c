@@ -761,6 +761,72 @@ START_TEST(test_request_move_refused)
 }
 END_TEST
 
+START_TEST(test_request_rebalance)
+{
+	int srun, a1, a2, cli;
+	int32_t status = -EBUSY;
+	GVariantBuilder vb;
+	gint64 end;
+	smig_msg_t *m = NULL;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Without samples the engine cannot decide: said in the reply. */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;
+	     status == -EBUSY && g_get_monotonic_time() < end;) {
+		smig_msg_free(m);
+		usleep(20 * 1000);
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "job",
+				      g_variant_new_uint32(JOB));
+		g_variant_builder_add(&vb, "{sv}", "what",
+				      g_variant_new_string("rebalance"));
+		send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+		m = expect(cli, SMIG_MSG_REPLY);
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+	}
+	ck_assert_int_eq(status, -ENODATA);
+	ck_assert_str_eq(get_str(m, "started"), "");
+	ck_assert_str_eq(get_str(m, "why"),
+			 "no decision possible: samples of node node1 are stale");
+	smig_msg_free(m);
+
+	/* A step given that does not exist is refused by name. */
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("rebalance"));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(7));
+	send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+	m = expect(cli, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "step=7: no step 7 of JobId=42 runs with --migrate");
+	smig_msg_free(m);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_advise_refused)
+{
+	int srun, cli;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=advise", 0, 0);
+	got = wait_published("mode=advise gen=0 moves=0");
+	ck_assert_str_eq(got, "mode=advise gen=0 moves=0");
+	g_free(got);
+	cli = peer();
+	expect_refused(cli, user_auth, "2", "node3",
+		       "mode=advise: StepId=0 never moves");
+	close(cli);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -778,6 +844,8 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_samples_and_query);
 	tcase_add_test(tc, test_request_move);
 	tcase_add_test(tc, test_request_move_refused);
+	tcase_add_test(tc, test_request_rebalance);
+	tcase_add_test(tc, test_request_advise_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
