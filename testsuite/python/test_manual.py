@@ -283,3 +283,50 @@ def test_auto_affinity(cluster, needs_plugins):
             "pairs: done iters=2500 ranks=4" in text, f"job {job} ended {state}:\n{text}"
     finally:
         c.run(f"scancel {job}", user="root", timeout=30)
+
+
+def test_manual_rebalance(cluster, needs_plugins):
+    """In mode manual the balancer never moves by itself, but `smig
+    rebalance` by the owner runs the policy engine at once: once every rank
+    has a full window of samples it starts a move (printed with the
+    engine's reasons) that puts the heavy pairs 0-2 and 1-3 of
+    contrib/examples/pairs on common nodes; history records kind request.
+    Before the window is full it answers "no move: no decision possible"
+    with exit 0. About 35 s."""
+    c = cluster
+    pairs = os.path.join(c.build_dir, "contrib", "examples", "pairs")
+    script = os.path.join(c.workdir, "rebalance.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                "srun --mpi=pmix --migrate=manual,affinity,interval=1s -N2 -n4 "
+                f"{pairs} --iters 1500 --pairs 0:2,1:3 --big 2097152 "
+                "--sleep-ms 10\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, "rebalance", script,
+                                    "-N3 --ntasks-per-node=2 -t 10", 4,
+                                    starts_fn=pairs_starts)
+    first = {r: n for r, n, _, _ in pairs_starts(text)}
+    assert first[0] == first[1] != first[2] == first[3], first
+    try:
+        r = smig(c, f"rebalance {job}")
+        assert r.rc == 0 and "no move: no decision possible" in r.stdout, \
+            f"rebalance before a full window of samples:\n{r}"
+        # Wait for a full window (8 samples at 1 s): the answer changes.
+        r = cl.repeat_until(lambda: smig(c, f"rebalance {job}"),
+                            lambda r: "no decision possible" not in r.stdout,
+                            timeout=40, poll_interval=1)
+        assert r.rc == 0 and re.search(r"move started StepId=\d+:gen=\d+ ranks=",
+                                       r.stdout), f"rebalance:\n{r}"
+        text = cl.repeat_until(lambda: read(out),
+                               lambda t: len([s for s in pairs_starts(t)
+                                              if s[2] == "restored"]) >= 4,
+                               timeout=60)
+        where = {r: n for r, n, _, _ in pairs_starts(text)}
+        assert where[0] == where[2] and where[1] == where[3], \
+            f"heavy pairs apart after the rebalance: {where}\n{text}"
+        hist = wait_history(c, job, 1)
+        assert [h["kind"] for h in hist] == ["request"] and \
+            hist[0]["reason"] == "affinity", f"history: {hist}"
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
