@@ -286,47 +286,55 @@ def test_auto_affinity(cluster, needs_plugins):
 
 
 def test_manual_rebalance(cluster, needs_plugins):
-    """In mode manual the balancer never moves by itself, but `smig
-    rebalance` by the owner runs the policy engine at once: once every rank
-    has a full window of samples it starts a move (printed with the
-    engine's reasons) that puts the heavy pairs 0-2 and 1-3 of
-    contrib/examples/pairs on common nodes; history records kind request.
-    Before the window is full it answers "no move: no decision possible"
-    with exit 0. About 35 s."""
+    """In mode manual the balancer never moves by itself; `smig rebalance`
+    by the owner runs the policy engine at once. Before a full window of
+    samples it answers "no move: no decision possible" (exit 0). Then the
+    step's second node is slowed to 0.05 core (cpu cgroup quota on the
+    node's cgroup) and, once the samples show it, `smig rebalance` starts a
+    move of that node's ranks to the spare node (reason balance, history
+    kind request), where they restore. About 35 s."""
     c = cluster
-    pairs = os.path.join(c.build_dir, "contrib", "examples", "pairs")
-    script = os.path.join(c.workdir, "rebalance.sbatch")
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                "srun --mpi=pmix --migrate=manual,affinity,interval=1s -N2 -n4 "
-                f"{pairs} --iters 1500 --pairs 0:2,1:3 --big 2097152 "
-                "--sleep-ms 10\n"
-                "echo srun_exit=$?\n")
-    os.chmod(script, 0o755)
+    cpu = c.env.get("SMIG_CGROUP_CPU")
+    if not cpu:
+        pytest.skip("no cgroup v1 cpu hierarchy: cannot slow a node")
+    script = heat_script(c, "rebalance", "manual,interval=1s",
+                         "--nx 1024 --ny 512 --iters 100000000 --report 1000")
     job, out, text = submit_started(c, "rebalance", script,
-                                    "-N3 --ntasks-per-node=2 -t 10", 4,
-                                    starts_fn=pairs_starts)
-    first = {r: n for r, n, _, _ in pairs_starts(text)}
-    assert first[0] == first[1] != first[2] == first[3], first
+                                    "-N3 --ntasks-per-node=2 -t 10", 4)
+    first = latest_starts(text)
+    alloc = hostnames(c, cl.get_job_parameter(c, job, "NodeList"))
+    spare = sorted(set(alloc) - set(first.values()))
+    assert len(spare) == 1 and first[2] == first[3] != first[0] == first[1], \
+        f"unexpected placement {first} in {alloc}"
+    slow = os.path.join(cpu, first[2])
     try:
         r = smig(c, f"rebalance {job}")
         assert r.rc == 0 and "no move: no decision possible" in r.stdout, \
             f"rebalance before a full window of samples:\n{r}"
-        # Wait for a full window (8 samples at 1 s): the answer changes.
+        with open(os.path.join(slow, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(slow, "cpu.cfs_quota_us"), "w") as f:
+            f.write("5000")
+        # The engine needs a full window in which the node was slow: ask
+        # again until it decides (each "no move" is the engine's answer).
         r = cl.repeat_until(lambda: smig(c, f"rebalance {job}"),
-                            lambda r: "no decision possible" not in r.stdout,
-                            timeout=40, poll_interval=1)
-        assert r.rc == 0 and re.search(r"move started StepId=\d+:gen=\d+ ranks=",
-                                       r.stdout), f"rebalance:\n{r}"
+                            lambda r: r.rc != 0 or "move started" in r.stdout,
+                            timeout=40, poll_interval=2)
+        assert r.rc == 0 and re.search(
+            rf"move started StepId=\d+:gen=1 ranks=2,3;from={first[2]};"
+            rf"to={spare[0]};reason=balance", r.stdout), f"rebalance:\n{r}"
+        assert "why: " in r.stdout, r
         text = cl.repeat_until(lambda: read(out),
-                               lambda t: len([s for s in pairs_starts(t)
+                               lambda t: len([s for s in starts(t)
                                               if s[2] == "restored"]) >= 4,
                                timeout=60)
-        where = {r: n for r, n, _, _ in pairs_starts(text)}
-        assert where[0] == where[2] and where[1] == where[3], \
-            f"heavy pairs apart after the rebalance: {where}\n{text}"
+        where = latest_starts(text)
+        assert where == {0: first[0], 1: first[0], 2: spare[0], 3: spare[0]}, \
+            f"after the rebalance: {where}\n{text}"
         hist = wait_history(c, job, 1)
-        assert [h["kind"] for h in hist] == ["request"] and \
-            hist[0]["reason"] == "affinity", f"history: {hist}"
+        assert [(h["kind"], h["reason"], h["outcome"]) for h in hist] == \
+            [("request", "balance", "moved")], f"history: {hist}"
     finally:
+        with open(os.path.join(slow, "cpu.cfs_quota_us"), "w") as f:
+            f.write("-1")
         c.run(f"scancel {job}", user="root", timeout=30)
