@@ -193,6 +193,8 @@ struct job {
 	int64_t next_decide;	/* monotonic us: next balancing decision */
 	bool samples_new;	/* SAMPLEs since the last publish: the
 				 * poll timer publishes the load summary */
+	uint64_t samples;	/* SAMPLE messages taken */
+	uint64_t decided_samples;	/* samples at the last decision try */
 };
 
 struct step {
@@ -934,10 +936,10 @@ static GVariant *history_variant(const job_t *j)
 				      g_variant_new_string(e->why));
 		if (!isnan(e->predicted))
 			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
-					      g_variant_new_double(e->predicted));
+				g_variant_new_double(e->predicted));
 		if (!isnan(e->measured))
 			g_variant_builder_add(&vb, "{sv}", "measured_gain",
-					      g_variant_new_double(e->measured));
+				g_variant_new_double(e->measured));
 		g_variant_builder_add(&vb, "{sv}", "outcome",
 				      g_variant_new_string(e->outcome));
 		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
@@ -1034,7 +1036,7 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	job_publish(b, s->job);
 }
 
-/* The step's sampling interval: interval= of its request, else migrate.conf's. */
+/* The step's sampling interval: its interval=, else migrate.conf's. */
 static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
 {
 	return MAX(s->req.interval_ms ? s->req.interval_ms :
@@ -1341,29 +1343,47 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 /*
  * step_plan_balance - the policy engine's plan for a step from its samples
  * (doc/design.md, "Automatic balancing"): a full window of every rank,
- * sampled where it runs now, no agent silent for STALE_SAMPLES intervals
- * IN  nodes, rank_node - the allocation with Slurm's flags and the
- *                        placement (borrowed)
- * IN  params           - the engine's parameters
- * OUT why              - set when no decision is possible (too few or
- *                        stale samples, engine error); caller g_free()s
+ * sampled where it runs now, no agent silent for STALE_SAMPLES intervals.
+ * Node flags come from the host now: ranks on nodes to leave move whatever
+ * it costs (a forced plan). Usable for requests too (no cooldown here).
+ * IN  s      - a registered step with a complete rank map
+ * IN  params - the engine's parameters
+ * OUT why    - set when no decision is possible (too few or stale
+ *              samples, unknown node, engine error); caller g_free()s
  * RET new plan (empty: nothing gains, plan->why says why), caller frees
  *     with smig_plan_free(); NULL with *why set
  */
 static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
-				      const smig_policy_node_t *nodes,
-				      const uint32_t *rank_node,
 				      const smig_policy_params_t *params,
 				      int64_t now, char **why)
 {
 	job_t *j = s->job;
 	int64_t interval_us = (int64_t) step_interval_ms(b, s) * 1000;
 	smig_decide_input_t in = { 0 };
-	smig_decide_t *d;
-	smig_plan_t *plan;
+	smig_policy_node_t *nodes;
+	uint32_t *rank_node;
+	smig_decide_t *d = NULL;
+	smig_plan_t *plan = NULL;
 	GError *err = NULL;
 	int64_t end;
 
+	nodes = g_new0(smig_policy_node_t, s->nnodes);
+	rank_node = g_new(uint32_t, s->ntasks);
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		nodes[n].name = s->nodes[n];
+		nodes[n].slots = s->slots[n];
+		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
+				       &nodes[n].flags)) {
+			*why = g_strdup_printf("node %s unknown to the host",
+					       s->nodes[n]);
+			goto out;
+		}
+		/* A node-local store hands images only to the step's agents. */
+		if (step_store_local(s) && !step_agent_on(s, n))
+			nodes[n].slots = 0;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		rank_node[r] = s->rank_agent[r]->node_idx;
 	for (guint i = 0; i < s->agents->len; i++) {
 		agent_t *a = g_ptr_array_index(s->agents, i);
 
@@ -1371,7 +1391,7 @@ static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
 		    now - a->last_sample > STALE_SAMPLES * interval_us) {
 			*why = g_strdup_printf("samples of node %s are stale",
 					       a->node);
-			return NULL;
+			goto out;
 		}
 	}
 	in.metrics = j->metrics;
@@ -1395,29 +1415,32 @@ static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
 	if (!d) {
 		*why = g_strdup(err ? err->message : "no samples yet");
 		g_clear_error(&err);
-		return NULL;
+		goto out;
 	}
 	plan = smig_policy_decide(&d->snap, params, &err);
 	if (!plan) {
 		*why = g_strdup(err->message);
 		g_error_free(err);
 	} else {
+		smig_decide_adjust(d, params, plan);
 		smig_debug("JobId=%u StepId=%u decide: %s remaining=%.0fs: %s: %s",
 			   j->id, s->step_id, d->text, in.remaining,
 			   plan->text, plan->why);
 	}
+out:
 	smig_decide_free(d);
+	g_free(rank_node);
+	g_free(nodes);
 	return plan;
 }
 
 /*
  * One balancing decision of an auto or advise step with no node to leave,
- * at most once per sampling interval and not within the cooldown after a
- * move: auto starts the move, advise publishes it.
+ * tried when new samples came in, taken at most twice per sampling
+ * interval and not within the cooldown after a move: auto starts the move,
+ * advise publishes it.
  */
-static void step_balance(smig_balancer_t *b, step_t *s,
-			 const smig_policy_node_t *nodes,
-			 const uint32_t *rank_node, int64_t now)
+static void step_balance(smig_balancer_t *b, step_t *s, int64_t now)
 {
 	job_t *j = s->job;
 	smig_policy_params_t params;
@@ -1426,9 +1449,10 @@ static void step_balance(smig_balancer_t *b, step_t *s,
 
 	if ((s->req.mode != SMIG_MODE_AUTO &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
-	    now < j->next_decide || now < j->cooldown_until)
+	    j->samples == j->decided_samples || now < j->next_decide ||
+	    now < j->cooldown_until)
 		return;
-	j->next_decide = now + (int64_t) step_interval_ms(b, s) * 1000;
+	j->decided_samples = j->samples;
 	smig_policy_params_init(&params);
 	params.hysteresis = AUTO_HYSTERESIS;
 	if (s->req.max_moves) {
@@ -1438,7 +1462,7 @@ static void step_balance(smig_balancer_t *b, step_t *s,
 		params.max_moves = s->req.max_moves -
 				   MIN(j->moves, s->req.max_moves);
 	}
-	plan = step_plan_balance(b, s, nodes, rank_node, &params, now, &why);
+	plan = step_plan_balance(b, s, &params, now, &why);
 	if (!plan) {
 		smig_debug("JobId=%u StepId=%u no balancing decision: %s",
 			   j->id, s->step_id, why);
@@ -1448,6 +1472,7 @@ static void step_balance(smig_balancer_t *b, step_t *s,
 			job_advise(b, s, NULL, false);
 		return;
 	}
+	j->next_decide = now + (int64_t) step_interval_ms(b, s) * 500;
 	if (!plan->moves->len) {
 		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
 			job_advise(b, s, NULL, false);
@@ -1530,7 +1555,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		/* Nothing to evacuate any more: the nodes are fine again. */
 		if (j->advice && j->advice_forced)
 			job_advise(b, s, NULL, false);
-		step_balance(b, s, nodes, rank_node, now);
+		step_balance(b, s, now);
 		goto out;
 	}
 
@@ -2272,6 +2297,7 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	if (pairs)
 		g_variant_unref(pairs);
 	c->agent->last_sample = now_us();
+	j->samples++;
 	if (!s->first_sample)
 		s->first_sample = c->agent->last_sample;
 	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
@@ -2498,42 +2524,20 @@ out:
 static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
 					   char **why)
 {
-	smig_policy_node_t *nodes = g_new0(smig_policy_node_t, s->nnodes);
-	uint32_t *rank_node = g_new(uint32_t, s->ntasks);
 	smig_policy_params_t params;
-	smig_plan_t *plan = NULL;
 	job_t *j = s->job;
 
-	for (uint32_t n = 0; n < s->nnodes; n++) {
-		nodes[n].name = s->nodes[n];
-		nodes[n].slots = s->slots[n];
-		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
-				       &nodes[n].flags)) {
-			*why = g_strdup_printf("node %s unknown to the host",
-					       s->nodes[n]);
-			goto out;
-		}
-		if (step_store_local(s) && !step_agent_on(s, n))
-			nodes[n].slots = 0;
-	}
-	for (uint32_t r = 0; r < s->ntasks; r++)
-		rank_node[r] = s->rank_agent[r]->node_idx;
 	smig_policy_params_init(&params);
 	params.hysteresis = 0;
 	if (s->req.max_moves) {
 		if (j->moves >= s->req.max_moves) {
 			*why = g_strdup_printf("max-moves=%u of the step reached",
 					       s->req.max_moves);
-			goto out;
+			return NULL;
 		}
 		params.max_moves = s->req.max_moves - j->moves;
 	}
-	plan = step_plan_balance(b, s, nodes, rank_node, &params, now_us(),
-				 why);
-out:
-	g_free(nodes);
-	g_free(rank_node);
-	return plan;
+	return step_plan_balance(b, s, &params, now_us(), why);
 }
 
 /*

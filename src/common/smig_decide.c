@@ -30,6 +30,45 @@ void smig_decide_free(smig_decide_t *d)
 	g_free(d);
 }
 
+bool smig_decide_adjust(const smig_decide_t *d,
+			const smig_policy_params_t *params, smig_plan_t *plan)
+{
+	double idle, before, after, rel, gain;
+	char *why;
+
+	if (plan->forced || !plan->moves->len)
+		return plan->moves->len > 0;
+	idle = MAX(d->t_iter - plan->iter_before, 0);
+	before = plan->iter_before + idle;
+	after = plan->iter_after + idle;
+	rel = before > 0 ? 1 - after / before : 0;
+	gain = d->snap.remaining * rel - plan->cost;
+	if (idle > 0) {
+		why = g_strdup_printf("%s Measured iteration %.3g s, of which %.3g s no node's CPU explains: iteration %.3g s -> %.3g s (-%.1f %%), net gain %.3g s.",
+				      plan->why ? plan->why : "", d->t_iter,
+				      idle, before, after, 100 * rel, gain);
+		g_free(plan->why);
+		plan->why = why;
+	}
+	plan->iter_before = before;
+	plan->iter_after = after;
+	plan->gain = gain;
+	if (rel >= params->hysteresis && gain >= params->min_gain)
+		return true;
+	why = g_strdup_printf("%s Not moving: %.1f %% shorter iterations (%.0f %% needed), net gain %.3g s (%.3g s needed).",
+			      plan->why ? plan->why : "", 100 * rel,
+			      100 * params->hysteresis, gain,
+			      params->min_gain);
+	g_free(plan->why);
+	plan->why = why;
+	g_array_set_size(plan->moves, 0);
+	g_free(plan->reason);
+	plan->reason = g_strdup("ok");
+	g_free(plan->text);
+	plan->text = g_strdup("no rank moves");
+	return false;
+}
+
 bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
 		      uint32_t min_samples, double *rate)
 {
@@ -236,6 +275,7 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	 * (no smig_safepoint()): one iteration = one second.
 	 */
 	t_iter = d->rate > 0 ? 1.0 / d->rate : 1.0;
+	d->t_iter = t_iter;
 	raw = g_new0(double, nr);
 	best_raw = g_new0(double, nn);
 	d->slowest = in->rank_node[0];

@@ -65,6 +65,9 @@ typedef struct smig_decide {
 				 * (busy) ranks */
 	double rate;		/* the job's iterations per second (window
 				 * mean over ranks), 0: unknown */
+	double t_iter;		/* seconds per iteration: 1 / rate; 1 when
+				 * the rate is unknown (loads are then CPU
+				 * seconds per second) */
 	uint32_t slowest;	/* node index of the slowest node with ranks */
 	char *text;		/* "speed node1=0.31 node2=1.00 rate=12.5/s"
 				 * for logs */
@@ -81,6 +84,22 @@ typedef struct smig_decide {
  */
 smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 				    GError **error);
+
+/*
+ * smig_decide_adjust - correct a balancing plan for the part of the
+ * iteration that no node's CPU explains (sleep, I/O, blocking waits: the
+ * model counts only runnable time), and apply the thresholds again
+ * IN     d      - the estimate the plan was made from (borrowed)
+ * IN     params - the parameters it was made with (borrowed)
+ * IN/OUT plan   - a plan of smig_policy_decide() on d->snap; a forced plan
+ *                 is left alone. Otherwise the idle part S = max(t_iter -
+ *                 iter_before, 0) is added to iter_before and iter_after,
+ *                 gain recomputed; a plan that no longer passes hysteresis
+ *                 or min_gain loses its moves (reason "ok", why says why).
+ * RET true if the plan still has moves
+ */
+bool smig_decide_adjust(const smig_decide_t *d,
+			const smig_policy_params_t *params, smig_plan_t *plan);
 
 /* smig_decide_free - NULL is a no-op */
 void smig_decide_free(smig_decide_t *d);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <check.h>
@@ -251,6 +252,59 @@ static void done(int fd, uint64_t gen, uint32_t rank, int32_t status)
 	send_msg(fd, user_auth, SMIG_MSG_DONE, &vb);
 }
 
+/*
+ * The job's decision history (QUERY's "history", aa{sv}), asked for as
+ * the owner. RET new reference, caller g_variant_unref()s
+ */
+static GVariant *query_history(void)
+{
+	int cli = peer();
+	GVariantBuilder vb;
+	GVariant *h;
+	smig_msg_t *m;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(cli, SMIG_MSG_STATUS);
+	h = g_variant_lookup_value(m->body, "history",
+				   G_VARIANT_TYPE("aa{sv}"));
+	ck_assert_ptr_nonnull(h);
+	smig_msg_free(m);
+	close(cli);
+	return h;
+}
+
+/* Entry i of a history: its string field key (borrowed from h). */
+static const char *hist_str(GVariant *h, gsize i, const char *key)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	const char *v = NULL;
+
+	ck_assert_msg(g_variant_lookup(e, key, "&s", &v), "no %s", key);
+	g_variant_unref(e);
+	return v;
+}
+
+static bool hist_double(GVariant *h, gsize i, const char *key, double *v)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	bool found = g_variant_lookup(e, key, "d", v);
+
+	g_variant_unref(e);
+	return found;
+}
+
+static uint64_t hist_gen(GVariant *h, gsize i)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	guint64 gen = UINT64_MAX;
+
+	ck_assert(g_variant_lookup(e, "gen", "t", &gen));
+	g_variant_unref(e);
+	return gen;
+}
+
 /* srun and two agents registered for step 0; the map is complete. */
 static void register_step(int *srun, int *a1, int *a2)
 {
@@ -332,6 +386,24 @@ START_TEST(test_drain_moves_ranks)
 	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
 	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
 	g_free(got);
+	{
+		GVariant *h = query_history();
+		double d;
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "drain");
+		ck_assert_uint_eq(hist_gen(h, 0), 1);
+		ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+		ck_assert_str_eq(hist_str(h, 0, "from"), "node2");
+		ck_assert_str_eq(hist_str(h, 0, "to"), "node3");
+		ck_assert_str_eq(hist_str(h, 0, "reason"), "drain");
+		ck_assert_str_eq(hist_str(h, 0, "strategy"), "evacuate");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"), "moved");
+		/* Forced: no prediction; no samples: nothing to measure. */
+		ck_assert(!hist_double(h, 0, "predicted_gain", &d));
+		ck_assert(!hist_double(h, 0, "measured_gain", &d));
+		g_variant_unref(h);
+	}
 
 	/* The relaunched step takes over the job's state. */
 	close(a1);
@@ -369,6 +441,14 @@ START_TEST(test_missing_done_aborts)
 	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	g_free(got);
+	{
+		GVariant *h = query_history();
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "outcome"),
+				 "failed:capture-timeout");
+		g_variant_unref(h);
+	}
 	close(a1);
 	close(a2);
 	close(srun);
@@ -472,6 +552,16 @@ START_TEST(test_advise_never_moves)
 	ck_assert(!m);
 	ck_assert_str_eq(err->message, "timed out");
 	g_error_free(err);
+	{
+		GVariant *h = query_history();
+
+		/* One entry: the advice did not change between polls. */
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "advise");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"), "advised");
+		ck_assert_uint_eq(hist_gen(h, 0), 0);
+		g_variant_unref(h);
+	}
 	close(a1);
 	close(a2);
 	close(srun);
@@ -541,6 +631,147 @@ static void sample(int fd, const char *node, uint32_t r0, uint32_t r1,
 	send_msg(fd, user_auth, SMIG_MSG_SAMPLE, &vb);
 	(void) node;
 }
+
+/* A SAMPLE of step: both ranks with CPU share cpu, run delay delay. */
+static void sample_load(int fd, uint32_t step, uint32_t r0, uint32_t r1,
+			double cpu, double delay, double iters)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	double c[2] = { cpu, cpu }, d[2] = { delay, delay };
+	double it[2] = { iters, iters };
+	guint64 rss[2] = { 1 << 20, 1 << 20 };
+	GVariantBuilder vb;
+
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "interval_ms",
+			      g_variant_new_uint32(1000));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2, 4));
+	g_variant_builder_add(&vb, "{sv}", "cpu",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							c, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "delay",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							d, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "iters",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							it, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "rss",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
+							rss, 2, 8));
+	send_msg(fd, user_auth, SMIG_MSG_SAMPLE, &vb);
+}
+
+/*
+ * mode=auto: node2's ranks get a tenth of a core in every sample of a
+ * window, node1's six tenths: the balancer moves them to node3 by itself
+ * (reason balance), the history shows the decision with its prediction,
+ * and once the relaunched step has a full window at twice the rate, the
+ * measured gain 1.00.
+ */
+START_TEST(test_auto_balances)
+{
+	int srun, a1, a2, srun2, b1, b2;
+	double predicted, measured;
+	smig_msg_t *m;
+	GVariant *h;
+	char *got, *want;
+
+	register_step(&srun, &a1, &a2);
+	for (int i = 0; i < 8; i++) {
+		sample_load(a1, 0, 0, 1, 0.6, 0.4, 2.0);
+		sample_load(a2, 0, 2, 3, 0.1, 0.9, 2.0);
+	}
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	h = query_history();
+	ck_assert_uint_eq(g_variant_n_children(h), 1);
+	ck_assert_str_eq(hist_str(h, 0, "kind"), "auto");
+	ck_assert_str_eq(hist_str(h, 0, "reason"), "balance");
+	ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+	ck_assert_str_eq(hist_str(h, 0, "from"), "node2");
+	ck_assert_str_eq(hist_str(h, 0, "to"), "node3");
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "pending");
+	ck_assert(strlen(hist_str(h, 0, "strategy")) > 0);
+	ck_assert(strstr(hist_str(h, 0, "why"), "node2"));
+	ck_assert(hist_double(h, 0, "predicted_gain", &predicted));
+	ck_assert_msg(predicted > 0.5 && predicted < 1, "%g", predicted);
+	g_variant_unref(h);
+
+	count(a1, 1, 0, 5);
+	count(a1, 1, 1, 5);
+	count(a2, 1, 2, 5);
+	count(a2, 1, 3, 5);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 1, r, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "balance");
+	smig_msg_free(m);
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	m = expect(a1, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+	/* The windows start afresh: no load= until new samples. */
+	want = g_strdup_printf("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=balance last_decision=auto;gain=%.2f",
+			       predicted);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	g_free(want);
+	/* A late sample of the stopping step is not counted. */
+	sample_load(a1, 0, 0, 1, 0.6, 0.4, 2.0);
+	close(a1);
+	close(a2);
+	close(srun);
+
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 1, "mode=auto", 1, 0);
+	b1 = peer();
+	hello_agent(b1, user_auth, 1, "node1", 0, 1);
+	b2 = peer();
+	hello_agent(b2, user_auth, 1, "node3", 2, 3);
+	for (int i = 0; i < 8; i++) {
+		sample_load(b1, 1, 0, 1, 0.5, 0.5, 4.0);
+		sample_load(b2, 1, 2, 3, 0.5, 0.5, 4.0);
+	}
+	want = g_strdup_printf("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=balance last_decision=auto;gain=%.2f;measured=1.00 load=imbalance:1.00,hot:rank0@node1,node:node1",
+			       predicted);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	g_free(want);
+	h = query_history();
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "moved");
+	ck_assert(hist_double(h, 0, "measured_gain", &measured));
+	ck_assert(fabs(measured - 1.0) < 1e-6);
+	g_variant_unref(h);
+	/* Cooldown: equal nodes anyway, and no new capture. */
+	{
+		GError *err = NULL;
+
+		m = smig_wire_recv(b1, user_auth, 200, &err);
+		ck_assert(!m);
+		g_error_free(err);
+	}
+	close(b1);
+	close(b2);
+	close(srun2);
+}
+END_TEST
 
 START_TEST(test_samples_and_query)
 {
@@ -835,6 +1066,7 @@ static Suite *balancer_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_drain_moves_ranks);
+	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
 	tcase_add_test(tc, test_failed_done_aborts);
 	tcase_add_test(tc, test_wrong_uid_refused);

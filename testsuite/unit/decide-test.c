@@ -126,12 +126,60 @@ START_TEST(test_throttled_node)
 
 	plan = decide(d);
 	ck_assert_uint_eq(plan->moves->len, 2);
+	/* Busy all the time: nothing to add to the model's iteration. */
+	{
+		smig_policy_params_t params;
+
+		smig_policy_params_init(&params);
+		params.hysteresis = 0.2;
+		ck_assert(smig_decide_adjust(d, &params, plan));
+	}
 	ck_assert_str_eq(plan->reason, "balance");
 	ck_assert_str_eq(plan->text, "ranks 0,1 node1->node3");
 	/* Model: the slow node set the pace, the spare is as fast as node2. */
 	ck_assert(fabs(plan->iter_before - 0.5) < 1e-6);
 	ck_assert(plan->iter_after < 0.5 * 0.25);
 	ck_assert(plan->gain > 60);
+	smig_plan_free(plan);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/*
+ * Ranks that mostly sleep (runnable 7 % of the time) on a node where they
+ * wait longer for a core: the engine sees a slower node, but the CPU part
+ * of the iteration is too small for a move to pay.
+ */
+START_TEST(test_mostly_idle)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_policy_params_t params;
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+
+	for (int i = 0; i < W; i++)
+		round4(m, 0.03, 0.04, 0.05, 0.02, 10.0);
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(fabs(d->t_iter - 0.1) < 1e-6);
+	smig_policy_params_init(&params);
+	params.hysteresis = 0.2;
+	plan = smig_policy_decide(&d->snap, &params, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	/* The model alone: node1 at 0.6 of node2's speed, worth a move. */
+	ck_assert_uint_eq(plan->moves->len, 2);
+	ck_assert(!smig_decide_adjust(d, &params, plan));
+	ck_assert_uint_eq(plan->moves->len, 0);
+	ck_assert_str_eq(plan->reason, "ok");
+	ck_assert_str_eq(plan->text, "no rank moves");
+	ck_assert(fabs(plan->iter_before - 0.1) < 1e-6);
+	ck_assert(plan->iter_after > 0.09);
+	ck_assert_msg(strstr(plan->why, "no node's CPU explains") &&
+		      strstr(plan->why, "Not moving: "), "%s", plan->why);
 	smig_plan_free(plan);
 	smig_decide_free(d);
 	smig_metrics_free(m);
@@ -340,6 +388,7 @@ int main(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_throttled_node);
 	tcase_add_test(tc, test_balanced);
+	tcase_add_test(tc, test_mostly_idle);
 	tcase_add_test(tc, test_short_burst);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_idle);

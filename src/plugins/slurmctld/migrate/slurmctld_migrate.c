@@ -128,10 +128,13 @@ static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
 
 	lock_slurmctld(job_read);
 	job_ptr = find_job_record(job_id);
-	/* No limit: slurmctld sets end_time a year ahead; not a limit. */
+	/*
+	 * No limit (a partition with MaxTime=INFINITE): slurmctld sets a
+	 * limit of a year (365 days in minutes); that is no estimate.
+	 */
 	if (job_ptr && IS_JOB_RUNNING(job_ptr) &&
 	    job_ptr->time_limit != INFINITE && job_ptr->time_limit != NO_VAL &&
-	    job_ptr->end_time) {
+	    job_ptr->time_limit < 365 * 24 * 60 && job_ptr->end_time) {
 		limited = true;
 		*end = (int64_t) job_ptr->end_time;
 	}
