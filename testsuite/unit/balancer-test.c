@@ -90,6 +90,7 @@ static char *wait_published(const char *want)
 
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth, *other_auth;
+static const char *alloc_cpus;		/* HELLO_SRUN's; a test may change it */
 static smig_balancer_t *bal;
 
 static void setup(void)
@@ -112,6 +113,7 @@ static void setup(void)
 	user_auth = smig_auth_none_new(OWNER, OWNER);
 	other_auth = smig_auth_none_new(OTHER, OTHER);
 	memset(node_state, 0, sizeof(node_state));
+	alloc_cpus = "2(x3)";	/* also when CK_FORK=no runs tests in turn */
 	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
 	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
 		      err ? err->message : "");
@@ -185,8 +187,6 @@ static const char *get_str(const smig_msg_t *m, const char *key)
 	ck_assert_msg(smig_msg_get_str(m, key, &v), "no %s", key);
 	return v;
 }
-
-static const char *alloc_cpus = "2(x3)";
 
 static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
 		       const char *request, uint64_t restored,
