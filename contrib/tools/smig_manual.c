@@ -412,9 +412,10 @@ int smig_cmd_history(int argc, char **argv)
 	}
 	hist = g_variant_lookup_value(reply->body, "history",
 				      G_VARIANT_TYPE("aa{sv}"));
-	if (!hist)
-		hist = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE_VARDICT,
-							      NULL, 0));
+	if (!hist) {
+		hist = g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0);
+		g_variant_ref_sink(hist);
+	}
 	if (json)
 		history_json(job, hist);
 	else
