@@ -8,6 +8,7 @@
  */
 #include "smig_config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <math.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static char *wait_published(const char *want)
 
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth, *other_auth;
+static const char *alloc_cpus;		/* HELLO_SRUN's; a test may change it */
 static smig_balancer_t *bal;
 
 static void setup(void)
@@ -111,6 +113,7 @@ static void setup(void)
 	user_auth = smig_auth_none_new(OWNER, OWNER);
 	other_auth = smig_auth_none_new(OTHER, OTHER);
 	memset(node_state, 0, sizeof(node_state));
+	alloc_cpus = "2(x3)";	/* also when CK_FORK=no runs tests in turn */
 	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
 	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
 		      err ? err->message : "");
@@ -184,8 +187,6 @@ static const char *get_str(const smig_msg_t *m, const char *key)
 	ck_assert_msg(smig_msg_get_str(m, key, &v), "no %s", key);
 	return v;
 }
-
-static const char *alloc_cpus = "2(x3)";
 
 static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
 		       const char *request, uint64_t restored,
@@ -827,6 +828,236 @@ START_TEST(test_samples_and_query)
 }
 END_TEST
 
+/* REQUEST what=move from auth; RET the answer (REPLY or REFUSED) */
+static smig_msg_t *request_move(int fd, smig_auth_t *auth, const char *ranks,
+				const char *to)
+{
+	GError *err = NULL;
+	GVariantBuilder vb;
+	smig_msg_t *m;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string("move"));
+	g_variant_builder_add(&vb, "{sv}", "ranks", g_variant_new_string(ranks));
+	g_variant_builder_add(&vb, "{sv}", "to", g_variant_new_string(to));
+	send_msg(fd, auth, SMIG_MSG_REQUEST, &vb);
+	m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+	ck_assert_msg(m, "no answer: %s", err ? err->message : "");
+	return m;
+}
+
+static void expect_refused(int fd, smig_auth_t *auth, const char *ranks,
+			   const char *to, const char *reason)
+{
+	smig_msg_t *m = request_move(fd, auth, ranks, to);
+
+	ck_assert_str_eq(smig_msg_type_name(m->type), "REFUSED");
+	ck_assert_str_eq(get_str(m, "what"), "REQUEST");
+	ck_assert_str_eq(get_str(m, "reason"), reason);
+	smig_msg_free(m);
+}
+
+START_TEST(test_request_move)
+{
+	int srun, a1, a2, cli;
+	int32_t status = 1;
+	gint64 end;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Until both agents are registered the step cannot move (EBUSY). */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "2-3", "node3");
+		ck_assert_str_eq(smig_msg_type_name(m->type), "REPLY");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		if (status != -EBUSY || g_get_monotonic_time() > end)
+			break;
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_int_eq(status, 0);
+	ck_assert_str_eq(get_str(m, "started"), "StepId=0:gen=1");
+	ck_assert_str_eq(get_str(m, "move"),
+			 "ranks=2,3;from=node2;to=node3;reason=request");
+	smig_msg_free(m);
+
+	/* A second request while the first one runs: busy. */
+	m = request_move(cli, user_auth, "0", "node3");
+	ck_assert(smig_msg_get_i32(m, "status", &status));
+	ck_assert_int_eq(status, -EBUSY);
+	ck_assert_str_eq(get_str(m, "why"),
+			 "StepId=0: a capture or move is in progress");
+	smig_msg_free(m);
+
+	m = expect(a1, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		count(r < 2 ? a1 : a2, 1, r, 3);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 1, r, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "request");
+	smig_msg_free(m);
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
+	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
+	g_free(got);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_move_refused)
+{
+	int srun, a1, a2, cli;
+	int32_t status = 1;
+	gint64 end;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Wait for the agents with a request that cannot start a move. */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "0", "node1");
+		if (m->type != SMIG_MSG_REPLY ||
+		    g_get_monotonic_time() > end)
+			break;
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		ck_assert_int_eq(status, -EBUSY);
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_str_eq(smig_msg_type_name(m->type), "REFUSED");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "ranks=0: rank 0 already runs on node1");
+	smig_msg_free(m);
+
+	expect_refused(cli, other_auth, "2,3", "node3",
+		       "uid 2000 is not the owner (uid 1000) of the job");
+	expect_refused(cli, user_auth, "2,7", "node3",
+		       "ranks=2,7: rank 7 does not exist (the step has ranks 0-3)");
+	expect_refused(cli, user_auth, "2,2", "node3",
+		       "ranks=2,2: rank 2 given twice");
+	expect_refused(cli, user_auth, "3-2", "node3",
+		       "ranks=3-2: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "two", "node3",
+		       "ranks=two: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "2,", "node3",
+		       "ranks=2,: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "2", "node9",
+		       "to=node9: not a node of the job's allocation");
+	expect_refused(cli, user_auth, "0,2", "node1",
+		       "ranks=0,2: rank 0 already runs on node1");
+	expect_refused(cli, user_auth, "2", "node1",
+		       "to=node1: 0 free slots for 1 ranks");
+	set_node(3, SMIG_NODE_DRAIN);
+	expect_refused(cli, user_auth, "2", "node3",
+		       "to=node3: node is drain, not usable");
+	set_node(3, SMIG_NODE_OK);
+	/* Root may ask: this one is valid (seen by the answer, a REPLY). */
+	{
+		smig_auth_t *root = smig_auth_none_new(0, 0);
+
+		m = request_move(cli, root, "1", "node3");
+		ck_assert_str_eq(smig_msg_type_name(m->type), "REPLY");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		ck_assert_int_eq(status, 0);
+		smig_msg_free(m);
+		smig_auth_free(root);
+	}
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_rebalance)
+{
+	int srun, a1, a2, cli;
+	int32_t status = -EBUSY;
+	GVariantBuilder vb;
+	gint64 end;
+	smig_msg_t *m = NULL;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Without samples the engine cannot decide: said in the reply. */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;
+	     status == -EBUSY && g_get_monotonic_time() < end;) {
+		smig_msg_free(m);
+		usleep(20 * 1000);
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "job",
+				      g_variant_new_uint32(JOB));
+		g_variant_builder_add(&vb, "{sv}", "what",
+				      g_variant_new_string("rebalance"));
+		send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+		m = expect(cli, SMIG_MSG_REPLY);
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+	}
+	ck_assert_int_eq(status, -ENODATA);
+	ck_assert_str_eq(get_str(m, "started"), "");
+	ck_assert_str_eq(get_str(m, "why"),
+			 "no decision possible: samples of node node1 are stale");
+	smig_msg_free(m);
+
+	/* A step given that does not exist is refused by name. */
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("rebalance"));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(7));
+	send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+	m = expect(cli, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "step=7: no step 7 of JobId=42 runs with --migrate");
+	smig_msg_free(m);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_advise_refused)
+{
+	int srun, cli;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=advise", 0, 0);
+	got = wait_published("mode=advise gen=0 moves=0");
+	ck_assert_str_eq(got, "mode=advise gen=0 moves=0");
+	g_free(got);
+	cli = peer();
+	expect_refused(cli, user_auth, "2", "node3",
+		       "mode=advise: StepId=0 never moves");
+	close(cli);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -843,6 +1074,10 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);
 	tcase_add_test(tc, test_samples_and_query);
+	tcase_add_test(tc, test_request_move);
+	tcase_add_test(tc, test_request_move_refused);
+	tcase_add_test(tc, test_request_rebalance);
+	tcase_add_test(tc, test_request_advise_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

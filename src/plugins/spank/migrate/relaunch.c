@@ -102,6 +102,7 @@ static struct {
 	bool pending;		/* ... and COMMITted: relaunch at exit */
 	uint64_t gen;
 	char *hostfile;		/* our file, g_free() */
+	uint32_t nnodes;	/* distinct nodes of its first ntasks lines */
 	char *reason;
 
 	int exit_status;	/* srun's, from on_exit() */
@@ -206,11 +207,14 @@ static bool is_our_hostfile(const char *path)
 /*
  * check_hostfile - a RELAUNCH mapping: ntasks lines (or more: srun ignores
  * the rest), each the name of a node of the allocation
+ * OUT nnodes - distinct nodes the ntasks ranks run on
  * OUT errmsg - new text on failure, caller g_free()s
  */
-static bool check_hostfile(const char *text, char **errmsg)
+static bool check_hostfile(const char *text, uint32_t *nnodes,
+			   char **errmsg)
 {
 	char **lines = g_strsplit(text, "\n", -1);
+	GHashTable *nodes = g_hash_table_new(g_str_hash, g_str_equal);
 	uint32_t n = 0;
 	bool ok = true;
 
@@ -218,6 +222,8 @@ static bool check_hostfile(const char *text, char **errmsg)
 		if (!**l && !l[1])
 			break;		/* the final newline */
 		n++;
+		if (n <= rl.ntasks)
+			g_hash_table_add(nodes, *l);
 		if (!rl.alloc_nodes || !g_strv_contains(
 				(const char *const *) rl.alloc_nodes, *l)) {
 			*errmsg = g_strdup_printf("hostfile line %u: \"%s\" is not a node of the allocation (%s)",
@@ -231,6 +237,8 @@ static bool check_hostfile(const char *text, char **errmsg)
 					  n, rl.ntasks);
 		ok = false;
 	}
+	*nnodes = g_hash_table_size(nodes);
+	g_hash_table_destroy(nodes);
 	g_strfreev(lines);
 	return ok;
 }
@@ -323,6 +331,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	char *errmsg = NULL, *path;
 	uint32_t job, step;
 	GVariantBuilder b;
+	uint32_t nnodes = 0;
 	uint64_t gen;
 
 	if (!smig_msg_get_u32(msg, "job", &job) ||
@@ -335,7 +344,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 		return false;
 	}
 	smig_msg_get_str(msg, "reason", &reason);
-	if (!check_hostfile(text, &errmsg) ||
+	if (!check_hostfile(text, &nnodes, &errmsg) ||
 	    !(path = write_hostfile(text, &errmsg))) {
 		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH of generation %" PRIu64 " refused: %s",
 			    rl.job_id, rl.step_id, gen, errmsg);
@@ -348,6 +357,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	g_free(rl.hostfile);
 	g_free(rl.reason);
 	rl.hostfile = path;
+	rl.nnodes = nnodes;
 	rl.reason = g_strdup(reason && *reason ? reason : "requested");
 	rl.gen = gen;
 	rl.prepared = true;
@@ -765,8 +775,9 @@ out_close:
 }
 
 /*
- * build_argv - srun's own words with --distribution=arbitrary just before
- * the application's words (so that it overrides a -m of the user)
+ * build_argv - srun's own words with --nodes=K (the nodes of the new
+ * mapping) and --distribution=arbitrary just before the application's
+ * words (so that they override a -N or -m of the user)
  * RET new vector, caller g_strfreev()s; NULL (logged) if the command line
  * does not end with the application's words
  */
@@ -803,12 +814,24 @@ static char **build_argv(void)
 			goto out_fail;
 		}
 	}
+	/*
+	 * A move may change the number of nodes (ranks 2,3 to a spare while
+	 * 0,1 stay): --nodes=K overrides the user's -N, which srun would
+	 * refuse ("Only allocated 2 nodes asked for 3"). Replace the pair an
+	 * earlier move added instead of adding one more on every move.
+	 */
+	if (!strcmp(words->pdata[head - 1], DIST_ARBITRARY)) {
+		head--;
+		if (head > 1 && g_str_has_prefix(words->pdata[head - 1],
+						 "--nodes="))
+			head--;
+	}
 	out = g_ptr_array_new();
 	for (guint i = 0; i < head; i++)
 		g_ptr_array_add(out, g_strdup(words->pdata[i]));
-	/* Do not add one more on every move. */
-	if (strcmp(words->pdata[head - 1], DIST_ARBITRARY))
-		g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
+	g_ptr_array_add(out, g_strdup_printf("--nodes=%u", rl.nnodes));
+	g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
+	head = n - napp;
 	for (guint i = head; i < n; i++)
 		g_ptr_array_add(out, g_strdup(words->pdata[i]));
 	g_ptr_array_add(out, NULL);
