@@ -1218,6 +1218,8 @@ static bool release_pass(smig_balancer_t *b)
 				  j->id, j->last_good);
 			j->requeued = true;
 			j->released = false;
+			/* A back-off of the old run must not hold the new. */
+			j->retry_after = 0;
 			job_drop_steps(b, j);
 		}
 		if (rc == SMIG_RELEASE_WAIT) {
