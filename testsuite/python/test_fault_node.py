@@ -181,13 +181,13 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
     scontrol_node(c, victim, "state=drain reason=fault-test")
     t0 = time.monotonic()
     try:
-        text = cl.repeat_until(lambda: after_restart(read(out)),
-                               lambda t: len([s for s in starts(t)
-                                              if s[2] == "restored"]) >= 4,
-                               timeout=90)
+        cl.repeat_until(lambda: after_restart(read(out)),
+                        lambda t: len([s for s in starts(t)
+                                       if s[2] == "restored"]) >= 4,
+                        timeout=90)
         cl.log.info("job-scope move: drain -> all ranks restored in %.1f s",
                     time.monotonic() - t0)
-        it = check_restarted(c, job, out, victim, ref_short, 600)
+        check_restarted(c, job, out, victim, ref_short, 600)
         exc = cl.get_job_parameter(c, job, "ExcNodeList", "")
         assert victim in exc, f"ExcNodeList={exc!r}, {victim} not in it"
         gen = restore_gen(c, job)
@@ -197,7 +197,6 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
         assert re.search(rf"\bgen={gen} moves=1 last_move=ranks=all;"
                          rf"from={victim};to=requeue;reason=drain\b", line), \
             f"SystemComment: {line!r}"
-        assert it > 0
     finally:
         scontrol_node(c, victim, "state=resume")
 
