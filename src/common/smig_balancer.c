@@ -155,6 +155,8 @@ typedef struct capture {
 	char *hostfile;
 	uint64_t good_before;	/* job's last_good when it started */
 	uint64_t hist_id;	/* its history entry (moves only), 0: none */
+	char *requeue_exclude;	/* job scope: requeue without these nodes
+				 * ("node2,node3") once good; else NULL */
 } capture_t;
 
 /* One decision of a job and its outcome (QUERY: history). */
@@ -199,6 +201,9 @@ struct job {
 	int64_t next_decide;	/* monotonic us: next balancing decision */
 	uint64_t samples;	/* SAMPLE messages taken */
 	uint64_t decided_samples;	/* samples at the last decision try */
+	bool requeued;		/* pending again after a requeue (ours or
+				 * Slurm's): kept until it runs again */
+	bool released;		/* ... and its begin time is now */
 };
 
 struct step {
@@ -238,6 +243,8 @@ struct smig_balancer {
 	uint32_t max_conns_set;	/* smig_balancer_set_max_conns(), or 0 */
 	GSource *timer;
 	GSource *reaper;	/* pending idle reap, or NULL */
+	GSource *release_timer;	/* fast release_pass() while a requeued
+				 * job waits, or NULL */
 
 	GHashTable *conns;	/* conn_t set, owned */
 	GQueue dead;		/* conns to reap */
@@ -258,6 +265,8 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
 static void state_sync(smig_balancer_t *b);
 static void job_sync(smig_balancer_t *b, job_t *j);
+static void job_scope_commit(smig_balancer_t *b, step_t *s);
+static void release_timer_start(smig_balancer_t *b);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -516,6 +525,7 @@ static void capture_free(capture_t *cap)
 	g_free(cap->done);
 	g_free(cap->handed);
 	g_free(cap->hostfile);
+	g_free(cap->requeue_exclude);
 	g_free(cap);
 }
 
@@ -1256,6 +1266,10 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 	capture_t *cap = s->cap;
 
 	s->job->last_good = cap->gen;
+	if (cap->requeue_exclude) {
+		job_scope_commit(b, s);
+		return;
+	}
 	if (!cap->plan->moves->len) {
 		/* A capture for later (every=, REQUEST): nobody moves. */
 		capture_commit_stay(b, s);
@@ -1359,6 +1373,295 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	conn_send(s->srun, SMIG_MSG_COMMIT, body);
 	send_agents(s, SMIG_MSG_COMMIT, body);
 	g_variant_unref(body);
+}
+
+/* ---------------------------------------------------------------- job scope */
+
+/*
+ * Predicted failure: a node whose agent reports health "fail" (the admin's
+ * MigrateHealthFile) is left like a failing node, before it dies. "warn"
+ * only shows in the state line. Marks such nodes in health_only (when Slurm
+ * itself has no complaint about them).
+ */
+static void step_node_health(const step_t *s, smig_policy_node_t *nodes,
+			     bool *health_only)
+{
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		const char *why = NULL;
+
+		health_only[n] = false;
+		if (smig_metrics_node_health(s->job->metrics, s->nodes[n],
+					     &why) != SMIG_HEALTH_FAIL)
+			continue;
+		if (nodes[n].flags == SMIG_NODE_OK) {
+			health_only[n] = true;
+			smig_debug("JobId=%u: node %s health fail (%s): leaving it",
+				   s->job->id, s->nodes[n], why ? why : "");
+		}
+		nodes[n].flags |= SMIG_NODE_FAIL;
+	}
+}
+
+/*
+ * Why ranks leave: the worst Slurm state of the nodes with ranks that must
+ * be left ("down", "fail", "drain"), or "health" when only health files
+ * complain. RET static text
+ */
+static const char *leave_reason(const step_t *s,
+				const smig_policy_node_t *nodes,
+				const bool *health_only,
+				const uint32_t *rank_node)
+{
+	uint32_t flags = 0;
+	bool health = false;
+
+	for (uint32_t r = 0; r < s->ntasks; r++) {
+		uint32_t n = rank_node[r];
+
+		if (health_only[n])
+			health = true;
+		else
+			flags |= nodes[n].flags;
+	}
+	if (flags == SMIG_NODE_OK && health)
+		return "health";
+	return smig_node_flags_reason(flags);
+}
+
+/*
+ * Nodes of the allocation that must be left, joined by sep ("," for
+ * Slurm, "+" for the state line). RET caller g_free()s
+ */
+static char *bad_nodes(const step_t *s, const smig_policy_node_t *nodes,
+		       const char *sep)
+{
+	GString *str = g_string_new(NULL);
+
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (nodes[n].flags != SMIG_NODE_OK)
+			g_string_append_printf(str, "%s%s",
+					       str->len ? sep : "",
+					       s->nodes[n]);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * Whether a step whose ranks cannot stay in the allocation may move as a
+ * whole job (requeue). RET NULL if it may; else the last_error reason
+ */
+static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
+				     const char *exclude)
+{
+	GError *err = NULL;
+
+	if (!b->ops.job_requeue)
+		return "no-spare";
+	if (step_store_local(s)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: MigrateImageStore=local keeps images on the nodes the job leaves",
+			     s->job->id, s->step_id);
+		return "no-spare";
+	}
+	if (s->job->nsteps > 1) {
+		smig_verbose("JobId=%u StepId=%u not requeued: the job has %u migrating steps, a requeue would lose the others' progress",
+			     s->job->id, s->step_id, s->job->nsteps);
+		return "no-spare";
+	}
+	if (!b->ops.job_requeue(b->ops.ctx, s->job->id, exclude, true, &err)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: %s", s->job->id,
+			     s->step_id, err->message);
+		g_error_free(err);
+		return "no-requeue";
+	}
+	return NULL;
+}
+
+/*
+ * No room in the allocation for the ranks that must leave (or the other
+ * nodes are bad too): capture every rank where it is, then requeue the job
+ * without the bad nodes (job_scope_commit()); in advise mode, say so.
+ * RET true if handled (capture started, or advice given), false if the job
+ * cannot move as a whole: *refusal is then the last_error reason
+ */
+static bool job_scope_start(smig_balancer_t *b, step_t *s,
+			    const smig_policy_node_t *nodes,
+			    const char *reason, const char **refusal)
+{
+	job_t *j = s->job;
+	char *exclude = bad_nodes(s, nodes, ",");
+	char *from = bad_nodes(s, nodes, "+");
+	smig_plan_t *plan;
+	bool started = false;
+
+	*refusal = job_scope_refusal(b, s, exclude);
+	if (*refusal)
+		goto out;
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		char *advice = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+					       from, reason);
+
+		if (g_strcmp0(advice, j->advice))
+			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
+				     s->step_id, advice);
+		g_free(j->advice);
+		j->advice = advice;
+		job_publish(b, j);
+		started = true;
+		goto out;
+	}
+	if (s->req.max_moves && j->moves >= s->req.max_moves) {
+		*refusal = "max-moves";
+		goto out;
+	}
+	plan = plan_stay(reason);
+	g_free(plan->text);
+	plan->text = g_strdup_printf("whole job: requeue without %s",
+				     exclude);
+	capture_start(b, s, plan);
+	s->cap->requeue_exclude = exclude;
+	exclude = NULL;
+	started = true;
+out:
+	g_free(exclude);
+	g_free(from);
+	return started;
+}
+
+/*
+ * The whole job's images are good: the agents record the generation in
+ * the manifest (COMMIT stop=false: the ranks run on until Slurm stops
+ * them), then the host requeues the job without the bad nodes and
+ * release_pass() lets it start again at once. The COMMIT is on the wire
+ * before the requeue is asked for, and Slurm's kill reaches the nodes
+ * through slurmd later: the agents record it first. Had one not, the
+ * restart falls back to the previous good generation (doc/images.md).
+ */
+static void job_scope_commit(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	job_t *j = s->job;
+	GError *err = NULL;
+	GVariantBuilder vb;
+	char *from;
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen",
+			      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "stop",
+			      g_variant_new_boolean(FALSE));
+	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+
+	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
+				false, &err)) {
+		smig_error("JobId=%u gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
+			   j->id, cap->gen, err->message);
+		g_error_free(err);
+		job_set_error(j, cap->gen, "requeue-failed", NULL);
+		j->retry_after = now_us() +
+				 (int64_t) b->conf->retry_interval_ms * 1000;
+		g_clear_pointer(&s->cap, capture_free);
+		job_publish(b, j);
+		return;
+	}
+	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
+	smig_info("JobId=%u requeued gen=%" PRIu64 " exclude=%s reason=%s",
+		  j->id, cap->gen, cap->requeue_exclude, cap->plan->reason);
+	j->moves++;
+	g_free(j->last_move);
+	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+				       from, cap->plan->reason);
+	g_free(from);
+	j->requeued = true;
+	j->released = false;
+	s->committed = true;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, j);
+	release_timer_start(b);
+}
+
+/* Forget every step of a job (its processes are gone: requeued). */
+static void job_drop_steps(smig_balancer_t *b, job_t *j)
+{
+	GHashTableIter it;
+	GPtrArray *list = g_ptr_array_new();
+	gpointer v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((step_t *) v)->job == j)
+			g_ptr_array_add(list, v);
+	for (guint i = 0; i < list->len; i++)
+		step_remove(b, g_ptr_array_index(list, i));
+	g_ptr_array_free(list, TRUE);
+}
+
+/*
+ * Jobs the host no longer runs: one that was requeued (by a job-scope move
+ * or by Slurm after a node failure) loses its old steps, keeps its state
+ * (generations only grow) and is released to start again at once instead
+ * of after Slurm's credential wait.
+ * RET true while some requeued job still waits (completing)
+ */
+static bool release_pass(smig_balancer_t *b)
+{
+	GHashTableIter it;
+	bool waiting = false;
+	gpointer v;
+
+	if (!b->ops.job_release)
+		return false;
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		job_t *j = v;
+		uint32_t uid;
+		int rc;
+
+		if (b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		rc = b->ops.job_release(b->ops.ctx, j->id);
+		if (rc == SMIG_RELEASE_NONE) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		if (!j->requeued || j->nsteps) {
+			smig_info("JobId=%u requeued: its steps are gone, restart from gen=%" PRIu64,
+				  j->id, j->last_good);
+			j->requeued = true;
+			j->released = false;
+			/* A back-off of the old run must not hold the new. */
+			j->retry_after = 0;
+			job_drop_steps(b, j);
+		}
+		if (rc == SMIG_RELEASE_WAIT) {
+			waiting = true;
+		} else if (!j->released) {
+			smig_info("JobId=%u released: may start again now",
+				  j->id);
+			j->released = true;
+		}
+	}
+	return waiting;
+}
+
+static gboolean release_timer(gpointer data)
+{
+	smig_balancer_t *b = data;
+
+	if (release_pass(b))
+		return G_SOURCE_CONTINUE;
+	g_clear_pointer(&b->release_timer, g_source_unref);
+	return G_SOURCE_REMOVE;
+}
+
+/* Run release_pass() every 100 ms until no requeued job waits. */
+static void release_timer_start(smig_balancer_t *b)
+{
+	if (b->release_timer || !b->ops.job_release)
+		return;
+	b->release_timer = g_timeout_source_new(100);
+	g_source_set_callback(b->release_timer, release_timer, b, NULL);
+	g_source_attach(b->release_timer, b->ctx);
 }
 
 /* ---------------------------------------------------------------- policy */
@@ -1524,6 +1827,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	smig_plan_t *plan;
 	GError *err = NULL;
 	bool leave = false, unknown = false;
+	bool *health_only;
+	const char *reason, *refusal;
 
 	if (s->cap) {
 		if (now >= s->cap->deadline) {
@@ -1555,6 +1860,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 			unknown = true;
 		}
 	}
+	health_only = g_new0(bool, s->nnodes);
+	step_node_health(s, nodes, health_only);
 	/* A node-local store can hand images only to a node where the
 	 * step has an agent: other nodes cannot be targets. */
 	if (step_store_local(s))
@@ -1582,14 +1889,17 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 
+	reason = leave_reason(s, nodes, health_only, rank_node);
 	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
 				    &err);
 	if (!plan) {
 		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
 			     s->step_id, err->message);
 		g_error_free(err);
+		if (job_scope_start(b, s, nodes, reason, &refusal))
+			goto out;
 		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      "no-spare", NULL);
+			      refusal, NULL);
 		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
 				       1000;
 		job_publish(b, j);
@@ -1599,6 +1909,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		smig_plan_free(plan);
 		goto out;
 	}
+	g_free(plan->reason);
+	plan->reason = g_strdup(reason);
 	if (s->req.mode == SMIG_MODE_ADVISE) {
 		job_advise(b, s, plan, true);
 		smig_plan_free(plan);
@@ -1617,6 +1929,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	}
 	capture_start_kind(b, s, plan, "drain");
 out:
+	g_free(health_only);
 	g_free(rank_node);
 	g_free(nodes);
 }
@@ -1629,6 +1942,10 @@ static gboolean poll_timer(gpointer data)
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
 	bool forgot = false;
+
+	/* Requeued jobs first: their steps are gone, nothing to poll. */
+	if (release_pass(b))
+		release_timer_start(b);
 
 	/* step_poll() may publish, never remove: iterate over a copy anyway. */
 	g_hash_table_iter_init(&it, b->steps);
@@ -1649,7 +1966,7 @@ static gboolean poll_timer(gpointer data)
 			job_publish(b, j);
 		}
 
-		if (j->nsteps ||
+		if (j->nsteps || j->requeued ||
 		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
 			/* Restored from the state file: show it again. */
 			if (j->restored && !j->published)
@@ -3731,6 +4048,10 @@ void smig_balancer_free(smig_balancer_t *b)
 	if (b->accept_pause) {
 		g_source_destroy(b->accept_pause);
 		g_source_unref(b->accept_pause);
+	}
+	if (b->release_timer) {
+		g_source_destroy(b->release_timer);
+		g_source_unref(b->release_timer);
 	}
 	/* Steps first: they point at conns only to detach them. */
 	g_hash_table_destroy(b->steps);

@@ -1440,12 +1440,12 @@ static int restore_gen(spank_t sp, uint64_t *gen, char *errbuf, size_t errlen)
 
 	*gen = 0;
 	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
-	    ESPANK_SUCCESS || !val[0])
+	    ESPANK_SUCCESS || !val[0] || !strcmp(val, "none"))
 		return 0;
 	if (strcmp(val, "last")) {
 		if (!g_ascii_string_to_unsigned(val, 10, 1, UINT64_MAX, gen,
 						NULL)) {
-			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
+			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
 				 val);
 			return -EINVAL;
 		}
