@@ -110,6 +110,7 @@ typedef enum {
 
 typedef struct capture {
 	uint64_t gen;
+	uint64_t prev_good;	/* the job's last good one before gen */
 	phase_t phase;
 	int64_t deadline;	/* monotonic us */
 	smig_plan_t *plan;
@@ -673,6 +674,12 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
 	job_set_error(s->job, cap->gen, reason, ranks);
+	/*
+	 * Complete images, but never committed: the agents did not add gen
+	 * to the manifest, so it is not the job's last good one.
+	 */
+	if (cap->phase == PHASE_HANDOFF || cap->phase == PHASE_RELAUNCH)
+		s->job->last_good = cap->prev_good;
 	s->job->retry_after = now_us() +
 			      (int64_t) b->conf->retry_interval_ms * 1000;
 	g_clear_pointer(&s->cap, capture_free);
@@ -859,6 +866,7 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 {
 	capture_t *cap = s->cap;
 
+	cap->prev_good = s->job->last_good;
 	s->job->last_good = cap->gen;
 	if (!cap->plan->moves->len) {
 		/* A capture for later (every=, REQUEST): nobody moves. */

@@ -423,6 +423,37 @@ START_TEST(test_agent_gone_ends_step)
 }
 END_TEST
 
+/* srun gone after RELAUNCH, before its ACK: the ranks go on. */
+START_TEST(test_srun_lost_before_commit)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	smig_msg_free(m);
+	close(srun);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "srun-lost");
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_ABORT);
+	smig_msg_free(m);
+	/* Never committed: not in the manifest, so not the last good one. */
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	g_free(got);
+	close(a1);
+	close(a2);
+}
+END_TEST
+
 /* An agent that says BYE before it closes leaves the step alone. */
 START_TEST(test_agent_bye_keeps_step)
 {
@@ -658,6 +689,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_failed_done_aborts);
 	tcase_add_test(tc, test_agent_gone_ends_step);
 	tcase_add_test(tc, test_agent_bye_keeps_step);
+	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
