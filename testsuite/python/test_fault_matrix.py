@@ -11,10 +11,10 @@ image store filling up is test_fault_store_full in test_image_faults.py
 (it shares that file's two-step job).
 
 Cost measured here (2 cores, loopback cluster): stepd_killed_capture
-18 s, srun_killed_relaunch 11 s, drain_two 8 s and 9 s, partition 15 s plus
-1.5 s to start a second cluster in network-namespace mode (unless the
-session's cluster already is one); with test_fault_store_full (13 s), 79 s
-for the whole matrix.
+18 s, srun_killed_relaunch 11 s per signal, drain_two 8 s and 9 s,
+partition 15 s plus 1.5 s to start a second cluster in network-namespace
+mode (unless the session's cluster already is one); with
+test_fault_store_full (13 s), about 90 s for the whole matrix.
 """
 
 import os
@@ -131,8 +131,9 @@ def node_stepd(c, node, job, step):
     return None
 
 
-def srun_of(job, word):
-    """PID of the srun of JOB whose command line has WORD."""
+def srun_of(c, job, word):
+    """PID of the srun of JOB of cluster C (other clusters run jobs of the
+    same number on this machine) whose command line has WORD."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -146,7 +147,8 @@ def srun_of(job, word):
                 env = f.read().split(b"\0")
         except OSError:
             continue
-        if f"SLURM_JOB_ID={job}".encode() in env:
+        if f"SLURM_JOB_ID={job}".encode() in env and \
+                f"SLURM_CONF={c.env['SLURM_CONF']}".encode() in env:
             return int(pid)
     return None
 
@@ -229,17 +231,19 @@ def test_fault_stepd_killed_capture(cluster, needs_plugins, reference):
         c.run(f"scancel {job}", user="root", timeout=30)
 
 
-def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference):
-    """srun is killed (SIGKILL) after the move was committed and before
-    the relaunched step starts (it waits for the spare node, which
-    another step of the job holds): the old ranks had stopped at one
-    safe point, so the move's generation is good (manifest) and nothing is
-    lost; the batch script sees srun killed (exit 137), and a restart
+@pytest.mark.parametrize("sig", ["KILL", "TERM"])
+def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
+    """srun is killed (SIGKILL) or terminated (SIGTERM) after the move was
+    committed and before the relaunched step starts (it waits for the
+    spare node, which another step of the job holds): the old ranks had
+    stopped at one safe point, so the move's generation is good (manifest)
+    and nothing is lost; the batch script sees srun fail (137, or 1 after
+    "Cancelled pending job step"), and a restart
     (SLURM_MIGRATE_RESTORE_GEN=last) restores that generation on every rank
     at the iteration where they stopped and completes with the checksum of
     a run without faults."""
     c = cluster
-    name = "fault_srun"
+    name = f"fault_srun_{sig}"
     go = os.path.join(c.workdir, f"{name}.go")
     held = os.path.join(c.workdir, f"{name}.held")
     for p in (go, held):
@@ -266,7 +270,7 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference):
         drain(c, [victim])
         # srun execs itself with --distribution=arbitrary; the new step
         # waits (silently) for the spare node's CPUs.
-        pid = cl.repeat_until(lambda: srun_of(job, "--distribution=arbitrary"),
+        pid = cl.repeat_until(lambda: srun_of(c, job, "--distribution=arbitrary"),
                               bool, timeout=60, poll_interval=0.1)
         text = read(out)
         assert pid, f"no relaunched srun:\n{text}"
@@ -277,10 +281,14 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference):
         stop_iter = int(stops[0][1])
         time.sleep(1)
         assert not restored(read(out)), "the relaunched step started"
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, getattr(signal, f"SIG{sig}"))
         text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
                                timeout=30)
-        assert "srun_exit=137" in text, text
+        # SIGTERM: srun cancels its pending step itself and fails.
+        want = "137" if sig == "KILL" else "1"
+        assert re.search(rf"^srun_exit={want}$", text, re.M), text
+        if sig == "TERM":
+            assert "Cancelled pending job step with signal 15" in text, text
         line = comment(c, job)
         assert line.startswith("mode=auto gen=1 moves=1 last_move="), line
         assert good_gens(c, job) == [1]
