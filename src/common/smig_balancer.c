@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,11 +65,23 @@ typedef enum {
 	ROLE_AGENT,
 } conn_role_t;
 
-/* A GSource watching one fd, calling io(data, condition). */
-typedef struct fd_source {
+/*
+ * One epoll set, watched by one GSource: GLib's own unix-fd sources would
+ * make every wake-up of the loop poll() every connection (ten thousand node
+ * agents), while epoll_wait() returns only the ready ones.
+ */
+typedef struct fd_poller {
 	GSource src;
-	gpointer tag;
-	void (*io)(void *data, GIOCondition cond);
+	int epfd;
+	bool dispatching;
+	GSList *graveyard;	/* fd_source_t freed during a dispatch */
+} fd_poller_t;
+
+/* One fd in a poller, calling io(data, condition) when it is ready. */
+typedef struct fd_source {
+	fd_poller_t *p;
+	int fd;
+	void (*io)(void *data, GIOCondition cond);	/* NULL once freed */
 	void *data;
 } fd_source_t;
 
@@ -139,6 +152,8 @@ struct job {
 	uint32_t nsteps;
 	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
+	bool samples_new;	/* SAMPLEs since the last publish: the
+				 * poll timer publishes the load summary */
 };
 
 struct step {
@@ -170,6 +185,7 @@ struct smig_balancer {
 	GMainLoop *loop;
 	GThread *thread;
 	int listen_fd;		/* -1 until started */
+	fd_poller_t *poller;	/* every fd of the balancer */
 	fd_source_t *listen_src;
 	GSource *accept_pause;	/* pending listener resume, or NULL */
 	uint32_t max_conns;	/* from RLIMIT_NOFILE at start */
@@ -193,38 +209,131 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 
 /* ---------------------------------------------------------------- fds */
 
-static gboolean fd_dispatch(GSource *src, GSourceFunc cb, gpointer data)
-{
-	fd_source_t *fs = (fd_source_t *) src;
+#define POLL_BATCH	256		/* ready fds handled per wake-up */
 
-	fs->io(fs->data, g_source_query_unix_fd(src, fs->tag));
+static uint32_t cond_to_epoll(GIOCondition cond)
+{
+	return (cond & G_IO_IN ? EPOLLIN : 0) |
+	       (cond & G_IO_OUT ? EPOLLOUT : 0);
+}
+
+static GIOCondition epoll_to_cond(uint32_t ev)
+{
+	return (ev & EPOLLIN ? G_IO_IN : 0) | (ev & EPOLLOUT ? G_IO_OUT : 0) |
+	       (ev & EPOLLHUP ? G_IO_HUP : 0) | (ev & EPOLLERR ? G_IO_ERR : 0);
+}
+
+/* Level-triggered, like poll(): what is left of a batch comes next time. */
+static gboolean fd_poller_dispatch(GSource *src, GSourceFunc cb,
+				   gpointer data)
+{
+	fd_poller_t *p = (fd_poller_t *) src;
+	struct epoll_event ev[POLL_BATCH];
+	int n;
+
+	n = epoll_wait(p->epfd, ev, POLL_BATCH, 0);
+	if (n < 0 && errno != EINTR)
+		smig_error("epoll_wait: %s", g_strerror(errno));
+	p->dispatching = true;
+	for (int i = 0; i < n; i++) {
+		fd_source_t *fs = ev[i].data.ptr;
+
+		/* Freed by an earlier callback of this batch: skip it. */
+		if (fs->io)
+			fs->io(fs->data, epoll_to_cond(ev[i].events));
+	}
+	p->dispatching = false;
+	g_slist_free_full(p->graveyard, g_free);
+	p->graveyard = NULL;
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs fd_source_funcs = {
-	.dispatch = fd_dispatch,
+static void fd_poller_finalize(GSource *src)
+{
+	fd_poller_t *p = (fd_poller_t *) src;
+
+	g_slist_free_full(p->graveyard, g_free);
+	if (p->epfd >= 0)
+		close(p->epfd);
+}
+
+static GSourceFuncs fd_poller_funcs = {
+	.dispatch = fd_poller_dispatch,
+	.finalize = fd_poller_finalize,
 };
 
-static fd_source_t *fd_source_new(GMainContext *ctx, int fd,
+/* RET new poller attached to ctx, or NULL with error set */
+static fd_poller_t *fd_poller_new(GMainContext *ctx, GError **error)
+{
+	fd_poller_t *p;
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (epfd < 0) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "epoll_create1: %s", g_strerror(errno));
+		return NULL;
+	}
+	p = (fd_poller_t *) g_source_new(&fd_poller_funcs,
+					 sizeof(fd_poller_t));
+	p->epfd = epfd;
+	g_source_add_unix_fd(&p->src, epfd, G_IO_IN);
+	g_source_attach(&p->src, ctx);
+	return p;
+}
+
+static void fd_poller_free(fd_poller_t *p)
+{
+	if (!p)
+		return;
+	g_source_destroy(&p->src);
+	g_source_unref(&p->src);
+}
+
+/*
+ * fd_source_new - watch fd for input in poller p
+ * RET new source, or NULL if epoll refuses the fd (logged); caller frees
+ *     with fd_source_free()
+ */
+static fd_source_t *fd_source_new(fd_poller_t *p, int fd,
 				  void (*io)(void *, GIOCondition), void *data)
 {
-	fd_source_t *fs;
+	fd_source_t *fs = g_new0(fd_source_t, 1);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = fs };
 
-	fs = (fd_source_t *) g_source_new(&fd_source_funcs,
-					  sizeof(fd_source_t));
+	fs->p = p;
+	fs->fd = fd;
 	fs->io = io;
 	fs->data = data;
-	fs->tag = g_source_add_unix_fd(&fs->src, fd, G_IO_IN);
-	g_source_attach(&fs->src, ctx);
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		smig_error("epoll_ctl(ADD, fd %d): %s", fd, g_strerror(errno));
+		g_free(fs);
+		return NULL;
+	}
 	return fs;
 }
 
+/* fd_source_set - the conditions to watch (0: none for now) */
+static void fd_source_set(fd_source_t *fs, GIOCondition cond)
+{
+	struct epoll_event ev = { .events = cond_to_epoll(cond),
+				  .data.ptr = fs };
+
+	if (epoll_ctl(fs->p->epfd, EPOLL_CTL_MOD, fs->fd, &ev) < 0)
+		smig_error("epoll_ctl(MOD, fd %d): %s", fs->fd,
+			   g_strerror(errno));
+}
+
+/* fd_source_free - stop watching (before the fd is closed); NULL: no-op */
 static void fd_source_free(fd_source_t *fs)
 {
 	if (!fs)
 		return;
-	g_source_destroy(&fs->src);
-	g_source_unref(&fs->src);
+	epoll_ctl(fs->p->epfd, EPOLL_CTL_DEL, fs->fd, NULL);
+	fs->io = NULL;
+	if (fs->p->dispatching)
+		fs->p->graveyard = g_slist_prepend(fs->p->graveyard, fs);
+	else
+		g_free(fs);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -451,7 +560,7 @@ static void conn_update_events(conn_t *c)
 
 	if (c->out_len)
 		cond |= G_IO_OUT;
-	g_source_modify_unix_fd(&c->src->src, c->src->tag, cond);
+	fd_source_set(c->src, cond);
 }
 
 /* Write what the socket takes now. RET false if the peer is gone. */
@@ -1099,6 +1208,11 @@ static gboolean poll_timer(gpointer data)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		job_t *j = v;
 		uint32_t uid;
+
+		if (j->samples_new) {
+			j->samples_new = false;
+			job_publish(b, j);
+		}
 
 		if (j->nsteps ||
 		    b->ops.job_owner(b->ops.ctx, j->id, &uid))
@@ -1770,7 +1884,9 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		g_variant_unref(pairs);
 	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
 		   s->step_id, ns.node, nranks);
-	job_publish(b, j);
+	/* The summary walks every rank of the job: once per poll, not once
+	 * per SAMPLE (a job's agents all send within one interval). */
+	j->samples_new = true;
 out:
 	g_free(ranks);
 }
@@ -2058,7 +2174,7 @@ static void conn_kill(conn_t *c, const char *why)
 		smig_verbose("connection %s closed: %s", c->peer, why);
 	c->dead = true;
 	/* Stop polling it: an fd at EOF would be ready on every loop. */
-	g_source_modify_unix_fd(&c->src->src, c->src->tag, 0);
+	fd_source_set(c->src, 0);
 	g_queue_push_tail(&b->dead, c);
 	if (!b->reaper) {
 		b->reaper = g_idle_source_new();
@@ -2172,8 +2288,7 @@ static gboolean accept_resume(gpointer data)
 
 	g_source_unref(b->accept_pause);
 	b->accept_pause = NULL;
-	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag,
-				G_IO_IN);
+	fd_source_set(b->listen_src, G_IO_IN);
 	return G_SOURCE_REMOVE;
 }
 
@@ -2186,7 +2301,7 @@ static void accept_pause(smig_balancer_t *b, int e)
 	smig_error("accept on port %u: %s (%u connections open): not accepting for %u ms",
 		   b->port, g_strerror(e), g_hash_table_size(b->conns),
 		   ACCEPT_PAUSE_MS);
-	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag, 0);
+	fd_source_set(b->listen_src, 0);
 	b->accept_pause = g_timeout_source_new(ACCEPT_PAUSE_MS);
 	g_source_set_callback(b->accept_pause, accept_resume, b, NULL);
 	g_source_attach(b->accept_pause, b->ctx);
@@ -2227,15 +2342,22 @@ static bool accept_one(smig_balancer_t *b)
 	c->in = g_byte_array_new();
 	c->accepted = now_us();
 	g_queue_init(&c->out);
-	c->src = fd_source_new(b->ctx, fd, conn_io, c);
+	c->src = fd_source_new(b->poller, fd, conn_io, c);
+	if (!c->src) {
+		close(fd);
+		g_byte_array_unref(c->in);
+		g_free(c->peer);
+		g_free(c);
+		return true;
+	}
 	g_hash_table_add(b->conns, c);
 	smig_debug("connection from %s", c->peer);
 	return true;
 }
 
 /*
- * A few connections per wake-up: thousands of agents connect at once when a
- * big step starts, and each wake-up polls every open connection.
+ * A batch of connections per wake-up: thousands of agents connect at once
+ * when a big step starts, and those already in are served in between.
  */
 static void listener_io(void *data, GIOCondition cond)
 {
@@ -2408,7 +2530,16 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 				 &b->port, error);
 	if (b->listen_fd < 0)
 		return false;
-	b->listen_src = fd_source_new(b->ctx, b->listen_fd, listener_io, b);
+	b->poller = fd_poller_new(b->ctx, error);
+	if (!b->poller)
+		return false;
+	b->listen_src = fd_source_new(b->poller, b->listen_fd, listener_io, b);
+	if (!b->listen_src) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "cannot watch the listening socket of port %u",
+			    b->port);
+		return false;
+	}
 	b->timer = g_timeout_source_new(MAX(b->conf->poll_interval_ms, 1));
 	g_source_set_callback(b->timer, poll_timer, b, NULL);
 	g_source_attach(b->timer, b->ctx);
@@ -2485,6 +2616,7 @@ void smig_balancer_free(smig_balancer_t *b)
 	fd_source_free(b->listen_src);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
+	fd_poller_free(b->poller);
 	if (b->timer) {
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);
