@@ -118,6 +118,8 @@ typedef struct conn {
 	conn_role_t role;
 	int64_t accepted;	/* monotonic us */
 	bool spoke;		/* a message was received (authenticated) */
+	bool bye;		/* BYE received */
+	bool eof;		/* closed by the peer (end of stream, error) */
 	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
 	struct agent *agent;	/* with ROLE_AGENT */
 } conn_t;
@@ -2522,6 +2524,7 @@ static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_msg_get_i32(m, "status", &status);
 	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
 		   s->step_id, c->peer, status);
+	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	conn_kill(c, NULL);
 }
@@ -3179,6 +3182,29 @@ static void conn_free(conn_t *c)
 	g_free(c);
 }
 
+/*
+ * An agent's connection was closed by its end without a BYE: its
+ * slurmstepd is gone (killed, crashed), and Slurm 22.05 waits for that
+ * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
+ * the node), so that the job can restart from its last good generation.
+ */
+static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
+{
+	GVariantBuilder vb;
+
+	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
+		  s->job->id, s->step_id, node,
+		  s->srun ? "srun ends the step" : "no srun to end the step");
+	if (!s->srun)
+		return;
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("agent-lost"));
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+}
+
 /* What a closed connection means for its step. */
 static void conn_detach(smig_balancer_t *b, conn_t *c)
 {
@@ -3195,12 +3221,17 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 			capture_abort(b, s, "srun-lost", NULL);
 	} else if (c->role == ROLE_AGENT && a) {
 		char *ranks = ranks_text(a->ranks, a->nranks);
+		char *node = g_strdup(a->node);
+		uint64_t gen = s->cap ? s->cap->gen : 0;
 
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
 		if (s->cap)
 			capture_abort(b, s, "agent-lost", ranks);
+		if (c->eof && !c->bye && !s->committed)
+			step_agent_gone(s, node, gen);
+		g_free(node);
 		g_free(ranks);
 	}
 	c->role = ROLE_NONE;
@@ -3258,11 +3289,13 @@ static void conn_recv(conn_t *c)
 		g_byte_array_set_size(c->in, old);
 		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
 			return;
+		c->eof = true;
 		conn_kill(c, g_strerror(e));
 		return;
 	}
 	g_byte_array_set_size(c->in, old + n);
 	if (n == 0) {
+		c->eof = true;
 		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
 		return;
 	}

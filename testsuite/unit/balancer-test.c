@@ -542,6 +542,87 @@ START_TEST(test_failed_done_aborts)
 }
 END_TEST
 
+/* An agent whose connection closes without BYE: its slurmstepd died. */
+START_TEST(test_agent_gone_ends_step)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	close(a2);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	smig_msg_free(m);
+	/* srun ends the step, which Slurm would wait for forever. */
+	m = expect(srun, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	ck_assert_str_eq(get_str(m, "node"), "node2");
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	g_free(got);
+	close(a1);
+	close(srun);
+}
+END_TEST
+
+/* srun gone after RELAUNCH, before its ACK: the ranks go on. */
+START_TEST(test_srun_lost_before_commit)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	smig_msg_free(m);
+	close(srun);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "srun-lost");
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_ABORT);
+	smig_msg_free(m);
+	/* Never committed: not in the manifest, so not the last good one. */
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	g_free(got);
+	close(a1);
+	close(a2);
+}
+END_TEST
+
+/* An agent that says BYE before it closes leaves the step alone. */
+START_TEST(test_agent_bye_keeps_step)
+{
+	int srun, a1, a2;
+	GVariantBuilder vb;
+	GError *err = NULL;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "status", g_variant_new_int32(0));
+	send_msg(a2, user_auth, SMIG_MSG_BYE, &vb);
+	close(a2);
+	m = smig_wire_recv(srun, user_auth, 500, &err);
+	ck_assert_msg(!m, "srun got %s", m ? smig_msg_type_name(m->type) : "");
+	ck_assert_msg(strstr(err->message, "timed out"), "%s", err->message);
+	g_error_free(err);
+	close(a1);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_wrong_uid_refused)
 {
 	int bad, srun, agent;
@@ -1266,6 +1347,9 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
 	tcase_add_test(tc, test_failed_done_aborts);
+	tcase_add_test(tc, test_agent_gone_ends_step);
+	tcase_add_test(tc, test_agent_bye_keeps_step);
+	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);

@@ -379,6 +379,22 @@ static void lost_connection(const char *why)
 		notify_ranks("abort", agent.capture_gen, 0);
 	agent.capture_gen = 0;
 	agent.sig_deadline = 0;
+	/*
+	 * A BYE if the socket still takes one (unlogged, best effort): the
+	 * balancer takes an agent that closes without BYE for a dead
+	 * slurmstepd and has srun end the step.
+	 */
+	if (agent.fd >= 0) {
+		GVariantBuilder b;
+		smig_msg_t *msg;
+
+		builder_ids(&b);
+		g_variant_builder_add(&b, "{sv}", "status",
+				      g_variant_new_int32(-1));
+		msg = smig_msg_new(SMIG_MSG_BYE, g_variant_builder_end(&b));
+		smig_wire_send(agent.fd, agent.auth, msg, NULL);
+		smig_msg_free(msg);
+	}
 	close(agent.fd);
 	agent.fd = -1;
 	if (retry) {

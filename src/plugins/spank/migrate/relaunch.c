@@ -528,11 +528,40 @@ static void srun_connect(void)
 	rl.backoff_ms = MIN(rl.backoff_ms * 2, RECONNECT_CAP_MS);
 }
 
+/*
+ * agent_lost - ABORT reason=agent-lost naming a node: the node agent there
+ * closed its connection without BYE, so the step's slurmstepd on that node
+ * is gone, and Slurm 22.05 would wait for its tasks forever. End the step,
+ * so that srun returns and the job can restart from its last good image.
+ * RET true if the step was told to end
+ */
+static bool agent_lost(const smig_msg_t *msg)
+{
+	const char *reason = NULL, *node = NULL;
+	uint32_t job, step;
+
+	if (!smig_msg_get_str(msg, "reason", &reason) ||
+	    strcmp(reason, "agent-lost") ||
+	    !smig_msg_get_str(msg, "node", &node) ||
+	    !smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) || job != rl.job_id ||
+	    step != rl.step_id)
+		return false;
+	slurm_error("migrate: JobId=%u StepId=%u: the node agent of %s is gone (its slurmstepd died): ending the step; restart it from its last good image with SLURM_MIGRATE_RESTORE_GEN=last",
+		    rl.job_id, rl.step_id, node);
+	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
+			    rl.job_id, rl.step_id,
+			    slurm_strerror(slurm_get_errno()));
+	return true;
+}
+
 static gpointer relaunch_main(gpointer unused)
 {
 	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
 	gint64 grace_end = 0;	/* 0: no move acknowledged */
-	bool killed = false;
+	bool killed = false;	/* after MigrateRelaunchGrace */
+	bool ended = false;	/* an agent of the step was lost */
 	GError *err = NULL;
 	const char *s1, *s2;
 	smig_msg_t *msg;
@@ -609,6 +638,8 @@ static gpointer relaunch_main(gpointer unused)
 			}
 			break;
 		case SMIG_MSG_ABORT:
+			if (!ended && agent_lost(msg))
+				ended = true;
 			decide(msg);
 			grace_end = 0;
 			break;
