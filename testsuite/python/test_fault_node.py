@@ -290,7 +290,9 @@ def alive(pid):
 def start_slurmd(c, node):
     """Start NODE's slurmd again in its cgroups, as up.sh does; its pid goes
     to the pid file that down.sh reads."""
-    cgroups = [os.path.join(r, f"smig-{c.port_base}", node, "cgroup.procs")
+    # SMIG_CGROUP and SMIG_CGROUP_CPU already name the cluster's group
+    # (<root>/smig-<port base>): the node's group is directly below.
+    cgroups = [os.path.join(r, node, "cgroup.procs")
                for r in (c.env.get("SMIG_CGROUP"), c.env.get("SMIG_CGROUP_CPU"))
                if r]
     enter = "".join(f"echo $$ > {p}; " for p in cgroups)
