@@ -418,7 +418,7 @@ def test_fault_partition(netns_cluster, needs_plugins, reference):
     c = netns_cluster
     name = "fault_partition"
     script = write_script(c, name,
-        "srun --mpi=pmix --migrate=every=2s,capture-timeout=3s -N2 -n4 "
+        "srun --mpi=pmix --migrate=every=1s,capture-timeout=3s -N2 -n4 "
         f"{heat_path(c)} {HEAT_ARGS}\n"
         "echo srun_exit=$?\n")
     job, out, text = submit_started(c, name, script, "-N2 --ntasks-per-node=2", 4)
