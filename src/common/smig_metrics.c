@@ -102,6 +102,23 @@ static uint32_t node_find(const smig_metrics_t *m, const char *name)
 	return v ? GPOINTER_TO_UINT(v) - 1 : NO_NODE;
 }
 
+/* smig_metrics_node_health - see smig_metrics.h */
+smig_health_t smig_metrics_node_health(const smig_metrics_t *m,
+				       const char *node, const char **reason)
+{
+	uint32_t idx = m && node ? node_find(m, node) : NO_NODE;
+	const node_win_t *n;
+
+	if (reason)
+		*reason = NULL;
+	if (idx == NO_NODE)
+		return SMIG_HEALTH_UNKNOWN;
+	n = g_ptr_array_index(m->nodes, idx);
+	if (reason)
+		*reason = n->reason;
+	return n->health;
+}
+
 static bool bad_value(double v)
 {
 	return !isfinite(v) || v < 0;
@@ -516,6 +533,68 @@ GVariant *smig_metrics_to_variant(const smig_metrics_t *m)
 				      g_variant_new_take_string(summary));
 	g_free(cpu);
 	return g_variant_builder_end(&d);
+}
+
+uint32_t smig_metrics_rank_window(const smig_metrics_t *m, uint32_t rank,
+				  const char **node, double *cpu,
+				  double *delay, double *iters, uint64_t *rss)
+{
+	const rank_win_t *r;
+
+	if (node)
+		*node = NULL;
+	if (!m || rank >= m->nranks || !m->ranks[rank].n)
+		return 0;
+	r = &m->ranks[rank];
+	if (node)
+		*node = rank_node_name(m, rank);
+	for (uint8_t i = 0; i < r->n; i++) {
+		/* i-th newest: the slot before head, going back. */
+		uint8_t k = (uint8_t) ((r->head + 2 * SMIG_METRICS_WINDOW - 1 -
+					i) % SMIG_METRICS_WINDOW);
+
+		if (cpu)
+			cpu[i] = r->cpu[k];
+		if (delay)
+			delay[i] = r->delay[k];
+		if (iters)
+			iters[i] = r->iters[k] < 0 ? -1.0 : r->iters[k];
+	}
+	if (rss)
+		*rss = r->rss;
+	return r->n;
+}
+
+void smig_metrics_foreach_pair(const smig_metrics_t *m,
+			       void (*fn)(const smig_pair_sample_t *s,
+					  void *data),
+			       void *data)
+{
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, m->pairs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		const pair_val_t *pv = v;
+		smig_pair_sample_t s = {
+			.src = *(guint64 *) k >> 32,
+			.dst = *(guint64 *) k & 0xffffffffu,
+			.bytes = pv->bytes,
+			.msgs = pv->msgs,
+		};
+
+		fn(&s, data);
+	}
+}
+
+void smig_metrics_clear_ranks(smig_metrics_t *m)
+{
+	if (!m)
+		return;
+	g_clear_pointer(&m->ranks, g_free);
+	m->nranks = 0;
+	m->sampled = 0;
+	g_hash_table_remove_all(m->pairs);
 }
 
 size_t smig_metrics_memory(const smig_metrics_t *m)
