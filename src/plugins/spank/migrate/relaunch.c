@@ -142,8 +142,16 @@ static bool env_u64(const char *name, uint64_t *out);
  */
 static void create_failed(int status, void *unused)
 {
-	if (status && smig_spank.active && !rl.started)
-		retry_create();
+	if (!status || !smig_spank.active || rl.started)
+		return;
+	/*
+	 * srun cancels a step still waiting for resources when told to stop
+	 * (SIGTERM, SIGINT...: "Cancelled pending job step with signal N")
+	 * and fails with ESLURM_ALREADY_DONE: never start it again then.
+	 */
+	if (slurm_get_errno() == ESLURM_ALREADY_DONE)
+		return;
+	retry_create();
 }
 
 int smig_relaunch_init(void)
