@@ -49,6 +49,7 @@ struct opts {
 	long stall_rank, stall_iter, stall_sec;
 	long busy_rank, busy_threads;
 	bool timestamps;
+	bool cpu_time;
 	bool reader;
 };
 
@@ -96,6 +97,9 @@ static void usage(FILE *f)
 "                   \"computing\"\n"
 "                   line after the first iteration and a \"finishing\" line\n"
 "                   before MPI_Finalize (for benchmarks)\n"
+"  --cpu-time       print \"heat: rank R loop cpu=S iters=N\" after the loop:\n"
+"                   the CPU seconds of the whole process (all threads)\n"
+"                   spent in the loop's N iterations (for benchmarks)\n"
 "  --reader         restore through smig_register_reader()/smig_read(),\n"
 "                   one row per read, instead of one buffer\n"
 "  --help           this text\n");
@@ -148,6 +152,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "reader", no_argument, NULL, 'D' },
+		{ "cpu-time", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -205,6 +210,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'D':
 			o->reader = true;
+			break;
+		case 'P':
+			o->cpu_time = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -477,6 +485,7 @@ int main(int argc, char **argv)
 	size_t cells;
 	bool stopped = false;
 	char tbuf[40];
+	struct timespec cpu0, cpu1;
 	long first;
 	uint64_t sum;
 	int rc;
@@ -527,6 +536,7 @@ int main(int argc, char **argv)
 				break;
 			}
 
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
 	while (h.iter < o.iters) {
 		step(&h);
 		if (o.timestamps && h.iter == first + 1) {
@@ -549,6 +559,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+	if (o.cpu_time) {
+		printf("heat: rank %d loop cpu=%.6f iters=%ld\n", h.rank,
+		       (double) (cpu1.tv_sec - cpu0.tv_sec) +
+		       (cpu1.tv_nsec - cpu0.tv_nsec) / 1e9, h.iter - first);
+		fflush(stdout);
+	}
 	atomic_store(&busy_stop, true);
 	for (long i = 0; i < nbusy; i++)
 		pthread_join(busy[i], NULL);

@@ -21,6 +21,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -84,11 +85,23 @@ typedef enum {
 	ROLE_AGENT,
 } conn_role_t;
 
-/* A GSource watching one fd, calling io(data, condition). */
-typedef struct fd_source {
+/*
+ * One epoll set, watched by one GSource: GLib's own unix-fd sources would
+ * make every wake-up of the loop poll() every connection (ten thousand node
+ * agents), while epoll_wait() returns only the ready ones.
+ */
+typedef struct fd_poller {
 	GSource src;
-	gpointer tag;
-	void (*io)(void *data, GIOCondition cond);
+	int epfd;
+	bool dispatching;
+	GSList *graveyard;	/* fd_source_t freed during a dispatch */
+} fd_poller_t;
+
+/* One fd in a poller, calling io(data, condition) when it is ready. */
+typedef struct fd_source {
+	fd_poller_t *p;
+	int fd;
+	void (*io)(void *data, GIOCondition cond);	/* NULL once freed */
 	void *data;
 } fd_source_t;
 
@@ -105,6 +118,8 @@ typedef struct conn {
 	conn_role_t role;
 	int64_t accepted;	/* monotonic us */
 	bool spoke;		/* a message was received (authenticated) */
+	bool bye;		/* BYE received */
+	bool eof;		/* closed by the peer (end of stream, error) */
 	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
 	struct agent *agent;	/* with ROLE_AGENT */
 } conn_t;
@@ -142,6 +157,8 @@ typedef struct capture {
 	char *hostfile;
 	uint64_t good_before;	/* job's last_good when it started */
 	uint64_t hist_id;	/* its history entry (moves only), 0: none */
+	char *requeue_exclude;	/* job scope: requeue without these nodes
+				 * ("node2,node3") once good; else NULL */
 } capture_t;
 
 /* One decision of a job and its outcome (QUERY: history). */
@@ -174,6 +191,8 @@ struct job {
 	uint32_t nsteps;
 	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
+	bool samples_new;	/* SAMPLEs since the last publish: the
+				 * poll timer publishes the load summary */
 	char *durable;		/* state file: job_durable() last synced */
 	bool restored;		/* read from the state file at start */
 	GQueue history;		/* of decision_t, oldest first, at most
@@ -184,6 +203,9 @@ struct job {
 	int64_t next_decide;	/* monotonic us: next balancing decision */
 	uint64_t samples;	/* SAMPLE messages taken */
 	uint64_t decided_samples;	/* samples at the last decision try */
+	bool requeued;		/* pending again after a requeue (ours or
+				 * Slurm's): kept until it runs again */
+	bool released;		/* ... and its begin time is now */
 };
 
 struct step {
@@ -216,12 +238,15 @@ struct smig_balancer {
 	GMainLoop *loop;
 	GThread *thread;
 	int listen_fd;		/* -1 until started */
+	fd_poller_t *poller;	/* every fd of the balancer */
 	fd_source_t *listen_src;
 	GSource *accept_pause;	/* pending listener resume, or NULL */
 	uint32_t max_conns;	/* from RLIMIT_NOFILE at start */
 	uint32_t max_conns_set;	/* smig_balancer_set_max_conns(), or 0 */
 	GSource *timer;
 	GSource *reaper;	/* pending idle reap, or NULL */
+	GSource *release_timer;	/* fast release_pass() while a requeued
+				 * job waits, or NULL */
 
 	GHashTable *conns;	/* conn_t set, owned */
 	GQueue dead;		/* conns to reap */
@@ -242,41 +267,136 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
 static void state_sync(smig_balancer_t *b);
 static void job_sync(smig_balancer_t *b, job_t *j);
+static void job_scope_commit(smig_balancer_t *b, step_t *s);
+static void release_timer_start(smig_balancer_t *b);
 
 /* ---------------------------------------------------------------- fds */
 
-static gboolean fd_dispatch(GSource *src, GSourceFunc cb, gpointer data)
-{
-	fd_source_t *fs = (fd_source_t *) src;
+#define POLL_BATCH	256		/* ready fds handled per wake-up */
 
-	fs->io(fs->data, g_source_query_unix_fd(src, fs->tag));
+static uint32_t cond_to_epoll(GIOCondition cond)
+{
+	return (cond & G_IO_IN ? EPOLLIN : 0) |
+	       (cond & G_IO_OUT ? EPOLLOUT : 0);
+}
+
+static GIOCondition epoll_to_cond(uint32_t ev)
+{
+	return (ev & EPOLLIN ? G_IO_IN : 0) | (ev & EPOLLOUT ? G_IO_OUT : 0) |
+	       (ev & EPOLLHUP ? G_IO_HUP : 0) | (ev & EPOLLERR ? G_IO_ERR : 0);
+}
+
+/* Level-triggered, like poll(): what is left of a batch comes next time. */
+static gboolean fd_poller_dispatch(GSource *src, GSourceFunc cb,
+				   gpointer data)
+{
+	fd_poller_t *p = (fd_poller_t *) src;
+	struct epoll_event ev[POLL_BATCH];
+	int n;
+
+	n = epoll_wait(p->epfd, ev, POLL_BATCH, 0);
+	if (n < 0 && errno != EINTR)
+		smig_error("epoll_wait: %s", g_strerror(errno));
+	p->dispatching = true;
+	for (int i = 0; i < n; i++) {
+		fd_source_t *fs = ev[i].data.ptr;
+
+		/* Freed by an earlier callback of this batch: skip it. */
+		if (fs->io)
+			fs->io(fs->data, epoll_to_cond(ev[i].events));
+	}
+	p->dispatching = false;
+	g_slist_free_full(p->graveyard, g_free);
+	p->graveyard = NULL;
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs fd_source_funcs = {
-	.dispatch = fd_dispatch,
+static void fd_poller_finalize(GSource *src)
+{
+	fd_poller_t *p = (fd_poller_t *) src;
+
+	g_slist_free_full(p->graveyard, g_free);
+	if (p->epfd >= 0)
+		close(p->epfd);
+}
+
+static GSourceFuncs fd_poller_funcs = {
+	.dispatch = fd_poller_dispatch,
+	.finalize = fd_poller_finalize,
 };
 
-static fd_source_t *fd_source_new(GMainContext *ctx, int fd,
+/* RET new poller attached to ctx, or NULL with error set */
+static fd_poller_t *fd_poller_new(GMainContext *ctx, GError **error)
+{
+	fd_poller_t *p;
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (epfd < 0) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "epoll_create1: %s", g_strerror(errno));
+		return NULL;
+	}
+	p = (fd_poller_t *) g_source_new(&fd_poller_funcs,
+					 sizeof(fd_poller_t));
+	p->epfd = epfd;
+	g_source_add_unix_fd(&p->src, epfd, G_IO_IN);
+	g_source_attach(&p->src, ctx);
+	return p;
+}
+
+static void fd_poller_free(fd_poller_t *p)
+{
+	if (!p)
+		return;
+	g_source_destroy(&p->src);
+	g_source_unref(&p->src);
+}
+
+/*
+ * fd_source_new - watch fd for input in poller p
+ * RET new source, or NULL if epoll refuses the fd (logged); caller frees
+ *     with fd_source_free()
+ */
+static fd_source_t *fd_source_new(fd_poller_t *p, int fd,
 				  void (*io)(void *, GIOCondition), void *data)
 {
-	fd_source_t *fs;
+	fd_source_t *fs = g_new0(fd_source_t, 1);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = fs };
 
-	fs = (fd_source_t *) g_source_new(&fd_source_funcs,
-					  sizeof(fd_source_t));
+	fs->p = p;
+	fs->fd = fd;
 	fs->io = io;
 	fs->data = data;
-	fs->tag = g_source_add_unix_fd(&fs->src, fd, G_IO_IN);
-	g_source_attach(&fs->src, ctx);
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		smig_error("epoll_ctl(ADD, fd %d): %s", fd, g_strerror(errno));
+		g_free(fs);
+		return NULL;
+	}
 	return fs;
 }
 
+/* fd_source_set - the conditions to watch (0: none for now) */
+static void fd_source_set(fd_source_t *fs, GIOCondition cond)
+{
+	struct epoll_event ev = { .events = cond_to_epoll(cond),
+				  .data.ptr = fs };
+
+	if (epoll_ctl(fs->p->epfd, EPOLL_CTL_MOD, fs->fd, &ev) < 0)
+		smig_error("epoll_ctl(MOD, fd %d): %s", fs->fd,
+			   g_strerror(errno));
+}
+
+/* fd_source_free - stop watching (before the fd is closed); NULL: no-op */
 static void fd_source_free(fd_source_t *fs)
 {
 	if (!fs)
 		return;
-	g_source_destroy(&fs->src);
-	g_source_unref(&fs->src);
+	epoll_ctl(fs->p->epfd, EPOLL_CTL_DEL, fs->fd, NULL);
+	fs->io = NULL;
+	if (fs->p->dispatching)
+		fs->p->graveyard = g_slist_prepend(fs->p->graveyard, fs);
+	else
+		g_free(fs);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -407,6 +527,7 @@ static void capture_free(capture_t *cap)
 	g_free(cap->done);
 	g_free(cap->handed);
 	g_free(cap->hostfile);
+	g_free(cap->requeue_exclude);
 	g_free(cap);
 }
 
@@ -542,7 +663,7 @@ static void conn_update_events(conn_t *c)
 
 	if (c->out_len)
 		cond |= G_IO_OUT;
-	g_source_modify_unix_fd(&c->src->src, c->src->tag, cond);
+	fd_source_set(c->src, cond);
 }
 
 /* Write what the socket takes now. RET false if the peer is gone. */
@@ -839,10 +960,10 @@ static GVariant *history_variant(const job_t *j)
 				      g_variant_new_string(e->why));
 		if (!isnan(e->predicted))
 			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
-					      g_variant_new_double(e->predicted));
+				g_variant_new_double(e->predicted));
 		if (!isnan(e->measured))
 			g_variant_builder_add(&vb, "{sv}", "measured_gain",
-					      g_variant_new_double(e->measured));
+				g_variant_new_double(e->measured));
 		g_variant_builder_add(&vb, "{sv}", "outcome",
 				      g_variant_new_string(e->outcome));
 		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
@@ -941,7 +1062,7 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	job_publish(b, s->job);
 }
 
-/* The step's sampling interval: interval= of its request, else migrate.conf's. */
+/* The step's sampling interval: its interval=, else migrate.conf's. */
 static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
 {
 	return MAX(s->req.interval_ms ? s->req.interval_ms :
@@ -1147,6 +1268,10 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 	capture_t *cap = s->cap;
 
 	s->job->last_good = cap->gen;
+	if (cap->requeue_exclude) {
+		job_scope_commit(b, s);
+		return;
+	}
 	if (!cap->plan->moves->len) {
 		/* A capture for later (every=, REQUEST): nobody moves. */
 		capture_commit_stay(b, s);
@@ -1250,6 +1375,295 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	conn_send(s->srun, SMIG_MSG_COMMIT, body);
 	send_agents(s, SMIG_MSG_COMMIT, body);
 	g_variant_unref(body);
+}
+
+/* ---------------------------------------------------------------- job scope */
+
+/*
+ * Predicted failure: a node whose agent reports health "fail" (the admin's
+ * MigrateHealthFile) is left like a failing node, before it dies. "warn"
+ * only shows in the state line. Marks such nodes in health_only (when Slurm
+ * itself has no complaint about them).
+ */
+static void step_node_health(const step_t *s, smig_policy_node_t *nodes,
+			     bool *health_only)
+{
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		const char *why = NULL;
+
+		health_only[n] = false;
+		if (smig_metrics_node_health(s->job->metrics, s->nodes[n],
+					     &why) != SMIG_HEALTH_FAIL)
+			continue;
+		if (nodes[n].flags == SMIG_NODE_OK) {
+			health_only[n] = true;
+			smig_debug("JobId=%u: node %s health fail (%s): leaving it",
+				   s->job->id, s->nodes[n], why ? why : "");
+		}
+		nodes[n].flags |= SMIG_NODE_FAIL;
+	}
+}
+
+/*
+ * Why ranks leave: the worst Slurm state of the nodes with ranks that must
+ * be left ("down", "fail", "drain"), or "health" when only health files
+ * complain. RET static text
+ */
+static const char *leave_reason(const step_t *s,
+				const smig_policy_node_t *nodes,
+				const bool *health_only,
+				const uint32_t *rank_node)
+{
+	uint32_t flags = 0;
+	bool health = false;
+
+	for (uint32_t r = 0; r < s->ntasks; r++) {
+		uint32_t n = rank_node[r];
+
+		if (health_only[n])
+			health = true;
+		else
+			flags |= nodes[n].flags;
+	}
+	if (flags == SMIG_NODE_OK && health)
+		return "health";
+	return smig_node_flags_reason(flags);
+}
+
+/*
+ * Nodes of the allocation that must be left, joined by sep ("," for
+ * Slurm, "+" for the state line). RET caller g_free()s
+ */
+static char *bad_nodes(const step_t *s, const smig_policy_node_t *nodes,
+		       const char *sep)
+{
+	GString *str = g_string_new(NULL);
+
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (nodes[n].flags != SMIG_NODE_OK)
+			g_string_append_printf(str, "%s%s",
+					       str->len ? sep : "",
+					       s->nodes[n]);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * Whether a step whose ranks cannot stay in the allocation may move as a
+ * whole job (requeue). RET NULL if it may; else the last_error reason
+ */
+static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
+				     const char *exclude)
+{
+	GError *err = NULL;
+
+	if (!b->ops.job_requeue)
+		return "no-spare";
+	if (step_store_local(s)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: MigrateImageStore=local keeps images on the nodes the job leaves",
+			     s->job->id, s->step_id);
+		return "no-spare";
+	}
+	if (s->job->nsteps > 1) {
+		smig_verbose("JobId=%u StepId=%u not requeued: the job has %u migrating steps, a requeue would lose the others' progress",
+			     s->job->id, s->step_id, s->job->nsteps);
+		return "no-spare";
+	}
+	if (!b->ops.job_requeue(b->ops.ctx, s->job->id, exclude, true, &err)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: %s", s->job->id,
+			     s->step_id, err->message);
+		g_error_free(err);
+		return "no-requeue";
+	}
+	return NULL;
+}
+
+/*
+ * No room in the allocation for the ranks that must leave (or the other
+ * nodes are bad too): capture every rank where it is, then requeue the job
+ * without the bad nodes (job_scope_commit()); in advise mode, say so.
+ * RET true if handled (capture started, or advice given), false if the job
+ * cannot move as a whole: *refusal is then the last_error reason
+ */
+static bool job_scope_start(smig_balancer_t *b, step_t *s,
+			    const smig_policy_node_t *nodes,
+			    const char *reason, const char **refusal)
+{
+	job_t *j = s->job;
+	char *exclude = bad_nodes(s, nodes, ",");
+	char *from = bad_nodes(s, nodes, "+");
+	smig_plan_t *plan;
+	bool started = false;
+
+	*refusal = job_scope_refusal(b, s, exclude);
+	if (*refusal)
+		goto out;
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		char *advice = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+					       from, reason);
+
+		if (g_strcmp0(advice, j->advice))
+			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
+				     s->step_id, advice);
+		g_free(j->advice);
+		j->advice = advice;
+		job_publish(b, j);
+		started = true;
+		goto out;
+	}
+	if (s->req.max_moves && j->moves >= s->req.max_moves) {
+		*refusal = "max-moves";
+		goto out;
+	}
+	plan = plan_stay(reason);
+	g_free(plan->text);
+	plan->text = g_strdup_printf("whole job: requeue without %s",
+				     exclude);
+	capture_start(b, s, plan);
+	s->cap->requeue_exclude = exclude;
+	exclude = NULL;
+	started = true;
+out:
+	g_free(exclude);
+	g_free(from);
+	return started;
+}
+
+/*
+ * The whole job's images are good: the agents record the generation in
+ * the manifest (COMMIT stop=false: the ranks run on until Slurm stops
+ * them), then the host requeues the job without the bad nodes and
+ * release_pass() lets it start again at once. The COMMIT is on the wire
+ * before the requeue is asked for, and Slurm's kill reaches the nodes
+ * through slurmd later: the agents record it first. Had one not, the
+ * restart falls back to the previous good generation (doc/images.md).
+ */
+static void job_scope_commit(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	job_t *j = s->job;
+	GError *err = NULL;
+	GVariantBuilder vb;
+	char *from;
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen",
+			      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "stop",
+			      g_variant_new_boolean(FALSE));
+	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+
+	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
+				false, &err)) {
+		smig_error("JobId=%u gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
+			   j->id, cap->gen, err->message);
+		g_error_free(err);
+		job_set_error(j, cap->gen, "requeue-failed", NULL);
+		j->retry_after = now_us() +
+				 (int64_t) b->conf->retry_interval_ms * 1000;
+		g_clear_pointer(&s->cap, capture_free);
+		job_publish(b, j);
+		return;
+	}
+	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
+	smig_info("JobId=%u requeued gen=%" PRIu64 " exclude=%s reason=%s",
+		  j->id, cap->gen, cap->requeue_exclude, cap->plan->reason);
+	j->moves++;
+	g_free(j->last_move);
+	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+				       from, cap->plan->reason);
+	g_free(from);
+	j->requeued = true;
+	j->released = false;
+	s->committed = true;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, j);
+	release_timer_start(b);
+}
+
+/* Forget every step of a job (its processes are gone: requeued). */
+static void job_drop_steps(smig_balancer_t *b, job_t *j)
+{
+	GHashTableIter it;
+	GPtrArray *list = g_ptr_array_new();
+	gpointer v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((step_t *) v)->job == j)
+			g_ptr_array_add(list, v);
+	for (guint i = 0; i < list->len; i++)
+		step_remove(b, g_ptr_array_index(list, i));
+	g_ptr_array_free(list, TRUE);
+}
+
+/*
+ * Jobs the host no longer runs: one that was requeued (by a job-scope move
+ * or by Slurm after a node failure) loses its old steps, keeps its state
+ * (generations only grow) and is released to start again at once instead
+ * of after Slurm's credential wait.
+ * RET true while some requeued job still waits (completing)
+ */
+static bool release_pass(smig_balancer_t *b)
+{
+	GHashTableIter it;
+	bool waiting = false;
+	gpointer v;
+
+	if (!b->ops.job_release)
+		return false;
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		job_t *j = v;
+		uint32_t uid;
+		int rc;
+
+		if (b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		rc = b->ops.job_release(b->ops.ctx, j->id);
+		if (rc == SMIG_RELEASE_NONE) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		if (!j->requeued || j->nsteps) {
+			smig_info("JobId=%u requeued: its steps are gone, restart from gen=%" PRIu64,
+				  j->id, j->last_good);
+			j->requeued = true;
+			j->released = false;
+			/* A back-off of the old run must not hold the new. */
+			j->retry_after = 0;
+			job_drop_steps(b, j);
+		}
+		if (rc == SMIG_RELEASE_WAIT) {
+			waiting = true;
+		} else if (!j->released) {
+			smig_info("JobId=%u released: may start again now",
+				  j->id);
+			j->released = true;
+		}
+	}
+	return waiting;
+}
+
+static gboolean release_timer(gpointer data)
+{
+	smig_balancer_t *b = data;
+
+	if (release_pass(b))
+		return G_SOURCE_CONTINUE;
+	g_clear_pointer(&b->release_timer, g_source_unref);
+	return G_SOURCE_REMOVE;
+}
+
+/* Run release_pass() every 100 ms until no requeued job waits. */
+static void release_timer_start(smig_balancer_t *b)
+{
+	if (b->release_timer || !b->ops.job_release)
+		return;
+	b->release_timer = g_timeout_source_new(100);
+	g_source_set_callback(b->release_timer, release_timer, b, NULL);
+	g_source_attach(b->release_timer, b->ctx);
 }
 
 /* ---------------------------------------------------------------- policy */
@@ -1415,6 +1829,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	smig_plan_t *plan;
 	GError *err = NULL;
 	bool leave = false, unknown = false;
+	bool *health_only;
+	const char *reason, *refusal;
 
 	if (s->cap) {
 		if (now >= s->cap->deadline) {
@@ -1446,6 +1862,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 			unknown = true;
 		}
 	}
+	health_only = g_new0(bool, s->nnodes);
+	step_node_health(s, nodes, health_only);
 	/* A node-local store can hand images only to a node where the
 	 * step has an agent: other nodes cannot be targets. */
 	if (step_store_local(s))
@@ -1473,14 +1891,17 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 
+	reason = leave_reason(s, nodes, health_only, rank_node);
 	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
 				    &err);
 	if (!plan) {
 		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
 			     s->step_id, err->message);
 		g_error_free(err);
+		if (job_scope_start(b, s, nodes, reason, &refusal))
+			goto out;
 		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      "no-spare", NULL);
+			      refusal, NULL);
 		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
 				       1000;
 		job_publish(b, j);
@@ -1490,6 +1911,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		smig_plan_free(plan);
 		goto out;
 	}
+	g_free(plan->reason);
+	plan->reason = g_strdup(reason);
 	if (s->req.mode == SMIG_MODE_ADVISE) {
 		job_advise(b, s, plan, true);
 		smig_plan_free(plan);
@@ -1508,6 +1931,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	}
 	capture_start_kind(b, s, plan, "drain");
 out:
+	g_free(health_only);
 	g_free(rank_node);
 	g_free(nodes);
 }
@@ -1520,6 +1944,10 @@ static gboolean poll_timer(gpointer data)
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
 	bool forgot = false;
+
+	/* Requeued jobs first: their steps are gone, nothing to poll. */
+	if (release_pass(b))
+		release_timer_start(b);
 
 	/* step_poll() may publish, never remove: iterate over a copy anyway. */
 	g_hash_table_iter_init(&it, b->steps);
@@ -1535,7 +1963,12 @@ static gboolean poll_timer(gpointer data)
 		job_t *j = v;
 		uint32_t uid;
 
-		if (j->nsteps ||
+		if (j->samples_new) {
+			j->samples_new = false;
+			job_publish(b, j);
+		}
+
+		if (j->nsteps || j->requeued ||
 		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
 			/* Restored from the state file: show it again. */
 			if (j->restored && !j->published)
@@ -2091,6 +2524,7 @@ static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_msg_get_i32(m, "status", &status);
 	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
 		   s->step_id, c->peer, status);
+	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	conn_kill(c, NULL);
 }
@@ -2223,7 +2657,9 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		s->first_sample = c->agent->last_sample;
 	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
 		   s->step_id, ns.node, nranks);
-	job_publish(b, j);
+	/* The summary walks every rank of the job: once per poll, not once
+	 * per SAMPLE (a job's agents all send within one interval). */
+	j->samples_new = true;
 out:
 	g_free(ranks);
 }
@@ -2233,10 +2669,321 @@ out:
  * (the smig CLI); answered with STATUS on the same connection
  */
 /*
+ * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
+ * OUT ranks - caller-owned array of uint32_t, appended in the given order
+ * RET NULL, or a reason naming the value (caller g_free()s)
+ */
+static char *parse_rank_list(const char *text, uint32_t ntasks, GArray *ranks)
+{
+	guint8 *seen = g_new0(guint8, ntasks);
+	const char *p = text;
+	char *why = NULL;
+
+	while (!why) {
+		guint64 lo, hi;
+		char *end;
+
+		if (!g_ascii_isdigit(*p))
+			goto syntax;
+		lo = hi = g_ascii_strtoull(p, &end, 10);
+		p = end;
+		if (*p == '-') {
+			if (!g_ascii_isdigit(*++p))
+				goto syntax;
+			hi = g_ascii_strtoull(p, &end, 10);
+			p = end;
+		}
+		if (hi < lo)
+			goto syntax;
+		if (hi >= ntasks) {
+			why = g_strdup_printf("ranks=%.64s: rank %" G_GUINT64_FORMAT
+					      " does not exist (the step has ranks 0-%u)",
+					      text, hi, ntasks - 1);
+			break;
+		}
+		for (uint32_t r = (uint32_t) lo; r <= (uint32_t) hi; r++) {
+			if (seen[r]) {
+				why = g_strdup_printf("ranks=%.64s: rank %u given twice",
+						      text, r);
+				break;
+			}
+			seen[r] = 1;
+			g_array_append_val(ranks, r);
+		}
+		if (!*p)
+			break;
+		if (*p++ != ',')
+			goto syntax;
+	}
+	g_free(seen);
+	return why;
+syntax:
+	g_free(seen);
+	return g_strdup_printf("ranks=%.64s: not a rank list (examples: 2,3 or 2-3)",
+			       text);
+}
+
+/*
+ * request_step - the step a move or rebalance request is for: the one
+ * given, else the job's only step that is registered and not ending
+ * RET the step, or NULL with *why set (caller g_free()s)
+ */
+static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
+			    char **why)
+{
+	step_t *found = NULL;
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	if (step_id != UINT32_MAX) {
+		found = step_find(b, j->id, step_id);
+		if (!found || !found->registered) {
+			*why = g_strdup_printf("step=%u: no step %u of JobId=%u runs with --migrate",
+					       step_id, step_id, j->id);
+			return NULL;
+		}
+		return found;
+	}
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+
+		if (s->job != j || !s->registered || s->committed)
+			continue;
+		found = s;
+		n++;
+	}
+	if (n == 1)
+		return found;
+	*why = n ? g_strdup_printf("JobId=%u has %u steps with --migrate: give step",
+				   j->id, n) :
+		   g_strdup_printf("JobId=%u has no running step with --migrate",
+				   j->id);
+	return NULL;
+}
+
+/*
+ * request_busy - why a step cannot start a move now (a capture or move in
+ * progress, srun or agents not all connected), or NULL
+ * RET static string or NULL
+ */
+static const char *request_busy(const step_t *s)
+{
+	if (s->cap)
+		return "a capture or move is in progress";
+	if (s->committed)
+		return "the step is ending for a move";
+	if (!s->srun)
+		return "srun is not connected";
+	if (!step_map_complete(s))
+		return "not every rank's agent has registered yet";
+	return NULL;
+}
+
+static gint cmp_move_rank(gconstpointer a, gconstpointer b)
+{
+	uint32_t x = ((const smig_policy_move_t *) a)->rank;
+	uint32_t y = ((const smig_policy_move_t *) b)->rank;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * plan_request_move - check a requested move of ranks to one node of the
+ * step's allocation and make its plan (reason "request")
+ * IN  ranks_text, to - the request's values (borrowed)
+ * OUT why - the reason for a refusal, naming field and value; caller
+ *           g_free()s
+ * RET new plan, caller frees with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_move(smig_balancer_t *b, step_t *s,
+				      const char *ranks_text, const char *to,
+				      char **why)
+{
+	GArray *ranks = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	smig_plan_t *plan = NULL;
+	uint32_t dst = UINT32_MAX, flags = 0, used = 0;
+
+	if ((*why = parse_rank_list(ranks_text, s->ntasks, ranks)))
+		goto out;
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (!strcmp(s->nodes[n], to))
+			dst = n;
+	if (dst == UINT32_MAX) {
+		*why = g_strdup_printf("to=%.64s: not a node of the job's allocation",
+				       to);
+		goto out;
+	}
+	if (!b->ops.node_flags(b->ops.ctx, to, &flags) ||
+	    flags != SMIG_NODE_OK) {
+		*why = g_strdup_printf("to=%s: node is %s, not usable", to,
+				       smig_node_flags_reason(flags));
+		goto out;
+	}
+	if (step_store_local(s) && !step_agent_on(s, dst)) {
+		*why = g_strdup_printf("to=%s: MigrateImageStore=local and the step has no agent there to receive images",
+				       to);
+		goto out;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (s->rank_agent[r]->node_idx == dst)
+			used++;
+	for (guint i = 0; i < ranks->len; i++) {
+		uint32_t r = g_array_index(ranks, uint32_t, i);
+
+		if (s->rank_agent[r]->node_idx == dst) {
+			*why = g_strdup_printf("ranks=%.64s: rank %u already runs on %s",
+					       ranks_text, r, to);
+			goto out;
+		}
+	}
+	if (used + ranks->len > s->slots[dst]) {
+		*why = g_strdup_printf("to=%s: %u free slots for %u ranks",
+				       to, s->slots[dst] - MIN(used, s->slots[dst]),
+				       ranks->len);
+		goto out;
+	}
+	if (s->req.max_moves && s->job->moves >= s->req.max_moves) {
+		*why = g_strdup_printf("max-moves=%u of the step reached",
+				       s->req.max_moves);
+		goto out;
+	}
+	plan = plan_stay("request");
+	for (guint i = 0; i < ranks->len; i++) {
+		smig_policy_move_t mv = {
+			.rank = g_array_index(ranks, uint32_t, i),
+			.to = dst,
+		};
+
+		mv.from = s->rank_agent[mv.rank]->node_idx;
+		g_array_append_val(plan->moves, mv);
+	}
+	g_array_sort(plan->moves, cmp_move_rank);
+	g_free(plan->text);
+	plan->text = plan_move_text(s, plan);
+out:
+	g_array_free(ranks, TRUE);
+	return plan;
+}
+
+/*
+ * plan_request_rebalance - the policy engine's plan for a step now, as
+ * step_balance() makes it but without hysteresis and cooldown (a person
+ * asked); the samples, slots, min_gain and max-moves still count
+ * OUT why - why no decision is possible (too few or stale samples, a node
+ *           unknown to the host), caller g_free()s
+ * RET new plan (empty: nothing gains, plan->why says why), caller frees
+ *     with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
+					   char **why)
+{
+	smig_policy_params_t params;
+	job_t *j = s->job;
+
+	smig_policy_params_init(&params);
+	params.hysteresis = 0;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves) {
+			*why = g_strdup_printf("max-moves=%u of the step reached",
+					       s->req.max_moves);
+			return NULL;
+		}
+		params.max_moves = s->req.max_moves - j->moves;
+	}
+	return step_plan_balance(b, s, &params, now_us(), why);
+}
+
+/*
+ * request_move - REQUEST what=move (ranks, to) or what=rebalance of one
+ * step: refused with a reason naming the field and value, or REPLY status
+ * 0 with the generation started and the move, -EBUSY with why the step
+ * cannot move now, -ENODATA (rebalance) when no plan would gain, with why.
+ */
+static void request_move(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			 job_t *j, uint32_t step_id, const char *what)
+{
+	bool move = !strcmp(what, "move");
+	const char *ranks = NULL, *to = NULL, *busy;
+	smig_plan_t *plan = NULL;
+	char *why = NULL, *text = NULL, *started = NULL;
+	int32_t status = 0;
+	GVariantBuilder vb;
+	step_t *s;
+
+	if (move && (!need_str(b, c, m, j->id, "ranks", &ranks) ||
+		     !need_str(b, c, m, j->id, "to", &to)))
+		return;
+	if (!(s = request_step(b, j, step_id, &why)))
+		goto refuse;
+	if (s->req.mode == SMIG_MODE_ADVISE || s->req.mode == SMIG_MODE_OFF) {
+		why = g_strdup_printf("mode=%s: StepId=%u never moves",
+				      smig_mode_name(s->req.mode), s->step_id);
+		goto refuse;
+	}
+	if ((busy = request_busy(s))) {
+		status = -EBUSY;
+		why = g_strdup_printf("StepId=%u: %s", s->step_id, busy);
+		goto reply;
+	}
+	if (move && !(plan = plan_request_move(b, s, ranks, to, &why)))
+		goto refuse;
+	if (!move && !(plan = plan_request_rebalance(b, s, &why))) {
+		/* Not the requester's fault: say so in the reply. */
+		status = -ENODATA;
+		text = why;
+		why = g_strdup_printf("no decision possible: %s", text);
+		g_clear_pointer(&text, g_free);
+		goto reply;
+	}
+	if (!plan->moves->len) {
+		status = -ENODATA;
+		why = g_strdup(plan->why ? plan->why : "no move would gain");
+		goto reply;
+	}
+	why = g_strdup(plan->why ? plan->why : "");
+	text = plan_move_text(s, plan);
+	capture_start(b, s, plan);
+	plan = NULL;
+	started = g_strdup_printf("StepId=%u:gen=%" PRIu64, s->step_id,
+				  s->cap->gen);
+	smig_info("JobId=%u %s requested by uid=%u: %s %s", j->id, what,
+		  m->uid, started, text);
+reply:
+	if (status)
+		smig_verbose("JobId=%u %s requested by uid=%u: no move: %s",
+			     j->id, what, m->uid, why);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&vb, "{sv}", "started",
+			      g_variant_new_string(started ? started : ""));
+	g_variant_builder_add(&vb, "{sv}", "move",
+			      g_variant_new_string(text ? text : ""));
+	g_variant_builder_add(&vb, "{sv}", "why",
+			      g_variant_new_string(why ? why : ""));
+	conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	goto out;
+refuse:
+	send_refused(b, c, m, j->id, why);
+out:
+	smig_plan_free(plan);
+	g_free(why);
+	g_free(text);
+	g_free(started);
+}
+
+/*
  * REQUEST(job, what=capture[, step]): a capture for later, now, of every
  * registered step of the job (or the one given) that has no capture in
- * progress. Owner, root or SlurmUser. REPLY says which generations started;
- * the requester follows them with QUERY (gen= of the state line).
+ * progress. REQUEST(job, what=move, ranks, to[, step]): the ranks move to
+ * node to (a capture with a move plan, reason "request").
+ * REQUEST(job, what=rebalance[, step]): the policy engine decides now,
+ * without hysteresis and cooldown; a plan that gains starts as a move.
+ * Owner, root or SlurmUser. REPLY says which generations started; the
+ * requester follows them with QUERY (gen= of the state line, history).
  */
 static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
@@ -2266,8 +3013,12 @@ static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		g_free(why);
 		goto out;
 	}
+	if (!strcmp(what, "move") || !strcmp(what, "rebalance")) {
+		request_move(b, c, m, j, step_id, what);
+		goto out;
+	}
 	if (strcmp(what, "capture")) {
-		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture)",
+		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture, move, rebalance)",
 				      what);
 		send_refused(b, c, m, job_id, why);
 		g_free(why);
@@ -2431,6 +3182,29 @@ static void conn_free(conn_t *c)
 	g_free(c);
 }
 
+/*
+ * An agent's connection was closed by its end without a BYE: its
+ * slurmstepd is gone (killed, crashed), and Slurm 22.05 waits for that
+ * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
+ * the node), so that the job can restart from its last good generation.
+ */
+static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
+{
+	GVariantBuilder vb;
+
+	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
+		  s->job->id, s->step_id, node,
+		  s->srun ? "srun ends the step" : "no srun to end the step");
+	if (!s->srun)
+		return;
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("agent-lost"));
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+}
+
 /* What a closed connection means for its step. */
 static void conn_detach(smig_balancer_t *b, conn_t *c)
 {
@@ -2447,12 +3221,17 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 			capture_abort(b, s, "srun-lost", NULL);
 	} else if (c->role == ROLE_AGENT && a) {
 		char *ranks = ranks_text(a->ranks, a->nranks);
+		char *node = g_strdup(a->node);
+		uint64_t gen = s->cap ? s->cap->gen : 0;
 
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
 		if (s->cap)
 			capture_abort(b, s, "agent-lost", ranks);
+		if (c->eof && !c->bye && !s->committed)
+			step_agent_gone(s, node, gen);
+		g_free(node);
 		g_free(ranks);
 	}
 	c->role = ROLE_NONE;
@@ -2484,7 +3263,7 @@ static void conn_kill(conn_t *c, const char *why)
 		smig_verbose("connection %s closed: %s", c->peer, why);
 	c->dead = true;
 	/* Stop polling it: an fd at EOF would be ready on every loop. */
-	g_source_modify_unix_fd(&c->src->src, c->src->tag, 0);
+	fd_source_set(c->src, 0);
 	g_queue_push_tail(&b->dead, c);
 	if (!b->reaper) {
 		b->reaper = g_idle_source_new();
@@ -2510,11 +3289,13 @@ static void conn_recv(conn_t *c)
 		g_byte_array_set_size(c->in, old);
 		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
 			return;
+		c->eof = true;
 		conn_kill(c, g_strerror(e));
 		return;
 	}
 	g_byte_array_set_size(c->in, old + n);
 	if (n == 0) {
+		c->eof = true;
 		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
 		return;
 	}
@@ -2596,8 +3377,7 @@ static gboolean accept_resume(gpointer data)
 
 	g_source_unref(b->accept_pause);
 	b->accept_pause = NULL;
-	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag,
-				G_IO_IN);
+	fd_source_set(b->listen_src, G_IO_IN);
 	return G_SOURCE_REMOVE;
 }
 
@@ -2610,7 +3390,7 @@ static void accept_pause(smig_balancer_t *b, int e)
 	smig_error("accept on port %u: %s (%u connections open): not accepting for %u ms",
 		   b->port, g_strerror(e), g_hash_table_size(b->conns),
 		   ACCEPT_PAUSE_MS);
-	g_source_modify_unix_fd(&b->listen_src->src, b->listen_src->tag, 0);
+	fd_source_set(b->listen_src, 0);
 	b->accept_pause = g_timeout_source_new(ACCEPT_PAUSE_MS);
 	g_source_set_callback(b->accept_pause, accept_resume, b, NULL);
 	g_source_attach(b->accept_pause, b->ctx);
@@ -2651,15 +3431,22 @@ static bool accept_one(smig_balancer_t *b)
 	c->in = g_byte_array_new();
 	c->accepted = now_us();
 	g_queue_init(&c->out);
-	c->src = fd_source_new(b->ctx, fd, conn_io, c);
+	c->src = fd_source_new(b->poller, fd, conn_io, c);
+	if (!c->src) {
+		close(fd);
+		g_byte_array_unref(c->in);
+		g_free(c->peer);
+		g_free(c);
+		return true;
+	}
 	g_hash_table_add(b->conns, c);
 	smig_debug("connection from %s", c->peer);
 	return true;
 }
 
 /*
- * A few connections per wake-up: thousands of agents connect at once when a
- * big step starts, and each wake-up polls every open connection.
+ * A batch of connections per wake-up: thousands of agents connect at once
+ * when a big step starts, and those already in are served in between.
  */
 static void listener_io(void *data, GIOCondition cond)
 {
@@ -3216,7 +4003,16 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 				 &b->port, error);
 	if (b->listen_fd < 0)
 		return false;
-	b->listen_src = fd_source_new(b->ctx, b->listen_fd, listener_io, b);
+	b->poller = fd_poller_new(b->ctx, error);
+	if (!b->poller)
+		return false;
+	b->listen_src = fd_source_new(b->poller, b->listen_fd, listener_io, b);
+	if (!b->listen_src) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "cannot watch the listening socket of port %u",
+			    b->port);
+		return false;
+	}
 	b->timer = g_timeout_source_new(MAX(b->conf->poll_interval_ms, 1));
 	g_source_set_callback(b->timer, poll_timer, b, NULL);
 	g_source_attach(b->timer, b->ctx);
@@ -3286,6 +4082,10 @@ void smig_balancer_free(smig_balancer_t *b)
 		g_source_destroy(b->accept_pause);
 		g_source_unref(b->accept_pause);
 	}
+	if (b->release_timer) {
+		g_source_destroy(b->release_timer);
+		g_source_unref(b->release_timer);
+	}
 	/* Steps first: they point at conns only to detach them. */
 	g_hash_table_destroy(b->steps);
 	g_hash_table_destroy(b->jobs);
@@ -3293,6 +4093,7 @@ void smig_balancer_free(smig_balancer_t *b)
 	fd_source_free(b->listen_src);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
+	fd_poller_free(b->poller);
 	if (b->timer) {
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);

@@ -379,6 +379,22 @@ static void lost_connection(const char *why)
 		notify_ranks("abort", agent.capture_gen, 0);
 	agent.capture_gen = 0;
 	agent.sig_deadline = 0;
+	/*
+	 * A BYE if the socket still takes one (unlogged, best effort): the
+	 * balancer takes an agent that closes without BYE for a dead
+	 * slurmstepd and has srun end the step.
+	 */
+	if (agent.fd >= 0) {
+		GVariantBuilder b;
+		smig_msg_t *msg;
+
+		builder_ids(&b);
+		g_variant_builder_add(&b, "{sv}", "status",
+				      g_variant_new_int32(-1));
+		msg = smig_msg_new(SMIG_MSG_BYE, g_variant_builder_end(&b));
+		smig_wire_send(agent.fd, agent.auth, msg, NULL);
+		smig_msg_free(msg);
+	}
 	close(agent.fd);
 	agent.fd = -1;
 	if (retry) {
@@ -1440,12 +1456,12 @@ static int restore_gen(spank_t sp, uint64_t *gen, char *errbuf, size_t errlen)
 
 	*gen = 0;
 	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
-	    ESPANK_SUCCESS || !val[0])
+	    ESPANK_SUCCESS || !val[0] || !strcmp(val, "none"))
 		return 0;
 	if (strcmp(val, "last")) {
 		if (!g_ascii_string_to_unsigned(val, 10, 1, UINT64_MAX, gen,
 						NULL)) {
-			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
+			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
 				 val);
 			return -EINVAL;
 		}

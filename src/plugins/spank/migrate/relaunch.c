@@ -103,6 +103,7 @@ static struct {
 	bool pending;		/* ... and COMMITted: relaunch at exit */
 	uint64_t gen;
 	char *hostfile;		/* our file, g_free() */
+	uint32_t nnodes;	/* distinct nodes of its first ntasks lines */
 	char *reason;
 
 	int exit_status;	/* srun's, from on_exit() */
@@ -207,11 +208,14 @@ static bool is_our_hostfile(const char *path)
 /*
  * check_hostfile - a RELAUNCH mapping: ntasks lines (or more: srun ignores
  * the rest), each the name of a node of the allocation
+ * OUT nnodes - distinct nodes the ntasks ranks run on
  * OUT errmsg - new text on failure, caller g_free()s
  */
-static bool check_hostfile(const char *text, char **errmsg)
+static bool check_hostfile(const char *text, uint32_t *nnodes,
+			   char **errmsg)
 {
 	char **lines = g_strsplit(text, "\n", -1);
+	GHashTable *nodes = g_hash_table_new(g_str_hash, g_str_equal);
 	uint32_t n = 0;
 	bool ok = true;
 
@@ -219,6 +223,8 @@ static bool check_hostfile(const char *text, char **errmsg)
 		if (!**l && !l[1])
 			break;		/* the final newline */
 		n++;
+		if (n <= rl.ntasks)
+			g_hash_table_add(nodes, *l);
 		if (!rl.alloc_nodes || !g_strv_contains(
 				(const char *const *) rl.alloc_nodes, *l)) {
 			*errmsg = g_strdup_printf("hostfile line %u: \"%s\" is not a node of the allocation (%s)",
@@ -232,6 +238,8 @@ static bool check_hostfile(const char *text, char **errmsg)
 					  n, rl.ntasks);
 		ok = false;
 	}
+	*nnodes = g_hash_table_size(nodes);
+	g_hash_table_destroy(nodes);
 	g_strfreev(lines);
 	return ok;
 }
@@ -324,6 +332,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	char *errmsg = NULL, *path;
 	uint32_t job, step;
 	GVariantBuilder b;
+	uint32_t nnodes = 0;
 	uint64_t gen;
 
 	if (!smig_msg_get_u32(msg, "job", &job) ||
@@ -336,7 +345,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 		return false;
 	}
 	smig_msg_get_str(msg, "reason", &reason);
-	if (!check_hostfile(text, &errmsg) ||
+	if (!check_hostfile(text, &nnodes, &errmsg) ||
 	    !(path = write_hostfile(text, &errmsg))) {
 		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH of generation %" PRIu64 " refused: %s",
 			    rl.job_id, rl.step_id, gen, errmsg);
@@ -349,6 +358,7 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	g_free(rl.hostfile);
 	g_free(rl.reason);
 	rl.hostfile = path;
+	rl.nnodes = nnodes;
 	rl.reason = g_strdup(reason && *reason ? reason : "requested");
 	rl.gen = gen;
 	rl.prepared = true;
@@ -519,11 +529,40 @@ static void srun_connect(void)
 	rl.backoff_ms = MIN(rl.backoff_ms * 2, RECONNECT_CAP_MS);
 }
 
+/*
+ * agent_lost - ABORT reason=agent-lost naming a node: the node agent there
+ * closed its connection without BYE, so the step's slurmstepd on that node
+ * is gone, and Slurm 22.05 would wait for its tasks forever. End the step,
+ * so that srun returns and the job can restart from its last good image.
+ * RET true if the step was told to end
+ */
+static bool agent_lost(const smig_msg_t *msg)
+{
+	const char *reason = NULL, *node = NULL;
+	uint32_t job, step;
+
+	if (!smig_msg_get_str(msg, "reason", &reason) ||
+	    strcmp(reason, "agent-lost") ||
+	    !smig_msg_get_str(msg, "node", &node) ||
+	    !smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) || job != rl.job_id ||
+	    step != rl.step_id)
+		return false;
+	slurm_error("migrate: JobId=%u StepId=%u: the node agent of %s is gone (its slurmstepd died): ending the step; restart it from its last good image with SLURM_MIGRATE_RESTORE_GEN=last",
+		    rl.job_id, rl.step_id, node);
+	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
+			    rl.job_id, rl.step_id,
+			    slurm_strerror(slurm_get_errno()));
+	return true;
+}
+
 static gpointer relaunch_main(gpointer unused)
 {
 	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
 	gint64 grace_end = 0;	/* 0: no move acknowledged */
-	bool killed = false;
+	bool killed = false;	/* after MigrateRelaunchGrace */
+	bool ended = false;	/* an agent of the step was lost */
 	GError *err = NULL;
 	const char *s1, *s2;
 	smig_msg_t *msg;
@@ -600,6 +639,8 @@ static gpointer relaunch_main(gpointer unused)
 			}
 			break;
 		case SMIG_MSG_ABORT:
+			if (!ended && agent_lost(msg))
+				ended = true;
 			decide(msg);
 			grace_end = 0;
 			break;
@@ -766,8 +807,9 @@ out_close:
 }
 
 /*
- * build_argv - srun's own words with --distribution=arbitrary just before
- * the application's words (so that it overrides a -m of the user)
+ * build_argv - srun's own words with --nodes=K (the nodes of the new
+ * mapping) and --distribution=arbitrary just before the application's
+ * words (so that they override a -N or -m of the user)
  * RET new vector, caller g_strfreev()s; NULL (logged) if the command line
  * does not end with the application's words
  */
@@ -804,12 +846,24 @@ static char **build_argv(void)
 			goto out_fail;
 		}
 	}
+	/*
+	 * A move may change the number of nodes (ranks 2,3 to a spare while
+	 * 0,1 stay): --nodes=K overrides the user's -N, which srun would
+	 * refuse ("Only allocated 2 nodes asked for 3"). Replace the pair an
+	 * earlier move added instead of adding one more on every move.
+	 */
+	if (!strcmp(words->pdata[head - 1], DIST_ARBITRARY)) {
+		head--;
+		if (head > 1 && g_str_has_prefix(words->pdata[head - 1],
+						 "--nodes="))
+			head--;
+	}
 	out = g_ptr_array_new();
 	for (guint i = 0; i < head; i++)
 		g_ptr_array_add(out, g_strdup(words->pdata[i]));
-	/* Do not add one more on every move. */
-	if (strcmp(words->pdata[head - 1], DIST_ARBITRARY))
-		g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
+	g_ptr_array_add(out, g_strdup_printf("--nodes=%u", rl.nnodes));
+	g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
+	head = n - napp;
 	for (guint i = head; i < n; i++)
 		g_ptr_array_add(out, g_strdup(words->pdata[i]));
 	g_ptr_array_add(out, NULL);
