@@ -4,7 +4,7 @@
 noinst_PROGRAMS += bench/image_io
 bench_image_io_SOURCES = bench/image_io.c
 bench_image_io_LDADD = src/common/libsmig_image.la
-EXTRA_DIST += bench/bench_migration.py bench/README.md
+EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
 
 BENCH_TARGETS += bench-migration
 bench-migration: all
@@ -53,3 +53,11 @@ bench_bench_images_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) \
 BENCH_TARGETS += bench-images
 bench-images: bench/bench_images
 	./bench/bench_images /var/tmp
+
+# bench-balance: a heat job on a node slowed by a cpu cgroup quota, without
+# migration, with --migrate=auto and placed well from the start (one local
+# cluster); plot in bench/results/balance.svg.
+BENCH_TARGETS += bench-balance
+bench-balance: all
+	$(PYTHON3) $(srcdir)/bench/bench_balance.py --build $(abs_top_builddir) \
+		--out $(abs_srcdir)/bench/results/balance.svg

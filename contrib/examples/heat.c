@@ -16,7 +16,7 @@
  *
  * Lines printed (stdout), used by the tests:
  *   heat: rank R node NODE start|restored iter I
- *   heat: iter I/N                                  (rank 0, --report)
+ *   heat: iter I/N[ t=SECONDS]                      (rank 0, --report)
  *   heat: rank R stopping for migration at iter I   (SMIG_STOP)
  *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
  */
@@ -93,7 +93,8 @@ static void usage(FILE *f)
 "                   others, for monitoring tests)\n"
 "  --report N       rank 0 prints a progress line every N iterations\n"
 "  --timestamps     add wall-clock times (t=seconds since the epoch) to the\n"
-"                   start/restored/stopping lines, and print a \"computing\"\n"
+"                   --report and start/restored/stopping lines, and print a\n"
+"                   \"computing\"\n"
 "                   line after the first iteration and a \"finishing\" line\n"
 "                   before MPI_Finalize (for benchmarks)\n"
 "  --cpu-time       print \"heat: rank R loop cpu=S iters=N\" after the loop:\n"
@@ -546,7 +547,8 @@ int main(int argc, char **argv)
 		if (o.sleep_ms)
 			sleep_ms(o.sleep_ms);
 		if (o.report && h.rank == 0 && h.iter % o.report == 0) {
-			printf("heat: iter %ld/%ld\n", h.iter, o.iters);
+			printf("heat: iter %ld/%ld%s\n", h.iter, o.iters,
+			       stamp(&o, tbuf, sizeof(tbuf)));
 			fflush(stdout);
 		}
 		if (h.rank == o.stall_rank && h.iter == o.stall_iter)

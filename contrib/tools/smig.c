@@ -2,7 +2,8 @@
 /*
  * smig.c - the slurm-migrate command line tool: what the balancer knows
  * about a job (smig show), pictures of it (smig plot), and the subcommands
- * other parts add (a table below; smig capture lives in smig_capture.c)
+ * of the other files (a table below): smig capture (smig_capture.c),
+ * smig move, rebalance and history (smig_manual.c)
  *
  * It asks the balancer with QUERY over a munge-authenticated connection;
  * the balancer answers STATUS to the job's owner, root and SlurmUser and
@@ -22,12 +23,16 @@
 #include "smig_auth.h"
 #include "smig_conf.h"
 #include "smig_error.h"
+#include "smig_link.h"
 #include "smig_wire.h"
 
 #define TIMEOUT_MS	10000
 
-/* Added by other files of the tool when they are linked in. */
-int smig_cmd_capture(int argc, char **argv) __attribute__((weak));
+/* In the other files of the tool. */
+int smig_cmd_capture(int argc, char **argv);
+int smig_cmd_move(int argc, char **argv);
+int smig_cmd_rebalance(int argc, char **argv);
+int smig_cmd_history(int argc, char **argv);
 
 static int cmd_show(int argc, char **argv);
 static int cmd_plot(int argc, char **argv);
@@ -39,35 +44,18 @@ static const struct command {
 } commands[] = {
 	{ "show", cmd_show, "show JOBID [--json]     state, per-rank load, top pairs, node traffic" },
 	{ "plot", cmd_plot, "plot JOBID --out FILE.svg  affinity matrix and load over time" },
-	{ "capture", NULL, "capture JOBID ...       ask for a capture now" },
+	{ "capture", smig_cmd_capture, "capture JOBID [--step S] [--wait [SECONDS]]  capture images now" },
+	{ "move", smig_cmd_move, "move JOBID --ranks R --to NODE [--step S] [--wait [SECONDS]]  move ranks now" },
+	{ "rebalance", smig_cmd_rebalance, "rebalance JOBID [--step S] [--wait [SECONDS]]  let the policy place the ranks now" },
+	{ "history", smig_cmd_history, "history JOBID [--json]  decisions and their outcomes" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: smig COMMAND [ARGS]\n");
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-		if (commands[i].run ||
-		    (!strcmp(commands[i].name, "capture") && smig_cmd_capture))
-			fprintf(f, "  smig %s\n", commands[i].usage);
+		fprintf(f, "  smig %s\n", commands[i].usage);
 	fprintf(f, "The balancer is found through migrate.conf beside $SLURM_CONF (default /etc/slurm/slurm.conf).\n");
-}
-
-/* parse_job - a job id: decimal, 1 to 2^32-2. RET false after a message */
-static bool parse_job(const char *text, uint32_t *job)
-{
-	char *end;
-	guint64 v;
-
-	errno = 0;
-	v = g_ascii_strtoull(text, &end, 10);
-	if (!text[0] || *end || errno || v == 0 || v >= UINT32_MAX ||
-	    !g_ascii_isdigit(text[0])) {
-		fprintf(stderr, "smig: JOBID=%s: not a job id (e.g. 42)\n",
-			text);
-		return false;
-	}
-	*job = (uint32_t) v;
-	return true;
 }
 
 /*
@@ -276,20 +264,6 @@ out:
 	g_variant_unref(states);
 }
 
-static void json_str(GString *s, const char *text)
-{
-	g_string_append_c(s, '"');
-	for (const char *p = text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_printf(s, "\\%c", *p);
-		else if ((unsigned char) *p < 0x20)
-			g_string_append_printf(s, "\\u%04x", *p);
-		else
-			g_string_append_c(s, *p);
-	}
-	g_string_append_c(s, '"');
-}
-
 static void json_doubles(GString *s, GVariant *ad)
 {
 	gsize n;
@@ -319,10 +293,10 @@ static void print_json(uint32_t job, GVariant *st)
 	g_variant_lookup(st, "summary", "&s", &summary);
 	g_variant_lookup(st, "interval_ms", "u", &interval);
 	g_string_append_printf(s, "{\"job\":%u,\"state\":", job);
-	json_str(s, state);
+	smig_json_str(s, state);
 	g_string_append(s, ",\"summary\":");
 	if (summary)
-		json_str(s, summary);
+		smig_json_str(s, summary);
 	else
 		g_string_append(s, "null");
 	g_string_append_printf(s, ",\"interval_ms\":%u,\"ranks\":[", interval);
@@ -331,7 +305,7 @@ static void print_json(uint32_t job, GVariant *st)
 				    &cpu, &delay, &rss, &iters, &hist);
 		g_string_append_printf(s, "%s{\"rank\":%u,\"node\":",
 				       i ? "," : "", rank);
-		json_str(s, node);
+		smig_json_str(s, node);
 		g_string_append_printf(s, ",\"cpu\":%.4f,\"delay\":%.4f,\"rss\":%" G_GUINT64_FORMAT ",\"iters_per_s\":",
 				       cpu, delay, rss);
 		if (iters >= 0)
@@ -348,14 +322,14 @@ static void print_json(uint32_t job, GVariant *st)
 		g_variant_get_child(nodes, i, "(&sddt&s&s@ad)", &node, &load,
 				    &cpu, &avail, &health, &reason, &hist);
 		g_string_append_printf(s, "%s{\"node\":", i ? "," : "");
-		json_str(s, node);
+		smig_json_str(s, node);
 		g_string_append(s, ",\"slurm_state\":");
-		json_str(s, slurm_state(states, node));
+		smig_json_str(s, slurm_state(states, node));
 		g_string_append_printf(s, ",\"load\":%.2f,\"cpu\":%.4f,\"mem_avail\":%" G_GUINT64_FORMAT ",\"health\":",
 				       load, cpu, avail);
-		json_str(s, health);
+		smig_json_str(s, health);
 		g_string_append(s, ",\"reason\":");
-		json_str(s, reason);
+		smig_json_str(s, reason);
 		g_string_append(s, ",\"load_history\":");
 		json_doubles(s, hist);
 		g_string_append_c(s, '}');
@@ -371,9 +345,9 @@ static void print_json(uint32_t job, GVariant *st)
 	for (gsize i = 0; i < g_variant_n_children(matrix); i++) {
 		g_variant_get_child(matrix, i, "(&s&st)", &node, &to, &bytes);
 		g_string_append_printf(s, "%s{\"from\":", i ? "," : "");
-		json_str(s, node);
+		smig_json_str(s, node);
 		g_string_append(s, ",\"to\":");
-		json_str(s, to);
+		smig_json_str(s, to);
 		g_string_append_printf(s, ",\"bytes\":%" G_GUINT64_FORMAT "}",
 				       bytes);
 	}
@@ -409,7 +383,7 @@ static int cmd_show(int argc, char **argv)
 		fprintf(stderr, "smig show: JOBID missing (smig show JOBID [--json])\n");
 		return 2;
 	}
-	if (!parse_job(jobarg, &job))
+	if (!smig_parse_job(jobarg, &job))
 		return 2;
 	if (!(st = query(job)))
 		return 1;
@@ -579,7 +553,7 @@ static int cmd_plot(int argc, char **argv)
 		fprintf(stderr, "smig plot: JOBID and --out FILE.svg needed\n");
 		return 2;
 	}
-	if (!parse_job(jobarg, &job))
+	if (!smig_parse_job(jobarg, &job))
 		return 2;
 	if (!(st = query(job)))
 		return 1;
@@ -610,11 +584,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
 		if (strcmp(argv[1], commands[i].name))
 			continue;
-		if (commands[i].run)
-			return commands[i].run(argc - 1, argv + 1);
-		if (!strcmp(commands[i].name, "capture") && smig_cmd_capture)
-			return smig_cmd_capture(argc - 1, argv + 1);
-		break;
+		return commands[i].run(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "smig: %s: unknown command\n", argv[1]);
 	usage(stderr);

@@ -17,126 +17,12 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "smig_auth.h"
-#include "smig_conf.h"
 #include "smig_error.h"
-#include "smig_wire.h"
+#include "smig_link.h"
 
-#define TIMEOUT_MS	10000
 #define WAIT_STEP_US	(250 * 1000)
 
 int smig_cmd_capture(int argc, char **argv);
-
-/* A connection to the balancer of this cluster's migrate.conf. */
-struct link {
-	smig_conf_t *conf;
-	smig_auth_t *auth;
-	int fd;
-};
-
-static bool link_open(struct link *l, GError **err)
-{
-	const char *env = getenv("SLURM_CONF");
-	char *slurm_conf = g_strdup(env && *env ? env :
-				    "/etc/slurm/slurm.conf");
-	char *path = smig_conf_path_beside(slurm_conf);
-	bool ok = false;
-
-	l->fd = -1;
-	l->auth = NULL;
-	l->conf = smig_conf_load(path, slurm_conf, err);
-	if (!l->conf)
-		goto out;
-	l->auth = smig_auth_munge_new(l->conf->munge_socket, err);
-	if (!l->auth)
-		goto out;
-	l->fd = smig_wire_connect(l->conf->balancer_addr, l->conf->port,
-				  TIMEOUT_MS, err);
-	if (l->fd < 0) {
-		g_prefix_error(err, "balancer at %s:%u: ",
-			       l->conf->balancer_addr, l->conf->port);
-		goto out;
-	}
-	ok = true;
-out:
-	g_free(path);
-	g_free(slurm_conf);
-	return ok;
-}
-
-static void link_close(struct link *l)
-{
-	if (l->fd >= 0)
-		close(l->fd);
-	smig_auth_free(l->auth);
-	smig_conf_free(l->conf);
-}
-
-/*
- * ask - one message, one answer (REFUSED is turned into an error)
- * RET new message, caller smig_msg_free()s; NULL with *err set
- */
-static smig_msg_t *ask(struct link *l, smig_msg_type_t type, GVariant *body,
-		       GError **err)
-{
-	smig_msg_t *msg = smig_msg_new(type, body), *reply;
-	const char *what = "?", *why = "?";
-
-	if (!smig_wire_send(l->fd, l->auth, msg, err)) {
-		smig_msg_free(msg);
-		return NULL;
-	}
-	smig_msg_free(msg);
-	reply = smig_wire_recv(l->fd, l->auth, TIMEOUT_MS, err);
-	if (reply && reply->type == SMIG_MSG_REFUSED) {
-		smig_msg_get_str(reply, "what", &what);
-		smig_msg_get_str(reply, "reason", &why);
-		g_set_error(err, SMIG_ERROR, SMIG_ERROR_WIRE,
-			    "the balancer refused %s: %s", what, why);
-		smig_msg_free(reply);
-		return NULL;
-	}
-	return reply;
-}
-
-/*
- * state_of - the generation of the last good image and the generation of
- * the last error in the job's state line (0 when absent)
- */
-static bool state_of(struct link *l, uint32_t job, uint64_t *good,
-		     uint64_t *failed, char **reason, GError **err)
-{
-	GVariantBuilder b;
-	const char *line = NULL, *p;
-	smig_msg_t *reply;
-
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
-	reply = ask(l, SMIG_MSG_QUERY, g_variant_builder_end(&b), err);
-	if (!reply)
-		return false;
-	if (reply->type != SMIG_MSG_STATUS ||
-	    !smig_msg_get_str(reply, "state", &line)) {
-		g_set_error(err, SMIG_ERROR, SMIG_ERROR_WIRE,
-			    "unexpected %s from the balancer",
-			    smig_msg_type_name(reply->type));
-		smig_msg_free(reply);
-		return false;
-	}
-	*good = *failed = 0;
-	if ((p = strstr(line, " gen=")))
-		*good = g_ascii_strtoull(p + 5, NULL, 10);
-	if ((p = strstr(line, "last_error=gen="))) {
-		const char *r = strstr(p, ";reason=");
-
-		*failed = g_ascii_strtoull(p + 15, NULL, 10);
-		g_free(*reason);
-		*reason = r ? g_strndup(r + 8, strcspn(r + 8, "; ")) :
-			      g_strdup("?");
-	}
-	smig_msg_free(reply);
-	return true;
-}
 
 static void capture_usage(FILE *f)
 {
@@ -163,12 +49,13 @@ static bool parse_num(const char *opt, const char *text, uint64_t max,
 /*
  * smig_cmd_capture - see the file's comment
  * IN argc, argv - "capture" and the words after it
- * RET process exit status: 0 started (and with --wait, all good), 1 error
+ * RET process exit status: 0 started (and with --wait, all good), 1 error,
+ *     2 usage error
  */
 int smig_cmd_capture(int argc, char **argv)
 {
 	uint64_t job = 0, step = UINT32_MAX, wait_s = 0, v;
-	struct link l = { .fd = -1 };
+	smig_link_t l = { .fd = -1 };
 	const char *started = "", *busy = "";
 	smig_msg_t *reply = NULL;
 	GVariantBuilder b;
@@ -184,31 +71,34 @@ int smig_cmd_capture(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--step") && i + 1 < argc) {
 			if (!parse_num("--step", argv[++i], UINT32_MAX - 1,
 				       &step))
-				return 1;
+				return 2;
 		} else if (!strcmp(argv[i], "--wait")) {
 			wait_s = 120;
 			if (i + 1 < argc && g_ascii_isdigit(argv[i + 1][0]) &&
 			    job) {
 				if (!parse_num("--wait", argv[++i], 86400,
 					       &wait_s))
-					return 1;
+					return 2;
 			}
 		} else if (!job && g_ascii_isdigit(argv[i][0])) {
-			if (!parse_num("JOBID", argv[i], UINT32_MAX - 2, &job) ||
-			    !job)
-				return 1;
+			if (!parse_num("JOBID", argv[i], UINT32_MAX - 2, &job))
+				return 2;
+			if (!job) {
+				fprintf(stderr, "smig capture: JOBID=0: not a job id (e.g. 42)\n");
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "smig capture: %s: unexpected argument\n",
 				argv[i]);
 			capture_usage(stderr);
-			return 1;
+			return 2;
 		}
 	}
 	if (!job) {
 		capture_usage(stderr);
-		return 1;
+		return 2;
 	}
-	if (!link_open(&l, &err))
+	if (!smig_link_open(&l, &err))
 		goto fail;
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&b, "{sv}", "job",
@@ -218,7 +108,7 @@ int smig_cmd_capture(int argc, char **argv)
 	if (step != UINT32_MAX)
 		g_variant_builder_add(&b, "{sv}", "step",
 				      g_variant_new_uint32((uint32_t) step));
-	reply = ask(&l, SMIG_MSG_REQUEST, g_variant_builder_end(&b), &err);
+	reply = smig_link_ask(&l, SMIG_MSG_REQUEST, g_variant_builder_end(&b), &err);
 	if (!reply)
 		goto fail;
 	if (reply->type != SMIG_MSG_REPLY ||
@@ -250,9 +140,10 @@ int smig_cmd_capture(int argc, char **argv)
 		v = MAX(v, g_ascii_strtoull(p + 4, NULL, 10));
 	for (gint64 end = g_get_monotonic_time() + wait_s * G_USEC_PER_SEC;;) {
 		uint64_t good, failed;
+		uint32_t moves;
 
-		if (!state_of(&l, (uint32_t) job, &good, &failed, &reason,
-			      &err))
+		if (!smig_link_state(&l, (uint32_t) job, &good, &moves,
+				     &failed, &reason, &err))
 			goto fail;
 		if (good >= v) {
 			printf("JobId=%" PRIu64 " generation %" PRIu64 " is good\n",
@@ -282,6 +173,6 @@ fail:
 out:
 	g_free(reason);
 	smig_msg_free(reply);
-	link_close(&l);
+	smig_link_close(&l);
 	return rc;
 }

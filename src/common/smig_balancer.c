@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -27,12 +28,14 @@
 #include <glib.h>
 
 #include "smig_balancer.h"
+#include "smig_decide.h"
 #include "smig_error.h"
 #include "smig_hostlist.h"
 #include "smig_log.h"
 #include "smig_metrics.h"
 #include "smig_policy.h"
 #include "smig_request.h"
+#include "smig_state.h"
 #include "smig_wire.h"
 
 /* Bounds on what one peer can make the balancer keep. */
@@ -54,6 +57,23 @@
 #define MAX_REASON	512		/* bytes of a refusal's reason */
 #define IDLE_POLLS	15		/* a peer that sent no message in this
 					 * many poll intervals is closed */
+/* Automatic balancing and the decision history (doc/design.md). */
+#define HISTORY_MAX	32		/* decisions kept per job */
+#define COOLDOWN_WINDOWS 3		/* no balancing decision for this many
+					 * sample windows after a move */
+#define STALE_SAMPLES	3		/* an agent silent for this many
+					 * intervals: no decision */
+#define AUTO_HYSTERESIS	0.2		/* a balancing move must shorten the
+					 * iteration by 20 % (the estimate's
+					 * noise is about 10 % here) */
+#define HORIZON_S	3600.0		/* remaining run of a job without a
+					 * time limit */
+#define RELAUNCH_COST_S	5.0		/* a move's capture, stop, relaunch
+					 * and restore (bench: 0.45 s for 4
+					 * small ranks; kept conservative) */
+#define IMAGE_BW	200e6		/* bytes/s an image is written, read
+					 * or handed off at (bench-images:
+					 * 0.4-1.8 GB/s; conservative) */
 
 typedef struct smig_balancer smig_balancer_t;
 typedef struct job job_t;
@@ -98,6 +118,8 @@ typedef struct conn {
 	conn_role_t role;
 	int64_t accepted;	/* monotonic us */
 	bool spoke;		/* a message was received (authenticated) */
+	bool bye;		/* BYE received */
+	bool eof;		/* closed by the peer (end of stream, error) */
 	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
 	struct agent *agent;	/* with ROLE_AGENT */
 } conn_t;
@@ -110,6 +132,7 @@ typedef struct agent {
 	size_t nranks;
 	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
 	char *addr;		/* its address as seen here, for hand-offs */
+	int64_t last_sample;	/* monotonic us of its last SAMPLE, 0: none */
 } agent_t;
 
 typedef enum {
@@ -132,9 +155,26 @@ typedef struct capture {
 	uint32_t nhandoff;	/* hand-offs not confirmed yet */
 	guint8 *handed;		/* per rank: hand-off confirmed */
 	char *hostfile;
+	uint64_t good_before;	/* job's last_good when it started */
+	uint64_t hist_id;	/* its history entry (moves only), 0: none */
 	char *requeue_exclude;	/* job scope: requeue without these nodes
 				 * ("node2,node3") once good; else NULL */
 } capture_t;
+
+/* One decision of a job and its outcome (QUERY: history). */
+typedef struct decision {
+	uint64_t id;		/* job-wide sequence number, from 1 */
+	int64_t time;		/* unix us */
+	uint64_t gen;		/* capture generation, 0: none (advice) */
+	uint32_t step_id;
+	char *kind;		/* drain, auto, advise, request */
+	char *ranks, *from, *to, *reason, *strategy, *why;
+	char *outcome;		/* moved, advised, failed:REASON, pending */
+	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
+	double measured;	/* rate after / rate before - 1, NAN: none */
+	double rate_before;	/* iterations/s when decided, 0: unknown */
+	bool measuring;		/* moved; measured still to come */
+} decision_t;
 
 struct job {
 	uint32_t id;
@@ -153,6 +193,16 @@ struct job {
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
 	bool samples_new;	/* SAMPLEs since the last publish: the
 				 * poll timer publishes the load summary */
+	char *durable;		/* state file: job_durable() last synced */
+	bool restored;		/* read from the state file at start */
+	GQueue history;		/* of decision_t, oldest first, at most
+				 * HISTORY_MAX */
+	uint64_t hist_seq;	/* last decision_t id given */
+	bool advice_forced;	/* advice is an evacuation (nodes to leave) */
+	int64_t cooldown_until;	/* monotonic us: no balancing before */
+	int64_t next_decide;	/* monotonic us: next balancing decision */
+	uint64_t samples;	/* SAMPLE messages taken */
+	uint64_t decided_samples;	/* samples at the last decision try */
 	bool requeued;		/* pending again after a requeue (ours or
 				 * Slurm's): kept until it runs again */
 	bool released;		/* ... and its begin time is now */
@@ -174,6 +224,7 @@ struct step {
 	capture_t *cap;
 	bool committed;		/* ranks told to stop: step ending */
 	int64_t next_periodic;	/* monotonic us of the next every= capture */
+	int64_t first_sample;	/* monotonic us of its first SAMPLE, 0: none */
 };
 
 struct smig_balancer {
@@ -202,14 +253,20 @@ struct smig_balancer {
 	size_t in_total;	/* sum of the conns' input buffers */
 	GHashTable *jobs;	/* uint32 id -> job_t, owned */
 	GHashTable *steps;	/* gint64 key -> step_t, owned */
+	GVariant *saved;	/* state file: what was last written */
+	bool save_failed;	/* the last write failed (logged once) */
 };
 
 static void conn_kill(conn_t *c, const char *why);
+static void job_peer_report(smig_balancer_t *b, job_t *j,
+			    const smig_msg_t *m);
 static void capture_relaunch(smig_balancer_t *b, step_t *s);
 static void capture_handoff(smig_balancer_t *b, step_t *s);
 static bool step_store_local(const step_t *s);
 static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
+static void state_sync(smig_balancer_t *b);
+static void job_sync(smig_balancer_t *b, job_t *j);
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
 
@@ -349,14 +406,51 @@ static int64_t now_us(void)
 	return g_get_monotonic_time();
 }
 
+static void decision_free(gpointer p)
+{
+	decision_t *e = p;
+
+	g_free(e->kind);
+	g_free(e->ranks);
+	g_free(e->from);
+	g_free(e->to);
+	g_free(e->reason);
+	g_free(e->strategy);
+	g_free(e->why);
+	g_free(e->outcome);
+	g_free(e);
+}
+
 static void job_free(job_t *j)
 {
+	g_queue_clear_full(&j->history, decision_free);
 	g_free(j->last_move);
 	g_free(j->last_error);
 	g_free(j->advice);
 	g_free(j->published);
+	g_free(j->durable);
 	smig_metrics_free(j->metrics);
 	g_free(j);
+}
+
+/*
+ * " last_decision=auto;gain=0.41[;measured=0.38]": the newest decision of
+ * the policy engine (one with a predicted gain), for the state line
+ */
+static void job_line_decision(const job_t *j, GString *s)
+{
+	for (GList *l = j->history.tail; l; l = l->prev) {
+		const decision_t *e = l->data;
+
+		if (isnan(e->predicted))
+			continue;
+		g_string_append_printf(s, " last_decision=%s;gain=%.2f",
+				       e->kind, e->predicted);
+		if (!isnan(e->measured))
+			g_string_append_printf(s, ";measured=%.2f",
+					       e->measured);
+		return;
+	}
 }
 
 /* The job's state line, doc/design.md format. RET caller g_free()s */
@@ -370,6 +464,7 @@ static char *job_line(const job_t *j)
 		g_string_append_printf(s, " last_move=%s", j->last_move);
 	if (j->advice)
 		g_string_append_printf(s, " advice=%s", j->advice);
+	job_line_decision(j, s);
 	if (j->last_error)
 		g_string_append_printf(s, " last_error=%s", j->last_error);
 	if (j->metrics) {
@@ -387,6 +482,7 @@ static void job_publish(smig_balancer_t *b, job_t *j)
 {
 	char *line = job_line(j);
 
+	job_sync(b, j);
 	if (!g_strcmp0(line, j->published)) {
 		g_free(line);
 		return;
@@ -734,6 +830,173 @@ static char *plan_move_text(const step_t *s, const smig_plan_t *plan)
 	return text;
 }
 
+/* ---------------------------------------------------------------- history */
+
+static decision_t *history_find(job_t *j, uint64_t id)
+{
+	for (GList *l = j->history.tail; id && l; l = l->prev) {
+		decision_t *e = l->data;
+
+		if (e->id == id)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * history_add - record a decision with a move plan in the job's history
+ * (the oldest entry goes beyond HISTORY_MAX)
+ * IN kind    - "drain", "auto", "advise", "request" (copied)
+ * IN plan    - the plan (borrowed; its moves are not empty)
+ * IN gen     - the capture's generation, 0: none
+ * IN outcome - "pending", "advised" (copied)
+ * RET the entry, owned by the job
+ */
+static decision_t *history_add(job_t *j, const step_t *s, const char *kind,
+			       const smig_plan_t *plan, uint64_t gen,
+			       const char *outcome)
+{
+	decision_t *e = g_new0(decision_t, 1);
+	double rate;
+
+	e->id = ++j->hist_seq;
+	e->time = g_get_real_time();
+	e->gen = gen;
+	e->step_id = s->step_id;
+	e->kind = g_strdup(kind);
+	e->ranks = plan_ranks(plan);
+	e->from = nodes_joined(s, plan, false);
+	e->to = nodes_joined(s, plan, true);
+	e->reason = g_strdup(plan->reason);
+	e->strategy = g_strdup(plan->strategy ? plan->strategy :
+			       !strcmp(kind, "drain") ? "evacuate" : "none");
+	e->why = g_strdup(plan->why ? plan->why : plan->text);
+	e->outcome = g_strdup(outcome);
+	/* Only the engine predicts; forced moves stand whatever they gain. */
+	e->predicted = plan->strategy && !plan->forced &&
+		       plan->iter_before > 0 ?
+		       1 - plan->iter_after / plan->iter_before : NAN;
+	e->measured = NAN;
+	if (j->metrics && smig_decide_rate(j->metrics, s->ntasks, 1, &rate))
+		e->rate_before = rate;
+	g_queue_push_tail(&j->history, e);
+	while (j->history.length > HISTORY_MAX)
+		decision_free(g_queue_pop_head(&j->history));
+	return e;
+}
+
+/* The outcome of a capture's decision, if it has an entry. */
+static void history_outcome(job_t *j, const capture_t *cap,
+			    const char *outcome, const char *reason)
+{
+	decision_t *e = history_find(j, cap->hist_id);
+
+	if (!e)
+		return;
+	g_free(e->outcome);
+	e->outcome = reason ? g_strdup_printf("%s:%s", outcome, reason) :
+			      g_strdup(outcome);
+	e->measuring = !strcmp(outcome, "moved") && e->rate_before > 0;
+}
+
+/*
+ * A move committed earlier: once every rank of the step has a full window
+ * of samples after it, its measured gain (rate after / before - 1).
+ */
+static void history_measure(smig_balancer_t *b, step_t *s)
+{
+	job_t *j = s->job;
+	double rate;
+
+	if (s->committed || !j->metrics)
+		return;
+	for (GList *l = j->history.tail; l; l = l->prev) {
+		decision_t *e = l->data;
+
+		if (!e->measuring)
+			continue;
+		if (!smig_decide_rate(j->metrics, s->ntasks,
+				      SMIG_METRICS_WINDOW, &rate))
+			return;
+		e->measuring = false;
+		e->measured = rate / e->rate_before - 1;
+		smig_verbose("JobId=%u gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
+			     j->id, e->gen, e->measured, rate,
+			     e->rate_before, e->predicted);
+		job_publish(b, j);
+		return;
+	}
+}
+
+/* The history as QUERY's "history" (aa{sv}, oldest first). RET floating */
+static GVariant *history_variant(const job_t *j)
+{
+	GVariantBuilder ab, vb;
+
+	g_variant_builder_init(&ab, G_VARIANT_TYPE("aa{sv}"));
+	for (GList *l = j->history.head; l; l = l->next) {
+		const decision_t *e = l->data;
+
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "time",
+				      g_variant_new_int64(e->time));
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(e->gen));
+		g_variant_builder_add(&vb, "{sv}", "step",
+				      g_variant_new_uint32(e->step_id));
+		g_variant_builder_add(&vb, "{sv}", "kind",
+				      g_variant_new_string(e->kind));
+		g_variant_builder_add(&vb, "{sv}", "ranks",
+				      g_variant_new_string(e->ranks));
+		g_variant_builder_add(&vb, "{sv}", "from",
+				      g_variant_new_string(e->from));
+		g_variant_builder_add(&vb, "{sv}", "to",
+				      g_variant_new_string(e->to));
+		g_variant_builder_add(&vb, "{sv}", "reason",
+				      g_variant_new_string(e->reason));
+		g_variant_builder_add(&vb, "{sv}", "strategy",
+				      g_variant_new_string(e->strategy));
+		g_variant_builder_add(&vb, "{sv}", "why",
+				      g_variant_new_string(e->why));
+		if (!isnan(e->predicted))
+			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
+				g_variant_new_double(e->predicted));
+		if (!isnan(e->measured))
+			g_variant_builder_add(&vb, "{sv}", "measured_gain",
+				g_variant_new_double(e->measured));
+		g_variant_builder_add(&vb, "{sv}", "outcome",
+				      g_variant_new_string(e->outcome));
+		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
+	}
+	return g_variant_builder_end(&ab);
+}
+
+/*
+ * The advice of an advise step (a plan with moves, or NULL: none any
+ * more); a new advice goes to the history.
+ */
+static void job_advise(smig_balancer_t *b, step_t *s, const smig_plan_t *plan,
+		       bool forced)
+{
+	job_t *j = s->job;
+	char *advice = plan ? plan_move_text(s, plan) : NULL;
+
+	if (!g_strcmp0(advice, j->advice)) {
+		g_free(advice);
+		return;
+	}
+	if (plan) {
+		smig_verbose("JobId=%u StepId=%u advise: %s (%s)", j->id,
+			     s->step_id, advice,
+			     plan->why ? plan->why : plan->text);
+		history_add(j, s, "advise", plan, 0, "advised");
+	}
+	g_free(j->advice);
+	j->advice = advice;
+	j->advice_forced = forced;
+	job_publish(b, j);
+}
+
 /* Ranks of the capture that have not reached the current phase's mark. */
 static char *capture_missing(const step_t *s)
 {
@@ -790,10 +1053,20 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
 	job_set_error(s->job, cap->gen, reason, ranks);
+	/* Complete images, but no agent recorded them as good (COMMIT). */
+	s->job->last_good = cap->good_before;
+	history_outcome(s->job, cap, "failed", reason);
 	s->job->retry_after = now_us() +
 			      (int64_t) b->conf->retry_interval_ms * 1000;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, s->job);
+}
+
+/* The step's sampling interval: its interval=, else migrate.conf's. */
+static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
+{
+	return MAX(s->req.interval_ms ? s->req.interval_ms :
+		   b->conf->sample_interval_ms, 1);
 }
 
 static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
@@ -803,8 +1076,13 @@ static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
 	return b->conf->capture_timeout_ms;
 }
 
-/* Start generation gen of a step to carry out plan (taken). */
-static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+/*
+ * Start a new generation of a step to carry out plan (taken); a plan with
+ * moves goes to the job's history as a decision of this kind ("drain",
+ * "auto", "request").
+ */
+static void capture_start_kind(smig_balancer_t *b, step_t *s,
+			       smig_plan_t *plan, const char *kind)
 {
 	job_t *j = s->job;
 	capture_t *cap = g_new0(capture_t, 1);
@@ -816,6 +1094,7 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 	 * number, so a stale image can never pass for a new one.
 	 */
 	cap->gen = MAX(j->last_good, j->last_tried) + 1;
+	cap->good_before = j->last_good;
 	j->last_tried = cap->gen;
 	cap->phase = PHASE_PREPARE;
 	cap->deadline = now_us() + (int64_t) timeout * 1000;
@@ -824,6 +1103,11 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 	cap->counted = g_new0(guint8, s->ntasks);
 	cap->done = g_new0(guint8, s->ntasks);
 	s->cap = cap;
+	if (plan->moves->len)
+		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
+					   "pending")->id;
+	/* A restarted balancer must never hand out this number again. */
+	state_sync(b);
 
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
@@ -836,6 +1120,12 @@ static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
 	send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
 }
 
+/* A capture asked for by a person (REQUEST): history kind "request". */
+static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+{
+	capture_start_kind(b, s, plan, "request");
+}
+
 /* All ranks counted: capture at the highest pause point. */
 static void capture_all_counted(smig_balancer_t *b, step_t *s)
 {
@@ -846,6 +1136,7 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
+	state_sync(b);
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
@@ -1019,6 +1310,7 @@ static void capture_relaunch(smig_balancer_t *b, step_t *s)
 		     " complete, asking srun to relaunch", s->job->id,
 		     s->step_id, cap->gen);
 	job_publish(b, s->job);
+	state_sync(b);
 
 	if (!s->srun) {
 		capture_abort(b, s, "srun-lost", NULL);
@@ -1039,13 +1331,41 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 {
 	capture_t *cap = s->cap;
 	job_t *j = s->job;
+	uint64_t gen = cap->gen;
 	char *ranks, *from, *to;
 	GVariantBuilder vb;
 	GVariant *body;
 
+	ranks = plan_ranks(cap->plan);
+	from = nodes_joined(s, cap->plan, false);
+	to = nodes_joined(s, cap->plan, true);
+	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
+		  j->id, ranks, from, to, gen, cap->plan->reason);
+	g_free(ranks);
+	g_free(from);
+	g_free(to);
+
+	/*
+	 * The move is recorded (state file) before anyone hears of it: a
+	 * balancer restarted from here on knows the step is moving.
+	 */
+	j->moves++;
+	g_free(j->last_move);
+	j->last_move = plan_move_text(s, cap->plan);
+	history_outcome(j, cap, "moved", NULL);
+	/*
+	 * The windows describe the old placement: start afresh (the
+	 * measured gain and the next decision wait for a full new window).
+	 */
+	smig_metrics_clear_ranks(j->metrics);
+	j->cooldown_until = now_us() + (int64_t) COOLDOWN_WINDOWS *
+			    SMIG_METRICS_WINDOW * step_interval_ms(b, s) * 1000;
+	s->committed = true;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, j);
+
 	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
 	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
 	body = g_variant_ref_sink(g_variant_builder_end(&vb));
 	/*
@@ -1055,22 +1375,6 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	conn_send(s->srun, SMIG_MSG_COMMIT, body);
 	send_agents(s, SMIG_MSG_COMMIT, body);
 	g_variant_unref(body);
-
-	ranks = plan_ranks(cap->plan);
-	from = nodes_joined(s, cap->plan, false);
-	to = nodes_joined(s, cap->plan, true);
-	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
-		  j->id, ranks, from, to, cap->gen, cap->plan->reason);
-	g_free(ranks);
-	g_free(from);
-	g_free(to);
-
-	j->moves++;
-	g_free(j->last_move);
-	j->last_move = plan_move_text(s, cap->plan);
-	s->committed = true;
-	g_clear_pointer(&s->cap, capture_free);
-	job_publish(b, j);
 }
 
 /* ---------------------------------------------------------------- job scope */
@@ -1365,6 +1669,155 @@ static void release_timer_start(smig_balancer_t *b)
 /* ---------------------------------------------------------------- policy */
 
 /*
+ * step_plan_balance - the policy engine's plan for a step from its samples
+ * (doc/design.md, "Automatic balancing"): a full window of every rank,
+ * sampled where it runs now, no agent silent for STALE_SAMPLES intervals.
+ * Node flags come from the host now: ranks on nodes to leave move whatever
+ * it costs (a forced plan). Usable for requests too (no cooldown here).
+ * IN  s      - a registered step with a complete rank map
+ * IN  params - the engine's parameters
+ * OUT why    - set when no decision is possible (too few or stale
+ *              samples, unknown node, engine error); caller g_free()s
+ * RET new plan (empty: nothing gains, plan->why says why), caller frees
+ *     with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
+				      const smig_policy_params_t *params,
+				      int64_t now, char **why)
+{
+	job_t *j = s->job;
+	int64_t interval_us = (int64_t) step_interval_ms(b, s) * 1000;
+	smig_decide_input_t in = { 0 };
+	smig_policy_node_t *nodes;
+	uint32_t *rank_node;
+	smig_decide_t *d = NULL;
+	smig_plan_t *plan = NULL;
+	GError *err = NULL;
+	int64_t end;
+
+	nodes = g_new0(smig_policy_node_t, s->nnodes);
+	rank_node = g_new(uint32_t, s->ntasks);
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		nodes[n].name = s->nodes[n];
+		nodes[n].slots = s->slots[n];
+		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
+				       &nodes[n].flags)) {
+			*why = g_strdup_printf("node %s unknown to the host",
+					       s->nodes[n]);
+			goto out;
+		}
+		/* A node-local store hands images only to the step's agents. */
+		if (step_store_local(s) && !step_agent_on(s, n))
+			nodes[n].slots = 0;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		rank_node[r] = s->rank_agent[r]->node_idx;
+	for (guint i = 0; i < s->agents->len; i++) {
+		agent_t *a = g_ptr_array_index(s->agents, i);
+
+		if (!a->last_sample ||
+		    now - a->last_sample > STALE_SAMPLES * interval_us) {
+			*why = g_strdup_printf("samples of node %s are stale",
+					       a->node);
+			goto out;
+		}
+	}
+	in.metrics = j->metrics;
+	in.nranks = s->ntasks;
+	in.rank_node = rank_node;
+	in.nodes = nodes;
+	in.nnodes = s->nnodes;
+	in.min_samples = SMIG_METRICS_WINDOW;
+	/* The pair counters run since the ranks started: two intervals of
+	 * baseline before the first SAMPLE. */
+	in.elapsed = s->first_sample ? (double) (now - s->first_sample +
+						 2 * interval_us) / 1e6 : 0;
+	in.remaining = HORIZON_S;
+	if (b->ops.job_end_time &&
+	    b->ops.job_end_time(b->ops.ctx, j->id, &end))
+		in.remaining = MAX((double) (end - g_get_real_time() / 1000000),
+				   0);
+	in.relaunch = RELAUNCH_COST_S;
+	in.image_bw = IMAGE_BW;
+	d = j->metrics ? smig_decide_snapshot(&in, &err) : NULL;
+	if (!d) {
+		*why = g_strdup(err ? err->message : "no samples yet");
+		g_clear_error(&err);
+		goto out;
+	}
+	plan = smig_policy_decide(&d->snap, params, &err);
+	if (!plan) {
+		*why = g_strdup(err->message);
+		g_error_free(err);
+	} else {
+		smig_decide_adjust(d, params, plan);
+		smig_debug("JobId=%u StepId=%u decide: %s remaining=%.0fs: %s: %s",
+			   j->id, s->step_id, d->text, in.remaining,
+			   plan->text, plan->why);
+	}
+out:
+	smig_decide_free(d);
+	g_free(rank_node);
+	g_free(nodes);
+	return plan;
+}
+
+/*
+ * One balancing decision of an auto or advise step with no node to leave,
+ * tried when new samples came in, taken at most twice per sampling
+ * interval and not within the cooldown after a move: auto starts the move,
+ * advise publishes it.
+ */
+static void step_balance(smig_balancer_t *b, step_t *s, int64_t now)
+{
+	job_t *j = s->job;
+	smig_policy_params_t params;
+	smig_plan_t *plan;
+	char *why = NULL;
+
+	if ((s->req.mode != SMIG_MODE_AUTO &&
+	     s->req.mode != SMIG_MODE_ADVISE) ||
+	    j->samples == j->decided_samples || now < j->next_decide ||
+	    now < j->cooldown_until)
+		return;
+	j->decided_samples = j->samples;
+	smig_policy_params_init(&params);
+	params.hysteresis = AUTO_HYSTERESIS;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves &&
+		    s->req.mode == SMIG_MODE_AUTO)
+			return;
+		params.max_moves = s->req.max_moves -
+				   MIN(j->moves, s->req.max_moves);
+	}
+	plan = step_plan_balance(b, s, &params, now, &why);
+	if (!plan) {
+		smig_debug("JobId=%u StepId=%u no balancing decision: %s",
+			   j->id, s->step_id, why);
+		g_free(why);
+		/* No decision on stale or missing samples: no advice. */
+		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
+			job_advise(b, s, NULL, false);
+		return;
+	}
+	j->next_decide = now + (int64_t) step_interval_ms(b, s) * 500;
+	if (!plan->moves->len) {
+		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
+			job_advise(b, s, NULL, false);
+		smig_plan_free(plan);
+		return;
+	}
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		job_advise(b, s, plan, false);
+		smig_plan_free(plan);
+		return;
+	}
+	smig_verbose("JobId=%u StepId=%u balance: %s (%s)", j->id, s->step_id,
+		     plan->text, plan->why);
+	capture_start_kind(b, s, plan, "auto");
+}
+
+/*
  * One step's turn at the poll: deadline of a capture in progress, or the
  * node states of its allocation and, if ranks must leave, a plan.
  */
@@ -1390,6 +1843,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		}
 		return;
 	}
+	history_measure(b, s);
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
@@ -1430,11 +1884,10 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 	if (!leave) {
-		/* Nothing to advise any more: the nodes are fine again. */
-		if (j->advice && s->req.mode == SMIG_MODE_ADVISE) {
-			g_clear_pointer(&j->advice, g_free);
-			job_publish(b, j);
-		}
+		/* Nothing to evacuate any more: the nodes are fine again. */
+		if (j->advice && j->advice_forced)
+			job_advise(b, s, NULL, false);
+		step_balance(b, s, now);
 		goto out;
 	}
 
@@ -1461,15 +1914,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	g_free(plan->reason);
 	plan->reason = g_strdup(reason);
 	if (s->req.mode == SMIG_MODE_ADVISE) {
-		char *advice = plan_move_text(s, plan);
-
-		if (g_strcmp0(advice, j->advice))
-			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
-				     s->step_id, advice);
-		g_free(j->advice);
-		j->advice = advice;
+		job_advise(b, s, plan, true);
 		smig_plan_free(plan);
-		job_publish(b, j);
 		goto out;
 	}
 	if (s->req.max_moves && j->moves >= s->req.max_moves) {
@@ -1483,7 +1929,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		job_publish(b, j);
 		goto out;
 	}
-	capture_start(b, s, plan);
+	capture_start_kind(b, s, plan, "drain");
 out:
 	g_free(health_only);
 	g_free(rank_node);
@@ -1497,6 +1943,7 @@ static gboolean poll_timer(gpointer data)
 	GHashTableIter it;
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
+	bool forgot = false;
 
 	/* Requeued jobs first: their steps are gone, nothing to poll. */
 	if (release_pass(b))
@@ -1522,11 +1969,18 @@ static gboolean poll_timer(gpointer data)
 		}
 
 		if (j->nsteps || j->requeued ||
-		    b->ops.job_owner(b->ops.ctx, j->id, &uid))
+		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			/* Restored from the state file: show it again. */
+			if (j->restored && !j->published)
+				job_publish(b, j);
 			continue;
+		}
 		smig_debug("JobId=%u ended, state dropped", j->id);
 		g_hash_table_iter_remove(&it);
+		forgot = true;
 	}
+	if (forgot)
+		state_sync(b);
 
 	/* A connection slot held by a peer that never says who it is (no
 	 * authenticated message) is given back; conn_kill() only queues. */
@@ -1623,6 +2077,7 @@ static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
 	}
 	j->uid = owner;
+	job_peer_report(b, j, m);
 	return j;
 }
 
@@ -1692,7 +2147,7 @@ static bool srun_alloc(step_t *s, const char *alloc_nodes,
 static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
-	uint64_t restored = 0;
+	uint64_t restored = 0, move_gen = 0;
 	const char *request, *alloc_nodes, *alloc_cpus;
 	smig_request_t req;
 	GError *err = NULL;
@@ -1752,6 +2207,9 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	c->role = ROLE_SRUN;
 	c->step = s;
 	j->mode = req.mode;
+	/* Registered again while its committed move is under way. */
+	if (smig_msg_get_u64(m, "move_gen", &move_gen) && move_gen)
+		s->committed = true;
 
 	/* Agents that came first: place their ranks now. */
 	for (guint i = 0; i < s->agents->len; i++) {
@@ -2066,6 +2524,7 @@ static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_msg_get_i32(m, "status", &status);
 	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
 		   s->step_id, c->peer, status);
+	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	conn_kill(c, NULL);
 }
@@ -2108,6 +2567,10 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	if (!s)
 		return;
 	j = s->job;
+	/* Ranks told to stop for a move: their samples describe the old
+	 * placement, which the job's windows have just forgotten. */
+	if (s->committed)
+		return;
 	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks) ||
 	    !(cpu = sample_array(m, "cpu", "ad", sizeof(double), nranks)) ||
 	    !(delay = sample_array(m, "delay", "ad", sizeof(double), nranks)) ||
@@ -2188,6 +2651,10 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (pairs)
 		g_variant_unref(pairs);
+	c->agent->last_sample = now_us();
+	j->samples++;
+	if (!s->first_sample)
+		s->first_sample = c->agent->last_sample;
 	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
 		   s->step_id, ns.node, nranks);
 	/* The summary walks every rank of the job: once per poll, not once
@@ -2202,10 +2669,321 @@ out:
  * (the smig CLI); answered with STATUS on the same connection
  */
 /*
+ * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
+ * OUT ranks - caller-owned array of uint32_t, appended in the given order
+ * RET NULL, or a reason naming the value (caller g_free()s)
+ */
+static char *parse_rank_list(const char *text, uint32_t ntasks, GArray *ranks)
+{
+	guint8 *seen = g_new0(guint8, ntasks);
+	const char *p = text;
+	char *why = NULL;
+
+	while (!why) {
+		guint64 lo, hi;
+		char *end;
+
+		if (!g_ascii_isdigit(*p))
+			goto syntax;
+		lo = hi = g_ascii_strtoull(p, &end, 10);
+		p = end;
+		if (*p == '-') {
+			if (!g_ascii_isdigit(*++p))
+				goto syntax;
+			hi = g_ascii_strtoull(p, &end, 10);
+			p = end;
+		}
+		if (hi < lo)
+			goto syntax;
+		if (hi >= ntasks) {
+			why = g_strdup_printf("ranks=%.64s: rank %" G_GUINT64_FORMAT
+					      " does not exist (the step has ranks 0-%u)",
+					      text, hi, ntasks - 1);
+			break;
+		}
+		for (uint32_t r = (uint32_t) lo; r <= (uint32_t) hi; r++) {
+			if (seen[r]) {
+				why = g_strdup_printf("ranks=%.64s: rank %u given twice",
+						      text, r);
+				break;
+			}
+			seen[r] = 1;
+			g_array_append_val(ranks, r);
+		}
+		if (!*p)
+			break;
+		if (*p++ != ',')
+			goto syntax;
+	}
+	g_free(seen);
+	return why;
+syntax:
+	g_free(seen);
+	return g_strdup_printf("ranks=%.64s: not a rank list (examples: 2,3 or 2-3)",
+			       text);
+}
+
+/*
+ * request_step - the step a move or rebalance request is for: the one
+ * given, else the job's only step that is registered and not ending
+ * RET the step, or NULL with *why set (caller g_free()s)
+ */
+static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
+			    char **why)
+{
+	step_t *found = NULL;
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	if (step_id != UINT32_MAX) {
+		found = step_find(b, j->id, step_id);
+		if (!found || !found->registered) {
+			*why = g_strdup_printf("step=%u: no step %u of JobId=%u runs with --migrate",
+					       step_id, step_id, j->id);
+			return NULL;
+		}
+		return found;
+	}
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+
+		if (s->job != j || !s->registered || s->committed)
+			continue;
+		found = s;
+		n++;
+	}
+	if (n == 1)
+		return found;
+	*why = n ? g_strdup_printf("JobId=%u has %u steps with --migrate: give step",
+				   j->id, n) :
+		   g_strdup_printf("JobId=%u has no running step with --migrate",
+				   j->id);
+	return NULL;
+}
+
+/*
+ * request_busy - why a step cannot start a move now (a capture or move in
+ * progress, srun or agents not all connected), or NULL
+ * RET static string or NULL
+ */
+static const char *request_busy(const step_t *s)
+{
+	if (s->cap)
+		return "a capture or move is in progress";
+	if (s->committed)
+		return "the step is ending for a move";
+	if (!s->srun)
+		return "srun is not connected";
+	if (!step_map_complete(s))
+		return "not every rank's agent has registered yet";
+	return NULL;
+}
+
+static gint cmp_move_rank(gconstpointer a, gconstpointer b)
+{
+	uint32_t x = ((const smig_policy_move_t *) a)->rank;
+	uint32_t y = ((const smig_policy_move_t *) b)->rank;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * plan_request_move - check a requested move of ranks to one node of the
+ * step's allocation and make its plan (reason "request")
+ * IN  ranks_text, to - the request's values (borrowed)
+ * OUT why - the reason for a refusal, naming field and value; caller
+ *           g_free()s
+ * RET new plan, caller frees with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_move(smig_balancer_t *b, step_t *s,
+				      const char *ranks_text, const char *to,
+				      char **why)
+{
+	GArray *ranks = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	smig_plan_t *plan = NULL;
+	uint32_t dst = UINT32_MAX, flags = 0, used = 0;
+
+	if ((*why = parse_rank_list(ranks_text, s->ntasks, ranks)))
+		goto out;
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (!strcmp(s->nodes[n], to))
+			dst = n;
+	if (dst == UINT32_MAX) {
+		*why = g_strdup_printf("to=%.64s: not a node of the job's allocation",
+				       to);
+		goto out;
+	}
+	if (!b->ops.node_flags(b->ops.ctx, to, &flags) ||
+	    flags != SMIG_NODE_OK) {
+		*why = g_strdup_printf("to=%s: node is %s, not usable", to,
+				       smig_node_flags_reason(flags));
+		goto out;
+	}
+	if (step_store_local(s) && !step_agent_on(s, dst)) {
+		*why = g_strdup_printf("to=%s: MigrateImageStore=local and the step has no agent there to receive images",
+				       to);
+		goto out;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (s->rank_agent[r]->node_idx == dst)
+			used++;
+	for (guint i = 0; i < ranks->len; i++) {
+		uint32_t r = g_array_index(ranks, uint32_t, i);
+
+		if (s->rank_agent[r]->node_idx == dst) {
+			*why = g_strdup_printf("ranks=%.64s: rank %u already runs on %s",
+					       ranks_text, r, to);
+			goto out;
+		}
+	}
+	if (used + ranks->len > s->slots[dst]) {
+		*why = g_strdup_printf("to=%s: %u free slots for %u ranks",
+				       to, s->slots[dst] - MIN(used, s->slots[dst]),
+				       ranks->len);
+		goto out;
+	}
+	if (s->req.max_moves && s->job->moves >= s->req.max_moves) {
+		*why = g_strdup_printf("max-moves=%u of the step reached",
+				       s->req.max_moves);
+		goto out;
+	}
+	plan = plan_stay("request");
+	for (guint i = 0; i < ranks->len; i++) {
+		smig_policy_move_t mv = {
+			.rank = g_array_index(ranks, uint32_t, i),
+			.to = dst,
+		};
+
+		mv.from = s->rank_agent[mv.rank]->node_idx;
+		g_array_append_val(plan->moves, mv);
+	}
+	g_array_sort(plan->moves, cmp_move_rank);
+	g_free(plan->text);
+	plan->text = plan_move_text(s, plan);
+out:
+	g_array_free(ranks, TRUE);
+	return plan;
+}
+
+/*
+ * plan_request_rebalance - the policy engine's plan for a step now, as
+ * step_balance() makes it but without hysteresis and cooldown (a person
+ * asked); the samples, slots, min_gain and max-moves still count
+ * OUT why - why no decision is possible (too few or stale samples, a node
+ *           unknown to the host), caller g_free()s
+ * RET new plan (empty: nothing gains, plan->why says why), caller frees
+ *     with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
+					   char **why)
+{
+	smig_policy_params_t params;
+	job_t *j = s->job;
+
+	smig_policy_params_init(&params);
+	params.hysteresis = 0;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves) {
+			*why = g_strdup_printf("max-moves=%u of the step reached",
+					       s->req.max_moves);
+			return NULL;
+		}
+		params.max_moves = s->req.max_moves - j->moves;
+	}
+	return step_plan_balance(b, s, &params, now_us(), why);
+}
+
+/*
+ * request_move - REQUEST what=move (ranks, to) or what=rebalance of one
+ * step: refused with a reason naming the field and value, or REPLY status
+ * 0 with the generation started and the move, -EBUSY with why the step
+ * cannot move now, -ENODATA (rebalance) when no plan would gain, with why.
+ */
+static void request_move(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			 job_t *j, uint32_t step_id, const char *what)
+{
+	bool move = !strcmp(what, "move");
+	const char *ranks = NULL, *to = NULL, *busy;
+	smig_plan_t *plan = NULL;
+	char *why = NULL, *text = NULL, *started = NULL;
+	int32_t status = 0;
+	GVariantBuilder vb;
+	step_t *s;
+
+	if (move && (!need_str(b, c, m, j->id, "ranks", &ranks) ||
+		     !need_str(b, c, m, j->id, "to", &to)))
+		return;
+	if (!(s = request_step(b, j, step_id, &why)))
+		goto refuse;
+	if (s->req.mode == SMIG_MODE_ADVISE || s->req.mode == SMIG_MODE_OFF) {
+		why = g_strdup_printf("mode=%s: StepId=%u never moves",
+				      smig_mode_name(s->req.mode), s->step_id);
+		goto refuse;
+	}
+	if ((busy = request_busy(s))) {
+		status = -EBUSY;
+		why = g_strdup_printf("StepId=%u: %s", s->step_id, busy);
+		goto reply;
+	}
+	if (move && !(plan = plan_request_move(b, s, ranks, to, &why)))
+		goto refuse;
+	if (!move && !(plan = plan_request_rebalance(b, s, &why))) {
+		/* Not the requester's fault: say so in the reply. */
+		status = -ENODATA;
+		text = why;
+		why = g_strdup_printf("no decision possible: %s", text);
+		g_clear_pointer(&text, g_free);
+		goto reply;
+	}
+	if (!plan->moves->len) {
+		status = -ENODATA;
+		why = g_strdup(plan->why ? plan->why : "no move would gain");
+		goto reply;
+	}
+	why = g_strdup(plan->why ? plan->why : "");
+	text = plan_move_text(s, plan);
+	capture_start(b, s, plan);
+	plan = NULL;
+	started = g_strdup_printf("StepId=%u:gen=%" PRIu64, s->step_id,
+				  s->cap->gen);
+	smig_info("JobId=%u %s requested by uid=%u: %s %s", j->id, what,
+		  m->uid, started, text);
+reply:
+	if (status)
+		smig_verbose("JobId=%u %s requested by uid=%u: no move: %s",
+			     j->id, what, m->uid, why);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&vb, "{sv}", "started",
+			      g_variant_new_string(started ? started : ""));
+	g_variant_builder_add(&vb, "{sv}", "move",
+			      g_variant_new_string(text ? text : ""));
+	g_variant_builder_add(&vb, "{sv}", "why",
+			      g_variant_new_string(why ? why : ""));
+	conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	goto out;
+refuse:
+	send_refused(b, c, m, j->id, why);
+out:
+	smig_plan_free(plan);
+	g_free(why);
+	g_free(text);
+	g_free(started);
+}
+
+/*
  * REQUEST(job, what=capture[, step]): a capture for later, now, of every
  * registered step of the job (or the one given) that has no capture in
- * progress. Owner, root or SlurmUser. REPLY says which generations started;
- * the requester follows them with QUERY (gen= of the state line).
+ * progress. REQUEST(job, what=move, ranks, to[, step]): the ranks move to
+ * node to (a capture with a move plan, reason "request").
+ * REQUEST(job, what=rebalance[, step]): the policy engine decides now,
+ * without hysteresis and cooldown; a plan that gains starts as a move.
+ * Owner, root or SlurmUser. REPLY says which generations started; the
+ * requester follows them with QUERY (gen= of the state line, history).
  */
 static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
@@ -2235,8 +3013,12 @@ static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		g_free(why);
 		goto out;
 	}
+	if (!strcmp(what, "move") || !strcmp(what, "rebalance")) {
+		request_move(b, c, m, j, step_id, what);
+		goto out;
+	}
 	if (strcmp(what, "capture")) {
-		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture)",
+		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture, move, rebalance)",
 				      what);
 		send_refused(b, c, m, job_id, why);
 		g_free(why);
@@ -2335,6 +3117,7 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	g_variant_builder_add(&vb, "{sv}", "slurm_state",
 			      g_variant_builder_end(&ns));
+	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
 	conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
 	if (mv)
 		g_variant_unref(mv);
@@ -2399,6 +3182,29 @@ static void conn_free(conn_t *c)
 	g_free(c);
 }
 
+/*
+ * An agent's connection was closed by its end without a BYE: its
+ * slurmstepd is gone (killed, crashed), and Slurm 22.05 waits for that
+ * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
+ * the node), so that the job can restart from its last good generation.
+ */
+static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
+{
+	GVariantBuilder vb;
+
+	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
+		  s->job->id, s->step_id, node,
+		  s->srun ? "srun ends the step" : "no srun to end the step");
+	if (!s->srun)
+		return;
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("agent-lost"));
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+}
+
 /* What a closed connection means for its step. */
 static void conn_detach(smig_balancer_t *b, conn_t *c)
 {
@@ -2415,12 +3221,17 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 			capture_abort(b, s, "srun-lost", NULL);
 	} else if (c->role == ROLE_AGENT && a) {
 		char *ranks = ranks_text(a->ranks, a->nranks);
+		char *node = g_strdup(a->node);
+		uint64_t gen = s->cap ? s->cap->gen : 0;
 
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
 		if (s->cap)
 			capture_abort(b, s, "agent-lost", ranks);
+		if (c->eof && !c->bye && !s->committed)
+			step_agent_gone(s, node, gen);
+		g_free(node);
 		g_free(ranks);
 	}
 	c->role = ROLE_NONE;
@@ -2478,11 +3289,13 @@ static void conn_recv(conn_t *c)
 		g_byte_array_set_size(c->in, old);
 		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
 			return;
+		c->eof = true;
 		conn_kill(c, g_strerror(e));
 		return;
 	}
 	g_byte_array_set_size(c->in, old + n);
 	if (n == 0) {
+		c->eof = true;
 		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
 		return;
 	}
@@ -2644,6 +3457,388 @@ static void listener_io(void *data, GIOCondition cond)
 			break;
 }
 
+/* ---------------------------------------------------------------- state */
+
+/*
+ * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
+ * balancer's state file"): per job one a{sv} record, and per capture in
+ * progress what a restarted balancer needs to settle it. Written on every
+ * change that matters (job_publish() notices those through job_durable(),
+ * phase changes call state_sync() themselves), never on a sample.
+ */
+
+static const char *phase_name(phase_t phase)
+{
+	switch (phase) {
+	case PHASE_PREPARE:
+		return "prepare";
+	case PHASE_CAPTURE:
+		return "capture";
+	case PHASE_HANDOFF:
+		return "handoff";
+	case PHASE_RELAUNCH:
+		return "relaunch";
+	}
+	return "unknown";
+}
+
+/* The fields of a job that the state file keeps, as text. RET g_free() */
+static char *job_durable(const job_t *j)
+{
+	const decision_t *e = j->history.tail ? j->history.tail->data : NULL;
+
+	/* A new decision, or the newest one's outcome or measured gain. */
+	return g_strdup_printf("%u %d %" PRIu64 " %" PRIu64 " %u %s|%s|%s|%" PRIu64 " %s %g",
+			       j->uid, (int) j->mode, j->last_good,
+			       j->last_tried, j->moves,
+			       j->last_move ? j->last_move : "",
+			       j->last_error ? j->last_error : "",
+			       j->advice ? j->advice : "", j->hist_seq,
+			       e ? e->outcome : "", e ? e->measured : 0.0);
+}
+
+static void add_str(GVariantBuilder *vb, const char *key, const char *val)
+{
+	if (val)
+		g_variant_builder_add(vb, "{sv}", key,
+				      g_variant_new_string(val));
+}
+
+/* One job's record; caps: a{sv} of its captures in progress, or NULL */
+static GVariant *job_record(const job_t *j, GVariant *caps)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "id", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "uid", g_variant_new_uint32(j->uid));
+	add_str(&vb, "mode", smig_mode_name(j->mode));
+	g_variant_builder_add(&vb, "{sv}", "last_good",
+			      g_variant_new_uint64(j->last_good));
+	g_variant_builder_add(&vb, "{sv}", "last_tried",
+			      g_variant_new_uint64(j->last_tried));
+	g_variant_builder_add(&vb, "{sv}", "moves",
+			      g_variant_new_uint32(j->moves));
+	add_str(&vb, "last_move", j->last_move);
+	add_str(&vb, "last_error", j->last_error);
+	add_str(&vb, "advice", j->advice);
+	if (caps)
+		g_variant_builder_add(&vb, "{sv}", "captures", caps);
+	/* The decision history, as QUERY shows it (at most HISTORY_MAX). */
+	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
+	return g_variant_builder_end(&vb);
+}
+
+/* The whole state: a{sv} with "jobs" aa{sv}. RET floating */
+static GVariant *state_build(smig_balancer_t *b)
+{
+	GHashTable *caps = g_hash_table_new_full(NULL, NULL, NULL,
+						 (GDestroyNotify) g_ptr_array_unref);
+	GVariantBuilder jobs, top;
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+		GPtrArray *list;
+		GVariantBuilder cb;
+
+		if (!s->cap)
+			continue;
+		list = g_hash_table_lookup(caps, GUINT_TO_POINTER(s->job->id));
+		if (!list) {
+			list = g_ptr_array_new();
+			g_hash_table_insert(caps, GUINT_TO_POINTER(s->job->id),
+					    list);
+		}
+		g_variant_builder_init(&cb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&cb, "{sv}", "step",
+				      g_variant_new_uint32(s->step_id));
+		add_str(&cb, "phase", phase_name(s->cap->phase));
+		g_variant_builder_add(&cb, "{sv}", "gen",
+				      g_variant_new_uint64(s->cap->gen));
+		g_variant_builder_add(&cb, "{sv}", "good_before",
+				      g_variant_new_uint64(s->cap->good_before));
+		add_str(&cb, "reason", s->cap->plan->reason);
+		g_ptr_array_add(list, g_variant_builder_end(&cb));
+	}
+	g_variant_builder_init(&jobs, G_VARIANT_TYPE("aa{sv}"));
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		GPtrArray *list = g_hash_table_lookup(caps, k);
+		GVariant *cv = NULL;
+
+		if (list)
+			cv = g_variant_new_array(G_VARIANT_TYPE_VARDICT,
+						 (GVariant **) list->pdata,
+						 list->len);
+		g_variant_builder_add_value(&jobs, job_record(v, cv));
+	}
+	g_hash_table_destroy(caps);
+	g_variant_builder_init(&top, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&top, "{sv}", "jobs",
+			      g_variant_builder_end(&jobs));
+	return g_variant_builder_end(&top);
+}
+
+/* Write the state file if anything in it changed. */
+static void state_sync(smig_balancer_t *b)
+{
+	GError *err = NULL;
+	GVariant *st;
+
+	if (!b->conf->state_dir)
+		return;
+	st = g_variant_ref_sink(state_build(b));
+	if (b->saved && g_variant_equal(st, b->saved)) {
+		g_variant_unref(st);
+		return;
+	}
+	if (!smig_state_save(b->conf->state_dir, st, &err)) {
+		/* Once per failure spell: the next change tries again. */
+		if (!b->save_failed)
+			smig_error("MigrateStateDir=%s: cannot save the balancer's state: %s",
+				   b->conf->state_dir, err->message);
+		b->save_failed = true;
+		g_error_free(err);
+		g_variant_unref(st);
+		return;
+	}
+	if (b->save_failed)
+		smig_info("MigrateStateDir=%s: state saved again",
+			  b->conf->state_dir);
+	b->save_failed = false;
+	if (b->saved)
+		g_variant_unref(b->saved);
+	b->saved = st;
+}
+
+/* Save if a durable field of the job changed since the last time. */
+static void job_sync(smig_balancer_t *b, job_t *j)
+{
+	char *d = job_durable(j);
+
+	if (!g_strcmp0(d, j->durable)) {
+		g_free(d);
+		return;
+	}
+	g_free(j->durable);
+	j->durable = d;
+	state_sync(b);
+}
+
+static bool mode_from_name(const char *name, smig_mode_t *mode)
+{
+	for (int m = SMIG_MODE_OFF; m <= SMIG_MODE_MANUAL; m++)
+		if (!strcmp(name, smig_mode_name(m))) {
+			*mode = m;
+			return true;
+		}
+	return false;
+}
+
+static char *dict_str(GVariantDict *d, const char *key)
+{
+	const char *s = NULL;
+
+	if (!g_variant_dict_lookup(d, key, "&s", &s) || !s[0])
+		return NULL;
+	return g_strdup(s);
+}
+
+/*
+ * A capture that was in progress when the balancer stopped. Its peers
+ * settled it on their side when the connection dropped (agents resume the
+ * ranks, srun drops a move it was not told to commit): record that.
+ */
+static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
+{
+	GVariantDict d;
+	const char *phase = "?";
+	uint32_t step = 0;
+	uint64_t gen = 0, before = 0;
+
+	g_variant_dict_init(&d, cv);
+	g_variant_dict_lookup(&d, "step", "u", &step);
+	g_variant_dict_lookup(&d, "phase", "&s", &phase);
+	g_variant_dict_lookup(&d, "gen", "t", &gen);
+	g_variant_dict_lookup(&d, "good_before", "t", &before);
+	/* Its images may be complete, but no agent recorded them as good. */
+	if (before < j->last_good)
+		j->last_good = before;
+	for (GList *l = j->history.head; l; l = l->next) {
+		decision_t *e = l->data;
+
+		if (e->gen == gen && !g_strcmp0(e->outcome, "pending")) {
+			g_free(e->outcome);
+			e->outcome = g_strdup("failed:balancer-restart");
+		}
+	}
+	j->last_tried = MAX(j->last_tried, gen);
+	job_set_error(j, gen, "balancer-restart", NULL);
+	j->retry_after = now_us() + (int64_t) b->conf->retry_interval_ms *
+			 1000;
+	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
+		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
+		  j->id, step, gen, phase);
+	g_variant_dict_clear(&d);
+}
+
+static char *hist_str(GVariantDict *d, const char *key)
+{
+	const char *v = NULL;
+
+	g_variant_dict_lookup(d, key, "&s", &v);
+	return g_strdup(v ? v : "");
+}
+
+/* The decision history of a job record (history_variant()'s format). */
+static void state_restore_history(job_t *j, GVariant *hist)
+{
+	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
+		GVariant *ev = g_variant_get_child_value(hist, i);
+		decision_t *e = g_new0(decision_t, 1);
+		GVariantDict d;
+
+		g_variant_dict_init(&d, ev);
+		e->id = ++j->hist_seq;
+		g_variant_dict_lookup(&d, "time", "x", &e->time);
+		g_variant_dict_lookup(&d, "gen", "t", &e->gen);
+		g_variant_dict_lookup(&d, "step", "u", &e->step_id);
+		e->kind = hist_str(&d, "kind");
+		e->ranks = hist_str(&d, "ranks");
+		e->from = hist_str(&d, "from");
+		e->to = hist_str(&d, "to");
+		e->reason = hist_str(&d, "reason");
+		e->strategy = hist_str(&d, "strategy");
+		e->why = hist_str(&d, "why");
+		e->outcome = hist_str(&d, "outcome");
+		if (!g_variant_dict_lookup(&d, "predicted_gain", "d",
+					   &e->predicted))
+			e->predicted = NAN;
+		/* A gain still being measured at the stop stays unknown. */
+		if (!g_variant_dict_lookup(&d, "measured_gain", "d",
+					   &e->measured))
+			e->measured = NAN;
+		g_variant_dict_clear(&d);
+		g_variant_unref(ev);
+		g_queue_push_tail(&j->history, e);
+		if (j->history.length > HISTORY_MAX)
+			decision_free(g_queue_pop_head(&j->history));
+	}
+}
+
+/* One job of the state file. RET false (logged) if the record is unusable */
+static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
+{
+	GVariantDict d;
+	GVariant *caps, *hist;
+	const char *mode = NULL;
+	job_t *j;
+	uint32_t id = 0;
+
+	g_variant_dict_init(&d, rec);
+	if (!g_variant_dict_lookup(&d, "id", "u", &id) || !id ||
+	    g_hash_table_contains(b->jobs, GUINT_TO_POINTER(id))) {
+		smig_error("MigrateStateDir=%s: a job record without a valid id (%u) skipped",
+			   b->conf->state_dir, id);
+		g_variant_dict_clear(&d);
+		return false;
+	}
+	j = g_new0(job_t, 1);
+	j->id = id;
+	j->restored = true;
+	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
+	if (g_variant_dict_lookup(&d, "mode", "&s", &mode))
+		mode_from_name(mode, &j->mode);
+	g_variant_dict_lookup(&d, "last_good", "t", &j->last_good);
+	g_variant_dict_lookup(&d, "last_tried", "t", &j->last_tried);
+	g_variant_dict_lookup(&d, "moves", "u", &j->moves);
+	j->last_move = dict_str(&d, "last_move");
+	j->last_error = dict_str(&d, "last_error");
+	j->advice = dict_str(&d, "advice");
+	g_hash_table_insert(b->jobs, GUINT_TO_POINTER(id), j);
+	hist = g_variant_dict_lookup_value(&d, "history",
+					   G_VARIANT_TYPE("aa{sv}"));
+	if (hist) {
+		state_restore_history(j, hist);
+		g_variant_unref(hist);
+	}
+	caps = g_variant_dict_lookup_value(&d, "captures",
+					   G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; caps && i < g_variant_n_children(caps); i++) {
+		GVariant *cv = g_variant_get_child_value(caps, i);
+
+		state_restore_capture(b, j, cv);
+		g_variant_unref(cv);
+	}
+	if (caps)
+		g_variant_unref(caps);
+	g_variant_dict_clear(&d);
+	return true;
+}
+
+/*
+ * At start: the state of the last run. A bad file is set aside and logged,
+ * and the balancer starts empty: a restart must never fail for it.
+ * RET false with error set only if MigrateStateDir is not a directory
+ */
+static bool state_restore(smig_balancer_t *b, GError **error)
+{
+	GVariant *st = NULL, *jobs;
+	GError *err = NULL;
+	uint32_t n = 0;
+
+	if (!b->conf->state_dir)
+		return true;
+	if (!smig_state_check_dir(b->conf->state_dir, error))
+		return false;
+	if (!smig_state_load(b->conf->state_dir, &st, &err)) {
+		smig_error("state file not used, starting with no job: %s",
+			   err->message);
+		g_error_free(err);
+		return true;
+	}
+	if (!st) {
+		smig_info("MigrateStateDir=%s: no state file yet, starting with no job",
+			  b->conf->state_dir);
+		return true;
+	}
+	jobs = g_variant_lookup_value(st, "jobs", G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; jobs && i < g_variant_n_children(jobs); i++) {
+		GVariant *rec = g_variant_get_child_value(jobs, i);
+
+		n += state_restore_job(b, rec);
+		g_variant_unref(rec);
+	}
+	if (jobs)
+		g_variant_unref(jobs);
+	g_variant_unref(st);
+	smig_info("MigrateStateDir=%s: state of %u jobs restored", b->conf->state_dir,
+		  n);
+	/* Settled captures are gone from the file now. */
+	state_sync(b);
+	return true;
+}
+
+/*
+ * What a peer that registers again (after its connection dropped, or after
+ * a restart of the balancer) knows: generations it saw committed, or that
+ * were started. Numbers only grow, so a lost or stale state file can never
+ * make the balancer hand out a generation again.
+ */
+static void job_peer_report(smig_balancer_t *b, job_t *j, const smig_msg_t *m)
+{
+	uint64_t good = 0, tried = 0;
+
+	smig_msg_get_u64(m, "good_gen", &good);
+	smig_msg_get_u64(m, "tried_gen", &tried);
+	if (good > j->last_good)
+		j->last_good = good;
+	j->last_tried = MAX(j->last_tried, MAX(good, tried));
+}
+
 /* ---------------------------------------------------------------- API */
 
 /*
@@ -2799,6 +3994,8 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    "balancer already started");
 		return false;
 	}
+	if (!state_restore(b, error))
+		return false;
 	b->max_conns = conns_from_rlimit(&nofile);
 	if (b->max_conns_set && b->max_conns_set < b->max_conns)
 		b->max_conns = b->max_conns_set;
@@ -2901,6 +4098,8 @@ void smig_balancer_free(smig_balancer_t *b)
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);
 	}
+	if (b->saved)
+		g_variant_unref(b->saved);
 	g_main_loop_unref(b->loop);
 	g_main_context_unref(b->ctx);
 	g_free(b);

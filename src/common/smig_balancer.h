@@ -52,6 +52,12 @@ typedef struct smig_host_ops {
 	 */
 	void (*job_publish)(void *ctx, uint32_t job_id, const char *text);
 	/*
+	 * job_end_time - when a running job's time limit ends (may be NULL)
+	 * OUT end - unix seconds
+	 * RET false if the job is unknown, not running or has no time limit
+	 */
+	bool (*job_end_time)(void *ctx, uint32_t job_id, int64_t *end);
+	/*
 	 * job_requeue - job-scope move: requeue a running batch job with
 	 * the nodes of exclude added to its excluded nodes (optional: a
 	 * host without it never moves whole jobs)

@@ -535,6 +535,68 @@ GVariant *smig_metrics_to_variant(const smig_metrics_t *m)
 	return g_variant_builder_end(&d);
 }
 
+uint32_t smig_metrics_rank_window(const smig_metrics_t *m, uint32_t rank,
+				  const char **node, double *cpu,
+				  double *delay, double *iters, uint64_t *rss)
+{
+	const rank_win_t *r;
+
+	if (node)
+		*node = NULL;
+	if (!m || rank >= m->nranks || !m->ranks[rank].n)
+		return 0;
+	r = &m->ranks[rank];
+	if (node)
+		*node = rank_node_name(m, rank);
+	for (uint8_t i = 0; i < r->n; i++) {
+		/* i-th newest: the slot before head, going back. */
+		uint8_t k = (uint8_t) ((r->head + 2 * SMIG_METRICS_WINDOW - 1 -
+					i) % SMIG_METRICS_WINDOW);
+
+		if (cpu)
+			cpu[i] = r->cpu[k];
+		if (delay)
+			delay[i] = r->delay[k];
+		if (iters)
+			iters[i] = r->iters[k] < 0 ? -1.0 : r->iters[k];
+	}
+	if (rss)
+		*rss = r->rss;
+	return r->n;
+}
+
+void smig_metrics_foreach_pair(const smig_metrics_t *m,
+			       void (*fn)(const smig_pair_sample_t *s,
+					  void *data),
+			       void *data)
+{
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, m->pairs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		const pair_val_t *pv = v;
+		smig_pair_sample_t s = {
+			.src = *(guint64 *) k >> 32,
+			.dst = *(guint64 *) k & 0xffffffffu,
+			.bytes = pv->bytes,
+			.msgs = pv->msgs,
+		};
+
+		fn(&s, data);
+	}
+}
+
+void smig_metrics_clear_ranks(smig_metrics_t *m)
+{
+	if (!m)
+		return;
+	g_clear_pointer(&m->ranks, g_free);
+	m->nranks = 0;
+	m->sampled = 0;
+	g_hash_table_remove_all(m->pairs);
+}
+
 size_t smig_metrics_memory(const smig_metrics_t *m)
 {
 	size_t bytes = sizeof(*m) + (size_t) m->nranks * sizeof(rank_win_t);

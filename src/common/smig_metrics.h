@@ -128,6 +128,38 @@ char *smig_metrics_summary(const smig_metrics_t *m);
  */
 GVariant *smig_metrics_to_variant(const smig_metrics_t *m);
 
+/*
+ * smig_metrics_rank_window - one rank's window, newest sample first
+ * IN  rank  - the rank
+ * OUT node  - name of the node of its newest sample (borrowed from m;
+ *             valid until m changes), NULL if never sampled; may be NULL
+ * OUT cpu, delay, iters - SMIG_METRICS_WINDOW entries each (caller-owned
+ *             storage, may be NULL); the first RET entries are set, iters
+ *             -1 where unknown
+ * OUT rss   - latest resident bytes, may be NULL
+ * RET samples in the window (0: the rank was never sampled)
+ */
+uint32_t smig_metrics_rank_window(const smig_metrics_t *m, uint32_t rank,
+				  const char **node, double *cpu,
+				  double *delay, double *iters, uint64_t *rss);
+
+/*
+ * smig_metrics_foreach_pair - call fn for each directed rank pair with its
+ * cumulative counters, in no particular order
+ * IN fn, data - callback and its argument (the sample is borrowed)
+ */
+void smig_metrics_foreach_pair(const smig_metrics_t *m,
+			       void (*fn)(const smig_pair_sample_t *s,
+					  void *data),
+			       void *data);
+
+/*
+ * smig_metrics_clear_ranks - forget every rank's window and the traffic
+ * counters (after a move they describe the old placement); node windows
+ * stay. smig_metrics_has_samples() is false until the next rank sample.
+ */
+void smig_metrics_clear_ranks(smig_metrics_t *m);
+
 /* smig_metrics_memory - approximate bytes held by m */
 size_t smig_metrics_memory(const smig_metrics_t *m);
 

@@ -17,7 +17,7 @@ import pytest
 import cluster as cl
 from heat import START_RE, read
 
-SUMMARY_RE = (r"mode=advise gen=0 moves=0( advice=\S+)? "
+SUMMARY_RE = (r"mode=advise gen=0 moves=0( advice=\S+)?(?: last_decision=\S+)? "
               r"load=imbalance:(\d+\.\d\d),hot:rank(\d+)@(\S+),node:(\S+)")
 
 

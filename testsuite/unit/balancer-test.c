@@ -8,7 +8,9 @@
  */
 #include "smig_config.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <check.h>
@@ -316,6 +318,59 @@ static void done(int fd, uint64_t gen, uint32_t rank, int32_t status)
 	send_msg(fd, user_auth, SMIG_MSG_DONE, &vb);
 }
 
+/*
+ * The job's decision history (QUERY's "history", aa{sv}), asked for as
+ * the owner. RET new reference, caller g_variant_unref()s
+ */
+static GVariant *query_history(void)
+{
+	int cli = peer();
+	GVariantBuilder vb;
+	GVariant *h;
+	smig_msg_t *m;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(cli, SMIG_MSG_STATUS);
+	h = g_variant_lookup_value(m->body, "history",
+				   G_VARIANT_TYPE("aa{sv}"));
+	ck_assert_ptr_nonnull(h);
+	smig_msg_free(m);
+	close(cli);
+	return h;
+}
+
+/* Entry i of a history: its string field key (borrowed from h). */
+static const char *hist_str(GVariant *h, gsize i, const char *key)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	const char *v = NULL;
+
+	ck_assert_msg(g_variant_lookup(e, key, "&s", &v), "no %s", key);
+	g_variant_unref(e);
+	return v;
+}
+
+static bool hist_double(GVariant *h, gsize i, const char *key, double *v)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	bool found = g_variant_lookup(e, key, "d", v);
+
+	g_variant_unref(e);
+	return found;
+}
+
+static uint64_t hist_gen(GVariant *h, gsize i)
+{
+	GVariant *e = g_variant_get_child_value(h, i);
+	guint64 gen = UINT64_MAX;
+
+	ck_assert(g_variant_lookup(e, "gen", "t", &gen));
+	g_variant_unref(e);
+	return gen;
+}
+
 /* srun and two agents registered for step 0; the map is complete. */
 static void register_step(int *srun, int *a1, int *a2)
 {
@@ -397,6 +452,24 @@ START_TEST(test_drain_moves_ranks)
 	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
 	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
 	g_free(got);
+	{
+		GVariant *h = query_history();
+		double d;
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "drain");
+		ck_assert_uint_eq(hist_gen(h, 0), 1);
+		ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+		ck_assert_str_eq(hist_str(h, 0, "from"), "node2");
+		ck_assert_str_eq(hist_str(h, 0, "to"), "node3");
+		ck_assert_str_eq(hist_str(h, 0, "reason"), "drain");
+		ck_assert_str_eq(hist_str(h, 0, "strategy"), "evacuate");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"), "moved");
+		/* Forced: no prediction; no samples: nothing to measure. */
+		ck_assert(!hist_double(h, 0, "predicted_gain", &d));
+		ck_assert(!hist_double(h, 0, "measured_gain", &d));
+		g_variant_unref(h);
+	}
 
 	/* The relaunched step takes over the job's state. */
 	close(a1);
@@ -434,6 +507,14 @@ START_TEST(test_missing_done_aborts)
 	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	g_free(got);
+	{
+		GVariant *h = query_history();
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "outcome"),
+				 "failed:capture-timeout");
+		g_variant_unref(h);
+	}
 	close(a1);
 	close(a2);
 	close(srun);
@@ -457,6 +538,87 @@ START_TEST(test_failed_done_aborts)
 	g_free(got);
 	close(a1);
 	close(a2);
+	close(srun);
+}
+END_TEST
+
+/* An agent whose connection closes without BYE: its slurmstepd died. */
+START_TEST(test_agent_gone_ends_step)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	close(a2);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	smig_msg_free(m);
+	/* srun ends the step, which Slurm would wait for forever. */
+	m = expect(srun, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	ck_assert_str_eq(get_str(m, "node"), "node2");
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	g_free(got);
+	close(a1);
+	close(srun);
+}
+END_TEST
+
+/* srun gone after RELAUNCH, before its ACK: the ranks go on. */
+START_TEST(test_srun_lost_before_commit)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	smig_msg_free(m);
+	close(srun);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "srun-lost");
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_ABORT);
+	smig_msg_free(m);
+	/* Never committed: not in the manifest, so not the last good one. */
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	g_free(got);
+	close(a1);
+	close(a2);
+}
+END_TEST
+
+/* An agent that says BYE before it closes leaves the step alone. */
+START_TEST(test_agent_bye_keeps_step)
+{
+	int srun, a1, a2;
+	GVariantBuilder vb;
+	GError *err = NULL;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "status", g_variant_new_int32(0));
+	send_msg(a2, user_auth, SMIG_MSG_BYE, &vb);
+	close(a2);
+	m = smig_wire_recv(srun, user_auth, 500, &err);
+	ck_assert_msg(!m, "srun got %s", m ? smig_msg_type_name(m->type) : "");
+	ck_assert_msg(strstr(err->message, "timed out"), "%s", err->message);
+	g_error_free(err);
+	close(a1);
 	close(srun);
 }
 END_TEST
@@ -537,6 +699,16 @@ START_TEST(test_advise_never_moves)
 	ck_assert(!m);
 	ck_assert_str_eq(err->message, "timed out");
 	g_error_free(err);
+	{
+		GVariant *h = query_history();
+
+		/* One entry: the advice did not change between polls. */
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "advise");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"), "advised");
+		ck_assert_uint_eq(hist_gen(h, 0), 0);
+		g_variant_unref(h);
+	}
 	close(a1);
 	close(a2);
 	close(srun);
@@ -608,6 +780,147 @@ static void sample(int fd, const char *node, uint32_t r0, uint32_t r1,
 	(void) node;
 }
 
+/* A SAMPLE of step: both ranks with CPU share cpu, run delay delay. */
+static void sample_load(int fd, uint32_t step, uint32_t r0, uint32_t r1,
+			double cpu, double delay, double iters)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	double c[2] = { cpu, cpu }, d[2] = { delay, delay };
+	double it[2] = { iters, iters };
+	guint64 rss[2] = { 1 << 20, 1 << 20 };
+	GVariantBuilder vb;
+
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "interval_ms",
+			      g_variant_new_uint32(1000));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2, 4));
+	g_variant_builder_add(&vb, "{sv}", "cpu",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							c, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "delay",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							d, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "iters",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_DOUBLE,
+							it, 2, 8));
+	g_variant_builder_add(&vb, "{sv}", "rss",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
+							rss, 2, 8));
+	send_msg(fd, user_auth, SMIG_MSG_SAMPLE, &vb);
+}
+
+/*
+ * mode=auto: node2's ranks get a tenth of a core in every sample of a
+ * window, node1's six tenths: the balancer moves them to node3 by itself
+ * (reason balance), the history shows the decision with its prediction,
+ * and once the relaunched step has a full window at twice the rate, the
+ * measured gain 1.00.
+ */
+START_TEST(test_auto_balances)
+{
+	int srun, a1, a2, srun2, b1, b2;
+	double predicted, measured;
+	smig_msg_t *m;
+	GVariant *h;
+	char *got, *want;
+
+	register_step(&srun, &a1, &a2);
+	for (int i = 0; i < 8; i++) {
+		sample_load(a1, 0, 0, 1, 0.6, 0.4, 2.0);
+		sample_load(a2, 0, 2, 3, 0.1, 0.9, 2.0);
+	}
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	h = query_history();
+	ck_assert_uint_eq(g_variant_n_children(h), 1);
+	ck_assert_str_eq(hist_str(h, 0, "kind"), "auto");
+	ck_assert_str_eq(hist_str(h, 0, "reason"), "balance");
+	ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+	ck_assert_str_eq(hist_str(h, 0, "from"), "node2");
+	ck_assert_str_eq(hist_str(h, 0, "to"), "node3");
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "pending");
+	ck_assert(strlen(hist_str(h, 0, "strategy")) > 0);
+	ck_assert(strstr(hist_str(h, 0, "why"), "node2"));
+	ck_assert(hist_double(h, 0, "predicted_gain", &predicted));
+	ck_assert_msg(predicted > 0.5 && predicted < 1, "%g", predicted);
+	g_variant_unref(h);
+
+	count(a1, 1, 0, 5);
+	count(a1, 1, 1, 5);
+	count(a2, 1, 2, 5);
+	count(a2, 1, 3, 5);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 1, r, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "balance");
+	smig_msg_free(m);
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	m = expect(a1, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+	/* The windows start afresh: no load= until new samples. */
+	want = g_strdup_printf("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=balance last_decision=auto;gain=%.2f",
+			       predicted);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	g_free(want);
+	/* A late sample of the stopping step is not counted. */
+	sample_load(a1, 0, 0, 1, 0.6, 0.4, 2.0);
+	close(a1);
+	close(a2);
+	close(srun);
+
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 1, "mode=auto", 1, 0);
+	b1 = peer();
+	hello_agent(b1, user_auth, 1, "node1", 0, 1);
+	b2 = peer();
+	hello_agent(b2, user_auth, 1, "node3", 2, 3);
+	for (int i = 0; i < 8; i++) {
+		sample_load(b1, 1, 0, 1, 0.5, 0.5, 4.0);
+		sample_load(b2, 1, 2, 3, 0.5, 0.5, 4.0);
+	}
+	want = g_strdup_printf("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=balance last_decision=auto;gain=%.2f;measured=1.00 load=imbalance:1.00,hot:rank0@node1,node:node1",
+			       predicted);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	g_free(want);
+	h = query_history();
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "moved");
+	ck_assert(hist_double(h, 0, "measured_gain", &measured));
+	ck_assert(fabs(measured - 1.0) < 1e-6);
+	g_variant_unref(h);
+	/* Cooldown: equal nodes anyway, and no new capture. */
+	{
+		GError *err = NULL;
+
+		m = smig_wire_recv(b1, user_auth, 200, &err);
+		ck_assert(!m);
+		g_error_free(err);
+	}
+	close(b1);
+	close(b2);
+	close(srun2);
+}
+END_TEST
+
 START_TEST(test_samples_and_query)
 {
 	const char *want = "mode=auto gen=0 moves=0 "
@@ -659,6 +972,236 @@ START_TEST(test_samples_and_query)
 	close(cli);
 	close(a1);
 	close(a2);
+	close(srun);
+}
+END_TEST
+
+/* REQUEST what=move from auth; RET the answer (REPLY or REFUSED) */
+static smig_msg_t *request_move(int fd, smig_auth_t *auth, const char *ranks,
+				const char *to)
+{
+	GError *err = NULL;
+	GVariantBuilder vb;
+	smig_msg_t *m;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string("move"));
+	g_variant_builder_add(&vb, "{sv}", "ranks", g_variant_new_string(ranks));
+	g_variant_builder_add(&vb, "{sv}", "to", g_variant_new_string(to));
+	send_msg(fd, auth, SMIG_MSG_REQUEST, &vb);
+	m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
+	ck_assert_msg(m, "no answer: %s", err ? err->message : "");
+	return m;
+}
+
+static void expect_refused(int fd, smig_auth_t *auth, const char *ranks,
+			   const char *to, const char *reason)
+{
+	smig_msg_t *m = request_move(fd, auth, ranks, to);
+
+	ck_assert_str_eq(smig_msg_type_name(m->type), "REFUSED");
+	ck_assert_str_eq(get_str(m, "what"), "REQUEST");
+	ck_assert_str_eq(get_str(m, "reason"), reason);
+	smig_msg_free(m);
+}
+
+START_TEST(test_request_move)
+{
+	int srun, a1, a2, cli;
+	int32_t status = 1;
+	gint64 end;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Until both agents are registered the step cannot move (EBUSY). */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "2-3", "node3");
+		ck_assert_str_eq(smig_msg_type_name(m->type), "REPLY");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		if (status != -EBUSY || g_get_monotonic_time() > end)
+			break;
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_int_eq(status, 0);
+	ck_assert_str_eq(get_str(m, "started"), "StepId=0:gen=1");
+	ck_assert_str_eq(get_str(m, "move"),
+			 "ranks=2,3;from=node2;to=node3;reason=request");
+	smig_msg_free(m);
+
+	/* A second request while the first one runs: busy. */
+	m = request_move(cli, user_auth, "0", "node3");
+	ck_assert(smig_msg_get_i32(m, "status", &status));
+	ck_assert_int_eq(status, -EBUSY);
+	ck_assert_str_eq(get_str(m, "why"),
+			 "StepId=0: a capture or move is in progress");
+	smig_msg_free(m);
+
+	m = expect(a1, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		count(r < 2 ? a1 : a2, 1, r, 3);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_CAPTURE);
+	smig_msg_free(m);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 1, r, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "request");
+	smig_msg_free(m);
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
+	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
+	g_free(got);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_move_refused)
+{
+	int srun, a1, a2, cli;
+	int32_t status = 1;
+	gint64 end;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Wait for the agents with a request that cannot start a move. */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "0", "node1");
+		if (m->type != SMIG_MSG_REPLY ||
+		    g_get_monotonic_time() > end)
+			break;
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		ck_assert_int_eq(status, -EBUSY);
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_str_eq(smig_msg_type_name(m->type), "REFUSED");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "ranks=0: rank 0 already runs on node1");
+	smig_msg_free(m);
+
+	expect_refused(cli, other_auth, "2,3", "node3",
+		       "uid 2000 is not the owner (uid 1000) of the job");
+	expect_refused(cli, user_auth, "2,7", "node3",
+		       "ranks=2,7: rank 7 does not exist (the step has ranks 0-3)");
+	expect_refused(cli, user_auth, "2,2", "node3",
+		       "ranks=2,2: rank 2 given twice");
+	expect_refused(cli, user_auth, "3-2", "node3",
+		       "ranks=3-2: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "two", "node3",
+		       "ranks=two: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "2,", "node3",
+		       "ranks=2,: not a rank list (examples: 2,3 or 2-3)");
+	expect_refused(cli, user_auth, "2", "node9",
+		       "to=node9: not a node of the job's allocation");
+	expect_refused(cli, user_auth, "0,2", "node1",
+		       "ranks=0,2: rank 0 already runs on node1");
+	expect_refused(cli, user_auth, "2", "node1",
+		       "to=node1: 0 free slots for 1 ranks");
+	set_node(3, SMIG_NODE_DRAIN);
+	expect_refused(cli, user_auth, "2", "node3",
+		       "to=node3: node is drain, not usable");
+	set_node(3, SMIG_NODE_OK);
+	/* Root may ask: this one is valid (seen by the answer, a REPLY). */
+	{
+		smig_auth_t *root = smig_auth_none_new(0, 0);
+
+		m = request_move(cli, root, "1", "node3");
+		ck_assert_str_eq(smig_msg_type_name(m->type), "REPLY");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		ck_assert_int_eq(status, 0);
+		smig_msg_free(m);
+		smig_auth_free(root);
+	}
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_rebalance)
+{
+	int srun, a1, a2, cli;
+	int32_t status = -EBUSY;
+	GVariantBuilder vb;
+	gint64 end;
+	smig_msg_t *m = NULL;
+
+	register_step(&srun, &a1, &a2);
+	cli = peer();
+	/* Without samples the engine cannot decide: said in the reply. */
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;
+	     status == -EBUSY && g_get_monotonic_time() < end;) {
+		smig_msg_free(m);
+		usleep(20 * 1000);
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "job",
+				      g_variant_new_uint32(JOB));
+		g_variant_builder_add(&vb, "{sv}", "what",
+				      g_variant_new_string("rebalance"));
+		send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+		m = expect(cli, SMIG_MSG_REPLY);
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+	}
+	ck_assert_int_eq(status, -ENODATA);
+	ck_assert_str_eq(get_str(m, "started"), "");
+	ck_assert_str_eq(get_str(m, "why"),
+			 "no decision possible: samples of node node1 are stale");
+	smig_msg_free(m);
+
+	/* A step given that does not exist is refused by name. */
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("rebalance"));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_uint32(7));
+	send_msg(cli, user_auth, SMIG_MSG_REQUEST, &vb);
+	m = expect(cli, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "step=7: no step 7 of JobId=42 runs with --migrate");
+	smig_msg_free(m);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+START_TEST(test_request_advise_refused)
+{
+	int srun, cli;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=advise", 0, 0);
+	got = wait_published("mode=advise gen=0 moves=0");
+	ck_assert_str_eq(got, "mode=advise gen=0 moves=0");
+	g_free(got);
+	cli = peer();
+	expect_refused(cli, user_auth, "2", "node3",
+		       "mode=advise: StepId=0 never moves");
+	close(cli);
 	close(srun);
 }
 END_TEST
@@ -801,13 +1344,21 @@ static Suite *balancer_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_drain_moves_ranks);
+	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
 	tcase_add_test(tc, test_failed_done_aborts);
+	tcase_add_test(tc, test_agent_gone_ends_step);
+	tcase_add_test(tc, test_agent_bye_keeps_step);
+	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);
 	tcase_add_test(tc, test_samples_and_query);
+	tcase_add_test(tc, test_request_move);
+	tcase_add_test(tc, test_request_move_refused);
+	tcase_add_test(tc, test_request_rebalance);
+	tcase_add_test(tc, test_request_advise_refused);
 	tcase_add_test(tc, test_health_fail_moves);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(js, setup_requeue, teardown);

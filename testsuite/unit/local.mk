@@ -7,7 +7,8 @@ UNIT_TESTS = \
 	testsuite/unit/image-test \
 	testsuite/unit/policy-test \
 	testsuite/unit/hostlist-test \
-	testsuite/unit/metrics-test
+	testsuite/unit/metrics-test \
+	testsuite/unit/decide-test
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 UNIT_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS)
@@ -33,6 +34,9 @@ testsuite_unit_hostlist_test_LDADD = $(UNIT_LDADD)
 testsuite_unit_metrics_test_SOURCES = testsuite/unit/metrics-test.c
 testsuite_unit_metrics_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_metrics_test_LDADD = $(UNIT_LDADD) -lm
+testsuite_unit_decide_test_SOURCES = testsuite/unit/decide-test.c
+testsuite_unit_decide_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_decide_test_LDADD = $(UNIT_LDADD) -lm
 endif
 # balancer-test: a real balancer over loopback TCP (the balancer helper's entry).
 if HAVE_CHECK
@@ -65,4 +69,12 @@ TESTS += testsuite/unit/badinput-test
 testsuite_unit_badinput_test_SOURCES = testsuite/unit/badinput-test.c
 testsuite_unit_badinput_test_CFLAGS = $(UNIT_CFLAGS) -DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
 testsuite_unit_badinput_test_LDADD = $(UNIT_LDADD)
+endif
+# state-test: the balancer's state file and a balancer restarted from it.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/state-test
+TESTS += testsuite/unit/state-test
+testsuite_unit_state_test_SOURCES = testsuite/unit/state-test.c
+testsuite_unit_state_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_state_test_LDADD = $(UNIT_LDADD)
 endif

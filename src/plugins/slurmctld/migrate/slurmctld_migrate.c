@@ -27,6 +27,8 @@
 #include "src/slurmctld/slurmctld.h"
 #include "src/slurmctld/state_save.h"
 
+#include <errno.h>
+#include <sys/stat.h>
 #include <glib.h>
 
 #include "smig_auth.h"
@@ -123,6 +125,29 @@ static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 	return running;
 }
 
+static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
+{
+	slurmctld_lock_t job_read = {
+		NO_LOCK, READ_LOCK, NO_LOCK, NO_LOCK, NO_LOCK };
+	job_record_t *job_ptr;
+	bool limited = false;
+
+	lock_slurmctld(job_read);
+	job_ptr = find_job_record(job_id);
+	/*
+	 * No limit (a partition with MaxTime=INFINITE): slurmctld sets a
+	 * limit of a year (365 days in minutes); that is no estimate.
+	 */
+	if (job_ptr && IS_JOB_RUNNING(job_ptr) &&
+	    job_ptr->time_limit != INFINITE && job_ptr->time_limit != NO_VAL &&
+	    job_ptr->time_limit < 365 * 24 * 60 && job_ptr->end_time) {
+		limited = true;
+		*end = (int64_t) job_ptr->end_time;
+	}
+	unlock_slurmctld(job_read);
+	return limited;
+}
+
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 {
 	slurmctld_lock_t job_write = {
@@ -140,6 +165,29 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 	if (!job_ptr)
 		debug("slurmctld/migrate: JobId=%u gone, state not stored",
 		      job_id);
+}
+
+/*
+ * default_state_dir - MigrateStateDir unset: <StateSaveLocation>/migrate,
+ * made here (mode 0700, slurmctld's user) if it does not exist yet
+ * RET false with error set if it cannot be made
+ */
+static bool default_state_dir(GError **error)
+{
+	char *dir = g_build_filename(slurm_conf.state_save_location,
+				     "migrate", NULL);
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
+			    dir, g_strerror(e));
+		g_free(dir);
+		return false;
+	}
+	mconf->state_dir = dir;
+	return true;
 }
 
 /*
@@ -292,6 +340,7 @@ PLUGIN_EXPORT extern int init(void)
 		.node_flags = host_node_flags,
 		.job_owner = host_job_owner,
 		.job_publish = host_job_publish,
+		.job_end_time = host_job_end_time,
 		.job_requeue = host_job_requeue,
 		.job_release = host_job_release,
 	};
@@ -305,8 +354,8 @@ PLUGIN_EXPORT extern int init(void)
 	g_free(path);
 	if (!mconf)
 		goto fail;
-	if (!mconf->state_dir)
-		mconf->state_dir = g_strdup(slurm_conf.state_save_location);
+	if (!mconf->state_dir && !default_state_dir(&err))
+		goto fail;
 
 	auth = smig_auth_munge_new(mconf->munge_socket, &err);
 	if (!auth)

@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""bench_balance.py - a job on a slowed node: without migration, with
+--migrate=auto, and placed well from the start
+
+Measured side by side in one run on one local cluster (these machines are
+noisy: only ratios of figures taken together mean something). The same
+4-rank heat job (2 ranks on each of 2 nodes of a 3-node allocation, CPU
+bound) runs three times, one after the other:
+
+  (a) slowed     srun -w A,B: node B is slowed after SLOW_AT seconds (a cpu
+                 cgroup quota on the node's cgroup: its slurmd, stepd and
+                 ranks), no migration
+  (b) auto       srun --migrate=auto,interval=1s on A,B, the same slowdown:
+                 the balancer notices and moves B's ranks (to C)
+  (c) best       srun -w A,C from the start, B slowed all along (unused)
+
+The bench reads rank 0's progress lines ("heat: iter I/N") as they arrive
+and derives the iteration rate over time. Printed: the rate of (a) after
+the slowdown, of (b) after its move, of (c), the ratio (b after the
+move)/(c) (goal >= 0.9), the time from the slowdown to the move and to
+recovery (a 2 s window of (b) at >= 0.9 of (c)), and the decision of the
+balancer (smig history). The plot of the three rates over time goes to
+bench/results/balance.svg. The last line is the headline:
+"bench-balance: ... ratio=...".
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import cluster as cl  # noqa: E402
+
+HEAT = "--nx 1024 --ny 512 --iters 100000000 --report 5"
+SLOW_AT = 8.0          # seconds after the first iteration
+QUOTA = (20000, 100000)  # node B gets 0.2 of a core
+ITER_RE = re.compile(r"^heat: iter (\d+)/\d+$", re.M)
+RESTORED_RE = re.compile(r"^heat: rank \d+ node (\S+) restored iter \d+$", re.M)
+WINDOW = 2.0           # seconds of a rate sample
+
+
+def cpu_group(c, node):
+    path = c.env.get("SMIG_CGROUP_CPU")
+    if not path:
+        sys.exit("bench-balance: no cpu cgroup hierarchy (cgroup v1 cpu): cannot slow a node")
+    return os.path.join(path, node)
+
+
+def set_quota(c, node, quota):
+    """cfs quota of the node's cpu group (-1: none)."""
+    g = cpu_group(c, node)
+    with open(os.path.join(g, "cpu.cfs_period_us"), "w") as f:
+        f.write(str(QUOTA[1]))
+    with open(os.path.join(g, "cpu.cfs_quota_us"), "w") as f:
+        f.write(str(quota))
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def one_run(c, name, srun_words, nodes, seconds, slow_at, smig):
+    """Submit one job, follow rank 0's progress for SECONDS after its first
+    iteration, slow node B at SLOW_AT (None: before the start), then cancel.
+    Return {"t": [...], "iter": [...], "slow": s, "moved": s or None,
+    "history": [...]} with times relative to the first iteration."""
+    a, b, _ = nodes
+    heat = os.path.join(c.build_dir, "contrib", "examples", "heat")
+    script = os.path.join(c.workdir, f"balance-{name}.sbatch")
+    out = os.path.join(c.workdir, f"balance-{name}.out")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix {srun_words} -n4 {heat} {HEAT}\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    set_quota(c, b, QUOTA[0] if slow_at is None else -1)
+    job = cl.submit_job(c, f"-N3 -w {','.join(nodes)} --ntasks-per-node=2 "
+                        f"-t 10 -o {out} {script}")
+    t, it, history = [], [], []
+    start = moved = None
+    next_hist = 0.0
+    slow = 0.0 if slow_at is None else None
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            now = time.monotonic()
+            text = read(out)
+            iters = ITER_RE.findall(text)
+            if iters and start is None:
+                start = now
+            if start is None:
+                if now > deadline or "srun_exit=" in text:
+                    sys.exit(f"bench-balance: run {name} did not start:\n{text[-2000:]}")
+                time.sleep(0.1)
+                continue
+            rel = now - start
+            t.append(rel)
+            it.append(int(iters[-1]))
+            if slow is None and rel >= slow_at:
+                set_quota(c, b, QUOTA[0])
+                slow = rel
+            if moved is None and RESTORED_RE.search(text):
+                moved = rel
+            if "srun_exit=" in text:
+                sys.exit(f"bench-balance: run {name} ended early:\n{text[-2000:]}")
+            if smig and slow is not None and rel >= next_hist:
+                next_hist = rel + 2
+                r = c.run(f"{smig} history {job} --json", timeout=30)
+                if r.rc == 0:
+                    history = json.loads(r.stdout)["history"] or history
+            if rel >= seconds:
+                break
+            time.sleep(0.2)
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
+        cl.wait_for_job_state(c, job, cl.TERMINAL_STATES, timeout=60)
+        set_quota(c, b, -1)
+    return {"t": t, "iter": it, "slow": slow, "moved": moved,
+            "history": history}
+
+
+def rate_between(run, t0, t1):
+    """Iterations per second between t0 and t1 (the samples nearest)."""
+    pts = [(t, i) for t, i in zip(run["t"], run["iter"]) if t0 <= t <= t1]
+    if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+        return None
+    return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
+
+
+def rate_series(run, step=1.0):
+    """[(t, rate over the WINDOW before t)] every STEP seconds."""
+    out = []
+    end = run["t"][-1] if run["t"] else 0
+    t = WINDOW
+    while t <= end:
+        r = rate_between(run, t - WINDOW, t)
+        if r is not None:
+            out.append((t, r))
+        t += step
+    return out
+
+
+def write_svg(path, runs, best, slowed_node):
+    """Rate over time of the three runs: one plot, hand-written SVG."""
+    W, H, mx, my, pw, ph = 900, 420, 70, 50, 780, 300
+    tmax = max(r["t"][-1] for r in runs.values())
+    series = {k: rate_series(r) for k, r in runs.items()}
+    vmax = max([v for s in series.values() for _, v in s] + [1.0]) * 1.1
+    colours = {"slowed": "#c0392b", "auto": "#2471a3", "best": "#229954"}
+    names = {"slowed": "(a) slowed node, no migration",
+             "auto": "(b) --migrate=auto",
+             "best": "(c) best placement from the start"}
+
+    def x(t):
+        return mx + t / tmax * pw
+
+    def y(v):
+        return my + ph - v / vmax * ph
+
+    p = [f'<?xml version="1.0" encoding="UTF-8"?>\n'
+         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="11">\n'
+         f'<rect width="100%" height="100%" fill="white"/>\n'
+         f'<text x="10" y="20" font-size="14">bench-balance: heat iterations per second '
+         f'({WINDOW:.0f} s windows), node {slowed_node} slowed to {QUOTA[0] / QUOTA[1]:.1f} core</text>\n'
+         f'<rect x="{mx}" y="{my}" width="{pw}" height="{ph}" fill="none" stroke="black"/>\n']
+    for k in range(6):
+        v = vmax * k / 5
+        p.append(f'<text x="{mx - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.0f}</text>\n'
+                 f'<line x1="{mx}" y1="{y(v):.1f}" x2="{mx + pw}" y2="{y(v):.1f}" stroke="#eee"/>\n')
+    step = 10 if tmax > 40 else 5
+    for s in range(0, int(tmax) + 1, step):
+        p.append(f'<text x="{x(s):.1f}" y="{my + ph + 16}" text-anchor="middle">{s}</text>\n')
+    p.append(f'<text x="{mx + pw / 2}" y="{my + ph + 34}" text-anchor="middle">'
+             f'seconds since the first iteration</text>\n')
+    slow = runs["slowed"]["slow"]
+    p.append(f'<line x1="{x(slow):.1f}" y1="{my}" x2="{x(slow):.1f}" y2="{my + ph}" '
+             f'stroke="#888" stroke-dasharray="4 3"/>'
+             f'<text x="{x(slow) + 3:.1f}" y="{my + 12}">slowdown</text>\n')
+    if runs["auto"]["moved"] is not None:
+        m = runs["auto"]["moved"]
+        p.append(f'<line x1="{x(m):.1f}" y1="{my}" x2="{x(m):.1f}" y2="{my + ph}" '
+                 f'stroke="{colours["auto"]}" stroke-dasharray="2 2"/>'
+                 f'<text x="{x(m) + 3:.1f}" y="{my + 26}" fill="{colours["auto"]}">move</text>\n')
+    p.append(f'<line x1="{mx}" y1="{y(0.9 * best):.1f}" x2="{mx + pw}" y2="{y(0.9 * best):.1f}" '
+             f'stroke="{colours["best"]}" stroke-dasharray="1 3"/>'
+             f'<text x="{mx + pw - 4}" y="{y(0.9 * best) - 3:.1f}" text-anchor="end" '
+             f'fill="{colours["best"]}">0.9 x (c)</text>\n')
+    for i, (k, s) in enumerate(series.items()):
+        pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in s)
+        p.append(f'<polyline fill="none" stroke="{colours[k]}" stroke-width="2" points="{pts}">'
+                 f'<title>{names[k]}</title></polyline>\n'
+                 f'<text x="{mx + 10 + i * 260}" y="{H - 12}" fill="{colours[k]}">'
+                 f'{names[k]}</text>\n')
+    p.append("</svg>\n")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("".join(p))
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--seconds", type=float, default=50,
+                    help="length of runs (a) and (b) after the first iteration")
+    ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "balance.svg"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench-balance: starts Slurm daemons: run as root")
+    smig = os.path.join(args.build, "contrib", "tools", "smig")
+    directory = tempfile.mkdtemp(prefix="smig-bench-")
+    os.chmod(directory, 0o755)
+    base = cl.pick_port_base()
+    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
+                         "--port-base", str(base), "--build", args.build],
+                        text=True, capture_output=True)
+    try:
+        if up.returncode != 0:
+            sys.exit(f"bench-balance: up.sh failed:\n{up.stdout}{up.stderr}")
+        c = cl.Cluster(directory, args.build)
+        nodes = c.nodes[:3]
+        a, b, spare = nodes
+        runs = {
+            "slowed": one_run(c, "slowed", f"-w {a},{b} -N2", nodes,
+                              args.seconds, SLOW_AT, None),
+            "auto": one_run(c, "auto", "--migrate=auto,interval=1s -N2", nodes,
+                            args.seconds, SLOW_AT, smig),
+            "best": one_run(c, "best", f"-w {a},{spare} -N2", nodes,
+                            args.seconds * 0.6, None, None),
+        }
+    finally:
+        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
+                       capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    sl, au, be = runs["slowed"], runs["auto"], runs["best"]
+    before = rate_between(sl, 1, sl["slow"])
+    slowed = rate_between(sl, sl["slow"] + 3, sl["t"][-1])
+    best = rate_between(be, 3, be["t"][-1])
+    moved = au["moved"]
+    after = rate_between(au, moved + 3, au["t"][-1]) if moved is not None else None
+    recovered = None
+    if moved is not None:
+        for t, v in rate_series(au, 0.5):
+            if t >= moved and v >= 0.9 * best:
+                recovered = t
+                break
+    write_svg(args.out, runs, best, b)
+
+    print(f"bench-balance (heat {HEAT.split(' --iters')[0]}, 4 ranks on 2 of 3 nodes; "
+          f"node {b} slowed to {QUOTA[0] / QUOTA[1]:.1f} core)")
+    print(f"  {'(a) before the slowdown':<44} {before:8.1f} iter/s")
+    print(f"  {'(a) slowed node, no migration':<44} {slowed:8.1f} iter/s")
+    print(f"  {'(c) best placement from the start':<44} {best:8.1f} iter/s")
+    if after is None:
+        print(f"  {'(b) --migrate=auto':<44} no move in {args.seconds:.0f} s")
+    else:
+        print(f"  {'(b) --migrate=auto, after the move':<44} {after:8.1f} iter/s")
+        print(f"  {'(b) slowdown -> ranks restored elsewhere':<44} {moved - au['slow']:8.1f} s")
+        print(f"  {'(b) slowdown -> rate >= 0.9 x (c)':<44} "
+              + (f"{recovered - au['slow']:8.1f} s" if recovered else "not reached"))
+    for h in au["history"]:
+        gain = h.get("predicted_gain")
+        meas = h.get("measured_gain")
+        print(f"  decision: {h['kind']} ranks {h['ranks']} {h['from']}->{h['to']} "
+              f"reason={h['reason']} predicted_gain="
+              f"{'-' if gain is None else f'{gain:+.2f}'} measured_gain="
+              f"{'-' if meas is None else f'{meas:+.2f}'} outcome={h['outcome']}")
+        print(f"    why: {h['why']}")
+    print(f"  plot: {args.out}")
+    if after is None:
+        print("bench-balance: no automatic move: ratio=0.00 (goal >= 0.90: NOT met)")
+        sys.exit(1)
+    ratio = after / best
+    print(f"bench-balance: auto_after_move/best ratio={ratio:.2f} "
+          f"(goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}), "
+          f"slowed/best {slowed / best:.2f}, recovery "
+          + (f"{recovered - au['slow']:.1f} s" if recovered else "not reached"))
+
+
+if __name__ == "__main__":
+    main()

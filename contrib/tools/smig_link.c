@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_link.c - the smig tool's connection to the balancer (smig_link.h)
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "smig_error.h"
+#include "smig_link.h"
+
+bool smig_link_open(smig_link_t *l, GError **error)
+{
+	const char *env = getenv("SLURM_CONF");
+	char *slurm_conf = g_strdup(env && *env ? env :
+				    "/etc/slurm/slurm.conf");
+	char *path = smig_conf_path_beside(slurm_conf);
+	bool ok = false;
+
+	l->fd = -1;
+	l->auth = NULL;
+	l->conf = smig_conf_load(path, slurm_conf, error);
+	if (!l->conf)
+		goto out;
+	l->auth = smig_auth_munge_new(l->conf->munge_socket, error);
+	if (!l->auth)
+		goto out;
+	l->fd = smig_wire_connect(l->conf->balancer_addr, l->conf->port,
+				  SMIG_LINK_TIMEOUT_MS, error);
+	if (l->fd < 0) {
+		g_prefix_error(error, "balancer at %s:%u: ",
+			       l->conf->balancer_addr, l->conf->port);
+		goto out;
+	}
+	ok = true;
+out:
+	g_free(path);
+	g_free(slurm_conf);
+	return ok;
+}
+
+void smig_link_close(smig_link_t *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	g_clear_pointer(&l->auth, smig_auth_free);
+	g_clear_pointer(&l->conf, smig_conf_free);
+}
+
+smig_msg_t *smig_link_ask(smig_link_t *l, smig_msg_type_t type,
+			  GVariant *body, GError **error)
+{
+	smig_msg_t *msg = smig_msg_new(type, body), *reply;
+	const char *what = "?", *why = "?";
+
+	if (!smig_wire_send(l->fd, l->auth, msg, error)) {
+		smig_msg_free(msg);
+		return NULL;
+	}
+	smig_msg_free(msg);
+	reply = smig_wire_recv(l->fd, l->auth, SMIG_LINK_TIMEOUT_MS, error);
+	if (reply && reply->type == SMIG_MSG_REFUSED) {
+		smig_msg_get_str(reply, "what", &what);
+		smig_msg_get_str(reply, "reason", &why);
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
+			    "the balancer refused %s: %s", what, why);
+		smig_msg_free(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+bool smig_link_state(smig_link_t *l, uint32_t job, uint64_t *good,
+		     uint32_t *moves, uint64_t *failed, char **reason,
+		     GError **error)
+{
+	GVariantBuilder b;
+	const char *line = NULL, *p;
+	smig_msg_t *reply;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
+	reply = smig_link_ask(l, SMIG_MSG_QUERY, g_variant_builder_end(&b),
+			      error);
+	if (!reply)
+		return false;
+	if (reply->type != SMIG_MSG_STATUS ||
+	    !smig_msg_get_str(reply, "state", &line)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
+			    "unexpected %s from the balancer",
+			    smig_msg_type_name(reply->type));
+		smig_msg_free(reply);
+		return false;
+	}
+	*good = *failed = 0;
+	*moves = 0;
+	if ((p = strstr(line, " gen=")))
+		*good = g_ascii_strtoull(p + 5, NULL, 10);
+	if ((p = strstr(line, " moves=")))
+		*moves = (uint32_t) g_ascii_strtoull(p + 7, NULL, 10);
+	if ((p = strstr(line, "last_error=gen="))) {
+		const char *r = strstr(p, ";reason=");
+
+		*failed = g_ascii_strtoull(p + 15, NULL, 10);
+		g_free(*reason);
+		*reason = r ? g_strndup(r + 8, strcspn(r + 8, "; ")) :
+			      g_strdup("?");
+	}
+	smig_msg_free(reply);
+	return true;
+}
+
+bool smig_parse_job(const char *text, uint32_t *job)
+{
+	char *end;
+	guint64 v;
+
+	errno = 0;
+	v = g_ascii_strtoull(text, &end, 10);
+	if (!text[0] || *end || errno || v == 0 || v >= UINT32_MAX ||
+	    !g_ascii_isdigit(text[0])) {
+		fprintf(stderr, "smig: JOBID=%s: not a job id (e.g. 42)\n",
+			text);
+		return false;
+	}
+	*job = (uint32_t) v;
+	return true;
+}
+
+void smig_json_str(GString *s, const char *text)
+{
+	g_string_append_c(s, '"');
+	for (const char *p = text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_printf(s, "\\%c", *p);
+		else if ((unsigned char) *p < 0x20)
+			g_string_append_printf(s, "\\u%04x", *p);
+		else
+			g_string_append_c(s, *p);
+	}
+	g_string_append_c(s, '"');
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_decide.h - turn one step's monitoring samples into a policy snapshot
+ *
+ * The balancer's bridge between smig_metrics (what the node agents saw)
+ * and smig_policy_decide() (where ranks should run). Pure: no I/O, no
+ * clock, no Slurm; the caller passes the node flags, the step's placement
+ * and the time estimates.
+ *
+ * The estimator (doc/design.md, "Automatic balancing"), in short:
+ * - a node's availability a(n, i) = CPU of its ranks / (CPU + run-queue
+ *   delay of its ranks) in sample i: the share of the time its ranks wanted
+ *   a core that they got one. Busy-polling MPI ranks are always runnable,
+ *   so CPU share alone says nothing; a cpu cgroup quota or a foreign hog
+ *   shows as run-queue delay (throttled time is counted as delay).
+ * - speed(n) = the highest a(n, i) / max over nodes m of a(m, i) over the
+ *   window: a node counts as slow only if it was slower than the others in
+ *   every sample (persistence; a short burst is ignored). Nodes without
+ *   ranks of the step (spares) are assumed as fast as the best node.
+ * - load(r) = CPU seconds per iteration / the mean of the per-sample best
+ *   a (a reference core: one of the best node): reference-core seconds,
+ *   from the job's iteration rate (iters/s, the same for every rank of a
+ *   bulk-synchronous job); polling time cannot be told from work, so no
+ *   rank off the slowest node is given more load than the heaviest rank
+ *   of the slowest node (the job is assumed balanced unless measured).
+ */
+#ifndef SMIG_DECIDE_H
+#define SMIG_DECIDE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "smig_metrics.h"
+#include "smig_policy.h"
+
+/* What the caller knows besides the samples; all borrowed for the call. */
+typedef struct smig_decide_input {
+	const smig_metrics_t *metrics;	/* the job's samples */
+	uint32_t nranks;		/* ranks of the step, >= 1 */
+	const uint32_t *rank_node;	/* node index where each rank runs */
+	/*
+	 * The allocation: name, slots, flags, spare and excluded are copied;
+	 * cores, speed, background and mem_free are estimated here.
+	 */
+	const smig_policy_node_t *nodes;
+	uint32_t nnodes;
+	uint32_t min_samples;	/* samples each rank needs, 1 to
+				 * SMIG_METRICS_WINDOW */
+	double elapsed;		/* seconds the cumulative pair counters cover
+				 * (the step's age); 0: traffic ignored */
+	double remaining;	/* seconds the job is expected to run on */
+	double relaunch;	/* seconds a move costs the whole job */
+	double image_bw;	/* bytes/s images travel at, > 0 */
+} smig_decide_input_t;
+
+/* The snapshot and the arrays it points into, owned together. */
+typedef struct smig_decide {
+	smig_policy_snapshot_t snap;	/* for smig_policy_decide() */
+	smig_policy_node_t *nodes;	/* nnodes, names borrowed from input */
+	smig_policy_rank_t *ranks;	/* nranks */
+	smig_policy_edge_t *edges;	/* nedges, may be NULL */
+	double *avail;		/* per node: its best availability a(n, i)
+				 * of the window, -1 where the step has no
+				 * (busy) ranks */
+	double rate;		/* the job's iterations per second (window
+				 * mean over ranks), 0: unknown */
+	double t_iter;		/* seconds per iteration: 1 / rate; 1 when
+				 * the rate is unknown (loads are then CPU
+				 * seconds per second) */
+	uint32_t slowest;	/* node index of the slowest node with ranks */
+	char *text;		/* "speed node1=0.31 node2=1.00 rate=12.5/s"
+				 * for logs */
+} smig_decide_t;
+
+/*
+ * smig_decide_snapshot - estimate speeds and loads from the samples
+ * IN  in    - samples, placement, allocation and costs (borrowed)
+ * OUT error - SMIG_ERROR_POLICY when the samples do not allow a decision,
+ *             naming the rank: "rank 3: 2 samples, 8 needed", "rank 3:
+ *             sampled on node2 but runs on node1" (stale), or a bad input
+ *             field; caller g_error_free()s
+ * RET new estimate, caller frees with smig_decide_free(); NULL on error
+ */
+smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
+				    GError **error);
+
+/*
+ * smig_decide_adjust - correct a balancing plan for the part of the
+ * iteration that no node's CPU explains (sleep, I/O, blocking waits: the
+ * model counts only runnable time), and apply the thresholds again
+ * IN     d      - the estimate the plan was made from (borrowed)
+ * IN     params - the parameters it was made with (borrowed)
+ * IN/OUT plan   - a plan of smig_policy_decide() on d->snap; a forced plan
+ *                 is left alone. Otherwise the idle part S = max(t_iter -
+ *                 iter_before, 0) is added to iter_before and iter_after,
+ *                 gain recomputed; a plan that no longer passes hysteresis
+ *                 or min_gain loses its moves (reason "ok", why says why).
+ * RET true if the plan still has moves
+ */
+bool smig_decide_adjust(const smig_decide_t *d,
+			const smig_policy_params_t *params, smig_plan_t *plan);
+
+/* smig_decide_free - NULL is a no-op */
+void smig_decide_free(smig_decide_t *d);
+
+/*
+ * smig_decide_rate - the job's iteration rate: the mean over ranks 0 to
+ * nranks - 1 of each rank's window mean of iters (samples without a rate
+ * left out)
+ * IN  min_samples - samples each rank needs
+ * OUT rate        - iterations per second; set only on success
+ * RET false unless every rank has min_samples samples, at least half of
+ *     them with a known rate (the application calls smig_safepoint())
+ */
+bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
+		      uint32_t min_samples, double *rate);
+
+#endif /* SMIG_DECIDE_H */

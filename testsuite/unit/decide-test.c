@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * decide-test.c - samples to snapshot (smig_decide) and the decisions the
+ * policy engine takes on them: a throttled node, a balanced job, a short
+ * burst, missing and stale samples, traffic, the new metrics accessors
+ */
+#include "smig_config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <check.h>
+#include <glib.h>
+
+#include "smig_decide.h"
+#include "smig_error.h"
+#include "smig_metrics.h"
+#include "smig_policy.h"
+
+#define W SMIG_METRICS_WINDOW
+
+/* node1: ranks 0,1; node2: ranks 2,3; node3: spare, 2 slots each. */
+static const uint32_t rank_node[4] = { 0, 0, 1, 1 };
+
+static smig_policy_node_t alloc_nodes[3] = {
+	{ .name = "node1", .slots = 2 },
+	{ .name = "node2", .slots = 2 },
+	{ .name = "node3", .slots = 2 },
+};
+
+static void add_node(smig_metrics_t *m, const char *name)
+{
+	smig_node_sample_t ns = { name, 1.0, 1ull << 30, SMIG_HEALTH_OK,
+				  NULL };
+	GError *err = NULL;
+
+	ck_assert_msg(smig_metrics_add_node(m, &ns, &err), "%s",
+		      err ? err->message : "");
+}
+
+static void add_rank(smig_metrics_t *m, const char *node, uint32_t rank,
+		     double cpu, double delay, double iters)
+{
+	smig_rank_sample_t rs = { rank, cpu, delay, 1 << 20, iters };
+	GError *err = NULL;
+
+	ck_assert_msg(smig_metrics_add_rank(m, node, &rs, &err), "%s",
+		      err ? err->message : "");
+}
+
+/*
+ * One sampling round of the 4-rank job: node1's ranks get cpu1 of a core
+ * and wait delay1, node2's ranks cpu2 and delay2; all at iters/s.
+ */
+static void round4(smig_metrics_t *m, double cpu1, double delay1,
+		   double cpu2, double delay2, double iters)
+{
+	add_node(m, "node1");
+	add_node(m, "node2");
+	add_rank(m, "node1", 0, cpu1, delay1, iters);
+	add_rank(m, "node1", 1, cpu1, delay1, iters);
+	add_rank(m, "node2", 2, cpu2, delay2, iters);
+	add_rank(m, "node2", 3, cpu2, delay2, iters);
+}
+
+static smig_decide_input_t input(const smig_metrics_t *m)
+{
+	smig_decide_input_t in = {
+		.metrics = m,
+		.nranks = 4,
+		.rank_node = rank_node,
+		.nodes = alloc_nodes,
+		.nnodes = 3,
+		.min_samples = W,
+		.remaining = 3600,
+		.relaunch = 5,
+		.image_bw = 200e6,
+	};
+
+	alloc_nodes[2].spare = true;
+	return in;
+}
+
+static smig_plan_t *decide(const smig_decide_t *d)
+{
+	smig_policy_params_t params;
+	GError *err = NULL;
+	smig_plan_t *plan;
+
+	smig_policy_params_init(&params);
+	params.hysteresis = 0.2;
+	plan = smig_policy_decide(&d->snap, &params, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	return plan;
+}
+
+/* A cpu quota on node1: its ranks get 0.1 of a core, wait 0.9. */
+START_TEST(test_throttled_node)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+
+	for (int i = 0; i < W; i++)
+		round4(m, 0.1, 0.9, 0.6, 0.4, 2.0);
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(fabs(d->avail[0] - 0.1) < 1e-6);
+	ck_assert(fabs(d->avail[1] - 0.6) < 1e-6);
+	ck_assert(d->avail[2] < 0);
+	ck_assert(fabs(d->nodes[0].speed - 0.1 / 0.6) < 1e-6);
+	ck_assert(fabs(d->nodes[1].speed - 1.0) < 1e-9);
+	/* No ranks there: as fast as the best node. */
+	ck_assert(fabs(d->nodes[2].speed - 1.0) < 1e-9);
+	ck_assert(d->nodes[2].spare);
+	ck_assert_uint_eq(d->slowest, 0);
+	ck_assert(fabs(d->rate - 2.0) < 1e-6);
+	/* Slow ranks: 0.1 CPU s/s * 0.5 s/iter / 0.6 = 1/12 s. */
+	ck_assert(fabs(d->ranks[0].load - 0.5 * 0.1 / 0.6) < 1e-6);
+	/* Polling ranks of node2 are capped at node1's load. */
+	ck_assert(fabs(d->ranks[2].load - d->ranks[0].load) < 1e-9);
+	ck_assert_str_eq(d->text, "speed node1=0.17 node2=1.00 rate=2/s");
+
+	plan = decide(d);
+	ck_assert_uint_eq(plan->moves->len, 2);
+	/* Busy all the time: nothing to add to the model's iteration. */
+	{
+		smig_policy_params_t params;
+
+		smig_policy_params_init(&params);
+		params.hysteresis = 0.2;
+		ck_assert(smig_decide_adjust(d, &params, plan));
+	}
+	ck_assert_str_eq(plan->reason, "balance");
+	ck_assert_str_eq(plan->text, "ranks 0,1 node1->node3");
+	/* Model: the slow node set the pace, the spare is as fast as node2. */
+	ck_assert(fabs(plan->iter_before - 0.5) < 1e-6);
+	ck_assert(plan->iter_after < 0.5 * 0.25);
+	ck_assert(plan->gain > 60);
+	smig_plan_free(plan);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/*
+ * Ranks that mostly sleep (runnable 7 % of the time) on a node where they
+ * wait longer for a core: the engine sees a slower node, but the CPU part
+ * of the iteration is too small for a move to pay.
+ */
+START_TEST(test_mostly_idle)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_policy_params_t params;
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+
+	for (int i = 0; i < W; i++)
+		round4(m, 0.03, 0.04, 0.05, 0.02, 10.0);
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(fabs(d->t_iter - 0.1) < 1e-6);
+	smig_policy_params_init(&params);
+	params.hysteresis = 0.2;
+	plan = smig_policy_decide(&d->snap, &params, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	/* The model alone: node1 at 0.6 of node2's speed, worth a move. */
+	ck_assert_uint_eq(plan->moves->len, 2);
+	ck_assert(!smig_decide_adjust(d, &params, plan));
+	ck_assert_uint_eq(plan->moves->len, 0);
+	ck_assert_str_eq(plan->reason, "ok");
+	ck_assert_str_eq(plan->text, "no rank moves");
+	ck_assert(fabs(plan->iter_before - 0.1) < 1e-6);
+	ck_assert(plan->iter_after > 0.09);
+	ck_assert_msg(strstr(plan->why, "no node's CPU explains") &&
+		      strstr(plan->why, "Not moving: "), "%s", plan->why);
+	smig_plan_free(plan);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/* Everyone waits as much: equal speeds, nothing moves. */
+START_TEST(test_balanced)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+
+	/* Noise of +-10 % in the samples. */
+	for (int i = 0; i < W; i++)
+		round4(m, 0.5 + (i % 3 - 1) * 0.05, 0.5,
+		       0.5 - (i % 2) * 0.05, 0.5, 3.0);
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(d->nodes[0].speed > 0.9 && d->nodes[1].speed > 0.9);
+	plan = decide(d);
+	ck_assert_uint_eq(plan->moves->len, 0);
+	ck_assert_str_eq(plan->reason, "ok");
+	smig_plan_free(plan);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/* A quota for 3 samples of the window: not persistent, not slow. */
+START_TEST(test_short_burst)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+
+	for (int i = 0; i < W; i++) {
+		if (i >= 2 && i < 5)
+			round4(m, 0.1, 0.9, 0.6, 0.4, 1.0);
+		else
+			round4(m, 0.5, 0.5, 0.5, 0.5, 3.0);
+	}
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(fabs(d->nodes[0].speed - 1.0) < 1e-6);
+	plan = decide(d);
+	ck_assert_uint_eq(plan->moves->len, 0);
+	smig_plan_free(plan);
+	smig_decide_free(d);
+
+	/* Once it lasts a whole window, node1 is slow. */
+	for (int i = 0; i < W; i++)
+		round4(m, 0.1, 0.9, 0.6, 0.4, 1.0);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(d->nodes[0].speed < 0.2);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/* Too few samples, a stale placement, bad input: errors naming them. */
+START_TEST(test_errors)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_decide_input_t in;
+	GError *err = NULL;
+	uint32_t moved[4] = { 0, 2, 1, 1 };
+	double rate;
+
+	for (int i = 0; i < 3; i++)
+		round4(m, 0.5, 0.5, 0.5, 0.5, 3.0);
+	in = input(m);
+	ck_assert_ptr_null(smig_decide_snapshot(&in, &err));
+	ck_assert_str_eq(err->message, "rank 0: 3 samples, 8 needed");
+	g_clear_error(&err);
+	ck_assert(!smig_decide_rate(m, 4, W, &rate));
+	ck_assert(smig_decide_rate(m, 4, 3, &rate));
+	ck_assert(fabs(rate - 3.0) < 1e-6);
+
+	in.min_samples = 3;
+	in.rank_node = moved;
+	ck_assert_ptr_null(smig_decide_snapshot(&in, &err));
+	ck_assert_str_eq(err->message, "rank 1: sampled on node1 but runs on node3");
+	g_clear_error(&err);
+
+	in.rank_node = rank_node;
+	in.min_samples = 0;
+	ck_assert_ptr_null(smig_decide_snapshot(&in, &err));
+	ck_assert_str_eq(err->message, "min_samples=0: 1 to 8 accepted");
+	g_clear_error(&err);
+
+	in.min_samples = 3;
+	in.image_bw = 0;
+	ck_assert_ptr_null(smig_decide_snapshot(&in, &err));
+	ck_assert_str_eq(err->message, "elapsed=0 remaining=3600 relaunch=5 image_bw=0: not finite numbers >= 0 (image_bw > 0)");
+	g_clear_error(&err);
+
+	/* One sample without a rate of four: left out. */
+	add_node(m, "node1");
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
+	ck_assert(fabs(rate - 3.0) < 1e-6);
+	/* Two of five, three of six without: still; four of seven: no. */
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(!smig_decide_rate(m, 4, 1, &rate));
+	in.image_bw = 1e9;
+	{
+		smig_decide_t *d = smig_decide_snapshot(&in, &err);
+
+		ck_assert_msg(d, "%s", err ? err->message : "");
+		ck_assert(d->rate == 0);
+		ck_assert_str_eq(d->text, "speed node1=1.00 node2=1.00 rate=unknown");
+		smig_decide_free(d);
+	}
+	smig_metrics_free(m);
+}
+END_TEST
+
+/* Idle ranks (no runnable time) make no node slow. */
+START_TEST(test_idle)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_decide_input_t in;
+	GError *err = NULL;
+	smig_decide_t *d;
+
+	for (int i = 0; i < W; i++)
+		round4(m, 0.001, 0.01, 0.5, 0.5, 0.5);
+	in = input(m);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert(d->avail[0] < 0);
+	ck_assert(fabs(d->nodes[0].speed - 1.0) < 1e-9);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+/* Pair counters become bytes/s edges, sorted; window accessor order. */
+START_TEST(test_edges_and_window)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_pair_sample_t p1 = { 1, 2, 5000, 5 }, p2 = { 2, 1, 3000, 3 },
+			   p3 = { 0, 9, 100, 1 };
+	double cpu[W], delay[W], iters[W];
+	smig_decide_input_t in;
+	const char *node;
+	GError *err = NULL;
+	smig_decide_t *d;
+	uint64_t rss;
+
+	for (int i = 0; i < W; i++)
+		round4(m, 0.5, 0.5, 0.5, 0.5, 1.0 + i);
+	ck_assert(smig_metrics_set_pair(m, &p1, &err));
+	ck_assert(smig_metrics_set_pair(m, &p2, &err));
+	/* Rank 9 is not in the step: ignored. */
+	ck_assert(smig_metrics_set_pair(m, &p3, &err));
+	in = input(m);
+	in.elapsed = 10;
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert_uint_eq(d->snap.nedges, 2);
+	ck_assert_uint_eq(d->edges[0].a, 1);
+	ck_assert_uint_eq(d->edges[0].b, 2);
+	ck_assert(fabs(d->edges[0].bytes - 300) < 1e-9);
+	ck_assert(fabs(d->edges[1].bytes - 500) < 1e-9);
+	smig_decide_free(d);
+
+	ck_assert_uint_eq(smig_metrics_rank_window(m, 3, &node, cpu, delay,
+						   iters, &rss), W);
+	ck_assert_str_eq(node, "node2");
+	ck_assert(fabs(iters[0] - W) < 1e-6);	/* newest first */
+	ck_assert(fabs(iters[W - 1] - 1.0) < 1e-6);
+	ck_assert_uint_eq(rss, 1 << 20);
+	ck_assert_uint_eq(smig_metrics_rank_window(m, 7, &node, NULL, NULL,
+						   NULL, NULL), 0);
+	ck_assert_ptr_null(node);
+
+	smig_metrics_clear_ranks(m);
+	ck_assert(!smig_metrics_has_samples(m));
+	ck_assert_uint_eq(smig_metrics_rank_window(m, 3, NULL, NULL, NULL,
+						   NULL, NULL), 0);
+	in.min_samples = 1;
+	ck_assert_ptr_null(smig_decide_snapshot(&in, &err));
+	ck_assert_str_eq(err->message, "rank 0: 0 samples, 1 needed");
+	g_clear_error(&err);
+	round4(m, 0.5, 0.5, 0.5, 0.5, 2.0);
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert_uint_eq(d->snap.nedges, 0);
+	smig_decide_free(d);
+	smig_metrics_free(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("decide");
+	TCase *tc = tcase_create("decide");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_throttled_node);
+	tcase_add_test(tc, test_balanced);
+	tcase_add_test(tc, test_mostly_idle);
+	tcase_add_test(tc, test_short_burst);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_idle);
+	tcase_add_test(tc, test_edges_and_window);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
