@@ -24,6 +24,7 @@ end (resumed, health ok, thawed, slurmd started again), also when the test
 fails, so that the session's cluster stays usable.
 """
 
+import json
 import os
 import re
 import signal
@@ -174,7 +175,8 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
     is requeued with the drained node in its ExcNodeList, starts again on
     other nodes (Restarts=1, SLURM_RESTART_COUNT=1 in the script), its ranks
     restore from g at one iteration and it completes with the checksum of a
-    run without migration; SystemComment records the job-scope move."""
+    run without migration; SystemComment and `smig history` record the
+    job-scope move."""
     c = cluster
     job, out, first = submit(c, "nospare", "auto", HEAT_ARGS)
     victim = victim_of(c, job, first)
@@ -189,6 +191,13 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
                         timeout=90)
         cl.log.info("job-scope move: drain -> all ranks restored in %.1f s",
                     time.monotonic() - t0)
+        # The balancer forgets the job when it ends: its history now.
+        smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
+        r = c.run(f"{smig} history {job} --json", timeout=30)
+        assert r.rc == 0, f"smig history failed:\n{r}"
+        hist = [(h["kind"], h["ranks"], h["from"], h["to"], h["outcome"])
+                for h in json.loads(r.stdout)["history"]]
+        assert ("requeue", "all", victim, "requeue", "requeued") in hist, hist
         check_restarted(c, job, out, victim, ref_short, 600)
         exc = cl.get_job_parameter(c, job, "ExcNodeList", "")
         assert victim in exc, f"ExcNodeList={exc!r}, {victim} not in it"
