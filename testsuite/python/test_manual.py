@@ -110,7 +110,8 @@ def test_manual_move(cluster, needs_plugins, reference_checksum):
     """The job's owner moves ranks 2,3 to the spare node of the allocation
     with `smig move --wait`: they restore there from one safe point; another
     ordinary user is refused with the reason; root moves rank 1 to the node
-    ranks 2,3 left. The job completes with the checksum of a run without
+    ranks 2,3 left (the step then spans three nodes, more than its -N2: the
+    relaunch must say --nodes=3). The job completes with the checksum of a run without
     moves, SystemComment counts 2 moves, and `smig history` lists both as
     kind request, outcome moved. About 40 s."""
     c = cluster
