@@ -10,6 +10,13 @@ BENCH_TARGETS += bench-migration
 bench-migration: all
 	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir)
 
+# bench-restart: a crashed job (node frozen) computing again from its last
+# image after Slurm's requeue, next to a fresh submission of the same job.
+EXTRA_DIST += bench/bench_restart.py
+BENCH_TARGETS += bench-restart
+bench-restart: all
+	$(PYTHON3) $(srcdir)/bench/bench_restart.py --build $(abs_top_builddir)
+
 # bench-policy: the policy engine vs exhaustive optimum, reference
 # strategies and scale (no cluster needed).
 noinst_PROGRAMS += bench/bench_policy

@@ -1129,7 +1129,8 @@ static int register_both(const char *tag, smig_capture_fn capture,
 	read_manifest();
 
 	v = getenv("SLURM_MIGRATE_RESTORE_GEN");
-	if (!v || !*v)
+	/* "none": a fresh start, also in a restarted (requeued) job. */
+	if (!v || !*v || !strcmp(v, "none"))
 		return SMIG_OK;
 	if (!strcmp(v, "last")) {
 		/* A restart after a failure: the newest good generation. */
@@ -1140,7 +1141,7 @@ static int register_both(const char *tag, smig_capture_fn capture,
 		}
 		gen = state.good[state.ngood - 1];
 	} else if (!parse_u64(v, UINT64_MAX, &gen) || gen == 0) {
-		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
+		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
 			 v);
 		return SMIG_ERR_INVAL;
 	}

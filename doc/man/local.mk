@@ -8,7 +8,8 @@ MAN_IN = \
 man_MANS += $(MAN_IN:.in=)
 EXTRA_DIST += $(MAN_IN)
 CLEANFILES += $(MAN_IN:.in=)
-$(MAN_IN:.in=): Makefile
+# Rebuilt when the .in changes too (found through VPATH out of tree).
+$(MAN_IN:.in=): %: %.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
 	sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' -e 's|@MAN_DATE[@]|$(MAN_DATE)|g' \
 	    $(srcdir)/$@.in > $@

@@ -20,7 +20,8 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_balancer.c src/common/smig_balancer.h \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \
 	src/common/smig_metrics.c src/common/smig_metrics.h \
-	src/common/smig_decide.c src/common/smig_decide.h
+	src/common/smig_decide.c src/common/smig_decide.h \
+	src/common/smig_state.c src/common/smig_state.h
 src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(HWLOC_CFLAGS) $(MUNGE_CFLAGS)
 src_common_libsmig_core_la_LIBADD = src/common/libsmig_image.la \
 	$(GLIB_LIBS) $(HWLOC_LIBS) $(MUNGE_LIBS) $(METIS_LIBS) -lm

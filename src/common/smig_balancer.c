@@ -35,6 +35,7 @@
 #include "smig_metrics.h"
 #include "smig_policy.h"
 #include "smig_request.h"
+#include "smig_state.h"
 #include "smig_wire.h"
 
 /* Bounds on what one peer can make the balancer keep. */
@@ -117,6 +118,8 @@ typedef struct conn {
 	conn_role_t role;
 	int64_t accepted;	/* monotonic us */
 	bool spoke;		/* a message was received (authenticated) */
+	bool bye;		/* BYE received */
+	bool eof;		/* closed by the peer (end of stream, error) */
 	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
 	struct agent *agent;	/* with ROLE_AGENT */
 } conn_t;
@@ -152,7 +155,10 @@ typedef struct capture {
 	uint32_t nhandoff;	/* hand-offs not confirmed yet */
 	guint8 *handed;		/* per rank: hand-off confirmed */
 	char *hostfile;
+	uint64_t good_before;	/* job's last_good when it started */
 	uint64_t hist_id;	/* its history entry (moves only), 0: none */
+	char *requeue_exclude;	/* job scope: requeue without these nodes
+				 * ("node2,node3") once good; else NULL */
 } capture_t;
 
 /* One decision of a job and its outcome (QUERY: history). */
@@ -185,16 +191,21 @@ struct job {
 	uint32_t nsteps;
 	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
 	uint32_t sample_ms;	/* interval of the last SAMPLE */
+	bool samples_new;	/* SAMPLEs since the last publish: the
+				 * poll timer publishes the load summary */
+	char *durable;		/* state file: job_durable() last synced */
+	bool restored;		/* read from the state file at start */
 	GQueue history;		/* of decision_t, oldest first, at most
 				 * HISTORY_MAX */
 	uint64_t hist_seq;	/* last decision_t id given */
 	bool advice_forced;	/* advice is an evacuation (nodes to leave) */
 	int64_t cooldown_until;	/* monotonic us: no balancing before */
 	int64_t next_decide;	/* monotonic us: next balancing decision */
-	bool samples_new;	/* SAMPLEs since the last publish: the
-				 * poll timer publishes the load summary */
 	uint64_t samples;	/* SAMPLE messages taken */
 	uint64_t decided_samples;	/* samples at the last decision try */
+	bool requeued;		/* pending again after a requeue (ours or
+				 * Slurm's): kept until it runs again */
+	bool released;		/* ... and its begin time is now */
 };
 
 struct step {
@@ -234,20 +245,30 @@ struct smig_balancer {
 	uint32_t max_conns_set;	/* smig_balancer_set_max_conns(), or 0 */
 	GSource *timer;
 	GSource *reaper;	/* pending idle reap, or NULL */
+	GSource *release_timer;	/* fast release_pass() while a requeued
+				 * job waits, or NULL */
 
 	GHashTable *conns;	/* conn_t set, owned */
 	GQueue dead;		/* conns to reap */
 	size_t in_total;	/* sum of the conns' input buffers */
 	GHashTable *jobs;	/* uint32 id -> job_t, owned */
 	GHashTable *steps;	/* gint64 key -> step_t, owned */
+	GVariant *saved;	/* state file: what was last written */
+	bool save_failed;	/* the last write failed (logged once) */
 };
 
 static void conn_kill(conn_t *c, const char *why);
+static void job_peer_report(smig_balancer_t *b, job_t *j,
+			    const smig_msg_t *m);
 static void capture_relaunch(smig_balancer_t *b, step_t *s);
 static void capture_handoff(smig_balancer_t *b, step_t *s);
 static bool step_store_local(const step_t *s);
 static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
+static void state_sync(smig_balancer_t *b);
+static void job_sync(smig_balancer_t *b, job_t *j);
+static void job_scope_commit(smig_balancer_t *b, step_t *s);
+static void release_timer_start(smig_balancer_t *b);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -407,6 +428,7 @@ static void job_free(job_t *j)
 	g_free(j->last_error);
 	g_free(j->advice);
 	g_free(j->published);
+	g_free(j->durable);
 	smig_metrics_free(j->metrics);
 	g_free(j);
 }
@@ -460,6 +482,7 @@ static void job_publish(smig_balancer_t *b, job_t *j)
 {
 	char *line = job_line(j);
 
+	job_sync(b, j);
 	if (!g_strcmp0(line, j->published)) {
 		g_free(line);
 		return;
@@ -504,6 +527,7 @@ static void capture_free(capture_t *cap)
 	g_free(cap->done);
 	g_free(cap->handed);
 	g_free(cap->hostfile);
+	g_free(cap->requeue_exclude);
 	g_free(cap);
 }
 
@@ -1029,6 +1053,8 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
 	job_set_error(s->job, cap->gen, reason, ranks);
+	/* Complete images, but no agent recorded them as good (COMMIT). */
+	s->job->last_good = cap->good_before;
 	history_outcome(s->job, cap, "failed", reason);
 	s->job->retry_after = now_us() +
 			      (int64_t) b->conf->retry_interval_ms * 1000;
@@ -1068,6 +1094,7 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 	 * number, so a stale image can never pass for a new one.
 	 */
 	cap->gen = MAX(j->last_good, j->last_tried) + 1;
+	cap->good_before = j->last_good;
 	j->last_tried = cap->gen;
 	cap->phase = PHASE_PREPARE;
 	cap->deadline = now_us() + (int64_t) timeout * 1000;
@@ -1079,6 +1106,8 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 	if (plan->moves->len)
 		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
 					   "pending")->id;
+	/* A restarted balancer must never hand out this number again. */
+	state_sync(b);
 
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
@@ -1107,6 +1136,7 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
+	state_sync(b);
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
@@ -1238,6 +1268,10 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 	capture_t *cap = s->cap;
 
 	s->job->last_good = cap->gen;
+	if (cap->requeue_exclude) {
+		job_scope_commit(b, s);
+		return;
+	}
 	if (!cap->plan->moves->len) {
 		/* A capture for later (every=, REQUEST): nobody moves. */
 		capture_commit_stay(b, s);
@@ -1276,6 +1310,7 @@ static void capture_relaunch(smig_balancer_t *b, step_t *s)
 		     " complete, asking srun to relaunch", s->job->id,
 		     s->step_id, cap->gen);
 	job_publish(b, s->job);
+	state_sync(b);
 
 	if (!s->srun) {
 		capture_abort(b, s, "srun-lost", NULL);
@@ -1296,32 +1331,24 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 {
 	capture_t *cap = s->cap;
 	job_t *j = s->job;
+	uint64_t gen = cap->gen;
 	char *ranks, *from, *to;
 	GVariantBuilder vb;
 	GVariant *body;
-
-	body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
-	body = g_variant_ref_sink(g_variant_builder_end(&vb));
-	/*
-	 * srun first: from its COMMIT on, srun relaunches when the step
-	 * ends; the ranks stop on theirs.
-	 */
-	conn_send(s->srun, SMIG_MSG_COMMIT, body);
-	send_agents(s, SMIG_MSG_COMMIT, body);
-	g_variant_unref(body);
 
 	ranks = plan_ranks(cap->plan);
 	from = nodes_joined(s, cap->plan, false);
 	to = nodes_joined(s, cap->plan, true);
 	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
-		  j->id, ranks, from, to, cap->gen, cap->plan->reason);
+		  j->id, ranks, from, to, gen, cap->plan->reason);
 	g_free(ranks);
 	g_free(from);
 	g_free(to);
 
+	/*
+	 * The move is recorded (state file) before anyone hears of it: a
+	 * balancer restarted from here on knows the step is moving.
+	 */
 	j->moves++;
 	g_free(j->last_move);
 	j->last_move = plan_move_text(s, cap->plan);
@@ -1336,6 +1363,307 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
+	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	/*
+	 * srun first: from its COMMIT on, srun relaunches when the step
+	 * ends; the ranks stop on theirs.
+	 */
+	conn_send(s->srun, SMIG_MSG_COMMIT, body);
+	send_agents(s, SMIG_MSG_COMMIT, body);
+	g_variant_unref(body);
+}
+
+/* ---------------------------------------------------------------- job scope */
+
+/*
+ * Predicted failure: a node whose agent reports health "fail" (the admin's
+ * MigrateHealthFile) is left like a failing node, before it dies. "warn"
+ * only shows in the state line. Marks such nodes in health_only (when Slurm
+ * itself has no complaint about them).
+ */
+static void step_node_health(const step_t *s, smig_policy_node_t *nodes,
+			     bool *health_only)
+{
+	for (uint32_t n = 0; n < s->nnodes; n++) {
+		const char *why = NULL;
+
+		health_only[n] = false;
+		if (smig_metrics_node_health(s->job->metrics, s->nodes[n],
+					     &why) != SMIG_HEALTH_FAIL)
+			continue;
+		if (nodes[n].flags == SMIG_NODE_OK) {
+			health_only[n] = true;
+			smig_debug("JobId=%u: node %s health fail (%s): leaving it",
+				   s->job->id, s->nodes[n], why ? why : "");
+		}
+		nodes[n].flags |= SMIG_NODE_FAIL;
+	}
+}
+
+/*
+ * Why ranks leave: the worst Slurm state of the nodes with ranks that must
+ * be left ("down", "fail", "drain"), or "health" when only health files
+ * complain. RET static text
+ */
+static const char *leave_reason(const step_t *s,
+				const smig_policy_node_t *nodes,
+				const bool *health_only,
+				const uint32_t *rank_node)
+{
+	uint32_t flags = 0;
+	bool health = false;
+
+	for (uint32_t r = 0; r < s->ntasks; r++) {
+		uint32_t n = rank_node[r];
+
+		if (health_only[n])
+			health = true;
+		else
+			flags |= nodes[n].flags;
+	}
+	if (flags == SMIG_NODE_OK && health)
+		return "health";
+	return smig_node_flags_reason(flags);
+}
+
+/*
+ * Nodes of the allocation that must be left, joined by sep ("," for
+ * Slurm, "+" for the state line). RET caller g_free()s
+ */
+static char *bad_nodes(const step_t *s, const smig_policy_node_t *nodes,
+		       const char *sep)
+{
+	GString *str = g_string_new(NULL);
+
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (nodes[n].flags != SMIG_NODE_OK)
+			g_string_append_printf(str, "%s%s",
+					       str->len ? sep : "",
+					       s->nodes[n]);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * Whether a step whose ranks cannot stay in the allocation may move as a
+ * whole job (requeue). RET NULL if it may; else the last_error reason
+ */
+static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
+				     const char *exclude)
+{
+	GError *err = NULL;
+
+	if (!b->ops.job_requeue)
+		return "no-spare";
+	if (step_store_local(s)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: MigrateImageStore=local keeps images on the nodes the job leaves",
+			     s->job->id, s->step_id);
+		return "no-spare";
+	}
+	if (s->job->nsteps > 1) {
+		smig_verbose("JobId=%u StepId=%u not requeued: the job has %u migrating steps, a requeue would lose the others' progress",
+			     s->job->id, s->step_id, s->job->nsteps);
+		return "no-spare";
+	}
+	if (!b->ops.job_requeue(b->ops.ctx, s->job->id, exclude, true, &err)) {
+		smig_verbose("JobId=%u StepId=%u not requeued: %s", s->job->id,
+			     s->step_id, err->message);
+		g_error_free(err);
+		return "no-requeue";
+	}
+	return NULL;
+}
+
+/*
+ * No room in the allocation for the ranks that must leave (or the other
+ * nodes are bad too): capture every rank where it is, then requeue the job
+ * without the bad nodes (job_scope_commit()); in advise mode, say so.
+ * RET true if handled (capture started, or advice given), false if the job
+ * cannot move as a whole: *refusal is then the last_error reason
+ */
+static bool job_scope_start(smig_balancer_t *b, step_t *s,
+			    const smig_policy_node_t *nodes,
+			    const char *reason, const char **refusal)
+{
+	job_t *j = s->job;
+	char *exclude = bad_nodes(s, nodes, ",");
+	char *from = bad_nodes(s, nodes, "+");
+	smig_plan_t *plan;
+	bool started = false;
+
+	*refusal = job_scope_refusal(b, s, exclude);
+	if (*refusal)
+		goto out;
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		char *advice = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+					       from, reason);
+
+		if (g_strcmp0(advice, j->advice))
+			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
+				     s->step_id, advice);
+		g_free(j->advice);
+		j->advice = advice;
+		job_publish(b, j);
+		started = true;
+		goto out;
+	}
+	if (s->req.max_moves && j->moves >= s->req.max_moves) {
+		*refusal = "max-moves";
+		goto out;
+	}
+	plan = plan_stay(reason);
+	g_free(plan->text);
+	plan->text = g_strdup_printf("whole job: requeue without %s",
+				     exclude);
+	capture_start(b, s, plan);
+	s->cap->requeue_exclude = exclude;
+	exclude = NULL;
+	started = true;
+out:
+	g_free(exclude);
+	g_free(from);
+	return started;
+}
+
+/*
+ * The whole job's images are good: the agents record the generation in
+ * the manifest (COMMIT stop=false: the ranks run on until Slurm stops
+ * them), then the host requeues the job without the bad nodes and
+ * release_pass() lets it start again at once. The COMMIT is on the wire
+ * before the requeue is asked for, and Slurm's kill reaches the nodes
+ * through slurmd later: the agents record it first. Had one not, the
+ * restart falls back to the previous good generation (doc/images.md).
+ */
+static void job_scope_commit(smig_balancer_t *b, step_t *s)
+{
+	capture_t *cap = s->cap;
+	job_t *j = s->job;
+	GError *err = NULL;
+	GVariantBuilder vb;
+	char *from;
+
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen",
+			      g_variant_new_uint64(cap->gen));
+	g_variant_builder_add(&vb, "{sv}", "stop",
+			      g_variant_new_boolean(FALSE));
+	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+
+	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
+				false, &err)) {
+		smig_error("JobId=%u gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
+			   j->id, cap->gen, err->message);
+		g_error_free(err);
+		job_set_error(j, cap->gen, "requeue-failed", NULL);
+		j->retry_after = now_us() +
+				 (int64_t) b->conf->retry_interval_ms * 1000;
+		g_clear_pointer(&s->cap, capture_free);
+		job_publish(b, j);
+		return;
+	}
+	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
+	smig_info("JobId=%u requeued gen=%" PRIu64 " exclude=%s reason=%s",
+		  j->id, cap->gen, cap->requeue_exclude, cap->plan->reason);
+	j->moves++;
+	g_free(j->last_move);
+	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
+				       from, cap->plan->reason);
+	g_free(from);
+	j->requeued = true;
+	j->released = false;
+	s->committed = true;
+	g_clear_pointer(&s->cap, capture_free);
+	job_publish(b, j);
+	release_timer_start(b);
+}
+
+/* Forget every step of a job (its processes are gone: requeued). */
+static void job_drop_steps(smig_balancer_t *b, job_t *j)
+{
+	GHashTableIter it;
+	GPtrArray *list = g_ptr_array_new();
+	gpointer v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((step_t *) v)->job == j)
+			g_ptr_array_add(list, v);
+	for (guint i = 0; i < list->len; i++)
+		step_remove(b, g_ptr_array_index(list, i));
+	g_ptr_array_free(list, TRUE);
+}
+
+/*
+ * Jobs the host no longer runs: one that was requeued (by a job-scope move
+ * or by Slurm after a node failure) loses its old steps, keeps its state
+ * (generations only grow) and is released to start again at once instead
+ * of after Slurm's credential wait.
+ * RET true while some requeued job still waits (completing)
+ */
+static bool release_pass(smig_balancer_t *b)
+{
+	GHashTableIter it;
+	bool waiting = false;
+	gpointer v;
+
+	if (!b->ops.job_release)
+		return false;
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		job_t *j = v;
+		uint32_t uid;
+		int rc;
+
+		if (b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		rc = b->ops.job_release(b->ops.ctx, j->id);
+		if (rc == SMIG_RELEASE_NONE) {
+			j->requeued = j->released = false;
+			continue;
+		}
+		if (!j->requeued || j->nsteps) {
+			smig_info("JobId=%u requeued: its steps are gone, restart from gen=%" PRIu64,
+				  j->id, j->last_good);
+			j->requeued = true;
+			j->released = false;
+			/* A back-off of the old run must not hold the new. */
+			j->retry_after = 0;
+			job_drop_steps(b, j);
+		}
+		if (rc == SMIG_RELEASE_WAIT) {
+			waiting = true;
+		} else if (!j->released) {
+			smig_info("JobId=%u released: may start again now",
+				  j->id);
+			j->released = true;
+		}
+	}
+	return waiting;
+}
+
+static gboolean release_timer(gpointer data)
+{
+	smig_balancer_t *b = data;
+
+	if (release_pass(b))
+		return G_SOURCE_CONTINUE;
+	g_clear_pointer(&b->release_timer, g_source_unref);
+	return G_SOURCE_REMOVE;
+}
+
+/* Run release_pass() every 100 ms until no requeued job waits. */
+static void release_timer_start(smig_balancer_t *b)
+{
+	if (b->release_timer || !b->ops.job_release)
+		return;
+	b->release_timer = g_timeout_source_new(100);
+	g_source_set_callback(b->release_timer, release_timer, b, NULL);
+	g_source_attach(b->release_timer, b->ctx);
 }
 
 /* ---------------------------------------------------------------- policy */
@@ -1501,6 +1829,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	smig_plan_t *plan;
 	GError *err = NULL;
 	bool leave = false, unknown = false;
+	bool *health_only;
+	const char *reason, *refusal;
 
 	if (s->cap) {
 		if (now >= s->cap->deadline) {
@@ -1532,6 +1862,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 			unknown = true;
 		}
 	}
+	health_only = g_new0(bool, s->nnodes);
+	step_node_health(s, nodes, health_only);
 	/* A node-local store can hand images only to a node where the
 	 * step has an agent: other nodes cannot be targets. */
 	if (step_store_local(s))
@@ -1559,14 +1891,17 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		goto out;
 	}
 
+	reason = leave_reason(s, nodes, health_only, rank_node);
 	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
 				    &err);
 	if (!plan) {
 		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
 			     s->step_id, err->message);
 		g_error_free(err);
+		if (job_scope_start(b, s, nodes, reason, &refusal))
+			goto out;
 		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      "no-spare", NULL);
+			      refusal, NULL);
 		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
 				       1000;
 		job_publish(b, j);
@@ -1576,6 +1911,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		smig_plan_free(plan);
 		goto out;
 	}
+	g_free(plan->reason);
+	plan->reason = g_strdup(reason);
 	if (s->req.mode == SMIG_MODE_ADVISE) {
 		job_advise(b, s, plan, true);
 		smig_plan_free(plan);
@@ -1594,6 +1931,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	}
 	capture_start_kind(b, s, plan, "drain");
 out:
+	g_free(health_only);
 	g_free(rank_node);
 	g_free(nodes);
 }
@@ -1605,6 +1943,11 @@ static gboolean poll_timer(gpointer data)
 	GHashTableIter it;
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
+	bool forgot = false;
+
+	/* Requeued jobs first: their steps are gone, nothing to poll. */
+	if (release_pass(b))
+		release_timer_start(b);
 
 	/* step_poll() may publish, never remove: iterate over a copy anyway. */
 	g_hash_table_iter_init(&it, b->steps);
@@ -1625,12 +1968,19 @@ static gboolean poll_timer(gpointer data)
 			job_publish(b, j);
 		}
 
-		if (j->nsteps ||
-		    b->ops.job_owner(b->ops.ctx, j->id, &uid))
+		if (j->nsteps || j->requeued ||
+		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
+			/* Restored from the state file: show it again. */
+			if (j->restored && !j->published)
+				job_publish(b, j);
 			continue;
+		}
 		smig_debug("JobId=%u ended, state dropped", j->id);
 		g_hash_table_iter_remove(&it);
+		forgot = true;
 	}
+	if (forgot)
+		state_sync(b);
 
 	/* A connection slot held by a peer that never says who it is (no
 	 * authenticated message) is given back; conn_kill() only queues. */
@@ -1727,6 +2077,7 @@ static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
 	}
 	j->uid = owner;
+	job_peer_report(b, j, m);
 	return j;
 }
 
@@ -1796,7 +2147,7 @@ static bool srun_alloc(step_t *s, const char *alloc_nodes,
 static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
-	uint64_t restored = 0;
+	uint64_t restored = 0, move_gen = 0;
 	const char *request, *alloc_nodes, *alloc_cpus;
 	smig_request_t req;
 	GError *err = NULL;
@@ -1856,6 +2207,9 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	c->role = ROLE_SRUN;
 	c->step = s;
 	j->mode = req.mode;
+	/* Registered again while its committed move is under way. */
+	if (smig_msg_get_u64(m, "move_gen", &move_gen) && move_gen)
+		s->committed = true;
 
 	/* Agents that came first: place their ranks now. */
 	for (guint i = 0; i < s->agents->len; i++) {
@@ -2170,6 +2524,7 @@ static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_msg_get_i32(m, "status", &status);
 	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
 		   s->step_id, c->peer, status);
+	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	conn_kill(c, NULL);
 }
@@ -2827,6 +3182,29 @@ static void conn_free(conn_t *c)
 	g_free(c);
 }
 
+/*
+ * An agent's connection was closed by its end without a BYE: its
+ * slurmstepd is gone (killed, crashed), and Slurm 22.05 waits for that
+ * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
+ * the node), so that the job can restart from its last good generation.
+ */
+static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
+{
+	GVariantBuilder vb;
+
+	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
+		  s->job->id, s->step_id, node,
+		  s->srun ? "srun ends the step" : "no srun to end the step");
+	if (!s->srun)
+		return;
+	body_init(&vb, s);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("agent-lost"));
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+}
+
 /* What a closed connection means for its step. */
 static void conn_detach(smig_balancer_t *b, conn_t *c)
 {
@@ -2843,12 +3221,17 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 			capture_abort(b, s, "srun-lost", NULL);
 	} else if (c->role == ROLE_AGENT && a) {
 		char *ranks = ranks_text(a->ranks, a->nranks);
+		char *node = g_strdup(a->node);
+		uint64_t gen = s->cap ? s->cap->gen : 0;
 
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
 		if (s->cap)
 			capture_abort(b, s, "agent-lost", ranks);
+		if (c->eof && !c->bye && !s->committed)
+			step_agent_gone(s, node, gen);
+		g_free(node);
 		g_free(ranks);
 	}
 	c->role = ROLE_NONE;
@@ -2906,11 +3289,13 @@ static void conn_recv(conn_t *c)
 		g_byte_array_set_size(c->in, old);
 		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
 			return;
+		c->eof = true;
 		conn_kill(c, g_strerror(e));
 		return;
 	}
 	g_byte_array_set_size(c->in, old + n);
 	if (n == 0) {
+		c->eof = true;
 		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
 		return;
 	}
@@ -3072,6 +3457,388 @@ static void listener_io(void *data, GIOCondition cond)
 			break;
 }
 
+/* ---------------------------------------------------------------- state */
+
+/*
+ * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
+ * balancer's state file"): per job one a{sv} record, and per capture in
+ * progress what a restarted balancer needs to settle it. Written on every
+ * change that matters (job_publish() notices those through job_durable(),
+ * phase changes call state_sync() themselves), never on a sample.
+ */
+
+static const char *phase_name(phase_t phase)
+{
+	switch (phase) {
+	case PHASE_PREPARE:
+		return "prepare";
+	case PHASE_CAPTURE:
+		return "capture";
+	case PHASE_HANDOFF:
+		return "handoff";
+	case PHASE_RELAUNCH:
+		return "relaunch";
+	}
+	return "unknown";
+}
+
+/* The fields of a job that the state file keeps, as text. RET g_free() */
+static char *job_durable(const job_t *j)
+{
+	const decision_t *e = j->history.tail ? j->history.tail->data : NULL;
+
+	/* A new decision, or the newest one's outcome or measured gain. */
+	return g_strdup_printf("%u %d %" PRIu64 " %" PRIu64 " %u %s|%s|%s|%" PRIu64 " %s %g",
+			       j->uid, (int) j->mode, j->last_good,
+			       j->last_tried, j->moves,
+			       j->last_move ? j->last_move : "",
+			       j->last_error ? j->last_error : "",
+			       j->advice ? j->advice : "", j->hist_seq,
+			       e ? e->outcome : "", e ? e->measured : 0.0);
+}
+
+static void add_str(GVariantBuilder *vb, const char *key, const char *val)
+{
+	if (val)
+		g_variant_builder_add(vb, "{sv}", key,
+				      g_variant_new_string(val));
+}
+
+/* One job's record; caps: a{sv} of its captures in progress, or NULL */
+static GVariant *job_record(const job_t *j, GVariant *caps)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "id", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "uid", g_variant_new_uint32(j->uid));
+	add_str(&vb, "mode", smig_mode_name(j->mode));
+	g_variant_builder_add(&vb, "{sv}", "last_good",
+			      g_variant_new_uint64(j->last_good));
+	g_variant_builder_add(&vb, "{sv}", "last_tried",
+			      g_variant_new_uint64(j->last_tried));
+	g_variant_builder_add(&vb, "{sv}", "moves",
+			      g_variant_new_uint32(j->moves));
+	add_str(&vb, "last_move", j->last_move);
+	add_str(&vb, "last_error", j->last_error);
+	add_str(&vb, "advice", j->advice);
+	if (caps)
+		g_variant_builder_add(&vb, "{sv}", "captures", caps);
+	/* The decision history, as QUERY shows it (at most HISTORY_MAX). */
+	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
+	return g_variant_builder_end(&vb);
+}
+
+/* The whole state: a{sv} with "jobs" aa{sv}. RET floating */
+static GVariant *state_build(smig_balancer_t *b)
+{
+	GHashTable *caps = g_hash_table_new_full(NULL, NULL, NULL,
+						 (GDestroyNotify) g_ptr_array_unref);
+	GVariantBuilder jobs, top;
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		step_t *s = v;
+		GPtrArray *list;
+		GVariantBuilder cb;
+
+		if (!s->cap)
+			continue;
+		list = g_hash_table_lookup(caps, GUINT_TO_POINTER(s->job->id));
+		if (!list) {
+			list = g_ptr_array_new();
+			g_hash_table_insert(caps, GUINT_TO_POINTER(s->job->id),
+					    list);
+		}
+		g_variant_builder_init(&cb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&cb, "{sv}", "step",
+				      g_variant_new_uint32(s->step_id));
+		add_str(&cb, "phase", phase_name(s->cap->phase));
+		g_variant_builder_add(&cb, "{sv}", "gen",
+				      g_variant_new_uint64(s->cap->gen));
+		g_variant_builder_add(&cb, "{sv}", "good_before",
+				      g_variant_new_uint64(s->cap->good_before));
+		add_str(&cb, "reason", s->cap->plan->reason);
+		g_ptr_array_add(list, g_variant_builder_end(&cb));
+	}
+	g_variant_builder_init(&jobs, G_VARIANT_TYPE("aa{sv}"));
+	g_hash_table_iter_init(&it, b->jobs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		GPtrArray *list = g_hash_table_lookup(caps, k);
+		GVariant *cv = NULL;
+
+		if (list)
+			cv = g_variant_new_array(G_VARIANT_TYPE_VARDICT,
+						 (GVariant **) list->pdata,
+						 list->len);
+		g_variant_builder_add_value(&jobs, job_record(v, cv));
+	}
+	g_hash_table_destroy(caps);
+	g_variant_builder_init(&top, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&top, "{sv}", "jobs",
+			      g_variant_builder_end(&jobs));
+	return g_variant_builder_end(&top);
+}
+
+/* Write the state file if anything in it changed. */
+static void state_sync(smig_balancer_t *b)
+{
+	GError *err = NULL;
+	GVariant *st;
+
+	if (!b->conf->state_dir)
+		return;
+	st = g_variant_ref_sink(state_build(b));
+	if (b->saved && g_variant_equal(st, b->saved)) {
+		g_variant_unref(st);
+		return;
+	}
+	if (!smig_state_save(b->conf->state_dir, st, &err)) {
+		/* Once per failure spell: the next change tries again. */
+		if (!b->save_failed)
+			smig_error("MigrateStateDir=%s: cannot save the balancer's state: %s",
+				   b->conf->state_dir, err->message);
+		b->save_failed = true;
+		g_error_free(err);
+		g_variant_unref(st);
+		return;
+	}
+	if (b->save_failed)
+		smig_info("MigrateStateDir=%s: state saved again",
+			  b->conf->state_dir);
+	b->save_failed = false;
+	if (b->saved)
+		g_variant_unref(b->saved);
+	b->saved = st;
+}
+
+/* Save if a durable field of the job changed since the last time. */
+static void job_sync(smig_balancer_t *b, job_t *j)
+{
+	char *d = job_durable(j);
+
+	if (!g_strcmp0(d, j->durable)) {
+		g_free(d);
+		return;
+	}
+	g_free(j->durable);
+	j->durable = d;
+	state_sync(b);
+}
+
+static bool mode_from_name(const char *name, smig_mode_t *mode)
+{
+	for (int m = SMIG_MODE_OFF; m <= SMIG_MODE_MANUAL; m++)
+		if (!strcmp(name, smig_mode_name(m))) {
+			*mode = m;
+			return true;
+		}
+	return false;
+}
+
+static char *dict_str(GVariantDict *d, const char *key)
+{
+	const char *s = NULL;
+
+	if (!g_variant_dict_lookup(d, key, "&s", &s) || !s[0])
+		return NULL;
+	return g_strdup(s);
+}
+
+/*
+ * A capture that was in progress when the balancer stopped. Its peers
+ * settled it on their side when the connection dropped (agents resume the
+ * ranks, srun drops a move it was not told to commit): record that.
+ */
+static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
+{
+	GVariantDict d;
+	const char *phase = "?";
+	uint32_t step = 0;
+	uint64_t gen = 0, before = 0;
+
+	g_variant_dict_init(&d, cv);
+	g_variant_dict_lookup(&d, "step", "u", &step);
+	g_variant_dict_lookup(&d, "phase", "&s", &phase);
+	g_variant_dict_lookup(&d, "gen", "t", &gen);
+	g_variant_dict_lookup(&d, "good_before", "t", &before);
+	/* Its images may be complete, but no agent recorded them as good. */
+	if (before < j->last_good)
+		j->last_good = before;
+	for (GList *l = j->history.head; l; l = l->next) {
+		decision_t *e = l->data;
+
+		if (e->gen == gen && !g_strcmp0(e->outcome, "pending")) {
+			g_free(e->outcome);
+			e->outcome = g_strdup("failed:balancer-restart");
+		}
+	}
+	j->last_tried = MAX(j->last_tried, gen);
+	job_set_error(j, gen, "balancer-restart", NULL);
+	j->retry_after = now_us() + (int64_t) b->conf->retry_interval_ms *
+			 1000;
+	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
+		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
+		  j->id, step, gen, phase);
+	g_variant_dict_clear(&d);
+}
+
+static char *hist_str(GVariantDict *d, const char *key)
+{
+	const char *v = NULL;
+
+	g_variant_dict_lookup(d, key, "&s", &v);
+	return g_strdup(v ? v : "");
+}
+
+/* The decision history of a job record (history_variant()'s format). */
+static void state_restore_history(job_t *j, GVariant *hist)
+{
+	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
+		GVariant *ev = g_variant_get_child_value(hist, i);
+		decision_t *e = g_new0(decision_t, 1);
+		GVariantDict d;
+
+		g_variant_dict_init(&d, ev);
+		e->id = ++j->hist_seq;
+		g_variant_dict_lookup(&d, "time", "x", &e->time);
+		g_variant_dict_lookup(&d, "gen", "t", &e->gen);
+		g_variant_dict_lookup(&d, "step", "u", &e->step_id);
+		e->kind = hist_str(&d, "kind");
+		e->ranks = hist_str(&d, "ranks");
+		e->from = hist_str(&d, "from");
+		e->to = hist_str(&d, "to");
+		e->reason = hist_str(&d, "reason");
+		e->strategy = hist_str(&d, "strategy");
+		e->why = hist_str(&d, "why");
+		e->outcome = hist_str(&d, "outcome");
+		if (!g_variant_dict_lookup(&d, "predicted_gain", "d",
+					   &e->predicted))
+			e->predicted = NAN;
+		/* A gain still being measured at the stop stays unknown. */
+		if (!g_variant_dict_lookup(&d, "measured_gain", "d",
+					   &e->measured))
+			e->measured = NAN;
+		g_variant_dict_clear(&d);
+		g_variant_unref(ev);
+		g_queue_push_tail(&j->history, e);
+		if (j->history.length > HISTORY_MAX)
+			decision_free(g_queue_pop_head(&j->history));
+	}
+}
+
+/* One job of the state file. RET false (logged) if the record is unusable */
+static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
+{
+	GVariantDict d;
+	GVariant *caps, *hist;
+	const char *mode = NULL;
+	job_t *j;
+	uint32_t id = 0;
+
+	g_variant_dict_init(&d, rec);
+	if (!g_variant_dict_lookup(&d, "id", "u", &id) || !id ||
+	    g_hash_table_contains(b->jobs, GUINT_TO_POINTER(id))) {
+		smig_error("MigrateStateDir=%s: a job record without a valid id (%u) skipped",
+			   b->conf->state_dir, id);
+		g_variant_dict_clear(&d);
+		return false;
+	}
+	j = g_new0(job_t, 1);
+	j->id = id;
+	j->restored = true;
+	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
+	if (g_variant_dict_lookup(&d, "mode", "&s", &mode))
+		mode_from_name(mode, &j->mode);
+	g_variant_dict_lookup(&d, "last_good", "t", &j->last_good);
+	g_variant_dict_lookup(&d, "last_tried", "t", &j->last_tried);
+	g_variant_dict_lookup(&d, "moves", "u", &j->moves);
+	j->last_move = dict_str(&d, "last_move");
+	j->last_error = dict_str(&d, "last_error");
+	j->advice = dict_str(&d, "advice");
+	g_hash_table_insert(b->jobs, GUINT_TO_POINTER(id), j);
+	hist = g_variant_dict_lookup_value(&d, "history",
+					   G_VARIANT_TYPE("aa{sv}"));
+	if (hist) {
+		state_restore_history(j, hist);
+		g_variant_unref(hist);
+	}
+	caps = g_variant_dict_lookup_value(&d, "captures",
+					   G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; caps && i < g_variant_n_children(caps); i++) {
+		GVariant *cv = g_variant_get_child_value(caps, i);
+
+		state_restore_capture(b, j, cv);
+		g_variant_unref(cv);
+	}
+	if (caps)
+		g_variant_unref(caps);
+	g_variant_dict_clear(&d);
+	return true;
+}
+
+/*
+ * At start: the state of the last run. A bad file is set aside and logged,
+ * and the balancer starts empty: a restart must never fail for it.
+ * RET false with error set only if MigrateStateDir is not a directory
+ */
+static bool state_restore(smig_balancer_t *b, GError **error)
+{
+	GVariant *st = NULL, *jobs;
+	GError *err = NULL;
+	uint32_t n = 0;
+
+	if (!b->conf->state_dir)
+		return true;
+	if (!smig_state_check_dir(b->conf->state_dir, error))
+		return false;
+	if (!smig_state_load(b->conf->state_dir, &st, &err)) {
+		smig_error("state file not used, starting with no job: %s",
+			   err->message);
+		g_error_free(err);
+		return true;
+	}
+	if (!st) {
+		smig_info("MigrateStateDir=%s: no state file yet, starting with no job",
+			  b->conf->state_dir);
+		return true;
+	}
+	jobs = g_variant_lookup_value(st, "jobs", G_VARIANT_TYPE("aa{sv}"));
+	for (gsize i = 0; jobs && i < g_variant_n_children(jobs); i++) {
+		GVariant *rec = g_variant_get_child_value(jobs, i);
+
+		n += state_restore_job(b, rec);
+		g_variant_unref(rec);
+	}
+	if (jobs)
+		g_variant_unref(jobs);
+	g_variant_unref(st);
+	smig_info("MigrateStateDir=%s: state of %u jobs restored", b->conf->state_dir,
+		  n);
+	/* Settled captures are gone from the file now. */
+	state_sync(b);
+	return true;
+}
+
+/*
+ * What a peer that registers again (after its connection dropped, or after
+ * a restart of the balancer) knows: generations it saw committed, or that
+ * were started. Numbers only grow, so a lost or stale state file can never
+ * make the balancer hand out a generation again.
+ */
+static void job_peer_report(smig_balancer_t *b, job_t *j, const smig_msg_t *m)
+{
+	uint64_t good = 0, tried = 0;
+
+	smig_msg_get_u64(m, "good_gen", &good);
+	smig_msg_get_u64(m, "tried_gen", &tried);
+	if (good > j->last_good)
+		j->last_good = good;
+	j->last_tried = MAX(j->last_tried, MAX(good, tried));
+}
+
 /* ---------------------------------------------------------------- API */
 
 /*
@@ -3227,6 +3994,8 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    "balancer already started");
 		return false;
 	}
+	if (!state_restore(b, error))
+		return false;
 	b->max_conns = conns_from_rlimit(&nofile);
 	if (b->max_conns_set && b->max_conns_set < b->max_conns)
 		b->max_conns = b->max_conns_set;
@@ -3313,6 +4082,10 @@ void smig_balancer_free(smig_balancer_t *b)
 		g_source_destroy(b->accept_pause);
 		g_source_unref(b->accept_pause);
 	}
+	if (b->release_timer) {
+		g_source_destroy(b->release_timer);
+		g_source_unref(b->release_timer);
+	}
 	/* Steps first: they point at conns only to detach them. */
 	g_hash_table_destroy(b->steps);
 	g_hash_table_destroy(b->jobs);
@@ -3325,6 +4098,8 @@ void smig_balancer_free(smig_balancer_t *b)
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);
 	}
+	if (b->saved)
+		g_variant_unref(b->saved);
 	g_main_loop_unref(b->loop);
 	g_main_context_unref(b->ctx);
 	g_free(b);

@@ -23,6 +23,13 @@
 
 typedef struct smig_balancer smig_balancer_t;
 
+/* What smig_host_ops_t.job_release() found. */
+enum {
+	SMIG_RELEASE_NONE = -1,
+	SMIG_RELEASE_WAIT = 0,
+	SMIG_RELEASE_DONE = 1,
+};
+
 /*
  * What the balancer needs from its host. Every call comes from the
  * balancer's own thread with no lock of the host held; the host takes its
@@ -50,6 +57,29 @@ typedef struct smig_host_ops {
 	 * RET false if the job is unknown, not running or has no time limit
 	 */
 	bool (*job_end_time)(void *ctx, uint32_t job_id, int64_t *end);
+	/*
+	 * job_requeue - job-scope move: requeue a running batch job with
+	 * the nodes of exclude added to its excluded nodes (optional: a
+	 * host without it never moves whole jobs)
+	 * IN  exclude    - hostlist expression of nodes to exclude (borrowed)
+	 * IN  check_only - only say whether the job could be requeued now
+	 * OUT error      - why not (not a batch job, not requeue-able,
+	 *                  not running); caller g_error_free()s
+	 * RET true if requeued (or, with check_only, if it could be)
+	 */
+	bool (*job_requeue)(void *ctx, uint32_t job_id, const char *exclude,
+			    bool check_only, GError **error);
+	/*
+	 * job_release - a job that was requeued (by job_requeue or by the
+	 * host itself after a node failure) may start again at once: its
+	 * begin time, which the host delays after a requeue, becomes now
+	 * (optional)
+	 * RET SMIG_RELEASE_DONE: pending and free to start (now or
+	 *     already); SMIG_RELEASE_WAIT: requeued but still completing,
+	 *     ask again; SMIG_RELEASE_NONE: not a requeued pending job
+	 *     (running, ended, unknown)
+	 */
+	int (*job_release)(void *ctx, uint32_t job_id);
 	void *ctx;
 } smig_host_ops_t;
 

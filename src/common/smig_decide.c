@@ -79,16 +79,24 @@ bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
 	for (uint32_t r = 0; r < nranks; r++) {
 		uint32_t n = smig_metrics_rank_window(m, r, NULL, NULL, NULL,
 						      iters, NULL);
+		uint32_t known = 0;
 		double mean = 0;
 
 		if (!n || n < min_samples)
 			return false;
+		/*
+		 * A sample right after a (re)start has no rate yet (the
+		 * counter appeared after the agent's first look): skip it.
+		 */
 		for (uint32_t i = 0; i < n; i++) {
 			if (iters[i] < 0)
-				return false;
+				continue;
 			mean += iters[i];
+			known++;
 		}
-		sum += mean / n;
+		if (!known || 2 * known < n)
+			return false;
+		sum += mean / known;
 	}
 	*rate = sum / nranks;
 	return true;

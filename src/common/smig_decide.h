@@ -106,11 +106,12 @@ void smig_decide_free(smig_decide_t *d);
 
 /*
  * smig_decide_rate - the job's iteration rate: the mean over ranks 0 to
- * nranks - 1 of each rank's window mean of iters
+ * nranks - 1 of each rank's window mean of iters (samples without a rate
+ * left out)
  * IN  min_samples - samples each rank needs
  * OUT rate        - iterations per second; set only on success
- * RET false unless every rank has min_samples samples, all with a known
- *     rate (the application calls smig_safepoint())
+ * RET false unless every rank has min_samples samples, at least half of
+ *     them with a known rate (the application calls smig_safepoint())
  */
 bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
 		      uint32_t min_samples, double *rate);

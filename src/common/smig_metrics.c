@@ -102,6 +102,23 @@ static uint32_t node_find(const smig_metrics_t *m, const char *name)
 	return v ? GPOINTER_TO_UINT(v) - 1 : NO_NODE;
 }
 
+/* smig_metrics_node_health - see smig_metrics.h */
+smig_health_t smig_metrics_node_health(const smig_metrics_t *m,
+				       const char *node, const char **reason)
+{
+	uint32_t idx = m && node ? node_find(m, node) : NO_NODE;
+	const node_win_t *n;
+
+	if (reason)
+		*reason = NULL;
+	if (idx == NO_NODE)
+		return SMIG_HEALTH_UNKNOWN;
+	n = g_ptr_array_index(m->nodes, idx);
+	if (reason)
+		*reason = n->reason;
+	return n->health;
+}
+
 static bool bad_value(double v)
 {
 	return !isfinite(v) || v < 0;

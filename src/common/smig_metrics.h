@@ -92,6 +92,15 @@ bool smig_metrics_add_rank(smig_metrics_t *m, const char *node,
 bool smig_metrics_set_pair(smig_metrics_t *m, const smig_pair_sample_t *s,
 			   GError **error);
 
+/*
+ * smig_metrics_node_health - the node's health in its latest sample
+ * OUT reason - its reason, or NULL (borrowed: valid until the next sample
+ *              of that node); may be NULL
+ * RET SMIG_HEALTH_UNKNOWN when m is NULL or the node has no sample
+ */
+smig_health_t smig_metrics_node_health(const smig_metrics_t *m,
+				       const char *node, const char **reason);
+
 /* smig_metrics_has_samples - true once any rank sample was added */
 bool smig_metrics_has_samples(const smig_metrics_t *m);
 

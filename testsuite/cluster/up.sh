@@ -104,7 +104,7 @@ if pid=$(smig_read_pid "$dir/run/slurmctld.pid") && smig_alive "$pid"; then
 fi
 # Leftovers of an earlier run that was not stopped cleanly.
 cluster_down "$dir"
-rm -rf "${dir:?}"/{harness,state,spool,log,run,tmp,images,work}
+rm -rf "${dir:?}"/{harness,state,spool,log,run,tmp,images,work,health}
 rm -f "$dir"/{slurm.conf,plugstack.conf,migrate.conf,TaskProlog,hosts,env}
 mkdir -p "$dir"/{harness,state,spool,log,run,tmp}
 : > "$dir/harness/cluster"
@@ -206,6 +206,8 @@ MigratePort=$mport
 MigratePollInterval=1s
 MigrateCaptureTimeout=20s
 MigrateImageDir=$dir/images
+# One health file per node (tests write "fail ..." to predict a failure).
+MigrateHealthFile=$dir/health/%n
 EOF
 
 # Runs as the job's user before each task; "export" lines reach the task.
@@ -228,9 +230,12 @@ for o in "${overrides[@]}"; do
 	smig_say "using ${o#*=} as ${o%%=*}"
 done
 
+install -d -m 0755 "$dir/health"
 for n in "${nodes[@]}"; do
 	mkdir -p "$dir/spool/$n" "$dir/tmp/$n"
 	chmod 1777 "$dir/tmp/$n"
+	echo "ok" > "$dir/health/$n"
+	chmod 0644 "$dir/health/$n"
 done
 chmod 0755 "$dir"/{tmp,log}
 # The PMIx server of a step keeps files in the spool dir that tasks read.

@@ -129,9 +129,10 @@ def test_auto_slow_node(cluster, needs_plugins, reference_checksum):
     of a core on its cgroup) and nobody acts: the balancer moves that
     node's two ranks to the spare node of the allocation with reason
     balance, SystemComment shows the move and the decision
-    (last_decision=auto with its predicted gain), the iteration rate after
-    the move is at least 1.5 times the slowed rate, and the job completes with
-    the checksum of a run that never moved."""
+    (last_decision=auto with its predicted gain, and at the end the gain
+    the balancer measured), the iteration rate after the move is at least
+    1.5 times the slowed rate, and the job completes with the checksum of
+    a run that never moved."""
     c = cluster
     job, out, first, spare = submit(c, "auto_slow", "auto,interval=1s")
     slow = first[2]
@@ -156,6 +157,7 @@ def test_auto_slow_node(cluster, needs_plugins, reference_checksum):
         text = read(out)
         assert state == "COMPLETED" and "srun_exit=0" in text, \
             f"job {job} ended {state}:\n{text}"
+        final = system_comment(c, job)
     finally:
         set_quota(c, slow, -1)
         c.run(f"scancel {job}", user="root", timeout=30)
@@ -187,6 +189,10 @@ def test_auto_slow_node(cluster, needs_plugins, reference_checksum):
     assert slowed is not None and after is not None, \
         f"too few report lines ({facts}):\n{text}"
     assert after >= 1.5 * slowed, f"rate not back after the move: {facts}"
+    # The balancer's own measurement, a full window after the move.
+    m = re.search(r" last_decision=auto;gain=[\d.]+;measured=(-?[\d.]+)", final)
+    assert m and float(m.group(1)) >= 0.3, \
+        f"no measured gain in SystemComment={final!r} ({facts})"
 
 
 def test_auto_no_pingpong(cluster, needs_plugins):

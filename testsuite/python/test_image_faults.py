@@ -281,11 +281,14 @@ def test_image_fault_permission(cluster, needs_plugins, reference):
                    lambda p: os.chmod(p, 0), ["Permission denied"])
 
 
-def test_image_fault_disk_full(cluster, needs_plugins, reference):
+def test_fault_store_full(cluster, needs_plugins, reference):
     """The job's image directory is a small tmpfs that fills up during step
-    1: the capture that hits ENOSPC fails with the file and "No space left on
-    device", the job runs on and completes, the manifest still names the
-    generation before the disk filled, and step 2 restores it."""
+    1 (fault matrix, doc/faults.md): the capture that hits ENOSPC fails with
+    the file and "No space left on device", SystemComment names the failed
+    generation and reason=capture-failed, the job runs on and completes,
+    the manifest still names the generation before the disk filled (never
+    the failed one, every rank's image of it present), and step 2 restores
+    it."""
     c = cluster
     case = Case(c, "fault_disk_full", hold=True)
     d = job_dir(c, case.job)
@@ -329,6 +332,14 @@ def test_image_fault_disk_full(cluster, needs_plugins, reference):
         assert gens[-1] == full_at[-1] or gens[-1] <= full_at[-1] + 1, \
             f"manifest {gens} after the fill at {full_at}"
         last = gens[-1]
+        line = cl.get_job_parameter(c, case.job, "SystemComment", "")
+        m = re.search(r"last_error=gen=(\d+);reason=capture-failed;ranks=\S+",
+                      line)
+        assert m and int(m.group(1)) > last, f"SystemComment={line!r}"
+        assert int(m.group(1)) not in gens, gens
+        for rank in range(4):
+            assert os.path.exists(image(c, case.job, rank, last)), \
+                f"rank {rank}'s image of good generation {last} is gone"
         os.unlink(os.path.join(d, "filler"))
         step2 = case.finish(reference)
         assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}

@@ -19,6 +19,7 @@
 #include "smig_auth.h"
 #include "smig_balancer.h"
 #include "smig_conf.h"
+#include "smig_error.h"
 #include "smig_policy.h"
 #include "smig_wire.h"
 
@@ -34,6 +35,14 @@ static GCond host_cond;
 static uint32_t node_state[4];		/* node1..node3 */
 static char *published;
 static unsigned npublished;
+/* Job scope (tcase "job scope"): the host can requeue and release. */
+static bool requeue_host;
+static bool requeue_ok = true;	/* the job is requeue-able */
+static bool job_pending;	/* requeued, not running */
+static char *requeue_exclude;
+static unsigned nrequeue, nrelease;
+static const char *health_word = "ok";	/* in SAMPLEs */
+static const char *alloc_cpus = "2(x3)";	/* HELLO_SRUN */
 
 static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 {
@@ -49,10 +58,51 @@ static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 
 static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 {
+	bool pending;
+
 	if (job_id != JOB)
 		return false;
+	g_mutex_lock(&host_lock);
+	pending = job_pending;
+	g_mutex_unlock(&host_lock);
 	*uid = OWNER;
-	return true;
+	return !pending;
+}
+
+static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
+			     bool check_only, GError **error)
+{
+	bool ok;
+
+	ck_assert_uint_eq(job_id, JOB);
+	g_mutex_lock(&host_lock);
+	ok = requeue_ok;
+	if (ok && !check_only) {
+		nrequeue++;
+		g_free(requeue_exclude);
+		requeue_exclude = g_strdup(exclude);
+		job_pending = true;
+		g_cond_broadcast(&host_cond);
+	}
+	g_mutex_unlock(&host_lock);
+	if (!ok)
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
+			    "JobId=%u: not requeue-able", job_id);
+	return ok;
+}
+
+static int host_job_release(void *ctx, uint32_t job_id)
+{
+	int rc = SMIG_RELEASE_NONE;
+
+	g_mutex_lock(&host_lock);
+	if (job_id == JOB && job_pending) {
+		nrelease++;
+		rc = SMIG_RELEASE_DONE;
+		g_cond_broadcast(&host_cond);
+	}
+	g_mutex_unlock(&host_lock);
+	return rc;
 }
 
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
@@ -90,7 +140,6 @@ static char *wait_published(const char *want)
 
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth, *other_auth;
-static const char *alloc_cpus;		/* HELLO_SRUN's; a test may change it */
 static smig_balancer_t *bal;
 
 static void setup(void)
@@ -102,6 +151,16 @@ static void setup(void)
 	};
 	GError *err = NULL;
 
+	/* CK_FORK=no runs every test in one process: start clean. */
+	alloc_cpus = "2(x3)";
+	health_word = "ok";
+	requeue_ok = true;
+	job_pending = false;
+	nrequeue = nrelease = 0;
+	if (requeue_host) {
+		ops.job_requeue = host_job_requeue;
+		ops.job_release = host_job_release;
+	}
 	conf = smig_conf_new();
 	g_free(conf->balancer_addr);
 	conf->balancer_addr = g_strdup("127.0.0.1");
@@ -113,7 +172,6 @@ static void setup(void)
 	user_auth = smig_auth_none_new(OWNER, OWNER);
 	other_auth = smig_auth_none_new(OTHER, OTHER);
 	memset(node_state, 0, sizeof(node_state));
-	alloc_cpus = "2(x3)";	/* also when CK_FORK=no runs tests in turn */
 	bal = smig_balancer_new(conf, &ops, bal_auth, ADMIN);
 	ck_assert_msg(smig_balancer_start(bal, &err), "%s",
 		      err ? err->message : "");
@@ -128,6 +186,14 @@ static void teardown(void)
 	smig_auth_free(other_auth);
 	smig_conf_free(conf);
 	g_clear_pointer(&published, g_free);
+	g_clear_pointer(&requeue_exclude, g_free);
+	requeue_host = false;
+}
+
+static void setup_requeue(void)
+{
+	requeue_host = true;
+	setup();
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -476,6 +542,87 @@ START_TEST(test_failed_done_aborts)
 }
 END_TEST
 
+/* An agent whose connection closes without BYE: its slurmstepd died. */
+START_TEST(test_agent_gone_ends_step)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	close(a2);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	smig_msg_free(m);
+	/* srun ends the step, which Slurm would wait for forever. */
+	m = expect(srun, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "agent-lost");
+	ck_assert_str_eq(get_str(m, "node"), "node2");
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=agent-lost;ranks=2,3");
+	g_free(got);
+	close(a1);
+	close(srun);
+}
+END_TEST
+
+/* srun gone after RELAUNCH, before its ACK: the ranks go on. */
+START_TEST(test_srun_lost_before_commit)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	smig_msg_free(m);
+	close(srun);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "srun-lost");
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_ABORT);
+	smig_msg_free(m);
+	/* Never committed: not in the manifest, so not the last good one. */
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=srun-lost");
+	g_free(got);
+	close(a1);
+	close(a2);
+}
+END_TEST
+
+/* An agent that says BYE before it closes leaves the step alone. */
+START_TEST(test_agent_bye_keeps_step)
+{
+	int srun, a1, a2;
+	GVariantBuilder vb;
+	GError *err = NULL;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "status", g_variant_new_int32(0));
+	send_msg(a2, user_auth, SMIG_MSG_BYE, &vb);
+	close(a2);
+	m = smig_wire_recv(srun, user_auth, 500, &err);
+	ck_assert_msg(!m, "srun got %s", m ? smig_msg_type_name(m->type) : "");
+	ck_assert_msg(strstr(err->message, "timed out"), "%s", err->message);
+	g_error_free(err);
+	close(a1);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_wrong_uid_refused)
 {
 	int bad, srun, agent;
@@ -607,7 +754,8 @@ static void sample(int fd, const char *node, uint32_t r0, uint32_t r1,
 	g_variant_builder_add(&vb, "{sv}", "interval_ms",
 			      g_variant_new_uint32(1000));
 	g_variant_builder_add(&vb, "{sv}", "load", g_variant_new_double(1.5));
-	g_variant_builder_add(&vb, "{sv}", "health", g_variant_new_string("ok"));
+	g_variant_builder_add(&vb, "{sv}", "health",
+			      g_variant_new_string(health_word));
 	g_variant_builder_add(&vb, "{sv}", "ranks",
 			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
 							ranks, 2, 4));
@@ -1058,10 +1206,140 @@ START_TEST(test_request_advise_refused)
 }
 END_TEST
 
+/* Finish the capture of gen 1 started by drain_and_count(). */
+static void all_done(int a1, int a2, uint64_t gen)
+{
+	done(a1, gen, 0, 0);
+	done(a1, gen, 1, 0);
+	done(a2, gen, 2, 0);
+	done(a2, gen, 3, 0);
+}
+
+START_TEST(test_health_fail_moves)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+
+	register_step(&srun, &a1, &a2);
+	health_word = "fail";
+	sample(a2, "node2", 2, 3, 0.5, 0.5, 2);
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
+	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
+	count(a1, 1, 0, 1);
+	count(a1, 1, 1, 1);
+	count(a2, 1, 2, 1);
+	count(a2, 1, 3, 1);
+	smig_msg_free(expect(a1, SMIG_MSG_CAPTURE));
+	smig_msg_free(expect(a2, SMIG_MSG_CAPTURE));
+	all_done(a1, a2, 1);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	ck_assert_str_eq(get_str(m, "reason"), "health");
+	smig_msg_free(m);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/* Wait until the host saw n releases; RET how many it saw */
+static unsigned wait_released(unsigned n)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+	unsigned got;
+
+	g_mutex_lock(&host_lock);
+	while (nrelease < n && g_cond_wait_until(&host_cond, &host_lock, end))
+		;
+	got = nrelease;
+	g_mutex_unlock(&host_lock);
+	return got;
+}
+
+START_TEST(test_job_scope_requeue)
+{
+	const char *want = "mode=auto gen=1 moves=1 last_move=ranks=all;from=node2;to=requeue;reason=drain";
+	int srun, a1, a2, srun2, b1, b2;
+	GError *err = NULL;
+	bool stop = true;
+	smig_msg_t *m;
+	char *got;
+
+	/* node3 has no CPU of this job: the ranks of node2 cannot stay. */
+	alloc_cpus = "2,2,0";
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	all_done(a1, a2, 1);
+	/* Good: recorded (the ranks run on until Slurm stops them). */
+	m = expect(a1, SMIG_MSG_COMMIT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert(smig_msg_get_bool(m, "stop", &stop) && !stop);
+	smig_msg_free(m);
+	smig_msg_free(expect(a2, SMIG_MSG_COMMIT));
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	g_mutex_lock(&host_lock);
+	ck_assert_uint_eq(nrequeue, 1);
+	ck_assert_str_eq(requeue_exclude, "node2");
+	g_mutex_unlock(&host_lock);
+	ck_assert_uint_ge(wait_released(1), 1);
+	/* srun relaunches nothing: Slurm restarts the batch script. */
+	m = smig_wire_recv(srun, user_auth, 200, &err);
+	ck_assert(!m);
+	g_error_free(err);
+	close(a1);
+	close(a2);
+	close(srun);
+
+	/* The job runs again: its steps register anew, generations go on. */
+	g_mutex_lock(&host_lock);
+	job_pending = false;
+	g_mutex_unlock(&host_lock);
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 0, "mode=auto", 0, 0);
+	b1 = peer();
+	hello_agent(b1, user_auth, 0, "node1", 0, 1);
+	b2 = peer();
+	hello_agent(b2, user_auth, 0, "node2", 2, 3);
+	/* node2 is still drained here: the next capture is generation 2. */
+	m = expect(b1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 2);
+	smig_msg_free(m);
+	close(b1);
+	close(b2);
+	close(srun2);
+}
+END_TEST
+
+START_TEST(test_job_scope_not_requeueable)
+{
+	const char *want = "mode=auto gen=0 moves=0 last_error=gen=1;reason=no-requeue";
+	int srun, a1, a2;
+	char *got;
+
+	requeue_ok = false;
+	alloc_cpus = "2,2,0";
+	register_step(&srun, &a1, &a2);
+	set_node(2, SMIG_NODE_DRAIN);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	ck_assert_uint_eq(nrequeue, 0);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
 	TCase *tc = tcase_create("protocol");
+	TCase *js = tcase_create("job scope");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
@@ -1069,6 +1347,9 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
 	tcase_add_test(tc, test_failed_done_aborts);
+	tcase_add_test(tc, test_agent_gone_ends_step);
+	tcase_add_test(tc, test_agent_bye_keeps_step);
+	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
@@ -1078,7 +1359,13 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_request_move_refused);
 	tcase_add_test(tc, test_request_rebalance);
 	tcase_add_test(tc, test_request_advise_refused);
+	tcase_add_test(tc, test_health_fail_moves);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(js, setup_requeue, teardown);
+	tcase_set_timeout(js, 20);
+	tcase_add_test(js, test_job_scope_requeue);
+	tcase_add_test(js, test_job_scope_not_requeueable);
+	suite_add_tcase(s, js);
 	return s;
 }
 

@@ -284,8 +284,16 @@ START_TEST(test_errors)
 	ck_assert_str_eq(err->message, "elapsed=0 remaining=3600 relaunch=5 image_bw=0: not finite numbers >= 0 (image_bw > 0)");
 	g_clear_error(&err);
 
-	/* A rank whose application has no safe points: rate unknown. */
+	/* One sample without a rate of four: left out. */
 	add_node(m, "node1");
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
+	ck_assert(fabs(rate - 3.0) < 1e-6);
+	/* Two of five, three of six without: still; four of seven: no. */
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
+	add_rank(m, "node1", 0, 0.5, 0.5, -1);
+	ck_assert(smig_decide_rate(m, 4, 1, &rate));
 	add_rank(m, "node1", 0, 0.5, 0.5, -1);
 	ck_assert(!smig_decide_rate(m, 4, 1, &rate));
 	in.image_bw = 1e9;

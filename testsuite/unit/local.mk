@@ -70,3 +70,11 @@ testsuite_unit_badinput_test_SOURCES = testsuite/unit/badinput-test.c
 testsuite_unit_badinput_test_CFLAGS = $(UNIT_CFLAGS) -DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
 testsuite_unit_badinput_test_LDADD = $(UNIT_LDADD)
 endif
+# state-test: the balancer's state file and a balancer restarted from it.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/state-test
+TESTS += testsuite/unit/state-test
+testsuite_unit_state_test_SOURCES = testsuite/unit/state-test.c
+testsuite_unit_state_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_state_test_LDADD = $(UNIT_LDADD)
+endif

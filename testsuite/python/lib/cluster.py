@@ -79,6 +79,58 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
+    def pid_alive(self, pid):
+        """True while PID runs (a zombie or a reused pid of another program
+        does not count)."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            return False
+        return state not in ("Z", "X") and comm == "slurmctld"
+
+    def restart_slurmctld(self, timeout=60):
+        """Stop slurmctld by its pid (SIGTERM: it saves its state, and its
+        plugins' fini() runs; SIGKILL after 20 s), start it again as up.sh
+        does (slurmctld -D -i -f slurm.conf in its own session, same log and
+        pid file) and wait until it answers and no node is marked
+        non-responding. Returns (seconds it was away, new pid); the session
+        cluster stays usable for the tests after this one."""
+        pidfile = os.path.join(self.dir, "run", "slurmctld.pid")
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        start = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        if repeat_until(lambda: self.pid_alive(pid), lambda a: not a,
+                        timeout=20, poll_interval=0.1):
+            os.kill(pid, signal.SIGKILL)
+            assert not repeat_until(lambda: self.pid_alive(pid), lambda a: not a,
+                                    timeout=10, poll_interval=0.1), \
+                f"slurmctld {pid} survived SIGKILL"
+        conf = os.path.join(self.dir, "slurm.conf")
+        out = os.path.join(self.dir, "log", "slurmctld.out")
+        r = self.run(f"setsid slurmctld -D -i -f {shlex.quote(conf)} "
+                     f">> {shlex.quote(out)} 2>&1 < /dev/null & echo $!",
+                     user="root", timeout=30)
+        assert r.rc == 0 and r.stdout.strip().isdigit(), f"slurmctld start:\n{r}"
+        new = int(r.stdout.strip())
+        with open(pidfile, "w") as f:
+            f.write(f"{new}\n")
+        up = repeat_until(lambda: self.run("scontrol ping", user="root", timeout=10),
+                          lambda r: r.rc == 0 and "is UP" in r.stdout,
+                          timeout=timeout, poll_interval=0.2)
+        away = time.monotonic() - start
+        assert up.rc == 0 and "is UP" in up.stdout, f"slurmctld not back:\n{up}"
+        nodes = repeat_until(
+            lambda: self.run("sinfo -h -N -o '%N %t'", user="root", timeout=10),
+            lambda r: r.rc == 0 and r.stdout.strip() and "*" not in r.stdout,
+            timeout=timeout, poll_interval=0.3)
+        assert nodes.rc == 0 and "*" not in nodes.stdout, \
+            f"nodes not back after the slurmctld restart:\n{nodes}"
+        return away, new
+
     def run(self, command, user=None, **kwargs):
         """run_command() with the cluster's environment, as USER (default:
         the test user; user="root" runs as root)."""

@@ -15,20 +15,26 @@
 #include "config.h"
 
 #include "src/common/slurm_xlator.h"
+#include "src/common/hostlist.h"
 #include "src/common/list.h"
 #include "src/common/log.h"
 #include "src/common/node_conf.h"
 #include "src/common/read_config.h"
+#include "src/common/slurm_cred.h"
 #include "src/common/xmalloc.h"
 #include "src/common/xstring.h"
 #include "src/slurmctld/locks.h"
 #include "src/slurmctld/slurmctld.h"
+#include "src/slurmctld/state_save.h"
 
+#include <errno.h>
+#include <sys/stat.h>
 #include <glib.h>
 
 #include "smig_auth.h"
 #include "smig_balancer.h"
 #include "smig_conf.h"
+#include "smig_error.h"
 #include "smig_log.h"
 #include "smig_policy.h"
 
@@ -161,6 +167,159 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 		      job_id);
 }
 
+/*
+ * default_state_dir - MigrateStateDir unset: <StateSaveLocation>/migrate,
+ * made here (mode 0700, slurmctld's user) if it does not exist yet
+ * RET false with error set if it cannot be made
+ */
+static bool default_state_dir(GError **error)
+{
+	char *dir = g_build_filename(slurm_conf.state_save_location,
+				     "migrate", NULL);
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
+			    dir, g_strerror(e));
+		g_free(dir);
+		return false;
+	}
+	mconf->state_dir = dir;
+	return true;
+}
+
+/*
+ * Why Slurm would not requeue this job now (RET static text), or NULL.
+ * Caller holds the job read lock.
+ */
+static const char *requeue_refusal(job_record_t *job_ptr)
+{
+	if (!job_ptr)
+		return "unknown job";
+	if (!IS_JOB_RUNNING(job_ptr))
+		return "not running";
+	if (job_ptr->het_job_id)
+		return "a heterogeneous job (not moved as a whole)";
+	if (!job_ptr->batch_flag)
+		return "not a batch job (Slurm requeues batch jobs only)";
+	if (!job_ptr->details || !job_ptr->details->requeue)
+		return "not requeue-able (submitted with --no-requeue, or JobRequeue=0 without --requeue)";
+	return NULL;
+}
+
+/*
+ * A job-scope move: requeue the job as SlurmUser would ("scontrol requeue")
+ * and add exclude to its excluded nodes, in one hold of the locks, so the
+ * scheduler never sees it pending with the bad nodes allowed.
+ */
+static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
+			     bool check_only, GError **error)
+{
+	/* As _slurm_rpc_requeue(): write job and node, read federation. */
+	slurmctld_lock_t job_write = {
+		NO_LOCK, WRITE_LOCK, WRITE_LOCK, NO_LOCK, READ_LOCK };
+	job_record_t *job_ptr;
+	bitstr_t *exc_bitmap = NULL;
+	const char *why;
+	char *merged = NULL;
+	hostlist_t hl;
+	int rc;
+
+	lock_slurmctld(job_write);
+	job_ptr = find_job_record(job_id);
+	why = requeue_refusal(job_ptr);
+	if (why || check_only)
+		goto out;
+
+	/* The job's own exclusions stay; the bad nodes join them. */
+	hl = hostlist_create(job_ptr->details->exc_nodes);
+	if (hl) {
+		hostlist_push(hl, exclude);
+		hostlist_uniq(hl);
+		merged = hostlist_ranged_string_xmalloc(hl);
+		hostlist_destroy(hl);
+	}
+	if (!merged || node_name2bitmap(merged, false, &exc_bitmap)) {
+		why = "excluded nodes not known to slurmctld";
+		goto out;
+	}
+	rc = job_requeue(slurm_conf.slurm_user_id, job_id, NULL, false, 0);
+	if (rc != SLURM_SUCCESS) {
+		why = slurm_strerror(rc);
+		goto out;
+	}
+	xfree(job_ptr->details->exc_nodes);
+	job_ptr->details->exc_nodes = merged;
+	merged = NULL;
+	FREE_NULL_BITMAP(job_ptr->details->exc_node_bitmap);
+	job_ptr->details->exc_node_bitmap = exc_bitmap;
+	exc_bitmap = NULL;
+	last_job_update = time(NULL);
+	info("slurmctld/migrate: JobId=%u requeued, ExcNodeList=%s", job_id,
+	     job_ptr->details->exc_nodes);
+out:
+	unlock_slurmctld(job_write);
+	xfree(merged);
+	FREE_NULL_BITMAP(exc_bitmap);
+	if (why) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
+			    "JobId=%u: %s", job_id, why);
+		return false;
+	}
+	if (!check_only)
+		schedule_job_save();
+	return true;
+}
+
+/*
+ * After a requeue Slurm delays the job by the credential lifetime
+ * (cred_expire + 1 s, 121 s by default) from the end of its completion.
+ * The old credentials were revoked at the requeue (end_time): a launch one
+ * second later is safe, so the begin time becomes max(now, end_time + 1).
+ * A begin time later than Slurm's own wait (a user's --begin or StartTime)
+ * is left alone.
+ */
+static int host_job_release(void *ctx, uint32_t job_id)
+{
+	slurmctld_lock_t job_write = {
+		NO_LOCK, WRITE_LOCK, NO_LOCK, NO_LOCK, NO_LOCK };
+	job_record_t *job_ptr;
+	int rc = SMIG_RELEASE_NONE, window = 1200;
+	time_t now = time(NULL), begin = 0;
+	bool released = false;
+
+	(void) slurm_cred_ctx_get(slurmctld_config.cred_ctx,
+				  SLURM_CRED_OPT_EXPIRY_WINDOW, &window);
+	lock_slurmctld(job_write);
+	job_ptr = find_job_record(job_id);
+	if (!job_ptr || !IS_JOB_PENDING(job_ptr) || !job_ptr->restart_cnt ||
+	    !job_ptr->details)
+		goto out;
+	if (IS_JOB_COMPLETING(job_ptr)) {
+		rc = SMIG_RELEASE_WAIT;
+		goto out;
+	}
+	rc = SMIG_RELEASE_DONE;
+	begin = MAX(now, job_ptr->end_time + 1);
+	if (job_ptr->details->begin_time > begin &&
+	    job_ptr->details->begin_time <=
+	    job_ptr->details->submit_time + window + 1) {
+		job_ptr->details->begin_time = begin;
+		last_job_update = now;
+		released = true;
+	}
+out:
+	unlock_slurmctld(job_write);
+	if (released) {
+		queue_job_scheduler();
+		debug("slurmctld/migrate: JobId=%u may start again at %ld",
+		      job_id, (long) begin);
+	}
+	return rc;
+}
+
 static void cleanup(void)
 {
 	g_clear_pointer(&balancer, smig_balancer_free);
@@ -182,6 +341,8 @@ PLUGIN_EXPORT extern int init(void)
 		.job_owner = host_job_owner,
 		.job_publish = host_job_publish,
 		.job_end_time = host_job_end_time,
+		.job_requeue = host_job_requeue,
+		.job_release = host_job_release,
 	};
 	GError *err = NULL;
 	char *path;
@@ -193,8 +354,8 @@ PLUGIN_EXPORT extern int init(void)
 	g_free(path);
 	if (!mconf)
 		goto fail;
-	if (!mconf->state_dir)
-		mconf->state_dir = g_strdup(slurm_conf.state_save_location);
+	if (!mconf->state_dir && !default_state_dir(&err))
+		goto fail;
 
 	auth = smig_auth_munge_new(mconf->munge_socket, &err);
 	if (!auth)

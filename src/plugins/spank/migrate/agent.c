@@ -52,6 +52,10 @@
 #define CONNECT_TIMEOUT_MS	5000	/* to the balancer */
 #define RECV_TIMEOUT_MS		10000	/* rest of a frame */
 #define PMIX_WAIT_US		(5 * G_USEC_PER_SEC) /* PMIx callbacks */
+/* Reconnecting to the balancer (doc/design.md "Restart of the balancer") */
+#define RECONNECT_FIRST_MS	250	/* first retry after a loss */
+#define RECONNECT_CAP_MS	5000	/* backoff doubles up to this */
+#define RECONNECT_FOR_MS	(600 * 1000) /* then give up: no more captures */
 
 /* A rank's answer, copied out of the PMIx progress thread. */
 typedef struct rank_event {
@@ -90,6 +94,15 @@ static struct {
 	smig_auth_t *auth;
 	int fd;			/* agent thread only */
 	uint64_t capture_gen;	/* agent thread only: 0 = no capture */
+	/* agent thread only: reconnecting (see agent_connect()) */
+	int64_t retry_at;	/* monotonic us of the next try; 0: none */
+	int64_t lost_at;	/* monotonic us of the loss */
+	uint32_t backoff_ms;
+	uint32_t attempts;	/* failed tries since the loss */
+	bool connected_once;
+	bool ending;		/* COMMIT stop=true: the step ends */
+	uint64_t good_gen;	/* last generation COMMITted here */
+	uint64_t tried_gen;	/* last generation PREPAREd here */
 	/* capture=signal: (agent thread only) */
 	uint32_t sig_timeout_ms;	/* PREPARE's timeout_ms */
 	int64_t sig_deadline;	/* monotonic us; 0: no signal capture */
@@ -349,21 +362,47 @@ static void builder_ids(GVariantBuilder *b)
 
 /*
  * lost_connection - the balancer is gone: ranks waiting in a capture
- * resume (abort); no capture can start any more for this step.
+ * resume (abort: a capture never outlives the connection that runs it);
+ * the agent connects again (agent_connect()) unless the step is ending.
  */
 static void lost_connection(const char *why)
 {
+	bool retry = !g_atomic_int_get(&agent.stopping) && !agent.ending;
+
 	if (!g_atomic_int_get(&agent.stopping))
-		slurm_error("migrate: JobId=%u StepId=%u node=%s: connection to the balancer lost: %s; no more captures for this step",
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: connection to the balancer lost: %s%s",
 			    smig_spank.job_id, smig_spank.step_id, agent.node,
-			    why);
+			    why, retry ? "; reconnecting" :
+			    "; the step is ending");
 	if (agent.capture_gen &&
 	    smig_spank.req.capture != SMIG_CAPTURE_SIGNAL)
 		notify_ranks("abort", agent.capture_gen, 0);
 	agent.capture_gen = 0;
 	agent.sig_deadline = 0;
+	/*
+	 * A BYE if the socket still takes one (unlogged, best effort): the
+	 * balancer takes an agent that closes without BYE for a dead
+	 * slurmstepd and has srun end the step.
+	 */
+	if (agent.fd >= 0) {
+		GVariantBuilder b;
+		smig_msg_t *msg;
+
+		builder_ids(&b);
+		g_variant_builder_add(&b, "{sv}", "status",
+				      g_variant_new_int32(-1));
+		msg = smig_msg_new(SMIG_MSG_BYE, g_variant_builder_end(&b));
+		smig_wire_send(agent.fd, agent.auth, msg, NULL);
+		smig_msg_free(msg);
+	}
 	close(agent.fd);
 	agent.fd = -1;
+	if (retry) {
+		agent.lost_at = g_get_monotonic_time();
+		agent.backoff_ms = RECONNECT_FIRST_MS;
+		agent.attempts = 0;
+		agent.retry_at = agent.lost_at + 1000 * agent.backoff_ms;
+	}
 }
 
 /*
@@ -1003,6 +1042,7 @@ static void handle_msg(const smig_msg_t *msg)
 			return;
 		}
 		agent.capture_gen = gen;
+		agent.tried_gen = MAX(agent.tried_gen, gen);
 		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL) {
 			notify_ranks("prepare", gen, u32);
 			break;
@@ -1035,6 +1075,9 @@ static void handle_msg(const smig_msg_t *msg)
 		}
 		agent.capture_gen = 0;
 		agent.sig_deadline = 0;
+		agent.good_gen = MAX(agent.good_gen, gen);
+		if (stop)
+			agent.ending = true;
 		store_commit(gen);
 		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL)
 			notify_ranks("commit", gen, stop);
@@ -1071,7 +1114,70 @@ static bool say_hello(void)
 	if (agent.rx_port)
 		g_variant_builder_add(&b, "{sv}", "handoff_port",
 				      g_variant_new_uint32(agent.rx_port));
+	/* What this node saw, for a balancer that restarted meanwhile. */
+	g_variant_builder_add(&b, "{sv}", "good_gen",
+			      g_variant_new_uint64(agent.good_gen));
+	g_variant_builder_add(&b, "{sv}", "tried_gen",
+			      g_variant_new_uint64(agent.tried_gen));
 	return send_msg(SMIG_MSG_HELLO_AGENT, &b);
+}
+
+/*
+ * agent_connect - one try to reach the balancer and register (HELLO_AGENT);
+ * on failure the next try is scheduled (backoff from RECONNECT_FIRST_MS,
+ * doubling up to RECONNECT_CAP_MS) until RECONNECT_FOR_MS after the loss
+ */
+static void agent_connect(void)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	int64_t now = g_get_monotonic_time();
+	GError *err = NULL;
+
+	agent.retry_at = 0;
+	agent.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+				     CONNECT_TIMEOUT_MS, &err);
+	if (agent.fd >= 0 && !say_hello()) {
+		close(agent.fd);
+		agent.fd = -1;
+	}
+	if (agent.fd >= 0) {
+		if (!agent.connected_once)
+			slurm_info("migrate: JobId=%u StepId=%u node=%s ranks=%u: connected to the balancer at %s:%u (HELLO_AGENT sent)",
+				   smig_spank.job_id, smig_spank.step_id,
+				   agent.node, agent.nranks,
+				   conf->balancer_addr, conf->port);
+		else
+			slurm_info("migrate: JobId=%u StepId=%u node=%s: reconnected to the balancer at %s:%u after %u failed tries (HELLO_AGENT sent, good_gen=%" PRIu64 ")",
+				   smig_spank.job_id, smig_spank.step_id,
+				   agent.node, conf->balancer_addr, conf->port,
+				   agent.attempts, agent.good_gen);
+		agent.connected_once = true;
+		g_clear_error(&err);
+		return;
+	}
+	if (!agent.lost_at) {
+		agent.lost_at = now;
+		agent.backoff_ms = RECONNECT_FIRST_MS;
+	}
+	agent.attempts++;
+	if (now - agent.lost_at >= 1000 * (int64_t) RECONNECT_FOR_MS) {
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot reach the balancer at %s:%u for %u s (%s); no more captures for this step",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    conf->balancer_addr, conf->port,
+			    RECONNECT_FOR_MS / 1000,
+			    err ? err->message : "registration failed");
+		g_clear_error(&err);
+		return;
+	}
+	if (agent.attempts == 1)
+		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot reach the balancer at %s:%u: %s; retrying for up to %u s",
+			    smig_spank.job_id, smig_spank.step_id, agent.node,
+			    conf->balancer_addr, conf->port,
+			    err ? err->message : "registration failed",
+			    RECONNECT_FOR_MS / 1000);
+	g_clear_error(&err);
+	agent.retry_at = now + 1000 * (int64_t) agent.backoff_ms;
+	agent.backoff_ms = MIN(agent.backoff_ms * 2, RECONNECT_CAP_MS);
 }
 
 /* take_sample - one SAMPLE of this node's ranks to the balancer */
@@ -1096,7 +1202,6 @@ static void take_sample(void)
 
 static gpointer agent_main(gpointer unused)
 {
-	const smig_conf_t *conf = smig_spank.conf;
 	GError *err = NULL;
 	uint32_t interval = MAX(smig_sample_interval_ms(), 100);
 	int64_t next_sample;
@@ -1104,33 +1209,22 @@ static gpointer agent_main(gpointer unused)
 	smig_msg_t *msg;
 	int w;
 
-	agent.fd = smig_wire_connect(conf->balancer_addr, conf->port,
-				     CONNECT_TIMEOUT_MS, &err);
-	if (agent.fd < 0) {
-		slurm_error("migrate: JobId=%u StepId=%u node=%s: cannot reach the balancer at %s:%u: %s; the step runs without migration",
-			    smig_spank.job_id, smig_spank.step_id, agent.node,
-			    conf->balancer_addr, conf->port, err->message);
-		g_error_free(err);
-		return NULL;
-	}
-	if (!say_hello()) {
-		close(agent.fd);
-		agent.fd = -1;
-		return NULL;
-	}
-	slurm_info("migrate: JobId=%u StepId=%u node=%s ranks=%u: connected to the balancer at %s:%u (HELLO_AGENT sent)",
-		   smig_spank.job_id, smig_spank.step_id, agent.node,
-		   agent.nranks, conf->balancer_addr, conf->port);
-
+	agent_connect();
 	next_sample = g_get_monotonic_time() + 1000 * (int64_t) interval;
 	while (!g_atomic_int_get(&agent.stopping)) {
 		int64_t left = next_sample - g_get_monotonic_time();
 
+		if (agent.fd < 0 && agent.retry_at &&
+		    g_get_monotonic_time() >= agent.retry_at)
+			agent_connect();
 		if (left <= 0) {
 			take_sample();
 			next_sample += 1000 * (int64_t) interval;
 			left = MAX(next_sample - g_get_monotonic_time(), 0);
 		}
+		if (agent.fd < 0 && agent.retry_at)
+			left = MIN(left, MAX(agent.retry_at -
+					     g_get_monotonic_time(), 0));
 		/* capture=signal: look for the checkpoint files every 20 ms */
 		if (agent.sig_deadline)
 			left = MIN(left, 20000);
@@ -1362,12 +1456,12 @@ static int restore_gen(spank_t sp, uint64_t *gen, char *errbuf, size_t errlen)
 
 	*gen = 0;
 	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
-	    ESPANK_SUCCESS || !val[0])
+	    ESPANK_SUCCESS || !val[0] || !strcmp(val, "none"))
 		return 0;
 	if (strcmp(val, "last")) {
 		if (!g_ascii_string_to_unsigned(val, 10, 1, UINT64_MAX, gen,
 						NULL)) {
-			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, or last)",
+			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
 				 val);
 			return -EINVAL;
 		}

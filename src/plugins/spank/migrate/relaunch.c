@@ -50,6 +50,14 @@
 
 #define CONNECT_TIMEOUT_MS	5000
 #define RECV_TIMEOUT_MS		10000
+/* Reconnecting to the balancer: as the agents (agent.c) */
+#define RECONNECT_FIRST_MS	250
+#define RECONNECT_CAP_MS	5000
+#define RECONNECT_FOR_MS	(600 * 1000)
+/* Before the exec: slurmctld must have seen the old step end. */
+#define STEP_GONE_WAIT_MS	60000
+/* A relaunched srun whose step slurmctld refused: exec again, this often */
+#define CREATE_TRIES		5
 #define HOSTFILE_PREFIX		"smig-hostfile."
 #define DIST_ARBITRARY		"--distribution=arbitrary"
 
@@ -71,6 +79,18 @@ static struct {
 	GThread *thread;
 	gint stopping;		/* atomic */
 
+	/* HELLO_SRUN, sent again after a reconnect (srun_connect()) */
+	char *alloc_text;	/* SLURM_JOB_NODELIST */
+	char *cpus_text;	/* SLURM_JOB_CPUS_PER_NODE */
+	uint32_t cpt;
+	uint64_t restored_gen;	/* 0: a fresh step */
+	uint32_t prev_step;
+	int64_t retry_at;	/* monotonic us of the next try; 0: none */
+	int64_t lost_at;
+	uint32_t backoff_ms;
+	uint32_t attempts;
+	bool connected_once;
+
 	/*
 	 * A move is prepared by RELAUNCH (hostfile written, acknowledged) and
 	 * becomes due only with the balancer's COMMIT of that generation; an
@@ -86,6 +106,7 @@ static struct {
 	char *reason;
 
 	int exit_status;	/* srun's, from on_exit() */
+	bool started;		/* smig_relaunch_start() ran: a step exists */
 } rl = { .stdin_fd = -1, .fd = -1, .wake_fd = -1 };
 
 /* Signals that ask srun to end: never relaunch when one of them is pending. */
@@ -109,6 +130,20 @@ static int term_signal_pending(void)
 		if (sigismember(&pending, term_signals[i]) == 1)
 			return term_signals[i];
 	return 0;
+}
+
+static void retry_create(void);
+static bool env_u64(const char *name, uint64_t *out);
+
+/*
+ * create_failed - on_exit() of a relaunched srun: when it exits with an
+ * error before its step exists (srun does not call slurm_spank_exit then),
+ * the step was refused: see retry_create()
+ */
+static void create_failed(int status, void *unused)
+{
+	if (status && smig_spank.active && !rl.started)
+		retry_create();
 }
 
 int smig_relaunch_init(void)
@@ -141,11 +176,20 @@ void smig_relaunch_fini(void)
 int smig_relaunch_check(void)
 {
 	const char *job = getenv("SLURM_JOB_ID");
+	uint64_t gen = 0;
 
 	if (!job || !*job) {
 		slurm_error("migrate: --migrate needs an existing allocation (SLURM_JOB_ID is not set): run srun --migrate inside sbatch or salloc");
 		return -1;
 	}
+	/*
+	 * Registered here, after srun's own atexit(spank_fini): exit
+	 * handlers run in reverse order, so this one runs while the plugin
+	 * is still loaded (as record_exit() does).
+	 */
+	if (getenv("SLURM_MIGRATE_PREV_STEP") &&
+	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
+		on_exit(create_failed, NULL);
 	return 0;
 }
 
@@ -398,22 +442,146 @@ static void await_decision(void)
 	}
 }
 
+/* srun_hello - HELLO_SRUN: the step, and a committed move under way */
+static bool srun_hello(void)
+{
+	GVariantBuilder b;
+
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "request",
+			      g_variant_new_string(smig_spank.req_text));
+	g_variant_builder_add(&b, "{sv}", "ntasks",
+			      g_variant_new_uint32(rl.ntasks));
+	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
+			      g_variant_new_string(rl.alloc_text ?
+						   rl.alloc_text : ""));
+	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
+			      g_variant_new_string(rl.cpus_text ?
+						   rl.cpus_text : ""));
+	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
+			      g_variant_new_uint32(rl.cpt));
+	g_variant_builder_add(&b, "{sv}", "restored_gen",
+			      g_variant_new_uint64(rl.restored_gen));
+	if (rl.restored_gen)
+		g_variant_builder_add(&b, "{sv}", "prev_step",
+				      g_variant_new_uint32(rl.prev_step));
+	/* After a reconnect: what a restarted balancer must know. */
+	g_variant_builder_add(&b, "{sv}", "good_gen",
+			      g_variant_new_uint64(rl.restored_gen));
+	g_variant_builder_add(&b, "{sv}", "move_gen",
+			      g_variant_new_uint64(rl.pending ? rl.gen : 0));
+	return send_msg(SMIG_MSG_HELLO_SRUN, &b);
+}
+
+/*
+ * srun_connect - one try to reach the balancer and register; on failure
+ * the next try is scheduled (backoff from RECONNECT_FIRST_MS, doubling up
+ * to RECONNECT_CAP_MS) until RECONNECT_FOR_MS after the loss
+ */
+static void srun_connect(void)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	int64_t now = g_get_monotonic_time();
+	GError *err = NULL;
+
+	rl.retry_at = 0;
+	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+				  CONNECT_TIMEOUT_MS, &err);
+	if (rl.fd >= 0 && !srun_hello()) {
+		close(rl.fd);
+		rl.fd = -1;
+	}
+	if (rl.fd >= 0) {
+		if (rl.connected_once)
+			slurm_info("migrate: JobId=%u StepId=%u: reconnected to the balancer at %s:%u after %u failed tries",
+				   rl.job_id, rl.step_id, conf->balancer_addr,
+				   conf->port, rl.attempts);
+		else
+			slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
+				    rl.job_id, rl.step_id,
+				    conf->balancer_addr, conf->port);
+		rl.connected_once = true;
+		g_clear_error(&err);
+		return;
+	}
+	if (!rl.lost_at) {
+		rl.lost_at = now;
+		rl.backoff_ms = RECONNECT_FIRST_MS;
+	}
+	rl.attempts++;
+	if (now - rl.lost_at >= 1000 * (int64_t) RECONNECT_FOR_MS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u for %u s (%s); no more moves for this step",
+			    rl.job_id, rl.step_id, conf->balancer_addr,
+			    conf->port, RECONNECT_FOR_MS / 1000,
+			    err ? err->message : "registration failed");
+		g_clear_error(&err);
+		return;
+	}
+	if (rl.attempts == 1)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u: %s; retrying for up to %u s",
+			    rl.job_id, rl.step_id, conf->balancer_addr,
+			    conf->port,
+			    err ? err->message : "registration failed",
+			    RECONNECT_FOR_MS / 1000);
+	g_clear_error(&err);
+	rl.retry_at = now + 1000 * (int64_t) rl.backoff_ms;
+	rl.backoff_ms = MIN(rl.backoff_ms * 2, RECONNECT_CAP_MS);
+}
+
+/*
+ * agent_lost - ABORT reason=agent-lost naming a node: the node agent there
+ * closed its connection without BYE, so the step's slurmstepd on that node
+ * is gone, and Slurm 22.05 would wait for its tasks forever. End the step,
+ * so that srun returns and the job can restart from its last good image.
+ * RET true if the step was told to end
+ */
+static bool agent_lost(const smig_msg_t *msg)
+{
+	const char *reason = NULL, *node = NULL;
+	uint32_t job, step;
+
+	if (!smig_msg_get_str(msg, "reason", &reason) ||
+	    strcmp(reason, "agent-lost") ||
+	    !smig_msg_get_str(msg, "node", &node) ||
+	    !smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) || job != rl.job_id ||
+	    step != rl.step_id)
+		return false;
+	slurm_error("migrate: JobId=%u StepId=%u: the node agent of %s is gone (its slurmstepd died): ending the step; restart it from its last good image with SLURM_MIGRATE_RESTORE_GEN=last",
+		    rl.job_id, rl.step_id, node);
+	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
+			    rl.job_id, rl.step_id,
+			    slurm_strerror(slurm_get_errno()));
+	return true;
+}
+
 static gpointer relaunch_main(gpointer unused)
 {
 	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
 	gint64 grace_end = 0;	/* 0: no move acknowledged */
-	bool killed = false;
+	bool killed = false;	/* after MigrateRelaunchGrace */
+	bool ended = false;	/* an agent of the step was lost */
 	GError *err = NULL;
 	const char *s1, *s2;
 	smig_msg_t *msg;
 	int w, timeout;
 
 	while (!g_atomic_int_get(&rl.stopping)) {
+		if (rl.fd < 0 && rl.retry_at &&
+		    g_get_monotonic_time() >= rl.retry_at)
+			srun_connect();
 		timeout = -1;
 		if (grace_end && !killed) {
 			gint64 left = grace_end - g_get_monotonic_time();
 
 			timeout = left > 0 ? (int) (left / 1000) + 1 : 0;
+		}
+		if (rl.fd < 0 && rl.retry_at) {
+			gint64 left = rl.retry_at - g_get_monotonic_time();
+			int t = left > 0 ? (int) (left / 1000) + 1 : 0;
+
+			timeout = timeout < 0 ? t : MIN(timeout, t);
 		}
 		w = smig_spank_wait(rl.fd, rl.wake_fd, timeout);
 		if (g_atomic_int_get(&rl.stopping))
@@ -441,11 +609,15 @@ static gpointer relaunch_main(gpointer unused)
 			 */
 			if (rl.prepared && !rl.pending)
 				drop_pending();
-			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; no more moves for this step",
+			slurm_error("migrate: JobId=%u StepId=%u: connection to the balancer lost: %s; reconnecting",
 				    rl.job_id, rl.step_id, err->message);
 			g_clear_error(&err);
 			close(rl.fd);
 			rl.fd = -1;
+			rl.lost_at = g_get_monotonic_time();
+			rl.backoff_ms = RECONNECT_FIRST_MS;
+			rl.attempts = 0;
+			rl.retry_at = rl.lost_at + 1000 * rl.backoff_ms;
 			continue;
 		}
 		if (!smig_spank_from_balancer(msg)) {
@@ -466,6 +638,8 @@ static gpointer relaunch_main(gpointer unused)
 			}
 			break;
 		case SMIG_MSG_ABORT:
+			if (!ended && agent_lost(msg))
+				ended = true;
 			decide(msg);
 			grace_end = 0;
 			break;
@@ -557,10 +731,10 @@ int smig_relaunch_start(spank_t sp)
 	uint64_t gen = 0, prev = 0, cpt = 1;
 	bool relaunched = false;
 	GError *err = NULL;
-	GVariantBuilder b;
 	char **argv, *pinned;
 	int argc;
 
+	rl.started = true;
 	if (spank_get_item(sp, S_JOB_ID, &rl.job_id) ||
 	    spank_get_item(sp, S_JOB_STEPID, &rl.step_id) ||
 	    spank_get_item(sp, S_JOB_TOTAL_TASK_COUNT, &rl.ntasks) ||
@@ -599,42 +773,21 @@ int smig_relaunch_start(spank_t sp)
 		g_error_free(err);
 		return 0;
 	}
-	rl.fd = smig_wire_connect(conf->balancer_addr, conf->port,
-				  CONNECT_TIMEOUT_MS, &err);
-	if (rl.fd < 0) {
-		slurm_error("migrate: JobId=%u StepId=%u: cannot reach the balancer at %s:%u: %s; the step runs without migration",
-			    rl.job_id, rl.step_id, conf->balancer_addr,
-			    conf->port, err->message);
-		g_error_free(err);
-		return 0;
-	}
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "request",
-			      g_variant_new_string(smig_spank.req_text));
-	g_variant_builder_add(&b, "{sv}", "ntasks",
-			      g_variant_new_uint32(rl.ntasks));
-	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
-			      g_variant_new_string(nodes ? nodes : ""));
-	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
-			      g_variant_new_string(cpus ? cpus : ""));
-	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
-			      g_variant_new_uint32(cpt ? (uint32_t) cpt : 1));
-	g_variant_builder_add(&b, "{sv}", "restored_gen",
-			      g_variant_new_uint64(relaunched ? gen : 0));
-	if (relaunched)
-		g_variant_builder_add(&b, "{sv}", "prev_step",
-				      g_variant_new_uint32((uint32_t) prev));
-	if (!send_msg(SMIG_MSG_HELLO_SRUN, &b))
-		goto out_close;
-
+	rl.alloc_text = g_strdup(nodes ? nodes : "");
+	rl.cpus_text = g_strdup(cpus ? cpus : "");
+	rl.cpt = cpt ? (uint32_t) cpt : 1;
+	rl.restored_gen = relaunched ? gen : 0;
+	rl.prev_step = (uint32_t) prev;
 	rl.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (rl.wake_fd < 0) {
 		int e = errno;
 
 		slurm_error("migrate: JobId=%u StepId=%u: eventfd: %s; the step runs without migration",
 			    rl.job_id, rl.step_id, g_strerror(e));
-		goto out_close;
+		return 0;
 	}
+	/* A balancer that is restarting is tried again from the thread. */
+	srun_connect();
 	rl.thread = g_thread_try_new("smig-srun", relaunch_main, NULL, &err);
 	if (!rl.thread) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot start a thread: %s; the step runs without migration",
@@ -643,12 +796,11 @@ int smig_relaunch_start(spank_t sp)
 		goto out_close;
 	}
 	on_exit(record_exit, NULL);
-	slurm_debug("migrate: JobId=%u StepId=%u: registered with the balancer at %s:%u",
-		    rl.job_id, rl.step_id, conf->balancer_addr, conf->port);
 	return 0;
 
 out_close:
-	close(rl.fd);
+	if (rl.fd >= 0)
+		close(rl.fd);
 	rl.fd = -1;
 	return 0;
 }
@@ -735,6 +887,7 @@ static char **build_env(void)
 		"SLURM_NTASKS_PER_NODE", "SLURM_DISTRIBUTION",
 		"SLURM_STEP_ID", "SLURM_STEPID", "SLURM_HOSTFILE",
 		"SLURM_MIGRATE_RESTORE_GEN", "SLURM_MIGRATE_PREV_STEP",
+		"SLURM_MIGRATE_RELAUNCH_TRY",
 	};
 	char **env = g_strdupv(rl.env ? rl.env : environ);
 	char num[32];
@@ -749,15 +902,121 @@ static char **build_env(void)
 	return env;
 }
 
+/*
+ * wait_step_gone - wait (at most STEP_GONE_WAIT_MS) until slurmctld no
+ * longer lists the step that ended. Its resources are free then, so the new
+ * step is not refused: right after a restart, slurmctld recovers the old
+ * step from its state file and refuses a step on its nodes ("Memory
+ * required by task is not available") instead of deferring it.
+ */
+static void wait_step_gone(void)
+{
+	gint64 start = g_get_monotonic_time();
+	gint64 end = start + 1000 * (gint64) STEP_GONE_WAIT_MS;
+	job_step_info_response_msg_t *resp;
+	int rc, polls = 0;
+
+	for (;;) {
+		resp = NULL;
+		rc = slurm_get_job_steps(0, rl.job_id, rl.step_id, &resp,
+					 SHOW_ALL);
+		if (rc == 0 && resp && resp->job_step_count == 0) {
+			slurm_free_job_step_info_response_msg(resp);
+			break;
+		}
+		if (resp)
+			slurm_free_job_step_info_response_msg(resp);
+		if (rc != 0 && slurm_get_errno() == ESLURM_INVALID_JOB_ID)
+			break;
+		if (g_get_monotonic_time() >= end) {
+			slurm_error("migrate: JobId=%u StepId=%u: slurmctld still lists the step after %u s (%s); relaunching anyway",
+				    rl.job_id, rl.step_id,
+				    STEP_GONE_WAIT_MS / 1000,
+				    rc ? slurm_strerror(slurm_get_errno()) :
+				    "step listed");
+			return;
+		}
+		polls++;
+		g_usleep(rc ? 500000 : 50000);
+	}
+	if (polls)
+		slurm_verbose("migrate: JobId=%u StepId=%u: slurmctld saw the step end after %" G_GINT64_FORMAT " ms",
+			      rl.job_id, rl.step_id,
+			      (g_get_monotonic_time() - start) / 1000);
+}
 
 static void relaunch_free(void)
 {
 	g_clear_pointer(&rl.auth, smig_auth_free);
 	g_clear_pointer(&rl.app_argv, g_strfreev);
 	g_clear_pointer(&rl.alloc_nodes, g_strfreev);
+	g_clear_pointer(&rl.alloc_text, g_free);
+	g_clear_pointer(&rl.cpus_text, g_free);
 	if (rl.wake_fd >= 0)
 		close(rl.wake_fd);
 	rl.wake_fd = -1;
+}
+
+/*
+ * retry_create - a relaunched srun exits before its step was created:
+ * slurmctld refused it. Right after a restart slurmctld refuses a step on
+ * nodes that have not registered again yet ("Memory required by task is
+ * not available", which srun does not retry), so exec the same srun again
+ * after 1, 2, ... s, CREATE_TRIES times at most (SLURM_MIGRATE_RELAUNCH_TRY
+ * counts). Returns if it does not exec.
+ */
+static void retry_create(void)
+{
+	uint64_t gen = 0, prev = 0, tries = 0;
+	const char *job = getenv("SLURM_JOB_ID");
+	char **argv = NULL, **env, num[16];
+	gchar *buf = NULL;
+	gsize len = 0, off;
+	GPtrArray *words;
+	sigset_t term, old;
+	int sig;
+
+	if (!env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) || !gen ||
+	    !env_u64("SLURM_MIGRATE_PREV_STEP", &prev))
+		return;
+	env_u64("SLURM_MIGRATE_RELAUNCH_TRY", &tries);
+	if (tries >= CREATE_TRIES) {
+		slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " could not be created %u times: giving up; the images stay in the job's image directory",
+			    job ? job : "?", gen, CREATE_TRIES + 1);
+		return;
+	}
+	term_sigset(&term);
+	sigprocmask(SIG_BLOCK, &term, &old);
+	if ((sig = term_signal_pending()) ||
+	    !g_file_get_contents("/proc/self/cmdline", &buf, &len, NULL))
+		goto out;
+	words = g_ptr_array_new();
+	for (off = 0; off < len; off += strlen(buf + off) + 1)
+		g_ptr_array_add(words, g_strdup(buf + off));
+	g_ptr_array_add(words, NULL);
+	argv = (char **) g_ptr_array_free(words, FALSE);
+	slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " was not created; trying again in %" PRIu64 " s (%" PRIu64 " of %u)",
+		    job ? job : "?", gen, tries + 1, tries + 1, CREATE_TRIES);
+	g_usleep((tries + 1) * G_USEC_PER_SEC);
+	if ((sig = term_signal_pending()))
+		goto out;
+	snprintf(num, sizeof(num), "%" PRIu64, tries + 1);
+	env = g_environ_setenv(g_strdupv(rl.env ? rl.env : environ),
+			       "SLURM_MIGRATE_RELAUNCH_TRY", num, TRUE);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (rl.stdin_fd >= 0 && dup2(rl.stdin_fd, 0) < 0)
+		slurm_error("migrate: cannot restore stdin: %s",
+			    g_strerror(errno));
+	fflush(NULL);
+	execve("/proc/self/exe", argv, env);
+	slurm_error("migrate: cannot exec /proc/self/exe (srun): %s",
+		    g_strerror(errno));
+	g_strfreev(env);
+out:
+	g_strfreev(argv);
+	g_free(buf);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 void smig_relaunch_exit(void)
@@ -765,6 +1024,11 @@ void smig_relaunch_exit(void)
 	sigset_t term, old;
 	char **argv, **env;
 	int sig;
+
+	if (!rl.started) {
+		relaunch_free();	/* create_failed() may try again */
+		return;
+	}
 
 	if (rl.thread) {
 		g_atomic_int_set(&rl.stopping, 1);
@@ -798,6 +1062,7 @@ void smig_relaunch_exit(void)
 	}
 	if (!(argv = build_argv()))
 		goto out_fail;
+	wait_step_gone();
 	env = build_env();
 
 	/* srun's own children (e.g. its I/O helpers) must not stay zombies. */

@@ -68,6 +68,7 @@ static struct {
 	uint32_t interval_ms;
 	long clk_tck;
 	smig_health_t last_health;
+	char *health_file;	/* MigrateHealthFile, %n = this node */
 	bool health_logged;
 	bool pairs_logged;
 } smp = { .dir_fd = -1 };
@@ -145,6 +146,14 @@ void smig_sample_setup(spank_t sp, const char *node)
 	if (smp.clk_tck <= 0)
 		smp.clk_tck = 100;
 	smp.tasks = g_array_new(FALSE, TRUE, sizeof(task_t));
+	/* Several slurmd on one host (as Slurm's own %n): one file each. */
+	if (smig_spank.conf->health_file) {
+		char **parts = g_strsplit(smig_spank.conf->health_file, "%n",
+					  -1);
+
+		smp.health_file = g_strjoinv(node, parts);
+		g_strfreev(parts);
+	}
 
 	/* user_init runs with the user's euid: the directory is theirs. */
 	dir = g_strdup_printf("/dev/shm/slurm-migrate.%u.%u.%s",
@@ -360,7 +369,7 @@ static bool sample_task(task_t *t, int64_t now, smig_rank_sample_t *rs)
 static void sample_node(GVariantBuilder *b)
 {
 	char buf[PROC_READ_MAX], *reason = NULL;
-	const char *hf = smig_spank.conf->health_file;
+	const char *hf = smp.health_file;
 	smig_health_t h = SMIG_HEALTH_UNKNOWN;
 	double load = 0;
 	uint64_t avail = 0;
@@ -563,6 +572,7 @@ void smig_sample_fini(void)
 				      smp.dir, g_strerror(errno));
 	}
 	g_clear_pointer(&smp.dir, g_free);
+	g_clear_pointer(&smp.health_file, g_free);
 	if (smp.tasks) {
 		g_array_free(smp.tasks, TRUE);
 		smp.tasks = NULL;

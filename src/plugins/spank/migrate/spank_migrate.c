@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@
 
 #include "smig_conf.h"
 #include "smig_error.h"
+#include "smig_image.h"
 #include "smig_log.h"
 #include "smig_request.h"
 #include "spank_migrate.h"
@@ -274,6 +276,57 @@ out_close_base:
 }
 
 /*
+ * restart_restore - a job that Slurm restarted (SLURM_RESTART_COUNT >= 1:
+ * requeued by a job-scope move or after a node failure) restores its ranks
+ * from its newest good generation: SLURM_MIGRATE_RESTORE_GEN=last for the
+ * tasks, unless the step set SLURM_MIGRATE_RESTORE_GEN itself (a number,
+ * "last", or "none" for a fresh start) or the store records no good
+ * generation. Images are verified when read, with fallback to older good
+ * generations (doc/images.md, "Restart after a requeue").
+ */
+static void restart_restore(spank_t sp)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD], restarts;
+	char val[64] = "", errbuf[512] = "";
+	size_t n = 0;
+
+	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) ==
+	    ESPANK_SUCCESS && val[0])
+		return;
+	if (spank_getenv(sp, "SLURM_RESTART_COUNT", val, sizeof(val)) !=
+	    ESPANK_SUCCESS ||
+	    !g_ascii_string_to_unsigned(val, 10, 1, UINT32_MAX, &restarts,
+					NULL))
+		return;
+	if (smig_spank.conf->image_store_local) {
+		slurm_verbose("migrate: JobId=%u StepId=%u restart %" PRIu64 ": MigrateImageStore=local, the images stayed on the old nodes: starting afresh",
+			      smig_spank.job_id, smig_spank.step_id, restarts);
+		return;
+	}
+	if (smig_store_good_read(smig_spank.image_dir, gens, &n, errbuf,
+				 sizeof(errbuf)) < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u restart %" PRIu64 ": %s: starting afresh",
+			    smig_spank.job_id, smig_spank.step_id, restarts,
+			    errbuf);
+		return;
+	}
+	if (!n) {
+		slurm_verbose("migrate: JobId=%u StepId=%u restart %" PRIu64 ": no good generation recorded: starting afresh",
+			      smig_spank.job_id, smig_spank.step_id, restarts);
+		return;
+	}
+	if (spank_setenv(sp, "SLURM_MIGRATE_RESTORE_GEN", "last", 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u restart %" PRIu64 ": cannot set SLURM_MIGRATE_RESTORE_GEN: starting afresh",
+			    smig_spank.job_id, smig_spank.step_id, restarts);
+		return;
+	}
+	slurm_info("migrate: JobId=%u StepId=%u restart %" PRIu64 ": ranks restore from generation %" PRIu64 " (older good ones if it does not verify)",
+		   smig_spank.job_id, smig_spank.step_id, restarts,
+		   gens[n - 1]);
+}
+
+/*
  * remote_post_opt - slurmstepd: the step's image directory and the tasks'
  * environment. Failures leave the step running without migration.
  */
@@ -330,6 +383,7 @@ static void remote_post_opt(spank_t sp)
 	spank_setenv(sp, "SLURM_MIGRATE_JOB_ID", buf, 1);
 	snprintf(buf, sizeof(buf), "%u", smig_spank.step_id);
 	spank_setenv(sp, "SLURM_MIGRATE_STEP_ID", buf, 1);
+	restart_restore(sp);
 	smig_spank.active = true;
 }
 

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""bench_restart.py - a crashed job computing again, next to a fresh submission
+
+Measured side by side in one run on one local cluster (these machines are
+noisy: only figures taken together mean something):
+
+  fresh submission  sbatch of a 4-rank heat job (2 nodes x 2 slots, no
+                    spare): from sbatch's start to every rank past its first
+                    iteration
+  crash restart     the same job with --migrate=every=1s and --requeue; once
+                    it has a good generation, one of its nodes (not the batch
+                    host) is frozen (cgroup freezer: slurmd, slurmstepd and
+                    ranks stop, as a hung node does). Slurm declares the node
+                    down after SlurmdTimeout and requeues the job; the
+                    balancer releases it at once (no credential wait) and the
+                    ranks restore from the last good generation. Timed: from
+                    Slurm's requeue (slurmctld log) to every rank past its
+                    first iteration after the restore. Detection (freeze to
+                    requeue, set by SlurmdTimeout) is printed apart.
+
+The last line is the headline: "bench-restart: ... ratio=..." (crash restart
+over fresh submission).
+"""
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import cluster as cl  # noqa: E402
+
+HEAT = "--nx 96 --ny 64 --sleep-ms 20 --timestamps"
+TS_RE = r"^heat: rank (\d+) (?:node (\S+) )?(start|restored|computing|finishing)" \
+        r" iter (\d+) t=([0-9.]+)$"
+
+
+def heat_lines(text):
+    return [(int(r), node, kind, int(it), float(t))
+            for r, node, kind, it, t in re.findall(TS_RE, text, re.M)]
+
+
+def ctld_time(stamp):
+    """Seconds since the epoch of a slurmctld log stamp (local time, ms)."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait(pred, timeout, step=0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def script(c, name, heat, iters, migrate):
+    path = os.path.join(c.workdir, f"{name}.sbatch")
+    opt = f" --migrate={migrate}" if migrate else ""
+    with open(path, "w") as f:
+        f.write("#!/bin/bash\n"
+                "echo run restart=${SLURM_RESTART_COUNT:-0}\n"
+                f"srun --mpi=pmix{opt} -N2 -n4 {heat} {HEAT} --iters {iters}\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def fresh(c, heat, run):
+    """Seconds from sbatch to 4 ranks computing, or None."""
+    out = os.path.join(c.workdir, f"fresh{run}.out")
+    path = script(c, f"fresh{run}", heat, 20, "every=1s")
+    t0 = time.time()
+    job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 -o {out} {path}")
+    text = wait(lambda: (lambda t: t if sum(k == "computing" for _, _, k, _, _ in
+                                            heat_lines(t)) >= 4 else "")(read(out)), 60)
+    cl.wait_for_job_state(c, job, "COMPLETED", timeout=60)
+    if not text:
+        print(f"  fresh {run}: job {job} did not compute", file=sys.stderr)
+        return None
+    return max(t for _, _, k, _, t in heat_lines(text) if k == "computing") - t0
+
+
+def freezer(c, node):
+    root = c.env.get("SMIG_CGROUP")
+    v1 = os.path.join(root, node, "freezer.state")
+    if os.path.exists(v1):
+        return v1, "FROZEN", "THAWED"
+    return os.path.join(root, node, "cgroup.freeze"), "1", "0"
+
+
+def node_usable(c, node):
+    r = c.run(f"scontrol show node {node}", user="root", timeout=30)
+    st = (cl.parse_scontrol(r.stdout) or [{}])[0].get("State", "")
+    if any(w in st for w in ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING")):
+        c.run(f"scontrol update nodename={node} state=resume", user="root", timeout=30)
+        return False
+    return bool(st)
+
+
+def crash(c, heat, run):
+    """(restart, detection, release, start, restore) seconds of one crash,
+    or None."""
+    out = os.path.join(c.workdir, f"crash{run}.out")
+    path = script(c, f"crash{run}", heat, 2000, "every=1s,capture-timeout=5s")
+    job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 --requeue --open-mode=append "
+                        f"-o {out} {path}")
+    text = wait(lambda: (lambda t: t if sum(k == "computing" for _, _, k, _, _ in
+                                            heat_lines(t)) >= 4 else "")(read(out)), 60)
+    gen = wait(lambda: re.search(r"\bgen=[1-9]", cl.get_job_parameter(
+        c, job, "SystemComment", "")), 30)
+    batch = cl.get_job_parameter(c, job, "BatchHost")
+    nodes = sorted({n for _, n, k, _, _ in heat_lines(text) if k == "start"} - {batch})
+    if not text or not gen or not nodes:
+        c.run(f"scancel {job}", user="root")
+        print(f"  crash {run}: job {job} did not start or capture", file=sys.stderr)
+        return None
+    victim = nodes[0]
+    state_file, frozen, thawed = freezer(c, victim)
+    t_freeze = time.time()
+    with open(state_file, "w") as f:
+        f.write(frozen)
+    try:
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=150)
+    finally:
+        with open(state_file, "w") as f:
+            f.write(thawed)
+        wait(lambda: node_usable(c, victim), 60, 1)
+    text = read(out)
+    if state != "COMPLETED":
+        print(f"  crash {run}: job {job} ended {state}", file=sys.stderr)
+        return None
+    log = c.read_log("slurmctld")
+    req = re.search(r"^\[(\S+)\] requeue job JobId=%d due to failure of node" % job,
+                    log, re.M)
+    rel = re.search(r"^\[(\S+)\] slurmctld/migrate: JobId=%d released" % job, log, re.M)
+    second = text.split("run restart=1", 1)[-1]
+    lines = heat_lines(second)
+    restored = [t for _, _, k, _, t in lines if k == "restored"]
+    computing = [t for _, _, k, _, t in lines if k == "computing"][:4]
+    if not req or not rel or len(restored) != 4 or len(computing) != 4:
+        print(f"  crash {run}: incomplete record (job {job})", file=sys.stderr)
+        return None
+    t_req, t_rel = ctld_time(req.group(1)), ctld_time(rel.group(1))
+    return (max(computing) - t_req, t_req - t_freeze, t_rel - t_req,
+            max(restored) - t_rel, max(computing) - max(restored))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--runs", type=int, default=2, help="crashes measured")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench-restart: starts Slurm daemons: run as root")
+    heat = os.path.join(args.build, "contrib", "examples", "heat")
+    directory = tempfile.mkdtemp(prefix="smig-bench-")
+    os.chmod(directory, 0o755)
+    base = cl.pick_port_base()
+    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
+                         "--port-base", str(base), "--build", args.build],
+                        text=True, capture_output=True)
+    try:
+        if up.returncode != 0:
+            sys.exit(f"bench-restart: up.sh failed:\n{up.stdout}{up.stderr}")
+        c = cl.Cluster(directory, args.build)
+        if not c.env.get("SMIG_CGROUP"):
+            sys.exit("bench-restart: no writable cgroup hierarchy: cannot freeze a node")
+        fresh_runs = [r for r in (fresh(c, heat, i) for i in range(3)) if r]
+        crashes = [r for r in (crash(c, heat, i) for i in range(args.runs)) if r]
+    finally:
+        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
+                       capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+    if not fresh_runs or not crashes:
+        sys.exit("bench-restart: no complete measurement")
+
+    f = statistics.median(fresh_runs)
+    r = statistics.median(x[0] for x in crashes)
+    det = statistics.median(x[1] for x in crashes)
+    rel = statistics.median(x[2] for x in crashes)
+    start = statistics.median(x[3] for x in crashes)
+    res = statistics.median(x[4] for x in crashes)
+    print("bench-restart (4 MPI ranks on 2 nodes, no spare; one node frozen; "
+          "loopback cluster, SlurmdTimeout=10, cred_expire=10)")
+    print(f"  {'fresh submission (median of %d)' % len(fresh_runs):<44} {f * 1e3:9.1f} ms")
+    print(f"  {'crash restart (median of %d)' % len(crashes):<44} {r * 1e3:9.1f} ms")
+    print(f"  {'  requeue -> released (completing ends)':<44} {rel * 1e3:9.1f} ms")
+    print(f"  {'  released -> all ranks restored':<44} {start * 1e3:9.1f} ms")
+    print(f"  {'  restored -> all computing':<44} {res * 1e3:9.1f} ms")
+    print(f"  {'detection: freeze -> requeue (SlurmdTimeout)':<44} {det * 1e3:9.1f} ms")
+    print(f"  {'Slurm alone would wait cred_expire+1 after the requeue:':<44} 11 s here, 121 s by default")
+    print(f"bench-restart: crash_restart={r:.2f}s fresh_submit={f:.2f}s "
+          f"ratio={r / f:.2f}")
+
+
+if __name__ == "__main__":
+    main()
