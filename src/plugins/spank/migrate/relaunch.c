@@ -41,6 +41,7 @@
 
 #include <glib.h>
 #include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
 #include <slurm/spank.h>
 
 #include "smig_auth.h"
@@ -138,12 +139,22 @@ static bool env_u64(const char *name, uint64_t *out);
 /*
  * create_failed - on_exit() of a relaunched srun: when it exits with an
  * error before its step exists (srun does not call slurm_spank_exit then),
- * the step was refused: see retry_create()
+ * the step was refused: see retry_create(). Not when srun gave up for good:
+ * a signal cancelled the pending step (srun turns that into
+ * ESLURM_ALREADY_DONE, the errno it exits with), or the job is gone.
  */
 static void create_failed(int status, void *unused)
 {
-	if (status && smig_spank.active && !rl.started)
-		retry_create();
+	int e = errno;
+
+	if (!status || !smig_spank.active || rl.started)
+		return;
+	if (e == ESLURM_ALREADY_DONE || e == ESLURM_INVALID_JOB_ID) {
+		slurm_error("migrate: the relaunched step was not created: %s; not trying again",
+			    slurm_strerror(e));
+		return;
+	}
+	retry_create();
 }
 
 int smig_relaunch_init(void)
