@@ -225,6 +225,7 @@ struct step {
 	capture_t *cap;
 	bool committed;		/* ranks told to stop: step ending */
 	int64_t next_periodic;	/* monotonic us of the next every= capture */
+	uint32_t unheard;	/* captures in a row no rank answered */
 	int64_t first_sample;	/* monotonic us of its first SAMPLE, 0: none */
 };
 
@@ -268,12 +269,14 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks);
 static void state_sync(smig_balancer_t *b);
 static void job_sync(smig_balancer_t *b, job_t *j);
+static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s);
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
 
 /* ---------------------------------------------------------------- fds */
 
 #define POLL_BATCH	256		/* ready fds handled per wake-up */
+#define UNHEARD_TRIES	3		/* see capture_abort() */
 
 static uint32_t cond_to_epoll(GIOCondition cond)
 {
@@ -1058,8 +1061,23 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	/* Complete images, but no agent recorded them as good (COMMIT). */
 	s->job->last_good = cap->good_before;
 	history_outcome(s->job, cap, "failed", reason);
-	s->job->retry_after = now_us() +
-			      (int64_t) b->conf->retry_interval_ms * 1000;
+	/*
+	 * No rank answered PREPARE: they were not listening yet (a PMIx
+	 * event reaches only ranks past smig_register(), and an application
+	 * may take long to get there). Not worth MigrateRetryInterval the
+	 * first UNHEARD_TRIES times: try again after one capture timeout.
+	 */
+	if (!strcmp(reason, "capture-timeout") &&
+	    cap->phase == PHASE_PREPARE && !cap->ncounted &&
+	    ++s->unheard <= UNHEARD_TRIES)
+		s->job->retry_after = now_us() +
+				      (int64_t) MIN(b->conf->retry_interval_ms,
+						    capture_timeout_ms(b, s)) *
+				      1000;
+	else
+		s->job->retry_after = now_us() +
+				      (int64_t) b->conf->retry_interval_ms *
+				      1000;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, s->job);
 }
@@ -2449,6 +2467,7 @@ static void on_count(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	if (!s->cap->counted[rank]) {
 		s->cap->counted[rank] = 1;
 		s->cap->ncounted++;
+		s->unheard = 0;
 	}
 	s->cap->pause_at[rank] = pause_at;
 	if (s->cap->ncounted == s->ntasks)
