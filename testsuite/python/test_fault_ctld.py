@@ -7,8 +7,10 @@ pid) and start it again while a capture or a relaunch is under way
 (MigrateStateDir, by default StateSaveLocation/migrate), the node agents and
 srun reconnect, and the migration ends in the old or the new placement
 (doc/design.md, "Restart of the balancer"): never with ranks stopped, never
-losing a good image. Each test costs about 40-60 s here (one job of 15-20 s
-of compute, a slurmctld restart of 1-3 s, the reference run).
+losing a good image. Each test costs about 25-30 s here (one job of 15 s of
+compute plus two 5 s captures or a move; slurmctld is away for well under a
+second, its nodes take a few seconds to register again); the reference run
+about 1 s.
 """
 
 import ctypes

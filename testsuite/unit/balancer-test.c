@@ -521,6 +521,46 @@ START_TEST(test_missing_done_aborts)
 }
 END_TEST
 
+/*
+ * No rank answers PREPARE (the application is not past smig_register()
+ * yet): the capture times out, and the next one comes after one capture
+ * timeout (1 s here), not after MigrateRetryInterval (60 s here); once
+ * ranks answer, the move goes through.
+ */
+START_TEST(test_unheard_prepare_retried)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	gint64 t0;
+
+	register_step(&srun, &a1, &a2);
+	set_node(2, SMIG_NODE_DRAIN);
+	smig_msg_free(expect(a1, SMIG_MSG_PREPARE));
+	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	ck_assert_str_eq(get_str(m, "reason"), "capture-timeout");
+	smig_msg_free(m);
+	smig_msg_free(expect(a2, SMIG_MSG_ABORT));
+	t0 = g_get_monotonic_time();
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 2);
+	smig_msg_free(m);
+	ck_assert_int_lt(g_get_monotonic_time() - t0, 10 * G_USEC_PER_SEC);
+	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
+	count(a1, 2, 0, 5);
+	count(a1, 2, 1, 5);
+	count(a2, 2, 2, 5);
+	count(a2, 2, 3, 5);
+	m = expect(a1, SMIG_MSG_CAPTURE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 2);
+	smig_msg_free(m);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_failed_done_aborts)
 {
 	int srun, a1, a2;
@@ -1346,6 +1386,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_drain_moves_ranks);
 	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
+	tcase_add_test(tc, test_unheard_prepare_retried);
 	tcase_add_test(tc, test_failed_done_aborts);
 	tcase_add_test(tc, test_agent_gone_ends_step);
 	tcase_add_test(tc, test_agent_bye_keeps_step);

@@ -307,13 +307,13 @@ MPI_FLAKE_PATTERNS = [
 ]
 
 
-def looks_like_mpi_start_flake(result, started_re):
-    """True if RESULT failed before any rank got past MPI_Init (no line of
-    stdout matches STARTED_RE) and either hung or died the way Open MPI's
-    start-up does."""
+def looks_like_mpi_start_flake(result, started_re, ranks=1):
+    """True if RESULT failed before all RANKS ranks got past MPI_Init (fewer
+    than RANKS lines of stdout match STARTED_RE, one per rank) and either
+    hung or died the way Open MPI's start-up does."""
     if result.rc == 0 and not result.timed_out:
         return False
-    if started_re and re.search(started_re, result.stdout, re.M):
+    if started_re and len(re.findall(started_re, result.stdout, re.M)) >= ranks:
         return False
     if result.timed_out:
         return True
@@ -323,15 +323,19 @@ def looks_like_mpi_start_flake(result, started_re):
 def srun_mpi(cluster, srun_args, started_re, timeout=120, attempts=3, user=None):
     """Run "srun --mpi=pmix SRUN_ARGS" as the test user.
 
-    STARTED_RE matches a line the application prints after MPI_Init; only a
-    launch that failed before it (see looks_like_mpi_start_flake) is run
+    STARTED_RE matches a line each rank prints after MPI_Init; only a launch
+    that failed before every rank printed it (looks_like_mpi_start_flake, the
+    ranks counted from -n/--ntasks of SRUN_ARGS) is run
     again, at most ATTEMPTS times in all. Returns the last Result; the caller
     asserts on it.
     """
     command = f"srun --mpi=pmix {srun_args}"
+    m = re.search(r"(?:^|\s)(?:-n\s*|--ntasks[= ])(\d+)", srun_args)
+    ranks = int(m.group(1)) if m else 1
     for attempt in range(1, attempts + 1):
         r = cluster.run(command, user=user, timeout=timeout)
-        if not looks_like_mpi_start_flake(r, started_re) or attempt == attempts:
+        if (not looks_like_mpi_start_flake(r, started_re, ranks) or
+                attempt == attempts):
             return r
         log.warning("MPI start-up flake (attempt %d of %d), launching again:\n%s",
                     attempt, attempts, r)

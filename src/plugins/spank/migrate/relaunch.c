@@ -41,6 +41,7 @@
 
 #include <glib.h>
 #include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
 #include <slurm/spank.h>
 
 #include "smig_auth.h"
@@ -57,7 +58,8 @@
 /* Before the exec: slurmctld must have seen the old step end. */
 #define STEP_GONE_WAIT_MS	60000
 /* A relaunched srun whose step slurmctld refused: exec again, this often */
-#define CREATE_TRIES		5
+#define CREATE_TRIES		8
+#define CREATE_PAUSE_MAX_S	5	/* pauses 1, 2, ... s, at most this */
 #define HOSTFILE_PREFIX		"smig-hostfile."
 #define DIST_ARBITRARY		"--distribution=arbitrary"
 
@@ -138,12 +140,22 @@ static bool env_u64(const char *name, uint64_t *out);
 /*
  * create_failed - on_exit() of a relaunched srun: when it exits with an
  * error before its step exists (srun does not call slurm_spank_exit then),
- * the step was refused: see retry_create()
+ * the step was refused: see retry_create(). Not when srun gave up for good:
+ * a signal cancelled the pending step (srun turns that into
+ * ESLURM_ALREADY_DONE, the errno it exits with), or the job is gone.
  */
 static void create_failed(int status, void *unused)
 {
-	if (status && smig_spank.active && !rl.started)
-		retry_create();
+	int e = errno;
+
+	if (!status || !smig_spank.active || rl.started)
+		return;
+	if (e == ESLURM_ALREADY_DONE || e == ESLURM_INVALID_JOB_ID) {
+		slurm_error("migrate: the relaunched step was not created: %s; not trying again",
+			    slurm_strerror(e));
+		return;
+	}
+	retry_create();
 }
 
 int smig_relaunch_init(void)
@@ -962,7 +974,8 @@ static void relaunch_free(void)
  * slurmctld refused it. Right after a restart slurmctld refuses a step on
  * nodes that have not registered again yet ("Memory required by task is
  * not available", which srun does not retry), so exec the same srun again
- * after 1, 2, ... s, CREATE_TRIES times at most (SLURM_MIGRATE_RELAUNCH_TRY
+ * after 1, 2, ... CREATE_PAUSE_MAX_S s, CREATE_TRIES times at most (about
+ * 30 s in all; SLURM_MIGRATE_RELAUNCH_TRY
  * counts). Returns if it does not exec.
  */
 static void retry_create(void)
@@ -996,8 +1009,9 @@ static void retry_create(void)
 	g_ptr_array_add(words, NULL);
 	argv = (char **) g_ptr_array_free(words, FALSE);
 	slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " was not created; trying again in %" PRIu64 " s (%" PRIu64 " of %u)",
-		    job ? job : "?", gen, tries + 1, tries + 1, CREATE_TRIES);
-	g_usleep((tries + 1) * G_USEC_PER_SEC);
+		    job ? job : "?", gen, MIN(tries + 1, CREATE_PAUSE_MAX_S),
+		    tries + 1, CREATE_TRIES);
+	g_usleep(MIN(tries + 1, CREATE_PAUSE_MAX_S) * G_USEC_PER_SEC);
 	if ((sig = term_signal_pending()))
 		goto out;
 	snprintf(num, sizeof(num), "%" PRIu64, tries + 1);
