@@ -138,12 +138,17 @@ static bool env_u64(const char *name, uint64_t *out);
 
 /*
  * create_failed - on_exit() of a relaunched srun: when it exits with an
- * error before its step exists (srun does not call slurm_spank_exit then),
- * the step was refused: see retry_create()
+ * error before its step exists (srun does not call slurm_spank_exit then)
+ * because slurmctld refused the step for want of memory (srun's last
+ * error, still in errno): see retry_create(). Anything else, e.g. a
+ * pending step cancelled by SIGTERM, ends srun as usual.
  */
 static void create_failed(int status, void *unused)
 {
-	if (status && smig_spank.active && !rl.started)
+	int e = slurm_get_errno();
+
+	if (status && smig_spank.active && !rl.started &&
+	    e == ESLURM_INVALID_TASK_MEMORY)
 		retry_create();
 }
 
