@@ -339,6 +339,7 @@ static void history_json(uint32_t job, GVariant *hist)
 		GVariant *e = g_variant_get_child_value(hist, i);
 		int64_t t = 0;
 		guint64 gen = 0;
+		uint32_t step;
 		char *when;
 
 		g_variant_lookup(e, "time", "x", &t);
@@ -348,6 +349,8 @@ static void history_json(uint32_t job, GVariant *hist)
 				       i ? "," : "", t);
 		smig_json_str(s, when);
 		g_string_append_printf(s, ",\"gen\":%" G_GUINT64_FORMAT, gen);
+		if (g_variant_lookup(e, "step", "u", &step))
+			g_string_append_printf(s, ",\"step\":%u", step);
 		for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
 			g_string_append_printf(s, ",\"%s\":", keys[k]);
 			smig_json_str(s, entry_str(e, keys[k]));

@@ -167,9 +167,10 @@ typedef struct decision {
 	int64_t time;		/* unix us */
 	uint64_t gen;		/* capture generation, 0: none (advice) */
 	uint32_t step_id;
-	char *kind;		/* drain, auto, advise, request */
+	char *kind;		/* drain, auto, advise, request, requeue */
 	char *ranks, *from, *to, *reason, *strategy, *why;
-	char *outcome;		/* moved, advised, failed:REASON, pending */
+	char *outcome;		/* moved, advised, requeued, failed:REASON,
+				 * pending */
 	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
 	double measured;	/* rate after / rate before - 1, NAN: none */
 	double rate_before;	/* iterations/s when decided, 0: unknown */
@@ -846,8 +847,9 @@ static decision_t *history_find(job_t *j, uint64_t id)
 /*
  * history_add - record a decision with a move plan in the job's history
  * (the oldest entry goes beyond HISTORY_MAX)
- * IN kind    - "drain", "auto", "advise", "request" (copied)
- * IN plan    - the plan (borrowed; its moves are not empty)
+ * IN kind    - "drain", "auto", "advise", "request", "requeue" (copied)
+ * IN plan    - the plan (borrowed; its moves are not empty, except for
+ *              a job-scope move, whose caller fills ranks, from and to)
  * IN gen     - the capture's generation, 0: none
  * IN outcome - "pending", "advised" (copied)
  * RET the entry, owned by the job
@@ -1477,6 +1479,24 @@ static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
 	return NULL;
 }
 
+/* The job-scope capture just started, as one entry of the job's history. */
+static void job_scope_history(job_t *j, const step_t *s, const char *from)
+{
+	capture_t *cap = s->cap;
+	decision_t *e = history_add(j, s, "requeue", cap->plan, cap->gen,
+				    "pending");
+
+	g_free(e->ranks);
+	e->ranks = g_strdup("all");
+	g_free(e->from);
+	e->from = g_strdup(from);
+	g_free(e->to);
+	e->to = g_strdup("requeue");
+	g_free(e->strategy);
+	e->strategy = g_strdup("job-scope");
+	cap->hist_id = e->id;
+}
+
 /*
  * No room in the allocation for the ranks that must leave (or the other
  * nodes are bad too): capture every rank where it is, then requeue the job
@@ -1506,6 +1526,8 @@ static bool job_scope_start(smig_balancer_t *b, step_t *s,
 				     s->step_id, advice);
 		g_free(j->advice);
 		j->advice = advice;
+		/* Forced: cleared once the nodes are fine again. */
+		j->advice_forced = true;
 		job_publish(b, j);
 		started = true;
 		goto out;
@@ -1521,6 +1543,7 @@ static bool job_scope_start(smig_balancer_t *b, step_t *s,
 	capture_start(b, s, plan);
 	s->cap->requeue_exclude = exclude;
 	exclude = NULL;
+	job_scope_history(j, s, from);
 	started = true;
 out:
 	g_free(exclude);
@@ -1558,6 +1581,7 @@ static void job_scope_commit(smig_balancer_t *b, step_t *s)
 			   j->id, cap->gen, err->message);
 		g_error_free(err);
 		job_set_error(j, cap->gen, "requeue-failed", NULL);
+		history_outcome(j, cap, "failed", "requeue-failed");
 		j->retry_after = now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
 		g_clear_pointer(&s->cap, capture_free);
@@ -1572,11 +1596,13 @@ static void job_scope_commit(smig_balancer_t *b, step_t *s)
 	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
 				       from, cap->plan->reason);
 	g_free(from);
+	history_outcome(j, cap, "requeued", NULL);
 	j->requeued = true;
 	j->released = false;
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
+	state_sync(b);
 	release_timer_start(b);
 }
 

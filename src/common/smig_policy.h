@@ -5,9 +5,10 @@
  * Pure: no I/O, no clock, no Slurm, deterministic for the same snapshot.
  *
  * Two entry points:
- * - smig_policy_evacuate(): the first, minimal strategy the balancer uses
- *   today: every rank on a node that must be left (draining, down,
- *   failing) moves to a usable node of the allocation with a free slot:
+ * - smig_policy_evacuate(): the first, minimal strategy, which the
+ *   balancer uses for nodes that must be left: every rank on a node that
+ *   is draining, down or failing moves to a usable node of the allocation
+ *   with a free slot:
  *   fewest moves (only those ranks move), ranks in rank order, each to the
  *   first node in allocation order that still has a free slot (nodes the
  *   step already uses and spares alike).

@@ -12,7 +12,9 @@ breaks one of its nodes:
 * frozen (test_fault_node_freeze) or its slurmd killed
   (test_fault_slurmd_killed), with periodic capture (every=): the job is
   requeued (by Slurm after the node goes down, or by the balancer once the
-  node stops answering) and restarts from its last good generation.
+  node stops answering) and restarts from its last good generation;
+* drained, but the job was submitted --no-requeue (test_fault_no_requeue):
+  never requeued, the reason is recorded, the job runs on where it is.
 
 Every case checks that the job completes with the checksum of a run without
 any fault, that the broken node ran no rank afterwards, that the ranks
@@ -22,6 +24,7 @@ end (resumed, health ok, thawed, slurmd started again), also when the test
 fails, so that the session's cluster stays usable.
 """
 
+import json
 import os
 import re
 import signal
@@ -172,7 +175,8 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
     is requeued with the drained node in its ExcNodeList, starts again on
     other nodes (Restarts=1, SLURM_RESTART_COUNT=1 in the script), its ranks
     restore from g at one iteration and it completes with the checksum of a
-    run without migration; SystemComment records the job-scope move."""
+    run without migration; SystemComment and `smig history` record the
+    job-scope move."""
     c = cluster
     job, out, first = submit(c, "nospare", "auto", HEAT_ARGS)
     victim = victim_of(c, job, first)
@@ -187,6 +191,13 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
                         timeout=90)
         cl.log.info("job-scope move: drain -> all ranks restored in %.1f s",
                     time.monotonic() - t0)
+        # The balancer forgets the job when it ends: its history now.
+        smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
+        r = c.run(f"{smig} history {job} --json", timeout=30)
+        assert r.rc == 0, f"smig history failed:\n{r}"
+        hist = [(h["kind"], h["ranks"], h["from"], h["to"], h["outcome"])
+                for h in json.loads(r.stdout)["history"]]
+        assert ("requeue", "all", victim, "requeue", "requeued") in hist, hist
         check_restarted(c, job, out, victim, ref_short, 600)
         exc = cl.get_job_parameter(c, job, "ExcNodeList", "")
         assert victim in exc, f"ExcNodeList={exc!r}, {victim} not in it"
@@ -329,3 +340,37 @@ def test_fault_slurmd_killed(cluster, needs_plugins, ref_long):
         if not alive(pid):
             start_slurmd(c, victim)
         wait_node_usable(c, victim)
+
+
+def test_fault_no_requeue(cluster, needs_plugins):
+    """A job submitted with --no-requeue is never requeued by a job-scope
+    move: draining its node without a spare records
+    last_error=...;reason=no-requeue in SystemComment, the job keeps running
+    where it is (Restarts=0) and completes."""
+    c = cluster
+    script = os.path.join(c.workdir, "norequeue.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
+                "--nx 96 --ny 64 --iters 300 --sleep-ms 25\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, "norequeue", script,
+                                    "-N2 --ntasks-per-node=2 --no-requeue", 4)
+    first = {rank: node for rank, node, _, _ in starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], f"job {job} did not start:\n{text}"
+    victim = victim_of(c, job, first)
+    scontrol_node(c, victim, "state=drain reason=fault-test")
+    try:
+        line = cl.repeat_until(
+            lambda: cl.get_job_parameter(c, job, "SystemComment", ""),
+            lambda s: "reason=no-requeue" in s, timeout=30)
+        assert re.search(r"\blast_error=gen=\d+;reason=no-requeue\b", line), line
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=90)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, text
+        assert cl.get_job_parameter(c, job, "Restarts") == "0"
+        assert not [s for s in starts(text) if s[2] == "restored"], text
+    finally:
+        scontrol_node(c, victim, "state=resume")

@@ -220,13 +220,13 @@ def test_image_fault_agent_killed(cluster, needs_plugins, local_store):
             assert pid, f"no process holds {tmp}"
             os.kill(pid, signal.SIGKILL)
         # Slurm does not notice a slurmstepd killed with -9 by itself (the
-        # step would hang until the node is declared down): the admin
-        # cancels the broken step, as after any lost slurmstepd.
-        time.sleep(2)
-        c.run(f"scancel {job}.0", user="root", timeout=30)
+        # step would hang until the job ends): srun ends the step when the
+        # balancer reports the node agent gone (doc/faults.md).
         text = cl.repeat_until(lambda: read(out), lambda t: "step1_exit=" in t,
-                               timeout=120)
+                               timeout=60)
+        assert "step1_exit=" in text, f"step 1 did not end:\n{text}"
         assert "step1_exit=0" not in text, f"step 1 survived:\n{text}"
+        assert f"the node agent of {target} is gone" in text, text
         after = {n: good(n) for n in first.values()}
         assert after == before, f"manifests changed: {before} -> {after}"
         assert not os.path.exists(os.path.join(tdir, tmp.split(".tmp.")[0])), \

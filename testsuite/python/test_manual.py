@@ -110,7 +110,8 @@ def test_manual_move(cluster, needs_plugins, reference_checksum):
     """The job's owner moves ranks 2,3 to the spare node of the allocation
     with `smig move --wait`: they restore there from one safe point; another
     ordinary user is refused with the reason; root moves rank 1 to the node
-    ranks 2,3 left. The job completes with the checksum of a run without
+    ranks 2,3 left (the step then spans three nodes, more than its -N2: the
+    relaunch must say --nodes=3). The job completes with the checksum of a run without
     moves, SystemComment counts 2 moves, and `smig history` lists both as
     kind request, outcome moved. About 40 s."""
     c = cluster
@@ -288,6 +289,25 @@ def test_auto_affinity(cluster, needs_plugins):
         c.run(f"scancel {job}", user="root", timeout=30)
 
 
+def job_pids(job, node, comm):
+    """Pids of the processes named COMM of JOB on NODE (SLURM_JOB_ID and
+    SLURMD_NODENAME of their environment)."""
+    want = {f"SLURM_JOB_ID={job}".encode(), f"SLURMD_NODENAME={node}".encode()}
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != comm:
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if want <= env:
+            pids.append(int(pid))
+    return pids
+
+
 def test_manual_rebalance(cluster, needs_plugins):
     """In mode manual the balancer never moves by itself; `smig rebalance`
     by the owner runs the policy engine at once. Before a full window of
@@ -318,6 +338,13 @@ def test_manual_rebalance(cluster, needs_plugins):
             f.write("100000")
         with open(os.path.join(slow, "cpu.cfs_quota_us"), "w") as f:
             f.write("5000")
+        # The node's slurmd put its ranks there; a slurmd that an earlier
+        # test restarted by hand may not have: put them there ourselves.
+        pids = job_pids(job, first[2], "heat")
+        assert len(pids) == 2, f"ranks of job {job} on {first[2]}: {pids}"
+        for pid in pids:
+            with open(os.path.join(slow, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
         # The engine needs a full window in which the node was slow: ask
         # again until it decides (each "no move" is the engine's answer).
         r = cl.repeat_until(lambda: smig(c, f"rebalance {job}"),

@@ -66,6 +66,28 @@ START_TEST(test_summary)
 }
 END_TEST
 
+START_TEST(test_node_health)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	const char *why = "x";
+
+	ck_assert_int_eq(smig_metrics_node_health(NULL, "node1", &why),
+			 SMIG_HEALTH_UNKNOWN);
+	ck_assert_ptr_null(why);
+	ck_assert_int_eq(smig_metrics_node_health(m, "node1", NULL),
+			 SMIG_HEALTH_UNKNOWN);
+	add_node(m, "node1", SMIG_HEALTH_OK);
+	add_node(m, "node1", SMIG_HEALTH_FAIL);
+	/* The latest sample counts. */
+	ck_assert_int_eq(smig_metrics_node_health(m, "node1", &why),
+			 SMIG_HEALTH_FAIL);
+	ck_assert_str_eq(why, "fan");
+	ck_assert_int_eq(smig_metrics_node_health(m, "node2", &why),
+			 SMIG_HEALTH_UNKNOWN);
+	smig_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_bad_samples)
 {
 	smig_metrics_t *m = smig_metrics_new();
@@ -227,6 +249,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_summary);
+	tcase_add_test(tc, test_node_health);
 	tcase_add_test(tc, test_bad_samples);
 	tcase_add_test(tc, test_pairs_variant);
 	tcase_add_test(tc, test_pairs_cap);

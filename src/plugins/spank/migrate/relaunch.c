@@ -41,6 +41,7 @@
 
 #include <glib.h>
 #include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
 #include <slurm/spank.h>
 
 #include "smig_auth.h"
@@ -140,16 +141,22 @@ static bool env_u64(const char *name, uint64_t *out);
  * create_failed - on_exit() of a relaunched srun: when it exits with an
  * error before its step exists (srun does not call slurm_spank_exit then)
  * because slurmctld refused the step for want of memory (srun's last
- * error, still in errno): see retry_create(). Anything else, e.g. a
- * pending step cancelled by SIGTERM, ends srun as usual.
+ * error, still in errno): see retry_create(). Any other error ends srun as
+ * usual: a signal cancelled the pending step (srun turns that into
+ * ESLURM_ALREADY_DONE), the job is gone, a bad option...
  */
 static void create_failed(int status, void *unused)
 {
-	int e = slurm_get_errno();
+	int e = errno;
 
-	if (status && smig_spank.active && !rl.started &&
-	    e == ESLURM_INVALID_TASK_MEMORY)
-		retry_create();
+	if (!status || !smig_spank.active || rl.started)
+		return;
+	if (e != ESLURM_INVALID_TASK_MEMORY) {
+		slurm_error("migrate: the relaunched step was not created: %s; not trying again",
+			    slurm_strerror(e));
+		return;
+	}
+	retry_create();
 }
 
 int smig_relaunch_init(void)
