@@ -139,10 +139,11 @@ static bool env_u64(const char *name, uint64_t *out);
 
 /*
  * create_failed - on_exit() of a relaunched srun: when it exits with an
- * error before its step exists (srun does not call slurm_spank_exit then),
- * the step was refused: see retry_create(). Not when srun gave up for good:
- * a signal cancelled the pending step (srun turns that into
- * ESLURM_ALREADY_DONE, the errno it exits with), or the job is gone.
+ * error before its step exists (srun does not call slurm_spank_exit then)
+ * because slurmctld refused the step for want of memory (srun's last
+ * error, still in errno): see retry_create(). Any other error ends srun as
+ * usual: a signal cancelled the pending step (srun turns that into
+ * ESLURM_ALREADY_DONE), the job is gone, a bad option...
  */
 static void create_failed(int status, void *unused)
 {
@@ -150,7 +151,7 @@ static void create_failed(int status, void *unused)
 
 	if (!status || !smig_spank.active || rl.started)
 		return;
-	if (e == ESLURM_ALREADY_DONE || e == ESLURM_INVALID_JOB_ID) {
+	if (e != ESLURM_INVALID_TASK_MEMORY) {
 		slurm_error("migrate: the relaunched step was not created: %s; not trying again",
 			    slurm_strerror(e));
 		return;
