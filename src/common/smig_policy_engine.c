@@ -2011,7 +2011,13 @@ decided:
 		plan->reason = g_strdup(left_reason(left_flags));
 	else if (!plan->moves->len)
 		plan->reason = g_strdup("ok");
-	else if (!strcmp(best.name, "comm"))
+	/*
+	 * Affinity: METIS's plan, or any plan (the exact search finds the
+	 * same swaps on small jobs) whose gain is mostly the bottleneck's
+	 * communication time.
+	 */
+	else if (!strcmp(best.name, "comm") ||
+		 2 * (comm_part - best.worst_comm) > before - best.after)
 		plan->reason = g_strdup("affinity");
 	else
 		plan->reason = g_strdup("balance");

@@ -567,6 +567,8 @@ START_TEST(test_comm_pairs)
 		for (uint32_t r = 0; r < 4; r++)
 			ck_assert_uint_eq(node_after(p, &t, r),
 					  node_after(p, &t, r + 4));
+		/* Whichever strategy found it: the gain is traffic. */
+		ck_assert_str_eq(p->reason, "affinity");
 		smig_plan_free(p);
 	}
 	/* Blind and greedy do not see the traffic. */
