@@ -32,7 +32,7 @@ from heat import DONE_RE, START_RE, heat_path, read, submit_started
 # relaunch (several seconds on a loaded machine) and more than a full window
 # after it (the measured gain needs 2 + 8 samples).
 ITERS = 3200
-HEAT_ARGS = f"--nx 2048 --ny 1024 --iters {ITERS} --sleep-ms 8 --report 20 --timestamps"
+HEAT_ARGS = f"--nx 2048 --ny 1024 --iters {ITERS} --sleep-ms 8 --report 5 --timestamps"
 REPORT_RE = r"^heat: iter (\d+)/\d+ t=([\d.]+)$"
 STARTT_RE = r"^heat: rank (\d+) node (\S+) (start|restored) iter (\d+) t=([\d.]+)$"
 # 5 % of one core for the whole node (its two ranks, stepd and slurmd).
