@@ -364,26 +364,10 @@ static void print_json(uint32_t job, GVariant *st)
 static int cmd_show(int argc, char **argv)
 {
 	bool json = false;
-	const char *jobarg = NULL;
 	uint32_t job;
 	GVariant *st;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (!jobarg && argv[i][0] != '-')
-			jobarg = argv[i];
-		else {
-			fprintf(stderr, "smig show: %s: unexpected argument (smig show JOBID [--json])\n",
-				argv[i]);
-			return 2;
-		}
-	}
-	if (!jobarg) {
-		fprintf(stderr, "smig show: JOBID missing (smig show JOBID [--json])\n");
-		return 2;
-	}
-	if (!smig_parse_job(jobarg, &job))
+	if (!smig_parse_job_json("show", argc, argv, &job, &json))
 		return 2;
 	if (!(st = query(job)))
 		return 1;

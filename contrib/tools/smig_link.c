@@ -116,6 +116,31 @@ bool smig_link_state(smig_link_t *l, uint32_t job, uint64_t *good,
 	return true;
 }
 
+bool smig_parse_job_json(const char *cmd, int argc, char **argv,
+			 uint32_t *job, bool *json)
+{
+	const char *jobarg = NULL;
+
+	*json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			*json = true;
+		else if (!jobarg && argv[i][0] != '-')
+			jobarg = argv[i];
+		else {
+			fprintf(stderr, "smig %s: %s: unexpected argument (smig %s JOBID [--json])\n",
+				cmd, argv[i], cmd);
+			return false;
+		}
+	}
+	if (!jobarg) {
+		fprintf(stderr, "smig %s: JOBID missing (smig %s JOBID [--json])\n",
+			cmd, cmd);
+		return false;
+	}
+	return smig_parse_job(jobarg, job);
+}
+
 bool smig_parse_job(const char *text, uint32_t *job)
 {
 	char *end;

@@ -58,6 +58,15 @@ bool smig_link_state(smig_link_t *l, uint32_t job, uint64_t *good,
  */
 bool smig_parse_job(const char *text, uint32_t *job);
 
+/*
+ * smig_parse_job_json - the arguments "JOBID [--json]" of subcommand cmd
+ * (argv[0] is the subcommand)
+ * OUT job, json
+ * RET false after a usage message on stderr naming cmd and the argument
+ */
+bool smig_parse_job_json(const char *cmd, int argc, char **argv,
+			 uint32_t *job, bool *json);
+
 /* smig_json_str - append text as a JSON string (quoted, escaped) */
 void smig_json_str(GString *s, const char *text);
 

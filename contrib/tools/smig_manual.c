@@ -374,7 +374,6 @@ static void history_json(uint32_t job, GVariant *hist)
 int smig_cmd_history(int argc, char **argv)
 {
 	smig_link_t l = { .fd = -1 };
-	const char *jobarg = NULL;
 	smig_msg_t *reply = NULL;
 	GVariant *hist = NULL;
 	GError *err = NULL;
@@ -383,22 +382,7 @@ int smig_cmd_history(int argc, char **argv)
 	uint32_t job = 0;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (!jobarg && argv[i][0] != '-')
-			jobarg = argv[i];
-		else {
-			fprintf(stderr, "smig history: %s: unexpected argument (smig history JOBID [--json])\n",
-				argv[i]);
-			return 2;
-		}
-	}
-	if (!jobarg) {
-		fprintf(stderr, "smig history: JOBID missing (smig history JOBID [--json])\n");
-		return 2;
-	}
-	if (!smig_parse_job(jobarg, &job))
+	if (!smig_parse_job_json("history", argc, argv, &job, &json))
 		return 2;
 	if (!smig_link_open(&l, &err))
 		goto fail;
