@@ -13,25 +13,6 @@
 
 /* Below this runnable time per rank and wall second a node is idle. */
 #define MIN_RUNNABLE	0.05
-/*
- * A node below this share of the best node's availability in every sample
- * of the window is slow for sure (the engine's hysteresis is 20 %).
- */
-#define SLOW_REL	0.8
-
-/* median - of n > 0 values, sorted in place */
-static double median(double *v, uint32_t n)
-{
-	for (uint32_t i = 1; i < n; i++)
-		for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Floor of a speed: the engine needs > 0. */
 #define MIN_SPEED	0.01
 /* Memory is the allocation's (Slurm reserved it): not a constraint here. */
@@ -196,8 +177,6 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	double *cpu_sum = NULL, *run_sum = NULL, *raw = NULL, *best_raw = NULL;
 	uint32_t *count = NULL;
 	double best_avail = 0, slow_speed = INFINITY, t_iter, *rel = NULL;
-	double *rels = NULL;	/* nn x window: each sample's relative value */
-	uint32_t *nrels = NULL;
 	uint32_t nbest = 0;
 	smig_decide_t *d = NULL;
 	GString *text;
@@ -242,18 +221,13 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	/*
 	 * Availability of each node: pooled over its ranks per sample age i,
 	 * relative to the best node of the same sample (the nodes share the
-	 * same moment, whatever else the machine did then). A node whose
-	 * best relative value of the window is below SLOW_REL was slow in
-	 * every sample: its speed is the median of its values (the best one
-	 * of a noisy window overstates it); otherwise its best value (a
-	 * burst shorter than the window never moves ranks). best_avail: the
-	 * mean of the per-sample best, the reference.
+	 * same moment, whatever else the machine did then); a node's speed
+	 * is its best relative value of the window (slow in every sample =
+	 * slow). best_avail: the mean of the per-sample best, the reference.
 	 */
 	cpu_sum = g_new(double, nn);
 	run_sum = g_new(double, nn);
 	rel = g_new(double, nn);
-	rels = g_new(double, (size_t) nn * SMIG_METRICS_WINDOW);
-	nrels = g_new0(uint32_t, nn);
 	for (uint32_t n = 0; n < nn; n++)
 		rel[n] = -1;
 	for (uint32_t i = 0; i < SMIG_METRICS_WINDOW; i++) {
@@ -286,18 +260,11 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 		best_avail += top;
 		nbest++;
 		for (uint32_t n = 0; n < nn; n++)
-			if (cpu_sum[n] >= 0) {
+			if (cpu_sum[n] >= 0)
 				rel[n] = MAX(rel[n], cpu_sum[n] / top);
-				rels[(size_t) n * SMIG_METRICS_WINDOW +
-				     nrels[n]++] = cpu_sum[n] / top;
-			}
 	}
 	if (nbest)
 		best_avail /= nbest;
-	for (uint32_t n = 0; n < nn; n++)
-		if (rel[n] > 0 && rel[n] < SLOW_REL)
-			rel[n] = median(&rels[(size_t) n * SMIG_METRICS_WINDOW],
-					nrels[n]);
 
 	for (uint32_t n = 0; n < nn; n++) {
 		smig_policy_node_t *pn = &d->nodes[n];
@@ -394,7 +361,5 @@ out:
 	g_free(rel);
 	g_free(raw);
 	g_free(best_raw);
-	g_free(rels);
-	g_free(nrels);
 	return d;
 }
