@@ -29,10 +29,7 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,16 +220,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-balance: starts Slurm daemons: run as root")
     smig = os.path.join(args.build, "contrib", "tools", "smig")
-    directory = tempfile.mkdtemp(prefix="smig-bench-")
-    os.chmod(directory, 0o755)
-    base = cl.pick_port_base()
-    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
-                         "--port-base", str(base), "--build", args.build],
-                        text=True, capture_output=True)
-    try:
-        if up.returncode != 0:
-            sys.exit(f"bench-balance: up.sh failed:\n{up.stdout}{up.stderr}")
-        c = cl.Cluster(directory, args.build)
+    with cl.bench_cluster("bench-balance", args.build) as c:
         nodes = c.nodes[:3]
         a, b, spare = nodes
         runs = {
@@ -243,10 +231,6 @@ def main():
             "best": one_run(c, "best", f"-w {a},{spare} -N2", nodes,
                             args.seconds * 0.6, None, None),
         }
-    finally:
-        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
-                       capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
 
     sl, au, be = runs["slowed"], runs["auto"], runs["best"]
     before = rate_between(sl, 1, sl["slow"])

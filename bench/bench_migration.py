@@ -162,16 +162,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-migration: starts Slurm daemons: run as root")
     heat = os.path.join(args.build, "contrib", "examples", "heat")
-    directory = tempfile.mkdtemp(prefix="smig-bench-")
-    os.chmod(directory, 0o755)
-    base = cl.pick_port_base()
-    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
-                         "--port-base", str(base), "--build", args.build,
-                         "--debug", "verbose"], text=True, capture_output=True)
-    try:
-        if up.returncode != 0:
-            sys.exit(f"bench-migration: up.sh failed:\n{up.stdout}{up.stderr}")
-        c = cl.Cluster(directory, args.build)
+    with cl.bench_cluster("bench-migration", args.build, extra=("--debug", "verbose")) as c:
         bare, launch, nbare = bare_relaunch(c, heat, 5)
         runs = [r for r in (one_migration(c, heat, i) for i in range(args.runs)) if r]
         if not runs:
@@ -179,10 +170,6 @@ def main():
         # One rank's image: its rows plus halos of doubles and a small header.
         size = (NY // 4 + 2) * NX * 8 + 64
         write, read = image_io(args.build, size)
-    finally:
-        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
-                       capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
 
     down = statistics.median(r[0] for r in runs)
     cap = statistics.median(r[1] for r in runs)

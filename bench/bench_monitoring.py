@@ -43,11 +43,8 @@ import os
 import random
 import shlex
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -215,16 +212,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-monitoring: starts Slurm daemons: run as root")
     heat = os.path.join(args.build, "contrib", "examples", "heat")
-    directory = tempfile.mkdtemp(prefix="smig-bench-")
-    os.chmod(directory, 0o755)
-    base = cl.pick_port_base()
-    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
-                         "--port-base", str(base), "--build", args.build],
-                        text=True, capture_output=True)
-    try:
-        if up.returncode != 0:
-            sys.exit(f"bench-monitoring: up.sh failed:\n{up.stdout}{up.stderr}")
-        c = cl.Cluster(directory, args.build)
+    with cl.bench_cluster("bench-monitoring", args.build) as c:
         calib = run_job(c, heat, 200, ["off"])["off"]
         if not calib:
             sys.exit("bench-monitoring: calibration run failed")
@@ -235,10 +223,6 @@ def main():
             order += names if i % 2 == 0 else names[::-1]
         rates = run_job(c, heat, iters, order)
         total, upper, words = cpu_method(c, heat, args)
-    finally:
-        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
-                       capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
 
     if any(not r for r in rates.values()):
         sys.exit(f"bench-monitoring: incomplete runs: {rates}")

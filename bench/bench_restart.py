@@ -33,11 +33,8 @@ import argparse
 import datetime
 import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -211,25 +208,12 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-restart: starts Slurm daemons: run as root")
     heat = os.path.join(args.build, "contrib", "examples", "heat")
-    directory = tempfile.mkdtemp(prefix="smig-bench-")
-    os.chmod(directory, 0o755)
-    base = cl.pick_port_base()
-    up = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
-                         "--port-base", str(base), "--build", args.build],
-                        text=True, capture_output=True)
-    try:
-        if up.returncode != 0:
-            sys.exit(f"bench-restart: up.sh failed:\n{up.stdout}{up.stderr}")
-        c = cl.Cluster(directory, args.build)
+    with cl.bench_cluster("bench-restart", args.build) as c:
         if not c.env.get("SMIG_CGROUP"):
             sys.exit("bench-restart: no writable cgroup hierarchy: cannot freeze a node")
         fresh_runs = [r for r in (fresh(c, heat, i) for i in range(3)) if r]
         moves = [r for r in (job_scope(c, heat, i) for i in range(2)) if r]
         crashes = [r for r in (crash(c, heat, i) for i in range(args.runs)) if r]
-    finally:
-        subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
-                       capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
     if not fresh_runs or not crashes or not moves:
         sys.exit("bench-restart: no complete measurement")
 

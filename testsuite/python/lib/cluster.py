@@ -9,14 +9,18 @@ Every command has a timeout; a command that exceeds it is killed with its
 whole process group.
 """
 
+import contextlib
 import dataclasses
 import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 log = logging.getLogger("smig")
@@ -348,6 +352,30 @@ def compile_mpi(source, output):
                     timeout=120)
     assert r.rc == 0, f"mpicc failed:\n{r}"
     os.chmod(output, 0o755)
+
+
+# --- a cluster of a benchmark's own
+
+@contextlib.contextmanager
+def bench_cluster(name, build, extra=()):
+    """A local cluster of its own for benchmark NAME: up.sh in a new
+    directory on free ports (EXTRA: more up.sh arguments), yielded as a
+    Cluster; stopped by down.sh (by PID) and removed at the end, also when
+    the benchmark fails. Exits with NAME and up.sh's words if it does not
+    start."""
+    directory = tempfile.mkdtemp(prefix="smig-bench-")
+    os.chmod(directory, 0o755)
+    up = subprocess.run([os.path.join(CLUSTER_SCRIPTS, "up.sh"), "--dir", directory,
+                         "--port-base", str(pick_port_base()), "--build", build,
+                         *extra], text=True, capture_output=True)
+    try:
+        if up.returncode != 0:
+            sys.exit(f"{name}: up.sh failed:\n{up.stdout}{up.stderr}")
+        yield Cluster(directory, build)
+    finally:
+        subprocess.run([os.path.join(CLUSTER_SCRIPTS, "down.sh"), "--dir", directory],
+                       capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # --- ports
