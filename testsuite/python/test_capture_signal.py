@@ -12,7 +12,7 @@ import re
 import stat
 
 import cluster as cl
-from heat import read, submit_started
+from heat import read, reference_checksum, submit_started
 
 START_RE = r"^sigapp: rank (\d+) node (\S+) (start|restored) iter (\d+)$"
 DONE_RE = r"^sigapp: done iters=(\d+) checksum=([0-9a-f]{16})$"
@@ -39,10 +39,8 @@ def test_capture_signal(cluster, needs_plugins):
     without migration."""
     c = cluster
     app = sigapp_path(c)
-    ref = cl.srun_mpi(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
-                      started_re=START_RE, timeout=120)
-    assert ref.rc == 0, f"reference run failed:\n{ref}"
-    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+    reference = reference_checksum(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
+                                   started_re=START_RE, done_re=DONE_RE)
 
     script = os.path.join(c.workdir, "sigapp.sbatch")
     with open(script, "w") as f:
@@ -96,10 +94,8 @@ def test_capture_signal_every(cluster, needs_plugins):
     the result is that of a run without migration."""
     c = cluster
     app = sigapp_path(c)
-    ref = cl.srun_mpi(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
-                      started_re=START_RE, timeout=120)
-    assert ref.rc == 0, f"reference run failed:\n{ref}"
-    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+    reference = reference_checksum(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
+                                   started_re=START_RE, done_re=DONE_RE)
 
     script = os.path.join(c.workdir, "sigevery.sbatch")
     with open(script, "w") as f:

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
+from heat import DONE_RE, heat_path, read, reference_checksum, starts, submit_started
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40"
 
@@ -48,10 +48,7 @@ def test_handoff(cluster, needs_plugins, local_store):
     without migration."""
     c = cluster
     heat = heat_path(c)
-    ref = cl.srun_mpi(c, f"-N3 -n6 {heat} {HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}",
-                      started_re=START_RE, timeout=120)
-    assert ref.rc == 0, f"reference run failed:\n{ref}"
-    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+    reference = reference_checksum(c, f"-N3 -n6 {heat} {HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}")
 
     script = os.path.join(c.workdir, "handoff.sbatch")
     with open(script, "w") as f:
@@ -158,10 +155,7 @@ def test_image_fault_agent_killed(cluster, needs_plugins, local_store):
     heat = heat_path(c)
     # 32 MiB per rank: the hand-off takes long enough to be caught.
     args = "--nx 8192 --ny 1536 --iters 200 --sleep-ms 10 --report 20"
-    ref = cl.srun_mpi(c, f"-N3 -n3 {heat} {args.replace('--sleep-ms 10', '--sleep-ms 0')}",
-                      started_re=START_RE, timeout=180)
-    assert ref.rc == 0, f"reference run failed:\n{ref}"
-    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+    reference = reference_checksum(c, f"-N3 -n3 {heat} {args.replace('--sleep-ms 10', '--sleep-ms 0')}", timeout=180)
 
     go = os.path.join(c.workdir, "agent_killed.go")
     out = os.path.join(c.workdir, "agent_killed.out")

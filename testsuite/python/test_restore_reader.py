@@ -9,7 +9,7 @@ import os
 import re
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
+from heat import DONE_RE, heat_path, read, reference_checksum, starts, submit_started
 
 HEAT_ARGS = "--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40"
 
@@ -21,10 +21,7 @@ def test_restore_reader(cluster, needs_plugins):
     with the checksum of a run without migration."""
     c = cluster
     heat = heat_path(c)
-    ref = cl.srun_mpi(c, f"-N2 -n4 {heat} {HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}",
-                      started_re=START_RE, timeout=120)
-    assert ref.rc == 0, f"reference run failed:\n{ref}"
-    reference = re.search(DONE_RE, ref.stdout, re.M).group(2)
+    reference = reference_checksum(c, f"-N2 -n4 {heat} {HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}")
 
     script = os.path.join(c.workdir, "reader.sbatch")
     with open(script, "w") as f:

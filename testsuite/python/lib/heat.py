@@ -52,3 +52,14 @@ def submit_started(c, name, script, sbatch_opts, nranks, starts_fn=starts,
             break
         c.run(f"scancel {job}", user="root", timeout=30)
     return job, out, text
+
+
+def reference_checksum(c, srun_args, started_re=START_RE, done_re=DONE_RE,
+                       timeout=120):
+    """The checksum (DONE_RE's second group) that "srun --mpi=pmix
+    SRUN_ARGS" prints without migration; asserts that the run succeeded."""
+    ref = cl.srun_mpi(c, srun_args, started_re=started_re, timeout=timeout)
+    assert ref.rc == 0, f"reference run failed:\n{ref}"
+    m = re.search(done_re, ref.stdout, re.M)
+    assert m, f"the reference run printed no checksum:\n{ref}"
+    return m.group(2)
