@@ -34,6 +34,7 @@
 
 #include "smig_conf.h"
 #include "smig_error.h"
+#include "smig_hostlist.h"
 #include "smig_image.h"
 #include "smig_log.h"
 #include "smig_request.h"
@@ -327,6 +328,50 @@ static void restart_restore(spank_t sp)
 }
 
 /*
+ * pmix_direct_conn_guard - slurmstepd, before Slurm's mpi/pmix reads the
+ * step's environment: a step whose nodes are not the first nodes of its
+ * job (a relaunched step, typically) gets SLURM_PMIX_DIRECT_CONN=false.
+ * Slurm's direct connections between slurmstepds break there: when two
+ * nodes first send to each other at the same moment, pmixp_dconn.h decides
+ * who connects by comparing the peer's job-wide node index with its own
+ * step-wide one, both may decide to wait for the other, and every later
+ * message between them is lost (a PMIx fence that never completes; Slurm
+ * 22.05 to 26.05, doc/faults.md). Without direct connections every message
+ * goes through slurmd, which has no such race.
+ */
+static void pmix_direct_conn_guard(spank_t sp)
+{
+	char step[4096] = "", job[4096] = "", old[16] = "";
+	GError *err = NULL;
+	bool prefix;
+
+	if (spank_getenv(sp, "SLURM_STEP_NODELIST", step, sizeof(step)) !=
+	    ESPANK_SUCCESS ||
+	    spank_getenv(sp, "SLURM_JOB_NODELIST", job, sizeof(job)) !=
+	    ESPANK_SUCCESS)
+		return;
+	if (!smig_hostlist_is_prefix(step, job, &prefix, &err)) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		return;
+	}
+	if (prefix)
+		return;
+	spank_getenv(sp, "SLURM_PMIX_DIRECT_CONN", old, sizeof(old));
+	if (spank_setenv(sp, "SLURM_PMIX_DIRECT_CONN", "false", 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot set SLURM_PMIX_DIRECT_CONN=false: the step's PMIx start may hang (nodes %s of %s)",
+			    smig_spank.job_id, smig_spank.step_id, step, job);
+		return;
+	}
+	slurm_verbose("migrate: JobId=%u StepId=%u: nodes %s are not the first nodes of the job (%s): SLURM_PMIX_DIRECT_CONN=false%s%s",
+		      smig_spank.job_id, smig_spank.step_id, step, job,
+		      old[0] ? ", was " : "", old);
+}
+
+/*
  * remote_post_opt - slurmstepd: the step's image directory and the tasks'
  * environment. Failures leave the step running without migration.
  */
@@ -347,6 +392,7 @@ static void remote_post_opt(spank_t sp)
 	/* The batch, extern and interactive steps have no PMIx server. */
 	if (smig_spank.step_id >= SLURM_MAX_NORMAL_STEP_ID)
 		return;
+	pmix_direct_conn_guard(sp);
 	if (load_conf() < 0) {
 		slurm_error("migrate: JobId=%u StepId=%u runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
