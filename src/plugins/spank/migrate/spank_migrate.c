@@ -327,21 +327,28 @@ static void restart_restore(spank_t sp)
 		   gens[n - 1]);
 }
 
+/* pmix_job_nodes_guard: the tasks' own SLURM_JOB_NODELIST, or NULL */
+static char *task_job_nodes;
+
 /*
- * pmix_direct_conn_guard - slurmstepd, before Slurm's mpi/pmix reads the
+ * pmix_job_nodes_guard - slurmstepd, before Slurm's mpi/pmix reads the
  * step's environment: a step whose nodes are not the first nodes of its
- * job (a relaunched step, typically) gets SLURM_PMIX_DIRECT_CONN=false.
- * Slurm's direct connections between slurmstepds break there: when two
- * nodes first send to each other at the same moment, pmixp_dconn.h decides
- * who connects by comparing the peer's job-wide node index with its own
- * step-wide one, both may decide to wait for the other, and every later
- * message between them is lost (a PMIx fence that never completes; Slurm
- * 22.05 to 26.05, doc/faults.md). Without direct connections every message
- * goes through slurmd, which has no such race.
+ * job (a relaunched step, typically) shows mpi/pmix its own node list as
+ * SLURM_JOB_NODELIST; the tasks get the job's back (task_job_nodes_restore()).
+ * mpi/pmix names peers by their index in SLURM_JOB_NODELIST, but when two
+ * slurmstepds open their direct connection to each other at the same
+ * moment, pmixp_dconn_require_connect() decides who connects by comparing
+ * the peer's job-wide index with its own step-wide one: in such a step both
+ * can decide to wait for the other, and every later message between them
+ * is lost (a PMIx fence that never completes; Slurm 22.05 to 26.05,
+ * doc/faults.md). With the step's list both indexes are the same, as in a
+ * step on the first nodes of its job. (SLURM_PMIX_DIRECT_CONN=false is no
+ * way out: mpi/pmix then uses its tree fence, which in such a step completes
+ * on each node with that node's data alone.)
  */
-static void pmix_direct_conn_guard(spank_t sp)
+static void pmix_job_nodes_guard(spank_t sp)
 {
-	char step[4096] = "", job[4096] = "", old[16] = "";
+	char step[8192] = "", job[8192] = "";
 	GError *err = NULL;
 	bool prefix;
 
@@ -359,16 +366,29 @@ static void pmix_direct_conn_guard(spank_t sp)
 	}
 	if (prefix)
 		return;
-	spank_getenv(sp, "SLURM_PMIX_DIRECT_CONN", old, sizeof(old));
-	if (spank_setenv(sp, "SLURM_PMIX_DIRECT_CONN", "false", 1) !=
+	if (spank_setenv(sp, "SLURM_JOB_NODELIST", step, 1) !=
 	    ESPANK_SUCCESS) {
-		slurm_error("migrate: JobId=%u StepId=%u: cannot set SLURM_PMIX_DIRECT_CONN=false: the step's PMIx start may hang (nodes %s of %s)",
+		slurm_error("migrate: JobId=%u StepId=%u: cannot show mpi/pmix the step's nodes %s as the job's (%s): its PMIx start may hang",
 			    smig_spank.job_id, smig_spank.step_id, step, job);
 		return;
 	}
-	slurm_verbose("migrate: JobId=%u StepId=%u: nodes %s are not the first nodes of the job (%s): SLURM_PMIX_DIRECT_CONN=false%s%s",
-		      smig_spank.job_id, smig_spank.step_id, step, job,
-		      old[0] ? ", was " : "", old);
+	task_job_nodes = g_strdup(job);
+	slurm_verbose("migrate: JobId=%u StepId=%u: nodes %s are not the first nodes of the job (%s): mpi/pmix sees SLURM_JOB_NODELIST=%s",
+		      smig_spank.job_id, smig_spank.step_id, step, job, step);
+}
+
+/* task_job_nodes_restore - a task gets the job's SLURM_JOB_NODELIST back */
+static int task_job_nodes_restore(spank_t sp)
+{
+	if (task_job_nodes &&
+	    spank_setenv(sp, "SLURM_JOB_NODELIST", task_job_nodes, 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot set the task's SLURM_JOB_NODELIST=%s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    task_job_nodes);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -392,7 +412,7 @@ static void remote_post_opt(spank_t sp)
 	/* The batch, extern and interactive steps have no PMIx server. */
 	if (smig_spank.step_id >= SLURM_MAX_NORMAL_STEP_ID)
 		return;
-	pmix_direct_conn_guard(sp);
+	pmix_job_nodes_guard(sp);
 	if (load_conf() < 0) {
 		slurm_error("migrate: JobId=%u StepId=%u runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
@@ -488,6 +508,8 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 SMIG_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int ac,
 						       char **av)
 {
+	if (spank_remote(sp) && task_job_nodes_restore(sp) < 0)
+		return -1;
 	if (smig_spank.active && spank_remote(sp))
 		return smig_agent_task_init(sp);
 	return 0;
@@ -509,6 +531,8 @@ SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 		smig_agent_stop();
 		smig_sample_fini();
 	}
+	if (ctx == S_CTX_REMOTE)
+		g_clear_pointer(&task_job_nodes, g_free);
 	if (ctx == S_CTX_LOCAL) {
 		if (smig_spank.active)
 			smig_relaunch_exit();	/* may not return */
