@@ -8,9 +8,12 @@ ended by srun and started again from the same generation, at most
 MigrateRelaunchTries (3) times (doc/faults.md). The tests make the start of
 the relaunched step hang on purpose: heat --hold-restore R[:T] keeps rank R
 out of smig_register() on the first T tries of a relaunch, so that the other
-ranks wait in the restore agreement, as the ranks of a real hung start do.
+ranks wait in the restore agreement, as the ranks of a real hung start do
+(its "holding" line is not asserted: srun may drop the last output of a
+step it kills).
 
-Cost measured here (2 cores, loopback cluster): about 35 s and 80 s.
+Cost measured here (2 cores, loopback cluster, under load): about 45 s and
+110 s.
 """
 
 import json
@@ -95,7 +98,6 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
         state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
         text = read(out)
         assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
-        assert "heat: rank 3 holding before its restore (try 1)" in text, text
         m = re.search(TIMEOUT_RE, text)
         assert m, f"srun did not say why it started the step again:\n{text}"
         assert (int(m.group(1)), int(m.group(3)), m.group(4),
@@ -138,10 +140,13 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
     finishes with the checksum of a run without migration."""
     c = cluster
     ref = reference(c)
+    go = os.path.join(c.workdir, "watchdog_never.go")
     s = script(c, "watchdog_never",
                f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
                f"{HEAT_ARGS} --hold-restore 3:99\n"
                "echo srun_exit=$?\n"
+               # The test reads the job's record before the restart.
+               f"while [ ! -e {go} ]; do sleep 0.2; done\n"
                "SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix --migrate "
                f"-N2 -n4 {heat_path(c)} {HEAT_ARGS}\n"
                "echo restart_exit=$?\n")
@@ -150,14 +155,25 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
     assert len(starts(text)) == 4, text
     node = drain_node_of(c, text, 3)
     try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=300)
+        text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
+                               timeout=240)
+        assert "srun_exit=" in text, f"srun did not end:\n{text}"
+        hist = smig_history(c, job)
+        relaunch = [h["outcome"] for h in hist if h["kind"] == "relaunch"]
+        assert relaunch == ["relaunched", "relaunched",
+                            "failed:restore-timeout"], hist
+        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        assert re.fullmatch(r"mode=auto gen=1 moves=1 last_move=\S+ "
+                            r"last_error=gen=1;reason=restore-failed;"
+                            r"ranks=0,1,2,3( \S+)*", line), line
+        assert good_gens(c, job) == [1]
+        with open(go, "w"):
+            pass
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
         text = read(out)
         assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
         tries = [int(m.group(3)) for m in re.finditer(TIMEOUT_RE, text)]
         assert tries == [1, 2], f"relaunch tries {tries}:\n{text}"
-        for t in (1, 2, 3):
-            assert f"heat: rank 3 holding before its restore (try {t})" \
-                in text, text
         m = re.search(FAILED_RE, text)
         assert m and int(m.group(1)) == job and m.group(4) == "1", text
         assert "generation 1 stays in the job's image directory: restart " \
@@ -170,14 +186,8 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
         done = re.search(DONE_RE, restart, re.M)
         assert done and done.group(1) == "240" and done.group(2) == ref, \
             f"checksum differs from the run without migration ({ref}):\n{text}"
-        hist = smig_history(c, job)
-        relaunch = [h["outcome"] for h in hist if h["kind"] == "relaunch"]
-        assert relaunch == ["relaunched", "relaunched",
-                            "failed:restore-timeout"], hist
-        assert good_gens(c, job)[-1] >= 1 and 1 in good_gens(c, job)
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
-        assert "last_error=gen=1;reason=restore-failed;ranks=0,1,2,3" in line, \
-            line
     finally:
+        with open(go, "w"):
+            pass
         resume(c, node)
         c.run(f"scancel {job}", user="root", timeout=30)
