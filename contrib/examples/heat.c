@@ -48,6 +48,7 @@ struct opts {
 	long nx, ny, iters, sleep_ms, report;
 	long stall_rank, stall_iter, stall_sec;
 	long busy_rank, busy_threads;
+	long hold_rank, hold_tries;
 	bool timestamps;
 	bool cpu_time;
 	bool reader;
@@ -100,6 +101,10 @@ static void usage(FILE *f)
 "  --cpu-time       print \"heat: rank R loop cpu=S iters=N\" after the loop:\n"
 "                   the CPU seconds of the whole process (all threads)\n"
 "                   spent in the loop's N iterations (for benchmarks)\n"
+"  --hold-restore R[:T]  in a relaunched step (SLURM_MIGRATE_PREV_STEP set),\n"
+"                   rank R never gets to its restore on the first T tries\n"
+"                   (default 1; SLURM_MIGRATE_RESTORE_TRY): a start that\n"
+"                   hangs, for the relaunch watchdog's tests\n"
 "  --reader         restore through smig_register_reader()/smig_read(),\n"
 "                   one row per read, instead of one buffer\n"
 "  --help           this text\n");
@@ -152,6 +157,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "reader", no_argument, NULL, 'D' },
+		{ "hold-restore", required_argument, NULL, 'H' },
 		{ "cpu-time", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -161,6 +167,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts) {
 		.nx = 256, .ny = 256, .iters = 1000,
 		.stall_rank = -1, .stall_iter = -1, .busy_rank = -1,
+		.hold_rank = -1,
 	};
 	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
 		const char *name = c == '?' || c == 'h' ? "" : longopts[idx].name;
@@ -211,6 +218,19 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		case 'D':
 			o->reader = true;
 			break;
+		case 'H': {
+			char *colon = strchr(optarg, ':');
+
+			o->hold_tries = 1;
+			if (colon) {
+				*colon = '\0';
+				ok = parse_long(name, colon + 1, 1, LONG_MAX,
+						&o->hold_tries);
+			}
+			ok = ok && parse_long(name, optarg, 0, INT_MAX,
+					      &o->hold_rank);
+			break;
+		}
 		case 'P':
 			o->cpu_time = true;
 			break;
@@ -237,6 +257,26 @@ static void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/*
+ * hold_restore - --hold-restore: in a relaunched step, this rank never
+ * reaches smig_register() on the first T tries of the relaunch (the others
+ * then wait in the restore agreement, as in a start that hangs)
+ */
+static void hold_restore(const struct opts *o, int rank)
+{
+	const char *try_text = getenv("SLURM_MIGRATE_RESTORE_TRY");
+	long try = try_text ? atol(try_text) : 1;
+
+	if (rank != o->hold_rank || !getenv("SLURM_MIGRATE_PREV_STEP") ||
+	    try > o->hold_tries)
+		return;
+	printf("heat: rank %d holding before its restore (try %ld)\n", rank,
+	       try);
+	fflush(stdout);
+	for (;;)
+		sleep_ms(3600000);
 }
 
 /* Rows of rank r when ny rows are split as evenly as possible. */
@@ -518,6 +558,7 @@ int main(int argc, char **argv)
 	set_borders(&h, h.cur);
 
 	check_smig(h.rank, "smig_init", smig_init());
+	hold_restore(&o, h.rank);
 	if (o.reader)
 		rc = smig_register_reader("heat", capture, restore_reader, &h);
 	else

@@ -273,8 +273,9 @@ static void set_idle(void)
 }
 
 /*
- * notify_agent - send one reply (count or done) to the node agent
- * IN op       - "count" or "done"
+ * notify_agent - send one reply (count, done or restored) to the node agent
+ * IN op       - "count", "done", or "restored" (gen: the generation this
+ *               rank restored; the agent's relaunch watchdog waits for it)
  * IN pause_at - count only
  * IN status, bytes, msg - done only (msg borrowed, may be NULL)
  * Never called with state.lock held. The info is packed before
@@ -283,8 +284,8 @@ static void set_idle(void)
 static void notify_agent(const char *op, uint64_t gen, uint64_t pause_at,
 			 int32_t status, uint64_t bytes, const char *msg)
 {
-	bool is_done = !strcmp(op, "done");
-	size_t n = is_done ? 7 : 5, i = 0;
+	bool is_done = !strcmp(op, "done"), is_count = !strcmp(op, "count");
+	size_t n = is_done ? 7 : is_count ? 5 : 4, i = 0;
 	pmix_info_t *info;
 	bool yes = true;
 	uint32_t rank = state.me.rank;
@@ -301,7 +302,7 @@ static void notify_agent(const char *op, uint64_t gen, uint64_t pause_at,
 		PMIX_INFO_LOAD(&info[i++], KEY_BYTES, &bytes, PMIX_UINT64);
 		PMIX_INFO_LOAD(&info[i++], KEY_MSG, msg ? msg : "",
 			       PMIX_STRING);
-	} else {
+	} else if (is_count) {
 		PMIX_INFO_LOAD(&info[i++], KEY_PAUSE_AT, &pause_at,
 			       PMIX_UINT64);
 	}
@@ -313,9 +314,11 @@ static void notify_agent(const char *op, uint64_t gen, uint64_t pause_at,
 	else if (is_done)
 		smig_debug("generation %" PRIu64 ": sent done status=%d bytes=%" PRIu64 " msg=%s",
 			   gen, status, bytes, msg ? msg : "");
-	else
+	else if (is_count)
 		smig_debug("generation %" PRIu64 ": sent count pause_at=%" PRIu64,
 			   gen, pause_at);
+	else
+		smig_debug("generation %" PRIu64 ": sent %s", gen, op);
 	PMIX_INFO_FREE(info, n);
 }
 
@@ -1094,6 +1097,7 @@ static int register_both(const char *tag, smig_capture_fn capture,
 {
 	const char *v;
 	uint64_t gen;
+	int rc;
 
 	if (!state.initialized) {
 		/* Never a silent fresh start of a relaunched rank. */
@@ -1145,7 +1149,16 @@ static int register_both(const char *tag, smig_capture_fn capture,
 			 v);
 		return SMIG_ERR_INVAL;
 	}
-	return restore_from(gen);
+	rc = restore_from(gen);
+	/*
+	 * Past the restore: the agent tells the balancer, whose watchdog
+	 * relaunches a step whose ranks do not all get here (a start that
+	 * hangs, doc/faults.md). A failed restore ends the rank anyway.
+	 */
+	if (rc == SMIG_RESTORED)
+		notify_agent("restored", atomic_load(&state.last_good), 0, 0,
+			     0, NULL);
+	return rc;
 }
 
 SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,

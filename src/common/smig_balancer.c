@@ -133,6 +133,7 @@ typedef struct agent {
 	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
 	char *addr;		/* its address as seen here, for hand-offs */
 	int64_t last_sample;	/* monotonic us of its last SAMPLE, 0: none */
+	guint8 *restored;	/* per index of ranks: past its restore */
 } agent_t;
 
 typedef enum {
@@ -227,6 +228,10 @@ struct step {
 	int64_t next_periodic;	/* monotonic us of the next every= capture */
 	uint32_t unheard;	/* captures in a row no rank answered */
 	int64_t first_sample;	/* monotonic us of its first SAMPLE, 0: none */
+	/* A relaunched step (the relaunch watchdog, restore_timeout()) */
+	uint64_t restore_gen;	/* generation it restores, 0: a fresh step */
+	uint32_t restore_try;	/* start of this relaunch, from 1 */
+	int64_t restore_deadline;	/* monotonic us; 0: not watched */
 };
 
 struct smig_balancer {
@@ -272,6 +277,7 @@ static void job_sync(smig_balancer_t *b, job_t *j);
 static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s);
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
+static void restore_timeout(smig_balancer_t *b, step_t *s);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -515,6 +521,7 @@ static void job_set_error(job_t *j, uint64_t gen, const char *reason,
 
 static void agent_free(agent_t *a)
 {
+	g_free(a->restored);
 	g_free(a->addr);
 	g_free(a->node);
 	g_free(a->ranks);
@@ -1888,6 +1895,12 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 		return;
 	}
 	history_measure(b, s);
+	/* A relaunched step: nothing else until its ranks are back. */
+	if (s->restore_deadline) {
+		if (now >= s->restore_deadline)
+			restore_timeout(b, s);
+		return;
+	}
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
@@ -2188,6 +2201,194 @@ static bool srun_alloc(step_t *s, const char *alloc_nodes,
 	return true;
 }
 
+/* ---------------------------------------------------------------- watchdog */
+
+static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+			  conn_role_t role);
+
+/*
+ * restore_missing - ranks of a relaunched step not past their restore yet
+ * (no agent registered them, or their agent has not said RESTORED)
+ * RET new text ("2,3", "" if none), caller g_free()s
+ */
+static char *restore_missing(const step_t *s)
+{
+	GString *str = g_string_new(NULL);
+
+	for (uint32_t r = 0; r < s->ntasks; r++) {
+		const agent_t *a = s->rank_agent[r];
+		bool ok = false;
+
+		for (size_t i = 0; a && a->restored && i < a->nranks; i++)
+			if (a->ranks[i] == r)
+				ok = a->restored[i];
+		if (!ok)
+			g_string_append_printf(str, "%s%u", str->len ? "," : "",
+					       r);
+	}
+	return g_string_free(str, FALSE);
+}
+
+/* restore_check - end the watch once every rank is past its restore */
+static void restore_check(step_t *s)
+{
+	char *missing;
+
+	if (!s->restore_deadline || !s->registered)
+		return;
+	missing = restore_missing(s);
+	if (!missing[0]) {
+		smig_info("JobId=%u StepId=%u: all %u ranks past their restore of generation %" PRIu64 " (relaunch try %u)",
+			  s->job->id, s->step_id, s->ntasks, s->restore_gen,
+			  s->restore_try);
+		s->restore_deadline = 0;
+	}
+	g_free(missing);
+}
+
+/*
+ * restore_watch - a relaunched step registered (HELLO_SRUN restored_gen,
+ * prev_step, restore_try): its ranks have MigrateRestoreTimeout to be past
+ * their restore, or restore_timeout() has srun relaunch it again. Steps
+ * restored by their agent (capture=signal) are not watched: no rank of
+ * theirs reports.
+ */
+static void restore_watch(smig_balancer_t *b, step_t *s, uint64_t gen,
+			  const smig_msg_t *m)
+{
+	uint32_t try = 1;
+
+	smig_msg_get_u32(m, "restore_try", &try);
+	s->restore_gen = gen;
+	s->restore_try = MAX(try, 1);
+	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
+		return;
+	s->restore_deadline = now_us() +
+			      (int64_t) b->conf->restore_timeout_ms * 1000;
+	restore_check(s);
+}
+
+/*
+ * A history entry of the watchdog (no plan: nothing was decided but to
+ * start the same placement again).
+ */
+static void history_relaunch(job_t *j, const step_t *s, const char *missing,
+			     const char *outcome, char *why)
+{
+	decision_t *e = g_new0(decision_t, 1);
+
+	e->id = ++j->hist_seq;
+	e->time = g_get_real_time();
+	e->gen = s->restore_gen;
+	e->step_id = s->step_id;
+	e->kind = g_strdup("relaunch");
+	e->ranks = g_strdup(missing);
+	e->from = g_strdup("");
+	e->to = g_strdup("");
+	e->reason = g_strdup("restore-timeout");
+	e->strategy = g_strdup("watchdog");
+	e->why = why;
+	e->outcome = g_strdup(outcome);
+	e->predicted = NAN;
+	e->measured = NAN;
+	g_queue_push_tail(&j->history, e);
+	while (j->history.length > HISTORY_MAX)
+		decision_free(g_queue_pop_head(&j->history));
+}
+
+/*
+ * restore_timeout - the ranks of a relaunched step were not all past their
+ * restore within MigrateRestoreTimeout (a start that hangs: doc/faults.md).
+ * srun ends the step and starts it again from the same generation, or,
+ * after MigrateRelaunchTries starts, ends it for good; the generation stays
+ * in the manifest either way.
+ */
+static void restore_timeout(smig_balancer_t *b, step_t *s)
+{
+	job_t *j = s->job;
+	bool final = s->restore_try >= b->conf->relaunch_tries;
+	char *missing = restore_missing(s);
+	char *timeout = smig_format_duration(b->conf->restore_timeout_ms);
+	GVariantBuilder vb;
+
+	s->restore_deadline = 0;
+	smig_error("JobId=%u StepId=%u: ranks %s not past their restore of generation %" PRIu64 " within MigrateRestoreTimeout=%s (relaunch try %u of %u): %s",
+		   j->id, s->step_id, missing, s->restore_gen, timeout,
+		   s->restore_try, b->conf->relaunch_tries,
+		   !s->srun ? "no srun to end the step" :
+		   final ? "srun ends the step" :
+		   "srun ends the step and starts it again");
+	history_relaunch(j, s, missing,
+			 final ? "failed:restore-timeout" : "relaunched",
+			 g_strdup_printf("ranks %s not past their restore within %s (try %u of %u)",
+					 missing, timeout, s->restore_try,
+					 b->conf->relaunch_tries));
+	job_set_error(j, s->restore_gen,
+		      final ? "restore-failed" : "restore-timeout", missing);
+	if (s->srun) {
+		body_init(&vb, s);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(s->restore_gen));
+		g_variant_builder_add(&vb, "{sv}", "reason",
+				      g_variant_new_string("restore-timeout"));
+		g_variant_builder_add(&vb, "{sv}", "ranks",
+				      g_variant_new_string(missing));
+		g_variant_builder_add(&vb, "{sv}", "try",
+				      g_variant_new_uint32(s->restore_try));
+		g_variant_builder_add(&vb, "{sv}", "tries",
+				      g_variant_new_uint32(b->conf->relaunch_tries));
+		g_variant_builder_add(&vb, "{sv}", "timeout",
+				      g_variant_new_string(timeout));
+		g_variant_builder_add(&vb, "{sv}", "final",
+				      g_variant_new_boolean(final));
+		conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+		/* It ends: no capture, no agent registers for it any more. */
+		s->committed = true;
+	}
+	job_publish(b, j);
+	g_free(timeout);
+	g_free(missing);
+}
+
+/* RESTORED: ranks of an agent's node past their restore */
+static void on_restored(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+{
+	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	agent_t *a = c->agent;
+	uint32_t *ranks = NULL;
+	size_t n = 0;
+	uint64_t gen;
+
+	if (!s || !need_u64(b, c, m, s->job->id, "gen", &gen))
+		return;
+	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &n)) {
+		send_refused(b, c, m, s->job->id,
+			     "field ranks missing or not of type au");
+		return;
+	}
+	if (!a->restored)
+		a->restored = g_new0(guint8, a->nranks);
+	for (size_t k = 0; k < n; k++) {
+		size_t i;
+
+		for (i = 0; i < a->nranks && a->ranks[i] != ranks[k]; i++)
+			;
+		if (i == a->nranks) {
+			char *why = g_strdup_printf("ranks=%u: not a rank of node %s",
+						    ranks[k], a->node);
+
+			send_refused(b, c, m, s->job->id, why);
+			g_free(why);
+			break;
+		}
+		a->restored[i] = 1;
+	}
+	smig_debug("JobId=%u StepId=%u node=%s RESTORED gen=%" PRIu64 " ranks=%zu",
+		   s->job->id, s->step_id, a->node, gen, n);
+	g_free(ranks);
+	restore_check(s);
+}
+
 static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
@@ -2277,6 +2478,7 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		j->last_good = MAX(j->last_good, restored);
 		j->last_tried = MAX(j->last_tried, restored);
 		g_clear_pointer(&j->advice, g_free);
+		restore_watch(b, s, restored, m);
 	}
 	smig_verbose("JobId=%u StepId=%u registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
 		     job_id, step_id, c->peer, m->uid, request, ntasks,
@@ -3202,6 +3404,9 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_SAMPLE:
 		on_sample(b, c, m);
+		break;
+	case SMIG_MSG_RESTORED:
+		on_restored(b, c, m);
 		break;
 	case SMIG_MSG_QUERY:
 		on_query(b, c, m);

@@ -21,6 +21,9 @@
 #define DEFAULT_RETAIN			2
 #define DEFAULT_RELAUNCH_GRACE_MS	30000
 #define DEFAULT_SAMPLE_INTERVAL_MS	30000
+#define DEFAULT_RESTORE_TIMEOUT_MS	120000
+#define DEFAULT_RELAUNCH_TRIES		3
+#define MAX_RELAUNCH_TRIES		100
 #define DEFAULT_BALANCER_ADDR		"localhost"
 #define MAX_RETAIN			1000
 
@@ -38,6 +41,8 @@ typedef enum {
 	KEY_SAMPLE_INTERVAL,
 	KEY_HEALTH_FILE,
 	KEY_IMAGE_STORE,
+	KEY_RESTORE_TIMEOUT,
+	KEY_RELAUNCH_TRIES,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -55,6 +60,8 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateSampleInterval",
 	"MigrateHealthFile",
 	"MigrateImageStore",
+	"MigrateRestoreTimeout",
+	"MigrateRelaunchTries",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -76,6 +83,8 @@ smig_conf_t *smig_conf_new(void)
 	conf->retain = DEFAULT_RETAIN;
 	conf->relaunch_grace_ms = DEFAULT_RELAUNCH_GRACE_MS;
 	conf->sample_interval_ms = DEFAULT_SAMPLE_INTERVAL_MS;
+	conf->restore_timeout_ms = DEFAULT_RESTORE_TIMEOUT_MS;
+	conf->relaunch_tries = DEFAULT_RELAUNCH_TRIES;
 	return conf;
 }
 
@@ -284,6 +293,7 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 	case KEY_RETRY_INTERVAL:
 	case KEY_RELAUNCH_GRACE:
 	case KEY_SAMPLE_INTERVAL:
+	case KEY_RESTORE_TIMEOUT:
 		if (!smig_parse_duration(value, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not a duration (" DURATION_EXAMPLES ")",
@@ -298,6 +308,8 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 			conf->retry_interval_ms = n;
 		else if (k == KEY_RELAUNCH_GRACE)
 			conf->relaunch_grace_ms = n;
+		else if (k == KEY_RESTORE_TIMEOUT)
+			conf->restore_timeout_ms = n;
 		else
 			conf->sample_interval_ms = n;
 		break;
@@ -345,6 +357,15 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 			goto out;
 		}
 		conf->retain = n;
+		break;
+	case KEY_RELAUNCH_TRIES:
+		if (!smig_parse_uint(value, 1, MAX_RELAUNCH_TRIES, &n)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: not a number of tries (1-%u)",
+				    path, line, key, value, MAX_RELAUNCH_TRIES);
+			goto out;
+		}
+		conf->relaunch_tries = n;
 		break;
 	}
 	conf->key_line[k] = line ? line : 1;
@@ -559,6 +580,10 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	add_pair(pairs, KEY_HEALTH_FILE, str_or_null(conf->health_file));
 	add_pair(pairs, KEY_IMAGE_STORE,
 		 g_strdup(conf->image_store_local ? "local" : "shared"));
+	add_pair(pairs, KEY_RESTORE_TIMEOUT,
+		 smig_format_duration(conf->restore_timeout_ms));
+	add_pair(pairs, KEY_RELAUNCH_TRIES,
+		 g_strdup_printf("%u", conf->relaunch_tries));
 	return pairs;
 }
 

@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 13
+#define SMIG_CONF_NKEYS 15
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -44,12 +44,19 @@ typedef struct smig_conf {
 	char *health_file;		/* MigrateHealthFile, default NULL: a
 					 * file whose first word (ok, warn,
 					 * fail) is the node's health */
-	/* private: line that set each key (0: default), for duplicates */
 	bool image_store_local;		/* MigrateImageStore=local: images
 					 * stay on the node that wrote them
 					 * (<MigrateImageDir>/<node>/<job>) and
 					 * are handed off to the target node's
 					 * agent; default shared */
+	uint32_t restore_timeout_ms;	/* MigrateRestoreTimeout, default 2m:
+					 * how long the ranks of a relaunched
+					 * step have to be past their restore
+					 * before it is relaunched again */
+	uint32_t relaunch_tries;	/* MigrateRelaunchTries, default 3:
+					 * starts of one relaunch, the first
+					 * included, 1 to 100 */
+	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;
 

@@ -329,3 +329,23 @@ out_free:
 	g_array_unref(counts);
 	return NULL;
 }
+
+bool smig_hostlist_is_prefix(const char *step, const char *job, bool *prefix,
+			     GError **error)
+{
+	char **s, **j;
+	guint i;
+
+	if (!(s = smig_hostlist_expand(step, error)))
+		return false;
+	if (!(j = smig_hostlist_expand(job, error))) {
+		g_strfreev(s);
+		return false;
+	}
+	for (i = 0; s[i] && j[i] && !strcmp(s[i], j[i]); i++)
+		;
+	*prefix = !s[i];
+	g_strfreev(s);
+	g_strfreev(j);
+	return true;
+}

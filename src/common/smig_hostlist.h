@@ -27,6 +27,16 @@ char **smig_hostlist_expand(const char *expr, GError **error);
 char *smig_hostlist_compress(const char *const *names);
 
 /*
+ * smig_hostlist_is_prefix - the names of step are the first names of job, in
+ * the same order, so that every name has the same index in both lists
+ * IN step, job - host list expressions (borrowed)
+ * OUT prefix   - the answer
+ * RET true, or false (error set) if one expression is bad
+ */
+bool smig_hostlist_is_prefix(const char *step, const char *job, bool *prefix,
+			     GError **error);
+
+/*
  * smig_counts_expand - "2(x3),1" into an array of uint32_t
  * RET new GArray of uint32_t, caller frees with g_array_unref(); NULL on error
  */

@@ -42,6 +42,7 @@ static const char *const type_names[SMIG_MSG_TYPE_MAX] = {
 	[SMIG_MSG_REQUEST] = "REQUEST",
 	[SMIG_MSG_REPLY] = "REPLY",
 	[SMIG_MSG_HANDOFF] = "HANDOFF",
+	[SMIG_MSG_RESTORED] = "RESTORED",
 };
 
 /* smig_msg_type_name - "HELLO_SRUN", ... or "UNKNOWN" (static) */

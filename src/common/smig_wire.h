@@ -46,6 +46,7 @@ typedef enum {
 	SMIG_MSG_REQUEST = 16,		/* CLI -> balancer: capture/move now */
 	SMIG_MSG_REPLY = 17,		/* balancer -> CLI: answer to REQUEST */
 	SMIG_MSG_HANDOFF = 18,		/* agent <-> agent: image transfer */
+	SMIG_MSG_RESTORED = 19,		/* agent -> balancer: ranks past restore */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 

@@ -205,6 +205,8 @@ MigrateBalancerAddr=$ctld_addr
 MigratePort=$mport
 MigratePollInterval=1s
 MigrateCaptureTimeout=20s
+# A relaunched step has this long to be past its restore (the watchdog tests).
+MigrateRestoreTimeout=20s
 MigrateImageDir=$dir/images
 # One health file per node (tests write "fail ..." to predict a failure).
 MigrateHealthFile=$dir/health/%n

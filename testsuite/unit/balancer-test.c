@@ -486,6 +486,174 @@ START_TEST(test_drain_moves_ranks)
 }
 END_TEST
 
+/* RESTORED: ranks r0 and r1 of an agent are past their restore */
+static void restored(int fd, uint32_t step, uint64_t gen, uint32_t r0,
+		     uint32_t r1)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	GVariantBuilder vb;
+
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	send_msg(fd, user_auth, SMIG_MSG_RESTORED, &vb);
+}
+
+/*
+ * A relaunched step 7 (from step 6, generation 5, relaunch try "try") with
+ * its two agents; the ranks of node1 say RESTORED.
+ */
+static void relaunched_step(int *srun, int *a1, int *a2, uint32_t try)
+{
+	GVariantBuilder vb;
+
+	*srun = peer();
+	body_start(&vb, 7);
+	g_variant_builder_add(&vb, "{sv}", "request",
+			      g_variant_new_string("mode=auto"));
+	g_variant_builder_add(&vb, "{sv}", "ntasks", g_variant_new_uint32(4));
+	g_variant_builder_add(&vb, "{sv}", "alloc_nodes",
+			      g_variant_new_string("node[1-3]"));
+	g_variant_builder_add(&vb, "{sv}", "alloc_cpus",
+			      g_variant_new_string(alloc_cpus));
+	g_variant_builder_add(&vb, "{sv}", "restored_gen",
+			      g_variant_new_uint64(5));
+	g_variant_builder_add(&vb, "{sv}", "prev_step",
+			      g_variant_new_uint32(6));
+	g_variant_builder_add(&vb, "{sv}", "restore_try",
+			      g_variant_new_uint32(try));
+	send_msg(*srun, user_auth, SMIG_MSG_HELLO_SRUN, &vb);
+	*a1 = peer();
+	hello_agent(*a1, user_auth, 7, "node1", 0, 1);
+	*a2 = peer();
+	hello_agent(*a2, user_auth, 7, "node2", 2, 3);
+	restored(*a1, 7, 5, 0, 1);
+}
+
+/* The watchdog's ABORT to srun; RET its "final" */
+static bool expect_restore_timeout(int srun, uint32_t try)
+{
+	smig_msg_t *m = expect(srun, SMIG_MSG_ABORT);
+	gboolean final = FALSE;
+	uint32_t v = 0;
+
+	ck_assert_str_eq(get_str(m, "reason"), "restore-timeout");
+	ck_assert_uint_eq(get_u64(m, "gen"), 5);
+	ck_assert_str_eq(get_str(m, "ranks"), "2,3");
+	ck_assert_str_eq(get_str(m, "timeout"), "300ms");
+	ck_assert(smig_msg_get_u32(m, "try", &v));
+	ck_assert_uint_eq(v, try);
+	ck_assert(smig_msg_get_u32(m, "tries", &v));
+	ck_assert_uint_eq(v, 3);
+	ck_assert(g_variant_lookup(m->body, "final", "b", &final));
+	smig_msg_free(m);
+	return final;
+}
+
+/*
+ * A relaunched step whose ranks 2,3 never get past their restore: after
+ * MigrateRestoreTimeout srun is told to start it again (try 1 of 3), the
+ * state line and the history say so, and no capture starts on it.
+ */
+START_TEST(test_restore_watchdog_relaunches)
+{
+	int srun, a1, a2;
+	char *got;
+
+	conf->restore_timeout_ms = 300;
+	relaunched_step(&srun, &a1, &a2, 1);
+	/* A drain while the ranks restore: nothing can be captured yet. */
+	set_node(2, SMIG_NODE_DRAIN);
+	ck_assert(!expect_restore_timeout(srun, 1));
+	got = wait_published("mode=auto gen=5 moves=0 last_error=gen=5;reason=restore-timeout;ranks=2,3");
+	ck_assert_str_eq(got, "mode=auto gen=5 moves=0 last_error=gen=5;reason=restore-timeout;ranks=2,3");
+	g_free(got);
+	{
+		GVariant *h = query_history();
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "relaunch");
+		ck_assert_uint_eq(hist_gen(h, 0), 5);
+		ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+		ck_assert_str_eq(hist_str(h, 0, "reason"), "restore-timeout");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"), "relaunched");
+		ck_assert_str_eq(hist_str(h, 0, "why"),
+				 "ranks 2,3 not past their restore within 300ms (try 1 of 3)");
+		g_variant_unref(h);
+	}
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/* The last try: srun ends the step for good (final), reason restore-failed */
+START_TEST(test_restore_watchdog_last_try)
+{
+	int srun, a1, a2;
+	char *got;
+
+	conf->restore_timeout_ms = 300;
+	relaunched_step(&srun, &a1, &a2, 3);
+	ck_assert(expect_restore_timeout(srun, 3));
+	got = wait_published("mode=auto gen=5 moves=0 last_error=gen=5;reason=restore-failed;ranks=2,3");
+	ck_assert_str_eq(got, "mode=auto gen=5 moves=0 last_error=gen=5;reason=restore-failed;ranks=2,3");
+	g_free(got);
+	{
+		GVariant *h = query_history();
+
+		ck_assert_str_eq(hist_str(h, 0, "outcome"),
+				 "failed:restore-timeout");
+		g_variant_unref(h);
+	}
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * Every rank back: the watch ends, and the step is an ordinary one again
+ * (a drain starts a capture: no capture starts while it is watched).
+ */
+START_TEST(test_restore_watchdog_all_back)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+
+	conf->restore_timeout_ms = 300;
+	relaunched_step(&srun, &a1, &a2, 1);
+	restored(a2, 7, 5, 2, 3);
+	set_node(2, SMIG_NODE_DRAIN);
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 6);
+	smig_msg_free(m);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/* RESTORED naming a rank of another node is refused */
+START_TEST(test_restored_foreign_rank_refused)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+
+	relaunched_step(&srun, &a1, &a2, 1);
+	restored(a1, 7, 5, 2, 3);
+	m = expect(a1, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "reason"), "ranks=2: not a rank of node node1");
+	smig_msg_free(m);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_missing_done_aborts)
 {
 	int srun, a1, a2;
@@ -1386,6 +1554,10 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_drain_moves_ranks);
 	tcase_add_test(tc, test_auto_balances);
 	tcase_add_test(tc, test_missing_done_aborts);
+	tcase_add_test(tc, test_restore_watchdog_relaunches);
+	tcase_add_test(tc, test_restore_watchdog_last_try);
+	tcase_add_test(tc, test_restore_watchdog_all_back);
+	tcase_add_test(tc, test_restored_foreign_rank_refused);
 	tcase_add_test(tc, test_unheard_prepare_retried);
 	tcase_add_test(tc, test_failed_done_aborts);
 	tcase_add_test(tc, test_agent_gone_ends_step);

@@ -93,6 +93,8 @@ START_TEST(test_defaults)
 		{ "MigrateSampleInterval", "30s" },
 		{ "MigrateHealthFile", "(null)" },
 		{ "MigrateImageStore", "shared" },
+		{ "MigrateRestoreTimeout", "2m" },
+		{ "MigrateRelaunchTries", "3" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -139,7 +141,13 @@ START_TEST(test_lines)
 				       &err));
 	ck_assert(smig_conf_parse_line(conf, "f", 13,
 				       "MigrateBalancerAddr=10.0.0.1", &err));
+	ck_assert(smig_conf_parse_line(conf, "f", 14,
+				       "MigrateRestoreTimeout=45s", &err));
+	ck_assert(smig_conf_parse_line(conf, "f", 15,
+				       "MigrateRelaunchTries=5", &err));
 	ck_assert_ptr_null(err);
+	ck_assert_uint_eq(conf->restore_timeout_ms, 45000);
+	ck_assert_uint_eq(conf->relaunch_tries, 5);
 	ck_assert_uint_eq(conf->port, 7001);
 	ck_assert_uint_eq(conf->poll_interval_ms, 500);
 	ck_assert_uint_eq(conf->capture_timeout_ms, 90000);
@@ -164,9 +172,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries)");
 }
 END_TEST
 
@@ -209,6 +217,12 @@ START_TEST(test_value_errors)
 		     "migrate.conf:7: MigrateHealthFile=health: not an absolute path (e.g. /var/spool/slurm-migrate)");
 	expect_error("MigrateRelaunchGrace=2d",
 		     "migrate.conf:7: MigrateRelaunchGrace=2d: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigrateRestoreTimeout=0",
+		     "migrate.conf:7: MigrateRestoreTimeout=0: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigrateRelaunchTries=0",
+		     "migrate.conf:7: MigrateRelaunchTries=0: not a number of tries (1-100)");
+	expect_error("MigrateRelaunchTries=101",
+		     "migrate.conf:7: MigrateRelaunchTries=101: not a number of tries (1-100)");
 	expect_error("MigrateImageDir=var/img",
 		     "migrate.conf:7: MigrateImageDir=var/img: not an absolute path (e.g. /var/spool/slurm-migrate)");
 	expect_error("MigrateStateDir=",

@@ -159,6 +159,34 @@ START_TEST(test_counts)
 }
 END_TEST
 
+/* Slurm's mpi/pmix compares step and job node indexes (doc/faults.md). */
+START_TEST(test_is_prefix)
+{
+	GError *err = NULL;
+	bool prefix = false;
+
+	ck_assert(smig_hostlist_is_prefix("node[1-2]", "node[1-3]", &prefix,
+					  &err));
+	ck_assert(prefix);
+	ck_assert(smig_hostlist_is_prefix("node[1-3]", "node[1-3]", &prefix,
+					  &err));
+	ck_assert(prefix);
+	ck_assert(smig_hostlist_is_prefix("node[2-3]", "node[1-3]", &prefix,
+					  &err));
+	ck_assert(!prefix);
+	ck_assert(smig_hostlist_is_prefix("node[1,3]", "node[1-3]", &prefix,
+					  &err));
+	ck_assert(!prefix);
+	ck_assert(smig_hostlist_is_prefix("node[1-4]", "node[1-3]", &prefix,
+					  &err));
+	ck_assert(!prefix);
+	ck_assert(!smig_hostlist_is_prefix("node[1-", "node[1-3]", &prefix,
+					   &err));
+	ck_assert_ptr_nonnull(err);
+	g_clear_error(&err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hostlist");
@@ -171,6 +199,7 @@ int main(void)
 	tcase_add_test(tc, test_expand_errors);
 	tcase_add_test(tc, test_compress);
 	tcase_add_test(tc, test_counts);
+	tcase_add_test(tc, test_is_prefix);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

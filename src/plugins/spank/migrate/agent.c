@@ -59,7 +59,8 @@
 
 /* A rank's answer, copied out of the PMIx progress thread. */
 typedef struct rank_event {
-	bool done;		/* false: count */
+	bool done;		/* false: count (or restored) */
+	bool restored;		/* past its restore (relaunch watchdog) */
 	uint64_t gen;
 	uint32_t rank;
 	uint64_t pause_at;	/* count */
@@ -107,6 +108,10 @@ static struct {
 	uint32_t sig_timeout_ms;	/* PREPARE's timeout_ms */
 	int64_t sig_deadline;	/* monotonic us; 0: no signal capture */
 	bool *sig_done;		/* per index of ranks[]: DONE sent */
+	/* agent thread only: ranks past their restore (see send_restored()) */
+	bool *restored;		/* per index of ranks[] */
+	uint32_t nrestored;
+	uint64_t restored_gen;	/* the newest generation one of them named */
 
 	char nspace[PMIX_MAX_NSLEN + 1];
 	char *node;
@@ -155,8 +160,8 @@ static const pmix_value_t *find_info(const pmix_info_t *info, size_t ninfo,
 
 /*
  * parse_rank_event - a rank's PMIX_JCTRL_CHECKPOINT_COMPLETE as the design
- * says: smig.op (count|done), smig.gen, smig.rank, then smig.pause_at or
- * smig.status, smig.bytes, smig.msg. The sender is the event's source as
+ * says: smig.op (count|done|restored), smig.gen, smig.rank, then
+ * smig.pause_at (count) or smig.status, smig.bytes, smig.msg (done). The sender is the event's source as
  * the PMIx server knows it: it must be a rank of this step on this node.
  * RET new event, free with rank_event_free(); NULL (logged) if malformed
  */
@@ -193,6 +198,8 @@ static rank_event_t *parse_rank_event(const pmix_proc_t *source,
 		if (!(v = find_info(info, ninfo, "smig.pause_at", PMIX_UINT64)))
 			goto bad_field;
 		ev->pause_at = v->data.uint64;
+	} else if (!strcmp(op->data.string, "restored")) {
+		ev->restored = true;
 	} else if (!strcmp(op->data.string, "done")) {
 		ev->done = true;
 		if (!(v = find_info(info, ninfo, "smig.status", PMIX_INT32)))
@@ -204,7 +211,7 @@ static rank_event_t *parse_rank_event(const pmix_proc_t *source,
 		    v->data.string)
 			ev->msg = g_strdup(v->data.string);
 	} else {
-		slurm_error("migrate: checkpoint-complete event from rank %u: smig.op=%s: unknown (count, done), ignored",
+		slurm_error("migrate: checkpoint-complete event from rank %u: smig.op=%s: unknown (count, done, restored), ignored",
 			    source->rank, op->data.string);
 		g_free(ev);
 		return NULL;
@@ -439,7 +446,52 @@ static int verify_image(uint32_t rank, uint64_t gen, uint64_t *bytes,
 	return 0;
 }
 
-/* forward_rank_event - COUNT or DONE for one rank's answer */
+/*
+ * send_restored - RESTORED: every rank of this node that is past its
+ * restore so far (all of them each time: a message lost with a connection
+ * is made good by the next one, and after a reconnect by say_hello())
+ */
+static void send_restored(void)
+{
+	GVariantBuilder b;
+	GArray *ranks;
+
+	if (agent.fd < 0 || !agent.nrestored)
+		return;
+	ranks = g_array_new(false, false, sizeof(uint32_t));
+	for (uint32_t i = 0; i < agent.nranks; i++)
+		if (agent.restored[i])
+			g_array_append_val(ranks, agent.ranks[i]);
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "gen",
+			      g_variant_new_uint64(agent.restored_gen));
+	g_variant_builder_add(&b, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks->data, ranks->len,
+							sizeof(uint32_t)));
+	g_array_free(ranks, true);
+	if (!send_msg(SMIG_MSG_RESTORED, &b))
+		lost_connection("send failed");
+}
+
+/* rank_restored - a rank of this node is past its restore */
+static void rank_restored(const rank_event_t *ev)
+{
+	for (uint32_t i = 0; i < agent.nranks; i++) {
+		if (agent.ranks[i] != ev->rank || agent.restored[i])
+			continue;
+		agent.restored[i] = true;
+		agent.nrestored++;
+		agent.restored_gen = MAX(agent.restored_gen, ev->gen);
+		slurm_verbose("migrate: JobId=%u StepId=%u rank=%u: restored generation %" PRIu64 " (%u of %u ranks on this node)",
+			      smig_spank.job_id, smig_spank.step_id, ev->rank,
+			      ev->gen, agent.nrestored, agent.nranks);
+		send_restored();
+		return;
+	}
+}
+
+/* forward_rank_event - COUNT or DONE for one rank's answer, or RESTORED */
 static void forward_rank_event(rank_event_t *ev)
 {
 	GVariantBuilder b;
@@ -448,6 +500,10 @@ static void forward_rank_event(rank_event_t *ev)
 	int32_t status = ev->status;
 	const char *msg = ev->msg ? ev->msg : "";
 
+	if (ev->restored) {
+		rank_restored(ev);
+		return;
+	}
 	if (agent.fd < 0)
 		return;
 	if (!agent.capture_gen || ev->gen != agent.capture_gen) {
@@ -1153,6 +1209,8 @@ static void agent_connect(void)
 				   agent.attempts, agent.good_gen);
 		agent.connected_once = true;
 		g_clear_error(&err);
+		/* Ranks restored before (or while the balancer was away). */
+		send_restored();
 		return;
 	}
 	if (!agent.lost_at) {
@@ -1323,6 +1381,7 @@ static bool local_ranks(spank_t sp)
 	    ESPANK_SUCCESS)
 		return false;
 	agent.ranks = g_new0(uint32_t, n ? n : 1);
+	agent.restored = g_new0(bool, n ? n : 1);
 	for (uint32_t i = 0; i < n; i++) {
 		if (spank_get_item(sp, S_JOB_LOCAL_TO_GLOBAL_ID, i, &gid) !=
 		    ESPANK_SUCCESS)
@@ -1442,6 +1501,7 @@ void smig_agent_stop(void)
 	g_clear_pointer(&agent.ranks, g_free);
 	g_clear_pointer(&agent.node, g_free);
 	g_clear_pointer(&agent.sig_done, g_free);
+	g_clear_pointer(&agent.restored, g_free);
 	agent.sig_deadline = 0;
 	agent.nranks = 0;
 }

@@ -87,6 +87,8 @@ static struct {
 	uint32_t cpt;
 	uint64_t restored_gen;	/* 0: a fresh step */
 	uint32_t prev_step;
+	uint32_t restore_try;	/* relaunched: start of this relaunch, from 1 */
+	char *relaunch_text;	/* relaunched: its hostfile's text */
 	int64_t retry_at;	/* monotonic us of the next try; 0: none */
 	int64_t lost_at;
 	uint32_t backoff_ms;
@@ -106,6 +108,9 @@ static struct {
 	char *hostfile;		/* our file, g_free() */
 	uint32_t nnodes;	/* distinct nodes of its first ntasks lines */
 	char *reason;
+	uint32_t next_try;	/* the relaunch watchdog's: try of the exec,
+				 * 0: a new move */
+	bool restore_failed;	/* the watchdog's last try: no exec */
 
 	int exit_status;	/* srun's, from on_exit() */
 	bool started;		/* smig_relaunch_start() ran: a step exists */
@@ -475,9 +480,12 @@ static bool srun_hello(void)
 			      g_variant_new_uint32(rl.cpt));
 	g_variant_builder_add(&b, "{sv}", "restored_gen",
 			      g_variant_new_uint64(rl.restored_gen));
-	if (rl.restored_gen)
+	if (rl.restored_gen) {
 		g_variant_builder_add(&b, "{sv}", "prev_step",
 				      g_variant_new_uint32(rl.prev_step));
+		g_variant_builder_add(&b, "{sv}", "restore_try",
+				      g_variant_new_uint32(rl.restore_try));
+	}
 	/* After a reconnect: what a restarted balancer must know. */
 	g_variant_builder_add(&b, "{sv}", "good_gen",
 			      g_variant_new_uint64(rl.restored_gen));
@@ -569,6 +577,70 @@ static bool agent_lost(const smig_msg_t *msg)
 	return true;
 }
 
+/*
+ * restore_timed_out - ABORT reason=restore-timeout: the ranks of this
+ * relaunched step were not all past their restore within
+ * MigrateRestoreTimeout (a start that hangs, doc/faults.md). End the step;
+ * at exit, start it again from the same generation with the same hostfile,
+ * unless this was the last try (final).
+ * RET true if the message was this (handled)
+ */
+static bool restore_timed_out(const smig_msg_t *msg)
+{
+	const char *reason = NULL, *ranks = "?", *timeout = "?";
+	uint32_t job, step, try = 0, tries = 0;
+	gboolean final = TRUE;
+	char *errmsg = NULL, *path;
+	uint64_t gen;
+
+	if (!smig_msg_get_str(msg, "reason", &reason) ||
+	    strcmp(reason, "restore-timeout"))
+		return false;
+	if (!smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) || job != rl.job_id ||
+	    step != rl.step_id || !rl.restored_gen ||
+	    gen != rl.restored_gen) {
+		slurm_error("migrate: JobId=%u StepId=%u: ABORT reason=restore-timeout not for this relaunched step (generation %" PRIu64 "), ignored",
+			    rl.job_id, rl.step_id, rl.restored_gen);
+		return true;
+	}
+	smig_msg_get_str(msg, "ranks", &ranks);
+	smig_msg_get_str(msg, "timeout", &timeout);
+	smig_msg_get_u32(msg, "try", &try);
+	smig_msg_get_u32(msg, "tries", &tries);
+	if (msg->body)
+		g_variant_lookup(msg->body, "final", "b", &final);
+	if (!final && rl.relaunch_text &&
+	    check_hostfile(rl.relaunch_text, &rl.nnodes, &errmsg) &&
+	    (path = write_hostfile(rl.relaunch_text, &errmsg))) {
+		drop_pending();
+		rl.hostfile = path;
+		rl.reason = g_strdup("restore-timeout");
+		rl.gen = gen;
+		rl.next_try = rl.restore_try + 1;
+		rl.prepared = rl.pending = true;
+		slurm_error("migrate: JobId=%u StepId=%u: relaunch try %u of %u: ranks %s not past their restore of generation %" PRIu64 " within %s (reason=restore-timeout): ending the step and starting it again from generation %" PRIu64,
+			    rl.job_id, rl.step_id, try, tries, ranks, gen,
+			    timeout, gen);
+	} else {
+		if (!final)
+			slurm_error("migrate: JobId=%u StepId=%u: cannot start the step again: %s",
+				    rl.job_id, rl.step_id,
+				    errmsg ? errmsg : "no hostfile of the relaunch");
+		g_free(errmsg);
+		rl.restore_failed = true;
+		slurm_error("migrate: JobId=%u StepId=%u: relaunch try %u of %u: ranks %s not past their restore of generation %" PRIu64 " within %s (reason=restore-failed): ending the step; generation %" PRIu64 " stays in the job's image directory: restart the step with SLURM_MIGRATE_RESTORE_GEN=last",
+			    rl.job_id, rl.step_id, try, tries, ranks, gen,
+			    timeout, gen);
+	}
+	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
+			    rl.job_id, rl.step_id,
+			    slurm_strerror(slurm_get_errno()));
+	return true;
+}
+
 static gpointer relaunch_main(gpointer unused)
 {
 	uint32_t grace_ms = smig_spank.conf->relaunch_grace_ms;
@@ -651,6 +723,8 @@ static gpointer relaunch_main(gpointer unused)
 			}
 			break;
 		case SMIG_MSG_ABORT:
+			if (restore_timed_out(msg))
+				break;
 			if (!ended && agent_lost(msg))
 				ended = true;
 			decide(msg);
@@ -768,9 +842,20 @@ int smig_relaunch_start(spank_t sp)
 	if (env_u64("SLURM_MIGRATE_PREV_STEP", &prev) &&
 	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
 		relaunched = true;
-	/* The step exists now: srun has read the hostfile of the move. */
-	if (relaunched && is_our_hostfile(hostfile))
+	/*
+	 * The step exists now: srun has read the hostfile of the move. Its
+	 * text stays here for the relaunch watchdog (restore_timed_out()).
+	 */
+	if (relaunched && is_our_hostfile(hostfile)) {
+		g_file_get_contents(hostfile, &rl.relaunch_text, NULL, NULL);
 		unlink(hostfile);
+	}
+	if (relaunched) {
+		uint64_t try = 1;
+
+		env_u64("SLURM_MIGRATE_RESTORE_TRY", &try);
+		rl.restore_try = (uint32_t) MIN(MAX(try, 1), UINT32_MAX);
+	}
 	env_u64("SLURM_CPUS_PER_TASK", &cpt);
 	if (nodes && !(rl.alloc_nodes = smig_hostlist_expand(nodes, &err))) {
 		slurm_error("migrate: SLURM_JOB_NODELIST=%s: %s; the step runs without migration",
@@ -900,7 +985,7 @@ static char **build_env(void)
 		"SLURM_NTASKS_PER_NODE", "SLURM_DISTRIBUTION",
 		"SLURM_STEP_ID", "SLURM_STEPID", "SLURM_HOSTFILE",
 		"SLURM_MIGRATE_RESTORE_GEN", "SLURM_MIGRATE_PREV_STEP",
-		"SLURM_MIGRATE_RELAUNCH_TRY",
+		"SLURM_MIGRATE_RELAUNCH_TRY", "SLURM_MIGRATE_RESTORE_TRY",
 	};
 	char **env = g_strdupv(rl.env ? rl.env : environ);
 	char num[32];
@@ -912,6 +997,12 @@ static char **build_env(void)
 	env = g_environ_setenv(env, "SLURM_MIGRATE_RESTORE_GEN", num, TRUE);
 	snprintf(num, sizeof(num), "%u", rl.step_id);
 	env = g_environ_setenv(env, "SLURM_MIGRATE_PREV_STEP", num, TRUE);
+	/* The relaunch watchdog's next try of the same relaunch. */
+	if (rl.next_try) {
+		snprintf(num, sizeof(num), "%u", rl.next_try);
+		env = g_environ_setenv(env, "SLURM_MIGRATE_RESTORE_TRY", num,
+				       TRUE);
+	}
 	return env;
 }
 
@@ -965,6 +1056,7 @@ static void relaunch_free(void)
 	g_clear_pointer(&rl.alloc_nodes, g_strfreev);
 	g_clear_pointer(&rl.alloc_text, g_free);
 	g_clear_pointer(&rl.cpus_text, g_free);
+	g_clear_pointer(&rl.relaunch_text, g_free);
 	if (rl.wake_fd >= 0)
 		close(rl.wake_fd);
 	rl.wake_fd = -1;
@@ -1064,6 +1156,9 @@ void smig_relaunch_exit(void)
 	}
 	if (!rl.pending) {
 		relaunch_free();
+		/* The watchdog ended the step: its work is not done. */
+		if (rl.restore_failed && !rl.exit_status)
+			_exit(1);
 		return;
 	}
 

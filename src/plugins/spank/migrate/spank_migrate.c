@@ -34,6 +34,7 @@
 
 #include "smig_conf.h"
 #include "smig_error.h"
+#include "smig_hostlist.h"
 #include "smig_image.h"
 #include "smig_log.h"
 #include "smig_request.h"
@@ -326,6 +327,70 @@ static void restart_restore(spank_t sp)
 		   gens[n - 1]);
 }
 
+/* pmix_job_nodes_guard: the tasks' own SLURM_JOB_NODELIST, or NULL */
+static char *task_job_nodes;
+
+/*
+ * pmix_job_nodes_guard - slurmstepd, before Slurm's mpi/pmix reads the
+ * step's environment: a step whose nodes are not the first nodes of its
+ * job (a relaunched step, typically) shows mpi/pmix its own node list as
+ * SLURM_JOB_NODELIST; the tasks get the job's back (task_job_nodes_restore()).
+ * mpi/pmix names peers by their index in SLURM_JOB_NODELIST, but when two
+ * slurmstepds open their direct connection to each other at the same
+ * moment, pmixp_dconn_require_connect() decides who connects by comparing
+ * the peer's job-wide index with its own step-wide one: in such a step both
+ * can decide to wait for the other, and every later message between them
+ * is lost (a PMIx fence that never completes; Slurm 22.05 to 26.05,
+ * doc/faults.md). With the step's list both indexes are the same, as in a
+ * step on the first nodes of its job. (SLURM_PMIX_DIRECT_CONN=false is no
+ * way out: mpi/pmix then uses its tree fence, which in such a step completes
+ * on each node with that node's data alone.)
+ */
+static void pmix_job_nodes_guard(spank_t sp)
+{
+	char step[8192] = "", job[8192] = "";
+	GError *err = NULL;
+	bool prefix;
+
+	if (spank_getenv(sp, "SLURM_STEP_NODELIST", step, sizeof(step)) !=
+	    ESPANK_SUCCESS ||
+	    spank_getenv(sp, "SLURM_JOB_NODELIST", job, sizeof(job)) !=
+	    ESPANK_SUCCESS)
+		return;
+	if (!smig_hostlist_is_prefix(step, job, &prefix, &err)) {
+		slurm_error("migrate: JobId=%u StepId=%u: %s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		return;
+	}
+	if (prefix)
+		return;
+	if (spank_setenv(sp, "SLURM_JOB_NODELIST", step, 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot show mpi/pmix the step's nodes %s as the job's (%s): its PMIx start may hang",
+			    smig_spank.job_id, smig_spank.step_id, step, job);
+		return;
+	}
+	task_job_nodes = g_strdup(job);
+	slurm_verbose("migrate: JobId=%u StepId=%u: nodes %s are not the first nodes of the job (%s): mpi/pmix sees SLURM_JOB_NODELIST=%s",
+		      smig_spank.job_id, smig_spank.step_id, step, job, step);
+}
+
+/* task_job_nodes_restore - a task gets the job's SLURM_JOB_NODELIST back */
+static int task_job_nodes_restore(spank_t sp)
+{
+	if (task_job_nodes &&
+	    spank_setenv(sp, "SLURM_JOB_NODELIST", task_job_nodes, 1) !=
+	    ESPANK_SUCCESS) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot set the task's SLURM_JOB_NODELIST=%s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    task_job_nodes);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * remote_post_opt - slurmstepd: the step's image directory and the tasks'
  * environment. Failures leave the step running without migration.
@@ -347,6 +412,7 @@ static void remote_post_opt(spank_t sp)
 	/* The batch, extern and interactive steps have no PMIx server. */
 	if (smig_spank.step_id >= SLURM_MAX_NORMAL_STEP_ID)
 		return;
+	pmix_job_nodes_guard(sp);
 	if (load_conf() < 0) {
 		slurm_error("migrate: JobId=%u StepId=%u runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
@@ -442,6 +508,8 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 SMIG_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int ac,
 						       char **av)
 {
+	if (spank_remote(sp) && task_job_nodes_restore(sp) < 0)
+		return -1;
 	if (smig_spank.active && spank_remote(sp))
 		return smig_agent_task_init(sp);
 	return 0;
@@ -463,6 +531,8 @@ SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 		smig_agent_stop();
 		smig_sample_fini();
 	}
+	if (ctx == S_CTX_REMOTE)
+		g_clear_pointer(&task_job_nodes, g_free);
 	if (ctx == S_CTX_LOCAL) {
 		if (smig_spank.active)
 			smig_relaunch_exit();	/* may not return */
