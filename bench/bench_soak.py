@@ -33,12 +33,14 @@ Downtime of a move: from the earliest "stopping for migration" line of its
 ranks to the latest "restored" line (heat --timestamps, wall clock of this one
 machine); the drain's own time to the same line and the time to all ranks
 computing are printed beside it. A move that does not complete within --bound
-seconds of the drain, or whose job ends first, is an unrecovered hang: counted,
-printed with the job id and the stage it stopped at, the job's output, the
-daemons' logs, its SystemComment and "smig history" copied to --keep, the job
-cancelled; the job's remaining moves go to the next job. A move that
-completed after srun printed RECOVERED_RE (the relaunch watchdog's line, one a
-relaunch attempt) is a hang the product recovered from.
+seconds of the drain (or of srun's last RECOVERED_RE line: each relaunch
+attempt of the product's watchdog gets a whole bound), or whose job ends
+first, is an unrecovered hang: counted, printed with the job id and the stage
+it stopped at, the job's output, the daemons' logs, its SystemComment and
+"smig history" copied to --keep, the job cancelled; the job's remaining moves
+go to the next job. A move that completed after srun printed RECOVERED_RE
+(the relaunch watchdog's line, one a relaunch attempt) is a hang the product
+recovered from.
 
 A job that has done its moves runs to its end; its final checksum is compared
 with a run of the same heat arguments and layout without migration ("wrong
@@ -385,9 +387,16 @@ class Soak:
         r = self.c.run(f"scontrol update nodename={','.join(victims)} "
                        "state=drain reason=bench-soak", user="root", timeout=30)
         deadline = time.monotonic() + self.args.bound
+        attempts = recovered_before
         stage = f"scontrol drain failed: {r.stdout}{r.stderr}".strip() \
             if r.rc != 0 else "nothing yet"
         while r.rc == 0:
+            # Each relaunch attempt of the product's watchdog gets a whole
+            # bound of its own: the product is still at work.
+            seen = len(re.findall(RECOVERED_RE, hl.read(errp)))
+            if seen > attempts:
+                attempts = seen
+                deadline = time.monotonic() + self.args.bound
             text = hl.read(outp)
             done, stage, rec = move_state(lines_of(text), stops_before, 4,
                                           set(victims))
@@ -419,6 +428,9 @@ class Soak:
                              "relaunch attempt(s)")
             if rec["stops"] > 4:
                 notes.append(f"{rec['stops']} stopping lines (more than one capture)")
+            job_moves = sum(1 for x in self.moves if x["job"] == job)
+            if not m or int(m.group(1)) != job_moves:
+                notes.append(f"SystemComment moves= is not {job_moves}")
             if rec["on_drained"]:
                 notes.append(f"ranks {rec['on_drained']} restored ON A DRAINED NODE")
             self.out(f"    move {n:3d} {pattern:5s}: drain {','.join(victims)} "
