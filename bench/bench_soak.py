@@ -601,7 +601,8 @@ def main():
     for line in host_facts():
         out(line)
     out(f"heat --nx {NX} --ny {NY} --iters {args.iters} --sleep-ms {SLEEP_MS}; "
-        f"shared-store jobs: srun -N2 -n4 in sbatch -N4 --ntasks-per-node=2, up to {args.per_job} moves; "
+        "shared-store jobs: srun -N2 -n4 in sbatch -N4 --ntasks-per-node=2, "
+        f"up to {args.per_job} moves; "
         f"local-store jobs: srun -N4 -n4 in sbatch -N4 --exclusive, up to {LOCAL_MAX_MOVES} moves; "
         f"bound {args.bound:.0f} s a move; failure logs to {args.keep}")
     out(f"recovered hang: a completed move after srun printed /{RECOVERED_RE}/; "
