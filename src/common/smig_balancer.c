@@ -2478,11 +2478,61 @@ refuse:
 	g_free(why);
 }
 
+/*
+ * agent_unprotected - a node agent could not set its step up (the job's
+ * image directory could not be made or checked, ...): it says why in
+ * HELLO_AGENT's "error" instead of registering. The step can never be
+ * captured whole: the reason goes to the log, to the job's last_error
+ * (reason=unprotected, the node's ranks) and to the step's srun, which
+ * prints it on the user's terminal (REFUSED what=unprotected).
+ * IN error - the agent's text (borrowed; cut at MAX_REASON bytes)
+ */
+static void agent_unprotected(smig_balancer_t *b, conn_t *c, job_t *j,
+			      uint32_t step_id, const char *node,
+			      const uint32_t *ranks, size_t nranks,
+			      const char *error)
+{
+	step_t *s = step_find(b, j->id, step_id);
+	char *rtext = ranks_text(ranks, MIN(nranks, 64));
+	size_t len = strlen(error);
+	char *cut = len > MAX_REASON ? g_utf8_make_valid(error, MAX_REASON) :
+				       NULL;
+	char *text = g_strdup_printf("node=%s ranks=%s%s cannot be protected: %s%s; the step runs without migration",
+				     node, rtext, nranks > 64 ? ",..." : "",
+				     cut ? cut : error, cut ? "..." : "");
+	GVariantBuilder vb;
+
+	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
+	job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
+		      rtext);
+	job_publish(b, j);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("unprotected"));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string(text));
+	if (s && s->srun)
+		conn_send(s->srun, SMIG_MSG_REFUSED,
+			  g_variant_builder_end(&vb));
+	else
+		g_variant_builder_clear(&vb);
+	/* The agent waits for an answer before it closes. */
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("unprotected"));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("recorded"));
+	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	g_free(text);
+	g_free(cut);
+	g_free(rtext);
+}
+
 static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, *ranks = NULL, port = 0;
 	size_t nranks = 0;
-	const char *node;
+	const char *node, *error = NULL;
 	char *why = NULL;
 	agent_t *a;
 	job_t *j;
@@ -2508,6 +2558,11 @@ static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (!(j = hello_job(b, c, m, job_id)))
 		goto out;
+	if (smig_msg_get_str(m, "error", &error)) {
+		agent_unprotected(b, c, j, step_id, node, ranks, nranks,
+				  error);
+		goto out;
+	}
 	s = step_find(b, job_id, step_id);
 	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
 		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);

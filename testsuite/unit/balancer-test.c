@@ -1589,6 +1589,53 @@ START_TEST(test_balance_skipped_after_failure)
 }
 END_TEST
 
+/*
+ * A node agent that could not make the job's image directory says so in
+ * HELLO_AGENT "error": the job's last_error names the node's ranks, and
+ * the step's srun gets the reason to print (REFUSED what=unprotected).
+ */
+START_TEST(test_agent_unprotected)
+{
+	const char *want = "mode=auto gen=0 moves=0 last_error=gen=1;reason=unprotected;ranks=2,3";
+	uint32_t ranks[2] = { 2, 3 };
+	int srun, a1, a2;
+	GVariantBuilder vb;
+	smig_msg_t *m;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
+	got = wait_published("mode=auto gen=0 moves=0");
+	g_free(got);
+	a1 = peer();
+	hello_agent(a1, user_auth, 0, "node1", 0, 1);
+	a2 = peer();
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string("node2"));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	g_variant_builder_add(&vb, "{sv}", "error",
+			      g_variant_new_string("/img/42: owned by uid 2000, not by the job's user 1000: left from another job? Remove it."));
+	send_msg(a2, user_auth, SMIG_MSG_HELLO_AGENT, &vb);
+	m = expect(a2, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "unprotected");
+	smig_msg_free(m);
+	m = expect(srun, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "unprotected");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "node=node2 ranks=2,3 cannot be protected: /img/42: owned by uid 2000, not by the job's user 1000: left from another job? Remove it.; the step runs without migration");
+	smig_msg_free(m);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -1619,6 +1666,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_periodic_after_failure);
 	tcase_add_test(tc, test_drain_failed_retried);
 	tcase_add_test(tc, test_balance_skipped_after_failure);
+	tcase_add_test(tc, test_agent_unprotected);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(js, setup_requeue, teardown);
 	tcase_set_timeout(js, 20);

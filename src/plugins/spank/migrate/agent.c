@@ -1401,6 +1401,62 @@ void smig_agent_start(spank_t sp)
 	}
 }
 
+void smig_agent_report(spank_t sp, const char *why)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	const char *node = getenv("SLURMD_NODENAME");
+	smig_msg_t *reply;
+	GVariantBuilder b;
+	GError *err = NULL;
+
+	agent.node = g_strdup(node && *node ? node : g_get_host_name());
+	if (!conf || !local_ranks(sp)) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot tell the balancer that the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id);
+		goto out;
+	}
+	agent.auth = smig_auth_munge_new(conf->munge_socket, &err);
+	if (agent.auth)
+		agent.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+					     CONNECT_TIMEOUT_MS, &err);
+	if (!agent.auth || agent.fd < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot tell the balancer that the step runs without migration: %s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		goto out;
+	}
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "node",
+			      g_variant_new_string(agent.node));
+	g_variant_builder_add(&b, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							agent.ranks,
+							agent.nranks,
+							sizeof(uint32_t)));
+	g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(why));
+	/* Its answer says it was read: then closing loses nothing. */
+	if (send_msg(SMIG_MSG_HELLO_AGENT, &b)) {
+		reply = smig_wire_recv(agent.fd, agent.auth, RECV_TIMEOUT_MS,
+				       &err);
+		if (!reply) {
+			slurm_error("migrate: JobId=%u StepId=%u: no answer from the balancer to the report that the step runs without migration: %s",
+				    smig_spank.job_id, smig_spank.step_id,
+				    err->message);
+			g_clear_error(&err);
+		}
+		smig_msg_free(reply);
+	}
+out:
+	if (agent.fd >= 0)
+		close(agent.fd);
+	agent.fd = -1;
+	g_clear_pointer(&agent.auth, smig_auth_free);
+	g_clear_pointer(&agent.ranks, g_free);
+	g_clear_pointer(&agent.node, g_free);
+	agent.nranks = 0;
+}
+
 void smig_agent_stop(void)
 {
 	gint64 end = g_get_monotonic_time() + PMIX_WAIT_US;

@@ -660,6 +660,13 @@ static gpointer relaunch_main(gpointer unused)
 			s1 = s2 = NULL;
 			smig_msg_get_str(msg, "what", &s1);
 			smig_msg_get_str(msg, "reason", &s2);
+			/* A node agent could not set the step up. */
+			if (s1 && !strcmp(s1, "unprotected")) {
+				slurm_error("migrate: JobId=%u StepId=%u: %s",
+					    rl.job_id, rl.step_id,
+					    s2 ? s2 : "?");
+				break;
+			}
 			slurm_error("migrate: JobId=%u StepId=%u: the balancer refused %s: %s",
 				    rl.job_id, rl.step_id, s1 ? s1 : "?",
 				    s2 ? s2 : "?");

@@ -328,10 +328,13 @@ static void restart_restore(spank_t sp)
 
 /*
  * remote_post_opt - slurmstepd: the step's image directory and the tasks'
- * environment. Failures leave the step running without migration.
+ * environment. Failures leave the step running without migration; those
+ * after migrate.conf was read are told to the balancer and srun
+ * (smig_spank.unprotected, slurm_spank_user_init()).
  */
 static void remote_post_opt(spank_t sp)
 {
+	GError *err = NULL;
 	char *errmsg = NULL;
 	char buf[32];
 	uid_t uid;
@@ -352,7 +355,11 @@ static void remote_post_opt(spank_t sp)
 			    smig_spank.job_id, smig_spank.step_id);
 		return;
 	}
-	if (smig_spank.conf->image_store_local) {
+	if (!smig_conf_check_image_dir(smig_spank.conf,
+				       slurm_conf.slurm_user_id, &err)) {
+		errmsg = g_strdup(err->message);
+		g_error_free(err);
+	} else if (smig_spank.conf->image_store_local) {
 		char *base = node_store_dir(smig_spank.conf->image_dir,
 					    &errmsg);
 
@@ -369,7 +376,8 @@ static void remote_post_opt(spank_t sp)
 	if (!smig_spank.image_dir) {
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id, errmsg);
-		g_free(errmsg);
+		/* The user hears it too (slurm_spank_user_init). */
+		smig_spank.unprotected = errmsg;
 		return;
 	}
 	if (spank_setenv(sp, "SLURM_MIGRATE", smig_spank.req_text, 1) ||
@@ -377,6 +385,7 @@ static void remote_post_opt(spank_t sp)
 			 1)) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot set the tasks' environment; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
+		smig_spank.unprotected = g_strdup("cannot set the tasks' environment");
 		return;
 	}
 	snprintf(buf, sizeof(buf), "%u", smig_spank.job_id);
@@ -387,10 +396,35 @@ static void remote_post_opt(spank_t sp)
 	smig_spank.active = true;
 }
 
+/*
+ * slurmd_check - slurmd start: a MigrateImageDir this node cannot use is
+ * said once in slurmd's log (slurmctld refuses it at its start, where it
+ * sees the same path); slurmd still starts, as jobs without --migrate
+ * need nothing of ours, and each --migrate step is told (agent_report).
+ */
+static void slurmd_check(void)
+{
+	GError *err = NULL;
+
+	if (load_conf() < 0)
+		return;
+	if (!smig_conf_check_image_dir(smig_spank.conf,
+				       slurm_conf.slurm_user_id, &err)) {
+		slurm_error("migrate: %s; --migrate steps on this node will run without migration",
+			    err->message);
+		g_error_free(err);
+	}
+	g_clear_pointer(&smig_spank.conf, smig_conf_free);
+}
+
 SMIG_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char **av)
 {
 	spank_context_t ctx = spank_context();
 
+	if (ctx == S_CTX_SLURMD) {
+		slurmd_check();
+		return 0;
+	}
 	if (ctx != S_CTX_LOCAL && ctx != S_CTX_REMOTE &&
 	    ctx != S_CTX_ALLOCATOR)
 		return 0;
@@ -436,6 +470,8 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	if (smig_spank.active && spank_remote(sp))
 		smig_agent_start(sp);
+	else if (smig_spank.unprotected && spank_remote(sp))
+		smig_agent_report(sp, smig_spank.unprotected);
 	return 0;
 }
 
@@ -471,6 +507,7 @@ SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 	g_clear_pointer(&smig_spank.conf, smig_conf_free);
 	g_clear_pointer(&smig_spank.req_text, g_free);
 	g_clear_pointer(&smig_spank.image_dir, g_free);
+	g_clear_pointer(&smig_spank.unprotected, g_free);
 	smig_spank.active = false;
 	smig_spank.requested = false;
 	return 0;
