@@ -110,6 +110,21 @@ def planted_dir_refused(c, name, plant, want_log):
         assert m, f"no refusal for {planted['jobdir']} in the slurmd logs"
         assert "runs without migration" in m.group(0)
         assert cl.get_job_parameter(c, job, "JobState") == "RUNNING"
+        # The user is told too: srun's stderr (in the job's output) and
+        # SystemComment, not only the slurmd log.
+        told = (rf"^srun: error: migrate: JobId={job} StepId=0: "
+                rf"node=node[12] ranks=[01] cannot be protected: "
+                rf"{re.escape(planted['jobdir'])}: [^\n]*; "
+                rf"the step runs without migration$")
+        text = cl.repeat_until(lambda: sec.read(out),
+                               lambda t: re.search(told, t, re.M),
+                               timeout=15)
+        assert re.search(told, text, re.M), \
+            f"srun did not say why:\n{text}"
+        comment = cl.get_job_parameter(c, job, "SystemComment")
+        assert re.fullmatch(r"mode=manual gen=0 moves=0 "
+                            r"last_error=gen=1;reason=unprotected;ranks=[01]",
+                            comment or ""), comment
     finally:
         c.run(f"scancel {job}", user="root", timeout=30)
     return planted

@@ -411,12 +411,33 @@ static void lost_connection(const char *why)
  * OUT bytes - payload length, on success
  * RET 0, or a negative code with a message in errbuf
  */
+/*
+ * dir_check - the job directory is still the one made at the step's start
+ * (not replaced, e.g. by a symbolic link): checked before every image is
+ * verified, written, received or recorded as good
+ * RET 0, or a negative code with errbuf set (and logged)
+ */
+static int dir_check(char *errbuf, size_t errlen)
+{
+	int rc = smig_dir_check(smig_spank.image_dir, &smig_spank.dir_id,
+				errbuf, errlen);
+
+	if (rc < 0)
+		slurm_error("migrate: JobId=%u StepId=%u: %s",
+			    smig_spank.job_id, smig_spank.step_id, errbuf);
+	return rc;
+}
+
 static int verify_image(uint32_t rank, uint64_t gen, uint64_t *bytes,
 			char *errbuf, size_t errlen)
 {
 	char path[PATH_MAX];
 	smig_image_hdr_t hdr;
 	int rc;
+
+	rc = dir_check(errbuf, errlen);
+	if (rc < 0)
+		return rc;
 
 	rc = smig_image_path(path, sizeof(path), smig_spank.image_dir, rank,
 			     gen);
@@ -526,6 +547,9 @@ static int sig_wrap(uint32_t rank, uint64_t gen, const char *ckpt,
 	size_t got = 0;
 	int fd, rc = 0;
 
+	rc = dir_check(errbuf, errlen);
+	if (rc < 0)
+		return rc;
 	fd = open(ckpt, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
@@ -701,6 +725,11 @@ static void store_commit(uint64_t gen)
 	struct stat st;
 	int rc;
 
+	if (dir_check(errbuf, sizeof(errbuf)) < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u generation=%" PRIu64 ": not recorded as good",
+			    smig_spank.job_id, smig_spank.step_id, gen);
+		return;
+	}
 	/* The job directory belongs to the job's user (make_job_dir()). */
 	if (stat(smig_spank.image_dir, &st) < 0) {
 		st.st_uid = (uid_t) -1;
@@ -907,9 +936,11 @@ static void handoff_receive(int fd)
 		return;
 	}
 	smig_msg_free(msg);
-	status = smig_image_receive(smig_spank.image_dir, job, rank, gen, fd,
-				    bytes, uid, gid, &hdr, errbuf,
-				    sizeof(errbuf));
+	status = dir_check(errbuf, sizeof(errbuf));
+	if (!status)
+		status = smig_image_receive(smig_spank.image_dir, job, rank,
+					    gen, fd, bytes, uid, gid, &hdr,
+					    errbuf, sizeof(errbuf));
 	if (status)
 		slurm_error("migrate: JobId=%u rank=%u generation=%" PRIu64 " node=%s: hand-off refused: %s",
 			    job, rank, gen, agent.node, errbuf);

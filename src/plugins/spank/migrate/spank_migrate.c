@@ -373,6 +373,16 @@ static void remote_post_opt(spank_t sp)
 						    smig_spank.job_id, uid,
 						    gid, &errmsg);
 	}
+	if (smig_spank.image_dir) {
+		char errbuf[512];
+
+		/* What each capture compares with (a replaced directory). */
+		if (smig_dir_id_get(smig_spank.image_dir, &smig_spank.dir_id,
+				    errbuf, sizeof(errbuf)) < 0) {
+			errmsg = g_strdup(errbuf);
+			g_clear_pointer(&smig_spank.image_dir, g_free);
+		}
+	}
 	if (!smig_spank.image_dir) {
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id, errmsg);

@@ -18,6 +18,7 @@
 #include <slurm/spank.h>
 
 #include "smig_conf.h"
+#include "smig_image.h"
 #include "smig_request.h"
 #include "smig_wire.h"
 
@@ -35,6 +36,8 @@ typedef struct smig_spank {
 	uint32_t job_id;	/* remote: set in init_post_opt */
 	uint32_t step_id;
 	char *image_dir;	/* remote: MigrateImageDir/jobid, g_free */
+	smig_dir_id_t dir_id;	/* remote: image_dir as made at step start,
+				 * checked at each capture (agent.c) */
 	char *unprotected;	/* remote: why the step cannot migrate
 				 * (told to the balancer), g_free */
 } smig_spank_t;
