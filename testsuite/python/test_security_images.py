@@ -185,3 +185,39 @@ def test_security_job_dir_foreign_owner(cluster, needs_plugins):
     assert stat.S_IMODE(st.st_mode) == 0o755
     assert os.listdir(planted["jobdir"]) == ["keep"]
     shutil.rmtree(planted["jobdir"])
+
+
+def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
+    """The job directory replaced by a symbolic link while the job runs
+    (root's doing) is refused at the next capture: "smig capture --wait"
+    fails, nothing is written into the link's target, SystemComment says
+    the capture failed and the agent's log says why."""
+    c = cluster
+    smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
+    target = os.path.join(c.dir, "tmp", "sec-replaced-target")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    os.chmod(target, 0o777)
+    job, out = sec.start_victim(c, "sec-replaced")
+    jobdir = os.path.join(image_root(c), str(job))
+    try:
+        os.rename(jobdir, jobdir + ".orig")
+        os.symlink(target, jobdir)
+        r = c.run(f"{smig} capture {job} --wait 60", timeout=90)
+        assert r.rc != 0, f"the capture through a symbolic link passed:\n{r}"
+        assert os.listdir(target) == [], "images written through the link"
+        want = (re.escape(jobdir) + r": the job directory was replaced by "
+                r"a symbolic link while the job runs: refused")
+        assert sec.wait_log(c, "slurmd.node1", want) or \
+            sec.wait_log(c, "slurmd.node2", want, timeout=1), \
+            "no refusal in the slurmd logs"
+        comment = cl.get_job_parameter(c, job, "SystemComment")
+        assert re.search(r"last_error=gen=1;reason=capture-failed;"
+                         r"ranks=[01,]+$", comment or ""), comment
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
+        if os.path.islink(jobdir):
+            os.unlink(jobdir)
+        if os.path.isdir(jobdir + ".orig"):
+            os.rename(jobdir + ".orig", jobdir)
+        shutil.rmtree(target, ignore_errors=True)

@@ -105,8 +105,11 @@ static int migrate_opt_cb(int val, const char *optarg, int remote)
 	if (!smig_request_parse(optarg, &req, &err) ||
 	    !smig_request_check_supported(&req, &err)) {
 		/* In slurmstepd this is only logged; srun already refused. */
-		slurm_error("migrate: --migrate=%s: %s", optarg ? optarg : "",
-			    err->message);
+		if (optarg && strlen(optarg) > SMIG_REQUEST_MAX_LEN)
+			slurm_error("migrate: --migrate: %s", err->message);
+		else
+			slurm_error("migrate: --migrate=%s: %s",
+				    optarg ? optarg : "", err->message);
 		g_error_free(err);
 		return -1;
 	}
