@@ -191,7 +191,8 @@ def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
     """The job directory replaced by a symbolic link while the job runs
     (root's doing) is refused at the next capture: "smig capture --wait"
     fails, nothing is written into the link's target, SystemComment says
-    the capture failed and the agent's log says why."""
+    the capture failed, and the ranks (libsmig, in the job's output) and
+    the balancer's log say why."""
     c = cluster
     smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
     target = os.path.join(c.dir, "tmp", "sec-replaced-target")
@@ -208,9 +209,14 @@ def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
         assert os.listdir(target) == [], "images written through the link"
         want = (re.escape(jobdir) + r": the job directory was replaced by "
                 r"a symbolic link while the job runs: refused")
-        assert sec.wait_log(c, "slurmd.node1", want) or \
-            sec.wait_log(c, "slurmd.node2", want, timeout=1), \
-            "no refusal in the slurmd logs"
+        text = sec.read(out)
+        assert re.search(r"^smig: rank [01]: generation 1: capture at safe "
+                         r"point \d+ failed: " + want +
+                         r" \(nothing written through it\)$", text, re.M), \
+            f"no refusal in the job's output:\n{text}"
+        assert sec.wait_log(c, "slurmctld", rf"JobId={job} StepId=0 "
+                            r"rank=[01] capture gen=1 failed: status=-\d+ " +
+                            want), "no refusal in the slurmctld log"
         comment = cl.get_job_parameter(c, job, "SystemComment")
         assert re.search(r"last_error=gen=1;reason=capture-failed;"
                          r"ranks=[01,]+$", comment or ""), comment

@@ -371,6 +371,8 @@ static uint64_t hist_gen(GVariant *h, gsize i)
 	return gen;
 }
 
+static GVariant *wait_history(gsize n);
+
 /* srun and two agents registered for step 0; the map is complete. */
 static void register_step(int *srun, int *a1, int *a2)
 {
@@ -508,11 +510,13 @@ START_TEST(test_missing_done_aborts)
 	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	g_free(got);
 	{
-		GVariant *h = query_history();
+		/* Then the evacuation waits one capture timeout, and says so. */
+		GVariant *h = wait_history(2);
 
-		ck_assert_uint_eq(g_variant_n_children(h), 1);
 		ck_assert_str_eq(hist_str(h, 0, "outcome"),
 				 "failed:capture-timeout");
+		ck_assert_str_eq(hist_str(h, 1, "outcome"),
+				 "skipped:retry-delay");
 		g_variant_unref(h);
 	}
 	close(a1);
@@ -1433,7 +1437,7 @@ static void fail_capture(int a1, int a2, uint64_t gen)
 	smig_msg_free(expect(a2, SMIG_MSG_ABORT));
 }
 
-/* The history once it has n entries (waits up to WAIT_MS for them). */
+/* The history once it has n entries or more (waits up to WAIT_MS). */
 static GVariant *wait_history(gsize n)
 {
 	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
@@ -1445,7 +1449,7 @@ static GVariant *wait_history(gsize n)
 		g_usleep(20 * 1000);
 		h = query_history();
 	}
-	ck_assert_uint_eq(g_variant_n_children(h), n);
+	ck_assert_uint_ge(g_variant_n_children(h), n);
 	return h;
 }
 
