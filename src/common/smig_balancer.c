@@ -3517,8 +3517,10 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
+		/* BYE: its ranks ended (the step is over), nothing was lost. */
 		if (s->cap)
-			capture_abort(b, s, "agent-lost", ranks);
+			capture_abort(b, s, c->bye ? "step-ended" : "agent-lost",
+				      ranks);
 		if (c->eof && !c->bye && !s->committed)
 			step_agent_gone(s, node, gen);
 		g_free(node);
