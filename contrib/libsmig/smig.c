@@ -110,6 +110,7 @@ static struct {
 	pmix_proc_t me;			/* set in init, then read-only */
 	uint32_t nranks;
 	char *image_dir;		/* (main) */
+	smig_dir_id_t dir_id;		/* (main) image_dir at smig_init() */
 	uint32_t job_id;
 	uint32_t step_id;
 	size_t evhdlr;			/* PMIx registration id */
@@ -582,6 +583,7 @@ SMIG_EXPORT int smig_init(void)
 	uint64_t v;
 	const char *dir, *dbg;
 	pthread_condattr_t ca;
+	char err[ERRBUF_LEN];
 
 	if (state.initialized || state.init_error) {
 		smig_log("smig_init() called twice");
@@ -635,6 +637,11 @@ SMIG_EXPORT int smig_init(void)
 	if (!env_u64("SLURM_MIGRATE_STEP_ID", UINT32_MAX, &v))
 		goto out_finalize_inval;
 	state.step_id = v;
+	/* Compared at each capture: a replaced directory is refused. */
+	if (smig_dir_id_get(dir, &state.dir_id, err, sizeof(err)) < 0) {
+		smig_log("SLURM_MIGRATE_IMAGE_DIR=%s", err);
+		goto out_finalize_inval;
+	}
 	state.image_dir = strdup(dir);
 	if (!state.image_dir) {
 		smig_log("out of memory");
@@ -1264,6 +1271,11 @@ static int do_capture(uint64_t gen, uint64_t k, uint64_t *bytes, char *msg,
 	hdr.created_ns = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 	strcpy(hdr.tag, state.tag);
 	err[0] = '\0';
+	rc = smig_dir_check(state.image_dir, &state.dir_id, err, sizeof(err));
+	if (rc) {
+		snprintf(msg, msglen, "%s", err);
+		goto out;
+	}
 	rc = smig_image_write(state.image_dir, &hdr, w.buf ? (const void *) w.buf : (const void *) "",
 			      path, sizeof(path), err, sizeof(err));
 	if (rc) {

@@ -198,14 +198,15 @@ static void print_text(uint32_t job, GVariant *st)
 	g_variant_lookup(st, "state", "&s", &state);
 	g_variant_lookup(st, "interval_ms", "u", &interval);
 	printf("JobId=%u %s\n", job, state);
+	/* The interval comes with the first sample: none yet, none known. */
 	if (!g_variant_n_children(ranks)) {
-		printf("no samples yet (ranks are sampled every %.1fs)\n",
-		       interval / 1000.0);
+		printf("no sample yet\n");
 		goto out;
 	}
 	g_variant_lookup(st, "ranks_total", "u", &total);
-	printf("sampled every %.1fs, %u ranks, window of up to 8 samples\n\n",
-	       interval / 1000.0, total);
+	if (interval)
+		printf("sampled every %.1fs, ", interval / 1000.0);
+	printf("%u ranks, window of up to 8 samples\n\n", total);
 	printf("%6s  %-12s %7s %7s %10s %10s\n", "RANK", "NODE", "CPU%",
 	       "DELAY%", "RSS_MB", "ITER/S");
 	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {

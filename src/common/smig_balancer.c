@@ -160,6 +160,8 @@ typedef struct capture {
 	uint64_t hist_id;	/* its history entry (moves only), 0: none */
 	char *requeue_exclude;	/* job scope: requeue without these nodes
 				 * ("node2,node3") once good; else NULL */
+	bool evacuate;		/* ranks leave nodes (drain, down, fail,
+				 * health): a failure sets evac_after */
 } capture_t;
 
 /* One decision of a job and its outcome (QUERY: history). */
@@ -208,6 +210,17 @@ struct job {
 	bool requeued;		/* pending again after a requeue (ours or
 				 * Slurm's): kept until it runs again */
 	bool released;		/* ... and its begin time is now */
+	/*
+	 * Evacuations are never held by retry_after (doc/design.md,
+	 * "Failures and back-off"): a failed or refused one is tried again
+	 * after evac_after, or at once when the nodes to leave change.
+	 */
+	int64_t evac_after;	/* monotonic us; 0: none */
+	char *evac_nodes;	/* nodes to leave ("a+b") of the last
+				 * evacuation tried, NULL: none */
+	char *skipped;		/* the last skipped action recorded
+				 * ("kind:reason:nodes"), NULL: none since
+				 * the last action */
 };
 
 struct step {
@@ -275,6 +288,8 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 static void state_sync(smig_balancer_t *b);
 static void job_sync(smig_balancer_t *b, job_t *j);
 static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s);
+static void backoff_after_failure(smig_balancer_t *b, step_t *s,
+				  bool evacuate);
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
 static void restore_timeout(smig_balancer_t *b, step_t *s);
@@ -439,6 +454,8 @@ static void job_free(job_t *j)
 	g_free(j->advice);
 	g_free(j->published);
 	g_free(j->durable);
+	g_free(j->evac_nodes);
+	g_free(j->skipped);
 	smig_metrics_free(j->metrics);
 	g_free(j);
 }
@@ -912,6 +929,53 @@ static void history_outcome(job_t *j, const capture_t *cap,
 }
 
 /*
+ * history_skip - an action the balancer did not take, in the log and, once
+ * per cause, in the job's history (outcome "skipped:REASON"): the same
+ * kind, reason and nodes again are not repeated until an action is taken
+ * (see job_t.skipped)
+ * IN kind, ranks, from, to - as in history_add() (copied; NULL: "")
+ * IN cause  - the leave reason or "balance" (copied)
+ * IN reason - why it was skipped, a word: "retry-delay", "no-spare" ...
+ * IN why    - a sentence for the log and the history (copied)
+ */
+static void history_skip(job_t *j, const step_t *s, const char *kind,
+			 const char *ranks, const char *from, const char *to,
+			 const char *cause, const char *reason,
+			 const char *why)
+{
+	char *key = g_strdup_printf("%s:%s:%s", kind, reason,
+				    from ? from : "");
+	decision_t *e;
+
+	if (!g_strcmp0(key, j->skipped)) {
+		g_free(key);
+		return;
+	}
+	g_free(j->skipped);
+	j->skipped = key;
+	smig_info("JobId=%u StepId=%u %s of ranks=%s from=%s skipped: reason=%s: %s",
+		  j->id, s->step_id, kind, ranks && ranks[0] ? ranks : "-",
+		  from && from[0] ? from : "-", reason, why);
+	e = g_new0(decision_t, 1);
+	e->id = ++j->hist_seq;
+	e->time = g_get_real_time();
+	e->step_id = s->step_id;
+	e->kind = g_strdup(kind);
+	e->ranks = g_strdup(ranks ? ranks : "");
+	e->from = g_strdup(from ? from : "");
+	e->to = g_strdup(to ? to : "");
+	e->reason = g_strdup(cause);
+	e->strategy = g_strdup(!strcmp(kind, "drain") ? "evacuate" : "none");
+	e->why = g_strdup(why);
+	e->outcome = g_strdup_printf("skipped:%s", reason);
+	e->predicted = NAN;
+	e->measured = NAN;
+	g_queue_push_tail(&j->history, e);
+	while (j->history.length > HISTORY_MAX)
+		decision_free(g_queue_pop_head(&j->history));
+}
+
+/*
  * A move committed earlier: once every rank of the step has a full window
  * of samples after it, its measured gain (rate after / before - 1).
  */
@@ -1037,8 +1101,32 @@ static char *capture_missing(const step_t *s)
 }
 
 /*
+ * After a failed capture (retry_after set for balancing moves): the next
+ * evacuation of the same nodes after one capture timeout (at most
+ * MigrateRetryInterval), and the next every= capture at the next every=
+ * tick, or after MigrateRetryInterval if that comes first: "every" keeps
+ * its promise once the cause is gone (doc/design.md).
+ */
+static void backoff_after_failure(smig_balancer_t *b, step_t *s,
+				  bool evacuate)
+{
+	int64_t now = now_us();
+
+	if (evacuate)
+		s->job->evac_after = now +
+				     (int64_t) MIN(b->conf->retry_interval_ms,
+						   capture_timeout_ms(b, s)) *
+				     1000;
+	if (s->req.every_ms)
+		s->next_periodic = now +
+				   (int64_t) MIN(s->req.every_ms,
+						 b->conf->retry_interval_ms) *
+				   1000;
+}
+
+/*
  * Discard the capture in progress: ABORT to the agents, record the reason,
- * back off for MigrateRetryInterval.
+ * back off (backoff_after_failure(); balancing moves: MigrateRetryInterval).
  */
 static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 			  const char *ranks)
@@ -1085,6 +1173,7 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 		s->job->retry_after = now_us() +
 				      (int64_t) b->conf->retry_interval_ms *
 				      1000;
+	backoff_after_failure(b, s, cap->evacuate);
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, s->job);
 }
@@ -1609,6 +1698,7 @@ static void job_scope_commit(smig_balancer_t *b, step_t *s)
 		history_outcome(j, cap, "failed", "requeue-failed");
 		j->retry_after = now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
+		backoff_after_failure(b, s, true);
 		g_clear_pointer(&s->cap, capture_free);
 		job_publish(b, j);
 		return;
@@ -1863,9 +1953,139 @@ static void step_balance(smig_balancer_t *b, step_t *s, int64_t now)
 		smig_plan_free(plan);
 		return;
 	}
+	if (j->retry_after && now < j->retry_after) {
+		char *ranks = plan_ranks(plan);
+		char *from = nodes_joined(s, plan, false);
+		char *to = nodes_joined(s, plan, true);
+		char *skip = g_strdup_printf("a capture failed (last_error=%s): no balancing move for %" PRId64 " s more (MigrateRetryInterval)",
+					     j->last_error ? j->last_error : "-",
+					     (j->retry_after - now + 999999) /
+					     1000000);
+
+		history_skip(j, s, "auto", ranks, from, to, plan->reason,
+			     "retry-delay", skip);
+		g_free(skip);
+		g_free(ranks);
+		g_free(from);
+		g_free(to);
+		smig_plan_free(plan);
+		return;
+	}
 	smig_verbose("JobId=%u StepId=%u balance: %s (%s)", j->id, s->step_id,
 		     plan->text, plan->why);
+	g_clear_pointer(&j->skipped, g_free);
 	capture_start_kind(b, s, plan, "auto");
+}
+
+/* Ranks of the step on nodes to leave ("2,3"). RET caller g_free()s */
+static char *leaving_ranks(const step_t *s, const smig_policy_node_t *nodes,
+			   const uint32_t *rank_node)
+{
+	GString *str = g_string_new(NULL);
+
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (nodes[rank_node[r]].flags != SMIG_NODE_OK)
+			g_string_append_printf(str, "%s%u",
+					       str->len ? "," : "", r);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * step_evacuate - ranks of s are on nodes to leave (drain, down, fail,
+ * health): start their move (or a job-scope move), advise it, or say why
+ * not. Never held by retry_after: a failed evacuation of the same nodes is
+ * tried again after evac_after, a refused one (no-spare, no-requeue,
+ * max-moves) after MigrateRetryInterval; other nodes to leave are acted on
+ * at once. Every skip is logged and recorded (history_skip()).
+ * RET true if a capture started (nothing else this poll)
+ */
+static bool step_evacuate(smig_balancer_t *b, step_t *s,
+			  smig_policy_node_t *nodes, const bool *health_only,
+			  const uint32_t *rank_node, int64_t now)
+{
+	job_t *j = s->job;
+	char *bad = bad_nodes(s, nodes, "+");
+	char *ranks = leaving_ranks(s, nodes, rank_node);
+	const char *reason = leave_reason(s, nodes, health_only, rank_node);
+	const char *refusal;
+	char *why = NULL;
+	smig_plan_t *plan;
+	GError *err = NULL;
+	bool started = false;
+
+	if (j->evac_after && now < j->evac_after &&
+	    !g_strcmp0(bad, j->evac_nodes)) {
+		/* A refusal of these nodes was said already: it stands. */
+		if (j->skipped && g_str_has_prefix(j->skipped, "drain:"))
+			goto out;
+		why = g_strdup_printf("the last try failed or was refused (last_error=%s); next try in %" PRId64 " s",
+				      j->last_error ? j->last_error : "-",
+				      (j->evac_after - now + 999999) / 1000000);
+		history_skip(j, s, "drain", ranks, bad, "", reason,
+			     "retry-delay", why);
+		goto out;
+	}
+	g_free(j->evac_nodes);
+	j->evac_nodes = g_strdup(bad);
+	j->evac_after = 0;
+
+	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
+				    &err);
+	if (!plan) {
+		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
+			     s->step_id, err->message);
+		why = g_strdup_printf("no room in the allocation (%s)",
+				      err->message);
+		g_error_free(err);
+		if (job_scope_start(b, s, nodes, reason, &refusal)) {
+			if (s->cap) {
+				s->cap->evacuate = true;
+				g_clear_pointer(&j->skipped, g_free);
+				started = true;
+			}
+			goto out;
+		}
+		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+			      refusal, NULL);
+		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
+				      1000;
+		history_skip(j, s, "drain", ranks, bad, "", reason, refusal,
+			     why);
+		job_publish(b, j);
+		goto out;
+	}
+	if (!plan->moves->len) {
+		smig_plan_free(plan);
+		goto out;
+	}
+	g_free(plan->reason);
+	plan->reason = g_strdup(reason);
+	if (s->req.mode == SMIG_MODE_ADVISE) {
+		job_advise(b, s, plan, true);
+		smig_plan_free(plan);
+		goto out;
+	}
+	if (s->req.max_moves && j->moves >= s->req.max_moves) {
+		why = g_strdup_printf("max-moves=%u reached", s->req.max_moves);
+		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+			      "max-moves", NULL);
+		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
+				      1000;
+		history_skip(j, s, "drain", ranks, bad, "", reason,
+			     "max-moves", why);
+		smig_plan_free(plan);
+		job_publish(b, j);
+		goto out;
+	}
+	g_clear_pointer(&j->skipped, g_free);
+	capture_start_kind(b, s, plan, "drain");
+	s->cap->evacuate = true;
+	started = true;
+out:
+	g_free(why);
+	g_free(ranks);
+	g_free(bad);
+	return started;
 }
 
 /*
@@ -1877,11 +2097,8 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	job_t *j = s->job;
 	smig_policy_node_t *nodes;
 	uint32_t *rank_node;
-	smig_plan_t *plan;
-	GError *err = NULL;
 	bool leave = false, unknown = false;
 	bool *health_only;
-	const char *reason, *refusal;
 
 	if (s->cap) {
 		if (now >= s->cap->deadline) {
@@ -1901,11 +2118,14 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 			restore_timeout(b, s);
 		return;
 	}
+	/*
+	 * No back-off here: a failure spaces out balancing moves only
+	 * (step_balance()); evacuations and every= have their own.
+	 */
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
-	    !s->srun || !step_map_complete(s) ||
-	    (j->retry_after && now < j->retry_after))
+	    !s->srun || !step_map_complete(s))
 		return;
 
 	nodes = g_new0(smig_policy_node_t, s->nnodes);
@@ -1935,58 +2155,28 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	}
 	if (unknown)
 		goto out;
-	if (!leave && s->req.every_ms && now >= s->next_periodic) {
-		s->next_periodic = now + (int64_t) s->req.every_ms * 1000;
-		capture_start(b, s, plan_stay("periodic"));
+	if (leave && step_evacuate(b, s, nodes, health_only, rank_node, now))
 		goto out;
-	}
 	if (!leave) {
 		/* Nothing to evacuate any more: the nodes are fine again. */
 		if (j->advice && j->advice_forced)
 			job_advise(b, s, NULL, false);
+		g_clear_pointer(&j->evac_nodes, g_free);
+		j->evac_after = 0;
+		if (j->skipped && g_str_has_prefix(j->skipped, "drain:"))
+			g_clear_pointer(&j->skipped, g_free);
+	}
+	/*
+	 * Ranks that must leave but cannot yet still get their every=
+	 * images: those are what a restart would need.
+	 */
+	if (s->req.every_ms && now >= s->next_periodic) {
+		s->next_periodic = now + (int64_t) s->req.every_ms * 1000;
+		capture_start(b, s, plan_stay("periodic"));
+		goto out;
+	}
+	if (!leave)
 		step_balance(b, s, now);
-		goto out;
-	}
-
-	reason = leave_reason(s, nodes, health_only, rank_node);
-	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
-				    &err);
-	if (!plan) {
-		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
-			     s->step_id, err->message);
-		g_error_free(err);
-		if (job_scope_start(b, s, nodes, reason, &refusal))
-			goto out;
-		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      refusal, NULL);
-		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
-				       1000;
-		job_publish(b, j);
-		goto out;
-	}
-	if (!plan->moves->len) {
-		smig_plan_free(plan);
-		goto out;
-	}
-	g_free(plan->reason);
-	plan->reason = g_strdup(reason);
-	if (s->req.mode == SMIG_MODE_ADVISE) {
-		job_advise(b, s, plan, true);
-		smig_plan_free(plan);
-		goto out;
-	}
-	if (s->req.max_moves && j->moves >= s->req.max_moves) {
-		smig_verbose("JobId=%u StepId=%u not moving: max-moves=%u reached",
-			     j->id, s->step_id, s->req.max_moves);
-		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      "max-moves", NULL);
-		j->retry_after = now + (int64_t) b->conf->retry_interval_ms *
-				       1000;
-		smig_plan_free(plan);
-		job_publish(b, j);
-		goto out;
-	}
-	capture_start_kind(b, s, plan, "drain");
 out:
 	g_free(health_only);
 	g_free(rank_node);
@@ -2490,11 +2680,61 @@ refuse:
 	g_free(why);
 }
 
+/*
+ * agent_unprotected - a node agent could not set its step up (the job's
+ * image directory could not be made or checked, ...): it says why in
+ * HELLO_AGENT's "error" instead of registering. The step can never be
+ * captured whole: the reason goes to the log, to the job's last_error
+ * (reason=unprotected, the node's ranks) and to the step's srun, which
+ * prints it on the user's terminal (REFUSED what=unprotected).
+ * IN error - the agent's text (borrowed; cut at MAX_REASON bytes)
+ */
+static void agent_unprotected(smig_balancer_t *b, conn_t *c, job_t *j,
+			      uint32_t step_id, const char *node,
+			      const uint32_t *ranks, size_t nranks,
+			      const char *error)
+{
+	step_t *s = step_find(b, j->id, step_id);
+	char *rtext = ranks_text(ranks, MIN(nranks, 64));
+	size_t len = strlen(error);
+	char *cut = len > MAX_REASON ? g_utf8_make_valid(error, MAX_REASON) :
+				       NULL;
+	char *text = g_strdup_printf("node=%s ranks=%s%s cannot be protected: %s%s; the step runs without migration",
+				     node, rtext, nranks > 64 ? ",..." : "",
+				     cut ? cut : error, cut ? "..." : "");
+	GVariantBuilder vb;
+
+	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
+	job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
+		      rtext);
+	job_publish(b, j);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("unprotected"));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string(text));
+	if (s && s->srun)
+		conn_send(s->srun, SMIG_MSG_REFUSED,
+			  g_variant_builder_end(&vb));
+	else
+		g_variant_builder_clear(&vb);
+	/* The agent waits for an answer before it closes. */
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "what",
+			      g_variant_new_string("unprotected"));
+	g_variant_builder_add(&vb, "{sv}", "reason",
+			      g_variant_new_string("recorded"));
+	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	g_free(text);
+	g_free(cut);
+	g_free(rtext);
+}
+
 static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, *ranks = NULL, port = 0;
 	size_t nranks = 0;
-	const char *node;
+	const char *node, *error = NULL;
 	char *why = NULL;
 	agent_t *a;
 	job_t *j;
@@ -2520,6 +2760,11 @@ static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (!(j = hello_job(b, c, m, job_id)))
 		goto out;
+	if (smig_msg_get_str(m, "error", &error)) {
+		agent_unprotected(b, c, j, step_id, node, ranks, nranks,
+				  error);
+		goto out;
+	}
 	s = step_find(b, job_id, step_id);
 	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
 		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
@@ -3477,8 +3722,10 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 		a->conn = NULL;
 		step_unindex_agent(s, a);
 		g_ptr_array_remove(s->agents, a);	/* frees a */
+		/* BYE: its ranks ended (the step is over), nothing was lost. */
 		if (s->cap)
-			capture_abort(b, s, "agent-lost", ranks);
+			capture_abort(b, s, c->bye ? "step-ended" : "agent-lost",
+				      ranks);
 		if (c->eof && !c->bye && !s->committed)
 			step_agent_gone(s, node, gen);
 		g_free(node);

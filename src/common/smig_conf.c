@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <glib.h>
 
 #include "smig_conf.h"
@@ -592,4 +593,86 @@ void smig_conf_pairs_free(GArray *pairs)
 {
 	if (pairs)
 		g_array_unref(pairs);
+}
+
+/* What a file that is not a directory is, for messages. RET static */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "not a directory";
+}
+
+/*
+ * smig_conf_check_image_dir - whether MigrateImageDir can hold every job's
+ * images safely: it exists and is a directory (a symbolic link the admin
+ * wrote is followed), owned by root or trusted_uid, writable by nobody else
+ * (no write bit for others; group write only for group root)
+ * IN  conf        - settings (borrowed)
+ * IN  trusted_uid - the other owner accepted (SlurmUser), or 0
+ * OUT error       - "FILE:LINE: MigrateImageDir=VALUE: why (what to do)",
+ *                   caller frees with g_error_free()
+ * RET true if safe
+ */
+bool smig_conf_check_image_dir(const smig_conf_t *conf, uint32_t trusted_uid,
+			       GError **error)
+{
+	const char *dir = conf->image_dir;
+	unsigned line = conf->key_line[KEY_IMAGE_DIR];
+	char *where;
+	struct stat st;
+	bool ok = false;
+
+	if (line)
+		where = g_strdup_printf("%s:%u: MigrateImageDir=%s",
+					conf->path, line, dir);
+	else
+		where = g_strdup_printf("%s: MigrateImageDir=%s (the default)",
+					conf->path ? conf->path :
+					"migrate.conf", dir);
+	if (stat(dir, &st) < 0) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s: cannot use it: %s (create it: a directory owned by root, mode 0755)",
+			    where, g_strerror(e));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s: %s, not a directory (create a directory owned by root, mode 0755)",
+			    where, file_kind(st.st_mode));
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != trusted_uid) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s: owned by uid %u, not by root: its owner could plant or replace any job's directory (chown root)",
+			    where, (unsigned) st.st_uid);
+		goto out;
+	}
+	if (st.st_mode & S_IWOTH) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s: writable by every user (mode %04o): a user could plant another job's directory (chmod 0755)",
+			    where, (unsigned) (st.st_mode & 07777));
+		goto out;
+	}
+	if ((st.st_mode & S_IWGRP) && st.st_gid != 0) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s: writable by group %u (mode %04o): its members could plant another job's directory (chmod 0755)",
+			    where, (unsigned) st.st_gid,
+			    (unsigned) (st.st_mode & 07777));
+		goto out;
+	}
+	ok = true;
+out:
+	g_free(where);
+	return ok;
 }

@@ -128,6 +128,18 @@ bool smig_parse_duration(const char *text, uint32_t *ms);
 bool smig_parse_uint(const char *text, uint32_t min, uint32_t max,
 		     uint32_t *out);
 
+/*
+ * smig_conf_check_image_dir - whether MigrateImageDir can hold every job's
+ * images safely: an existing directory (symbolic links followed) owned by
+ * root or trusted_uid, not writable by others nor by a group but root's
+ * IN  trusted_uid - the other owner accepted (SlurmUser), or 0
+ * OUT error       - "FILE:LINE: MigrateImageDir=VALUE: why (what to do)";
+ *                   caller frees with g_error_free()
+ * RET true if safe
+ */
+bool smig_conf_check_image_dir(const smig_conf_t *conf, uint32_t trusted_uid,
+			       GError **error);
+
 /* smig_format_duration - milliseconds as the shortest exact "30s"/"5m"/"500ms"; caller g_free()s */
 char *smig_format_duration(uint32_t ms);
 

@@ -928,3 +928,58 @@ out_free:
 	free(buf);
 	return rc;
 }
+
+/* smig_dir_id_get - see smig_image.h */
+int smig_dir_id_get(const char *dir, smig_dir_id_t *id, char *errbuf,
+		    size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0) {
+		int e = errno;
+
+		fail(errbuf, errlen, "%s: %s", dir, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fail(errbuf, errlen, "%s: %s, not a directory: refused", dir,
+		     S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+		return -ENOTDIR;
+	}
+	id->dev = (uint64_t) st.st_dev;
+	id->ino = (uint64_t) st.st_ino;
+	id->uid = (uint32_t) st.st_uid;
+	return 0;
+}
+
+/* smig_dir_check - see smig_image.h */
+int smig_dir_check(const char *dir, const smig_dir_id_t *id, char *errbuf,
+		   size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0) {
+		int e = errno;
+
+		fail(errbuf, errlen, "%s: the job directory is gone: %s", dir,
+		     strerror(e));
+		return -e;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		fail(errbuf, errlen, "%s: the job directory was replaced by a symbolic link while the job runs: refused (nothing written through it)",
+		     dir);
+		return -ELOOP;
+	}
+	if (!S_ISDIR(st.st_mode) || (uint64_t) st.st_dev != id->dev ||
+	    (uint64_t) st.st_ino != id->ino) {
+		fail(errbuf, errlen, "%s: the job directory was replaced while the job runs (not the directory made at the step's start): refused",
+		     dir);
+		return -EXDEV;
+	}
+	if ((uint32_t) st.st_uid != id->uid) {
+		fail(errbuf, errlen, "%s: the job directory is now owned by uid %u, not %u: refused",
+		     dir, (unsigned) st.st_uid, (unsigned) id->uid);
+		return -EPERM;
+	}
+	return 0;
+}

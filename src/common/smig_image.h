@@ -192,6 +192,33 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 		       uint32_t gid, smig_image_hdr_t *hdr, char *errbuf,
 		       size_t errlen);
 
+/* Identity of a job directory: taken once, compared at each capture. */
+typedef struct smig_dir_id {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t uid;
+} smig_dir_id_t;
+
+/*
+ * smig_dir_id_get - the identity of dir, which must be a directory and not
+ * a symbolic link (lstat)
+ * OUT id - device, inode and owner
+ * RET 0, or -errno (-ENOTDIR for a symbolic link or another file) with a
+ *     message in errbuf
+ */
+int smig_dir_id_get(const char *dir, smig_dir_id_t *id, char *errbuf,
+		    size_t errlen);
+
+/*
+ * smig_dir_check - dir is still the directory of id: not a symbolic link,
+ * same device, inode and owner. Root can replace a job directory while the
+ * job runs; images written through the new one would land elsewhere.
+ * RET 0, or -errno (-ELOOP: now a symbolic link; -EXDEV: another
+ *     directory; -EPERM: another owner) with a message in errbuf
+ */
+int smig_dir_check(const char *dir, const smig_dir_id_t *id, char *errbuf,
+		   size_t errlen);
+
 /* smig_image_strerror - static text of a SMIG_IMAGE_E* code or -errno */
 const char *smig_image_strerror(int code);
 

@@ -13,6 +13,7 @@
 #include "smig_request.h"
 
 #define MAX_SPARES	1024
+#define MIN_INTERVAL_MS	100	/* the agent samples no faster */
 #define MAX_MOVES	1000000
 
 #define MODES	"auto, advise, manual, off"
@@ -188,6 +189,12 @@ static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 				    key, value);
 			return false;
 		}
+		if (bit == SEEN_INTERVAL && ms < MIN_INTERVAL_MS) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "%s=%s: too short (at least %ums; examples: 30s, 5m, 1h)",
+				    key, value, MIN_INTERVAL_MS);
+			return false;
+		}
 		if (bit == SEEN_INTERVAL)
 			req->interval_ms = ms;
 		else if (bit == SEEN_EVERY)
@@ -245,9 +252,18 @@ bool smig_request_parse(const char *text, smig_request_t *req, GError **error)
 	bool ok = false;
 
 	smig_request_init(&r);
+	/* Empty: a bare --migrate (Slurm forwards one given to sbatch or
+	 * salloc as an empty value), so the defaults. */
 	if (!text || !*text) {
 		*req = r;
 		return true;
+	}
+	/* Quoted once, in part: a huge value must not flood the terminal. */
+	if (strlen(text) > SMIG_REQUEST_MAX_LEN) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+			    "a value of %zu bytes beginning \"%.32s\" (at most %u bytes)",
+			    strlen(text), text, SMIG_REQUEST_MAX_LEN);
+		return false;
 	}
 	items = g_strsplit(text, ",", -1);
 	for (char **it = items; *it; it++) {

@@ -16,6 +16,9 @@
 #include <stdint.h>
 #include <glib.h>
 
+/* Longest --migrate value accepted (a long one is quoted in part). */
+#define SMIG_REQUEST_MAX_LEN	1024
+
 typedef enum {
 	SMIG_MODE_OFF,		/* nothing happens for this job */
 	SMIG_MODE_AUTO,		/* the balancer moves ranks when it pays */

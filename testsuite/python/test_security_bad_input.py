@@ -77,3 +77,21 @@ def test_security_bad_cli(cluster, command, message):
     r = c.run(" ".join([tool] + [shlex.quote(a) for a in args]), timeout=30)
     assert r.rc not in (0, None), str(r)
     assert matches(message, r.stderr), f"expected {message!r}:\n{r}"
+
+
+def test_migrate_allocation_without_nodes(cluster, needs_plugins):
+    """srun --migrate in an allocation known only by SLURM_JOB_ID (its node
+    list not in the environment) fails at once with a non-zero status and
+    says why, instead of running the step without migration."""
+    c = cluster
+    r = c.run("salloc -N1 -n1 env -u SLURM_JOB_NODELIST "
+              "srun --mpi=pmix --migrate=manual -n1 echo ran-unprotected",
+              timeout=90)
+    out = r.stdout + r.stderr
+    assert r.rc not in (0, None), f"srun --migrate ran:\n{r}"
+    assert "ran-unprotected" not in out, str(r)
+    assert re.search(r"^srun: error: migrate: --migrate needs the "
+                     r"allocation's nodes: SLURM_JOB_ID=\d+ is set but "
+                     r"SLURM_JOB_NODELIST is not \(an allocation known only "
+                     r"by its id\); run srun --migrate inside the job's "
+                     r"sbatch script or salloc shell$", out, re.M), str(r)

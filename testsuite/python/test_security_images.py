@@ -110,6 +110,21 @@ def planted_dir_refused(c, name, plant, want_log):
         assert m, f"no refusal for {planted['jobdir']} in the slurmd logs"
         assert "runs without migration" in m.group(0)
         assert cl.get_job_parameter(c, job, "JobState") == "RUNNING"
+        # The user is told too: srun's stderr (in the job's output) and
+        # SystemComment, not only the slurmd log.
+        told = (rf"^srun: error: migrate: JobId={job} StepId=0: "
+                rf"node=node[12] ranks=[01] cannot be protected: "
+                rf"{re.escape(planted['jobdir'])}: [^\n]*; "
+                rf"the step runs without migration$")
+        text = cl.repeat_until(lambda: sec.read(out),
+                               lambda t: re.search(told, t, re.M),
+                               timeout=15)
+        assert re.search(told, text, re.M), \
+            f"srun did not say why:\n{text}"
+        comment = cl.get_job_parameter(c, job, "SystemComment")
+        assert re.fullmatch(r"mode=manual gen=0 moves=0 "
+                            r"last_error=gen=1;reason=unprotected;ranks=[01]",
+                            comment or ""), comment
     finally:
         c.run(f"scancel {job}", user="root", timeout=30)
     return planted
@@ -170,3 +185,45 @@ def test_security_job_dir_foreign_owner(cluster, needs_plugins):
     assert stat.S_IMODE(st.st_mode) == 0o755
     assert os.listdir(planted["jobdir"]) == ["keep"]
     shutil.rmtree(planted["jobdir"])
+
+
+def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
+    """The job directory replaced by a symbolic link while the job runs
+    (root's doing) is refused at the next capture: "smig capture --wait"
+    fails, nothing is written into the link's target, SystemComment says
+    the capture failed, and the ranks (libsmig, in the job's output) and
+    the balancer's log say why."""
+    c = cluster
+    smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
+    target = os.path.join(c.dir, "tmp", "sec-replaced-target")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    os.chmod(target, 0o777)
+    job, out = sec.start_victim(c, "sec-replaced")
+    jobdir = os.path.join(image_root(c), str(job))
+    try:
+        os.rename(jobdir, jobdir + ".orig")
+        os.symlink(target, jobdir)
+        r = c.run(f"{smig} capture {job} --wait 60", timeout=90)
+        assert r.rc != 0, f"the capture through a symbolic link passed:\n{r}"
+        assert os.listdir(target) == [], "images written through the link"
+        want = (re.escape(jobdir) + r": the job directory was replaced by "
+                r"a symbolic link while the job runs: refused")
+        text = sec.read(out)
+        assert re.search(r"^smig: rank [01]: generation 1: capture at safe "
+                         r"point \d+ failed: " + want +
+                         r" \(nothing written through it\)$", text, re.M), \
+            f"no refusal in the job's output:\n{text}"
+        assert sec.wait_log(c, "slurmctld", rf"JobId={job} StepId=0 "
+                            r"rank=[01] capture gen=1 failed: status=-\d+ " +
+                            want), "no refusal in the slurmctld log"
+        comment = cl.get_job_parameter(c, job, "SystemComment")
+        assert re.search(r"last_error=gen=1;reason=capture-failed;"
+                         r"ranks=[01,]+$", comment or ""), comment
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
+        if os.path.islink(jobdir):
+            os.unlink(jobdir)
+        if os.path.isdir(jobdir + ".orig"):
+            os.rename(jobdir + ".orig", jobdir)
+        shutil.rmtree(target, ignore_errors=True)

@@ -371,6 +371,8 @@ static uint64_t hist_gen(GVariant *h, gsize i)
 	return gen;
 }
 
+static GVariant *wait_history(gsize n);
+
 /* srun and two agents registered for step 0; the map is complete. */
 static void register_step(int *srun, int *a1, int *a2)
 {
@@ -676,11 +678,13 @@ START_TEST(test_missing_done_aborts)
 	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-timeout;ranks=3");
 	g_free(got);
 	{
-		GVariant *h = query_history();
+		/* Then the evacuation waits one capture timeout, and says so. */
+		GVariant *h = wait_history(2);
 
-		ck_assert_uint_eq(g_variant_n_children(h), 1);
 		ck_assert_str_eq(hist_str(h, 0, "outcome"),
 				 "failed:capture-timeout");
+		ck_assert_str_eq(hist_str(h, 1, "outcome"),
+				 "skipped:retry-delay");
 		g_variant_unref(h);
 	}
 	close(a1);
@@ -942,6 +946,19 @@ START_TEST(test_no_spare)
 	ck_assert(!m);
 	ck_assert_str_eq(err->message, "timed out");
 	g_error_free(err);
+	/* Said once, though the poll sees the drain every 20 ms. */
+	{
+		GVariant *h = query_history();
+
+		ck_assert_uint_eq(g_variant_n_children(h), 1);
+		ck_assert_str_eq(hist_str(h, 0, "kind"), "drain");
+		ck_assert_str_eq(hist_str(h, 0, "from"), "node2");
+		ck_assert_str_eq(hist_str(h, 0, "outcome"),
+				 "skipped:no-spare");
+		ck_assert_str_eq(hist_str(h, 0, "why"),
+				 "no room in the allocation (2 ranks must leave node2 but only 0 free slots remain)");
+		g_variant_unref(h);
+	}
 	close(a1);
 	close(a2);
 	close(srun);
@@ -1543,6 +1560,254 @@ START_TEST(test_job_scope_not_requeueable)
 }
 END_TEST
 
+/* srun (request req) and two agents registered for step 0. */
+static void register_step_req(const char *req, const char *line, int *srun,
+			      int *a1, int *a2)
+{
+	char *got;
+
+	*srun = peer();
+	hello_srun(*srun, user_auth, 0, req, 0, 0);
+	got = wait_published(line);
+	ck_assert_str_eq(got, line);
+	g_free(got);
+	*a1 = peer();
+	hello_agent(*a1, user_auth, 0, "node1", 0, 1);
+	*a2 = peer();
+	hello_agent(*a2, user_auth, 0, "node2", 2, 3);
+}
+
+/* PREPARE gen to both agents, all ranks counted, CAPTURE to both. */
+static void prepare_and_count(int a1, int a2, uint64_t gen)
+{
+	smig_msg_t *m;
+
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	smig_msg_free(m);
+	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
+	for (uint32_t r = 0; r < 4; r++)
+		count(r < 2 ? a1 : a2, gen, r, 5);
+	smig_msg_free(expect(a1, SMIG_MSG_CAPTURE));
+	smig_msg_free(expect(a2, SMIG_MSG_CAPTURE));
+}
+
+/* Rank 2 fails its capture (ENOSPC: the store is full): ABORT to both. */
+static void fail_capture(int a1, int a2, uint64_t gen)
+{
+	smig_msg_t *m;
+
+	done(a2, gen, 2, -28);
+	m = expect(a1, SMIG_MSG_ABORT);
+	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	ck_assert_str_eq(get_str(m, "reason"), "capture-failed");
+	smig_msg_free(m);
+	smig_msg_free(expect(a2, SMIG_MSG_ABORT));
+}
+
+/* The history once it has n entries or more (waits up to WAIT_MS). */
+static GVariant *wait_history(gsize n)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+	GVariant *h = query_history();
+
+	while (g_variant_n_children(h) < n &&
+	       g_get_monotonic_time() < end) {
+		g_variant_unref(h);
+		g_usleep(20 * 1000);
+		h = query_history();
+	}
+	ck_assert_uint_ge(g_variant_n_children(h), n);
+	return h;
+}
+
+/*
+ * A periodic capture fails (the image store is full): a drain right after
+ * is acted on at once, not after MigrateRetryInterval (60 s here).
+ */
+START_TEST(test_failed_capture_drain_acts)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	GVariant *h;
+
+	register_step_req("mode=manual,every=1s",
+			  "mode=manual gen=0 moves=0", &srun, &a1, &a2);
+	prepare_and_count(a1, a2, 1);
+	fail_capture(a1, a2, 1);
+	set_node(2, SMIG_NODE_DRAIN);
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 2);
+	smig_msg_free(m);
+	h = query_history();
+	ck_assert_uint_eq(g_variant_n_children(h), 1);
+	ck_assert_str_eq(hist_str(h, 0, "kind"), "drain");
+	ck_assert_str_eq(hist_str(h, 0, "ranks"), "2,3");
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "pending");
+	g_variant_unref(h);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * every=1s: after a failed periodic capture the next one comes at the next
+ * every tick (within WAIT_MS), not after MigrateRetryInterval (60 s here).
+ */
+START_TEST(test_periodic_after_failure)
+{
+	int srun, a1, a2;
+	char *got;
+
+	register_step_req("mode=auto,every=1s", "mode=auto gen=0 moves=0",
+			  &srun, &a1, &a2);
+	prepare_and_count(a1, a2, 1);
+	fail_capture(a1, a2, 1);
+	got = wait_published("mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	ck_assert_str_eq(got, "mode=auto gen=0 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	g_free(got);
+	prepare_and_count(a1, a2, 2);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 2, r, 0);
+	smig_msg_free(expect(a1, SMIG_MSG_COMMIT));
+	got = wait_published("mode=auto gen=2 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	ck_assert_str_eq(got, "mode=auto gen=2 moves=0 last_error=gen=1;reason=capture-failed;ranks=2");
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * A drain whose capture fails: the same evacuation waits one capture
+ * timeout (1 s here, not MigrateRetryInterval), and the wait is in the
+ * history with its reason; then it is tried again.
+ */
+START_TEST(test_drain_failed_retried)
+{
+	int srun, a1, a2;
+	smig_msg_t *m;
+	GVariant *h;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	fail_capture(a1, a2, 1);
+	h = wait_history(2);
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "failed:capture-failed");
+	ck_assert_str_eq(hist_str(h, 1, "kind"), "drain");
+	ck_assert_str_eq(hist_str(h, 1, "ranks"), "2,3");
+	ck_assert_str_eq(hist_str(h, 1, "from"), "node2");
+	ck_assert_str_eq(hist_str(h, 1, "reason"), "drain");
+	ck_assert_str_eq(hist_str(h, 1, "outcome"), "skipped:retry-delay");
+	ck_assert_str_eq(hist_str(h, 1, "why"),
+			 "the last try failed or was refused (last_error=gen=1;reason=capture-failed;ranks=2); next try in 1 s");
+	g_variant_unref(h);
+	m = expect(a1, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 2);
+	smig_msg_free(m);
+	h = query_history();
+	ck_assert_uint_eq(g_variant_n_children(h), 3);
+	ck_assert_str_eq(hist_str(h, 2, "kind"), "drain");
+	ck_assert_str_eq(hist_str(h, 2, "outcome"), "pending");
+	g_variant_unref(h);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * After a failed capture, MigrateRetryInterval holds back balancing moves
+ * only, and says so: the move auto would make is in the history as
+ * skipped, with the failure and the time left.
+ */
+START_TEST(test_balance_skipped_after_failure)
+{
+	GError *err = NULL;
+	int srun, a1, a2;
+	smig_msg_t *m;
+	GVariant *h;
+	const char *why;
+
+	register_step(&srun, &a1, &a2);
+	drain_and_count(a1, a2);
+	set_node(2, SMIG_NODE_OK);
+	fail_capture(a1, a2, 1);
+	for (int i = 0; i < 8; i++) {
+		sample_load(a1, 0, 0, 1, 0.6, 0.4, 2.0);
+		sample_load(a2, 0, 2, 3, 0.1, 0.9, 2.0);
+	}
+	h = wait_history(2);
+	ck_assert_str_eq(hist_str(h, 0, "outcome"), "failed:capture-failed");
+	ck_assert_str_eq(hist_str(h, 1, "kind"), "auto");
+	ck_assert_str_eq(hist_str(h, 1, "ranks"), "2,3");
+	ck_assert_str_eq(hist_str(h, 1, "from"), "node2");
+	ck_assert_str_eq(hist_str(h, 1, "to"), "node3");
+	ck_assert_str_eq(hist_str(h, 1, "reason"), "balance");
+	ck_assert_str_eq(hist_str(h, 1, "outcome"), "skipped:retry-delay");
+	why = hist_str(h, 1, "why");
+	ck_assert_msg(g_str_has_prefix(why, "a capture failed (last_error=gen=1;reason=capture-failed;ranks=2): no balancing move for ") &&
+		      g_str_has_suffix(why, " s more (MigrateRetryInterval)"),
+		      "%s", why);
+	g_variant_unref(h);
+	m = smig_wire_recv(a2, user_auth, 200, &err);
+	ck_assert(!m);
+	g_error_free(err);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * A node agent that could not make the job's image directory says so in
+ * HELLO_AGENT "error": the job's last_error names the node's ranks, and
+ * the step's srun gets the reason to print (REFUSED what=unprotected).
+ */
+START_TEST(test_agent_unprotected)
+{
+	const char *want = "mode=auto gen=0 moves=0 last_error=gen=1;reason=unprotected;ranks=2,3";
+	uint32_t ranks[2] = { 2, 3 };
+	int srun, a1, a2;
+	GVariantBuilder vb;
+	smig_msg_t *m;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
+	got = wait_published("mode=auto gen=0 moves=0");
+	g_free(got);
+	a1 = peer();
+	hello_agent(a1, user_auth, 0, "node1", 0, 1);
+	a2 = peer();
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string("node2"));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	g_variant_builder_add(&vb, "{sv}", "error",
+			      g_variant_new_string("/img/42: owned by uid 2000, not by the job's user 1000: left from another job? Remove it."));
+	send_msg(a2, user_auth, SMIG_MSG_HELLO_AGENT, &vb);
+	m = expect(a2, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "unprotected");
+	smig_msg_free(m);
+	m = expect(srun, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "unprotected");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "node=node2 ranks=2,3 cannot be protected: /img/42: owned by uid 2000, not by the job's user 1000: left from another job? Remove it.; the step runs without migration");
+	smig_msg_free(m);
+	got = wait_published(want);
+	ck_assert_str_eq(got, want);
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -1573,6 +1838,11 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_request_rebalance);
 	tcase_add_test(tc, test_request_advise_refused);
 	tcase_add_test(tc, test_health_fail_moves);
+	tcase_add_test(tc, test_failed_capture_drain_acts);
+	tcase_add_test(tc, test_periodic_after_failure);
+	tcase_add_test(tc, test_drain_failed_retried);
+	tcase_add_test(tc, test_balance_skipped_after_failure);
+	tcase_add_test(tc, test_agent_unprotected);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(js, setup_requeue, teardown);
 	tcase_set_timeout(js, 20);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <check.h>
 #include <glib.h>
@@ -412,6 +413,95 @@ START_TEST(test_path_beside)
 }
 END_TEST
 
+/* smig_conf_check_image_dir() on dir, set on line 3 of FILE. */
+static void check_dir_error(const char *dir, uint32_t trusted,
+			    const char *want_tail)
+{
+	smig_conf_t *conf = smig_conf_new();
+	GError *err = NULL;
+	char *line = g_strdup_printf("MigrateImageDir=%s", dir);
+	char *want = g_strdup_printf("FILE:3: MigrateImageDir=%s: %s", dir,
+				     want_tail);
+
+	conf->path = g_strdup("FILE");
+	ck_assert(smig_conf_parse_line(conf, "FILE", 3, line, &err));
+	ck_assert(!smig_conf_check_image_dir(conf, trusted, &err));
+	ck_assert_str_eq(err->message, want);
+	g_error_free(err);
+	g_free(want);
+	g_free(line);
+	smig_conf_free(conf);
+}
+
+/*
+ * MigrateImageDir that every --migrate step would fail on, or that lets
+ * users plant job directories, is refused naming file, line, key, value.
+ */
+START_TEST(test_image_dir_check)
+{
+	char *dir = g_build_filename(tmpdir, "img", NULL);
+	char *file = g_build_filename(tmpdir, "file", NULL);
+	char *tail, *defpath;
+	smig_conf_t *conf;
+	GError *err = NULL;
+	uint32_t me = (uint32_t) getuid();
+	struct stat st;
+
+	check_dir_error(dir, me,
+			"cannot use it: No such file or directory (create it: a directory owned by root, mode 0755)");
+	ck_assert(g_file_set_contents(file, "x", 1, NULL));
+	check_dir_error(file, me,
+			"a regular file, not a directory (create a directory owned by root, mode 0755)");
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	/* chmod() ignores the umask; mkdir() does not. */
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	check_dir_error(dir, me,
+			"writable by every user (mode 1777): a user could plant another job's directory (chmod 0755)");
+	ck_assert_int_eq(chmod(dir, 0775), 0);
+	if (me == 0)
+		ck_assert_int_eq(chown(dir, (uid_t) -1, 4242), 0);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	tail = g_strdup_printf("writable by group %u (mode 0775): its members could plant another job's directory (chmod 0755)",
+			       (unsigned) st.st_gid);
+	check_dir_error(dir, me, tail);
+	g_free(tail);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+
+	/* Owned by someone else than root or the trusted uid. */
+	if (me == 0)
+		ck_assert_int_eq(chown(dir, 4243, (gid_t) -1), 0);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	tail = g_strdup_printf("owned by uid %u, not by root: its owner could plant or replace any job's directory (chown root)",
+			       (unsigned) st.st_uid);
+	check_dir_error(dir, me == 0 ? 0 : me + 1, tail);
+	g_free(tail);
+
+	/* The owner trusted (root or SlurmUser), mode 0755: accepted. */
+	conf = smig_conf_new();
+	g_free(conf->image_dir);
+	conf->image_dir = g_strdup(dir);
+	ck_assert_msg(smig_conf_check_image_dir(conf, st.st_uid, &err), "%s",
+		      err ? err->message : "");
+	smig_conf_free(conf);
+
+	/* The default, named as such. */
+	conf = smig_conf_new();
+	g_free(conf->image_dir);
+	conf->image_dir = g_strdup(file);
+	ck_assert(!smig_conf_check_image_dir(conf, 0, &err));
+	defpath = g_strdup_printf("migrate.conf: MigrateImageDir=%s (the default): a regular file, not a directory (create a directory owned by root, mode 0755)",
+				  file);
+	ck_assert_str_eq(err->message, defpath);
+	g_free(defpath);
+	g_clear_error(&err);
+	smig_conf_free(conf);
+	g_rmdir(dir);
+	g_free(dir);
+	g_free(file);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("conf");
@@ -433,6 +523,7 @@ int main(void)
 	tcase_add_test(tc, test_load_nul_byte);
 	tcase_add_test(tc, test_balancer_addr_default);
 	tcase_add_test(tc, test_path_beside);
+	tcase_add_test(tc, test_image_dir_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -557,6 +557,58 @@ START_TEST(test_refuse_links_and_dirs)
 }
 END_TEST
 
+/*
+ * A job directory replaced while the job runs (by root: a symbolic link,
+ * or another directory) is refused at each check, naming the path.
+ */
+START_TEST(test_dir_replaced)
+{
+	char *dir = g_build_filename(tmpdir, "42", NULL);
+	char *other = g_build_filename(tmpdir, "elsewhere", NULL);
+	char *old = g_build_filename(tmpdir, "42.old", NULL);
+	char err[512], *want;
+	smig_dir_id_t id;
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(mkdir(other, 0700), 0);
+	ck_assert_int_eq(smig_dir_id_get(dir, &id, err, sizeof(err)), 0);
+	ck_assert_int_eq(smig_dir_check(dir, &id, err, sizeof(err)), 0);
+
+	/* Replaced by a symbolic link to another directory. */
+	ck_assert_int_eq(rename(dir, old), 0);
+	ck_assert_int_eq(symlink(other, dir), 0);
+	ck_assert_int_eq(smig_dir_check(dir, &id, err, sizeof(err)), -ELOOP);
+	want = g_strdup_printf("%s: the job directory was replaced by a symbolic link while the job runs: refused (nothing written through it)",
+			       dir);
+	ck_assert_str_eq(err, want);
+	g_free(want);
+	ck_assert_int_eq(smig_dir_id_get(dir, &id, err, sizeof(err)),
+			 -ENOTDIR);
+	want = g_strdup_printf("%s: a symbolic link, not a directory: refused",
+			       dir);
+	ck_assert_str_eq(err, want);
+	g_free(want);
+
+	/* Replaced by another directory. */
+	ck_assert_int_eq(unlink(dir), 0);
+	ck_assert_int_eq(rename(other, dir), 0);
+	ck_assert_int_eq(smig_dir_check(dir, &id, err, sizeof(err)), -EXDEV);
+	want = g_strdup_printf("%s: the job directory was replaced while the job runs (not the directory made at the step's start): refused",
+			       dir);
+	ck_assert_str_eq(err, want);
+	g_free(want);
+
+	/* The original back in place: accepted again. */
+	ck_assert_int_eq(g_rmdir(dir), 0);
+	ck_assert_int_eq(rename(old, dir), 0);
+	ck_assert_int_eq(smig_dir_check(dir, &id, err, sizeof(err)), 0);
+	g_rmdir(dir);
+	g_free(dir);
+	g_free(other);
+	g_free(old);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("image");
@@ -580,6 +632,7 @@ int main(void)
 	tcase_add_test(tc, test_store_manifest_bad);
 	tcase_add_test(tc, test_store_prune);
 	tcase_add_test(tc, test_store_receive);
+	tcase_add_test(tc, test_dir_replaced);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -202,6 +202,41 @@ static void expect_unsupported(const char *text, const char *msg)
 	g_error_free(err);
 }
 
+/*
+ * Values made consistent (doc/bad-input.md): an empty value is a bare
+ * --migrate (auto) while an empty item is refused; a huge value is quoted
+ * once, in part, with its length; interval= below 100 ms is refused with
+ * the bound instead of being raised silently.
+ */
+START_TEST(test_bounds)
+{
+	char *huge = g_strnfill(100 * 1024, 'x');
+	char *max = g_strnfill(SMIG_REQUEST_MAX_LEN, 'y');
+	smig_request_t req;
+	GError *err = NULL;
+
+	memcpy(huge, "mode=", 5);
+	expect_error(huge, "a value of 102400 bytes beginning \"mode=xxxxxxxxxxxxxxxxxxxxxxxxxxx\" (at most 1024 bytes)");
+	/* At the limit: parsed, refused for what it says. */
+	ck_assert(!smig_request_parse(max, &req, &err));
+	ck_assert(g_str_has_suffix(err->message,
+				   ": neither a mode (auto, advise, manual, off) nor a key " KEYS));
+	g_clear_error(&err);
+	expect_error("interval=1ms",
+		     "interval=1ms: too short (at least 100ms; examples: 30s, 5m, 1h)");
+	expect_error("interval=99ms",
+		     "interval=99ms: too short (at least 100ms; examples: 30s, 5m, 1h)");
+	ck_assert(smig_request_parse("interval=100ms", &req, &err));
+	ck_assert_uint_eq(req.interval_ms, 100);
+	expect_error("auto,",
+		     "empty item in \"auto,\" (MODE and key=value items separated by single commas)");
+	ck_assert(smig_request_parse("", &req, &err));
+	ck_assert_int_eq(req.mode, SMIG_MODE_AUTO);
+	g_free(huge);
+	g_free(max);
+}
+END_TEST
+
 START_TEST(test_supported)
 {
 	const char *ok[] = { NULL, "", "auto", "advise", "manual", "off",
@@ -244,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_supported);
+	tcase_add_test(tc, test_bounds);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

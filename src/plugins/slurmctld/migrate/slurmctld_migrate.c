@@ -356,6 +356,9 @@ PLUGIN_EXPORT extern int init(void)
 		goto fail;
 	if (!mconf->state_dir && !default_state_dir(&err))
 		goto fail;
+	/* Else every --migrate step would run without migration. */
+	if (!smig_conf_check_image_dir(mconf, slurm_conf.slurm_user_id, &err))
+		goto fail;
 
 	auth = smig_auth_munge_new(mconf->munge_socket, &err);
 	if (!auth)

@@ -418,12 +418,33 @@ static void lost_connection(const char *why)
  * OUT bytes - payload length, on success
  * RET 0, or a negative code with a message in errbuf
  */
+/*
+ * dir_check - the job directory is still the one made at the step's start
+ * (not replaced, e.g. by a symbolic link): checked before every image is
+ * verified, written, received or recorded as good
+ * RET 0, or a negative code with errbuf set (and logged)
+ */
+static int dir_check(char *errbuf, size_t errlen)
+{
+	int rc = smig_dir_check(smig_spank.image_dir, &smig_spank.dir_id,
+				errbuf, errlen);
+
+	if (rc < 0)
+		slurm_error("migrate: JobId=%u StepId=%u: %s",
+			    smig_spank.job_id, smig_spank.step_id, errbuf);
+	return rc;
+}
+
 static int verify_image(uint32_t rank, uint64_t gen, uint64_t *bytes,
 			char *errbuf, size_t errlen)
 {
 	char path[PATH_MAX];
 	smig_image_hdr_t hdr;
 	int rc;
+
+	rc = dir_check(errbuf, errlen);
+	if (rc < 0)
+		return rc;
 
 	rc = smig_image_path(path, sizeof(path), smig_spank.image_dir, rank,
 			     gen);
@@ -582,6 +603,9 @@ static int sig_wrap(uint32_t rank, uint64_t gen, const char *ckpt,
 	size_t got = 0;
 	int fd, rc = 0;
 
+	rc = dir_check(errbuf, errlen);
+	if (rc < 0)
+		return rc;
 	fd = open(ckpt, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
@@ -757,6 +781,11 @@ static void store_commit(uint64_t gen)
 	struct stat st;
 	int rc;
 
+	if (dir_check(errbuf, sizeof(errbuf)) < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u generation=%" PRIu64 ": not recorded as good",
+			    smig_spank.job_id, smig_spank.step_id, gen);
+		return;
+	}
 	/* The job directory belongs to the job's user (make_job_dir()). */
 	if (stat(smig_spank.image_dir, &st) < 0) {
 		st.st_uid = (uid_t) -1;
@@ -963,9 +992,11 @@ static void handoff_receive(int fd)
 		return;
 	}
 	smig_msg_free(msg);
-	status = smig_image_receive(smig_spank.image_dir, job, rank, gen, fd,
-				    bytes, uid, gid, &hdr, errbuf,
-				    sizeof(errbuf));
+	status = dir_check(errbuf, sizeof(errbuf));
+	if (!status)
+		status = smig_image_receive(smig_spank.image_dir, job, rank,
+					    gen, fd, bytes, uid, gid, &hdr,
+					    errbuf, sizeof(errbuf));
 	if (status)
 		slurm_error("migrate: JobId=%u rank=%u generation=%" PRIu64 " node=%s: hand-off refused: %s",
 			    job, rank, gen, agent.node, errbuf);
@@ -1458,6 +1489,62 @@ void smig_agent_start(spank_t sp)
 			    err->message);
 		g_error_free(err);
 	}
+}
+
+void smig_agent_report(spank_t sp, const char *why)
+{
+	const smig_conf_t *conf = smig_spank.conf;
+	const char *node = getenv("SLURMD_NODENAME");
+	smig_msg_t *reply;
+	GVariantBuilder b;
+	GError *err = NULL;
+
+	agent.node = g_strdup(node && *node ? node : g_get_host_name());
+	if (!conf || !local_ranks(sp)) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot tell the balancer that the step runs without migration",
+			    smig_spank.job_id, smig_spank.step_id);
+		goto out;
+	}
+	agent.auth = smig_auth_munge_new(conf->munge_socket, &err);
+	if (agent.auth)
+		agent.fd = smig_wire_connect(conf->balancer_addr, conf->port,
+					     CONNECT_TIMEOUT_MS, &err);
+	if (!agent.auth || agent.fd < 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: cannot tell the balancer that the step runs without migration: %s",
+			    smig_spank.job_id, smig_spank.step_id,
+			    err->message);
+		g_error_free(err);
+		goto out;
+	}
+	builder_ids(&b);
+	g_variant_builder_add(&b, "{sv}", "node",
+			      g_variant_new_string(agent.node));
+	g_variant_builder_add(&b, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							agent.ranks,
+							agent.nranks,
+							sizeof(uint32_t)));
+	g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(why));
+	/* Its answer says it was read: then closing loses nothing. */
+	if (send_msg(SMIG_MSG_HELLO_AGENT, &b)) {
+		reply = smig_wire_recv(agent.fd, agent.auth, RECV_TIMEOUT_MS,
+				       &err);
+		if (!reply) {
+			slurm_error("migrate: JobId=%u StepId=%u: no answer from the balancer to the report that the step runs without migration: %s",
+				    smig_spank.job_id, smig_spank.step_id,
+				    err->message);
+			g_clear_error(&err);
+		}
+		smig_msg_free(reply);
+	}
+out:
+	if (agent.fd >= 0)
+		close(agent.fd);
+	agent.fd = -1;
+	g_clear_pointer(&agent.auth, smig_auth_free);
+	g_clear_pointer(&agent.ranks, g_free);
+	g_clear_pointer(&agent.node, g_free);
+	agent.nranks = 0;
 }
 
 void smig_agent_stop(void)

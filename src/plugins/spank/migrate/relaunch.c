@@ -196,8 +196,22 @@ int smig_relaunch_check(void)
 	const char *job = getenv("SLURM_JOB_ID");
 	uint64_t gen = 0;
 
+	const char *nodes = getenv("SLURM_JOB_NODELIST");
+	const char *cpus = getenv("SLURM_JOB_CPUS_PER_NODE");
+
 	if (!job || !*job) {
 		slurm_error("migrate: --migrate needs an existing allocation (SLURM_JOB_ID is not set): run srun --migrate inside sbatch or salloc");
+		return -1;
+	}
+	/*
+	 * The balancer places ranks on the allocation's nodes: without them
+	 * (SLURM_JOB_ID set by hand, srun --jobid from outside the job) the
+	 * step could never move. Refused now rather than run unprotected.
+	 */
+	if (!nodes || !*nodes || !cpus || !*cpus) {
+		slurm_error("migrate: --migrate needs the allocation's nodes: SLURM_JOB_ID=%.32s is set but %s is not (an allocation known only by its id); run srun --migrate inside the job's sbatch script or salloc shell",
+			    job, !nodes || !*nodes ? "SLURM_JOB_NODELIST" :
+			    "SLURM_JOB_CPUS_PER_NODE");
 		return -1;
 	}
 	/*
@@ -734,6 +748,13 @@ static gpointer relaunch_main(gpointer unused)
 			s1 = s2 = NULL;
 			smig_msg_get_str(msg, "what", &s1);
 			smig_msg_get_str(msg, "reason", &s2);
+			/* A node agent could not set the step up. */
+			if (s1 && !strcmp(s1, "unprotected")) {
+				slurm_error("migrate: JobId=%u StepId=%u: %s",
+					    rl.job_id, rl.step_id,
+					    s2 ? s2 : "?");
+				break;
+			}
 			slurm_error("migrate: JobId=%u StepId=%u: the balancer refused %s: %s",
 				    rl.job_id, rl.step_id, s1 ? s1 : "?",
 				    s2 ? s2 : "?");

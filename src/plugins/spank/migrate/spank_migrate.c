@@ -106,8 +106,11 @@ static int migrate_opt_cb(int val, const char *optarg, int remote)
 	if (!smig_request_parse(optarg, &req, &err) ||
 	    !smig_request_check_supported(&req, &err)) {
 		/* In slurmstepd this is only logged; srun already refused. */
-		slurm_error("migrate: --migrate=%s: %s", optarg ? optarg : "",
-			    err->message);
+		if (optarg && strlen(optarg) > SMIG_REQUEST_MAX_LEN)
+			slurm_error("migrate: --migrate: %s", err->message);
+		else
+			slurm_error("migrate: --migrate=%s: %s",
+				    optarg ? optarg : "", err->message);
 		g_error_free(err);
 		return -1;
 	}
@@ -393,10 +396,13 @@ static int task_job_nodes_restore(spank_t sp)
 
 /*
  * remote_post_opt - slurmstepd: the step's image directory and the tasks'
- * environment. Failures leave the step running without migration.
+ * environment. Failures leave the step running without migration; those
+ * after migrate.conf was read are told to the balancer and srun
+ * (smig_spank.unprotected, slurm_spank_user_init()).
  */
 static void remote_post_opt(spank_t sp)
 {
+	GError *err = NULL;
 	char *errmsg = NULL;
 	char buf[32];
 	uid_t uid;
@@ -418,7 +424,11 @@ static void remote_post_opt(spank_t sp)
 			    smig_spank.job_id, smig_spank.step_id);
 		return;
 	}
-	if (smig_spank.conf->image_store_local) {
+	if (!smig_conf_check_image_dir(smig_spank.conf,
+				       slurm_conf.slurm_user_id, &err)) {
+		errmsg = g_strdup(err->message);
+		g_error_free(err);
+	} else if (smig_spank.conf->image_store_local) {
 		char *base = node_store_dir(smig_spank.conf->image_dir,
 					    &errmsg);
 
@@ -432,10 +442,21 @@ static void remote_post_opt(spank_t sp)
 						    smig_spank.job_id, uid,
 						    gid, &errmsg);
 	}
+	if (smig_spank.image_dir) {
+		char errbuf[512];
+
+		/* What each capture compares with (a replaced directory). */
+		if (smig_dir_id_get(smig_spank.image_dir, &smig_spank.dir_id,
+				    errbuf, sizeof(errbuf)) < 0) {
+			errmsg = g_strdup(errbuf);
+			g_clear_pointer(&smig_spank.image_dir, g_free);
+		}
+	}
 	if (!smig_spank.image_dir) {
 		slurm_error("migrate: JobId=%u StepId=%u: %s; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id, errmsg);
-		g_free(errmsg);
+		/* The user hears it too (slurm_spank_user_init). */
+		smig_spank.unprotected = errmsg;
 		return;
 	}
 	if (spank_setenv(sp, "SLURM_MIGRATE", smig_spank.req_text, 1) ||
@@ -443,6 +464,7 @@ static void remote_post_opt(spank_t sp)
 			 1)) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot set the tasks' environment; the step runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
+		smig_spank.unprotected = g_strdup("cannot set the tasks' environment");
 		return;
 	}
 	snprintf(buf, sizeof(buf), "%u", smig_spank.job_id);
@@ -453,10 +475,35 @@ static void remote_post_opt(spank_t sp)
 	smig_spank.active = true;
 }
 
+/*
+ * slurmd_check - slurmd start: a MigrateImageDir this node cannot use is
+ * said once in slurmd's log (slurmctld refuses it at its start, where it
+ * sees the same path); slurmd still starts, as jobs without --migrate
+ * need nothing of ours, and each --migrate step is told (agent_report).
+ */
+static void slurmd_check(void)
+{
+	GError *err = NULL;
+
+	if (load_conf() < 0)
+		return;
+	if (!smig_conf_check_image_dir(smig_spank.conf,
+				       slurm_conf.slurm_user_id, &err)) {
+		slurm_error("migrate: %s; --migrate steps on this node will run without migration",
+			    err->message);
+		g_error_free(err);
+	}
+	g_clear_pointer(&smig_spank.conf, smig_conf_free);
+}
+
 SMIG_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char **av)
 {
 	spank_context_t ctx = spank_context();
 
+	if (ctx == S_CTX_SLURMD) {
+		slurmd_check();
+		return 0;
+	}
 	if (ctx != S_CTX_LOCAL && ctx != S_CTX_REMOTE &&
 	    ctx != S_CTX_ALLOCATOR)
 		return 0;
@@ -502,6 +549,8 @@ SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	if (smig_spank.active && spank_remote(sp))
 		smig_agent_start(sp);
+	else if (smig_spank.unprotected && spank_remote(sp))
+		smig_agent_report(sp, smig_spank.unprotected);
 	return 0;
 }
 
@@ -541,6 +590,7 @@ SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 	g_clear_pointer(&smig_spank.conf, smig_conf_free);
 	g_clear_pointer(&smig_spank.req_text, g_free);
 	g_clear_pointer(&smig_spank.image_dir, g_free);
+	g_clear_pointer(&smig_spank.unprotected, g_free);
 	smig_spank.active = false;
 	smig_spank.requested = false;
 	return 0;

@@ -18,6 +18,7 @@
 #include <slurm/spank.h>
 
 #include "smig_conf.h"
+#include "smig_image.h"
 #include "smig_request.h"
 #include "smig_wire.h"
 
@@ -35,6 +36,10 @@ typedef struct smig_spank {
 	uint32_t job_id;	/* remote: set in init_post_opt */
 	uint32_t step_id;
 	char *image_dir;	/* remote: MigrateImageDir/jobid, g_free */
+	smig_dir_id_t dir_id;	/* remote: image_dir as made at step start,
+				 * checked at each capture (agent.c) */
+	char *unprotected;	/* remote: why the step cannot migrate
+				 * (told to the balancer), g_free */
 } smig_spank_t;
 
 /* The one instance, in spank_migrate.c. */
@@ -74,6 +79,15 @@ void smig_agent_start(spank_t sp);
  *     rather than start from nothing
  */
 int smig_agent_task_init(spank_t sp);
+
+/*
+ * smig_agent_report - the step cannot be protected on this node (the job's
+ * image directory could not be made, ...): tell the balancer (HELLO_AGENT
+ * with "error"), which records it in the job's last_error and tells the
+ * step's srun (slurm_spank_user_init). Failures are logged.
+ * IN why - what went wrong (borrowed)
+ */
+void smig_agent_report(spank_t sp, const char *why);
 
 /* smig_agent_stop - send BYE, join the thread, deregister, free (exit) */
 void smig_agent_stop(void);
