@@ -2407,8 +2407,8 @@ static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	    !need_u32(b, c, m, job_id, "step", &step_id))
 		return NULL;
 	if (job_id != s->job->id || step_id != s->step_id) {
-		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not StepId=%u",
-				      s->job->id, s->step_id, step_id);
+		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not JobId=%u StepId=%u",
+				      s->job->id, s->step_id, job_id, step_id);
 		send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return NULL;
