@@ -3386,6 +3386,11 @@ static void conn_read(conn_t *c)
 			   c->peer, c->step ? c->step->job->id : 0,
 			   b->in_total, MAX_IN_TOTAL);
 		conn_kill(c, "input buffers full");
+		/* Its bytes stop counting now, not when it is reaped: else
+		 * every connection read before the reaper runs is over the
+		 * cap too, and is closed for this one's bytes. */
+		b->in_total -= c->in->len;
+		g_byte_array_set_size(c->in, 0);
 	}
 }
 
