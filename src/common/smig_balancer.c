@@ -3137,6 +3137,12 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 			      g_variant_new_take_string(line));
 	g_variant_builder_add(&vb, "{sv}", "interval_ms",
 			      g_variant_new_uint32(j->sample_ms));
+	/* What the balancer has looked at: SAMPLEs taken, and how many of
+	 * them the last balancing decision saw. */
+	g_variant_builder_add(&vb, "{sv}", "samples",
+			      g_variant_new_uint64(j->samples));
+	g_variant_builder_add(&vb, "{sv}", "decided",
+			      g_variant_new_uint64(j->decided_samples));
 	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
 	if (j->metrics) {
 		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
