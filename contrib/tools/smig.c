@@ -302,9 +302,11 @@ static void print_json(uint32_t job, GVariant *st)
 		smig_json_str(s, summary);
 	else
 		g_string_append(s, "null");
-	g_string_append_printf(s, ",\"interval_ms\":%u,\"samples\":%" G_GUINT64_FORMAT
-			       ",\"decided_samples\":%" G_GUINT64_FORMAT ",\"ranks\":[",
-			       interval, samples, decided);
+	g_string_append_printf(s, ",\"interval_ms\":%u", interval);
+	g_string_append_printf(s, ",\"samples\":%" G_GUINT64_FORMAT, samples);
+	g_string_append_printf(s, ",\"decided_samples\":%" G_GUINT64_FORMAT,
+			       decided);
+	g_string_append(s, ",\"ranks\":[");
 	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
 		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,
 				    &cpu, &delay, &rss, &iters, &hist);

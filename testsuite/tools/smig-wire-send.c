@@ -3,7 +3,8 @@
  * smig-wire-send.c - send one crafted message to the balancer, print the
  * answer (a test tool: the security tests play a hostile peer with it)
  *
- * usage: smig-wire-send [OPTIONS] TYPE [KEY=T:VALUE...] [--then TYPE [KEY=T:VALUE...]]...
+ * usage: smig-wire-send [OPTIONS] TYPE [KEY=T:VALUE...]
+ *                       [--then TYPE [KEY=T:VALUE...]]...
  *        smig-wire-send [OPTIONS] --replay FILE
  *   TYPE            message type: HELLO_SRUN, RELAUNCH_ACK, REQUEST, ... or
  *                   its number
