@@ -45,20 +45,12 @@ RESTORED_RE = re.compile(r"^heat: rank \d+ node (\S+) restored iter \d+$", re.M)
 WINDOW = 2.0           # seconds of a rate sample
 
 
-def cpu_group(c, node):
-    path = c.env.get("SMIG_CGROUP_CPU")
-    if not path:
-        sys.exit("bench-balance: no cpu cgroup hierarchy (cgroup v1 cpu): cannot slow a node")
-    return os.path.join(path, node)
-
-
 def set_quota(c, node, quota):
-    """cfs quota of the node's cpu group (-1: none)."""
-    g = cpu_group(c, node)
-    with open(os.path.join(g, "cpu.cfs_period_us"), "w") as f:
-        f.write(str(QUOTA[1]))
-    with open(os.path.join(g, "cpu.cfs_quota_us"), "w") as f:
-        f.write(str(quota))
+    """CPU quota of the node's cgroup per QUOTA[1] us (-1: none), cgroup v2
+    cpu.max or v1 cpu.cfs_quota_us."""
+    if not cl.cpu_cgroup(c, node):
+        sys.exit("bench-balance: no cgroup with a cpu controller (v2 cpu.max or v1 cpu): cannot slow a node")
+    cl.set_cpu_quota(c, node, quota, QUOTA[1])
 
 
 def read(path):

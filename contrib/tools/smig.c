@@ -285,6 +285,7 @@ static void print_json(uint32_t job, GVariant *st)
 	GVariant *states = field(st, "slurm_state", "a(ss)");
 	const char *state = "", *summary = NULL, *node, *to, *health, *reason;
 	uint32_t interval = 0, rank, a, b;
+	guint64 samples = 0, decided = 0;
 	double cpu, delay, iters, load;
 	guint64 rss, bytes, msgs, avail;
 	GString *s = g_string_new(NULL);
@@ -293,6 +294,8 @@ static void print_json(uint32_t job, GVariant *st)
 	g_variant_lookup(st, "state", "&s", &state);
 	g_variant_lookup(st, "summary", "&s", &summary);
 	g_variant_lookup(st, "interval_ms", "u", &interval);
+	g_variant_lookup(st, "samples", "t", &samples);
+	g_variant_lookup(st, "decided", "t", &decided);
 	g_string_append_printf(s, "{\"job\":%u,\"state\":", job);
 	smig_json_str(s, state);
 	g_string_append(s, ",\"summary\":");
@@ -300,7 +303,11 @@ static void print_json(uint32_t job, GVariant *st)
 		smig_json_str(s, summary);
 	else
 		g_string_append(s, "null");
-	g_string_append_printf(s, ",\"interval_ms\":%u,\"ranks\":[", interval);
+	g_string_append_printf(s, ",\"interval_ms\":%u", interval);
+	g_string_append_printf(s, ",\"samples\":%" G_GUINT64_FORMAT, samples);
+	g_string_append_printf(s, ",\"decided_samples\":%" G_GUINT64_FORMAT,
+			       decided);
+	g_string_append(s, ",\"ranks\":[");
 	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
 		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,
 				    &cpu, &delay, &rss, &iters, &hist);

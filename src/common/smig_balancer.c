@@ -2854,8 +2854,8 @@ static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	    !need_u32(b, c, m, job_id, "step", &step_id))
 		return NULL;
 	if (job_id != s->job->id || step_id != s->step_id) {
-		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not StepId=%u",
-				      s->job->id, s->step_id, step_id);
+		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not JobId=%u StepId=%u",
+				      s->job->id, s->step_id, job_id, step_id);
 		send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return NULL;
@@ -3584,6 +3584,12 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 			      g_variant_new_take_string(line));
 	g_variant_builder_add(&vb, "{sv}", "interval_ms",
 			      g_variant_new_uint32(j->sample_ms));
+	/* What the balancer has looked at: SAMPLEs taken, and how many of
+	 * them the last balancing decision saw. */
+	g_variant_builder_add(&vb, "{sv}", "samples",
+			      g_variant_new_uint64(j->samples));
+	g_variant_builder_add(&vb, "{sv}", "decided",
+			      g_variant_new_uint64(j->decided_samples));
 	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
 	if (j->metrics) {
 		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
@@ -3838,6 +3844,11 @@ static void conn_read(conn_t *c)
 			   c->peer, c->step ? c->step->job->id : 0,
 			   b->in_total, MAX_IN_TOTAL);
 		conn_kill(c, "input buffers full");
+		/* Its bytes stop counting now, not when it is reaped: else
+		 * every connection read before the reaper runs is over the
+		 * cap too, and is closed for this one's bytes. */
+		b->in_total -= c->in->len;
+		g_byte_array_set_size(c->in, 0);
 	}
 }
 

@@ -87,6 +87,37 @@ smig_cgroup_root() {
 	fi
 }
 
+# smig_cgroup_v2_enable ROOT GROUP CONTROLLER FILE - on a cgroup v2
+# hierarchy ROOT, enable CONTROLLER for the children of ROOT/GROUP (GROUP
+# holds no process: its children do), from ROOT down, where it is not
+# enabled yet. Print ROOT/GROUP if each child has FILE (e.g. cpu.max); fail
+# if the controller is not available (e.g. bound to a v1 hierarchy) or
+# cannot be enabled.
+smig_cgroup_v2_enable() {
+	local root=$1 group=$2 ctl=$3 file=$4 d=$1 part child
+	local -a parts
+
+	grep -qw "$ctl" "$root/cgroup.controllers" 2>/dev/null || return 1
+	IFS=/ read -ra parts <<< "$group"
+	for part in "${parts[@]}" ""; do
+		grep -qw "$ctl" "$d/cgroup.subtree_control" ||
+			echo "+$ctl" > "$d/cgroup.subtree_control" 2>/dev/null ||
+			return 1
+		[[ -n $part ]] || break
+		d=$d/$part
+	done
+	for child in "$d"/*/; do
+		[[ -e $child$file ]] || return 1
+	done
+	echo "$d"
+}
+
+# smig_cgroup_v2_cpu ROOT GROUP - the cpu controller (cpu.max) for the
+# children of ROOT/GROUP, as smig_cgroup_v2_enable.
+smig_cgroup_v2_cpu() {
+	smig_cgroup_v2_enable "$1" "$2" cpu cpu.max
+}
+
 # Print the pids of every process in the cgroups listed in the state file.
 smig_cgroup_pids() {
 	local dir=$1 cg

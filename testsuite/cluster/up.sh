@@ -332,7 +332,9 @@ if [[ $netns == yes ]]; then
 fi
 
 # One cgroup per node (freezer in v1, or v2): finds stepds and tasks at the
-# end, lets tests freeze a node. The v1 cpu group lets tests slow a node.
+# end, lets tests freeze a node. A cpu controller lets tests slow a node:
+# the v1 cpu hierarchy's group (cpu.cfs_quota_us), or on v2 the same group
+# with the cpu controller enabled for it (cpu.max).
 cgroot=$(smig_cgroup_root)
 cgcpu=
 [[ $cgroot == /sys/fs/cgroup/freezer && -w /sys/fs/cgroup/cpu/cgroup.procs ]] &&
@@ -345,10 +347,15 @@ for r in $cgroot $cgcpu; do
 		echo "$r/smig-$base/$n" >> "$dir/harness/cgroups"
 	done
 done
+cpu_env=${cgcpu:+$cgcpu/smig-$base}
+if [[ -n $cgroot && -z $cgcpu ]] && ! cpu_env=$(smig_cgroup_v2_cpu "$cgroot" "smig-$base"); then
+	smig_say "cgroup v2 without the cpu controller for smig-$base: tests cannot slow a node"
+	cpu_env=
+fi
 [[ -n $cgroot ]] || smig_say "no writable cgroup hierarchy: job processes are found through slurmd only"
 {
 	echo "export SMIG_CGROUP=${cgroot:+$cgroot/smig-$base}"
-	echo "export SMIG_CGROUP_CPU=${cgcpu:+$cgcpu/smig-$base}"
+	echo "export SMIG_CGROUP_CPU=$cpu_env"
 } >> "$dir/env"
 
 # start_daemon NAME CGROUP-NODE CMD... - start CMD in the background in the

@@ -11,8 +11,11 @@ a shell that sourced one can still run the tests):
   SMIG_PYTEST_NODES         number of nodes (default 4)
   SMIG_PYTEST_NETNS=1       one network namespace per node (up.sh --netns)
   SMIG_NO_PLUGINS=1         run the cluster without the plugins (plugin tests skip)
+  SMIG_PYTEST_RETRIES       file the session's launch retries are written to
+                            (default: <build dir>/pytest-retries.txt)
 """
 
+import fnmatch
 import os
 import shutil
 import signal
@@ -38,6 +41,110 @@ def pytest_itemcollected(item):
     """A test without a docstring is a bug: say what it verifies."""
     if not (item.obj.__doc__ or "").strip():
         raise pytest.UsageError(f"{item.nodeid}: test has no docstring")
+
+
+EXPECTED_SKIPS = os.path.join(os.path.dirname(__file__), "expected-skips")
+# Skips of this session: [(test id, reason, expected?)], and the session's
+# cluster (for the host facts of expected-skips).
+SKIPS = []
+SESSION = {}
+
+
+def read_expected_skips(path=EXPECTED_SKIPS):
+    """[(condition, test glob, reason text)] of the expected-skips file."""
+    out = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 2)
+            if len(parts) != 3 or parts[0] not in HOST_FACTS:
+                raise pytest.UsageError(f"{path}:{n}: not CONDITION TEST REASON "
+                                        f"with a CONDITION of {sorted(HOST_FACTS)}: {line}")
+            out.append(tuple(parts))
+    return out
+
+
+def tmpfs_mount_fails():
+    """True if root cannot mount a tmpfs here (tried in a temporary dir)."""
+    d = tempfile.mkdtemp(prefix="smig-tmpfs-")
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "smig-probe", d],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            subprocess.run(["umount", d])
+        return r.returncode != 0
+    finally:
+        os.rmdir(d)
+
+
+def cluster_env(name):
+    c = SESSION.get("cluster")
+    return c.env.get(name, "") if c else ""
+
+
+HOST_FACTS = {
+    "no-plugins": lambda: os.environ.get("SMIG_NO_PLUGINS") == "1",
+    "no-cgroup": lambda: not cluster_env("SMIG_CGROUP"),
+    "no-cpu-cgroup": lambda: not cluster_env("SMIG_CGROUP_CPU"),
+    "no-tmpfs-mount": tmpfs_mount_fails,
+}
+
+
+def skip_expected(nodeid, reason, expected):
+    """The expected-skips line (condition) that allows this skip, or None."""
+    test = nodeid.split("/")[-1]
+    for cond, glob, text in expected:
+        if (fnmatch.fnmatch(test, glob) and text in reason and
+                HOST_FACTS[cond]()):
+            return cond
+    return None
+
+
+def pytest_runtest_logreport(report):
+    """Collect every skip with its reason (setup or call)."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        SKIPS.append([report.nodeid, str(report.longrepr[2]), None])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skip not listed in expected-skips for a fact of this host fails the
+    session (exit status 1)."""
+    expected = read_expected_skips()
+    for s in SKIPS:
+        s[2] = skip_expected(s[0], s[1], expected)
+    if any(s[2] is None for s in SKIPS) and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Every skip with its reason, expected (the expected-skips condition)
+    or not; then how many launches ran again (Open MPI's start-up failures only, see
+    cl.retry_launch) and where, with their evidence; also written to
+    $SMIG_PYTEST_RETRIES."""
+    tr = terminalreporter
+    tr.section("skips (testsuite/python/expected-skips)")
+    tr.write_line(f"skipped: {len(SKIPS)}, not expected on this host: "
+                  f"{sum(1 for s in SKIPS if s[2] is None)}")
+    for nodeid, reason, cond in SKIPS:
+        tr.write_line(f"  {'expected (' + cond + ')' if cond else 'NOT EXPECTED'}: "
+                      f"{nodeid}: {reason}")
+    lines = [f"launch retries: {len(cl.RETRIES)}"]
+    for r in cl.RETRIES:
+        lines.append(f"  {r['where']}: {r['what']} attempt {r['attempt']}, "
+                     "evidence:")
+        lines += ["    " + l for l in r["evidence"].splitlines()]
+    tr.section("launch retries (Open MPI start-up failures)")
+    for line in lines:
+        tr.write_line(line)
+    path = os.environ.get("SMIG_PYTEST_RETRIES",
+                          os.path.join(build_dir(), "pytest-retries.txt"))
+    try:
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    except OSError as e:
+        tr.write_line(f"cannot write {path}: {e}")
 
 
 def build_dir():
@@ -77,6 +184,7 @@ def cluster(request):
         if up.returncode != 0:
             pytest.exit(f"up.sh failed (exit {up.returncode}):\n{up.stdout}", 3)
         c = cl.Cluster(directory, build_dir())
+        SESSION["cluster"] = c
         yield c
     finally:
         down = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"),
@@ -98,6 +206,23 @@ def mpi_hello(cluster):
     cl.compile_mpi(os.path.join(os.path.dirname(__file__), "data", "mpi_hello.c"),
                    out)
     return out
+
+
+@pytest.fixture
+def needs_cgroup(cluster):
+    """Skip (loudly, before any job is submitted) when the harness found no
+    writable cgroup hierarchy: a node cannot be frozen."""
+    if not cluster.env.get("SMIG_CGROUP"):
+        pytest.skip("no writable cgroup hierarchy: cannot freeze a node")
+
+
+@pytest.fixture
+def needs_cpu_quota(cluster):
+    """Skip (loudly, before any job is submitted) when the harness cannot
+    slow a node: no cgroup with a CPU bandwidth limit (cl.cpu_cgroup)."""
+    if not cluster.env.get("SMIG_CGROUP_CPU"):
+        pytest.skip("no cgroup with a cpu controller (v2 cpu.max or v1 "
+                    "cpu.cfs_quota_us): cannot slow a node")
 
 
 @pytest.fixture

@@ -40,23 +40,34 @@ SLOW_QUOTA_US = 5000
 PERIOD_US = 100000
 
 
-def cpu_cgroup(c, node):
-    """The node's cgroup-v1 cpu directory, or skip if the harness has none."""
-    root = c.env.get("SMIG_CGROUP_CPU")
-    if not root:
-        pytest.skip("no cgroup-v1 cpu hierarchy here: cannot slow a node")
-    path = os.path.join(root, node)
-    assert os.path.isdir(path), f"{path}: the harness made no cpu cgroup for {node}"
-    return path
-
-
 def set_quota(c, node, quota_us):
-    """cpu.cfs_quota_us of NODE's cgroup (-1: no limit)."""
-    path = cpu_cgroup(c, node)
-    with open(os.path.join(path, "cpu.cfs_period_us"), "w") as f:
-        f.write(f"{PERIOD_US}\n")
-    with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
-        f.write(f"{quota_us}\n")
+    """NODE's CPU quota per PERIOD_US (-1: no limit), cgroup v2 or v1."""
+    cl.set_cpu_quota(c, node, quota_us, PERIOD_US)
+
+
+WINDOW = 8  # samples per node in a balancing decision (SMIG_METRICS_WINDOW)
+
+
+def samples(c, job):
+    """(samples taken, samples the last balancing decision saw) of JOB
+    (`smig show --json`), (0, 0) while it cannot say."""
+    r = smig(c, f"show {job} --json")
+    if r.rc != 0:
+        return 0, 0
+    data = json.loads(r.stdout)
+    return data.get("samples", 0), data.get("decided_samples", 0)
+
+
+def decided_after(c, job, taken, windows, nodes=2, timeout=90):
+    """Wait until the balancer decided on WINDOWS full windows of samples
+    of the job's NODES nodes taken after TAKEN samples: the proof that it
+    looked at them. Return (samples, decided_samples)."""
+    want = taken + windows * WINDOW * nodes
+    got = cl.repeat_until(lambda: samples(c, job), lambda s: s[1] >= want,
+                          timeout=timeout)
+    assert got[1] >= want, \
+        f"the balancer decided on {got[1]} samples, not {want} ({got[0]} taken)"
+    return got
 
 
 def rate(reports, t0, t1):
@@ -132,7 +143,7 @@ def reference_checksum(cluster):
     return m.group(2)
 
 
-def test_auto_slow_node(cluster, needs_plugins, reference_checksum):
+def test_auto_slow_node(cluster, needs_plugins, needs_cpu_quota, reference_checksum):
     """A node of a running --migrate=auto job is slowed (cpu quota of 5 %
     of a core on its cgroup) and nobody acts: the balancer moves that
     node's two ranks to the spare node of the allocation with reason
@@ -212,7 +223,7 @@ def test_auto_slow_node(cluster, needs_plugins, reference_checksum):
     assert (e["measured_gain"] or -1) >= 0.3, f"history {hist} ({facts})"
 
 
-def test_auto_no_pingpong(cluster, needs_plugins):
+def test_auto_no_pingpong(cluster, needs_plugins, needs_cpu_quota):
     """Random short bursts (2-4 s of a 5 % cpu quota, each shorter than
     the balancer's 8-sample window, on one node of the job at a time, with
     pauses of 1-3 s) over 40 s make the balancer move the --migrate=auto
@@ -235,8 +246,9 @@ def test_auto_no_pingpong(cluster, needs_plugins):
             time.sleep(length)
             set_quota(c, node, -1)
             time.sleep(rnd.uniform(1, 3))
-        # A decision on the last burst's window would come within it.
-        time.sleep(3)
+        # A decision on the last burst's window comes before the balancer
+        # decided on a whole window of samples taken after it.
+        decided_after(c, job, samples(c, job)[0], 1)
         comment = system_comment(c, job)
         state = cl.get_job_parameter(c, job, "JobState")
     finally:
@@ -252,7 +264,7 @@ def test_auto_no_pingpong(cluster, needs_plugins):
     assert len(bursts) >= 6, bursts
 
 
-def test_advise(cluster, needs_plugins):
+def test_advise(cluster, needs_plugins, needs_cpu_quota):
     """--migrate=advise with a slowed node: the advice to move that node's
     ranks to the spare (reason balance) appears in SystemComment, in
     `smig show JOB` and its --json state, with last_decision=advise; no
@@ -281,8 +293,8 @@ def test_advise(cluster, needs_plugins):
         assert r.rc == 0, f"smig show --json:\n{r}"
         assert advice in json.loads(r.stdout)["state"], r.stdout
 
-        # Advice stays advice: a few more windows' worth of decisions.
-        time.sleep(10)
+        # Advice stays advice: decisions on two more whole windows.
+        decided_after(c, job, samples(c, job)[0], 2)
         comment = system_comment(c, job)
         text = read(out)
         state = cl.get_job_parameter(c, job, "JobState")

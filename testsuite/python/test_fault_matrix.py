@@ -23,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -232,6 +231,12 @@ def test_fault_stepd_killed_capture(cluster, needs_plugins, reference):
         c.run(f"scancel {job}", user="root", timeout=30)
 
 
+# slurmctld 22.05 with DebugFlags=Steps (logged at level verbose), when it
+# cannot create a step yet.
+STEP_BUSY_RE = (r"_slurm_rpc_job_step_create for JobId={job}: "
+                r"Requested nodes are busy")
+
+
 @pytest.mark.parametrize("sig", ["KILL", "TERM"])
 def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
     """srun is killed (SIGKILL) or terminated (SIGTERM) after the move was
@@ -264,6 +269,15 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
         "echo step2_exit=$?\n")
     job, out, text = submit_started(c, name, script, "-N3 --ntasks-per-node=2", 4)
     victim = None
+    # slurmctld logs the refused step creation (see STEP_BUSY_RE).
+    level = re.search(r"^SlurmctldDebug\s*=\s*(\S+)$", cl.show_config(c), re.M)
+    assert level, "no SlurmctldDebug in scontrol show config"
+    quiet = level.group(1) in ("quiet", "fatal", "error", "info")
+    for cmd in ("setdebugflags +Steps", "setdebug verbose" if quiet else ""):
+        if not cmd:
+            continue
+        r = c.run(f"scontrol {cmd}", user="root", timeout=30)
+        assert r.rc == 0, str(r)
     try:
         first = {r: n for r, n, _, _ in starts(text)}
         assert sorted(first) == [0, 1, 2, 3], text
@@ -280,8 +294,15 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
         assert sorted(int(r) for r, _ in stops) == [0, 1, 2, 3], text
         assert len({i for _, i in stops}) == 1, stops
         stop_iter = int(stops[0][1])
-        time.sleep(1)
-        assert not restored(read(out)), "the relaunched step started"
+        # slurmctld refused the new step for now (its nodes are busy) and
+        # srun waits: only then is "not started" a result.
+        busy = STEP_BUSY_RE.format(job=job)
+        log = cl.repeat_until(lambda: c.read_log("slurmctld"),
+                              lambda t: re.search(busy, t), timeout=30)
+        assert re.search(busy, log), \
+            f"slurmctld did not refuse the relaunched step ({busy}):\n{log[-2000:]}"
+        text = read(out)
+        assert not restored(text), "the relaunched step started"
         os.kill(pid, getattr(signal, f"SIG{sig}"))
         text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
                                timeout=30)
@@ -307,6 +328,9 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
         assert sorted(got) == [0, 1, 2, 3], step2
         assert {i for _, i in got.values()} == {stop_iter}, got
     finally:
+        c.run("scontrol setdebugflags -Steps", user="root", timeout=30)
+        if quiet:
+            c.run(f"scontrol setdebug {level.group(1)}", user="root", timeout=30)
         release(c, name)
         if victim:
             resume(c, [victim])

@@ -311,7 +311,7 @@ def job_pids(job, node, comm):
     return pids
 
 
-def test_manual_rebalance(cluster, needs_plugins):
+def test_manual_rebalance(cluster, needs_plugins, needs_cpu_quota):
     """In mode manual the balancer never moves by itself; `smig rebalance`
     by the owner runs the policy engine at once. Before a full window of
     samples it answers "no move: no decision possible" (exit 0). Then the
@@ -320,9 +320,6 @@ def test_manual_rebalance(cluster, needs_plugins):
     move of that node's ranks to the spare node (reason balance, history
     kind request), where they restore. About 35 s."""
     c = cluster
-    cpu = c.env.get("SMIG_CGROUP_CPU")
-    if not cpu:
-        pytest.skip("no cgroup v1 cpu hierarchy: cannot slow a node")
     script = heat_script(c, "rebalance", "manual,interval=1s",
                          "--nx 1024 --ny 512 --iters 100000000 --report 1000")
     job, out, text = submit_started(c, "rebalance", script,
@@ -332,15 +329,12 @@ def test_manual_rebalance(cluster, needs_plugins):
     spare = sorted(set(alloc) - set(first.values()))
     assert len(spare) == 1 and first[2] == first[3] != first[0] == first[1], \
         f"unexpected placement {first} in {alloc}"
-    slow = os.path.join(cpu, first[2])
+    slow = cl.cpu_cgroup(c, first[2])
     try:
         r = smig(c, f"rebalance {job}")
         assert r.rc == 0 and "no move: no decision possible" in r.stdout, \
             f"rebalance before a full window of samples:\n{r}"
-        with open(os.path.join(slow, "cpu.cfs_period_us"), "w") as f:
-            f.write("100000")
-        with open(os.path.join(slow, "cpu.cfs_quota_us"), "w") as f:
-            f.write("5000")
+        cl.set_cpu_quota(c, first[2], 5000, 100000)
         # The node's slurmd put its ranks there; a slurmd that an earlier
         # test restarted by hand may not have: put them there ourselves.
         pids = job_pids(job, first[2], "heat")
@@ -368,6 +362,5 @@ def test_manual_rebalance(cluster, needs_plugins):
         assert [(h["kind"], h["reason"], h["outcome"]) for h in hist] == \
             [("request", "balance", "moved")], f"history: {hist}"
     finally:
-        with open(os.path.join(slow, "cpu.cfs_quota_us"), "w") as f:
-            f.write("-1")
+        cl.set_cpu_quota(c, first[2], -1)
         c.run(f"scancel {job}", user="root", timeout=30)

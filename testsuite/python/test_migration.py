@@ -35,7 +35,7 @@ def submit_heat(c, name, migrate, heat_extra="", attempts=3):
     """Submit "sbatch -N3 --ntasks-per-node=2" running
     "srun --mpi=pmix --migrate=MIGRATE -N2 -n4 heat ..." and wait until all
     four ranks printed their start line. The launch (not an assertion) is
-    retried when it fails the way Open MPI's start-up sometimes does here.
+    retried only when Open MPI's start-up failed (cl.job_start_retry).
     Return (job_id, output path)."""
     script = os.path.join(c.workdir, f"{name}.sbatch")
     with open(script, "w") as f:
@@ -46,6 +46,7 @@ def submit_heat(c, name, migrate, heat_extra="", attempts=3):
     os.chmod(script, 0o755)
     for attempt in range(1, attempts + 1):
         out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        marks = cl.log_marks(c)
         job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
         seen = cl.repeat_until(
             lambda: (read(out), cl.get_job_parameter(c, job, "JobState")),
@@ -54,10 +55,11 @@ def submit_heat(c, name, migrate, heat_extra="", attempts=3):
         text = read(out)
         if len(starts(text)) >= 4:
             return job, out
-        result = cl.Result(command=f"job {job}", rc=1, stdout=text, stderr=text,
-                           seconds=0, timed_out=seen[1] not in cl.TERMINAL_STATES)
+        again = cl.job_start_retry(c, job, text, len(starts(text)), 4, attempt,
+                                   attempts, marks,
+                                   timed_out=seen[1] not in cl.TERMINAL_STATES)
         c.run(f"scancel {job}", user="root", timeout=30)
-        if attempt == attempts or not cl.looks_like_mpi_start_flake(result, START_RE):
+        if not again:
             pytest.fail(f"job {job} did not start its 4 ranks (state {seen[1]}):\n{text}")
     raise AssertionError("unreachable")
 

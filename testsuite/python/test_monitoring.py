@@ -29,7 +29,8 @@ def tool(c, name):
 
 def submit(c, name, srun_line, ready, attempts=3):
     """sbatch -N2 --ntasks-per-node=2 a script running SRUN_LINE; wait until
-    READY(output text) is true. An Open MPI start-up flake is launched again.
+    READY(output text) is true. A job that ended before, failing with Open
+    MPI's own start-up failure (cl.job_start_retry), is launched again.
     Return (job id, output path)."""
     script = os.path.join(c.workdir, f"{name}.sbatch")
     with open(script, "w") as f:
@@ -37,6 +38,7 @@ def submit(c, name, srun_line, ready, attempts=3):
     os.chmod(script, 0o755)
     for attempt in range(1, attempts + 1):
         out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        marks = cl.log_marks(c)
         job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 -o {out} {script}")
         seen = cl.repeat_until(
             lambda: (read(out), cl.get_job_parameter(c, job, "JobState")),
@@ -44,8 +46,10 @@ def submit(c, name, srun_line, ready, attempts=3):
         if ready(read(out)) and seen[1] not in cl.TERMINAL_STATES:
             return job, out
         text = read(out)
+        again = cl.job_start_retry(c, job, text, 0, 4, attempt, attempts, marks,
+                                   timed_out=seen[1] not in cl.TERMINAL_STATES)
         c.run(f"scancel {job}", user="root", timeout=30)
-        if attempt == attempts or "srun_exit=0" in text:
+        if not again:
             pytest.fail(f"job {job} did not start (state {seen[1]}):\n{text}")
     raise AssertionError("unreachable")
 

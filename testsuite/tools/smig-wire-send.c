@@ -4,11 +4,14 @@
  * answer (a test tool: the security tests play a hostile peer with it)
  *
  * usage: smig-wire-send [OPTIONS] TYPE [KEY=T:VALUE...]
+ *                       [--then TYPE [KEY=T:VALUE...]]...
  *        smig-wire-send [OPTIONS] --replay FILE
  *   TYPE            message type: HELLO_SRUN, RELAUNCH_ACK, REQUEST, ... or
  *                   its number
  *   KEY=T:VALUE     a body field; T is u (uint32), t (uint64), i (int32),
  *                   b (bool: true/false), s (string), au (uint32 list: 1,2)
+ *   --then          another message after this one, on the same connection
+ *                   (e.g. a HELLO that registers it, then the attack)
  *   --host H        balancer address (default $SMIG_BALANCER_ADDR)
  *   --port P        balancer port (default $SMIG_MIGRATE_PORT)
  *   --munge-socket S  munged's socket (default munge's own)
@@ -17,8 +20,11 @@
  *   --replay FILE   send FILE's bytes as they are (a frame saved before)
  *   --wait MS       how long to wait for an answer (default 5000)
  *
- * Prints one line: "REFUSED what=... reason=...", "<TYPE> <body>",
- * "CLOSED <why>" (the balancer closed the connection) or "NO ANSWER".
+ * Prints a line per answer: "REFUSED what=... reason=...", "<TYPE> <body>";
+ * the last line is the answer to the last message, "CLOSED <why>" (the
+ * balancer closed the connection) or "NO ANSWER". The balancer handles a
+ * connection's messages in order, so an earlier message that was refused
+ * shows as a REFUSED line before it.
  * Exit: 0 an answer or CLOSED was printed, 1 error, 2 usage.
  */
 #include "smig_config.h"
@@ -39,6 +45,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: smig-wire-send [--host H] [--port P] [--munge-socket S] [--bad-token]\n"
 		"                      [--save FILE] [--wait MS] TYPE [KEY=T:VALUE...]\n"
+		"                      [--then TYPE [KEY=T:VALUE...]]...\n"
 		"       smig-wire-send [--host H] [--port P] [--wait MS] --replay FILE\n"
 		"  T: u (uint32), t (uint64), i (int32), b (bool), s (string), au (uint32 list)\n");
 	exit(2);
@@ -154,6 +161,44 @@ static GBytes *forged_frame(smig_msg_type_t type, GVariant *body)
 	return g_byte_array_free_to_bytes(f);
 }
 
+/*
+ * The frame of one message: ARGV[0] is its type, the rest its fields.
+ * RET the frame, or NULL with ERR set (or with a message on stderr and ERR
+ * unset: bad usage)
+ */
+static GBytes *message_frame(smig_auth_t *auth, char **argv, int argc,
+			     bool bad_token, smig_msg_type_t *type,
+			     GError **err)
+{
+	GVariantBuilder vb;
+	GVariant *body;
+	smig_msg_t *msg;
+	GBytes *frame;
+
+	if (!parse_type(argv[0], type)) {
+		fprintf(stderr, "smig-wire-send: %s: not a message type\n",
+			argv[0]);
+		usage();
+	}
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	for (int i = 1; i < argc; i++) {
+		if (!add_field(&vb, argv[i])) {
+			g_variant_builder_clear(&vb);
+			return NULL;
+		}
+	}
+	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	if (bad_token) {
+		frame = forged_frame(*type, body);
+	} else {
+		msg = smig_msg_new(*type, body);
+		frame = smig_wire_encode(auth, msg, err);
+		smig_msg_free(msg);
+	}
+	g_variant_unref(body);
+	return frame;
+}
+
 static bool write_all(int fd, const uint8_t *p, size_t len)
 {
 	while (len) {
@@ -180,7 +225,8 @@ int main(int argc, char **argv)
 	smig_auth_t *auth;
 	GError *err = NULL;
 	GBytes *frame = NULL;
-	smig_msg_t *reply;
+	smig_msg_t *reply = NULL;
+	bool last;
 	int i, fd, rc = 1;
 
 	if (port_env && !parse_u64(port_env, 65535, &port))
@@ -233,32 +279,39 @@ int main(int argc, char **argv)
 		}
 		frame = g_bytes_new_take(data, len);
 	} else {
-		GVariantBuilder vb;
-		GVariant *body;
-		smig_msg_t *msg;
+		GByteArray *all = g_byte_array_new();
 
-		if (i >= argc || !parse_type(argv[i], &type)) {
-			fprintf(stderr, "smig-wire-send: %s: not a message type\n",
-				i < argc ? argv[i] : "(none)");
+		/* TYPE fields... [--then TYPE fields...]... */
+		while (i < argc) {
+			int end = i + 1;
+			GBytes *one;
+
+			while (end < argc && strcmp(argv[end], "--then"))
+				end++;
+			one = message_frame(auth, argv + i, end - i,
+					    bad_token, &type, &err);
+			if (!one) {
+				g_byte_array_unref(all);
+				if (!err)
+					return 2;
+				fprintf(stderr, "smig-wire-send: %s\n",
+					err->message);
+				goto out_free_auth;
+			}
+			g_byte_array_append(all, g_bytes_get_data(one, NULL),
+					    g_bytes_get_size(one));
+			g_bytes_unref(one);
+			i = end + 1;
+			if (end < argc && i >= argc) {
+				fprintf(stderr, "smig-wire-send: --then without a message\n");
+				usage();
+			}
+		}
+		if (!type) {
+			fprintf(stderr, "smig-wire-send: (none): not a message type\n");
 			usage();
 		}
-		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-		for (i++; i < argc; i++)
-			if (!add_field(&vb, argv[i]))
-				return 2;
-		body = g_variant_ref_sink(g_variant_builder_end(&vb));
-		if (bad_token) {
-			frame = forged_frame(type, body);
-		} else {
-			msg = smig_msg_new(type, body);
-			frame = smig_wire_encode(auth, msg, &err);
-			smig_msg_free(msg);
-		}
-		g_variant_unref(body);
-		if (!frame) {
-			fprintf(stderr, "smig-wire-send: %s\n", err->message);
-			goto out_free_auth;
-		}
+		frame = g_byte_array_free_to_bytes(all);
 	}
 	if (save && !g_file_set_contents(save, g_bytes_get_data(frame, NULL),
 					 g_bytes_get_size(frame), &err)) {
@@ -277,10 +330,14 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out_close;
 	}
-	reply = smig_wire_recv(fd, auth, (int) wait_ms, &err);
-	if (reply) {
+	/* Answers until the one to the last message (it refers to its type,
+	 * or is not a refusal: the REPLY to a REQUEST or QUERY). */
+	for (;;) {
 		const char *what = "", *reason = "";
 
+		reply = smig_wire_recv(fd, auth, (int) wait_ms, &err);
+		if (!reply)
+			break;
 		if (reply->type == SMIG_MSG_REFUSED) {
 			smig_msg_get_str(reply, "what", &what);
 			smig_msg_get_str(reply, "reason", &reason);
@@ -291,16 +348,21 @@ int main(int argc, char **argv)
 			printf("%s %s\n", smig_msg_type_name(reply->type), text);
 			g_free(text);
 		}
+		fflush(stdout);
+		last = !type || reply->type != SMIG_MSG_REFUSED ||
+		       !strcmp(what, smig_msg_type_name(type));
 		smig_msg_free(reply);
-		rc = 0;
-	} else if (g_error_matches(err, SMIG_ERROR, SMIG_ERROR_IO) &&
-		   strstr(err->message, "timed out")) {
-		printf("NO ANSWER\n");
-		rc = 0;
-	} else {
-		printf("CLOSED %s\n", err->message);
-		rc = 0;
+		if (last)
+			break;
 	}
+	rc = 0;
+	if (reply)
+		;
+	else if (g_error_matches(err, SMIG_ERROR, SMIG_ERROR_IO) &&
+		 strstr(err->message, "timed out"))
+		printf("NO ANSWER\n");
+	else
+		printf("CLOSED %s\n", err->message);
 	g_clear_error(&err);
 out_close:
 	close(fd);

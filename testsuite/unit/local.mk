@@ -11,6 +11,9 @@ UNIT_TESTS = \
 	testsuite/unit/decide-test
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
+# wire-test's munge round trip against a private munged.
+TESTS += testsuite/unit/munge-test.sh
+EXTRA_DIST += testsuite/unit/munge-test.sh
 UNIT_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS)
 UNIT_LDADD = src/common/libsmig_core.la $(CHECK_LIBS) $(GLIB_LIBS)
 testsuite_unit_conf_test_SOURCES = testsuite/unit/conf-test.c

@@ -37,20 +37,28 @@ def starts(text):
 
 
 def submit_started(c, name, script, sbatch_opts, nranks, starts_fn=starts,
-                   attempts=3):
+                   attempts=3, crash_ok=True):
     """sbatch SBATCH_OPTS SCRIPT (output NAME.<attempt>.out in the work
     directory) and wait until NRANKS start lines (STARTS_FN) are printed.
-    Only the launch is retried, at most ATTEMPTS times, when the ranks did
-    not all start (Open MPI's start-up flake); the caller asserts on the
-    result. Return (job id, output path, output text)."""
-    for attempt in range(attempts):
+    Only the launch is retried, at most ATTEMPTS times, and only when the
+    ranks did not all start because Open MPI's start-up failed
+    (cl.job_start_retry: its own words, nothing of ours, no migration);
+    the caller asserts on the result. Return (job id, output path, output
+    text)."""
+    for attempt in range(1, attempts + 1):
         out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        marks = cl.log_marks(c)
         job = cl.submit_job(c, f"{sbatch_opts} -o {out} {script}")
         text = cl.repeat_until(lambda: read(out), lambda t: len(starts_fn(t)) >= nranks
                                or "srun_exit=" in t, timeout=90)
         if len(starts_fn(text)) >= nranks:
             break
+        again = cl.job_start_retry(c, job, text, len(starts_fn(text)), nranks,
+                                   attempt, attempts, marks, crash_ok,
+                                   timed_out="srun_exit=" not in text)
         c.run(f"scancel {job}", user="root", timeout=30)
+        if not again:
+            break
     return job, out, text
 
 

@@ -63,6 +63,7 @@ def start_victim(c, name, migrate="manual", hold_hook=None):
     os.chmod(script, 0o755)
     for attempt in range(1, 4):
         out = os.path.join(c.workdir, f"{name}.{attempt}.out")
+        marks = cl.log_marks(c)
         hold = "--hold " if hold_hook else ""
         job = cl.submit_job(c, f"{hold}-N2 --ntasks-per-node=1 -o {out} {script}")
         if hold_hook:
@@ -79,12 +80,14 @@ def start_victim(c, name, migrate="manual", hold_hook=None):
             # The agents say hello right after the ranks' start.
             time.sleep(1)
             return job, out
+        again = cl.job_start_retry(c, job, text,
+                                   len(re.findall(START_RE, text, re.M)), 2,
+                                   attempt, 3, marks,
+                                   timed_out=seen[1] not in cl.TERMINAL_STATES)
         c.run(f"scancel {job}", user="root", timeout=30)
-        result = cl.Result(command=f"job {job}", rc=1, stdout=text,
-                           stderr=text, seconds=0)
-        if not cl.looks_like_mpi_start_flake(result, START_RE):
+        if not again:
             pytest.fail(f"job {job} did not start (state {seen[1]}):\n{text}")
-    pytest.fail(f"job {name} did not start in 3 attempts")
+    raise AssertionError("unreachable")
 
 
 def iterations(text):
