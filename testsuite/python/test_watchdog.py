@@ -86,18 +86,22 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
     SystemComment its reason (restore-timeout), the move stands."""
     c = cluster
     ref = reference(c)
+    go = os.path.join(c.workdir, "watchdog_once.go")
     s = script(c, "watchdog_once",
                f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
                f"{HEAT_ARGS} --hold-restore 3\n"
-               "echo srun_exit=$?\n")
+               "echo srun_exit=$?\n"
+               # The balancer keeps the job's record while it runs.
+               f"while [ ! -e {go} ]; do sleep 0.2; done\n")
     job, out, text = submit_started(c, "watchdog_once", s,
                                     "-N3 --ntasks-per-node=2", 4)
     assert len(starts(text)) == 4, text
     node = drain_node_of(c, text, 3)
     try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
-        text = read(out)
-        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
+                               timeout=180)
+        assert "srun_exit=" in text, f"srun did not end:\n{text}"
+        hist = smig_history(c, job)
         m = re.search(TIMEOUT_RE, text)
         assert m, f"srun did not say why it started the step again:\n{text}"
         assert (int(m.group(1)), int(m.group(3)), m.group(4),
@@ -119,13 +123,18 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
                             rf"from={node};to=\S+;reason=drain "
                             r"last_error=gen=1;reason=restore-timeout;"
                             r"ranks=0,1,2,3( \S+)*", line), line
-        hist = smig_history(c, job)
         kinds = [(h["kind"], h["outcome"]) for h in hist]
         assert kinds == [("drain", "moved"), ("relaunch", "relaunched")], hist
         assert hist[1]["reason"] == "restore-timeout" and \
             hist[1]["gen"] == 1 and hist[1]["ranks"] == "0,1,2,3", hist[1]
         assert good_gens(c, job) == [1]
+        with open(go, "w"):
+            pass
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=60)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{read(out)}"
     finally:
+        with open(go, "w"):
+            pass
         resume(c, node)
         c.run(f"scancel {job}", user="root", timeout=30)
 
