@@ -275,8 +275,10 @@ static void set_idle(void)
 
 /*
  * notify_agent - send one reply (count, done or restored) to the node agent
- * IN op       - "count", "done", or "restored" (gen: the generation this
- *               rank restored; the agent's relaunch watchdog waits for it)
+ * IN op       - "count", "done", or "restored": past smig_register(),
+ *               gen the generation this rank restored, 0 for a fresh
+ *               start (the balancer's relaunch watchdog waits for it, and
+ *               captures no step before every rank sent it)
  * IN pause_at - count only
  * IN status, bytes, msg - done only (msg borrowed, may be NULL)
  * Never called with state.lock held. The info is packed before
@@ -1141,8 +1143,11 @@ static int register_both(const char *tag, smig_capture_fn capture,
 
 	v = getenv("SLURM_MIGRATE_RESTORE_GEN");
 	/* "none": a fresh start, also in a restarted (requeued) job. */
-	if (!v || !*v || !strcmp(v, "none"))
+	if (!v || !*v || !strcmp(v, "none")) {
+		/* Ready: the balancer captures no step before every rank is. */
+		notify_agent("restored", 0, 0, 0, 0, NULL);
 		return SMIG_OK;
+	}
 	if (!strcmp(v, "last")) {
 		/* A restart after a failure: the newest good generation. */
 		if (!state.ngood) {
@@ -1160,7 +1165,8 @@ static int register_both(const char *tag, smig_capture_fn capture,
 	/*
 	 * Past the restore: the agent tells the balancer, whose watchdog
 	 * relaunches a step whose ranks do not all get here (a start that
-	 * hangs, doc/faults.md). A failed restore ends the rank anyway.
+	 * hangs, doc/faults.md), and which captures no step before all its
+	 * ranks are here. A failed restore ends the rank anyway.
 	 */
 	if (rc == SMIG_RESTORED)
 		notify_agent("restored", atomic_load(&state.last_good), 0, 0,

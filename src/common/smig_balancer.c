@@ -133,7 +133,8 @@ typedef struct agent {
 	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
 	char *addr;		/* its address as seen here, for hand-offs */
 	int64_t last_sample;	/* monotonic us of its last SAMPLE, 0: none */
-	guint8 *restored;	/* per index of ranks: past its restore */
+	guint8 *restored;	/* per index of ranks: past smig_register()
+				 * (restored or fresh), from RESTORED */
 } agent_t;
 
 typedef enum {
@@ -293,6 +294,7 @@ static void backoff_after_failure(smig_balancer_t *b, step_t *s,
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
 static void restore_timeout(smig_balancer_t *b, step_t *s);
+static bool step_ready(const step_t *s);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -2125,7 +2127,7 @@ static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
-	    !s->srun || !step_map_complete(s))
+	    !s->srun || !step_ready(s))
 		return;
 
 	nodes = g_new0(smig_policy_node_t, s->nnodes);
@@ -2417,6 +2419,26 @@ static char *restore_missing(const step_t *s)
 					       r);
 	}
 	return g_string_free(str, FALSE);
+}
+
+/*
+ * step_ready - every rank has an agent and is past smig_register(): a
+ * PMIx event reaches only ranks that listen, so no capture starts before
+ * (capture=signal: the agent itself answers, once it is registered)
+ */
+static bool step_ready(const step_t *s)
+{
+	char *missing;
+	bool ready;
+
+	if (!step_map_complete(s))
+		return false;
+	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
+		return true;
+	missing = restore_missing(s);
+	ready = !missing[0];
+	g_free(missing);
+	return ready;
 }
 
 /* restore_check - end the watch once every rank is past its restore */
@@ -3270,6 +3292,8 @@ static const char *request_busy(const step_t *s)
 		return "srun is not connected";
 	if (!step_map_complete(s))
 		return "not every rank's agent has registered yet";
+	if (!step_ready(s))
+		return "not every rank is past smig_register() yet";
 	return NULL;
 }
 
@@ -3524,7 +3548,7 @@ static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		    (step_id != UINT32_MAX && s->step_id != step_id))
 			continue;
 		if (s->cap || s->committed || !s->registered || !s->srun ||
-		    !step_map_complete(s)) {
+		    !step_ready(s)) {
 			g_string_append_printf(busy, "%s%u", busy->len ? "," : "",
 					       s->step_id);
 			continue;

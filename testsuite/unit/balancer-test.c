@@ -277,8 +277,13 @@ static void hello_srun(int fd, smig_auth_t *auth, uint32_t step,
 	send_msg(fd, auth, SMIG_MSG_HELLO_SRUN, &vb);
 }
 
-static void hello_agent(int fd, smig_auth_t *auth, uint32_t step,
-			const char *node, uint32_t r0, uint32_t r1)
+static void restored(int fd, uint32_t step, uint64_t gen, uint32_t r0,
+		     uint32_t r1);
+
+/* HELLO_AGENT of a node with ranks r0, r1 that are not past
+ * smig_register() yet */
+static void hello_agent_bare(int fd, smig_auth_t *auth, uint32_t step,
+			     const char *node, uint32_t r0, uint32_t r1)
 {
 	uint32_t ranks[2] = { r0, r1 };
 	GVariantBuilder vb;
@@ -290,6 +295,23 @@ static void hello_agent(int fd, smig_auth_t *auth, uint32_t step,
 							ranks, 2,
 							sizeof(uint32_t)));
 	send_msg(fd, auth, SMIG_MSG_HELLO_AGENT, &vb);
+}
+
+/* HELLO_AGENT, and both ranks are past smig_register() (a fresh start) */
+static void hello_agent(int fd, smig_auth_t *auth, uint32_t step,
+			const char *node, uint32_t r0, uint32_t r1)
+{
+	GVariantBuilder vb;
+	uint32_t ranks[2] = { r0, r1 };
+
+	hello_agent_bare(fd, auth, step, node, r0, r1);
+	body_start(&vb, step);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(0));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	send_msg(fd, auth, SMIG_MSG_RESTORED, &vb);
 }
 
 static void count(int fd, uint64_t gen, uint32_t rank, uint64_t pause_at)
@@ -529,9 +551,9 @@ static void relaunched_step(int *srun, int *a1, int *a2, uint32_t try)
 			      g_variant_new_uint32(try));
 	send_msg(*srun, user_auth, SMIG_MSG_HELLO_SRUN, &vb);
 	*a1 = peer();
-	hello_agent(*a1, user_auth, 7, "node1", 0, 1);
+	hello_agent_bare(*a1, user_auth, 7, "node1", 0, 1);
 	*a2 = peer();
-	hello_agent(*a2, user_auth, 7, "node2", 2, 3);
+	hello_agent_bare(*a2, user_auth, 7, "node2", 2, 3);
 	restored(*a1, 7, 5, 0, 1);
 }
 
@@ -852,7 +874,7 @@ START_TEST(test_wrong_uid_refused)
 	srun = peer();
 	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
 	agent = peer();
-	hello_agent(agent, other_auth, 0, "node1", 0, 1);
+	hello_agent_bare(agent, other_auth, 0, "node1", 0, 1);
 	m = expect(agent, SMIG_MSG_REFUSED);
 	ck_assert_str_eq(get_str(m, "what"), "HELLO_AGENT");
 	smig_msg_free(m);
@@ -1293,6 +1315,60 @@ START_TEST(test_request_move)
 	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
 	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
 	g_free(got);
+	close(cli);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
+/*
+ * A step whose ranks are not all past smig_register() is not captured: a
+ * PMIx event reaches only ranks that listen. The move waits (EBUSY, with
+ * the reason) until the last agent says RESTORED, then starts.
+ */
+START_TEST(test_capture_waits_for_ready)
+{
+	int srun, a1, a2, cli;
+	int32_t status = 1;
+	gint64 end;
+	smig_msg_t *m;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
+	a1 = peer();
+	hello_agent(a1, user_auth, 0, "node1", 0, 1);
+	a2 = peer();
+	hello_agent_bare(a2, user_auth, 0, "node2", 2, 3);
+	cli = peer();
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "2-3", "node3");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		ck_assert_int_eq(status, -EBUSY);
+		if (!strcmp(get_str(m, "why"),
+			    "StepId=0: not every rank is past smig_register() yet") ||
+		    g_get_monotonic_time() > end)
+			break;
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_str_eq(get_str(m, "why"),
+			 "StepId=0: not every rank is past smig_register() yet");
+	smig_msg_free(m);
+	restored(a2, 0, 0, 2, 3);
+	for (end = g_get_monotonic_time() + WAIT_MS * 1000;;) {
+		m = request_move(cli, user_auth, "2-3", "node3");
+		ck_assert(smig_msg_get_i32(m, "status", &status));
+		if (status != -EBUSY || g_get_monotonic_time() > end)
+			break;
+		smig_msg_free(m);
+		usleep(20 * 1000);
+	}
+	ck_assert_int_eq(status, 0);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_PREPARE);
+	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	smig_msg_free(m);
 	close(cli);
 	close(a1);
 	close(a2);
@@ -1834,6 +1910,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_no_spare);
 	tcase_add_test(tc, test_samples_and_query);
 	tcase_add_test(tc, test_request_move);
+	tcase_add_test(tc, test_capture_waits_for_ready);
 	tcase_add_test(tc, test_request_move_refused);
 	tcase_add_test(tc, test_request_rebalance);
 	tcase_add_test(tc, test_request_advise_refused);

@@ -504,7 +504,7 @@ static void rank_restored(const rank_event_t *ev)
 		agent.restored[i] = true;
 		agent.nrestored++;
 		agent.restored_gen = MAX(agent.restored_gen, ev->gen);
-		slurm_verbose("migrate: JobId=%u StepId=%u rank=%u: restored generation %" PRIu64 " (%u of %u ranks on this node)",
+		slurm_verbose("migrate: JobId=%u StepId=%u rank=%u: past smig_register(), generation %" PRIu64 " restored (0: a fresh start); %u of %u ranks on this node",
 			      smig_spank.job_id, smig_spank.step_id, ev->rank,
 			      ev->gen, agent.nrestored, agent.nranks);
 		send_restored();
