@@ -122,10 +122,10 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: smigd [-D] [-C] [-v...] [-f migrate.conf] [-L logfile] [-p pidfile]\n"
-		"  -D          run in the foreground, log to stderr\n"
+		"  -D          run in the foreground, log to stderr (or to -L FILE)\n"
 		"  -C          print the effective migrate.conf settings and exit\n"
 		"  -f FILE     migrate.conf to read (default: beside slurm.conf)\n"
-		"  -L FILE     log file in daemon mode (default " DEFAULT_LOG_FILE ")\n"
+		"  -L FILE     log file (default in daemon mode " DEFAULT_LOG_FILE ")\n"
 		"  -p FILE     pid file (default " DEFAULT_PID_FILE "; with -D only if given)\n"
 		"  -v          more detail in the log (repeat: verbose, debug, debug2)\n"
 		"  -V          print the version and exit\n");
@@ -215,7 +215,7 @@ static gboolean on_sighup(gpointer data)
 	GError *err = NULL;
 	smig_conf_t *conf, *old;
 
-	if (!d->o->foreground && !log_open(d->o->log_file, &err)) {
+	if (log_fp && !log_open(d->o->log_file, &err)) {
 		smig_error("SIGHUP: %s: logging on to the old file",
 			   err->message);
 		g_clear_error(&err);
@@ -370,7 +370,7 @@ int main(int argc, char **argv)
 	static const smig_log_level_t levels[] = {
 		SMIG_LOG_INFO, SMIG_LOG_VERBOSE, SMIG_LOG_DEBUG,
 		SMIG_LOG_DEBUG2, SMIG_LOG_DEBUG3 };
-	opts_t o = { .log_file = DEFAULT_LOG_FILE };
+	opts_t o = { 0 };
 	daemon_t d = { .o = &o };
 	GError *err = NULL;
 	bool own_pid = false;
@@ -385,6 +385,13 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground && !o.pid_file)
 		o.pid_file = DEFAULT_PID_FILE;
+	/* -D logs to stderr, unless -L names a file. */
+	if (o.foreground && o.log_file && !log_open(o.log_file, &err)) {
+		fprintf(stderr, "smigd: %s\n", err->message);
+		return 1;
+	}
+	if (!o.log_file)
+		o.log_file = DEFAULT_LOG_FILE;
 	smig_log_set_sink(log_sink, levels[MIN(o.verbose, 4)]);
 
 	/* Errors up to here reach the admin's terminal. */

@@ -11,6 +11,9 @@ a shell that sourced one can still run the tests):
   SMIG_PYTEST_NODES         number of nodes (default 4)
   SMIG_PYTEST_NETNS=1       one network namespace per node (up.sh --netns)
   SMIG_NO_PLUGINS=1         run the cluster without the plugins (plugin tests skip)
+  SMIG_BALANCER=smigd       the balancer runs as smigd beside slurmctld (up.sh
+                            --smigd) instead of the slurmctld plugin (default
+                            SMIG_BALANCER=plugin)
 """
 
 import os
@@ -50,6 +53,11 @@ def up_script_args(directory, port_base, extra=()):
             "--port-base", str(port_base), "--build", build_dir()]
     if os.environ.get("SMIG_NO_PLUGINS") == "1":
         args.append("--no-plugins")
+    balancer = os.environ.get("SMIG_BALANCER", "plugin")
+    if balancer == "smigd":
+        args.append("--smigd")
+    elif balancer != "plugin":
+        raise pytest.UsageError(f"SMIG_BALANCER={balancer}: not plugin or smigd")
     return args + list(extra)
 
 
@@ -98,6 +106,13 @@ def mpi_hello(cluster):
     cl.compile_mpi(os.path.join(os.path.dirname(__file__), "data", "mpi_hello.c"),
                    out)
     return out
+
+
+@pytest.fixture
+def needs_smigd(cluster):
+    """Skip (loudly) unless the session's balancer is smigd."""
+    if cluster.balancer != "smigd":
+        pytest.skip("the balancer is not smigd: run with SMIG_BALANCER=smigd")
 
 
 @pytest.fixture
