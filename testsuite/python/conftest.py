@@ -109,13 +109,6 @@ def mpi_hello(cluster):
 
 
 @pytest.fixture
-def needs_smigd(cluster):
-    """Skip (loudly) unless the session's balancer is smigd."""
-    if cluster.balancer != "smigd":
-        pytest.skip("the balancer is not smigd: run with SMIG_BALANCER=smigd")
-
-
-@pytest.fixture
 def needs_plugins(cluster):
     """Skip (loudly) when the session runs without the plugins."""
     if not cluster.plugins:
