@@ -3,9 +3,10 @@
 
 Uses the session's cluster when it runs smigd (SMIG_BALANCER=smigd, up.sh
 --smigd), else a cluster of its own started with up.sh --smigd for this
-module (the session's stays idle meanwhile). What an admin would check: SIGHUP with a bad migrate.conf keeps the settings in use and names
-file, line, key and value; smigd killed with SIGKILL while a job runs leaves
-the job running, and once smigd is back the job migrates as before.
+module (the session's stays idle meanwhile). What an admin would check:
+SIGHUP with a bad migrate.conf keeps the settings in use and names file,
+line, key and value; smigd killed with SIGKILL while a job runs leaves the
+job running, and once smigd is back the job migrates as before.
 """
 
 import os

@@ -173,6 +173,31 @@ class Cluster:
             f"smigd not listening after {timeout}s:\n{self.read_log('smigd')[-2000:]}"
         return pid
 
+    @property
+    def balancer_log(self):
+        """Name of the log the balancer writes to (read_log()): "slurmctld"
+        for the plugin, "smigd" for smigd."""
+        return "smigd" if self.balancer == "smigd" else "slurmctld"
+
+    def restart_balancer(self, timeout=60):
+        """Stop the balancer's host by its pid with SIGTERM and start it
+        again: slurmctld (restart_slurmctld()) for the plugin, smigd for
+        smigd. Returns (seconds the balancer was away, new pid)."""
+        if self.balancer != "smigd":
+            return self.restart_slurmctld(timeout=timeout)
+        pid = self.smigd_pid()
+        assert pid, "smigd is not running"
+        start = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        if repeat_until(self.smigd_pid, lambda p: p is None, timeout=20,
+                        poll_interval=0.1):
+            os.kill(pid, signal.SIGKILL)
+            assert not repeat_until(self.smigd_pid, lambda p: p is None,
+                                    timeout=10, poll_interval=0.1), \
+                f"smigd {pid} survived SIGKILL"
+        new = self.start_smigd(timeout=timeout)
+        return time.monotonic() - start, new
+
     def run(self, command, user=None, **kwargs):
         """run_command() with the cluster's environment, as USER (default:
         the test user; user="root" runs as root)."""
