@@ -4,6 +4,7 @@ MAN_IN = \
 	doc/man/man3/smig.3.in \
 	doc/man/man5/migrate.conf.5.in \
 	doc/man/man7/slurm-migrate.7.in \
+	doc/man/man8/smigd.8.in \
 	doc/man/man8/spank_migrate.8.in
 man_MANS += $(MAN_IN:.in=)
 EXTRA_DIST += $(MAN_IN)

@@ -282,8 +282,8 @@ cluster_down() {
 
 	[[ -d $dir/harness ]] || return 0
 
-	# slurmctld first (no new steps), then the slurmds.
-	for f in "$dir"/run/slurmctld.pid "$dir"/run/slurmd.*.pid; do
+	# smigd and slurmctld first (no new steps), then the slurmds.
+	for f in "$dir"/run/smigd.pid "$dir"/run/slurmctld.pid "$dir"/run/slurmd.*.pid; do
 		pid=$(smig_read_pid "$f") || continue
 		smig_alive "$pid" && pids+=("$pid")
 	done

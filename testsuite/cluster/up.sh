@@ -23,6 +23,8 @@ usage: $0 [options]
                      the plugins are taken from DIR/.libs
   --plugindir DIR    directory holding spank_migrate.so and slurmctld_migrate.so
   --no-plugins       run plain Slurm: no SlurmctldPlugstack, empty plugstack.conf
+  --smigd            the balancer runs as smigd (BUILD/smigd -D, as root) instead of
+                     the slurmctld plugin: no SlurmctldPlugstack line
   --netns            one network namespace per node (real addresses 10.251.X.0/24)
   --override F=PATH  use PATH instead of the generated file F (slurm.conf, migrate.conf,
                      plugstack.conf, TaskProlog); may be repeated
@@ -39,6 +41,7 @@ nnodes=${SMIG_NODES:-4}
 build=${SMIG_BUILD_DIR:-$SMIG_REPO/build}
 plugindir=
 plugins=yes
+balancer=plugin
 netns=no
 user=${SMIG_TEST_USER:-smigtest}
 generate_only=no
@@ -54,6 +57,7 @@ while (($# > 0)); do
 	--build) build=$2; shift ;;
 	--plugindir) plugindir=$2; shift ;;
 	--no-plugins) plugins=no ;;
+	--smigd) balancer=smigd ;;
 	--netns) netns=yes ;;
 	--override) overrides+=("$2"); shift ;;
 	--user) user=$2; shift ;;
@@ -85,8 +89,15 @@ done
 if [[ $plugins == yes && -z $plugindir ]]; then
 	plugindir=$build/.libs
 fi
+[[ $plugins == no ]] && balancer=none
+if [[ $balancer == smigd ]]; then
+	[[ -x $build/smigd ]] || smig_die "$build/smigd missing: build first (make -C $build)"
+	smigd_bin=$(cd "$build" && pwd)/smigd
+fi
 if [[ $plugins == yes ]]; then
-	for so in spank_migrate.so slurmctld_migrate.so; do
+	sos=spank_migrate.so
+	[[ $balancer == plugin ]] && sos+=" slurmctld_migrate.so"
+	for so in $sos; do
 		[[ -r $plugindir/$so ]] ||
 			smig_die "$plugindir/$so missing: build first (make -C $build) or give --plugindir, or use --no-plugins"
 	done
@@ -152,7 +163,11 @@ SlurmdDebug=$debug
 
 PluginDir=$SMIG_SLURM_PLUGINDIR${plugindir:+:$plugindir}
 PlugStackConfig=$dir/plugstack.conf
-$([[ $plugins == yes ]] && echo "SlurmctldPlugstack=migrate" || echo "#SlurmctldPlugstack=migrate (--no-plugins)")
+$(case $balancer in
+	plugin) echo "SlurmctldPlugstack=migrate" ;;
+	smigd) echo "#SlurmctldPlugstack=migrate (--smigd: the balancer is smigd)" ;;
+	*) echo "#SlurmctldPlugstack=migrate (--no-plugins)" ;;
+esac)
 
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -256,6 +271,7 @@ export SMIG_TEST_USER=$user
 export SMIG_TEST_USER2=${user}2
 export SMIG_NETNS=$netns
 export SMIG_PLUGINS=$plugins
+export SMIG_BALANCER=$balancer
 export OMPI_MCA_pml=ob1
 export OMPI_MCA_btl=self,vader,tcp
 export OMPI_MCA_btl_tcp_if_include=$ompi_if
@@ -279,7 +295,7 @@ on_exit() {
 	if [[ $started != yes ]]; then
 		smig_say "start failed: stopping what was started"
 		# The log file, or what the daemon printed before it had one.
-		for f in "$dir"/run/slurm*.pid; do
+		for f in "$dir"/run/slurm*.pid "$dir"/run/smigd.pid; do
 			[[ -e $f ]] || continue
 			f=$dir/log/$(basename "$f" .pid)
 			[[ -s $f.log ]] && f=$f.log || f=$f.out
@@ -407,10 +423,22 @@ while :; do
 	sleep 0.3
 done
 
+# smigd needs slurmctld answering; it is up once it listens.
+if [[ $balancer == smigd ]]; then
+	start_daemon smigd "" "$smigd_bin" -D -v -L "$dir/log/smigd.log" \
+		-p "$dir/run/smigd.pid"
+	pid=$(smig_read_pid "$dir/run/smigd.pid")
+	while ! grep -qs "balancer listening" "$dir/log/smigd.log"; do
+		smig_alive "$pid" || smig_die "smigd (pid $pid) exited during start-up"
+		((SECONDS < deadline)) || smig_die "smigd not listening after ${timeout}s"
+		sleep 0.2
+	done
+fi
+
 started=yes
 rm -f "$dir/harness/starting"
 : > "$dir/harness/up"
 mode=loopback
 [[ $netns == yes ]] && mode=netns
-smig_say "up: $nnodes nodes idle ($mode), SlurmctldPort=$base MigratePort=$mport, dir $dir"
+smig_say "up: $nnodes nodes idle ($mode), balancer $balancer, SlurmctldPort=$base MigratePort=$mport, dir $dir"
 smig_say "use it with: . $dir/env"

@@ -13,6 +13,10 @@ a shell that sourced one can still run the tests):
   SMIG_NO_PLUGINS=1         run the cluster without the plugins (plugin tests skip)
   SMIG_PYTEST_RETRIES       file the session's launch retries are written to
                             (default: <build dir>/pytest-retries.txt)
+  SMIG_BALANCER=smigd       the balancer runs as smigd beside slurmctld (up.sh
+                            --smigd) instead of the slurmctld plugin (default
+                            SMIG_BALANCER=plugin)
+>>>>>>> smigd
 """
 
 import fnmatch
@@ -157,6 +161,11 @@ def up_script_args(directory, port_base, extra=()):
             "--port-base", str(port_base), "--build", build_dir()]
     if os.environ.get("SMIG_NO_PLUGINS") == "1":
         args.append("--no-plugins")
+    balancer = os.environ.get("SMIG_BALANCER", "plugin")
+    if balancer == "smigd":
+        args.append("--smigd")
+    elif balancer != "plugin":
+        raise pytest.UsageError(f"SMIG_BALANCER={balancer}: not plugin or smigd")
     return args + list(extra)
 
 

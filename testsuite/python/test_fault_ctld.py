@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """test_fault_ctld.py - slurmctld restarted in the middle of a migration
 
-The balancer lives in slurmctld. These tests stop slurmctld (SIGTERM, by
-pid) and start it again while a capture or a relaunch is under way
-(cluster.restart_slurmctld()). The balancer comes back from its state file
+The balancer lives in slurmctld (or in smigd with SMIG_BALANCER=smigd: then
+its host, smigd, is the one restarted). These tests stop the balancer's host
+(SIGTERM, by pid) and start it again while a capture or a relaunch is under
+way (cluster.restart_balancer()). The balancer comes back from its state file
 (MigrateStateDir, by default StateSaveLocation/migrate), the node agents and
 srun reconnect, and the migration ends in the old or the new placement
 (doc/design.md, "Restart of the balancer"): never with ranks stopped, never
@@ -46,7 +47,8 @@ def reference(cluster):
 
 
 def system_comment(c, job):
-    return cl.get_job_parameter(c, job, "SystemComment", "") or ""
+    """The job's state line: SystemComment, or smigd's AdminComment segment."""
+    return cl.migration_state(c, job) or ""
 
 
 def balancer_line(c, job):
@@ -157,7 +159,7 @@ def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
                            timeout=30, poll_interval=0.1)
     assert len(re.findall(CAPTURING_RE, text, re.M)) > 4, \
         f"no second capture:\n{text}"
-    away, _ = c.restart_slurmctld()
+    away, _ = c.restart_balancer()
     # Restored from the state file, before any peer registered again.
     assert re.match(r"mode=auto gen=1 moves=0 "
                     r"last_error=gen=2;reason=balancer-restart",
@@ -168,7 +170,7 @@ def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
     assert [k for _, _, k, _ in starts(text)] == ["start"] * 4, \
         f"the step was relaunched: the old placement was expected:\n{text}"
     assert not re.search(STOPPING_RE, text, re.M), text
-    log = c.read_log("slurmctld")
+    log = c.read_log(c.balancer_log)
     assert re.search(rf"JobId={job} StepId=\d+ capture gen=2 was in phase "
                      r"(prepare|capture) when the balancer stopped: abandoned",
                      log), \
@@ -209,7 +211,7 @@ def test_fault_ctld_restart_relaunch(cluster, needs_plugins, reference):
                                lambda t: re.search(STOPPING_RE, t, re.M),
                                timeout=60, poll_interval=0.05)
         assert re.search(STOPPING_RE, text, re.M), f"no move:\n{text}"
-        away, _ = c.restart_slurmctld()
+        away, _ = c.restart_balancer()
         # The move was recorded before the COMMIT was sent.
         assert re.match(r"mode=auto gen=1 moves=1 last_move=ranks=",
                         balancer_line(c, job)), \

@@ -175,7 +175,7 @@ def test_manual_move(cluster, needs_plugins, reference_checksum):
         final = latest_starts(text)
         assert final == {0: first[0], 1: first[2], 2: spare, 3: spare}, \
             f"final placement {final}\n{text}"
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        line = cl.migration_state(c, job)
         assert re.match(r"mode=manual gen=2 moves=2 last_move=ranks=1;"
                         rf"from={first[0]};to={first[2]};reason=request", line), line
     finally:

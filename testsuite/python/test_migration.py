@@ -84,7 +84,8 @@ def expand_ranks(text):
 
 
 def system_comment(c, job):
-    return cl.get_job_parameter(c, job, "SystemComment", "")
+    """The job's state line: SystemComment, or smigd's AdminComment segment."""
+    return cl.migration_state(c, job)
 
 
 def test_drain_migration(cluster, needs_plugins, reference_checksum):

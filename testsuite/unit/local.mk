@@ -81,3 +81,13 @@ testsuite_unit_state_test_SOURCES = testsuite/unit/state-test.c
 testsuite_unit_state_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_state_test_LDADD = $(UNIT_LDADD)
 endif
+# smigd_comment-test: smigd's segment of AdminComment (pure; no Slurm).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/smigd_comment-test
+TESTS += testsuite/unit/smigd_comment-test
+testsuite_unit_smigd_comment_test_SOURCES = testsuite/unit/smigd_comment-test.c \
+	src/smigd/smigd_comment.c
+testsuite_unit_smigd_comment_test_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/smigd
+testsuite_unit_smigd_comment_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_smigd_comment_test_LDADD = $(CHECK_LIBS) $(GLIB_LIBS)
+endif

@@ -70,6 +70,9 @@ class Cluster:
         self.balancer_addr = self.env["SMIG_BALANCER_ADDR"]
         self.nodes = self.env["SMIG_NODE_NAMES"].split()
         self.plugins = self.env.get("SMIG_PLUGINS") == "yes"
+        # Who hosts the balancer: "plugin" (slurmctld), "smigd" or "none".
+        self.balancer = self.env.get("SMIG_BALANCER",
+                                     "plugin" if self.plugins else "none")
         # Jobs run here: owned by the test user.
         self.workdir = os.path.join(directory, "work")
 
@@ -136,6 +139,66 @@ class Cluster:
         assert nodes.rc == 0 and "*" not in nodes.stdout, \
             f"nodes not back after the slurmctld restart:\n{nodes}"
         return away, new
+
+    def smigd_pid(self):
+        """Pid of the cluster's smigd (up.sh --smigd), None if it has none
+        running."""
+        try:
+            with open(os.path.join(self.dir, "run", "smigd.pid")) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+            return None
+        return pid if comm == "smigd" and state not in ("Z", "X") else None
+
+    def start_smigd(self, timeout=30):
+        """Start smigd as up.sh --smigd does (BUILD/smigd -D, as root, its
+        own session, same log and pid file) and wait until it listens again.
+        Returns its pid."""
+        assert self.smigd_pid() is None, "smigd runs already"
+        logf = self.log_path("smigd")
+        listening = self.read_log("smigd").count("balancer listening")
+        smigd = os.path.join(self.build_dir, "smigd")
+        pidfile = os.path.join(self.dir, "run", "smigd.pid")
+        out = os.path.join(self.dir, "log", "smigd.out")
+        r = self.run(f"setsid {shlex.quote(smigd)} -D -v -L {shlex.quote(logf)} "
+                     f"-p {shlex.quote(pidfile)} >> {shlex.quote(out)} 2>&1 "
+                     f"< /dev/null & echo $!", user="root", timeout=30)
+        assert r.rc == 0 and r.stdout.strip().isdigit(), f"smigd start:\n{r}"
+        pid = int(r.stdout.strip())
+        up = repeat_until(lambda: self.read_log("smigd").count("balancer listening"),
+                          lambda n: n > listening, timeout=timeout, poll_interval=0.2)
+        assert up > listening, \
+            f"smigd not listening after {timeout}s:\n{self.read_log('smigd')[-2000:]}"
+        return pid
+
+    @property
+    def balancer_log(self):
+        """Name of the log the balancer writes to (read_log()): "slurmctld"
+        for the plugin, "smigd" for smigd."""
+        return "smigd" if self.balancer == "smigd" else "slurmctld"
+
+    def restart_balancer(self, timeout=60):
+        """Stop the balancer's host by its pid with SIGTERM and start it
+        again: slurmctld (restart_slurmctld()) for the plugin, smigd for
+        smigd. Returns (seconds the balancer was away, new pid)."""
+        if self.balancer != "smigd":
+            return self.restart_slurmctld(timeout=timeout)
+        pid = self.smigd_pid()
+        assert pid, "smigd is not running"
+        start = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        if repeat_until(self.smigd_pid, lambda p: p is None, timeout=20,
+                        poll_interval=0.1):
+            os.kill(pid, signal.SIGKILL)
+            assert not repeat_until(self.smigd_pid, lambda p: p is None,
+                                    timeout=10, poll_interval=0.1), \
+                f"smigd {pid} survived SIGKILL"
+        new = self.start_smigd(timeout=timeout)
+        return time.monotonic() - start, new
 
     def run(self, command, user=None, **kwargs):
         """run_command() with the cluster's environment, as USER (default:
@@ -253,6 +316,24 @@ def get_job(cluster, job_id):
 def get_job_parameter(cluster, job_id, name, default=None):
     """One field of "scontrol show job", DEFAULT if absent."""
     return get_job(cluster, job_id).get(name, default)
+
+
+def admin_comment_segment(comment):
+    """The state line in smigd's "smig[LINE]" segment of an AdminComment
+    (at the start or after a blank; backslash escapes), None if absent."""
+    m = re.search(r"(?:^|\s)smig\[((?:\\.|[^\\\]])*)", comment or "")
+    return re.sub(r"\\(.)", r"\1", m.group(1)) if m else None
+
+
+def migration_state(cluster, job_id, default=""):
+    """The job's one-line migration state as people see it in "scontrol
+    show job": SystemComment when slurmctld hosts the balancer (plugin), the
+    smig[...] segment of AdminComment when smigd does; DEFAULT if none."""
+    job = get_job(cluster, job_id)
+    if cluster.balancer == "smigd":
+        line = admin_comment_segment(job.get("AdminComment"))
+        return default if line is None else line
+    return job.get("SystemComment", default)
 
 
 def wait_for_job_state(cluster, job_id, states, timeout=DEFAULT_TIMEOUT):

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smigd.c - the balancer as its own daemon beside slurmctld
+ *
+ * Reads migrate.conf (beside slurm.conf, or -f), opens munge, starts the
+ * balancer (src/common/smig_balancer.c) on its own thread with the host
+ * operations of smigd_slurm.c, and runs a main loop for signals and for
+ * writing the jobs' AdminComment segments. SIGHUP re-reads migrate.conf (a
+ * bad file keeps the settings in use; changed settings restart the
+ * balancer, which resumes from its state file as after any restart) and
+ * reopens the log file; SIGTERM and SIGINT stop it. See smigd(8).
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib-unix.h>
+
+#include "smig_auth.h"
+#include "smig_balancer.h"
+#include "smig_conf.h"
+#include "smig_error.h"
+#include "smig_log.h"
+#include "smigd_slurm.h"
+
+#define DEFAULT_PID_FILE "/run/smigd.pid"
+#define DEFAULT_LOG_FILE "/var/log/slurm/smigd.log"
+/* How often the jobs' AdminComment segments are written. */
+#define FLUSH_INTERVAL_MS 250
+
+typedef struct opts {
+	bool foreground;	/* -D */
+	bool print_conf;	/* -C */
+	char *conf_file;	/* -f */
+	char *log_file;		/* -L */
+	char *pid_file;		/* -p */
+	int verbose;		/* -v count */
+} opts_t;
+
+typedef struct daemon_state {
+	opts_t *o;
+	char *conf_path;	/* migrate.conf read */
+	smigd_slurm_t *link;
+	smig_conf_t *conf;
+	smig_auth_t *auth;
+	smig_balancer_t *balancer;
+	GMainLoop *loop;
+	int exit_code;
+} daemon_t;
+
+static GMutex log_lock;
+static FILE *log_fp;		/* NULL: stderr */
+
+static const char *level_word(smig_log_level_t level)
+{
+	switch (level) {
+	case SMIG_LOG_ERROR:
+		return "error";
+	case SMIG_LOG_INFO:
+		return "info";
+	case SMIG_LOG_VERBOSE:
+		return "verbose";
+	case SMIG_LOG_DEBUG:
+		return "debug";
+	case SMIG_LOG_DEBUG2:
+		return "debug2";
+	case SMIG_LOG_DEBUG3:
+		return "debug3";
+	}
+	return "log";
+}
+
+/* The core's and smigd's lines: "[time] smigd: level: text", as slurmctld. */
+static void log_sink(smig_log_level_t level, const char *msg)
+{
+	GDateTime *now = g_date_time_new_now_local();
+	char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%f");
+	FILE *fp;
+
+	g_mutex_lock(&log_lock);
+	fp = log_fp ? log_fp : stderr;
+	/* %f gives microseconds: milliseconds as Slurm's logs. */
+	fprintf(fp, "[%.23s] smigd: %s: %s\n", stamp, level_word(level), msg);
+	fflush(fp);
+	g_mutex_unlock(&log_lock);
+	g_free(stamp);
+	g_date_time_unref(now);
+}
+
+/*
+ * Open (or reopen, for logrotate) the log file.
+ * RET false with error set if it cannot be opened; the old one stays
+ */
+static bool log_open(const char *path, GError **error)
+{
+	FILE *fp = fopen(path, "a");
+
+	if (!fp) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "log file %s: %s", path, g_strerror(e));
+		return false;
+	}
+	g_mutex_lock(&log_lock);
+	if (log_fp)
+		fclose(log_fp);
+	log_fp = fp;
+	g_mutex_unlock(&log_lock);
+	return true;
+}
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: smigd [-D] [-C] [-v...] [-f migrate.conf] [-L logfile] [-p pidfile]\n"
+		"  -D          run in the foreground, log to stderr (or to -L FILE)\n"
+		"  -C          print the effective migrate.conf settings and exit\n"
+		"  -f FILE     migrate.conf to read (default: beside slurm.conf)\n"
+		"  -L FILE     log file (default in daemon mode " DEFAULT_LOG_FILE ")\n"
+		"  -p FILE     pid file (default " DEFAULT_PID_FILE "; with -D only if given)\n"
+		"  -v          more detail in the log (repeat: verbose, debug, debug2)\n"
+		"  -V          print the version and exit\n");
+}
+
+/* MigrateStateDir unset: <StateSaveLocation>/migrate, made if missing. */
+static bool default_state_dir(smig_conf_t *conf, smigd_slurm_t *link,
+			      GError **error)
+{
+	char *dir;
+
+	if (conf->state_dir)
+		return true;
+	dir = smigd_slurm_state_dir(link);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
+			    dir, g_strerror(e));
+		g_free(dir);
+		return false;
+	}
+	conf->state_dir = dir;
+	return true;
+}
+
+/* Settings as read and completed; NULL with error set on a bad file. */
+static smig_conf_t *conf_read(daemon_t *d, GError **error)
+{
+	smig_conf_t *conf;
+
+	conf = smig_conf_load(d->conf_path, smigd_slurm_conf_path(d->link),
+			      error);
+	if (conf && !default_state_dir(conf, d->link, error))
+		g_clear_pointer(&conf, smig_conf_free);
+	return conf;
+}
+
+static bool conf_equal(const smig_conf_t *a, const smig_conf_t *b)
+{
+	GArray *pa = smig_conf_pairs(a), *pb = smig_conf_pairs(b);
+	bool same = pa->len == pb->len;
+
+	for (guint i = 0; same && i < pa->len; i++)
+		same = !g_strcmp0(g_array_index(pa, smig_conf_pair_t,
+						i).value,
+				  g_array_index(pb, smig_conf_pair_t,
+						i).value);
+	smig_conf_pairs_free(pa);
+	smig_conf_pairs_free(pb);
+	return same;
+}
+
+/* Start munge and the balancer with d->conf. */
+static bool balancer_start(daemon_t *d, GError **error)
+{
+	smig_host_ops_t ops;
+
+	d->auth = smig_auth_munge_new(d->conf->munge_socket, error);
+	if (!d->auth)
+		return false;
+	smigd_slurm_host_ops(d->link, &ops);
+	d->balancer = smig_balancer_new(d->conf, &ops, d->auth,
+					smigd_slurm_admin_uid(d->link));
+	if (!smig_balancer_start(d->balancer, error)) {
+		g_clear_pointer(&d->balancer, smig_balancer_free);
+		g_clear_pointer(&d->auth, smig_auth_free);
+		return false;
+	}
+	smig_info("balancer listening on %s:%u, settings from %s",
+		  d->conf->balancer_addr, smig_balancer_port(d->balancer),
+		  d->conf_path);
+	return true;
+}
+
+static void balancer_stop(daemon_t *d)
+{
+	g_clear_pointer(&d->balancer, smig_balancer_free);
+	g_clear_pointer(&d->auth, smig_auth_free);
+}
+
+/* SIGHUP: reopen the log, re-read migrate.conf. */
+static gboolean on_sighup(gpointer data)
+{
+	daemon_t *d = data;
+	GError *err = NULL;
+	smig_conf_t *conf, *old;
+
+	if (log_fp && !log_open(d->o->log_file, &err)) {
+		smig_error("SIGHUP: %s: logging on to the old file",
+			   err->message);
+		g_clear_error(&err);
+	}
+	conf = conf_read(d, &err);
+	if (!conf) {
+		smig_error("SIGHUP: %s: keeping the settings in use",
+			   err->message);
+		g_error_free(err);
+		return G_SOURCE_CONTINUE;
+	}
+	if (conf_equal(conf, d->conf)) {
+		smig_info("SIGHUP: %s read, settings unchanged", d->conf_path);
+		smig_conf_free(conf);
+		return G_SOURCE_CONTINUE;
+	}
+	smig_info("SIGHUP: %s read, settings changed: restarting the balancer",
+		  d->conf_path);
+	balancer_stop(d);
+	old = d->conf;
+	d->conf = conf;
+	if (balancer_start(d, &err)) {
+		smig_conf_free(old);
+		return G_SOURCE_CONTINUE;
+	}
+	smig_error("SIGHUP: new settings: %s: back to the settings in use",
+		   err->message);
+	g_clear_error(&err);
+	d->conf = old;
+	smig_conf_free(conf);
+	if (!balancer_start(d, &err)) {
+		smig_error("%s: stopping", err->message);
+		g_error_free(err);
+		d->exit_code = 1;
+		g_main_loop_quit(d->loop);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_stop(gpointer data)
+{
+	daemon_t *d = data;
+
+	smig_info("stopping on a signal");
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_flush(gpointer data)
+{
+	daemon_t *d = data;
+
+	smigd_slurm_flush(d->link);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Write our pid; RET false with error set. */
+static bool pid_file_write(const char *path, GError **error)
+{
+	char *text = g_strdup_printf("%ld\n", (long) getpid());
+	bool ok = g_file_set_contents(path, text, -1, error);
+
+	g_free(text);
+	return ok;
+}
+
+/* -C: the settings smigd would run with, one "Key = Value" a line. */
+static int print_conf(daemon_t *d)
+{
+	GError *err = NULL;
+	const char *slurm_conf;
+	GArray *pairs;
+
+	d->link = smigd_slurm_new(&err);
+	if (!d->link) {
+		fprintf(stderr, "smigd: %s (MigrateStateDir's default is not resolved)\n",
+			err->message);
+		g_clear_error(&err);
+	}
+	slurm_conf = d->link ? smigd_slurm_conf_path(d->link) :
+		     g_getenv("SLURM_CONF");
+	if (!slurm_conf)
+		slurm_conf = "/etc/slurm/slurm.conf";
+	if (!d->conf_path)
+		d->conf_path = smig_conf_path_beside(slurm_conf);
+	d->conf = smig_conf_load(d->conf_path, slurm_conf, &err);
+	if (!d->conf) {
+		fprintf(stderr, "smigd: %s\n", err->message);
+		g_error_free(err);
+		return 1;
+	}
+	if (d->link && !d->conf->state_dir)
+		d->conf->state_dir = smigd_slurm_state_dir(d->link);
+	printf("# %s\n", d->conf_path);
+	pairs = smig_conf_pairs(d->conf);
+	for (guint i = 0; i < pairs->len; i++) {
+		smig_conf_pair_t *kv = &g_array_index(pairs, smig_conf_pair_t,
+						      i);
+
+		printf("%-22s = %s\n", kv->key, kv->value);
+	}
+	smig_conf_pairs_free(pairs);
+	return 0;
+}
+
+static bool parse_args(int argc, char **argv, opts_t *o)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "DCf:L:p:vVh")) != -1) {
+		switch (c) {
+		case 'D':
+			o->foreground = true;
+			break;
+		case 'C':
+			o->print_conf = true;
+			break;
+		case 'f':
+			o->conf_file = optarg;
+			break;
+		case 'L':
+			o->log_file = optarg;
+			break;
+		case 'p':
+			o->pid_file = optarg;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			printf("smigd (slurm-migrate) %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return false;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smigd: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const smig_log_level_t levels[] = {
+		SMIG_LOG_INFO, SMIG_LOG_VERBOSE, SMIG_LOG_DEBUG,
+		SMIG_LOG_DEBUG2, SMIG_LOG_DEBUG3 };
+	opts_t o = { 0 };
+	daemon_t d = { .o = &o };
+	GError *err = NULL;
+	bool own_pid = false;
+
+	if (!parse_args(argc, argv, &o))
+		return 2;
+	if (o.conf_file)
+		d.conf_path = g_strdup(o.conf_file);
+	if (o.print_conf) {
+		d.exit_code = print_conf(&d);
+		goto out;
+	}
+	if (!o.foreground && !o.pid_file)
+		o.pid_file = DEFAULT_PID_FILE;
+	/* -D logs to stderr, unless -L names a file. */
+	if (o.foreground && o.log_file && !log_open(o.log_file, &err)) {
+		fprintf(stderr, "smigd: %s\n", err->message);
+		return 1;
+	}
+	if (!o.log_file)
+		o.log_file = DEFAULT_LOG_FILE;
+	smig_log_set_sink(log_sink, levels[MIN(o.verbose, 4)]);
+
+	/* Errors up to here reach the admin's terminal. */
+	d.link = smigd_slurm_new(&err);
+	if (!d.link)
+		goto fail;
+	if (!d.conf_path)
+		d.conf_path = smig_conf_path_beside(
+			smigd_slurm_conf_path(d.link));
+	d.conf = conf_read(&d, &err);
+	if (!d.conf)
+		goto fail;
+	if (!o.foreground) {
+		if (!log_open(o.log_file, &err))
+			goto fail;
+		/* Before any thread: fork() keeps only the caller's. */
+		if (daemon(0, 0) < 0) {
+			int e = errno;
+
+			g_set_error(&err, SMIG_ERROR, SMIG_ERROR_IO,
+				    "cannot become a daemon: %s",
+				    g_strerror(e));
+			goto fail;
+		}
+	}
+	if (o.pid_file) {
+		if (!pid_file_write(o.pid_file, &err))
+			goto fail;
+		own_pid = true;
+	}
+	smig_info("smigd %s started, pid %ld", PACKAGE_VERSION,
+		  (long) getpid());
+
+	d.loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGHUP, on_sighup, &d);
+	g_unix_signal_add(SIGTERM, on_stop, &d);
+	g_unix_signal_add(SIGINT, on_stop, &d);
+	g_timeout_add(FLUSH_INTERVAL_MS, on_flush, &d);
+	if (!balancer_start(&d, &err))
+		goto fail;
+	g_main_loop_run(d.loop);
+	balancer_stop(&d);
+	/* What the balancer published last still reaches the jobs. */
+	smigd_slurm_flush(d.link);
+	smig_info("stopped");
+	goto out;
+
+fail:
+	smig_error("%s", err->message);
+	g_error_free(err);
+	d.exit_code = 1;
+out:
+	balancer_stop(&d);
+	if (own_pid)
+		unlink(o.pid_file);
+	g_clear_pointer(&d.loop, g_main_loop_unref);
+	g_clear_pointer(&d.conf, smig_conf_free);
+	g_clear_pointer(&d.link, smigd_slurm_free);
+	g_free(d.conf_path);
+	return d.exit_code;
+}

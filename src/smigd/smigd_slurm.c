@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smigd_slurm.c - the balancer's host operations on libslurm's public API
+ *
+ * The only file of smigd that calls libslurm, and only <slurm/slurm.h>. It
+ * does what the slurmctld plugin (slurmctld_migrate.c) does with job and
+ * node records, through RPCs to slurmctld:
+ *   node_flags    slurm_load_node() with its update time (slurmctld answers
+ *                 "no change" cheaply), at most every NODE_MAX_AGE_US
+ *   job_owner,    slurm_load_job(), cached for JOB_MAX_AGE_US
+ *   job_end_time
+ *   job_publish   the job's AdminComment segment "smig[LINE]"
+ *                 (smigd_comment.h): stored here, written by
+ *                 smigd_slurm_flush() from the main loop, read-modify-write,
+ *                 only when it differs, at most once a second per job
+ *   job_requeue   slurm_requeue(), then exc_nodes through slurm_update_job()
+ *                 on the pending job (Slurm delays its begin time after a
+ *                 requeue, so it cannot start in between)
+ *   job_release   begin_time through slurm_update_job()
+ * When slurmctld does not answer, the last answer stands: a running job is
+ * not taken for ended because its controller restarts.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <glib.h>
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+
+#include "smig_error.h"
+#include "smig_log.h"
+#include "smig_policy.h"
+#include "smigd_comment.h"
+#include "smigd_slurm.h"
+
+#define NODE_MAX_AGE_US (500 * 1000)
+#define JOB_MAX_AGE_US (1000 * 1000)
+/* A job's AdminComment is written at most this often. */
+#define PUBLISH_GAP_US (1000 * 1000)
+/* Slurm's own default credential lifetime (src/common/slurm_cred.c). */
+#define DEFAULT_CRED_EXPIRE 1200
+
+typedef struct node_ent {
+	uint32_t state;		/* node_state as slurmctld sent it */
+	int64_t noresp_since;	/* monotonic us NO_RESPOND was first seen */
+} node_ent_t;
+
+typedef struct job_ent {
+	int64_t loaded;		/* monotonic us of the answer, 0: stale */
+	bool found;		/* slurmctld knows the job */
+	uint32_t state, uid, time_limit, het_job_id;
+	uint16_t batch_flag, requeue, restart_cnt;
+	time_t end_time, submit_time, eligible_time;
+	char *exc_nodes;
+} job_ent_t;
+
+typedef struct pub_ent {
+	char *want;		/* line the balancer published last */
+	bool dirty;		/* want not written yet */
+	int64_t written;	/* monotonic us of the last write */
+} pub_ent_t;
+
+struct smigd_slurm {
+	GMutex lock;		/* everything below, and every RPC */
+	uint32_t admin_uid;
+	uint32_t msg_timeout;	/* seconds */
+	uint32_t cred_expire;	/* seconds */
+	char *conf_path;
+	char *state_save;
+	GHashTable *nodes;	/* name -> node_ent_t */
+	time_t nodes_update;	/* last_update of the node table */
+	int64_t nodes_polled;
+	bool ctld_lost;		/* an RPC failed: log once per outage */
+	GHashTable *jobs;	/* job id -> job_ent_t */
+	GHashTable *pubs;	/* job id -> pub_ent_t */
+};
+
+static void job_ent_free(gpointer p)
+{
+	job_ent_t *e = p;
+
+	g_free(e->exc_nodes);
+	g_free(e);
+}
+
+static void pub_ent_free(gpointer p)
+{
+	pub_ent_t *e = p;
+
+	g_free(e->want);
+	g_free(e);
+}
+
+/* "cred_expire=N" of AuthInfo, else Slurm's default. */
+static uint32_t parse_cred_expire(const char *authinfo)
+{
+	const char *p = authinfo ? strstr(authinfo, "cred_expire=") : NULL;
+	uint64_t v;
+
+	if (!p)
+		return DEFAULT_CRED_EXPIRE;
+	v = g_ascii_strtoull(p + strlen("cred_expire="), NULL, 10);
+	return v ? (uint32_t) MIN(v, G_MAXUINT32) : DEFAULT_CRED_EXPIRE;
+}
+
+/* An RPC failed (errno e): say so once, until one works again. */
+static void ctld_failed(smigd_slurm_t *s, const char *what, int e)
+{
+	if (s->ctld_lost)
+		return;
+	s->ctld_lost = true;
+	smig_error("%s: %s: the last answers stand until slurmctld answers again",
+		   what, slurm_strerror(e));
+}
+
+static void ctld_answered(smigd_slurm_t *s)
+{
+	if (!s->ctld_lost)
+		return;
+	s->ctld_lost = false;
+	smig_info("slurmctld answers again");
+}
+
+/*
+ * smigd_slurm_new - initialise libslurm and read slurmctld's configuration
+ * See smigd_slurm.h.
+ */
+smigd_slurm_t *smigd_slurm_new(GError **error)
+{
+	slurm_conf_t *ctl = NULL;
+	smigd_slurm_t *s;
+	const char *env;
+
+	slurm_init(NULL);
+	if (slurm_load_ctl_conf((time_t) 0, &ctl) != SLURM_SUCCESS) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "cannot read slurmctld's configuration (SLURM_CONF=%s): %s",
+			    g_getenv("SLURM_CONF") ? g_getenv("SLURM_CONF") :
+			    "unset", slurm_strerror(e));
+		return NULL;
+	}
+	if (ctl->slurmctld_plugstack &&
+	    strstr(ctl->slurmctld_plugstack, "migrate")) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "SlurmctldPlugstack=%s: the balancer runs inside slurmctld already (slurmctld_migrate.so); remove it from slurm.conf to run smigd",
+			    ctl->slurmctld_plugstack);
+		slurm_free_ctl_conf(ctl);
+		return NULL;
+	}
+	s = g_new0(smigd_slurm_t, 1);
+	g_mutex_init(&s->lock);
+	s->admin_uid = ctl->slurm_user_id;
+	s->msg_timeout = ctl->msg_timeout;
+	s->cred_expire = parse_cred_expire(ctl->authinfo);
+	env = g_getenv("SLURM_CONF");
+	s->conf_path = g_strdup(env && *env ? env : ctl->slurm_conf);
+	s->state_save = g_strdup(ctl->state_save_location);
+	slurm_free_ctl_conf(ctl);
+	s->nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					 g_free);
+	s->jobs = g_hash_table_new_full(NULL, NULL, NULL, job_ent_free);
+	s->pubs = g_hash_table_new_full(NULL, NULL, NULL, pub_ent_free);
+	return s;
+}
+
+/* smigd_slurm_free - free the link; NULL is a no-op. */
+void smigd_slurm_free(smigd_slurm_t *s)
+{
+	if (!s)
+		return;
+	g_hash_table_destroy(s->nodes);
+	g_hash_table_destroy(s->jobs);
+	g_hash_table_destroy(s->pubs);
+	g_free(s->conf_path);
+	g_free(s->state_save);
+	g_mutex_clear(&s->lock);
+	g_free(s);
+}
+
+/* smigd_slurm_admin_uid - SlurmUser's uid */
+uint32_t smigd_slurm_admin_uid(const smigd_slurm_t *s)
+{
+	return s->admin_uid;
+}
+
+/* smigd_slurm_conf_path - path of slurm.conf (borrowed) */
+const char *smigd_slurm_conf_path(const smigd_slurm_t *s)
+{
+	return s->conf_path;
+}
+
+/* smigd_slurm_state_dir - <StateSaveLocation>/migrate; caller g_free()s */
+char *smigd_slurm_state_dir(const smigd_slurm_t *s)
+{
+	return g_build_filename(s->state_save ? s->state_save : "/",
+				"migrate", NULL);
+}
+
+/* ----------------------------------------------------------------- nodes */
+
+/* Reload the node table if it is older than NODE_MAX_AGE_US. Lock held. */
+static void nodes_refresh(smigd_slurm_t *s)
+{
+	int64_t now = g_get_monotonic_time();
+	node_info_msg_t *msg = NULL;
+	GHashTable *fresh;
+
+	if (s->nodes_polled && now - s->nodes_polled < NODE_MAX_AGE_US)
+		return;
+	s->nodes_polled = now;
+	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
+	    SLURM_SUCCESS) {
+		int e = errno;
+
+		if (e == SLURM_NO_CHANGE_IN_DATA)
+			ctld_answered(s);
+		else
+			ctld_failed(s, "slurm_load_node", e);
+		return;
+	}
+	ctld_answered(s);
+	fresh = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	for (uint32_t i = 0; i < msg->record_count; i++) {
+		node_info_t *n = &msg->node_array[i];
+		node_ent_t *old, *e;
+
+		if (!n->name)
+			continue;
+		e = g_new0(node_ent_t, 1);
+		e->state = n->node_state;
+		if (e->state & NODE_STATE_NO_RESPOND) {
+			old = g_hash_table_lookup(s->nodes, n->name);
+			e->noresp_since = old && old->noresp_since ?
+					  old->noresp_since : now;
+		}
+		g_hash_table_replace(fresh, g_strdup(n->name), e);
+	}
+	s->nodes_update = msg->last_update;
+	slurm_free_node_info_msg(msg);
+	g_hash_table_destroy(s->nodes);
+	s->nodes = fresh;
+}
+
+static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
+{
+	smigd_slurm_t *s = ctx;
+	node_ent_t *e;
+
+	g_mutex_lock(&s->lock);
+	nodes_refresh(s);
+	e = g_hash_table_lookup(s->nodes, node);
+	if (e) {
+		*flags = SMIG_NODE_OK;
+		if (e->state & NODE_STATE_DRAIN)
+			*flags |= SMIG_NODE_DRAIN;
+		/*
+		 * slurmctld also sets NO_RESPOND on "scontrol update
+		 * state=resume" until the node registers again: only a
+		 * silence longer than MessageTimeout (counted from when
+		 * smigd first saw it) means the node is gone.
+		 */
+		if ((e->state & NODE_STATE_BASE) == NODE_STATE_DOWN ||
+		    ((e->state & NODE_STATE_NO_RESPOND) &&
+		     g_get_monotonic_time() - e->noresp_since >
+		     (int64_t) s->msg_timeout * G_USEC_PER_SEC))
+			*flags |= SMIG_NODE_DOWN;
+		if (e->state & NODE_STATE_FAIL)
+			*flags |= SMIG_NODE_FAIL;
+	}
+	g_mutex_unlock(&s->lock);
+	return e != NULL;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+/*
+ * The job as slurmctld saw it at most max_age us ago (0: ask now). When
+ * slurmctld does not answer, the last answer (borrowed) stands; NULL if
+ * there never was one. Lock held.
+ * OUT fresh - (may be NULL) whether slurmctld answered this time
+ */
+static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
+			  bool *fresh)
+{
+	int64_t now = g_get_monotonic_time();
+	job_info_msg_t *msg = NULL;
+	job_ent_t *e;
+	int e_no;
+
+	if (fresh)
+		*fresh = false;
+	e = g_hash_table_lookup(s->jobs, GUINT_TO_POINTER(job_id));
+	if (e && e->loaded && max_age && now - e->loaded < max_age)
+		return e;
+	if (slurm_load_job(&msg, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+		e_no = errno;
+		if (e_no != ESLURM_INVALID_JOB_ID) {
+			ctld_failed(s, "slurm_load_job", e_no);
+			return e;
+		}
+		if (fresh)
+			*fresh = true;
+		ctld_answered(s);
+		if (!e) {
+			e = g_new0(job_ent_t, 1);
+			g_hash_table_insert(s->jobs, GUINT_TO_POINTER(job_id),
+					    e);
+		}
+		g_clear_pointer(&e->exc_nodes, g_free);
+		e->found = false;
+		e->loaded = now;
+		return e;
+	}
+	ctld_answered(s);
+	if (fresh)
+		*fresh = true;
+	if (!e) {
+		e = g_new0(job_ent_t, 1);
+		g_hash_table_insert(s->jobs, GUINT_TO_POINTER(job_id), e);
+	}
+	g_clear_pointer(&e->exc_nodes, g_free);
+	e->found = false;
+	e->loaded = now;
+	for (uint32_t i = 0; i < msg->record_count; i++) {
+		slurm_job_info_t *j = &msg->job_array[i];
+
+		if (j->job_id != job_id)
+			continue;
+		e->found = true;
+		e->state = j->job_state;
+		e->uid = j->user_id;
+		e->time_limit = j->time_limit;
+		e->het_job_id = j->het_job_id;
+		e->batch_flag = j->batch_flag;
+		e->requeue = j->requeue;
+		e->restart_cnt = j->restart_cnt;
+		e->end_time = j->end_time;
+		e->submit_time = j->submit_time;
+		e->eligible_time = j->eligible_time;
+		e->exc_nodes = g_strdup(j->exc_nodes);
+		break;
+	}
+	slurm_free_job_info_msg(msg);
+	return e;
+}
+
+static bool job_running(const job_ent_t *e)
+{
+	return e && e->found && (e->state & JOB_STATE_BASE) == JOB_RUNNING;
+}
+
+/* Forget what is known of jobs slurmctld no longer knows. Lock held. */
+static void jobs_expire(smigd_slurm_t *s)
+{
+	int64_t now = g_get_monotonic_time();
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, s->jobs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		job_ent_t *e = v;
+
+		if (!e->found && now - e->loaded > (int64_t) 600 * G_USEC_PER_SEC)
+			g_hash_table_iter_remove(&it);
+	}
+}
+
+static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
+{
+	smigd_slurm_t *s = ctx;
+	job_ent_t *e;
+	bool running;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, JOB_MAX_AGE_US, NULL);
+	running = job_running(e);
+	if (running)
+		*uid = e->uid;
+	g_mutex_unlock(&s->lock);
+	return running;
+}
+
+static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
+{
+	smigd_slurm_t *s = ctx;
+	bool limited = false;
+	job_ent_t *e;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, JOB_MAX_AGE_US, NULL);
+	/*
+	 * No limit (a partition with MaxTime=INFINITE): slurmctld sets a
+	 * limit of a year (365 days in minutes); that is no estimate.
+	 */
+	if (job_running(e) && e->time_limit != INFINITE &&
+	    e->time_limit != NO_VAL && e->time_limit < 365 * 24 * 60 &&
+	    e->end_time) {
+		limited = true;
+		*end = (int64_t) e->end_time;
+	}
+	g_mutex_unlock(&s->lock);
+	return limited;
+}
+
+/* Why Slurm would not requeue this job now (static text), or NULL. */
+static const char *requeue_refusal(const job_ent_t *e)
+{
+	if (!e->found)
+		return "unknown job";
+	if ((e->state & JOB_STATE_BASE) != JOB_RUNNING)
+		return "not running";
+	if (e->het_job_id)
+		return "a heterogeneous job (not moved as a whole)";
+	if (!e->batch_flag)
+		return "not a batch job (Slurm requeues batch jobs only)";
+	if (!e->requeue)
+		return "not requeue-able (submitted with --no-requeue, or JobRequeue=0 without --requeue)";
+	return NULL;
+}
+
+/*
+ * The job's own exclusions and the bad nodes, as one hostlist expression
+ * (caller free()s), or NULL if a node is not known to slurmctld. Lock held.
+ */
+static char *merge_exclude(smigd_slurm_t *s, const char *own,
+			   const char *exclude)
+{
+	hostlist_t hl = slurm_hostlist_create(exclude);
+	char *host, *merged = NULL;
+	bool known = true;
+
+	if (!hl)
+		return NULL;
+	nodes_refresh(s);
+	while (known && (host = slurm_hostlist_shift(hl))) {
+		known = g_hash_table_contains(s->nodes, host);
+		free(host);
+	}
+	slurm_hostlist_destroy(hl);
+	if (!known)
+		return NULL;
+	hl = slurm_hostlist_create(own && *own ? own : NULL);
+	if (!hl)
+		return NULL;
+	slurm_hostlist_push(hl, exclude);
+	slurm_hostlist_uniq(hl);
+	merged = slurm_hostlist_ranged_string_malloc(hl);
+	slurm_hostlist_destroy(hl);
+	return merged;
+}
+
+/*
+ * A job-scope move: requeue the job as SlurmUser would ("scontrol requeue"),
+ * then add exclude to its excluded nodes while it is pending. Slurm delays
+ * a requeued job's begin time by the credential lifetime, so the scheduler
+ * cannot start it on the bad nodes in between; job_release() then lets it
+ * start.
+ */
+static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
+			     bool check_only, GError **error)
+{
+	smigd_slurm_t *s = ctx;
+	job_desc_msg_t desc;
+	const char *why;
+	char *merged = NULL;
+	job_ent_t *e;
+	bool fresh;
+	int rc = 0;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, 0, &fresh);
+	why = fresh ? requeue_refusal(e) : "slurmctld does not answer";
+	if (why || check_only)
+		goto out;
+	merged = merge_exclude(s, e->exc_nodes, exclude);
+	if (!merged) {
+		why = "excluded nodes not known to slurmctld";
+		goto out;
+	}
+	if (slurm_requeue(job_id, 0) != SLURM_SUCCESS) {
+		why = slurm_strerror(errno);
+		goto out;
+	}
+	e->loaded = 0;
+	slurm_init_job_desc_msg(&desc);
+	desc.job_id = job_id;
+	desc.exc_nodes = merged;
+	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
+		rc = errno;
+		smig_error("JobId=%u requeued, but ExcNodeList=%s was refused: %s",
+			   job_id, merged, slurm_strerror(rc));
+	} else {
+		smig_info("JobId=%u requeued, ExcNodeList=%s", job_id, merged);
+	}
+out:
+	g_mutex_unlock(&s->lock);
+	free(merged);
+	if (why) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
+			    "JobId=%u: %s", job_id, why);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * After a requeue Slurm delays the job by the credential lifetime
+ * (cred_expire + 1 s) from the end of its completion, when it also sets the
+ * submit time. The old credentials were revoked before that: a launch one
+ * second later is safe, so the begin time becomes max(now, submit + 1). A
+ * begin time later than Slurm's own wait (a user's --begin or StartTime) is
+ * left alone.
+ */
+static int host_job_release(void *ctx, uint32_t job_id)
+{
+	smigd_slurm_t *s = ctx;
+	time_t now = time(NULL), begin;
+	int rc = SMIG_RELEASE_NONE;
+	job_desc_msg_t desc;
+	job_ent_t *e;
+	bool fresh;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, 0, &fresh);
+	if (!fresh) {
+		/* No answer now: ask again rather than give the job up. */
+		rc = SMIG_RELEASE_WAIT;
+		goto out;
+	}
+	if (!e || !e->found ||
+	    (e->state & JOB_STATE_BASE) != JOB_PENDING || !e->restart_cnt)
+		goto out;
+	if (e->state & JOB_COMPLETING) {
+		rc = SMIG_RELEASE_WAIT;
+		goto out;
+	}
+	rc = SMIG_RELEASE_DONE;
+	begin = MAX(now, e->submit_time + 1);
+	if (e->eligible_time <= begin ||
+	    e->eligible_time > e->submit_time + (time_t) s->cred_expire + 1)
+		goto out;
+	slurm_init_job_desc_msg(&desc);
+	desc.job_id = job_id;
+	desc.begin_time = begin;
+	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
+		int err = errno;
+
+		smig_error("JobId=%u: cannot set its begin time to %ld: %s",
+			   job_id, (long) begin, slurm_strerror(err));
+		rc = SMIG_RELEASE_WAIT;
+		goto out;
+	}
+	e->loaded = 0;
+	smig_debug("JobId=%u may start again at %ld", job_id, (long) begin);
+out:
+	g_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* --------------------------------------------------------------- publish */
+
+static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
+{
+	smigd_slurm_t *s = ctx;
+	pub_ent_t *p;
+
+	g_mutex_lock(&s->lock);
+	p = g_hash_table_lookup(s->pubs, GUINT_TO_POINTER(job_id));
+	if (!p) {
+		p = g_new0(pub_ent_t, 1);
+		g_hash_table_insert(s->pubs, GUINT_TO_POINTER(job_id), p);
+	}
+	if (g_strcmp0(p->want, text)) {
+		g_free(p->want);
+		p->want = g_strdup(text);
+		p->dirty = true;
+	}
+	g_mutex_unlock(&s->lock);
+}
+
+/*
+ * Write one job's segment if AdminComment holds another. Lock held.
+ * RET false if the job is gone (the entry can go)
+ */
+static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
+{
+	job_info_msg_t *msg = NULL;
+	slurm_job_info_t *j = NULL;
+	job_desc_msg_t desc;
+	char *have, *comment;
+	int e;
+
+	if (slurm_load_job(&msg, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+		e = errno;
+		if (e == ESLURM_INVALID_JOB_ID)
+			return false;
+		ctld_failed(s, "slurm_load_job", e);
+		return true;
+	}
+	ctld_answered(s);
+	for (uint32_t i = 0; i < msg->record_count; i++)
+		if (msg->job_array[i].job_id == job_id)
+			j = &msg->job_array[i];
+	if (!j || (j->job_state & JOB_STATE_BASE) > JOB_SUSPENDED) {
+		slurm_free_job_info_msg(msg);
+		smig_debug("JobId=%u ended, state not stored", job_id);
+		return false;
+	}
+	have = smigd_comment_get(j->admin_comment);
+	if (!g_strcmp0(have, p->want)) {
+		p->dirty = false;
+		g_free(have);
+		slurm_free_job_info_msg(msg);
+		return true;
+	}
+	g_free(have);
+	comment = smigd_comment_set(j->admin_comment, p->want);
+	slurm_free_job_info_msg(msg);
+	slurm_init_job_desc_msg(&desc);
+	desc.job_id = job_id;
+	desc.admin_comment = comment;
+	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
+		e = errno;
+		g_free(comment);
+		if (e == ESLURM_INVALID_JOB_ID || e == ESLURM_JOB_FINISHED)
+			return false;
+		smig_error("JobId=%u: cannot store its state in AdminComment: %s",
+			   job_id, slurm_strerror(e));
+		/* Try again after the gap, not at once. */
+		p->written = g_get_monotonic_time();
+		return true;
+	}
+	g_free(comment);
+	p->dirty = false;
+	p->written = g_get_monotonic_time();
+	return true;
+}
+
+/*
+ * smigd_slurm_flush - write the AdminComment segments that changed
+ * See smigd_slurm.h.
+ */
+void smigd_slurm_flush(smigd_slurm_t *s)
+{
+	int64_t now = g_get_monotonic_time();
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_mutex_lock(&s->lock);
+	g_hash_table_iter_init(&it, s->pubs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		pub_ent_t *p = v;
+
+		if (!p->dirty) {
+			/* Settled for an hour: the balancer asks anew. */
+			if (now - p->written > (int64_t) 3600 * G_USEC_PER_SEC)
+				g_hash_table_iter_remove(&it);
+			continue;
+		}
+		if (p->written && now - p->written < PUBLISH_GAP_US)
+			continue;
+		if (!publish_one(s, GPOINTER_TO_UINT(k), p))
+			g_hash_table_iter_remove(&it);
+	}
+	jobs_expire(s);
+	g_mutex_unlock(&s->lock);
+}
+
+/*
+ * smigd_slurm_host_ops - the balancer's host operations, backed by s
+ * See smigd_slurm.h.
+ */
+void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->node_flags = host_node_flags;
+	ops->job_owner = host_job_owner;
+	ops->job_publish = host_job_publish;
+	ops->job_end_time = host_job_end_time;
+	ops->job_requeue = host_job_requeue;
+	ops->job_release = host_job_release;
+	ops->ctx = s;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smigd_slurm.h - smigd's link to slurmctld, through libslurm's public API
+ *
+ * smigd_slurm.c is the only file of smigd that calls libslurm: it reads
+ * slurmctld's configuration and implements the balancer's host operations
+ * (smig_host_ops_t) with slurm_load_node(), slurm_load_job(),
+ * slurm_update_job() and slurm_requeue(). Every call takes one lock inside,
+ * so the balancer's thread and smigd's main thread may both call in.
+ */
+#ifndef SMIGD_SLURM_H
+#define SMIGD_SLURM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "smig_balancer.h"
+
+typedef struct smigd_slurm smigd_slurm_t;
+
+/*
+ * smigd_slurm_new - initialise libslurm and read slurmctld's configuration
+ * (SlurmUser, StateSaveLocation, MessageTimeout, AuthInfo, SlurmctldPlugstack)
+ * OUT error - slurmctld does not answer, or it hosts the balancer itself
+ *             (SlurmctldPlugstack=migrate); caller g_error_free()s
+ * RET new link, caller frees with smigd_slurm_free(); NULL on error
+ */
+smigd_slurm_t *smigd_slurm_new(GError **error);
+
+/* smigd_slurm_free - free the link and its caches; NULL is a no-op */
+void smigd_slurm_free(smigd_slurm_t *s);
+
+/* smigd_slurm_admin_uid - SlurmUser's uid */
+uint32_t smigd_slurm_admin_uid(const smigd_slurm_t *s);
+
+/*
+ * smigd_slurm_conf_path - path of slurm.conf: $SLURM_CONF, else the one
+ * slurmctld reports (borrowed, valid for the life of s)
+ */
+const char *smigd_slurm_conf_path(const smigd_slurm_t *s);
+
+/*
+ * smigd_slurm_state_dir - MigrateStateDir's default, as the slurmctld
+ * plugin has it: <StateSaveLocation>/migrate
+ * RET new string, caller g_free()s
+ */
+char *smigd_slurm_state_dir(const smigd_slurm_t *s);
+
+/*
+ * smigd_slurm_host_ops - the balancer's host operations, backed by s
+ * OUT ops - filled in; s must outlive every balancer that uses them
+ */
+void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops);
+
+/*
+ * smigd_slurm_flush - write the AdminComment segments that changed (read,
+ * modify, write; at most one write per job per second); called from the
+ * main loop every 250 ms
+ */
+void smigd_slurm_flush(smigd_slurm_t *s);
+
+#endif /* SMIGD_SLURM_H */
