@@ -16,7 +16,6 @@ a shell that sourced one can still run the tests):
   SMIG_BALANCER=smigd       the balancer runs as smigd beside slurmctld (up.sh
                             --smigd) instead of the slurmctld plugin (default
                             SMIG_BALANCER=plugin)
->>>>>>> smigd
 """
 
 import fnmatch
