@@ -27,6 +27,12 @@
 #   e  like a, no common start              (natural timing)
 #   f  -w node1,node3, common start        (job ids 0,2 step ids 0,1: the
 #                                           tie-break still works)
+#   g  like a, SLURM_JOB_NODELIST=node[2-3] (mpi/pmix takes the job's node
+#                                           list from there: job ids = step ids)
+# After each fence every rank counts the values of that fence it can read
+# without asking another node (PMIX_OPTIONAL): a fence that really collected
+# shows 4/4; "partial" counts runs where some rank saw fewer. With --skew MS
+# the last rank sleeps MS before fence 2: in a real fence all ranks wait.
 # "common start": every rank waits for one wall-clock instant before its first
 # fence, so both slurmstepds send their first ring message at the same time.
 # A run that does not end within --timeout seconds while not every rank has
@@ -56,6 +62,7 @@ usage: $0 [options]
                      is a hang (default 5; must leave 2.5 s after the common start)
   --lead MS          common start: this many ms after srun is started (default 1200)
   --fences N         fences per run after PMIx_Init (default 3)
+  --skew MS          the last rank sleeps MS before fence 2 (default 0)
   --captures K       hung runs to capture (gdb dump + log lines) (default 2)
   --port-base P      first TCP port of the cluster (default 23700)
   --dir DIR          cluster directory (default: a new /tmp/pmix-dconn-race.XXXXXX)
@@ -63,7 +70,8 @@ usage: $0 [options]
   --user NAME        user the jobs run as (default smigrepro)
   -h, --help         this text
 Case a: -w node2,node3; b: -w node1,node2; c: a + SLURM_PMIX_DIRECT_CONN=false;
-d: a + SLURM_PMIX_FENCE=tree; e: a without a common start; f: -w node1,node3.
+d: a + SLURM_PMIX_FENCE=tree; e: a without a common start; f: -w node1,node3;
+g: a + SLURM_JOB_NODELIST=node[2-3].
 EOF
 }
 
@@ -71,10 +79,11 @@ die() { printf 'pmix-dconn-race: error: %s\n' "$*" >&2; exit 1; }
 say() { printf '%s\n' "$*"; }
 
 runs=100
-cases=a,b,c,d,e,f
+cases=a,b,c,d,e,f,g
 timeout=5
 lead=1200
 fences=3
+skew=0
 captures=2
 base=23700
 dir=
@@ -88,6 +97,7 @@ while (($# > 0)); do
 	--timeout) timeout=$2; shift ;;
 	--lead) lead=$2; shift ;;
 	--fences) fences=$2; shift ;;
+	--skew) skew=$2; shift ;;
 	--captures) captures=$2; shift ;;
 	--port-base) base=$2; shift ;;
 	--dir) dir=$2; shift ;;
@@ -113,10 +123,13 @@ if ! [[ $fences =~ ^[0-9]+$ ]] || ((fences < 2 || fences > 100)); then
 	die "--fences=$fences: not a number in 2..100 (the hang is in the second)"
 fi
 [[ $captures =~ ^[0-9]+$ ]] || die "--captures=$captures: not a number"
+[[ $skew =~ ^[0-9]+$ ]] || die "--skew=$skew: not a number of ms"
+((timeout * 1000 >= lead + skew + 2500)) ||
+	die "--timeout=$timeout: must be at least --lead + --skew ($((lead + skew)) ms) + 2.5 s"
 IFS=, read -r -a caselist <<< "$cases"
 ((${#caselist[@]} > 0)) || die "--cases='$cases': no case"
 for c in "${caselist[@]}"; do
-	[[ $c =~ ^[a-f]$ ]] || die "--cases='$cases': unknown case '$c' (a..f)"
+	[[ $c =~ ^[a-g]$ ]] || die "--cases='$cases': unknown case '$c' (a..g)"
 done
 for tool in gcc pkg-config srun salloc scancel squeue runuser timeout; do
 	command -v "$tool" > /dev/null || die "$tool not found"
@@ -137,6 +150,7 @@ case_env() {
 	case $1 in
 	c) echo SLURM_PMIX_DIRECT_CONN=false ;;
 	d) echo SLURM_PMIX_FENCE=tree ;;
+	g) echo "SLURM_JOB_NODELIST=node[2-3]" ;;
 	*) echo ;;
 	esac
 }
@@ -185,7 +199,7 @@ say "# slurm $(srun --version | awk '{ print $2 }'), pmix $(pkg-config --modvers
 	"open mpi $( (ompi_info --version 2> /dev/null || echo 'Open MPI absent') | awk 'NR == 1 { print $NF }')," \
 	"mpi plugin $(basename "$(readlink -f /usr/lib/x86_64-linux-gnu/slurm-wlm/mpi_pmix.so)")"
 say "# packages: $(dpkg-query -W -f '${Package} ${Version}, ' slurmd libpmix2 openmpi-bin 2> /dev/null || echo 'dpkg-query failed')"
-say "# runs per case $runs, cases $cases, timeout ${timeout}s, lead ${lead}ms, fences $fences," \
+say "# runs per case $runs, cases $cases, timeout ${timeout}s, lead ${lead}ms, fences $fences, skew ${skew}ms," \
 	"cluster dir $dir, port base $base, SlurmdDebug $debug"
 
 prog=$dir/work/pmix-fences
@@ -335,15 +349,16 @@ wait_no_steps() {
 	say "# warning: a step of job $jobid still listed after 60 s"
 }
 
-declare -A nrun nok nhang nfail nlate
+declare -A nrun nok nhang nfail nlate npartial nnowait
 for c in "${caselist[@]}"; do
-	nrun[$c]=0; nok[$c]=0; nhang[$c]=0; nfail[$c]=0; nlate[$c]=0
+	nrun[$c]=0; nok[$c]=0; nhang[$c]=0; nfail[$c]=0; nlate[$c]=0; npartial[$c]=0; nnowait[$c]=0
 done
 ncaptured=0
 ok_logged=
 runlog=$dir/runs.txt
 : > "$runlog"
-say "# one line per run: case run result seconds step fence1-lines fence2-lines"
+say "# one line per run: case run result seconds step fence1-lines fence2-lines" \
+	"min-values-seen fence2-ms-of-ranks-0-1"
 
 for ((r = 1; r <= runs; r++)); do
 	for c in "${caselist[@]}"; do
@@ -360,7 +375,7 @@ for ((r = 1; r <= runs; r++)); do
 		(cd "$dir/work" && exec runuser -u "$user" -- env -i "${allocenv[@]}" "${env[@]}" \
 			timeout -k 5 "$timeout" srun --mpi=pmix \
 			-N2 -n4 --ntasks-per-node=2 -w "$nodes" \
-			"$prog" "$fences" "$at") > "$f" 2> "$f.err" &
+			"$prog" "$fences" "$at" "$skew") > "$f" 2> "$f.err" &
 		runpid=$!
 		captured=no
 		dumped=no
@@ -385,6 +400,14 @@ for ((r = 1; r <= runs; r++)); do
 		f1=$(grep -c ' fence 1 ok ' "$f" || true)
 		f2=$(grep -c ' fence 2 ok ' "$f" || true)
 		late=$(grep -c ' late by ' "$f" || true)
+		seen=$(awk '/ fence [0-9]+ ok / { split($NF, v, "/"); if (m == "" || v[1] < m) m = v[1] }
+			END { print (m == "" ? "-" : m) }' "$f")
+		# Ranks 0 and 1 run on the step's first node, the sleeping rank
+		# (the last) on the other one.
+		long2=$(awk '/ fence 2 ok / && ($2 == 0 || $2 == 1) { if ($10 > m) m = $10 }
+			END { print m + 0 }' "$f")
+		((skew > 0 && long2 < skew / 2)) && nnowait[$c]=$((nnowait[$c] + 1))
+		[[ $seen != - ]] && ((seen < 4)) && npartial[$c]=$((npartial[$c] + 1))
 		nrun[$c]=$((nrun[$c] + 1))
 		((late > 0)) && nlate[$c]=$((nlate[$c] + 1))
 		if ((rc == 124 || rc == 137)) && ((f2 < 4)); then
@@ -400,7 +423,8 @@ for ((r = 1; r <= runs; r++)); do
 			res="fail(rc=$rc)"
 			nfail[$c]=$((nfail[$c] + 1))
 		fi
-		printf '%s %d %s %s %s %s %s\n' "$c" "$r" "$res" "$secs" "${step:-?}" "$f1" "$f2" |
+		printf '%s %d %s %s %s %s %s %s %s\n' "$c" "$r" "$res" "$secs" "${step:-?}" "$f1" "$f2" \
+			"$seen" "$long2" |
 			tee -a "$runlog"
 		if [[ $res != ok ]]; then
 			wait_no_steps
@@ -417,6 +441,8 @@ for ((r = 1; r <= runs; r++)); do
 			# One OK run per case, for comparison with the hung ones.
 			ok_logged+=$c
 			sleep 0.3
+			say "## what the ranks printed in an OK step $step (case $c run $r, $nodes):"
+			sort -k 6,6n -k 2,2n "$f" | sed 's/^/    /'
 			say "## slurmd log lines of an OK step $step (case $c run $r, $nodes):"
 			log_lines "$step"
 		fi
@@ -436,13 +462,21 @@ wilson() {
 
 say ""
 say "# results ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
-printf '%-4s %-14s %-36s %5s %5s %5s %5s %5s  %s\n' case nodes env runs ok hangs fails late \
-	"hang rate [95% interval]"
+printf '%-4s %-14s %-36s %5s %5s %5s %5s %5s %7s  %s\n' case nodes env runs ok hangs fails late \
+	partial "hang rate [95% interval]"
 for c in "${caselist[@]}"; do
 	e=$(case_env "$c")
 	[[ $(case_sync "$c") == no ]] && e="${e:+$e }(no common start)"
-	printf '%-4s %-14s %-36s %5d %5d %5d %5d %5d  %s\n' "$c" "$(case_nodes "$c")" "${e:--}" \
-		"${nrun[$c]}" "${nok[$c]}" "${nhang[$c]}" "${nfail[$c]}" "${nlate[$c]}" \
+	printf '%-4s %-14s %-36s %5d %5d %5d %5d %5d %7d  %s\n' "$c" "$(case_nodes "$c")" "${e:--}" \
+		"${nrun[$c]}" "${nok[$c]}" "${nhang[$c]}" "${nfail[$c]}" "${nlate[$c]}" "${npartial[$c]}" \
 		"$(wilson "${nhang[$c]}" "${nrun[$c]}")"
 done
 say "# late: runs in which a rank reached the common start after it had passed"
+say "# partial: runs in which a rank could read fewer than all 4 ranks' values right after a"
+say "#   fence (the fence did not bring the other node's data: no exchange between the nodes)"
+if ((skew > 0)); then
+	for c in "${caselist[@]}"; do
+		say "# case $c: in ${nnowait[$c]} of ${nrun[$c]} runs ranks 0-1 left fence 2 in less than" \
+			"$((skew / 2)) ms while the last rank slept $skew ms before entering it"
+	done
+fi

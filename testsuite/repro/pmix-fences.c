@@ -8,13 +8,18 @@
  * SLURM_PMIX_FENCE says otherwise); on a 2-node step both slurmstepds send
  * to each other at once, which is what the race needs.
  *
- * usage: pmix-fences [NFENCES [START_AT_MS]]
+ * usage: pmix-fences [NFENCES [START_AT_MS [SKEW_MS]]]
  *   NFENCES      fences after PMIx_Init (default 3)
  *   START_AT_MS  wall-clock time (ms since the epoch) to start the first
  *                fence at: every rank of every node waits for it, so all
  *                slurmstepds send their first ring message at the same
  *                moment (all "nodes" share this machine's clock). 0: no wait.
- * Prints one line per fence and rank to stdout; exit 0 when all passed.
+ *   SKEW_MS      the last rank sleeps this long before fence 2 (default 0):
+ *                in a real fence every rank then waits about as long.
+ * Prints one line per fence and rank to stdout: how long the fence took and
+ * how many ranks' values of this fence the rank can read right after it
+ * without asking their node (PMIX_OPTIONAL: only what the fence brought);
+ * exit 0 when all fences passed.
  */
 
 #include <pmix.h>
@@ -50,11 +55,17 @@ int main(int argc, char **argv)
 	const char *node = getenv("SLURMD_NODENAME");
 	int nfences = argc > 1 ? atoi(argv[1]) : 3;
 	long long at = argc > 2 ? atoll(argv[2]) : 0;
+	long long skew = argc > 3 ? atoll(argv[3]) : 0;
+	long long t;
+	pmix_info_t optional;
+	pmix_value_t *got;
+	uint32_t size = 0, r;
+	int seen;
 	pmix_proc_t me, all;
 	pmix_info_t info;
 	pmix_value_t val;
 	pmix_status_t rc;
-	bool collect = true;
+	bool collect = true, yes = true;
 	char key[64], data[64];
 	int i;
 
@@ -73,6 +84,11 @@ int main(int argc, char **argv)
 	}
 	PMIX_LOAD_PROCID(&all, me.nspace, PMIX_RANK_WILDCARD);
 	PMIX_INFO_LOAD(&info, PMIX_COLLECT_DATA, &collect, PMIX_BOOL);
+	PMIX_INFO_LOAD(&optional, PMIX_OPTIONAL, &yes, PMIX_BOOL);
+	if (PMIx_Get(&all, PMIX_JOB_SIZE, NULL, 0, &got) == PMIX_SUCCESS) {
+		size = got->data.uint32;
+		PMIX_VALUE_RELEASE(got);
+	}
 
 	if (at > 0) {
 		long long late = now_ms() - at;
@@ -92,6 +108,9 @@ int main(int argc, char **argv)
 		rc = PMIx_Put(PMIX_GLOBAL, key, &val);
 		if (rc == PMIX_SUCCESS)
 			rc = PMIx_Commit();
+		if (i == 2 && skew > 0 && size > 0 && me.rank == size - 1)
+			sleep_until_ms(now_ms() + skew);
+		t = now_ms();
 		if (rc == PMIX_SUCCESS)
 			rc = PMIx_Fence(&all, 1, &info, 1);
 		if (rc != PMIX_SUCCESS) {
@@ -100,8 +119,20 @@ int main(int argc, char **argv)
 			PMIx_Finalize(NULL, 0);
 			return 1;
 		}
-		printf("rank %u %s %s fence %d ok %lld\n", me.rank, node,
-		       me.nspace, i, now_ms());
+		t = now_ms() - t;
+		seen = 0;
+		for (r = 0; r < size; r++) {
+			pmix_proc_t p;
+
+			PMIX_LOAD_PROCID(&p, me.nspace, r);
+			if (PMIx_Get(&p, key, &optional, 1, &got) ==
+			    PMIX_SUCCESS) {
+				seen++;
+				PMIX_VALUE_RELEASE(got);
+			}
+		}
+		printf("rank %u %s %s fence %d ok %lld took %lld ms, values seen %d/%u\n",
+		       me.rank, node, me.nspace, i, now_ms(), t, seen, size);
 		fflush(stdout);
 	}
 	rc = PMIx_Finalize(NULL, 0);
