@@ -173,12 +173,23 @@ cleanup() {
 		kill -TERM "$runpid" 2>/dev/null || true
 		wait "$runpid" 2>/dev/null || true
 	fi
+	rm -f "$dir/work/hold"
+	if [[ -n $allocpid ]]; then
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$allocpid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
 	if [[ -n $jobid ]]; then
 		scancel "$jobid" 2>/dev/null || true
 	fi
 	if [[ -n $allocpid ]] && kill -0 "$allocpid" 2>/dev/null; then
 		kill -TERM "$allocpid" 2>/dev/null || true
 		wait "$allocpid" 2>/dev/null || true
+	fi
+	if pid=$(cat "$dir/work/holder.pid" 2>/dev/null) && [[ $pid =~ ^[0-9]+$ ]] &&
+		[[ $({ tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null) == "sh -c "* ]]; then
+		kill -TERM "$pid" 2>/dev/null || true
 	fi
 	if [[ $cluster_started == yes ]]; then
 		"$repo/testsuite/cluster/down.sh" --dir "$dir" >&2 || rc=1
@@ -212,10 +223,17 @@ chmod 0755 "$prog"
 # srun in a batch script or an salloc shell does: mpi/pmix takes the job's
 # node list from SLURM_JOB_NODELIST there (an srun --jobid=J started outside
 # the allocation sets it to the step's nodes, which hides the bug).
+# The holding shell ends by itself within a second once cleanup removes the
+# hold file (salloc does not stop its command when the job is cancelled: a
+# plain "sleep" outlived the script).
+: > "$dir/work/hold"
+chmod 0644 "$dir/work/hold"
+# shellcheck disable=SC2016 # expanded by the holding shell
 (cd "$dir/work" && exec runuser -u "$user" -- env -i PATH="$PATH" \
 	SLURM_CONF="$SLURM_CONF" HOME="$dir/work" USER="$user" \
 	salloc -N3 --ntasks-per-node=2 -J pmix-dconn-race \
-	sh -c 'env -0 > alloc.env.tmp && mv alloc.env.tmp alloc.env && exec sleep 100000') \
+	sh -c 'echo $$ > holder.pid; env -0 > alloc.env.tmp && mv alloc.env.tmp alloc.env &&
+		while [ -e hold ]; do sleep 1; done') \
 	> "$dir/work/salloc.out" 2>&1 &
 allocpid=$!
 for ((i = 0; i < 300; i++)); do
