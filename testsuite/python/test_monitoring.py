@@ -91,6 +91,9 @@ def test_monitoring_hot_rank(cluster, needs_plugins):
             # A few samples in the window, so one noisy second cannot win.
             if min(len(r["cpu_history"]) for r in data["ranks"]) < 3:
                 return False
+            # Progress is a rate: known from a rank's second sample on.
+            if any(r["iters_per_s"] is None for r in data["ranks"]):
+                return False
             top = max(data["ranks"], key=lambda r: r["cpu"])
             m = re.fullmatch(SUMMARY_RE, comment)
             return top["rank"] == 2 and m and m.group(3) == "2"
