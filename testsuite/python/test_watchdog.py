@@ -118,7 +118,7 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
         done = re.search(DONE_RE, text, re.M)
         assert done and done.group(1) == "240" and done.group(2) == ref, \
             f"checksum differs from the run without migration ({ref}):\n{text}"
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        line = cl.migration_state(c, job)
         assert re.fullmatch(r"mode=auto gen=1 moves=1 last_move=ranks=\S+;"
                             rf"from={node};to=\S+;reason=drain "
                             r"last_error=gen=1;reason=restore-timeout;"
@@ -171,7 +171,7 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
         relaunch = [h["outcome"] for h in hist if h["kind"] == "relaunch"]
         assert relaunch == ["relaunched", "relaunched",
                             "failed:restore-timeout"], hist
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        line = cl.migration_state(c, job)
         assert re.fullmatch(r"mode=auto gen=1 moves=1 last_move=\S+ "
                             r"last_error=gen=1;reason=restore-failed;"
                             r"ranks=0,1,2,3( \S+)*", line), line
