@@ -20,7 +20,7 @@ static gint log_max = SMIG_LOG_INFO;
 /* Lines written to stderr by different threads must not interleave. */
 static GMutex stderr_lock;
 
-static const char *level_word(smig_log_level_t level)
+const char *smig_log_level_word(smig_log_level_t level)
 {
 	switch (level) {
 	case SMIG_LOG_ERROR:
@@ -42,7 +42,7 @@ static const char *level_word(smig_log_level_t level)
 static void stderr_sink(smig_log_level_t level, const char *msg)
 {
 	g_mutex_lock(&stderr_lock);
-	fprintf(stderr, "%s: %s\n", level_word(level), msg);
+	fprintf(stderr, "%s: %s\n", smig_log_level_word(level), msg);
 	fflush(stderr);
 	g_mutex_unlock(&stderr_lock);
 }

@@ -31,6 +31,9 @@ typedef void (*smig_log_sink_t)(smig_log_level_t level, const char *msg);
  */
 void smig_log_set_sink(smig_log_sink_t sink, smig_log_level_t max);
 
+/* smig_log_level_word - "error", "info", ... "debug3" (static text) */
+const char *smig_log_level_word(smig_log_level_t level);
+
 /* smig_log - format and emit one message if level <= the sink's max */
 void smig_log(smig_log_level_t level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

@@ -59,25 +59,6 @@ typedef struct daemon_state {
 static GMutex log_lock;
 static FILE *log_fp;		/* NULL: stderr */
 
-static const char *level_word(smig_log_level_t level)
-{
-	switch (level) {
-	case SMIG_LOG_ERROR:
-		return "error";
-	case SMIG_LOG_INFO:
-		return "info";
-	case SMIG_LOG_VERBOSE:
-		return "verbose";
-	case SMIG_LOG_DEBUG:
-		return "debug";
-	case SMIG_LOG_DEBUG2:
-		return "debug2";
-	case SMIG_LOG_DEBUG3:
-		return "debug3";
-	}
-	return "log";
-}
-
 /* The core's and smigd's lines: "[time] smigd: level: text", as slurmctld. */
 static void log_sink(smig_log_level_t level, const char *msg)
 {
@@ -88,7 +69,7 @@ static void log_sink(smig_log_level_t level, const char *msg)
 	g_mutex_lock(&log_lock);
 	fp = log_fp ? log_fp : stderr;
 	/* %f gives microseconds: milliseconds as Slurm's logs. */
-	fprintf(fp, "[%.23s] smigd: %s: %s\n", stamp, level_word(level), msg);
+	fprintf(fp, "[%.23s] smigd: %s: %s\n", stamp, smig_log_level_word(level), msg);
 	fflush(fp);
 	g_mutex_unlock(&log_lock);
 	g_free(stamp);

@@ -163,11 +163,14 @@ def test_drain_migration(cluster, needs_plugins, reference_checksum):
 
 def test_capture_timeout(cluster, needs_plugins, reference_checksum):
     """A capture that cannot finish (rank 3 stalls outside its safe point for
-    longer than capture-timeout) is abandoned: the job keeps running where it
-    was, including on the drained node, finishes with the right checksum, no
-    rank is stopped or restored, and SystemComment records the failed
-    generation, the reason and the ranks that did not make it (rank 3 among
-    them), with gen=0 and moves=0."""
+    longer than capture-timeout) is abandoned: SystemComment records the
+    failed generation, the reason and the ranks that did not make it (rank 3
+    among them), with gen=0 and moves=0, and no rank stops for it. The drain
+    is still acted on: the evacuation is tried again one capture timeout
+    later, and once rank 3 is back a capture completes, the drained node's
+    ranks move (all four stop at one iteration and restore it, none on the
+    drained node) and the job finishes with the right checksum. Generation 1
+    never becomes good."""
     c = cluster
     job, out = submit_heat(c, "timeout", "capture-timeout=3s",
                            "--stall-rank 3 --stall-iter 60 --stall-sec 12")
@@ -193,11 +196,20 @@ def test_capture_timeout(cluster, needs_plugins, reference_checksum):
         m = re.search(DONE_RE, text, re.M)
         assert m and m.group(2) == reference_checksum, \
             f"wrong or no checksum (want {reference_checksum}):\n{text}"
-        assert "stopping for migration" not in text, text
-        assert all(kind == "start" for _, _, kind, _ in starts(text)), text
-        assert {n for _, n, _, _ in starts(text)} == set(first.values())
-        # Nothing was taken for good: generation 1 never became good.
-        assert system_comment(c, job).startswith("mode=auto gen=0 moves=0 ")
+        stops = re.findall(r"^heat: rank (\d+) stopping for migration at "
+                           r"iter (\d+)$", text, re.M)
+        assert sorted(int(r) for r, _ in stops) == [0, 1, 2, 3], text
+        assert len({i for _, i in stops}) == 1, stops
+        restored = {r: (n, i) for r, n, k, i in starts(text)
+                    if k == "restored"}
+        assert sorted(restored) == [0, 1, 2, 3], text
+        assert {i for _, i in restored.values()} == {int(stops[0][1])}, text
+        assert victim not in {n for n, _ in restored.values()}, text
+        m = re.fullmatch(r"mode=auto gen=(\d+) moves=1 last_move=\S+;"
+                         rf"from={victim};to=\S+;reason=drain( \S+)*",
+                         system_comment(c, job))
+        assert m and int(m.group(1)) > 1, system_comment(c, job)
+        # Generation 1 never became good: rank 3 never wrote it.
         assert not os.path.exists(os.path.join(c.dir, "images", str(job), "rank3.g1.img"))
     finally:
         resume(c, victim)

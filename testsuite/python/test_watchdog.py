@@ -20,6 +20,8 @@ import json
 import os
 import re
 
+import pytest
+
 import cluster as cl
 from heat import DONE_RE, heat_path, read, reference_checksum, starts, \
     submit_started
@@ -76,6 +78,35 @@ def good_gens(c, job):
     return [int(l.split()[1]) for l in lines[1:]]
 
 
+def held_job(c, name, hold, after=""):
+    """A job whose step moves off rank 3's node while rank 3 is held out
+    of its restore (heat --hold-restore HOLD); the batch script waits for
+    the file GO after srun (the balancer keeps a job's record only while
+    it runs), then runs AFTER. Returns (job, output path, output up to
+    srun's end, drained node, GO path)."""
+    go = os.path.join(c.workdir, f"{name}.go")
+    s = script(c, name,
+               f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
+               f"{HEAT_ARGS} --hold-restore {hold}\n"
+               "echo srun_exit=$?\n"
+               f"while [ ! -e {go} ]; do sleep 0.2; done\n" + after)
+    job, out, text = submit_started(c, name, s, "-N3 --ntasks-per-node=2", 4)
+    if len(starts(text)) != 4:
+        c.run(f"scancel {job}", user="root", timeout=30)
+        pytest.fail(f"the ranks did not all start:\n{text}")
+    node = drain_node_of(c, text, 3)
+    text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
+                           timeout=240)
+    return job, out, text, node, go
+
+
+def release(c, job, node, go):
+    with open(go, "w"):
+        pass
+    resume(c, node)
+    c.run(f"scancel {job}", user="root", timeout=30)
+
+
 def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
     """A drain moves rank 3's node; on the first start of the relaunched
     step rank 3 never reaches its restore (the others wait for it in the
@@ -86,20 +117,8 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
     SystemComment its reason (restore-timeout), the move stands."""
     c = cluster
     ref = reference(c)
-    go = os.path.join(c.workdir, "watchdog_once.go")
-    s = script(c, "watchdog_once",
-               f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
-               f"{HEAT_ARGS} --hold-restore 3\n"
-               "echo srun_exit=$?\n"
-               # The balancer keeps the job's record while it runs.
-               f"while [ ! -e {go} ]; do sleep 0.2; done\n")
-    job, out, text = submit_started(c, "watchdog_once", s,
-                                    "-N3 --ntasks-per-node=2", 4)
-    assert len(starts(text)) == 4, text
-    node = drain_node_of(c, text, 3)
+    job, out, text, node, go = held_job(c, "watchdog_once", "3")
     try:
-        text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
-                               timeout=180)
         assert "srun_exit=" in text, f"srun did not end:\n{text}"
         hist = smig_history(c, job)
         m = re.search(TIMEOUT_RE, text)
@@ -133,10 +152,7 @@ def test_watchdog_relaunches_hung_start(cluster, needs_plugins):
         state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=60)
         assert state == "COMPLETED", f"job {job} ended {state}:\n{read(out)}"
     finally:
-        with open(go, "w"):
-            pass
-        resume(c, node)
-        c.run(f"scancel {job}", user="root", timeout=30)
+        release(c, job, node, go)
 
 
 def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
@@ -149,23 +165,12 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
     finishes with the checksum of a run without migration."""
     c = cluster
     ref = reference(c)
-    go = os.path.join(c.workdir, "watchdog_never.go")
-    s = script(c, "watchdog_never",
-               f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
-               f"{HEAT_ARGS} --hold-restore 3:99\n"
-               "echo srun_exit=$?\n"
-               # The test reads the job's record before the restart.
-               f"while [ ! -e {go} ]; do sleep 0.2; done\n"
-               "SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix --migrate "
-               f"-N2 -n4 {heat_path(c)} {HEAT_ARGS}\n"
-               "echo restart_exit=$?\n")
-    job, out, text = submit_started(c, "watchdog_never", s,
-                                    "-N3 --ntasks-per-node=2", 4)
-    assert len(starts(text)) == 4, text
-    node = drain_node_of(c, text, 3)
+    job, out, text, node, go = held_job(
+        c, "watchdog_never", "3:99",
+        "SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix --migrate "
+        f"-N2 -n4 {heat_path(c)} {HEAT_ARGS}\n"
+        "echo restart_exit=$?\n")
     try:
-        text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
-                               timeout=240)
         assert "srun_exit=" in text, f"srun did not end:\n{text}"
         hist = smig_history(c, job)
         relaunch = [h["outcome"] for h in hist if h["kind"] == "relaunch"]
@@ -176,6 +181,8 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
                             r"last_error=gen=1;reason=restore-failed;"
                             r"ranks=0,1,2,3( \S+)*", line), line
         assert good_gens(c, job) == [1]
+        # The restart may use the drained node again: no second move.
+        resume(c, node)
         with open(go, "w"):
             pass
         state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
@@ -190,13 +197,16 @@ def test_watchdog_gives_up_and_keeps_the_image(cluster, needs_plugins):
         first, restart = text.split("srun_exit=", 1)
         assert not restart.startswith("0"), f"srun succeeded:\n{text}"
         assert "restart_exit=0" in restart, text
-        got = [(r, i) for r, _, k, i in starts(restart) if k == "restored"]
-        assert sorted(r for r, _ in got) == [0, 1, 2, 3], restart
+        got = {}
+        for r, _, k, i in starts(restart):
+            if k == "restored":
+                got.setdefault(r, i)
+        assert sorted(got) == [0, 1, 2, 3], restart
+        stop = re.findall(r"^heat: rank \d+ stopping for migration at iter "
+                          r"(\d+)$", first, re.M)
+        assert set(got.values()) == {int(stop[0])}, (got, stop)
         done = re.search(DONE_RE, restart, re.M)
         assert done and done.group(1) == "240" and done.group(2) == ref, \
             f"checksum differs from the run without migration ({ref}):\n{text}"
     finally:
-        with open(go, "w"):
-            pass
-        resume(c, node)
-        c.run(f"scancel {job}", user="root", timeout=30)
+        release(c, job, node, go)

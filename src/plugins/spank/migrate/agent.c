@@ -1186,18 +1186,24 @@ static void handle_msg(const smig_msg_t *msg)
 	}
 }
 
-static bool say_hello(void)
+/* hello_start - HELLO_AGENT's ids, node and ranks into b */
+static void hello_start(GVariantBuilder *b)
 {
-	GVariantBuilder b;
-
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "node",
+	builder_ids(b);
+	g_variant_builder_add(b, "{sv}", "node",
 			      g_variant_new_string(agent.node));
-	g_variant_builder_add(&b, "{sv}", "ranks",
+	g_variant_builder_add(b, "{sv}", "ranks",
 			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
 							agent.ranks,
 							agent.nranks,
 							sizeof(uint32_t)));
+}
+
+static bool say_hello(void)
+{
+	GVariantBuilder b;
+
+	hello_start(&b);
 	if (agent.rx_port)
 		g_variant_builder_add(&b, "{sv}", "handoff_port",
 				      g_variant_new_uint32(agent.rx_port));
@@ -1516,14 +1522,7 @@ void smig_agent_report(spank_t sp, const char *why)
 		g_error_free(err);
 		goto out;
 	}
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "node",
-			      g_variant_new_string(agent.node));
-	g_variant_builder_add(&b, "{sv}", "ranks",
-			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
-							agent.ranks,
-							agent.nranks,
-							sizeof(uint32_t)));
+	hello_start(&b);
 	g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(why));
 	/* Its answer says it was read: then closing loses nothing. */
 	if (send_msg(SMIG_MSG_HELLO_AGENT, &b)) {
