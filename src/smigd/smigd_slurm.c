@@ -379,6 +379,13 @@ static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 
 	g_mutex_lock(&s->lock);
 	e = job_get(s, job_id, JOB_MAX_AGE_US, NULL);
+	/*
+	 * A pending job (a requeued one the balancer released) may have
+	 * started since: its srun and agents register at once, and a stale
+	 * "not running" would refuse them. Ask again.
+	 */
+	if (e && e->found && (e->state & JOB_STATE_BASE) == JOB_PENDING)
+		e = job_get(s, job_id, 0, NULL);
 	running = job_running(e);
 	if (running)
 		*uid = e->uid;

@@ -116,7 +116,7 @@ def submit(c, name, migrate, iters=ITERS):
 
 
 def system_comment(c, job):
-    return cl.get_job_parameter(c, job, "SystemComment", "")
+    return cl.migration_state(c, job)
 
 
 def smig(c, args):

@@ -2,7 +2,7 @@
 """test_fault_matrix.py - issue 9's fault matrix: what happens, and nothing is lost
 
 Each test breaks one thing under a running heat job (contrib/examples) and
-checks what a person would: what the balancer did (SystemComment, slurmctld
+checks what a person would: what the balancer did (its state line, its
 log), the job's outcome (completed with the checksum of a run without
 faults, or restarted from the last good generation) and that no good image
 was lost (the manifest "good" still names it and the ranks restore it).
@@ -73,7 +73,7 @@ def image_iter(c, job, rank, gen):
 
 
 def comment(c, job):
-    return cl.get_job_parameter(c, job, "SystemComment", "")
+    return cl.migration_state(c, job)
 
 
 def checksum_of(text, reference, what):

@@ -180,7 +180,7 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
     c = cluster
     job, out, first = submit(c, "nospare", "auto", HEAT_ARGS)
     victim = victim_of(c, job, first)
-    cl.repeat_until(lambda: cl.get_job_parameter(c, job, "SystemComment", ""),
+    cl.repeat_until(lambda: cl.migration_state(c, job),
                     lambda s: s.startswith("mode=auto"), timeout=20)
     scontrol_node(c, victim, "state=drain reason=fault-test")
     t0 = time.monotonic()
@@ -204,7 +204,7 @@ def test_fault_no_spare_requeue(cluster, needs_plugins, ref_short):
         gen = restore_gen(c, job)
         assert gen is not None and gen >= 1, \
             f"no restore from a good generation logged (gen={gen})"
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        line = cl.migration_state(c, job)
         assert re.search(rf"\bgen={gen} moves=1 last_move=ranks=all;"
                          rf"from={victim};to=requeue;reason=drain\b", line), \
             f"SystemComment: {line!r}"
@@ -233,7 +233,7 @@ def test_fault_health_signal(cluster, needs_plugins, ref_short):
         assert victim not in restored.values(), restored
         m = re.search(DONE_RE, text, re.M)
         assert m and m.group(2) == ref_short, f"checksum:\n{text}"
-        line = cl.get_job_parameter(c, job, "SystemComment", "")
+        line = cl.migration_state(c, job)
         assert re.search(rf"moves=1 last_move=ranks=[\d,]+;from={victim};"
                          r"to=\S+;reason=health\b", line), line
         assert "DRAIN" not in node_state(c, victim)
@@ -247,7 +247,7 @@ def wait_gen(c, job, at_least=1, timeout=40):
     """Wait until SystemComment shows a good generation >= AT_LEAST."""
     def gen():
         m = re.search(r"\bgen=(\d+)",
-                      cl.get_job_parameter(c, job, "SystemComment", ""))
+                      cl.migration_state(c, job))
         return int(m.group(1)) if m else 0
     g = cl.repeat_until(gen, lambda g: g >= at_least, timeout=timeout)
     assert g >= at_least, f"no good generation yet: {cl.get_job(c, job)}"
@@ -368,7 +368,7 @@ def test_fault_no_requeue(cluster, needs_plugins):
     scontrol_node(c, victim, "state=drain reason=fault-test")
     try:
         line = cl.repeat_until(
-            lambda: cl.get_job_parameter(c, job, "SystemComment", ""),
+            lambda: cl.migration_state(c, job),
             lambda s: "reason=no-requeue" in s, timeout=30)
         assert re.search(r"\blast_error=gen=\d+;reason=no-requeue\b", line), line
         state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=90)

@@ -20,30 +20,38 @@ def job_id_from(stdout):
 
 
 def assert_no_system_comment(c, job_id):
+    """The job has no migration state line (cl.migration_state)."""
     job = cl.get_job(c, job_id)
     assert job, f"slurmctld does not know job {job_id}"
-    assert job.get("SystemComment", "") == "", \
-        f"job {job_id} has SystemComment={job['SystemComment']!r}"
+    line = cl.migration_state(c, job_id)
+    assert line == "", f"job {job_id} has the state line {line!r}"
 
 
 def test_plugins_loaded(cluster, needs_plugins):
-    """slurmctld runs the balancer (its log says where it listens),
-    "scontrol show config" lists slurmctld/migrate with our MigratePort, and
-    srun knows the --migrate option from spank_migrate.so."""
-    want = ("slurmctld/migrate: balancer listening on "
-            f"{cluster.balancer_addr}:{cluster.migrate_port}")
-    text = cl.repeat_until(lambda: cluster.read_log("slurmctld"),
-                           lambda t: want in t, timeout=10)
-    assert want in text, \
-        f"{cluster.log_path('slurmctld')} lacks {want!r}; its end:\n{text[-2000:]}"
+    """The balancer runs (its log, slurmctld's or smigd's, says where it
+    listens), its effective settings ("scontrol show config" under
+    slurmctld/migrate for the plugin, "smigd -C" for smigd) hold our
+    MigratePort, and srun knows the --migrate option from spank_migrate.so."""
+    want = cluster.balancer_line_re(
+        re.escape(f"balancer listening on {cluster.balancer_addr}:"
+                  f"{cluster.migrate_port}"))
+    name = cluster.balancer_log
+    text = cl.repeat_until(lambda: cluster.read_log(name),
+                           lambda t: re.search(want, t), timeout=10)
+    assert re.search(want, text), \
+        f"{cluster.log_path(name)} lacks {want!r}; its end:\n{text[-2000:]}"
 
     config = cl.show_config(cluster)
-    assert "Slurmctld Plugstack Plugins Configuration" in config, \
-        "scontrol show config has no plugstack section"
-    pairs = cl.plugstack_config(config, "slurmctld/migrate")
-    assert pairs is not None, "scontrol show config does not list slurmctld/migrate"
+    if cluster.balancer == "smigd":
+        assert not re.search(r"^SlurmctldPlugstack\s*=.*migrate", config, re.M), \
+            "slurmctld loads slurmctld/migrate beside smigd"
+    else:
+        assert "Slurmctld Plugstack Plugins Configuration" in config, \
+            "scontrol show config has no plugstack section"
+    pairs = cluster.balancer_settings()
+    assert pairs is not None, f"the balancer ({cluster.balancer}) lists no settings"
     assert pairs.get("MigratePort") == str(cluster.migrate_port), \
-        f"MigratePort in scontrol show config: {pairs!r}"
+        f"MigratePort in the balancer's settings: {pairs!r}"
 
     r = cluster.run("srun --help", timeout=30)
     assert r.rc == 0, f"srun --help failed:\n{r}"
@@ -156,33 +164,48 @@ def test_bad_migrate_flag(cluster, needs_plugins, value, word):
     ("MigratePort=notanumber", "MigratePort"),
 ])
 def test_bad_migrate_conf(cluster, needs_plugins, spare_config, tmp_path, line3, key):
-    """slurmctld with a migrate.conf whose line 3 is bad (an unknown key, or
-    a value that is not a number) exits non-zero at once, and its log names
-    the file, line 3 and the key."""
+    """The balancer's host with a migrate.conf whose line 3 is bad (an
+    unknown key, or a value that is not a number) exits non-zero at once,
+    and its log names the file, line 3 and the key: slurmctld (plugin) of a
+    spare cluster, or smigd -D -f FILE (smigd) beside the session's
+    slurmctld."""
     conf = tmp_path / "migrate.conf"
     conf.write_text("# migrate.conf with an error on line 3\n"
                     "MigratePollInterval=1s\n"
                     f"{line3}\n"
                     "MigrateCaptureTimeout=20s\n")
-    directory, _ = spare_config([("migrate.conf", str(conf))])
-    path = os.path.join(directory, "migrate.conf")
+    if cluster.balancer == "smigd":
+        path = str(conf)
+        what = "smigd"
+        command = [os.path.join(cluster.build_dir, "smigd"), "-D", "-f", path]
+        env = cluster.env
+        logfile = None
+    else:
+        directory, _ = spare_config([("migrate.conf", str(conf))])
+        path = os.path.join(directory, "migrate.conf")
+        what = "slurmctld"
+        command = ["slurmctld", "-D", "-i", "-f",
+                   os.path.join(directory, "slurm.conf")]
+        env = None
+        logfile = os.path.join(directory, "log", "slurmctld.log")
     start = time.monotonic()
-    proc = subprocess.Popen(["slurmctld", "-D", "-i", "-f",
-                             os.path.join(directory, "slurm.conf")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
-        pytest.fail(f"slurmctld still ran after 30s with a bad {path}:\n{out}")
+        pytest.fail(f"{what} still ran after 30s with a bad {path}:\n{out}")
     seconds = time.monotonic() - start
-    logfile = os.path.join(directory, "log", "slurmctld.log")
-    text = open(logfile).read() if os.path.exists(logfile) else ""
-    assert proc.returncode != 0, f"slurmctld exited 0 with a bad {path}"
-    assert seconds < 20, f"slurmctld took {seconds:.1f}s to refuse"
-    want = re.compile(r"slurmctld/migrate: " + re.escape(f"{path}:3: {key}=") +
-                      r".*\S")
+    if logfile:
+        text = open(logfile).read() if os.path.exists(logfile) else ""
+    else:
+        text, logfile = out, "smigd's stderr"
+    assert proc.returncode != 0, f"{what} exited 0 with a bad {path}"
+    assert seconds < 20, f"{what} took {seconds:.1f}s to refuse"
+    prefix = "smigd: error: " if what == "smigd" else "slurmctld/migrate: "
+    want = re.compile(re.escape(prefix + f"{path}:3: {key}=") + r".*\S")
     assert want.search(text), \
         f"{logfile} does not name {path}:3 and {key}:\n{text[-2000:]}\n{out}"

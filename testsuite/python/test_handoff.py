@@ -101,7 +101,7 @@ def test_handoff(cluster, needs_plugins, local_store):
             homes = [n for n in c.nodes if os.path.exists(os.path.join(
                 images, n, str(job), f"rank{rank}.g1.img"))]
             assert homes == [first[rank]], f"rank {rank} images on {homes}"
-        comment = cl.get_job_parameter(c, job, "SystemComment", "")
+        comment = cl.migration_state(c, job)
         assert comment.startswith("mode=auto gen=1 moves=1 last_move="), comment
     finally:
         c.run(f"scontrol update nodename={victim} state=resume", user="root",

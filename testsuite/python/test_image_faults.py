@@ -342,10 +342,10 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         # have ended during it).
         failed = [int(g) for g in re.findall(
             rf"JobId={case.job} StepId=\d+ capture aborted gen=(\d+) "
-            r"reason=capture-failed", c.read_log("slurmctld"))]
+            r"reason=capture-failed", c.read_log(c.balancer_log))]
         assert failed and min(failed) > last, failed
         assert not set(failed) & set(gens), (failed, gens)
-        line = cl.get_job_parameter(c, case.job, "SystemComment", "")
+        line = cl.migration_state(c, case.job)
         m = re.search(r"last_error=gen=(\d+);reason=\S+", line)
         assert m and int(m.group(1)) >= max(failed), f"SystemComment={line!r}"
         assert int(m.group(1)) not in gens, gens
@@ -356,10 +356,10 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         step2 = case.finish(reference)
         assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}
         assert "slurmctld/migrate" not in step2
-        ctld = c.read_log("slurmctld")
+        ctld = c.read_log(c.balancer_log)
         assert re.search(rf"JobId={case.job} StepId=\d+ capture aborted gen=\d+ "
                          r"reason=capture-failed", ctld), \
-            "slurmctld log has no capture-failed line for the job"
+            "the balancer's log has no capture-failed line for the job"
     except BaseException:
         case.cancel()
         raise

@@ -81,7 +81,7 @@ def test_monitoring_hot_rank(cluster, needs_plugins):
 
         def state():
             data, _ = smig_json(c, job)
-            comment = cl.get_job_parameter(c, job, "SystemComment", "")
+            comment = cl.migration_state(c, job)
             return data, comment
 
         def hot_everywhere(t):

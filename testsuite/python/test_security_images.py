@@ -121,7 +121,7 @@ def planted_dir_refused(c, name, plant, want_log):
                                timeout=15)
         assert re.search(told, text, re.M), \
             f"srun did not say why:\n{text}"
-        comment = cl.get_job_parameter(c, job, "SystemComment")
+        comment = cl.migration_state(c, job, None)
         assert re.fullmatch(r"mode=manual gen=0 moves=0 "
                             r"last_error=gen=1;reason=unprotected;ranks=[01]",
                             comment or ""), comment
@@ -214,10 +214,10 @@ def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
                          r"point \d+ failed: " + want +
                          r" \(nothing written through it\)$", text, re.M), \
             f"no refusal in the job's output:\n{text}"
-        assert sec.wait_log(c, "slurmctld", rf"JobId={job} StepId=0 "
+        assert sec.wait_log(c, c.balancer_log, rf"JobId={job} StepId=0 "
                             r"rank=[01] capture gen=1 failed: status=-\d+ " +
-                            want), "no refusal in the slurmctld log"
-        comment = cl.get_job_parameter(c, job, "SystemComment")
+                            want), "no refusal in the balancer's log"
+        comment = cl.migration_state(c, job, None)
         assert re.search(r"last_error=gen=1;reason=capture-failed;"
                          r"ranks=[01,]+$", comment or ""), comment
     finally:

@@ -3,10 +3,11 @@
 another user's job
 
 A hostile peer (testsuite/tools/smig-wire-send, run as the second test user
-or with a forged credential) talks to the real balancer in slurmctld, with
-real munge. Each attack must be refused, logged in slurmctld's log (uid,
-message, job), and change nothing: the victim job keeps computing and its
-SystemComment stays as it was.
+or with a forged credential) talks to the real balancer in slurmctld (or
+smigd), with real munge. Each attack must be refused, logged in the
+balancer's log (uid, message, job), and change nothing: the victim job keeps
+computing and its state line (SystemComment, or smigd's AdminComment
+segment) stays as it was.
 """
 
 import os
@@ -34,7 +35,7 @@ def unharmed(c, job, out, comment_before, iter_before):
     """The victim runs on, computing, its SystemComment unchanged."""
     assert cl.get_job_parameter(c, job, "JobState") == "RUNNING", \
         sec.read(out)
-    assert cl.get_job_parameter(c, job, "SystemComment", "") == \
+    assert cl.migration_state(c, job) == \
         comment_before
     progressed = cl.repeat_until(lambda: sec.iterations(sec.read(out)),
                                  lambda i: i > iter_before, timeout=30)
@@ -54,16 +55,16 @@ def test_security_unauthenticated_frame(cluster, victim):
     with munge's verdict and closes the connection; the victim runs on."""
     c = cluster
     job, out = victim
-    before = cl.get_job_parameter(c, job, "SystemComment", "")
+    before = cl.migration_state(c, job)
     it = sec.iterations(sec.read(out))
     r = sec.wire_send(c, "--bad-token " + hello_srun_args(job, 5),
                       user=sec.attacker(c))
     assert r.rc == 0, str(r)
     assert r.stdout.startswith("CLOSED"), str(r)
-    m = sec.wait_log(c, "slurmctld",
+    m = sec.wait_log(c, c.balancer_log,
                      r"connection \S+ \(JobId=0\): bad message: .*munge.*$")
     assert m, "no log line for the forged frame:\n" + \
-        c.read_log("slurmctld")[-3000:]
+        c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)
 
 
@@ -74,7 +75,7 @@ def test_security_replayed_frame(cluster, victim, tmp_path):
     closed; the victim runs on."""
     c = cluster
     job, out = victim
-    before = cl.get_job_parameter(c, job, "SystemComment", "")
+    before = cl.migration_state(c, job)
     it = sec.iterations(sec.read(out))
     saved = os.path.join(c.workdir, f"replay.{job}.frame")
     r = sec.wire_send(c, f"--save {saved} " + hello_srun_args(job, 0),
@@ -85,10 +86,10 @@ def test_security_replayed_frame(cluster, victim, tmp_path):
     r = sec.wire_send(c, f"--replay {saved}", user=c.user)
     assert r.rc == 0, str(r)
     assert r.stdout.startswith("CLOSED"), str(r)
-    m = sec.wait_log(c, "slurmctld",
+    m = sec.wait_log(c, c.balancer_log,
                      r"connection \S+ \(JobId=0\): bad message: .*[Rr]eplay.*$")
     assert m, "no log line for the replayed frame:\n" + \
-        c.read_log("slurmctld")[-3000:]
+        c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)
 
 
@@ -182,7 +183,7 @@ def test_security_other_user(cluster, victim, own_job, attack):
     c = cluster
     job, out = victim
     user2 = sec.attacker(c)
-    before = cl.get_job_parameter(c, job, "SystemComment", "")
+    before = cl.migration_state(c, job)
     it = sec.iterations(sec.read(out))
     make_args, make_reason = ATTACKS[attack]
     step = 100 + sorted(ATTACKS).index(attack)
@@ -196,11 +197,11 @@ def test_security_other_user(cluster, victim, own_job, attack):
     assert len(lines) == 1, str(r)
     assert re.fullmatch(rf"REFUSED what={what} reason={reason}", lines[0]), \
         f"not refused by the check for {attack} ({reason}):\n{r}"
-    m = sec.wait_log(c, "slurmctld",
+    m = sec.wait_log(c, c.balancer_log,
                      rf"refused {what} from uid={sec.uid_of(user2)} "
                      rf"\(\S+\) for JobId={job}: {reason}$")
     assert m, f"no log line for {what} from {user2}:\n" + \
-        c.read_log("slurmctld")[-3000:]
+        c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)
 
 
@@ -210,7 +211,7 @@ def test_security_bye_unregistered(cluster, victim):
     way): it is closed, and nothing else happens to the victim."""
     c = cluster
     job, out = victim
-    before = cl.get_job_parameter(c, job, "SystemComment", "")
+    before = cl.migration_state(c, job)
     it = sec.iterations(sec.read(out))
     r = sec.wire_send(c, f"BYE job=u:{job} step=u:0 status=i:0",
                       user=sec.attacker(c))

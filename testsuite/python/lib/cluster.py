@@ -181,6 +181,34 @@ class Cluster:
         for the plugin, "smigd" for smigd."""
         return "smigd" if self.balancer == "smigd" else "slurmctld"
 
+    def balancer_line_re(self, text, error=False):
+        """Regex of a line of the balancer's log (read_log(balancer_log))
+        whose own words start with TEXT (a regex): the plugin's
+        "slurmctld/migrate: TEXT" behind Slurm's level word ("error: ",
+        "debug:  ", none for info and verbose), smigd's "smigd: LEVEL: TEXT".
+        ERROR: error lines only."""
+        if self.balancer == "smigd":
+            return r"smigd: " + ("error" if error else r"\w+") + ": " + text
+        if error:
+            return r"error: slurmctld/migrate: " + text
+        return r"slurmctld/migrate: " + text
+
+    def balancer_settings(self):
+        """The balancer's effective settings as {MigrateKey: value}: what
+        "scontrol show config" lists under slurmctld/migrate (plugin), what
+        "smigd -C" prints (smigd); None if the host lists none."""
+        if self.balancer != "smigd":
+            return plugstack_config(show_config(self), "slurmctld/migrate")
+        smigd = os.path.join(self.build_dir, "smigd")
+        r = self.run(f"{shlex.quote(smigd)} -C", user="root", timeout=30)
+        assert r.rc == 0, f"smigd -C failed:\n{r}"
+        pairs = {}
+        for line in r.stdout.splitlines():
+            key, sep, value = line.partition(" = ")
+            if sep and not line.startswith("#"):
+                pairs[key.strip()] = value.strip()
+        return pairs or None
+
     def restart_balancer(self, timeout=60):
         """Stop the balancer's host by its pid with SIGTERM and start it
         again: slurmctld (restart_slurmctld()) for the plugin, smigd for
@@ -394,7 +422,8 @@ def plugstack_config(config_text, plugin):
 # unaffected) and only when Open MPI's own signal handler shows it crashed
 # in Open MPI's code. Any error of ours (libsmig's "smig: " lines, the
 # SPANK plugin's and the agent's "migrate: " lines, the balancer's
-# "slurmctld/migrate: " lines, in the job's output or the daemons' logs),
+# "slurmctld/migrate: " or "smigd: error: " lines, in the job's output or
+# the daemons' logs),
 # or any sign that a migration started, rules a retry out.
 MPI_FLAKE_PATTERNS = [
     r"It looks like MPI_INIT failed for some reason",
@@ -421,7 +450,7 @@ OURS_RE = r"^.*(?:\bsmig: |\bmigrate: |slurmctld/migrate: ).*$"
 MIGRATION_RE = (r"^.*(?:\brestored iter\b|relaunching step|restore from "
                 r"generation|\bgen=[1-9]|\bmoves=[1-9]).*$")
 # Daemon log lines of ours that are errors.
-OURS_LOG_ERROR_RE = r"^.*error: (?:slurmctld/)?migrate: .*$"
+OURS_LOG_ERROR_RE = r"^.*(?:error: (?:slurmctld/)?migrate: |smigd: error: ).*$"
 
 # Every launch run again in this session: {"where", "attempt", "evidence"}.
 RETRIES = []
@@ -430,6 +459,8 @@ RETRIES = []
 def daemon_logs(cluster):
     """Names of the cluster's daemon logs (read_log names)."""
     names = ["slurmctld"] + [f"slurmd.{n}" for n in cluster.nodes]
+    if cluster.balancer == "smigd":
+        names.append("smigd")
     return [n for n in names if os.path.exists(cluster.log_path(n))]
 
 
@@ -553,14 +584,14 @@ def srun_mpi(cluster, srun_args, started_re, timeout=120, attempts=3, user=None,
 def job_start_retry(cluster, job, text, started, ranks, attempt, attempts,
                     marks=None, crash_ok=True, timed_out=False):
     """retry_launch() for batch job JOB whose output is TEXT (stdout and
-    stderr together), STARTED of its RANKS ranks started; its SystemComment
-    counts too (a generation or a move means a migration started). The
+    stderr together), STARTED of its RANKS ranks started; its state line
+    (migration_state) counts too (a generation or a move means a migration started). The
     caller cancels JOB."""
     if started >= ranks:
         return False
-    comment = get_job_parameter(cluster, job, "SystemComment", "") or ""
+    comment = migration_state(cluster, job) or ""
     result = Result(command=f"job {job}", rc=1, stdout="",
-                    stderr=f"{text}\nSystemComment={comment}",
+                    stderr=f"{text}\nstate line={comment}",
                     seconds=0, timed_out=timed_out)
     return retry_launch(cluster, result, None, ranks, attempt, attempts,
                         marks, crash_ok, what=f"job {job}")
