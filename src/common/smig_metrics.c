@@ -256,18 +256,25 @@ bool smig_metrics_has_samples(const smig_metrics_t *m)
 }
 
 /* Mean of the n newest values of a ring; -1 if any is unknown (< 0). */
+/*
+ * ring_mean - mean of a window; with allow_unknown, of its known values
+ * (>= 0), or -1 if none is known: a rank's first sample after a start or
+ * a move never has a rate (it takes two), as smig_decide_rate() knows
+ */
 static double ring_mean(const float *v, uint8_t n, bool allow_unknown)
 {
 	double sum = 0;
+	uint8_t known = 0;
 
-	if (!n)
-		return allow_unknown ? -1 : 0;
 	for (uint8_t i = 0; i < n; i++) {
 		if (v[i] < 0 && allow_unknown)
-			return -1;
+			continue;
 		sum += v[i];
+		known++;
 	}
-	return sum / n;
+	if (!known)
+		return allow_unknown ? -1 : 0;
+	return sum / known;
 }
 
 /* Ring values oldest first, as a GVariant "ad". */

@@ -66,6 +66,39 @@ START_TEST(test_summary)
 }
 END_TEST
 
+/* The mean progress rate skips the unknown first sample of a rank. */
+START_TEST(test_iters_mean)
+{
+	smig_metrics_t *m = smig_metrics_new();
+	smig_rank_sample_t rs = { 0, 0.5, 0.1, 4096, -1 };
+	GError *err = NULL;
+	GVariant *v, *ranks;
+	double iters = 0;
+
+	add_node(m, "node1", SMIG_HEALTH_OK);
+	ck_assert(smig_metrics_add_rank(m, "node1", &rs, &err));
+	v = g_variant_ref_sink(smig_metrics_to_variant(m));
+	ranks = g_variant_lookup_value(v, "ranks", NULL);
+	g_variant_get_child(ranks, 0, "(usddtd@ad)", NULL, NULL, NULL, NULL,
+			    NULL, &iters, NULL);
+	ck_assert(iters == -1);
+	g_variant_unref(ranks);
+	g_variant_unref(v);
+	rs.iters = 10;
+	ck_assert(smig_metrics_add_rank(m, "node1", &rs, &err));
+	rs.iters = 20;
+	ck_assert(smig_metrics_add_rank(m, "node1", &rs, &err));
+	v = g_variant_ref_sink(smig_metrics_to_variant(m));
+	ranks = g_variant_lookup_value(v, "ranks", NULL);
+	g_variant_get_child(ranks, 0, "(usddtd@ad)", NULL, NULL, NULL, NULL,
+			    NULL, &iters, NULL);
+	ck_assert_double_eq_tol(iters, 15, 1e-9);
+	g_variant_unref(ranks);
+	g_variant_unref(v);
+	smig_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_node_health)
 {
 	smig_metrics_t *m = smig_metrics_new();
@@ -249,6 +282,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);	/* a hang guard: 262144 pairs under ASan on a busy machine */
 	tcase_add_test(tc, test_summary);
+	tcase_add_test(tc, test_iters_mean);
 	tcase_add_test(tc, test_node_health);
 	tcase_add_test(tc, test_bad_samples);
 	tcase_add_test(tc, test_pairs_variant);
