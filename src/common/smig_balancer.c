@@ -246,6 +246,9 @@ struct step {
 	uint64_t restore_gen;	/* generation it restores, 0: a fresh step */
 	uint32_t restore_try;	/* start of this relaunch, from 1 */
 	int64_t restore_deadline;	/* monotonic us; 0: not watched */
+	bool ready;		/* every rank was past smig_register() once
+				 * (step_ready(); that never goes back, its
+				 * agents may) */
 };
 
 struct smig_balancer {
@@ -294,7 +297,7 @@ static void backoff_after_failure(smig_balancer_t *b, step_t *s,
 static void job_scope_commit(smig_balancer_t *b, step_t *s);
 static void release_timer_start(smig_balancer_t *b);
 static void restore_timeout(smig_balancer_t *b, step_t *s);
-static bool step_ready(const step_t *s);
+static bool step_ready(step_t *s);
 
 /* ---------------------------------------------------------------- fds */
 
@@ -2426,19 +2429,24 @@ static char *restore_missing(const step_t *s)
  * PMIx event reaches only ranks that listen, so no capture starts before
  * (capture=signal: the agent itself answers, once it is registered)
  */
-static bool step_ready(const step_t *s)
+static bool step_ready(step_t *s)
 {
-	char *missing;
-	bool ready;
+	uint32_t n = 0;
 
+	/* An agent may go (its ranks then have none): checked every time. */
 	if (!step_map_complete(s))
 		return false;
-	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
+	if (s->ready)
 		return true;
-	missing = restore_missing(s);
-	ready = !missing[0];
-	g_free(missing);
-	return ready;
+	/* Each rank has exactly one agent now: count their reports. */
+	for (guint i = 0; i < s->agents->len; i++) {
+		const agent_t *a = g_ptr_array_index(s->agents, i);
+
+		for (size_t k = 0; a->restored && k < a->nranks; k++)
+			n += a->restored[k];
+	}
+	s->ready = s->req.capture == SMIG_CAPTURE_SIGNAL || n >= s->ntasks;
+	return s->ready;
 }
 
 /* restore_check - end the watch once every rank is past its restore */
@@ -3282,7 +3290,7 @@ static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
  * progress, srun or agents not all connected), or NULL
  * RET static string or NULL
  */
-static const char *request_busy(const step_t *s)
+static const char *request_busy(step_t *s)
 {
 	if (s->cap)
 		return "a capture or move is in progress";

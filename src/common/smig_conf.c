@@ -676,3 +676,24 @@ out:
 	g_free(where);
 	return ok;
 }
+
+bool smig_conf_default_state_dir(smig_conf_t *conf, const char *save,
+				 GError **error)
+{
+	char *dir;
+
+	if (conf->state_dir)
+		return true;
+	dir = g_build_filename(save ? save : "/", "migrate", NULL);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
+			    dir, g_strerror(e));
+		g_free(dir);
+		return false;
+	}
+	conf->state_dir = dir;
+	return true;
+}

@@ -137,6 +137,17 @@ bool smig_parse_uint(const char *text, uint32_t min, uint32_t max,
  *                   caller frees with g_error_free()
  * RET true if safe
  */
+/*
+ * smig_conf_default_state_dir - MigrateStateDir unset: <save>/migrate (save:
+ * Slurm's StateSaveLocation), made here (mode 0700, the caller's user) if
+ * it does not exist yet; a set MigrateStateDir is left alone
+ * IN  save  - StateSaveLocation (borrowed)
+ * OUT error - why it cannot be made; caller g_error_free()s
+ * RET false with error set if it cannot be made
+ */
+bool smig_conf_default_state_dir(smig_conf_t *conf, const char *save,
+				 GError **error);
+
 bool smig_conf_check_image_dir(const smig_conf_t *conf, uint32_t trusted_uid,
 			       GError **error);
 

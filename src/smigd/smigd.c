@@ -112,28 +112,6 @@ static void usage(FILE *fp)
 		"  -V          print the version and exit\n");
 }
 
-/* MigrateStateDir unset: <StateSaveLocation>/migrate, made if missing. */
-static bool default_state_dir(smig_conf_t *conf, smigd_slurm_t *link,
-			      GError **error)
-{
-	char *dir;
-
-	if (conf->state_dir)
-		return true;
-	dir = smigd_slurm_state_dir(link);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		int e = errno;
-
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
-			    dir, g_strerror(e));
-		g_free(dir);
-		return false;
-	}
-	conf->state_dir = dir;
-	return true;
-}
-
 /* Settings as read and completed; NULL with error set on a bad file. */
 static smig_conf_t *conf_read(daemon_t *d, GError **error)
 {
@@ -141,7 +119,8 @@ static smig_conf_t *conf_read(daemon_t *d, GError **error)
 
 	conf = smig_conf_load(d->conf_path, smigd_slurm_conf_path(d->link),
 			      error);
-	if (conf && !default_state_dir(conf, d->link, error))
+	if (conf && !smig_conf_default_state_dir(
+			conf, smigd_slurm_state_save(d->link), error))
 		g_clear_pointer(&conf, smig_conf_free);
 	return conf;
 }
@@ -289,7 +268,9 @@ static int print_conf(daemon_t *d)
 		return 1;
 	}
 	if (d->link && !d->conf->state_dir)
-		d->conf->state_dir = smigd_slurm_state_dir(d->link);
+		d->conf->state_dir = g_build_filename(
+			smigd_slurm_state_save(d->link) ?
+			smigd_slurm_state_save(d->link) : "/", "migrate", NULL);
 	printf("# %s\n", d->conf_path);
 	pairs = smig_conf_pairs(d->conf);
 	for (guint i = 0; i < pairs->len; i++) {

@@ -195,11 +195,9 @@ const char *smigd_slurm_conf_path(const smigd_slurm_t *s)
 	return s->conf_path;
 }
 
-/* smigd_slurm_state_dir - <StateSaveLocation>/migrate; caller g_free()s */
-char *smigd_slurm_state_dir(const smigd_slurm_t *s)
+const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 {
-	return g_build_filename(s->state_save ? s->state_save : "/",
-				"migrate", NULL);
+	return s->state_save;
 }
 
 /* ----------------------------------------------------------------- nodes */

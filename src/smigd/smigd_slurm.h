@@ -41,11 +41,11 @@ uint32_t smigd_slurm_admin_uid(const smigd_slurm_t *s);
 const char *smigd_slurm_conf_path(const smigd_slurm_t *s);
 
 /*
- * smigd_slurm_state_dir - MigrateStateDir's default, as the slurmctld
- * plugin has it: <StateSaveLocation>/migrate
- * RET new string, caller g_free()s
+ * smigd_slurm_state_save - slurm.conf's StateSaveLocation (MigrateStateDir's
+ * default is <it>/migrate, smig_conf_default_state_dir())
+ * RET borrowed string, NULL if slurmctld did not say
  */
-char *smigd_slurm_state_dir(const smigd_slurm_t *s);
+const char *smigd_slurm_state_save(const smigd_slurm_t *s);
 
 /*
  * smigd_slurm_host_ops - the balancer's host operations, backed by s

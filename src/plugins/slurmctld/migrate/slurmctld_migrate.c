@@ -168,29 +168,6 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 }
 
 /*
- * default_state_dir - MigrateStateDir unset: <StateSaveLocation>/migrate,
- * made here (mode 0700, slurmctld's user) if it does not exist yet
- * RET false with error set if it cannot be made
- */
-static bool default_state_dir(GError **error)
-{
-	char *dir = g_build_filename(slurm_conf.state_save_location,
-				     "migrate", NULL);
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		int e = errno;
-
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-			    "MigrateStateDir unset: cannot create the default %s (StateSaveLocation/migrate): %s",
-			    dir, g_strerror(e));
-		g_free(dir);
-		return false;
-	}
-	mconf->state_dir = dir;
-	return true;
-}
-
-/*
  * Why Slurm would not requeue this job now (RET static text), or NULL.
  * Caller holds the job read lock.
  */
@@ -354,7 +331,8 @@ PLUGIN_EXPORT extern int init(void)
 	g_free(path);
 	if (!mconf)
 		goto fail;
-	if (!mconf->state_dir && !default_state_dir(&err))
+	if (!smig_conf_default_state_dir(mconf,
+					 slurm_conf.state_save_location, &err))
 		goto fail;
 	/* Else every --migrate step would run without migration. */
 	if (!smig_conf_check_image_dir(mconf, slurm_conf.slurm_user_id, &err))
