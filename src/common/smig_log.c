@@ -59,27 +59,59 @@ void smig_log_set_sink(smig_log_sink_t sink, smig_log_level_t max)
 	g_atomic_int_set(&log_max, max);
 }
 
-/*
- * smig_log - format and emit one message if level <= the sink's max
- * Thread-safe.
- */
-void smig_log(smig_log_level_t level, const char *fmt, ...)
+static void emit(smig_log_level_t level, char *msg)
 {
-	smig_log_sink_t sink;
-	va_list ap;
-	char *msg;
-
-	if ((gint) level > g_atomic_int_get(&log_max))
-		return;
-	sink = g_atomic_pointer_get(&log_sink);
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
+	smig_log_sink_t sink = g_atomic_pointer_get(&log_sink);
 
 	if (sink)
 		sink(level, msg);
 	else
 		stderr_sink(level, msg);
 	g_free(msg);
+}
+
+/*
+ * smig_log - format and emit one message if level <= the sink's max
+ * Thread-safe.
+ */
+void smig_log(smig_log_level_t level, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if ((gint) level > g_atomic_int_get(&log_max))
+		return;
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	emit(level, msg);
+}
+
+/*
+ * smig_logc - smig_log() with "JobId=J StepId=S node=N: " in front (the
+ * fields that are set); thread-safe
+ */
+void smig_logc(smig_log_level_t level, const smig_log_ctx_t *ctx,
+	       const char *fmt, ...)
+{
+	GString *line;
+	va_list ap;
+
+	if ((gint) level > g_atomic_int_get(&log_max))
+		return;
+	line = g_string_new(NULL);
+	if (ctx && ctx->job_id != SMIG_LOG_NO_ID)
+		g_string_append_printf(line, "JobId=%u ", ctx->job_id);
+	if (ctx && ctx->step_id != SMIG_LOG_NO_ID)
+		g_string_append_printf(line, "StepId=%u ", ctx->step_id);
+	if (ctx && ctx->node)
+		g_string_append_printf(line, "node=%s ", ctx->node);
+	if (line->len) {
+		g_string_truncate(line, line->len - 1);
+		g_string_append(line, ": ");
+	}
+	va_start(ap, fmt);
+	g_string_append_vprintf(line, fmt, ap);
+	va_end(ap);
+	emit(level, g_string_free(line, FALSE));
 }

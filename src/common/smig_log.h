@@ -9,6 +9,7 @@
 #ifndef SMIG_LOG_H
 #define SMIG_LOG_H
 
+#include <stdint.h>
 #include <glib.h>
 
 typedef enum {
@@ -37,10 +38,43 @@ const char *smig_log_level_word(smig_log_level_t level);
 /* smig_log - format and emit one message if level <= the sink's max */
 void smig_log(smig_log_level_t level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/*
+ * Who a message is about. Every message of the balancer and the agents about
+ * one job, step or node goes through smig_logc(), which writes the context
+ * the same way everywhere ("JobId=J StepId=S node=N: text"), so that a log
+ * can be searched for one job. A field is left out when it is unset.
+ */
+#define SMIG_LOG_NO_ID UINT32_MAX
+typedef struct smig_log_ctx {
+	uint32_t job_id;	/* SMIG_LOG_NO_ID: none */
+	uint32_t step_id;	/* SMIG_LOG_NO_ID: none */
+	const char *node;	/* NULL: none */
+} smig_log_ctx_t;
+
+/* Contexts for the common cases (compound literals: use them in the call) */
+#define SMIG_CTX_JOB(job) (&(smig_log_ctx_t){ (job), SMIG_LOG_NO_ID, NULL })
+#define SMIG_CTX_STEP(job, step) (&(smig_log_ctx_t){ (job), (step), NULL })
+#define SMIG_CTX_NODE(job, step, node) \
+	(&(smig_log_ctx_t){ (job), (step), (node) })
+
+/*
+ * smig_logc - smig_log() with the context in front:
+ * "JobId=J StepId=S node=N: " followed by the formatted text
+ * IN ctx - NULL: no context (same as smig_log())
+ */
+void smig_logc(smig_log_level_t level, const smig_log_ctx_t *ctx,
+	       const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
 #define smig_error(...)   smig_log(SMIG_LOG_ERROR, __VA_ARGS__)
 #define smig_info(...)    smig_log(SMIG_LOG_INFO, __VA_ARGS__)
 #define smig_verbose(...) smig_log(SMIG_LOG_VERBOSE, __VA_ARGS__)
 #define smig_debug(...)   smig_log(SMIG_LOG_DEBUG, __VA_ARGS__)
 #define smig_debug2(...)  smig_log(SMIG_LOG_DEBUG2, __VA_ARGS__)
+
+#define smig_cerror(ctx, ...)   smig_logc(SMIG_LOG_ERROR, ctx, __VA_ARGS__)
+#define smig_cinfo(ctx, ...)    smig_logc(SMIG_LOG_INFO, ctx, __VA_ARGS__)
+#define smig_cverbose(ctx, ...) smig_logc(SMIG_LOG_VERBOSE, ctx, __VA_ARGS__)
+#define smig_cdebug(ctx, ...)   smig_logc(SMIG_LOG_DEBUG, ctx, __VA_ARGS__)
+#define smig_cdebug2(ctx, ...)  smig_logc(SMIG_LOG_DEBUG2, ctx, __VA_ARGS__)
 
 #endif /* SMIG_LOG_H */

@@ -8,7 +8,8 @@ UNIT_TESTS = \
 	testsuite/unit/policy-test \
 	testsuite/unit/hostlist-test \
 	testsuite/unit/metrics-test \
-	testsuite/unit/decide-test
+	testsuite/unit/decide-test \
+	testsuite/unit/log-test
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 # wire-test's munge round trip against a private munged.
@@ -37,6 +38,9 @@ testsuite_unit_hostlist_test_LDADD = $(UNIT_LDADD)
 testsuite_unit_metrics_test_SOURCES = testsuite/unit/metrics-test.c
 testsuite_unit_metrics_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_metrics_test_LDADD = $(UNIT_LDADD) -lm
+testsuite_unit_log_test_SOURCES = testsuite/unit/log-test.c
+testsuite_unit_log_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_log_test_LDADD = $(UNIT_LDADD)
 testsuite_unit_decide_test_SOURCES = testsuite/unit/decide-test.c
 testsuite_unit_decide_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_decide_test_LDADD = $(UNIT_LDADD) -lm
