@@ -203,13 +203,11 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 		cand_take(&best, "greedy", &st, before, L, lmax, comm, k);
 		nforced = 0;
 		for (uint32_t r = 0; r < m.nr; r++) {
-			if (m.bad[snap->ranks[r].node]) {
+			uint32_t n = snap->ranks[r].node;
+
+			if (m.bad[n]) {
 				nforced++;
-				left_flags |= snap->nodes[snap->ranks[r].node]
-						      .excluded ?
-					      (1u << 31) :
-					      snap->nodes[snap->ranks[r].node]
-						      .flags;
+				left_flags |= left_flag(&snap->nodes[n]);
 			}
 		}
 		if (nforced && params->max_moves &&
@@ -225,7 +223,8 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 	if (!smig_pol_evacuate(&st, params->max_moves, &nforced, &left_flags,
 			       error))
 		goto out;
-	evac_place = g_memdup2(st.node_of, sizeof(uint32_t) * (m.nr ? m.nr : 1));
+	evac_place = g_memdup2(st.node_of,
+			       sizeof(uint32_t) * (m.nr ? m.nr : 1));
 	cand_take(&best, "evacuate", &st, before, L, lmax, comm, k);
 	if (strat == SMIG_POLICY_EVACUATE)
 		goto decided;
@@ -342,7 +341,8 @@ decided:
 			g_string_append_printf(why, " (%+.1f %%)",
 					       100 * (best.after / before - 1));
 		g_string_append_printf(why, "; cost %.3g s (relaunch %.3g s, %s of images at %.3g MB/s); net gain %.3g s over %.3g s remaining. New slowest node: ",
-				       plan->cost, best.nmoved ? snap->relaunch : 0,
+				       plan->cost,
+				       best.nmoved ? snap->relaunch : 0,
 				       img, snap->image_bw / 1e6, plan->gain,
 				       snap->remaining);
 		describe_node(why, &m, best.worst, best.after, best.worst_comm);

@@ -29,6 +29,8 @@
 #define HEAP_CANDIDATES 7
 /* No rank, no node: the end of a node's rank list, "not placed". */
 #define NONE UINT32_MAX
+/* In the flags of the nodes ranks must leave: a node that is excluded. */
+#define LEFT_EXCLUDED (1u << 31)
 
 /* ------------------------------------------------------------- the model */
 
@@ -74,6 +76,12 @@ static inline double node_time(const model_t *m, uint32_t n, uint32_t k,
 	if (!k)
 		return 0;
 	return MAX(L / m->cap[n], lmax / m->snap->nodes[n].speed) + comm;
+}
+
+/* Why ranks must leave node nd: its SMIG_NODE_* flags, or LEFT_EXCLUDED. */
+static inline uint32_t left_flag(const smig_policy_node_t *nd)
+{
+	return nd->excluded ? LEFT_EXCLUDED : nd->flags;
 }
 
 /*
@@ -214,7 +222,7 @@ uint32_t smig_pol_candidates(const state_t *st, uint32_t r, uint32_t *out,
  * left, heaviest first, each to the best node for it
  * IN  max_moves  - 0: any
  * OUT nforced    - ranks that had to leave
- * OUT left_flags - SMIG_NODE_* of the nodes left, bit 31: excluded
+ * OUT left_flags - left_flag() of the nodes left, ORed
  * OUT error      - set on failure; caller frees it with g_error_free()
  * RET false when they cannot all leave
  */

@@ -19,6 +19,8 @@
 #include "smig_policy.h"
 #include "smig_policy_engine_int.h"
 
+/* Room for the candidate targets of one rank (smig_pol_candidates()). */
+#define CAND_MAX (HEAP_CANDIDATES + 64)
 /* Refinement tries this many of the heaviest ranks of the slowest node. */
 #define REFINE_RANKS 16
 /* Refinement stops within this factor of the lower bound of T. */
@@ -87,7 +89,7 @@ bool smig_pol_evacuate(state_t *st, uint32_t max_moves, uint32_t *nforced,
 	const model_t *m = st->m;
 	const smig_policy_snapshot_t *s = m->snap;
 	by_load_t *ev = g_new(by_load_t, m->nr ? m->nr : 1);
-	uint32_t n = 0, *cand = g_new(uint32_t, HEAP_CANDIDATES + 64);
+	uint32_t n = 0, *cand = g_new(uint32_t, CAND_MAX);
 	uint64_t free_slots = 0;
 	bool ok = false;
 
@@ -99,7 +101,7 @@ bool smig_pol_evacuate(state_t *st, uint32_t max_moves, uint32_t *nforced,
 
 			ev[n].rank = r;
 			ev[n++].load = s->ranks[r].load;
-			*left_flags |= nd->excluded ? (1u << 31) : nd->flags;
+			*left_flags |= left_flag(nd);
 		}
 	}
 	*nforced = n;
@@ -134,7 +136,7 @@ bool smig_pol_evacuate(state_t *st, uint32_t max_moves, uint32_t *nforced,
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t r = ev[i].rank, d;
 
-		d = best_target(st, r, cand, HEAP_CANDIDATES + 64, true);
+		d = best_target(st, r, cand, CAND_MAX, true);
 		if (d == NONE) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_POLICY,
 				    "rank %u (mem=%" G_GUINT64_FORMAT " bytes) must leave %s but no usable node has room for it",
@@ -160,7 +162,7 @@ void smig_pol_refine(state_t *st, double before, uint32_t max_moves)
 {
 	const model_t *m = st->m;
 	const smig_policy_snapshot_t *s = m->snap;
-	uint32_t *cand = g_new(uint32_t, HEAP_CANDIDATES + 64);
+	uint32_t *cand = g_new(uint32_t, CAND_MAX);
 	uint32_t start = st->log->len, best_len, budget;
 	by_load_t on[REFINE_RANKS];
 	double best_gain;
@@ -211,7 +213,7 @@ void smig_pol_refine(state_t *st, double before, uint32_t max_moves)
 		for (uint32_t j = 0; j < nsrc; j++) {
 			uint32_t r = on[j].rank;
 			uint32_t nc = smig_pol_candidates(st, r, cand,
-							  HEAP_CANDIDATES + 64);
+							  CAND_MAX);
 
 			for (uint32_t i = 0; i < nc; i++) {
 				uint32_t d = cand[i];
@@ -385,7 +387,7 @@ static bool repair(state_t *st)
 {
 	const model_t *m = st->m;
 	const smig_policy_rank_t *rk = m->snap->ranks;
-	uint32_t *cand = g_new(uint32_t, HEAP_CANDIDATES + 64);
+	uint32_t *cand = g_new(uint32_t, CAND_MAX);
 	bool ok = true;
 
 	for (uint32_t n = 0; n < m->nn && ok; n++) {
@@ -398,8 +400,7 @@ static bool repair(state_t *st)
 				if (rk[q].load < rk[r].load)
 					r = q;
 			}
-			d = best_target(st, r, cand, HEAP_CANDIDATES + 64,
-					true);
+			d = best_target(st, r, cand, CAND_MAX, true);
 			if (d == NONE) {
 				ok = false;
 				break;
@@ -534,7 +535,8 @@ bool smig_pol_comm_place(state_t *st)
 			for (uint32_t j = 0; j < nu; j++) {
 				uint32_t n = unode[j];
 
-				if (!node_taken[n] && m->cap[n] == m->cap[home] &&
+				if (!node_taken[n] &&
+				    m->cap[n] == m->cap[home] &&
 				    s->nodes[n].speed == s->nodes[home].speed) {
 					home = n;
 					break;
