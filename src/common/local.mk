@@ -16,6 +16,10 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_auth.c src/common/smig_auth.h \
 	src/common/smig_policy.c src/common/smig_policy.h \
 	src/common/smig_policy_engine.c \
+	src/common/smig_policy_engine_model.c \
+	src/common/smig_policy_engine_state.c \
+	src/common/smig_policy_engine_search.c \
+	src/common/smig_policy_engine_int.h \
 	src/common/smig_topology.c src/common/smig_topology.h \
 	src/common/smig_balancer.c src/common/smig_balancer.h \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_capture.c - libsmig's slow path of a safe point: pause at pause_at,
+ * run the capture callback at the target (smig_write()), write the image,
+ * reply done and wait for commit or abort; doc/design.md, "The capture
+ * protocol"
+ *
+ * Runs in the thread that calls smig_safepoint(). No PMIx call is made
+ * with st->lock held.
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smig_int.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* deadline_in - CLOCK_MONOTONIC time ms from now, for st->cond */
+static struct timespec deadline_in(uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+struct smig_writer {
+	unsigned char *buf;
+	size_t len;
+	size_t cap;
+	int err;		/* first error of smig_write(), 0 if none */
+	bool open;		/* only inside the capture callback */
+};
+
+SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)
+{
+	if (!w || !w->open) {
+		smig_log("smig_write() outside a capture callback");
+		return SMIG_ERR_STATE;
+	}
+	if (w->err)
+		return w->err;
+	if (len == 0)
+		return SMIG_OK;
+	if (!data) {
+		smig_log("smig_write: data is NULL (len %zu)", len);
+		w->err = SMIG_ERR_INVAL;
+		return w->err;
+	}
+	if (len > SMIG_IMAGE_MAX_PAYLOAD - w->len) {
+		smig_log("smig_write: image larger than %" PRIu64 " bytes",
+			 (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		w->err = SMIG_ERR_INVAL;
+		return w->err;
+	}
+	if (w->len + len > w->cap) {
+		size_t cap = w->cap ? w->cap : 65536;
+		unsigned char *nb;
+
+		while (cap < w->len + len)
+			cap *= 2;
+		nb = realloc(w->buf, cap);
+		if (!nb) {
+			smig_log("smig_write: out of memory for a %zu byte image",
+				 cap);
+			w->err = SMIG_ERR_IO;
+			return w->err;
+		}
+		w->buf = nb;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+	return SMIG_OK;
+}
+
+/*
+ * do_capture - run the capture callback and write the image of gen at k
+ * OUT bytes - payload bytes written
+ * OUT msg   - empty, or what went wrong
+ * RET 0, or the status for the done reply (SMIG_ERR_* or a smig_image code)
+ */
+static int do_capture(smig_lib_t *st, uint64_t gen, uint64_t k,
+		      uint64_t *bytes, char *msg, size_t msglen)
+{
+	struct smig_writer w = { .open = true };
+	smig_image_hdr_t hdr;
+	struct timespec ts;
+	char path[4096], err[ERRBUF_LEN];
+	uint64_t t0 = now_ms();
+	int rc;
+
+	*bytes = 0;
+	msg[0] = '\0';
+	if (!st->registered) {
+		snprintf(msg, msglen, "no capture callback: smig_register() was not called");
+		rc = SMIG_ERR_STATE;
+		goto out;
+	}
+	rc = st->capture(&w, st->arg);
+	w.open = false;
+	if (rc) {
+		snprintf(msg, msglen, "capture callback returned %d", rc);
+		rc = SMIG_ERR_APP;
+		goto out;
+	}
+	if (w.err) {
+		snprintf(msg, msglen, "smig_write failed: %s",
+			 smig_strerror(w.err));
+		rc = w.err;
+		goto out;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.job_id = st->job_id;
+	hdr.step_id = st->step_id;
+	hdr.rank = st->me.rank;
+	hdr.nranks = st->nranks;
+	hdr.generation = gen;
+	hdr.safepoint = k;
+	hdr.payload_len = w.len;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	hdr.created_ns = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+	strcpy(hdr.tag, st->tag);
+	err[0] = '\0';
+	rc = smig_dir_check(st->image_dir, &st->dir_id, err, sizeof(err));
+	if (rc) {
+		snprintf(msg, msglen, "%s", err);
+		goto out;
+	}
+	rc = smig_image_write(st->image_dir, &hdr,
+			      w.buf ? (const void *) w.buf : (const void *) "",
+			      path, sizeof(path), err, sizeof(err));
+	if (rc) {
+		snprintf(msg, msglen, "%s", err[0] ? err :
+			 smig_image_strerror(rc));
+		goto out;
+	}
+	*bytes = w.len;
+	smig_debug("generation %" PRIu64 ": wrote %s (%zu bytes, safe point %" PRIu64 ") in %" PRIu64 " ms",
+		   gen, path, w.len, k, now_ms() - t0);
+out:
+	if (rc)
+		smig_log("generation %" PRIu64 ": capture at safe point %" PRIu64 " failed: %s",
+			 gen, k, msg);
+	free(w.buf);
+	return rc;
+}
+
+/*
+ * wait_change - wait until the phase or generation changes, or a decision
+ * arrives, for at most 2 x timeout_ms. Caller holds st->lock.
+ * RET false on timeout (the rank then resumes by itself)
+ */
+static bool wait_change(smig_lib_t *st, phase_t phase, uint64_t gen)
+{
+	struct timespec dl = deadline_in(2 * (uint64_t) st->timeout_ms);
+
+	while (st->phase == phase && st->gen == gen &&
+	       st->decision == DECISION_NONE) {
+		if (pthread_cond_timedwait(&st->cond, &st->lock, &dl) ==
+		    ETIMEDOUT)
+			return !(st->phase == phase && st->gen == gen &&
+				 st->decision == DECISION_NONE);
+	}
+	return true;
+}
+
+/* smig_lib_safepoint_slow - something is pending at safe point k */
+int smig_lib_safepoint_slow(smig_lib_t *st, uint64_t k)
+{
+	int ret = SMIG_OK;
+
+	if (st->stopped) {
+		smig_log("smig_safepoint() called after SMIG_STOP: exiting with status 0");
+		fflush(NULL);
+		_exit(0);
+	}
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		uint64_t gen = st->gen;
+
+		if (st->phase == PHASE_IDLE)
+			break;
+		if (st->phase == PHASE_PREPARED) {
+			if (k < st->pause_at)
+				break;
+			smig_debug("generation %" PRIu64 ": paused at safe point %" PRIu64 ", waiting for the target",
+				   gen, k);
+			if (!wait_change(st, PHASE_PREPARED, gen)) {
+				smig_log("generation %" PRIu64 ": no capture target after %u ms at safe point %" PRIu64 ": resuming",
+					 gen, 2 * st->timeout_ms, k);
+				smig_lib_set_idle(st);
+				break;
+			}
+			continue;
+		}
+		if (st->phase == PHASE_CAPTURE) {
+			uint64_t target = st->target, bytes = 0;
+			char msg[ERRBUF_LEN];
+			int status;
+
+			if (k < target)
+				break;
+			pthread_mutex_unlock(&st->lock);
+			if (k > target) {
+				/* Only if the balancer chose a target below
+				 * our pause_at: we ran past it. */
+				snprintf(msg, sizeof(msg),
+					 "safe point %" PRIu64 " already passed (at %" PRIu64 ")",
+					 target, k);
+				smig_log("generation %" PRIu64 ": %s", gen,
+					 msg);
+				status = SMIG_ERR_STATE;
+			} else {
+				status = do_capture(st, gen, k, &bytes, msg,
+						    sizeof(msg));
+			}
+			pthread_mutex_lock(&st->lock);
+			if (st->phase != PHASE_CAPTURE || st->gen != gen) {
+				smig_log("generation %" PRIu64 " was aborted during the capture",
+					 gen);
+				continue;
+			}
+			st->phase = PHASE_DONE;
+			st->capture_ok = status == 0;
+			pthread_mutex_unlock(&st->lock);
+			smig_lib_notify_agent(st, "done", gen, 0, status, bytes,
+					      msg);
+			pthread_mutex_lock(&st->lock);
+			continue;
+		}
+		/* PHASE_DONE: wait for the balancer's decision. */
+		if (st->decision == DECISION_NONE &&
+		    !wait_change(st, PHASE_DONE, gen)) {
+			smig_log("generation %" PRIu64 ": no commit or abort after %u ms: resuming",
+				 gen, 2 * st->timeout_ms);
+			smig_lib_set_idle(st);
+			break;
+		}
+		if (st->phase != PHASE_DONE || st->gen != gen)
+			continue;	/* aborted */
+		if (!st->capture_ok) {
+			/* Nothing is lost: never stop without our image. */
+			smig_log("generation %" PRIu64 ": commit although this rank's capture failed: ignored, running on",
+				 gen);
+		} else {
+			atomic_store(&st->last_good, gen);
+			if (st->decision == DECISION_COMMIT_STOP) {
+				st->stopped = true;
+				ret = SMIG_STOP;
+			}
+			smig_debug("generation %" PRIu64 ": committed%s", gen,
+				   ret == SMIG_STOP ? ", stopping" : "");
+		}
+		smig_lib_set_idle(st);
+		break;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}

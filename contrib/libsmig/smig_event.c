@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_event.c - libsmig's PMIx events: the checkpoint events of the node
+ * agent (prepare, capture, commit, abort) and our replies (count, done,
+ * restored); doc/design.md, "PMIx events between agent and ranks"
+ *
+ * smig_lib_event() runs in PMIx's progress thread: it only records what
+ * arrived (under st->lock) and wakes the main thread through st->cond.
+ */
+#include "smig_config.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <pmix.h>
+
+#include "smig_int.h"
+
+/* Used when a prepare event carries no smig.timeout_ms. */
+#define DEFAULT_TIMEOUT_MS	60000u
+
+/* Keys of the events (doc/design.md, "PMIx events"). */
+#define KEY_OP		"smig.op"
+#define KEY_GEN		"smig.gen"
+#define KEY_TARGET	"smig.target"
+#define KEY_STOP	"smig.stop"
+#define KEY_TIMEOUT	"smig.timeout_ms"
+#define KEY_RANK	"smig.rank"
+#define KEY_PAUSE_AT	"smig.pause_at"
+#define KEY_STATUS	"smig.status"
+#define KEY_BYTES	"smig.bytes"
+#define KEY_MSG		"smig.msg"
+
+static const char *phase_name(phase_t p)
+{
+	static const char *const names[] = {
+		[PHASE_IDLE] = "idle",
+		[PHASE_PREPARED] = "prepared",
+		[PHASE_CAPTURE] = "capturing",
+		[PHASE_DONE] = "waiting for the decision",
+	};
+
+	return names[p];
+}
+
+/* smig_lib_set_idle - back to no pending capture. Caller holds st->lock. */
+void smig_lib_set_idle(smig_lib_t *st)
+{
+	st->phase = PHASE_IDLE;
+	st->pause_at = 0;
+	st->target = 0;
+	st->decision = DECISION_NONE;
+	st->capture_ok = false;
+	if (!st->stopped)
+		atomic_store(&st->pending, 0);
+	pthread_cond_broadcast(&st->cond);
+}
+
+/*
+ * smig_lib_notify_agent - send one reply (count, done or restored) to the
+ * node agent
+ * IN op       - "count", "done", or "restored": past smig_register(),
+ *               gen the generation this rank restored, 0 for a fresh
+ *               start (the balancer's relaunch watchdog waits for it, and
+ *               captures no step before every rank sent it)
+ * IN pause_at - count only
+ * IN status, bytes, msg - done only (msg borrowed, may be NULL)
+ * Never called with st->lock held. The info is packed before
+ * PMIx_Notify_event() returns, so it is freed here.
+ */
+void smig_lib_notify_agent(smig_lib_t *st, const char *op, uint64_t gen,
+			   uint64_t pause_at, int32_t status, uint64_t bytes,
+			   const char *msg)
+{
+	bool is_done = !strcmp(op, "done"), is_count = !strcmp(op, "count");
+	size_t n = is_done ? 7 : is_count ? 5 : 4, i = 0;
+	pmix_info_t *info;
+	bool yes = true;
+	uint32_t rank = st->me.rank;
+	pmix_status_t rc;
+
+	PMIX_INFO_CREATE(info, n);
+	/* Else slurmstepd's and Open MPI's default handlers kill the job. */
+	PMIX_INFO_LOAD(&info[i++], PMIX_EVENT_NON_DEFAULT, &yes, PMIX_BOOL);
+	PMIX_INFO_LOAD(&info[i++], KEY_OP, op, PMIX_STRING);
+	PMIX_INFO_LOAD(&info[i++], KEY_GEN, &gen, PMIX_UINT64);
+	PMIX_INFO_LOAD(&info[i++], KEY_RANK, &rank, PMIX_UINT32);
+	if (is_done) {
+		PMIX_INFO_LOAD(&info[i++], KEY_STATUS, &status, PMIX_INT32);
+		PMIX_INFO_LOAD(&info[i++], KEY_BYTES, &bytes, PMIX_UINT64);
+		PMIX_INFO_LOAD(&info[i++], KEY_MSG, msg ? msg : "",
+			       PMIX_STRING);
+	} else if (is_count) {
+		PMIX_INFO_LOAD(&info[i++], KEY_PAUSE_AT, &pause_at,
+			       PMIX_UINT64);
+	}
+	rc = PMIx_Notify_event(PMIX_JCTRL_CHECKPOINT_COMPLETE, &st->me,
+			       PMIX_RANGE_RM, info, n, NULL, NULL);
+	if (rc != PMIX_SUCCESS && rc != PMIX_OPERATION_SUCCEEDED)
+		smig_log("generation %" PRIu64 ": sending %s to the node agent failed: %s",
+			 gen, op, PMIx_Error_string(rc));
+	else if (is_done)
+		smig_debug("generation %" PRIu64 ": sent done status=%d bytes=%" PRIu64 " msg=%s",
+			   gen, status, bytes, msg ? msg : "");
+	else if (is_count)
+		smig_debug("generation %" PRIu64 ": sent count pause_at=%" PRIu64,
+			   gen, pause_at);
+	else
+		smig_debug("generation %" PRIu64 ": sent %s", gen, op);
+	PMIX_INFO_FREE(info, n);
+}
+
+/* What one checkpoint event carries. */
+struct event {
+	const char *op;		/* borrowed from the event's info */
+	uint64_t gen;
+	uint64_t target;
+	uint32_t timeout_ms;
+	bool stop;
+	bool has_gen, has_target, has_stop, has_timeout;
+};
+
+/* info_uint - an unsigned value of any width; RET false for another type */
+static bool info_uint(const pmix_info_t *in, uint64_t *out)
+{
+	switch (in->value.type) {
+	case PMIX_UINT64:
+		*out = in->value.data.uint64;
+		return true;
+	case PMIX_UINT32:
+		*out = in->value.data.uint32;
+		return true;
+	case PMIX_UINT16:
+		*out = in->value.data.uint16;
+		return true;
+	case PMIX_UINT8:
+		*out = in->value.data.uint8;
+		return true;
+	case PMIX_SIZE:
+		*out = in->value.data.size;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* parse_event - pick our keys out of an event; RET false (logged) if bad */
+static bool parse_event(const pmix_info_t *info, size_t ninfo, struct event *ev)
+{
+	uint64_t v;
+	size_t i;
+
+	memset(ev, 0, sizeof(*ev));
+	for (i = 0; i < ninfo; i++) {
+		const pmix_info_t *in = &info[i];
+
+		if (PMIX_CHECK_KEY(in, KEY_OP)) {
+			if (in->value.type != PMIX_STRING ||
+			    !in->value.data.string) {
+				smig_log("checkpoint event: %s is not a string (type %s): event ignored",
+					 KEY_OP,
+					 PMIx_Data_type_string(in->value.type));
+				return false;
+			}
+			ev->op = in->value.data.string;
+		} else if (PMIX_CHECK_KEY(in, KEY_GEN)) {
+			if (!info_uint(in, &ev->gen))
+				goto bad_type;
+			ev->has_gen = true;
+		} else if (PMIX_CHECK_KEY(in, KEY_TARGET)) {
+			if (!info_uint(in, &ev->target))
+				goto bad_type;
+			ev->has_target = true;
+		} else if (PMIX_CHECK_KEY(in, KEY_TIMEOUT)) {
+			if (!info_uint(in, &v) || v > UINT32_MAX)
+				goto bad_type;
+			ev->timeout_ms = v;
+			ev->has_timeout = true;
+		} else if (PMIX_CHECK_KEY(in, KEY_STOP)) {
+			if (in->value.type != PMIX_BOOL)
+				goto bad_type;
+			ev->stop = in->value.data.flag;
+			ev->has_stop = true;
+		}
+		continue;
+bad_type:
+		smig_log("checkpoint event: %s has type %s, not an unsigned number or bool as doc/design.md says: event ignored",
+			 in->key, PMIx_Data_type_string(in->value.type));
+		return false;
+	}
+	if (!ev->op) {
+		smig_log("checkpoint event without %s: event ignored", KEY_OP);
+		return false;
+	}
+	if (!ev->has_gen || ev->gen == 0) {
+		smig_log("checkpoint event op=%s without a generation >= 1 (%s): event ignored",
+			 ev->op, KEY_GEN);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * on_prepare - the next safe point pauses; returns the pause_at to report,
+ * 0 if the event was ignored. Caller holds st->lock.
+ */
+static uint64_t on_prepare(smig_lib_t *st, const struct event *ev)
+{
+	uint64_t good = atomic_load(&st->last_good);
+
+	if (st->phase != PHASE_IDLE) {
+		smig_log("prepare of generation %" PRIu64 " while generation %" PRIu64 " is in progress: ignored",
+			 ev->gen, st->gen);
+		return 0;
+	}
+	if (ev->gen <= good) {
+		smig_log("prepare of generation %" PRIu64 ", not newer than the last good one (%" PRIu64 "): ignored",
+			 ev->gen, good);
+		return 0;
+	}
+	st->gen = ev->gen;
+	st->phase = PHASE_PREPARED;
+	st->target = 0;
+	st->decision = DECISION_NONE;
+	st->capture_ok = false;
+	st->timeout_ms = ev->timeout_ms;
+	if (!ev->has_timeout || ev->timeout_ms == 0) {
+		smig_log("prepare of generation %" PRIu64 " without %s: using %u ms",
+			 ev->gen, KEY_TIMEOUT, DEFAULT_TIMEOUT_MS);
+		st->timeout_ms = DEFAULT_TIMEOUT_MS;
+	}
+	/* Store pending before reading k: see the comment at the top. */
+	atomic_store(&st->pending, 1);
+	st->pause_at = atomic_load(&st->count) + 1;
+	return st->pause_at;
+}
+
+/* on_capture, on_commit, on_abort - caller holds st->lock */
+static void on_capture(smig_lib_t *st, const struct event *ev)
+{
+	if (st->phase != PHASE_PREPARED || ev->gen != st->gen) {
+		smig_log("capture of generation %" PRIu64 " (target %" PRIu64 ") not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, ev->target, st->gen,
+			 phase_name(st->phase));
+		return;
+	}
+	if (!ev->has_target) {
+		smig_log("capture of generation %" PRIu64 " without %s: ignored",
+			 ev->gen, KEY_TARGET);
+		return;
+	}
+	if (ev->target < st->pause_at)
+		smig_log("capture of generation %" PRIu64 ": target %" PRIu64 " is below this rank's pause_at %" PRIu64,
+			 ev->gen, ev->target, st->pause_at);
+	st->target = ev->target;
+	st->phase = PHASE_CAPTURE;
+	pthread_cond_broadcast(&st->cond);
+}
+
+static void on_commit(smig_lib_t *st, const struct event *ev)
+{
+	if (st->phase != PHASE_DONE || ev->gen != st->gen) {
+		smig_log("commit of generation %" PRIu64 " not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, st->gen, phase_name(st->phase));
+		return;
+	}
+	if (!ev->has_stop)
+		smig_log("commit of generation %" PRIu64 " without %s: taken as stop=false",
+			 ev->gen, KEY_STOP);
+	st->decision = ev->stop ? DECISION_COMMIT_STOP : DECISION_COMMIT;
+	pthread_cond_broadcast(&st->cond);
+}
+
+static void on_abort(smig_lib_t *st, const struct event *ev)
+{
+	if (st->phase == PHASE_IDLE || ev->gen != st->gen) {
+		smig_log("abort of generation %" PRIu64 " not expected (current generation %" PRIu64 ", %s): ignored",
+			 ev->gen, st->gen, phase_name(st->phase));
+		return;
+	}
+	smig_debug("generation %" PRIu64 ": aborted by the balancer", ev->gen);
+	/* A capture in progress notices the change when it takes the lock. */
+	smig_lib_set_idle(st);
+}
+
+/*
+ * smig_lib_event - one PMIx_JCTRL_CHECKPOINT event: see smig_int.h
+ * Runs in PMIx's progress thread: never blocks, never waits for the app.
+ */
+uint64_t smig_lib_event(smig_lib_t *st, const pmix_info_t *info,
+			size_t ninfo, uint64_t *gen)
+{
+	struct event ev;
+	uint64_t pause_at = 0;
+
+	*gen = 0;
+	if (!parse_event(info, ninfo, &ev))
+		return 0;
+	smig_debug("event op=%s gen=%" PRIu64 " target=%" PRIu64 " stop=%d timeout_ms=%u",
+		   ev.op, ev.gen, ev.target, ev.stop, ev.timeout_ms);
+
+	pthread_mutex_lock(&st->lock);
+	if (!strcmp(ev.op, "prepare")) {
+		pause_at = on_prepare(st, &ev);
+		*gen = ev.gen;
+	} else if (!strcmp(ev.op, "capture")) {
+		on_capture(st, &ev);
+	} else if (!strcmp(ev.op, "commit")) {
+		on_commit(st, &ev);
+	} else if (!strcmp(ev.op, "abort")) {
+		on_abort(st, &ev);
+	} else {
+		smig_log("checkpoint event %s=%s: not prepare, capture, commit or abort: ignored",
+			 KEY_OP, ev.op);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return pause_at;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_int.h - internals shared by the files of libsmig (never installed)
+ *
+ *   smig.c          the API: smig_init(), smig_register(), smig_safepoint(),
+ *                   smig_finalize(); the one instance of smig_lib_t; logging
+ *   smig_event.c    PMIx events: what the node agent sends, our replies
+ *   smig_capture.c  the slow path of a safe point: pause, capture, write
+ *                   the image, wait for the decision; smig_write()
+ *   smig_restore.c  restore: verify images, agree on a generation with the
+ *                   other ranks, run the restore callback; smig_read()
+ *
+ * The process's state is a static in smig.c; the other files work on the
+ * smig_lib_t * their caller passes. Symbols here are hidden (the library
+ * is built with -fvisibility=hidden): only SMIG_EXPORT functions of
+ * smig.h are exported. smig_log() here is libsmig's own, not the one of
+ * src/common/smig_log.h (libsmig_core), which libsmig never links.
+ */
+#ifndef SMIG_INT_H
+#define SMIG_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pmix.h>
+
+#include "smig.h"
+#include "smig_image.h"
+
+#define SMIG_EXPORT __attribute__((visibility("default")))
+
+#define ERRBUF_LEN		512
+
+/* Where this rank is in the capture of the current generation. */
+typedef enum {
+	PHASE_IDLE,		/* nothing pending */
+	PHASE_PREPARED,		/* pause at pause_at until the target comes */
+	PHASE_CAPTURE,		/* capture at safe point target */
+	PHASE_DONE,		/* done sent: wait for commit or abort */
+} phase_t;
+
+typedef enum {
+	DECISION_NONE,
+	DECISION_COMMIT,
+	DECISION_COMMIT_STOP,
+} decision_t;
+
+/* One instance per process (smig.c). Fields marked (main) are used only by
+ * the thread that calls the API; (lock) fields are shared with the handler. */
+typedef struct {
+	bool initialized;		/* (main) smig_init() ran */
+	bool active;			/* (main) SLURM_MIGRATE, or stopped */
+	bool stopped;			/* (main) SMIG_STOP was returned */
+	bool registered;		/* (main) smig_register() ran */
+	int init_error;			/* (main) what a failed smig_init() returned */
+	pmix_proc_t me;			/* set in init, then read-only */
+	uint32_t nranks;
+	char *image_dir;		/* (main) */
+	smig_dir_id_t dir_id;		/* (main) image_dir at smig_init() */
+	uint32_t job_id;
+	uint32_t step_id;
+	size_t evhdlr;			/* PMIx registration id */
+
+	char tag[SMIG_IMAGE_TAG_LEN + 1];	/* (main) */
+	smig_capture_fn capture;		/* (main) */
+	smig_restore_fn restore;		/* (main) */
+	smig_restore_reader_fn restore_rd;	/* (main) instead of restore */
+	void *arg;				/* (main) */
+
+	uint64_t good[SMIG_STORE_MAX_GOOD];	/* (main) good generations */
+	size_t ngood;			/* (main) 0: no manifest */
+
+	_Atomic uint64_t count;		/* k: safe points so far */
+	_Atomic int pending;		/* nonzero: take the slow path */
+	_Atomic uint64_t last_good;	/* smig_generation() */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* CLOCK_MONOTONIC */
+	phase_t phase;			/* (lock) */
+	uint64_t gen;			/* (lock) generation in the phase */
+	uint64_t pause_at;		/* (lock) */
+	uint64_t target;		/* (lock) */
+	uint32_t timeout_ms;		/* (lock) */
+	decision_t decision;		/* (lock) */
+	bool capture_ok;		/* (lock) our done was status 0 */
+} smig_lib_t;
+
+/* ---------------------------------------------------------------- smig.c */
+
+/* smig_log - one line to stderr, "smig: rank R: ...", written at once */
+__attribute__((format(printf, 1, 2)))
+void smig_log(const char *fmt, ...);
+
+/* smig_log_debugging - SLURM_MIGRATE_DEBUG was set (smig_init()) */
+bool smig_log_debugging(void);
+
+#define smig_debug(...) \
+	do { if (smig_log_debugging()) smig_log(__VA_ARGS__); } while (0)
+
+/* ---------------------------------------------------------- smig_event.c */
+
+/*
+ * smig_lib_event - one PMIx_JCTRL_CHECKPOINT event from the node agent:
+ * checks it and records it in st (takes st->lock). Runs in PMIx's progress
+ * thread: never blocks, never waits for the app.
+ * IN  info, ninfo - the event's info (borrowed)
+ * OUT gen         - the generation of a prepare
+ * RET the pause_at to answer with a count (the caller sends it with
+ *     smig_lib_notify_agent() once PMIx's chain went on), 0 for none
+ */
+uint64_t smig_lib_event(smig_lib_t *st, const pmix_info_t *info,
+			size_t ninfo, uint64_t *gen);
+
+/*
+ * smig_lib_notify_agent - send one reply (count, done or restored) to the
+ * node agent
+ * IN op       - "count", "done", or "restored": past smig_register(),
+ *               gen the generation this rank restored, 0 for a fresh
+ *               start (the balancer's relaunch watchdog waits for it, and
+ *               captures no step before every rank sent it)
+ * IN pause_at - count only
+ * IN status, bytes, msg - done only (msg borrowed, may be NULL)
+ * Never called with st->lock held.
+ */
+void smig_lib_notify_agent(smig_lib_t *st, const char *op, uint64_t gen,
+			   uint64_t pause_at, int32_t status, uint64_t bytes,
+			   const char *msg);
+
+/* smig_lib_set_idle - back to no pending capture. Caller holds st->lock. */
+void smig_lib_set_idle(smig_lib_t *st);
+
+/* -------------------------------------------------------- smig_capture.c */
+
+/*
+ * smig_lib_safepoint_slow - something is pending at safe point k: pause,
+ * capture, reply, wait for the decision (main thread, takes st->lock)
+ * RET SMIG_OK or SMIG_STOP
+ */
+int smig_lib_safepoint_slow(smig_lib_t *st, uint64_t k);
+
+/* -------------------------------------------------------- smig_restore.c */
+
+/*
+ * smig_lib_read_manifest - the good generations the store recorded
+ * (st->good); a bad manifest is reported and ignored: every image is
+ * verified anyway.
+ */
+void smig_lib_read_manifest(smig_lib_t *st);
+
+/*
+ * smig_lib_restore_from - find the newest generation <= gen that every rank
+ * can restore, hand it to the restore callback (main thread)
+ * RET SMIG_RESTORED or an error (all ranks return an error together, except
+ * when the restore callback of one rank fails)
+ */
+int smig_lib_restore_from(smig_lib_t *st, uint64_t gen);
+
+#endif /* SMIG_INT_H */
