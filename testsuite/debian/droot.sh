@@ -94,6 +94,11 @@ droot_make() {
 		touch "$tmp/.smig-debootstrapped"
 	fi
 	droot_say "installing the project's packages in the $code root" >&2
+	# sid's Release file is valid for a week only; a mirror that is not
+	# refreshed (or a clock ahead) makes apt refuse it: these roots are
+	# for tests, not for a system that must see security updates in time.
+	echo 'Acquire::Check-Valid-Until "false";' \
+		>"$tmp/etc/apt/apt.conf.d/99smig-valid-until"
 	# The host's network (no --net) for apt.
 	if ! droot_enter "$tmp" no -- /bin/sh -c "
 		export DEBIAN_FRONTEND=noninteractive
