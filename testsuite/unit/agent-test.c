@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <check.h>
 #include <glib.h>
@@ -55,9 +54,7 @@ typedef struct host {
 	unsigned nsamples;
 } host_t;
 
-static void host_logf(host_t *h, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void host_logf(host_t *h, const char *fmt, ...)
+static G_GNUC_PRINTF(2, 3) void host_logf(host_t *h, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -126,22 +123,16 @@ static void host_notify(void *p, smig_agent_op_t op, uint64_t gen,
 
 static int64_t host_now(void *p)
 {
-	host_t *h = p;
-
-	return h->real_clock ? g_get_monotonic_time() : h->now;
+	return ((host_t *) p)->real_clock ? g_get_monotonic_time()
+					  : ((host_t *) p)->now;
 }
 
 static GVariant *host_sample(void *p)
 {
 	host_t *h = p;
-	GVariantBuilder b;
 
-	h->nsamples++;
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(JOB));
-	g_variant_builder_add(&b, "{sv}", "n",
-			      g_variant_new_uint32(h->nsamples));
-	return g_variant_builder_end(&b);
+	return g_variant_new_parsed("{'job': <%u>, 'n': <%u>}", JOB,
+				    ++h->nsamples);
 }
 
 /* The first rank's image is good (100 bytes); the second's is verify_rc. */
@@ -178,6 +169,7 @@ static int host_handoff(void *p, uint32_t rank, uint64_t gen, const char *to,
 	return h->handoff_rc;
 }
 
+/* The balancer runs as ADMIN here (the plugin: root or SlurmUser). */
 static bool host_from_admin(void *p, const smig_msg_t *msg)
 {
 	return msg->uid == ADMIN;
@@ -190,6 +182,7 @@ static const smig_agent_ops_t ops = {
 	.image_verify = host_verify,
 	.image_commit = host_commit,
 	.handoff = host_handoff,
+	.from_balancer = host_from_admin,
 };
 
 static void host_init(host_t *h, const uint32_t *ranks, uint32_t n)
@@ -227,8 +220,7 @@ static int listen_loopback(uint16_t *port)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	ck_assert(fd >= 0 && !bind(fd, (struct sockaddr *) &sa, sizeof(sa)));
 	ck_assert_int_eq(listen(fd, 4), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
 	*port = ntohs(sa.sin_port);
@@ -243,26 +235,28 @@ static bool pending(int fd)
 	return poll(&p, 1, 0) == 1;
 }
 
-static smig_agent_t *new_engine(uint16_t port, uint16_t handoff_port,
+/* engine_new - the engine of h: node, step, 2 ranks, balancer port */
+static smig_agent_t *engine_new(host_t *h, const char *node, uint32_t step,
+				uint16_t port, uint16_t handoff_port,
 				uint32_t sample_ms)
 {
 	smig_agent_cfg_t cfg = {
-		.job_id = JOB, .step_id = STEP, .node = "node7",
-		.ranks = my_ranks, .nranks = 2,
+		.job_id = JOB, .step_id = step, .node = node,
+		.ranks = h->ranks, .nranks = 2,
 		.balancer_addr = "127.0.0.1", .port = port,
 		.handoff_port = handoff_port,
 		.sample_interval_ms = sample_ms, .auth = agent_auth,
 	};
 
-	return smig_agent_new(&cfg, &ops, &host);
+	return smig_agent_new(&cfg, &ops, h);
 }
+
+#define new_engine(port, handoff_port, sample_ms) \
+	engine_new(&host, "node7", STEP, port, handoff_port, sample_ms)
 
 static void setup(void)
 {
 	host_init(&host, my_ranks, 2);
-	agent_auth = smig_auth_none_new(OWNER, OWNER);
-	bal_auth = smig_auth_none_new(0, 0);
-	user_auth = smig_auth_none_new(OWNER, OWNER);
 	lfd = listen_loopback(&lport);
 }
 
@@ -273,9 +267,6 @@ static void teardown(void)
 		close(bal);
 	bal = -1;
 	close(lfd);
-	smig_auth_free(agent_auth);
-	smig_auth_free(bal_auth);
-	smig_auth_free(user_auth);
 }
 
 static smig_msg_t *expect(int fd, smig_msg_type_t type)
@@ -291,40 +282,23 @@ static smig_msg_t *expect(int fd, smig_msg_type_t type)
 	return m;
 }
 
-static uint64_t get_u64(const smig_msg_t *m, const char *key)
-{
-	uint64_t v = 0;
+/* get_u64(m, "gen") ... - a field of m of that type, which must be there */
+#define GET_FN(name, type, init)					\
+	static type get_##name(const smig_msg_t *m, const char *key)	\
+	{								\
+		type v = init;						\
+									\
+		ck_assert_msg(smig_msg_get_##name(m, key, &v), "no %s", key); \
+		return v;						\
+	}
+GET_FN(u64, uint64_t, 0)
+GET_FN(u32, uint32_t, 0)
+GET_FN(i32, int32_t, 0)
+GET_FN(str, const char *, NULL)
 
-	ck_assert_msg(smig_msg_get_u64(m, key, &v), "no %s", key);
-	return v;
-}
-
-static uint32_t get_u32(const smig_msg_t *m, const char *key)
-{
-	uint32_t v = 0;
-
-	ck_assert_msg(smig_msg_get_u32(m, key, &v), "no %s", key);
-	return v;
-}
-
-static int32_t get_i32(const smig_msg_t *m, const char *key)
-{
-	int32_t v = 0;
-
-	ck_assert_msg(smig_msg_get_i32(m, key, &v), "no %s", key);
-	return v;
-}
-
-static const char *get_str(const smig_msg_t *m, const char *key)
-{
-	const char *v = NULL;
-
-	ck_assert_msg(smig_msg_get_str(m, key, &v), "no %s", key);
-	return v;
-}
-
-/* ranks_str - "au" field key as "4,5" (g_free) */
-static char *ranks_str(const smig_msg_t *m, const char *key)
+/* check_ranks - the "au" field key of m is want ("4,5") */
+static void check_ranks(const smig_msg_t *m, const char *key,
+			const char *want)
 {
 	uint32_t *r = NULL;
 	size_t n = 0;
@@ -333,8 +307,9 @@ static char *ranks_str(const smig_msg_t *m, const char *key)
 	ck_assert_msg(smig_msg_get_u32_array(m, key, &r, &n), "no %s", key);
 	for (size_t i = 0; i < n; i++)
 		g_string_append_printf(s, "%s%u", i ? "," : "", r[i]);
+	ck_assert_str_eq(s->str, want);
 	g_free(r);
-	return g_string_free(s, false);
+	g_string_free(s, true);
 }
 
 /* accept_engine - the engine's connection, and its HELLO_AGENT */
@@ -342,7 +317,6 @@ static smig_msg_t *accept_engine(void)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
 	smig_msg_t *m;
-	char *r;
 
 	ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
 	if (bal >= 0)
@@ -353,22 +327,8 @@ static smig_msg_t *accept_engine(void)
 	ck_assert_uint_eq(get_u32(m, "job"), JOB);
 	ck_assert_uint_eq(get_u32(m, "step"), STEP);
 	ck_assert_str_eq(get_str(m, "node"), "node7");
-	r = ranks_str(m, "ranks");
-	ck_assert_str_eq(r, "4,5");
-	g_free(r);
+	check_ranks(m, "ranks", "4,5");
 	return m;
-}
-
-/* drain - read (and drop) every message the engine sent so far */
-static void drain(int fd)
-{
-	while (pending(fd)) {
-		GError *err = NULL;
-		smig_msg_t *m = smig_wire_recv(fd, bal_auth, WAIT_MS, &err);
-
-		ck_assert_msg(m, "%s", err ? err->message : "");
-		smig_msg_free(m);
-	}
 }
 
 /* start - a new engine, registered with the fake balancer */
@@ -384,72 +344,67 @@ static void start(void)
 	smig_msg_free(m);
 }
 
-static void bal_body(GVariantBuilder *b, const char *type_unused)
+/*
+ * bal_send_to - a message of job/step with gen and, if key, one more field
+ * to the engine, which reads it (uid: auth's)
+ * IN val - floating reference, sunk here
+ */
+static void bal_send_to(smig_auth_t *auth, uint32_t job, uint32_t step,
+			smig_msg_type_t type, uint64_t gen, const char *key,
+			GVariant *val)
 {
-	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(b, "{sv}", "job", g_variant_new_uint32(JOB));
-	g_variant_builder_add(b, "{sv}", "step", g_variant_new_uint32(STEP));
-}
-
-/* bal_send - the message to the engine, which reads it (uid: auth's) */
-static void bal_send_as(smig_auth_t *auth, smig_msg_type_t type,
-			GVariantBuilder *b)
-{
-	smig_msg_t *m = smig_msg_new(type, g_variant_builder_end(b));
+	GVariantBuilder b;
 	GError *err = NULL;
+	smig_msg_t *m;
 
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
+	g_variant_builder_add(&b, "{sv}", "step", g_variant_new_uint32(step));
+	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
+	if (key)
+		g_variant_builder_add(&b, "{sv}", key, val);
+	m = smig_msg_new(type, g_variant_builder_end(&b));
 	ck_assert_msg(smig_wire_send(bal, auth, m, &err), "%s",
 		      err ? err->message : "");
 	smig_msg_free(m);
 	smig_agent_read(host.engine);
 }
 
-static void bal_send(smig_msg_type_t type, GVariantBuilder *b)
+static void bal_send(smig_msg_type_t type, uint64_t gen, const char *key,
+		     GVariant *val)
 {
-	bal_send_as(bal_auth, type, b);
+	bal_send_to(bal_auth, JOB, STEP, type, gen, key, val);
 }
 
-static void prepare(uint64_t gen, uint32_t timeout_ms)
-{
-	GVariantBuilder b;
+#define prepare(gen, ms) \
+	bal_send(SMIG_MSG_PREPARE, gen, "timeout_ms", g_variant_new_uint32(ms))
+#define capture(gen, target) \
+	bal_send(SMIG_MSG_CAPTURE, gen, "target", g_variant_new_uint64(target))
+#define commit(gen, stop) \
+	bal_send(SMIG_MSG_COMMIT, gen, "stop", g_variant_new_boolean(stop))
+#define abort_gen(gen, why) \
+	bal_send(SMIG_MSG_ABORT, gen, "reason", g_variant_new_string(why))
 
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "timeout_ms",
-			      g_variant_new_uint32(timeout_ms));
-	bal_send(SMIG_MSG_PREPARE, &b);
+/* handoff_req - HANDOFF of gen: rank's image to node9 at 10.0.0.9:port */
+static void handoff_req(uint64_t gen, uint32_t rank, uint32_t port)
+{
+	smig_msg_t *m = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_new_parsed(
+		"{'job': <%u>, 'step': <%u>, 'gen': <%t>, 'rank': <%u>, "
+		"'to_node': <'node9'>, 'addr': <'10.0.0.9'>, 'port': <%u>}",
+		JOB, STEP, gen, rank, port));
+
+	ck_assert(smig_wire_send(bal, bal_auth, m, NULL));
+	smig_msg_free(m);
+	smig_agent_read(host.engine);
 }
 
-static void capture(uint64_t gen, uint64_t target)
+static void expect_restored(uint64_t gen, const char *ranks)
 {
-	GVariantBuilder b;
+	smig_msg_t *m = expect(bal, SMIG_MSG_RESTORED);
 
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "target",
-			      g_variant_new_uint64(target));
-	bal_send(SMIG_MSG_CAPTURE, &b);
-}
-
-static void commit(uint64_t gen, bool stop)
-{
-	GVariantBuilder b;
-
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "stop", g_variant_new_boolean(stop));
-	bal_send(SMIG_MSG_COMMIT, &b);
-}
-
-static void abort_gen(uint64_t gen, const char *reason)
-{
-	GVariantBuilder b;
-
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "reason",
-			      g_variant_new_string(reason));
-	bal_send(SMIG_MSG_ABORT, &b);
+	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	check_ranks(m, "ranks", ranks);
+	smig_msg_free(m);
 }
 
 static void expect_count(uint64_t gen, uint32_t rank, uint64_t pause_at)
@@ -487,13 +442,11 @@ START_TEST(test_register)
 	ck_assert_int_eq(smig_agent_tick(host.engine), -1);
 	m = accept_engine();
 	ck_assert_uint_eq(get_u32(m, "handoff_port"), 4711);
-	ck_assert_uint_eq(get_u64(m, "good_gen"), 0);
-	ck_assert_uint_eq(get_u64(m, "tried_gen"), 0);
+	ck_assert(!get_u64(m, "good_gen") && !get_u64(m, "tried_gen"));
 	smig_msg_free(m);
 	/* Registered once: no second HELLO, no RESTORED (none restored). */
 	ck_assert_int_eq(smig_agent_tick(host.engine), -1);
-	ck_assert(!pending(bal));
-	ck_assert(!pending(lfd));
+	ck_assert(!pending(bal) && !pending(lfd));
 	check_log(&host, "");
 }
 END_TEST
@@ -533,22 +486,6 @@ START_TEST(test_capture_round)
 }
 END_TEST
 
-START_TEST(test_capture_answers_inside_notify)
-{
-	start();
-	g_atomic_int_set(&host.answer, 1);
-	prepare(1, 3000);
-	expect_count(1, 4, 14);
-	expect_count(1, 5, 15);
-	capture(1, 15);
-	expect_done(1, 4, 0, 100, "");
-	expect_done(1, 5, 0, 100, "");
-	commit(1, true);
-	check_log(&host, "prepare 1 3000;capture 1 15;verify 4 1;verify 5 1;good 1;commit 1 1;");
-	ck_assert(!pending(bal));
-}
-END_TEST
-
 START_TEST(test_abort)
 {
 	smig_msg_t *m;
@@ -579,17 +516,9 @@ END_TEST
 
 START_TEST(test_restored_once)
 {
-	smig_msg_t *m;
-	char *r;
-
 	start();
 	smig_agent_restored(host.engine, 4, 0);
-	m = expect(bal, SMIG_MSG_RESTORED);
-	ck_assert_uint_eq(get_u64(m, "gen"), 0);
-	r = ranks_str(m, "ranks");
-	ck_assert_str_eq(r, "4");
-	g_free(r);
-	smig_msg_free(m);
+	expect_restored(0, "4");
 	/* The same rank again (a second event): nothing new to say. */
 	smig_agent_restored(host.engine, 4, 0);
 	/* Not a rank of this node: ignored. */
@@ -597,12 +526,7 @@ START_TEST(test_restored_once)
 	ck_assert(!pending(bal));
 	/* Each message names every rank restored so far. */
 	smig_agent_restored(host.engine, 5, 3);
-	m = expect(bal, SMIG_MSG_RESTORED);
-	ck_assert_uint_eq(get_u64(m, "gen"), 3);
-	r = ranks_str(m, "ranks");
-	ck_assert_str_eq(r, "4,5");
-	g_free(r);
-	smig_msg_free(m);
+	expect_restored(3, "4,5");
 	ck_assert(!pending(bal));
 }
 END_TEST
@@ -616,20 +540,20 @@ END_TEST
 START_TEST(test_reregister)
 {
 	smig_msg_t *m;
-	char *r;
 
 	start();
 	smig_agent_restored(host.engine, 4, 0);
 	smig_agent_restored(host.engine, 5, 0);
-	smig_msg_free(expect(bal, SMIG_MSG_RESTORED));
-	smig_msg_free(expect(bal, SMIG_MSG_RESTORED));
+	expect_restored(0, "4");
+	expect_restored(0, "4,5");
 	g_atomic_int_set(&host.answer, 1);
 	prepare(1, 3000);
 	capture(1, 15);
 	commit(1, false);
 	prepare(2, 3000);
-	(void) take_log(&host);
-	drain(bal);
+	g_free(take_log(&host));
+	while (pending(bal))	/* the answers of gen 1 and 2 */
+		smig_msg_free(smig_wire_recv(bal, bal_auth, WAIT_MS, NULL));
 
 	close(bal);
 	bal = -1;
@@ -648,11 +572,7 @@ START_TEST(test_reregister)
 	ck_assert_uint_eq(get_u64(m, "good_gen"), 1);
 	ck_assert_uint_eq(get_u64(m, "tried_gen"), 2);
 	smig_msg_free(m);
-	m = expect(bal, SMIG_MSG_RESTORED);
-	r = ranks_str(m, "ranks");
-	ck_assert_str_eq(r, "4,5");
-	g_free(r);
-	smig_msg_free(m);
+	expect_restored(0, "4,5");
 	ck_assert(!pending(bal));
 	/* The old capture is over; a new one runs on the new connection. */
 	prepare(3, 3000);
@@ -687,49 +607,27 @@ END_TEST
 START_TEST(test_bad_messages)
 {
 	char garbage[64];
-	GVariantBuilder b;
 
 	memset(garbage, 'x', sizeof(garbage));
 	start();
-	/* Not from the balancer's uid (root here): dropped. */
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "timeout_ms",
-			      g_variant_new_uint32(1));
-	bal_send_as(user_auth, SMIG_MSG_PREPARE, &b);
-	/* Another job, another step, gen 0, no timeout_ms. */
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(JOB + 1));
-	g_variant_builder_add(&b, "{sv}", "step", g_variant_new_uint32(STEP));
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "timeout_ms",
-			      g_variant_new_uint32(1));
-	bal_send(SMIG_MSG_PREPARE, &b);
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(JOB));
-	g_variant_builder_add(&b, "{sv}", "step",
-			      g_variant_new_uint32(STEP + 1));
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "timeout_ms",
-			      g_variant_new_uint32(1));
-	bal_send(SMIG_MSG_PREPARE, &b);
+	/* Not from the balancer's uid: dropped. */
+	bal_send_to(user_auth, JOB, STEP, SMIG_MSG_PREPARE, 1, "timeout_ms",
+		    g_variant_new_uint32(1));
+	/* Another job, another step, gen 0, no timeout_ms or of a bad type */
+	bal_send_to(bal_auth, JOB + 1, STEP, SMIG_MSG_PREPARE, 1,
+		    "timeout_ms", g_variant_new_uint32(1));
+	bal_send_to(bal_auth, JOB, STEP + 1, SMIG_MSG_PREPARE, 1,
+		    "timeout_ms", g_variant_new_uint32(1));
 	prepare(0, 1000);
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	bal_send(SMIG_MSG_PREPARE, &b);
-	/* timeout_ms of the wrong type */
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "timeout_ms",
-			      g_variant_new_string("1000"));
-	bal_send(SMIG_MSG_PREPARE, &b);
+	bal_send(SMIG_MSG_PREPARE, 1, NULL, NULL);
+	bal_send(SMIG_MSG_PREPARE, 1, "timeout_ms",
+		 g_variant_new_string("1000"));
 	/* A message an agent never gets from the balancer. */
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	bal_send(SMIG_MSG_COUNT, &b);
+	bal_send(SMIG_MSG_COUNT, 1, NULL, NULL);
 	/* CAPTURE, COMMIT, HANDOFF without a capture in progress. */
 	capture(1, 5);
 	commit(1, true);
+	handoff_req(1, 4, 6000);
 	ck_assert_uint_eq(smig_agent_good_gen(host.engine), 0);
 	ck_assert_uint_eq(smig_agent_capture_gen(host.engine), 0);
 	check_log(&host, "");
@@ -737,20 +635,18 @@ START_TEST(test_bad_messages)
 	/* During a capture: CAPTURE without target, COMMIT without stop. */
 	prepare(1, 1000);
 	check_log(&host, "prepare 1 1000;");
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	bal_send(SMIG_MSG_CAPTURE, &b);
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	bal_send(SMIG_MSG_COMMIT, &b);
+	bal_send(SMIG_MSG_CAPTURE, 1, NULL, NULL);
+	bal_send(SMIG_MSG_COMMIT, 1, NULL, NULL);
 	check_log(&host, "");
 	ck_assert_uint_eq(smig_agent_capture_gen(host.engine), 1);
 	ck_assert(!pending(bal));
 	/* Still connected and working. */
 	capture(1, 5);
 	check_log(&host, "capture 1 5;");
-	/* Bytes that are no frame: the connection is dropped, the capture
-	 * aborted, and the engine registers again. */
+	/*
+	 * Bytes that are no frame: the connection is dropped, the capture
+	 * aborted, and the engine registers again.
+	 */
 	ck_assert_int_eq(write(bal, garbage, sizeof(garbage)), sizeof(garbage));
 	smig_agent_read(host.engine);
 	ck_assert_int_eq(smig_agent_fd(host.engine), -1);
@@ -763,21 +659,12 @@ END_TEST
 
 START_TEST(test_handoff)
 {
-	GVariantBuilder b;
 	smig_msg_t *m;
 
 	start();
 	prepare(1, 1000);
-	(void) take_log(&host);
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(5));
-	g_variant_builder_add(&b, "{sv}", "to_node",
-			      g_variant_new_string("node9"));
-	g_variant_builder_add(&b, "{sv}", "addr",
-			      g_variant_new_string("10.0.0.9"));
-	g_variant_builder_add(&b, "{sv}", "port", g_variant_new_uint32(6000));
-	bal_send(SMIG_MSG_HANDOFF, &b);
+	g_free(take_log(&host));
+	handoff_req(1, 5, 6000);
 	check_log(&host, "handoff 5 1 node9 10.0.0.9:6000;");
 	m = expect(bal, SMIG_MSG_HANDOFF);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
@@ -788,40 +675,17 @@ START_TEST(test_handoff)
 
 	/* The host's failure goes back to the balancer. */
 	host.handoff_rc = -ECONNREFUSED;
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(4));
-	g_variant_builder_add(&b, "{sv}", "to_node",
-			      g_variant_new_string("node9"));
-	g_variant_builder_add(&b, "{sv}", "addr",
-			      g_variant_new_string("10.0.0.9"));
-	g_variant_builder_add(&b, "{sv}", "port", g_variant_new_uint32(6000));
-	bal_send(SMIG_MSG_HANDOFF, &b);
+	handoff_req(1, 4, 6000);
 	check_log(&host, "handoff 4 1 node9 10.0.0.9:6000;");
 	m = expect(bal, SMIG_MSG_HANDOFF);
 	ck_assert_int_eq(get_i32(m, "status"), -ECONNREFUSED);
 	ck_assert_str_eq(get_str(m, "msg"), "node node9: refused");
 	smig_msg_free(m);
 
-	/* Not a rank of this node, or port 0: refused without a word. */
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(2));
-	g_variant_builder_add(&b, "{sv}", "to_node",
-			      g_variant_new_string("node9"));
-	g_variant_builder_add(&b, "{sv}", "addr",
-			      g_variant_new_string("10.0.0.9"));
-	g_variant_builder_add(&b, "{sv}", "port", g_variant_new_uint32(6000));
-	bal_send(SMIG_MSG_HANDOFF, &b);
-	bal_body(&b, NULL);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(1));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(4));
-	g_variant_builder_add(&b, "{sv}", "to_node",
-			      g_variant_new_string("node9"));
-	g_variant_builder_add(&b, "{sv}", "addr",
-			      g_variant_new_string("10.0.0.9"));
-	g_variant_builder_add(&b, "{sv}", "port", g_variant_new_uint32(0));
-	bal_send(SMIG_MSG_HANDOFF, &b);
+	/* Not a rank of this node, or port 0 or > 65535: refused. */
+	handoff_req(1, 2, 6000);
+	handoff_req(1, 4, 0);
+	handoff_req(1, 4, 65536);
 	check_log(&host, "");
 	ck_assert(!pending(bal));
 }
@@ -871,25 +735,22 @@ END_TEST
 
 static const uint32_t ranks1[2] = { 0, 1 }, ranks2[2] = { 2, 3 };
 static host_t h1, h2;		/* node1, node2 */
-static GMutex bal_lock;
-static GCond bal_cond;
-static uint32_t node_state[4];	/* node1..node3 */
-static char *published;
+static gint node2_drained;	/* atomic */
+static host_t pub;		/* the job's published lines */
 static smig_conf_t *conf;
-static smig_auth_t *admin_auth;
 static smig_balancer_t *balancer;
 static GThread *driver;
 static gint driving;
 
+/* Allocation node[1-3]; node2 drains when the test says so. */
 static bool bal_node_flags(void *ctx, const char *node, uint32_t *flags)
 {
 	unsigned i;
 
 	if (sscanf(node, "node%u", &i) != 1 || i < 1 || i > 3)
 		return false;
-	g_mutex_lock(&bal_lock);
-	*flags = node_state[i];
-	g_mutex_unlock(&bal_lock);
+	*flags = i == 2 && g_atomic_int_get(&node2_drained) ?
+		 SMIG_NODE_DRAIN : 0;
 	return true;
 }
 
@@ -901,26 +762,7 @@ static bool bal_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 
 static void bal_job_publish(void *ctx, uint32_t job_id, const char *text)
 {
-	g_mutex_lock(&bal_lock);
-	g_free(published);
-	published = g_strdup(text);
-	g_cond_broadcast(&bal_cond);
-	g_mutex_unlock(&bal_lock);
-}
-
-/* wait_published - wait until the job's line is want; RET it (g_free) */
-static char *wait_published(const char *want)
-{
-	gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
-	char *got;
-
-	g_mutex_lock(&bal_lock);
-	while (g_strcmp0(published, want) &&
-	       g_cond_wait_until(&bal_cond, &bal_lock, end))
-		;
-	got = g_strdup(published);
-	g_mutex_unlock(&bal_lock);
-	return got;
+	host_logf(&pub, "%s", text);
 }
 
 static void balancer_start(uint16_t port)
@@ -933,7 +775,7 @@ static void balancer_start(uint16_t port)
 	GError *err = NULL;
 
 	conf->port = port;
-	balancer = smig_balancer_new(conf, &hops, admin_auth, ADMIN);
+	balancer = smig_balancer_new(conf, &hops, bal_auth, ADMIN);
 	ck_assert_msg(smig_balancer_start(balancer, &err), "%s",
 		      err ? err->message : "");
 	ck_assert_uint_ne(smig_balancer_port(balancer), 0);
@@ -951,7 +793,6 @@ static gpointer drive(gpointer unused)
 			smig_agent_tick(hs[i]->engine);
 			p[i].fd = smig_agent_fd(hs[i]->engine);
 			p[i].events = POLLIN;
-			p[i].revents = 0;
 		}
 		if (poll(p, 2, 20) <= 0)
 			continue;
@@ -962,27 +803,11 @@ static gpointer drive(gpointer unused)
 	return NULL;
 }
 
-static const smig_agent_ops_t real_ops = {
-	.notify = host_notify,
-	.now = host_now,
-	.image_verify = host_verify,
-	.image_commit = host_commit,
-	.from_balancer = host_from_admin,
-};
-
 static void node_start(host_t *h, const char *node, const uint32_t *ranks)
 {
-	smig_agent_cfg_t cfg = {
-		.job_id = JOB, .step_id = 0, .node = node,
-		.ranks = ranks, .nranks = 2,
-		.balancer_addr = "127.0.0.1",
-		.port = smig_balancer_port(balancer),
-		.auth = agent_auth,
-	};
-
 	host_init(h, ranks, 2);
 	h->real_clock = true;
-	h->engine = smig_agent_new(&cfg, &real_ops, h);
+	h->engine = engine_new(h, node, 0, smig_balancer_port(balancer), 0, 0);
 	/* Both ranks are past smig_register() (a fresh start). */
 	smig_agent_restored(h->engine, ranks[0], 0);
 	smig_agent_restored(h->engine, ranks[1], 0);
@@ -996,10 +821,8 @@ static void setup_real(void)
 	conf->poll_interval_ms = 20;
 	conf->capture_timeout_ms = 1000;
 	conf->retry_interval_ms = 60000;
-	admin_auth = smig_auth_none_new(ADMIN, ADMIN);
-	agent_auth = smig_auth_none_new(OWNER, OWNER);
-	user_auth = smig_auth_none_new(OWNER, OWNER);
-	memset(node_state, 0, sizeof(node_state));
+	g_atomic_int_set(&node2_drained, 0);
+	host_init(&pub, NULL, 0);
 	balancer_start(0);
 	node_start(&h1, "node1", ranks1);
 	node_start(&h2, "node2", ranks2);
@@ -1014,42 +837,32 @@ static void teardown_real(void)
 	host_fini(&h1);
 	host_fini(&h2);
 	smig_balancer_free(balancer);
-	smig_auth_free(admin_auth);
-	smig_auth_free(agent_auth);
-	smig_auth_free(user_auth);
 	smig_conf_free(conf);
-	g_clear_pointer(&published, g_free);
+	host_fini(&pub);
+}
+
+/* srun_send - a message of srun (job 42 step 0) to the balancer */
+static void srun_send(int fd, smig_msg_type_t type, GVariant *body)
+{
+	smig_msg_t *m = smig_msg_new(type, body);
+
+	ck_assert(smig_wire_send(fd, user_auth, m, NULL));
+	smig_msg_free(m);
 }
 
 /* srun_hello - the step's srun registers (auto mode, 4 tasks) */
 static int srun_hello(void)
 {
-	GVariantBuilder b;
 	GError *err = NULL;
-	smig_msg_t *m;
 	int fd = smig_wire_connect("127.0.0.1", smig_balancer_port(balancer),
 				   WAIT_MS, &err);
 
 	ck_assert_msg(fd >= 0, "%s", err ? err->message : "");
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(JOB));
-	g_variant_builder_add(&b, "{sv}", "step", g_variant_new_uint32(0));
-	g_variant_builder_add(&b, "{sv}", "request",
-			      g_variant_new_string("mode=auto"));
-	g_variant_builder_add(&b, "{sv}", "ntasks", g_variant_new_uint32(4));
-	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
-			      g_variant_new_string("node[1-3]"));
-	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
-			      g_variant_new_string("2(x3)"));
-	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
-			      g_variant_new_uint32(1));
-	g_variant_builder_add(&b, "{sv}", "restored_gen",
-			      g_variant_new_uint64(0));
-	g_variant_builder_add(&b, "{sv}", "prev_step",
-			      g_variant_new_uint32(0));
-	m = smig_msg_new(SMIG_MSG_HELLO_SRUN, g_variant_builder_end(&b));
-	ck_assert(smig_wire_send(fd, user_auth, m, NULL));
-	smig_msg_free(m);
+	srun_send(fd, SMIG_MSG_HELLO_SRUN, g_variant_new_parsed(
+		"{'job': <%u>, 'step': <uint32 0>, 'request': <'mode=auto'>, "
+		"'ntasks': <uint32 4>, 'alloc_nodes': <'node[1-3]'>, "
+		"'alloc_cpus': <'2(x3)'>, 'cpus_per_task': <uint32 1>, "
+		"'restored_gen': <uint64 0>, 'prev_step': <uint32 0>}", JOB));
 	return fd;
 }
 
@@ -1059,7 +872,6 @@ static int srun_hello(void)
  */
 static void srun_relaunch(int fd, uint64_t gen)
 {
-	GVariantBuilder b;
 	GError *err = NULL;
 	smig_msg_t *m = smig_wire_recv(fd, user_auth, WAIT_MS, &err);
 
@@ -1069,20 +881,8 @@ static void srun_relaunch(int fd, uint64_t gen)
 	ck_assert_str_eq(get_str(m, "hostfile"),
 			 "node1\nnode1\nnode3\nnode3\n");
 	smig_msg_free(m);
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(JOB));
-	g_variant_builder_add(&b, "{sv}", "step", g_variant_new_uint32(0));
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	m = smig_msg_new(SMIG_MSG_RELAUNCH_ACK, g_variant_builder_end(&b));
-	ck_assert(smig_wire_send(fd, user_auth, m, NULL));
-	smig_msg_free(m);
-}
-
-static void drain_node2(void)
-{
-	g_mutex_lock(&bal_lock);
-	node_state[2] = SMIG_NODE_DRAIN;
-	g_mutex_unlock(&bal_lock);
+	srun_send(fd, SMIG_MSG_RELAUNCH_ACK, g_variant_new_parsed(
+		"{'job': <%u>, 'step': <uint32 0>, 'gen': <%t>}", JOB, gen));
 }
 
 /*
@@ -1093,20 +893,18 @@ static void drain_node2(void)
 START_TEST(test_real_capture_round)
 {
 	int srun;
-	char *got;
 
 	g_atomic_int_set(&h1.answer, 1);
 	g_atomic_int_set(&h2.answer, 1);
 	srun = srun_hello();
-	drain_node2();
+	g_atomic_int_set(&node2_drained, 1);
 	srun_relaunch(srun, 1);
 	ck_assert(wait_log(&h1, "commit 1 1;"));
 	ck_assert(wait_log(&h2, "commit 1 1;"));
 	check_log(&h1, "prepare 1 1000;capture 1 13;verify 0 1;verify 1 1;good 1;commit 1 1;");
 	check_log(&h2, "prepare 1 1000;capture 1 13;verify 2 1;verify 3 1;good 1;commit 1 1;");
-	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
-	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
-	g_free(got);
+	/* The job's line says what was moved. */
+	ck_assert(wait_log(&pub, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain;"));
 	close(srun);
 }
 END_TEST
@@ -1120,11 +918,11 @@ END_TEST
 START_TEST(test_real_restart)
 {
 	uint16_t port = smig_balancer_port(balancer);
-	char *got, *log;
+	char *log;
 	int srun;
 
 	srun = srun_hello();
-	drain_node2();
+	g_atomic_int_set(&node2_drained, 1);
 	ck_assert(wait_log(&h1, "prepare 1 1000;"));
 	ck_assert(wait_log(&h2, "prepare 1 1000;"));
 	check_log(&h1, "prepare 1 1000;");
@@ -1147,9 +945,8 @@ START_TEST(test_real_restart)
 	ck_assert_str_eq(log, "prepare 2 1000;capture 2 13;verify 0 2;verify 1 2;good 2;commit 2 1;");
 	g_free(log);
 	ck_assert(wait_log(&h2, "commit 2 1;"));
-	got = wait_published("mode=auto gen=2 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
-	ck_assert_str_eq(got, "mode=auto gen=2 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
-	g_free(got);
+	/* The job's line says what was moved. */
+	ck_assert(wait_log(&pub, "mode=auto gen=2 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain;"));
 	close(srun);
 }
 END_TEST
@@ -1164,7 +961,6 @@ static Suite *agent_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_capture_round);
-	tcase_add_test(tc, test_capture_answers_inside_notify);
 	tcase_add_test(tc, test_abort);
 	tcase_add_test(tc, test_restored_once);
 	tcase_add_test(tc, test_reregister);
@@ -1185,6 +981,10 @@ int main(void)
 {
 	SRunner *sr;
 
+	/* The "none" credentials: the uid each side claims. */
+	agent_auth = smig_auth_none_new(OWNER, OWNER);
+	user_auth = smig_auth_none_new(OWNER, OWNER);
+	bal_auth = smig_auth_none_new(ADMIN, ADMIN);
 	if (getenv("AGENT_TEST_DEBUG"))
 		smig_log_set_sink(NULL, SMIG_LOG_DEBUG2);
 	sr = srunner_create(agent_suite());
@@ -1193,5 +993,8 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	smig_auth_free(agent_auth);
+	smig_auth_free(user_auth);
+	smig_auth_free(bal_auth);
 	return failed ? 1 : 0;
 }
