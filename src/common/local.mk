@@ -25,7 +25,9 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \
 	src/common/smig_metrics.c src/common/smig_metrics.h \
 	src/common/smig_decide.c src/common/smig_decide.h \
-	src/common/smig_state.c src/common/smig_state.h
+	src/common/smig_state.c src/common/smig_state.h \
+	src/common/smig_agent.c src/common/smig_agent.h \
+	src/common/smig_agent_store.c src/common/smig_agent_store.h
 src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(HWLOC_CFLAGS) $(MUNGE_CFLAGS)
 src_common_libsmig_core_la_LIBADD = src/common/libsmig_image.la \
 	$(GLIB_LIBS) $(HWLOC_LIBS) $(MUNGE_LIBS) $(METIS_LIBS) -lm

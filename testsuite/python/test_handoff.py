@@ -93,8 +93,9 @@ def test_handoff(cluster, needs_plugins, local_store):
             assert st.st_mode & 0o777 == 0o600, oct(st.st_mode)
             assert st.st_uid == os.stat(os.path.dirname(dst)).st_uid
             log = c.read_log(f"slurmd.{restored[rank]}")
-            assert re.search(rf"JobId={job} rank={rank} generation=1 "
-                             rf"node={restored[rank]}: image received and verified", log), \
+            assert re.search(rf"JobId={job} StepId=\d+ node={restored[rank]}: "
+                             rf"rank={rank} generation=1: image received and verified",
+                             log), \
                 f"no hand-off line in slurmd.{restored[rank]}.log"
         # Ranks that stayed never had their images copied anywhere.
         for rank in set(range(6)) - set(moving):
@@ -226,8 +227,8 @@ def test_image_fault_agent_killed(cluster, needs_plugins, local_store):
         assert not os.path.exists(os.path.join(tdir, tmp.split(".tmp.")[0])), \
             "the partial image got an image's name"
         log = c.read_log(f"slurmd.{victim}")
-        assert re.search(rf"JobId={job} StepId=0 rank=2 generation=\d+: hand-off "
-                         rf"to node {target} failed: \S*rank2\.g\d+\.img: ", log), \
+        assert re.search(rf"JobId={job} StepId=0 node={victim}: rank=2 generation=\d+: "
+                         rf"hand-off to node {target} failed: \S*rank2\.g\d+\.img: ", log), \
             f"no hand-off failure naming the file in slurmd.{victim}.log"
         with open(go, "w"):
             pass

@@ -95,3 +95,11 @@ testsuite_unit_smigd_comment_test_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/
 testsuite_unit_smigd_comment_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_smigd_comment_test_LDADD = $(CHECK_LIBS) $(GLIB_LIBS)
 endif
+# agent-test: the node agent's protocol engine, against a fake and a real balancer.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/agent-test
+TESTS += testsuite/unit/agent-test
+testsuite_unit_agent_test_SOURCES = testsuite/unit/agent-test.c
+testsuite_unit_agent_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_agent_test_LDADD = $(UNIT_LDADD)
+endif

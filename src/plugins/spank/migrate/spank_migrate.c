@@ -548,9 +548,9 @@ SMIG_SPANK_EXPORT int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
 SMIG_SPANK_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	if (smig_spank.active && spank_remote(sp))
-		smig_agent_start(sp);
+		smig_spank_agent_start(sp);
 	else if (smig_spank.unprotected && spank_remote(sp))
-		smig_agent_report(sp, smig_spank.unprotected);
+		smig_spank_agent_report(sp, smig_spank.unprotected);
 	return 0;
 }
 
@@ -560,7 +560,7 @@ SMIG_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int ac,
 	if (spank_remote(sp) && task_job_nodes_restore(sp) < 0)
 		return -1;
 	if (smig_spank.active && spank_remote(sp))
-		return smig_agent_task_init(sp);
+		return smig_spank_agent_task_init(sp);
 	return 0;
 }
 
@@ -577,7 +577,7 @@ SMIG_SPANK_EXPORT int slurm_spank_exit(spank_t sp, int ac, char **av)
 	spank_context_t ctx = spank_context();
 
 	if (ctx == S_CTX_REMOTE && smig_spank.active) {
-		smig_agent_stop();
+		smig_spank_agent_stop();
 		smig_sample_fini();
 	}
 	if (ctx == S_CTX_REMOTE)

@@ -2,8 +2,10 @@
 /*
  * spank_migrate.h - private declarations of spank_migrate.so
  *
- * spank_migrate.c holds the option and the SPANK hooks, agent.c the node agent
- * (slurmstepd, remote context), relaunch.c the srun side (local context).
+ * spank_migrate.c holds the option and the SPANK hooks, agent.c the Slurm and
+ * PMIx glue of the node agent (slurmstepd, remote context; its protocol engine
+ * and image store are src/common/smig_agent*.c), relaunch.c the srun side
+ * (local context).
  * Every hook runs in the main thread of its process; agent.c and relaunch.c
  * each own at most one thread, started in a user_init hook and joined in
  * slurm_spank_exit().
@@ -61,36 +63,36 @@ int smig_spank_wait(int fd, int wake_fd, int timeout_ms);
 /* smig_spank_wake - make smig_spank_wait() on wake_fd return SMIG_WAIT_WAKE */
 void smig_spank_wake(int wake_fd);
 
-/* agent.c: the node agent of one step on one node (slurmstepd) */
+/* agent.c: the host of the node agent of one step on one node (slurmstepd) */
 
 /*
- * smig_agent_start - resolve libpmix, register the -107 handler and start
- * the agent thread (slurm_spank_user_init). Failures are logged; the step
+ * smig_spank_agent_start - resolve libpmix, register the -107 handler and
+ * start the agent thread (slurm_spank_user_init). Failures are logged; the step
  * runs on without migration.
  */
-void smig_agent_start(spank_t sp);
+void smig_spank_agent_start(spank_t sp);
 
 /*
- * smig_agent_task_init - capture=signal, in the task before exec
+ * smig_spank_agent_task_init - capture=signal, in the task before exec
  * (task_init_privileged, root; no PMIx): SLURM_MIGRATE_CHECKPOINT_FILE for
  * the rank and, with SLURM_MIGRATE_RESTORE_GEN, the payload of the rank's
  * verified image of that generation written back into that file
  * RET 0, or -1 (logged) when the image cannot be restored: the task fails
  *     rather than start from nothing
  */
-int smig_agent_task_init(spank_t sp);
+int smig_spank_agent_task_init(spank_t sp);
 
 /*
- * smig_agent_report - the step cannot be protected on this node (the job's
- * image directory could not be made, ...): tell the balancer (HELLO_AGENT
+ * smig_spank_agent_report - the step cannot be protected on this node (the
+ * job's image directory could not be made, ...): tell the balancer (HELLO_AGENT
  * with "error"), which records it in the job's last_error and tells the
  * step's srun (slurm_spank_user_init). Failures are logged.
  * IN why - what went wrong (borrowed)
  */
-void smig_agent_report(spank_t sp, const char *why);
+void smig_spank_agent_report(spank_t sp, const char *why);
 
-/* smig_agent_stop - send BYE, join the thread, deregister, free (exit) */
-void smig_agent_stop(void);
+/* smig_spank_agent_stop - BYE, join the threads, deregister, free (exit) */
+void smig_spank_agent_stop(void);
 
 /* sample.c: what the agent measures (see its header comment) */
 

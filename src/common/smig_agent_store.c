@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_agent_store.c - the node agent's image store: verify, record as
+ * good, hand off between nodes, wrap capture=signal checkpoint files
+ * (see smig_agent_store.h)
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "smig_agent.h"
+#include "smig_agent_store.h"
+#include "smig_log.h"
+#include "smig_wire.h"
+
+#define CTX(st) SMIG_CTX_NODE((st)->job_id, (st)->step_id, (st)->node)
+
+/*
+ * dir_check - the job directory is still the one made at the step's start
+ * (not replaced, e.g. by a symbolic link): checked before every image is
+ * verified, written, received or recorded as good
+ * RET 0, or a negative code with errbuf set (and logged)
+ */
+static int dir_check(const smig_agent_store_t *st, char *errbuf,
+		     size_t errlen)
+{
+	int rc = smig_dir_check(st->dir, st->dir_id, errbuf, errlen);
+
+	if (rc < 0)
+		smig_cerror(CTX(st), "%s", errbuf);
+	return rc;
+}
+
+/* job_owner - uid and gid of the job directory (the job's user) */
+static void job_owner(const smig_agent_store_t *st, uint32_t *uid,
+		      uint32_t *gid)
+{
+	struct stat s;
+
+	if (stat(st->dir, &s) < 0) {
+		*uid = *gid = (uint32_t) -1;
+		return;
+	}
+	*uid = s.st_uid;
+	*gid = s.st_gid;
+}
+
+int smig_agent_store_verify(const smig_agent_store_t *st, uint32_t rank,
+			    uint64_t gen, uint64_t *bytes, char *errbuf,
+			    size_t errlen)
+{
+	char path[PATH_MAX];
+	smig_image_hdr_t hdr;
+	int rc;
+
+	rc = dir_check(st, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	rc = smig_image_path(path, sizeof(path), st->dir, rank, gen);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "%s/rank%u.g%" PRIu64 ".img: path too long",
+			 st->dir, rank, gen);
+		return rc;
+	}
+	rc = smig_image_verify(path, &hdr, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (hdr.job_id != st->job_id || hdr.rank != rank ||
+	    hdr.generation != gen) {
+		snprintf(errbuf, errlen, "%.200s: header says job %u rank %u generation %" PRIu64 ", expected job %u rank %u generation %" PRIu64,
+			 path, hdr.job_id, hdr.rank, hdr.generation,
+			 st->job_id, rank, gen);
+		return SMIG_IMAGE_EINVAL;
+	}
+	*bytes = hdr.payload_len;
+	return 0;
+}
+
+void smig_agent_store_commit(const smig_agent_store_t *st, uint64_t gen)
+{
+	char errbuf[512] = "";
+	uint64_t keep_from = gen;
+	uint32_t uid, gid;
+	int rc;
+
+	if (dir_check(st, errbuf, sizeof(errbuf)) < 0) {
+		smig_cerror(CTX(st), "generation=%" PRIu64 ": not recorded as good",
+			    gen);
+		return;
+	}
+	/* The job directory belongs to the job's user (make_job_dir()). */
+	job_owner(st, &uid, &gid);
+	rc = smig_store_commit(st->dir, gen, st->retain, uid, gid, &keep_from,
+			       errbuf, sizeof(errbuf));
+	if (rc < 0) {
+		smig_cerror(CTX(st), "generation=%" PRIu64 ": cannot record it as good: %s",
+			    gen, errbuf);
+		return;
+	}
+	rc = smig_store_prune(st->dir, st->ranks, st->nranks, keep_from, gen,
+			      errbuf, sizeof(errbuf));
+	if (rc < 0)
+		smig_cerror(CTX(st), "retention: %s", errbuf);
+	else
+		smig_cdebug(CTX(st), "generation %" PRIu64 " good, %d old image files deleted (keeping generations >= %" PRIu64 ")",
+			    gen, rc, keep_from);
+}
+
+/* handoff_msg - a HANDOFF on a hand-off connection (not the balancer's) */
+static bool handoff_msg(const smig_agent_store_t *st, int fd,
+			GVariantBuilder *b, GError **error)
+{
+	smig_msg_t *msg = smig_msg_new(SMIG_MSG_HANDOFF,
+				       g_variant_builder_end(b));
+	bool ok = smig_wire_send(fd, st->auth, msg, error);
+
+	smig_msg_free(msg);
+	return ok;
+}
+
+static void builder_start(GVariantBuilder *b, uint32_t job, uint32_t step,
+			  uint64_t gen, uint32_t rank)
+{
+	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(b, "{sv}", "job", g_variant_new_uint32(job));
+	g_variant_builder_add(b, "{sv}", "step", g_variant_new_uint32(step));
+	g_variant_builder_add(b, "{sv}", "gen", g_variant_new_uint64(gen));
+	g_variant_builder_add(b, "{sv}", "rank", g_variant_new_uint32(rank));
+}
+
+int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
+			  uint64_t gen, const char *to, const char *addr,
+			  uint16_t port, char *errbuf, size_t errlen)
+{
+	int timeout = (int) MIN(st->timeout_ms, (uint32_t) G_MAXINT);
+	struct timeval tv = { .tv_sec = timeout / 1000,
+			      .tv_usec = timeout % 1000 * 1000 };
+	const char *text = "";
+	smig_msg_t *reply = NULL;
+	char path[PATH_MAX];
+	GError *err = NULL;
+	GVariantBuilder b;
+	int32_t status = 0;
+	struct stat s;
+	int fd = -1;
+
+	if (smig_image_path(path, sizeof(path), st->dir, rank, gen) < 0 ||
+	    lstat(path, &s) < 0 || !S_ISREG(s.st_mode)) {
+		snprintf(errbuf, errlen, "%s/rank%u.g%" PRIu64 ".img: not a regular file",
+			 st->dir, rank, gen);
+		return SMIG_IMAGE_EINVAL;
+	}
+	fd = smig_wire_connect(addr, port, SMIG_AGENT_CONNECT_TIMEOUT_MS,
+			       &err);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "node %s at %s:%u: %s", to, addr,
+			 port, err->message);
+		status = -ECONNREFUSED;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	builder_start(&b, st->job_id, st->step_id, gen, rank);
+	g_variant_builder_add(&b, "{sv}", "bytes",
+			      g_variant_new_uint64((uint64_t) s.st_size));
+	if (!handoff_msg(st, fd, &b, &err)) {
+		snprintf(errbuf, errlen, "node %s: %s", to, err->message);
+		status = -EPIPE;
+		goto out;
+	}
+	status = smig_image_send(path, fd, (uint64_t) s.st_size, errbuf,
+				 errlen);
+	if (status)
+		goto out;
+	reply = smig_wire_recv(fd, st->auth, timeout, &err);
+	if (!reply || reply->type != SMIG_MSG_HANDOFF ||
+	    !smig_msg_get_i32(reply, "status", &status)) {
+		snprintf(errbuf, errlen, "node %s: no hand-off reply: %s", to,
+			 err ? err->message : "not a HANDOFF with status");
+		status = -EPROTO;
+		goto out;
+	}
+	if (status && smig_msg_get_str(reply, "msg", &text))
+		snprintf(errbuf, errlen, "node %s: %s", to, text);
+	else if (!status)
+		smig_cverbose(CTX(st), "rank=%u generation=%" PRIu64 ": %lld bytes sent to node %s",
+			      rank, gen, (long long) s.st_size, to);
+out:
+	g_clear_error(&err);
+	smig_msg_free(reply);
+	if (fd >= 0)
+		close(fd);
+	return status;
+}
+
+void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
+{
+	struct timeval tv = { .tv_sec = SMIG_AGENT_RECV_TIMEOUT_MS / 1000 };
+	uint32_t job, step = 0, rank, uid, gid;
+	uint64_t gen, bytes;
+	char errbuf[512] = "";
+	smig_image_hdr_t hdr;
+	GError *err = NULL;
+	GVariantBuilder b;
+	smig_msg_t *msg;
+	int32_t status;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	msg = smig_wire_recv(fd, st->auth, SMIG_AGENT_RECV_TIMEOUT_MS, &err);
+	if (!msg) {
+		smig_cerror(CTX(st), "hand-off receiver: %s", err->message);
+		g_error_free(err);
+		return;
+	}
+	job_owner(st, &uid, &gid);
+	if (msg->type != SMIG_MSG_HANDOFF ||
+	    !smig_msg_get_u32(msg, "job", &job) ||
+	    !smig_msg_get_u32(msg, "step", &step) ||
+	    !smig_msg_get_u64(msg, "gen", &gen) ||
+	    !smig_msg_get_u32(msg, "rank", &rank) ||
+	    !smig_msg_get_u64(msg, "bytes", &bytes) ||
+	    job != st->job_id || gen == 0 ||
+	    (msg->uid != 0 && msg->uid != uid)) {
+		smig_cerror(CTX(st), "hand-off receiver: %s from uid %u is not a HANDOFF of this job (job u, step u, gen t > 0, rank u, bytes t) from root or the job's user: refused",
+			    smig_msg_type_name(msg->type), msg->uid);
+		smig_msg_free(msg);
+		return;
+	}
+	smig_msg_free(msg);
+	status = dir_check(st, errbuf, sizeof(errbuf));
+	if (!status)
+		status = smig_image_receive(st->dir, job, rank, gen, fd, bytes,
+					    uid, gid, &hdr, errbuf,
+					    sizeof(errbuf));
+	if (status)
+		smig_cerror(SMIG_CTX_NODE(job, step, st->node),
+			    "rank=%u generation=%" PRIu64 ": hand-off refused: %s",
+			    rank, gen, errbuf);
+	else
+		smig_cinfo(SMIG_CTX_NODE(job, step, st->node),
+			   "rank=%u generation=%" PRIu64 ": image received and verified (%" PRIu64 " bytes)",
+			   rank, gen, bytes);
+	builder_start(&b, job, step, gen, rank);
+	g_variant_builder_add(&b, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(errbuf));
+	if (!handoff_msg(st, fd, &b, &err)) {
+		smig_cerror(SMIG_CTX_NODE(job, step, st->node),
+			    "rank=%u: hand-off reply: %s", rank, err->message);
+		g_error_free(err);
+	}
+}
+
+int smig_agent_store_ckpt_path(const smig_agent_store_t *st, char *buf,
+			       size_t len, uint32_t rank)
+{
+	int n = snprintf(buf, len, "%s/rank%u.ckpt", st->dir, rank);
+
+	return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* read_all - the whole of fd (size bytes) into buf */
+static int read_all(int fd, void *buf, size_t size, const char *name,
+		    char *errbuf, size_t errlen)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = read(fd, (char *) buf + got, size - got);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			snprintf(errbuf, errlen, "%s: read at byte %zu of %zu: %s",
+				 name, got, size,
+				 n < 0 ? g_strerror(-rc) : "file shrank");
+			return rc;
+		}
+		got += n;
+	}
+	return 0;
+}
+
+int smig_agent_store_wrap(const smig_agent_store_t *st, uint32_t rank,
+			  uint64_t gen, const char *ckpt, char *errbuf,
+			  size_t errlen)
+{
+	smig_image_hdr_t hdr = { 0 };
+	char path[PATH_MAX];
+	struct stat s, dst;
+	void *buf = NULL;
+	int fd, rc = 0;
+
+	rc = dir_check(st, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	fd = open(ckpt, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: open: %s", ckpt, g_strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &s) < 0 || stat(st->dir, &dst) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: stat: %s", ckpt, g_strerror(-rc));
+		goto out_close;
+	}
+	if (!S_ISREG(s.st_mode) || s.st_uid != dst.st_uid) {
+		snprintf(errbuf, errlen, "%s: not a regular file of the job's user (uid %u)",
+			 ckpt, (unsigned) dst.st_uid);
+		rc = -EPERM;
+		goto out_close;
+	}
+	if ((uint64_t) s.st_size > SMIG_IMAGE_MAX_PAYLOAD) {
+		snprintf(errbuf, errlen, "%s: %jd bytes, more than an image holds (%" PRIu64 ")",
+			 ckpt, (intmax_t) s.st_size,
+			 (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		rc = -EFBIG;
+		goto out_close;
+	}
+	buf = g_try_malloc(s.st_size ? s.st_size : 1);
+	if (!buf) {
+		snprintf(errbuf, errlen, "%s: no memory for %jd bytes", ckpt,
+			 (intmax_t) s.st_size);
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	rc = read_all(fd, buf, s.st_size, ckpt, errbuf, errlen);
+	if (rc < 0)
+		goto out_free;
+	hdr.job_id = st->job_id;
+	hdr.step_id = st->step_id;
+	hdr.rank = rank;
+	hdr.nranks = st->ntasks;
+	hdr.generation = gen;
+	hdr.payload_len = s.st_size;
+	hdr.created_ns = g_get_real_time() * 1000;
+	g_strlcpy(hdr.tag, "signal", sizeof(hdr.tag));
+	rc = smig_image_write(st->dir, &hdr, buf, path, sizeof(path), errbuf,
+			      errlen);
+	if (rc == 0 && lchown(path, dst.st_uid, dst.st_gid) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: chown to uid %u: %s", path,
+			 (unsigned) dst.st_uid, g_strerror(-rc));
+	}
+out_free:
+	g_free(buf);
+out_close:
+	close(fd);
+	return rc;
+}
+
+int smig_agent_store_restore_gen(const smig_agent_store_t *st,
+				 const char *val, uint64_t *gen, char *errbuf,
+				 size_t errlen)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
+	size_t n = 0;
+	int rc;
+
+	*gen = 0;
+	if (!val || !val[0] || !strcmp(val, "none"))
+		return 0;
+	if (strcmp(val, "last")) {
+		if (!g_ascii_string_to_unsigned(val, 10, 1, UINT64_MAX, gen,
+						NULL)) {
+			snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
+				 val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	rc = smig_store_good_read(st->dir, gens, &n, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (!n) {
+		snprintf(errbuf, errlen, "SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s",
+			 st->dir, SMIG_STORE_MANIFEST);
+		return -ENOENT;
+	}
+	*gen = gens[n - 1];
+	return 0;
+}
+
+/* write_all - len bytes of buf to fd; false with errno set */
+static bool write_all(int fd, const void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, (const char *) buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return false;
+		off += n;
+	}
+	return true;
+}
+
+int smig_agent_store_unwrap(const smig_agent_store_t *st, uint32_t rank,
+			    uint64_t gen, const char *ckpt, uint32_t uid,
+			    uint32_t gid, char *errbuf, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	smig_image_hdr_t hdr;
+	void *payload = NULL;
+	int fd, rc;
+
+	if (smig_image_path(path, sizeof(path), st->dir, rank, gen) < 0 ||
+	    snprintf(tmp, sizeof(tmp), "%s.restore", ckpt) >= (int) sizeof(tmp)) {
+		snprintf(errbuf, errlen, "%s: path too long", ckpt);
+		return -ENAMETOOLONG;
+	}
+	rc = smig_image_read(path, &hdr, &payload, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	if (hdr.job_id != st->job_id || hdr.rank != rank ||
+	    hdr.generation != gen) {
+		snprintf(errbuf, errlen, "%.200s: header says job %u rank %u generation %" PRIu64 ", expected job %u rank %u generation %" PRIu64,
+			 path, hdr.job_id, hdr.rank, hdr.generation,
+			 st->job_id, rank, gen);
+		free(payload);
+		return SMIG_IMAGE_EINVAL;
+	}
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%s: unlink: %s", tmp, g_strerror(-rc));
+		free(payload);
+		return rc;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || fchown(fd, uid, gid) < 0 ||
+	    !write_all(fd, payload, hdr.payload_len))
+		goto fail;
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, ckpt) < 0)
+		goto fail;
+	free(payload);
+	return 0;
+fail:
+	rc = -errno;
+	snprintf(errbuf, errlen, "%.1000s: writing %" PRIu64 " bytes of %.1000s: %s", tmp,
+		 hdr.payload_len, path, g_strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(payload);
+	return rc;
+}
