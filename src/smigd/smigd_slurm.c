@@ -32,6 +32,7 @@
 #include <slurm/slurm_errno.h>
 
 #include "smig_error.h"
+#include "smig_hostlist.h"
 #include "smig_log.h"
 #include "smig_policy.h"
 #include "smigd_comment.h"
@@ -43,6 +44,46 @@
 #define PUBLISH_GAP_US (1000 * 1000)
 /* Slurm's own default credential lifetime (src/common/slurm_cred.c). */
 #define DEFAULT_CRED_EXPIRE 1200
+
+/*
+ * What differs between Slurm releases, in this file only. configure's
+ * SMIG_SLURM_STEP_ID_API: from 26.05 the job calls and records name a job
+ * by a slurm_step_id_t (job_desc_msg_t.step_id, slurm_job_info_t.step_id).
+ */
+#if SMIG_SLURM_STEP_ID_API
+#define JOB_INFO_ID(j) ((j)->step_id.job_id)
+#define JOB_DESC_SET_ID(d, id) ((d)->step_id.job_id = (id))
+
+static slurm_step_id_t job_step_id(uint32_t job_id)
+{
+	slurm_step_id_t id = SLURM_STEP_ID_INITIALIZER;
+
+	id.job_id = job_id;
+	return id;
+}
+#else
+#define JOB_INFO_ID(j) ((j)->job_id)
+#define JOB_DESC_SET_ID(d, id) ((d)->job_id = (id))
+#endif
+
+/* slurm_load_job() of one job; *msg freed with slurm_free_job_info_msg() */
+static int load_job(job_info_msg_t **msg, uint32_t job_id)
+{
+#if SMIG_SLURM_STEP_ID_API
+	return slurm_load_job(msg, job_step_id(job_id), SHOW_ALL);
+#else
+	return slurm_load_job(msg, job_id, SHOW_ALL);
+#endif
+}
+
+static int requeue_job(uint32_t job_id)
+{
+#if SMIG_SLURM_STEP_ID_API
+	return slurm_requeue(job_step_id(job_id), 0);
+#else
+	return slurm_requeue(job_id, 0);
+#endif
+}
 
 typedef struct node_ent {
 	uint32_t state;		/* node_state as slurmctld sent it */
@@ -145,6 +186,8 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 			    "unset", slurm_strerror(e));
 		return NULL;
 	}
+#if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 2, 0)
+	/* SlurmctldPlugstack (and the slurmctld plugin) is gone in 23.02. */
 	if (ctl->slurmctld_plugstack &&
 	    strstr(ctl->slurmctld_plugstack, "migrate")) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
@@ -153,6 +196,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 		slurm_free_ctl_conf(ctl);
 		return NULL;
 	}
+#endif
 	s = g_new0(smigd_slurm_t, 1);
 	g_mutex_init(&s->lock);
 	s->admin_uid = ctl->slurm_user_id;
@@ -296,7 +340,7 @@ static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
 	e = g_hash_table_lookup(s->jobs, GUINT_TO_POINTER(job_id));
 	if (e && e->loaded && max_age && now - e->loaded < max_age)
 		return e;
-	if (slurm_load_job(&msg, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+	if (load_job(&msg, job_id) != SLURM_SUCCESS) {
 		e_no = errno;
 		if (e_no != ESLURM_INVALID_JOB_ID) {
 			ctld_failed(s, "slurm_load_job", e_no);
@@ -328,7 +372,7 @@ static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
 	for (uint32_t i = 0; i < msg->record_count; i++) {
 		slurm_job_info_t *j = &msg->job_array[i];
 
-		if (j->job_id != job_id)
+		if (JOB_INFO_ID(j) != job_id)
 			continue;
 		e->found = true;
 		e->state = j->job_state;
@@ -431,32 +475,48 @@ static const char *requeue_refusal(const job_ent_t *e)
 
 /*
  * The job's own exclusions and the bad nodes, as one hostlist expression
- * (caller free()s), or NULL if a node is not known to slurmctld. Lock held.
+ * (caller g_free()s), or NULL if a node is not known to slurmctld or an
+ * expression is bad. Lock held. Our own hostlist code, not libslurm's: its
+ * public hostlist API changed in 23.02 (hostlist_t became a pointer type,
+ * slurm_hostlist_ranged_string_malloc() went away).
  */
 static char *merge_exclude(smigd_slurm_t *s, const char *own,
 			   const char *exclude)
 {
-	hostlist_t hl = slurm_hostlist_create(exclude);
-	char *host, *merged = NULL;
-	bool known = true;
+	char **bad = NULL, **mine = NULL, *merged = NULL;
+	GPtrArray *names;
+	GError *err = NULL;
+	size_t i;
 
-	if (!hl)
-		return NULL;
+	bad = smig_hostlist_expand(exclude, &err);
+	if (!bad)
+		goto out_err;
 	nodes_refresh(s);
-	while (known && (host = slurm_hostlist_shift(hl))) {
-		known = g_hash_table_contains(s->nodes, host);
-		free(host);
+	for (i = 0; bad[i]; i++)
+		if (!g_hash_table_contains(s->nodes, bad[i]))
+			goto out_free;
+	if (own && *own) {
+		mine = smig_hostlist_expand(own, &err);
+		if (!mine)
+			goto out_err;
 	}
-	slurm_hostlist_destroy(hl);
-	if (!known)
-		return NULL;
-	hl = slurm_hostlist_create(own && *own ? own : NULL);
-	if (!hl)
-		return NULL;
-	slurm_hostlist_push(hl, exclude);
-	slurm_hostlist_uniq(hl);
-	merged = slurm_hostlist_ranged_string_malloc(hl);
-	slurm_hostlist_destroy(hl);
+	names = g_ptr_array_new();
+	for (i = 0; mine && mine[i]; i++)
+		g_ptr_array_add(names, mine[i]);
+	for (i = 0; bad[i]; i++)
+		if (!mine || !g_strv_contains((const char *const *) mine,
+					      bad[i]))
+			g_ptr_array_add(names, bad[i]);
+	g_ptr_array_add(names, NULL);
+	merged = smig_hostlist_compress((const char *const *) names->pdata);
+	g_ptr_array_free(names, TRUE);
+	goto out_free;
+out_err:
+	smig_error("ExcNodeList: %s", err->message);
+	g_error_free(err);
+out_free:
+	g_strfreev(mine);
+	g_strfreev(bad);
 	return merged;
 }
 
@@ -488,13 +548,13 @@ static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
 		why = "excluded nodes not known to slurmctld";
 		goto out;
 	}
-	if (slurm_requeue(job_id, 0) != SLURM_SUCCESS) {
+	if (requeue_job(job_id) != SLURM_SUCCESS) {
 		why = slurm_strerror(errno);
 		goto out;
 	}
 	e->loaded = 0;
 	slurm_init_job_desc_msg(&desc);
-	desc.job_id = job_id;
+	JOB_DESC_SET_ID(&desc, job_id);
 	desc.exc_nodes = merged;
 	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
 		rc = errno;
@@ -505,7 +565,7 @@ static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
 	}
 out:
 	g_mutex_unlock(&s->lock);
-	free(merged);
+	g_free(merged);
 	if (why) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_STATE,
 			    "JobId=%u: %s", job_id, why);
@@ -551,7 +611,7 @@ static int host_job_release(void *ctx, uint32_t job_id)
 	    e->eligible_time > e->submit_time + (time_t) s->cred_expire + 1)
 		goto out;
 	slurm_init_job_desc_msg(&desc);
-	desc.job_id = job_id;
+	JOB_DESC_SET_ID(&desc, job_id);
 	desc.begin_time = begin;
 	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
 		int err = errno;
@@ -601,7 +661,7 @@ static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
 	char *have, *comment;
 	int e;
 
-	if (slurm_load_job(&msg, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+	if (load_job(&msg, job_id) != SLURM_SUCCESS) {
 		e = errno;
 		if (e == ESLURM_INVALID_JOB_ID)
 			return false;
@@ -610,7 +670,7 @@ static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
 	}
 	ctld_answered(s);
 	for (uint32_t i = 0; i < msg->record_count; i++)
-		if (msg->job_array[i].job_id == job_id)
+		if (JOB_INFO_ID(&msg->job_array[i]) == job_id)
 			j = &msg->job_array[i];
 	if (!j || (j->job_state & JOB_STATE_BASE) > JOB_SUSPENDED) {
 		slurm_free_job_info_msg(msg);
@@ -628,7 +688,7 @@ static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
 	comment = smigd_comment_set(j->admin_comment, p->want);
 	slurm_free_job_info_msg(msg);
 	slurm_init_job_desc_msg(&desc);
-	desc.job_id = job_id;
+	JOB_DESC_SET_ID(&desc, job_id);
 	desc.admin_comment = comment;
 	if (slurm_update_job(&desc) != SLURM_SUCCESS) {
 		e = errno;

@@ -6,6 +6,7 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/agent.c \
 	src/plugins/spank/migrate/relaunch.c \
 	src/plugins/spank/migrate/sample.c \
+	src/plugins/spank/migrate/slurm_compat.h \
 	src/plugins/spank/migrate/spank_migrate.h
 spank_migrate_la_CPPFLAGS = $(AM_CPPFLAGS) $(SLURM_CPPFLAGS) $(PMIX_CFLAGS) \
 	-DSMIG_LIBDIR='"$(libdir)"'

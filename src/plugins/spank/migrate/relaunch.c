@@ -47,6 +47,7 @@
 #include "smig_auth.h"
 #include "smig_hostlist.h"
 #include "smig_wire.h"
+#include "slurm_compat.h"
 #include "spank_migrate.h"
 
 #define CONNECT_TIMEOUT_MS	5000
@@ -584,10 +585,10 @@ static bool agent_lost(const smig_msg_t *msg)
 		return false;
 	slurm_error("migrate: JobId=%u StepId=%u: the node agent of %s is gone (its slurmstepd died): ending the step; restart it from its last good image with SLURM_MIGRATE_RESTORE_GEN=last",
 		    rl.job_id, rl.step_id, node);
-	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+	if (smig_slurm_kill_step(rl.job_id, rl.step_id) != 0)
 		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
 			    rl.job_id, rl.step_id,
-			    slurm_strerror(slurm_get_errno()));
+			    slurm_strerror(errno));
 	return true;
 }
 
@@ -648,10 +649,10 @@ static bool restore_timed_out(const smig_msg_t *msg)
 			    rl.job_id, rl.step_id, try, tries, ranks, gen,
 			    timeout, gen);
 	}
-	if (slurm_kill_job_step(rl.job_id, rl.step_id, SIGKILL) != 0)
+	if (smig_slurm_kill_step(rl.job_id, rl.step_id) != 0)
 		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
 			    rl.job_id, rl.step_id,
-			    slurm_strerror(slurm_get_errno()));
+			    slurm_strerror(errno));
 	return true;
 }
 
@@ -690,11 +691,10 @@ static gpointer relaunch_main(gpointer unused)
 			/* The ranks were told to stop but did not end. */
 			slurm_error("migrate: JobId=%u StepId=%u: the step did not end within MigrateRelaunchGrace after the move was committed: killing it",
 				    rl.job_id, rl.step_id);
-			if (slurm_kill_job_step(rl.job_id, rl.step_id,
-						SIGKILL) != 0)
+			if (smig_slurm_kill_step(rl.job_id, rl.step_id) != 0)
 				slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
 					    rl.job_id, rl.step_id,
-					    slurm_strerror(slurm_get_errno()));
+					    slurm_strerror(errno));
 			killed = true;
 			continue;
 		}
@@ -1039,25 +1039,25 @@ static void wait_step_gone(void)
 	gint64 start = g_get_monotonic_time();
 	gint64 end = start + 1000 * (gint64) STEP_GONE_WAIT_MS;
 	job_step_info_response_msg_t *resp;
-	int rc, polls = 0;
+	int rc, e, polls = 0;
 
 	for (;;) {
 		resp = NULL;
-		rc = slurm_get_job_steps(0, rl.job_id, rl.step_id, &resp,
-					 SHOW_ALL);
+		rc = smig_slurm_get_step(rl.job_id, rl.step_id, &resp);
+		e = errno;
 		if (rc == 0 && resp && resp->job_step_count == 0) {
 			slurm_free_job_step_info_response_msg(resp);
 			break;
 		}
 		if (resp)
 			slurm_free_job_step_info_response_msg(resp);
-		if (rc != 0 && slurm_get_errno() == ESLURM_INVALID_JOB_ID)
+		if (rc != 0 && e == ESLURM_INVALID_JOB_ID)
 			break;
 		if (g_get_monotonic_time() >= end) {
 			slurm_error("migrate: JobId=%u StepId=%u: slurmctld still lists the step after %u s (%s); relaunching anyway",
 				    rl.job_id, rl.step_id,
 				    STEP_GONE_WAIT_MS / 1000,
-				    rc ? slurm_strerror(slurm_get_errno()) :
+				    rc ? slurm_strerror(e) :
 				    "step listed");
 			return;
 		}
