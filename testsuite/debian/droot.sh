@@ -51,10 +51,11 @@ droot_codename() {
 	esac
 }
 
-# The stamp that says which recipe made a root: the package list and this
-# script. A root with another stamp is made again.
+# The stamp that says which recipe made a root: the package list and the
+# steps that make it (droot_make, as bash prints it). A root with another
+# stamp is made again; a change elsewhere (how a root is entered) keeps it.
 droot_stamp() {
-	{ echo "$DROOT_PACKAGES" | tr -s ' \n' '\n\n' | sort; cat "$DROOT_SELF"; } |
+	{ echo "$DROOT_PACKAGES" | tr -s ' \n' '\n\n' | sort; declare -f droot_make; } |
 		sha256sum | cut -c1-16
 }
 
