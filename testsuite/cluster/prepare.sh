@@ -135,7 +135,7 @@ prep_build() {
 	mkdir -p "$build"
 	if [[ ! -f $build/Makefile || $repo/configure -nt $build/config.status ]]; then
 		prep_say "configure in $build"
-		(cd "$build" && "$repo/configure" -q --with-slurm-source="$SLURM_SOURCE") ||
+		(cd "$build" && "$repo/configure" -q ${SLURM_SOURCE:+--with-slurm-source="$SLURM_SOURCE"}) ||
 			prep_die "configure failed: see $build/config.log"
 	fi
 	prep_say "make -j2 in $build"

@@ -7,17 +7,20 @@
 # usage: testsuite/debian/droot.sh make RELEASE
 #        testsuite/debian/droot.sh run [--net] [--bind HOSTDIR:DIR[:ro]]... RELEASE -- CMD...
 #        testsuite/debian/droot.sh path RELEASE
+#        testsuite/debian/droot.sh check
 #   RELEASE   12 | 13 | sid (also bookworm, trixie)
 #   make      debootstrap the release from Debian's archive and install the
 #             packages the project needs inside; cached under
 #             $SMIG_CACHE_DIR/roots/CODENAME (default /var/cache/slurm-migrate)
-#             and made again when its package list or this script changes
+#             and made again when its package list or droot_make changes
 #   run       run CMD inside the root: new mount, PID, UTS and IPC namespaces
 #             (and a network namespace with only loopback: --net); proc,
 #             sys, a private /dev, /dev/pts, /dev/shm and tmpfs on /run and
 #             /tmp; HOSTDIR bound at DIR. Every process inside dies with CMD,
 #             every mount goes with the namespace: nothing stays behind.
 #   path      print the root's directory (made if needed)
+#   check     (inside a root) are the packages a root gets installed here?
+#             Names the missing ones, exit 1 if any
 #
 # The roots are kept read-only in use: CMD writes only in the bound
 # directories, /run and /tmp (and /etc/passwd, /etc/group of the root, for
@@ -174,6 +177,18 @@ droot_inside() {
 	exit $?
 }
 
+# droot_check - the packages of a root are installed (on this system)
+droot_check() {
+	local p missing=()
+
+	for p in $DROOT_PACKAGES; do
+		[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] ||
+			missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	droot_die "not installed here: ${missing[*]} (the root is made with them: remake it with droot.sh make RELEASE after removing $DROOT_CACHE/CODENAME)"
+}
+
 droot_main() {
 	local cmd=${1:-} net=no binds=() root
 	shift || true
@@ -181,6 +196,7 @@ droot_main() {
 	__inside) droot_inside "$@" ;;
 	make) [[ $# == 1 ]] || droot_die "usage: make RELEASE"; droot_make "$1" >/dev/null ;;
 	path) [[ $# == 1 ]] || droot_die "usage: path RELEASE"; droot_make "$1" ;;
+	check) droot_check ;;
 	run)
 		while (($# > 0)); do
 			case $1 in
@@ -195,7 +211,7 @@ droot_main() {
 		root=$(droot_make "$1")
 		shift 2
 		droot_enter "$root" "$net" "${binds[@]}" -- "$@" ;;
-	*) sed -n '4,22p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '4,25p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 }
 
