@@ -46,9 +46,11 @@
 #define DEFAULT_CRED_EXPIRE 1200
 
 /*
- * What differs between Slurm releases, in this file only. configure's
- * SMIG_SLURM_STEP_ID_API: from 26.05 the job calls and records name a job
- * by a slurm_step_id_t (job_desc_msg_t.step_id, slurm_job_info_t.step_id).
+ * What differs between Slurm releases, in this file only, as configure
+ * found it: SMIG_SLURM_STEP_ID_API, from 26.05 the job calls and records
+ * name a job by a slurm_step_id_t (job_desc_msg_t.step_id,
+ * slurm_job_info_t.step_id); HAVE_DECL_SLURM_FREE_CTL_CONF, 26.05 calls it
+ * slurm_free_conf().
  */
 #if SMIG_SLURM_STEP_ID_API
 #define JOB_INFO_ID(j) ((j)->step_id.job_id)
@@ -65,6 +67,15 @@ static slurm_step_id_t job_step_id(uint32_t job_id)
 #define JOB_INFO_ID(j) ((j)->job_id)
 #define JOB_DESC_SET_ID(d, id) ((d)->job_id = (id))
 #endif
+
+static void free_ctl_conf(slurm_conf_t *ctl)
+{
+#if HAVE_DECL_SLURM_FREE_CTL_CONF
+	slurm_free_ctl_conf(ctl);
+#else
+	slurm_free_conf(ctl);	/* 26.05 */
+#endif
+}
 
 /* slurm_load_job() of one job; *msg freed with slurm_free_job_info_msg() */
 static int load_job(job_info_msg_t **msg, uint32_t job_id)
@@ -193,7 +204,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 			    "SlurmctldPlugstack=%s: the balancer runs inside slurmctld already (slurmctld_migrate.so); remove it from slurm.conf to run smigd",
 			    ctl->slurmctld_plugstack);
-		slurm_free_ctl_conf(ctl);
+		free_ctl_conf(ctl);
 		return NULL;
 	}
 #endif
@@ -205,7 +216,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 	env = g_getenv("SLURM_CONF");
 	s->conf_path = g_strdup(env && *env ? env : ctl->slurm_conf);
 	s->state_save = g_strdup(ctl->state_save_location);
-	slurm_free_ctl_conf(ctl);
+	free_ctl_conf(ctl);
 	s->nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					 g_free);
 	s->jobs = g_hash_table_new_full(NULL, NULL, NULL, job_ent_free);
