@@ -20,13 +20,8 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "smig_auth.h"
-#include "smig_conf.h"
-#include "smig_error.h"
 #include "smig_link.h"
-#include "smig_wire.h"
-
-#define TIMEOUT_MS	10000
+#include "smig_msgs.h"
 
 /* In the other files of the tool. */
 int smig_cmd_capture(int argc, char **argv);
