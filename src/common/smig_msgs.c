@@ -55,6 +55,7 @@ static const smig_msg_desc_t descs[SMIG_MSG_TYPE_MAX] = {
 #undef SMIG_MSG_END
 };
 
+/* smig_msgs_desc - the schema of one message type (static); NULL if none */
 const smig_msg_desc_t *smig_msgs_desc(smig_msg_type_t type)
 {
 	if ((unsigned) type >= SMIG_MSG_TYPE_MAX || !descs[type].fields)
@@ -65,6 +66,11 @@ const smig_msg_desc_t *smig_msgs_desc(smig_msg_type_t type)
 #define AT(s, off, type) ((type *) ((char *) (s) + (off)))
 #define CAT(s, off, type) ((const type *) ((const char *) (s) + (off)))
 
+/*
+ * smig_msgs_check - a body against its type's schema: required fields
+ * there, every known field of its type, unknown ones ignored
+ * OUT error - "TYPE: field KEY ..."; caller frees it with g_error_free()
+ */
 bool smig_msgs_check(const smig_msg_t *msg, GError **error)
 {
 	const smig_msg_desc_t *d = smig_msgs_desc(msg->type);
@@ -154,6 +160,11 @@ static GVariant *field_value(const smig_field_desc_t *f, const void *s)
 	}
 }
 
+/*
+ * smig_msgs_body - the a{sv} of a struct (read only; optional fields only
+ * when their has_ flag is set)
+ * RET new floating GVariant
+ */
 GVariant *smig_msgs_body(smig_msg_type_t type, const void *s)
 {
 	const smig_msg_desc_t *d = smig_msgs_desc(type);
@@ -171,6 +182,7 @@ GVariant *smig_msgs_body(smig_msg_type_t type, const void *s)
 	return g_variant_builder_end(&b);
 }
 
+/* smig_msgs_clear - free the strings, arrays and GVariants of s; zero it */
 void smig_msgs_clear(smig_msg_type_t type, void *s)
 {
 	const smig_msg_desc_t *d = smig_msgs_desc(type);
@@ -209,6 +221,11 @@ static void take_array(const smig_field_desc_t *f, GVariant *v, void *s,
 	*AT(s, f->off_n, size_t) = n;
 }
 
+/*
+ * smig_msgs_decode - msg into s (zeroed first): copies of its strings and
+ * arrays, references of its other values; on failure s holds nothing
+ * OUT error - another message type, or smig_msgs_check()'s error
+ */
 bool smig_msgs_decode(smig_msg_type_t type, const smig_msg_t *msg, void *s,
 		      GError **error)
 {

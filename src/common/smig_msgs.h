@@ -11,6 +11,8 @@
  *   smig_msg_<name>_encode(const t *)        a new message to send
  *   smig_msg_<name>_body(const t *)          its a{sv} body only (floating)
  *   smig_msg_<name>_decode(msg, t *, error)  the fields of a received one
+ *       (t zeroed first; on failure it holds nothing, the error names the
+ *       message, the field, the expected and the found type)
  *   smig_msg_<name>_clear(t *)               frees what decode allocated
  *
  * Encoding reads the struct and keeps nothing of it: the caller may fill
