@@ -97,16 +97,19 @@ static void fill(const smig_field_desc_t *f, void *s, unsigned seed)
 				char *text = g_strdup_printf("{'n': <%u>}",
 							     seed + i);
 
+				/* Not floating: the builder takes a ref. */
 				one = g_variant_parse(elem, text, NULL, NULL,
 						      NULL);
 				g_free(text);
+				ck_assert(one);
+				g_variant_builder_add_value(&b, one);
+				g_variant_unref(one);
 			} else {
 				one = g_variant_new_from_data(elem, NULL, 0,
 							      FALSE, NULL,
 							      NULL);
+				g_variant_builder_add_value(&b, one);
 			}
-			ck_assert(one);
-			g_variant_builder_add_value(&b, one);
 		}
 		all = g_variant_ref_sink(g_variant_builder_end(&b));
 		*(GVariant **) p = g_variant_get_normal_form(all);
@@ -300,14 +303,22 @@ START_TEST(test_encode_null_is_empty)
 }
 END_TEST
 
-/* A BYE body built by hand, with the fields given as GVariant text. */
-static smig_msg_t *bye(const char *text)
+/* A message of type t built by hand, its body given as GVariant text. */
+static smig_msg_t *parsed(smig_msg_type_t t, const char *text)
 {
 	GVariant *body = g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL,
 					 NULL, NULL);
+	smig_msg_t *m;
 
 	ck_assert_msg(body, "bad test text %s", text);
-	return smig_msg_new(SMIG_MSG_BYE, body);
+	m = smig_msg_new(t, body);
+	g_variant_unref(body);	/* parsed values are not floating */
+	return m;
+}
+
+static smig_msg_t *bye(const char *text)
+{
+	return parsed(SMIG_MSG_BYE, text);
 }
 
 START_TEST(test_refusals)
@@ -334,12 +345,10 @@ START_TEST(test_refusals)
 	smig_msg_free(m);
 
 	/* An optional field of the wrong type is refused as well. */
-	m = smig_msg_new(SMIG_MSG_HELLO_SRUN, g_variant_parse(
-		G_VARIANT_TYPE_VARDICT,
-		"{'job': <uint32 1>, 'step': <uint32 0>, 'request': <'mode=auto'>,"
-		" 'ntasks': <uint32 2>, 'alloc_nodes': <'n[1-2]'>,"
-		" 'alloc_cpus': <'1(x2)'>, 'restored_gen': <uint32 3>}",
-		NULL, NULL, NULL));
+	m = parsed(SMIG_MSG_HELLO_SRUN,
+		   "{'job': <uint32 1>, 'step': <uint32 0>, 'request': <'mode=auto'>,"
+		   " 'ntasks': <uint32 2>, 'alloc_nodes': <'n[1-2]'>,"
+		   " 'alloc_cpus': <'1(x2)'>, 'restored_gen': <uint32 3>}");
 	ck_assert(!smig_msgs_check(m, &err));
 	ck_assert_str_eq(err->message,
 			 "HELLO_SRUN: field restored_gen: expected type t, found u");
