@@ -78,7 +78,8 @@ bool smig_msgs_check(const smig_msg_t *msg, GError **error)
 
 	if (!d) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
-			    "message type %u has no schema", (unsigned) msg->type);
+			    "message type %u has no schema",
+			    (unsigned) msg->type);
 		return false;
 	}
 	if (!msg->body ||
@@ -176,7 +177,8 @@ GVariant *smig_msgs_body(smig_msg_type_t type, const void *s)
 
 		if (!f->required && !*CAT(s, f->off_has, bool))
 			continue;
-		/* A VAR the caller holds is not floating: the builder refs it. */
+		/* A VAR the caller holds is not floating: the builder
+		 * takes a reference of its own. */
 		g_variant_builder_add(&b, "{sv}", f->key, field_value(f, s));
 	}
 	return g_variant_builder_end(&b);

@@ -132,7 +132,10 @@ char *smig_relaunch_write_hostfile(const char *text, char **errmsg)
 	return path;
 }
 
-/* smig_relaunch_env_u64 - a number from the environment; false if absent or bad (logged) */
+/*
+ * smig_relaunch_env_u64 - a number from the environment
+ * RET false if absent or bad (logged)
+ */
 bool smig_relaunch_env_u64(const char *name, uint64_t *out)
 {
 	const char *v = getenv(name);
@@ -150,10 +153,10 @@ bool smig_relaunch_env_u64(const char *name, uint64_t *out)
 }
 
 /*
- * smig_relaunch_pinned_nodes - the first of srun's own words (before the application's
- * NAPP words) that names nodes for the step (-w, --nodelist, -F,
- * --nodefile): srun ignores SLURM_HOSTFILE then, so a relaunch could not
- * place ranks where the balancer says
+ * smig_relaunch_pinned_nodes - the first of srun's own words (before the
+ * application's NAPP words) that names nodes for the step (-w, --nodelist,
+ * -F, --nodefile): srun ignores SLURM_HOSTFILE then, so a relaunch could
+ * not place ranks where the balancer says
  * RET new string (the word), caller g_free()s; NULL if none
  */
 char *smig_relaunch_pinned_nodes(unsigned napp)
@@ -298,8 +301,8 @@ char **smig_relaunch_env(char *const *base, const char *hostfile,
 }
 
 /*
- * smig_relaunch_wait_step_gone - wait (at most STEP_GONE_WAIT_MS) until slurmctld no
- * longer lists the step that ended. Its resources are free then, so the new
+ * smig_relaunch_wait_step_gone - wait (at most STEP_GONE_WAIT_MS) until
+ * slurmctld no longer lists the step that ended. Its resources are free then, so the new
  * step is not refused: right after a restart, slurmctld recovers the old
  * step from its state file and refuses a step on its nodes ("Memory
  * required by task is not available") instead of deferring it.

@@ -167,7 +167,10 @@ bool smig_relaunch_check_hostfile(const char *text, uint32_t ntasks,
  */
 char *smig_relaunch_write_hostfile(const char *text, char **errmsg);
 
-/* smig_relaunch_env_u64 - a number from the environment; false if absent or bad (logged) */
+/*
+ * smig_relaunch_env_u64 - a number from the environment
+ * RET false if absent or bad (logged)
+ */
 bool smig_relaunch_env_u64(const char *name, uint64_t *out);
 
 /*
@@ -192,7 +195,10 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes);
 char **smig_relaunch_env(char *const *base, const char *hostfile,
 			 uint64_t gen, uint32_t step_id, uint32_t next_try);
 
-/* smig_relaunch_wait_step_gone - until slurmctld no longer lists the step (at most 60 s) */
+/*
+ * smig_relaunch_wait_step_gone - wait until slurmctld no longer lists the
+ * step (at most 60 s; logged)
+ */
 void smig_relaunch_wait_step_gone(uint32_t job_id, uint32_t step_id);
 
 /*
