@@ -20,13 +20,8 @@
 #include <unistd.h>
 #include <glib.h>
 
-#include "smig_auth.h"
-#include "smig_conf.h"
-#include "smig_error.h"
 #include "smig_link.h"
-#include "smig_wire.h"
-
-#define TIMEOUT_MS	10000
+#include "smig_msgs.h"
 
 /* In the other files of the tool. */
 int smig_cmd_capture(int argc, char **argv);
@@ -60,85 +55,34 @@ static void usage(FILE *f)
 
 /*
  * query - QUERY(job) to the balancer, STATUS back
- * RET new a{sv} STATUS body, caller g_variant_unref()s; NULL after a
- * message on stderr
+ * OUT st - the STATUS, caller frees it with smig_msg_status_clear()
+ * RET false after a message on stderr
  */
-static GVariant *query(uint32_t job)
+static bool query(uint32_t job, smig_msg_status_t *st)
 {
-	const char *env = getenv("SLURM_CONF");
-	char *slurm_conf = g_strdup(env && *env ? env :
-				    "/etc/slurm/slurm.conf");
-	char *path = smig_conf_path_beside(slurm_conf);
-	smig_auth_t *auth = NULL;
-	smig_conf_t *conf;
-	smig_msg_t *msg, *reply = NULL;
-	GVariantBuilder b;
-	GVariant *body = NULL;
+	smig_link_t l = { .fd = -1 };
 	GError *err = NULL;
-	const char *what = "", *why = "";
-	int fd = -1;
+	bool ok;
 
-	conf = smig_conf_load(path, slurm_conf, &err);
-	if (!conf)
-		goto fail;
-	auth = smig_auth_munge_new(conf->munge_socket, &err);
-	if (!auth)
-		goto fail;
-	fd = smig_wire_connect(conf->balancer_addr, conf->port, TIMEOUT_MS,
-			       &err);
-	if (fd < 0) {
-		g_prefix_error(&err, "balancer at %s:%u: ",
-			       conf->balancer_addr, conf->port);
-		goto fail;
+	ok = smig_link_open(&l, &err) && smig_link_query(&l, job, st, &err);
+	if (!ok) {
+		fprintf(stderr, "smig: JobId=%u: %s\n", job, err->message);
+		g_error_free(err);
 	}
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
-	msg = smig_msg_new(SMIG_MSG_QUERY, g_variant_builder_end(&b));
-	if (!smig_wire_send(fd, auth, msg, &err)) {
-		smig_msg_free(msg);
-		goto fail;
-	}
-	smig_msg_free(msg);
-	reply = smig_wire_recv(fd, auth, TIMEOUT_MS, &err);
-	if (!reply)
-		goto fail;
-	if (reply->type == SMIG_MSG_REFUSED) {
-		smig_msg_get_str(reply, "what", &what);
-		smig_msg_get_str(reply, "reason", &why);
-		fprintf(stderr, "smig: JobId=%u: the balancer refused %s: %s\n",
-			job, what, why);
-		goto out;
-	}
-	if (reply->type != SMIG_MSG_STATUS) {
-		fprintf(stderr, "smig: JobId=%u: unexpected %s from the balancer\n",
-			job, smig_msg_type_name(reply->type));
-		goto out;
-	}
-	body = g_variant_ref(reply->body);
-	goto out;
-fail:
-	fprintf(stderr, "smig: JobId=%u: %s\n", job, err->message);
-	g_error_free(err);
-out:
-	smig_msg_free(reply);
-	if (fd >= 0)
-		close(fd);
-	smig_auth_free(auth);
-	smig_conf_free(conf);
-	g_free(path);
-	g_free(slurm_conf);
-	return body;
+	smig_link_close(&l);
+	return ok;
 }
 
-/* A field of STATUS of the given type, or an empty value of it. */
-static GVariant *field(GVariant *st, const char *key, const char *type)
+/*
+ * An array field of STATUS (v, NULL when absent) of the given type, or an
+ * empty one. RET new reference, caller g_variant_unref()s
+ */
+static GVariant *field(GVariant *v, const char *type)
 {
-	GVariant *v = g_variant_lookup_value(st, key, G_VARIANT_TYPE(type));
-
-	if (!v)
-		v = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE(type + 1),
-							   NULL, 0));
-	return v;
+	if (v)
+		return g_variant_ref(v);
+	return g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE(type + 1),
+						      NULL, 0));
 }
 
 static const char *slurm_state(GVariant *states, const char *node)
@@ -182,28 +126,26 @@ static guint64 matrix_cell(GVariant *matrix, const char *from, const char *to)
 	return 0;
 }
 
-static void print_text(uint32_t job, GVariant *st)
+static void print_text(uint32_t job, const smig_msg_status_t *st)
 {
-	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
-	GVariant *nodes = field(st, "nodes", "a(sddtssad)");
-	GVariant *pairs = field(st, "pairs", "a(uutt)");
-	GVariant *matrix = field(st, "matrix", "a(sst)");
-	GVariant *states = field(st, "slurm_state", "a(ss)");
-	const char *state = "", *node, *health, *reason;
-	uint32_t interval = 0, rank, a, b, total = 0;
+	GVariant *ranks = field(st->ranks, "a(usddtdad)");
+	GVariant *nodes = field(st->nodes, "a(sddtssad)");
+	GVariant *pairs = field(st->pairs, "a(uutt)");
+	GVariant *matrix = field(st->matrix, "a(sst)");
+	GVariant *states = field(st->slurm_state, "a(ss)");
+	const char *state = st->state, *node, *health, *reason;
+	uint32_t interval = st->interval_ms, rank, a, b, total;
 	double cpu, delay, iters, load;
 	guint64 rss, bytes, msgs, avail;
 	GPtrArray *names;
 
-	g_variant_lookup(st, "state", "&s", &state);
-	g_variant_lookup(st, "interval_ms", "u", &interval);
 	printf("JobId=%u %s\n", job, state);
 	/* The interval comes with the first sample: none yet, none known. */
 	if (!g_variant_n_children(ranks)) {
 		printf("no sample yet\n");
 		goto out;
 	}
-	g_variant_lookup(st, "ranks_total", "u", &total);
+	total = st->has_ranks_total ? st->ranks_total : 0;
 	if (interval)
 		printf("sampled every %.1fs, ", interval / 1000.0);
 	printf("%u ranks, window of up to 8 samples\n\n", total);
@@ -229,8 +171,7 @@ static void print_text(uint32_t job, GVariant *st)
 		       avail / 1048576.0, health, reason[0] ? ": " : "",
 		       reason);
 	}
-	total = 0;
-	g_variant_lookup(st, "pairs_total", "u", &total);
+	total = st->has_pairs_total ? st->pairs_total : 0;
 	if (g_variant_n_children(pairs)) {
 		printf("\nTOP PAIRS (bytes both ways; %u pairs talk)\n", total);
 		printf("%6s %6s %14s %10s\n", "RANK", "RANK", "BYTES", "MSGS");
@@ -276,26 +217,22 @@ static void json_doubles(GString *s, GVariant *ad)
 	g_string_append_c(s, ']');
 }
 
-static void print_json(uint32_t job, GVariant *st)
+static void print_json(uint32_t job, const smig_msg_status_t *st)
 {
-	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
-	GVariant *nodes = field(st, "nodes", "a(sddtssad)");
-	GVariant *pairs = field(st, "pairs", "a(uutt)");
-	GVariant *matrix = field(st, "matrix", "a(sst)");
-	GVariant *states = field(st, "slurm_state", "a(ss)");
-	const char *state = "", *summary = NULL, *node, *to, *health, *reason;
-	uint32_t interval = 0, rank, a, b;
-	guint64 samples = 0, decided = 0;
+	GVariant *ranks = field(st->ranks, "a(usddtdad)");
+	GVariant *nodes = field(st->nodes, "a(sddtssad)");
+	GVariant *pairs = field(st->pairs, "a(uutt)");
+	GVariant *matrix = field(st->matrix, "a(sst)");
+	GVariant *states = field(st->slurm_state, "a(ss)");
+	const char *state = st->state, *node, *to, *health, *reason;
+	const char *summary = st->has_summary ? st->summary : NULL;
+	uint32_t interval = st->interval_ms, rank, a, b;
+	guint64 samples = st->samples, decided = st->decided;
 	double cpu, delay, iters, load;
 	guint64 rss, bytes, msgs, avail;
 	GString *s = g_string_new(NULL);
 	GVariant *hist;
 
-	g_variant_lookup(st, "state", "&s", &state);
-	g_variant_lookup(st, "summary", "&s", &summary);
-	g_variant_lookup(st, "interval_ms", "u", &interval);
-	g_variant_lookup(st, "samples", "t", &samples);
-	g_variant_lookup(st, "decided", "t", &decided);
 	g_string_append_printf(s, "{\"job\":%u,\"state\":", job);
 	smig_json_str(s, state);
 	g_string_append(s, ",\"summary\":");
@@ -373,17 +310,17 @@ static int cmd_show(int argc, char **argv)
 {
 	bool json = false;
 	uint32_t job;
-	GVariant *st;
+	smig_msg_status_t st;
 
 	if (!smig_parse_job_json("show", argc, argv, &job, &json))
 		return 2;
-	if (!(st = query(job)))
+	if (!query(job, &st))
 		return 1;
 	if (json)
-		print_json(job, st);
+		print_json(job, &st);
 	else
-		print_text(job, st);
-	g_variant_unref(st);
+		print_text(job, &st);
+	smig_msg_status_clear(&st);
 	return 0;
 }
 
@@ -407,12 +344,13 @@ static void heat_colour(double v, char *buf, size_t len)
  * write_svg - the affinity matrix of the top pairs (ranks that appear in
  * them, bytes both ways) and each rank's CPU share over the window
  */
-static bool write_svg(FILE *f, uint32_t job, GVariant *st)
+static bool write_svg(FILE *f, uint32_t job,
+		      const smig_msg_status_t *st)
 {
-	GVariant *ranks = field(st, "ranks", "a(usddtdad)");
-	GVariant *pairs = field(st, "pairs", "a(uutt)");
+	GVariant *ranks = field(st->ranks, "a(usddtdad)");
+	GVariant *pairs = field(st->pairs, "a(uutt)");
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-	uint32_t a, b, interval = 0, rank;
+	uint32_t a, b, interval = st->interval_ms, rank;
 	guint64 bytes, msgs, max = 1;
 	const int cell = 16, mx = 60, my = 60, W = 900;
 	int n, lw = 380, lh = 220, lx, ly;
@@ -421,7 +359,6 @@ static bool write_svg(FILE *f, uint32_t job, GVariant *st)
 	GVariant *hist;
 	char col[32];
 
-	g_variant_lookup(st, "interval_ms", "u", &interval);
 	for (gsize i = 0; i < g_variant_n_children(pairs); i++) {
 		g_variant_get_child(pairs, i, "(uutt)", &a, &b, &bytes, &msgs);
 		max = MAX(max, bytes);
@@ -526,7 +463,7 @@ static int cmd_plot(int argc, char **argv)
 {
 	const char *jobarg = NULL, *out = NULL;
 	uint32_t job;
-	GVariant *st;
+	smig_msg_status_t st;
 	FILE *f;
 	int rc = 0;
 
@@ -547,15 +484,15 @@ static int cmd_plot(int argc, char **argv)
 	}
 	if (!smig_parse_job(jobarg, &job))
 		return 2;
-	if (!(st = query(job)))
+	if (!query(job, &st))
 		return 1;
 	f = fopen(out, "w");
 	if (!f) {
 		fprintf(stderr, "smig plot: %s: %s\n", out, g_strerror(errno));
-		g_variant_unref(st);
+		smig_msg_status_clear(&st);
 		return 1;
 	}
-	if (!write_svg(f, job, st)) {
+	if (!write_svg(f, job, &st)) {
 		fprintf(stderr, "smig plot: %s: write error\n", out);
 		rc = 1;
 	}
@@ -563,7 +500,7 @@ static int cmd_plot(int argc, char **argv)
 		fprintf(stderr, "smig plot: %s: %s\n", out, g_strerror(errno));
 		rc = 1;
 	}
-	g_variant_unref(st);
+	smig_msg_status_clear(&st);
 	return rc;
 }
 

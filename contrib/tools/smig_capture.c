@@ -56,12 +56,11 @@ int smig_cmd_capture(int argc, char **argv)
 {
 	uint64_t job = 0, step = UINT32_MAX, wait_s = 0, v;
 	smig_link_t l = { .fd = -1 };
-	const char *started = "", *busy = "";
-	smig_msg_t *reply = NULL;
-	GVariantBuilder b;
+	smig_msg_request_t req = { .what = "capture" };
+	smig_msg_reply_t rep = { 0 };
+	const char *started, *busy;
 	GError *err = NULL;
 	char *reason = NULL;
-	int32_t status = -1;
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -100,26 +99,14 @@ int smig_cmd_capture(int argc, char **argv)
 	}
 	if (!smig_link_open(&l, &err))
 		goto fail;
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job",
-			      g_variant_new_uint32((uint32_t) job));
-	g_variant_builder_add(&b, "{sv}", "what",
-			      g_variant_new_string("capture"));
-	if (step != UINT32_MAX)
-		g_variant_builder_add(&b, "{sv}", "step",
-				      g_variant_new_uint32((uint32_t) step));
-	reply = smig_link_ask(&l, SMIG_MSG_REQUEST, g_variant_builder_end(&b), &err);
-	if (!reply)
+	req.job = (uint32_t) job;
+	req.step = (uint32_t) step;
+	req.has_step = step != UINT32_MAX;
+	if (!smig_link_request(&l, &req, &rep, &err))
 		goto fail;
-	if (reply->type != SMIG_MSG_REPLY ||
-	    !smig_msg_get_i32(reply, "status", &status)) {
-		fprintf(stderr, "smig capture: JobId=%" PRIu64 ": unexpected %s from the balancer\n",
-			job, smig_msg_type_name(reply->type));
-		goto out;
-	}
-	smig_msg_get_str(reply, "started", &started);
-	smig_msg_get_str(reply, "busy", &busy);
-	if (status) {
+	started = rep.started;
+	busy = rep.has_busy ? rep.busy : "";
+	if (rep.status) {
 		fprintf(stderr, "smig capture: JobId=%" PRIu64 ": no capture started: %s%s\n",
 			job, busy[0] ? "capture or move in progress in steps " :
 			"no step ready", busy);
@@ -172,7 +159,7 @@ fail:
 	rc = 1;
 out:
 	g_free(reason);
-	smig_msg_free(reply);
+	smig_msg_reply_clear(&rep);
 	smig_link_close(&l);
 	return rc;
 }

@@ -53,51 +53,86 @@ void smig_link_close(smig_link_t *l)
 	g_clear_pointer(&l->conf, smig_conf_free);
 }
 
-smig_msg_t *smig_link_ask(smig_link_t *l, smig_msg_type_t type,
-			  GVariant *body, GError **error)
+smig_msg_t *smig_link_ask(smig_link_t *l, smig_msg_t *msg, GError **error)
 {
-	smig_msg_t *msg = smig_msg_new(type, body), *reply;
-	const char *what = "?", *why = "?";
+	smig_msg_refused_t r;
+	smig_msg_t *reply;
+	bool sent;
 
-	if (!smig_wire_send(l->fd, l->auth, msg, error)) {
-		smig_msg_free(msg);
-		return NULL;
-	}
+	sent = smig_wire_send(l->fd, l->auth, msg, error);
 	smig_msg_free(msg);
+	if (!sent)
+		return NULL;
 	reply = smig_wire_recv(l->fd, l->auth, SMIG_LINK_TIMEOUT_MS, error);
 	if (reply && reply->type == SMIG_MSG_REFUSED) {
-		smig_msg_get_str(reply, "what", &what);
-		smig_msg_get_str(reply, "reason", &why);
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
-			    "the balancer refused %s: %s", what, why);
+		/* smig_wire_recv() checked the schema: decode cannot fail. */
+		if (smig_msg_refused_decode(reply, &r, error)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
+				    "the balancer refused %s: %s", r.what,
+				    r.reason);
+			smig_msg_refused_clear(&r);
+		}
 		smig_msg_free(reply);
 		return NULL;
 	}
 	return reply;
 }
 
+/* An answer of another type than wanted: "unexpected TYPE ..." */
+static bool answer_is(const smig_msg_t *reply, smig_msg_type_t type,
+		      GError **error)
+{
+	if (reply->type == type)
+		return true;
+	g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
+		    "unexpected %s from the balancer",
+		    smig_msg_type_name(reply->type));
+	return false;
+}
+
+bool smig_link_query(smig_link_t *l, uint32_t job, smig_msg_status_t *st,
+		     GError **error)
+{
+	smig_msg_query_t q = { .job = job };
+	smig_msg_t *reply;
+	bool ok;
+
+	memset(st, 0, sizeof(*st));
+	reply = smig_link_ask(l, smig_msg_query_encode(&q), error);
+	if (!reply)
+		return false;
+	ok = answer_is(reply, SMIG_MSG_STATUS, error) &&
+	     smig_msg_status_decode(reply, st, error);
+	smig_msg_free(reply);
+	return ok;
+}
+
+bool smig_link_request(smig_link_t *l, const smig_msg_request_t *req,
+		       smig_msg_reply_t *rep, GError **error)
+{
+	smig_msg_t *reply;
+	bool ok;
+
+	memset(rep, 0, sizeof(*rep));
+	reply = smig_link_ask(l, smig_msg_request_encode(req), error);
+	if (!reply)
+		return false;
+	ok = answer_is(reply, SMIG_MSG_REPLY, error) &&
+	     smig_msg_reply_decode(reply, rep, error);
+	smig_msg_free(reply);
+	return ok;
+}
+
 bool smig_link_state(smig_link_t *l, uint32_t job, uint64_t *good,
 		     uint32_t *moves, uint64_t *failed, char **reason,
 		     GError **error)
 {
-	GVariantBuilder b;
-	const char *line = NULL, *p;
-	smig_msg_t *reply;
+	smig_msg_status_t st;
+	const char *line, *p;
 
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
-	reply = smig_link_ask(l, SMIG_MSG_QUERY, g_variant_builder_end(&b),
-			      error);
-	if (!reply)
+	if (!smig_link_query(l, job, &st, error))
 		return false;
-	if (reply->type != SMIG_MSG_STATUS ||
-	    !smig_msg_get_str(reply, "state", &line)) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_WIRE,
-			    "unexpected %s from the balancer",
-			    smig_msg_type_name(reply->type));
-		smig_msg_free(reply);
-		return false;
-	}
+	line = st.state;
 	*good = *failed = 0;
 	*moves = 0;
 	if ((p = strstr(line, " gen=")))
@@ -112,7 +147,7 @@ bool smig_link_state(smig_link_t *l, uint32_t job, uint64_t *good,
 		*reason = r ? g_strndup(r + 8, strcspn(r + 8, "; ")) :
 			      g_strdup("?");
 	}
-	smig_msg_free(reply);
+	smig_msg_status_clear(&st);
 	return true;
 }
 

@@ -12,6 +12,7 @@
 
 #include "smig_auth.h"
 #include "smig_conf.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 
 #define SMIG_LINK_TIMEOUT_MS	10000
@@ -35,12 +36,28 @@ bool smig_link_open(smig_link_t *l, GError **error);
 void smig_link_close(smig_link_t *l);
 
 /*
- * smig_link_ask - one message (body taken), one answer; REFUSED becomes an
- * error "the balancer refused WHAT: REASON"
+ * smig_link_ask - one message (taken: freed here), one answer; REFUSED
+ * becomes an error "the balancer refused WHAT: REASON"
  * RET new message, caller smig_msg_free()s; NULL with *error set
  */
-smig_msg_t *smig_link_ask(smig_link_t *l, smig_msg_type_t type,
-			  GVariant *body, GError **error);
+smig_msg_t *smig_link_ask(smig_link_t *l, smig_msg_t *msg, GError **error);
+
+/*
+ * smig_link_query - QUERY about a job, its STATUS back
+ * OUT st    - the STATUS, caller frees it with smig_msg_status_clear()
+ * OUT error - REFUSED, another answer, or the link failed
+ */
+bool smig_link_query(smig_link_t *l, uint32_t job, smig_msg_status_t *st,
+		     GError **error);
+
+/*
+ * smig_link_request - a REQUEST, its REPLY back
+ * IN  req   - read only (may borrow its strings)
+ * OUT rep   - the REPLY, caller frees it with smig_msg_reply_clear()
+ * OUT error - REFUSED, another answer, or the link failed
+ */
+bool smig_link_request(smig_link_t *l, const smig_msg_request_t *req,
+		       smig_msg_reply_t *rep, GError **error);
 
 /*
  * smig_link_state - the job's state line from QUERY: the generation of the

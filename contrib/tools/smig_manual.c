@@ -115,12 +115,12 @@ static int request(int argc, char **argv)
 	const char *cmd = argv[0], *ranks = NULL, *to = NULL;
 	bool move = !strcmp(cmd, "move");
 	uint64_t step = UINT32_MAX, wait_s = 0, gen = 0;
-	const char *started = "", *text = "", *why = "";
+	const char *started, *text, *why;
 	smig_link_t l = { .fd = -1 };
 	uint32_t job = 0, moves = 0;
-	smig_msg_t *reply = NULL;
-	int32_t status = -1;
-	GVariantBuilder b;
+	smig_msg_request_t req = { 0 };
+	smig_msg_reply_t rep = { 0 };
+	int32_t status;
 	GError *err = NULL;
 	char *reason = NULL;
 	int rc = 1;
@@ -169,31 +169,21 @@ static int request(int argc, char **argv)
 				     &err))
 			goto fail;
 	}
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
-	g_variant_builder_add(&b, "{sv}", "what", g_variant_new_string(cmd));
-	if (move) {
-		g_variant_builder_add(&b, "{sv}", "ranks",
-				      g_variant_new_string(ranks));
-		g_variant_builder_add(&b, "{sv}", "to",
-				      g_variant_new_string(to));
-	}
-	if (step != UINT32_MAX)
-		g_variant_builder_add(&b, "{sv}", "step",
-				      g_variant_new_uint32((uint32_t) step));
-	reply = smig_link_ask(&l, SMIG_MSG_REQUEST, g_variant_builder_end(&b),
-			      &err);
-	if (!reply)
+	/* req borrows the words: it is not cleared. */
+	req.job = job;
+	req.what = (char *) cmd;
+	req.ranks = (char *) ranks;
+	req.has_ranks = move;
+	req.to = (char *) to;
+	req.has_to = move;
+	req.step = (uint32_t) step;
+	req.has_step = step != UINT32_MAX;
+	if (!smig_link_request(&l, &req, &rep, &err))
 		goto fail;
-	if (reply->type != SMIG_MSG_REPLY ||
-	    !smig_msg_get_i32(reply, "status", &status)) {
-		fprintf(stderr, "smig %s: JobId=%u: unexpected %s from the balancer\n",
-			cmd, job, smig_msg_type_name(reply->type));
-		goto out;
-	}
-	smig_msg_get_str(reply, "started", &started);
-	smig_msg_get_str(reply, "move", &text);
-	smig_msg_get_str(reply, "why", &why);
+	status = rep.status;
+	started = rep.started;
+	text = rep.has_move ? rep.move : "";
+	why = rep.has_why ? rep.why : "";
 	if (status == -ENODATA) {
 		printf("JobId=%u no move: %s\n", job, why);
 		rc = 0;
@@ -224,7 +214,7 @@ fail:
 	rc = 1;
 out:
 	g_free(reason);
-	smig_msg_free(reply);
+	smig_msg_reply_clear(&rep);
 	smig_link_close(&l);
 	return rc;
 }
@@ -374,10 +364,8 @@ static void history_json(uint32_t job, GVariant *hist)
 int smig_cmd_history(int argc, char **argv)
 {
 	smig_link_t l = { .fd = -1 };
-	smig_msg_t *reply = NULL;
-	GVariant *hist = NULL;
+	smig_msg_status_t st = { 0 };
 	GError *err = NULL;
-	GVariantBuilder b;
 	bool json = false;
 	uint32_t job = 0;
 	int rc = 1;
@@ -386,36 +374,19 @@ int smig_cmd_history(int argc, char **argv)
 		return 2;
 	if (!smig_link_open(&l, &err))
 		goto fail;
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "job", g_variant_new_uint32(job));
-	reply = smig_link_ask(&l, SMIG_MSG_QUERY, g_variant_builder_end(&b),
-			      &err);
-	if (!reply)
+	if (!smig_link_query(&l, job, &st, &err))
 		goto fail;
-	if (reply->type != SMIG_MSG_STATUS) {
-		fprintf(stderr, "smig history: JobId=%u: unexpected %s from the balancer\n",
-			job, smig_msg_type_name(reply->type));
-		goto out;
-	}
-	hist = g_variant_lookup_value(reply->body, "history",
-				      G_VARIANT_TYPE("aa{sv}"));
-	if (!hist) {
-		hist = g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0);
-		g_variant_ref_sink(hist);
-	}
 	if (json)
-		history_json(job, hist);
+		history_json(job, st.history);
 	else
-		history_text(job, hist);
+		history_text(job, st.history);
 	rc = 0;
 	goto out;
 fail:
 	fprintf(stderr, "smig history: JobId=%u: %s\n", job, err->message);
 	g_error_free(err);
 out:
-	if (hist)
-		g_variant_unref(hist);
-	smig_msg_free(reply);
+	smig_msg_status_clear(&st);
 	smig_link_close(&l);
 	return rc;
 }

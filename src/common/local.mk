@@ -13,6 +13,7 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_conf.c src/common/smig_conf.h \
 	src/common/smig_request.c src/common/smig_request.h \
 	src/common/smig_wire.c src/common/smig_wire.h \
+	src/common/smig_msgs.c src/common/smig_msgs.h \
 	src/common/smig_auth.c src/common/smig_auth.h \
 	src/common/smig_policy.c src/common/smig_policy.h \
 	src/common/smig_policy_engine.c \
@@ -28,6 +29,8 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_state.c src/common/smig_state.h \
 	src/common/smig_agent.c src/common/smig_agent.h \
 	src/common/smig_agent_store.c src/common/smig_agent_store.h
+# The wire schema, included by smig_msgs.[ch].
+EXTRA_DIST += src/common/smig_msgs.def
 src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(HWLOC_CFLAGS) $(MUNGE_CFLAGS)
 src_common_libsmig_core_la_LIBADD = src/common/libsmig_image.la \
 	$(GLIB_LIBS) $(HWLOC_LIBS) $(MUNGE_LIBS) $(METIS_LIBS) -lm

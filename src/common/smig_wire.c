@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "smig_error.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 
 /* A stuck peer must not block a sender forever. */
@@ -322,6 +323,9 @@ static bool check_header(const uint8_t *buf, size_t len, uint16_t *type,
  * IN  buf, len  - received bytes (not trusted)
  * OUT consumed  - bytes used (0 when more are needed or on error)
  * OUT error     - bad magic, version, type, size, token or body
+ * The body is not checked against the message's schema: the caller does
+ * that with smig_msgs_check() (and can answer a bad message, see
+ * smig_wire_recv()).
  * RET new message (uid/gid set), caller frees with smig_msg_free();
  *     NULL with *error unset when the frame is not complete yet;
  *     NULL with *error set when the stream is bad (close it).
@@ -529,11 +533,14 @@ static bool read_full(int fd, uint8_t *buf, size_t len, size_t already,
 }
 
 /*
- * smig_wire_recv - read one frame from a socket
+ * smig_wire_recv - read one frame from a socket, and check its body
+ * against the message's schema (smig_msgs_check())
  * IN timeout_ms - for the whole frame; -1 waits forever
  * RET new message, caller frees with smig_msg_free(); NULL on error,
  *     timeout (SMIG_ERROR_IO, "timed out") or end of stream
- *     (SMIG_ERROR_IO, "connection closed")
+ *     (SMIG_ERROR_IO, "connection closed"); NULL with SMIG_ERROR_WIRE
+ *     "TYPE: field KEY ..." when the frame was good but its body breaks
+ *     the schema (the frame is consumed: the stream can go on)
  */
 smig_msg_t *smig_wire_recv(int fd, smig_auth_t *auth, int timeout_ms,
 			   GError **error)
@@ -572,7 +579,11 @@ smig_msg_t *smig_wire_recv(int fd, smig_auth_t *auth, int timeout_ms,
 			g_set_error(&err, SMIG_ERROR, SMIG_ERROR_WIRE,
 				    "incomplete frame of %zu bytes", frame_len);
 		g_propagate_error(error, err);
+		return NULL;
 	}
+	/* Receivers read fields by the schema: nothing else gets to them. */
+	if (!smig_msgs_check(msg, error))
+		g_clear_pointer(&msg, smig_msg_free);
 	return msg;
 }
 

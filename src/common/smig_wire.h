@@ -8,7 +8,8 @@
  * payload is   u16 type (again, so the header cannot be altered) |
  *              GVariant of type a{sv} in normal form.
  * Bodies larger than SMIG_WIRE_MAX_BODY are refused before they are read.
- * The fields of each message type are listed in doc/design.md.
+ * The fields of each message type: smig_msgs.def (typed functions in
+ * smig_msgs.h), which doc/design.md's table must match (msgs-test).
  */
 #ifndef SMIG_WIRE_H
 #define SMIG_WIRE_H
@@ -94,6 +95,8 @@ GBytes *smig_wire_encode(smig_auth_t *auth, const smig_msg_t *msg,
  * IN  buf, len  - received bytes (not trusted)
  * OUT consumed  - bytes used (0 when more are needed)
  * OUT error     - bad magic, version, type, size, token or body
+ * The body's fields are not checked here: a receiver that decodes from a
+ * buffer checks them with smig_msgs_check() (and may answer a bad one).
  * RET new message (uid/gid set), caller frees with smig_msg_free();
  *     NULL with *error unset when the frame is not complete yet;
  *     NULL with *error set when the stream is bad (close it).
@@ -109,11 +112,14 @@ bool smig_wire_send(int fd, smig_auth_t *auth, const smig_msg_t *msg,
 		    GError **error);
 
 /*
- * smig_wire_recv - read one frame from a blocking socket
+ * smig_wire_recv - read one frame from a blocking socket; its body must
+ * follow the message's schema (smig_msgs_check(), smig_msgs.def)
  * IN timeout_ms - -1 waits forever
  * RET new message, caller frees with smig_msg_free(); NULL on error,
  *     timeout (SMIG_ERROR_IO, "timed out") or end of stream
- *     (SMIG_ERROR_IO, "connection closed")
+ *     (SMIG_ERROR_IO, "connection closed"); NULL with SMIG_ERROR_WIRE
+ *     naming the message, field and types when the body breaks the
+ *     schema (that frame is consumed: the stream can go on)
  */
 smig_msg_t *smig_wire_recv(int fd, smig_auth_t *auth, int timeout_ms,
 			   GError **error);

@@ -69,6 +69,14 @@ testsuite_unit_limits_test_SOURCES = testsuite/unit/limits-test.c
 testsuite_unit_limits_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_limits_test_LDADD = $(UNIT_LDADD)
 endif
+# msgs-test: the typed wire messages (smig_msgs.def) and doc/design.md's table.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/msgs-test
+TESTS += testsuite/unit/msgs-test
+testsuite_unit_msgs_test_SOURCES = testsuite/unit/msgs-test.c
+testsuite_unit_msgs_test_CFLAGS = $(UNIT_CFLAGS) -DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
+testsuite_unit_msgs_test_LDADD = $(UNIT_LDADD)
+endif
 # badinput-test: doc/bad-input.md's tables against the parsers (security helper's).
 if HAVE_CHECK
 check_PROGRAMS += testsuite/unit/badinput-test

@@ -18,6 +18,7 @@
 
 #include "smig_auth.h"
 #include "smig_error.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 
 static smig_auth_t *auth;
@@ -451,7 +452,8 @@ START_TEST(test_socket_large)
 	/* Larger than a socket buffer: short writes and reads on both sides. */
 	size_t big = 900 * 1024;
 	char *s = g_malloc(big + 1);
-	GVariantBuilder b;
+	smig_msg_relaunch_t r = { .job = 7, .step = 1, .gen = 2,
+				  .reason = "test" };
 	smig_msg_t *m, *d;
 	const char *got;
 	GError *err = NULL;
@@ -460,9 +462,8 @@ START_TEST(test_socket_large)
 
 	memset(s, 'x', big);
 	s[big] = '\0';
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "hostfile", g_variant_new_string(s));
-	m = smig_msg_new(SMIG_MSG_RELAUNCH, g_variant_builder_end(&b));
+	r.hostfile = s;
+	m = smig_msg_relaunch_encode(&r);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	t = g_thread_new("reader", reader, GINT_TO_POINTER(sv[1]));
 	ck_assert_msg(smig_wire_send(sv[0], auth, m, &err), "%s",

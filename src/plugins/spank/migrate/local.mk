@@ -5,6 +5,7 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/spank_migrate.c \
 	src/plugins/spank/migrate/agent.c \
 	src/plugins/spank/migrate/relaunch.c \
+	src/plugins/spank/migrate/relaunch_cmd.c \
 	src/plugins/spank/migrate/sample.c \
 	src/plugins/spank/migrate/slurm_compat.h \
 	src/plugins/spank/migrate/spank_migrate.h

@@ -46,6 +46,7 @@
 
 #include "smig_auth.h"
 #include "smig_hostlist.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 #include "slurm_compat.h"
 #include "spank_migrate.h"
@@ -56,13 +57,9 @@
 #define RECONNECT_FIRST_MS	250
 #define RECONNECT_CAP_MS	5000
 #define RECONNECT_FOR_MS	(600 * 1000)
-/* Before the exec: slurmctld must have seen the old step end. */
-#define STEP_GONE_WAIT_MS	60000
 /* A relaunched srun whose step slurmctld refused: exec again, this often */
 #define CREATE_TRIES		8
 #define CREATE_PAUSE_MAX_S	5	/* pauses 1, 2, ... s, at most this */
-#define HOSTFILE_PREFIX		"smig-hostfile."
-#define DIST_ARBITRARY		"--distribution=arbitrary"
 
 extern char **environ;
 
@@ -141,7 +138,6 @@ static int term_signal_pending(void)
 }
 
 static void retry_create(void);
-static bool env_u64(const char *name, uint64_t *out);
 
 /*
  * create_failed - on_exit() of a relaunched srun: when it exits with an
@@ -221,136 +217,34 @@ int smig_relaunch_check(void)
 	 * is still loaded (as record_exit() does).
 	 */
 	if (getenv("SLURM_MIGRATE_PREV_STEP") &&
-	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
+	    smig_relaunch_env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
 		on_exit(create_failed, NULL);
 	return 0;
 }
 
-/* is_our_hostfile - a file relaunch.c wrote (by its name) */
-static bool is_our_hostfile(const char *path)
+/* send_msg - send and free msg (from smig_msg_<name>_encode()) */
+static bool send_msg(smig_msg_t *msg)
 {
-	const char *base;
-
-	if (!path || path[0] != '/')
-		return false;
-	base = strrchr(path, '/') + 1;
-	return g_str_has_prefix(base, HOSTFILE_PREFIX);
-}
-
-/*
- * check_hostfile - a RELAUNCH mapping: ntasks lines (or more: srun ignores
- * the rest), each the name of a node of the allocation
- * OUT nnodes - distinct nodes the ntasks ranks run on
- * OUT errmsg - new text on failure, caller g_free()s
- */
-static bool check_hostfile(const char *text, uint32_t *nnodes,
-			   char **errmsg)
-{
-	char **lines = g_strsplit(text, "\n", -1);
-	GHashTable *nodes = g_hash_table_new(g_str_hash, g_str_equal);
-	uint32_t n = 0;
-	bool ok = true;
-
-	for (char **l = lines; *l && ok; l++) {
-		if (!**l && !l[1])
-			break;		/* the final newline */
-		n++;
-		if (n <= rl.ntasks)
-			g_hash_table_add(nodes, *l);
-		if (!rl.alloc_nodes || !g_strv_contains(
-				(const char *const *) rl.alloc_nodes, *l)) {
-			*errmsg = g_strdup_printf("hostfile line %u: \"%s\" is not a node of the allocation (%s)",
-						  n, *l,
-						  getenv("SLURM_JOB_NODELIST"));
-			ok = false;
-		}
-	}
-	if (ok && n < rl.ntasks) {
-		*errmsg = g_strdup_printf("hostfile has %u lines for %u tasks",
-					  n, rl.ntasks);
-		ok = false;
-	}
-	*nnodes = g_hash_table_size(nodes);
-	g_hash_table_destroy(nodes);
-	g_strfreev(lines);
-	return ok;
-}
-
-/*
- * write_hostfile - text into a new file of ours, mode 0600
- * RET new path, caller g_free()s; NULL (errmsg set) on error
- */
-static char *write_hostfile(const char *text, char **errmsg)
-{
-	const char *tmp = getenv("TMPDIR");
-	size_t len = strlen(text), off = 0;
-	char *path;
-	ssize_t w;
-	int fd;
-
-	if (!tmp || tmp[0] != '/')
-		tmp = "/tmp";
-	path = g_strdup_printf("%s/" HOSTFILE_PREFIX "XXXXXX", tmp);
-	fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int e = errno;
-
-		*errmsg = g_strdup_printf("%s: cannot create: %s", path,
-					  g_strerror(e));
-		g_free(path);
-		return NULL;
-	}
-	while (off < len) {
-		w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			int e = errno;
-
-			*errmsg = g_strdup_printf("%s: write: %s", path,
-						  g_strerror(e));
-			close(fd);
-			unlink(path);
-			g_free(path);
-			return NULL;
-		}
-		off += w;
-	}
-	if ((len == 0 || text[len - 1] != '\n') && write(fd, "\n", 1) != 1) {
-		*errmsg = g_strdup_printf("%s: write failed", path);
-		close(fd);
-		unlink(path);
-		g_free(path);
-		return NULL;
-	}
-	close(fd);
-	return path;
-}
-
-static void builder_ids(GVariantBuilder *b)
-{
-	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(b, "{sv}", "job",
-			      g_variant_new_uint32(rl.job_id));
-	g_variant_builder_add(b, "{sv}", "step",
-			      g_variant_new_uint32(rl.step_id));
-}
-
-static bool send_msg(smig_msg_type_t type, GVariantBuilder *b)
-{
-	smig_msg_t *msg = smig_msg_new(type, g_variant_builder_end(b));
 	GError *err = NULL;
 	bool ok;
 
 	ok = smig_wire_send(rl.fd, rl.auth, msg, &err);
 	if (!ok) {
 		slurm_error("migrate: JobId=%u StepId=%u: cannot send %s to the balancer: %s",
-			    rl.job_id, rl.step_id, smig_msg_type_name(type),
-			    err->message);
+			    rl.job_id, rl.step_id,
+			    smig_msg_type_name(msg->type), err->message);
 		g_error_free(err);
 	}
 	smig_msg_free(msg);
 	return ok;
+}
+
+/* decode_failed - log a message from the balancer that decode refused */
+static void decode_failed(GError *err)
+{
+	slurm_error("migrate: JobId=%u StepId=%u: %s, ignored", rl.job_id,
+		    rl.step_id, err->message);
+	g_error_free(err);
 }
 
 /*
@@ -360,29 +254,29 @@ static bool send_msg(smig_msg_type_t type, GVariantBuilder *b)
  */
 static bool handle_relaunch(const smig_msg_t *msg)
 {
-	const char *text = NULL, *reason = NULL;
+	smig_msg_relaunch_t m;
+	smig_msg_relaunch_ack_t ack = { 0 };
 	char *errmsg = NULL, *path;
-	uint32_t job, step;
-	GVariantBuilder b;
+	GError *err = NULL;
 	uint32_t nnodes = 0;
-	uint64_t gen;
+	bool ok = false;
 
-	if (!smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) ||
-	    !smig_msg_get_u64(msg, "gen", &gen) ||
-	    !smig_msg_get_str(msg, "hostfile", &text) ||
-	    job != rl.job_id || step != rl.step_id || gen == 0) {
-		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH without job/step of this step, gen > 0 or hostfile, ignored",
-			    rl.job_id, rl.step_id);
+	if (!smig_msg_relaunch_decode(msg, &m, &err)) {
+		decode_failed(err);
 		return false;
 	}
-	smig_msg_get_str(msg, "reason", &reason);
-	if (!check_hostfile(text, &nnodes, &errmsg) ||
-	    !(path = write_hostfile(text, &errmsg))) {
+	if (m.job != rl.job_id || m.step != rl.step_id || m.gen == 0) {
+		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH for JobId=%u StepId=%u generation %" PRIu64 " is not for this step or has no generation, ignored",
+			    rl.job_id, rl.step_id, m.job, m.step, m.gen);
+		goto out;
+	}
+	if (!smig_relaunch_check_hostfile(m.hostfile, rl.ntasks,
+					  rl.alloc_nodes, &nnodes, &errmsg) ||
+	    !(path = smig_relaunch_write_hostfile(m.hostfile, &errmsg))) {
 		slurm_error("migrate: JobId=%u StepId=%u: RELAUNCH of generation %" PRIu64 " refused: %s",
-			    rl.job_id, rl.step_id, gen, errmsg);
+			    rl.job_id, rl.step_id, m.gen, errmsg);
 		g_free(errmsg);
-		return false;
+		goto out;
 	}
 
 	if (rl.hostfile)
@@ -391,18 +285,22 @@ static bool handle_relaunch(const smig_msg_t *msg)
 	g_free(rl.reason);
 	rl.hostfile = path;
 	rl.nnodes = nnodes;
-	rl.reason = g_strdup(reason && *reason ? reason : "requested");
-	rl.gen = gen;
+	rl.reason = g_strdup(*m.reason ? m.reason : "requested");
+	rl.gen = m.gen;
 	rl.prepared = true;
 	rl.pending = false;
 
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	if (!send_msg(SMIG_MSG_RELAUNCH_ACK, &b))
-		return false;
+	ack.job = rl.job_id;
+	ack.step = rl.step_id;
+	ack.gen = m.gen;
+	if (!send_msg(smig_msg_relaunch_ack_encode(&ack)))
+		goto out;
 	slurm_verbose("migrate: JobId=%u StepId=%u: will relaunch from generation %" PRIu64 " with %s",
-		      rl.job_id, rl.step_id, gen, path);
-	return true;
+		      rl.job_id, rl.step_id, m.gen, path);
+	ok = true;
+out:
+	smig_msg_relaunch_clear(&m);
+	return ok;
 }
 
 /* drop_pending - forget a move that will not happen, and its file */
@@ -424,11 +322,33 @@ static bool decide(const smig_msg_t *msg)
 {
 	uint32_t job, step;
 	uint64_t gen;
+	GError *err = NULL;
 
-	if (!smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) ||
-	    !smig_msg_get_u64(msg, "gen", &gen) || job != rl.job_id ||
-	    step != rl.step_id || !rl.prepared || gen != rl.gen) {
+	if (msg->type == SMIG_MSG_ABORT) {
+		smig_msg_abort_t m;
+
+		if (!smig_msg_abort_decode(msg, &m, &err)) {
+			decode_failed(err);
+			return false;
+		}
+		job = m.job;
+		step = m.step;
+		gen = m.gen;
+		smig_msg_abort_clear(&m);
+	} else {
+		smig_msg_commit_t m;
+
+		if (!smig_msg_commit_decode(msg, &m, &err)) {
+			decode_failed(err);
+			return false;
+		}
+		job = m.job;
+		step = m.step;
+		gen = m.gen;
+		smig_msg_commit_clear(&m);
+	}
+	if (job != rl.job_id || step != rl.step_id || !rl.prepared ||
+	    gen != rl.gen) {
 		slurm_debug("migrate: JobId=%u StepId=%u: %s not for the prepared move, ignored",
 			    rl.job_id, rl.step_id,
 			    smig_msg_type_name(msg->type));
@@ -478,35 +398,26 @@ static void await_decision(void)
 /* srun_hello - HELLO_SRUN: the step, and a committed move under way */
 static bool srun_hello(void)
 {
-	GVariantBuilder b;
+	/* The struct borrows the strings: it is not cleared. */
+	smig_msg_hello_srun_t m = {
+		.job = rl.job_id,
+		.step = rl.step_id,
+		.request = smig_spank.req_text,
+		.ntasks = rl.ntasks,
+		.alloc_nodes = rl.alloc_text,
+		.alloc_cpus = rl.cpus_text,
+		.cpus_per_task = rl.cpt, .has_cpus_per_task = true,
+		.restored_gen = rl.restored_gen, .has_restored_gen = true,
+		.prev_step = rl.prev_step,
+		.has_prev_step = rl.restored_gen != 0,
+		.restore_try = rl.restore_try,
+		.has_restore_try = rl.restored_gen != 0,
+		/* After a reconnect: what a restarted balancer must know. */
+		.good_gen = rl.restored_gen, .has_good_gen = true,
+		.move_gen = rl.pending ? rl.gen : 0, .has_move_gen = true,
+	};
 
-	builder_ids(&b);
-	g_variant_builder_add(&b, "{sv}", "request",
-			      g_variant_new_string(smig_spank.req_text));
-	g_variant_builder_add(&b, "{sv}", "ntasks",
-			      g_variant_new_uint32(rl.ntasks));
-	g_variant_builder_add(&b, "{sv}", "alloc_nodes",
-			      g_variant_new_string(rl.alloc_text ?
-						   rl.alloc_text : ""));
-	g_variant_builder_add(&b, "{sv}", "alloc_cpus",
-			      g_variant_new_string(rl.cpus_text ?
-						   rl.cpus_text : ""));
-	g_variant_builder_add(&b, "{sv}", "cpus_per_task",
-			      g_variant_new_uint32(rl.cpt));
-	g_variant_builder_add(&b, "{sv}", "restored_gen",
-			      g_variant_new_uint64(rl.restored_gen));
-	if (rl.restored_gen) {
-		g_variant_builder_add(&b, "{sv}", "prev_step",
-				      g_variant_new_uint32(rl.prev_step));
-		g_variant_builder_add(&b, "{sv}", "restore_try",
-				      g_variant_new_uint32(rl.restore_try));
-	}
-	/* After a reconnect: what a restarted balancer must know. */
-	g_variant_builder_add(&b, "{sv}", "good_gen",
-			      g_variant_new_uint64(rl.restored_gen));
-	g_variant_builder_add(&b, "{sv}", "move_gen",
-			      g_variant_new_uint64(rl.pending ? rl.gen : 0));
-	return send_msg(SMIG_MSG_HELLO_SRUN, &b);
+	return send_msg(smig_msg_hello_srun_encode(&m));
 }
 
 /*
@@ -571,20 +482,13 @@ static void srun_connect(void)
  * so that srun returns and the job can restart from its last good image.
  * RET true if the step was told to end
  */
-static bool agent_lost(const smig_msg_t *msg)
+static bool agent_lost(const smig_msg_abort_t *m)
 {
-	const char *reason = NULL, *node = NULL;
-	uint32_t job, step;
-
-	if (!smig_msg_get_str(msg, "reason", &reason) ||
-	    strcmp(reason, "agent-lost") ||
-	    !smig_msg_get_str(msg, "node", &node) ||
-	    !smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) || job != rl.job_id ||
-	    step != rl.step_id)
+	if (strcmp(m->reason, "agent-lost") || !m->has_node ||
+	    m->job != rl.job_id || m->step != rl.step_id)
 		return false;
 	slurm_error("migrate: JobId=%u StepId=%u: the node agent of %s is gone (its slurmstepd died): ending the step; restart it from its last good image with SLURM_MIGRATE_RESTORE_GEN=last",
-		    rl.job_id, rl.step_id, node);
+		    rl.job_id, rl.step_id, m->node);
 	if (smig_slurm_kill_step(rl.job_id, rl.step_id) != 0)
 		slurm_error("migrate: JobId=%u StepId=%u: cannot kill the step: %s",
 			    rl.job_id, rl.step_id,
@@ -600,35 +504,28 @@ static bool agent_lost(const smig_msg_t *msg)
  * unless this was the last try (final).
  * RET true if the message was this (handled)
  */
-static bool restore_timed_out(const smig_msg_t *msg)
+static bool restore_timed_out(const smig_msg_abort_t *m)
 {
-	const char *reason = NULL, *ranks = "?", *timeout = "?";
-	uint32_t job, step, try = 0, tries = 0;
-	gboolean final = TRUE;
+	const char *ranks = m->has_ranks ? m->ranks : "?";
+	const char *timeout = m->has_timeout ? m->timeout : "?";
+	uint32_t try = m->has_try ? m->try : 0;
+	uint32_t tries = m->has_tries ? m->tries : 0;
+	bool final = m->has_final ? m->final : true;
 	char *errmsg = NULL, *path;
-	uint64_t gen;
+	uint64_t gen = m->gen;
 
-	if (!smig_msg_get_str(msg, "reason", &reason) ||
-	    strcmp(reason, "restore-timeout"))
+	if (strcmp(m->reason, "restore-timeout"))
 		return false;
-	if (!smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) ||
-	    !smig_msg_get_u64(msg, "gen", &gen) || job != rl.job_id ||
-	    step != rl.step_id || !rl.restored_gen ||
-	    gen != rl.restored_gen) {
+	if (m->job != rl.job_id || m->step != rl.step_id ||
+	    !rl.restored_gen || gen != rl.restored_gen) {
 		slurm_error("migrate: JobId=%u StepId=%u: ABORT reason=restore-timeout not for this relaunched step (generation %" PRIu64 "), ignored",
 			    rl.job_id, rl.step_id, rl.restored_gen);
 		return true;
 	}
-	smig_msg_get_str(msg, "ranks", &ranks);
-	smig_msg_get_str(msg, "timeout", &timeout);
-	smig_msg_get_u32(msg, "try", &try);
-	smig_msg_get_u32(msg, "tries", &tries);
-	if (msg->body)
-		g_variant_lookup(msg->body, "final", "b", &final);
 	if (!final && rl.relaunch_text &&
-	    check_hostfile(rl.relaunch_text, &rl.nnodes, &errmsg) &&
-	    (path = write_hostfile(rl.relaunch_text, &errmsg))) {
+	    smig_relaunch_check_hostfile(rl.relaunch_text, rl.ntasks,
+					 rl.alloc_nodes, &rl.nnodes, &errmsg) &&
+	    (path = smig_relaunch_write_hostfile(rl.relaunch_text, &errmsg))) {
 		drop_pending();
 		rl.hostfile = path;
 		rl.reason = g_strdup("restore-timeout");
@@ -663,7 +560,8 @@ static gpointer relaunch_main(gpointer unused)
 	bool killed = false;	/* after MigrateRelaunchGrace */
 	bool ended = false;	/* an agent of the step was lost */
 	GError *err = NULL;
-	const char *s1, *s2;
+	smig_msg_abort_t abort_m;
+	smig_msg_refused_t refused;
 	smig_msg_t *msg;
 	int w, timeout;
 
@@ -737,27 +635,37 @@ static gpointer relaunch_main(gpointer unused)
 			}
 			break;
 		case SMIG_MSG_ABORT:
-			if (restore_timed_out(msg))
+			if (!smig_msg_abort_decode(msg, &abort_m, &err)) {
+				decode_failed(err);
+				err = NULL;
 				break;
-			if (!ended && agent_lost(msg))
+			}
+			if (restore_timed_out(&abort_m)) {
+				smig_msg_abort_clear(&abort_m);
+				break;
+			}
+			if (!ended && agent_lost(&abort_m))
 				ended = true;
+			smig_msg_abort_clear(&abort_m);
 			decide(msg);
 			grace_end = 0;
 			break;
 		case SMIG_MSG_REFUSED:
-			s1 = s2 = NULL;
-			smig_msg_get_str(msg, "what", &s1);
-			smig_msg_get_str(msg, "reason", &s2);
-			/* A node agent could not set the step up. */
-			if (s1 && !strcmp(s1, "unprotected")) {
-				slurm_error("migrate: JobId=%u StepId=%u: %s",
-					    rl.job_id, rl.step_id,
-					    s2 ? s2 : "?");
+			if (!smig_msg_refused_decode(msg, &refused, &err)) {
+				decode_failed(err);
+				err = NULL;
 				break;
 			}
-			slurm_error("migrate: JobId=%u StepId=%u: the balancer refused %s: %s",
-				    rl.job_id, rl.step_id, s1 ? s1 : "?",
-				    s2 ? s2 : "?");
+			/* A node agent could not set the step up. */
+			if (!strcmp(refused.what, "unprotected"))
+				slurm_error("migrate: JobId=%u StepId=%u: %s",
+					    rl.job_id, rl.step_id,
+					    refused.reason);
+			else
+				slurm_error("migrate: JobId=%u StepId=%u: the balancer refused %s: %s",
+					    rl.job_id, rl.step_id,
+					    refused.what, refused.reason);
+			smig_msg_refused_clear(&refused);
 			break;
 		default:
 			slurm_error("migrate: JobId=%u StepId=%u: unexpected %s from the balancer, ignored",
@@ -774,60 +682,6 @@ static gpointer relaunch_main(gpointer unused)
 static void record_exit(int status, void *unused)
 {
 	rl.exit_status = status;
-}
-
-/* env_u64 - a number from the environment; false if absent or bad */
-static bool env_u64(const char *name, uint64_t *out)
-{
-	const char *v = getenv(name);
-	char *end;
-
-	if (!v || !*v)
-		return false;
-	errno = 0;
-	*out = g_ascii_strtoull(v, &end, 10);
-	if (errno || *end || v[0] == '-') {
-		slurm_error("migrate: %s=%s: not a number, ignored", name, v);
-		return false;
-	}
-	return true;
-}
-
-/*
- * pinned_nodes - the first of srun's own words (before the application's
- * NAPP words) that names nodes for the step (-w, --nodelist, -F,
- * --nodefile): srun ignores SLURM_HOSTFILE then, so a relaunch could not
- * place ranks where the balancer says
- * RET new string (the word), caller g_free()s; NULL if none
- */
-static char *pinned_nodes(guint napp)
-{
-	static const char *const opts[] = { "-w", "--nodelist", "-F",
-					    "--nodefile" };
-	gchar *buf = NULL, *found = NULL;
-	GPtrArray *words = g_ptr_array_new();
-	gsize len = 0, off;
-
-	if (!g_file_get_contents("/proc/self/cmdline", &buf, &len, NULL))
-		goto out;
-	for (off = 0; off < len; off += strlen(buf + off) + 1)
-		g_ptr_array_add(words, buf + off);
-	for (guint i = 1; i + napp < words->len && !found; i++) {
-		const char *w = words->pdata[i];
-
-		for (size_t k = 0; k < G_N_ELEMENTS(opts) && !found; k++) {
-			size_t l = strlen(opts[k]);
-
-			/* "-w x", "-wx", "--nodelist=x", "--nodelist x" */
-			if (!strncmp(w, opts[k], l) &&
-			    (!w[l] || w[1] != '-' || w[l] == '='))
-				found = g_strdup(w);
-		}
-	}
-out:
-	g_ptr_array_free(words, TRUE);
-	g_free(buf);
-	return found;
 }
 
 int smig_relaunch_start(spank_t sp)
@@ -853,31 +707,31 @@ int smig_relaunch_start(spank_t sp)
 	rl.app_argv = g_new0(char *, argc + 1);
 	for (int i = 0; i < argc; i++)
 		rl.app_argv[i] = g_strdup(argv[i]);
-	if ((pinned = pinned_nodes(argc))) {
+	if ((pinned = smig_relaunch_pinned_nodes(argc))) {
 		slurm_error("migrate: --migrate cannot be combined with %s: the balancer places the ranks on the nodes of the allocation (give the nodes to sbatch/salloc instead)",
 			    pinned);
 		g_free(pinned);
 		return -1;
 	}
 
-	if (env_u64("SLURM_MIGRATE_PREV_STEP", &prev) &&
-	    env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
+	if (smig_relaunch_env_u64("SLURM_MIGRATE_PREV_STEP", &prev) &&
+	    smig_relaunch_env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) && gen)
 		relaunched = true;
 	/*
 	 * The step exists now: srun has read the hostfile of the move. Its
 	 * text stays here for the relaunch watchdog (restore_timed_out()).
 	 */
-	if (relaunched && is_our_hostfile(hostfile)) {
+	if (relaunched && smig_relaunch_is_hostfile(hostfile)) {
 		g_file_get_contents(hostfile, &rl.relaunch_text, NULL, NULL);
 		unlink(hostfile);
 	}
 	if (relaunched) {
 		uint64_t try = 1;
 
-		env_u64("SLURM_MIGRATE_RESTORE_TRY", &try);
+		smig_relaunch_env_u64("SLURM_MIGRATE_RESTORE_TRY", &try);
 		rl.restore_try = (uint32_t) MIN(MAX(try, 1), UINT32_MAX);
 	}
-	env_u64("SLURM_CPUS_PER_TASK", &cpt);
+	smig_relaunch_env_u64("SLURM_CPUS_PER_TASK", &cpt);
 	if (nodes && !(rl.alloc_nodes = smig_hostlist_expand(nodes, &err))) {
 		slurm_error("migrate: SLURM_JOB_NODELIST=%s: %s; the step runs without migration",
 			    nodes, err->message);
@@ -924,152 +778,6 @@ out_close:
 	return 0;
 }
 
-/*
- * build_argv - srun's own words with --nodes=K (the nodes of the new
- * mapping) and --distribution=arbitrary just before the application's
- * words (so that they override a -N or -m of the user)
- * RET new vector, caller g_strfreev()s; NULL (logged) if the command line
- * does not end with the application's words
- */
-static char **build_argv(void)
-{
-	guint napp = rl.app_argv ? g_strv_length(rl.app_argv) : 0;
-	GPtrArray *out;
-	gchar *buf = NULL;
-	gsize len = 0, off;
-	GPtrArray *words = g_ptr_array_new();
-	GError *err = NULL;
-	guint n, head;
-
-	if (!g_file_get_contents("/proc/self/cmdline", &buf, &len, &err)) {
-		slurm_error("migrate: %s", err->message);
-		g_error_free(err);
-		g_ptr_array_free(words, TRUE);
-		return NULL;
-	}
-	for (off = 0; off < len; off += strlen(buf + off) + 1)
-		g_ptr_array_add(words, buf + off);
-	n = words->len;
-	if (napp == 0 || n <= napp) {
-		slurm_error("migrate: /proc/self/cmdline has %u words, the step has %u: cannot relaunch",
-			    n, napp);
-		goto out_fail;
-	}
-	head = n - napp;
-	for (guint i = 0; i < napp; i++) {
-		if (strcmp(words->pdata[head + i], rl.app_argv[i])) {
-			slurm_error("migrate: srun's command line does not end with the application's words (\"%s\" != \"%s\"): cannot relaunch",
-				    (char *) words->pdata[head + i],
-				    rl.app_argv[i]);
-			goto out_fail;
-		}
-	}
-	/*
-	 * A move may change the number of nodes (ranks 2,3 to a spare while
-	 * 0,1 stay): --nodes=K overrides the user's -N, which srun would
-	 * refuse ("Only allocated 2 nodes asked for 3"). Replace the pair an
-	 * earlier move added instead of adding one more on every move.
-	 */
-	if (!strcmp(words->pdata[head - 1], DIST_ARBITRARY)) {
-		head--;
-		if (head > 1 && g_str_has_prefix(words->pdata[head - 1],
-						 "--nodes="))
-			head--;
-	}
-	out = g_ptr_array_new();
-	for (guint i = 0; i < head; i++)
-		g_ptr_array_add(out, g_strdup(words->pdata[i]));
-	g_ptr_array_add(out, g_strdup_printf("--nodes=%u", rl.nnodes));
-	g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
-	head = n - napp;
-	for (guint i = head; i < n; i++)
-		g_ptr_array_add(out, g_strdup(words->pdata[i]));
-	g_ptr_array_add(out, NULL);
-	g_ptr_array_free(words, TRUE);
-	g_free(buf);
-	return (char **) g_ptr_array_free(out, FALSE);
-
-out_fail:
-	g_ptr_array_free(words, TRUE);
-	g_free(buf);
-	return NULL;
-}
-
-/*
- * build_env - the environment of slurm_spank_init, without what srun set
- * or an earlier move left, with the new mapping and generation
- * RET new vector, caller g_strfreev()s
- */
-static char **build_env(void)
-{
-	static const char *const drop[] = {
-		"SLURM_NTASKS_PER_NODE", "SLURM_DISTRIBUTION",
-		"SLURM_STEP_ID", "SLURM_STEPID", "SLURM_HOSTFILE",
-		"SLURM_MIGRATE_RESTORE_GEN", "SLURM_MIGRATE_PREV_STEP",
-		"SLURM_MIGRATE_RELAUNCH_TRY", "SLURM_MIGRATE_RESTORE_TRY",
-	};
-	char **env = g_strdupv(rl.env ? rl.env : environ);
-	char num[32];
-
-	for (size_t i = 0; i < G_N_ELEMENTS(drop); i++)
-		env = g_environ_unsetenv(env, drop[i]);
-	env = g_environ_setenv(env, "SLURM_HOSTFILE", rl.hostfile, TRUE);
-	snprintf(num, sizeof(num), "%" PRIu64, rl.gen);
-	env = g_environ_setenv(env, "SLURM_MIGRATE_RESTORE_GEN", num, TRUE);
-	snprintf(num, sizeof(num), "%u", rl.step_id);
-	env = g_environ_setenv(env, "SLURM_MIGRATE_PREV_STEP", num, TRUE);
-	/* The relaunch watchdog's next try of the same relaunch. */
-	if (rl.next_try) {
-		snprintf(num, sizeof(num), "%u", rl.next_try);
-		env = g_environ_setenv(env, "SLURM_MIGRATE_RESTORE_TRY", num,
-				       TRUE);
-	}
-	return env;
-}
-
-/*
- * wait_step_gone - wait (at most STEP_GONE_WAIT_MS) until slurmctld no
- * longer lists the step that ended. Its resources are free then, so the new
- * step is not refused: right after a restart, slurmctld recovers the old
- * step from its state file and refuses a step on its nodes ("Memory
- * required by task is not available") instead of deferring it.
- */
-static void wait_step_gone(void)
-{
-	gint64 start = g_get_monotonic_time();
-	gint64 end = start + 1000 * (gint64) STEP_GONE_WAIT_MS;
-	job_step_info_response_msg_t *resp;
-	int rc, e, polls = 0;
-
-	for (;;) {
-		resp = NULL;
-		rc = smig_slurm_get_step(rl.job_id, rl.step_id, &resp);
-		e = errno;
-		if (rc == 0 && resp && resp->job_step_count == 0) {
-			slurm_free_job_step_info_response_msg(resp);
-			break;
-		}
-		if (resp)
-			slurm_free_job_step_info_response_msg(resp);
-		if (rc != 0 && e == ESLURM_INVALID_JOB_ID)
-			break;
-		if (g_get_monotonic_time() >= end) {
-			slurm_error("migrate: JobId=%u StepId=%u: slurmctld still lists the step after %u s (%s); relaunching anyway",
-				    rl.job_id, rl.step_id,
-				    STEP_GONE_WAIT_MS / 1000,
-				    rc ? slurm_strerror(e) :
-				    "step listed");
-			return;
-		}
-		polls++;
-		g_usleep(rc ? 500000 : 50000);
-	}
-	if (polls)
-		slurm_verbose("migrate: JobId=%u StepId=%u: slurmctld saw the step end after %" G_GINT64_FORMAT " ms",
-			      rl.job_id, rl.step_id,
-			      (g_get_monotonic_time() - start) / 1000);
-}
-
 static void relaunch_free(void)
 {
 	g_clear_pointer(&rl.auth, smig_auth_free);
@@ -1103,10 +811,10 @@ static void retry_create(void)
 	sigset_t term, old;
 	int sig;
 
-	if (!env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) || !gen ||
-	    !env_u64("SLURM_MIGRATE_PREV_STEP", &prev))
+	if (!smig_relaunch_env_u64("SLURM_MIGRATE_RESTORE_GEN", &gen) || !gen ||
+	    !smig_relaunch_env_u64("SLURM_MIGRATE_PREV_STEP", &prev))
 		return;
-	env_u64("SLURM_MIGRATE_RELAUNCH_TRY", &tries);
+	smig_relaunch_env_u64("SLURM_MIGRATE_RELAUNCH_TRY", &tries);
 	if (tries >= CREATE_TRIES) {
 		slurm_error("migrate: JobId=%s: the relaunched step from generation %" PRIu64 " could not be created %u times: giving up; the images stay in the job's image directory",
 			    job ? job : "?", gen, CREATE_TRIES + 1);
@@ -1166,12 +874,13 @@ void smig_relaunch_exit(void)
 	}
 	await_decision();
 	if (rl.fd >= 0) {
-		GVariantBuilder b;
+		smig_msg_bye_t bye = {
+			.job = rl.job_id,
+			.step = rl.step_id,
+			.status = rl.exit_status,
+		};
 
-		builder_ids(&b);
-		g_variant_builder_add(&b, "{sv}", "status",
-				      g_variant_new_int32(rl.exit_status));
-		send_msg(SMIG_MSG_BYE, &b);
+		send_msg(smig_msg_bye_encode(&bye));
 		close(rl.fd);
 		rl.fd = -1;
 	}
@@ -1191,10 +900,11 @@ void smig_relaunch_exit(void)
 			   rl.job_id, rl.step_id, strsignal(sig), rl.gen);
 		goto out_drop;
 	}
-	if (!(argv = build_argv()))
+	if (!(argv = smig_relaunch_argv(rl.app_argv, rl.nnodes)))
 		goto out_fail;
-	wait_step_gone();
-	env = build_env();
+	smig_relaunch_wait_step_gone(rl.job_id, rl.step_id);
+	env = smig_relaunch_env(rl.env ? rl.env : environ, rl.hostfile,
+				rl.gen, rl.step_id, rl.next_try);
 
 	/* srun's own children (e.g. its I/O helpers) must not stay zombies. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)

@@ -37,6 +37,7 @@
 #include <slurm/spank.h>
 
 #include "smig_metrics.h"
+#include "smig_msgs.h"
 #include "spank_migrate.h"
 
 #define PROC_READ_MAX	8192	/* /proc/<pid>/status is ~1.5 kB */
@@ -365,8 +366,11 @@ static bool sample_task(task_t *t, int64_t now, smig_rank_sample_t *rs)
 	return ok;
 }
 
-/* The node's load, free memory and health into the builder. */
-static void sample_node(GVariantBuilder *b)
+/*
+ * sample_node - the node's load, free memory and health into the SAMPLE
+ * OUT m - its reason is new, the caller frees it (smig_msg_sample_clear())
+ */
+static void sample_node(smig_msg_sample_t *m)
 {
 	char buf[PROC_READ_MAX], *reason = NULL;
 	const char *hf = smp.health_file;
@@ -394,14 +398,14 @@ static void sample_node(GVariantBuilder *b)
 			smp.health_logged = false;
 		}
 	}
-	g_variant_builder_add(b, "{sv}", "load", g_variant_new_double(load));
-	g_variant_builder_add(b, "{sv}", "mem_avail",
-			      g_variant_new_uint64(avail));
-	g_variant_builder_add(b, "{sv}", "health",
-			      g_variant_new_string(smig_health_name(h)));
-	g_variant_builder_add(b, "{sv}", "reason",
-			      g_variant_new_string(reason ? reason : ""));
-	g_free(reason);
+	m->load = load;
+	m->has_load = true;
+	m->mem_avail = avail;
+	m->has_mem_avail = true;
+	m->health = g_strdup(smig_health_name(h));
+	m->has_health = true;
+	m->reason = reason ? reason : g_strdup("");
+	m->has_reason = true;
 }
 
 /*
@@ -478,7 +482,8 @@ out:
 
 GVariant *smig_sample_collect(void)
 {
-	GVariantBuilder b, pairs;
+	smig_msg_sample_t m = { 0 };
+	GVariantBuilder pairs;
 	GArray *ranks, *cpu, *delay, *iters, *rss;
 	int64_t now = g_get_monotonic_time();
 	unsigned npairs = 0;
@@ -514,36 +519,31 @@ GVariant *smig_sample_collect(void)
 	g_mutex_unlock(&smp.lock);
 
 	if (ranks->len) {
-		g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&b, "{sv}", "job",
-				      g_variant_new_uint32(smig_spank.job_id));
-		g_variant_builder_add(&b, "{sv}", "step",
-				      g_variant_new_uint32(smig_spank.step_id));
-		g_variant_builder_add(&b, "{sv}", "interval_ms",
-				      g_variant_new_uint32(smp.interval_ms));
-		sample_node(&b);
-#define FIXED(key, type, arr, sz) \
-		g_variant_builder_add(&b, "{sv}", key, \
-				      g_variant_new_fixed_array( \
-					      G_VARIANT_TYPE(type), \
-					      (arr)->data, (arr)->len, sz))
-		FIXED("ranks", "u", ranks, sizeof(uint32_t));
-		FIXED("cpu", "d", cpu, sizeof(double));
-		FIXED("delay", "d", delay, sizeof(double));
-		FIXED("iters", "d", iters, sizeof(double));
-		FIXED("rss", "t", rss, sizeof(guint64));
-#undef FIXED
-		g_variant_builder_add(&b, "{sv}", "pairs",
-				      g_variant_builder_end(&pairs));
-		body = g_variant_builder_end(&b);
+		m.job = smig_spank.job_id;
+		m.step = smig_spank.step_id;
+		m.interval_ms = smp.interval_ms;
+		m.has_interval_ms = true;
+		sample_node(&m);
+		/* The arrays stay the GArrays': moved into m, freed by clear. */
+		m.n_ranks = m.n_cpu = m.n_delay = m.n_iters = m.n_rss =
+			ranks->len;
+		m.ranks = (uint32_t *) (void *) g_array_free(ranks, FALSE);
+		m.cpu = (double *) (void *) g_array_free(cpu, FALSE);
+		m.delay = (double *) (void *) g_array_free(delay, FALSE);
+		m.iters = (double *) (void *) g_array_free(iters, FALSE);
+		m.rss = (uint64_t *) (void *) g_array_free(rss, FALSE);
+		m.pairs = g_variant_ref_sink(g_variant_builder_end(&pairs));
+		m.has_pairs = true;
+		body = smig_msg_sample_body(&m);
+		smig_msg_sample_clear(&m);
 	} else {
 		g_variant_builder_clear(&pairs);
+		g_array_free(ranks, TRUE);
+		g_array_free(cpu, TRUE);
+		g_array_free(delay, TRUE);
+		g_array_free(iters, TRUE);
+		g_array_free(rss, TRUE);
 	}
-	g_array_free(ranks, TRUE);
-	g_array_free(cpu, TRUE);
-	g_array_free(delay, TRUE);
-	g_array_free(iters, TRUE);
-	g_array_free(rss, TRUE);
 	return body;
 }
 

@@ -148,6 +148,61 @@ void smig_relaunch_exit(void);
 /* smig_relaunch_fini - free the snapshot (exit, every srun) */
 void smig_relaunch_fini(void);
 
+/* relaunch_cmd.c: the relaunched srun's hostfile, words and environment */
+
+/* smig_relaunch_is_hostfile - a hostfile relaunch.c wrote (by its name) */
+bool smig_relaunch_is_hostfile(const char *path);
+
+/*
+ * smig_relaunch_check_hostfile - a RELAUNCH mapping: at least ntasks lines,
+ * each a node of alloc_nodes (borrowed)
+ * OUT nnodes - distinct nodes of the first ntasks lines
+ * OUT errmsg - new text on failure, caller g_free()s
+ */
+bool smig_relaunch_check_hostfile(const char *text, uint32_t ntasks,
+				  char *const *alloc_nodes, uint32_t *nnodes,
+				  char **errmsg);
+
+/*
+ * smig_relaunch_write_hostfile - text into a new file in TMPDIR, mode 0600
+ * RET new path, caller g_free()s; NULL (errmsg set, caller g_free()s) on error
+ */
+char *smig_relaunch_write_hostfile(const char *text, char **errmsg);
+
+/*
+ * smig_relaunch_env_u64 - a number from the environment
+ * RET false if absent or bad (logged)
+ */
+bool smig_relaunch_env_u64(const char *name, uint64_t *out);
+
+/*
+ * smig_relaunch_pinned_nodes - srun's first word before the napp words of
+ * the application that pins nodes (-w, --nodelist, -F, --nodefile)
+ * RET new string, caller g_free()s; NULL if none
+ */
+char *smig_relaunch_pinned_nodes(unsigned napp);
+
+/*
+ * smig_relaunch_argv - srun's words with --nodes=nnodes and
+ * --distribution=arbitrary before the application's words (app_argv, borrowed)
+ * RET new vector, caller g_strfreev()s; NULL (logged) on error
+ */
+char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes);
+
+/*
+ * smig_relaunch_env - base (borrowed) without srun's and an earlier move's
+ * variables, with SLURM_HOSTFILE, the generation, the old step and the try
+ * RET new vector, caller g_strfreev()s
+ */
+char **smig_relaunch_env(char *const *base, const char *hostfile,
+			 uint64_t gen, uint32_t step_id, uint32_t next_try);
+
+/*
+ * smig_relaunch_wait_step_gone - wait until slurmctld no longer lists the
+ * step (at most 60 s; logged)
+ */
+void smig_relaunch_wait_step_gone(uint32_t job_id, uint32_t step_id);
+
 /*
  * smig_spank_from_balancer - true if an authenticated message comes from
  * the balancer's side (root or SlurmUser, as slurmctld runs); anything else
