@@ -164,8 +164,18 @@ droot_inside() {
 		[[ $mode == ro ]] && mount -o remount,bind,ro "$root/$dir"
 	done
 	shift
+	# The root's hostname resolves, as the host's does (Slurm checks
+	# SlurmctldHost and NodeHostname against it).
+	printf '127.0.0.1\tlocalhost droot\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+		>"$root/run/.droot-hosts"
+	mount --bind "$root/run/.droot-hosts" "$root/etc/hosts"
 	if [[ $net == yes ]]; then
 		ip link set lo up
+		# An IPv4 address other than 127.0.0.1: glibc's getaddrinfo()
+		# with AI_ADDRCONFIG (Slurm 24.11 listens so) finds no IPv4
+		# address on a loopback-only system and fails. TEST-NET-1, on
+		# lo: nothing leaves the namespace.
+		ip addr add 192.0.2.1/32 dev lo
 	else
 		cp /etc/resolv.conf "$root/run/resolv.conf" 2>/dev/null || true
 		[[ -L $root/etc/resolv.conf ]] || cp /etc/resolv.conf "$root/etc/resolv.conf"
