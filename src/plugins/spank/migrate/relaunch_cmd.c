@@ -193,7 +193,8 @@ out:
 /*
  * smig_relaunch_argv - srun's own words with --nodes=K (the nodes of the new
  * mapping) and --distribution=arbitrary just before the application's
- * words (so that they override a -N or -m of the user)
+ * words (so that they override a -N or -m of the user); from Slurm 24.11
+ * the user's -N goes and no --nodes is added (SMIG_SLURM_ARBITRARY_NODES)
  * IN app_argv - the application's words (borrowed)
  * IN nnodes   - the nodes of the new mapping
  * RET new vector, caller g_strfreev()s; NULL (logged) if the command line
@@ -237,6 +238,8 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes)
 	 * 0,1 stay): --nodes=K overrides the user's -N, which srun would
 	 * refuse ("Only allocated 2 nodes asked for 3"). Replace the pair an
 	 * earlier move added instead of adding one more on every move.
+	 * Slurm 24.11 refuses any -N with --distribution=arbitrary and takes
+	 * the nodes from the hostfile: the user's -N goes, none is added.
 	 */
 	if (!strcmp(words->pdata[head - 1], DIST_ARBITRARY)) {
 		head--;
@@ -245,9 +248,22 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes)
 			head--;
 	}
 	out = g_ptr_array_new();
-	for (guint i = 0; i < head; i++)
-		g_ptr_array_add(out, g_strdup(words->pdata[i]));
-	g_ptr_array_add(out, g_strdup_printf("--nodes=%u", nnodes));
+	for (guint i = 0; i < head; i++) {
+		const char *w = words->pdata[i];
+
+		if (!SMIG_SLURM_ARBITRARY_NODES && i > 0 &&
+		    (!strcmp(w, "-N") || !strcmp(w, "--nodes"))) {
+			i++;	/* and its value */
+			continue;
+		}
+		if (!SMIG_SLURM_ARBITRARY_NODES && i > 0 &&
+		    (g_str_has_prefix(w, "-N") ||
+		     g_str_has_prefix(w, "--nodes=")))
+			continue;
+		g_ptr_array_add(out, g_strdup(w));
+	}
+	if (SMIG_SLURM_ARBITRARY_NODES)
+		g_ptr_array_add(out, g_strdup_printf("--nodes=%u", nnodes));
 	g_ptr_array_add(out, g_strdup(DIST_ARBITRARY));
 	head = n - napp;
 	for (guint i = head; i < n; i++)

@@ -10,7 +10,8 @@
  *   26.05:         slurm_kill_job_step(&step_id, signal, flags) and
  *                  slurm_get_job_steps(&step_id, &resp, show_flags)
  * slurm_get_errno() is gone after 22.05: Slurm's calls set errno, in every
- * release, so callers read errno.
+ * release, so callers read errno. And srun's words for a relaunch:
+ * SMIG_SLURM_ARBITRARY_NODES below.
  *
  * The plugin never links -lslurm: these symbols are srun's (libslurmfull).
  */
@@ -20,6 +21,15 @@
 #include <signal.h>
 #include <stdint.h>
 #include <slurm/slurm.h>
+
+/*
+ * srun takes --nodes with --distribution=arbitrary: up to 24.05 (measured on
+ * 22.05, where the relaunch needs it to override the user's -N); 24.11
+ * refuses the pair ("--nodes is incompatible with --distribution=arbitrary")
+ * and counts the nodes of the hostfile.
+ */
+#define SMIG_SLURM_ARBITRARY_NODES \
+	(SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(24, 11, 0))
 
 #if SMIG_SLURM_STEP_ID_API
 static inline slurm_step_id_t smig_slurm_step_id(uint32_t job_id,

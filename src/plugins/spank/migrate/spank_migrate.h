@@ -183,8 +183,9 @@ bool smig_relaunch_env_u64(const char *name, uint64_t *out);
 char *smig_relaunch_pinned_nodes(unsigned napp);
 
 /*
- * smig_relaunch_argv - srun's words with --nodes=nnodes and
- * --distribution=arbitrary before the application's words (app_argv, borrowed)
+ * smig_relaunch_argv - srun's words with --nodes=nnodes (up to Slurm 24.05;
+ * from 24.11 without any -N) and --distribution=arbitrary before the
+ * application's words (app_argv, borrowed)
  * RET new vector, caller g_strfreev()s; NULL (logged) on error
  */
 char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes);
