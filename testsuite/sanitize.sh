@@ -12,21 +12,17 @@
 # the plugins run inside Slurm's daemons and are not built here. A leak,
 # an invalid access or undefined behaviour fails the test it happens in
 # (Check forks each test, so the sanitizer's report is in that test's log).
-# SMIG_SLURM_SOURCE: configured Slurm tree for configure (run-tests sets
-# SLURM_SOURCE; default /tmp/slsrc/src).
 
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [[ $# == 1 ]] || { sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 build=$1
-slurm_src=${SLURM_SOURCE:-${SMIG_SLURM_SOURCE:-/tmp/slsrc/src}}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 if [[ ! -f $build/Makefile || $repo/configure -nt $build/config.status ]]; then
-	(cd "$build" && "$repo/configure" -q --with-slurm-source="$slurm_src" \
-		CFLAGS="-g -O1 $san" LDFLAGS="$san") ||
+	(cd "$build" && "$repo/configure" -q CFLAGS="-g -O1 $san" LDFLAGS="$san") ||
 		{ echo "sanitize: configure failed: see $build/config.log" >&2; exit 1; }
 fi
 

@@ -3,8 +3,7 @@
  * smigd_slurm.c - the balancer's host operations on libslurm's public API
  *
  * The only file of smigd that calls libslurm, and only <slurm/slurm.h>. It
- * does what the slurmctld plugin (slurmctld_migrate.c) does with job and
- * node records, through RPCs to slurmctld:
+ * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
  *                 "no change" cheaply), at most every NODE_MAX_AGE_US
  *   job_owner,    slurm_load_job(), cached for JOB_MAX_AGE_US
@@ -202,7 +201,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 	if (ctl->slurmctld_plugstack &&
 	    strstr(ctl->slurmctld_plugstack, "migrate")) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-			    "SlurmctldPlugstack=%s: the balancer runs inside slurmctld already (slurmctld_migrate.so); remove it from slurm.conf to run smigd",
+			    "SlurmctldPlugstack=%s: slurmctld still loads slurmctld_migrate.so, the balancer of an older slurm-migrate; remove it from slurm.conf and restart slurmctld to run smigd",
 			    ctl->slurmctld_plugstack);
 		free_ctl_conf(ctl);
 		return NULL;

@@ -22,8 +22,9 @@ typedef struct smigd_slurm smigd_slurm_t;
 /*
  * smigd_slurm_new - initialise libslurm and read slurmctld's configuration
  * (SlurmUser, StateSaveLocation, MessageTimeout, AuthInfo, SlurmctldPlugstack)
- * OUT error - slurmctld does not answer, or it hosts the balancer itself
- *             (SlurmctldPlugstack=migrate); caller g_error_free()s
+ * OUT error - slurmctld does not answer, or it still loads the slurmctld
+ *             plugin of 0.1 (SlurmctldPlugstack=migrate); caller
+ *             g_error_free()s
  * RET new link, caller frees with smigd_slurm_free(); NULL on error
  */
 smigd_slurm_t *smigd_slurm_new(GError **error);

@@ -3,7 +3,7 @@
 #
 # down.sh - stop a local test cluster started by up.sh
 #
-# Stops smigd (--smigd), slurmctld, the slurmds and whatever their jobs left (slurmstepds,
+# Stops smigd, slurmctld, the slurmds and whatever their jobs left (slurmstepds,
 # tasks: found in the nodes' cgroups), by pid: SIGTERM, then SIGKILL after
 # SMIG_STOP_GRACE seconds. Removes what up.sh created outside the cluster
 # directory (cgroups, network namespaces; munged and the test user when the

@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# up.sh - start a local Slurm 22.05 test cluster with the slurm-migrate plugins
+# up.sh - start a local Slurm 22.05 test cluster with slurm-migrate
 #
-# One slurmctld and N slurmd ("slurmd -N nodeK") on this machine, every file
+# One slurmctld, smigd (the balancer) and N slurmd ("slurmd -N nodeK") on this machine, every file
 # generated into one cluster directory; nothing in /etc is modified. Clients
 # use it with: . <dir>/env   (sets SLURM_CONF and friends)
 # Stop it with down.sh. Run as root. See README.md in this directory.
@@ -21,10 +21,10 @@ usage: $0 [options]
   --nodes N          number of nodes, >= 1 (default \$SMIG_NODES or 4)
   --build DIR        build directory (default \$SMIG_BUILD_DIR or $SMIG_REPO/build);
                      the plugins are taken from DIR/.libs
-  --plugindir DIR    directory holding spank_migrate.so and slurmctld_migrate.so
-  --no-plugins       run plain Slurm: no SlurmctldPlugstack, empty plugstack.conf
-  --smigd            the balancer runs as smigd (BUILD/smigd -D, as root) instead of
-                     the slurmctld plugin: no SlurmctldPlugstack line
+  --plugindir DIR    directory holding spank_migrate.so
+  --no-plugins       run plain Slurm: no smigd, empty plugstack.conf
+  --smigd            accepted for older callers: smigd (BUILD/smigd -D, as root) is
+                     always the balancer unless --no-plugins
   --netns            one network namespace per node (real addresses 10.251.X.0/24)
   --override F=PATH  use PATH instead of the generated file F (slurm.conf, migrate.conf,
                      plugstack.conf, TaskProlog); may be repeated
@@ -41,7 +41,7 @@ nnodes=${SMIG_NODES:-4}
 build=${SMIG_BUILD_DIR:-$SMIG_REPO/build}
 plugindir=
 plugins=yes
-balancer=plugin
+balancer=smigd
 netns=no
 user=${SMIG_TEST_USER:-smigtest}
 generate_only=no
@@ -57,7 +57,7 @@ while (($# > 0)); do
 	--build) build=$2; shift ;;
 	--plugindir) plugindir=$2; shift ;;
 	--no-plugins) plugins=no ;;
-	--smigd) balancer=smigd ;;
+	--smigd) ;;
 	--netns) netns=yes ;;
 	--override) overrides+=("$2"); shift ;;
 	--user) user=$2; shift ;;
@@ -95,12 +95,8 @@ if [[ $balancer == smigd ]]; then
 	smigd_bin=$(cd "$build" && pwd)/smigd
 fi
 if [[ $plugins == yes ]]; then
-	sos=spank_migrate.so
-	[[ $balancer == plugin ]] && sos+=" slurmctld_migrate.so"
-	for so in $sos; do
-		[[ -r $plugindir/$so ]] ||
-			smig_die "$plugindir/$so missing: build first (make -C $build) or give --plugindir, or use --no-plugins"
-	done
+	[[ -r $plugindir/spank_migrate.so ]] ||
+		smig_die "$plugindir/spank_migrate.so missing: build first (make -C $build) or give --plugindir, or use --no-plugins"
 	plugindir=$(cd "$plugindir" && pwd)
 fi
 
@@ -168,11 +164,6 @@ SlurmdDebug=$debug
 
 PluginDir=$SMIG_SLURM_PLUGINDIR${plugindir:+:$plugindir}
 PlugStackConfig=$dir/plugstack.conf
-$(case $balancer in
-	plugin) echo "SlurmctldPlugstack=migrate" ;;
-	smigd) echo "#SlurmctldPlugstack=migrate (--smigd: the balancer is smigd)" ;;
-	*) echo "#SlurmctldPlugstack=migrate (--no-plugins)" ;;
-esac)
 
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none

@@ -3,8 +3,8 @@
 
 Environment (SMIG_PYTEST_*, not the SMIG_* of a cluster's env file, so that
 a shell that sourced one can still run the tests):
-  SMIG_BUILD_DIR            build directory with the plugins in .libs and
-                            the examples (default: <repo>/build)
+  SMIG_BUILD_DIR            build directory with the SPANK plugin in .libs,
+                            smigd and the examples (default: <repo>/build)
   SMIG_PYTEST_CLUSTER_DIR   cluster directory (default: a new /tmp/smig-pytest-*,
                             removed when all tests pass)
   SMIG_PYTEST_PORT_BASE     port base of the cluster (default: a free one)
@@ -13,9 +13,6 @@ a shell that sourced one can still run the tests):
   SMIG_NO_PLUGINS=1         run the cluster without the plugins (plugin tests skip)
   SMIG_PYTEST_RETRIES       file the session's launch retries are written to
                             (default: <build dir>/pytest-retries.txt)
-  SMIG_BALANCER=smigd       the balancer runs as smigd beside slurmctld (up.sh
-                            --smigd) instead of the slurmctld plugin (default
-                            SMIG_BALANCER=plugin)
 """
 
 import fnmatch
@@ -160,11 +157,12 @@ def up_script_args(directory, port_base, extra=()):
             "--port-base", str(port_base), "--build", build_dir()]
     if os.environ.get("SMIG_NO_PLUGINS") == "1":
         args.append("--no-plugins")
-    balancer = os.environ.get("SMIG_BALANCER", "plugin")
-    if balancer == "smigd":
-        args.append("--smigd")
-    elif balancer != "plugin":
-        raise pytest.UsageError(f"SMIG_BALANCER={balancer}: not plugin or smigd")
+    # The balancer is smigd, beside slurmctld (up.sh starts it): the
+    # slurmctld plugin that SMIG_BALANCER=plugin chose is gone. (A shell
+    # that sourced a cluster's env file has SMIG_BALANCER=smigd or none.)
+    if os.environ.get("SMIG_BALANCER") == "plugin":
+        raise pytest.UsageError("SMIG_BALANCER=plugin: the slurmctld plugin "
+                                "is gone, the balancer is smigd; unset it")
     return args + list(extra)
 
 
@@ -238,23 +236,3 @@ def needs_plugins(cluster):
     """Skip (loudly) when the session runs without the plugins."""
     if not cluster.plugins:
         pytest.skip("SMIG_NO_PLUGINS=1: the cluster runs without the plugins")
-
-
-@pytest.fixture
-def spare_config(tmp_path_factory):
-    """Write the configuration of a second, never started cluster (its own
-    directory and ports) and return (directory, port_base); a test starts
-    daemons from it by hand."""
-    def make(overrides=()):
-        directory = str(tmp_path_factory.mktemp("spare"))
-        os.chmod(directory, 0o755)
-        base = cl.pick_port_base()
-        extra = ["--generate-only"]
-        for name, path in overrides:
-            extra += ["--override", f"{name}={path}"]
-        r = subprocess.run(up_script_args(directory, base, extra), text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=60)
-        assert r.returncode == 0, f"up.sh --generate-only failed:\n{r.stdout}"
-        return directory, base
-    return make

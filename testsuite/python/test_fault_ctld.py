@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""test_fault_ctld.py - slurmctld restarted in the middle of a migration
+"""test_fault_ctld.py - the balancer restarted in the middle of a migration
 
-The balancer lives in slurmctld (or in smigd with SMIG_BALANCER=smigd: then
-its host, smigd, is the one restarted). These tests stop the balancer's host
-(SIGTERM, by pid) and start it again while a capture or a relaunch is under
-way (cluster.restart_balancer()). The balancer comes back from its state file
-(MigrateStateDir, by default StateSaveLocation/migrate), the node agents and
-srun reconnect, and the migration ends in the old or the new placement
-(doc/design.md, "Restart of the balancer"): never with ranks stopped, never
-losing a good image. Each test costs about 25-30 s here (one job of 15 s of
-compute plus two 5 s captures or a move; slurmctld is away for well under a
-second, its nodes take a few seconds to register again); the reference run
+The balancer is smigd (it lived in slurmctld once, hence the file's name).
+These tests stop smigd (SIGTERM, by pid) and start it again while a capture
+or a relaunch is under way (cluster.restart_balancer()); test_smigd.py does
+the same with SIGKILL, and restarts slurmctld under a running smigd. The
+balancer comes back from its state file (MigrateStateDir, by default
+StateSaveLocation/migrate), the node agents and srun reconnect, and the
+migration ends in the old or the new placement (doc/design.md, "Restart of
+the balancer"): never with ranks stopped, never losing a good image. Each
+test costs about 25-30 s here (one job of 15 s of compute plus two 5 s
+captures or a move; smigd is away for about a second); the reference run
 about 1 s.
 """
 
@@ -132,7 +132,7 @@ def finish(c, job, out, reference):
 
 
 def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
-    """slurmctld restarts while the ranks capture generation 2 (each capture
+    """smigd restarts while the ranks capture generation 2 (each capture
     sleeps 5 s in heat's capture callback; generation 1 is good): the
     restarted balancer abandons generation 2 (the agents resumed the ranks
     when the connection dropped), the job completes in its old placement
@@ -174,7 +174,7 @@ def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
     assert re.search(rf"JobId={job} StepId=\d+ capture gen=2 was in phase "
                      r"(prepare|capture) when the balancer stopped: abandoned",
                      log), \
-        f"slurmctld stopped after generation 2 completed ({away:.1f}s away)?"
+        f"smigd stopped after generation 2 completed ({away:.1f}s away)?"
     line = system_comment(c, job)
     # The last error is the restart's, or a later periodic capture that
     # the step's end cut short (each capture here sleeps 5 s).
@@ -188,7 +188,7 @@ def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
 
 
 def test_fault_ctld_restart_relaunch(cluster, needs_plugins, reference):
-    """slurmctld restarts right after the relaunch began (a drain moved two
+    """smigd restarts right after the relaunch began (a drain moved two
     ranks, the balancer sent COMMIT and the ranks print "stopping for
     migration"): the move is past its point of no return, so the job
     completes in the new placement (every rank restored from generation 1,

@@ -70,9 +70,8 @@ class Cluster:
         self.balancer_addr = self.env["SMIG_BALANCER_ADDR"]
         self.nodes = self.env["SMIG_NODE_NAMES"].split()
         self.plugins = self.env.get("SMIG_PLUGINS") == "yes"
-        # Who hosts the balancer: "plugin" (slurmctld), "smigd" or "none".
-        self.balancer = self.env.get("SMIG_BALANCER",
-                                     "plugin" if self.plugins else "none")
+        # The balancer: "smigd" (up.sh starts it), "none" without plugins.
+        self.balancer = "smigd" if self.plugins else "none"
         # Jobs run here: owned by the test user.
         self.workdir = os.path.join(directory, "work")
 
@@ -101,8 +100,8 @@ class Cluster:
         return state not in ("Z", "X") and comm == "slurmctld"
 
     def restart_slurmctld(self, timeout=60):
-        """Stop slurmctld by its pid (SIGTERM: it saves its state, and its
-        plugins' fini() runs; SIGKILL after 20 s), start it again as up.sh
+        """Stop slurmctld by its pid (SIGTERM: it saves its state; SIGKILL
+        after 20 s), start it again as up.sh
         does (slurmctld -D -i -f slurm.conf in its own session, same log and
         pid file) and wait until it answers and no node is marked
         non-responding. Returns (seconds it was away, new pid); the session
@@ -141,8 +140,8 @@ class Cluster:
         return away, new
 
     def smigd_pid(self):
-        """Pid of the cluster's smigd (up.sh --smigd), None if it has none
-        running."""
+        """Pid of the cluster's smigd (started by up.sh), None if it has
+        none running."""
         try:
             with open(os.path.join(self.dir, "run", "smigd.pid")) as f:
                 pid = int(f.read().strip())
@@ -155,7 +154,7 @@ class Cluster:
         return pid if comm == "smigd" and state not in ("Z", "X") else None
 
     def start_smigd(self, timeout=30):
-        """Start smigd as up.sh --smigd does (BUILD/smigd -D, as root, its
+        """Start smigd as up.sh does (BUILD/smigd -D, as root, its
         own session, same log and pid file) and wait until it listens again.
         Returns its pid."""
         assert self.smigd_pid() is None, "smigd runs already"
@@ -177,28 +176,18 @@ class Cluster:
 
     @property
     def balancer_log(self):
-        """Name of the log the balancer writes to (read_log()): "slurmctld"
-        for the plugin, "smigd" for smigd."""
-        return "smigd" if self.balancer == "smigd" else "slurmctld"
+        """Name of the log the balancer writes to (read_log()): smigd's."""
+        return "smigd"
 
     def balancer_line_re(self, text, error=False):
-        """Regex of a line of the balancer's log (read_log(balancer_log))
-        whose own words start with TEXT (a regex): the plugin's
-        "slurmctld/migrate: TEXT" behind Slurm's level word ("error: ",
-        "debug:  ", none for info and verbose), smigd's "smigd: LEVEL: TEXT".
-        ERROR: error lines only."""
-        if self.balancer == "smigd":
-            return r"smigd: " + ("error" if error else r"\w+") + ": " + text
-        if error:
-            return r"error: slurmctld/migrate: " + text
-        return r"slurmctld/migrate: " + text
+        """Regex of a line of smigd's log (read_log(balancer_log)) whose own
+        words start with TEXT (a regex): "smigd: LEVEL: TEXT". ERROR: error
+        lines only."""
+        return r"smigd: " + ("error" if error else r"\w+") + ": " + text
 
     def balancer_settings(self):
-        """The balancer's effective settings as {MigrateKey: value}: what
-        "scontrol show config" lists under slurmctld/migrate (plugin), what
-        "smigd -C" prints (smigd); None if the host lists none."""
-        if self.balancer != "smigd":
-            return plugstack_config(show_config(self), "slurmctld/migrate")
+        """The balancer's effective settings as {MigrateKey: value}, as
+        "smigd -C" prints them; None if it prints none."""
         smigd = os.path.join(self.build_dir, "smigd")
         r = self.run(f"{shlex.quote(smigd)} -C", user="root", timeout=30)
         assert r.rc == 0, f"smigd -C failed:\n{r}"
@@ -210,11 +199,8 @@ class Cluster:
         return pairs or None
 
     def restart_balancer(self, timeout=60):
-        """Stop the balancer's host by its pid with SIGTERM and start it
-        again: slurmctld (restart_slurmctld()) for the plugin, smigd for
-        smigd. Returns (seconds the balancer was away, new pid)."""
-        if self.balancer != "smigd":
-            return self.restart_slurmctld(timeout=timeout)
+        """Stop smigd by its pid with SIGTERM (SIGKILL after 20 s) and start
+        it again. Returns (seconds the balancer was away, new pid)."""
         pid = self.smigd_pid()
         assert pid, "smigd is not running"
         start = time.monotonic()
@@ -355,13 +341,11 @@ def admin_comment_segment(comment):
 
 def migration_state(cluster, job_id, default=""):
     """The job's one-line migration state as people see it in "scontrol
-    show job": SystemComment when slurmctld hosts the balancer (plugin), the
-    smig[...] segment of AdminComment when smigd does; DEFAULT if none."""
+    show job": the smig[...] segment of AdminComment, which smigd writes;
+    DEFAULT if none."""
     job = get_job(cluster, job_id)
-    if cluster.balancer == "smigd":
-        line = admin_comment_segment(job.get("AdminComment"))
-        return default if line is None else line
-    return job.get("SystemComment", default)
+    line = admin_comment_segment(job.get("AdminComment"))
+    return default if line is None else line
 
 
 def wait_for_job_state(cluster, job_id, states, timeout=DEFAULT_TIMEOUT):
@@ -392,25 +376,6 @@ def show_config(cluster):
     return r.stdout
 
 
-def plugstack_config(config_text, plugin):
-    """Key/value pairs that "scontrol show config" lists for a slurmctld
-    plugstack plugin (under "----- PLUGIN -----"), or None if absent."""
-    header = "Slurmctld Plugstack Plugins Configuration:"
-    if header not in config_text:
-        return None
-    section = config_text.split(header, 1)[1]
-    m = re.search(r"^----- " + re.escape(plugin) + r" -----\n(.*?)(?=^-----|^\S.*:\s*$|\Z)",
-                  section, re.M | re.S)
-    if not m:
-        return None
-    pairs = {}
-    for line in m.group(1).splitlines():
-        key, sep, value = line.partition(" = ")
-        if sep:
-            pairs[key.strip()] = value.strip()
-    return pairs
-
-
 # --- Open MPI's start-up failures: the only launches a test runs again
 #
 # A launch is run again only when it failed before all its ranks started
@@ -421,9 +386,8 @@ def plugstack_config(config_text, plugin):
 # where the caller allows it (never in the tests that prove ordinary jobs
 # unaffected) and only when Open MPI's own signal handler shows it crashed
 # in Open MPI's code. Any error of ours (libsmig's "smig: " lines, the
-# SPANK plugin's and the agent's "migrate: " lines, the balancer's
-# "slurmctld/migrate: " or "smigd: error: " lines, in the job's output or
-# the daemons' logs),
+# SPANK plugin's and the agent's "migrate: " lines, smigd's
+# "smigd: error: " lines, in the job's output or the daemons' logs),
 # or any sign that a migration started, rules a retry out.
 MPI_FLAKE_PATTERNS = [
     r"It looks like MPI_INIT failed for some reason",
@@ -445,12 +409,12 @@ OMPI_FRAME_RE = r"^\[[^\]]+\] \[ ?(\d+)\] (\S+)"
 OMPI_LIB_RE = r"/(?:libmpi|libopen-pal|libopen-rte|libpmix|mca_\w+)\.so[.\d]*\("
 # Words of ours: any such line in a failed launch's output means our code
 # had something to say, and the failure is ours to explain.
-OURS_RE = r"^.*(?:\bsmig: |\bmigrate: |slurmctld/migrate: ).*$"
+OURS_RE = r"^.*(?:\bsmig: |\bmigrate: |\bsmigd: ).*$"
 # A migration started: a restore, a relaunch, a generation or move counted.
 MIGRATION_RE = (r"^.*(?:\brestored iter\b|relaunching step|restore from "
                 r"generation|\bgen=[1-9]|\bmoves=[1-9]).*$")
 # Daemon log lines of ours that are errors.
-OURS_LOG_ERROR_RE = r"^.*(?:error: (?:slurmctld/)?migrate: |smigd: error: ).*$"
+OURS_LOG_ERROR_RE = r"^.*(?:error: migrate: |smigd: error: ).*$"
 
 # Every launch run again in this session: {"where", "attempt", "evidence"}.
 RETRIES = []
@@ -459,7 +423,7 @@ RETRIES = []
 def daemon_logs(cluster):
     """Names of the cluster's daemon logs (read_log names)."""
     names = ["slurmctld"] + [f"slurmd.{n}" for n in cluster.nodes]
-    if cluster.balancer == "smigd":
+    if cluster.plugins:
         names.append("smigd")
     return [n for n in names if os.path.exists(cluster.log_path(n))]
 
