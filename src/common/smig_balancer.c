@@ -3,13 +3,15 @@
  * smig_balancer.c - the balancer service: registrations, node polling and
  * the capture protocol of doc/design.md, on a thread of its own
  *
- * Everything below runs on the balancer's thread (its own GMainContext),
- * except smig_balancer_new/_start/_free, which run on the host's thread
- * while that thread is not running. State is therefore never locked.
+ * Everything but smig_balancer_new/_start/_free runs on the balancer's
+ * thread (its own GMainContext); those three run on the host's thread
+ * while the balancer's is not running. State is therefore never locked.
+ * The files of the balancer share smig_balancer_int.h (doc/design.md,
+ * "Source layout").
  *
  * Connections are never closed in the middle of handling something else:
- * conn_kill() marks a connection dead and an idle source reaps it later, so
- * that loops over a step's agents never see one vanish under them.
+ * bal_conn_kill() marks a connection dead and an idle source reaps it
+ * later, so that loops over a step's agents never see one vanish.
  */
 /* accept4() */
 #define _GNU_SOURCE 1
@@ -21,424 +23,36 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib.h>
 
-#include "smig_balancer.h"
+#include "smig_balancer_int.h"
 #include "smig_decide.h"
 #include "smig_error.h"
 #include "smig_hostlist.h"
-#include "smig_log.h"
-#include "smig_metrics.h"
-#include "smig_policy.h"
-#include "smig_request.h"
 #include "smig_state.h"
-#include "smig_wire.h"
 
-/* Bounds on what one peer can make the balancer keep. */
-#define MAX_RANKS	65536		/* ranks of one step */
-#define MAX_NODES	16384		/* nodes of one allocation */
-#define MAX_STEPS	4096		/* steps tracked at once */
-#define MAX_JOB_STEPS	256		/* of them, steps of one job */
-#define MAX_CONNS	65536		/* open connections, at most; fewer
-					 * if RLIMIT_NOFILE is lower */
-#define SPARE_FDS	64		/* left to the host (slurmctld's own
-					 * sockets, files, munge) */
-#define MIN_CONNS	16		/* even under a tiny RLIMIT_NOFILE */
-#define ACCEPT_PAUSE_MS	1000		/* no accept after EMFILE/ENFILE */
-#define ACCEPT_BATCH	64		/* accepts per listener wake-up */
-#define MAX_OUTQ	(8u << 20)	/* bytes queued to one slow peer */
-#define MAX_IN_TOTAL	(64u << 20)	/* bytes of incomplete frames held,
-					 * all connections together */
-#define READ_CHUNK	65536
-#define MAX_REASON	512		/* bytes of a refusal's reason */
-#define IDLE_POLLS	15		/* a peer that sent no message in this
-					 * many poll intervals is closed */
-/* Automatic balancing and the decision history (doc/design.md). */
-#define HISTORY_MAX	32		/* decisions kept per job */
-#define COOLDOWN_WINDOWS 3		/* no balancing decision for this many
-					 * sample windows after a move */
-#define STALE_SAMPLES	3		/* an agent silent for this many
-					 * intervals: no decision */
-#define AUTO_HYSTERESIS	0.2		/* a balancing move must shorten the
-					 * iteration by 20 % (the estimate's
-					 * noise is about 10 % here) */
-#define HORIZON_S	3600.0		/* remaining run of a job without a
-					 * time limit */
-#define RELAUNCH_COST_S	5.0		/* a move's capture, stop, relaunch
-					 * and restore (bench: 0.45 s for 4
-					 * small ranks; kept conservative) */
-#define IMAGE_BW	200e6		/* bytes/s an image is written, read
-					 * or handed off at (bench-images:
-					 * 0.4-1.8 GB/s; conservative) */
-
-typedef struct smig_balancer smig_balancer_t;
-typedef struct job job_t;
-typedef struct step step_t;
-
-typedef enum {
-	ROLE_NONE,		/* not registered (yet) */
-	ROLE_SRUN,
-	ROLE_AGENT,
-} conn_role_t;
-
-/*
- * One epoll set, watched by one GSource: GLib's own unix-fd sources would
- * make every wake-up of the loop poll() every connection (ten thousand node
- * agents), while epoll_wait() returns only the ready ones.
- */
-typedef struct fd_poller {
-	GSource src;
-	int epfd;
-	bool dispatching;
-	GSList *graveyard;	/* fd_source_t freed during a dispatch */
-} fd_poller_t;
-
-/* One fd in a poller, calling io(data, condition) when it is ready. */
-typedef struct fd_source {
-	fd_poller_t *p;
-	int fd;
-	void (*io)(void *data, GIOCondition cond);	/* NULL once freed */
-	void *data;
-} fd_source_t;
-
-typedef struct conn {
-	smig_balancer_t *b;
-	int fd;
-	fd_source_t *src;
-	char *peer;		/* "addr:port", for messages */
-	GByteArray *in;
-	GQueue out;		/* of GBytes */
-	size_t out_off;		/* bytes of the head already sent */
-	size_t out_len;		/* bytes queued */
-	bool dead;		/* reap soon; ignore its input */
-	conn_role_t role;
-	int64_t accepted;	/* monotonic us */
-	bool spoke;		/* a message was received (authenticated) */
-	bool bye;		/* BYE received */
-	bool eof;		/* closed by the peer (end of stream, error) */
-	step_t *step;		/* with ROLE_SRUN/ROLE_AGENT */
-	struct agent *agent;	/* with ROLE_AGENT */
-} conn_t;
-
-typedef struct agent {
-	conn_t *conn;		/* NULL once gone */
-	char *node;
-	uint32_t node_idx;	/* index into step->nodes once indexed */
-	uint32_t *ranks;
-	size_t nranks;
-	uint16_t handoff_port;	/* MigrateImageStore=local: its receiver */
-	char *addr;		/* its address as seen here, for hand-offs */
-	int64_t last_sample;	/* monotonic us of its last SAMPLE, 0: none */
-	guint8 *restored;	/* per index of ranks: past smig_register()
-				 * (restored or fresh), from RESTORED */
-} agent_t;
-
-typedef enum {
-	PHASE_PREPARE,		/* PREPARE sent, collecting COUNTs */
-	PHASE_CAPTURE,		/* CAPTURE sent, collecting DONEs */
-	PHASE_HANDOFF,		/* node-local store: images being handed off */
-	PHASE_RELAUNCH,		/* RELAUNCH sent, waiting for the ACK */
-} phase_t;
-
-typedef struct capture {
-	uint64_t gen;
-	phase_t phase;
-	int64_t deadline;	/* monotonic us */
-	smig_plan_t *plan;
-	uint64_t *pause_at;	/* per rank */
-	guint8 *counted;	/* per rank */
-	guint8 *done;		/* per rank */
-	uint32_t ncounted;
-	uint32_t ndone;
-	uint32_t nhandoff;	/* hand-offs not confirmed yet */
-	guint8 *handed;		/* per rank: hand-off confirmed */
-	char *hostfile;
-	uint64_t good_before;	/* job's last_good when it started */
-	uint64_t hist_id;	/* its history entry (moves only), 0: none */
-	char *requeue_exclude;	/* job scope: requeue without these nodes
-				 * ("node2,node3") once good; else NULL */
-	bool evacuate;		/* ranks leave nodes (drain, down, fail,
-				 * health): a failure sets evac_after */
-} capture_t;
-
-/* One decision of a job and its outcome (QUERY: history). */
-typedef struct decision {
-	uint64_t id;		/* job-wide sequence number, from 1 */
-	int64_t time;		/* unix us */
-	uint64_t gen;		/* capture generation, 0: none (advice) */
-	uint32_t step_id;
-	char *kind;		/* drain, auto, advise, request, requeue */
-	char *ranks, *from, *to, *reason, *strategy, *why;
-	char *outcome;		/* moved, advised, requeued, failed:REASON,
-				 * pending */
-	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
-	double measured;	/* rate after / rate before - 1, NAN: none */
-	double rate_before;	/* iterations/s when decided, 0: unknown */
-	bool measuring;		/* moved; measured still to come */
-} decision_t;
-
-struct job {
-	uint32_t id;
-	uint32_t uid;		/* owner */
-	smig_mode_t mode;
-	uint64_t last_good;	/* last good generation */
-	uint64_t last_tried;	/* last generation started */
-	uint32_t moves;
-	char *last_move;
-	char *last_error;
-	char *advice;		/* advise mode: what a move would be */
-	int64_t retry_after;	/* monotonic us; 0: none */
-	char *published;	/* last line handed to the host */
-	uint32_t nsteps;
-	smig_metrics_t *metrics;	/* NULL until the first SAMPLE */
-	uint32_t sample_ms;	/* interval of the last SAMPLE */
-	bool samples_new;	/* SAMPLEs since the last publish: the
-				 * poll timer publishes the load summary */
-	char *durable;		/* state file: job_durable() last synced */
-	bool restored;		/* read from the state file at start */
-	GQueue history;		/* of decision_t, oldest first, at most
-				 * HISTORY_MAX */
-	uint64_t hist_seq;	/* last decision_t id given */
-	bool advice_forced;	/* advice is an evacuation (nodes to leave) */
-	int64_t cooldown_until;	/* monotonic us: no balancing before */
-	int64_t next_decide;	/* monotonic us: next balancing decision */
-	uint64_t samples;	/* SAMPLE messages taken */
-	uint64_t decided_samples;	/* samples at the last decision try */
-	bool requeued;		/* pending again after a requeue (ours or
-				 * Slurm's): kept until it runs again */
-	bool released;		/* ... and its begin time is now */
-	/*
-	 * Evacuations are never held by retry_after (doc/design.md,
-	 * "Failures and back-off"): a failed or refused one is tried again
-	 * after evac_after, or at once when the nodes to leave change.
-	 */
-	int64_t evac_after;	/* monotonic us; 0: none */
-	char *evac_nodes;	/* nodes to leave ("a+b") of the last
-				 * evacuation tried, NULL: none */
-	char *skipped;		/* the last skipped action recorded
-				 * ("kind:reason:nodes"), NULL: none since
-				 * the last action */
-};
-
-struct step {
-	gint64 key;		/* job << 32 | step */
-	uint32_t step_id;
-	job_t *job;
-	conn_t *srun;		/* NULL until HELLO_SRUN or once gone */
-	bool registered;	/* HELLO_SRUN seen: fields below are set */
-	smig_request_t req;
-	uint32_t ntasks;
-	char **nodes;		/* allocation, NULL-terminated */
-	uint32_t nnodes;
-	uint32_t *slots;	/* per node */
-	GPtrArray *agents;	/* of agent_t, owned */
-	agent_t **rank_agent;	/* per rank, borrowed from agents */
-	capture_t *cap;
-	bool committed;		/* ranks told to stop: step ending */
-	int64_t next_periodic;	/* monotonic us of the next every= capture */
-	uint32_t unheard;	/* captures in a row no rank answered */
-	int64_t first_sample;	/* monotonic us of its first SAMPLE, 0: none */
-	/* A relaunched step (the relaunch watchdog, restore_timeout()) */
-	uint64_t restore_gen;	/* generation it restores, 0: a fresh step */
-	uint32_t restore_try;	/* start of this relaunch, from 1 */
-	int64_t restore_deadline;	/* monotonic us; 0: not watched */
-	bool ready;		/* every rank was past smig_register() once
-				 * (step_ready(); that never goes back, its
-				 * agents may) */
-};
-
-struct smig_balancer {
-	const smig_conf_t *conf;
-	smig_host_ops_t ops;
-	smig_auth_t *auth;
-	uint32_t admin_uid;
-	uint16_t port;		/* bound port */
-
-	GMainContext *ctx;
-	GMainLoop *loop;
-	GThread *thread;
-	int listen_fd;		/* -1 until started */
-	fd_poller_t *poller;	/* every fd of the balancer */
-	fd_source_t *listen_src;
-	GSource *accept_pause;	/* pending listener resume, or NULL */
-	uint32_t max_conns;	/* from RLIMIT_NOFILE at start */
-	uint32_t max_conns_set;	/* smig_balancer_set_max_conns(), or 0 */
-	GSource *timer;
-	GSource *reaper;	/* pending idle reap, or NULL */
-	GSource *release_timer;	/* fast release_pass() while a requeued
-				 * job waits, or NULL */
-
-	GHashTable *conns;	/* conn_t set, owned */
-	GQueue dead;		/* conns to reap */
-	size_t in_total;	/* sum of the conns' input buffers */
-	GHashTable *jobs;	/* uint32 id -> job_t, owned */
-	GHashTable *steps;	/* gint64 key -> step_t, owned */
-	GVariant *saved;	/* state file: what was last written */
-	bool save_failed;	/* the last write failed (logged once) */
-};
-
-static void conn_kill(conn_t *c, const char *why);
-static void job_peer_report(smig_balancer_t *b, job_t *j,
-			    const smig_msg_t *m);
-static void capture_relaunch(smig_balancer_t *b, step_t *s);
-static void capture_handoff(smig_balancer_t *b, step_t *s);
-static bool step_store_local(const step_t *s);
-static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
-			  const char *ranks);
-static void state_sync(smig_balancer_t *b);
-static void job_sync(smig_balancer_t *b, job_t *j);
-static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s);
-static void backoff_after_failure(smig_balancer_t *b, step_t *s,
-				  bool evacuate);
-static void job_scope_commit(smig_balancer_t *b, step_t *s);
+static uint32_t capture_timeout_ms(const smig_balancer_t *b,
+				   const bal_step_t *s);
+static void capture_relaunch(smig_balancer_t *b, bal_step_t *s);
+static void job_scope_commit(smig_balancer_t *b, bal_step_t *s);
 static void release_timer_start(smig_balancer_t *b);
-static void restore_timeout(smig_balancer_t *b, step_t *s);
-static bool step_ready(step_t *s);
+static bool step_ready(bal_step_t *s);
+static void restore_timeout(smig_balancer_t *b, bal_step_t *s);
+static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
+			      const smig_msg_t *m, bal_conn_role_t role);
+static void conn_kill(bal_conn_t *c, const char *why);
+static void state_sync(smig_balancer_t *b);
+static void job_sync(smig_balancer_t *b, bal_job_t *j);
+static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
+			    const smig_msg_t *m);
 
-/* ---------------------------------------------------------------- fds */
-
-#define POLL_BATCH	256		/* ready fds handled per wake-up */
 #define UNHEARD_TRIES	3		/* see capture_abort() */
-
-static uint32_t cond_to_epoll(GIOCondition cond)
-{
-	return (cond & G_IO_IN ? EPOLLIN : 0) |
-	       (cond & G_IO_OUT ? EPOLLOUT : 0);
-}
-
-static GIOCondition epoll_to_cond(uint32_t ev)
-{
-	return (ev & EPOLLIN ? G_IO_IN : 0) | (ev & EPOLLOUT ? G_IO_OUT : 0) |
-	       (ev & EPOLLHUP ? G_IO_HUP : 0) | (ev & EPOLLERR ? G_IO_ERR : 0);
-}
-
-/* Level-triggered, like poll(): what is left of a batch comes next time. */
-static gboolean fd_poller_dispatch(GSource *src, GSourceFunc cb,
-				   gpointer data)
-{
-	fd_poller_t *p = (fd_poller_t *) src;
-	struct epoll_event ev[POLL_BATCH];
-	int n;
-
-	n = epoll_wait(p->epfd, ev, POLL_BATCH, 0);
-	if (n < 0 && errno != EINTR)
-		smig_error("epoll_wait: %s", g_strerror(errno));
-	p->dispatching = true;
-	for (int i = 0; i < n; i++) {
-		fd_source_t *fs = ev[i].data.ptr;
-
-		/* Freed by an earlier callback of this batch: skip it. */
-		if (fs->io)
-			fs->io(fs->data, epoll_to_cond(ev[i].events));
-	}
-	p->dispatching = false;
-	g_slist_free_full(p->graveyard, g_free);
-	p->graveyard = NULL;
-	return G_SOURCE_CONTINUE;
-}
-
-static void fd_poller_finalize(GSource *src)
-{
-	fd_poller_t *p = (fd_poller_t *) src;
-
-	g_slist_free_full(p->graveyard, g_free);
-	if (p->epfd >= 0)
-		close(p->epfd);
-}
-
-static GSourceFuncs fd_poller_funcs = {
-	.dispatch = fd_poller_dispatch,
-	.finalize = fd_poller_finalize,
-};
-
-/* RET new poller attached to ctx, or NULL with error set */
-static fd_poller_t *fd_poller_new(GMainContext *ctx, GError **error)
-{
-	fd_poller_t *p;
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
-
-	if (epfd < 0) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
-			    "epoll_create1: %s", g_strerror(errno));
-		return NULL;
-	}
-	p = (fd_poller_t *) g_source_new(&fd_poller_funcs,
-					 sizeof(fd_poller_t));
-	p->epfd = epfd;
-	g_source_add_unix_fd(&p->src, epfd, G_IO_IN);
-	g_source_attach(&p->src, ctx);
-	return p;
-}
-
-static void fd_poller_free(fd_poller_t *p)
-{
-	if (!p)
-		return;
-	g_source_destroy(&p->src);
-	g_source_unref(&p->src);
-}
-
-/*
- * fd_source_new - watch fd for input in poller p
- * RET new source, or NULL if epoll refuses the fd (logged); caller frees
- *     with fd_source_free()
- */
-static fd_source_t *fd_source_new(fd_poller_t *p, int fd,
-				  void (*io)(void *, GIOCondition), void *data)
-{
-	fd_source_t *fs = g_new0(fd_source_t, 1);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = fs };
-
-	fs->p = p;
-	fs->fd = fd;
-	fs->io = io;
-	fs->data = data;
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		smig_error("epoll_ctl(ADD, fd %d): %s", fd, g_strerror(errno));
-		g_free(fs);
-		return NULL;
-	}
-	return fs;
-}
-
-/* fd_source_set - the conditions to watch (0: none for now) */
-static void fd_source_set(fd_source_t *fs, GIOCondition cond)
-{
-	struct epoll_event ev = { .events = cond_to_epoll(cond),
-				  .data.ptr = fs };
-
-	if (epoll_ctl(fs->p->epfd, EPOLL_CTL_MOD, fs->fd, &ev) < 0)
-		smig_error("epoll_ctl(MOD, fd %d): %s", fs->fd,
-			   g_strerror(errno));
-}
-
-/* fd_source_free - stop watching (before the fd is closed); NULL: no-op */
-static void fd_source_free(fd_source_t *fs)
-{
-	if (!fs)
-		return;
-	epoll_ctl(fs->p->epfd, EPOLL_CTL_DEL, fs->fd, NULL);
-	fs->io = NULL;
-	if (fs->p->dispatching)
-		fs->p->graveyard = g_slist_prepend(fs->p->graveyard, fs);
-	else
-		g_free(fs);
-}
-
-/* ---------------------------------------------------------------- jobs */
-
-static int64_t now_us(void)
-{
-	return g_get_monotonic_time();
-}
-
 static void decision_free(gpointer p)
 {
-	decision_t *e = p;
+	bal_decision_t *e = p;
 
 	g_free(e->kind);
 	g_free(e->ranks);
@@ -451,7 +65,7 @@ static void decision_free(gpointer p)
 	g_free(e);
 }
 
-static void job_free(job_t *j)
+static void job_free(bal_job_t *j)
 {
 	g_queue_clear_full(&j->history, decision_free);
 	g_free(j->last_move);
@@ -469,10 +83,10 @@ static void job_free(job_t *j)
  * " last_decision=auto;gain=0.41[;measured=0.38]": the newest decision of
  * the policy engine (one with a predicted gain), for the state line
  */
-static void job_line_decision(const job_t *j, GString *s)
+static void job_line_decision(const bal_job_t *j, GString *s)
 {
 	for (GList *l = j->history.tail; l; l = l->prev) {
-		const decision_t *e = l->data;
+		const bal_decision_t *e = l->data;
 
 		if (isnan(e->predicted))
 			continue;
@@ -486,7 +100,7 @@ static void job_line_decision(const job_t *j, GString *s)
 }
 
 /* The job's state line, doc/design.md format. RET caller g_free()s */
-static char *job_line(const job_t *j)
+static char *job_line(const bal_job_t *j)
 {
 	GString *s = g_string_new(NULL);
 
@@ -510,7 +124,7 @@ static char *job_line(const job_t *j)
 }
 
 /* Hand the state line to the host if it changed since the last time. */
-static void job_publish(smig_balancer_t *b, job_t *j)
+static void job_publish(smig_balancer_t *b, bal_job_t *j)
 {
 	char *line = job_line(j);
 
@@ -526,7 +140,7 @@ static void job_publish(smig_balancer_t *b, job_t *j)
 	j->published = line;
 }
 
-static void job_set_error(job_t *j, uint64_t gen, const char *reason,
+static void job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
 			  const char *ranks)
 {
 	g_free(j->last_error);
@@ -539,9 +153,7 @@ static void job_set_error(job_t *j, uint64_t gen, const char *reason,
 						gen, reason);
 }
 
-/* ---------------------------------------------------------------- steps */
-
-static void agent_free(agent_t *a)
+static void agent_free(bal_agent_t *a)
 {
 	g_free(a->restored);
 	g_free(a->addr);
@@ -550,7 +162,7 @@ static void agent_free(agent_t *a)
 	g_free(a);
 }
 
-static void capture_free(capture_t *cap)
+static void capture_free(bal_capture_t *cap)
 {
 	if (!cap)
 		return;
@@ -564,7 +176,7 @@ static void capture_free(capture_t *cap)
 	g_free(cap);
 }
 
-static void step_free(step_t *s)
+static void step_free(bal_step_t *s)
 {
 	capture_free(s->cap);
 	g_strfreev(s->nodes);
@@ -579,8 +191,8 @@ static gint64 step_key(uint32_t job_id, uint32_t step_id)
 	return (gint64) (((uint64_t) job_id << 32) | step_id);
 }
 
-static step_t *step_find(smig_balancer_t *b, uint32_t job_id,
-			 uint32_t step_id)
+static bal_step_t *step_find(smig_balancer_t *b, uint32_t job_id,
+			     uint32_t step_id)
 {
 	gint64 key = step_key(job_id, step_id);
 
@@ -588,14 +200,14 @@ static step_t *step_find(smig_balancer_t *b, uint32_t job_id,
 }
 
 /* Detach every connection from a step and forget it. */
-static void step_remove(smig_balancer_t *b, step_t *s)
+static void step_remove(smig_balancer_t *b, bal_step_t *s)
 {
 	if (s->srun) {
 		s->srun->role = ROLE_NONE;
 		s->srun->step = NULL;
 	}
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		if (a->conn) {
 			a->conn->role = ROLE_NONE;
@@ -609,7 +221,7 @@ static void step_remove(smig_balancer_t *b, step_t *s)
 }
 
 /* Forget a step once neither its srun nor any agent is connected. */
-static void step_maybe_remove(smig_balancer_t *b, step_t *s)
+static void step_maybe_remove(smig_balancer_t *b, bal_step_t *s)
 {
 	if (s->srun || s->agents->len)
 		return;
@@ -621,7 +233,7 @@ static void step_maybe_remove(smig_balancer_t *b, step_t *s)
  * RET false with *why set (caller g_free()s) if the node is not in the
  * allocation or a rank is out of range or claimed already.
  */
-static bool step_index_agent(step_t *s, agent_t *a, char **why)
+static bool step_index_agent(bal_step_t *s, bal_agent_t *a, char **why)
 {
 	uint32_t n;
 
@@ -658,7 +270,7 @@ undo:
 	return true;
 }
 
-static void step_unindex_agent(step_t *s, agent_t *a)
+static void step_unindex_agent(bal_step_t *s, bal_agent_t *a)
 {
 	if (!s->registered)
 		return;
@@ -668,7 +280,7 @@ static void step_unindex_agent(step_t *s, agent_t *a)
 			s->rank_agent[a->ranks[i]] = NULL;
 }
 
-static bool step_map_complete(const step_t *s)
+static bool step_map_complete(const bal_step_t *s)
 {
 	if (!s->registered)
 		return false;
@@ -688,19 +300,17 @@ static char *ranks_text(const uint32_t *ranks, size_t n)
 	return g_string_free(s, FALSE);
 }
 
-/* ---------------------------------------------------------------- output */
-
-static void conn_update_events(conn_t *c)
+static void conn_update_events(bal_conn_t *c)
 {
 	GIOCondition cond = G_IO_IN;
 
 	if (c->out_len)
 		cond |= G_IO_OUT;
-	fd_source_set(c->src, cond);
+	bal_fd_set(c->src, cond);
 }
 
 /* Write what the socket takes now. RET false if the peer is gone. */
-static bool conn_flush(conn_t *c)
+static bool conn_flush(bal_conn_t *c)
 {
 	int fd = c->fd;
 
@@ -735,7 +345,7 @@ static bool conn_flush(conn_t *c)
 }
 
 /* Queue one message (a{sv} body, floating is sunk) to a peer. */
-static void conn_send(conn_t *c, smig_msg_type_t type, GVariant *body)
+static void conn_send(bal_conn_t *c, smig_msg_type_t type, GVariant *body)
 {
 	smig_msg_t *msg = smig_msg_new(type, body);
 	GError *err = NULL;
@@ -763,8 +373,9 @@ out:
 	smig_msg_free(msg);
 }
 
-static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
-			 uint32_t job_id, const char *reason)
+static void send_refused(smig_balancer_t *b, bal_conn_t *c,
+			 const smig_msg_t *msg, uint32_t job_id,
+			 const char *reason)
 {
 	const char *what = smig_msg_type_name(msg->type);
 	size_t len = strlen(reason);
@@ -789,7 +400,7 @@ static void send_refused(smig_balancer_t *b, conn_t *c, const smig_msg_t *msg,
 }
 
 /* Start a body with the job and step fields every command carries. */
-static void body_init(GVariantBuilder *vb, const step_t *s)
+static void body_init(GVariantBuilder *vb, const bal_step_t *s)
 {
 	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(vb, "{sv}", "job",
@@ -799,11 +410,11 @@ static void body_init(GVariantBuilder *vb, const step_t *s)
 }
 
 /* Send one body to every connected agent of a step. */
-static void send_agents(step_t *s, smig_msg_type_t type, GVariant *body)
+static void send_agents(bal_step_t *s, smig_msg_type_t type, GVariant *body)
 {
 	g_variant_ref_sink(body);
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		if (a->conn)
 			conn_send(a->conn, type, body);
@@ -811,9 +422,7 @@ static void send_agents(step_t *s, smig_msg_type_t type, GVariant *body)
 	g_variant_unref(body);
 }
 
-/* ---------------------------------------------------------------- capture */
-
-static char *nodes_joined(const step_t *s, const smig_plan_t *plan, bool to)
+static char *nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to)
 {
 	GString *str = g_string_new(NULL);
 	GPtrArray *seen = g_ptr_array_new();
@@ -849,7 +458,7 @@ static char *plan_ranks(const smig_plan_t *plan)
 }
 
 /* "ranks=2,3;from=node2;to=node3;reason=drain", caller g_free()s */
-static char *plan_move_text(const step_t *s, const smig_plan_t *plan)
+static char *plan_move_text(const bal_step_t *s, const smig_plan_t *plan)
 {
 	char *ranks = plan_ranks(plan);
 	char *from = nodes_joined(s, plan, false);
@@ -863,12 +472,10 @@ static char *plan_move_text(const step_t *s, const smig_plan_t *plan)
 	return text;
 }
 
-/* ---------------------------------------------------------------- history */
-
-static decision_t *history_find(job_t *j, uint64_t id)
+static bal_decision_t *history_find(bal_job_t *j, uint64_t id)
 {
 	for (GList *l = j->history.tail; id && l; l = l->prev) {
-		decision_t *e = l->data;
+		bal_decision_t *e = l->data;
 
 		if (e->id == id)
 			return e;
@@ -886,11 +493,11 @@ static decision_t *history_find(job_t *j, uint64_t id)
  * IN outcome - "pending", "advised" (copied)
  * RET the entry, owned by the job
  */
-static decision_t *history_add(job_t *j, const step_t *s, const char *kind,
-			       const smig_plan_t *plan, uint64_t gen,
-			       const char *outcome)
+static bal_decision_t *history_add(bal_job_t *j, const bal_step_t *s,
+				   const char *kind, const smig_plan_t *plan,
+				   uint64_t gen, const char *outcome)
 {
-	decision_t *e = g_new0(decision_t, 1);
+	bal_decision_t *e = g_new0(bal_decision_t, 1);
 	double rate;
 
 	e->id = ++j->hist_seq;
@@ -920,10 +527,10 @@ static decision_t *history_add(job_t *j, const step_t *s, const char *kind,
 }
 
 /* The outcome of a capture's decision, if it has an entry. */
-static void history_outcome(job_t *j, const capture_t *cap,
+static void history_outcome(bal_job_t *j, const bal_capture_t *cap,
 			    const char *outcome, const char *reason)
 {
-	decision_t *e = history_find(j, cap->hist_id);
+	bal_decision_t *e = history_find(j, cap->hist_id);
 
 	if (!e)
 		return;
@@ -937,20 +544,19 @@ static void history_outcome(job_t *j, const capture_t *cap,
  * history_skip - an action the balancer did not take, in the log and, once
  * per cause, in the job's history (outcome "skipped:REASON"): the same
  * kind, reason and nodes again are not repeated until an action is taken
- * (see job_t.skipped)
+ * (see bal_job_t.skipped)
  * IN kind, ranks, from, to - as in history_add() (copied; NULL: "")
  * IN cause  - the leave reason or "balance" (copied)
  * IN reason - why it was skipped, a word: "retry-delay", "no-spare" ...
  * IN why    - a sentence for the log and the history (copied)
  */
-static void history_skip(job_t *j, const step_t *s, const char *kind,
+static void history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
 			 const char *ranks, const char *from, const char *to,
-			 const char *cause, const char *reason,
-			 const char *why)
+			 const char *cause, const char *reason, const char *why)
 {
 	char *key = g_strdup_printf("%s:%s:%s", kind, reason,
 				    from ? from : "");
-	decision_t *e;
+	bal_decision_t *e;
 
 	if (!g_strcmp0(key, j->skipped)) {
 		g_free(key);
@@ -961,7 +567,7 @@ static void history_skip(job_t *j, const step_t *s, const char *kind,
 	smig_info("JobId=%u StepId=%u %s of ranks=%s from=%s skipped: reason=%s: %s",
 		  j->id, s->step_id, kind, ranks && ranks[0] ? ranks : "-",
 		  from && from[0] ? from : "-", reason, why);
-	e = g_new0(decision_t, 1);
+	e = g_new0(bal_decision_t, 1);
 	e->id = ++j->hist_seq;
 	e->time = g_get_real_time();
 	e->step_id = s->step_id;
@@ -984,15 +590,15 @@ static void history_skip(job_t *j, const step_t *s, const char *kind,
  * A move committed earlier: once every rank of the step has a full window
  * of samples after it, its measured gain (rate after / before - 1).
  */
-static void history_measure(smig_balancer_t *b, step_t *s)
+static void history_measure(smig_balancer_t *b, bal_step_t *s)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	double rate;
 
 	if (s->committed || !j->metrics)
 		return;
 	for (GList *l = j->history.tail; l; l = l->prev) {
-		decision_t *e = l->data;
+		bal_decision_t *e = l->data;
 
 		if (!e->measuring)
 			continue;
@@ -1010,13 +616,13 @@ static void history_measure(smig_balancer_t *b, step_t *s)
 }
 
 /* The history as QUERY's "history" (aa{sv}, oldest first). RET floating */
-static GVariant *history_variant(const job_t *j)
+static GVariant *history_variant(const bal_job_t *j)
 {
 	GVariantBuilder ab, vb;
 
 	g_variant_builder_init(&ab, G_VARIANT_TYPE("aa{sv}"));
 	for (GList *l = j->history.head; l; l = l->next) {
-		const decision_t *e = l->data;
+		const bal_decision_t *e = l->data;
 
 		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 		g_variant_builder_add(&vb, "{sv}", "time",
@@ -1056,10 +662,10 @@ static GVariant *history_variant(const job_t *j)
  * The advice of an advise step (a plan with moves, or NULL: none any
  * more); a new advice goes to the history.
  */
-static void job_advise(smig_balancer_t *b, step_t *s, const smig_plan_t *plan,
-		       bool forced)
+static void job_advise(smig_balancer_t *b, bal_step_t *s,
+		       const smig_plan_t *plan, bool forced)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	char *advice = plan ? plan_move_text(s, plan) : NULL;
 
 	if (!g_strcmp0(advice, j->advice)) {
@@ -1079,9 +685,9 @@ static void job_advise(smig_balancer_t *b, step_t *s, const smig_plan_t *plan,
 }
 
 /* Ranks of the capture that have not reached the current phase's mark. */
-static char *capture_missing(const step_t *s)
+static char *capture_missing(const bal_step_t *s)
 {
-	const capture_t *cap = s->cap;
+	const bal_capture_t *cap = s->cap;
 	GString *str = g_string_new(NULL);
 	const guint8 *have = cap->phase == PHASE_PREPARE ? cap->counted :
 							   cap->done;
@@ -1112,10 +718,10 @@ static char *capture_missing(const step_t *s)
  * tick, or after MigrateRetryInterval if that comes first: "every" keeps
  * its promise once the cause is gone (doc/design.md).
  */
-static void backoff_after_failure(smig_balancer_t *b, step_t *s,
+static void backoff_after_failure(smig_balancer_t *b, bal_step_t *s,
 				  bool evacuate)
 {
-	int64_t now = now_us();
+	int64_t now = bal_now_us();
 
 	if (evacuate)
 		s->job->evac_after = now +
@@ -1133,10 +739,10 @@ static void backoff_after_failure(smig_balancer_t *b, step_t *s,
  * Discard the capture in progress: ABORT to the agents, record the reason,
  * back off (backoff_after_failure(); balancing moves: MigrateRetryInterval).
  */
-static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
+static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 			  const char *ranks)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 	GVariantBuilder vb;
 	GVariant *body;
 
@@ -1170,12 +776,12 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 	if (!strcmp(reason, "capture-timeout") &&
 	    cap->phase == PHASE_PREPARE && !cap->ncounted &&
 	    ++s->unheard <= UNHEARD_TRIES)
-		s->job->retry_after = now_us() +
+		s->job->retry_after = bal_now_us() +
 				      (int64_t) MIN(b->conf->retry_interval_ms,
 						    capture_timeout_ms(b, s)) *
 				      1000;
 	else
-		s->job->retry_after = now_us() +
+		s->job->retry_after = bal_now_us() +
 				      (int64_t) b->conf->retry_interval_ms *
 				      1000;
 	backoff_after_failure(b, s, cap->evacuate);
@@ -1184,13 +790,14 @@ static void capture_abort(smig_balancer_t *b, step_t *s, const char *reason,
 }
 
 /* The step's sampling interval: its interval=, else migrate.conf's. */
-static uint32_t step_interval_ms(const smig_balancer_t *b, const step_t *s)
+static uint32_t step_interval_ms(const smig_balancer_t *b, const bal_step_t *s)
 {
 	return MAX(s->req.interval_ms ? s->req.interval_ms :
 		   b->conf->sample_interval_ms, 1);
 }
 
-static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
+static uint32_t capture_timeout_ms(const smig_balancer_t *b,
+				   const bal_step_t *s)
 {
 	if (s->req.capture_timeout_ms)
 		return s->req.capture_timeout_ms;
@@ -1202,11 +809,11 @@ static uint32_t capture_timeout_ms(const smig_balancer_t *b, const step_t *s)
  * moves goes to the job's history as a decision of this kind ("drain",
  * "auto", "request").
  */
-static void capture_start_kind(smig_balancer_t *b, step_t *s,
+static void capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 			       smig_plan_t *plan, const char *kind)
 {
-	job_t *j = s->job;
-	capture_t *cap = g_new0(capture_t, 1);
+	bal_job_t *j = s->job;
+	bal_capture_t *cap = g_new0(bal_capture_t, 1);
 	uint32_t timeout = capture_timeout_ms(b, s);
 	GVariantBuilder vb;
 
@@ -1218,7 +825,7 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 	cap->good_before = j->last_good;
 	j->last_tried = cap->gen;
 	cap->phase = PHASE_PREPARE;
-	cap->deadline = now_us() + (int64_t) timeout * 1000;
+	cap->deadline = bal_now_us() + (int64_t) timeout * 1000;
 	cap->plan = plan;
 	cap->pause_at = g_new0(uint64_t, s->ntasks);
 	cap->counted = g_new0(guint8, s->ntasks);
@@ -1242,15 +849,15 @@ static void capture_start_kind(smig_balancer_t *b, step_t *s,
 }
 
 /* A capture asked for by a person (REQUEST): history kind "request". */
-static void capture_start(smig_balancer_t *b, step_t *s, smig_plan_t *plan)
+static void capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan)
 {
 	capture_start_kind(b, s, plan, "request");
 }
 
 /* All ranks counted: capture at the highest pause point. */
-static void capture_all_counted(smig_balancer_t *b, step_t *s)
+static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 	uint64_t target = 0;
 	GVariantBuilder vb;
 
@@ -1273,9 +880,9 @@ static void capture_all_counted(smig_balancer_t *b, step_t *s)
  * A capture for later is complete: the ranks go on where they are
  * (COMMIT stop=false), the generation is the job's last good one.
  */
-static void capture_commit_stay(smig_balancer_t *b, step_t *s)
+static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 	GVariantBuilder vb;
 
 	body_init(&vb, s);
@@ -1287,7 +894,8 @@ static void capture_commit_stay(smig_balancer_t *b, step_t *s)
 	smig_info("JobId=%u StepId=%u captured gen=%" PRIu64 " reason=%s",
 		  s->job->id, s->step_id, cap->gen, cap->plan->reason);
 	if (s->req.every_ms)
-		s->next_periodic = now_us() + (int64_t) s->req.every_ms * 1000;
+		s->next_periodic = bal_now_us() +
+				   (int64_t) s->req.every_ms * 1000;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, s->job);
 }
@@ -1308,12 +916,12 @@ static smig_plan_t *plan_stay(const char *reason)
  * every agent of the step must have a receiver; moves go only to nodes
  * where the step has an agent (see step_poll()).
  */
-static bool step_store_local(const step_t *s)
+static bool step_store_local(const bal_step_t *s)
 {
 	if (!s->agents->len)
 		return false;
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		if (!a->handoff_port)
 			return false;
@@ -1321,10 +929,10 @@ static bool step_store_local(const step_t *s)
 	return true;
 }
 
-static agent_t *step_agent_on(const step_t *s, uint32_t node_idx)
+static bal_agent_t *step_agent_on(const bal_step_t *s, uint32_t node_idx)
 {
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		if (a->conn && a->node_idx == node_idx)
 			return a;
@@ -1337,20 +945,21 @@ static agent_t *step_agent_on(const step_t *s, uint32_t node_idx)
  * node to the agent of its target node (HANDOFF), which writes and verifies
  * it; only then may srun relaunch (nothing is lost if a node dies now).
  */
-static void capture_handoff(smig_balancer_t *b, step_t *s)
+static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 	GVariantBuilder vb;
 
 	cap->phase = PHASE_HANDOFF;
 	cap->handed = g_new0(guint8, s->ntasks);
-	cap->deadline = now_us() + (int64_t) capture_timeout_ms(b, s) * 1000;
+	cap->deadline = bal_now_us() +
+			(int64_t) capture_timeout_ms(b, s) * 1000;
 	for (guint i = 0; i < cap->plan->moves->len; i++) {
 		smig_policy_move_t *m = &g_array_index(cap->plan->moves,
 						       smig_policy_move_t, i);
-		agent_t *from = m->rank < s->ntasks ? s->rank_agent[m->rank] :
+		bal_agent_t *from = m->rank < s->ntasks ? s->rank_agent[m->rank] :
 			NULL;
-		agent_t *to = m->to < s->nnodes ? step_agent_on(s, m->to) :
+		bal_agent_t *to = m->to < s->nnodes ? step_agent_on(s, m->to) :
 			NULL;
 		char *r;
 
@@ -1384,9 +993,9 @@ static void capture_handoff(smig_balancer_t *b, step_t *s)
 }
 
 /* All images good: tell srun the new mapping. */
-static void capture_all_done(smig_balancer_t *b, step_t *s)
+static void capture_all_done(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 
 	s->job->last_good = cap->gen;
 	if (cap->requeue_exclude) {
@@ -1406,9 +1015,9 @@ static void capture_all_done(smig_balancer_t *b, step_t *s)
 }
 
 /* Images are where the moved ranks will restore: tell srun the mapping. */
-static void capture_relaunch(smig_balancer_t *b, step_t *s)
+static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
+	bal_capture_t *cap = s->cap;
 	uint32_t *node_of = g_new(uint32_t, s->ntasks);
 	GString *hf = g_string_new(NULL);
 	GVariantBuilder vb;
@@ -1448,10 +1057,10 @@ static void capture_relaunch(smig_balancer_t *b, step_t *s)
 }
 
 /* srun will relaunch: the ranks may stop now. */
-static void capture_commit(smig_balancer_t *b, step_t *s)
+static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
-	job_t *j = s->job;
+	bal_capture_t *cap = s->cap;
+	bal_job_t *j = s->job;
 	uint64_t gen = cap->gen;
 	char *ranks, *from, *to;
 	GVariantBuilder vb;
@@ -1479,7 +1088,7 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	 * measured gain and the next decision wait for a full new window).
 	 */
 	smig_metrics_clear_ranks(j->metrics);
-	j->cooldown_until = now_us() + (int64_t) COOLDOWN_WINDOWS *
+	j->cooldown_until = bal_now_us() + (int64_t) COOLDOWN_WINDOWS *
 			    SMIG_METRICS_WINDOW * step_interval_ms(b, s) * 1000;
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
@@ -1498,15 +1107,13 @@ static void capture_commit(smig_balancer_t *b, step_t *s)
 	g_variant_unref(body);
 }
 
-/* ---------------------------------------------------------------- job scope */
-
 /*
  * Predicted failure: a node whose agent reports health "fail" (the admin's
  * MigrateHealthFile) is left like a failing node, before it dies. "warn"
  * only shows in the state line. Marks such nodes in health_only (when Slurm
  * itself has no complaint about them).
  */
-static void step_node_health(const step_t *s, smig_policy_node_t *nodes,
+static void step_node_health(const bal_step_t *s, smig_policy_node_t *nodes,
 			     bool *health_only)
 {
 	for (uint32_t n = 0; n < s->nnodes; n++) {
@@ -1530,7 +1137,7 @@ static void step_node_health(const step_t *s, smig_policy_node_t *nodes,
  * be left ("down", "fail", "drain"), or "health" when only health files
  * complain. RET static text
  */
-static const char *leave_reason(const step_t *s,
+static const char *leave_reason(const bal_step_t *s,
 				const smig_policy_node_t *nodes,
 				const bool *health_only,
 				const uint32_t *rank_node)
@@ -1555,7 +1162,7 @@ static const char *leave_reason(const step_t *s,
  * Nodes of the allocation that must be left, joined by sep ("," for
  * Slurm, "+" for the state line). RET caller g_free()s
  */
-static char *bad_nodes(const step_t *s, const smig_policy_node_t *nodes,
+static char *bad_nodes(const bal_step_t *s, const smig_policy_node_t *nodes,
 		       const char *sep)
 {
 	GString *str = g_string_new(NULL);
@@ -1572,7 +1179,7 @@ static char *bad_nodes(const step_t *s, const smig_policy_node_t *nodes,
  * Whether a step whose ranks cannot stay in the allocation may move as a
  * whole job (requeue). RET NULL if it may; else the last_error reason
  */
-static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
+static const char *job_scope_refusal(smig_balancer_t *b, const bal_step_t *s,
 				     const char *exclude)
 {
 	GError *err = NULL;
@@ -1599,11 +1206,12 @@ static const char *job_scope_refusal(smig_balancer_t *b, const step_t *s,
 }
 
 /* The job-scope capture just started, as one entry of the job's history. */
-static void job_scope_history(job_t *j, const step_t *s, const char *from)
+static void job_scope_history(bal_job_t *j, const bal_step_t *s,
+			      const char *from)
 {
-	capture_t *cap = s->cap;
-	decision_t *e = history_add(j, s, "requeue", cap->plan, cap->gen,
-				    "pending");
+	bal_capture_t *cap = s->cap;
+	bal_decision_t *e = history_add(j, s, "requeue", cap->plan, cap->gen,
+					"pending");
 
 	g_free(e->ranks);
 	e->ranks = g_strdup("all");
@@ -1623,11 +1231,11 @@ static void job_scope_history(job_t *j, const step_t *s, const char *from)
  * RET true if handled (capture started, or advice given), false if the job
  * cannot move as a whole: *refusal is then the last_error reason
  */
-static bool job_scope_start(smig_balancer_t *b, step_t *s,
-			    const smig_policy_node_t *nodes,
-			    const char *reason, const char **refusal)
+static bool job_scope_start(smig_balancer_t *b, bal_step_t *s,
+			    const smig_policy_node_t *nodes, const char *reason,
+			    const char **refusal)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	char *exclude = bad_nodes(s, nodes, ",");
 	char *from = bad_nodes(s, nodes, "+");
 	smig_plan_t *plan;
@@ -1679,10 +1287,10 @@ out:
  * through slurmd later: the agents record it first. Had one not, the
  * restart falls back to the previous good generation (doc/images.md).
  */
-static void job_scope_commit(smig_balancer_t *b, step_t *s)
+static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 {
-	capture_t *cap = s->cap;
-	job_t *j = s->job;
+	bal_capture_t *cap = s->cap;
+	bal_job_t *j = s->job;
 	GError *err = NULL;
 	GVariantBuilder vb;
 	char *from;
@@ -1701,7 +1309,7 @@ static void job_scope_commit(smig_balancer_t *b, step_t *s)
 		g_error_free(err);
 		job_set_error(j, cap->gen, "requeue-failed", NULL);
 		history_outcome(j, cap, "failed", "requeue-failed");
-		j->retry_after = now_us() +
+		j->retry_after = bal_now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
 		backoff_after_failure(b, s, true);
 		g_clear_pointer(&s->cap, capture_free);
@@ -1727,7 +1335,7 @@ static void job_scope_commit(smig_balancer_t *b, step_t *s)
 }
 
 /* Forget every step of a job (its processes are gone: requeued). */
-static void job_drop_steps(smig_balancer_t *b, job_t *j)
+static void job_drop_steps(smig_balancer_t *b, bal_job_t *j)
 {
 	GHashTableIter it;
 	GPtrArray *list = g_ptr_array_new();
@@ -1735,7 +1343,7 @@ static void job_drop_steps(smig_balancer_t *b, job_t *j)
 
 	g_hash_table_iter_init(&it, b->steps);
 	while (g_hash_table_iter_next(&it, NULL, &v))
-		if (((step_t *) v)->job == j)
+		if (((bal_step_t *) v)->job == j)
 			g_ptr_array_add(list, v);
 	for (guint i = 0; i < list->len; i++)
 		step_remove(b, g_ptr_array_index(list, i));
@@ -1759,7 +1367,7 @@ static bool release_pass(smig_balancer_t *b)
 		return false;
 	g_hash_table_iter_init(&it, b->jobs);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		job_t *j = v;
+		bal_job_t *j = v;
 		uint32_t uid;
 		int rc;
 
@@ -1812,8 +1420,6 @@ static void release_timer_start(smig_balancer_t *b)
 	g_source_attach(b->release_timer, b->ctx);
 }
 
-/* ---------------------------------------------------------------- policy */
-
 /*
  * step_plan_balance - the policy engine's plan for a step from its samples
  * (doc/design.md, "Automatic balancing"): a full window of every rank,
@@ -1827,11 +1433,11 @@ static void release_timer_start(smig_balancer_t *b)
  * RET new plan (empty: nothing gains, plan->why says why), caller frees
  *     with smig_plan_free(); NULL with *why set
  */
-static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
+static smig_plan_t *step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 				      const smig_policy_params_t *params,
 				      int64_t now, char **why)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	int64_t interval_us = (int64_t) step_interval_ms(b, s) * 1000;
 	smig_decide_input_t in = { 0 };
 	smig_policy_node_t *nodes;
@@ -1859,7 +1465,7 @@ static smig_plan_t *step_plan_balance(smig_balancer_t *b, step_t *s,
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		rank_node[r] = s->rank_agent[r]->node_idx;
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		if (!a->last_sample ||
 		    now - a->last_sample > STALE_SAMPLES * interval_us) {
@@ -1914,9 +1520,9 @@ out:
  * interval and not within the cooldown after a move: auto starts the move,
  * advise publishes it.
  */
-static void step_balance(smig_balancer_t *b, step_t *s, int64_t now)
+static void step_balance(smig_balancer_t *b, bal_step_t *s, int64_t now)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	smig_policy_params_t params;
 	smig_plan_t *plan;
 	char *why = NULL;
@@ -1983,7 +1589,7 @@ static void step_balance(smig_balancer_t *b, step_t *s, int64_t now)
 }
 
 /* Ranks of the step on nodes to leave ("2,3"). RET caller g_free()s */
-static char *leaving_ranks(const step_t *s, const smig_policy_node_t *nodes,
+static char *leaving_ranks(const bal_step_t *s, const smig_policy_node_t *nodes,
 			   const uint32_t *rank_node)
 {
 	GString *str = g_string_new(NULL);
@@ -2004,11 +1610,11 @@ static char *leaving_ranks(const step_t *s, const smig_policy_node_t *nodes,
  * at once. Every skip is logged and recorded (history_skip()).
  * RET true if a capture started (nothing else this poll)
  */
-static bool step_evacuate(smig_balancer_t *b, step_t *s,
+static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 			  smig_policy_node_t *nodes, const bool *health_only,
 			  const uint32_t *rank_node, int64_t now)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	char *bad = bad_nodes(s, nodes, "+");
 	char *ranks = leaving_ranks(s, nodes, rank_node);
 	const char *reason = leave_reason(s, nodes, health_only, rank_node);
@@ -2097,9 +1703,9 @@ out:
  * One step's turn at the poll: deadline of a capture in progress, or the
  * node states of its allocation and, if ranks must leave, a plan.
  */
-static void step_poll(smig_balancer_t *b, step_t *s, int64_t now)
+static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	smig_policy_node_t *nodes;
 	uint32_t *rank_node;
 	bool leave = false, unknown = false;
@@ -2191,7 +1797,7 @@ out:
 static gboolean poll_timer(gpointer data)
 {
 	smig_balancer_t *b = data;
-	int64_t now = now_us();
+	int64_t now = bal_now_us();
 	GHashTableIter it;
 	gpointer v;
 	GPtrArray *list = g_ptr_array_new();
@@ -2212,7 +1818,7 @@ static gboolean poll_timer(gpointer data)
 	/* Forget jobs without steps once the host says they are over. */
 	g_hash_table_iter_init(&it, b->jobs);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		job_t *j = v;
+		bal_job_t *j = v;
 		uint32_t uid;
 
 		if (j->samples_new) {
@@ -2238,7 +1844,7 @@ static gboolean poll_timer(gpointer data)
 	 * authenticated message) is given back; conn_kill() only queues. */
 	g_hash_table_iter_init(&it, b->conns);
 	while (g_hash_table_iter_next(&it, &v, NULL)) {
-		conn_t *c = v;
+		bal_conn_t *c = v;
 
 		if (!c->spoke && !c->dead &&
 		    now - c->accepted > (int64_t) IDLE_POLLS *
@@ -2247,8 +1853,6 @@ static gboolean poll_timer(gpointer data)
 	}
 	return G_SOURCE_CONTINUE;
 }
-
-/* ---------------------------------------------------------------- messages */
 
 static bool uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
 {
@@ -2259,7 +1863,7 @@ static bool uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
  * Fetch required fields; on a missing one, refuse naming it.
  * RET false if refused.
  */
-static bool need_u32(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+static bool need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		     uint32_t job_id, const char *key, uint32_t *out)
 {
 	char *why;
@@ -2272,7 +1876,7 @@ static bool need_u32(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	return false;
 }
 
-static bool need_u64(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+static bool need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		     uint32_t job_id, const char *key, uint64_t *out)
 {
 	char *why;
@@ -2285,7 +1889,7 @@ static bool need_u64(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	return false;
 }
 
-static bool need_str(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
+static bool need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		     uint32_t job_id, const char *key, const char **out)
 {
 	char *why;
@@ -2299,10 +1903,10 @@ static bool need_str(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 }
 
 /* Check that a HELLO comes from someone allowed; find or make the job. */
-static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-			uint32_t job_id)
+static bal_job_t *hello_job(smig_balancer_t *b, bal_conn_t *c,
+			    const smig_msg_t *m, uint32_t job_id)
 {
-	job_t *j;
+	bal_job_t *j;
 	uint32_t owner;
 	char *why;
 
@@ -2324,7 +1928,7 @@ static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	}
 	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
 	if (!j) {
-		j = g_new0(job_t, 1);
+		j = g_new0(bal_job_t, 1);
 		j->id = job_id;
 		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
 	}
@@ -2333,9 +1937,9 @@ static job_t *hello_job(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	return j;
 }
 
-static step_t *step_new(smig_balancer_t *b, job_t *j, uint32_t step_id)
+static bal_step_t *step_new(smig_balancer_t *b, bal_job_t *j, uint32_t step_id)
 {
-	step_t *s = g_new0(step_t, 1);
+	bal_step_t *s = g_new0(bal_step_t, 1);
 
 	s->key = step_key(j->id, step_id);
 	s->step_id = step_id;
@@ -2348,7 +1952,7 @@ static step_t *step_new(smig_balancer_t *b, job_t *j, uint32_t step_id)
 }
 
 /* Parse the allocation of a HELLO_SRUN into s. RET false, *why set */
-static bool srun_alloc(step_t *s, const char *alloc_nodes,
+static bool srun_alloc(bal_step_t *s, const char *alloc_nodes,
 		       const char *alloc_cpus, uint32_t cpus_per_task,
 		       char **why)
 {
@@ -2396,22 +2000,20 @@ static bool srun_alloc(step_t *s, const char *alloc_nodes,
 	return true;
 }
 
-/* ---------------------------------------------------------------- watchdog */
-
-static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-			  conn_role_t role);
+static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+			      bal_conn_role_t role);
 
 /*
  * restore_missing - ranks of a relaunched step not past their restore yet
  * (no agent registered them, or their agent has not said RESTORED)
  * RET new text ("2,3", "" if none), caller g_free()s
  */
-static char *restore_missing(const step_t *s)
+static char *restore_missing(const bal_step_t *s)
 {
 	GString *str = g_string_new(NULL);
 
 	for (uint32_t r = 0; r < s->ntasks; r++) {
-		const agent_t *a = s->rank_agent[r];
+		const bal_agent_t *a = s->rank_agent[r];
 		bool ok = false;
 
 		for (size_t i = 0; a && a->restored && i < a->nranks; i++)
@@ -2429,7 +2031,7 @@ static char *restore_missing(const step_t *s)
  * PMIx event reaches only ranks that listen, so no capture starts before
  * (capture=signal: the agent itself answers, once it is registered)
  */
-static bool step_ready(step_t *s)
+static bool step_ready(bal_step_t *s)
 {
 	uint32_t n = 0;
 
@@ -2440,7 +2042,7 @@ static bool step_ready(step_t *s)
 		return true;
 	/* Each rank has exactly one agent now: count their reports. */
 	for (guint i = 0; i < s->agents->len; i++) {
-		const agent_t *a = g_ptr_array_index(s->agents, i);
+		const bal_agent_t *a = g_ptr_array_index(s->agents, i);
 
 		for (size_t k = 0; a->restored && k < a->nranks; k++)
 			n += a->restored[k];
@@ -2450,7 +2052,7 @@ static bool step_ready(step_t *s)
 }
 
 /* restore_check - end the watch once every rank is past its restore */
-static void restore_check(step_t *s)
+static void restore_check(bal_step_t *s)
 {
 	char *missing;
 
@@ -2473,7 +2075,7 @@ static void restore_check(step_t *s)
  * restored by their agent (capture=signal) are not watched: no rank of
  * theirs reports.
  */
-static void restore_watch(smig_balancer_t *b, step_t *s, uint64_t gen,
+static void restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
 			  const smig_msg_t *m)
 {
 	uint32_t try = 1;
@@ -2483,7 +2085,7 @@ static void restore_watch(smig_balancer_t *b, step_t *s, uint64_t gen,
 	s->restore_try = MAX(try, 1);
 	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
 		return;
-	s->restore_deadline = now_us() +
+	s->restore_deadline = bal_now_us() +
 			      (int64_t) b->conf->restore_timeout_ms * 1000;
 	restore_check(s);
 }
@@ -2492,10 +2094,11 @@ static void restore_watch(smig_balancer_t *b, step_t *s, uint64_t gen,
  * A history entry of the watchdog (no plan: nothing was decided but to
  * start the same placement again).
  */
-static void history_relaunch(job_t *j, const step_t *s, const char *missing,
-			     const char *outcome, char *why)
+static void history_relaunch(bal_job_t *j, const bal_step_t *s,
+			     const char *missing, const char *outcome,
+			     char *why)
 {
-	decision_t *e = g_new0(decision_t, 1);
+	bal_decision_t *e = g_new0(bal_decision_t, 1);
 
 	e->id = ++j->hist_seq;
 	e->time = g_get_real_time();
@@ -2523,9 +2126,9 @@ static void history_relaunch(job_t *j, const step_t *s, const char *missing,
  * after MigrateRelaunchTries starts, ends it for good; the generation stays
  * in the manifest either way.
  */
-static void restore_timeout(smig_balancer_t *b, step_t *s)
+static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 {
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 	bool final = s->restore_try >= b->conf->relaunch_tries;
 	char *missing = restore_missing(s);
 	char *timeout = smig_format_duration(b->conf->restore_timeout_ms);
@@ -2571,10 +2174,10 @@ static void restore_timeout(smig_balancer_t *b, step_t *s)
 }
 
 /* RESTORED: ranks of an agent's node past their restore */
-static void on_restored(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	step_t *s = bound_step(b, c, m, ROLE_AGENT);
-	agent_t *a = c->agent;
+	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_agent_t *a = c->agent;
 	uint32_t *ranks = NULL;
 	size_t n = 0;
 	uint64_t gen;
@@ -2609,7 +2212,8 @@ static void on_restored(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	restore_check(s);
 }
 
-static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
+			  const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
 	uint64_t restored = 0, move_gen = 0;
@@ -2617,8 +2221,8 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	smig_request_t req;
 	GError *err = NULL;
 	char *why = NULL;
-	job_t *j;
-	step_t *s;
+	bal_job_t *j;
+	bal_step_t *s;
 
 	if (!need_u32(b, c, m, 0, "job", &job_id) ||
 	    !need_u32(b, c, m, job_id, "step", &step_id) ||
@@ -2665,9 +2269,9 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	s->req = req;
 	s->ntasks = ntasks;
-	s->rank_agent = g_new0(agent_t *, ntasks);
+	s->rank_agent = g_new0(bal_agent_t *, ntasks);
 	s->registered = true;
-	s->next_periodic = now_us() + (int64_t) req.every_ms * 1000;
+	s->next_periodic = bal_now_us() + (int64_t) req.every_ms * 1000;
 	s->srun = c;
 	c->role = ROLE_SRUN;
 	c->step = s;
@@ -2678,7 +2282,7 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 
 	/* Agents that came first: place their ranks now. */
 	for (guint i = 0; i < s->agents->len; i++) {
-		agent_t *a = g_ptr_array_index(s->agents, i);
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
 		char *bad = NULL;
 
 		if (a->conn && !step_index_agent(s, a, &bad)) {
@@ -2691,7 +2295,7 @@ static void on_hello_srun(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 
 	/* A relaunched step replaces the one it was moved from. */
 	if (restored && smig_msg_get_u32(m, "prev_step", &prev_step)) {
-		step_t *old = step_find(b, job_id, prev_step);
+		bal_step_t *old = step_find(b, job_id, prev_step);
 
 		if (old && old != s)
 			step_remove(b, old);
@@ -2719,12 +2323,12 @@ refuse:
  * prints it on the user's terminal (REFUSED what=unprotected).
  * IN error - the agent's text (borrowed; cut at MAX_REASON bytes)
  */
-static void agent_unprotected(smig_balancer_t *b, conn_t *c, job_t *j,
+static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 			      uint32_t step_id, const char *node,
 			      const uint32_t *ranks, size_t nranks,
 			      const char *error)
 {
-	step_t *s = step_find(b, j->id, step_id);
+	bal_step_t *s = step_find(b, j->id, step_id);
 	char *rtext = ranks_text(ranks, MIN(nranks, 64));
 	size_t len = strlen(error);
 	char *cut = len > MAX_REASON ? g_utf8_make_valid(error, MAX_REASON) :
@@ -2760,15 +2364,16 @@ static void agent_unprotected(smig_balancer_t *b, conn_t *c, job_t *j,
 	g_free(rtext);
 }
 
-static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_hello_agent(smig_balancer_t *b, bal_conn_t *c,
+			   const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, *ranks = NULL, port = 0;
 	size_t nranks = 0;
 	const char *node, *error = NULL;
 	char *why = NULL;
-	agent_t *a;
-	job_t *j;
-	step_t *s;
+	bal_agent_t *a;
+	bal_job_t *j;
+	bal_step_t *s;
 
 	if (!need_u32(b, c, m, 0, "job", &job_id) ||
 	    !need_u32(b, c, m, job_id, "step", &step_id) ||
@@ -2820,7 +2425,7 @@ static void on_hello_agent(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (!s)
 		s = step_new(b, j, step_id);
-	a = g_new0(agent_t, 1);
+	a = g_new0(bal_agent_t, 1);
 	a->node = g_strdup(node);
 	a->ranks = ranks;
 	a->nranks = nranks;
@@ -2865,11 +2470,11 @@ out:
  * Common checks of a message on a registered connection: the role, the
  * sender, the job and step fields. RET the step, or NULL if refused.
  */
-static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-			  conn_role_t role)
+static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
+			      const smig_msg_t *m, bal_conn_role_t role)
 {
 	uint32_t job_id = 0, step_id;
-	step_t *s = c->step;
+	bal_step_t *s = c->step;
 	char *why;
 
 	smig_msg_get_u32(m, "job", &job_id);
@@ -2901,8 +2506,8 @@ static step_t *bound_step(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 }
 
 /* Rank and gen of COUNT/DONE; RET false if stale or refused */
-static bool rank_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-		     step_t *s, phase_t phase, uint32_t *rank)
+static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		     bal_step_t *s, bal_phase_t phase, uint32_t *rank)
 {
 	uint64_t gen;
 	char *why;
@@ -2930,9 +2535,9 @@ static bool rank_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	return true;
 }
 
-static void on_count(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
 	uint64_t pause_at;
 	uint32_t rank;
 
@@ -2956,11 +2561,12 @@ static void on_count(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
  * hand-off report in PHASE_HANDOFF): a failure aborts the capture.
  * RET the step if the rank succeeded, NULL otherwise (ignored or aborted)
  */
-static step_t *rank_result(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-			   phase_t phase, const char *what,
-			   const char *reason, uint32_t *rank)
+static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
+			       const smig_msg_t *m, bal_phase_t phase,
+			       const char *what, const char *reason,
+			       uint32_t *rank)
 {
-	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
 	const char *text = "";
 	int32_t status = -1;
 	char *r;
@@ -2980,11 +2586,11 @@ static step_t *rank_result(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	return NULL;
 }
 
-static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t rank;
-	step_t *s = rank_result(b, c, m, PHASE_CAPTURE, "capture",
-				"capture-failed", &rank);
+	bal_step_t *s = rank_result(b, c, m, PHASE_CAPTURE, "capture",
+				    "capture-failed", &rank);
 
 	if (!s)
 		return;
@@ -2999,11 +2605,11 @@ static void on_done(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 }
 
 /* An agent says how the hand-off of one of its ranks' images went. */
-static void on_handoff(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t rank;
-	step_t *s = rank_result(b, c, m, PHASE_HANDOFF, "hand-off",
-				"handoff-failed", &rank);
+	bal_step_t *s = rank_result(b, c, m, PHASE_HANDOFF, "hand-off",
+				    "handoff-failed", &rank);
 
 	if (!s || s->cap->handed[rank])
 		return;
@@ -3014,9 +2620,10 @@ static void on_handoff(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		capture_relaunch(b, s);
 }
 
-static void on_relaunch_ack(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c,
+			    const smig_msg_t *m)
 {
-	step_t *s = bound_step(b, c, m, ROLE_SRUN);
+	bal_step_t *s = bound_step(b, c, m, ROLE_SRUN);
 	uint64_t gen;
 
 	if (!s || !need_u64(b, c, m, s->job->id, "gen", &gen))
@@ -3030,10 +2637,10 @@ static void on_relaunch_ack(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 }
 
 /* The peer says its side of the step is over. */
-static void on_bye(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	int32_t status = 0;
-	step_t *s;
+	bal_step_t *s;
 
 	/* A step replaced by its relaunch: its peers leave unnoticed. */
 	if (c->role == ROLE_NONE) {
@@ -3073,9 +2680,9 @@ static const void *sample_array(const smig_msg_t *m, const char *key,
  * its ranks, then the traffic its ranks sent. A bad entry is skipped with
  * one log line; a malformed message is refused as a whole.
  */
-static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
 	smig_node_sample_t ns = { 0 };
 	const double *cpu, *delay, *iters;
 	const guint64 *rss;
@@ -3084,7 +2691,7 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	size_t nranks = 0;
 	GVariant *pairs;
 	GError *err = NULL;
-	job_t *j;
+	bal_job_t *j;
 
 	if (!s)
 		return;
@@ -3173,7 +2780,7 @@ static void on_sample(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	if (pairs)
 		g_variant_unref(pairs);
-	c->agent->last_sample = now_us();
+	c->agent->last_sample = bal_now_us();
 	j->samples++;
 	if (!s->first_sample)
 		s->first_sample = c->agent->last_sample;
@@ -3186,10 +2793,6 @@ out:
 	g_free(ranks);
 }
 
-/*
- * on_query - a job's state and monitoring data for its owner or an admin
- * (the smig CLI); answered with STATUS on the same connection
- */
 /*
  * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
  * OUT ranks - caller-owned array of uint32_t, appended in the given order
@@ -3250,10 +2853,10 @@ syntax:
  * given, else the job's only step that is registered and not ending
  * RET the step, or NULL with *why set (caller g_free()s)
  */
-static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
-			    char **why)
+static bal_step_t *request_step(smig_balancer_t *b, bal_job_t *j,
+				uint32_t step_id, char **why)
 {
-	step_t *found = NULL;
+	bal_step_t *found = NULL;
 	GHashTableIter it;
 	gpointer v;
 	guint n = 0;
@@ -3269,7 +2872,7 @@ static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
 	}
 	g_hash_table_iter_init(&it, b->steps);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		step_t *s = v;
+		bal_step_t *s = v;
 
 		if (s->job != j || !s->registered || s->committed)
 			continue;
@@ -3290,7 +2893,7 @@ static step_t *request_step(smig_balancer_t *b, job_t *j, uint32_t step_id,
  * progress, srun or agents not all connected), or NULL
  * RET static string or NULL
  */
-static const char *request_busy(step_t *s)
+static const char *request_busy(bal_step_t *s)
 {
 	if (s->cap)
 		return "a capture or move is in progress";
@@ -3321,7 +2924,7 @@ static gint cmp_move_rank(gconstpointer a, gconstpointer b)
  *           g_free()s
  * RET new plan, caller frees with smig_plan_free(); NULL with *why set
  */
-static smig_plan_t *plan_request_move(smig_balancer_t *b, step_t *s,
+static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
 				      const char *ranks_text, const char *to,
 				      char **why)
 {
@@ -3400,11 +3003,11 @@ out:
  * RET new plan (empty: nothing gains, plan->why says why), caller frees
  *     with smig_plan_free(); NULL with *why set
  */
-static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
+static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, bal_step_t *s,
 					   char **why)
 {
 	smig_policy_params_t params;
-	job_t *j = s->job;
+	bal_job_t *j = s->job;
 
 	smig_policy_params_init(&params);
 	params.hysteresis = 0;
@@ -3416,7 +3019,7 @@ static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
 		}
 		params.max_moves = s->req.max_moves - j->moves;
 	}
-	return step_plan_balance(b, s, &params, now_us(), why);
+	return step_plan_balance(b, s, &params, bal_now_us(), why);
 }
 
 /*
@@ -3425,8 +3028,8 @@ static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, step_t *s,
  * 0 with the generation started and the move, -EBUSY with why the step
  * cannot move now, -ENODATA (rebalance) when no plan would gain, with why.
  */
-static void request_move(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
-			 job_t *j, uint32_t step_id, const char *what)
+static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+			 bal_job_t *j, uint32_t step_id, const char *what)
 {
 	bool move = !strcmp(what, "move");
 	const char *ranks = NULL, *to = NULL, *busy;
@@ -3434,7 +3037,7 @@ static void request_move(smig_balancer_t *b, conn_t *c, const smig_msg_t *m,
 	char *why = NULL, *text = NULL, *started = NULL;
 	int32_t status = 0;
 	GVariantBuilder vb;
-	step_t *s;
+	bal_step_t *s;
 
 	if (move && (!need_str(b, c, m, j->id, "ranks", &ranks) ||
 		     !need_str(b, c, m, j->id, "to", &to)))
@@ -3509,7 +3112,7 @@ out:
  * Owner, root or SlurmUser. REPLY says which generations started; the
  * requester follows them with QUERY (gen= of the state line, history).
  */
-static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	GVariantBuilder vb;
 	GString *started = g_string_new(NULL), *busy = g_string_new(NULL);
@@ -3518,7 +3121,7 @@ static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	GHashTableIter it;
 	gpointer v;
 	char *why;
-	job_t *j;
+	bal_job_t *j;
 
 	if (!need_u32(b, c, m, 0, "job", &job_id) ||
 	    !need_str(b, c, m, job_id, "what", &what))
@@ -3550,7 +3153,7 @@ static void on_request(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 	g_hash_table_iter_init(&it, b->steps);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		step_t *s = v;
+		bal_step_t *s = v;
 
 		if (s->job != j ||
 		    (step_id != UINT32_MAX && s->step_id != step_id))
@@ -3583,7 +3186,11 @@ out:
 	g_string_free(busy, TRUE);
 }
 
-static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+/*
+ * on_query - a job's state and monitoring data for its owner or an admin
+ * (the smig CLI); answered with STATUS on the same connection
+ */
+static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	GVariantBuilder vb, ns;
 	uint32_t job_id, flags;
@@ -3592,7 +3199,7 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	const char *key;
 	GVariant *val;
 	char *why, *line;
-	job_t *j;
+	bal_job_t *j;
 
 	if (!need_u32(b, c, m, 0, "job", &job_id))
 		return;
@@ -3653,7 +3260,7 @@ static void on_query(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 		g_variant_unref(mv);
 }
 
-static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
+static void handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;
 
@@ -3702,12 +3309,10 @@ static void handle_msg(smig_balancer_t *b, conn_t *c, const smig_msg_t *m)
 	}
 }
 
-/* ---------------------------------------------------------------- conns */
-
-static void conn_free(conn_t *c)
+static void conn_free(bal_conn_t *c)
 {
 	c->b->in_total -= c->in->len;
-	fd_source_free(c->src);
+	bal_fd_free(c->src);
 	close(c->fd);
 	g_byte_array_unref(c->in);
 	g_queue_clear_full(&c->out, (GDestroyNotify) g_bytes_unref);
@@ -3721,7 +3326,7 @@ static void conn_free(conn_t *c)
  * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
  * the node), so that the job can restart from its last good generation.
  */
-static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
+static void step_agent_gone(bal_step_t *s, const char *node, uint64_t gen)
 {
 	GVariantBuilder vb;
 
@@ -3739,10 +3344,10 @@ static void step_agent_gone(step_t *s, const char *node, uint64_t gen)
 }
 
 /* What a closed connection means for its step. */
-static void conn_detach(smig_balancer_t *b, conn_t *c)
+static void conn_detach(smig_balancer_t *b, bal_conn_t *c)
 {
-	step_t *s = c->step;
-	agent_t *a = c->agent;
+	bal_step_t *s = c->step;
+	bal_agent_t *a = c->agent;
 
 	if (!s)
 		return;
@@ -3776,7 +3381,7 @@ static void conn_detach(smig_balancer_t *b, conn_t *c)
 static gboolean reap_dead(gpointer data)
 {
 	smig_balancer_t *b = data;
-	conn_t *c;
+	bal_conn_t *c;
 
 	while ((c = g_queue_pop_head(&b->dead))) {
 		conn_detach(b, c);
@@ -3788,7 +3393,7 @@ static gboolean reap_dead(gpointer data)
 }
 
 /* Close a connection soon (never in the middle of a loop over conns). */
-static void conn_kill(conn_t *c, const char *why)
+static void conn_kill(bal_conn_t *c, const char *why)
 {
 	smig_balancer_t *b = c->b;
 
@@ -3798,7 +3403,7 @@ static void conn_kill(conn_t *c, const char *why)
 		smig_verbose("connection %s closed: %s", c->peer, why);
 	c->dead = true;
 	/* Stop polling it: an fd at EOF would be ready on every loop. */
-	fd_source_set(c->src, 0);
+	bal_fd_set(c->src, 0);
 	g_queue_push_tail(&b->dead, c);
 	if (!b->reaper) {
 		b->reaper = g_idle_source_new();
@@ -3809,7 +3414,7 @@ static void conn_kill(conn_t *c, const char *why)
 	}
 }
 
-static void conn_recv(conn_t *c)
+static void conn_recv(bal_conn_t *c)
 {
 	smig_balancer_t *b = c->b;
 	int fd = c->fd;
@@ -3864,7 +3469,7 @@ static void conn_recv(conn_t *c)
  * that many peers that never finish a frame cannot fill slurmctld's memory:
  * the connection that goes over is closed.
  */
-static void conn_read(conn_t *c)
+static void conn_read(bal_conn_t *c)
 {
 	smig_balancer_t *b = c->b;
 	guint before = c->in->len;
@@ -3886,7 +3491,7 @@ static void conn_read(conn_t *c)
 
 static void conn_io(void *data, GIOCondition cond)
 {
-	conn_t *c = data;
+	bal_conn_t *c = data;
 
 	if (c->dead)
 		return;
@@ -3917,7 +3522,7 @@ static gboolean accept_resume(gpointer data)
 
 	g_source_unref(b->accept_pause);
 	b->accept_pause = NULL;
-	fd_source_set(b->listen_src, G_IO_IN);
+	bal_fd_set(b->listen_src, G_IO_IN);
 	return G_SOURCE_REMOVE;
 }
 
@@ -3930,7 +3535,7 @@ static void accept_pause(smig_balancer_t *b, int e)
 	smig_error("accept on port %u: %s (%u connections open): not accepting for %u ms",
 		   b->port, g_strerror(e), g_hash_table_size(b->conns),
 		   ACCEPT_PAUSE_MS);
-	fd_source_set(b->listen_src, 0);
+	bal_fd_set(b->listen_src, 0);
 	b->accept_pause = g_timeout_source_new(ACCEPT_PAUSE_MS);
 	g_source_set_callback(b->accept_pause, accept_resume, b, NULL);
 	g_source_attach(b->accept_pause, b->ctx);
@@ -3941,7 +3546,7 @@ static bool accept_one(smig_balancer_t *b)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	conn_t *c;
+	bal_conn_t *c;
 	int fd;
 
 	fd = accept4(b->listen_fd, (struct sockaddr *) &ss, &len,
@@ -3964,14 +3569,14 @@ static bool accept_one(smig_balancer_t *b)
 		close(fd);
 		return true;
 	}
-	c = g_new0(conn_t, 1);
+	c = g_new0(bal_conn_t, 1);
 	c->b = b;
 	c->fd = fd;
 	c->peer = address_text((struct sockaddr *) &ss, len);
 	c->in = g_byte_array_new();
-	c->accepted = now_us();
+	c->accepted = bal_now_us();
 	g_queue_init(&c->out);
-	c->src = fd_source_new(b->poller, fd, conn_io, c);
+	c->src = bal_fd_new(b->poller, fd, conn_io, c);
 	if (!c->src) {
 		close(fd);
 		g_byte_array_unref(c->in);
@@ -3997,8 +3602,6 @@ static void listener_io(void *data, GIOCondition cond)
 			break;
 }
 
-/* ---------------------------------------------------------------- state */
-
 /*
  * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
  * balancer's state file"): per job one a{sv} record, and per capture in
@@ -4006,8 +3609,7 @@ static void listener_io(void *data, GIOCondition cond)
  * change that matters (job_publish() notices those through job_durable(),
  * phase changes call state_sync() themselves), never on a sample.
  */
-
-static const char *phase_name(phase_t phase)
+static const char *phase_name(bal_phase_t phase)
 {
 	switch (phase) {
 	case PHASE_PREPARE:
@@ -4023,9 +3625,10 @@ static const char *phase_name(phase_t phase)
 }
 
 /* The fields of a job that the state file keeps, as text. RET g_free() */
-static char *job_durable(const job_t *j)
+static char *job_durable(const bal_job_t *j)
 {
-	const decision_t *e = j->history.tail ? j->history.tail->data : NULL;
+	const bal_decision_t *e = j->history.tail ? j->history.tail->data :
+						    NULL;
 
 	/* A new decision, or the newest one's outcome or measured gain. */
 	return g_strdup_printf("%u %d %" PRIu64 " %" PRIu64 " %u %s|%s|%s|%" PRIu64 " %s %g",
@@ -4045,7 +3648,7 @@ static void add_str(GVariantBuilder *vb, const char *key, const char *val)
 }
 
 /* One job's record; caps: a{sv} of its captures in progress, or NULL */
-static GVariant *job_record(const job_t *j, GVariant *caps)
+static GVariant *job_record(const bal_job_t *j, GVariant *caps)
 {
 	GVariantBuilder vb;
 
@@ -4080,7 +3683,7 @@ static GVariant *state_build(smig_balancer_t *b)
 
 	g_hash_table_iter_init(&it, b->steps);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		step_t *s = v;
+		bal_step_t *s = v;
 		GPtrArray *list;
 		GVariantBuilder cb;
 
@@ -4155,7 +3758,7 @@ static void state_sync(smig_balancer_t *b)
 }
 
 /* Save if a durable field of the job changed since the last time. */
-static void job_sync(smig_balancer_t *b, job_t *j)
+static void job_sync(smig_balancer_t *b, bal_job_t *j)
 {
 	char *d = job_durable(j);
 
@@ -4192,7 +3795,8 @@ static char *dict_str(GVariantDict *d, const char *key)
  * settled it on their side when the connection dropped (agents resume the
  * ranks, srun drops a move it was not told to commit): record that.
  */
-static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
+static void state_restore_capture(smig_balancer_t *b, bal_job_t *j,
+				  GVariant *cv)
 {
 	GVariantDict d;
 	const char *phase = "?";
@@ -4208,7 +3812,7 @@ static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
 	if (before < j->last_good)
 		j->last_good = before;
 	for (GList *l = j->history.head; l; l = l->next) {
-		decision_t *e = l->data;
+		bal_decision_t *e = l->data;
 
 		if (e->gen == gen && !g_strcmp0(e->outcome, "pending")) {
 			g_free(e->outcome);
@@ -4217,7 +3821,7 @@ static void state_restore_capture(smig_balancer_t *b, job_t *j, GVariant *cv)
 	}
 	j->last_tried = MAX(j->last_tried, gen);
 	job_set_error(j, gen, "balancer-restart", NULL);
-	j->retry_after = now_us() + (int64_t) b->conf->retry_interval_ms *
+	j->retry_after = bal_now_us() + (int64_t) b->conf->retry_interval_ms *
 			 1000;
 	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
 		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
@@ -4234,11 +3838,11 @@ static char *hist_str(GVariantDict *d, const char *key)
 }
 
 /* The decision history of a job record (history_variant()'s format). */
-static void state_restore_history(job_t *j, GVariant *hist)
+static void state_restore_history(bal_job_t *j, GVariant *hist)
 {
 	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
 		GVariant *ev = g_variant_get_child_value(hist, i);
-		decision_t *e = g_new0(decision_t, 1);
+		bal_decision_t *e = g_new0(bal_decision_t, 1);
 		GVariantDict d;
 
 		g_variant_dict_init(&d, ev);
@@ -4275,7 +3879,7 @@ static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
 	GVariantDict d;
 	GVariant *caps, *hist;
 	const char *mode = NULL;
-	job_t *j;
+	bal_job_t *j;
 	uint32_t id = 0;
 
 	g_variant_dict_init(&d, rec);
@@ -4286,7 +3890,7 @@ static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
 		g_variant_dict_clear(&d);
 		return false;
 	}
-	j = g_new0(job_t, 1);
+	j = g_new0(bal_job_t, 1);
 	j->id = id;
 	j->restored = true;
 	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
@@ -4368,7 +3972,8 @@ static bool state_restore(smig_balancer_t *b, GError **error)
  * were started. Numbers only grow, so a lost or stale state file can never
  * make the balancer hand out a generation again.
  */
-static void job_peer_report(smig_balancer_t *b, job_t *j, const smig_msg_t *m)
+static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
+			    const smig_msg_t *m)
 {
 	uint64_t good = 0, tried = 0;
 
@@ -4378,8 +3983,6 @@ static void job_peer_report(smig_balancer_t *b, job_t *j, const smig_msg_t *m)
 		j->last_good = good;
 	j->last_tried = MAX(j->last_tried, MAX(good, tried));
 }
-
-/* ---------------------------------------------------------------- API */
 
 /*
  * smig_balancer_new - a balancer, not yet listening
@@ -4543,10 +4146,10 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 				 &b->port, error);
 	if (b->listen_fd < 0)
 		return false;
-	b->poller = fd_poller_new(b->ctx, error);
+	b->poller = bal_poller_new(b->ctx, error);
 	if (!b->poller)
 		return false;
-	b->listen_src = fd_source_new(b->poller, b->listen_fd, listener_io, b);
+	b->listen_src = bal_fd_new(b->poller, b->listen_fd, listener_io, b);
 	if (!b->listen_src) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
 			    "cannot watch the listening socket of port %u",
@@ -4630,10 +4233,10 @@ void smig_balancer_free(smig_balancer_t *b)
 	g_hash_table_destroy(b->steps);
 	g_hash_table_destroy(b->jobs);
 	g_hash_table_destroy(b->conns);
-	fd_source_free(b->listen_src);
+	bal_fd_free(b->listen_src);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
-	fd_poller_free(b->poller);
+	bal_poller_free(b->poller);
 	if (b->timer) {
 		g_source_destroy(b->timer);
 		g_source_unref(b->timer);
