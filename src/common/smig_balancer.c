@@ -8,20 +8,12 @@
  * while the balancer's is not running. State is therefore never locked.
  * The files of the balancer share smig_balancer_int.h (doc/design.md,
  * "Source layout").
- *
- * Connections are never closed in the middle of handling something else:
- * bal_conn_kill() marks a connection dead and an idle source reaps it
- * later, so that loops over a step's agents never see one vanish.
  */
-/* accept4() */
-#define _GNU_SOURCE 1
 #include "smig_config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -43,7 +35,6 @@ static bool step_ready(bal_step_t *s);
 static void restore_timeout(smig_balancer_t *b, bal_step_t *s);
 static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
 			      const smig_msg_t *m, bal_conn_role_t role);
-static void conn_kill(bal_conn_t *c, const char *why);
 static void state_sync(smig_balancer_t *b);
 static void job_sync(smig_balancer_t *b, bal_job_t *j);
 static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
@@ -298,128 +289,6 @@ static char *ranks_text(const uint32_t *ranks, size_t n)
 	for (size_t i = 0; i < n; i++)
 		g_string_append_printf(s, "%s%u", i ? "," : "", ranks[i]);
 	return g_string_free(s, FALSE);
-}
-
-static void conn_update_events(bal_conn_t *c)
-{
-	GIOCondition cond = G_IO_IN;
-
-	if (c->out_len)
-		cond |= G_IO_OUT;
-	bal_fd_set(c->src, cond);
-}
-
-/* Write what the socket takes now. RET false if the peer is gone. */
-static bool conn_flush(bal_conn_t *c)
-{
-	int fd = c->fd;
-
-	while (!g_queue_is_empty(&c->out)) {
-		GBytes *head = g_queue_peek_head(&c->out);
-		gsize len;
-		const uint8_t *data = g_bytes_get_data(head, &len);
-		ssize_t n;
-
-		n = send(fd, data + c->out_off, len - c->out_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			if (e == EAGAIN || e == EWOULDBLOCK)
-				break;
-			smig_verbose("connection %s: send: %s", c->peer,
-				     g_strerror(e));
-			return false;
-		}
-		c->out_off += n;
-		c->out_len -= n;
-		if (c->out_off == len) {
-			g_bytes_unref(g_queue_pop_head(&c->out));
-			c->out_off = 0;
-		}
-	}
-	conn_update_events(c);
-	return true;
-}
-
-/* Queue one message (a{sv} body, floating is sunk) to a peer. */
-static void conn_send(bal_conn_t *c, smig_msg_type_t type, GVariant *body)
-{
-	smig_msg_t *msg = smig_msg_new(type, body);
-	GError *err = NULL;
-	GBytes *frame;
-
-	if (!c || c->dead)
-		goto out;
-	frame = smig_wire_encode(c->b->auth, msg, &err);
-	if (!frame) {
-		smig_error("cannot encode %s for %s: %s",
-			   smig_msg_type_name(type), c->peer, err->message);
-		g_error_free(err);
-		goto out;
-	}
-	smig_debug2("send %s to %s", smig_msg_type_name(type), c->peer);
-	c->out_len += g_bytes_get_size(frame);
-	g_queue_push_tail(&c->out, frame);
-	if (c->out_len > MAX_OUTQ) {
-		conn_kill(c, "peer does not read (output queue full)");
-		goto out;
-	}
-	if (!conn_flush(c))
-		conn_kill(c, "send failed");
-out:
-	smig_msg_free(msg);
-}
-
-static void send_refused(smig_balancer_t *b, bal_conn_t *c,
-			 const smig_msg_t *msg, uint32_t job_id,
-			 const char *reason)
-{
-	const char *what = smig_msg_type_name(msg->type);
-	size_t len = strlen(reason);
-	char *cut = NULL, *text = NULL;
-	GVariantBuilder vb;
-
-	/* Reasons quote the sender's values: a long one must not flood
-	 * slurmctld's log (a body may hold 1 MiB). */
-	if (len > MAX_REASON) {
-		cut = g_utf8_make_valid(reason, MAX_REASON);
-		reason = text = g_strdup_printf("%s... (%zu bytes)", cut, len);
-	}
-	smig_error("refused %s from uid=%u (%s) for JobId=%u: %s", what,
-		   msg->uid, c->peer, job_id, reason);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string(what));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string(reason));
-	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
-	g_free(text);
-	g_free(cut);
-}
-
-/* Start a body with the job and step fields every command carries. */
-static void body_init(GVariantBuilder *vb, const bal_step_t *s)
-{
-	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(vb, "{sv}", "job",
-	                      g_variant_new_uint32(s->job->id));
-	g_variant_builder_add(vb, "{sv}", "step",
-	                      g_variant_new_uint32(s->step_id));
-}
-
-/* Send one body to every connected agent of a step. */
-static void send_agents(bal_step_t *s, smig_msg_type_t type, GVariant *body)
-{
-	g_variant_ref_sink(body);
-	for (guint i = 0; i < s->agents->len; i++) {
-		bal_agent_t *a = g_ptr_array_index(s->agents, i);
-
-		if (a->conn)
-			conn_send(a->conn, type, body);
-	}
-	g_variant_unref(body);
 }
 
 static char *nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to)
@@ -748,7 +617,7 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 
 	if (!cap)
 		return;
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "reason",
@@ -756,8 +625,8 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 	body = g_variant_ref_sink(g_variant_builder_end(&vb));
 	/* srun prepared a relaunch for this generation: it must drop it. */
 	if (cap->phase == PHASE_RELAUNCH && s->srun)
-		conn_send(s->srun, SMIG_MSG_ABORT, body);
-	send_agents(s, SMIG_MSG_ABORT, body);
+		bal_conn_send(s->srun, SMIG_MSG_ABORT, body);
+	bal_send_agents(s, SMIG_MSG_ABORT, body);
 	g_variant_unref(body);
 
 	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
@@ -840,12 +709,12 @@ static void capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
 		     timeout, plan->text ? plan->text : "");
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "timeout_ms",
 			      g_variant_new_uint32(timeout));
-	send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
 }
 
 /* A capture asked for by a person (REQUEST): history kind "request". */
@@ -868,12 +737,12 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "target",
 	                      g_variant_new_uint64(target));
-	send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
 }
 
 /*
@@ -885,12 +754,12 @@ static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 	bal_capture_t *cap = s->cap;
 	GVariantBuilder vb;
 
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "stop",
 			      g_variant_new_boolean(FALSE));
-	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
 	smig_info("JobId=%u StepId=%u captured gen=%" PRIu64 " reason=%s",
 		  s->job->id, s->step_id, cap->gen, cap->plan->reason);
 	if (s->req.every_ms)
@@ -969,7 +838,7 @@ static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 			g_free(r);
 			return;
 		}
-		body_init(&vb, s);
+		bal_body_init(&vb, s);
 		g_variant_builder_add(&vb, "{sv}", "gen",
 				      g_variant_new_uint64(cap->gen));
 		g_variant_builder_add(&vb, "{sv}", "rank",
@@ -980,8 +849,8 @@ static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 				      g_variant_new_string(to->addr));
 		g_variant_builder_add(&vb, "{sv}", "port",
 				      g_variant_new_uint32(to->handoff_port));
-		conn_send(from->conn, SMIG_MSG_HANDOFF,
-			  g_variant_builder_end(&vb));
+		bal_conn_send(from->conn, SMIG_MSG_HANDOFF,
+			      g_variant_builder_end(&vb));
 		cap->nhandoff++;
 		smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
 			     " hand-off of rank %u %s->%s", s->job->id,
@@ -1046,14 +915,14 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 		capture_abort(b, s, "srun-lost", NULL);
 		return;
 	}
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "hostfile",
 			      g_variant_new_string(cap->hostfile));
 	g_variant_builder_add(&vb, "{sv}", "reason",
 			      g_variant_new_string(cap->plan->reason));
-	conn_send(s->srun, SMIG_MSG_RELAUNCH, g_variant_builder_end(&vb));
+	bal_conn_send(s->srun, SMIG_MSG_RELAUNCH, g_variant_builder_end(&vb));
 }
 
 /* srun will relaunch: the ranks may stop now. */
@@ -1094,7 +963,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
 
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
 	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
 	body = g_variant_ref_sink(g_variant_builder_end(&vb));
@@ -1102,8 +971,8 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	 * srun first: from its COMMIT on, srun relaunches when the step
 	 * ends; the ranks stop on theirs.
 	 */
-	conn_send(s->srun, SMIG_MSG_COMMIT, body);
-	send_agents(s, SMIG_MSG_COMMIT, body);
+	bal_conn_send(s->srun, SMIG_MSG_COMMIT, body);
+	bal_send_agents(s, SMIG_MSG_COMMIT, body);
 	g_variant_unref(body);
 }
 
@@ -1295,12 +1164,12 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 	GVariantBuilder vb;
 	char *from;
 
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 			      g_variant_new_uint64(cap->gen));
 	g_variant_builder_add(&vb, "{sv}", "stop",
 			      g_variant_new_boolean(FALSE));
-	send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
 
 	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
 				false, &err)) {
@@ -1841,7 +1710,7 @@ static gboolean poll_timer(gpointer data)
 		state_sync(b);
 
 	/* A connection slot held by a peer that never says who it is (no
-	 * authenticated message) is given back; conn_kill() only queues. */
+	 * authenticated message) is given back; bal_conn_kill() only queues. */
 	g_hash_table_iter_init(&it, b->conns);
 	while (g_hash_table_iter_next(&it, &v, NULL)) {
 		bal_conn_t *c = v;
@@ -1849,7 +1718,7 @@ static gboolean poll_timer(gpointer data)
 		if (!c->spoke && !c->dead &&
 		    now - c->accepted > (int64_t) IDLE_POLLS *
 		    MAX(b->conf->poll_interval_ms, 1) * 1000)
-			conn_kill(c, "no message from the peer");
+			bal_conn_kill(c, "no message from the peer");
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -1857,49 +1726,6 @@ static gboolean poll_timer(gpointer data)
 static bool uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
 {
 	return uid == 0 || uid == b->admin_uid || uid == owner;
-}
-
-/*
- * Fetch required fields; on a missing one, refuse naming it.
- * RET false if refused.
- */
-static bool need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		     uint32_t job_id, const char *key, uint32_t *out)
-{
-	char *why;
-
-	if (smig_msg_get_u32(m, key, out))
-		return true;
-	why = g_strdup_printf("field %s missing or not of type u", key);
-	send_refused(b, c, m, job_id, why);
-	g_free(why);
-	return false;
-}
-
-static bool need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		     uint32_t job_id, const char *key, uint64_t *out)
-{
-	char *why;
-
-	if (smig_msg_get_u64(m, key, out))
-		return true;
-	why = g_strdup_printf("field %s missing or not of type t", key);
-	send_refused(b, c, m, job_id, why);
-	g_free(why);
-	return false;
-}
-
-static bool need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		     uint32_t job_id, const char *key, const char **out)
-{
-	char *why;
-
-	if (smig_msg_get_str(m, key, out))
-		return true;
-	why = g_strdup_printf("field %s missing or not of type s", key);
-	send_refused(b, c, m, job_id, why);
-	g_free(why);
-	return false;
 }
 
 /* Check that a HELLO comes from someone allowed; find or make the job. */
@@ -1911,18 +1737,18 @@ static bal_job_t *hello_job(smig_balancer_t *b, bal_conn_t *c,
 	char *why;
 
 	if (c->role != ROLE_NONE) {
-		send_refused(b, c, m, job_id,
-			     "connection already registered");
+		bal_send_refused(b, c, m, job_id,
+				 "connection already registered");
 		return NULL;
 	}
 	if (!b->ops.job_owner(b->ops.ctx, job_id, &owner)) {
-		send_refused(b, c, m, job_id, "job is not running");
+		bal_send_refused(b, c, m, job_id, "job is not running");
 		return NULL;
 	}
 	if (!uid_may(b, m->uid, owner)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, owner);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return NULL;
 	}
@@ -2149,7 +1975,7 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 	job_set_error(j, s->restore_gen,
 		      final ? "restore-failed" : "restore-timeout", missing);
 	if (s->srun) {
-		body_init(&vb, s);
+		bal_body_init(&vb, s);
 		g_variant_builder_add(&vb, "{sv}", "gen",
 				      g_variant_new_uint64(s->restore_gen));
 		g_variant_builder_add(&vb, "{sv}", "reason",
@@ -2164,7 +1990,8 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 				      g_variant_new_string(timeout));
 		g_variant_builder_add(&vb, "{sv}", "final",
 				      g_variant_new_boolean(final));
-		conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+		bal_conn_send(s->srun, SMIG_MSG_ABORT,
+			      g_variant_builder_end(&vb));
 		/* It ends: no capture, no agent registers for it any more. */
 		s->committed = true;
 	}
@@ -2182,11 +2009,11 @@ static void on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	size_t n = 0;
 	uint64_t gen;
 
-	if (!s || !need_u64(b, c, m, s->job->id, "gen", &gen))
+	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
 		return;
 	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &n)) {
-		send_refused(b, c, m, s->job->id,
-			     "field ranks missing or not of type au");
+		bal_send_refused(b, c, m, s->job->id,
+				 "field ranks missing or not of type au");
 		return;
 	}
 	if (!a->restored)
@@ -2200,7 +2027,7 @@ static void on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			char *why = g_strdup_printf("ranks=%u: not a rank of node %s",
 						    ranks[k], a->node);
 
-			send_refused(b, c, m, s->job->id, why);
+			bal_send_refused(b, c, m, s->job->id, why);
 			g_free(why);
 			break;
 		}
@@ -2224,12 +2051,12 @@ static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
 	bal_job_t *j;
 	bal_step_t *s;
 
-	if (!need_u32(b, c, m, 0, "job", &job_id) ||
-	    !need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !need_str(b, c, m, job_id, "request", &request) ||
-	    !need_u32(b, c, m, job_id, "ntasks", &ntasks) ||
-	    !need_str(b, c, m, job_id, "alloc_nodes", &alloc_nodes) ||
-	    !need_str(b, c, m, job_id, "alloc_cpus", &alloc_cpus))
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
+	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
+	    !bal_need_str(b, c, m, job_id, "request", &request) ||
+	    !bal_need_u32(b, c, m, job_id, "ntasks", &ntasks) ||
+	    !bal_need_str(b, c, m, job_id, "alloc_nodes", &alloc_nodes) ||
+	    !bal_need_str(b, c, m, job_id, "alloc_cpus", &alloc_cpus))
 		return;
 	smig_msg_get_u32(m, "cpus_per_task", &cpt);
 	smig_msg_get_u64(m, "restored_gen", &restored);
@@ -2289,7 +2116,7 @@ static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
 			smig_error("JobId=%u StepId=%u agent %s: %s", job_id,
 				   step_id, a->conn->peer, bad);
 			g_free(bad);
-			conn_kill(a->conn, "inconsistent registration");
+			bal_conn_kill(a->conn, "inconsistent registration");
 		}
 	}
 
@@ -2310,7 +2137,7 @@ static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
 	job_publish(b, j);
 	return;
 refuse:
-	send_refused(b, c, m, job_id, why);
+	bal_send_refused(b, c, m, job_id, why);
 	g_free(why);
 }
 
@@ -2348,8 +2175,8 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 	g_variant_builder_add(&vb, "{sv}", "reason",
 			      g_variant_new_string(text));
 	if (s && s->srun)
-		conn_send(s->srun, SMIG_MSG_REFUSED,
-			  g_variant_builder_end(&vb));
+		bal_conn_send(s->srun, SMIG_MSG_REFUSED,
+			      g_variant_builder_end(&vb));
 	else
 		g_variant_builder_clear(&vb);
 	/* The agent waits for an answer before it closes. */
@@ -2358,7 +2185,7 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 			      g_variant_new_string("unprotected"));
 	g_variant_builder_add(&vb, "{sv}", "reason",
 			      g_variant_new_string("recorded"));
-	conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	bal_conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
 	g_free(text);
 	g_free(cut);
 	g_free(rtext);
@@ -2375,13 +2202,13 @@ static void on_hello_agent(smig_balancer_t *b, bal_conn_t *c,
 	bal_job_t *j;
 	bal_step_t *s;
 
-	if (!need_u32(b, c, m, 0, "job", &job_id) ||
-	    !need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !need_str(b, c, m, job_id, "node", &node))
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
+	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
+	    !bal_need_str(b, c, m, job_id, "node", &node))
 		return;
 	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks)) {
-		send_refused(b, c, m, job_id,
-			     "field ranks missing or not of type au");
+		bal_send_refused(b, c, m, job_id,
+				 "field ranks missing or not of type au");
 		return;
 	}
 	if (!node[0]) {
@@ -2460,7 +2287,7 @@ static void on_hello_agent(smig_balancer_t *b, bal_conn_t *c,
 		     job_id, step_id, c->peer, node, m->uid, nranks);
 	goto out;
 refuse:
-	send_refused(b, c, m, job_id, why);
+	bal_send_refused(b, c, m, job_id, why);
 	g_free(why);
 out:
 	g_free(ranks);
@@ -2479,26 +2306,26 @@ static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
 
 	smig_msg_get_u32(m, "job", &job_id);
 	if (c->role != role || !s) {
-		send_refused(b, c, m, job_id,
-			     role == ROLE_SRUN ?
-			     "connection is not registered as srun" :
-			     "connection is not registered as an agent");
+		bal_send_refused(b, c, m, job_id,
+				 role == ROLE_SRUN ?
+				 "connection is not registered as srun" :
+				 "connection is not registered as an agent");
 		return NULL;
 	}
-	if (!need_u32(b, c, m, job_id, "job", &job_id) ||
-	    !need_u32(b, c, m, job_id, "step", &step_id))
+	if (!bal_need_u32(b, c, m, job_id, "job", &job_id) ||
+	    !bal_need_u32(b, c, m, job_id, "step", &step_id))
 		return NULL;
 	if (job_id != s->job->id || step_id != s->step_id) {
 		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not JobId=%u StepId=%u",
 				      s->job->id, s->step_id, job_id, step_id);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return NULL;
 	}
 	if (!uid_may(b, m->uid, s->job->uid)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, s->job->uid);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return NULL;
 	}
@@ -2513,8 +2340,8 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	char *why;
 	size_t i;
 
-	if (!need_u64(b, c, m, s->job->id, "gen", &gen) ||
-	    !need_u32(b, c, m, s->job->id, "rank", rank))
+	if (!bal_need_u64(b, c, m, s->job->id, "gen", &gen) ||
+	    !bal_need_u32(b, c, m, s->job->id, "rank", rank))
 		return false;
 	for (i = 0; i < c->agent->nranks; i++)
 		if (c->agent->ranks[i] == *rank)
@@ -2522,7 +2349,7 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	if (i == c->agent->nranks) {
 		why = g_strdup_printf("rank=%u is not on node %s", *rank,
 				      c->agent->node);
-		send_refused(b, c, m, s->job->id, why);
+		bal_send_refused(b, c, m, s->job->id, why);
 		g_free(why);
 		return false;
 	}
@@ -2542,7 +2369,7 @@ static void on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	uint32_t rank;
 
 	if (!s || !rank_msg(b, c, m, s, PHASE_PREPARE, &rank) ||
-	    !need_u64(b, c, m, s->job->id, "pause_at", &pause_at))
+	    !bal_need_u64(b, c, m, s->job->id, "pause_at", &pause_at))
 		return;
 	smig_debug("JobId=%u StepId=%u COUNT rank=%u pause_at=%" PRIu64,
 		   s->job->id, s->step_id, rank, pause_at);
@@ -2626,7 +2453,7 @@ static void on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c,
 	bal_step_t *s = bound_step(b, c, m, ROLE_SRUN);
 	uint64_t gen;
 
-	if (!s || !need_u64(b, c, m, s->job->id, "gen", &gen))
+	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
 		return;
 	if (!s->cap || s->cap->phase != PHASE_RELAUNCH || s->cap->gen != gen) {
 		smig_debug("JobId=%u StepId=%u stale RELAUNCH_ACK gen=%" PRIu64
@@ -2644,7 +2471,7 @@ static void on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 
 	/* A step replaced by its relaunch: its peers leave unnoticed. */
 	if (c->role == ROLE_NONE) {
-		conn_kill(c, NULL);
+		bal_conn_kill(c, NULL);
 		return;
 	}
 	s = bound_step(b, c, m, c->role);
@@ -2655,7 +2482,7 @@ static void on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		   s->step_id, c->peer, status);
 	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
-	conn_kill(c, NULL);
+	bal_conn_kill(c, NULL);
 }
 
 /* A fixed-size array field of a SAMPLE, n elements; RET borrowed or NULL */
@@ -2705,8 +2532,8 @@ static void on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	    !(delay = sample_array(m, "delay", "ad", sizeof(double), nranks)) ||
 	    !(iters = sample_array(m, "iters", "ad", sizeof(double), nranks)) ||
 	    !(rss = sample_array(m, "rss", "at", sizeof(guint64), nranks))) {
-		send_refused(b, c, m, j->id,
-			     "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
+		bal_send_refused(b, c, m, j->id,
+				 "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
 		goto out;
 	}
 	ns.node = c->agent->node;
@@ -3039,8 +2866,8 @@ static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	GVariantBuilder vb;
 	bal_step_t *s;
 
-	if (move && (!need_str(b, c, m, j->id, "ranks", &ranks) ||
-		     !need_str(b, c, m, j->id, "to", &to)))
+	if (move && (!bal_need_str(b, c, m, j->id, "ranks", &ranks) ||
+		     !bal_need_str(b, c, m, j->id, "to", &to)))
 		return;
 	if (!(s = request_step(b, j, step_id, &why)))
 		goto refuse;
@@ -3091,10 +2918,10 @@ reply:
 			      g_variant_new_string(text ? text : ""));
 	g_variant_builder_add(&vb, "{sv}", "why",
 			      g_variant_new_string(why ? why : ""));
-	conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
 	goto out;
 refuse:
-	send_refused(b, c, m, j->id, why);
+	bal_send_refused(b, c, m, j->id, why);
 out:
 	smig_plan_free(plan);
 	g_free(why);
@@ -3123,20 +2950,20 @@ static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	char *why;
 	bal_job_t *j;
 
-	if (!need_u32(b, c, m, 0, "job", &job_id) ||
-	    !need_str(b, c, m, job_id, "what", &what))
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
+	    !bal_need_str(b, c, m, job_id, "what", &what))
 		goto out;
 	smig_msg_get_u32(m, "step", &step_id);
 	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
 	if (!j) {
-		send_refused(b, c, m, job_id,
-			     "job not known to the balancer (no step with --migrate is running)");
+		bal_send_refused(b, c, m, job_id,
+				 "job not known to the balancer (no step with --migrate is running)");
 		goto out;
 	}
 	if (!uid_may(b, m->uid, j->uid)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, j->uid);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		goto out;
 	}
@@ -3147,7 +2974,7 @@ static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (strcmp(what, "capture")) {
 		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture, move, rebalance)",
 				      what);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		goto out;
 	}
@@ -3180,7 +3007,7 @@ static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			      g_variant_new_string(started->str));
 	g_variant_builder_add(&vb, "{sv}", "busy",
 			      g_variant_new_string(busy->str));
-	conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
 out:
 	g_string_free(started, TRUE);
 	g_string_free(busy, TRUE);
@@ -3201,18 +3028,18 @@ static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	char *why, *line;
 	bal_job_t *j;
 
-	if (!need_u32(b, c, m, 0, "job", &job_id))
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id))
 		return;
 	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
 	if (!j) {
-		send_refused(b, c, m, job_id,
-			     "job not known to the balancer (no step with --migrate is running)");
+		bal_send_refused(b, c, m, job_id,
+				 "job not known to the balancer (no step with --migrate is running)");
 		return;
 	}
 	if (!uid_may(b, m->uid, j->uid)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, j->uid);
-		send_refused(b, c, m, job_id, why);
+		bal_send_refused(b, c, m, job_id, why);
 		g_free(why);
 		return;
 	}
@@ -3255,12 +3082,12 @@ static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	g_variant_builder_add(&vb, "{sv}", "slurm_state",
 			      g_variant_builder_end(&ns));
 	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
-	conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
+	bal_conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
 	if (mv)
 		g_variant_unref(mv);
 }
 
-static void handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;
 
@@ -3303,21 +3130,10 @@ static void handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		break;
 	default:
 		smig_msg_get_u32(m, "job", &job_id);
-		send_refused(b, c, m, job_id,
-			     "not a message the balancer accepts");
+		bal_send_refused(b, c, m, job_id,
+				 "not a message the balancer accepts");
 		break;
 	}
-}
-
-static void conn_free(bal_conn_t *c)
-{
-	c->b->in_total -= c->in->len;
-	bal_fd_free(c->src);
-	close(c->fd);
-	g_byte_array_unref(c->in);
-	g_queue_clear_full(&c->out, (GDestroyNotify) g_bytes_unref);
-	g_free(c->peer);
-	g_free(c);
 }
 
 /*
@@ -3335,16 +3151,16 @@ static void step_agent_gone(bal_step_t *s, const char *node, uint64_t gen)
 		  s->srun ? "srun ends the step" : "no srun to end the step");
 	if (!s->srun)
 		return;
-	body_init(&vb, s);
+	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
 	g_variant_builder_add(&vb, "{sv}", "reason",
 			      g_variant_new_string("agent-lost"));
 	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
-	conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+	bal_conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
 }
 
 /* What a closed connection means for its step. */
-static void conn_detach(smig_balancer_t *b, bal_conn_t *c)
+void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c)
 {
 	bal_step_t *s = c->step;
 	bal_agent_t *a = c->agent;
@@ -3376,230 +3192,6 @@ static void conn_detach(smig_balancer_t *b, bal_conn_t *c)
 	}
 	c->role = ROLE_NONE;
 	step_maybe_remove(b, s);
-}
-
-static gboolean reap_dead(gpointer data)
-{
-	smig_balancer_t *b = data;
-	bal_conn_t *c;
-
-	while ((c = g_queue_pop_head(&b->dead))) {
-		conn_detach(b, c);
-		g_hash_table_remove(b->conns, c);	/* frees c */
-	}
-	g_source_unref(b->reaper);
-	b->reaper = NULL;
-	return G_SOURCE_REMOVE;
-}
-
-/* Close a connection soon (never in the middle of a loop over conns). */
-static void conn_kill(bal_conn_t *c, const char *why)
-{
-	smig_balancer_t *b = c->b;
-
-	if (c->dead)
-		return;
-	if (why)
-		smig_verbose("connection %s closed: %s", c->peer, why);
-	c->dead = true;
-	/* Stop polling it: an fd at EOF would be ready on every loop. */
-	bal_fd_set(c->src, 0);
-	g_queue_push_tail(&b->dead, c);
-	if (!b->reaper) {
-		b->reaper = g_idle_source_new();
-		/* As urgent as I/O, which would starve an idle priority. */
-		g_source_set_priority(b->reaper, G_PRIORITY_DEFAULT);
-		g_source_set_callback(b->reaper, reap_dead, b, NULL);
-		g_source_attach(b->reaper, b->ctx);
-	}
-}
-
-static void conn_recv(bal_conn_t *c)
-{
-	smig_balancer_t *b = c->b;
-	int fd = c->fd;
-	guint old = c->in->len;
-	ssize_t n;
-
-	g_byte_array_set_size(c->in, old + READ_CHUNK);
-	n = recv(fd, c->in->data + old, READ_CHUNK, MSG_DONTWAIT);
-	if (n < 0) {
-		int e = errno;
-
-		g_byte_array_set_size(c->in, old);
-		if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
-			return;
-		c->eof = true;
-		conn_kill(c, g_strerror(e));
-		return;
-	}
-	g_byte_array_set_size(c->in, old + n);
-	if (n == 0) {
-		c->eof = true;
-		conn_kill(c, c->role == ROLE_NONE ? "closed by peer" : NULL);
-		return;
-	}
-
-	while (!c->dead && c->in->len) {
-		GError *err = NULL;
-		size_t used = 0;
-		smig_msg_t *m;
-
-		m = smig_wire_decode(b->auth, c->in->data, c->in->len, &used,
-				     &err);
-		if (!m && !err)
-			break;
-		if (!m) {
-			smig_error("connection %s (JobId=%u): bad message: %s",
-				   c->peer, c->step ? c->step->job->id : 0,
-				   err->message);
-			g_error_free(err);
-			conn_kill(c, "bad message");
-			break;
-		}
-		g_byte_array_remove_range(c->in, 0, used);
-		handle_msg(b, c, m);
-		smig_msg_free(m);
-	}
-}
-
-/*
- * Read what a peer sent. Each connection may hold one incomplete frame of
- * up to SMIG_WIRE_MAX_BODY; all of them together at most MAX_IN_TOTAL, so
- * that many peers that never finish a frame cannot fill slurmctld's memory:
- * the connection that goes over is closed.
- */
-static void conn_read(bal_conn_t *c)
-{
-	smig_balancer_t *b = c->b;
-	guint before = c->in->len;
-
-	conn_recv(c);
-	b->in_total = b->in_total - before + c->in->len;
-	if (!c->dead && c->in->len && b->in_total > MAX_IN_TOTAL) {
-		smig_error("connection %s (JobId=%u): %zu bytes of incomplete messages held over all connections (at most %u): closing it",
-			   c->peer, c->step ? c->step->job->id : 0,
-			   b->in_total, MAX_IN_TOTAL);
-		conn_kill(c, "input buffers full");
-		/* Its bytes stop counting now, not when it is reaped: else
-		 * every connection read before the reaper runs is over the
-		 * cap too, and is closed for this one's bytes. */
-		b->in_total -= c->in->len;
-		g_byte_array_set_size(c->in, 0);
-	}
-}
-
-static void conn_io(void *data, GIOCondition cond)
-{
-	bal_conn_t *c = data;
-
-	if (c->dead)
-		return;
-	if (cond & G_IO_OUT) {
-		if (!conn_flush(c)) {
-			conn_kill(c, "send failed");
-			return;
-		}
-	}
-	if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-		conn_read(c);
-}
-
-/* "addr:port" of a socket address, caller g_free()s */
-static char *address_text(const struct sockaddr *sa, socklen_t len)
-{
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV))
-		return g_strdup("?");
-	return g_strdup_printf("%s:%s", host, serv);
-}
-
-static gboolean accept_resume(gpointer data)
-{
-	smig_balancer_t *b = data;
-
-	g_source_unref(b->accept_pause);
-	b->accept_pause = NULL;
-	bal_fd_set(b->listen_src, G_IO_IN);
-	return G_SOURCE_REMOVE;
-}
-
-/*
- * Out of descriptors: the pending connection stays in the listen queue and
- * the listener would wake at once, forever. Stop watching it for a while.
- */
-static void accept_pause(smig_balancer_t *b, int e)
-{
-	smig_error("accept on port %u: %s (%u connections open): not accepting for %u ms",
-		   b->port, g_strerror(e), g_hash_table_size(b->conns),
-		   ACCEPT_PAUSE_MS);
-	bal_fd_set(b->listen_src, 0);
-	b->accept_pause = g_timeout_source_new(ACCEPT_PAUSE_MS);
-	g_source_set_callback(b->accept_pause, accept_resume, b, NULL);
-	g_source_attach(b->accept_pause, b->ctx);
-}
-
-/* RET true if a connection was taken from the listen queue */
-static bool accept_one(smig_balancer_t *b)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	bal_conn_t *c;
-	int fd;
-
-	fd = accept4(b->listen_fd, (struct sockaddr *) &ss, &len,
-		     SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		if (e == EMFILE || e == ENFILE || e == ENOBUFS ||
-		    e == ENOMEM)
-			accept_pause(b, e);
-		else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
-			 e != ECONNABORTED)
-			smig_error("accept on port %u: %s", b->port,
-				   g_strerror(e));
-		return false;
-	}
-	if (g_hash_table_size(b->conns) >= b->max_conns) {
-		smig_error("too many connections (%u): refusing a new one",
-			   b->max_conns);
-		close(fd);
-		return true;
-	}
-	c = g_new0(bal_conn_t, 1);
-	c->b = b;
-	c->fd = fd;
-	c->peer = address_text((struct sockaddr *) &ss, len);
-	c->in = g_byte_array_new();
-	c->accepted = bal_now_us();
-	g_queue_init(&c->out);
-	c->src = bal_fd_new(b->poller, fd, conn_io, c);
-	if (!c->src) {
-		close(fd);
-		g_byte_array_unref(c->in);
-		g_free(c->peer);
-		g_free(c);
-		return true;
-	}
-	g_hash_table_add(b->conns, c);
-	smig_debug("connection from %s", c->peer);
-	return true;
-}
-
-/*
- * A batch of connections per wake-up: thousands of agents connect at once
- * when a big step starts, and those already in are served in between.
- */
-static void listener_io(void *data, GIOCondition cond)
-{
-	smig_balancer_t *b = data;
-
-	for (int i = 0; i < ACCEPT_BATCH && !b->accept_pause; i++)
-		if (!accept_one(b))
-			break;
 }
 
 /*
@@ -4001,116 +3593,14 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
 	b->listen_fd = -1;
 	b->ctx = g_main_context_new();
 	b->loop = g_main_loop_new(b->ctx, FALSE);
-	b->conns = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) conn_free,
-					 NULL);
+	b->conns = g_hash_table_new_full(NULL, NULL,
+					 (GDestroyNotify) bal_conn_free, NULL);
 	g_queue_init(&b->dead);
 	b->jobs = g_hash_table_new_full(NULL, NULL, NULL,
 					(GDestroyNotify) job_free);
 	b->steps = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
 					 (GDestroyNotify) step_free);
 	return b;
-}
-
-/*
- * Bind and listen on the first address of addr that works.
- * RET listening fd (non-blocking, close-on-exec), -1 with error set
- */
-static int listen_on(const char *addr, uint16_t port, uint16_t *bound,
-		     GError **error)
-{
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_PASSIVE,
-	};
-	struct addrinfo *ai, *p;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char serv[16];
-	int fd = -1, e = 0, rc, one = 1;
-
-	g_snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(addr, serv, &hints, &ai);
-	if (rc) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
-			    "MigrateBalancerAddr=%s MigratePort=%u: cannot resolve: %s",
-			    addr, port, gai_strerror(rc));
-		return -1;
-	}
-	for (p = ai; p; p = p->ai_next) {
-		fd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK |
-			    SOCK_CLOEXEC, p->ai_protocol);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		/*
-		 * Thousands of agents connect when a big step starts: a
-		 * full queue drops SYNs, retried only after 1 s, 3 s...
-		 */
-		if (!bind(fd, p->ai_addr, p->ai_addrlen) &&
-		    !listen(fd, SOMAXCONN))
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	if (fd < 0) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
-			    "MigrateBalancerAddr=%s MigratePort=%u: cannot listen: %s",
-			    addr, port, g_strerror(e));
-		return -1;
-	}
-	*bound = port;
-	if (!getsockname(fd, (struct sockaddr *) &ss, &len)) {
-		if (ss.ss_family == AF_INET)
-			*bound = ntohs(((struct sockaddr_in *) &ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			*bound = ntohs(((struct sockaddr_in6 *)
-					&ss)->sin6_port);
-	}
-	return fd;
-}
-
-/*
- * The connection cap: the soft RLIMIT_NOFILE raised to the hard one (up to
- * what the cap can use), less SPARE_FDS for the host, at most MAX_CONNS.
- * The limit is the process's: slurmctld raises it to the hard one anyway.
- */
-static uint32_t conns_from_rlimit(rlim_t *nofile)
-{
-	struct rlimit rl;
-	rlim_t want = MAX_CONNS + SPARE_FDS;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		int e = errno;
-
-		smig_error("getrlimit(RLIMIT_NOFILE): %s: accepting at most %u connections",
-			   g_strerror(e), MIN_CONNS);
-		*nofile = 0;
-		return MIN_CONNS;
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
-	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
-		struct rlimit up = rl;
-
-		up.rlim_cur = rl.rlim_max == RLIM_INFINITY ?
-			      want : MIN(rl.rlim_max, want);
-		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-			rl = up;
-		else
-			smig_error("setrlimit(RLIMIT_NOFILE, %llu): %s",
-				   (unsigned long long) up.rlim_cur,
-				   g_strerror(errno));
-	}
-	*nofile = rl.rlim_cur;
-	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
-		return MAX_CONNS;
-	if (rl.rlim_cur < MIN_CONNS + SPARE_FDS)
-		return MIN_CONNS;
-	return rl.rlim_cur - SPARE_FDS;
 }
 
 static gpointer balancer_thread(gpointer data)
@@ -4139,17 +3629,17 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 	}
 	if (!state_restore(b, error))
 		return false;
-	b->max_conns = conns_from_rlimit(&nofile);
+	b->max_conns = bal_conns_from_rlimit(&nofile);
 	if (b->max_conns_set && b->max_conns_set < b->max_conns)
 		b->max_conns = b->max_conns_set;
-	b->listen_fd = listen_on(b->conf->balancer_addr, b->conf->port,
-				 &b->port, error);
+	b->listen_fd = bal_listen_on(b->conf->balancer_addr, b->conf->port,
+				     &b->port, error);
 	if (b->listen_fd < 0)
 		return false;
 	b->poller = bal_poller_new(b->ctx, error);
 	if (!b->poller)
 		return false;
-	b->listen_src = bal_fd_new(b->poller, b->listen_fd, listener_io, b);
+	b->listen_src = bal_fd_new(b->poller, b->listen_fd, bal_listener_io, b);
 	if (!b->listen_src) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
 			    "cannot watch the listening socket of port %u",

@@ -271,6 +271,10 @@ static inline int64_t bal_now_us(void)
 	return g_get_monotonic_time();
 }
 
+/* smig_balancer.c */
+void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
+
 /* smig_balancer_poller.c */
 bal_poller_t *bal_poller_new(GMainContext *ctx, GError **error);
 void bal_poller_free(bal_poller_t *p);
@@ -278,5 +282,24 @@ bal_fd_t *bal_fd_new(bal_poller_t *p, int fd, void (*io)(void *, GIOCondition),
 		     void *data);
 void bal_fd_set(bal_fd_t *fs, GIOCondition cond);
 void bal_fd_free(bal_fd_t *fs);
+
+/* smig_balancer_conn.c */
+void bal_conn_send(bal_conn_t *c, smig_msg_type_t type, GVariant *body);
+void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
+		      uint32_t job_id, const char *reason);
+void bal_body_init(GVariantBuilder *vb, const bal_step_t *s);
+void bal_send_agents(bal_step_t *s, smig_msg_type_t type, GVariant *body);
+bool bal_need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		  uint32_t job_id, const char *key, uint32_t *out);
+bool bal_need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		  uint32_t job_id, const char *key, uint64_t *out);
+bool bal_need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		  uint32_t job_id, const char *key, const char **out);
+void bal_conn_free(bal_conn_t *c);
+void bal_conn_kill(bal_conn_t *c, const char *why);
+void bal_listener_io(void *data, GIOCondition cond);
+int bal_listen_on(const char *addr, uint16_t port, uint16_t *bound,
+		  GError **error);
+uint32_t bal_conns_from_rlimit(rlim_t *nofile);
 
 #endif /* SMIG_BALANCER_INT_H */
