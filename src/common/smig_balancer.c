@@ -24,7 +24,6 @@
 #include "smig_decide.h"
 #include "smig_error.h"
 #include "smig_hostlist.h"
-#include "smig_state.h"
 
 static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 				   const bal_step_t *s);
@@ -35,13 +34,11 @@ static bool step_ready(bal_step_t *s);
 static void restore_timeout(smig_balancer_t *b, bal_step_t *s);
 static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
 			      const smig_msg_t *m, bal_conn_role_t role);
-static void state_sync(smig_balancer_t *b);
-static void job_sync(smig_balancer_t *b, bal_job_t *j);
 static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
 			    const smig_msg_t *m);
 
 #define UNHEARD_TRIES	3		/* see capture_abort() */
-static void decision_free(gpointer p)
+void bal_decision_free(gpointer p)
 {
 	bal_decision_t *e = p;
 
@@ -58,7 +55,7 @@ static void decision_free(gpointer p)
 
 static void job_free(bal_job_t *j)
 {
-	g_queue_clear_full(&j->history, decision_free);
+	g_queue_clear_full(&j->history, bal_decision_free);
 	g_free(j->last_move);
 	g_free(j->last_error);
 	g_free(j->advice);
@@ -119,7 +116,7 @@ static void job_publish(smig_balancer_t *b, bal_job_t *j)
 {
 	char *line = job_line(j);
 
-	job_sync(b, j);
+	bal_job_sync(b, j);
 	if (!g_strcmp0(line, j->published)) {
 		g_free(line);
 		return;
@@ -131,8 +128,8 @@ static void job_publish(smig_balancer_t *b, bal_job_t *j)
 	j->published = line;
 }
 
-static void job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
-			  const char *ranks)
+void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
+		       const char *ranks)
 {
 	g_free(j->last_error);
 	if (ranks && ranks[0])
@@ -391,7 +388,7 @@ static bal_decision_t *history_add(bal_job_t *j, const bal_step_t *s,
 		e->rate_before = rate;
 	g_queue_push_tail(&j->history, e);
 	while (j->history.length > HISTORY_MAX)
-		decision_free(g_queue_pop_head(&j->history));
+		bal_decision_free(g_queue_pop_head(&j->history));
 	return e;
 }
 
@@ -452,7 +449,7 @@ static void history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
 	e->measured = NAN;
 	g_queue_push_tail(&j->history, e);
 	while (j->history.length > HISTORY_MAX)
-		decision_free(g_queue_pop_head(&j->history));
+		bal_decision_free(g_queue_pop_head(&j->history));
 }
 
 /*
@@ -485,7 +482,7 @@ static void history_measure(smig_balancer_t *b, bal_step_t *s)
 }
 
 /* The history as QUERY's "history" (aa{sv}, oldest first). RET floating */
-static GVariant *history_variant(const bal_job_t *j)
+GVariant *bal_history_variant(const bal_job_t *j)
 {
 	GVariantBuilder ab, vb;
 
@@ -632,7 +629,7 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
 		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
 		  reason, ranks && ranks[0] ? ranks : "-");
-	job_set_error(s->job, cap->gen, reason, ranks);
+	bal_job_set_error(s->job, cap->gen, reason, ranks);
 	/* Complete images, but no agent recorded them as good (COMMIT). */
 	s->job->last_good = cap->good_before;
 	history_outcome(s->job, cap, "failed", reason);
@@ -704,7 +701,7 @@ static void capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
 					   "pending")->id;
 	/* A restarted balancer must never hand out this number again. */
-	state_sync(b);
+	bal_state_sync(b);
 
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
@@ -733,7 +730,7 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
-	state_sync(b);
+	bal_state_sync(b);
 	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
 		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
 		     target);
@@ -909,7 +906,7 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 		     " complete, asking srun to relaunch", s->job->id,
 		     s->step_id, cap->gen);
 	job_publish(b, s->job);
-	state_sync(b);
+	bal_state_sync(b);
 
 	if (!s->srun) {
 		capture_abort(b, s, "srun-lost", NULL);
@@ -1176,7 +1173,7 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 		smig_error("JobId=%u gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
 			   j->id, cap->gen, err->message);
 		g_error_free(err);
-		job_set_error(j, cap->gen, "requeue-failed", NULL);
+		bal_job_set_error(j, cap->gen, "requeue-failed", NULL);
 		history_outcome(j, cap, "failed", "requeue-failed");
 		j->retry_after = bal_now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
@@ -1199,7 +1196,7 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
 	job_publish(b, j);
-	state_sync(b);
+	bal_state_sync(b);
 	release_timer_start(b);
 }
 
@@ -1525,8 +1522,8 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 			}
 			goto out;
 		}
-		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      refusal, NULL);
+		bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+				  refusal, NULL);
 		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
 				      1000;
 		history_skip(j, s, "drain", ranks, bad, "", reason, refusal,
@@ -1547,8 +1544,8 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 	}
 	if (s->req.max_moves && j->moves >= s->req.max_moves) {
 		why = g_strdup_printf("max-moves=%u reached", s->req.max_moves);
-		job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
-			      "max-moves", NULL);
+		bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1,
+				  "max-moves", NULL);
 		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
 				      1000;
 		history_skip(j, s, "drain", ranks, bad, "", reason,
@@ -1707,7 +1704,7 @@ static gboolean poll_timer(gpointer data)
 		forgot = true;
 	}
 	if (forgot)
-		state_sync(b);
+		bal_state_sync(b);
 
 	/* A connection slot held by a peer that never says who it is (no
 	 * authenticated message) is given back; bal_conn_kill() only queues. */
@@ -1826,9 +1823,6 @@ static bool srun_alloc(bal_step_t *s, const char *alloc_nodes,
 	return true;
 }
 
-static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-			      bal_conn_role_t role);
-
 /*
  * restore_missing - ranks of a relaunched step not past their restore yet
  * (no agent registered them, or their agent has not said RESTORED)
@@ -1942,7 +1936,7 @@ static void history_relaunch(bal_job_t *j, const bal_step_t *s,
 	e->measured = NAN;
 	g_queue_push_tail(&j->history, e);
 	while (j->history.length > HISTORY_MAX)
-		decision_free(g_queue_pop_head(&j->history));
+		bal_decision_free(g_queue_pop_head(&j->history));
 }
 
 /*
@@ -1972,8 +1966,8 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 			 g_strdup_printf("ranks %s not past their restore within %s (try %u of %u)",
 					 missing, timeout, s->restore_try,
 					 b->conf->relaunch_tries));
-	job_set_error(j, s->restore_gen,
-		      final ? "restore-failed" : "restore-timeout", missing);
+	bal_job_set_error(j, s->restore_gen,
+			  final ? "restore-failed" : "restore-timeout", missing);
 	if (s->srun) {
 		bal_body_init(&vb, s);
 		g_variant_builder_add(&vb, "{sv}", "gen",
@@ -2166,8 +2160,8 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 	GVariantBuilder vb;
 
 	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
-	job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
-		      rtext);
+	bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
+			  rtext);
 	job_publish(b, j);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "what",
@@ -3081,7 +3075,7 @@ static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	}
 	g_variant_builder_add(&vb, "{sv}", "slurm_state",
 			      g_variant_builder_end(&ns));
-	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
+	g_variant_builder_add(&vb, "{sv}", "history", bal_history_variant(j));
 	bal_conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
 	if (mv)
 		g_variant_unref(mv);
@@ -3195,370 +3189,6 @@ void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c)
 }
 
 /*
- * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
- * balancer's state file"): per job one a{sv} record, and per capture in
- * progress what a restarted balancer needs to settle it. Written on every
- * change that matters (job_publish() notices those through job_durable(),
- * phase changes call state_sync() themselves), never on a sample.
- */
-static const char *phase_name(bal_phase_t phase)
-{
-	switch (phase) {
-	case PHASE_PREPARE:
-		return "prepare";
-	case PHASE_CAPTURE:
-		return "capture";
-	case PHASE_HANDOFF:
-		return "handoff";
-	case PHASE_RELAUNCH:
-		return "relaunch";
-	}
-	return "unknown";
-}
-
-/* The fields of a job that the state file keeps, as text. RET g_free() */
-static char *job_durable(const bal_job_t *j)
-{
-	const bal_decision_t *e = j->history.tail ? j->history.tail->data :
-						    NULL;
-
-	/* A new decision, or the newest one's outcome or measured gain. */
-	return g_strdup_printf("%u %d %" PRIu64 " %" PRIu64 " %u %s|%s|%s|%" PRIu64 " %s %g",
-			       j->uid, (int) j->mode, j->last_good,
-			       j->last_tried, j->moves,
-			       j->last_move ? j->last_move : "",
-			       j->last_error ? j->last_error : "",
-			       j->advice ? j->advice : "", j->hist_seq,
-			       e ? e->outcome : "", e ? e->measured : 0.0);
-}
-
-static void add_str(GVariantBuilder *vb, const char *key, const char *val)
-{
-	if (val)
-		g_variant_builder_add(vb, "{sv}", key,
-				      g_variant_new_string(val));
-}
-
-/* One job's record; caps: a{sv} of its captures in progress, or NULL */
-static GVariant *job_record(const bal_job_t *j, GVariant *caps)
-{
-	GVariantBuilder vb;
-
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "id", g_variant_new_uint32(j->id));
-	g_variant_builder_add(&vb, "{sv}", "uid", g_variant_new_uint32(j->uid));
-	add_str(&vb, "mode", smig_mode_name(j->mode));
-	g_variant_builder_add(&vb, "{sv}", "last_good",
-			      g_variant_new_uint64(j->last_good));
-	g_variant_builder_add(&vb, "{sv}", "last_tried",
-			      g_variant_new_uint64(j->last_tried));
-	g_variant_builder_add(&vb, "{sv}", "moves",
-			      g_variant_new_uint32(j->moves));
-	add_str(&vb, "last_move", j->last_move);
-	add_str(&vb, "last_error", j->last_error);
-	add_str(&vb, "advice", j->advice);
-	if (caps)
-		g_variant_builder_add(&vb, "{sv}", "captures", caps);
-	/* The decision history, as QUERY shows it (at most HISTORY_MAX). */
-	g_variant_builder_add(&vb, "{sv}", "history", history_variant(j));
-	return g_variant_builder_end(&vb);
-}
-
-/* The whole state: a{sv} with "jobs" aa{sv}. RET floating */
-static GVariant *state_build(smig_balancer_t *b)
-{
-	GHashTable *caps = g_hash_table_new_full(NULL, NULL, NULL,
-						 (GDestroyNotify) g_ptr_array_unref);
-	GVariantBuilder jobs, top;
-	GHashTableIter it;
-	gpointer k, v;
-
-	g_hash_table_iter_init(&it, b->steps);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		bal_step_t *s = v;
-		GPtrArray *list;
-		GVariantBuilder cb;
-
-		if (!s->cap)
-			continue;
-		list = g_hash_table_lookup(caps, GUINT_TO_POINTER(s->job->id));
-		if (!list) {
-			list = g_ptr_array_new();
-			g_hash_table_insert(caps, GUINT_TO_POINTER(s->job->id),
-					    list);
-		}
-		g_variant_builder_init(&cb, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&cb, "{sv}", "step",
-				      g_variant_new_uint32(s->step_id));
-		add_str(&cb, "phase", phase_name(s->cap->phase));
-		g_variant_builder_add(&cb, "{sv}", "gen",
-				      g_variant_new_uint64(s->cap->gen));
-		g_variant_builder_add(&cb, "{sv}", "good_before",
-				      g_variant_new_uint64(s->cap->good_before));
-		add_str(&cb, "reason", s->cap->plan->reason);
-		g_ptr_array_add(list, g_variant_builder_end(&cb));
-	}
-	g_variant_builder_init(&jobs, G_VARIANT_TYPE("aa{sv}"));
-	g_hash_table_iter_init(&it, b->jobs);
-	while (g_hash_table_iter_next(&it, &k, &v)) {
-		GPtrArray *list = g_hash_table_lookup(caps, k);
-		GVariant *cv = NULL;
-
-		if (list)
-			cv = g_variant_new_array(G_VARIANT_TYPE_VARDICT,
-						 (GVariant **) list->pdata,
-						 list->len);
-		g_variant_builder_add_value(&jobs, job_record(v, cv));
-	}
-	g_hash_table_destroy(caps);
-	g_variant_builder_init(&top, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&top, "{sv}", "jobs",
-			      g_variant_builder_end(&jobs));
-	return g_variant_builder_end(&top);
-}
-
-/* Write the state file if anything in it changed. */
-static void state_sync(smig_balancer_t *b)
-{
-	GError *err = NULL;
-	GVariant *st;
-
-	if (!b->conf->state_dir)
-		return;
-	st = g_variant_ref_sink(state_build(b));
-	if (b->saved && g_variant_equal(st, b->saved)) {
-		g_variant_unref(st);
-		return;
-	}
-	if (!smig_state_save(b->conf->state_dir, st, &err)) {
-		/* Once per failure spell: the next change tries again. */
-		if (!b->save_failed)
-			smig_error("MigrateStateDir=%s: cannot save the balancer's state: %s",
-				   b->conf->state_dir, err->message);
-		b->save_failed = true;
-		g_error_free(err);
-		g_variant_unref(st);
-		return;
-	}
-	if (b->save_failed)
-		smig_info("MigrateStateDir=%s: state saved again",
-			  b->conf->state_dir);
-	b->save_failed = false;
-	if (b->saved)
-		g_variant_unref(b->saved);
-	b->saved = st;
-}
-
-/* Save if a durable field of the job changed since the last time. */
-static void job_sync(smig_balancer_t *b, bal_job_t *j)
-{
-	char *d = job_durable(j);
-
-	if (!g_strcmp0(d, j->durable)) {
-		g_free(d);
-		return;
-	}
-	g_free(j->durable);
-	j->durable = d;
-	state_sync(b);
-}
-
-static bool mode_from_name(const char *name, smig_mode_t *mode)
-{
-	for (int m = SMIG_MODE_OFF; m <= SMIG_MODE_MANUAL; m++)
-		if (!strcmp(name, smig_mode_name(m))) {
-			*mode = m;
-			return true;
-		}
-	return false;
-}
-
-static char *dict_str(GVariantDict *d, const char *key)
-{
-	const char *s = NULL;
-
-	if (!g_variant_dict_lookup(d, key, "&s", &s) || !s[0])
-		return NULL;
-	return g_strdup(s);
-}
-
-/*
- * A capture that was in progress when the balancer stopped. Its peers
- * settled it on their side when the connection dropped (agents resume the
- * ranks, srun drops a move it was not told to commit): record that.
- */
-static void state_restore_capture(smig_balancer_t *b, bal_job_t *j,
-				  GVariant *cv)
-{
-	GVariantDict d;
-	const char *phase = "?";
-	uint32_t step = 0;
-	uint64_t gen = 0, before = 0;
-
-	g_variant_dict_init(&d, cv);
-	g_variant_dict_lookup(&d, "step", "u", &step);
-	g_variant_dict_lookup(&d, "phase", "&s", &phase);
-	g_variant_dict_lookup(&d, "gen", "t", &gen);
-	g_variant_dict_lookup(&d, "good_before", "t", &before);
-	/* Its images may be complete, but no agent recorded them as good. */
-	if (before < j->last_good)
-		j->last_good = before;
-	for (GList *l = j->history.head; l; l = l->next) {
-		bal_decision_t *e = l->data;
-
-		if (e->gen == gen && !g_strcmp0(e->outcome, "pending")) {
-			g_free(e->outcome);
-			e->outcome = g_strdup("failed:balancer-restart");
-		}
-	}
-	j->last_tried = MAX(j->last_tried, gen);
-	job_set_error(j, gen, "balancer-restart", NULL);
-	j->retry_after = bal_now_us() + (int64_t) b->conf->retry_interval_ms *
-			 1000;
-	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
-		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
-		  j->id, step, gen, phase);
-	g_variant_dict_clear(&d);
-}
-
-static char *hist_str(GVariantDict *d, const char *key)
-{
-	const char *v = NULL;
-
-	g_variant_dict_lookup(d, key, "&s", &v);
-	return g_strdup(v ? v : "");
-}
-
-/* The decision history of a job record (history_variant()'s format). */
-static void state_restore_history(bal_job_t *j, GVariant *hist)
-{
-	for (gsize i = 0; i < g_variant_n_children(hist); i++) {
-		GVariant *ev = g_variant_get_child_value(hist, i);
-		bal_decision_t *e = g_new0(bal_decision_t, 1);
-		GVariantDict d;
-
-		g_variant_dict_init(&d, ev);
-		e->id = ++j->hist_seq;
-		g_variant_dict_lookup(&d, "time", "x", &e->time);
-		g_variant_dict_lookup(&d, "gen", "t", &e->gen);
-		g_variant_dict_lookup(&d, "step", "u", &e->step_id);
-		e->kind = hist_str(&d, "kind");
-		e->ranks = hist_str(&d, "ranks");
-		e->from = hist_str(&d, "from");
-		e->to = hist_str(&d, "to");
-		e->reason = hist_str(&d, "reason");
-		e->strategy = hist_str(&d, "strategy");
-		e->why = hist_str(&d, "why");
-		e->outcome = hist_str(&d, "outcome");
-		if (!g_variant_dict_lookup(&d, "predicted_gain", "d",
-					   &e->predicted))
-			e->predicted = NAN;
-		/* A gain still being measured at the stop stays unknown. */
-		if (!g_variant_dict_lookup(&d, "measured_gain", "d",
-					   &e->measured))
-			e->measured = NAN;
-		g_variant_dict_clear(&d);
-		g_variant_unref(ev);
-		g_queue_push_tail(&j->history, e);
-		if (j->history.length > HISTORY_MAX)
-			decision_free(g_queue_pop_head(&j->history));
-	}
-}
-
-/* One job of the state file. RET false (logged) if the record is unusable */
-static bool state_restore_job(smig_balancer_t *b, GVariant *rec)
-{
-	GVariantDict d;
-	GVariant *caps, *hist;
-	const char *mode = NULL;
-	bal_job_t *j;
-	uint32_t id = 0;
-
-	g_variant_dict_init(&d, rec);
-	if (!g_variant_dict_lookup(&d, "id", "u", &id) || !id ||
-	    g_hash_table_contains(b->jobs, GUINT_TO_POINTER(id))) {
-		smig_error("MigrateStateDir=%s: a job record without a valid id (%u) skipped",
-			   b->conf->state_dir, id);
-		g_variant_dict_clear(&d);
-		return false;
-	}
-	j = g_new0(bal_job_t, 1);
-	j->id = id;
-	j->restored = true;
-	g_variant_dict_lookup(&d, "uid", "u", &j->uid);
-	if (g_variant_dict_lookup(&d, "mode", "&s", &mode))
-		mode_from_name(mode, &j->mode);
-	g_variant_dict_lookup(&d, "last_good", "t", &j->last_good);
-	g_variant_dict_lookup(&d, "last_tried", "t", &j->last_tried);
-	g_variant_dict_lookup(&d, "moves", "u", &j->moves);
-	j->last_move = dict_str(&d, "last_move");
-	j->last_error = dict_str(&d, "last_error");
-	j->advice = dict_str(&d, "advice");
-	g_hash_table_insert(b->jobs, GUINT_TO_POINTER(id), j);
-	hist = g_variant_dict_lookup_value(&d, "history",
-					   G_VARIANT_TYPE("aa{sv}"));
-	if (hist) {
-		state_restore_history(j, hist);
-		g_variant_unref(hist);
-	}
-	caps = g_variant_dict_lookup_value(&d, "captures",
-					   G_VARIANT_TYPE("aa{sv}"));
-	for (gsize i = 0; caps && i < g_variant_n_children(caps); i++) {
-		GVariant *cv = g_variant_get_child_value(caps, i);
-
-		state_restore_capture(b, j, cv);
-		g_variant_unref(cv);
-	}
-	if (caps)
-		g_variant_unref(caps);
-	g_variant_dict_clear(&d);
-	return true;
-}
-
-/*
- * At start: the state of the last run. A bad file is set aside and logged,
- * and the balancer starts empty: a restart must never fail for it.
- * RET false with error set only if MigrateStateDir is not a directory
- */
-static bool state_restore(smig_balancer_t *b, GError **error)
-{
-	GVariant *st = NULL, *jobs;
-	GError *err = NULL;
-	uint32_t n = 0;
-
-	if (!b->conf->state_dir)
-		return true;
-	if (!smig_state_check_dir(b->conf->state_dir, error))
-		return false;
-	if (!smig_state_load(b->conf->state_dir, &st, &err)) {
-		smig_error("state file not used, starting with no job: %s",
-			   err->message);
-		g_error_free(err);
-		return true;
-	}
-	if (!st) {
-		smig_info("MigrateStateDir=%s: no state file yet, starting with no job",
-			  b->conf->state_dir);
-		return true;
-	}
-	jobs = g_variant_lookup_value(st, "jobs", G_VARIANT_TYPE("aa{sv}"));
-	for (gsize i = 0; jobs && i < g_variant_n_children(jobs); i++) {
-		GVariant *rec = g_variant_get_child_value(jobs, i);
-
-		n += state_restore_job(b, rec);
-		g_variant_unref(rec);
-	}
-	if (jobs)
-		g_variant_unref(jobs);
-	g_variant_unref(st);
-	smig_info("MigrateStateDir=%s: state of %u jobs restored", b->conf->state_dir,
-		  n);
-	/* Settled captures are gone from the file now. */
-	state_sync(b);
-	return true;
-}
-
-/*
  * What a peer that registers again (after its connection dropped, or after
  * a restart of the balancer) knows: generations it saw committed, or that
  * were started. Numbers only grow, so a lost or stale state file can never
@@ -3627,7 +3257,7 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    "balancer already started");
 		return false;
 	}
-	if (!state_restore(b, error))
+	if (!bal_state_restore(b, error))
 		return false;
 	b->max_conns = bal_conns_from_rlimit(&nofile);
 	if (b->max_conns_set && b->max_conns_set < b->max_conns)

@@ -272,6 +272,10 @@ static inline int64_t bal_now_us(void)
 }
 
 /* smig_balancer.c */
+void bal_decision_free(gpointer p);
+void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
+		       const char *ranks);
+GVariant *bal_history_variant(const bal_job_t *j);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
@@ -301,5 +305,10 @@ void bal_listener_io(void *data, GIOCondition cond);
 int bal_listen_on(const char *addr, uint16_t port, uint16_t *bound,
 		  GError **error);
 uint32_t bal_conns_from_rlimit(rlim_t *nofile);
+
+/* smig_balancer_state.c */
+void bal_state_sync(smig_balancer_t *b);
+void bal_job_sync(smig_balancer_t *b, bal_job_t *j);
+bool bal_state_restore(smig_balancer_t *b, GError **error);
 
 #endif /* SMIG_BALANCER_INT_H */
