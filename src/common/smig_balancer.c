@@ -38,21 +38,6 @@ static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
 			    const smig_msg_t *m);
 
 #define UNHEARD_TRIES	3		/* see capture_abort() */
-void bal_decision_free(gpointer p)
-{
-	bal_decision_t *e = p;
-
-	g_free(e->kind);
-	g_free(e->ranks);
-	g_free(e->from);
-	g_free(e->to);
-	g_free(e->reason);
-	g_free(e->strategy);
-	g_free(e->why);
-	g_free(e->outcome);
-	g_free(e);
-}
-
 static void job_free(bal_job_t *j)
 {
 	g_queue_clear_full(&j->history, bal_decision_free);
@@ -112,7 +97,7 @@ static char *job_line(const bal_job_t *j)
 }
 
 /* Hand the state line to the host if it changed since the last time. */
-static void job_publish(smig_balancer_t *b, bal_job_t *j)
+void bal_job_publish(smig_balancer_t *b, bal_job_t *j)
 {
 	char *line = job_line(j);
 
@@ -288,268 +273,6 @@ static char *ranks_text(const uint32_t *ranks, size_t n)
 	return g_string_free(s, FALSE);
 }
 
-static char *nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to)
-{
-	GString *str = g_string_new(NULL);
-	GPtrArray *seen = g_ptr_array_new();
-
-	for (guint i = 0; i < plan->moves->len; i++) {
-		smig_policy_move_t *m = &g_array_index(plan->moves,
-						       smig_policy_move_t, i);
-		const char *name = s->nodes[to ? m->to : m->from];
-		guint k;
-
-		for (k = 0; k < seen->len; k++)
-			if (!strcmp(g_ptr_array_index(seen, k), name))
-				break;
-		if (k < seen->len)
-			continue;
-		g_ptr_array_add(seen, (gpointer) name);
-		g_string_append_printf(str, "%s%s", str->len ? "+" : "", name);
-	}
-	g_ptr_array_free(seen, TRUE);
-	return g_string_free(str, FALSE);
-}
-
-static char *plan_ranks(const smig_plan_t *plan)
-{
-	GString *str = g_string_new(NULL);
-
-	for (guint i = 0; i < plan->moves->len; i++)
-		g_string_append_printf(str, "%s%u", i ? "," : "",
-				       g_array_index(plan->moves,
-						     smig_policy_move_t,
-						     i).rank);
-	return g_string_free(str, FALSE);
-}
-
-/* "ranks=2,3;from=node2;to=node3;reason=drain", caller g_free()s */
-static char *plan_move_text(const bal_step_t *s, const smig_plan_t *plan)
-{
-	char *ranks = plan_ranks(plan);
-	char *from = nodes_joined(s, plan, false);
-	char *to = nodes_joined(s, plan, true);
-	char *text = g_strdup_printf("ranks=%s;from=%s;to=%s;reason=%s",
-				     ranks, from, to, plan->reason);
-
-	g_free(ranks);
-	g_free(from);
-	g_free(to);
-	return text;
-}
-
-static bal_decision_t *history_find(bal_job_t *j, uint64_t id)
-{
-	for (GList *l = j->history.tail; id && l; l = l->prev) {
-		bal_decision_t *e = l->data;
-
-		if (e->id == id)
-			return e;
-	}
-	return NULL;
-}
-
-/*
- * history_add - record a decision with a move plan in the job's history
- * (the oldest entry goes beyond HISTORY_MAX)
- * IN kind    - "drain", "auto", "advise", "request", "requeue" (copied)
- * IN plan    - the plan (borrowed; its moves are not empty, except for
- *              a job-scope move, whose caller fills ranks, from and to)
- * IN gen     - the capture's generation, 0: none
- * IN outcome - "pending", "advised" (copied)
- * RET the entry, owned by the job
- */
-static bal_decision_t *history_add(bal_job_t *j, const bal_step_t *s,
-				   const char *kind, const smig_plan_t *plan,
-				   uint64_t gen, const char *outcome)
-{
-	bal_decision_t *e = g_new0(bal_decision_t, 1);
-	double rate;
-
-	e->id = ++j->hist_seq;
-	e->time = g_get_real_time();
-	e->gen = gen;
-	e->step_id = s->step_id;
-	e->kind = g_strdup(kind);
-	e->ranks = plan_ranks(plan);
-	e->from = nodes_joined(s, plan, false);
-	e->to = nodes_joined(s, plan, true);
-	e->reason = g_strdup(plan->reason);
-	e->strategy = g_strdup(plan->strategy ? plan->strategy :
-			       !strcmp(kind, "drain") ? "evacuate" : "none");
-	e->why = g_strdup(plan->why ? plan->why : plan->text);
-	e->outcome = g_strdup(outcome);
-	/* Only the engine predicts; forced moves stand whatever they gain. */
-	e->predicted = plan->strategy && !plan->forced &&
-		       plan->iter_before > 0 ?
-		       1 - plan->iter_after / plan->iter_before : NAN;
-	e->measured = NAN;
-	if (j->metrics && smig_decide_rate(j->metrics, s->ntasks, 1, &rate))
-		e->rate_before = rate;
-	g_queue_push_tail(&j->history, e);
-	while (j->history.length > HISTORY_MAX)
-		bal_decision_free(g_queue_pop_head(&j->history));
-	return e;
-}
-
-/* The outcome of a capture's decision, if it has an entry. */
-static void history_outcome(bal_job_t *j, const bal_capture_t *cap,
-			    const char *outcome, const char *reason)
-{
-	bal_decision_t *e = history_find(j, cap->hist_id);
-
-	if (!e)
-		return;
-	g_free(e->outcome);
-	e->outcome = reason ? g_strdup_printf("%s:%s", outcome, reason) :
-			      g_strdup(outcome);
-	e->measuring = !strcmp(outcome, "moved") && e->rate_before > 0;
-}
-
-/*
- * history_skip - an action the balancer did not take, in the log and, once
- * per cause, in the job's history (outcome "skipped:REASON"): the same
- * kind, reason and nodes again are not repeated until an action is taken
- * (see bal_job_t.skipped)
- * IN kind, ranks, from, to - as in history_add() (copied; NULL: "")
- * IN cause  - the leave reason or "balance" (copied)
- * IN reason - why it was skipped, a word: "retry-delay", "no-spare" ...
- * IN why    - a sentence for the log and the history (copied)
- */
-static void history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
-			 const char *ranks, const char *from, const char *to,
-			 const char *cause, const char *reason, const char *why)
-{
-	char *key = g_strdup_printf("%s:%s:%s", kind, reason,
-				    from ? from : "");
-	bal_decision_t *e;
-
-	if (!g_strcmp0(key, j->skipped)) {
-		g_free(key);
-		return;
-	}
-	g_free(j->skipped);
-	j->skipped = key;
-	smig_info("JobId=%u StepId=%u %s of ranks=%s from=%s skipped: reason=%s: %s",
-		  j->id, s->step_id, kind, ranks && ranks[0] ? ranks : "-",
-		  from && from[0] ? from : "-", reason, why);
-	e = g_new0(bal_decision_t, 1);
-	e->id = ++j->hist_seq;
-	e->time = g_get_real_time();
-	e->step_id = s->step_id;
-	e->kind = g_strdup(kind);
-	e->ranks = g_strdup(ranks ? ranks : "");
-	e->from = g_strdup(from ? from : "");
-	e->to = g_strdup(to ? to : "");
-	e->reason = g_strdup(cause);
-	e->strategy = g_strdup(!strcmp(kind, "drain") ? "evacuate" : "none");
-	e->why = g_strdup(why);
-	e->outcome = g_strdup_printf("skipped:%s", reason);
-	e->predicted = NAN;
-	e->measured = NAN;
-	g_queue_push_tail(&j->history, e);
-	while (j->history.length > HISTORY_MAX)
-		bal_decision_free(g_queue_pop_head(&j->history));
-}
-
-/*
- * A move committed earlier: once every rank of the step has a full window
- * of samples after it, its measured gain (rate after / before - 1).
- */
-static void history_measure(smig_balancer_t *b, bal_step_t *s)
-{
-	bal_job_t *j = s->job;
-	double rate;
-
-	if (s->committed || !j->metrics)
-		return;
-	for (GList *l = j->history.tail; l; l = l->prev) {
-		bal_decision_t *e = l->data;
-
-		if (!e->measuring)
-			continue;
-		if (!smig_decide_rate(j->metrics, s->ntasks,
-				      SMIG_METRICS_WINDOW, &rate))
-			return;
-		e->measuring = false;
-		e->measured = rate / e->rate_before - 1;
-		smig_verbose("JobId=%u gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
-			     j->id, e->gen, e->measured, rate,
-			     e->rate_before, e->predicted);
-		job_publish(b, j);
-		return;
-	}
-}
-
-/* The history as QUERY's "history" (aa{sv}, oldest first). RET floating */
-GVariant *bal_history_variant(const bal_job_t *j)
-{
-	GVariantBuilder ab, vb;
-
-	g_variant_builder_init(&ab, G_VARIANT_TYPE("aa{sv}"));
-	for (GList *l = j->history.head; l; l = l->next) {
-		const bal_decision_t *e = l->data;
-
-		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&vb, "{sv}", "time",
-				      g_variant_new_int64(e->time));
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(e->gen));
-		g_variant_builder_add(&vb, "{sv}", "step",
-				      g_variant_new_uint32(e->step_id));
-		g_variant_builder_add(&vb, "{sv}", "kind",
-				      g_variant_new_string(e->kind));
-		g_variant_builder_add(&vb, "{sv}", "ranks",
-				      g_variant_new_string(e->ranks));
-		g_variant_builder_add(&vb, "{sv}", "from",
-				      g_variant_new_string(e->from));
-		g_variant_builder_add(&vb, "{sv}", "to",
-				      g_variant_new_string(e->to));
-		g_variant_builder_add(&vb, "{sv}", "reason",
-				      g_variant_new_string(e->reason));
-		g_variant_builder_add(&vb, "{sv}", "strategy",
-				      g_variant_new_string(e->strategy));
-		g_variant_builder_add(&vb, "{sv}", "why",
-				      g_variant_new_string(e->why));
-		if (!isnan(e->predicted))
-			g_variant_builder_add(&vb, "{sv}", "predicted_gain",
-				g_variant_new_double(e->predicted));
-		if (!isnan(e->measured))
-			g_variant_builder_add(&vb, "{sv}", "measured_gain",
-				g_variant_new_double(e->measured));
-		g_variant_builder_add(&vb, "{sv}", "outcome",
-				      g_variant_new_string(e->outcome));
-		g_variant_builder_add_value(&ab, g_variant_builder_end(&vb));
-	}
-	return g_variant_builder_end(&ab);
-}
-
-/*
- * The advice of an advise step (a plan with moves, or NULL: none any
- * more); a new advice goes to the history.
- */
-static void job_advise(smig_balancer_t *b, bal_step_t *s,
-		       const smig_plan_t *plan, bool forced)
-{
-	bal_job_t *j = s->job;
-	char *advice = plan ? plan_move_text(s, plan) : NULL;
-
-	if (!g_strcmp0(advice, j->advice)) {
-		g_free(advice);
-		return;
-	}
-	if (plan) {
-		smig_verbose("JobId=%u StepId=%u advise: %s (%s)", j->id,
-			     s->step_id, advice,
-			     plan->why ? plan->why : plan->text);
-		history_add(j, s, "advise", plan, 0, "advised");
-	}
-	g_free(j->advice);
-	j->advice = advice;
-	j->advice_forced = forced;
-	job_publish(b, j);
-}
-
 /* Ranks of the capture that have not reached the current phase's mark. */
 static char *capture_missing(const bal_step_t *s)
 {
@@ -632,7 +355,7 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 	bal_job_set_error(s->job, cap->gen, reason, ranks);
 	/* Complete images, but no agent recorded them as good (COMMIT). */
 	s->job->last_good = cap->good_before;
-	history_outcome(s->job, cap, "failed", reason);
+	bal_history_outcome(s->job, cap, "failed", reason);
 	/*
 	 * No rank answered PREPARE: they were not listening yet (a PMIx
 	 * event reaches only ranks past smig_register(), and an application
@@ -652,7 +375,7 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 				      1000;
 	backoff_after_failure(b, s, cap->evacuate);
 	g_clear_pointer(&s->cap, capture_free);
-	job_publish(b, s->job);
+	bal_job_publish(b, s->job);
 }
 
 /* The step's sampling interval: its interval=, else migrate.conf's. */
@@ -698,8 +421,8 @@ static void capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	cap->done = g_new0(guint8, s->ntasks);
 	s->cap = cap;
 	if (plan->moves->len)
-		cap->hist_id = history_add(j, s, kind, plan, cap->gen,
-					   "pending")->id;
+		cap->hist_id = bal_history_add(j, s, kind, plan, cap->gen,
+					       "pending")->id;
 	/* A restarted balancer must never hand out this number again. */
 	bal_state_sync(b);
 
@@ -763,7 +486,7 @@ static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 		s->next_periodic = bal_now_us() +
 				   (int64_t) s->req.every_ms * 1000;
 	g_clear_pointer(&s->cap, capture_free);
-	job_publish(b, s->job);
+	bal_job_publish(b, s->job);
 }
 
 /* A plan in which nobody moves, for a capture for later. RET owned */
@@ -905,7 +628,7 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 	smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
 		     " complete, asking srun to relaunch", s->job->id,
 		     s->step_id, cap->gen);
-	job_publish(b, s->job);
+	bal_job_publish(b, s->job);
 	bal_state_sync(b);
 
 	if (!s->srun) {
@@ -932,9 +655,9 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	GVariantBuilder vb;
 	GVariant *body;
 
-	ranks = plan_ranks(cap->plan);
-	from = nodes_joined(s, cap->plan, false);
-	to = nodes_joined(s, cap->plan, true);
+	ranks = bal_plan_ranks(cap->plan);
+	from = bal_nodes_joined(s, cap->plan, false);
+	to = bal_nodes_joined(s, cap->plan, true);
 	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
 		  j->id, ranks, from, to, gen, cap->plan->reason);
 	g_free(ranks);
@@ -947,8 +670,8 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	 */
 	j->moves++;
 	g_free(j->last_move);
-	j->last_move = plan_move_text(s, cap->plan);
-	history_outcome(j, cap, "moved", NULL);
+	j->last_move = bal_plan_move_text(s, cap->plan);
+	bal_history_outcome(j, cap, "moved", NULL);
 	/*
 	 * The windows describe the old placement: start afresh (the
 	 * measured gain and the next decision wait for a full new window).
@@ -958,7 +681,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 			    SMIG_METRICS_WINDOW * step_interval_ms(b, s) * 1000;
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
-	job_publish(b, j);
+	bal_job_publish(b, j);
 
 	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
@@ -1076,8 +799,8 @@ static void job_scope_history(bal_job_t *j, const bal_step_t *s,
 			      const char *from)
 {
 	bal_capture_t *cap = s->cap;
-	bal_decision_t *e = history_add(j, s, "requeue", cap->plan, cap->gen,
-					"pending");
+	bal_decision_t *e = bal_history_add(j, s, "requeue", cap->plan, cap->gen,
+					    "pending");
 
 	g_free(e->ranks);
 	e->ranks = g_strdup("all");
@@ -1121,7 +844,7 @@ static bool job_scope_start(smig_balancer_t *b, bal_step_t *s,
 		j->advice = advice;
 		/* Forced: cleared once the nodes are fine again. */
 		j->advice_forced = true;
-		job_publish(b, j);
+		bal_job_publish(b, j);
 		started = true;
 		goto out;
 	}
@@ -1174,12 +897,12 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 			   j->id, cap->gen, err->message);
 		g_error_free(err);
 		bal_job_set_error(j, cap->gen, "requeue-failed", NULL);
-		history_outcome(j, cap, "failed", "requeue-failed");
+		bal_history_outcome(j, cap, "failed", "requeue-failed");
 		j->retry_after = bal_now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
 		backoff_after_failure(b, s, true);
 		g_clear_pointer(&s->cap, capture_free);
-		job_publish(b, j);
+		bal_job_publish(b, j);
 		return;
 	}
 	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
@@ -1190,12 +913,12 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
 				       from, cap->plan->reason);
 	g_free(from);
-	history_outcome(j, cap, "requeued", NULL);
+	bal_history_outcome(j, cap, "requeued", NULL);
 	j->requeued = true;
 	j->released = false;
 	s->committed = true;
 	g_clear_pointer(&s->cap, capture_free);
-	job_publish(b, j);
+	bal_job_publish(b, j);
 	bal_state_sync(b);
 	release_timer_start(b);
 }
@@ -1415,32 +1138,32 @@ static void step_balance(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		g_free(why);
 		/* No decision on stale or missing samples: no advice. */
 		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
-			job_advise(b, s, NULL, false);
+			bal_job_advise(b, s, NULL, false);
 		return;
 	}
 	j->next_decide = now + (int64_t) step_interval_ms(b, s) * 500;
 	if (!plan->moves->len) {
 		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
-			job_advise(b, s, NULL, false);
+			bal_job_advise(b, s, NULL, false);
 		smig_plan_free(plan);
 		return;
 	}
 	if (s->req.mode == SMIG_MODE_ADVISE) {
-		job_advise(b, s, plan, false);
+		bal_job_advise(b, s, plan, false);
 		smig_plan_free(plan);
 		return;
 	}
 	if (j->retry_after && now < j->retry_after) {
-		char *ranks = plan_ranks(plan);
-		char *from = nodes_joined(s, plan, false);
-		char *to = nodes_joined(s, plan, true);
+		char *ranks = bal_plan_ranks(plan);
+		char *from = bal_nodes_joined(s, plan, false);
+		char *to = bal_nodes_joined(s, plan, true);
 		char *skip = g_strdup_printf("a capture failed (last_error=%s): no balancing move for %" PRId64 " s more (MigrateRetryInterval)",
 					     j->last_error ? j->last_error : "-",
 					     (j->retry_after - now + 999999) /
 					     1000000);
 
-		history_skip(j, s, "auto", ranks, from, to, plan->reason,
-			     "retry-delay", skip);
+		bal_history_skip(j, s, "auto", ranks, from, to, plan->reason,
+				 "retry-delay", skip);
 		g_free(skip);
 		g_free(ranks);
 		g_free(from);
@@ -1473,7 +1196,7 @@ static char *leaving_ranks(const bal_step_t *s, const smig_policy_node_t *nodes,
  * not. Never held by retry_after: a failed evacuation of the same nodes is
  * tried again after evac_after, a refused one (no-spare, no-requeue,
  * max-moves) after MigrateRetryInterval; other nodes to leave are acted on
- * at once. Every skip is logged and recorded (history_skip()).
+ * at once. Every skip is logged and recorded (bal_history_skip()).
  * RET true if a capture started (nothing else this poll)
  */
 static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
@@ -1498,8 +1221,8 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 		why = g_strdup_printf("the last try failed or was refused (last_error=%s); next try in %" PRId64 " s",
 				      j->last_error ? j->last_error : "-",
 				      (j->evac_after - now + 999999) / 1000000);
-		history_skip(j, s, "drain", ranks, bad, "", reason,
-			     "retry-delay", why);
+		bal_history_skip(j, s, "drain", ranks, bad, "", reason,
+				 "retry-delay", why);
 		goto out;
 	}
 	g_free(j->evac_nodes);
@@ -1526,9 +1249,9 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 				  refusal, NULL);
 		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
 				      1000;
-		history_skip(j, s, "drain", ranks, bad, "", reason, refusal,
-			     why);
-		job_publish(b, j);
+		bal_history_skip(j, s, "drain", ranks, bad, "", reason, refusal,
+				 why);
+		bal_job_publish(b, j);
 		goto out;
 	}
 	if (!plan->moves->len) {
@@ -1538,7 +1261,7 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 	g_free(plan->reason);
 	plan->reason = g_strdup(reason);
 	if (s->req.mode == SMIG_MODE_ADVISE) {
-		job_advise(b, s, plan, true);
+		bal_job_advise(b, s, plan, true);
 		smig_plan_free(plan);
 		goto out;
 	}
@@ -1548,10 +1271,10 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 				  "max-moves", NULL);
 		j->evac_after = now + (int64_t) b->conf->retry_interval_ms *
 				      1000;
-		history_skip(j, s, "drain", ranks, bad, "", reason,
-			     "max-moves", why);
+		bal_history_skip(j, s, "drain", ranks, bad, "", reason,
+				 "max-moves", why);
 		smig_plan_free(plan);
-		job_publish(b, j);
+		bal_job_publish(b, j);
 		goto out;
 	}
 	g_clear_pointer(&j->skipped, g_free);
@@ -1588,7 +1311,7 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		}
 		return;
 	}
-	history_measure(b, s);
+	bal_history_measure(b, s);
 	/* A relaunched step: nothing else until its ranks are back. */
 	if (s->restore_deadline) {
 		if (now >= s->restore_deadline)
@@ -1637,7 +1360,7 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	if (!leave) {
 		/* Nothing to evacuate any more: the nodes are fine again. */
 		if (j->advice && j->advice_forced)
-			job_advise(b, s, NULL, false);
+			bal_job_advise(b, s, NULL, false);
 		g_clear_pointer(&j->evac_nodes, g_free);
 		j->evac_after = 0;
 		if (j->skipped && g_str_has_prefix(j->skipped, "drain:"))
@@ -1689,14 +1412,14 @@ static gboolean poll_timer(gpointer data)
 
 		if (j->samples_new) {
 			j->samples_new = false;
-			job_publish(b, j);
+			bal_job_publish(b, j);
 		}
 
 		if (j->nsteps || j->requeued ||
 		    b->ops.job_owner(b->ops.ctx, j->id, &uid)) {
 			/* Restored from the state file: show it again. */
 			if (j->restored && !j->published)
-				job_publish(b, j);
+				bal_job_publish(b, j);
 			continue;
 		}
 		smig_debug("JobId=%u ended, state dropped", j->id);
@@ -1911,35 +1634,6 @@ static void restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
 }
 
 /*
- * A history entry of the watchdog (no plan: nothing was decided but to
- * start the same placement again).
- */
-static void history_relaunch(bal_job_t *j, const bal_step_t *s,
-			     const char *missing, const char *outcome,
-			     char *why)
-{
-	bal_decision_t *e = g_new0(bal_decision_t, 1);
-
-	e->id = ++j->hist_seq;
-	e->time = g_get_real_time();
-	e->gen = s->restore_gen;
-	e->step_id = s->step_id;
-	e->kind = g_strdup("relaunch");
-	e->ranks = g_strdup(missing);
-	e->from = g_strdup("");
-	e->to = g_strdup("");
-	e->reason = g_strdup("restore-timeout");
-	e->strategy = g_strdup("watchdog");
-	e->why = why;
-	e->outcome = g_strdup(outcome);
-	e->predicted = NAN;
-	e->measured = NAN;
-	g_queue_push_tail(&j->history, e);
-	while (j->history.length > HISTORY_MAX)
-		bal_decision_free(g_queue_pop_head(&j->history));
-}
-
-/*
  * restore_timeout - the ranks of a relaunched step were not all past their
  * restore within MigrateRestoreTimeout (a start that hangs: doc/faults.md).
  * srun ends the step and starts it again from the same generation, or,
@@ -1961,9 +1655,9 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 		   !s->srun ? "no srun to end the step" :
 		   final ? "srun ends the step" :
 		   "srun ends the step and starts it again");
-	history_relaunch(j, s, missing,
-			 final ? "failed:restore-timeout" : "relaunched",
-			 g_strdup_printf("ranks %s not past their restore within %s (try %u of %u)",
+	bal_history_relaunch(j, s, missing,
+			     final ? "failed:restore-timeout" : "relaunched",
+			     g_strdup_printf("ranks %s not past their restore within %s (try %u of %u)",
 					 missing, timeout, s->restore_try,
 					 b->conf->relaunch_tries));
 	bal_job_set_error(j, s->restore_gen,
@@ -1989,7 +1683,7 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 		/* It ends: no capture, no agent registers for it any more. */
 		s->committed = true;
 	}
-	job_publish(b, j);
+	bal_job_publish(b, j);
 	g_free(timeout);
 	g_free(missing);
 }
@@ -2128,7 +1822,7 @@ static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
 	smig_verbose("JobId=%u StepId=%u registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
 		     job_id, step_id, c->peer, m->uid, request, ntasks,
 		     alloc_nodes, restored);
-	job_publish(b, j);
+	bal_job_publish(b, j);
 	return;
 refuse:
 	bal_send_refused(b, c, m, job_id, why);
@@ -2162,7 +1856,7 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
 	bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
 			  rtext);
-	job_publish(b, j);
+	bal_job_publish(b, j);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "what",
 			      g_variant_new_string("unprotected"));
@@ -2809,7 +2503,7 @@ static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
 	}
 	g_array_sort(plan->moves, cmp_move_rank);
 	g_free(plan->text);
-	plan->text = plan_move_text(s, plan);
+	plan->text = bal_plan_move_text(s, plan);
 out:
 	g_array_free(ranks, TRUE);
 	return plan;
@@ -2891,7 +2585,7 @@ static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		goto reply;
 	}
 	why = g_strdup(plan->why ? plan->why : "");
-	text = plan_move_text(s, plan);
+	text = bal_plan_move_text(s, plan);
 	capture_start(b, s, plan);
 	plan = NULL;
 	started = g_strdup_printf("StepId=%u:gen=%" PRIu64, s->step_id,

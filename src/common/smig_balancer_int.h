@@ -272,10 +272,9 @@ static inline int64_t bal_now_us(void)
 }
 
 /* smig_balancer.c */
-void bal_decision_free(gpointer p);
+void bal_job_publish(smig_balancer_t *b, bal_job_t *j);
 void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
 		       const char *ranks);
-GVariant *bal_history_variant(const bal_job_t *j);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
@@ -305,6 +304,26 @@ void bal_listener_io(void *data, GIOCondition cond);
 int bal_listen_on(const char *addr, uint16_t port, uint16_t *bound,
 		  GError **error);
 uint32_t bal_conns_from_rlimit(rlim_t *nofile);
+
+/* smig_balancer_history.c */
+void bal_decision_free(gpointer p);
+char *bal_nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to);
+char *bal_plan_ranks(const smig_plan_t *plan);
+char *bal_plan_move_text(const bal_step_t *s, const smig_plan_t *plan);
+bal_decision_t *bal_history_add(bal_job_t *j, const bal_step_t *s,
+				const char *kind, const smig_plan_t *plan,
+				uint64_t gen, const char *outcome);
+void bal_history_outcome(bal_job_t *j, const bal_capture_t *cap,
+			 const char *outcome, const char *reason);
+void bal_history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
+		      const char *ranks, const char *from, const char *to,
+		      const char *cause, const char *reason, const char *why);
+void bal_history_measure(smig_balancer_t *b, bal_step_t *s);
+GVariant *bal_history_variant(const bal_job_t *j);
+void bal_job_advise(smig_balancer_t *b, bal_step_t *s, const smig_plan_t *plan,
+		    bool forced);
+void bal_history_relaunch(bal_job_t *j, const bal_step_t *s,
+			  const char *missing, const char *outcome, char *why);
 
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);

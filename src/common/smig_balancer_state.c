@@ -17,7 +17,7 @@
  * The durable state (MigrateStateDir/balancer.state, doc/design.md "The
  * balancer's state file"): per job one a{sv} record, and per capture in
  * progress what a restarted balancer needs to settle it. Written on every
- * change that matters (job_publish() notices those through job_durable(),
+ * change that matters (bal_job_publish() notices those through job_durable(),
  * phase changes call bal_state_sync() themselves), never on a sample.
  */
 static const char *phase_name(bal_phase_t phase)
