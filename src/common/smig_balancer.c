@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,119 +22,16 @@
 #include "smig_balancer_int.h"
 #include "smig_decide.h"
 #include "smig_error.h"
-#include "smig_hostlist.h"
 
 static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 				   const bal_step_t *s);
 static void capture_relaunch(smig_balancer_t *b, bal_step_t *s);
 static void job_scope_commit(smig_balancer_t *b, bal_step_t *s);
 static void release_timer_start(smig_balancer_t *b);
-static bool step_ready(bal_step_t *s);
 static void restore_timeout(smig_balancer_t *b, bal_step_t *s);
-static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
-			      const smig_msg_t *m, bal_conn_role_t role);
-static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
-			    const smig_msg_t *m);
 
 #define UNHEARD_TRIES	3		/* see capture_abort() */
-static void job_free(bal_job_t *j)
-{
-	g_queue_clear_full(&j->history, bal_decision_free);
-	g_free(j->last_move);
-	g_free(j->last_error);
-	g_free(j->advice);
-	g_free(j->published);
-	g_free(j->durable);
-	g_free(j->evac_nodes);
-	g_free(j->skipped);
-	smig_metrics_free(j->metrics);
-	g_free(j);
-}
-
-/*
- * " last_decision=auto;gain=0.41[;measured=0.38]": the newest decision of
- * the policy engine (one with a predicted gain), for the state line
- */
-static void job_line_decision(const bal_job_t *j, GString *s)
-{
-	for (GList *l = j->history.tail; l; l = l->prev) {
-		const bal_decision_t *e = l->data;
-
-		if (isnan(e->predicted))
-			continue;
-		g_string_append_printf(s, " last_decision=%s;gain=%.2f",
-				       e->kind, e->predicted);
-		if (!isnan(e->measured))
-			g_string_append_printf(s, ";measured=%.2f",
-					       e->measured);
-		return;
-	}
-}
-
-/* The job's state line, doc/design.md format. RET caller g_free()s */
-static char *job_line(const bal_job_t *j)
-{
-	GString *s = g_string_new(NULL);
-
-	g_string_printf(s, "mode=%s gen=%" PRIu64 " moves=%u",
-			smig_mode_name(j->mode), j->last_good, j->moves);
-	if (j->last_move)
-		g_string_append_printf(s, " last_move=%s", j->last_move);
-	if (j->advice)
-		g_string_append_printf(s, " advice=%s", j->advice);
-	job_line_decision(j, s);
-	if (j->last_error)
-		g_string_append_printf(s, " last_error=%s", j->last_error);
-	if (j->metrics) {
-		char *load = smig_metrics_summary(j->metrics);
-
-		if (load)
-			g_string_append_printf(s, " load=%s", load);
-		g_free(load);
-	}
-	return g_string_free(s, FALSE);
-}
-
-/* Hand the state line to the host if it changed since the last time. */
-void bal_job_publish(smig_balancer_t *b, bal_job_t *j)
-{
-	char *line = job_line(j);
-
-	bal_job_sync(b, j);
-	if (!g_strcmp0(line, j->published)) {
-		g_free(line);
-		return;
-	}
-	smig_debug("JobId=%u state: %s", j->id, line);
-	if (b->ops.job_publish)
-		b->ops.job_publish(b->ops.ctx, j->id, line);
-	g_free(j->published);
-	j->published = line;
-}
-
-void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
-		       const char *ranks)
-{
-	g_free(j->last_error);
-	if (ranks && ranks[0])
-		j->last_error = g_strdup_printf("gen=%" PRIu64
-						";reason=%s;ranks=%s",
-						gen, reason, ranks);
-	else
-		j->last_error = g_strdup_printf("gen=%" PRIu64 ";reason=%s",
-						gen, reason);
-}
-
-static void agent_free(bal_agent_t *a)
-{
-	g_free(a->restored);
-	g_free(a->addr);
-	g_free(a->node);
-	g_free(a->ranks);
-	g_free(a);
-}
-
-static void capture_free(bal_capture_t *cap)
+void bal_capture_free(bal_capture_t *cap)
 {
 	if (!cap)
 		return;
@@ -147,130 +43,6 @@ static void capture_free(bal_capture_t *cap)
 	g_free(cap->hostfile);
 	g_free(cap->requeue_exclude);
 	g_free(cap);
-}
-
-static void step_free(bal_step_t *s)
-{
-	capture_free(s->cap);
-	g_strfreev(s->nodes);
-	g_free(s->slots);
-	g_free(s->rank_agent);
-	g_ptr_array_free(s->agents, TRUE);
-	g_free(s);
-}
-
-static gint64 step_key(uint32_t job_id, uint32_t step_id)
-{
-	return (gint64) (((uint64_t) job_id << 32) | step_id);
-}
-
-static bal_step_t *step_find(smig_balancer_t *b, uint32_t job_id,
-			     uint32_t step_id)
-{
-	gint64 key = step_key(job_id, step_id);
-
-	return g_hash_table_lookup(b->steps, &key);
-}
-
-/* Detach every connection from a step and forget it. */
-static void step_remove(smig_balancer_t *b, bal_step_t *s)
-{
-	if (s->srun) {
-		s->srun->role = ROLE_NONE;
-		s->srun->step = NULL;
-	}
-	for (guint i = 0; i < s->agents->len; i++) {
-		bal_agent_t *a = g_ptr_array_index(s->agents, i);
-
-		if (a->conn) {
-			a->conn->role = ROLE_NONE;
-			a->conn->step = NULL;
-			a->conn->agent = NULL;
-		}
-	}
-	smig_debug("JobId=%u StepId=%u forgotten", s->job->id, s->step_id);
-	s->job->nsteps--;
-	g_hash_table_remove(b->steps, &s->key);
-}
-
-/* Forget a step once neither its srun nor any agent is connected. */
-static void step_maybe_remove(smig_balancer_t *b, bal_step_t *s)
-{
-	if (s->srun || s->agents->len)
-		return;
-	step_remove(b, s);
-}
-
-/*
- * Place an agent's ranks in the step's rank map.
- * RET false with *why set (caller g_free()s) if the node is not in the
- * allocation or a rank is out of range or claimed already.
- */
-static bool step_index_agent(bal_step_t *s, bal_agent_t *a, char **why)
-{
-	uint32_t n;
-
-	for (n = 0; n < s->nnodes; n++)
-		if (!strcmp(s->nodes[n], a->node))
-			break;
-	if (n == s->nnodes) {
-		*why = g_strdup_printf("node=%s: not in the allocation",
-				       a->node);
-		return false;
-	}
-	for (size_t i = 0; i < a->nranks; i++) {
-		uint32_t r = a->ranks[i];
-
-		if (r >= s->ntasks) {
-			*why = g_strdup_printf("rank=%u: out of range (ntasks=%u)",
-					       r, s->ntasks);
-			goto undo;
-		}
-		if (s->rank_agent[r]) {
-			*why = g_strdup_printf("rank=%u: already reported by node %s",
-					       r, s->rank_agent[r]->node);
-			goto undo;
-		}
-		s->rank_agent[r] = a;
-		continue;
-undo:
-		for (size_t k = 0; k < i; k++)
-			if (s->rank_agent[a->ranks[k]] == a)
-				s->rank_agent[a->ranks[k]] = NULL;
-		return false;
-	}
-	a->node_idx = n;
-	return true;
-}
-
-static void step_unindex_agent(bal_step_t *s, bal_agent_t *a)
-{
-	if (!s->registered)
-		return;
-	for (size_t i = 0; i < a->nranks; i++)
-		if (a->ranks[i] < s->ntasks &&
-		    s->rank_agent[a->ranks[i]] == a)
-			s->rank_agent[a->ranks[i]] = NULL;
-}
-
-static bool step_map_complete(const bal_step_t *s)
-{
-	if (!s->registered)
-		return false;
-	for (uint32_t r = 0; r < s->ntasks; r++)
-		if (!s->rank_agent[r])
-			return false;
-	return true;
-}
-
-/* Ranks as "2,3", caller g_free()s */
-static char *ranks_text(const uint32_t *ranks, size_t n)
-{
-	GString *s = g_string_new(NULL);
-
-	for (size_t i = 0; i < n; i++)
-		g_string_append_printf(s, "%s%u", i ? "," : "", ranks[i]);
-	return g_string_free(s, FALSE);
 }
 
 /* Ranks of the capture that have not reached the current phase's mark. */
@@ -328,8 +100,8 @@ static void backoff_after_failure(smig_balancer_t *b, bal_step_t *s,
  * Discard the capture in progress: ABORT to the agents, record the reason,
  * back off (backoff_after_failure(); balancing moves: MigrateRetryInterval).
  */
-static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
-			  const char *ranks)
+void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
+		       const char *ranks)
 {
 	bal_capture_t *cap = s->cap;
 	GVariantBuilder vb;
@@ -374,7 +146,7 @@ static void capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 				      (int64_t) b->conf->retry_interval_ms *
 				      1000;
 	backoff_after_failure(b, s, cap->evacuate);
-	g_clear_pointer(&s->cap, capture_free);
+	g_clear_pointer(&s->cap, bal_capture_free);
 	bal_job_publish(b, s->job);
 }
 
@@ -485,7 +257,7 @@ static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 	if (s->req.every_ms)
 		s->next_periodic = bal_now_us() +
 				   (int64_t) s->req.every_ms * 1000;
-	g_clear_pointer(&s->cap, capture_free);
+	g_clear_pointer(&s->cap, bal_capture_free);
 	bal_job_publish(b, s->job);
 }
 
@@ -498,35 +270,6 @@ static smig_plan_t *plan_stay(const char *reason)
 	plan->reason = g_strdup(reason);
 	plan->text = g_strdup("no rank moves");
 	return plan;
-}
-
-/*
- * MigrateImageStore=local: the agents keep images on their node's disk, so
- * every agent of the step must have a receiver; moves go only to nodes
- * where the step has an agent (see step_poll()).
- */
-static bool step_store_local(const bal_step_t *s)
-{
-	if (!s->agents->len)
-		return false;
-	for (guint i = 0; i < s->agents->len; i++) {
-		bal_agent_t *a = g_ptr_array_index(s->agents, i);
-
-		if (!a->handoff_port)
-			return false;
-	}
-	return true;
-}
-
-static bal_agent_t *step_agent_on(const bal_step_t *s, uint32_t node_idx)
-{
-	for (guint i = 0; i < s->agents->len; i++) {
-		bal_agent_t *a = g_ptr_array_index(s->agents, i);
-
-		if (a->conn && a->node_idx == node_idx)
-			return a;
-	}
-	return NULL;
 }
 
 /*
@@ -546,15 +289,15 @@ static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 	for (guint i = 0; i < cap->plan->moves->len; i++) {
 		smig_policy_move_t *m = &g_array_index(cap->plan->moves,
 						       smig_policy_move_t, i);
-		bal_agent_t *from = m->rank < s->ntasks ? s->rank_agent[m->rank] :
-			NULL;
-		bal_agent_t *to = m->to < s->nnodes ? step_agent_on(s, m->to) :
-			NULL;
+		bal_agent_t *from = m->rank < s->ntasks ?
+				    s->rank_agent[m->rank] : NULL;
+		bal_agent_t *to = m->to < s->nnodes ?
+				  bal_step_agent_on(s, m->to) : NULL;
 		char *r;
 
 		if (!from || !from->conn || !to || !to->addr) {
 			r = g_strdup_printf("%u", m->rank);
-			capture_abort(b, s, "handoff-failed", r);
+			bal_capture_abort(b, s, "handoff-failed", r);
 			g_free(r);
 			return;
 		}
@@ -596,7 +339,7 @@ static void capture_all_done(smig_balancer_t *b, bal_step_t *s)
 		capture_commit_stay(b, s);
 		return;
 	}
-	if (step_store_local(s)) {
+	if (bal_step_store_local(s)) {
 		capture_handoff(b, s);
 		return;
 	}
@@ -632,7 +375,7 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 	bal_state_sync(b);
 
 	if (!s->srun) {
-		capture_abort(b, s, "srun-lost", NULL);
+		bal_capture_abort(b, s, "srun-lost", NULL);
 		return;
 	}
 	bal_body_init(&vb, s);
@@ -680,7 +423,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	j->cooldown_until = bal_now_us() + (int64_t) COOLDOWN_WINDOWS *
 			    SMIG_METRICS_WINDOW * step_interval_ms(b, s) * 1000;
 	s->committed = true;
-	g_clear_pointer(&s->cap, capture_free);
+	g_clear_pointer(&s->cap, bal_capture_free);
 	bal_job_publish(b, j);
 
 	bal_body_init(&vb, s);
@@ -775,7 +518,7 @@ static const char *job_scope_refusal(smig_balancer_t *b, const bal_step_t *s,
 
 	if (!b->ops.job_requeue)
 		return "no-spare";
-	if (step_store_local(s)) {
+	if (bal_step_store_local(s)) {
 		smig_verbose("JobId=%u StepId=%u not requeued: MigrateImageStore=local keeps images on the nodes the job leaves",
 			     s->job->id, s->step_id);
 		return "no-spare";
@@ -901,7 +644,7 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 		j->retry_after = bal_now_us() +
 				 (int64_t) b->conf->retry_interval_ms * 1000;
 		backoff_after_failure(b, s, true);
-		g_clear_pointer(&s->cap, capture_free);
+		g_clear_pointer(&s->cap, bal_capture_free);
 		bal_job_publish(b, j);
 		return;
 	}
@@ -917,7 +660,7 @@ static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
 	j->requeued = true;
 	j->released = false;
 	s->committed = true;
-	g_clear_pointer(&s->cap, capture_free);
+	g_clear_pointer(&s->cap, bal_capture_free);
 	bal_job_publish(b, j);
 	bal_state_sync(b);
 	release_timer_start(b);
@@ -935,7 +678,7 @@ static void job_drop_steps(smig_balancer_t *b, bal_job_t *j)
 		if (((bal_step_t *) v)->job == j)
 			g_ptr_array_add(list, v);
 	for (guint i = 0; i < list->len; i++)
-		step_remove(b, g_ptr_array_index(list, i));
+		bal_step_remove(b, g_ptr_array_index(list, i));
 	g_ptr_array_free(list, TRUE);
 }
 
@@ -1048,7 +791,7 @@ static smig_plan_t *step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 			goto out;
 		}
 		/* A node-local store hands images only to the step's agents. */
-		if (step_store_local(s) && !step_agent_on(s, n))
+		if (bal_step_store_local(s) && !bal_step_agent_on(s, n))
 			nodes[n].slots = 0;
 	}
 	for (uint32_t r = 0; r < s->ntasks; r++)
@@ -1304,9 +1047,9 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		if (now >= s->cap->deadline) {
 			char *missing = capture_missing(s);
 
-			capture_abort(b, s, s->cap->phase == PHASE_HANDOFF ?
-				      "handoff-timeout" : "capture-timeout",
-				      missing);
+			bal_capture_abort(b, s, s->cap->phase == PHASE_HANDOFF ?
+					  "handoff-timeout" : "capture-timeout",
+					  missing);
 			g_free(missing);
 		}
 		return;
@@ -1325,7 +1068,7 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	if (s->committed || !s->registered ||
 	    (s->req.mode != SMIG_MODE_AUTO && s->req.mode != SMIG_MODE_MANUAL &&
 	     s->req.mode != SMIG_MODE_ADVISE) ||
-	    !s->srun || !step_ready(s))
+	    !s->srun || !bal_step_ready(s))
 		return;
 
 	nodes = g_new0(smig_policy_node_t, s->nnodes);
@@ -1343,9 +1086,9 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	step_node_health(s, nodes, health_only);
 	/* A node-local store can hand images only to a node where the
 	 * step has an agent: other nodes cannot be targets. */
-	if (step_store_local(s))
+	if (bal_step_store_local(s))
 		for (uint32_t n = 0; n < s->nnodes; n++)
-			if (!step_agent_on(s, n))
+			if (!bal_step_agent_on(s, n))
 				nodes[n].slots = 0;
 	rank_node = g_new(uint32_t, s->ntasks);
 	for (uint32_t r = 0; r < s->ntasks; r++) {
@@ -1443,109 +1186,6 @@ static gboolean poll_timer(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-static bool uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
-{
-	return uid == 0 || uid == b->admin_uid || uid == owner;
-}
-
-/* Check that a HELLO comes from someone allowed; find or make the job. */
-static bal_job_t *hello_job(smig_balancer_t *b, bal_conn_t *c,
-			    const smig_msg_t *m, uint32_t job_id)
-{
-	bal_job_t *j;
-	uint32_t owner;
-	char *why;
-
-	if (c->role != ROLE_NONE) {
-		bal_send_refused(b, c, m, job_id,
-				 "connection already registered");
-		return NULL;
-	}
-	if (!b->ops.job_owner(b->ops.ctx, job_id, &owner)) {
-		bal_send_refused(b, c, m, job_id, "job is not running");
-		return NULL;
-	}
-	if (!uid_may(b, m->uid, owner)) {
-		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
-				      m->uid, owner);
-		bal_send_refused(b, c, m, job_id, why);
-		g_free(why);
-		return NULL;
-	}
-	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
-	if (!j) {
-		j = g_new0(bal_job_t, 1);
-		j->id = job_id;
-		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
-	}
-	j->uid = owner;
-	job_peer_report(b, j, m);
-	return j;
-}
-
-static bal_step_t *step_new(smig_balancer_t *b, bal_job_t *j, uint32_t step_id)
-{
-	bal_step_t *s = g_new0(bal_step_t, 1);
-
-	s->key = step_key(j->id, step_id);
-	s->step_id = step_id;
-	s->job = j;
-	s->agents = g_ptr_array_new_with_free_func((GDestroyNotify) agent_free);
-	smig_request_init(&s->req);
-	j->nsteps++;
-	g_hash_table_insert(b->steps, &s->key, s);
-	return s;
-}
-
-/* Parse the allocation of a HELLO_SRUN into s. RET false, *why set */
-static bool srun_alloc(bal_step_t *s, const char *alloc_nodes,
-		       const char *alloc_cpus, uint32_t cpus_per_task,
-		       char **why)
-{
-	GError *err = NULL;
-	GArray *cpus;
-	char **nodes;
-	guint n;
-
-	nodes = smig_hostlist_expand(alloc_nodes, &err);
-	if (!nodes) {
-		*why = g_strdup_printf("alloc_nodes=%s: %s", alloc_nodes,
-				       err->message);
-		g_error_free(err);
-		return false;
-	}
-	n = g_strv_length(nodes);
-	if (n == 0 || n > MAX_NODES) {
-		*why = g_strdup_printf("alloc_nodes=%s: %u nodes (1 to %u accepted)",
-				       alloc_nodes, n, MAX_NODES);
-		g_strfreev(nodes);
-		return false;
-	}
-	cpus = smig_counts_expand(alloc_cpus, &err);
-	if (!cpus) {
-		*why = g_strdup_printf("alloc_cpus=%s: %s", alloc_cpus,
-				       err->message);
-		g_error_free(err);
-		g_strfreev(nodes);
-		return false;
-	}
-	if (cpus->len != n) {
-		*why = g_strdup_printf("alloc_cpus=%s: %u counts for %u nodes (%s)",
-				       alloc_cpus, cpus->len, n, alloc_nodes);
-		g_array_unref(cpus);
-		g_strfreev(nodes);
-		return false;
-	}
-	s->nodes = nodes;
-	s->nnodes = n;
-	s->slots = g_new(uint32_t, n);
-	for (guint i = 0; i < n; i++)
-		s->slots[i] = g_array_index(cpus, uint32_t, i) /
-			      MAX(cpus_per_task, 1);
-	g_array_unref(cpus);
-	return true;
-}
-
 /*
  * restore_missing - ranks of a relaunched step not past their restore yet
  * (no agent registered them, or their agent has not said RESTORED)
@@ -1569,31 +1209,6 @@ static char *restore_missing(const bal_step_t *s)
 	return g_string_free(str, FALSE);
 }
 
-/*
- * step_ready - every rank has an agent and is past smig_register(): a
- * PMIx event reaches only ranks that listen, so no capture starts before
- * (capture=signal: the agent itself answers, once it is registered)
- */
-static bool step_ready(bal_step_t *s)
-{
-	uint32_t n = 0;
-
-	/* An agent may go (its ranks then have none): checked every time. */
-	if (!step_map_complete(s))
-		return false;
-	if (s->ready)
-		return true;
-	/* Each rank has exactly one agent now: count their reports. */
-	for (guint i = 0; i < s->agents->len; i++) {
-		const bal_agent_t *a = g_ptr_array_index(s->agents, i);
-
-		for (size_t k = 0; a->restored && k < a->nranks; k++)
-			n += a->restored[k];
-	}
-	s->ready = s->req.capture == SMIG_CAPTURE_SIGNAL || n >= s->ntasks;
-	return s->ready;
-}
-
 /* restore_check - end the watch once every rank is past its restore */
 static void restore_check(bal_step_t *s)
 {
@@ -1612,14 +1227,14 @@ static void restore_check(bal_step_t *s)
 }
 
 /*
- * restore_watch - a relaunched step registered (HELLO_SRUN restored_gen,
+ * bal_restore_watch - a relaunched step registered (HELLO_SRUN restored_gen,
  * prev_step, restore_try): its ranks have MigrateRestoreTimeout to be past
  * their restore, or restore_timeout() has srun relaunch it again. Steps
  * restored by their agent (capture=signal) are not watched: no rank of
  * theirs reports.
  */
-static void restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
-			  const smig_msg_t *m)
+void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
+		       const smig_msg_t *m)
 {
 	uint32_t try = 1;
 
@@ -1691,7 +1306,7 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 /* RESTORED: ranks of an agent's node past their restore */
 static void on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
 	bal_agent_t *a = c->agent;
 	uint32_t *ranks = NULL;
 	size_t n = 0;
@@ -1727,299 +1342,6 @@ static void on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	restore_check(s);
 }
 
-static void on_hello_srun(smig_balancer_t *b, bal_conn_t *c,
-			  const smig_msg_t *m)
-{
-	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
-	uint64_t restored = 0, move_gen = 0;
-	const char *request, *alloc_nodes, *alloc_cpus;
-	smig_request_t req;
-	GError *err = NULL;
-	char *why = NULL;
-	bal_job_t *j;
-	bal_step_t *s;
-
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !bal_need_str(b, c, m, job_id, "request", &request) ||
-	    !bal_need_u32(b, c, m, job_id, "ntasks", &ntasks) ||
-	    !bal_need_str(b, c, m, job_id, "alloc_nodes", &alloc_nodes) ||
-	    !bal_need_str(b, c, m, job_id, "alloc_cpus", &alloc_cpus))
-		return;
-	smig_msg_get_u32(m, "cpus_per_task", &cpt);
-	smig_msg_get_u64(m, "restored_gen", &restored);
-	if (ntasks == 0 || ntasks > MAX_RANKS) {
-		why = g_strdup_printf("ntasks=%u: 1 to %u accepted", ntasks,
-				      MAX_RANKS);
-		goto refuse;
-	}
-	if (!smig_request_parse(request, &req, &err)) {
-		why = g_strdup_printf("request=%s: %s", request, err->message);
-		g_error_free(err);
-		goto refuse;
-	}
-	if (!(j = hello_job(b, c, m, job_id)))
-		return;
-
-	s = step_find(b, job_id, step_id);
-	if (s && (s->registered || s->srun)) {
-		why = g_strdup_printf("StepId=%u already registered", step_id);
-		goto refuse;
-	}
-	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
-		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
-		goto refuse;
-	}
-	/* One user's job must not take every slot from the others. */
-	if (!s && j->nsteps >= MAX_JOB_STEPS) {
-		why = g_strdup_printf("too many steps of JobId=%u tracked (%u)",
-				      j->id, MAX_JOB_STEPS);
-		goto refuse;
-	}
-	if (!s)
-		s = step_new(b, j, step_id);
-	if (!srun_alloc(s, alloc_nodes, alloc_cpus, cpt, &why)) {
-		step_maybe_remove(b, s);
-		goto refuse;
-	}
-	s->req = req;
-	s->ntasks = ntasks;
-	s->rank_agent = g_new0(bal_agent_t *, ntasks);
-	s->registered = true;
-	s->next_periodic = bal_now_us() + (int64_t) req.every_ms * 1000;
-	s->srun = c;
-	c->role = ROLE_SRUN;
-	c->step = s;
-	j->mode = req.mode;
-	/* Registered again while its committed move is under way. */
-	if (smig_msg_get_u64(m, "move_gen", &move_gen) && move_gen)
-		s->committed = true;
-
-	/* Agents that came first: place their ranks now. */
-	for (guint i = 0; i < s->agents->len; i++) {
-		bal_agent_t *a = g_ptr_array_index(s->agents, i);
-		char *bad = NULL;
-
-		if (a->conn && !step_index_agent(s, a, &bad)) {
-			smig_error("JobId=%u StepId=%u agent %s: %s", job_id,
-				   step_id, a->conn->peer, bad);
-			g_free(bad);
-			bal_conn_kill(a->conn, "inconsistent registration");
-		}
-	}
-
-	/* A relaunched step replaces the one it was moved from. */
-	if (restored && smig_msg_get_u32(m, "prev_step", &prev_step)) {
-		bal_step_t *old = step_find(b, job_id, prev_step);
-
-		if (old && old != s)
-			step_remove(b, old);
-		j->last_good = MAX(j->last_good, restored);
-		j->last_tried = MAX(j->last_tried, restored);
-		g_clear_pointer(&j->advice, g_free);
-		restore_watch(b, s, restored, m);
-	}
-	smig_verbose("JobId=%u StepId=%u registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
-		     job_id, step_id, c->peer, m->uid, request, ntasks,
-		     alloc_nodes, restored);
-	bal_job_publish(b, j);
-	return;
-refuse:
-	bal_send_refused(b, c, m, job_id, why);
-	g_free(why);
-}
-
-/*
- * agent_unprotected - a node agent could not set its step up (the job's
- * image directory could not be made or checked, ...): it says why in
- * HELLO_AGENT's "error" instead of registering. The step can never be
- * captured whole: the reason goes to the log, to the job's last_error
- * (reason=unprotected, the node's ranks) and to the step's srun, which
- * prints it on the user's terminal (REFUSED what=unprotected).
- * IN error - the agent's text (borrowed; cut at MAX_REASON bytes)
- */
-static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
-			      uint32_t step_id, const char *node,
-			      const uint32_t *ranks, size_t nranks,
-			      const char *error)
-{
-	bal_step_t *s = step_find(b, j->id, step_id);
-	char *rtext = ranks_text(ranks, MIN(nranks, 64));
-	size_t len = strlen(error);
-	char *cut = len > MAX_REASON ? g_utf8_make_valid(error, MAX_REASON) :
-				       NULL;
-	char *text = g_strdup_printf("node=%s ranks=%s%s cannot be protected: %s%s; the step runs without migration",
-				     node, rtext, nranks > 64 ? ",..." : "",
-				     cut ? cut : error, cut ? "..." : "");
-	GVariantBuilder vb;
-
-	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
-	bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
-			  rtext);
-	bal_job_publish(b, j);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what",
-			      g_variant_new_string("unprotected"));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string(text));
-	if (s && s->srun)
-		bal_conn_send(s->srun, SMIG_MSG_REFUSED,
-			      g_variant_builder_end(&vb));
-	else
-		g_variant_builder_clear(&vb);
-	/* The agent waits for an answer before it closes. */
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what",
-			      g_variant_new_string("unprotected"));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string("recorded"));
-	bal_conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
-	g_free(text);
-	g_free(cut);
-	g_free(rtext);
-}
-
-static void on_hello_agent(smig_balancer_t *b, bal_conn_t *c,
-			   const smig_msg_t *m)
-{
-	uint32_t job_id, step_id, *ranks = NULL, port = 0;
-	size_t nranks = 0;
-	const char *node, *error = NULL;
-	char *why = NULL;
-	bal_agent_t *a;
-	bal_job_t *j;
-	bal_step_t *s;
-
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !bal_need_str(b, c, m, job_id, "node", &node))
-		return;
-	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks)) {
-		bal_send_refused(b, c, m, job_id,
-				 "field ranks missing or not of type au");
-		return;
-	}
-	if (!node[0]) {
-		why = g_strdup("node: empty name");
-		goto refuse;
-	}
-	if (nranks == 0 || nranks > MAX_RANKS) {
-		why = g_strdup_printf("node=%s: %zu ranks (1 to %u accepted)",
-				      node, nranks, MAX_RANKS);
-		goto refuse;
-	}
-	if (!(j = hello_job(b, c, m, job_id)))
-		goto out;
-	if (smig_msg_get_str(m, "error", &error)) {
-		agent_unprotected(b, c, j, step_id, node, ranks, nranks,
-				  error);
-		goto out;
-	}
-	s = step_find(b, job_id, step_id);
-	if (!s && g_hash_table_size(b->steps) >= MAX_STEPS) {
-		why = g_strdup_printf("too many steps tracked (%u)", MAX_STEPS);
-		goto refuse;
-	}
-	/* One user's job must not take every slot from the others. */
-	if (!s && j->nsteps >= MAX_JOB_STEPS) {
-		why = g_strdup_printf("too many steps of JobId=%u tracked (%u)",
-				      j->id, MAX_JOB_STEPS);
-		goto refuse;
-	}
-	if (s && s->committed) {
-		why = g_strdup_printf("StepId=%u is ending (moved)", step_id);
-		goto refuse;
-	}
-	for (guint i = 0; s && i < s->agents->len; i++) {
-		a = g_ptr_array_index(s->agents, i);
-		if (!strcmp(a->node, node)) {
-			why = g_strdup_printf("node=%s already registered",
-					      node);
-			goto refuse;
-		}
-	}
-	if (!s)
-		s = step_new(b, j, step_id);
-	a = g_new0(bal_agent_t, 1);
-	a->node = g_strdup(node);
-	a->ranks = ranks;
-	a->nranks = nranks;
-	if (smig_msg_get_u32(m, "handoff_port", &port) && port &&
-	    port <= UINT16_MAX) {
-		const char *colon = strrchr(c->peer, ':');
-
-		a->handoff_port = port;
-		/* "addr:port" or "[v6addr]:port" as address_text() made it */
-		a->addr = colon ? g_strndup(c->peer, colon - c->peer) :
-				  g_strdup(c->peer);
-		if (a->addr[0] == '[') {
-			size_t l = strlen(a->addr);
-
-			memmove(a->addr, a->addr + 1, l);
-			if (l >= 2 && a->addr[l - 2] == ']')
-				a->addr[l - 2] = '\0';
-		}
-	}
-	ranks = NULL;
-	if (s->registered && !step_index_agent(s, a, &why)) {
-		agent_free(a);
-		step_maybe_remove(b, s);
-		goto refuse;
-	}
-	a->conn = c;
-	g_ptr_array_add(s->agents, a);
-	c->role = ROLE_AGENT;
-	c->step = s;
-	c->agent = a;
-	smig_verbose("JobId=%u StepId=%u agent %s node=%s uid=%u ranks=%zu",
-		     job_id, step_id, c->peer, node, m->uid, nranks);
-	goto out;
-refuse:
-	bal_send_refused(b, c, m, job_id, why);
-	g_free(why);
-out:
-	g_free(ranks);
-}
-
-/*
- * Common checks of a message on a registered connection: the role, the
- * sender, the job and step fields. RET the step, or NULL if refused.
- */
-static bal_step_t *bound_step(smig_balancer_t *b, bal_conn_t *c,
-			      const smig_msg_t *m, bal_conn_role_t role)
-{
-	uint32_t job_id = 0, step_id;
-	bal_step_t *s = c->step;
-	char *why;
-
-	smig_msg_get_u32(m, "job", &job_id);
-	if (c->role != role || !s) {
-		bal_send_refused(b, c, m, job_id,
-				 role == ROLE_SRUN ?
-				 "connection is not registered as srun" :
-				 "connection is not registered as an agent");
-		return NULL;
-	}
-	if (!bal_need_u32(b, c, m, job_id, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id))
-		return NULL;
-	if (job_id != s->job->id || step_id != s->step_id) {
-		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not JobId=%u StepId=%u",
-				      s->job->id, s->step_id, job_id, step_id);
-		bal_send_refused(b, c, m, job_id, why);
-		g_free(why);
-		return NULL;
-	}
-	if (!uid_may(b, m->uid, s->job->uid)) {
-		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
-				      m->uid, s->job->uid);
-		bal_send_refused(b, c, m, job_id, why);
-		g_free(why);
-		return NULL;
-	}
-	return s;
-}
-
 /* Rank and gen of COUNT/DONE; RET false if stale or refused */
 static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		     bal_step_t *s, bal_phase_t phase, uint32_t *rank)
@@ -2052,7 +1374,7 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 
 static void on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
 	uint64_t pause_at;
 	uint32_t rank;
 
@@ -2081,7 +1403,7 @@ static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 			       const char *what, const char *reason,
 			       uint32_t *rank)
 {
-	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
 	const char *text = "";
 	int32_t status = -1;
 	char *r;
@@ -2096,7 +1418,7 @@ static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 		  " failed: status=%d %s", s->job->id, s->step_id, *rank,
 		  what, s->cap->gen, status, text);
 	r = g_strdup_printf("%u", *rank);
-	capture_abort(b, s, reason, r);
+	bal_capture_abort(b, s, reason, r);
 	g_free(r);
 	return NULL;
 }
@@ -2138,7 +1460,7 @@ static void on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 static void on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c,
 			    const smig_msg_t *m)
 {
-	bal_step_t *s = bound_step(b, c, m, ROLE_SRUN);
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_SRUN);
 	uint64_t gen;
 
 	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
@@ -2149,28 +1471,6 @@ static void on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c,
 		return;
 	}
 	capture_commit(b, s);
-}
-
-/* The peer says its side of the step is over. */
-static void on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
-{
-	int32_t status = 0;
-	bal_step_t *s;
-
-	/* A step replaced by its relaunch: its peers leave unnoticed. */
-	if (c->role == ROLE_NONE) {
-		bal_conn_kill(c, NULL);
-		return;
-	}
-	s = bound_step(b, c, m, c->role);
-	if (!s)
-		return;
-	smig_msg_get_i32(m, "status", &status);
-	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
-		   s->step_id, c->peer, status);
-	c->bye = true;
-	/* The rest is what a close does; the socket closes soon after. */
-	bal_conn_kill(c, NULL);
 }
 
 /* A fixed-size array field of a SAMPLE, n elements; RET borrowed or NULL */
@@ -2197,7 +1497,7 @@ static const void *sample_array(const smig_msg_t *m, const char *key,
  */
 static void on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bound_step(b, c, m, ROLE_AGENT);
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
 	smig_node_sample_t ns = { 0 };
 	const double *cpu, *delay, *iters;
 	const guint64 *rss;
@@ -2377,7 +1677,7 @@ static bal_step_t *request_step(smig_balancer_t *b, bal_job_t *j,
 	guint n = 0;
 
 	if (step_id != UINT32_MAX) {
-		found = step_find(b, j->id, step_id);
+		found = bal_step_find(b, j->id, step_id);
 		if (!found || !found->registered) {
 			*why = g_strdup_printf("step=%u: no step %u of JobId=%u runs with --migrate",
 					       step_id, step_id, j->id);
@@ -2416,9 +1716,9 @@ static const char *request_busy(bal_step_t *s)
 		return "the step is ending for a move";
 	if (!s->srun)
 		return "srun is not connected";
-	if (!step_map_complete(s))
+	if (!bal_step_map_complete(s))
 		return "not every rank's agent has registered yet";
-	if (!step_ready(s))
+	if (!bal_step_ready(s))
 		return "not every rank is past smig_register() yet";
 	return NULL;
 }
@@ -2434,20 +1734,20 @@ static gint cmp_move_rank(gconstpointer a, gconstpointer b)
 /*
  * plan_request_move - check a requested move of ranks to one node of the
  * step's allocation and make its plan (reason "request")
- * IN  ranks_text, to - the request's values (borrowed)
+ * IN  bal_ranks_text, to - the request's values (borrowed)
  * OUT why - the reason for a refusal, naming field and value; caller
  *           g_free()s
  * RET new plan, caller frees with smig_plan_free(); NULL with *why set
  */
 static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
-				      const char *ranks_text, const char *to,
-				      char **why)
+				      const char *bal_ranks_text,
+				      const char *to, char **why)
 {
 	GArray *ranks = g_array_new(FALSE, FALSE, sizeof(uint32_t));
 	smig_plan_t *plan = NULL;
 	uint32_t dst = UINT32_MAX, flags = 0, used = 0;
 
-	if ((*why = parse_rank_list(ranks_text, s->ntasks, ranks)))
+	if ((*why = parse_rank_list(bal_ranks_text, s->ntasks, ranks)))
 		goto out;
 	for (uint32_t n = 0; n < s->nnodes; n++)
 		if (!strcmp(s->nodes[n], to))
@@ -2463,7 +1763,7 @@ static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
 				       smig_node_flags_reason(flags));
 		goto out;
 	}
-	if (step_store_local(s) && !step_agent_on(s, dst)) {
+	if (bal_step_store_local(s) && !bal_step_agent_on(s, dst)) {
 		*why = g_strdup_printf("to=%s: MigrateImageStore=local and the step has no agent there to receive images",
 				       to);
 		goto out;
@@ -2476,7 +1776,7 @@ static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
 
 		if (s->rank_agent[r]->node_idx == dst) {
 			*why = g_strdup_printf("ranks=%.64s: rank %u already runs on %s",
-					       ranks_text, r, to);
+					       bal_ranks_text, r, to);
 			goto out;
 		}
 	}
@@ -2648,7 +1948,7 @@ static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				 "job not known to the balancer (no step with --migrate is running)");
 		goto out;
 	}
-	if (!uid_may(b, m->uid, j->uid)) {
+	if (!bal_uid_may(b, m->uid, j->uid)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, j->uid);
 		bal_send_refused(b, c, m, job_id, why);
@@ -2674,7 +1974,7 @@ static void on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		    (step_id != UINT32_MAX && s->step_id != step_id))
 			continue;
 		if (s->cap || s->committed || !s->registered || !s->srun ||
-		    !step_ready(s)) {
+		    !bal_step_ready(s)) {
 			g_string_append_printf(busy, "%s%u", busy->len ? "," : "",
 					       s->step_id);
 			continue;
@@ -2724,7 +2024,7 @@ static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				 "job not known to the balancer (no step with --migrate is running)");
 		return;
 	}
-	if (!uid_may(b, m->uid, j->uid)) {
+	if (!bal_uid_may(b, m->uid, j->uid)) {
 		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
 				      m->uid, j->uid);
 		bal_send_refused(b, c, m, job_id, why);
@@ -2733,7 +2033,7 @@ static void on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	}
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
-	line = job_line(j);
+	line = bal_job_line(j);
 	g_variant_builder_add(&vb, "{sv}", "state",
 			      g_variant_new_take_string(line));
 	g_variant_builder_add(&vb, "{sv}", "interval_ms",
@@ -2784,10 +2084,10 @@ void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		    c->peer, m->uid);
 	switch (m->type) {
 	case SMIG_MSG_HELLO_SRUN:
-		on_hello_srun(b, c, m);
+		bal_on_hello_srun(b, c, m);
 		break;
 	case SMIG_MSG_HELLO_AGENT:
-		on_hello_agent(b, c, m);
+		bal_on_hello_agent(b, c, m);
 		break;
 	case SMIG_MSG_COUNT:
 		on_count(b, c, m);
@@ -2805,7 +2105,7 @@ void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		on_request(b, c, m);
 		break;
 	case SMIG_MSG_BYE:
-		on_bye(b, c, m);
+		bal_on_bye(b, c, m);
 		break;
 	case SMIG_MSG_SAMPLE:
 		on_sample(b, c, m);
@@ -2822,82 +2122,6 @@ void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				 "not a message the balancer accepts");
 		break;
 	}
-}
-
-/*
- * An agent's connection was closed by its end without a BYE: its
- * slurmstepd is gone (killed, crashed), and Slurm 22.05 waits for that
- * node's tasks forever. srun ends the step (ABORT reason=agent-lost with
- * the node), so that the job can restart from its last good generation.
- */
-static void step_agent_gone(bal_step_t *s, const char *node, uint64_t gen)
-{
-	GVariantBuilder vb;
-
-	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
-		  s->job->id, s->step_id, node,
-		  s->srun ? "srun ends the step" : "no srun to end the step");
-	if (!s->srun)
-		return;
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string("agent-lost"));
-	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
-	bal_conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
-}
-
-/* What a closed connection means for its step. */
-void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c)
-{
-	bal_step_t *s = c->step;
-	bal_agent_t *a = c->agent;
-
-	if (!s)
-		return;
-	c->step = NULL;
-	c->agent = NULL;
-	if (c->role == ROLE_SRUN) {
-		s->srun = NULL;
-		if (s->cap)
-			capture_abort(b, s, "srun-lost", NULL);
-	} else if (c->role == ROLE_AGENT && a) {
-		char *ranks = ranks_text(a->ranks, a->nranks);
-		char *node = g_strdup(a->node);
-		uint64_t gen = s->cap ? s->cap->gen : 0;
-
-		a->conn = NULL;
-		step_unindex_agent(s, a);
-		g_ptr_array_remove(s->agents, a);	/* frees a */
-		/* BYE: its ranks ended (the step is over), nothing was lost. */
-		if (s->cap)
-			capture_abort(b, s, c->bye ? "step-ended" : "agent-lost",
-				      ranks);
-		if (c->eof && !c->bye && !s->committed)
-			step_agent_gone(s, node, gen);
-		g_free(node);
-		g_free(ranks);
-	}
-	c->role = ROLE_NONE;
-	step_maybe_remove(b, s);
-}
-
-/*
- * What a peer that registers again (after its connection dropped, or after
- * a restart of the balancer) knows: generations it saw committed, or that
- * were started. Numbers only grow, so a lost or stale state file can never
- * make the balancer hand out a generation again.
- */
-static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
-			    const smig_msg_t *m)
-{
-	uint64_t good = 0, tried = 0;
-
-	smig_msg_get_u64(m, "good_gen", &good);
-	smig_msg_get_u64(m, "tried_gen", &tried);
-	if (good > j->last_good)
-		j->last_good = good;
-	j->last_tried = MAX(j->last_tried, MAX(good, tried));
 }
 
 /*
@@ -2921,9 +2145,9 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
 					 (GDestroyNotify) bal_conn_free, NULL);
 	g_queue_init(&b->dead);
 	b->jobs = g_hash_table_new_full(NULL, NULL, NULL,
-					(GDestroyNotify) job_free);
+					(GDestroyNotify) bal_job_free);
 	b->steps = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-					 (GDestroyNotify) step_free);
+					 (GDestroyNotify) bal_step_free);
 	return b;
 }
 

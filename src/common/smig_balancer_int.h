@@ -231,7 +231,7 @@ struct bal_step {
 	uint32_t restore_try;	/* start of this relaunch, from 1 */
 	int64_t restore_deadline;	/* monotonic us; 0: not watched */
 	bool ready;		/* every rank was past smig_register() once
-				 * (step_ready(); that never goes back, its
+				 * (bal_step_ready(); that never goes back, its
 				 * agents may) */
 };
 
@@ -272,11 +272,12 @@ static inline int64_t bal_now_us(void)
 }
 
 /* smig_balancer.c */
-void bal_job_publish(smig_balancer_t *b, bal_job_t *j);
-void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
+void bal_capture_free(bal_capture_t *cap);
+void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 		       const char *ranks);
+void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
+		       const smig_msg_t *m);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
-void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
 /* smig_balancer_poller.c */
 bal_poller_t *bal_poller_new(GMainContext *ctx, GError **error);
@@ -304,6 +305,29 @@ void bal_listener_io(void *data, GIOCondition cond);
 int bal_listen_on(const char *addr, uint16_t port, uint16_t *bound,
 		  GError **error);
 uint32_t bal_conns_from_rlimit(rlim_t *nofile);
+
+/* smig_balancer_registry.c */
+void bal_job_free(bal_job_t *j);
+char *bal_job_line(const bal_job_t *j);
+void bal_job_publish(smig_balancer_t *b, bal_job_t *j);
+void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
+		       const char *ranks);
+void bal_step_free(bal_step_t *s);
+bal_step_t *bal_step_find(smig_balancer_t *b, uint32_t job_id,
+			  uint32_t step_id);
+void bal_step_remove(smig_balancer_t *b, bal_step_t *s);
+bool bal_step_map_complete(const bal_step_t *s);
+char *bal_ranks_text(const uint32_t *ranks, size_t n);
+bool bal_step_store_local(const bal_step_t *s);
+bal_agent_t *bal_step_agent_on(const bal_step_t *s, uint32_t node_idx);
+bool bal_uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner);
+bool bal_step_ready(bal_step_t *s);
+void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
+			   const smig_msg_t *m, bal_conn_role_t role);
+void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
 /* smig_balancer_history.c */
 void bal_decision_free(gpointer p);
