@@ -22,6 +22,7 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_balancer_poller.c \
 	src/common/smig_balancer_conn.c \
 	src/common/smig_balancer_registry.c \
+	src/common/smig_balancer_capture.c \
 	src/common/smig_balancer_history.c \
 	src/common/smig_balancer_state.c \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \

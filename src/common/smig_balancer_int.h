@@ -272,11 +272,8 @@ static inline int64_t bal_now_us(void)
 }
 
 /* smig_balancer.c */
-void bal_capture_free(bal_capture_t *cap);
-void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
-		       const char *ranks);
-void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
-		       const smig_msg_t *m);
+uint32_t bal_step_interval_ms(const smig_balancer_t *b, const bal_step_t *s);
+void bal_release_timer_start(smig_balancer_t *b);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 
 /* smig_balancer_poller.c */
@@ -328,6 +325,25 @@ bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
 			   const smig_msg_t *m, bal_conn_role_t role);
 void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
+
+/* smig_balancer_capture.c */
+void bal_capture_free(bal_capture_t *cap);
+char *bal_capture_missing(const bal_step_t *s);
+void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
+		       const char *ranks);
+void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
+			    smig_plan_t *plan, const char *kind);
+void bal_capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan);
+smig_plan_t *bal_plan_stay(const char *reason);
+void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
+		       const smig_msg_t *m);
+void bal_restore_timeout(smig_balancer_t *b, bal_step_t *s);
+void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c,
+			 const smig_msg_t *m);
 
 /* smig_balancer_history.c */
 void bal_decision_free(gpointer p);
