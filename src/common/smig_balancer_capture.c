@@ -430,7 +430,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
  * The whole job's images are good: the agents record the generation in
  * the manifest (COMMIT stop=false: the ranks run on until Slurm stops
  * them), then the host requeues the job without the bad nodes and
- * release_pass() lets it start again at once. The COMMIT is on the wire
+ * bal_release_pass() lets it start again at once. The COMMIT is on the wire
  * before the requeue is asked for, and Slurm's kill reaches the nodes
  * through slurmd later: the agents record it first. Had one not, the
  * restart falls back to the previous good generation (doc/images.md).

@@ -273,7 +273,6 @@ static inline int64_t bal_now_us(void)
 
 /* smig_balancer.c */
 uint32_t bal_step_interval_ms(const smig_balancer_t *b, const bal_step_t *s);
-void bal_release_timer_start(smig_balancer_t *b);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 
 /* smig_balancer_poller.c */
@@ -364,6 +363,21 @@ void bal_job_advise(smig_balancer_t *b, bal_step_t *s, const smig_plan_t *plan,
 		    bool forced);
 void bal_history_relaunch(bal_job_t *j, const bal_step_t *s,
 			  const char *missing, const char *outcome, char *why);
+
+/* smig_balancer_jobscope.c */
+void bal_step_node_health(const bal_step_t *s, smig_policy_node_t *nodes,
+			  bool *health_only);
+const char *bal_leave_reason(const bal_step_t *s,
+			     const smig_policy_node_t *nodes,
+			     const bool *health_only,
+			     const uint32_t *rank_node);
+char *bal_bad_nodes(const bal_step_t *s, const smig_policy_node_t *nodes,
+		    const char *sep);
+bool bal_job_scope_start(smig_balancer_t *b, bal_step_t *s,
+			 const smig_policy_node_t *nodes, const char *reason,
+			 const char **refusal);
+bool bal_release_pass(smig_balancer_t *b);
+void bal_release_timer_start(smig_balancer_t *b);
 
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);
