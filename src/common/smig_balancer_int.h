@@ -272,7 +272,6 @@ static inline int64_t bal_now_us(void)
 }
 
 /* smig_balancer.c */
-uint32_t bal_step_interval_ms(const smig_balancer_t *b, const bal_step_t *s);
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 
 /* smig_balancer_poller.c */
@@ -378,6 +377,14 @@ bool bal_job_scope_start(smig_balancer_t *b, bal_step_t *s,
 			 const char **refusal);
 bool bal_release_pass(smig_balancer_t *b);
 void bal_release_timer_start(smig_balancer_t *b);
+
+/* smig_balancer_trigger.c */
+uint32_t bal_step_interval_ms(const smig_balancer_t *b, const bal_step_t *s);
+smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
+				   const smig_policy_params_t *params,
+				   int64_t now, char **why);
+gboolean bal_poll_timer(gpointer data);
+void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);
