@@ -26,6 +26,7 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_balancer_history.c \
 	src/common/smig_balancer_jobscope.c \
 	src/common/smig_balancer_trigger.c \
+	src/common/smig_balancer_request.c \
 	src/common/smig_balancer_state.c \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \
 	src/common/smig_metrics.c src/common/smig_metrics.h \

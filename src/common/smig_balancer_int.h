@@ -386,6 +386,10 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 gboolean bal_poll_timer(gpointer data);
 void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 
+/* smig_balancer_request.c */
+void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);
 void bal_job_sync(smig_balancer_t *b, bal_job_t *j);
