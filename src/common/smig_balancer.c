@@ -19,6 +19,11 @@
 #include "smig_balancer_int.h"
 #include "smig_error.h"
 
+/*
+ * bal_handle_msg - one authenticated message of a peer, to the handler of
+ * its type; any other type is refused
+ * IN m - the message (borrowed)
+ */
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;

@@ -21,9 +21,11 @@
 static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 				   const bal_step_t *s);
 static void capture_relaunch(smig_balancer_t *b, bal_step_t *s);
-static void job_scope_commit(smig_balancer_t *b, bal_step_t *s);
+static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s);
 
-#define UNHEARD_TRIES	3		/* see capture_abort() */
+#define UNHEARD_TRIES	3		/* see bal_capture_abort() */
+
+/* bal_capture_free - free a capture and its plan; NULL: no-op */
 void bal_capture_free(bal_capture_t *cap)
 {
 	if (!cap)
@@ -39,7 +41,7 @@ void bal_capture_free(bal_capture_t *cap)
 }
 
 /* Ranks of the capture that have not reached the current phase's mark. */
-char *bal_capture_missing(const bal_step_t *s)
+static char *capture_missing(const bal_step_t *s)
 {
 	const bal_capture_t *cap = s->cap;
 	GString *str = g_string_new(NULL);
@@ -152,12 +154,16 @@ static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 }
 
 /*
- * Start a new generation of a step to carry out plan (taken); a plan with
- * moves goes to the job's history as a decision of this kind ("drain",
- * "auto", "request").
+ * bal_capture_start_kind - start a new generation of a step to carry out
+ * plan; a plan with moves goes to the job's history as a decision of this
+ * kind
+ * IN plan     - taken
+ * IN kind     - "drain", "auto", "request" (copied)
+ * IN evacuate - ranks leave nodes (drain, down, fail, health): a failure
+ *               delays the next try of the same nodes (evac_after)
  */
 void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
-			    smig_plan_t *plan, const char *kind)
+			    smig_plan_t *plan, const char *kind, bool evacuate)
 {
 	bal_job_t *j = s->job;
 	bal_capture_t *cap = g_new0(bal_capture_t, 1);
@@ -177,6 +183,7 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	cap->pause_at = g_new0(uint64_t, s->ntasks);
 	cap->counted = g_new0(guint8, s->ntasks);
 	cap->done = g_new0(guint8, s->ntasks);
+	cap->evacuate = evacuate;
 	s->cap = cap;
 	if (plan->moves->len)
 		cap->hist_id = bal_history_add(j, s, kind, plan, cap->gen,
@@ -195,10 +202,51 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	bal_send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
 }
 
-/* A capture asked for by a person (REQUEST): history kind "request". */
+/*
+ * bal_capture_start - a capture asked for by a person (REQUEST) or by
+ * every=: history kind "request"
+ * IN plan - taken
+ */
 void bal_capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan)
 {
-	bal_capture_start_kind(b, s, plan, "request");
+	bal_capture_start_kind(b, s, plan, "request", false);
+}
+
+/* The job-scope capture just started, as one entry of the job's history. */
+static void requeue_history(bal_job_t *j, const bal_step_t *s,
+			    const char *from)
+{
+	bal_capture_t *cap = s->cap;
+	bal_decision_t *e = bal_history_add(j, s, "requeue", cap->plan, cap->gen,
+					    "pending");
+
+	g_free(e->ranks);
+	e->ranks = g_strdup("all");
+	g_free(e->from);
+	e->from = g_strdup(from);
+	g_free(e->to);
+	e->to = g_strdup("requeue");
+	g_free(e->strategy);
+	e->strategy = g_strdup("job-scope");
+	cap->hist_id = e->id;
+}
+
+/*
+ * bal_capture_start_requeue - a job-scope move (an evacuation): capture
+ * every rank where it is, then requeue the job without the nodes to leave
+ * (capture_commit_requeue())
+ * IN plan    - moves nobody (taken)
+ * IN exclude - the nodes to leave for Slurm, "node2,node3" (taken)
+ * IN from    - the same nodes for the history, "node2+node3" (borrowed)
+ */
+void bal_capture_start_requeue(smig_balancer_t *b, bal_step_t *s,
+			       smig_plan_t *plan, char *exclude,
+			       const char *from)
+{
+	bal_capture_start(b, s, plan);
+	s->cap->requeue_exclude = exclude;
+	requeue_history(s->job, s, from);
+	s->cap->evacuate = true;
 }
 
 /* All ranks counted: capture at the highest pause point. */
@@ -317,7 +365,7 @@ static void capture_all_done(smig_balancer_t *b, bal_step_t *s)
 
 	s->job->last_good = cap->gen;
 	if (cap->requeue_exclude) {
-		job_scope_commit(b, s);
+		capture_commit_requeue(b, s);
 		return;
 	}
 	if (!cap->plan->moves->len) {
@@ -435,7 +483,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
  * through slurmd later: the agents record it first. Had one not, the
  * restart falls back to the previous good generation (doc/images.md).
  */
-static void job_scope_commit(smig_balancer_t *b, bal_step_t *s)
+static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s)
 {
 	bal_capture_t *cap = s->cap;
 	bal_job_t *j = s->job;
@@ -551,7 +599,7 @@ void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
  * after MigrateRelaunchTries starts, ends it for good; the generation stays
  * in the manifest either way.
  */
-void bal_restore_timeout(smig_balancer_t *b, bal_step_t *s)
+static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 {
 	bal_job_t *j = s->job;
 	bool final = s->restore_try >= b->conf->relaunch_tries;
@@ -668,6 +716,7 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	return true;
 }
 
+/* COUNT: a rank's pause point; once every rank counted, CAPTURE */
 void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
@@ -719,6 +768,7 @@ static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 	return NULL;
 }
 
+/* DONE: a rank's image is written; once every rank is done, what follows */
 void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t rank;
@@ -753,6 +803,7 @@ void bal_on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		capture_relaunch(b, s);
 }
 
+/* RELAUNCH_ACK: srun will relaunch the step, the move commits */
 void bal_on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	bal_step_t *s = bal_bound_step(b, c, m, ROLE_SRUN);
@@ -766,4 +817,41 @@ void bal_on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		return;
 	}
 	capture_commit(b, s);
+}
+
+/*
+ * bal_capture_poll - the poll's turn at a step's capture in progress, if
+ * any: past its deadline, it is aborted (capture-timeout, handoff-timeout)
+ * RET true if the step has a capture in progress (the poll does nothing
+ *     else with it)
+ */
+bool bal_capture_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
+{
+	char *missing;
+
+	if (!s->cap)
+		return false;
+	if (now >= s->cap->deadline) {
+		missing = capture_missing(s);
+		bal_capture_abort(b, s, s->cap->phase == PHASE_HANDOFF ?
+				  "handoff-timeout" : "capture-timeout",
+				  missing);
+		g_free(missing);
+	}
+	return true;
+}
+
+/*
+ * bal_restore_poll - the poll's turn at the watch of a relaunched step:
+ * past MigrateRestoreTimeout, restore_timeout()
+ * RET true while the step is watched (nothing else until its ranks are
+ *     back)
+ */
+bool bal_restore_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
+{
+	if (!s->restore_deadline)
+		return false;
+	if (now >= s->restore_deadline)
+		restore_timeout(b, s);
+	return true;
 }

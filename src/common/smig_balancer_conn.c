@@ -96,6 +96,12 @@ out:
 	smig_msg_free(msg);
 }
 
+/*
+ * bal_send_refused - log a refused message and answer REFUSED (what,
+ * reason) to its sender
+ * IN job_id - the job the message was for, 0: unknown
+ * IN reason - why, naming the field and value (borrowed; cut at MAX_REASON)
+ */
 void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
 		      uint32_t job_id, const char *reason)
 {
@@ -161,6 +167,7 @@ bool bal_need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	return false;
 }
 
+/* bal_need_u64 - as bal_need_u32(), for a field of type t */
 bool bal_need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		  uint32_t job_id, const char *key, uint64_t *out)
 {
@@ -174,6 +181,7 @@ bool bal_need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	return false;
 }
 
+/* bal_need_str - as bal_need_u32(), for a field of type s (borrowed) */
 bool bal_need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		  uint32_t job_id, const char *key, const char **out)
 {
@@ -187,6 +195,7 @@ bool bal_need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	return false;
 }
 
+/* bal_conn_free - close and free a connection (the conns table's free) */
 void bal_conn_free(bal_conn_t *c)
 {
 	c->b->in_total -= c->in->len;

@@ -13,6 +13,7 @@
 #include "smig_balancer_int.h"
 #include "smig_decide.h"
 
+/* bal_decision_free - free one history entry (a GDestroyNotify) */
 void bal_decision_free(gpointer p)
 {
 	bal_decision_t *e = p;
@@ -28,6 +29,11 @@ void bal_decision_free(gpointer p)
 	g_free(e);
 }
 
+/*
+ * bal_nodes_joined - the distinct nodes a plan moves ranks from (to:
+ * false) or to (to: true), "node2+node3"
+ * RET caller g_free()s
+ */
 char *bal_nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to)
 {
 	GString *str = g_string_new(NULL);
@@ -51,6 +57,7 @@ char *bal_nodes_joined(const bal_step_t *s, const smig_plan_t *plan, bool to)
 	return g_string_free(str, FALSE);
 }
 
+/* bal_plan_ranks - the ranks a plan moves, "2,3". RET caller g_free()s */
 char *bal_plan_ranks(const smig_plan_t *plan)
 {
 	GString *str = g_string_new(NULL);

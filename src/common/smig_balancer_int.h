@@ -326,16 +326,19 @@ void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
 /* smig_balancer_capture.c */
 void bal_capture_free(bal_capture_t *cap);
-char *bal_capture_missing(const bal_step_t *s);
 void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 		       const char *ranks);
 void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
-			    smig_plan_t *plan, const char *kind);
+			    smig_plan_t *plan, const char *kind, bool evacuate);
 void bal_capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan);
+void bal_capture_start_requeue(smig_balancer_t *b, bal_step_t *s,
+			       smig_plan_t *plan, char *exclude,
+			       const char *from);
+bool bal_capture_poll(smig_balancer_t *b, bal_step_t *s, int64_t now);
+bool bal_restore_poll(smig_balancer_t *b, bal_step_t *s, int64_t now);
 smig_plan_t *bal_plan_stay(const char *reason);
 void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
 		       const smig_msg_t *m);
-void bal_restore_timeout(smig_balancer_t *b, bal_step_t *s);
 void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);

@@ -108,29 +108,11 @@ static const char *job_scope_refusal(smig_balancer_t *b, const bal_step_t *s,
 	return NULL;
 }
 
-/* The job-scope capture just started, as one entry of the job's history. */
-static void job_scope_history(bal_job_t *j, const bal_step_t *s,
-			      const char *from)
-{
-	bal_capture_t *cap = s->cap;
-	bal_decision_t *e = bal_history_add(j, s, "requeue", cap->plan, cap->gen,
-					    "pending");
-
-	g_free(e->ranks);
-	e->ranks = g_strdup("all");
-	g_free(e->from);
-	e->from = g_strdup(from);
-	g_free(e->to);
-	e->to = g_strdup("requeue");
-	g_free(e->strategy);
-	e->strategy = g_strdup("job-scope");
-	cap->hist_id = e->id;
-}
-
 /*
  * No room in the allocation for the ranks that must leave (or the other
  * nodes are bad too): capture every rank where it is, then requeue the job
- * without the bad nodes (job_scope_commit()); in advise mode, say so.
+ * without the bad nodes (bal_capture_start_requeue()); in advise mode, say
+ * so.
  * RET true if handled (capture started, or advice given), false if the job
  * cannot move as a whole: *refusal is then the last_error reason
  */
@@ -170,10 +152,8 @@ bool bal_job_scope_start(smig_balancer_t *b, bal_step_t *s,
 	g_free(plan->text);
 	plan->text = g_strdup_printf("whole job: requeue without %s",
 				     exclude);
-	bal_capture_start(b, s, plan);
-	s->cap->requeue_exclude = exclude;
+	bal_capture_start_requeue(b, s, plan, exclude, from);
 	exclude = NULL;
-	job_scope_history(j, s, from);
 	started = true;
 out:
 	g_free(exclude);

@@ -14,6 +14,7 @@
 #include "smig_error.h"
 
 #define POLL_BATCH	256		/* ready fds handled per wake-up */
+
 static uint32_t cond_to_epoll(GIOCondition cond)
 {
 	return (cond & G_IO_IN ? EPOLLIN : 0) |
@@ -84,6 +85,7 @@ bal_poller_t *bal_poller_new(GMainContext *ctx, GError **error)
 	return p;
 }
 
+/* bal_poller_free - detach and free a poller; NULL: no-op */
 void bal_poller_free(bal_poller_t *p)
 {
 	if (!p)

@@ -17,6 +17,7 @@
 static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
 			    const smig_msg_t *m);
 
+/* bal_job_free - free a job and its history (the jobs table's free) */
 void bal_job_free(bal_job_t *j)
 {
 	g_queue_clear_full(&j->history, bal_decision_free);
@@ -92,6 +93,10 @@ void bal_job_publish(smig_balancer_t *b, bal_job_t *j)
 	j->published = line;
 }
 
+/*
+ * bal_job_set_error - the job's last_error: "gen=G;reason=R[;ranks=2,3]"
+ * IN reason, ranks - copied; ranks NULL or "": none
+ */
 void bal_job_set_error(bal_job_t *j, uint64_t gen, const char *reason,
 		       const char *ranks)
 {
@@ -114,6 +119,7 @@ static void agent_free(bal_agent_t *a)
 	g_free(a);
 }
 
+/* bal_step_free - free a step, its capture and agents (steps table) */
 void bal_step_free(bal_step_t *s)
 {
 	bal_capture_free(s->cap);
@@ -129,6 +135,7 @@ static gint64 step_key(uint32_t job_id, uint32_t step_id)
 	return (gint64) (((uint64_t) job_id << 32) | step_id);
 }
 
+/* bal_step_find - a tracked step. RET borrowed, or NULL */
 bal_step_t *bal_step_find(smig_balancer_t *b, uint32_t job_id, uint32_t step_id)
 {
 	gint64 key = step_key(job_id, step_id);
@@ -217,6 +224,7 @@ static void step_unindex_agent(bal_step_t *s, bal_agent_t *a)
 			s->rank_agent[a->ranks[i]] = NULL;
 }
 
+/* bal_step_map_complete - every rank of a registered step has an agent */
 bool bal_step_map_complete(const bal_step_t *s)
 {
 	if (!s->registered)
@@ -255,6 +263,10 @@ bool bal_step_store_local(const bal_step_t *s)
 	return true;
 }
 
+/*
+ * bal_step_agent_on - the connected agent of a step on a node
+ * RET borrowed, or NULL
+ */
 bal_agent_t *bal_step_agent_on(const bal_step_t *s, uint32_t node_idx)
 {
 	for (guint i = 0; i < s->agents->len; i++) {
@@ -266,6 +278,7 @@ bal_agent_t *bal_step_agent_on(const bal_step_t *s, uint32_t node_idx)
 	return NULL;
 }
 
+/* bal_uid_may - root, SlurmUser and the job's owner may act on a job */
 bool bal_uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
 {
 	return uid == 0 || uid == b->admin_uid || uid == owner;
@@ -394,6 +407,7 @@ bool bal_step_ready(bal_step_t *s)
 	return s->ready;
 }
 
+/* HELLO_SRUN: srun registers a step (its request, tasks and allocation) */
 void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
@@ -545,6 +559,10 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 	g_free(rtext);
 }
 
+/*
+ * HELLO_AGENT: a node agent registers its ranks of a step, or says why it
+ * cannot (agent_unprotected())
+ */
 void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id, step_id, *ranks = NULL, port = 0;

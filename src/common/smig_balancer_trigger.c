@@ -184,7 +184,7 @@ static void step_balance(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	smig_verbose("JobId=%u StepId=%u balance: %s (%s)", j->id, s->step_id,
 		     plan->text, plan->why);
 	g_clear_pointer(&j->skipped, g_free);
-	bal_capture_start_kind(b, s, plan, "auto");
+	bal_capture_start_kind(b, s, plan, "auto", false);
 }
 
 /* Ranks of the step on nodes to leave ("2,3"). RET caller g_free()s */
@@ -249,7 +249,6 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 		g_error_free(err);
 		if (bal_job_scope_start(b, s, nodes, reason, &refusal)) {
 			if (s->cap) {
-				s->cap->evacuate = true;
 				g_clear_pointer(&j->skipped, g_free);
 				started = true;
 			}
@@ -288,8 +287,7 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 		goto out;
 	}
 	g_clear_pointer(&j->skipped, g_free);
-	bal_capture_start_kind(b, s, plan, "drain");
-	s->cap->evacuate = true;
+	bal_capture_start_kind(b, s, plan, "drain", true);
 	started = true;
 out:
 	g_free(why);
@@ -310,24 +308,12 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	bool leave = false, unknown = false;
 	bool *health_only;
 
-	if (s->cap) {
-		if (now >= s->cap->deadline) {
-			char *missing = bal_capture_missing(s);
-
-			bal_capture_abort(b, s, s->cap->phase == PHASE_HANDOFF ?
-					  "handoff-timeout" : "capture-timeout",
-					  missing);
-			g_free(missing);
-		}
+	if (bal_capture_poll(b, s, now))
 		return;
-	}
 	bal_history_measure(b, s);
 	/* A relaunched step: nothing else until its ranks are back. */
-	if (s->restore_deadline) {
-		if (now >= s->restore_deadline)
-			bal_restore_timeout(b, s);
+	if (bal_restore_poll(b, s, now))
 		return;
-	}
 	/*
 	 * No back-off here: a failure spaces out balancing moves only
 	 * (step_balance()); evacuations and every= have their own.
@@ -393,6 +379,10 @@ out:
 	g_free(nodes);
 }
 
+/*
+ * bal_poll_timer - every MigratePollInterval: requeued jobs, each step's
+ * turn (step_poll()), ended jobs, connections that never spoke
+ */
 gboolean bal_poll_timer(gpointer data)
 {
 	smig_balancer_t *b = data;
