@@ -116,9 +116,9 @@ void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 	bal_send_agents(s, SMIG_MSG_ABORT, body);
 	g_variant_unref(body);
 
-	smig_info("JobId=%u StepId=%u capture aborted gen=%" PRIu64
-		  " reason=%s ranks=%s", s->job->id, s->step_id, cap->gen,
-		  reason, ranks && ranks[0] ? ranks : "-");
+	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
+		   "capture aborted gen=%" PRIu64 " reason=%s ranks=%s",
+		   cap->gen, reason, ranks && ranks[0] ? ranks : "-");
 	bal_job_set_error(s->job, cap->gen, reason, ranks);
 	/* Complete images, but no agent recorded them as good (COMMIT). */
 	s->job->last_good = cap->good_before;
@@ -191,9 +191,9 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	/* A restarted balancer must never hand out this number again. */
 	bal_state_sync(b);
 
-	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
-		     " timeout_ms=%u for %s", j->id, s->step_id, cap->gen,
-		     timeout, plan->text ? plan->text : "");
+	smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
+		      "capture gen=%" PRIu64 " timeout_ms=%u for %s", cap->gen,
+		      timeout, plan->text ? plan->text : "");
 	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
@@ -260,9 +260,9 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 		target = MAX(target, cap->pause_at[r]);
 	cap->phase = PHASE_CAPTURE;
 	bal_state_sync(b);
-	smig_verbose("JobId=%u StepId=%u capture gen=%" PRIu64
-		     " target=%" PRIu64, s->job->id, s->step_id, cap->gen,
-		     target);
+	smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+		      "capture gen=%" PRIu64 " target=%" PRIu64, cap->gen,
+		      target);
 	bal_body_init(&vb, s);
 	g_variant_builder_add(&vb, "{sv}", "gen",
 	                      g_variant_new_uint64(cap->gen));
@@ -286,8 +286,9 @@ static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 	g_variant_builder_add(&vb, "{sv}", "stop",
 			      g_variant_new_boolean(FALSE));
 	bal_send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
-	smig_info("JobId=%u StepId=%u captured gen=%" PRIu64 " reason=%s",
-		  s->job->id, s->step_id, cap->gen, cap->plan->reason);
+	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
+		   "captured gen=%" PRIu64 " reason=%s", cap->gen,
+		   cap->plan->reason);
 	if (s->req.every_ms)
 		s->next_periodic = bal_now_us() +
 				   (int64_t) s->req.every_ms * 1000;
@@ -349,10 +350,9 @@ static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 		bal_conn_send(from->conn, SMIG_MSG_HANDOFF,
 			      g_variant_builder_end(&vb));
 		cap->nhandoff++;
-		smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
-			     " hand-off of rank %u %s->%s", s->job->id,
-			     s->step_id, cap->gen, m->rank, from->node,
-			     to->node);
+		smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+			      "gen=%" PRIu64 " hand-off of rank %u %s->%s",
+			      cap->gen, m->rank, from->node, to->node);
 	}
 	if (!cap->nhandoff)
 		capture_relaunch(b, s);
@@ -402,9 +402,9 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 	g_free(node_of);
 	cap->hostfile = g_string_free(hf, FALSE);
 	cap->phase = PHASE_RELAUNCH;
-	smig_verbose("JobId=%u StepId=%u gen=%" PRIu64
-		     " complete, asking srun to relaunch", s->job->id,
-		     s->step_id, cap->gen);
+	smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+		      "gen=%" PRIu64 " complete, asking srun to relaunch",
+		      cap->gen);
 	bal_job_publish(b, s->job);
 	bal_state_sync(b);
 
@@ -435,8 +435,9 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	ranks = bal_plan_ranks(cap->plan);
 	from = bal_nodes_joined(s, cap->plan, false);
 	to = bal_nodes_joined(s, cap->plan, true);
-	smig_info("JobId=%u ranks=%s %s->%s gen=%" PRIu64 " reason=%s",
-		  j->id, ranks, from, to, gen, cap->plan->reason);
+	smig_cinfo(SMIG_CTX_JOB(j->id),
+		   "ranks=%s %s->%s gen=%" PRIu64 " reason=%s", ranks, from, to,
+		   gen, cap->plan->reason);
 	g_free(ranks);
 	g_free(from);
 	g_free(to);
@@ -500,8 +501,9 @@ static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s)
 
 	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
 				false, &err)) {
-		smig_error("JobId=%u gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
-			   j->id, cap->gen, err->message);
+		smig_cerror(SMIG_CTX_JOB(j->id),
+			    "gen=%" PRIu64 " captured for a job-scope move but not requeued: %s",
+			    cap->gen, err->message);
 		g_error_free(err);
 		bal_job_set_error(j, cap->gen, "requeue-failed", NULL);
 		bal_history_outcome(j, cap, "failed", "requeue-failed");
@@ -513,8 +515,9 @@ static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s)
 		return;
 	}
 	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
-	smig_info("JobId=%u requeued gen=%" PRIu64 " exclude=%s reason=%s",
-		  j->id, cap->gen, cap->requeue_exclude, cap->plan->reason);
+	smig_cinfo(SMIG_CTX_JOB(j->id),
+		   "requeued gen=%" PRIu64 " exclude=%s reason=%s", cap->gen,
+		   cap->requeue_exclude, cap->plan->reason);
 	j->moves++;
 	g_free(j->last_move);
 	j->last_move = g_strdup_printf("ranks=all;from=%s;to=requeue;reason=%s",
@@ -562,9 +565,9 @@ static void restore_check(bal_step_t *s)
 		return;
 	missing = restore_missing(s);
 	if (!missing[0]) {
-		smig_info("JobId=%u StepId=%u: all %u ranks past their restore of generation %" PRIu64 " (relaunch try %u)",
-			  s->job->id, s->step_id, s->ntasks, s->restore_gen,
-			  s->restore_try);
+		smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
+			   "all %u ranks past their restore of generation %" PRIu64 " (relaunch try %u)",
+			   s->ntasks, s->restore_gen, s->restore_try);
 		s->restore_deadline = 0;
 	}
 	g_free(missing);
@@ -608,12 +611,13 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 	GVariantBuilder vb;
 
 	s->restore_deadline = 0;
-	smig_error("JobId=%u StepId=%u: ranks %s not past their restore of generation %" PRIu64 " within MigrateRestoreTimeout=%s (relaunch try %u of %u): %s",
-		   j->id, s->step_id, missing, s->restore_gen, timeout,
-		   s->restore_try, b->conf->relaunch_tries,
-		   !s->srun ? "no srun to end the step" :
-		   final ? "srun ends the step" :
-		   "srun ends the step and starts it again");
+	smig_cerror(SMIG_CTX_STEP(j->id, s->step_id),
+		    "ranks %s not past their restore of generation %" PRIu64 " within MigrateRestoreTimeout=%s (relaunch try %u of %u): %s",
+		    missing, s->restore_gen, timeout, s->restore_try,
+		    b->conf->relaunch_tries,
+		    !s->srun ? "no srun to end the step" :
+		    final ? "srun ends the step" :
+		    "srun ends the step and starts it again");
 	bal_history_relaunch(j, s, missing,
 			     final ? "failed:restore-timeout" : "relaunched",
 			     g_strdup_printf("ranks %s not past their restore within %s (try %u of %u)",
@@ -680,8 +684,8 @@ void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		}
 		a->restored[i] = 1;
 	}
-	smig_debug("JobId=%u StepId=%u node=%s RESTORED gen=%" PRIu64 " ranks=%zu",
-		   s->job->id, s->step_id, a->node, gen, n);
+	smig_cdebug(SMIG_CTX_NODE(s->job->id, s->step_id, a->node),
+		    "RESTORED gen=%" PRIu64 " ranks=%zu", gen, n);
 	g_free(ranks);
 	restore_check(s);
 }
@@ -708,9 +712,9 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 		return false;
 	}
 	if (!s->cap || s->cap->gen != gen || s->cap->phase != phase) {
-		smig_debug("JobId=%u StepId=%u stale %s gen=%" PRIu64
-			   " rank=%u ignored", s->job->id, s->step_id,
-			   smig_msg_type_name(m->type), gen, *rank);
+		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+			    "stale %s gen=%" PRIu64 " rank=%u ignored",
+			    smig_msg_type_name(m->type), gen, *rank);
 		return false;
 	}
 	return true;
@@ -726,8 +730,8 @@ void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (!s || !rank_msg(b, c, m, s, PHASE_PREPARE, &rank) ||
 	    !bal_need_u64(b, c, m, s->job->id, "pause_at", &pause_at))
 		return;
-	smig_debug("JobId=%u StepId=%u COUNT rank=%u pause_at=%" PRIu64,
-		   s->job->id, s->step_id, rank, pause_at);
+	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+		    "COUNT rank=%u pause_at=%" PRIu64, rank, pause_at);
 	if (!s->cap->counted[rank]) {
 		s->cap->counted[rank] = 1;
 		s->cap->ncounted++;
@@ -759,9 +763,9 @@ static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 	smig_msg_get_str(m, "msg", &text);
 	if (status == 0)
 		return s;
-	smig_info("JobId=%u StepId=%u rank=%u %s gen=%" PRIu64
-		  " failed: status=%d %s", s->job->id, s->step_id, *rank,
-		  what, s->cap->gen, status, text);
+	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
+		   "rank=%u %s gen=%" PRIu64 " failed: status=%d %s", *rank,
+		   what, s->cap->gen, status, text);
 	r = g_strdup_printf("%u", *rank);
 	bal_capture_abort(b, s, reason, r);
 	g_free(r);
@@ -777,8 +781,7 @@ void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 
 	if (!s)
 		return;
-	smig_debug("JobId=%u StepId=%u DONE rank=%u", s->job->id, s->step_id,
-		   rank);
+	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id), "DONE rank=%u", rank);
 	if (!s->cap->done[rank]) {
 		s->cap->done[rank] = 1;
 		s->cap->ndone++;
@@ -797,8 +800,8 @@ void bal_on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (!s || s->cap->handed[rank])
 		return;
 	s->cap->handed[rank] = 1;
-	smig_debug("JobId=%u StepId=%u hand-off of rank %u done", s->job->id,
-		   s->step_id, rank);
+	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+		    "hand-off of rank %u done", rank);
 	if (--s->cap->nhandoff == 0)
 		capture_relaunch(b, s);
 }
@@ -812,8 +815,8 @@ void bal_on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
 		return;
 	if (!s->cap || s->cap->phase != PHASE_RELAUNCH || s->cap->gen != gen) {
-		smig_debug("JobId=%u StepId=%u stale RELAUNCH_ACK gen=%" PRIu64
-			   " ignored", s->job->id, s->step_id, gen);
+		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+			    "stale RELAUNCH_ACK gen=%" PRIu64 " ignored", gen);
 		return;
 	}
 	capture_commit(b, s);

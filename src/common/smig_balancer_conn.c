@@ -116,8 +116,9 @@ void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
 		cut = g_utf8_make_valid(reason, MAX_REASON);
 		reason = text = g_strdup_printf("%s... (%zu bytes)", cut, len);
 	}
-	smig_error("refused %s from uid=%u (%s) for JobId=%u: %s", what,
-		   msg->uid, c->peer, job_id, reason);
+	smig_cerror(job_id ? SMIG_CTX_JOB(job_id) : NULL,
+		    "refused %s from uid=%u (%s): %s", what, msg->uid, c->peer,
+		    reason);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string(what));
 	g_variant_builder_add(&vb, "{sv}", "reason",
@@ -243,9 +244,28 @@ void bal_conn_kill(bal_conn_t *c, const char *why)
 	}
 }
 
+/*
+ * conn_ctx - for a log line about a connection: the job, step and node it
+ * is registered for, if any
+ * IN  c   - the connection
+ * OUT ctx - storage for the context
+ * RET ctx, or NULL if c is not registered
+ */
+static const smig_log_ctx_t *conn_ctx(const bal_conn_t *c,
+				      smig_log_ctx_t *ctx)
+{
+	if (!c->step)
+		return NULL;
+	ctx->job_id = c->step->job->id;
+	ctx->step_id = c->step->step_id;
+	ctx->node = c->agent ? c->agent->node : NULL;
+	return ctx;
+}
+
 static void conn_recv(bal_conn_t *c)
 {
 	smig_balancer_t *b = c->b;
+	smig_log_ctx_t ctx;
 	int fd = c->fd;
 	guint old = c->in->len;
 	ssize_t n;
@@ -279,9 +299,9 @@ static void conn_recv(bal_conn_t *c)
 		if (!m && !err)
 			break;
 		if (!m) {
-			smig_error("connection %s (JobId=%u): bad message: %s",
-				   c->peer, c->step ? c->step->job->id : 0,
-				   err->message);
+			smig_cerror(conn_ctx(c, &ctx),
+				    "connection %s: bad message: %s", c->peer,
+				    err->message);
 			g_error_free(err);
 			bal_conn_kill(c, "bad message");
 			break;
@@ -301,14 +321,15 @@ static void conn_recv(bal_conn_t *c)
 static void conn_read(bal_conn_t *c)
 {
 	smig_balancer_t *b = c->b;
+	smig_log_ctx_t ctx;
 	guint before = c->in->len;
 
 	conn_recv(c);
 	b->in_total = b->in_total - before + c->in->len;
 	if (!c->dead && c->in->len && b->in_total > MAX_IN_TOTAL) {
-		smig_error("connection %s (JobId=%u): %zu bytes of incomplete messages held over all connections (at most %u): closing it",
-			   c->peer, c->step ? c->step->job->id : 0,
-			   b->in_total, MAX_IN_TOTAL);
+		smig_cerror(conn_ctx(c, &ctx),
+			    "connection %s: %zu bytes of incomplete messages held over all connections (at most %u): closing it",
+			    c->peer, b->in_total, MAX_IN_TOTAL);
 		bal_conn_kill(c, "input buffers full");
 		/* Its bytes stop counting now, not when it is reaped: else
 		 * every connection read before the reaper runs is over the

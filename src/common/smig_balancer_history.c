@@ -177,9 +177,10 @@ void bal_history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
 	}
 	g_free(j->skipped);
 	j->skipped = key;
-	smig_info("JobId=%u StepId=%u %s of ranks=%s from=%s skipped: reason=%s: %s",
-		  j->id, s->step_id, kind, ranks && ranks[0] ? ranks : "-",
-		  from && from[0] ? from : "-", reason, why);
+	smig_cinfo(SMIG_CTX_STEP(j->id, s->step_id),
+		   "%s of ranks=%s from=%s skipped: reason=%s: %s", kind,
+		   ranks && ranks[0] ? ranks : "-", from && from[0] ? from : "-",
+		   reason, why);
 	e = g_new0(bal_decision_t, 1);
 	e->id = ++j->hist_seq;
 	e->time = g_get_real_time();
@@ -220,9 +221,10 @@ void bal_history_measure(smig_balancer_t *b, bal_step_t *s)
 			return;
 		e->measuring = false;
 		e->measured = rate / e->rate_before - 1;
-		smig_verbose("JobId=%u gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
-			     j->id, e->gen, e->measured, rate,
-			     e->rate_before, e->predicted);
+		smig_cverbose(SMIG_CTX_JOB(j->id),
+			      "gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
+			      e->gen, e->measured, rate, e->rate_before,
+			      e->predicted);
 		bal_job_publish(b, j);
 		return;
 	}
@@ -286,9 +288,9 @@ void bal_job_advise(smig_balancer_t *b, bal_step_t *s, const smig_plan_t *plan,
 		return;
 	}
 	if (plan) {
-		smig_verbose("JobId=%u StepId=%u advise: %s (%s)", j->id,
-			     s->step_id, advice,
-			     plan->why ? plan->why : plan->text);
+		smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
+			      "advise: %s (%s)", advice,
+			      plan->why ? plan->why : plan->text);
 		bal_history_add(j, s, "advise", plan, 0, "advised");
 	}
 	g_free(j->advice);

@@ -29,8 +29,10 @@ void bal_step_node_health(const bal_step_t *s, smig_policy_node_t *nodes,
 			continue;
 		if (nodes[n].flags == SMIG_NODE_OK) {
 			health_only[n] = true;
-			smig_debug("JobId=%u: node %s health fail (%s): leaving it",
-				   s->job->id, s->nodes[n], why ? why : "");
+			smig_cdebug(SMIG_CTX_NODE(s->job->id, s->step_id,
+						  s->nodes[n]),
+				    "health fail (%s): leaving it",
+				    why ? why : "");
 		}
 		nodes[n].flags |= SMIG_NODE_FAIL;
 	}
@@ -90,18 +92,19 @@ static const char *job_scope_refusal(smig_balancer_t *b, const bal_step_t *s,
 	if (!b->ops.job_requeue)
 		return "no-spare";
 	if (bal_step_store_local(s)) {
-		smig_verbose("JobId=%u StepId=%u not requeued: MigrateImageStore=local keeps images on the nodes the job leaves",
-			     s->job->id, s->step_id);
+		smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+			      "not requeued: MigrateImageStore=local keeps images on the nodes the job leaves");
 		return "no-spare";
 	}
 	if (s->job->nsteps > 1) {
-		smig_verbose("JobId=%u StepId=%u not requeued: the job has %u migrating steps, a requeue would lose the others' progress",
-			     s->job->id, s->step_id, s->job->nsteps);
+		smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+			      "not requeued: the job has %u migrating steps, a requeue would lose the others' progress",
+			      s->job->nsteps);
 		return "no-spare";
 	}
 	if (!b->ops.job_requeue(b->ops.ctx, s->job->id, exclude, true, &err)) {
-		smig_verbose("JobId=%u StepId=%u not requeued: %s", s->job->id,
-			     s->step_id, err->message);
+		smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
+			      "not requeued: %s", err->message);
 		g_error_free(err);
 		return "no-requeue";
 	}
@@ -134,8 +137,8 @@ bool bal_job_scope_start(smig_balancer_t *b, bal_step_t *s,
 					       from, reason);
 
 		if (g_strcmp0(advice, j->advice))
-			smig_verbose("JobId=%u StepId=%u advise: %s", j->id,
-				     s->step_id, advice);
+			smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
+				      "advise: %s", advice);
 		g_free(j->advice);
 		j->advice = advice;
 		/* Forced: cleared once the nodes are fine again. */
@@ -208,8 +211,9 @@ bool bal_release_pass(smig_balancer_t *b)
 			continue;
 		}
 		if (!j->requeued || j->nsteps) {
-			smig_info("JobId=%u requeued: its steps are gone, restart from gen=%" PRIu64,
-				  j->id, j->last_good);
+			smig_cinfo(SMIG_CTX_JOB(j->id),
+				   "requeued: its steps are gone, restart from gen=%" PRIu64,
+				   j->last_good);
 			j->requeued = true;
 			j->released = false;
 			/* A back-off of the old run must not hold the new. */
@@ -219,8 +223,8 @@ bool bal_release_pass(smig_balancer_t *b)
 		if (rc == SMIG_RELEASE_WAIT) {
 			waiting = true;
 		} else if (!j->released) {
-			smig_info("JobId=%u released: may start again now",
-				  j->id);
+			smig_cinfo(SMIG_CTX_JOB(j->id),
+				   "released: may start again now");
 			j->released = true;
 		}
 	}

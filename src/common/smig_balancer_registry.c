@@ -86,7 +86,7 @@ void bal_job_publish(smig_balancer_t *b, bal_job_t *j)
 		g_free(line);
 		return;
 	}
-	smig_debug("JobId=%u state: %s", j->id, line);
+	smig_cdebug(SMIG_CTX_JOB(j->id), "state: %s", line);
 	if (b->ops.job_publish)
 		b->ops.job_publish(b->ops.ctx, j->id, line);
 	g_free(j->published);
@@ -159,7 +159,7 @@ void bal_step_remove(smig_balancer_t *b, bal_step_t *s)
 			a->conn->agent = NULL;
 		}
 	}
-	smig_debug("JobId=%u StepId=%u forgotten", s->job->id, s->step_id);
+	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id), "forgotten");
 	s->job->nsteps--;
 	g_hash_table_remove(b->steps, &s->key);
 }
@@ -481,8 +481,8 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		char *bad = NULL;
 
 		if (a->conn && !step_index_agent(s, a, &bad)) {
-			smig_error("JobId=%u StepId=%u agent %s: %s", job_id,
-				   step_id, a->conn->peer, bad);
+			smig_cerror(SMIG_CTX_STEP(job_id, step_id),
+				    "agent %s: %s", a->conn->peer, bad);
 			g_free(bad);
 			bal_conn_kill(a->conn, "inconsistent registration");
 		}
@@ -499,9 +499,9 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		g_clear_pointer(&j->advice, g_free);
 		bal_restore_watch(b, s, restored, m);
 	}
-	smig_verbose("JobId=%u StepId=%u registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
-		     job_id, step_id, c->peer, m->uid, request, ntasks,
-		     alloc_nodes, restored);
+	smig_cverbose(SMIG_CTX_STEP(job_id, step_id),
+		      "registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
+		      c->peer, m->uid, request, ntasks, alloc_nodes, restored);
 	bal_job_publish(b, j);
 	return;
 refuse:
@@ -533,7 +533,7 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 				     cut ? cut : error, cut ? "..." : "");
 	GVariantBuilder vb;
 
-	smig_error("JobId=%u StepId=%u %s", j->id, step_id, text);
+	smig_cerror(SMIG_CTX_STEP(j->id, step_id), "%s", text);
 	bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
 			  rtext);
 	bal_job_publish(b, j);
@@ -654,8 +654,8 @@ void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	c->role = ROLE_AGENT;
 	c->step = s;
 	c->agent = a;
-	smig_verbose("JobId=%u StepId=%u agent %s node=%s uid=%u ranks=%zu",
-		     job_id, step_id, c->peer, node, m->uid, nranks);
+	smig_cverbose(SMIG_CTX_NODE(job_id, step_id, node),
+		      "agent %s uid=%u ranks=%zu", c->peer, m->uid, nranks);
 	goto out;
 refuse:
 	bal_send_refused(b, c, m, job_id, why);
@@ -718,8 +718,8 @@ void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (!s)
 		return;
 	smig_msg_get_i32(m, "status", &status);
-	smig_debug("JobId=%u StepId=%u BYE from %s status=%d", s->job->id,
-		   s->step_id, c->peer, status);
+	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+		    "BYE from %s status=%d", c->peer, status);
 	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	bal_conn_kill(c, NULL);
@@ -735,9 +735,9 @@ static void step_agent_gone(bal_step_t *s, const char *node, uint64_t gen)
 {
 	GVariantBuilder vb;
 
-	smig_info("JobId=%u StepId=%u node=%s: agent gone without BYE (its slurmstepd died): %s",
-		  s->job->id, s->step_id, node,
-		  s->srun ? "srun ends the step" : "no srun to end the step");
+	smig_cinfo(SMIG_CTX_NODE(s->job->id, s->step_id, node),
+		   "agent gone without BYE (its slurmstepd died): %s",
+		   s->srun ? "srun ends the step" : "no srun to end the step");
 	if (!s->srun)
 		return;
 	bal_body_init(&vb, s);

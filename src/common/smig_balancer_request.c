@@ -295,12 +295,13 @@ static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	plan = NULL;
 	started = g_strdup_printf("StepId=%u:gen=%" PRIu64, s->step_id,
 				  s->cap->gen);
-	smig_info("JobId=%u %s requested by uid=%u: %s %s", j->id, what,
-		  m->uid, started, text);
+	smig_cinfo(SMIG_CTX_JOB(j->id), "%s requested by uid=%u: %s %s", what,
+		   m->uid, started, text);
 reply:
 	if (status)
-		smig_verbose("JobId=%u %s requested by uid=%u: no move: %s",
-			     j->id, what, m->uid, why);
+		smig_cverbose(SMIG_CTX_JOB(j->id),
+			      "%s requested by uid=%u: no move: %s", what,
+			      m->uid, why);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
 	g_variant_builder_add(&vb, "{sv}", "status",
@@ -389,9 +390,10 @@ void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				       started->len ? "," : "", s->step_id,
 				       s->cap->gen);
 	}
-	smig_info("JobId=%u capture requested by uid=%u: started %s%s%s",
-		  job_id, m->uid, started->len ? started->str : "none",
-		  busy->len ? ", busy steps " : "", busy->str);
+	smig_cinfo(SMIG_CTX_JOB(job_id),
+		   "capture requested by uid=%u: started %s%s%s", m->uid,
+		   started->len ? started->str : "none",
+		   busy->len ? ", busy steps " : "", busy->str);
 	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(job_id));
 	g_variant_builder_add(&vb, "{sv}", "status",

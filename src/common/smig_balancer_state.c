@@ -234,9 +234,9 @@ static void state_restore_capture(smig_balancer_t *b, bal_job_t *j,
 	bal_job_set_error(j, gen, "balancer-restart", NULL);
 	j->retry_after = bal_now_us() + (int64_t) b->conf->retry_interval_ms *
 			 1000;
-	smig_info("JobId=%u StepId=%u capture gen=%" PRIu64
-		  " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
-		  j->id, step, gen, phase);
+	smig_cinfo(SMIG_CTX_STEP(j->id, step),
+		   "capture gen=%" PRIu64 " was in phase %s when the balancer stopped: abandoned, the ranks resumed where they were",
+		   gen, phase);
 	g_variant_dict_clear(&d);
 }
 

@@ -102,9 +102,9 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 		g_error_free(err);
 	} else {
 		smig_decide_adjust(d, params, plan);
-		smig_debug("JobId=%u StepId=%u decide: %s remaining=%.0fs: %s: %s",
-			   j->id, s->step_id, d->text, in.remaining,
-			   plan->text, plan->why);
+		smig_cdebug(SMIG_CTX_STEP(j->id, s->step_id),
+			    "decide: %s remaining=%.0fs: %s: %s", d->text,
+			    in.remaining, plan->text, plan->why);
 	}
 out:
 	smig_decide_free(d);
@@ -143,8 +143,8 @@ static void step_balance(smig_balancer_t *b, bal_step_t *s, int64_t now)
 	}
 	plan = bal_step_plan_balance(b, s, &params, now, &why);
 	if (!plan) {
-		smig_debug("JobId=%u StepId=%u no balancing decision: %s",
-			   j->id, s->step_id, why);
+		smig_cdebug(SMIG_CTX_STEP(j->id, s->step_id),
+			    "no balancing decision: %s", why);
 		g_free(why);
 		/* No decision on stale or missing samples: no advice. */
 		if (j->advice && s->req.mode == SMIG_MODE_ADVISE)
@@ -181,8 +181,8 @@ static void step_balance(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		smig_plan_free(plan);
 		return;
 	}
-	smig_verbose("JobId=%u StepId=%u balance: %s (%s)", j->id, s->step_id,
-		     plan->text, plan->why);
+	smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id), "balance: %s (%s)",
+		      plan->text, plan->why);
 	g_clear_pointer(&j->skipped, g_free);
 	bal_capture_start_kind(b, s, plan, "auto", false);
 }
@@ -242,8 +242,8 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
 				    &err);
 	if (!plan) {
-		smig_verbose("JobId=%u StepId=%u cannot evacuate: %s", j->id,
-			     s->step_id, err->message);
+		smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
+			      "cannot evacuate: %s", err->message);
 		why = g_strdup_printf("no room in the allocation (%s)",
 				      err->message);
 		g_error_free(err);
@@ -330,8 +330,9 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		nodes[n].slots = s->slots[n];
 		if (!b->ops.node_flags(b->ops.ctx, s->nodes[n],
 				       &nodes[n].flags)) {
-			smig_debug("JobId=%u: node %s unknown to the host",
-				   j->id, s->nodes[n]);
+			smig_cdebug(SMIG_CTX_NODE(j->id, s->step_id,
+						  s->nodes[n]),
+				    "unknown to the host");
 			unknown = true;
 		}
 	}
@@ -422,7 +423,7 @@ gboolean bal_poll_timer(gpointer data)
 				bal_job_publish(b, j);
 			continue;
 		}
-		smig_debug("JobId=%u ended, state dropped", j->id);
+		smig_cdebug(SMIG_CTX_JOB(j->id), "ended, state dropped");
 		g_hash_table_iter_remove(&it);
 		forgot = true;
 	}
@@ -512,8 +513,8 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (interval)
 		j->sample_ms = interval;
 	if (!smig_metrics_add_node(j->metrics, &ns, &err)) {
-		smig_error("JobId=%u StepId=%u SAMPLE from node=%s skipped: %s",
-			   j->id, s->step_id, ns.node, err->message);
+		smig_cerror(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+			    "SAMPLE skipped: %s", err->message);
 		g_clear_error(&err);
 		goto out;
 	}
@@ -526,13 +527,14 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			if (c->agent->ranks[k] == ranks[i])
 				break;
 		if (k == c->agent->nranks) {
-			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: rank=%u is not on that node, skipped",
-				   j->id, s->step_id, ns.node, ranks[i]);
+			smig_cerror(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+				    "SAMPLE: rank=%u is not on that node, skipped",
+				    ranks[i]);
 			continue;
 		}
 		if (!smig_metrics_add_rank(j->metrics, ns.node, &rs, &err)) {
-			smig_error("JobId=%u StepId=%u SAMPLE from node=%s skipped: %s",
-				   j->id, s->step_id, ns.node, err->message);
+			smig_cerror(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+				    "SAMPLE skipped: %s", err->message);
 			g_clear_error(&err);
 		}
 	}
@@ -551,14 +553,15 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			if (c->agent->ranks[k] == ps.src)
 				break;
 		if (k == c->agent->nranks) {
-			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: pair %u->%u: rank %u is not on that node, skipped",
-				   j->id, s->step_id, ns.node, ps.src, ps.dst,
-				   ps.src);
+			smig_cerror(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+				    "SAMPLE: pair %u->%u: rank %u is not on that node, skipped",
+				    ps.src, ps.dst, ps.src);
 			continue;
 		}
 		if (!smig_metrics_set_pair(j->metrics, &ps, &err)) {
-			smig_error("JobId=%u StepId=%u SAMPLE from node=%s: %s; rest of its pairs skipped",
-				   j->id, s->step_id, ns.node, err->message);
+			smig_cerror(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+				    "SAMPLE: %s; rest of its pairs skipped",
+				    err->message);
 			g_clear_error(&err);
 			break;
 		}
@@ -569,8 +572,8 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	j->samples++;
 	if (!s->first_sample)
 		s->first_sample = c->agent->last_sample;
-	smig_debug("JobId=%u StepId=%u SAMPLE node=%s ranks=%zu", j->id,
-		   s->step_id, ns.node, nranks);
+	smig_cdebug(SMIG_CTX_NODE(j->id, s->step_id, ns.node),
+		    "SAMPLE ranks=%zu", nranks);
 	/* The summary walks every rank of the job: once per poll, not once
 	 * per SAMPLE (a job's agents all send within one interval). */
 	j->samples_new = true;

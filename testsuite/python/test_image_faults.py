@@ -341,7 +341,7 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         # manifest; SystemComment names the last one tried (the step may
         # have ended during it).
         failed = [int(g) for g in re.findall(
-            rf"JobId={case.job} StepId=\d+ capture aborted gen=(\d+) "
+            rf"JobId={case.job} StepId=\d+: capture aborted gen=(\d+) "
             r"reason=capture-failed", c.read_log(c.balancer_log))]
         assert failed and min(failed) > last, failed
         assert not set(failed) & set(gens), (failed, gens)
@@ -357,7 +357,7 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}
         assert "slurmctld/migrate" not in step2
         ctld = c.read_log(c.balancer_log)
-        assert re.search(rf"JobId={case.job} StepId=\d+ capture aborted gen=\d+ "
+        assert re.search(rf"JobId={case.job} StepId=\d+: capture aborted gen=\d+ "
                          r"reason=capture-failed", ctld), \
             "the balancer's log has no capture-failed line for the job"
     except BaseException:
