@@ -12,7 +12,6 @@
 #include "smig_config.h"
 
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <glib.h>
 

@@ -13,7 +13,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <glib.h>
 
 #include "smig_balancer_int.h"

@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <glib.h>
 
 #include "smig_balancer.h"

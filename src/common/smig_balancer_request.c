@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <glib.h>
 
 #include "smig_balancer_int.h"
