@@ -23,6 +23,16 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_policy_engine_int.h \
 	src/common/smig_topology.c src/common/smig_topology.h \
 	src/common/smig_balancer.c src/common/smig_balancer.h \
+	src/common/smig_balancer_int.h \
+	src/common/smig_balancer_poller.c \
+	src/common/smig_balancer_conn.c \
+	src/common/smig_balancer_registry.c \
+	src/common/smig_balancer_capture.c \
+	src/common/smig_balancer_history.c \
+	src/common/smig_balancer_jobscope.c \
+	src/common/smig_balancer_trigger.c \
+	src/common/smig_balancer_request.c \
+	src/common/smig_balancer_state.c \
 	src/common/smig_hostlist.c src/common/smig_hostlist.h \
 	src/common/smig_metrics.c src/common/smig_metrics.h \
 	src/common/smig_decide.c src/common/smig_decide.h \

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "smig_agent.h"
+#include "smig_error.h"
 #include "smig_log.h"
 
 struct smig_agent {
@@ -488,6 +489,14 @@ void smig_agent_read(smig_agent_t *a)
 		return;
 	msg = smig_wire_recv(a->fd, a->auth, SMIG_AGENT_RECV_TIMEOUT_MS,
 			     &err);
+	if (!msg && g_error_matches(err, SMIG_ERROR, SMIG_ERROR_SCHEMA)) {
+		/* The balancer's bug or another version: this one message is
+		 * dropped, the connection and any capture go on. */
+		smig_cerror(CTX(a), "message from the balancer ignored: %s",
+			    err->message);
+		g_error_free(err);
+		return;
+	}
 	if (!msg) {
 		lost_connection(a, err->message);
 		g_error_free(err);

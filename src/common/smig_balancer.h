@@ -7,9 +7,9 @@
  * tracks the steps that asked for migration (srun and node agents register),
  * polls node states through its host, runs the capture protocol and tells
  * srun where to relaunch. It publishes each job's one-line state through its
- * host (slurmctld: the job's SystemComment). The protocol is in
- * doc/design.md. Its host is the slurmctld plugin today; a standalone daemon
- * can host it on Slurm releases without SlurmctldPlugstack.
+ * host (smigd: a segment of the job's AdminComment). The protocol is in
+ * doc/design.md. Its host is smigd (src/smigd), which backs these
+ * operations with libslurm's public API.
  */
 #ifndef SMIG_BALANCER_H
 #define SMIG_BALANCER_H
@@ -48,7 +48,7 @@ typedef struct smig_host_ops {
 	bool (*job_owner)(void *ctx, uint32_t job_id, uint32_t *uid);
 	/*
 	 * job_publish - the job's one-line migration state for people
-	 * (borrowed text; slurmctld stores a copy as SystemComment)
+	 * (borrowed text; smigd stores a copy in AdminComment)
 	 */
 	void (*job_publish)(void *ctx, uint32_t job_id, const char *text);
 	/*

@@ -18,6 +18,8 @@ typedef enum {
 	SMIG_ERROR_IO,		/* system call failed */
 	SMIG_ERROR_POLICY,	/* no plan possible */
 	SMIG_ERROR_STATE,	/* request out of order */
+	SMIG_ERROR_SCHEMA,	/* a whole message breaks its schema (the stream
+				 * is intact: the next frame can be read) */
 } smig_error_code_t;
 
 GQuark smig_error_quark(void);

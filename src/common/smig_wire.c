@@ -538,7 +538,7 @@ static bool read_full(int fd, uint8_t *buf, size_t len, size_t already,
  * IN timeout_ms - for the whole frame; -1 waits forever
  * RET new message, caller frees with smig_msg_free(); NULL on error,
  *     timeout (SMIG_ERROR_IO, "timed out") or end of stream
- *     (SMIG_ERROR_IO, "connection closed"); NULL with SMIG_ERROR_WIRE
+ *     (SMIG_ERROR_IO, "connection closed"); NULL with SMIG_ERROR_SCHEMA
  *     "TYPE: field KEY ..." when the frame was good but its body breaks
  *     the schema (the frame is consumed: the stream can go on)
  */
@@ -582,8 +582,11 @@ smig_msg_t *smig_wire_recv(int fd, smig_auth_t *auth, int timeout_ms,
 		return NULL;
 	}
 	/* Receivers read fields by the schema: nothing else gets to them. */
-	if (!smig_msgs_check(msg, error))
+	if (!smig_msgs_check(msg, &err)) {
 		g_clear_pointer(&msg, smig_msg_free);
+		err->code = SMIG_ERROR_SCHEMA;
+		g_propagate_error(error, err);
+	}
 	return msg;
 }
 

@@ -171,7 +171,7 @@ def test_fault_ctld_restart_capture(cluster, needs_plugins, reference):
         f"the step was relaunched: the old placement was expected:\n{text}"
     assert not re.search(STOPPING_RE, text, re.M), text
     log = c.read_log(c.balancer_log)
-    assert re.search(rf"JobId={job} StepId=\d+ capture gen=2 was in phase "
+    assert re.search(rf"JobId={job} StepId=\d+: capture gen=2 was in phase "
                      r"(prepare|capture) when the balancer stopped: abandoned",
                      log), \
         f"smigd stopped after generation 2 completed ({away:.1f}s away)?"

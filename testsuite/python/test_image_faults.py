@@ -344,7 +344,7 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         # manifest; SystemComment names the last one tried (the step may
         # have ended during it).
         failed = [int(g) for g in re.findall(
-            rf"JobId={case.job} StepId=\d+ capture aborted gen=(\d+) "
+            rf"JobId={case.job} StepId=\d+: capture aborted gen=(\d+) "
             r"reason=capture-failed", c.read_log(c.balancer_log))]
         assert failed and min(failed) > last, failed
         assert not set(failed) & set(gens), (failed, gens)
@@ -359,7 +359,7 @@ def test_fault_store_full(cluster, needs_plugins, reference):
         step2 = case.finish(reference)
         assert restored_iters(step2) == {image_iter(image(c, case.job, 0, last))}
         ctld = c.read_log(c.balancer_log)
-        assert re.search(rf"JobId={case.job} StepId=\d+ capture aborted gen=\d+ "
+        assert re.search(rf"JobId={case.job} StepId=\d+: capture aborted gen=\d+ "
                          r"reason=capture-failed", ctld), \
             "the balancer's log has no capture-failed line for the job"
     except BaseException:

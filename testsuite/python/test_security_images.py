@@ -214,10 +214,14 @@ def test_security_job_dir_replaced_while_running(cluster, needs_plugins):
                          r"point \d+ failed: " + want +
                          r" \(nothing written through it\)$", text, re.M), \
             f"no refusal in the job's output:\n{text}"
-        assert sec.wait_log(c, c.balancer_log, rf"JobId={job} StepId=0 "
+        assert sec.wait_log(c, c.balancer_log, rf"JobId={job} StepId=0: "
                             r"rank=[01] capture gen=1 failed: status=-\d+ " +
                             want), "no refusal in the balancer's log"
-        comment = cl.migration_state(c, job, None)
+        # smigd writes AdminComment from its own flush, rate limited: wait
+        # for the error to be published, then check what it says.
+        comment = cl.repeat_until(lambda: cl.migration_state(c, job, None),
+                                  lambda s: "last_error=" in (s or ""),
+                                  timeout=20)
         assert re.search(r"last_error=gen=1;reason=capture-failed;"
                          r"ranks=[01,]+$", comment or ""), comment
     finally:

@@ -62,7 +62,7 @@ def test_security_unauthenticated_frame(cluster, victim):
     assert r.rc == 0, str(r)
     assert r.stdout.startswith("CLOSED"), str(r)
     m = sec.wait_log(c, c.balancer_log,
-                     r"connection \S+ \(JobId=0\): bad message: .*munge.*$")
+                     r"connection \S+: bad message: .*munge.*$")
     assert m, "no log line for the forged frame:\n" + \
         c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)
@@ -87,7 +87,7 @@ def test_security_replayed_frame(cluster, victim, tmp_path):
     assert r.rc == 0, str(r)
     assert r.stdout.startswith("CLOSED"), str(r)
     m = sec.wait_log(c, c.balancer_log,
-                     r"connection \S+ \(JobId=0\): bad message: .*[Rr]eplay.*$")
+                     r"connection \S+: bad message: .*[Rr]eplay.*$")
     assert m, "no log line for the replayed frame:\n" + \
         c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)
@@ -198,8 +198,8 @@ def test_security_other_user(cluster, victim, own_job, attack):
     assert re.fullmatch(rf"REFUSED what={what} reason={reason}", lines[0]), \
         f"not refused by the check for {attack} ({reason}):\n{r}"
     m = sec.wait_log(c, c.balancer_log,
-                     rf"refused {what} from uid={sec.uid_of(user2)} "
-                     rf"\(\S+\) for JobId={job}: {reason}$")
+                     rf"JobId={job}: refused {what} from "
+                     rf"uid={sec.uid_of(user2)} \(\S+\): {reason}$")
     assert m, f"no log line for {what} from {user2}:\n" + \
         c.read_log(c.balancer_log)[-3000:]
     unharmed(c, job, out, before, it)

@@ -131,7 +131,11 @@ static GVariant *host_sample(void *p)
 {
 	host_t *h = p;
 
-	return g_variant_new_parsed("{'job': <%u>, 'n': <%u>}", JOB,
+	/* What the schema requires, and a count to tell samples apart. */
+	return g_variant_new_parsed("{'job': <%u>, 'step': <%u>, "
+				    "'ranks': <@au []>, 'cpu': <@ad []>, "
+				    "'delay': <@ad []>, 'rss': <@at []>, "
+				    "'iters': <@ad []>, 'n': <%u>}", JOB, STEP,
 				    ++h->nsamples);
 }
 

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * smig_balancer_request.c - what people ask through the smig CLI:
+ * REQUEST (capture, move, rebalance) and QUERY
+ */
+#include "smig_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <glib.h>
+
+#include "smig_balancer_int.h"
+
+/*
+ * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
+ * OUT ranks - caller-owned array of uint32_t, appended in the given order
+ * RET NULL, or a reason naming the value (caller g_free()s)
+ */
+static char *parse_rank_list(const char *text, uint32_t ntasks, GArray *ranks)
+{
+	guint8 *seen = g_new0(guint8, ntasks);
+	const char *p = text;
+	char *why = NULL;
+
+	while (!why) {
+		guint64 lo, hi;
+		char *end;
+
+		if (!g_ascii_isdigit(*p))
+			goto syntax;
+		lo = hi = g_ascii_strtoull(p, &end, 10);
+		p = end;
+		if (*p == '-') {
+			if (!g_ascii_isdigit(*++p))
+				goto syntax;
+			hi = g_ascii_strtoull(p, &end, 10);
+			p = end;
+		}
+		if (hi < lo)
+			goto syntax;
+		if (hi >= ntasks) {
+			why = g_strdup_printf("ranks=%.64s: rank %" G_GUINT64_FORMAT
+					      " does not exist (the step has ranks 0-%u)",
+					      text, hi, ntasks - 1);
+			break;
+		}
+		for (uint32_t r = (uint32_t) lo; r <= (uint32_t) hi; r++) {
+			if (seen[r]) {
+				why = g_strdup_printf("ranks=%.64s: rank %u given twice",
+						      text, r);
+				break;
+			}
+			seen[r] = 1;
+			g_array_append_val(ranks, r);
+		}
+		if (!*p)
+			break;
+		if (*p++ != ',')
+			goto syntax;
+	}
+	g_free(seen);
+	return why;
+syntax:
+	g_free(seen);
+	return g_strdup_printf("ranks=%.64s: not a rank list (examples: 2,3 or 2-3)",
+			       text);
+}
+
+/*
+ * request_step - the step a move or rebalance request is for: the one
+ * given, else the job's only step that is registered and not ending
+ * RET the step, or NULL with *why set (caller g_free()s)
+ */
+static bal_step_t *request_step(smig_balancer_t *b, bal_job_t *j,
+				uint32_t step_id, char **why)
+{
+	bal_step_t *found = NULL;
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	if (step_id != UINT32_MAX) {
+		found = bal_step_find(b, j->id, step_id);
+		if (!found || !found->registered) {
+			*why = g_strdup_printf("step=%u: no step %u of JobId=%u runs with --migrate",
+					       step_id, step_id, j->id);
+			return NULL;
+		}
+		return found;
+	}
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		bal_step_t *s = v;
+
+		if (s->job != j || !s->registered || s->committed)
+			continue;
+		found = s;
+		n++;
+	}
+	if (n == 1)
+		return found;
+	*why = n ? g_strdup_printf("JobId=%u has %u steps with --migrate: give step",
+				   j->id, n) :
+		   g_strdup_printf("JobId=%u has no running step with --migrate",
+				   j->id);
+	return NULL;
+}
+
+/*
+ * request_busy - why a step cannot start a move now (a capture or move in
+ * progress, srun or agents not all connected), or NULL
+ * RET static string or NULL
+ */
+static const char *request_busy(bal_step_t *s)
+{
+	if (s->cap)
+		return "a capture or move is in progress";
+	if (s->committed)
+		return "the step is ending for a move";
+	if (!s->srun)
+		return "srun is not connected";
+	if (!bal_step_map_complete(s))
+		return "not every rank's agent has registered yet";
+	if (!bal_step_ready(s))
+		return "not every rank is past smig_register() yet";
+	return NULL;
+}
+
+static gint cmp_move_rank(gconstpointer a, gconstpointer b)
+{
+	uint32_t x = ((const smig_policy_move_t *) a)->rank;
+	uint32_t y = ((const smig_policy_move_t *) b)->rank;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * plan_request_move - check a requested move of ranks to one node of the
+ * step's allocation and make its plan (reason "request")
+ * IN  ranks_text, to - the request's values (borrowed)
+ * OUT why - the reason for a refusal, naming field and value; caller
+ *           g_free()s
+ * RET new plan, caller frees with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_move(smig_balancer_t *b, bal_step_t *s,
+				      const char *ranks_text,
+				      const char *to, char **why)
+{
+	GArray *ranks = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	smig_plan_t *plan = NULL;
+	uint32_t dst = UINT32_MAX, flags = 0, used = 0;
+
+	if ((*why = parse_rank_list(ranks_text, s->ntasks, ranks)))
+		goto out;
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		if (!strcmp(s->nodes[n], to))
+			dst = n;
+	if (dst == UINT32_MAX) {
+		*why = g_strdup_printf("to=%.64s: not a node of the job's allocation",
+				       to);
+		goto out;
+	}
+	if (!b->ops.node_flags(b->ops.ctx, to, &flags) ||
+	    flags != SMIG_NODE_OK) {
+		*why = g_strdup_printf("to=%s: node is %s, not usable", to,
+				       smig_node_flags_reason(flags));
+		goto out;
+	}
+	if (bal_step_store_local(s) && !bal_step_agent_on(s, dst)) {
+		*why = g_strdup_printf("to=%s: MigrateImageStore=local and the step has no agent there to receive images",
+				       to);
+		goto out;
+	}
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (s->rank_agent[r]->node_idx == dst)
+			used++;
+	for (guint i = 0; i < ranks->len; i++) {
+		uint32_t r = g_array_index(ranks, uint32_t, i);
+
+		if (s->rank_agent[r]->node_idx == dst) {
+			*why = g_strdup_printf("ranks=%.64s: rank %u already runs on %s",
+					       ranks_text, r, to);
+			goto out;
+		}
+	}
+	if (used + ranks->len > s->slots[dst]) {
+		*why = g_strdup_printf("to=%s: %u free slots for %u ranks",
+				       to, s->slots[dst] - MIN(used, s->slots[dst]),
+				       ranks->len);
+		goto out;
+	}
+	if (s->req.max_moves && s->job->moves >= s->req.max_moves) {
+		*why = g_strdup_printf("max-moves=%u of the step reached",
+				       s->req.max_moves);
+		goto out;
+	}
+	plan = bal_plan_stay("request");
+	for (guint i = 0; i < ranks->len; i++) {
+		smig_policy_move_t mv = {
+			.rank = g_array_index(ranks, uint32_t, i),
+			.to = dst,
+		};
+
+		mv.from = s->rank_agent[mv.rank]->node_idx;
+		g_array_append_val(plan->moves, mv);
+	}
+	g_array_sort(plan->moves, cmp_move_rank);
+	g_free(plan->text);
+	plan->text = bal_plan_move_text(s, plan);
+out:
+	g_array_free(ranks, TRUE);
+	return plan;
+}
+
+/*
+ * plan_request_rebalance - the policy engine's plan for a step now, as
+ * step_balance() makes it but without hysteresis and cooldown (a person
+ * asked); the samples, slots, min_gain and max-moves still count
+ * OUT why - why no decision is possible (too few or stale samples, a node
+ *           unknown to the host), caller g_free()s
+ * RET new plan (empty: nothing gains, plan->why says why), caller frees
+ *     with smig_plan_free(); NULL with *why set
+ */
+static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, bal_step_t *s,
+					   char **why)
+{
+	smig_policy_params_t params;
+	bal_job_t *j = s->job;
+
+	smig_policy_params_init(&params);
+	params.hysteresis = 0;
+	if (s->req.max_moves) {
+		if (j->moves >= s->req.max_moves) {
+			*why = g_strdup_printf("max-moves=%u of the step reached",
+					       s->req.max_moves);
+			return NULL;
+		}
+		params.max_moves = s->req.max_moves - j->moves;
+	}
+	return bal_step_plan_balance(b, s, &params, bal_now_us(), why);
+}
+
+/*
+ * request_move - REQUEST what=move (ranks, to) or what=rebalance of one
+ * step: refused with a reason naming the field and value, or REPLY status
+ * 0 with the generation started and the move, -EBUSY with why the step
+ * cannot move now, -ENODATA (rebalance) when no plan would gain, with why.
+ */
+static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+			 bal_job_t *j, uint32_t step_id, const char *what)
+{
+	bool move = !strcmp(what, "move");
+	const char *ranks = NULL, *to = NULL, *busy;
+	smig_plan_t *plan = NULL;
+	char *why = NULL, *text = NULL, *started = NULL;
+	int32_t status = 0;
+	GVariantBuilder vb;
+	bal_step_t *s;
+
+	if (move && (!bal_need_str(b, c, m, j->id, "ranks", &ranks) ||
+		     !bal_need_str(b, c, m, j->id, "to", &to)))
+		return;
+	if (!(s = request_step(b, j, step_id, &why)))
+		goto refuse;
+	if (s->req.mode == SMIG_MODE_ADVISE || s->req.mode == SMIG_MODE_OFF) {
+		why = g_strdup_printf("mode=%s: StepId=%u never moves",
+				      smig_mode_name(s->req.mode), s->step_id);
+		goto refuse;
+	}
+	if ((busy = request_busy(s))) {
+		status = -EBUSY;
+		why = g_strdup_printf("StepId=%u: %s", s->step_id, busy);
+		goto reply;
+	}
+	if (move && !(plan = plan_request_move(b, s, ranks, to, &why)))
+		goto refuse;
+	if (!move && !(plan = plan_request_rebalance(b, s, &why))) {
+		/* Not the requester's fault: say so in the reply. */
+		status = -ENODATA;
+		text = why;
+		why = g_strdup_printf("no decision possible: %s", text);
+		g_clear_pointer(&text, g_free);
+		goto reply;
+	}
+	if (!plan->moves->len) {
+		status = -ENODATA;
+		why = g_strdup(plan->why ? plan->why : "no move would gain");
+		goto reply;
+	}
+	why = g_strdup(plan->why ? plan->why : "");
+	text = bal_plan_move_text(s, plan);
+	bal_capture_start(b, s, plan);
+	plan = NULL;
+	started = g_strdup_printf("StepId=%u:gen=%" PRIu64, s->step_id,
+				  s->cap->gen);
+	smig_cinfo(SMIG_CTX_JOB(j->id), "%s requested by uid=%u: %s %s", what,
+		   m->uid, started, text);
+reply:
+	if (status)
+		smig_cverbose(SMIG_CTX_JOB(j->id),
+			      "%s requested by uid=%u: no move: %s", what,
+			      m->uid, why);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(status));
+	g_variant_builder_add(&vb, "{sv}", "started",
+			      g_variant_new_string(started ? started : ""));
+	g_variant_builder_add(&vb, "{sv}", "move",
+			      g_variant_new_string(text ? text : ""));
+	g_variant_builder_add(&vb, "{sv}", "why",
+			      g_variant_new_string(why ? why : ""));
+	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	goto out;
+refuse:
+	bal_send_refused(b, c, m, j->id, why);
+out:
+	smig_plan_free(plan);
+	g_free(why);
+	g_free(text);
+	g_free(started);
+}
+
+/*
+ * REQUEST(job, what=capture[, step]): a capture for later, now, of every
+ * registered step of the job (or the one given) that has no capture in
+ * progress. REQUEST(job, what=move, ranks, to[, step]): the ranks move to
+ * node to (a capture with a move plan, reason "request").
+ * REQUEST(job, what=rebalance[, step]): the policy engine decides now,
+ * without hysteresis and cooldown; a plan that gains starts as a move.
+ * Owner, root or SlurmUser. REPLY says which generations started; the
+ * requester follows them with QUERY (gen= of the state line, history).
+ */
+void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	GVariantBuilder vb;
+	GString *started = g_string_new(NULL), *busy = g_string_new(NULL);
+	uint32_t job_id, step_id = UINT32_MAX;
+	const char *what;
+	GHashTableIter it;
+	gpointer v;
+	char *why;
+	bal_job_t *j;
+
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
+	    !bal_need_str(b, c, m, job_id, "what", &what))
+		goto out;
+	smig_msg_get_u32(m, "step", &step_id);
+	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
+	if (!j) {
+		bal_send_refused(b, c, m, job_id,
+				 "job not known to the balancer (no step with --migrate is running)");
+		goto out;
+	}
+	if (!bal_uid_may(b, m->uid, j->uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, j->uid);
+		bal_send_refused(b, c, m, job_id, why);
+		g_free(why);
+		goto out;
+	}
+	if (!strcmp(what, "move") || !strcmp(what, "rebalance")) {
+		request_move(b, c, m, j, step_id, what);
+		goto out;
+	}
+	if (strcmp(what, "capture")) {
+		why = g_strdup_printf("what=%.64s: not a request the balancer knows (capture, move, rebalance)",
+				      what);
+		bal_send_refused(b, c, m, job_id, why);
+		g_free(why);
+		goto out;
+	}
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		bal_step_t *s = v;
+
+		if (s->job != j ||
+		    (step_id != UINT32_MAX && s->step_id != step_id))
+			continue;
+		if (s->cap || s->committed || !s->registered || !s->srun ||
+		    !bal_step_ready(s)) {
+			g_string_append_printf(busy, "%s%u", busy->len ? "," : "",
+					       s->step_id);
+			continue;
+		}
+		bal_capture_start(b, s, bal_plan_stay("request"));
+		g_string_append_printf(started, "%sStepId=%u:gen=%" PRIu64,
+				       started->len ? "," : "", s->step_id,
+				       s->cap->gen);
+	}
+	smig_cinfo(SMIG_CTX_JOB(job_id),
+		   "capture requested by uid=%u: started %s%s%s", m->uid,
+		   started->len ? started->str : "none",
+		   busy->len ? ", busy steps " : "", busy->str);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(job_id));
+	g_variant_builder_add(&vb, "{sv}", "status",
+			      g_variant_new_int32(started->len ? 0 : -EBUSY));
+	g_variant_builder_add(&vb, "{sv}", "started",
+			      g_variant_new_string(started->str));
+	g_variant_builder_add(&vb, "{sv}", "busy",
+			      g_variant_new_string(busy->str));
+	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+out:
+	g_string_free(started, TRUE);
+	g_string_free(busy, TRUE);
+}
+
+/*
+ * bal_on_query - a job's state and monitoring data for its owner or an admin
+ * (the smig CLI); answered with STATUS on the same connection
+ */
+void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	GVariantBuilder vb, ns;
+	uint32_t job_id, flags;
+	GVariant *mv = NULL;
+	GVariantIter it;
+	const char *key;
+	GVariant *val;
+	char *why, *line;
+	bal_job_t *j;
+
+	if (!bal_need_u32(b, c, m, 0, "job", &job_id))
+		return;
+	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
+	if (!j) {
+		bal_send_refused(b, c, m, job_id,
+				 "job not known to the balancer (no step with --migrate is running)");
+		return;
+	}
+	if (!bal_uid_may(b, m->uid, j->uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, j->uid);
+		bal_send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return;
+	}
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
+	line = bal_job_line(j);
+	g_variant_builder_add(&vb, "{sv}", "state",
+			      g_variant_new_take_string(line));
+	g_variant_builder_add(&vb, "{sv}", "interval_ms",
+			      g_variant_new_uint32(j->sample_ms));
+	/* What the balancer has looked at: SAMPLEs taken, and how many of
+	 * them the last balancing decision saw. */
+	g_variant_builder_add(&vb, "{sv}", "samples",
+			      g_variant_new_uint64(j->samples));
+	g_variant_builder_add(&vb, "{sv}", "decided",
+			      g_variant_new_uint64(j->decided_samples));
+	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
+	if (j->metrics) {
+		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
+		g_variant_iter_init(&it, mv);
+		while (g_variant_iter_next(&it, "{&sv}", &key, &val)) {
+			g_variant_builder_add(&vb, "{sv}", key, val);
+			g_variant_unref(val);
+		}
+		val = g_variant_lookup_value(mv, "nodes", NULL);
+		for (gsize i = 0; val && i < g_variant_n_children(val); i++) {
+			const char *node;
+
+			g_variant_get_child(val, i, "(&sddtssad)", &node,
+					    NULL, NULL, NULL, NULL, NULL,
+					    NULL);
+			if (!b->ops.node_flags(b->ops.ctx, node, &flags))
+				continue;
+			g_variant_builder_add(&ns, "(ss)", node,
+					      smig_node_flags_reason(flags));
+		}
+		if (val)
+			g_variant_unref(val);
+	}
+	g_variant_builder_add(&vb, "{sv}", "slurm_state",
+			      g_variant_builder_end(&ns));
+	g_variant_builder_add(&vb, "{sv}", "history", bal_history_variant(j));
+	bal_conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
+	if (mv)
+		g_variant_unref(mv);
+}
