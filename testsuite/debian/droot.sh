@@ -128,7 +128,20 @@ droot_enter() {
 		--propagation private)
 	shift 2
 	[[ $net == yes ]] && flags+=(--net)
-	unshare "${flags[@]}" -- /bin/bash "$DROOT_SELF" __inside "$root" "$net" "$@"
+	# In the background (stdin kept) so that a signal to this script alone
+	# (a CI timeout, kill PID) ends the namespace too: unshare killed
+	# kills its child, PID 1 inside, and with it everything inside.
+	unshare "${flags[@]}" -- /bin/bash "$DROOT_SELF" __inside "$root" "$net" "$@" <&0 &
+	DROOT_CHILD=$!
+	trap 'kill -KILL "$DROOT_CHILD" 2>/dev/null' HUP INT TERM
+	local rc=0
+	wait "$DROOT_CHILD" || rc=$?
+	# A trapped signal ends the first wait early: collect the real end.
+	if kill -0 "$DROOT_CHILD" 2>/dev/null || ((rc > 128)); then
+		wait "$DROOT_CHILD" 2>/dev/null || rc=$?
+	fi
+	trap - HUP INT TERM
+	return "$rc"
 }
 
 # Runs as PID 1's child in the new namespaces, on the host's file system.

@@ -65,9 +65,18 @@ log=$work/$cmd.log
 printf '=== %s inside the Debian %s root (output also in %s)\n' "$cmd" "$rel" "$log"
 start=$SECONDS
 rc=0
+# droot.sh in the background (stdin kept) so that a signal to this script
+# alone reaches it: it ends the root's namespaces, and all inside.
 "$here/droot.sh" run --net --bind "$work:/w" "$rel" -- \
-	/w/src/"$cmd" --in-root --build /w/build "$@" 2>&1 | tee "$log" ||
-	rc=$?
+	/w/src/"$cmd" --in-root --build /w/build "$@" <&0 > >(tee "$log") 2>&1 &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' HUP INT TERM
+wait "$child" || rc=$?
+if kill -0 "$child" 2>/dev/null; then
+	wait "$child" || rc=$?
+fi
+trap - HUP INT TERM
+wait	# tee
 printf '%s --debian %s: exit %d after %ds (logs in %s: %s.log, build/pytest.log, build/test-cluster/)\n' \
 	"$cmd" "$rel" "$rc" "$((SECONDS - start))" "$work" "$cmd"
 exit "$rc"
