@@ -231,10 +231,11 @@ def test_fault_stepd_killed_capture(cluster, needs_plugins, reference):
         c.run(f"scancel {job}", user="root", timeout=30)
 
 
-# slurmctld 22.05 with DebugFlags=Steps (logged at level verbose), when it
-# cannot create a step yet.
-STEP_BUSY_RE = (r"_slurm_rpc_job_step_create for JobId={job}: "
-                r"Requested nodes are busy")
+# slurmctld with DebugFlags=Steps (logged at level verbose), when it cannot
+# create a step yet: 22.05 says it in _slurm_rpc_job_step_create, 24.11 in
+# step_create_from_msg.
+STEP_BUSY_RE = (r"(_slurm_rpc_job_step_create|step_create_from_msg) "
+                r"for JobId={job}: Requested nodes are busy")
 
 
 @pytest.mark.parametrize("sig", ["KILL", "TERM"])
