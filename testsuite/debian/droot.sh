@@ -149,6 +149,9 @@ droot_inside() {
 	local root=$1 net=$2 b host dir mode d
 	shift 2
 	mount --make-rprivate /
+	# "/" inside is a mount point, as on a host: unshare --propagation
+	# (up.sh --netns) and mount --make-rprivate / need one.
+	mount --bind "$root" "$root"
 	mount -t proc proc "$root/proc"
 	mount --rbind /sys "$root/sys"
 	mount -t tmpfs -o mode=755,nosuid dev "$root/dev"

@@ -382,7 +382,7 @@ def show_config(cluster):
 # and Open MPI or its PMIx client said, in its own words, that its start-up
 # failed: the texts below are Open MPI 4.1's and PMIx 4's (help-mpi-runtime,
 # ompi_mpi_errors_are_fatal, ORTE_ERROR_LOG, pmix_output, btl/tcp), never
-# ours. A timeout says nothing, so it is not retried. A crash counts only
+# ours; a crash report is Open MPI's or, with Open MPI 5, UCX's. A timeout says nothing, so it is not retried. A crash counts only
 # where the caller allows it (never in the tests that prove ordinary jobs
 # unaffected) and only when Open MPI's own signal handler shows it crashed
 # in Open MPI's code. Any error of ours (libsmig's "smig: " lines, the
@@ -401,8 +401,16 @@ MPI_FLAKE_PATTERNS = [
 # Open MPI's signal handler (opal/util/stacktrace.c): "[host:pid] [ 1]
 # /path/mca_btl_tcp.so(...)"; frame 0 is the signal trampoline in libc.
 OMPI_CRASH_RE = r"\*\*\* Process received signal \*\*\*"
+# Open MPI 5 loads UCX (libucs) even with pml ob1, and UCX's signal handler
+# reports instead: "[host:pid :0:tid] Caught signal 11 (...)", "==== backtrace
+# (tid: N) ====", then " 0  /path/libucs.so.0(...) [addr]": its own frames
+# and libc's signal trampoline first. Seen on Debian 13 (Open MPI 5.0.7): a
+# rank crashed in MPI_Init, in mca_pml_ob1_recv_frag_callback_match.
+UCX_CRASH_RE = r"^\[[^\]]+\] Caught signal \d+ \(.*\)$"
+UCX_FRAME_RE = r"^ *(\d+)  (/\S+)"
 # Any crash: Open MPI's handler, or srun's word on a task killed by a signal.
-CRASH_RE = (OMPI_CRASH_RE + r"|^.*\btask \d+: (?:Segmentation fault|Bus error|"
+CRASH_RE = (OMPI_CRASH_RE + "|" + UCX_CRASH_RE +
+            r"|^.*\btask \d+: (?:Segmentation fault|Bus error|"
             r"Illegal instruction|Floating point exception|Aborted).*$|"
             r"\(core dumped\)")
 OMPI_FRAME_RE = r"^\[[^\]]+\] \[ ?(\d+)\] (\S+)"
@@ -447,6 +455,8 @@ def ompi_crash_evidence(text):
     """The lines of Open MPI's crash report if it shows a crash in Open
     MPI's own code (its first frame past the signal trampoline is in one of
     its libraries) and no frame of ours; else None."""
+    if re.search(UCX_CRASH_RE, text, re.M):
+        return ucx_crash_evidence(text)
     if not re.search(OMPI_CRASH_RE, text):
         return None
     frames = re.findall(OMPI_FRAME_RE, text, re.M)
@@ -458,6 +468,21 @@ def ompi_crash_evidence(text):
         return None
     lines = [l for l in text.splitlines()
              if re.search(r"Process received signal|Signal: |\[ ?[01]\] ", l)]
+    return "\n".join(lines[:8])
+
+
+def ucx_crash_evidence(text):
+    """As ompi_crash_evidence, for UCX's crash report (UCX_CRASH_RE): the
+    first frame past UCX's handler and libc's signal trampoline is in Open
+    MPI's libraries, and no frame is ours; else None."""
+    frames = [path for _, path in re.findall(UCX_FRAME_RE, text, re.M)]
+    if any(re.search(r"smig|spank_migrate|slurm-migrate", p) for p in frames):
+        return None
+    past = [p for p in frames if not re.search(r"/lib(?:ucs|c)\.so", p)]
+    if not past or not re.search(OMPI_LIB_RE, past[0]):
+        return None
+    lines = [l for l in text.splitlines()
+             if re.search(UCX_CRASH_RE, l) or re.search(UCX_FRAME_RE, l)]
     return "\n".join(lines[:8])
 
 
