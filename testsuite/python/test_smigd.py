@@ -265,7 +265,7 @@ def test_kill9_mid_capture(smigd_cluster, capture_reference):
         f"no second capture:\n{text}"
     kill9_smigd(c)
     log = restart_smigd(c)
-    assert re.search(rf"JobId={job} StepId=\d+ capture gen=2 was in phase "
+    assert re.search(rf"JobId={job} StepId=\d+: capture gen=2 was in phase "
                      r"(prepare|capture) when the balancer stopped: abandoned",
                      log), f"the restarted smigd did not settle gen=2:\n{log}"
     # Restored from the state file, before any peer registered again.
