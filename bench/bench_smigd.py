@@ -5,7 +5,11 @@
 One local cluster (up.sh --smigd) of 9 nodes with a slurmd and 1,991 more
 configured nodes without one (up.sh --ghost-nodes: an address and port where
 nobody listens, State=DOWN; slurmctld marks them not responding and keeps
-asking them to register, as it does with real dead nodes).
+asking them to register, as it does with real dead nodes). Once they are all
+marked, SlurmdTimeout goes from the test clusters' 10 s to Slurm's default
+300 s (scontrol reconfigure): slurmctld then asks them every 100 s (a round
+of about 14 s of refused connections) instead of back to back, and each
+window of 100 s holds one such round.
 
 (a) slurmctld's CPU with smigd polling vs without. Three jobs of 6 ranks
     (srun --mpi=pmix --migrate=advise heat --sleep-ms: little CPU) keep
@@ -263,8 +267,10 @@ def host_facts(out, c):
         "SHARED with other test sessions (their clusters and tests run on the same cores)")
     out(f"versions: {sh('slurmctld -V')}, PMIx {sh('pkg-config --modversion pmix')}, "
         f"{sh('ompi_info --version')}, {sh('munged --version')}")
+    dirty = sh(f"git -C {REPO} status --porcelain --untracked-files=no -- . "
+               "':!bench/results'") != "?"
     out(f"tree: {sh(f'git -C {REPO} rev-parse --short HEAD')}"
-        f"{' (with uncommitted changes)' if sh(f'git -C {REPO} status --porcelain') != '?' else ''}")
+        f"{' (with uncommitted changes)' if dirty else ''}")
     out(f"load average at start: {loadavg()}")
 
 
@@ -499,6 +505,8 @@ def part_b(c, args, out, smigd, failures):
         out(f"  connect + HELLO of every srun and agent: generator {gen_reg:.1f} s, "
             f"all registered in smigd after {reg:.1f} s")
         for it in range(args.intervals):
+            p.stdin.write("encode\n")
+            p.stdin.flush()
             line = p.stdout.readline().split()
             if not line or line[0] != "encoded":
                 raise RuntimeError(f"generator: {line}")

@@ -12,7 +12,9 @@
  * driven by bench_smigd.py through stdin and stdout, one line each way:
  *   out "registered SECONDS"           every srun and agent connected and
  *                                      its HELLO sent
- *   out "encoded CPU WALL"             an interval's frames built and sealed
+ *   in  "encode"                       build and seal an interval's frames
+ *                                      (not while smigd's CPU is measured)
+ *   out "encoded CPU WALL"             done
  *   in  "go"                           send them
  *   out "sent WALL"                    all written to the sockets
  *   in  "quit"                         close everything, exit 0
@@ -270,8 +272,12 @@ static int gen_run(const gen_t *g)
 	printf("registered %.3f\n", wall_now() - t0);
 	fflush(stdout);
 	for (uint32_t it = 0; it < g->intervals; it++) {
-		double c0 = cpu_now(), w0 = wall_now();
+		double c0, w0;
 
+		if (!read_word("encode"))
+			goto out;
+		c0 = cpu_now();
+		w0 = wall_now();
 		for (uint32_t a = 0; a < nagents; a++) {
 			uint32_t j = a / g->per_job;
 			char node[32];
