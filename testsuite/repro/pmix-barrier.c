@@ -8,6 +8,10 @@
  * prints how long its fence took: in a barrier every rank waits about SEC
  * seconds for rank 0. Plain PMIx, no MPI: see ompi-init-segv.sh and
  * doc/faults.md.
+ *
+ *   gcc -o pmix-barrier pmix-barrier.c $(pkg-config --cflags --libs pmix)
+ *   srun --mpi=pmix -N3 -n6 ./pmix-barrier 2
+ *   SLURM_PMIX_FENCE=ring srun --mpi=pmix -N3 -n6 ./pmix-barrier 2
  */
 #include <pmix.h>
 #include <stdio.h>
