@@ -21,7 +21,7 @@ noisy: only figures taken together mean something):
   job-scope move    the same job without every=; one of its nodes is drained:
                     the balancer captures every rank, requeues the job without
                     the node and releases it. Timed: from the balancer's
-                    requeue (slurmctld log) to every rank computing again
+                    requeue (smigd log) to every rank computing again
                     (the issue's goal: within 2 s plus the image restore), and
                     from the drain to every rank computing again.
 
@@ -153,7 +153,8 @@ def crash(c, heat, run):
     log = c.read_log("slurmctld")
     req = re.search(r"^\[(\S+)\] requeue job JobId=%d due to failure of node" % job,
                     log, re.M)
-    rel = re.search(r"^\[(\S+)\] slurmctld/migrate: JobId=%d released" % job, log, re.M)
+    rel = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d: released" % job,
+                    c.read_log("smigd"), re.M)
     second = text.split("run restart=1", 1)[-1]
     lines = heat_lines(second)
     restored = [t for _, _, k, _, t in lines if k == "restored"]
@@ -190,8 +191,8 @@ def job_scope(c, heat, run):
     finally:
         c.run(f"scontrol update nodename={victim} state=resume", user="root")
     text = read(out)
-    req = re.search(r"^\[(\S+)\] slurmctld/migrate: JobId=%d requeued gen=" % job,
-                    c.read_log("slurmctld"), re.M)
+    req = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d: requeued gen=" % job,
+                    c.read_log("smigd"), re.M)
     computing = [t for _, _, k, _, t in heat_lines(text.split("run restart=1", 1)[-1])
                  if k == "computing"][:4]
     if state != "COMPLETED" or not req or len(computing) != 4:

@@ -72,3 +72,19 @@ BENCH_TARGETS += bench-soak
 bench-soak: all
 	$(PYTHON3) $(srcdir)/bench/bench_soak.py --build $(abs_top_builddir) \
 		--migrations "$(SOAK_N)" --out $(abs_srcdir)/bench/results/soak.txt
+
+# bench-smigd: slurmctld's CPU with smigd polling vs without on a cluster of
+# 9 nodes + 1,991 configured nodes without slurmd (interleaved windows), then
+# smigd's ingestion of 10,000 agents x 100 ranks through sockets with munge
+# (bench_smigd_gen plays the agents of real jobs). Full output in
+# bench/results/smigd.txt.
+noinst_PROGRAMS += bench/bench_smigd_gen
+bench_bench_smigd_gen_SOURCES = bench/bench_smigd_gen.c
+bench_bench_smigd_gen_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+bench_bench_smigd_gen_LDADD = src/common/libsmig_core.la $(GLIB_LIBS)
+EXTRA_DIST += bench/bench_smigd.py
+
+BENCH_TARGETS += bench-smigd
+bench-smigd: all bench/bench_smigd_gen
+	$(PYTHON3) $(srcdir)/bench/bench_smigd.py --build $(abs_top_builddir) \
+		--out $(abs_srcdir)/bench/results/smigd.txt

@@ -17,6 +17,7 @@
 #include "smig_agent.h"
 #include "smig_error.h"
 #include "smig_log.h"
+#include "smig_msgs.h"
 
 struct smig_agent {
 	smig_agent_ops_t ops;
@@ -137,14 +138,6 @@ static bool local_rank(const smig_agent_t *a, uint32_t rank)
 	return false;
 }
 
-static void builder_ids(const smig_agent_t *a, GVariantBuilder *b)
-{
-	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(b, "{sv}", "job", g_variant_new_uint32(a->job_id));
-	g_variant_builder_add(b, "{sv}", "step",
-			      g_variant_new_uint32(a->step_id));
-}
-
 /*
  * send_body - one message to the balancer, logged on failure
  * IN body - floating or owned reference, sunk here
@@ -172,10 +165,11 @@ static void lost_connection(smig_agent_t *a, const char *why);
 /*
  * send_msg - one message to the balancer; the connection is dropped (and
  * retried) on error
+ * IN body - floating or owned reference, sunk here
  */
-static bool send_msg(smig_agent_t *a, smig_msg_type_t type, GVariantBuilder *b)
+static bool send_msg(smig_agent_t *a, smig_msg_type_t type, GVariant *body)
 {
-	if (send_body(a, type, g_variant_builder_end(b)))
+	if (send_body(a, type, body))
 		return true;
 	lost_connection(a, "send failed");
 	return false;
@@ -201,13 +195,11 @@ static void lost_connection(smig_agent_t *a, const char *why)
 	 * slurmstepd and has srun end the step.
 	 */
 	{
-		GVariantBuilder b;
-		smig_msg_t *msg;
+		smig_msg_bye_t bye = {
+			.job = a->job_id, .step = a->step_id, .status = -1,
+		};
+		smig_msg_t *msg = smig_msg_bye_encode(&bye);
 
-		builder_ids(a, &b);
-		g_variant_builder_add(&b, "{sv}", "status",
-				      g_variant_new_int32(-1));
-		msg = smig_msg_new(SMIG_MSG_BYE, g_variant_builder_end(&b));
 		smig_wire_send(a->fd, a->auth, msg, NULL);
 		smig_msg_free(msg);
 	}
@@ -231,7 +223,8 @@ static void lost_connection(smig_agent_t *a, const char *why)
  */
 static void send_restored(smig_agent_t *a)
 {
-	GVariantBuilder b;
+	smig_msg_restored_t out;
+	GVariant *body;
 	GArray *ranks;
 
 	if (a->fd < 0 || !a->nrestored)
@@ -240,15 +233,13 @@ static void send_restored(smig_agent_t *a)
 	for (uint32_t i = 0; i < a->nranks; i++)
 		if (a->restored[i])
 			g_array_append_val(ranks, a->ranks[i]);
-	builder_ids(a, &b);
-	g_variant_builder_add(&b, "{sv}", "gen",
-			      g_variant_new_uint64(a->restored_gen));
-	g_variant_builder_add(&b, "{sv}", "ranks",
-			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
-							ranks->data, ranks->len,
-							sizeof(uint32_t)));
+	out = (smig_msg_restored_t) {
+		.job = a->job_id, .step = a->step_id, .gen = a->restored_gen,
+		.ranks = (uint32_t *) ranks->data, .n_ranks = ranks->len,
+	};
+	body = smig_msg_restored_body(&out);
 	g_array_free(ranks, true);
-	send_msg(a, SMIG_MSG_RESTORED, &b);
+	send_msg(a, SMIG_MSG_RESTORED, body);
 }
 
 void smig_agent_restored(smig_agent_t *a, uint32_t rank, uint64_t gen)
@@ -282,23 +273,21 @@ static bool current(const smig_agent_t *a, uint32_t rank, uint64_t gen)
 void smig_agent_count(smig_agent_t *a, uint32_t rank, uint64_t gen,
 		      uint64_t pause_at)
 {
-	GVariantBuilder b;
+	smig_msg_count_t out = {
+		.job = a->job_id, .step = a->step_id, .gen = gen,
+		.rank = rank, .pause_at = pause_at,
+	};
 
 	if (!current(a, rank, gen))
 		return;
-	builder_ids(a, &b);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
-	g_variant_builder_add(&b, "{sv}", "pause_at",
-			      g_variant_new_uint64(pause_at));
-	send_msg(a, SMIG_MSG_COUNT, &b);
+	send_msg(a, SMIG_MSG_COUNT, smig_msg_count_body(&out));
 }
 
 void smig_agent_done(smig_agent_t *a, uint32_t rank, uint64_t gen,
 		     int32_t status, uint64_t bytes, const char *msg)
 {
 	char errbuf[512] = "";
-	GVariantBuilder b;
+	smig_msg_done_t out;
 
 	if (!current(a, rank, gen))
 		return;
@@ -313,14 +302,12 @@ void smig_agent_done(smig_agent_t *a, uint32_t rank, uint64_t gen,
 			msg = errbuf;
 		}
 	}
-	builder_ids(a, &b);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
-	g_variant_builder_add(&b, "{sv}", "status",
-			      g_variant_new_int32(status));
-	g_variant_builder_add(&b, "{sv}", "bytes", g_variant_new_uint64(bytes));
-	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(msg));
-	send_msg(a, SMIG_MSG_DONE, &b);
+	out = (smig_msg_done_t) {
+		.job = a->job_id, .step = a->step_id, .gen = gen,
+		.rank = rank, .status = status, .bytes = bytes,
+		.msg = (char *) msg,
+	};
+	send_msg(a, SMIG_MSG_DONE, smig_msg_done_body(&out));
 }
 
 /*
@@ -328,19 +315,17 @@ void smig_agent_done(smig_agent_t *a, uint32_t rank, uint64_t gen,
  * ranks to the agent of another node (MigrateImageStore=local); the
  * outcome goes back to the balancer as HANDOFF
  */
-static void handoff(smig_agent_t *a, const smig_msg_t *msg, uint64_t gen)
+static void handoff(smig_agent_t *a, const smig_msg_handoff_t *in)
 {
-	const char *addr = NULL, *to = NULL;
+	const char *addr = in->addr, *to = in->to_node;
+	uint32_t rank = in->rank, port = in->port;
+	uint64_t gen = in->gen;
 	char errbuf[512] = "";
-	uint32_t rank, port;
-	GVariantBuilder b;
+	smig_msg_handoff_t out;
 	int32_t status;
 
-	if (!smig_msg_get_u32(msg, "rank", &rank) || !local_rank(a, rank) ||
-	    !smig_msg_get_str(msg, "addr", &addr) ||
-	    !smig_msg_get_str(msg, "to_node", &to) ||
-	    !smig_msg_get_u32(msg, "port", &port) || !port ||
-	    port > UINT16_MAX) {
+	if (!local_rank(a, rank) || !in->has_addr || !in->has_to_node ||
+	    !in->has_port || !port || port > UINT16_MAX) {
 		smig_cerror(CTX(a), "HANDOFF without a rank of this node (u), to_node (s), addr (s) or port (u 1-65535), ignored");
 		return;
 	}
@@ -361,14 +346,13 @@ static void handoff(smig_agent_t *a, const smig_msg_t *msg, uint64_t gen)
 			      rank, gen, a->node, to);
 	if (a->fd < 0)
 		return;
-	builder_ids(a, &b);
-	g_variant_builder_add(&b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&b, "{sv}", "rank", g_variant_new_uint32(rank));
-	g_variant_builder_add(&b, "{sv}", "status",
-			      g_variant_new_int32(status));
-	g_variant_builder_add(&b, "{sv}", "msg",
-			      g_variant_new_string(errbuf));
-	send_msg(a, SMIG_MSG_HANDOFF, &b);
+	out = (smig_msg_handoff_t) {
+		.job = a->job_id, .step = a->step_id, .gen = gen,
+		.rank = rank,
+		.status = status, .has_status = true,
+		.msg = errbuf, .has_msg = true,
+	};
+	send_msg(a, SMIG_MSG_HANDOFF, smig_msg_handoff_body(&out));
 }
 
 static bool from_balancer(smig_agent_t *a, const smig_msg_t *msg)
@@ -383,101 +367,119 @@ static bool from_balancer(smig_agent_t *a, const smig_msg_t *msg)
 }
 
 /*
- * check_msg - msg is a PREPARE, CAPTURE, COMMIT, ABORT or HANDOFF of this
- * step with gen > 0; all but PREPARE about the capture in progress
- * OUT gen - its generation
+ * check_msg - a PREPARE, CAPTURE, COMMIT, ABORT or HANDOFF (msg, decoded:
+ * job, step, gen) is of this step with gen > 0; all but PREPARE about the
+ * capture in progress
  */
-static bool check_msg(smig_agent_t *a, const smig_msg_t *msg, uint64_t *gen)
+static bool check_msg(smig_agent_t *a, const smig_msg_t *msg, uint32_t job,
+		      uint32_t step, uint64_t gen)
 {
 	const char *what = smig_msg_type_name(msg->type);
-	uint32_t job, step;
 
-	if (msg->type != SMIG_MSG_PREPARE && msg->type != SMIG_MSG_CAPTURE &&
-	    msg->type != SMIG_MSG_COMMIT && msg->type != SMIG_MSG_ABORT &&
-	    msg->type != SMIG_MSG_HANDOFF) {
-		smig_cerror(CTX(a), "unexpected %s from the balancer, ignored",
-			    what);
-		return false;
-	}
-	if (!smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) ||
-	    !smig_msg_get_u64(msg, "gen", gen) ||
-	    job != a->job_id || step != a->step_id || *gen == 0) {
+	if (job != a->job_id || step != a->step_id || gen == 0) {
 		smig_cerror(CTX(a), "%s from the balancer without job/step of this step or gen > 0, ignored",
 			    what);
 		return false;
 	}
-	smig_cdebug(CTX(a), "received %s gen=%" PRIu64, what, *gen);
+	smig_cdebug(CTX(a), "received %s gen=%" PRIu64, what, gen);
 	/* Only PREPARE starts a capture; the rest must be about that one. */
 	if (msg->type != SMIG_MSG_PREPARE &&
-	    (!a->capture_gen || *gen != a->capture_gen)) {
+	    (!a->capture_gen || gen != a->capture_gen)) {
 		smig_cerror(CTX(a), "%s for generation %" PRIu64 " but the capture in progress is %" PRIu64 ", ignored",
-			    what, *gen, a->capture_gen);
+			    what, gen, a->capture_gen);
 		return false;
 	}
 	return true;
 }
 
-/* handle_msg - one message from the balancer */
+/* The messages an agent receives, decoded (handle_msg()). */
+typedef union {
+	smig_msg_refused_t refused;
+	smig_msg_prepare_t prepare;
+	smig_msg_capture_t capture;
+	smig_msg_commit_t commit;
+	smig_msg_abort_t abort;
+	smig_msg_handoff_t handoff;
+} agent_in_t;
+
+/* Is type one of those in agent_in_t? */
+static bool agent_receives(smig_msg_type_t type)
+{
+	return type == SMIG_MSG_REFUSED || type == SMIG_MSG_PREPARE ||
+	       type == SMIG_MSG_CAPTURE || type == SMIG_MSG_COMMIT ||
+	       type == SMIG_MSG_ABORT || type == SMIG_MSG_HANDOFF;
+}
+
+/* handle_msg - one message from the balancer (its schema checked) */
 static void handle_msg(smig_agent_t *a, const smig_msg_t *msg)
 {
-	const char *s1 = NULL, *s2 = NULL;
-	uint64_t gen, u64;
-	uint32_t u32;
-	bool stop;
+	GError *err = NULL;
+	agent_in_t in;
 
 	if (!from_balancer(a, msg))
 		return;
-	if (msg->type == SMIG_MSG_REFUSED) {
-		smig_msg_get_str(msg, "what", &s1);
-		smig_msg_get_str(msg, "reason", &s2);
-		smig_cerror(CTX(a), "the balancer refused %s: %s",
-			    s1 ? s1 : "?", s2 ? s2 : "?");
+	if (!agent_receives(msg->type)) {
+		smig_cerror(CTX(a), "unexpected %s from the balancer, ignored",
+			    smig_msg_type_name(msg->type));
 		return;
 	}
-	if (!check_msg(a, msg, &gen))
+	/* Each member starts with its struct: decode by the type. */
+	if (!smig_msgs_decode(msg->type, msg, &in, &err)) {
+		smig_cerror(CTX(a), "message from the balancer ignored: %s",
+			    err->message);
+		g_error_free(err);
 		return;
+	}
 	switch (msg->type) {
+	case SMIG_MSG_REFUSED:
+		smig_cerror(CTX(a), "the balancer refused %s: %s",
+			    in.refused.what, in.refused.reason);
+		break;
 	case SMIG_MSG_PREPARE:
-		if (!smig_msg_get_u32(msg, "timeout_ms", &u32)) {
-			smig_cerror(CTX(a), "PREPARE without timeout_ms (u), ignored");
-			return;
-		}
-		a->capture_gen = gen;
-		a->tried_gen = MAX(a->tried_gen, gen);
-		a->ops.notify(a->host, SMIG_AGENT_PREPARE, gen, u32);
+		if (!check_msg(a, msg, in.prepare.job, in.prepare.step,
+			       in.prepare.gen))
+			break;
+		a->capture_gen = in.prepare.gen;
+		a->tried_gen = MAX(a->tried_gen, in.prepare.gen);
+		a->ops.notify(a->host, SMIG_AGENT_PREPARE, in.prepare.gen,
+			      in.prepare.timeout_ms);
 		break;
 	case SMIG_MSG_CAPTURE:
-		if (!smig_msg_get_u64(msg, "target", &u64)) {
-			smig_cerror(CTX(a), "CAPTURE without target (t), ignored");
-			return;
-		}
-		a->ops.notify(a->host, SMIG_AGENT_CAPTURE, gen, u64);
+		if (!check_msg(a, msg, in.capture.job, in.capture.step,
+			       in.capture.gen))
+			break;
+		a->ops.notify(a->host, SMIG_AGENT_CAPTURE, in.capture.gen,
+			      in.capture.target);
 		break;
 	case SMIG_MSG_COMMIT:
-		if (!smig_msg_get_bool(msg, "stop", &stop)) {
-			smig_cerror(CTX(a), "COMMIT without stop (b), ignored");
-			return;
-		}
+		if (!check_msg(a, msg, in.commit.job, in.commit.step,
+			       in.commit.gen))
+			break;
 		a->capture_gen = 0;
-		a->good_gen = MAX(a->good_gen, gen);
-		if (stop)
+		a->good_gen = MAX(a->good_gen, in.commit.gen);
+		if (in.commit.stop)
 			a->ending = true;
 		if (a->ops.image_commit)
-			a->ops.image_commit(a->host, gen);
-		a->ops.notify(a->host, SMIG_AGENT_COMMIT, gen, stop);
+			a->ops.image_commit(a->host, in.commit.gen);
+		a->ops.notify(a->host, SMIG_AGENT_COMMIT, in.commit.gen,
+			      in.commit.stop);
 		break;
 	case SMIG_MSG_HANDOFF:
-		handoff(a, msg, gen);
+		if (check_msg(a, msg, in.handoff.job, in.handoff.step,
+			      in.handoff.gen))
+			handoff(a, &in.handoff);
 		break;
 	default:	/* ABORT */
-		smig_msg_get_str(msg, "reason", &s1);
+		if (!check_msg(a, msg, in.abort.job, in.abort.step,
+			       in.abort.gen))
+			break;
 		smig_cverbose(CTX(a), "capture of generation %" PRIu64 " aborted: %s",
-			      gen, s1 ? s1 : "no reason given");
+			      in.abort.gen, in.abort.reason);
 		a->capture_gen = 0;
-		a->ops.notify(a->host, SMIG_AGENT_ABORT, gen, 0);
+		a->ops.notify(a->host, SMIG_AGENT_ABORT, in.abort.gen, 0);
 		break;
 	}
+	smig_msgs_clear(msg->type, &in);
 }
 
 void smig_agent_read(smig_agent_t *a)
@@ -506,31 +508,28 @@ void smig_agent_read(smig_agent_t *a)
 	smig_msg_free(msg);
 }
 
-/* hello_start - HELLO_AGENT's ids, node and ranks into b */
-static void hello_start(const smig_agent_t *a, GVariantBuilder *b)
+/* hello_ids - HELLO_AGENT's ids, node and ranks (borrowed from a) */
+static smig_msg_hello_agent_t hello_ids(const smig_agent_t *a)
 {
-	builder_ids(a, b);
-	g_variant_builder_add(b, "{sv}", "node", g_variant_new_string(a->node));
-	g_variant_builder_add(b, "{sv}", "ranks",
-			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
-							a->ranks, a->nranks,
-							sizeof(uint32_t)));
+	return (smig_msg_hello_agent_t) {
+		.job = a->job_id, .step = a->step_id, .node = a->node,
+		.ranks = a->ranks, .n_ranks = a->nranks,
+	};
 }
 
 static bool say_hello(smig_agent_t *a)
 {
-	GVariantBuilder b;
+	smig_msg_hello_agent_t out = hello_ids(a);
 
-	hello_start(a, &b);
-	if (a->handoff_port)
-		g_variant_builder_add(&b, "{sv}", "handoff_port",
-				      g_variant_new_uint32(a->handoff_port));
+	out.handoff_port = a->handoff_port;
+	out.has_handoff_port = a->handoff_port != 0;
 	/* What this node saw, for a balancer that restarted meanwhile. */
-	g_variant_builder_add(&b, "{sv}", "good_gen",
-			      g_variant_new_uint64(a->good_gen));
-	g_variant_builder_add(&b, "{sv}", "tried_gen",
-			      g_variant_new_uint64(a->tried_gen));
-	return send_body(a, SMIG_MSG_HELLO_AGENT, g_variant_builder_end(&b));
+	out.good_gen = a->good_gen;
+	out.has_good_gen = true;
+	out.tried_gen = a->tried_gen;
+	out.has_tried_gen = true;
+	return send_body(a, SMIG_MSG_HELLO_AGENT,
+			 smig_msg_hello_agent_body(&out));
 }
 
 /*
@@ -628,22 +627,22 @@ int smig_agent_tick(smig_agent_t *a)
 
 void smig_agent_bye(smig_agent_t *a)
 {
-	GVariantBuilder b;
+	smig_msg_bye_t out = {
+		.job = a->job_id, .step = a->step_id, .status = 0,
+	};
 
 	a->ending = true;
 	a->retry_at = 0;
 	if (a->fd < 0)
 		return;
-	builder_ids(a, &b);
-	g_variant_builder_add(&b, "{sv}", "status", g_variant_new_int32(0));
-	send_body(a, SMIG_MSG_BYE, g_variant_builder_end(&b));
+	send_body(a, SMIG_MSG_BYE, smig_msg_bye_body(&out));
 	close(a->fd);
 	a->fd = -1;
 }
 
 bool smig_agent_report(smig_agent_t *a, const char *why, GError **error)
 {
-	GVariantBuilder b;
+	smig_msg_hello_agent_t out = hello_ids(a);
 	smig_msg_t *msg, *reply;
 	bool ok;
 
@@ -652,9 +651,9 @@ bool smig_agent_report(smig_agent_t *a, const char *why, GError **error)
 				  SMIG_AGENT_CONNECT_TIMEOUT_MS, error);
 	if (a->fd < 0)
 		return false;
-	hello_start(a, &b);
-	g_variant_builder_add(&b, "{sv}", "error", g_variant_new_string(why));
-	msg = smig_msg_new(SMIG_MSG_HELLO_AGENT, g_variant_builder_end(&b));
+	out.error = (char *) why;
+	out.has_error = true;
+	msg = smig_msg_hello_agent_encode(&out);
 	ok = smig_wire_send(a->fd, a->auth, msg, error);
 	smig_msg_free(msg);
 	if (ok) {

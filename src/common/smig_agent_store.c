@@ -23,6 +23,7 @@
 #include "smig_agent.h"
 #include "smig_agent_store.h"
 #include "smig_log.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 
 #define CTX(st) SMIG_CTX_NODE((st)->job_id, (st)->step_id, (st)->node)
@@ -120,24 +121,13 @@ void smig_agent_store_commit(const smig_agent_store_t *st, uint64_t gen)
 
 /* handoff_msg - a HANDOFF on a hand-off connection (not the balancer's) */
 static bool handoff_msg(const smig_agent_store_t *st, int fd,
-			GVariantBuilder *b, GError **error)
+			const smig_msg_handoff_t *h, GError **error)
 {
-	smig_msg_t *msg = smig_msg_new(SMIG_MSG_HANDOFF,
-				       g_variant_builder_end(b));
+	smig_msg_t *msg = smig_msg_handoff_encode(h);
 	bool ok = smig_wire_send(fd, st->auth, msg, error);
 
 	smig_msg_free(msg);
 	return ok;
-}
-
-static void builder_start(GVariantBuilder *b, uint32_t job, uint32_t step,
-			  uint64_t gen, uint32_t rank)
-{
-	g_variant_builder_init(b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(b, "{sv}", "job", g_variant_new_uint32(job));
-	g_variant_builder_add(b, "{sv}", "step", g_variant_new_uint32(step));
-	g_variant_builder_add(b, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(b, "{sv}", "rank", g_variant_new_uint32(rank));
 }
 
 int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
@@ -147,11 +137,10 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 	int timeout = (int) MIN(st->timeout_ms, (uint32_t) G_MAXINT);
 	struct timeval tv = { .tv_sec = timeout / 1000,
 			      .tv_usec = timeout % 1000 * 1000 };
-	const char *text = "";
+	smig_msg_handoff_t out, in = { 0 };
 	smig_msg_t *reply = NULL;
 	char path[PATH_MAX];
 	GError *err = NULL;
-	GVariantBuilder b;
 	int32_t status = 0;
 	struct stat s;
 	int fd = -1;
@@ -172,10 +161,12 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	builder_start(&b, st->job_id, st->step_id, gen, rank);
-	g_variant_builder_add(&b, "{sv}", "bytes",
-			      g_variant_new_uint64((uint64_t) s.st_size));
-	if (!handoff_msg(st, fd, &b, &err)) {
+	out = (smig_msg_handoff_t) {
+		.job = st->job_id, .step = st->step_id, .gen = gen,
+		.rank = rank,
+		.bytes = (uint64_t) s.st_size, .has_bytes = true,
+	};
+	if (!handoff_msg(st, fd, &out, &err)) {
 		snprintf(errbuf, errlen, "node %s: %s", to, err->message);
 		status = -EPIPE;
 		goto out;
@@ -185,20 +176,23 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 	if (status)
 		goto out;
 	reply = smig_wire_recv(fd, st->auth, timeout, &err);
-	if (!reply || reply->type != SMIG_MSG_HANDOFF ||
-	    !smig_msg_get_i32(reply, "status", &status)) {
+	if (reply && !smig_msg_handoff_decode(reply, &in, &err))
+		g_clear_pointer(&reply, smig_msg_free);
+	if (!reply || !in.has_status) {
 		snprintf(errbuf, errlen, "node %s: no hand-off reply: %s", to,
 			 err ? err->message : "not a HANDOFF with status");
 		status = -EPROTO;
 		goto out;
 	}
-	if (status && smig_msg_get_str(reply, "msg", &text))
-		snprintf(errbuf, errlen, "node %s: %s", to, text);
+	status = in.status;
+	if (status && in.has_msg)
+		snprintf(errbuf, errlen, "node %s: %s", to, in.msg);
 	else if (!status)
 		smig_cverbose(CTX(st), "rank=%u generation=%" PRIu64 ": %lld bytes sent to node %s",
 			      rank, gen, (long long) s.st_size, to);
 out:
 	g_clear_error(&err);
+	smig_msg_handoff_clear(&in);
 	smig_msg_free(reply);
 	if (fd >= 0)
 		close(fd);
@@ -208,12 +202,12 @@ out:
 void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 {
 	struct timeval tv = { .tv_sec = SMIG_AGENT_RECV_TIMEOUT_MS / 1000 };
-	uint32_t job, step = 0, rank, uid, gid;
+	uint32_t job, step, rank, uid, gid;
 	uint64_t gen, bytes;
 	char errbuf[512] = "";
+	smig_msg_handoff_t in, out;
 	smig_image_hdr_t hdr;
 	GError *err = NULL;
-	GVariantBuilder b;
 	smig_msg_t *msg;
 	int32_t status;
 
@@ -226,19 +220,21 @@ void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 		return;
 	}
 	job_owner(st, &uid, &gid);
-	if (msg->type != SMIG_MSG_HANDOFF ||
-	    !smig_msg_get_u32(msg, "job", &job) ||
-	    !smig_msg_get_u32(msg, "step", &step) ||
-	    !smig_msg_get_u64(msg, "gen", &gen) ||
-	    !smig_msg_get_u32(msg, "rank", &rank) ||
-	    !smig_msg_get_u64(msg, "bytes", &bytes) ||
-	    job != st->job_id || gen == 0 ||
+	if (!smig_msg_handoff_decode(msg, &in, NULL) || !in.has_bytes ||
+	    in.job != st->job_id || in.gen == 0 ||
 	    (msg->uid != 0 && msg->uid != uid)) {
 		smig_cerror(CTX(st), "hand-off receiver: %s from uid %u is not a HANDOFF of this job (job u, step u, gen t > 0, rank u, bytes t) from root or the job's user: refused",
 			    smig_msg_type_name(msg->type), msg->uid);
+		smig_msg_handoff_clear(&in);
 		smig_msg_free(msg);
 		return;
 	}
+	job = in.job;
+	step = in.step;
+	gen = in.gen;
+	rank = in.rank;
+	bytes = in.bytes;
+	smig_msg_handoff_clear(&in);
 	smig_msg_free(msg);
 	status = dir_check(st, errbuf, sizeof(errbuf));
 	if (!status)
@@ -253,11 +249,12 @@ void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 		smig_cinfo(SMIG_CTX_NODE(job, step, st->node),
 			   "rank=%u generation=%" PRIu64 ": image received and verified (%" PRIu64 " bytes)",
 			   rank, gen, bytes);
-	builder_start(&b, job, step, gen, rank);
-	g_variant_builder_add(&b, "{sv}", "status",
-			      g_variant_new_int32(status));
-	g_variant_builder_add(&b, "{sv}", "msg", g_variant_new_string(errbuf));
-	if (!handoff_msg(st, fd, &b, &err)) {
+	out = (smig_msg_handoff_t) {
+		.job = job, .step = step, .gen = gen, .rank = rank,
+		.status = status, .has_status = true,
+		.msg = errbuf, .has_msg = true,
+	};
+	if (!handoff_msg(st, fd, &out, &err)) {
 		smig_cerror(SMIG_CTX_NODE(job, step, st->node),
 			    "rank=%u: hand-off reply: %s", rank, err->message);
 		g_error_free(err);

@@ -18,6 +18,27 @@
 #include "smig_balancer_int.h"
 #include "smig_error.h"
 
+/* Is type one of the messages bal_handle_msg() dispatches? */
+static bool accepted_type(smig_msg_type_t type)
+{
+	switch (type) {
+	case SMIG_MSG_HELLO_SRUN:
+	case SMIG_MSG_HELLO_AGENT:
+	case SMIG_MSG_COUNT:
+	case SMIG_MSG_DONE:
+	case SMIG_MSG_RELAUNCH_ACK:
+	case SMIG_MSG_HANDOFF:
+	case SMIG_MSG_REQUEST:
+	case SMIG_MSG_BYE:
+	case SMIG_MSG_SAMPLE:
+	case SMIG_MSG_RESTORED:
+	case SMIG_MSG_QUERY:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * bal_handle_msg - one authenticated message of a peer, to the handler of
  * its type; any other type is refused
@@ -26,10 +47,23 @@
 void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	uint32_t job_id = 0;
+	GError *err = NULL;
 
 	c->spoke = true;
 	smig_debug2("recv %s from %s uid=%u", smig_msg_type_name(m->type),
 		    c->peer, m->uid);
+	/*
+	 * Every message the balancer accepts follows its schema before a
+	 * handler sees it: handlers decode into the typed struct and never
+	 * meet a missing or mistyped field. The job id, if readable, only
+	 * gives the log line its context.
+	 */
+	if (accepted_type(m->type) && !smig_msgs_check(m, &err)) {
+		smig_msg_get_u32(m, "job", &job_id);
+		bal_send_refused(b, c, m, job_id, err->message);
+		g_error_free(err);
+		return;
+	}
 	switch (m->type) {
 	case SMIG_MSG_HELLO_SRUN:
 		bal_on_hello_srun(b, c, m);

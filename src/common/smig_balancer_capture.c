@@ -98,17 +98,16 @@ void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 		       const char *ranks)
 {
 	bal_capture_t *cap = s->cap;
-	GVariantBuilder vb;
+	smig_msg_abort_t out;
 	GVariant *body;
 
 	if (!cap)
 		return;
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-	                      g_variant_new_string(reason));
-	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	out = (smig_msg_abort_t) {
+		.job = s->job->id, .step = s->step_id, .gen = cap->gen,
+		.reason = (char *) reason,
+	};
+	body = g_variant_ref_sink(smig_msg_abort_body(&out));
 	/* srun prepared a relaunch for this generation: it must drop it. */
 	if (cap->phase == PHASE_RELAUNCH && s->srun)
 		bal_conn_send(s->srun, SMIG_MSG_ABORT, body);
@@ -167,7 +166,7 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	bal_job_t *j = s->job;
 	bal_capture_t *cap = g_new0(bal_capture_t, 1);
 	uint32_t timeout = capture_timeout_ms(b, s);
-	GVariantBuilder vb;
+	smig_msg_prepare_t out;
 
 	/*
 	 * A failed generation's images may be left on disk: never reuse its
@@ -193,12 +192,11 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
 		      "capture gen=%" PRIu64 " timeout_ms=%u for %s", cap->gen,
 		      timeout, plan->text ? plan->text : "");
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "timeout_ms",
-			      g_variant_new_uint32(timeout));
-	bal_send_agents(s, SMIG_MSG_PREPARE, g_variant_builder_end(&vb));
+	out = (smig_msg_prepare_t) {
+		.job = j->id, .step = s->step_id, .gen = cap->gen,
+		.timeout_ms = timeout,
+	};
+	bal_send_agents(s, SMIG_MSG_PREPARE, smig_msg_prepare_body(&out));
 }
 
 /*
@@ -253,7 +251,7 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 {
 	bal_capture_t *cap = s->cap;
 	uint64_t target = 0;
-	GVariantBuilder vb;
+	smig_msg_capture_t out;
 
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		target = MAX(target, cap->pause_at[r]);
@@ -262,12 +260,11 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 	smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
 		      "capture gen=%" PRIu64 " target=%" PRIu64, cap->gen,
 		      target);
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "target",
-	                      g_variant_new_uint64(target));
-	bal_send_agents(s, SMIG_MSG_CAPTURE, g_variant_builder_end(&vb));
+	out = (smig_msg_capture_t) {
+		.job = s->job->id, .step = s->step_id, .gen = cap->gen,
+		.target = target,
+	};
+	bal_send_agents(s, SMIG_MSG_CAPTURE, smig_msg_capture_body(&out));
 }
 
 /*
@@ -277,14 +274,12 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 {
 	bal_capture_t *cap = s->cap;
-	GVariantBuilder vb;
+	smig_msg_commit_t out = {
+		.job = s->job->id, .step = s->step_id, .gen = cap->gen,
+		.stop = false,
+	};
 
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "stop",
-			      g_variant_new_boolean(FALSE));
-	bal_send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_COMMIT, smig_msg_commit_body(&out));
 	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
 		   "captured gen=%" PRIu64 " reason=%s", cap->gen,
 		   cap->plan->reason);
@@ -314,7 +309,7 @@ smig_plan_t *bal_plan_stay(const char *reason)
 static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 {
 	bal_capture_t *cap = s->cap;
-	GVariantBuilder vb;
+	smig_msg_handoff_t out;
 
 	cap->phase = PHASE_HANDOFF;
 	cap->handed = g_new0(guint8, s->ntasks);
@@ -335,19 +330,15 @@ static void capture_handoff(smig_balancer_t *b, bal_step_t *s)
 			g_free(r);
 			return;
 		}
-		bal_body_init(&vb, s);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(cap->gen));
-		g_variant_builder_add(&vb, "{sv}", "rank",
-				      g_variant_new_uint32(m->rank));
-		g_variant_builder_add(&vb, "{sv}", "to_node",
-				      g_variant_new_string(to->node));
-		g_variant_builder_add(&vb, "{sv}", "addr",
-				      g_variant_new_string(to->addr));
-		g_variant_builder_add(&vb, "{sv}", "port",
-				      g_variant_new_uint32(to->handoff_port));
+		out = (smig_msg_handoff_t) {
+			.job = s->job->id, .step = s->step_id,
+			.gen = cap->gen, .rank = m->rank,
+			.to_node = to->node, .has_to_node = true,
+			.addr = to->addr, .has_addr = true,
+			.port = to->handoff_port, .has_port = true,
+		};
 		bal_conn_send(from->conn, SMIG_MSG_HANDOFF,
-			      g_variant_builder_end(&vb));
+			      smig_msg_handoff_body(&out));
 		cap->nhandoff++;
 		smig_cverbose(SMIG_CTX_STEP(s->job->id, s->step_id),
 			      "gen=%" PRIu64 " hand-off of rank %u %s->%s",
@@ -385,7 +376,7 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 	bal_capture_t *cap = s->cap;
 	uint32_t *node_of = g_new(uint32_t, s->ntasks);
 	GString *hf = g_string_new(NULL);
-	GVariantBuilder vb;
+	smig_msg_relaunch_t out;
 
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		node_of[r] = s->rank_agent[r]->node_idx;
@@ -411,14 +402,11 @@ static void capture_relaunch(smig_balancer_t *b, bal_step_t *s)
 		bal_capture_abort(b, s, "srun-lost", NULL);
 		return;
 	}
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-	                      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "hostfile",
-			      g_variant_new_string(cap->hostfile));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string(cap->plan->reason));
-	bal_conn_send(s->srun, SMIG_MSG_RELAUNCH, g_variant_builder_end(&vb));
+	out = (smig_msg_relaunch_t) {
+		.job = s->job->id, .step = s->step_id, .gen = cap->gen,
+		.hostfile = cap->hostfile, .reason = cap->plan->reason,
+	};
+	bal_conn_send(s->srun, SMIG_MSG_RELAUNCH, smig_msg_relaunch_body(&out));
 }
 
 /* srun will relaunch: the ranks may stop now. */
@@ -428,7 +416,7 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	bal_job_t *j = s->job;
 	uint64_t gen = cap->gen;
 	char *ranks, *from, *to;
-	GVariantBuilder vb;
+	smig_msg_commit_t out;
 	GVariant *body;
 
 	ranks = bal_plan_ranks(cap->plan);
@@ -461,10 +449,10 @@ static void capture_commit(smig_balancer_t *b, bal_step_t *s)
 	g_clear_pointer(&s->cap, bal_capture_free);
 	bal_job_publish(b, j);
 
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&vb, "{sv}", "stop", g_variant_new_boolean(TRUE));
-	body = g_variant_ref_sink(g_variant_builder_end(&vb));
+	out = (smig_msg_commit_t) {
+		.job = j->id, .step = s->step_id, .gen = gen, .stop = true,
+	};
+	body = g_variant_ref_sink(smig_msg_commit_body(&out));
 	/*
 	 * srun first: from its COMMIT on, srun relaunches when the step
 	 * ends; the ranks stop on theirs.
@@ -488,15 +476,13 @@ static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s)
 	bal_capture_t *cap = s->cap;
 	bal_job_t *j = s->job;
 	GError *err = NULL;
-	GVariantBuilder vb;
+	smig_msg_commit_t out = {
+		.job = j->id, .step = s->step_id, .gen = cap->gen,
+		.stop = false,
+	};
 	char *from;
 
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen",
-			      g_variant_new_uint64(cap->gen));
-	g_variant_builder_add(&vb, "{sv}", "stop",
-			      g_variant_new_boolean(FALSE));
-	bal_send_agents(s, SMIG_MSG_COMMIT, g_variant_builder_end(&vb));
+	bal_send_agents(s, SMIG_MSG_COMMIT, smig_msg_commit_body(&out));
 
 	if (!b->ops.job_requeue(b->ops.ctx, j->id, cap->requeue_exclude,
 				false, &err)) {
@@ -580,11 +566,8 @@ static void restore_check(bal_step_t *s)
  * theirs reports.
  */
 void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
-		       const smig_msg_t *m)
+		       uint32_t try)
 {
-	uint32_t try = 1;
-
-	smig_msg_get_u32(m, "restore_try", &try);
 	s->restore_gen = gen;
 	s->restore_try = MAX(try, 1);
 	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
@@ -607,7 +590,7 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 	bool final = s->restore_try >= b->conf->relaunch_tries;
 	char *missing = restore_missing(s);
 	char *timeout = smig_format_duration(b->conf->restore_timeout_ms);
-	GVariantBuilder vb;
+	smig_msg_abort_t out;
 
 	s->restore_deadline = 0;
 	smig_cerror(SMIG_CTX_STEP(j->id, s->step_id),
@@ -625,23 +608,17 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 	bal_job_set_error(j, s->restore_gen,
 			  final ? "restore-failed" : "restore-timeout", missing);
 	if (s->srun) {
-		bal_body_init(&vb, s);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(s->restore_gen));
-		g_variant_builder_add(&vb, "{sv}", "reason",
-				      g_variant_new_string("restore-timeout"));
-		g_variant_builder_add(&vb, "{sv}", "ranks",
-				      g_variant_new_string(missing));
-		g_variant_builder_add(&vb, "{sv}", "try",
-				      g_variant_new_uint32(s->restore_try));
-		g_variant_builder_add(&vb, "{sv}", "tries",
-				      g_variant_new_uint32(b->conf->relaunch_tries));
-		g_variant_builder_add(&vb, "{sv}", "timeout",
-				      g_variant_new_string(timeout));
-		g_variant_builder_add(&vb, "{sv}", "final",
-				      g_variant_new_boolean(final));
+		out = (smig_msg_abort_t) {
+			.job = j->id, .step = s->step_id,
+			.gen = s->restore_gen, .reason = "restore-timeout",
+			.ranks = missing, .has_ranks = true,
+			.try = s->restore_try, .has_try = true,
+			.tries = b->conf->relaunch_tries, .has_tries = true,
+			.timeout = timeout, .has_timeout = true,
+			.final = final, .has_final = true,
+		};
 		bal_conn_send(s->srun, SMIG_MSG_ABORT,
-			      g_variant_builder_end(&vb));
+			      smig_msg_abort_body(&out));
 		/* It ends: no capture, no agent registers for it any more. */
 		s->committed = true;
 	}
@@ -653,19 +630,20 @@ static void restore_timeout(smig_balancer_t *b, bal_step_t *s)
 /* RESTORED: ranks of an agent's node past their restore */
 void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
+	smig_msg_restored_t in;
+	GError *err = NULL;
 	bal_agent_t *a = c->agent;
-	uint32_t *ranks = NULL;
-	size_t n = 0;
-	uint64_t gen;
+	uint32_t *ranks;
+	size_t n;
+	bal_step_t *s;
 
-	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
+	if (!bal_decoded(b, c, m, smig_msg_restored_decode(m, &in, &err), &err))
 		return;
-	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &n)) {
-		bal_send_refused(b, c, m, s->job->id,
-				 "field ranks missing or not of type au");
-		return;
-	}
+	s = bal_bound_step(b, c, m, ROLE_AGENT, in.job, in.step);
+	if (!s)
+		goto out;
+	ranks = in.ranks;
+	n = in.n_ranks;
 	if (!a->restored)
 		a->restored = g_new0(guint8, a->nranks);
 	for (size_t k = 0; k < n; k++) {
@@ -684,27 +662,35 @@ void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		a->restored[i] = 1;
 	}
 	smig_cdebug(SMIG_CTX_NODE(s->job->id, s->step_id, a->node),
-		    "RESTORED gen=%" PRIu64 " ranks=%zu", gen, n);
-	g_free(ranks);
+		    "RESTORED gen=%" PRIu64 " ranks=%zu", in.gen, n);
 	restore_check(s);
+out:
+	smig_msg_restored_clear(&in);
 }
+
+/* What DONE and an agent's HANDOFF report of one rank (borrowed) */
+typedef struct {
+	uint32_t job;
+	uint32_t step;
+	uint64_t gen;
+	uint32_t rank;
+	int32_t status;
+	const char *msg;
+} rank_report_t;
 
 /* Rank and gen of COUNT/DONE; RET false if stale or refused */
 static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		     bal_step_t *s, bal_phase_t phase, uint32_t *rank)
+		     bal_step_t *s, bal_phase_t phase, uint64_t gen,
+		     uint32_t rank)
 {
-	uint64_t gen;
 	char *why;
 	size_t i;
 
-	if (!bal_need_u64(b, c, m, s->job->id, "gen", &gen) ||
-	    !bal_need_u32(b, c, m, s->job->id, "rank", rank))
-		return false;
 	for (i = 0; i < c->agent->nranks; i++)
-		if (c->agent->ranks[i] == *rank)
+		if (c->agent->ranks[i] == rank)
 			break;
 	if (i == c->agent->nranks) {
-		why = g_strdup_printf("rank=%u is not on node %s", *rank,
+		why = g_strdup_printf("rank=%u is not on node %s", rank,
 				      c->agent->node);
 		bal_send_refused(b, c, m, s->job->id, why);
 		g_free(why);
@@ -713,7 +699,7 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 	if (!s->cap || s->cap->gen != gen || s->cap->phase != phase) {
 		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
 			    "stale %s gen=%" PRIu64 " rank=%u ignored",
-			    smig_msg_type_name(m->type), gen, *rank);
+			    smig_msg_type_name(m->type), gen, rank);
 		return false;
 	}
 	return true;
@@ -722,12 +708,18 @@ static bool rank_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
 /* COUNT: a rank's pause point; once every rank counted, CAPTURE */
 void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
+	smig_msg_count_t in;
+	GError *err = NULL;
 	uint64_t pause_at;
 	uint32_t rank;
+	bal_step_t *s;
 
-	if (!s || !rank_msg(b, c, m, s, PHASE_PREPARE, &rank) ||
-	    !bal_need_u64(b, c, m, s->job->id, "pause_at", &pause_at))
+	if (!bal_decoded(b, c, m, smig_msg_count_decode(m, &in, &err), &err))
+		return;
+	s = bal_bound_step(b, c, m, ROLE_AGENT, in.job, in.step);
+	rank = in.rank;
+	pause_at = in.pause_at;
+	if (!s || !rank_msg(b, c, m, s, PHASE_PREPARE, in.gen, rank))
 		return;
 	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
 		    "COUNT rank=%u pause_at=%" PRIu64, rank, pause_at);
@@ -749,23 +741,21 @@ void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 			       const smig_msg_t *m, bal_phase_t phase,
 			       const char *what, const char *reason,
-			       uint32_t *rank)
+			       const rank_report_t *res)
 {
-	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
-	const char *text = "";
-	int32_t status = -1;
+	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT, res->job,
+				       res->step);
 	char *r;
 
-	if (!s || !rank_msg(b, c, m, s, phase, rank))
+	if (!s || !rank_msg(b, c, m, s, phase, res->gen, res->rank))
 		return NULL;
-	smig_msg_get_i32(m, "status", &status);
-	smig_msg_get_str(m, "msg", &text);
-	if (status == 0)
+	if (res->status == 0)
 		return s;
 	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
-		   "rank=%u %s gen=%" PRIu64 " failed: status=%d %s", *rank,
-		   what, s->cap->gen, status, text);
-	r = g_strdup_printf("%u", *rank);
+		   "rank=%u %s gen=%" PRIu64 " failed: status=%d %s",
+		   res->rank, what, s->cap->gen, res->status,
+		   res->msg ? res->msg : "");
+	r = g_strdup_printf("%u", res->rank);
 	bal_capture_abort(b, s, reason, r);
 	g_free(r);
 	return NULL;
@@ -774,10 +764,22 @@ static bal_step_t *rank_result(smig_balancer_t *b, bal_conn_t *c,
 /* DONE: a rank's image is written; once every rank is done, what follows */
 void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
+	smig_msg_done_t in;
+	GError *err = NULL;
+	rank_report_t res;
 	uint32_t rank;
-	bal_step_t *s = rank_result(b, c, m, PHASE_CAPTURE, "capture",
-				    "capture-failed", &rank);
+	bal_step_t *s;
 
+	if (!bal_decoded(b, c, m, smig_msg_done_decode(m, &in, &err), &err))
+		return;
+	res = (rank_report_t) {
+		.job = in.job, .step = in.step, .gen = in.gen,
+		.rank = in.rank, .status = in.status, .msg = in.msg,
+	};
+	rank = in.rank;
+	s = rank_result(b, c, m, PHASE_CAPTURE, "capture", "capture-failed",
+			&res);
+	smig_msg_done_clear(&in);
 	if (!s)
 		return;
 	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id), "DONE rank=%u", rank);
@@ -792,10 +794,24 @@ void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 /* An agent says how the hand-off of one of its ranks' images went. */
 void bal_on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
+	smig_msg_handoff_t in;
+	GError *err = NULL;
+	rank_report_t res;
 	uint32_t rank;
-	bal_step_t *s = rank_result(b, c, m, PHASE_HANDOFF, "hand-off",
-				    "handoff-failed", &rank);
+	bal_step_t *s;
 
+	if (!bal_decoded(b, c, m, smig_msg_handoff_decode(m, &in, &err), &err))
+		return;
+	/* A report without a status is no success. */
+	res = (rank_report_t) {
+		.job = in.job, .step = in.step, .gen = in.gen,
+		.rank = in.rank, .status = in.has_status ? in.status : -1,
+		.msg = in.msg,
+	};
+	rank = in.rank;
+	s = rank_result(b, c, m, PHASE_HANDOFF, "hand-off", "handoff-failed",
+			&res);
+	smig_msg_handoff_clear(&in);
 	if (!s || s->cap->handed[rank])
 		return;
 	s->cap->handed[rank] = 1;
@@ -808,10 +824,17 @@ void bal_on_handoff(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 /* RELAUNCH_ACK: srun will relaunch the step, the move commits */
 void bal_on_relaunch_ack(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bal_bound_step(b, c, m, ROLE_SRUN);
+	smig_msg_relaunch_ack_t in;
+	GError *err = NULL;
 	uint64_t gen;
+	bal_step_t *s;
 
-	if (!s || !bal_need_u64(b, c, m, s->job->id, "gen", &gen))
+	if (!bal_decoded(b, c, m,
+			 smig_msg_relaunch_ack_decode(m, &in, &err), &err))
+		return;
+	gen = in.gen;
+	s = bal_bound_step(b, c, m, ROLE_SRUN, in.job, in.step);
+	if (!s)
 		return;
 	if (!s->cap || s->cap->phase != PHASE_RELAUNCH || s->cap->gen != gen) {
 		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),

@@ -108,7 +108,7 @@ void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
 	const char *what = smig_msg_type_name(msg->type);
 	size_t len = strlen(reason);
 	char *cut = NULL, *text = NULL;
-	GVariantBuilder vb;
+	smig_msg_refused_t r;
 
 	/* Reasons quote the sender's values: a long one must not flood
 	 * slurmctld's log (a body may hold 1 MiB). */
@@ -119,23 +119,13 @@ void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
 	smig_cerror(job_id ? SMIG_CTX_JOB(job_id) : NULL,
 		    "refused %s from uid=%u (%s): %s", what, msg->uid, c->peer,
 		    reason);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what", g_variant_new_string(what));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string(reason));
-	bal_conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	r = (smig_msg_refused_t) {
+		.what = (char *) what,
+		.reason = (char *) reason,
+	};
+	bal_conn_send(c, SMIG_MSG_REFUSED, smig_msg_refused_body(&r));
 	g_free(text);
 	g_free(cut);
-}
-
-/* Start a body with the job and step fields every command carries. */
-void bal_body_init(GVariantBuilder *vb, const bal_step_t *s)
-{
-	g_variant_builder_init(vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(vb, "{sv}", "job",
-	                      g_variant_new_uint32(s->job->id));
-	g_variant_builder_add(vb, "{sv}", "step",
-	                      g_variant_new_uint32(s->step_id));
 }
 
 /* Send one body to every connected agent of a step. */
@@ -152,47 +142,20 @@ void bal_send_agents(bal_step_t *s, smig_msg_type_t type, GVariant *body)
 }
 
 /*
- * Fetch required fields; on a missing one, refuse naming it.
- * RET false if refused.
+ * bal_decoded - the outcome of a smig_msg_<name>_decode() of m: on failure
+ * the sender gets REFUSED with the error's text. bal_handle_msg() checked
+ * the schema already, so only a message of another type fails here.
+ * IN ok  - what decode returned
+ * IN err - what decode set (freed here)
+ * RET ok
  */
-bool bal_need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, uint32_t *out)
+bool bal_decoded(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		 bool ok, GError **err)
 {
-	char *why;
-
-	if (smig_msg_get_u32(m, key, out))
+	if (ok)
 		return true;
-	why = g_strdup_printf("field %s missing or not of type u", key);
-	bal_send_refused(b, c, m, job_id, why);
-	g_free(why);
-	return false;
-}
-
-/* bal_need_u64 - as bal_need_u32(), for a field of type t */
-bool bal_need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, uint64_t *out)
-{
-	char *why;
-
-	if (smig_msg_get_u64(m, key, out))
-		return true;
-	why = g_strdup_printf("field %s missing or not of type t", key);
-	bal_send_refused(b, c, m, job_id, why);
-	g_free(why);
-	return false;
-}
-
-/* bal_need_str - as bal_need_u32(), for a field of type s (borrowed) */
-bool bal_need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, const char **out)
-{
-	char *why;
-
-	if (smig_msg_get_str(m, key, out))
-		return true;
-	why = g_strdup_printf("field %s missing or not of type s", key);
-	bal_send_refused(b, c, m, job_id, why);
-	g_free(why);
+	bal_send_refused(b, c, m, 0, (*err)->message);
+	g_clear_error(err);
 	return false;
 }
 

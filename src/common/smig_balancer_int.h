@@ -18,6 +18,7 @@
 #include "smig_balancer.h"
 #include "smig_log.h"
 #include "smig_metrics.h"
+#include "smig_msgs.h"
 #include "smig_policy.h"
 #include "smig_request.h"
 #include "smig_wire.h"
@@ -285,14 +286,9 @@ void bal_fd_free(bal_fd_t *fs);
 void bal_conn_send(bal_conn_t *c, smig_msg_type_t type, GVariant *body);
 void bal_send_refused(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *msg,
 		      uint32_t job_id, const char *reason);
-void bal_body_init(GVariantBuilder *vb, const bal_step_t *s);
 void bal_send_agents(bal_step_t *s, smig_msg_type_t type, GVariant *body);
-bool bal_need_u32(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, uint32_t *out);
-bool bal_need_u64(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, uint64_t *out);
-bool bal_need_str(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-		  uint32_t job_id, const char *key, const char **out);
+bool bal_decoded(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
+		 bool ok, GError **err);
 void bal_conn_free(bal_conn_t *c);
 void bal_conn_kill(bal_conn_t *c, const char *why);
 void bal_listener_io(void *data, GIOCondition cond);
@@ -319,7 +315,8 @@ bool bal_step_ready(bal_step_t *s);
 void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
-			   const smig_msg_t *m, bal_conn_role_t role);
+			   const smig_msg_t *m, bal_conn_role_t role,
+			   uint32_t job_id, uint32_t step_id);
 void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c);
 
@@ -337,7 +334,7 @@ bool bal_capture_poll(smig_balancer_t *b, bal_step_t *s, int64_t now);
 bool bal_restore_poll(smig_balancer_t *b, bal_step_t *s, int64_t now);
 smig_plan_t *bal_plan_stay(const char *reason);
 void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
-		       const smig_msg_t *m);
+		       uint32_t try);
 void bal_on_restored(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_count(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);

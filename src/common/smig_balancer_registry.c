@@ -14,7 +14,7 @@
 #include "smig_hostlist.h"
 
 static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
-			    const smig_msg_t *m);
+			    uint64_t good, uint64_t tried);
 
 /* bal_job_free - free a job and its history (the jobs table's free) */
 void bal_job_free(bal_job_t *j)
@@ -283,9 +283,13 @@ bool bal_uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
 	return uid == 0 || uid == b->admin_uid || uid == owner;
 }
 
-/* Check that a HELLO comes from someone allowed; find or make the job. */
+/*
+ * Check that a HELLO comes from someone allowed; find or make the job.
+ * IN good, tried - the HELLO's good_gen and tried_gen, 0 if absent
+ */
 static bal_job_t *hello_job(smig_balancer_t *b, bal_conn_t *c,
-			    const smig_msg_t *m, uint32_t job_id)
+			    const smig_msg_t *m, uint32_t job_id,
+			    uint64_t good, uint64_t tried)
 {
 	bal_job_t *j;
 	uint32_t owner;
@@ -314,7 +318,7 @@ static bal_job_t *hello_job(smig_balancer_t *b, bal_conn_t *c,
 		g_hash_table_insert(b->jobs, GUINT_TO_POINTER(job_id), j);
 	}
 	j->uid = owner;
-	job_peer_report(b, j, m);
+	job_peer_report(b, j, good, tried);
 	return j;
 }
 
@@ -409,8 +413,9 @@ bool bal_step_ready(bal_step_t *s)
 /* HELLO_SRUN: srun registers a step (its request, tasks and allocation) */
 void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	uint32_t job_id, step_id, ntasks, cpt = 1, prev_step;
-	uint64_t restored = 0, move_gen = 0;
+	smig_msg_hello_srun_t in;
+	uint32_t job_id, step_id, ntasks, cpt;
+	uint64_t restored;
 	const char *request, *alloc_nodes, *alloc_cpus;
 	smig_request_t req;
 	GError *err = NULL;
@@ -418,15 +423,17 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	bal_job_t *j;
 	bal_step_t *s;
 
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !bal_need_str(b, c, m, job_id, "request", &request) ||
-	    !bal_need_u32(b, c, m, job_id, "ntasks", &ntasks) ||
-	    !bal_need_str(b, c, m, job_id, "alloc_nodes", &alloc_nodes) ||
-	    !bal_need_str(b, c, m, job_id, "alloc_cpus", &alloc_cpus))
+	if (!bal_decoded(b, c, m, smig_msg_hello_srun_decode(m, &in, &err),
+			 &err))
 		return;
-	smig_msg_get_u32(m, "cpus_per_task", &cpt);
-	smig_msg_get_u64(m, "restored_gen", &restored);
+	job_id = in.job;
+	step_id = in.step;
+	request = in.request;
+	ntasks = in.ntasks;
+	alloc_nodes = in.alloc_nodes;
+	alloc_cpus = in.alloc_cpus;
+	cpt = in.has_cpus_per_task ? in.cpus_per_task : 1;
+	restored = in.has_restored_gen ? in.restored_gen : 0;
 	if (ntasks == 0 || ntasks > MAX_RANKS) {
 		why = g_strdup_printf("ntasks=%u: 1 to %u accepted", ntasks,
 				      MAX_RANKS);
@@ -437,8 +444,9 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		g_error_free(err);
 		goto refuse;
 	}
-	if (!(j = hello_job(b, c, m, job_id)))
-		return;
+	if (!(j = hello_job(b, c, m, job_id,
+			    in.has_good_gen ? in.good_gen : 0, 0)))
+		goto out;
 
 	s = bal_step_find(b, job_id, step_id);
 	if (s && (s->registered || s->srun)) {
@@ -471,7 +479,7 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	c->step = s;
 	j->mode = req.mode;
 	/* Registered again while its committed move is under way. */
-	if (smig_msg_get_u64(m, "move_gen", &move_gen) && move_gen)
+	if (in.has_move_gen && in.move_gen)
 		s->committed = true;
 
 	/* Agents that came first: place their ranks now. */
@@ -488,24 +496,27 @@ void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	}
 
 	/* A relaunched step replaces the one it was moved from. */
-	if (restored && smig_msg_get_u32(m, "prev_step", &prev_step)) {
-		bal_step_t *old = bal_step_find(b, job_id, prev_step);
+	if (restored && in.has_prev_step) {
+		bal_step_t *old = bal_step_find(b, job_id, in.prev_step);
 
 		if (old && old != s)
 			bal_step_remove(b, old);
 		j->last_good = MAX(j->last_good, restored);
 		j->last_tried = MAX(j->last_tried, restored);
 		g_clear_pointer(&j->advice, g_free);
-		bal_restore_watch(b, s, restored, m);
+		bal_restore_watch(b, s, restored,
+				  in.has_restore_try ? in.restore_try : 1);
 	}
 	smig_cverbose(SMIG_CTX_STEP(job_id, step_id),
 		      "registered by srun %s uid=%u: %s ntasks=%u nodes=%s restored_gen=%" PRIu64,
 		      c->peer, m->uid, request, ntasks, alloc_nodes, restored);
 	bal_job_publish(b, j);
-	return;
+	goto out;
 refuse:
 	bal_send_refused(b, c, m, job_id, why);
 	g_free(why);
+out:
+	smig_msg_hello_srun_clear(&in);
 }
 
 /*
@@ -530,29 +541,18 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
 	char *text = g_strdup_printf("node=%s ranks=%s%s cannot be protected: %s%s; the step runs without migration",
 				     node, rtext, nranks > 64 ? ",..." : "",
 				     cut ? cut : error, cut ? "..." : "");
-	GVariantBuilder vb;
+	smig_msg_refused_t out = { .what = "unprotected", .reason = text };
 
 	smig_cerror(SMIG_CTX_STEP(j->id, step_id), "%s", text);
 	bal_job_set_error(j, MAX(j->last_good, j->last_tried) + 1, "unprotected",
 			  rtext);
 	bal_job_publish(b, j);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what",
-			      g_variant_new_string("unprotected"));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string(text));
 	if (s && s->srun)
 		bal_conn_send(s->srun, SMIG_MSG_REFUSED,
-			      g_variant_builder_end(&vb));
-	else
-		g_variant_builder_clear(&vb);
+			      smig_msg_refused_body(&out));
 	/* The agent waits for an answer before it closes. */
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "what",
-			      g_variant_new_string("unprotected"));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string("recorded"));
-	bal_conn_send(c, SMIG_MSG_REFUSED, g_variant_builder_end(&vb));
+	out.reason = "recorded";
+	bal_conn_send(c, SMIG_MSG_REFUSED, smig_msg_refused_body(&out));
 	g_free(text);
 	g_free(cut);
 	g_free(rtext);
@@ -564,23 +564,25 @@ static void agent_unprotected(smig_balancer_t *b, bal_conn_t *c, bal_job_t *j,
  */
 void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	uint32_t job_id, step_id, *ranks = NULL, port = 0;
-	size_t nranks = 0;
-	const char *node, *error = NULL;
+	smig_msg_hello_agent_t in;
+	uint32_t job_id, step_id, *ranks, port;
+	size_t nranks;
+	const char *node;
+	GError *err = NULL;
 	char *why = NULL;
 	bal_agent_t *a;
 	bal_job_t *j;
 	bal_step_t *s;
 
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id) ||
-	    !bal_need_str(b, c, m, job_id, "node", &node))
+	if (!bal_decoded(b, c, m, smig_msg_hello_agent_decode(m, &in, &err),
+			 &err))
 		return;
-	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks)) {
-		bal_send_refused(b, c, m, job_id,
-				 "field ranks missing or not of type au");
-		return;
-	}
+	job_id = in.job;
+	step_id = in.step;
+	node = in.node;
+	ranks = in.ranks;
+	nranks = in.n_ranks;
+	port = in.has_handoff_port ? in.handoff_port : 0;
 	if (!node[0]) {
 		why = g_strdup("node: empty name");
 		goto refuse;
@@ -590,11 +592,13 @@ void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				      node, nranks, MAX_RANKS);
 		goto refuse;
 	}
-	if (!(j = hello_job(b, c, m, job_id)))
+	if (!(j = hello_job(b, c, m, job_id,
+			    in.has_good_gen ? in.good_gen : 0,
+			    in.has_tried_gen ? in.tried_gen : 0)))
 		goto out;
-	if (smig_msg_get_str(m, "error", &error)) {
+	if (in.has_error) {
 		agent_unprotected(b, c, j, step_id, node, ranks, nranks,
-				  error);
+				  in.error);
 		goto out;
 	}
 	s = bal_step_find(b, job_id, step_id);
@@ -626,8 +630,7 @@ void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	a->node = g_strdup(node);
 	a->ranks = ranks;
 	a->nranks = nranks;
-	if (smig_msg_get_u32(m, "handoff_port", &port) && port &&
-	    port <= UINT16_MAX) {
+	if (port && port <= UINT16_MAX) {
 		const char *colon = strrchr(c->peer, ':');
 
 		a->handoff_port = port;
@@ -642,7 +645,9 @@ void bal_on_hello_agent(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 				a->addr[l - 2] = '\0';
 		}
 	}
-	ranks = NULL;
+	/* a owns the ranks now */
+	in.ranks = NULL;
+	in.n_ranks = 0;
 	if (s->registered && !step_index_agent(s, a, &why)) {
 		agent_free(a);
 		step_maybe_remove(b, s);
@@ -660,7 +665,7 @@ refuse:
 	bal_send_refused(b, c, m, job_id, why);
 	g_free(why);
 out:
-	g_free(ranks);
+	smig_msg_hello_agent_clear(&in);
 }
 
 /*
@@ -668,13 +673,12 @@ out:
  * sender, the job and step fields. RET the step, or NULL if refused.
  */
 bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
-			   const smig_msg_t *m, bal_conn_role_t role)
+			   const smig_msg_t *m, bal_conn_role_t role,
+			   uint32_t job_id, uint32_t step_id)
 {
-	uint32_t job_id = 0, step_id;
 	bal_step_t *s = c->step;
 	char *why;
 
-	smig_msg_get_u32(m, "job", &job_id);
 	if (c->role != role || !s) {
 		bal_send_refused(b, c, m, job_id,
 				 role == ROLE_SRUN ?
@@ -682,9 +686,6 @@ bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
 				 "connection is not registered as an agent");
 		return NULL;
 	}
-	if (!bal_need_u32(b, c, m, job_id, "job", &job_id) ||
-	    !bal_need_u32(b, c, m, job_id, "step", &step_id))
-		return NULL;
 	if (job_id != s->job->id || step_id != s->step_id) {
 		why = g_strdup_printf("connection is registered for JobId=%u StepId=%u, not JobId=%u StepId=%u",
 				      s->job->id, s->step_id, job_id, step_id);
@@ -705,7 +706,8 @@ bal_step_t *bal_bound_step(smig_balancer_t *b, bal_conn_t *c,
 /* The peer says its side of the step is over. */
 void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	int32_t status = 0;
+	smig_msg_bye_t in;
+	GError *err = NULL;
 	bal_step_t *s;
 
 	/* A step replaced by its relaunch: its peers leave unnoticed. */
@@ -713,12 +715,13 @@ void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		bal_conn_kill(c, NULL);
 		return;
 	}
-	s = bal_bound_step(b, c, m, c->role);
+	if (!bal_decoded(b, c, m, smig_msg_bye_decode(m, &in, &err), &err))
+		return;
+	s = bal_bound_step(b, c, m, c->role, in.job, in.step);
 	if (!s)
 		return;
-	smig_msg_get_i32(m, "status", &status);
 	smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
-		    "BYE from %s status=%d", c->peer, status);
+		    "BYE from %s status=%d", c->peer, in.status);
 	c->bye = true;
 	/* The rest is what a close does; the socket closes soon after. */
 	bal_conn_kill(c, NULL);
@@ -732,19 +735,18 @@ void bal_on_bye(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
  */
 static void step_agent_gone(bal_step_t *s, const char *node, uint64_t gen)
 {
-	GVariantBuilder vb;
+	smig_msg_abort_t out = {
+		.job = s->job->id, .step = s->step_id, .gen = gen,
+		.reason = "agent-lost",
+		.node = (char *) node, .has_node = true,
+	};
 
 	smig_cinfo(SMIG_CTX_NODE(s->job->id, s->step_id, node),
 		   "agent gone without BYE (its slurmstepd died): %s",
 		   s->srun ? "srun ends the step" : "no srun to end the step");
 	if (!s->srun)
 		return;
-	bal_body_init(&vb, s);
-	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
-	g_variant_builder_add(&vb, "{sv}", "reason",
-			      g_variant_new_string("agent-lost"));
-	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
-	bal_conn_send(s->srun, SMIG_MSG_ABORT, g_variant_builder_end(&vb));
+	bal_conn_send(s->srun, SMIG_MSG_ABORT, smig_msg_abort_body(&out));
 }
 
 /* What a closed connection means for its step. */
@@ -789,12 +791,8 @@ void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c)
  * make the balancer hand out a generation again.
  */
 static void job_peer_report(smig_balancer_t *b, bal_job_t *j,
-			    const smig_msg_t *m)
+			    uint64_t good, uint64_t tried)
 {
-	uint64_t good = 0, tried = 0;
-
-	smig_msg_get_u64(m, "good_gen", &good);
-	smig_msg_get_u64(m, "tried_gen", &tried);
 	if (good > j->last_good)
 		j->last_good = good;
 	j->last_tried = MAX(j->last_tried, MAX(good, tried));

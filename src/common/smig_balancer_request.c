@@ -248,19 +248,24 @@ static smig_plan_t *plan_request_rebalance(smig_balancer_t *b, bal_step_t *s,
  * cannot move now, -ENODATA (rebalance) when no plan would gain, with why.
  */
 static void request_move(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m,
-			 bal_job_t *j, uint32_t step_id, const char *what)
+			 bal_job_t *j, const smig_msg_request_t *in)
 {
+	const char *what = in->what;
 	bool move = !strcmp(what, "move");
-	const char *ranks = NULL, *to = NULL, *busy;
+	const char *ranks = in->ranks, *to = in->to, *busy;
+	uint32_t step_id = in->has_step ? in->step : UINT32_MAX;
 	smig_plan_t *plan = NULL;
 	char *why = NULL, *text = NULL, *started = NULL;
 	int32_t status = 0;
-	GVariantBuilder vb;
+	smig_msg_reply_t out;
 	bal_step_t *s;
 
-	if (move && (!bal_need_str(b, c, m, j->id, "ranks", &ranks) ||
-		     !bal_need_str(b, c, m, j->id, "to", &to)))
+	if (move && (!in->has_ranks || !in->has_to)) {
+		bal_send_refused(b, c, m, j->id, !in->has_ranks ?
+				 "field ranks missing (type s)" :
+				 "field to missing (type s)");
 		return;
+	}
 	if (!(s = request_step(b, j, step_id, &why)))
 		goto refuse;
 	if (s->req.mode == SMIG_MODE_ADVISE || s->req.mode == SMIG_MODE_OFF) {
@@ -301,17 +306,12 @@ reply:
 		smig_cverbose(SMIG_CTX_JOB(j->id),
 			      "%s requested by uid=%u: no move: %s", what,
 			      m->uid, why);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
-	g_variant_builder_add(&vb, "{sv}", "status",
-			      g_variant_new_int32(status));
-	g_variant_builder_add(&vb, "{sv}", "started",
-			      g_variant_new_string(started ? started : ""));
-	g_variant_builder_add(&vb, "{sv}", "move",
-			      g_variant_new_string(text ? text : ""));
-	g_variant_builder_add(&vb, "{sv}", "why",
-			      g_variant_new_string(why ? why : ""));
-	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	out = (smig_msg_reply_t) {
+		.job = j->id, .status = status, .started = started,
+		.move = text, .has_move = true,
+		.why = why, .has_why = true,
+	};
+	bal_conn_send(c, SMIG_MSG_REPLY, smig_msg_reply_body(&out));
 	goto out;
 refuse:
 	bal_send_refused(b, c, m, j->id, why);
@@ -334,19 +334,23 @@ out:
  */
 void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	GVariantBuilder vb;
+	smig_msg_request_t in;
+	smig_msg_reply_t out;
 	GString *started = g_string_new(NULL), *busy = g_string_new(NULL);
-	uint32_t job_id, step_id = UINT32_MAX;
+	uint32_t job_id, step_id;
 	const char *what;
+	GError *err = NULL;
 	GHashTableIter it;
 	gpointer v;
 	char *why;
 	bal_job_t *j;
 
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id) ||
-	    !bal_need_str(b, c, m, job_id, "what", &what))
-		goto out;
-	smig_msg_get_u32(m, "step", &step_id);
+	if (!bal_decoded(b, c, m, smig_msg_request_decode(m, &in, &err),
+			 &err))
+		goto out_strings;
+	job_id = in.job;
+	what = in.what;
+	step_id = in.has_step ? in.step : UINT32_MAX;
 	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
 	if (!j) {
 		bal_send_refused(b, c, m, job_id,
@@ -361,7 +365,7 @@ void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		goto out;
 	}
 	if (!strcmp(what, "move") || !strcmp(what, "rebalance")) {
-		request_move(b, c, m, j, step_id, what);
+		request_move(b, c, m, j, &in);
 		goto out;
 	}
 	if (strcmp(what, "capture")) {
@@ -393,18 +397,44 @@ void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		   "capture requested by uid=%u: started %s%s%s", m->uid,
 		   started->len ? started->str : "none",
 		   busy->len ? ", busy steps " : "", busy->str);
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(job_id));
-	g_variant_builder_add(&vb, "{sv}", "status",
-			      g_variant_new_int32(started->len ? 0 : -EBUSY));
-	g_variant_builder_add(&vb, "{sv}", "started",
-			      g_variant_new_string(started->str));
-	g_variant_builder_add(&vb, "{sv}", "busy",
-			      g_variant_new_string(busy->str));
-	bal_conn_send(c, SMIG_MSG_REPLY, g_variant_builder_end(&vb));
+	out = (smig_msg_reply_t) {
+		.job = job_id, .status = started->len ? 0 : -EBUSY,
+		.started = started->str,
+		.busy = busy->str, .has_busy = true,
+	};
+	bal_conn_send(c, SMIG_MSG_REPLY, smig_msg_reply_body(&out));
 out:
+	smig_msg_request_clear(&in);
+out_strings:
 	g_string_free(started, TRUE);
 	g_string_free(busy, TRUE);
+}
+
+/*
+ * STATUS's monitoring fields, from the job's smig_metrics_to_variant() mv
+ * (its keys are those of the schema): references and copies into out,
+ * which smig_msg_status_clear() frees
+ */
+static void status_metrics(smig_msg_status_t *out, GVariant *mv)
+{
+	out->ranks = g_variant_lookup_value(mv, "ranks",
+					    G_VARIANT_TYPE("a(usddtdad)"));
+	out->has_ranks = out->ranks;
+	out->has_ranks_total = g_variant_lookup(mv, "ranks_total", "u",
+						&out->ranks_total);
+	out->nodes = g_variant_lookup_value(mv, "nodes",
+					    G_VARIANT_TYPE("a(sddtssad)"));
+	out->has_nodes = out->nodes;
+	out->pairs = g_variant_lookup_value(mv, "pairs",
+					    G_VARIANT_TYPE("a(uutt)"));
+	out->has_pairs = out->pairs;
+	out->has_pairs_total = g_variant_lookup(mv, "pairs_total", "u",
+						&out->pairs_total);
+	out->matrix = g_variant_lookup_value(mv, "matrix",
+					     G_VARIANT_TYPE("a(sst)"));
+	out->has_matrix = out->matrix;
+	out->has_summary = g_variant_lookup(mv, "summary", "s",
+					    &out->summary);
 }
 
 /*
@@ -413,17 +443,20 @@ out:
  */
 void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	GVariantBuilder vb, ns;
+	smig_msg_query_t in;
+	smig_msg_status_t out = { 0 };
+	GVariantBuilder ns;
 	uint32_t job_id, flags;
 	GVariant *mv = NULL;
-	GVariantIter it;
-	const char *key;
+	GError *err = NULL;
 	GVariant *val;
-	char *why, *line;
+	char *why;
 	bal_job_t *j;
 
-	if (!bal_need_u32(b, c, m, 0, "job", &job_id))
+	if (!bal_decoded(b, c, m, smig_msg_query_decode(m, &in, &err), &err))
 		return;
+	job_id = in.job;
+	smig_msg_query_clear(&in);
 	j = g_hash_table_lookup(b->jobs, GUINT_TO_POINTER(job_id));
 	if (!j) {
 		bal_send_refused(b, c, m, job_id,
@@ -437,28 +470,18 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		g_free(why);
 		return;
 	}
-	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(j->id));
-	line = bal_job_line(j);
-	g_variant_builder_add(&vb, "{sv}", "state",
-			      g_variant_new_take_string(line));
-	g_variant_builder_add(&vb, "{sv}", "interval_ms",
-			      g_variant_new_uint32(j->sample_ms));
+	out.job = j->id;
+	out.state = bal_job_line(j);
+	out.interval_ms = j->sample_ms;
 	/* What the balancer has looked at: SAMPLEs taken, and how many of
 	 * them the last balancing decision saw. */
-	g_variant_builder_add(&vb, "{sv}", "samples",
-			      g_variant_new_uint64(j->samples));
-	g_variant_builder_add(&vb, "{sv}", "decided",
-			      g_variant_new_uint64(j->decided_samples));
+	out.samples = j->samples;
+	out.decided = j->decided_samples;
 	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
 	if (j->metrics) {
 		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
-		g_variant_iter_init(&it, mv);
-		while (g_variant_iter_next(&it, "{&sv}", &key, &val)) {
-			g_variant_builder_add(&vb, "{sv}", key, val);
-			g_variant_unref(val);
-		}
-		val = g_variant_lookup_value(mv, "nodes", NULL);
+		status_metrics(&out, mv);
+		val = out.nodes;
 		for (gsize i = 0; val && i < g_variant_n_children(val); i++) {
 			const char *node;
 
@@ -470,13 +493,11 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			g_variant_builder_add(&ns, "(ss)", node,
 					      smig_node_flags_reason(flags));
 		}
-		if (val)
-			g_variant_unref(val);
 	}
-	g_variant_builder_add(&vb, "{sv}", "slurm_state",
-			      g_variant_builder_end(&ns));
-	g_variant_builder_add(&vb, "{sv}", "history", bal_history_variant(j));
-	bal_conn_send(c, SMIG_MSG_STATUS, g_variant_builder_end(&vb));
+	out.slurm_state = g_variant_ref_sink(g_variant_builder_end(&ns));
+	out.history = g_variant_ref_sink(bal_history_variant(j));
+	bal_conn_send(c, SMIG_MSG_STATUS, smig_msg_status_body(&out));
+	smig_msg_status_clear(&out);
 	if (mv)
 		g_variant_unref(mv);
 }

@@ -444,23 +444,6 @@ gboolean bal_poll_timer(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-/* A fixed-size array field of a SAMPLE, n elements; RET borrowed or NULL */
-static const void *sample_array(const smig_msg_t *m, const char *key,
-				const char *type, size_t elem, size_t n)
-{
-	GVariant *v = g_variant_lookup_value(m->body, key,
-					     G_VARIANT_TYPE(type));
-	const void *data;
-	gsize got = 0;
-
-	if (!v)
-		return NULL;
-	data = g_variant_get_fixed_array(v, &got, elem);
-	/* The message holds the body, so the data outlives v. */
-	g_variant_unref(v);
-	return got == n ? data : NULL;
-}
-
 /*
  * bal_on_sample - an agent's samples of one interval: its node, then each of
  * its ranks, then the traffic its ranks sent. A bad entry is skipped with
@@ -468,40 +451,50 @@ static const void *sample_array(const smig_msg_t *m, const char *key,
  */
 void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
-	bal_step_t *s = bal_bound_step(b, c, m, ROLE_AGENT);
+	smig_msg_sample_t in;
 	smig_node_sample_t ns = { 0 };
 	const double *cpu, *delay, *iters;
-	const guint64 *rss;
-	uint32_t *ranks = NULL, interval = 0;
-	const char *health = "unknown";
-	size_t nranks = 0;
+	const uint64_t *rss;
+	uint32_t *ranks, interval;
+	const char *health;
+	size_t nranks;
 	GVariant *pairs;
 	GError *err = NULL;
+	bal_step_t *s;
 	bal_job_t *j;
 
-	if (!s)
+	if (!bal_decoded(b, c, m, smig_msg_sample_decode(m, &in, &err), &err))
 		return;
+	s = bal_bound_step(b, c, m, ROLE_AGENT, in.job, in.step);
+	if (!s)
+		goto out;
 	j = s->job;
 	/* Ranks told to stop for a move: their samples describe the old
 	 * placement, which the job's windows have just forgotten. */
 	if (s->committed)
-		return;
-	if (!smig_msg_get_u32_array(m, "ranks", &ranks, &nranks) ||
-	    !(cpu = sample_array(m, "cpu", "ad", sizeof(double), nranks)) ||
-	    !(delay = sample_array(m, "delay", "ad", sizeof(double), nranks)) ||
-	    !(iters = sample_array(m, "iters", "ad", sizeof(double), nranks)) ||
-	    !(rss = sample_array(m, "rss", "at", sizeof(guint64), nranks))) {
-		bal_send_refused(b, c, m, j->id,
-				 "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
+		goto out;
+	ranks = in.ranks;
+	nranks = in.n_ranks;
+	cpu = in.cpu;
+	delay = in.delay;
+	iters = in.iters;
+	rss = in.rss;
+	if (in.n_cpu != nranks || in.n_delay != nranks ||
+	    in.n_iters != nranks || in.n_rss != nranks) {
+		char *why = g_strdup_printf("fields ranks, cpu, delay, iters and rss: %zu, %zu, %zu, %zu and %zu elements (the same number, one per rank, accepted)",
+					    nranks, in.n_cpu, in.n_delay,
+					    in.n_iters, in.n_rss);
+
+		bal_send_refused(b, c, m, j->id, why);
+		g_free(why);
 		goto out;
 	}
 	ns.node = c->agent->node;
-	smig_msg_get_u32(m, "interval_ms", &interval);
-	smig_msg_get_u64(m, "mem_avail", &ns.mem_avail);
-	smig_msg_get_str(m, "reason", &ns.reason);
-	smig_msg_get_str(m, "health", &health);
-	if (!g_variant_lookup(m->body, "load", "d", &ns.load))
-		ns.load = 0;
+	interval = in.has_interval_ms ? in.interval_ms : 0;
+	ns.mem_avail = in.has_mem_avail ? in.mem_avail : 0;
+	ns.reason = in.has_reason ? in.reason : NULL;
+	health = in.has_health ? in.health : "unknown";
+	ns.load = in.has_load ? in.load : 0;
 	if (!strcmp(health, "ok"))
 		ns.health = SMIG_HEALTH_OK;
 	else if (!strcmp(health, "warn"))
@@ -538,8 +531,7 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			g_clear_error(&err);
 		}
 	}
-	pairs = g_variant_lookup_value(m->body, "pairs",
-				       G_VARIANT_TYPE("a(uutt)"));
+	pairs = in.has_pairs ? in.pairs : NULL;
 	for (gsize i = 0; pairs && i < g_variant_n_children(pairs); i++) {
 		smig_pair_sample_t ps;
 		guint64 bytes, msgs;
@@ -566,8 +558,6 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			break;
 		}
 	}
-	if (pairs)
-		g_variant_unref(pairs);
 	c->agent->last_sample = bal_now_us();
 	j->samples++;
 	if (!s->first_sample)
@@ -578,5 +568,5 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	 * per SAMPLE (a job's agents all send within one interval). */
 	j->samples_new = true;
 out:
-	g_free(ranks);
+	smig_msg_sample_clear(&in);
 }

@@ -19,6 +19,9 @@ usage: $0 [options]
   --port-base PORT   first TCP port (default \$SMIG_PORT_BASE or 17000): SlurmctldPort=PORT,
                      MigratePort=PORT+1, node K listens on PORT+10+K
   --nodes N          number of nodes, >= 1 (default \$SMIG_NODES or 4)
+  --ghost-nodes N    also configure N nodes ghost0001.. without a slurmd (0..9999,
+                     default 0): an unused address and port, State=DOWN, so that
+                     slurmctld holds a big node table (bench-smigd)
   --build DIR        build directory (default \$SMIG_BUILD_DIR or $SMIG_REPO/build);
                      the plugins are taken from DIR/.libs
   --plugindir DIR    directory holding spank_migrate.so
@@ -38,6 +41,7 @@ EOF
 dir=${SMIG_CLUSTER_DIR:-$SMIG_REPO/.cluster}
 base=${SMIG_PORT_BASE:-17000}
 nnodes=${SMIG_NODES:-4}
+nghost=0
 build=${SMIG_BUILD_DIR:-$SMIG_REPO/build}
 plugindir=
 plugins=yes
@@ -54,6 +58,7 @@ while (($# > 0)); do
 	--dir) dir=$2; shift ;;
 	--port-base) base=$2; shift ;;
 	--nodes) nnodes=$2; shift ;;
+	--ghost-nodes) nghost=$2; shift ;;
 	--build) build=$2; shift ;;
 	--plugindir) plugindir=$2; shift ;;
 	--no-plugins) plugins=no ;;
@@ -76,6 +81,9 @@ if ! [[ $base =~ ^[0-9]+$ ]] || ((base < 1024 || base > 65000)); then
 fi
 if ! [[ $nnodes =~ ^[0-9]+$ ]] || ((nnodes < 1 || nnodes > 40)); then
 	smig_die "--nodes=$nnodes: not a number in 1..40"
+fi
+if ! [[ $nghost =~ ^[0-9]+$ ]] || ((nghost > 9999)); then
+	smig_die "--ghost-nodes=$nghost: not a number in 0..9999"
 fi
 [[ $timeout =~ ^[0-9]+$ ]] || smig_die "--timeout=$timeout: not a number of seconds"
 [[ $user =~ ^[a-z_][a-z0-9_-]*$ ]] || smig_die "--user=$user: not a user name"
@@ -197,6 +205,14 @@ for ((k = 1; k <= nnodes; k++)); do
 	echo "NodeName=node$k NodeHostname=$nodehost NodeAddr=$(node_addr "$k") Port=$((base + 10 + k)) CPUs=4 RealMemory=2000 State=UNKNOWN" \
 		>> "$dir/slurm.conf"
 done
+if ((nghost > 0)); then
+	# Nobody listens on 127.0.0.254:PORT+9 (slurmd of node K: PORT+10+K), so
+	# slurmctld's messages to these nodes are refused at once.
+	cat >> "$dir/slurm.conf" <<EOF
+# --ghost-nodes: configured, no slurmd anywhere
+NodeName=ghost[0001-$(printf %04d "$nghost")] NodeHostname=$host NodeAddr=127.0.0.254 Port=$((base + 9)) CPUs=4 RealMemory=2000 State=DOWN Reason=ghost
+EOF
+fi
 echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP" \
 	>> "$dir/slurm.conf"
 

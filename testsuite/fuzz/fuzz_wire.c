@@ -6,7 +6,8 @@
  * are decoded from its front until the stream is refused or needs more
  * bytes. Authentication is the "none" method (a uid/gid prefix), so the
  * fuzzer reaches the GVariant body; every typed field lookup the balancer
- * and the agents make is exercised on each decoded message.
+ * and the agents make, and the schema check (smig_msgs_check()), are
+ * exercised on each decoded message.
  */
 #include "smig_config.h"
 
@@ -15,6 +16,7 @@
 #include <glib.h>
 
 #include "smig_auth.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 #include "fuzz_common.h"
 
@@ -79,6 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (consumed == 0 || consumed > size - off)
 			abort();
 		poke(msg);
+		/* The schema check every receiver runs: passes or refuses. */
+		if (!smig_msgs_check(msg, &err))
+			g_clear_error(&err);
 		/* What was accepted must encode again. */
 		again = smig_wire_encode(auth, msg, &err);
 		if (!again)

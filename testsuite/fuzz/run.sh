@@ -67,7 +67,7 @@ cat >"$out/smig_config.h" <<EOT
 #define PACKAGE_VERSION "fuzz"
 EOT
 
-core="smig_error.c smig_log.c smig_conf.c smig_request.c smig_wire.c
+core="smig_error.c smig_log.c smig_conf.c smig_request.c smig_wire.c smig_msgs.c
 smig_auth.c smig_hostlist.c smig_image.c"
 srcs=()
 for f in $core; do srcs+=("$top/src/common/$f"); done

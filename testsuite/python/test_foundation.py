@@ -103,6 +103,28 @@ def test_ordinary_mpi_job(cluster, mpi_hello):
     assert_no_system_comment(cluster, int(ids.pop()))
 
 
+def test_migrate_step_fence_ring(cluster, needs_plugins):
+    """A --migrate step's PMIx fences go round a ring (SLURM_PMIX_FENCE=ring
+    in the step's environment, set by the agent before mpi/pmix reads it):
+    Slurm 22.05's automatic choice makes Open MPI's last barrier in MPI_Init
+    no barrier, which crashes Open MPI 4.1 ranks under load (doc/faults.md).
+    The user's own choice stands, and steps without --migrate are left as
+    Slurm makes them."""
+    c = cluster
+    show = "bash -c 'echo fence=${SLURM_PMIX_FENCE:-unset}'"
+    r = c.run(f"salloc -N2 -n2 srun --mpi=pmix --migrate=manual -N2 -n2 {show}",
+              timeout=60)
+    assert r.rc == 0, str(r)
+    assert r.stdout.split() == ["fence=ring", "fence=ring"], str(r)
+    r = c.run(f"salloc -N2 -n2 env SLURM_PMIX_FENCE=tree srun --mpi=pmix "
+              f"--migrate=manual -N2 -n2 {show}", timeout=60)
+    assert r.rc == 0, str(r)
+    assert r.stdout.split() == ["fence=tree", "fence=tree"], str(r)
+    r = c.run(f"salloc -N2 -n2 srun --mpi=pmix -N2 -n2 {show}", timeout=60)
+    assert r.rc == 0, str(r)
+    assert r.stdout.split() == ["fence=unset", "fence=unset"], str(r)
+
+
 def test_ordinary_batch_job(cluster, mpi_hello):
     """An sbatch job without --migrate (two srun steps, one MPI) completes
     with ExitCode=0:0, writes the expected output, and has no SystemComment.

@@ -884,6 +884,49 @@ START_TEST(test_wrong_uid_refused)
 }
 END_TEST
 
+/*
+ * A message that breaks its schema (a field of another type, a required
+ * one missing) is refused naming the message, the field and the types,
+ * before any handler sees it; the connection stays usable.
+ */
+START_TEST(test_schema_refused)
+{
+	GVariantBuilder vb;
+	int srun;
+	smig_msg_t *m;
+
+	srun = peer();
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	g_variant_builder_add(&vb, "{sv}", "step", g_variant_new_int32(0));
+	g_variant_builder_add(&vb, "{sv}", "status", g_variant_new_int32(0));
+	send_msg(srun, user_auth, SMIG_MSG_BYE, &vb);
+	m = expect(srun, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "BYE");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "BYE: field step: expected type u, found i");
+	smig_msg_free(m);
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(srun, user_auth, SMIG_MSG_HELLO_SRUN, &vb);
+	m = expect(srun, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "HELLO_SRUN");
+	ck_assert_str_eq(get_str(m, "reason"),
+			 "HELLO_SRUN: field step (type u) is missing");
+	smig_msg_free(m);
+
+	/* Still connected: a well-formed HELLO_SRUN registers. */
+	hello_srun(srun, user_auth, 0, "mode=auto", 0, 0);
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(srun, user_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(srun, SMIG_MSG_STATUS);
+	smig_msg_free(m);
+	close(srun);
+}
+END_TEST
+
 START_TEST(test_bad_frame_closes)
 {
 	static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
@@ -1195,7 +1238,7 @@ START_TEST(test_samples_and_query)
 	m = expect(a1, SMIG_MSG_REFUSED);
 	ck_assert_str_eq(get_str(m, "what"), "SAMPLE");
 	ck_assert_str_eq(get_str(m, "reason"),
-			 "fields ranks (au), cpu, delay, iters (ad) and rss (at) missing or of different lengths");
+			 "fields ranks, cpu, delay, iters and rss: 2, 1, 2, 2 and 2 elements (the same number, one per rank, accepted)");
 	smig_msg_free(m);
 	sample(a1, "node1", 0, 2, 0.5, 9.0, 2);
 	sample(a1, "node1", 0, 1, 0.5, 0.5, 2);
@@ -1905,6 +1948,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_agent_bye_keeps_step);
 	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
+	tcase_add_test(tc, test_schema_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);

@@ -447,6 +447,8 @@ static void rank_msg(int fd, smig_msg_type_t type, uint64_t gen,
 				      g_variant_new_int32(0));
 		g_variant_builder_add(&vb, "{sv}", "bytes",
 				      g_variant_new_uint64(64));
+		g_variant_builder_add(&vb, "{sv}", "msg",
+				      g_variant_new_string(""));
 	}
 	send_msg(fd, type, &vb);
 }

@@ -486,6 +486,47 @@ def ucx_crash_evidence(text):
     return "\n".join(lines[:8])
 
 
+# Open MPI 4.1's TCP BTL calling a NULL handler in MPI_Init
+# (doc/faults.md, "A rank dies with SIGSEGV at NULL in MPI_Init"): the
+# report of one process is exactly these lines, the only frame the signal
+# trampoline in libc (the jump to address 0 leaves nothing to unwind).
+OMPI_NULL_CALL_REPORT = [
+    r"\*\*\* Process received signal \*\*\*",
+    r"Signal: Segmentation fault \(11\)",
+    r"Signal code: Address not mapped \(1\)",
+    r"Failing at address: \(nil\)",
+    r"\[ 0\] /\S*/libc\.so\.6\(\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]",
+    r"\*\*\* End of error message \*\*\*",
+]
+# srun's word on the crashed task.
+SRUN_SEGV_RE = r"^srun: error: \S+: task (\d+): Segmentation fault(?: \(core dumped\))?$"
+
+
+def ompi_null_call_evidence(text):
+    """The lines of Open MPI's crash report if TEXT shows exactly the
+    start-up crash of doc/faults.md: one process's report is
+    OMPI_NULL_CALL_REPORT line for line (SIGSEGV at address 0, no frame past
+    the trampoline), srun names one task killed by SIGSEGV, and no line
+    names that rank (it died before it printed its start line); else
+    None."""
+    reports = {}
+    for m in re.finditer(r"^\[([^\]\s]+:\d+)\] (.*)$", text, re.M):
+        reports.setdefault(m.group(1), []).append(m.group(2))
+    if len(reports) != 1:
+        return None
+    (who, lines), = reports.items()
+    if len(lines) != len(OMPI_NULL_CALL_REPORT) or not all(
+            re.fullmatch(p, l) for p, l in zip(OMPI_NULL_CALL_REPORT, lines)):
+        return None
+    tasks = re.findall(SRUN_SEGV_RE, text, re.M)
+    if len(tasks) != 1 or re.search(rf"\brank {tasks[0]}\b", text):
+        return None
+    return "\n".join([f"[{who}] {l}" for l in lines] +
+                      [f"task {tasks[0]} died before its start line "
+                       "(Open MPI btl/tcp NULL call in MPI_Init, "
+                       "doc/faults.md)"])
+
+
 def mpi_start_failure(result, started_re, ranks=1, crash_ok=True,
                       daemon_log=""):
     """Why RESULT (a failed launch; stdout and stderr both searched) is
@@ -509,7 +550,7 @@ def mpi_start_failure(result, started_re, ranks=1, crash_ok=True,
     if m:
         if not crash_ok:
             return None, f"a crash (never run again in this test): {m.group(0)!r}"
-        evidence = ompi_crash_evidence(text)
+        evidence = ompi_crash_evidence(text) or ompi_null_call_evidence(text)
         if evidence:
             return evidence, None
         return None, f"a crash outside Open MPI's code, or of ours: {m.group(0)!r}"

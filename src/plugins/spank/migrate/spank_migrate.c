@@ -380,6 +380,29 @@ static void pmix_job_nodes_guard(spank_t sp)
 		      smig_spank.job_id, smig_spank.step_id, step, job, step);
 }
 
+/*
+ * pmix_fence_guard - slurmstepd, before mpi/pmix reads the step's
+ * environment: the step's PMIx fences go round a ring unless the user chose
+ * (SLURM_PMIX_FENCE). mpi/pmix's automatic choice runs a fence without data
+ * (Open MPI's last barrier in MPI_Init) as a tree, and with fewer nodes than
+ * TreeWidth every node is its own root: the "barrier" ends when the node's
+ * own ranks arrive, a rank on another node may then send to one still in
+ * MPI_Init, and Open MPI 4.1's btl/tcp calls a handler that is not there yet
+ * (SIGSEGV at NULL, doc/faults.md). A --migrate step starts again on every
+ * move: it must not crash in MPI_Init. A ring costs one hop per node.
+ */
+static void pmix_fence_guard(spank_t sp)
+{
+	char have[64];
+
+	if (spank_getenv(sp, "SLURM_PMIX_FENCE", have, sizeof(have)) ==
+	    ESPANK_SUCCESS)
+		return;
+	if (spank_setenv(sp, "SLURM_PMIX_FENCE", "ring", 0) != ESPANK_SUCCESS)
+		slurm_error("migrate: JobId=%u StepId=%u: cannot set SLURM_PMIX_FENCE=ring: MPI_Init may not be a barrier (doc/faults.md)",
+			    smig_spank.job_id, smig_spank.step_id);
+}
+
 /* task_job_nodes_restore - a task gets the job's SLURM_JOB_NODELIST back */
 static int task_job_nodes_restore(spank_t sp)
 {
@@ -419,6 +442,7 @@ static void remote_post_opt(spank_t sp)
 	if (smig_spank.step_id >= SLURM_MAX_NORMAL_STEP_ID)
 		return;
 	pmix_job_nodes_guard(sp);
+	pmix_fence_guard(sp);
 	if (load_conf() < 0) {
 		slurm_error("migrate: JobId=%u StepId=%u runs without migration",
 			    smig_spank.job_id, smig_spank.step_id);
