@@ -312,7 +312,10 @@ def test_fault_srun_killed_relaunch(cluster, needs_plugins, reference, sig):
         assert re.search(rf"^srun_exit={want}$", text, re.M), text
         if sig == "TERM":
             assert "Cancelled pending job step with signal 15" in text, text
-        line = comment(c, job)
+        # smigd writes AdminComment from its own flush, rate limited: wait
+        # for the committed move to be published, then check the line.
+        line = cl.repeat_until(lambda: comment(c, job),
+                               lambda l: "moves=0" not in l, timeout=20)
         assert line.startswith("mode=auto gen=1 moves=1 last_move="), line
         assert good_gens(c, job) == [1]
         assert image_iter(c, job, 0, 1) == stop_iter
