@@ -320,7 +320,10 @@ def test_manual_rebalance(cluster, needs_plugins, needs_cpu_quota):
     move of that node's ranks to the spare node (reason balance, history
     kind request), where they restore. About 35 s."""
     c = cluster
-    script = heat_script(c, "rebalance", "manual,interval=1s",
+    # The ranks of the node slowed to 0.05 core reach their safe point
+    # slowly, more so under load: a capture timeout of 60 s, not the test
+    # cluster's 20 s, so that the move this test asks for can complete.
+    script = heat_script(c, "rebalance", "manual,interval=1s,capture-timeout=60s",
                          "--nx 1024 --ny 512 --iters 100000000 --report 1000")
     job, out, text = submit_started(c, "rebalance", script,
                                     "-N3 --ntasks-per-node=2 -t 10", 4)
@@ -354,7 +357,7 @@ def test_manual_rebalance(cluster, needs_plugins, needs_cpu_quota):
         text = cl.repeat_until(lambda: read(out),
                                lambda t: len([s for s in starts(t)
                                               if s[2] == "restored"]) >= 4,
-                               timeout=60)
+                               timeout=120)
         where = latest_starts(text)
         assert where == {0: first[0], 1: first[0], 2: spare[0], 3: spare[0]}, \
             f"after the rebalance: {where}\n{text}"
