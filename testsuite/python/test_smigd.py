@@ -72,6 +72,27 @@ def port_accepts(c):
         return False
 
 
+def assert_drain_moved(c, job, out, victim, reference):
+    """The drained job completed: srun 0, the checksum REFERENCE, every rank
+    restored off VICTIM, and its state line names the one move (gen=1)."""
+    state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=240)
+    text = read(out)
+    assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+    assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
+    m = re.search(DONE_RE, text, re.M)
+    assert m and m.group(2) == reference, \
+        f"wrong or no checksum (want {reference}):\n{text}"
+    restored = {rank: node for rank, node, kind, _ in starts(text)
+                if kind == "restored"}
+    assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+    assert victim not in restored.values(), \
+        f"a rank restarted on the drained node {victim}: {restored}"
+    line = cl.migration_state(c, job)
+    assert re.match(r"mode=auto gen=1 moves=1 last_move=ranks=[0-9,-]+;"
+                    rf"from={victim};to=\S+;reason=drain", line), \
+        f"state line after the move: {line!r}"
+
+
 def test_sighup_bad_conf_keeps_settings(smigd_cluster):
     """SIGHUP with a bad migrate.conf: smigd logs file:line: Key=Value and the
     reason, keeps the settings in use (same pid, no balancer restart, still
@@ -172,22 +193,7 @@ def test_kill9_restart_job_runs_on_and_migrates(smigd_cluster, long_reference):
 
     drain(c, victim)
     try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=240)
-        text = read(out)
-        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
-        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
-        m = re.search(DONE_RE, text, re.M)
-        assert m and m.group(2) == long_reference, \
-            f"wrong or no checksum (want {long_reference}):\n{text}"
-        restored = {rank: node for rank, node, kind, _ in starts(text)
-                    if kind == "restored"}
-        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
-        assert victim not in restored.values(), \
-            f"a rank restarted on the drained node {victim}: {restored}"
-        line = cl.migration_state(c, job)
-        assert re.match(r"mode=auto gen=1 moves=1 last_move=ranks=[0-9,-]+;"
-                        rf"from={victim};to=\S+;reason=drain", line), \
-            f"state line after the move: {line!r}"
+        assert_drain_moved(c, job, out, victim, long_reference)
     finally:
         resume(c, victim)
         if c.smigd_pid() is None:
@@ -381,22 +387,7 @@ def test_smigd_away_a_minute(smigd_cluster, minute_reference):
     restart_smigd(c)
     drain(c, victim)
     try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=240)
-        text = read(out)
-        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
-        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
-        m = re.search(DONE_RE, text, re.M)
-        assert m and m.group(2) == minute_reference, \
-            f"wrong or no checksum (want {minute_reference}):\n{text}"
-        restored = {rank: node for rank, node, kind, _ in starts(text)
-                    if kind == "restored"}
-        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
-        assert victim not in restored.values(), \
-            f"a rank restarted on the drained node {victim}: {restored}"
-        line = cl.migration_state(c, job)
-        assert re.match(r"mode=auto gen=1 moves=1 last_move=ranks=[0-9,-]+;"
-                        rf"from={victim};to=\S+;reason=drain", line), \
-            f"state line after the move: {line!r}"
+        assert_drain_moved(c, job, out, victim, minute_reference)
     finally:
         resume(c, victim)
         if c.smigd_pid() is None:
@@ -426,22 +417,7 @@ def test_slurmctld_restart_under_smigd(smigd_cluster, long_reference):
 
     drain(c, victim)
     try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=240)
-        text = read(out)
-        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
-        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
-        m = re.search(DONE_RE, text, re.M)
-        assert m and m.group(2) == long_reference, \
-            f"wrong or no checksum (want {long_reference}):\n{text}"
-        restored = {rank: node for rank, node, kind, _ in starts(text)
-                    if kind == "restored"}
-        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
-        assert victim not in restored.values(), \
-            f"a rank restarted on the drained node {victim}: {restored}"
-        line = cl.migration_state(c, job)
-        assert re.match(r"mode=auto gen=1 moves=1 last_move=ranks=[0-9,-]+;"
-                        rf"from={victim};to=\S+;reason=drain", line), \
-            f"state line after the move: {line!r}"
+        assert_drain_moved(c, job, out, victim, long_reference)
         assert c.smigd_pid() == pid, "smigd exited after the slurmctld restart"
     finally:
         resume(c, victim)
