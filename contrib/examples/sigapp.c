@@ -4,6 +4,7 @@
  * a signal (no libsmig): the example of --migrate=capture=signal:SIG
  *
  * Usage: sigapp [--iters N] [--sleep-ms MS] [--signal NAME]
+ *               [--hold-restore R[:T]]
  *
  * Each rank iterates on an array of integers coupled to the other ranks by
  * an MPI_Allreduce (exact arithmetic, so the result does not depend on where
@@ -18,6 +19,11 @@
  * The ranks agree on a consistent point themselves: the signal only sets a
  * flag, and all ranks checkpoint together at the first iteration where an
  * MPI_Allreduce(MIN) of the flag shows that every rank has been signalled.
+ *
+ * --hold-restore R[:T] (for the relaunch watchdog's tests): in a relaunched
+ * step (SLURM_MIGRATE_PREV_STEP set) rank R never reads its checkpoint
+ * file on the first T tries (default 1; SLURM_MIGRATE_RESTORE_TRY), as in a
+ * start that hangs.
  *
  * Output: "sigapp: rank R node N start|restored iter I",
  * "sigapp: rank R checkpoint iter I", and from rank 0
@@ -104,6 +110,25 @@ static int signal_number(const char *name)
 	return -1;
 }
 
+/*
+ * hold_restore - --hold-restore: in a relaunched step, rank HOLD_RANK never
+ * reads its checkpoint file on the first TRIES tries of the relaunch
+ */
+static void hold_restore(int rank, int hold_rank, long tries)
+{
+	const char *try_text = getenv("SLURM_MIGRATE_RESTORE_TRY");
+	long try = try_text ? atol(try_text) : 1;
+
+	if (rank != hold_rank || !getenv("SLURM_MIGRATE_PREV_STEP") ||
+	    try > tries)
+		return;
+	printf("sigapp: rank %d holding before its restore (try %ld)\n", rank,
+	       try);
+	fflush(stdout);
+	for (;;)
+		sleep(3600);
+}
+
 int main(int argc, char **argv)
 {
 	const char *ckpt = getenv("SLURM_MIGRATE_CHECKPOINT_FILE");
@@ -112,8 +137,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct state *st;
 	char node[256] = "?";
-	long sleep_ms = 25;
-	int rank, sig = SIGUSR1;
+	long sleep_ms = 25, hold_tries = 0;
+	int rank, sig = SIGUSR1, hold_rank = -1;
+	char *end;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--iters")) {
@@ -122,6 +148,14 @@ int main(int argc, char **argv)
 			sleep_ms = strtol(argv[i + 1], NULL, 10);
 		} else if (!strcmp(argv[i], "--signal")) {
 			sig = signal_number(argv[i + 1]);
+		} else if (!strcmp(argv[i], "--hold-restore")) {
+			hold_rank = (int) strtol(argv[i + 1], &end, 10);
+			hold_tries = *end == ':' ? strtol(end + 1, &end, 10) : 1;
+			if (*end || hold_rank < 0 || hold_tries < 1) {
+				fprintf(stderr, "sigapp: --hold-restore %s: not R or R:T\n",
+					argv[i + 1]);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "sigapp: unknown option %s\n", argv[i]);
 			return 2;
@@ -148,6 +182,7 @@ int main(int argc, char **argv)
 	if (!st)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 	if (ckpt && restore && *restore) {
+		hold_restore(rank, hold_rank, hold_tries);
 		if (read_state(ckpt, st)) {
 			fprintf(stderr, "sigapp: rank %d: SLURM_MIGRATE_RESTORE_GEN=%s but %s is missing or not a checkpoint: %s\n",
 				rank, restore, ckpt, strerror(errno));

@@ -561,17 +561,15 @@ static void restore_check(bal_step_t *s)
 /*
  * bal_restore_watch - a relaunched step registered (HELLO_SRUN restored_gen,
  * prev_step, restore_try): its ranks have MigrateRestoreTimeout to be past
- * their restore, or bal_restore_timeout() has srun relaunch it again. Steps
- * restored by their agent (capture=signal) are not watched: no rank of
- * theirs reports.
+ * their restore, or bal_restore_timeout() has srun relaunch it again. With
+ * capture=signal a rank is past its restore once it has read the
+ * checkpoint file its agent wrote (the agent reports it: RESTORED).
  */
 void bal_restore_watch(smig_balancer_t *b, bal_step_t *s, uint64_t gen,
 		       uint32_t try)
 {
 	s->restore_gen = gen;
 	s->restore_try = MAX(try, 1);
-	if (s->req.capture == SMIG_CAPTURE_SIGNAL)
-		return;
 	s->restore_deadline = bal_now_us() +
 			      (int64_t) b->conf->restore_timeout_ms * 1000;
 	restore_check(s);

@@ -7,6 +7,7 @@ SLURM_MIGRATE_RESTORE_GEN is set; the node agent signals it, wraps the file
 into a verified image and writes the image back into the file on restore.
 """
 
+import json
 import os
 import re
 import stat
@@ -68,9 +69,14 @@ def test_capture_signal(cluster, needs_plugins):
         ckpts = re.findall(r"^sigapp: rank (\d+) checkpoint iter (\d+)$", text, re.M)
         assert sorted(int(r) for r, _ in ckpts) == [0, 1, 2, 3], text
         assert len({i for _, i in ckpts}) == 1, f"checkpoints at different iterations: {ckpts}"
-        restored = {rank: (node, it) for rank, node, kind, it in starts(text)
-                    if kind == "restored"}
-        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+        restored = [(rank, node, it) for rank, node, kind, it in starts(text)
+                    if kind == "restored"]
+        # Each rank restored once: its agent saw it read its checkpoint
+        # file, so the relaunch watchdog never started the step again.
+        assert sorted(r for r, _, _ in restored) == [0, 1, 2, 3], \
+            f"not every rank restored exactly once:\n{text}"
+        assert "relaunch try" not in text, text
+        restored = {rank: (node, it) for rank, node, it in restored}
         assert {it for _, it in restored.values()} == {int(ckpts[0][1])}, restored
         assert victim not in {n for n, _ in restored.values()}, restored
 
@@ -127,3 +133,83 @@ def test_capture_signal_every(cluster, needs_plugins):
         m = re.search(DONE_RE, part, re.M)
         assert m and m.group(2) == reference, \
             f"checksum not that of a run without migration ({reference}):\n{text}"
+
+
+TIMEOUT_RE = (r"migrate: JobId=(\d+) StepId=(\d+): relaunch try (\d+) of 3: "
+              r"ranks (\S+) not past their restore of generation (\d+) "
+              r"within 20s \(reason=restore-timeout\)")
+
+
+def test_capture_signal_watchdog(cluster, needs_plugins):
+    """A relaunched capture=signal step is under the relaunch watchdog: a
+    rank counts as past its restore once it has read the checkpoint file
+    its agent wrote. Rank 3 of the relaunched step never reads its file on
+    the first try (sigapp --hold-restore 3): after MigrateRestoreTimeout
+    (20 s here) srun names rank 3 alone, ends the step and starts it again
+    from generation 1; every rank restores the iteration it checkpointed
+    at, and the job completes with the checksum of a run without
+    migration. smig history records the watchdog's relaunch, SystemComment
+    its reason."""
+    c = cluster
+    app = sigapp_path(c)
+    reference = reference_checksum(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
+                                   started_re=START_RE, done_re=DONE_RE)
+    # The script waits for GO after srun: the balancer keeps a job's
+    # history only while the job runs.
+    go = os.path.join(c.workdir, "sighold.go")
+    script = os.path.join(c.workdir, "sighold.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} "
+                f"{ARGS} --hold-restore 3\n"
+                "echo srun_exit=$?\n"
+                f"while [ ! -e {go} ]; do sleep 0.2; done\n")
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, "sighold", script, "-N3 --ntasks-per-node=2", 4,
+                                    starts_fn=starts)
+    first = {r: n for r, n, _, _ in starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    victim = first[3]
+    r = c.run(f"scontrol update nodename={victim} state=drain reason=sighold",
+              user="root", timeout=30)
+    assert r.rc == 0, str(r)
+    try:
+        text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
+                               timeout=240)
+        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
+        m = re.search(TIMEOUT_RE, text)
+        assert m, f"srun did not say why it started the step again:\n{text}"
+        assert (int(m.group(1)), int(m.group(3)), m.group(4),
+                int(m.group(5))) == (job, 1, "3", 1), m.group(0)
+        assert len(re.findall(TIMEOUT_RE, text)) == 1, text
+        ckpts = re.findall(r"^sigapp: rank (\d+) checkpoint iter (\d+)$", text, re.M)
+        assert sorted(int(r) for r, _ in ckpts) == [0, 1, 2, 3], text
+        # The second try's restores: every rank, at the checkpoint.
+        second = text[m.end():]
+        restored = {rank: (node, it) for rank, node, kind, it in starts(second)
+                    if kind == "restored"}
+        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+        assert {it for _, it in restored.values()} == {int(ckpts[0][1])}, restored
+        assert victim not in {n for n, _ in restored.values()}, restored
+        done = re.search(DONE_RE, text, re.M)
+        assert done and done.group(2) == reference, \
+            f"checksum differs from the run without migration ({reference}):\n{text}"
+        line = cl.migration_state(c, job)
+        assert re.search(r"\blast_error=gen=1;reason=restore-timeout;ranks=3\b",
+                         line), line
+        smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
+        r = c.run(f"{smig} history {job} --json", timeout=30)
+        assert r.rc == 0, f"smig history failed:\n{r}"
+        hist = [(h["kind"], h["outcome"], h.get("ranks"))
+                for h in json.loads(r.stdout)["history"]]
+        assert hist[1:] == [("relaunch", "relaunched", "3")], hist
+        with open(go, "w"):
+            pass
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=60)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{read(out)}"
+    finally:
+        with open(go, "w"):
+            pass
+        c.run(f"scontrol update nodename={victim} state=resume", user="root",
+              timeout=30)
+        c.run(f"scancel {job}", user="root", timeout=30)
