@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -135,6 +136,10 @@ def pytest_terminal_summary(terminalreporter):
         lines.append(f"  {r['where']}: {r['what']} attempt {r['attempt']}, "
                      "evidence:")
         lines += ["    " + l for l in r["evidence"].splitlines()]
+    tr.section("cleaned after tests (jobs or node states they left)")
+    tr.write_line(f"tests cleaned after: {len(CLEANED)}")
+    for nodeid, what in CLEANED:
+        tr.write_line(f"  {nodeid}: {what}")
     tr.section("launch retries (Open MPI start-up failures)")
     for line in lines:
         tr.write_line(line)
@@ -203,6 +208,142 @@ def cluster(request):
             print(f"\ncluster directory kept for reading: {directory}")
         else:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+# Tests after which jobs or node states were left and cleaned up, for the
+# session summary: [(test id, what was cleaned)].
+CLEANED = []
+# Daemon pid files of the cluster, without the ones whose daemons tests stop
+# and start themselves (they restart them before they end).
+DAEMON_PIDFILES = ("slurmctld.pid", "smigd.pid")
+LOG_TAIL = 120
+
+
+def log_sizes(c):
+    """{log file: size} of the cluster's daemon logs now."""
+    sizes = {}
+    logdir = os.path.join(c.dir, "log")
+    for name in sorted(os.listdir(logdir)):
+        if name.endswith(".log"):
+            sizes[name] = os.path.getsize(os.path.join(logdir, name))
+    return sizes
+
+
+def log_since(c, name, offset):
+    """Lines of log NAME written after OFFSET (the last LOG_TAIL of them)."""
+    try:
+        with open(os.path.join(c.dir, "log", name), "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError as e:
+        return [f"({name}: {e})"]
+    if len(lines) > LOG_TAIL:
+        lines = [f"... {len(lines) - LOG_TAIL} earlier lines in {name}"] + \
+            lines[-LOG_TAIL:]
+    return lines
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used the cluster carries what the daemons logged
+    while it ran (smigd and slurmctld whole, the slurmds' errors), so that a
+    failure in CI can be read without the cluster directory."""
+    outcome = yield
+    report = outcome.get_result()
+    sizes = item.stash.get(LOG_SIZES, None) if hasattr(item, "stash") else None
+    c = SESSION.get("cluster")
+    if not (report.failed and sizes is not None and c):
+        return
+    for name in sorted(log_sizes(c)):
+        lines = log_since(c, name, sizes.get(name, 0))
+        if name.startswith("slurmd."):
+            lines = [l for l in lines if "error" in l or "migrate" in l]
+        if lines:
+            report.sections.append((f"cluster log {name} during {call.when}",
+                                    "\n".join(lines)))
+
+
+LOG_SIZES = pytest.StashKey[dict]()
+
+
+def cluster_dirt(c):
+    """What a test left behind: ([(job id, state)], [(node, state)])."""
+    r = c.run("squeue -h -o '%i %T'", user="root", timeout=30)
+    jobs = [tuple(l.split()[:2]) for l in r.stdout.splitlines() if l.strip()] \
+        if r.rc == 0 else [("?", f"squeue failed: {r}")]
+    r = c.run("scontrol show nodes", user="root", timeout=30)
+    nodes = []
+    for rec in (cl.parse_scontrol(r.stdout) if r.rc == 0 else []):
+        state = rec.get("State", "")
+        if state != "IDLE":
+            nodes.append((rec.get("NodeName", "?"), state))
+    if r.rc != 0:
+        nodes.append(("?", f"scontrol failed: {r}"))
+    return jobs, nodes
+
+
+def daemons_dead(c):
+    """The cluster's slurmctld and smigd that are not running."""
+    dead = []
+    for name in DAEMON_PIDFILES:
+        if name == "smigd.pid" and not c.plugins:
+            continue
+        try:
+            with open(os.path.join(c.dir, "run", name)) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            dead.append(name[:-len(".pid")])
+    return dead
+
+
+@pytest.fixture(autouse=True)
+def cluster_hygiene(request):
+    """Each test that uses the cluster starts on a clean one: after it, jobs
+    it left are cancelled and nodes it left drained or down are resumed,
+    until every node is IDLE again (what was cleaned is listed in the
+    session summary, so that a failure does not cascade into the next tests
+    unseen). A test after which slurmctld or smigd is not running, or a node
+    does not come back within 120 s, errors in its teardown."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    c = request.getfixturevalue("cluster")
+    request.node.stash[LOG_SIZES] = log_sizes(c)
+    yield
+    dead = daemons_dead(c)
+    if dead:
+        pytest.fail(f"{', '.join(dead)} not running after the test: the "
+                    "tests after it cannot run", pytrace=False)
+    jobs, nodes = cluster_dirt(c)
+    if not jobs and not nodes:
+        return
+    what = []
+    if jobs:
+        what.append("jobs " + ", ".join(f"{j} ({s})" for j, s in jobs))
+        c.run("scancel --full " + " ".join(j for j, _ in jobs if j != "?"),
+              user="root", timeout=30)
+    deadline = time.monotonic() + 120
+    resumed = set()
+    while True:
+        jobs, nodes = cluster_dirt(c)
+        if not jobs and not nodes:
+            break
+        if time.monotonic() >= deadline:
+            pytest.fail(f"the cluster did not become idle within 120 s after "
+                        f"the test: jobs {jobs}, nodes {nodes}", pytrace=False)
+        for node, state in nodes:
+            if any(w in state for w in ("DRAIN", "DOWN", "FAIL")) and \
+                    "NOT_RESPONDING" not in state:
+                c.run(f"scontrol update nodename={node} state=resume",
+                      user="root", timeout=30)
+                resumed.add(f"{node} ({state})")
+        time.sleep(1)
+    if resumed:
+        what.append("nodes resumed " + ", ".join(sorted(resumed)))
+    elif nodes and not jobs:
+        what.append("waited for nodes " + ", ".join(f"{n} ({s})" for n, s in nodes))
+    CLEANED.append((request.node.nodeid, "; ".join(what)))
 
 
 @pytest.fixture(scope="session")
