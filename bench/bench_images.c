@@ -12,9 +12,11 @@
  *             posix_fadvise(DONTNEED)) before each read
  *   checksum  XXH3-64 over memory vs the disk's write bandwidth (the raw
  *             write figure of the largest size)
- *   hand-off  the agents' path (a munge-sealed HANDOFF frame, sendfile() of
- *             the image, smig_image_receive(): write + checksum in one pass +
- *             fsync + rename, and the HANDOFF reply) vs a raw TCP copy of the
+ *   hand-off  the agents' own code, smig_agent_store_send() and
+ *             smig_agent_store_receive() (a munge-sealed HANDOFF frame,
+ *             sendfile() of the image, smig_image_receive(): write +
+ *             checksum in one pass + fsync + rename, and the HANDOFF
+ *             reply) vs a raw TCP copy of the
  *             same bytes (read/write to the socket, write to a file, fsync),
  *             both over loopback into the same directory
  *
@@ -35,14 +37,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <glib.h>
 
+#include "smig_agent_store.h"
 #include "smig_auth.h"
 #include "smig_image.h"
+#include "smig_log.h"
+#include "smig_msgs.h"
 #include "smig_wire.h"
 
 #define MIB		(1024.0 * 1024.0)
@@ -71,6 +77,31 @@ static double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * ratio_ci - the median of the pairs' ratios raw[i] / smig[i] (each pair
+ * measured back to back) and a 95 % percentile bootstrap interval of that
+ * median (2,000 resamples, fixed seed: the same data gives the same
+ * interval)
+ */
+static double ratio_ci(const double *raw, const double *smig, int n,
+		       double *lo, double *hi)
+{
+	double r[16], boot[2000], pick[16];
+	unsigned int seed = 12345;
+
+	for (int i = 0; i < n; i++)
+		r[i] = raw[i] / smig[i];
+	for (int b = 0; b < 2000; b++) {
+		for (int i = 0; i < n; i++)
+			pick[i] = r[rand_r(&seed) % n];
+		boot[b] = median(pick, n);
+	}
+	qsort(boot, 2000, sizeof(boot[0]), cmp_double);
+	*lo = boot[49];
+	*hi = boot[1949];
+	return median(r, n);
 }
 
 static void die(const char *what, const char *why)
@@ -203,7 +234,8 @@ struct rx {
 	int listen_fd;
 	bool raw;
 	uint64_t len;		/* raw: bytes to expect */
-	char path[4096];	/* raw: where to write */
+	char path[4096];	/* raw: the file to write; else the directory */
+	smig_dir_id_t dir_id;	/* not raw: the directory's identity */
 };
 
 /* One receiver connection, as the agent's receiver does it (or raw). */
@@ -211,8 +243,6 @@ static void *rx_main(void *arg)
 {
 	struct rx *rx = arg;
 	int fd = accept(rx->listen_fd, NULL, NULL);
-	GError *err = NULL;
-	char errbuf[512];
 
 	if (fd < 0)
 		die("accept", strerror(errno));
@@ -238,32 +268,13 @@ static void *rx_main(void *arg)
 		free(buf);
 		write_all(fd, "k", 1);
 	} else {
-		smig_msg_t *m = smig_wire_recv(fd, auth, 60000, &err);
-		uint64_t gen = 0, bytes = 0;
-		uint32_t job = 0, rank = 0;
-		smig_image_hdr_t hdr;
-		GVariantBuilder b;
-		int32_t st;
+		/* The agent's hand-off receiver, as it runs in slurmstepd. */
+		smig_agent_store_t st = {
+			.dir = rx->path, .dir_id = &rx->dir_id, .job_id = JOB,
+			.node = "receiver", .auth = auth,
+		};
 
-		if (!m)
-			die("handoff frame", err->message);
-		smig_msg_get_u32(m, "job", &job);
-		smig_msg_get_u32(m, "rank", &rank);
-		smig_msg_get_u64(m, "gen", &gen);
-		smig_msg_get_u64(m, "bytes", &bytes);
-		smig_msg_free(m);
-		st = smig_image_receive(rx->path, job, rank, gen, fd, bytes,
-					(uint32_t) -1, (uint32_t) -1, &hdr,
-					errbuf, sizeof(errbuf));
-		if (st)
-			die("smig_image_receive", errbuf);
-		g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&b, "{sv}", "status",
-				      g_variant_new_int32(st));
-		m = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_builder_end(&b));
-		if (!smig_wire_send(fd, auth, m, &err))
-			die("handoff reply", err->message);
-		smig_msg_free(m);
+		smig_agent_store_receive(&st, fd);
 	}
 	close(fd);
 	return NULL;
@@ -303,24 +314,26 @@ static double transfer(const char *src, uint64_t len, bool raw,
 	if (raw) {
 		unlink(dst);
 	} else {
-		char old[4096];
+		char old[4096], errbuf[512];
 
 		smig_image_path(old, sizeof(old), dst, RANK, 1);
 		unlink(old);
+		if (smig_dir_id_get(dst, &rx.dir_id, errbuf, sizeof(errbuf)))
+			die("smig_dir_id_get", errbuf);
 	}
 	sync();
 	rx.listen_fd = listener(&port);
 	pthread_create(&th, NULL, rx_main, &rx);
 	drop_cache(src);
 	t = now_s();
-	fd = smig_wire_connect("127.0.0.1", port, 5000, &err);
-	if (fd < 0)
-		die("connect", err->message);
 	if (raw) {
 		int in = open(src, O_RDONLY | O_CLOEXEC);
 		char *buf = malloc(1 << 20), k;
 		size_t n;
 
+		fd = smig_wire_connect("127.0.0.1", port, 5000, &err);
+		if (fd < 0)
+			die("connect", err->message);
 		if (in < 0 || !buf)
 			die(src, "open or malloc failed");
 		while ((n = read_some(in, buf, 1 << 20)))
@@ -329,34 +342,21 @@ static double transfer(const char *src, uint64_t len, bool raw,
 		free(buf);
 		if (read_some(fd, &k, 1) != 1)
 			die("raw copy", "no acknowledgement");
+		close(fd);
 	} else {
+		/* The agent's sender: HANDOFF, sendfile, the reply. */
+		smig_agent_store_t st = {
+			.dir = dir, .job_id = JOB, .node = "sender",
+			.timeout_ms = 60000, .auth = auth,
+		};
 		char errbuf[512];
-		GVariantBuilder b;
-		smig_msg_t *m;
-		int32_t st = -1;
 
-		g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&b, "{sv}", "job",
-				      g_variant_new_uint32(JOB));
-		g_variant_builder_add(&b, "{sv}", "gen",
-				      g_variant_new_uint64(1));
-		g_variant_builder_add(&b, "{sv}", "rank",
-				      g_variant_new_uint32(RANK));
-		g_variant_builder_add(&b, "{sv}", "bytes",
-				      g_variant_new_uint64(len));
-		m = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_builder_end(&b));
-		if (!smig_wire_send(fd, auth, m, &err))
-			die("handoff frame", err->message);
-		smig_msg_free(m);
-		if (smig_image_send(src, fd, len, errbuf, sizeof(errbuf)))
-			die("smig_image_send", errbuf);
-		m = smig_wire_recv(fd, auth, 60000, &err);
-		if (!m || !smig_msg_get_i32(m, "status", &st) || st)
-			die("handoff reply", err ? err->message : "status");
-		smig_msg_free(m);
+		if (smig_agent_store_send(&st, RANK, 1, "receiver",
+					  "127.0.0.1", port, errbuf,
+					  sizeof(errbuf)))
+			die("smig_agent_store_send", errbuf);
 	}
 	t = now_s() - t;
-	close(fd);
 	pthread_join(th, NULL);
 	close(rx.listen_fd);
 	return t;
@@ -365,25 +365,28 @@ static double transfer(const char *src, uint64_t len, bool raw,
 int main(int argc, char **argv)
 {
 	static const size_t mib[] = { 1, 16, 256, 1024 };
-	double sum[6] = { 0 }, disk_bw = 0, sum_bw;
+	double disk_bw = 0, sum_bw;
+	char *headline[G_N_ELEMENTS(mib)] = { NULL };
+	bool munged;
 	char raw_path[4096], img_path[4096], rx_dir[4096], rx_raw[4200];
 	size_t max_mib = 1024, largest = 0;
 	GError *err = NULL;
 	unsigned char *buf;
 	int nsizes = 0;
 
+	/* The receiver's "image received" lines: errors only. */
+	smig_log_set_sink(NULL, SMIG_LOG_ERROR);
 	dir = argc > 1 ? argv[1] : "/var/tmp";
 	if (argc > 2)
 		max_mib = strtoul(argv[2], NULL, 10);
 	auth = smig_auth_munge_new(NULL, &err);
 	if (auth) {
 		/* munged may not run here: try one credential. */
-		GVariantBuilder b;
-		smig_msg_t *m;
+		smig_msg_handoff_t probe = { .job = JOB, .gen = 1,
+					     .rank = RANK };
+		smig_msg_t *m = smig_msg_handoff_encode(&probe);
 		GBytes *frame;
 
-		g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-		m = smig_msg_new(SMIG_MSG_HANDOFF, g_variant_builder_end(&b));
 		frame = smig_wire_encode(auth, m, &err);
 		smig_msg_free(m);
 		if (frame)
@@ -391,6 +394,7 @@ int main(int argc, char **argv)
 		else
 			g_clear_pointer(&auth, smig_auth_free);
 	}
+	munged = auth != NULL;
 	if (!auth) {
 		printf("munge: %s: hand-off frames measured without a credential\n",
 		       err->message);
@@ -414,14 +418,27 @@ int main(int argc, char **argv)
 		memcpy(buf + i, &v, 8);
 	}
 
-	printf("directory %s (disk figures fsync'ed; reads cold: fdatasync + POSIX_FADV_DONTNEED before each)\n",
+	{
+		struct utsname u;
+		char when[64];
+		time_t now = time(NULL);
+
+		uname(&u);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
+			 gmtime(&now));
+		printf("bench-images %s on %s: %ld cores, kernel %s; hand-off frames %s\n",
+		       when, u.nodename, sysconf(_SC_NPROCESSORS_ONLN),
+		       u.release, munged ? "sealed by munge" :
+		       "WITHOUT a credential (no munged)");
+	}
+	printf("directory %s (disk figures fsync'ed; reads cold: fdatasync + POSIX_FADV_DONTNEED before each); sizes interleaved, the order of smig and raw alternating\n",
 	       dir);
 	printf("%8s %10s %10s %10s %7s\n", "size", "operation", "smig MB/s",
 	       "raw MB/s", "ratio");
 	for (size_t k = 0; k < G_N_ELEMENTS(mib) && mib[k] <= max_mib; k++) {
 		size_t len = mib[k] * (size_t) MIB;
-		int rep = mib[k] >= 256 ? 5 : 9;
-		double wi[9], wr[9], ri[9], rr[9], hi[9], hr[9], w, r, h;
+		int rep = mib[k] >= 1024 ? 7 : 9;
+		double wi[9], wr[9], ri[9], rr[9], hi[9], hr[9];
 		smig_image_hdr_t hdr = {
 			.job_id = JOB, .rank = RANK, .nranks = 1,
 			.generation = 1, .payload_len = len - SMIG_IMAGE_HEADER_SIZE,
@@ -454,28 +471,33 @@ int main(int argc, char **argv)
 			}
 			unlink(rx_raw);
 		}
-		w = median(wr, rep) / median(wi, rep);
-		r = median(rr, rep) / median(ri, rep);
-		h = median(hr, rep) / median(hi, rep);
-		printf("%6zuMiB %10s %10.0f %10.0f %7.2f\n", mib[k], "capture",
-		       len / MIB / median(wi, rep), len / MIB / median(wr, rep),
-		       w);
-		printf("%6zuMiB %10s %10.0f %10.0f %7.2f\n", mib[k], "restore",
-		       len / MIB / median(ri, rep), len / MIB / median(rr, rep),
-		       r);
-		printf("%6zuMiB %10s %10.0f %10.0f %7.2f\n", mib[k], "hand-off",
-		       len / MIB / median(hi, rep), len / MIB / median(hr, rep),
-		       h);
+		{
+			static const char *const ops[] = {
+				"capture", "restore", "hand-off" };
+			const double *sm[] = { wi, ri, hi }, *rw[] = { wr, rr, hr };
+			char *line = g_strdup_printf("%zuMiB", mib[k]);
+
+			for (int o = 0; o < 3; o++) {
+				double lo, hi2, ratio;
+				char *next;
+
+				ratio = ratio_ci(rw[o], sm[o], rep, &lo, &hi2);
+				printf("%6zuMiB %10s %10.0f %10.0f %7.2f [%.2f, %.2f] (n=%d)\n",
+				       mib[k], ops[o],
+				       len / MIB / median((double *) sm[o], rep),
+				       len / MIB / median((double *) rw[o], rep),
+				       ratio, lo, hi2, rep);
+				next = g_strdup_printf("%s %s=%.2f [%.2f, %.2f]",
+						       line, ops[o], ratio, lo,
+						       hi2);
+				g_free(line);
+				line = next;
+			}
+			headline[nsizes] = line;
+		}
 		fflush(stdout);
 		disk_bw = len / MIB / median(wr, rep);
 		largest = mib[k];
-		/* Headline: all sizes together (sums of the medians). */
-		sum[0] += median(wr, rep);
-		sum[1] += median(wi, rep);
-		sum[2] += median(rr, rep);
-		sum[3] += median(ri, rep);
-		sum[4] += median(hr, rep);
-		sum[5] += median(hi, rep);
 		nsizes++;
 		unlink(img_path);
 		smig_image_path(img_path, sizeof(img_path), rx_dir, RANK, 1);
@@ -505,8 +527,13 @@ int main(int argc, char **argv)
 	smig_auth_free(auth);
 	if (!nsizes)
 		die("sizes", "MAX_MIB below 1");
-	printf("bench-images: capture=%.2f restore=%.2f checksum=%.1fx handoff=%.2f (all sizes 1 MiB-%zu MiB; goals >= 0.9, >= 0.9, >= 10x, >= 0.8)\n",
-	       sum[0] / sum[1], sum[2] / sum[3], sum_bw / disk_bw,
-	       sum[4] / sum[5], largest);
+	/* One headline per size: each ratio with its interval. */
+	for (int k = 0; k < nsizes; k++) {
+		printf("bench-images: %s (ratios raw time / smig time, median of n pairs [95 %% bootstrap]; goals capture >= 0.9, restore >= 0.9, hand-off >= 0.8)\n",
+		       headline[k]);
+		g_free(headline[k]);
+	}
+	printf("bench-images: checksum=%.1fx the raw write bandwidth (goal >= 10x)\n",
+	       sum_bw / disk_bw);
 	return 0;
 }

@@ -52,7 +52,10 @@ bench_bench_images_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) \
 
 BENCH_TARGETS += bench-images
 bench-images: bench/bench_images
-	./bench/bench_images /var/tmp
+	./bench/bench_images /var/tmp > bench/images.out || \
+		{ cat bench/images.out; exit 1; }
+	cp bench/images.out $(abs_srcdir)/bench/results/images.txt
+	cat bench/images.out
 
 # bench-balance: a heat job on a node slowed by a cpu cgroup quota, without
 # migration, with --migrate=auto and placed well from the start (one local

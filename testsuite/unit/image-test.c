@@ -185,6 +185,39 @@ START_TEST(test_empty_and_big)
 }
 END_TEST
 
+/*
+ * An image written in pieces (two 8 MiB pieces and a partial one, each
+ * summed as it is written, the header last) is byte for byte the header
+ * smig_image_encode_header() makes of the whole payload, followed by the
+ * payload, and reads back whole.
+ */
+START_TEST(test_write_in_pieces)
+{
+	uint64_t len = 2 * 8 * 1024 * 1024 + 4099;
+	smig_image_hdr_t h = make_hdr(len), got;
+	unsigned char want[SMIG_IMAGE_HEADER_SIZE], *payload, *file;
+	void *back = NULL;
+	gsize flen;
+	char *path;
+
+	path = write_image(len, &payload);
+	ck_assert(g_file_get_contents(path, (char **) &file, &flen, NULL));
+	ck_assert_uint_eq(flen, SMIG_IMAGE_HEADER_SIZE + len);
+	/* created_ns is the writer's: take it from the file. */
+	ck_assert_int_eq(smig_image_read(path, &got, &back, errbuf,
+					 sizeof(errbuf)), 0);
+	h.created_ns = got.created_ns;
+	smig_image_encode_header(&h, payload, want);
+	ck_assert_mem_eq(file, want, SMIG_IMAGE_HEADER_SIZE);
+	ck_assert_mem_eq(file + SMIG_IMAGE_HEADER_SIZE, payload, len);
+	ck_assert_mem_eq(back, payload, len);
+	free(back);
+	g_free(file);
+	g_free(payload);
+	g_free(path);
+}
+END_TEST
+
 START_TEST(test_overwrite_keeps_atomic)
 {
 	smig_image_hdr_t h = make_hdr(10);
@@ -621,6 +654,7 @@ int main(void)
 	tcase_add_test(tc, test_path);
 	tcase_add_test(tc, test_write_read);
 	tcase_add_test(tc, test_empty_and_big);
+	tcase_add_test(tc, test_write_in_pieces);
 	tcase_add_test(tc, test_overwrite_keeps_atomic);
 	tcase_add_test(tc, test_write_errors);
 	tcase_add_test(tc, test_corrupt_header);
