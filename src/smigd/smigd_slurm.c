@@ -47,7 +47,8 @@
  * srun's wait for an aborted step beyond KillWait (STEP_ABORT_TIME of
  * src/api/step_launch.c, 2 s in 22.05 to 26.05): an srun of a requeued
  * run may still cancel its step by id until KillWait plus this after its
- * abort (doc/faults.md, "kill a node's slurmd").
+ * abort (doc/faults.md, "A requeued job's new step cancelled by the old
+ * run's srun").
  */
 #define SRUN_ABORT_WAIT 2
 
@@ -600,7 +601,7 @@ out:
  * the old run may outlive it: one whose tasks on a node without slurmd
  * never end waits KillWait + SRUN_ABORT_WAIT s from its abort (the requeue,
  * before the end of the completion), then cancels its step by id, which
- * the new run's step of the same id (N.0 again) would be. So the begin time
+ * may be the new run's first step (N.0 again on 24.11). So the begin time
  * becomes max(now, submit + KillWait + SRUN_ABORT_WAIT + 1), never later
  * than Slurm's own; a begin time later than Slurm's own wait (a user's
  * --begin or StartTime) is left alone.
