@@ -43,6 +43,14 @@
 #define PUBLISH_GAP_US (1000 * 1000)
 /* Slurm's own default credential lifetime (src/common/slurm_cred.c). */
 #define DEFAULT_CRED_EXPIRE 1200
+/*
+ * srun's wait for an aborted step beyond KillWait (STEP_ABORT_TIME of
+ * src/api/step_launch.c, 2 s in 22.05 to 26.05): an srun of a requeued
+ * run may still cancel its step by id until KillWait plus this after its
+ * abort (doc/faults.md, "A requeued job's new step cancelled by the old
+ * run's srun").
+ */
+#define SRUN_ABORT_WAIT 2
 
 /*
  * What differs between Slurm releases, in this file only, as configure
@@ -120,6 +128,7 @@ struct smigd_slurm {
 	uint32_t admin_uid;
 	uint32_t msg_timeout;	/* seconds */
 	uint32_t cred_expire;	/* seconds */
+	uint32_t kill_wait;	/* seconds, KillWait */
 	char *conf_path;
 	char *state_save;
 	GHashTable *nodes;	/* name -> node_ent_t */
@@ -212,6 +221,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 	s->admin_uid = ctl->slurm_user_id;
 	s->msg_timeout = ctl->msg_timeout;
 	s->cred_expire = parse_cred_expire(ctl->authinfo);
+	s->kill_wait = ctl->kill_wait;
 	env = g_getenv("SLURM_CONF");
 	s->conf_path = g_strdup(env && *env ? env : ctl->slurm_conf);
 	s->state_save = g_strdup(ctl->state_save_location);
@@ -587,10 +597,14 @@ out:
 /*
  * After a requeue Slurm delays the job by the credential lifetime
  * (cred_expire + 1 s) from the end of its completion, when it also sets the
- * submit time. The old credentials were revoked before that: a launch one
- * second later is safe, so the begin time becomes max(now, submit + 1). A
- * begin time later than Slurm's own wait (a user's --begin or StartTime) is
- * left alone.
+ * submit time. The old credentials were revoked before that, but an srun of
+ * the old run may outlive it: one whose tasks on a node without slurmd
+ * never end waits KillWait + SRUN_ABORT_WAIT s from its abort (the requeue,
+ * before the end of the completion), then cancels its step by id, which
+ * may be the new run's first step (N.0 again on 24.11). So the begin time
+ * becomes max(now, submit + KillWait + SRUN_ABORT_WAIT + 1), never later
+ * than Slurm's own; a begin time later than Slurm's own wait (a user's
+ * --begin or StartTime) is left alone.
  */
 static int host_job_release(void *ctx, uint32_t job_id)
 {
@@ -616,7 +630,8 @@ static int host_job_release(void *ctx, uint32_t job_id)
 		goto out;
 	}
 	rc = SMIG_RELEASE_DONE;
-	begin = MAX(now, e->submit_time + 1);
+	begin = MAX(now, e->submit_time + (time_t) s->kill_wait +
+			 SRUN_ABORT_WAIT + 1);
 	if (e->eligible_time <= begin ||
 	    e->eligible_time > e->submit_time + (time_t) s->cred_expire + 1)
 		goto out;
