@@ -71,15 +71,17 @@ typedef struct smig_host_ops {
 			    bool check_only, GError **error);
 	/*
 	 * job_release - a job that was requeued (by job_requeue or by the
-	 * host itself after a node failure) may start again at once: its
-	 * begin time, which the host delays after a requeue, becomes now
-	 * (optional)
+	 * host itself after a node failure) may start again: its begin
+	 * time, which the host delays after a requeue, becomes now if
+	 * clean (job_requeue of a job-scope move: every node of the old run
+	 * can end its tasks), else as soon as no process of the old run can
+	 * still act on the new one (doc/faults.md) (optional)
 	 * RET SMIG_RELEASE_DONE: pending and free to start (now or
 	 *     already); SMIG_RELEASE_WAIT: requeued but still completing,
 	 *     ask again; SMIG_RELEASE_NONE: not a requeued pending job
 	 *     (running, ended, unknown)
 	 */
-	int (*job_release)(void *ctx, uint32_t job_id);
+	int (*job_release)(void *ctx, uint32_t job_id, bool clean);
 	void *ctx;
 } smig_host_ops_t;
 

@@ -499,6 +499,14 @@ static void capture_commit_requeue(smig_balancer_t *b, bal_step_t *s)
 		bal_job_publish(b, j);
 		return;
 	}
+	/*
+	 * Left for a drain or a health file only, every node of the old run
+	 * still has its slurmd and ends its tasks: the release need not wait
+	 * for the old sruns (job_release()). A node down or not responding
+	 * may hold tasks nobody hears of.
+	 */
+	j->clean_requeue = !g_strcmp0(cap->plan->reason, "drain") ||
+			 !g_strcmp0(cap->plan->reason, "health");
 	from = g_strdelimit(g_strdup(cap->requeue_exclude), ",", '+');
 	smig_cinfo(SMIG_CTX_JOB(j->id),
 		   "requeued gen=%" PRIu64 " exclude=%s reason=%s", cap->gen,

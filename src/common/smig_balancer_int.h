@@ -195,6 +195,9 @@ struct bal_job {
 	bool requeued;		/* pending again after a requeue (ours or
 				 * Slurm's): kept until it runs again */
 	bool released;		/* ... and its begin time is now */
+	bool clean_requeue;	/* ... by a job-scope move of ours off
+				 * drained or health-failed nodes (clean,
+				 * job_release()): kept until released */
 	/*
 	 * Evacuations are never held by retry_after (doc/design.md,
 	 * "Failures and back-off"): a failed or refused one is tried again

@@ -205,7 +205,7 @@ bool bal_release_pass(smig_balancer_t *b)
 			j->requeued = j->released = false;
 			continue;
 		}
-		rc = b->ops.job_release(b->ops.ctx, j->id);
+		rc = b->ops.job_release(b->ops.ctx, j->id, j->clean_requeue);
 		if (rc == SMIG_RELEASE_NONE) {
 			j->requeued = j->released = false;
 			continue;
@@ -224,8 +224,11 @@ bool bal_release_pass(smig_balancer_t *b)
 			waiting = true;
 		} else if (!j->released) {
 			smig_cinfo(SMIG_CTX_JOB(j->id),
-				   "released: may start again now");
+				   "released: may start again now%s",
+				   j->clean_requeue ? "" :
+				   " (or once the old run's sruns cannot cancel its steps)");
 			j->released = true;
+			j->clean_requeue = false;
 		}
 	}
 	return waiting;

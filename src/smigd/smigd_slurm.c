@@ -603,10 +603,12 @@ out:
  * before the end of the completion), then cancels its step by id, which
  * may be the new run's first step (N.0 again on 24.11). So the begin time
  * becomes max(now, submit + KillWait + SRUN_ABORT_WAIT + 1), never later
- * than Slurm's own; a begin time later than Slurm's own wait (a user's
- * --begin or StartTime) is left alone.
+ * than Slurm's own. A clean requeue (the balancer's job-scope move: every
+ * node of the old run has its slurmd, so every task ends and no srun times
+ * out) needs no such wait: max(now, submit + 1). A begin time later than
+ * Slurm's own wait (a user's --begin or StartTime) is left alone.
  */
-static int host_job_release(void *ctx, uint32_t job_id)
+static int host_job_release(void *ctx, uint32_t job_id, bool clean)
 {
 	smigd_slurm_t *s = ctx;
 	time_t now = time(NULL), begin;
@@ -630,8 +632,8 @@ static int host_job_release(void *ctx, uint32_t job_id)
 		goto out;
 	}
 	rc = SMIG_RELEASE_DONE;
-	begin = MAX(now, e->submit_time + (time_t) s->kill_wait +
-			 SRUN_ABORT_WAIT + 1);
+	begin = MAX(now, e->submit_time + 1 +
+			 (clean ? 0 : (time_t) s->kill_wait + SRUN_ABORT_WAIT));
 	if (e->eligible_time <= begin ||
 	    e->eligible_time > e->submit_time + (time_t) s->cred_expire + 1)
 		goto out;

@@ -41,6 +41,7 @@ static bool requeue_ok = true;	/* the job is requeue-able */
 static bool job_pending;	/* requeued, not running */
 static char *requeue_exclude;
 static unsigned nrequeue, nrelease;
+static bool release_clean;	/* the last job_release()'s clean */
 static const char *health_word = "ok";	/* in SAMPLEs */
 static const char *alloc_cpus = "2(x3)";	/* HELLO_SRUN */
 
@@ -91,13 +92,14 @@ static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
 	return ok;
 }
 
-static int host_job_release(void *ctx, uint32_t job_id)
+static int host_job_release(void *ctx, uint32_t job_id, bool clean)
 {
 	int rc = SMIG_RELEASE_NONE;
 
 	g_mutex_lock(&host_lock);
 	if (job_id == JOB && job_pending) {
 		nrelease++;
+		release_clean = clean;
 		rc = SMIG_RELEASE_DONE;
 		g_cond_broadcast(&host_cond);
 	}
@@ -157,6 +159,7 @@ static void setup(void)
 	requeue_ok = true;
 	job_pending = false;
 	nrequeue = nrelease = 0;
+	release_clean = false;
 	if (requeue_host) {
 		ops.job_requeue = host_job_requeue;
 		ops.job_release = host_job_release;
@@ -1631,6 +1634,10 @@ START_TEST(test_job_scope_requeue)
 	ck_assert_str_eq(requeue_exclude, "node2");
 	g_mutex_unlock(&host_lock);
 	ck_assert_uint_ge(wait_released(1), 1);
+	/* Our own requeue: released without waiting for old sruns. */
+	g_mutex_lock(&host_lock);
+	ck_assert(release_clean);
+	g_mutex_unlock(&host_lock);
 	/* srun relaunches nothing: Slurm restarts the batch script. */
 	m = smig_wire_recv(srun, user_auth, 200, &err);
 	ck_assert(!m);
@@ -1656,6 +1663,29 @@ START_TEST(test_job_scope_requeue)
 	close(b1);
 	close(b2);
 	close(srun2);
+}
+END_TEST
+
+/*
+ * A job Slurm requeued itself (a node failed): released, but not as clean
+ * (an srun of the old run may still cancel its step by id: doc/faults.md).
+ */
+START_TEST(test_slurm_requeue_released_not_clean)
+{
+	int srun, a1, a2;
+
+	register_step(&srun, &a1, &a2);
+	g_mutex_lock(&host_lock);
+	job_pending = true;
+	g_mutex_unlock(&host_lock);
+	ck_assert_uint_ge(wait_released(1), 1);
+	g_mutex_lock(&host_lock);
+	ck_assert(!release_clean);
+	ck_assert_uint_eq(nrequeue, 0);
+	g_mutex_unlock(&host_lock);
+	close(a1);
+	close(a2);
+	close(srun);
 }
 END_TEST
 
@@ -1968,6 +1998,7 @@ static Suite *balancer_suite(void)
 	tcase_add_checked_fixture(js, setup_requeue, teardown);
 	tcase_set_timeout(js, 20);
 	tcase_add_test(js, test_job_scope_requeue);
+	tcase_add_test(js, test_slurm_requeue_released_not_clean);
 	tcase_add_test(js, test_job_scope_not_requeueable);
 	suite_add_tcase(s, js);
 	return s;
