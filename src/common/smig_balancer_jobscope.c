@@ -223,10 +223,9 @@ bool bal_release_pass(smig_balancer_t *b)
 		if (rc == SMIG_RELEASE_WAIT) {
 			waiting = true;
 		} else if (!j->released) {
-			smig_cinfo(SMIG_CTX_JOB(j->id),
-				   "released: may start again now%s",
-				   j->clean_requeue ? "" :
-				   " (or once the old run's sruns cannot cancel its steps)");
+			smig_cinfo(SMIG_CTX_JOB(j->id), "released: %s",
+				   j->clean_requeue ? "may start again now" :
+				   "may start again once no srun of the old run can cancel its steps (a node of it may hold tasks nobody hears of)");
 			j->released = true;
 			j->clean_requeue = false;
 		}

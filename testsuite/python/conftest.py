@@ -319,6 +319,7 @@ def cluster_hygiene(request):
     if not jobs and not nodes:
         return
     what = []
+    left_nodes = nodes
     if jobs:
         what.append("jobs " + ", ".join(f"{j} ({s})" for j, s in jobs))
         c.run("scancel --full " + " ".join(j for j, _ in jobs if j != "?"),
@@ -341,8 +342,9 @@ def cluster_hygiene(request):
         time.sleep(1)
     if resumed:
         what.append("nodes resumed " + ", ".join(sorted(resumed)))
-    elif nodes and not jobs:
-        what.append("waited for nodes " + ", ".join(f"{n} ({s})" for n, s in nodes))
+    elif left_nodes:
+        what.append("waited for nodes " +
+                    ", ".join(f"{n} ({s})" for n, s in left_nodes))
     CLEANED.append((request.node.nodeid, "; ".join(what)))
 
 
