@@ -111,3 +111,14 @@ testsuite_unit_agent_test_SOURCES = testsuite/unit/agent-test.c
 testsuite_unit_agent_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_agent_test_LDADD = $(UNIT_LDADD)
 endif
+# image-cli-test: smig-image(1) on good, damaged and truncated images, and
+# doc/bad-input.md's smig-image table.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/image-cli-test
+TESTS += testsuite/unit/image-cli-test
+testsuite_unit_image_cli_test_SOURCES = testsuite/unit/image-cli-test.c
+testsuite_unit_image_cli_test_CFLAGS = $(UNIT_CFLAGS) \
+	-DSMIG_IMAGE_TOOL='"$(abs_top_builddir)/contrib/tools/smig-image$(EXEEXT)"' \
+	-DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
+testsuite_unit_image_cli_test_LDADD = $(UNIT_LDADD) -lutil
+endif
