@@ -122,3 +122,8 @@ testsuite_unit_image_cli_test_CFLAGS = $(UNIT_CFLAGS) \
 	-DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
 testsuite_unit_image_cli_test_LDADD = $(UNIT_LDADD) -lutil
 endif
+# pkgconfig-test: a program built with pkg-config slurm-migrate-uninstalled.
+TESTS += testsuite/unit/pkgconfig-test.sh
+EXTRA_DIST += testsuite/unit/pkgconfig-test.sh
+AM_TESTS_ENVIRONMENT = CC='$(CC)'; PKG_CONFIG='$(PKG_CONFIG)'; \
+	abs_top_builddir='$(abs_top_builddir)'; export CC PKG_CONFIG abs_top_builddir;
