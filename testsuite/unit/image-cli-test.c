@@ -186,13 +186,13 @@ static void make_store(void)
 
 START_TEST(test_list)
 {
+	char *tmp = g_build_filename(tmpdir, "rank0.g3.img.tmp.abcdef", NULL);
 	run_t r;
 
 	make_store();
 	/* A writer's temporary file is not an image: not listed. */
-	ck_assert(g_file_set_contents(
-		g_build_filename(tmpdir, "rank0.g3.img.tmp.abcdef", NULL), "x",
-		1, NULL));
+	ck_assert(g_file_set_contents(tmp, "x", 1, NULL));
+	g_free(tmp);
 	r = run("list", tmpdir, NULL);
 	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
 	ck_assert_str_eq(r.err, "");
