@@ -10,7 +10,15 @@ smigincludedir = $(includedir)/slurm-migrate
 smiginclude_HEADERS = contrib/libsmig/smig.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = contrib/libsmig/slurm-migrate.pc
-EXTRA_DIST += contrib/libsmig/slurm-migrate.pc.in
+EXTRA_DIST += contrib/libsmig/slurm-migrate.pc.in \
+	contrib/libsmig/slurm-migrate-uninstalled.pc.in
+# The build tree as a prefix: configure writes slurm-migrate-uninstalled.pc
+# into the build directory, and the header is <slurm-migrate/smig.h> here
+# too (include/slurm-migrate/smig.h, a copy kept current by make).
+noinst_DATA = include/slurm-migrate/smig.h
+CLEANFILES += include/slurm-migrate/smig.h
+include/slurm-migrate/smig.h: $(srcdir)/contrib/libsmig/smig.h
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && cp $(srcdir)/contrib/libsmig/smig.h $@
 
 # Fortran (optional, when configure found a compiler): the module smig
 # (contrib/libsmig/smig_mod.f90 -> smig.mod + smig_mod.o, installed beside

@@ -126,6 +126,23 @@ static guint64 matrix_cell(GVariant *matrix, const char *from, const char *to)
 	return 0;
 }
 
+/*
+ * fmt_interval - ms as seconds for a person: "0.1s", "2s", "1.5s"
+ * (never rounded to "0.0s"). RET static buffer
+ */
+static const char *fmt_interval(uint32_t ms)
+{
+	static char buf[32];
+
+	if (ms % 1000 == 0)
+		snprintf(buf, sizeof(buf), "%us", ms / 1000);
+	else if (ms % 100 == 0)
+		snprintf(buf, sizeof(buf), "%.1fs", ms / 1000.0);
+	else
+		snprintf(buf, sizeof(buf), "%.3gs", ms / 1000.0);
+	return buf;
+}
+
 static void print_text(uint32_t job, const smig_msg_status_t *st)
 {
 	GVariant *ranks = field(st->ranks, "a(usddtdad)");
@@ -140,14 +157,23 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 	GPtrArray *names;
 
 	printf("JobId=%u %s\n", job, state);
-	/* The interval comes with the first sample: none yet, none known. */
+	/*
+	 * No rank in the window: none sampled yet, or a move emptied the
+	 * window (samples were taken, of the old placement). The interval
+	 * is the balancer's (0: no step registered, not known).
+	 */
 	if (!g_variant_n_children(ranks)) {
-		printf("no sample yet\n");
+		printf("%s", st->samples ? "no sample since the last move" :
+		       "no sample yet");
+		if (interval)
+			printf(" (ranks are sampled every %s)",
+			       fmt_interval(interval));
+		printf("\n");
 		goto out;
 	}
 	total = st->has_ranks_total ? st->ranks_total : 0;
 	if (interval)
-		printf("sampled every %.1fs, ", interval / 1000.0);
+		printf("sampled every %s, ", fmt_interval(interval));
 	printf("%u ranks, window of up to 8 samples\n\n", total);
 	printf("%6s  %-12s %7s %7s %10s %10s\n", "RANK", "NODE", "CPU%",
 	       "DELAY%", "RSS_MB", "ITER/S");

@@ -1,6 +1,7 @@
 # Man pages: doc/man/manN/*.N.in, filled in with version and date.
 MAN_IN = \
 	doc/man/man1/smig.1.in \
+	doc/man/man1/smig-image.1.in \
 	doc/man/man3/smig.3.in \
 	doc/man/man5/migrate.conf.5.in \
 	doc/man/man7/slurm-migrate.7.in \

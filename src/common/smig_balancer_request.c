@@ -438,6 +438,30 @@ static void status_metrics(smig_msg_status_t *out, GVariant *mv)
 }
 
 /*
+ * query_interval - the job's sampling interval for STATUS: what its agents
+ * said in their last SAMPLE, else, before any (a new step, or the step
+ * relaunched by a move, before its first one), the interval its running
+ * step asks for (interval=, else MigrateSampleInterval), raised to the
+ * 100 ms the agents sample at least; 0 when no step of it is registered
+ */
+static uint32_t query_interval(smig_balancer_t *b, const bal_job_t *j)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (j->sample_ms)
+		return j->sample_ms;
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		bal_step_t *s = v;
+
+		if (s->job == j && s->registered && !s->committed)
+			return MAX(bal_step_interval_ms(b, s), 100);
+	}
+	return 0;
+}
+
+/*
  * bal_on_query - a job's state and monitoring data for its owner or an admin
  * (the smig CLI); answered with STATUS on the same connection
  */
@@ -472,7 +496,7 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	}
 	out.job = j->id;
 	out.state = bal_job_line(j);
-	out.interval_ms = j->sample_ms;
+	out.interval_ms = query_interval(b, j);
 	/* What the balancer has looked at: SAMPLEs taken, and how many of
 	 * them the last balancing decision saw. */
 	out.samples = j->samples;

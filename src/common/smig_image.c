@@ -433,10 +433,11 @@ out_close_unlink:
 }
 
 /*
- * Open an image and check its header against the file's size.
- * RET fd, or a negative code with a message in errbuf
+ * smig_image_open - open an image and check its header against the file's
+ * size (see smig_image.h)
+ * RET fd at the payload, or a negative code with a message in errbuf
  */
-static int open_image(const char *path, smig_image_hdr_t *hdr, char *errbuf,
+int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		      size_t errlen)
 {
 	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
@@ -555,7 +556,7 @@ int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 	int64_t n;
 	int fd, rc;
 
-	if ((fd = open_image(path, hdr, errbuf, errlen)) < 0)
+	if ((fd = smig_image_open(path, hdr, errbuf, errlen)) < 0)
 		return fd;
 	if (hdr->payload_len > SIZE_MAX - 1 ||
 	    !(buf = malloc(hdr->payload_len ? (size_t) hdr->payload_len : 1))) {
@@ -602,7 +603,7 @@ int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 	void *buf;
 	int fd, rc;
 
-	if ((fd = open_image(path, hdr, errbuf, errlen)) < 0)
+	if ((fd = smig_image_open(path, hdr, errbuf, errlen)) < 0)
 		return fd;
 	buf = malloc(CHUNK);
 	state = XXH3_createState();
@@ -800,10 +801,11 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 }
 
 /*
- * parse_image_name - "rank<R>.g<G>.img" or "rank<R>.g<G>.img.tmp.XXXXXX"
+ * smig_image_parse_name - "rank<R>.g<G>.img" or
+ * "rank<R>.g<G>.img.tmp.XXXXXX"
  * RET true with *rank, *gen, *tmp set
  */
-static bool parse_image_name(const char *name, uint32_t *rank, uint64_t *gen,
+bool smig_image_parse_name(const char *name, uint32_t *rank, uint64_t *gen,
 			     bool *tmp)
 {
 	unsigned long long r, g;
@@ -853,7 +855,7 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 		uint64_t gen;
 		bool tmp, mine = false;
 
-		if (!parse_image_name(de->d_name, &rank, &gen, &tmp))
+		if (!smig_image_parse_name(de->d_name, &rank, &gen, &tmp))
 			continue;
 		for (size_t i = 0; i < nranks && !mine; i++)
 			mine = ranks[i] == rank;

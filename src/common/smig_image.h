@@ -34,6 +34,7 @@
 #ifndef SMIG_IMAGE_H
 #define SMIG_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,6 +111,27 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
  */
 int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 		    char *errbuf, size_t errlen);
+
+/*
+ * smig_image_open - open an image for reading its payload: a regular file
+ * (O_NOFOLLOW: a symbolic link is refused), header checked, file size equal
+ * to header plus payload length (the payload itself is not checked)
+ * OUT hdr - header fields, on success
+ * RET file descriptor positioned at the payload (caller closes), or a
+ *     negative code with a message in errbuf naming the path
+ */
+int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
+		    size_t errlen);
+
+/*
+ * smig_image_parse_name - an image file name, "rank<R>.g<G>.img", or the
+ * temporary name of one being written, "rank<R>.g<G>.img.tmp.XXXXXX"
+ * OUT rank, gen - the numbers of the name
+ * OUT tmp       - whether it is a temporary name
+ * RET true if name is one of these
+ */
+bool smig_image_parse_name(const char *name, uint32_t *rank, uint64_t *gen,
+			   bool *tmp);
 
 /*
  * smig_image_verify - check an image without keeping its payload (streams

@@ -1214,6 +1214,25 @@ START_TEST(test_auto_balances)
 }
 END_TEST
 
+/* QUERY of the job as its owner on fd; RET the STATUS */
+static smig_msg_t *query_on(int fd)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(fd, user_auth, SMIG_MSG_QUERY, &vb);
+	return expect(fd, SMIG_MSG_STATUS);
+}
+
+static uint32_t get_u32(const smig_msg_t *m, const char *key)
+{
+	uint32_t v = 0;
+
+	ck_assert_msg(g_variant_lookup(m->body, key, "u", &v), "no %s", key);
+	return v;
+}
+
 START_TEST(test_samples_and_query)
 {
 	const char *want = "mode=auto gen=0 moves=0 "
@@ -1255,6 +1274,8 @@ START_TEST(test_samples_and_query)
 	send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
 	m = expect(cli, SMIG_MSG_STATUS);
 	ck_assert_str_eq(get_str(m, "state"), want);
+	/* The SAMPLEs' own interval (1000 ms), not the step's (30 s). */
+	ck_assert_uint_eq(get_u32(m, "interval_ms"), 1000);
 	pairs = g_variant_lookup_value(m->body, "pairs",
 				       G_VARIANT_TYPE("a(uutt)"));
 	ck_assert_ptr_nonnull(pairs);
@@ -1266,6 +1287,75 @@ START_TEST(test_samples_and_query)
 	close(a1);
 	close(a2);
 	close(srun);
+}
+END_TEST
+
+/*
+ * STATUS's interval_ms is the agents' interval before their first SAMPLE
+ * too: the running step's interval= (issue 17: "smig show" right after a
+ * move said "ranks are sampled every 0.0s", the balancer knowing no
+ * interval until a SAMPLE came); 0 only while no step is registered.
+ * QUERY goes on the srun's own connection: answered after its HELLO.
+ */
+START_TEST(test_query_interval)
+{
+	int srun, a1, a2, srun2;
+	smig_msg_t *m;
+	char *got;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=auto,interval=2s", 0, 0);
+	m = query_on(srun);
+	ck_assert_uint_eq(get_u32(m, "interval_ms"), 2000);
+	ck_assert_uint_eq(get_u64(m, "samples"), 0);
+	ck_assert(!g_variant_lookup_value(m->body, "ranks", NULL));
+	smig_msg_free(m);
+	got = wait_published("mode=auto gen=0 moves=0");
+	g_free(got);
+	a1 = peer();
+	hello_agent(a1, user_auth, 0, "node1", 0, 1);
+	a2 = peer();
+	hello_agent(a2, user_auth, 0, "node2", 2, 3);
+
+	/* A drain moves ranks 2, 3; no SAMPLE came in this test. */
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	smig_msg_free(m);
+	{
+		GVariantBuilder vb;
+
+		body_start(&vb, 0);
+		g_variant_builder_add(&vb, "{sv}", "gen",
+				      g_variant_new_uint64(1));
+		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+	}
+	m = expect(a1, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+	m = expect(a2, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+	m = expect(srun, SMIG_MSG_COMMIT);
+	smig_msg_free(m);
+	/* Between the moved step and its relaunch: no step, not known. */
+	m = query_on(srun);
+	ck_assert_uint_eq(get_u32(m, "interval_ms"), 0);
+	smig_msg_free(m);
+	close(a1);
+	close(a2);
+	close(srun);
+
+	/* The relaunched step, before its first SAMPLE: its interval. */
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 1, "mode=auto,interval=2s", 1, 0);
+	m = query_on(srun2);
+	ck_assert_str_eq(get_str(m, "state"),
+			 "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	ck_assert_uint_eq(get_u32(m, "interval_ms"), 2000);
+	smig_msg_free(m);
+	close(srun2);
 }
 END_TEST
 
@@ -1983,6 +2073,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);
 	tcase_add_test(tc, test_samples_and_query);
+	tcase_add_test(tc, test_query_interval);
 	tcase_add_test(tc, test_request_move);
 	tcase_add_test(tc, test_capture_waits_for_ready);
 	tcase_add_test(tc, test_request_move_refused);

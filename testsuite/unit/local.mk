@@ -111,3 +111,19 @@ testsuite_unit_agent_test_SOURCES = testsuite/unit/agent-test.c
 testsuite_unit_agent_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_agent_test_LDADD = $(UNIT_LDADD)
 endif
+# image-cli-test: smig-image(1) on good, damaged and truncated images, and
+# doc/bad-input.md's smig-image table.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/image-cli-test
+TESTS += testsuite/unit/image-cli-test
+testsuite_unit_image_cli_test_SOURCES = testsuite/unit/image-cli-test.c
+testsuite_unit_image_cli_test_CFLAGS = $(UNIT_CFLAGS) \
+	-DSMIG_IMAGE_TOOL='"$(abs_top_builddir)/contrib/tools/smig-image$(EXEEXT)"' \
+	-DSMIG_TOP_SRCDIR='"$(abs_top_srcdir)"'
+testsuite_unit_image_cli_test_LDADD = $(UNIT_LDADD) -lutil
+endif
+# pkgconfig-test: a program built with pkg-config slurm-migrate-uninstalled.
+TESTS += testsuite/unit/pkgconfig-test.sh
+EXTRA_DIST += testsuite/unit/pkgconfig-test.sh
+AM_TESTS_ENVIRONMENT = CC='$(CC)'; PKG_CONFIG='$(PKG_CONFIG)'; \
+	abs_top_builddir='$(abs_top_builddir)'; export CC PKG_CONFIG abs_top_builddir;
