@@ -250,7 +250,7 @@ void smig_agent_restored(smig_agent_t *a, uint32_t rank, uint64_t gen)
 		a->restored[i] = true;
 		a->nrestored++;
 		a->restored_gen = MAX(a->restored_gen, gen);
-		smig_cverbose(CTX(a), "rank=%u: past smig_register(), generation %" PRIu64 " restored (0: a fresh start); %u of %u ranks on this node",
+		smig_cverbose(CTX(a), "rank=%u: past its restore (smig_register(), or its checkpoint file read), generation %" PRIu64 " restored (0: a fresh start); %u of %u ranks on this node",
 			      rank, gen, a->nrestored, a->nranks);
 		send_restored(a);
 		return;
