@@ -58,7 +58,8 @@ import cluster as cl  # noqa: E402
 NODES = 9
 GHOSTS = 1991
 CLK = os.sysconf("SC_CLK_TCK")
-AGENT_RE = re.compile(r"JobId=(\d+) StepId=\d+.* agent \S+ node=\S+ uid=\d+ ranks=\d+")
+# smigd's log lines read "JobId=J StepId=S node=N: text" (smig_logc()).
+AGENT_RE = re.compile(r"JobId=(\d+) StepId=\d+ node=(\S+): agent \S+ uid=\d+ ranks=\d+")
 SRUN_RE = re.compile(r"JobId=(\d+) StepId=\d+.* registered by srun ")
 SAMPLE_RE = re.compile(r"^\[([0-9T:.-]+)\] smigd: \w+: .*JobId=\d+ StepId=\d+.*"
                        r"SAMPLE node=\S+ ranks=(\d+)")
@@ -306,7 +307,7 @@ def jobs_registered(text, jobs, agents_per_job):
     for line in text.splitlines():
         m = AGENT_RE.search(line)
         if m and int(m.group(1)) in agents:
-            agents[int(m.group(1))].add(line.split(" node=")[1].split()[0])
+            agents[int(m.group(1))].add(m.group(2))
         m = SRUN_RE.search(line)
         if m:
             sruns.add(int(m.group(1)))
