@@ -61,8 +61,8 @@ CLK = os.sysconf("SC_CLK_TCK")
 # smigd's log lines read "JobId=J StepId=S node=N: text" (smig_logc()).
 AGENT_RE = re.compile(r"JobId=(\d+) StepId=\d+ node=(\S+): agent \S+ uid=\d+ ranks=\d+")
 SRUN_RE = re.compile(r"JobId=(\d+) StepId=\d+.* registered by srun ")
-SAMPLE_RE = re.compile(r"^\[([0-9T:.-]+)\] smigd: \w+: .*JobId=\d+ StepId=\d+.*"
-                       r"SAMPLE node=\S+ ranks=(\d+)")
+SAMPLE_RE = re.compile(r"^\[([0-9T:.-]+)\] smigd: \w+: JobId=\d+ StepId=\d+ node=\S+: "
+                       r"SAMPLE ranks=(\d+)")
 ERROR_RE = re.compile(r"^\[[0-9T:.-]+\] smigd: error: ")
 # sdiag's message types that smigd sends (slurm_load_node/jobs/job,
 # update_job, requeue; REQUEST_FED_INFO: libslurm's slurm_load_job() without
