@@ -58,14 +58,17 @@ import cluster as cl  # noqa: E402
 NODES = 9
 GHOSTS = 1991
 CLK = os.sysconf("SC_CLK_TCK")
-AGENT_RE = re.compile(r"JobId=(\d+) StepId=\d+.* agent \S+ node=\S+ uid=\d+ ranks=\d+")
+# smigd's log lines read "JobId=J StepId=S node=N: text" (smig_logc()).
+AGENT_RE = re.compile(r"JobId=(\d+) StepId=\d+ node=(\S+): agent \S+ uid=\d+ ranks=\d+")
 SRUN_RE = re.compile(r"JobId=(\d+) StepId=\d+.* registered by srun ")
-SAMPLE_RE = re.compile(r"^\[([0-9T:.-]+)\] smigd: \w+: .*JobId=\d+ StepId=\d+.*"
-                       r"SAMPLE node=\S+ ranks=(\d+)")
+SAMPLE_RE = re.compile(r"^\[([0-9T:.-]+)\] smigd: \w+: JobId=\d+ StepId=\d+ node=\S+: "
+                       r"SAMPLE ranks=(\d+)")
 ERROR_RE = re.compile(r"^\[[0-9T:.-]+\] smigd: error: ")
-# sdiag's message types that smigd sends (slurm_load_node/job, update_job).
-SMIGD_RPCS = ("REQUEST_NODE_INFO", "REQUEST_JOB_INFO_SINGLE", "REQUEST_UPDATE_JOB",
-              "REQUEST_JOB_INFO", "REQUEST_JOB_REQUEUE")
+# sdiag's message types that smigd sends (slurm_load_node/jobs/job,
+# update_job, requeue; REQUEST_FED_INFO: libslurm's slurm_load_job() without
+# SHOW_LOCAL asks for the federation first, as smigd before 2026-12-07 did).
+SMIGD_RPCS = ("REQUEST_NODE_INFO", "REQUEST_JOB_INFO", "REQUEST_JOB_INFO_SINGLE",
+              "REQUEST_UPDATE_JOB", "REQUEST_JOB_REQUEUE", "REQUEST_FED_INFO")
 
 
 class Out:
@@ -132,10 +135,12 @@ def sdiag_rpcs(c):
 
 
 class Libslurm:
-    """The two calls smigd makes most, from this process (libslurm through
-    ctypes, as root), to measure what one costs slurmctld."""
+    """The calls smigd makes most, from this process (libslurm through
+    ctypes, as root), to measure what one costs slurmctld; with the flags
+    smigd passes (SHOW_LOCAL: no REQUEST_FED_INFO before a job load)."""
 
     SHOW_ALL = 1
+    SHOW_LOCAL = 0x10
     NO_CHANGE = 1900    # SLURM_NO_CHANGE_IN_DATA
 
     def __init__(self, conf):
@@ -146,6 +151,8 @@ class Libslurm:
                                              ctypes.c_uint16]
         self.lib.slurm_load_job.argtypes = [ctypes.c_void_p, ctypes.c_uint32,
                                             ctypes.c_uint16]
+        self.lib.slurm_load_jobs.argtypes = [ctypes.c_long, ctypes.c_void_p,
+                                             ctypes.c_uint16]
         self.lib.slurm_free_node_info_msg.argtypes = [ctypes.c_void_p]
         self.lib.slurm_free_job_info_msg.argtypes = [ctypes.c_void_p]
 
@@ -161,21 +168,36 @@ class Libslurm:
 
     def load_job(self, job):
         msg = ctypes.c_void_p()
-        if self.lib.slurm_load_job(ctypes.byref(msg), job, self.SHOW_ALL):
+        if self.lib.slurm_load_job(ctypes.byref(msg), job,
+                                   self.SHOW_ALL | self.SHOW_LOCAL):
             return False
         self.lib.slurm_free_job_info_msg(msg)
         return True
+
+    def load_jobs(self, update=0):
+        """slurm_load_jobs(update) as smigd calls it: the table's
+        last_update, or update if "no change"; None on another error."""
+        msg = ctypes.c_void_p()
+        if self.lib.slurm_load_jobs(update, ctypes.byref(msg),
+                                    self.SHOW_ALL | self.SHOW_LOCAL):
+            return update if self.lib.slurm_get_errno() == self.NO_CHANGE else None
+        # job_info_msg_t: last_backfill, then last_update.
+        last = ctypes.cast(msg, ctypes.POINTER(ctypes.c_long))[1]
+        self.lib.slurm_free_job_info_msg(msg)
+        return last
 
 
 def rpc_costs(c, ls, job, out, reps=3):
     """slurmctld's CPU seconds per call, median of REPS bursts, each net of
     slurmctld's rate in the 10 s before it: {name: (per call, spread)}."""
     ctld = int(open(os.path.join(c.dir, "run", "slurmctld.pid")).read())
-    last = [0]
+    last, jlast = [0], [0]
     kinds = {
         "REQUEST_NODE_INFO no change": (lambda: ls.load_node(last[0]) == last[0], 2000),
         "REQUEST_NODE_INFO full (2,000 nodes)": (lambda: ls.load_node(0) is not None, 200),
         "REQUEST_JOB_INFO_SINGLE": (lambda: ls.load_job(job), 1000),
+        "REQUEST_JOB_INFO no change": (lambda: ls.load_jobs(jlast[0]) == jlast[0], 2000),
+        "REQUEST_JOB_INFO full (3 jobs)": (lambda: ls.load_jobs(0) is not None, 1000),
     }
     costs = {}
     for name, (call, n) in kinds.items():
@@ -184,6 +206,7 @@ def rpc_costs(c, ls, job, out, reps=3):
             b0, w0 = cpu_ticks(ctld), time.monotonic()
             time.sleep(10)
             last[0] = ls.load_node(0)
+            jlast[0] = ls.load_jobs(0)
             b1, w1 = cpu_ticks(ctld), time.monotonic()
             bad = sum(1 for _ in range(n) if not call())
             b2, w2 = cpu_ticks(ctld), time.monotonic()
@@ -191,7 +214,8 @@ def rpc_costs(c, ls, job, out, reps=3):
             per.append(((b2 - b1) / CLK - base * (w2 - w1)) / n)
             if bad:
                 out(f"  {name}: {bad} of {n} calls were not answered so "
-                    "(the node table changed: a registration round of the ghosts)")
+                    "(the node or job table changed: a registration round of the "
+                    "ghosts, a job's update)")
         costs[name] = per
         out(f"  {name}: {spread([1e3 * x for x in per], '{:.3f}')} ms of slurmctld CPU "
             f"per call ({n} calls a burst, net of slurmctld's rate in the 10 s before)")
@@ -283,7 +307,7 @@ def jobs_registered(text, jobs, agents_per_job):
     for line in text.splitlines():
         m = AGENT_RE.search(line)
         if m and int(m.group(1)) in agents:
-            agents[int(m.group(1))].add(line.split(" node=")[1].split()[0])
+            agents[int(m.group(1))].add(m.group(2))
         m = SRUN_RE.search(line)
         if m:
             sruns.add(int(m.group(1)))
@@ -425,14 +449,21 @@ def report_a(res, costs, args, out, failures):
         node_nc = statistics.median(costs["REQUEST_NODE_INFO no change"])
         node_full = statistics.median(costs["REQUEST_NODE_INFO full (2,000 nodes)"])
         job1 = statistics.median(costs["REQUEST_JOB_INFO_SINGLE"])
+        jobs_nc = statistics.median(costs["REQUEST_JOB_INFO no change"])
+        jobs_full = statistics.median(costs["REQUEST_JOB_INFO full (3 jobs)"])
         est, est_lo = [], []
         for on, off in pairs:
             d = {k: on["per"][k] - off["per"][k] for k in SMIGD_RPCS}
-            other = sum(d[k] for k in SMIGD_RPCS[2:]) * max(job1, node_nc, node_full)
+            other = sum(d[k] for k in SMIGD_RPCS[3:]) * max(job1, node_nc, node_full,
+                                                           jobs_full)
+            # Whether a job table load was full or "no change" is not
+            # known per call: full in the high figure, no change in the low.
             cpu = (d["REQUEST_NODE_INFO"] * (node_nc if on["same"] else node_full) +
+                   d["REQUEST_JOB_INFO"] * jobs_full +
                    d["REQUEST_JOB_INFO_SINGLE"] * job1 + other)
             est.append(cpu / off["ctld"] * 100)
-            cpu = d["REQUEST_NODE_INFO"] * node_nc + d["REQUEST_JOB_INFO_SINGLE"] * job1 + other
+            cpu = (d["REQUEST_NODE_INFO"] * node_nc + d["REQUEST_JOB_INFO"] * jobs_nc +
+                   d["REQUEST_JOB_INFO_SINGLE"] * job1 + other)
             est_lo.append(cpu / off["ctld"] * 100)
         rates = {k: statistics.median([on["per"][k] - off["per"][k] for on, off in pairs])
                  for k in SMIGD_RPCS} if pairs else {}
@@ -440,8 +471,9 @@ def report_a(res, costs, args, out, failures):
             ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
         out(f"  {cond} by count x cost (calls of smigd per second x slurmctld CPU per "
             f"call, over slurmctld's CPU when off): {spread(est, '{:+.2f}')} % (every "
-            f"REQUEST_NODE_INFO of a window where the node table changed counted as a full "
-            f"one; all as \"no change\": {spread(est_lo, '{:+.2f}')} %)")
+            f"REQUEST_NODE_INFO of a window where the node table changed and every "
+            f"REQUEST_JOB_INFO counted as a full one; all as \"no change\": "
+            f"{spread(est_lo, '{:+.2f}')} %)")
         head[cond] = (ratio, est)
     if not all(head[k][0] for k in head):
         failures.append("(a) no complete round")

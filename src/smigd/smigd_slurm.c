@@ -6,8 +6,10 @@
  * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
  *                 "no change" cheaply), at most every NODE_MAX_AGE_US
- *   job_owner,    slurm_load_job(), cached for JOB_MAX_AGE_US
- *   job_end_time
+ *   job_owner,    the whole job table: slurm_load_jobs() with its update
+ *   job_end_time  time (likewise), at most every JOB_MAX_AGE_US, so one RPC
+ *                 a poll however many jobs the balancer follows (not one
+ *                 slurm_load_job() per job)
  *   job_publish   the job's AdminComment segment "smig[LINE]"
  *                 (smigd_comment.h): stored here, written by
  *                 smigd_slurm_flush() from the main loop, read-modify-write,
@@ -84,13 +86,17 @@ static void free_ctl_conf(slurm_conf_t *ctl)
 #endif
 }
 
-/* slurm_load_job() of one job; *msg freed with slurm_free_job_info_msg() */
+/*
+ * slurm_load_job() of one job; *msg freed with slurm_free_job_info_msg().
+ * SHOW_LOCAL: without it libslurm first asks slurmctld for the federation
+ * (REQUEST_FED_INFO), a second RPC per call; smigd's jobs are local ones.
+ */
 static int load_job(job_info_msg_t **msg, uint32_t job_id)
 {
 #if SMIG_SLURM_STEP_ID_API
-	return slurm_load_job(msg, job_step_id(job_id), SHOW_ALL);
+	return slurm_load_job(msg, job_step_id(job_id), SHOW_ALL | SHOW_LOCAL);
 #else
-	return slurm_load_job(msg, job_id, SHOW_ALL);
+	return slurm_load_job(msg, job_id, SHOW_ALL | SHOW_LOCAL);
 #endif
 }
 
@@ -108,9 +114,8 @@ typedef struct node_ent {
 	int64_t noresp_since;	/* monotonic us NO_RESPOND was first seen */
 } node_ent_t;
 
+/* One job of slurmctld's job table, as far as the balancer needs it. */
 typedef struct job_ent {
-	int64_t loaded;		/* monotonic us of the answer, 0: stale */
-	bool found;		/* slurmctld knows the job */
 	uint32_t state, uid, time_limit, het_job_id;
 	uint16_t batch_flag, requeue, restart_cnt;
 	time_t end_time, submit_time, eligible_time;
@@ -135,7 +140,9 @@ struct smigd_slurm {
 	time_t nodes_update;	/* last_update of the node table */
 	int64_t nodes_polled;
 	bool ctld_lost;		/* an RPC failed: log once per outage */
-	GHashTable *jobs;	/* job id -> job_ent_t */
+	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
+	time_t jobs_update;	/* last_update of the job table */
+	int64_t jobs_loaded;	/* monotonic us of the last answer, 0: stale */
 	GHashTable *pubs;	/* job id -> pub_ent_t */
 };
 
@@ -342,59 +349,40 @@ static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 /* ------------------------------------------------------------------ jobs */
 
 /*
- * The job as slurmctld saw it at most max_age us ago (0: ask now). When
- * slurmctld does not answer, the last answer (borrowed) stands; NULL if
- * there never was one. Lock held.
- * OUT fresh - (may be NULL) whether slurmctld answered this time
+ * Reload the job table if it is older than max_age us (0: ask now): one
+ * slurm_load_jobs() with the table's update time, which slurmctld answers
+ * "no change" cheaply when no job changed since, the way squeue and
+ * slurmrestd keep their copy. One RPC per refresh however many jobs the
+ * balancer follows. When slurmctld does not answer, the last table stands.
+ * Lock held.
+ * RET whether slurmctld answered this time
  */
-static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
-			  bool *fresh)
+static bool jobs_refresh(smigd_slurm_t *s, int64_t max_age)
 {
 	int64_t now = g_get_monotonic_time();
 	job_info_msg_t *msg = NULL;
-	job_ent_t *e;
+	GHashTable *fresh;
 	int e_no;
 
-	if (fresh)
-		*fresh = false;
-	e = g_hash_table_lookup(s->jobs, GUINT_TO_POINTER(job_id));
-	if (e && e->loaded && max_age && now - e->loaded < max_age)
-		return e;
-	if (load_job(&msg, job_id) != SLURM_SUCCESS) {
+	if (s->jobs_loaded && max_age && now - s->jobs_loaded < max_age)
+		return false;
+	if (slurm_load_jobs(s->jobs_update, &msg, SHOW_ALL | SHOW_LOCAL) !=
+	    SLURM_SUCCESS) {
 		e_no = errno;
-		if (e_no != ESLURM_INVALID_JOB_ID) {
-			ctld_failed(s, "slurm_load_job", e_no);
-			return e;
+		if (e_no != SLURM_NO_CHANGE_IN_DATA) {
+			ctld_failed(s, "slurm_load_jobs", e_no);
+			return false;
 		}
-		if (fresh)
-			*fresh = true;
 		ctld_answered(s);
-		if (!e) {
-			e = g_new0(job_ent_t, 1);
-			g_hash_table_insert(s->jobs, GUINT_TO_POINTER(job_id),
-					    e);
-		}
-		g_clear_pointer(&e->exc_nodes, g_free);
-		e->found = false;
-		e->loaded = now;
-		return e;
+		s->jobs_loaded = now;
+		return true;
 	}
 	ctld_answered(s);
-	if (fresh)
-		*fresh = true;
-	if (!e) {
-		e = g_new0(job_ent_t, 1);
-		g_hash_table_insert(s->jobs, GUINT_TO_POINTER(job_id), e);
-	}
-	g_clear_pointer(&e->exc_nodes, g_free);
-	e->found = false;
-	e->loaded = now;
+	fresh = g_hash_table_new_full(NULL, NULL, NULL, job_ent_free);
 	for (uint32_t i = 0; i < msg->record_count; i++) {
 		slurm_job_info_t *j = &msg->job_array[i];
+		job_ent_t *e = g_new0(job_ent_t, 1);
 
-		if (JOB_INFO_ID(j) != job_id)
-			continue;
-		e->found = true;
 		e->state = j->job_state;
 		e->uid = j->user_id;
 		e->time_limit = j->time_limit;
@@ -406,47 +394,51 @@ static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
 		e->submit_time = j->submit_time;
 		e->eligible_time = j->eligible_time;
 		e->exc_nodes = g_strdup(j->exc_nodes);
-		break;
+		g_hash_table_replace(fresh, GUINT_TO_POINTER(JOB_INFO_ID(j)), e);
 	}
+	s->jobs_update = msg->last_update;
+	s->jobs_loaded = now;
 	slurm_free_job_info_msg(msg);
-	return e;
+	g_hash_table_destroy(s->jobs);
+	s->jobs = fresh;
+	return true;
+}
+
+/*
+ * The job (borrowed) as slurmctld saw it at most max_age us ago (0: ask
+ * now), or NULL if slurmctld does not know it (or never answered).
+ * OUT fresh - (may be NULL) whether slurmctld answered this time
+ */
+static job_ent_t *job_get(smigd_slurm_t *s, uint32_t job_id, int64_t max_age,
+			  bool *fresh)
+{
+	bool answered = jobs_refresh(s, max_age);
+
+	if (fresh)
+		*fresh = answered;
+	return g_hash_table_lookup(s->jobs, GUINT_TO_POINTER(job_id));
 }
 
 static bool job_running(const job_ent_t *e)
 {
-	return e && e->found && (e->state & JOB_STATE_BASE) == JOB_RUNNING;
-}
-
-/* Forget what is known of jobs slurmctld no longer knows. Lock held. */
-static void jobs_expire(smigd_slurm_t *s)
-{
-	int64_t now = g_get_monotonic_time();
-	GHashTableIter it;
-	gpointer v;
-
-	g_hash_table_iter_init(&it, s->jobs);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		job_ent_t *e = v;
-
-		if (!e->found && now - e->loaded > (int64_t) 600 * G_USEC_PER_SEC)
-			g_hash_table_iter_remove(&it);
-	}
+	return e && (e->state & JOB_STATE_BASE) == JOB_RUNNING;
 }
 
 static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 {
 	smigd_slurm_t *s = ctx;
 	job_ent_t *e;
-	bool running;
+	bool running, fresh;
 
 	g_mutex_lock(&s->lock);
-	e = job_get(s, job_id, JOB_MAX_AGE_US, NULL);
+	e = job_get(s, job_id, JOB_MAX_AGE_US, &fresh);
 	/*
-	 * A pending job (a requeued one the balancer released) may have
-	 * started since: its srun and agents register at once, and a stale
-	 * "not running" would refuse them. Ask again.
+	 * A job not running in the table loaded before (a new job, or a
+	 * requeued one the balancer released) may have started since: its
+	 * srun and agents register at once, and a stale "not running" would
+	 * refuse them. Ask again ("no change" is cheap).
 	 */
-	if (e && e->found && (e->state & JOB_STATE_BASE) == JOB_PENDING)
+	if (!job_running(e) && !fresh)
 		e = job_get(s, job_id, 0, NULL);
 	running = job_running(e);
 	if (running)
@@ -480,7 +472,7 @@ static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
 /* Why Slurm would not requeue this job now (static text), or NULL. */
 static const char *requeue_refusal(const job_ent_t *e)
 {
-	if (!e->found)
+	if (!e)
 		return "unknown job";
 	if ((e->state & JOB_STATE_BASE) != JOB_RUNNING)
 		return "not running";
@@ -572,7 +564,7 @@ static bool host_job_requeue(void *ctx, uint32_t job_id, const char *exclude,
 		why = slurm_strerror(errno);
 		goto out;
 	}
-	e->loaded = 0;
+	s->jobs_loaded = 0;
 	slurm_init_job_desc_msg(&desc);
 	JOB_DESC_SET_ID(&desc, job_id);
 	desc.exc_nodes = merged;
@@ -624,7 +616,7 @@ static int host_job_release(void *ctx, uint32_t job_id, bool clean)
 		rc = SMIG_RELEASE_WAIT;
 		goto out;
 	}
-	if (!e || !e->found ||
+	if (!e ||
 	    (e->state & JOB_STATE_BASE) != JOB_PENDING || !e->restart_cnt)
 		goto out;
 	if (e->state & JOB_COMPLETING) {
@@ -648,7 +640,7 @@ static int host_job_release(void *ctx, uint32_t job_id, bool clean)
 		rc = SMIG_RELEASE_WAIT;
 		goto out;
 	}
-	e->loaded = 0;
+	s->jobs_loaded = 0;
 	smig_debug("JobId=%u may start again at %ld", job_id, (long) begin);
 out:
 	g_mutex_unlock(&s->lock);
@@ -760,7 +752,6 @@ void smigd_slurm_flush(smigd_slurm_t *s)
 		if (!publish_one(s, GPOINTER_TO_UINT(k), p))
 			g_hash_table_iter_remove(&it);
 	}
-	jobs_expire(s);
 	g_mutex_unlock(&s->lock);
 }
 

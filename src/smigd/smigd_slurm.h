@@ -4,8 +4,8 @@
  *
  * smigd_slurm.c is the only file of smigd that calls libslurm: it reads
  * slurmctld's configuration and implements the balancer's host operations
- * (smig_host_ops_t) with slurm_load_node(), slurm_load_job(),
- * slurm_update_job() and slurm_requeue(). Every call takes one lock inside,
+ * (smig_host_ops_t) with slurm_load_node(), slurm_load_jobs(),
+ * slurm_load_job(), slurm_update_job() and slurm_requeue(). Every call takes one lock inside,
  * so the balancer's thread and smigd's main thread may both call in.
  */
 #ifndef SMIGD_SLURM_H
