@@ -53,6 +53,18 @@
  * run's srun").
  */
 #define SRUN_ABORT_WAIT 2
+/*
+ * Whether Slurm's requeue of a job after a node failure can give the new
+ * run's first step the id of a step of the old run (N.0 again): 24.11's
+ * kill_running_job_by_node_name() calls batch_requeue_fini(), which resets
+ * the job's next step id; 22.05.8's does not (the new run's first step was
+ * N.1 in the same test). Releases between them are taken to reuse ids.
+ */
+#if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 2, 0)
+#define REQUEUE_REUSES_STEP_IDS 0
+#else
+#define REQUEUE_REUSES_STEP_IDS 1
+#endif
 
 /*
  * What differs between Slurm releases, in this file only, as configure
@@ -595,7 +607,8 @@ out:
  * before the end of the completion), then cancels its step by id, which
  * may be the new run's first step (N.0 again on 24.11). So the begin time
  * becomes max(now, submit + KillWait + SRUN_ABORT_WAIT + 1), never later
- * than Slurm's own. A clean requeue (the balancer's job-scope move: every
+ * than Slurm's own (not on Slurm 22.05, which gives the new run new step
+ * ids: REQUEUE_REUSES_STEP_IDS). A clean requeue (the balancer's job-scope move: every
  * node of the old run has its slurmd, so every task ends and no srun times
  * out) needs no such wait: max(now, submit + 1). A begin time later than
  * Slurm's own wait (a user's --begin or StartTime) is left alone.
@@ -625,7 +638,8 @@ static int host_job_release(void *ctx, uint32_t job_id, bool clean)
 	}
 	rc = SMIG_RELEASE_DONE;
 	begin = MAX(now, e->submit_time + 1 +
-			 (clean ? 0 : (time_t) s->kill_wait + SRUN_ABORT_WAIT));
+			 (clean || !REQUEUE_REUSES_STEP_IDS ? 0 :
+			  (time_t) s->kill_wait + SRUN_ABORT_WAIT));
 	if (e->eligible_time <= begin ||
 	    e->eligible_time > e->submit_time + (time_t) s->cred_expire + 1)
 		goto out;
