@@ -25,8 +25,19 @@ noisy: only figures taken together mean something):
                     (the issue's goal: within 2 s plus the image restore), and
                     from the drain to every rank computing again.
 
-The last line is the headline: "bench-restart: ... ratio=..." (crash restart
-over fresh submission; the job-scope move's figure beside it).
+  plain Slurm       the same crash of the same job without --migrate (the
+                    baseline): Slurm requeues it and starts it again once
+                    the old run's credential expired, from iteration 0. Timed
+                    as the crash restart: Slurm's requeue to every rank past
+                    its first iteration.
+
+Every figure is a median with its range (min .. max) over the runs; a run
+that fails is counted and printed with its reason, and any failure makes the
+bench exit 1 after printing everything. With --out the output also goes to
+that file (bench/results/restart.txt from make). The headlines:
+"bench-restart: crash_restart=... ratio=..." (crash restart over fresh
+submission, plain Slurm's restart beside it) and "bench-restart: detection=..."
+(freeze to Slurm's requeue, set by SlurmdTimeout).
 """
 
 import argparse
@@ -96,8 +107,7 @@ def fresh(c, heat, run):
                                             heat_lines(t)) >= 4 else "")(read(out)), 60)
     cl.wait_for_job_state(c, job, "COMPLETED", timeout=60)
     if not text:
-        print(f"  fresh {run}: job {job} did not compute", file=sys.stderr)
-        return None
+        return failed(f"fresh {run}: job {job} did not compute")
     return max(t for _, _, k, _, t in heat_lines(text) if k == "computing") - t0
 
 
@@ -118,23 +128,34 @@ def node_usable(c, node):
     return bool(st)
 
 
-def crash(c, heat, run):
+FAILURES = []
+
+
+def failed(what):
+    """Count and print one failed run (never dropped silently)."""
+    FAILURES.append(what)
+    print(f"  FAILED: {what}", file=sys.stderr)
+    return None
+
+
+def crash(c, heat, run, plain=False):
     """(restart, detection, release, start, restore) seconds of one crash,
-    or None."""
-    out = os.path.join(c.workdir, f"crash{run}.out")
-    path = script(c, f"crash{run}", heat, 2000, "every=1s,capture-timeout=5s")
+    or None; PLAIN: the job without --migrate, (restart, detection) only."""
+    kind = "plain" if plain else "crash"
+    out = os.path.join(c.workdir, f"{kind}{run}.out")
+    path = script(c, f"{kind}{run}", heat, 2000,
+                  None if plain else "every=1s,capture-timeout=5s")
     job = cl.submit_job(c, f"-N2 --ntasks-per-node=2 --requeue --open-mode=append "
                         f"-o {out} {path}")
     text = wait(lambda: (lambda t: t if sum(k == "computing" for _, _, k, _, _ in
                                             heat_lines(t)) >= 4 else "")(read(out)), 60)
-    gen = wait(lambda: re.search(r"\bgen=[1-9]", cl.get_job_parameter(
-        c, job, "SystemComment", "")), 30)
+    gen = plain or wait(lambda: re.search(r"\bgen=[1-9]", cl.migration_state(
+        c, job)), 30)
     batch = cl.get_job_parameter(c, job, "BatchHost")
     nodes = sorted({n for _, n, k, _, _ in heat_lines(text) if k == "start"} - {batch})
     if not text or not gen or not nodes:
         c.run(f"scancel {job}", user="root")
-        print(f"  crash {run}: job {job} did not start or capture", file=sys.stderr)
-        return None
+        return failed(f"{kind} {run}: job {job} did not start or capture")
     victim = nodes[0]
     state_file, frozen, thawed = freezer(c, victim)
     t_freeze = time.time()
@@ -148,20 +169,26 @@ def crash(c, heat, run):
         wait(lambda: node_usable(c, victim), 60, 1)
     text = read(out)
     if state != "COMPLETED":
-        print(f"  crash {run}: job {job} ended {state}", file=sys.stderr)
-        return None
+        return failed(f"{kind} {run}: job {job} ended {state}")
     log = c.read_log("slurmctld")
     req = re.search(r"^\[(\S+)\] requeue job JobId=%d due to failure of node" % job,
                     log, re.M)
-    rel = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d: released" % job,
-                    c.read_log("smigd"), re.M)
     second = text.split("run restart=1", 1)[-1]
     lines = heat_lines(second)
-    restored = [t for _, _, k, _, t in lines if k == "restored"]
     computing = [t for _, _, k, _, t in lines if k == "computing"][:4]
+    if plain:
+        if not req or len(computing) != 4:
+            return failed(f"plain {run}: incomplete record (job {job}: "
+                          f"requeue line {bool(req)}, {len(computing)} ranks computing)")
+        t_req = ctld_time(req.group(1))
+        return max(computing) - t_req, t_req - t_freeze
+    rel = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d: released" % job,
+                    c.read_log("smigd"), re.M)
+    restored = [t for _, _, k, _, t in lines if k == "restored"]
     if not req or not rel or len(restored) != 4 or len(computing) != 4:
-        print(f"  crash {run}: incomplete record (job {job})", file=sys.stderr)
-        return None
+        return failed(f"crash {run}: incomplete record (job {job}: requeue "
+                      f"line {bool(req)}, release line {bool(rel)}, "
+                      f"{len(restored)} restored, {len(computing)} computing)")
     t_req, t_rel = ctld_time(req.group(1)), ctld_time(rel.group(1))
     return (max(computing) - t_req, t_req - t_freeze, t_rel - t_req,
             max(restored) - t_rel, max(computing) - max(restored))
@@ -180,8 +207,7 @@ def job_scope(c, heat, run):
     nodes = sorted({n for _, n, k, _, _ in heat_lines(text) if k == "start"} - {batch})
     if not text or not nodes:
         c.run(f"scancel {job}", user="root")
-        print(f"  move {run}: job {job} did not start", file=sys.stderr)
-        return None
+        return failed(f"move {run}: job {job} did not start")
     victim = nodes[0]
     time.sleep(1.0)
     t_drain = time.time()
@@ -196,50 +222,104 @@ def job_scope(c, heat, run):
     computing = [t for _, _, k, _, t in heat_lines(text.split("run restart=1", 1)[-1])
                  if k == "computing"][:4]
     if state != "COMPLETED" or not req or len(computing) != 4:
-        print(f"  move {run}: job {job} ended {state}, incomplete record", file=sys.stderr)
-        return None
+        return failed(f"move {run}: job {job} ended {state}, requeue line "
+                      f"{bool(req)}, {len(computing)} ranks computing")
     return max(computing) - ctld_time(req.group(1)), max(computing) - t_drain
+
+
+def spread(values):
+    """ "median ms (min .. max, n=N)" of seconds"""
+    v = sorted(values)
+    return (f"{statistics.median(v) * 1e3:9.1f} ms ({v[0] * 1e3:.0f} .. "
+            f"{v[-1] * 1e3:.0f}, n={len(v)})")
+
+
+def host_facts(c):
+    """Date, cores, kernel and the versions measured."""
+    def version(cmd):
+        r = c.run(cmd, user="root", timeout=30)
+        return r.stdout.strip().splitlines()[0] if r.rc == 0 and r.stdout.strip() else "?"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (f"bench-restart {now:%Y-%m-%d %H:%M:%S} UTC on {os.uname().nodename}: "
+            f"{os.cpu_count()} cores, kernel {os.uname().release}, "
+            f"{version('sinfo -V')}, {version('ompi_info --version')}; "
+            f"load average {os.getloadavg()[0]:.1f}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--runs", type=int, default=2, help="crashes measured")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="crashes measured (with and without the balancer each)")
+    ap.add_argument("--out", help="also write the output to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench-restart: starts Slurm daemons: run as root")
     heat = os.path.join(args.build, "contrib", "examples", "heat")
+    lines = []
+
+    def out(text=""):
+        print(text, flush=True)
+        lines.append(text)
+
     with cl.bench_cluster("bench-restart", args.build) as c:
         if not c.env.get("SMIG_CGROUP"):
             sys.exit("bench-restart: no writable cgroup hierarchy: cannot freeze a node")
-        fresh_runs = [r for r in (fresh(c, heat, i) for i in range(3)) if r]
-        moves = [r for r in (job_scope(c, heat, i) for i in range(2)) if r]
-        crashes = [r for r in (crash(c, heat, i) for i in range(args.runs)) if r]
-    if not fresh_runs or not crashes or not moves:
-        sys.exit("bench-restart: no complete measurement")
+        out(host_facts(c))
+        fresh_runs, moves, crashes, plains = [], [], [], []
+        # Interleaved: fresh, crash, plain, move in each round.
+        for i in range(args.runs):
+            fresh_runs.append(fresh(c, heat, i))
+            crashes.append(crash(c, heat, i))
+            plains.append(crash(c, heat, i, plain=True))
+            if i < 2:
+                moves.append(job_scope(c, heat, i))
+        out(f"load average at the end {os.getloadavg()[0]:.1f}")
+    fresh_runs = [r for r in fresh_runs if r]
+    moves = [r for r in moves if r]
+    crashes = [r for r in crashes if r]
+    plains = [r for r in plains if r]
 
-    f = statistics.median(fresh_runs)
-    r = statistics.median(x[0] for x in crashes)
-    det = statistics.median(x[1] for x in crashes)
-    rel = statistics.median(x[2] for x in crashes)
-    start = statistics.median(x[3] for x in crashes)
-    res = statistics.median(x[4] for x in crashes)
-    print("bench-restart (4 MPI ranks on 2 nodes, no spare; one node frozen; "
-          "loopback cluster, SlurmdTimeout=10, cred_expire=10)")
-    print(f"  {'fresh submission (median of %d)' % len(fresh_runs):<44} {f * 1e3:9.1f} ms")
-    print(f"  {'crash restart (median of %d)' % len(crashes):<44} {r * 1e3:9.1f} ms")
-    print(f"  {'  requeue -> released (completing ends)':<44} {rel * 1e3:9.1f} ms")
-    print(f"  {'  released -> all ranks restored':<44} {start * 1e3:9.1f} ms")
-    print(f"  {'  restored -> all computing':<44} {res * 1e3:9.1f} ms")
-    print(f"  {'detection: freeze -> requeue (SlurmdTimeout)':<44} {det * 1e3:9.1f} ms")
-    mv = statistics.median(x[0] for x in moves)
-    mv_all = statistics.median(x[1] for x in moves)
-    print(f"  {'job-scope move (median of %d)' % len(moves):<44}")
-    print(f"  {'  balancer requeue -> all computing':<44} {mv * 1e3:9.1f} ms")
-    print(f"  {'  drain -> all computing':<44} {mv_all * 1e3:9.1f} ms")
-    print(f"  {'Slurm alone would wait cred_expire+1 after the requeue:':<44} 11 s here, 121 s by default")
-    print(f"bench-restart: job_scope_move={mv:.2f}s crash_restart={r:.2f}s "
-          f"fresh_submit={f:.2f}s ratio={r / f:.2f}")
+    out("bench-restart (4 MPI ranks on 2 nodes, no spare; one node frozen; "
+        "loopback cluster, SlurmdTimeout=10, cred_expire=10); median (min .. max, n)")
+    if fresh_runs:
+        out(f"  {'fresh submission':<44} {spread(fresh_runs)}")
+    if crashes:
+        out(f"  {'crash restart: requeue -> all computing':<44} {spread([x[0] for x in crashes])}")
+        out(f"  {'  requeue -> released (completing ends)':<44} {spread([x[2] for x in crashes])}")
+        out(f"  {'  released -> all ranks restored':<44} {spread([x[3] for x in crashes])}")
+        out(f"  {'  restored -> all computing':<44} {spread([x[4] for x in crashes])}")
+    if plains:
+        out(f"  {'plain Slurm (no --migrate): requeue -> all':<44}")
+        out(f"  {'  computing again, from iteration 0':<44} {spread([x[0] for x in plains])}")
+    detections = [x[1] for x in crashes + plains]
+    if detections:
+        out(f"  {'detection: freeze -> requeue (SlurmdTimeout)':<44} {spread(detections)}")
+    if moves:
+        out(f"  {'job-scope move: balancer requeue -> all computing':<44} {spread([x[0] for x in moves])}")
+        out(f"  {'  drain -> all computing':<44} {spread([x[1] for x in moves])}")
+    out(f"failed runs: {len(FAILURES)}")
+    for f in FAILURES:
+        out(f"  {f}")
+    if fresh_runs and crashes and plains and moves:
+        f = statistics.median(fresh_runs)
+        r = statistics.median(x[0] for x in crashes)
+        p = statistics.median(x[0] for x in plains)
+        mv = statistics.median(x[0] for x in moves)
+        ratios = sorted(x[0] / f for x in crashes)
+        out(f"bench-restart: crash_restart={r:.2f}s fresh_submit={f:.2f}s "
+            f"ratio={r / f:.2f} [{ratios[0]:.2f} .. {ratios[-1]:.2f} per crash] "
+            f"plain_slurm_restart={p:.2f}s job_scope_move={mv:.2f}s "
+            f"(n={len(crashes)}, {len(plains)}, {len(moves)})")
+        out(f"bench-restart: detection={statistics.median(detections):.2f}s "
+            f"(freeze -> Slurm's requeue, SlurmdTimeout=10; n={len(detections)})")
+    else:
+        out("bench-restart: no complete measurement of every kind")
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+    if FAILURES or not (fresh_runs and crashes and plains and moves):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ bench-migration: all
 EXTRA_DIST += bench/bench_restart.py
 BENCH_TARGETS += bench-restart
 bench-restart: all
-	$(PYTHON3) $(srcdir)/bench/bench_restart.py --build $(abs_top_builddir)
+	$(PYTHON3) $(srcdir)/bench/bench_restart.py --build $(abs_top_builddir) \
+		--out $(abs_srcdir)/bench/results/restart.txt
 
 # bench-policy: the policy engine vs exhaustive optimum, reference
 # strategies and scale (no cluster needed).
