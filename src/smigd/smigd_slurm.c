@@ -43,8 +43,13 @@
 #define JOB_MAX_AGE_US (1000 * 1000)
 /* A job's AdminComment is written at most this often. */
 #define PUBLISH_GAP_US (1000 * 1000)
-/* Slurm's own default credential lifetime (src/common/slurm_cred.c). */
-#define DEFAULT_CRED_EXPIRE 1200
+/*
+ * Slurm's own default credential lifetime: DEFAULT_EXPIRATION_WINDOW, 120 s
+ * in 22.05's src/common/slurm_cred.c and 24.11's src/interfaces/cred.h
+ * (job_mgr.c's comment of 1200 is only its fallback when it cannot ask).
+ * A begin time later than submit + this + 1 is a user's, never moved.
+ */
+#define DEFAULT_CRED_EXPIRE 120
 /*
  * srun's wait for an aborted step beyond KillWait (STEP_ABORT_TIME of
  * src/api/step_launch.c, 2 s in 22.05 to 26.05): an srun of a requeued
