@@ -31,7 +31,10 @@ for f in "$repo"/testsuite/unit/*-test.c; do
 	t=${f#"$repo"/}
 	tests+=("${t%.c}")
 done
-make -C "$build" -j2 src/common/libsmig_core.la "${tests[@]}" ||
+# The tools the unit tests run (image-cli-test: smig-image) carry the
+# sanitizers too.
+make -C "$build" -j2 src/common/libsmig_core.la contrib/tools/smig-image \
+	"${tests[@]}" ||
 	{ echo "sanitize: build failed" >&2; exit 1; }
 
 # G_SLICE: glib's slice allocator would hide leaks from LeakSanitizer.
