@@ -24,12 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <glib.h>
 
 #include "smig_policy.h"
+#include "bench_policy_ilp.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -149,7 +151,244 @@ static smig_plan_t *decide(const inst_t *in, smig_policy_strategy_t strat,
 	return plan;
 }
 
-/* ------------------------------------------- 1: exhaustive small optimum */
+/* ------------------------------------------ 1: independent ILP optimum */
+
+/*
+ * Sizes the default does not search exhaustively (its exact search needs
+ * nodes ^ ranks <= 2^20; the bench checks that no plan came from it).
+ */
+static const uint32_t opt_sizes[][2] = {
+	{ 24, 2 }, { 16, 4 }, { 32, 8 }, { 48, 12 }, { 64, 16 },
+};
+
+enum { OS_LOADS, OS_SLOW, OS_PAIRS, OS_MIX, OS_N };
+
+static const char *os_name[OS_N] = {
+	"random loads", "slow node + loads", "heavy pairs + loads",
+	"slow+pairs+ring+bg+drain",
+};
+
+/*
+ * An instance: ranks block-placed, per = ranks per node, cores = per / 2
+ * (two ranks a core: the loads must be balanced), slots = per + 2; loads
+ * 0.5-1.5; costs as in table 3 (100 MB images at 1 GB/s, relaunch 2 s,
+ * 3600 s left).
+ */
+static void opt_instance(inst_t *in, uint32_t nr, uint32_t nn, int sc,
+			 int seed)
+{
+	uint32_t per = nr / nn, cores = MAX(1u, per / 2);
+
+	rng_state = 9000 + 1000 * seed + 100 * sc + nr + nn;
+	inst_init(in, nr, nn, per + 2, cores);
+	for (uint32_t r = 0; r < nr; r++)
+		in->ranks[r].load = urand(0.5, 1.5);
+	switch (sc) {
+	case OS_SLOW:
+		in->nodes[0].speed = 0.5;
+		break;
+	case OS_PAIRS:
+		/* Rank r talks hard to rank r + per: on another node now. */
+		for (uint32_t r = 0; r < nr; r++) {
+			if ((r / per) % 2 == 0 && r + per < nr)
+				inst_edge(in, r, r + per, urand(2e8, 4e8));
+		}
+		break;
+	case OS_MIX:
+		in->nodes[0].speed = 0.6;
+		in->nodes[1].background = 0.5;
+		if (nn >= 4)
+			in->nodes[nn - 1].flags = SMIG_NODE_DRAIN;
+		for (uint32_t r = 0; r < nr; r++) {
+			if ((r / per) % 2 == 0 && r + per < nr)
+				inst_edge(in, r, r + per, urand(1e8, 3e8));
+			inst_edge(in, r, (r + 1) % nr, urand(1e7, 5e7));
+		}
+		break;
+	}
+	inst_done(in);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct {
+	int n, proven, exact_won, model_bad, worse, over_goal, unknown;
+	double med, max, med_proven, max_proven, solver_med, solver_max;
+	double solver_total;
+} opt_sum_t;
+
+/* The default's placement: where its plan puts every rank. */
+static uint32_t *plan_place(const inst_t *in, const smig_plan_t *plan)
+{
+	uint32_t *place = g_new(uint32_t, in->s.nranks);
+
+	for (uint32_t r = 0; r < in->s.nranks; r++)
+		place[r] = in->ranks[r].node;
+	for (guint i = 0; i < plan->moves->len; i++) {
+		const smig_policy_move_t *mv =
+			&g_array_index(plan->moves, smig_policy_move_t, i);
+
+		place[mv->rank] = mv->to;
+	}
+	return place;
+}
+
+/* Relative difference, for the model checks. */
+static double rel_diff(double a, double b)
+{
+	return fabs(a - b) / MAX(1e-12, MAX(fabs(a), fabs(b)));
+}
+
+static void table_optimum(int seeds, double limit, opt_sum_t *all)
+{
+	const int nsz = G_N_ELEMENTS(opt_sizes);
+	double *ratios = g_new(double, nsz * OS_N * seeds);
+	double *proven = g_new(double, nsz * OS_N * seeds);
+	double *solver = g_new(double, nsz * OS_N * seeds);
+	double *cell = g_new(double, seeds);
+	int nall = 0, nproven = 0;
+
+	memset(all, 0, sizeof(*all));
+	printf("Table 1: the default against an independent optimum (GLPK %s, branch and cut, %.1f s limit an instance)\n",
+	       ilp_version(), limit);
+	printf("objective: the policy's net gain written as an iteration time, T + T_now x cost / remaining (cost: relaunch 2 s + 100 MB images at 1 GB/s of the moved ranks, 3600 s left); min_gain 0, hysteresis 0\n");
+	printf("per = ranks/node, cores = per/2, slots = per+2, loads 0.5-1.5; ratio = default / optimum (GLPK proved it); where GLPK stopped at its limit: default / GLPK's bound (an upper bound of the ratio)\n");
+	printf("%-5s %-5s %-25s %4s %8s %8s %8s %8s %8s %7s %9s %5s %5s %-13s %7s %s\n",
+	       "ranks", "nodes", "scenario", "seed", "T_now", "T_def",
+	       "obj_def", "obj_ilp", "bound", "ratio", "<=ratio", "m_def",
+	       "m_ilp", "def_strategy", "ilp_s", "status");
+	for (int z = 0; z < nsz; z++) {
+		uint32_t nr = opt_sizes[z][0], nn = opt_sizes[z][1];
+
+		for (int sc = 0; sc < OS_N; sc++) {
+			int nc = 0;
+
+			for (int seed = 0; seed < seeds; seed++) {
+				inst_t in;
+				smig_plan_t *plan;
+				ilp_result_t ilp;
+				uint32_t *place, mdef;
+				double before, eff_def, t_def, hi, lo;
+				bool exact_won, model_bad = false;
+				char mil[16];
+				smig_policy_eval_t *ev;
+				GError *err = NULL;
+
+				opt_instance(&in, nr, nn, sc, seed);
+				plan = decide(&in, SMIG_POLICY_DEFAULT, 0, 0);
+				place = plan_place(&in, plan);
+				before = ref_time(&in.s, NULL);
+				eff_def = ref_eff(&in.s, place, before, &mdef);
+				t_def = ref_time(&in.s, place);
+				exact_won = !strcmp(plan->strategy, "exact");
+				/* The model written again must agree. */
+				ev = smig_policy_eval_new(&in.s, &err);
+				if (rel_diff(before, plan->iter_before) > 1e-9 ||
+				    rel_diff(t_def, smig_policy_eval_time(ev, place)) > 1e-9 ||
+				    (plan->moves->len &&
+				     rel_diff(t_def, plan->iter_after) > 1e-9))
+					model_bad = true;
+				if (!ilp_solve(&in.s, before, limit, &ilp)) {
+					fprintf(stderr, "bench-policy: instance outside the ILP's model\n");
+					exit(1);
+				}
+				if (ilp.found &&
+				    (rel_diff(ilp.t, smig_policy_eval_time(ev, ilp.place)) > 1e-9 ||
+				     rel_diff(ilp.eff, ilp.obj) > 1e-6))
+					model_bad = true;
+				smig_policy_eval_free(ev);
+				hi = ilp.bound > 0 ? eff_def / ilp.bound : INFINITY;
+				lo = ilp.found ? MAX(1.0, eff_def / ilp.eff) : 1;
+				printf("%-5u %-5u %-25s %4d %8.4f %8.4f %8.4f ",
+				       nr, nn, os_name[sc], seed, before, t_def,
+				       eff_def);
+				if (ilp.found)
+					printf("%8.4f ", ilp.eff);
+				else
+					printf("%8s ", "-");
+				printf("%8.4f ", ilp.bound);
+				if (ilp.optimal)
+					printf("%7.4f %9s ", eff_def / ilp.eff, "");
+				else
+					printf("%7s %9.4f ", "-", hi);
+				if (ilp.found)
+					snprintf(mil, sizeof(mil), "%u",
+						 ilp.moves);
+				printf("%5u %5s %-13s %7.2f %s%s%s%s\n", mdef,
+				       ilp.found ? mil : "-",
+				       plan->strategy, ilp.seconds,
+				       ilp.optimal ? "optimal" :
+				       ilp.found ? "limit" : "limit, no placement",
+				       exact_won ? "  DEFAULT-EXACT" : "",
+				       model_bad ? "  MODEL-MISMATCH" : "",
+				       ilp.found && ilp.eff < eff_def * (1 - 1e-9) &&
+				       eff_def / ilp.eff > 1.05 ? "  OVER-GOAL" : "");
+				all->n++;
+				all->exact_won += exact_won;
+				all->model_bad += model_bad;
+				all->proven += ilp.optimal;
+				if (ilp.found && ilp.eff < eff_def * (1 - 1e-9))
+					all->worse++;
+				if (lo > 1.05)
+					all->over_goal++;
+				else if (hi > 1.05)
+					all->unknown++;
+				ratios[nall] = hi;
+				solver[nall++] = ilp.seconds;
+				all->solver_total += ilp.seconds;
+				if (ilp.optimal)
+					proven[nproven++] = hi;
+				cell[nc++] = hi;
+				g_free(ilp.place);
+				g_free(place);
+				smig_plan_free(plan);
+				inst_fini(&in);
+			}
+			{
+				double mx = 0, mn = INFINITY;
+
+				for (int i = 0; i < nc; i++) {
+					mx = MAX(mx, cell[i]);
+					mn = MIN(mn, cell[i]);
+				}
+				printf("  %u ranks / %u nodes, %s: ratio (<=) median %.4f, spread %.4f .. %.4f (n=%d)\n",
+				       nr, nn, os_name[sc], median_of(cell, nc),
+				       mn, mx, nc);
+			}
+		}
+	}
+	for (int i = 0; i < nall; i++)
+		all->max = MAX(all->max, ratios[i]);
+	for (int i = 0; i < nproven; i++)
+		all->max_proven = MAX(all->max_proven, proven[i]);
+	all->med = nall ? median_of(ratios, nall) : 0;
+	all->med_proven = nproven ? median_of(proven, nproven) : 0;
+	for (int i = 0; i < nall; i++)
+		all->solver_max = MAX(all->solver_max, solver[i]);
+	all->solver_med = nall ? median_of(solver, nall) : 0;
+	printf("%d instances: GLPK proved the optimum of %d; default / optimum <= median %.4f, max %.4f (proven ones: median %.4f, max %.4f); GLPK's placement better than the default's on %d; over the goal (> 1.05) for sure on %d, not decided (bound too weak) on %d; default's exact search won on %d (must be 0); model mismatches %d (must be 0); solver median %.2f s, max %.2f s, total %.1f s\n\n",
+	       all->n, all->proven, all->med, all->max, all->med_proven,
+	       all->max_proven, all->worse, all->over_goal, all->unknown,
+	       all->exact_won, all->model_bad, all->solver_med,
+	       all->solver_max, all->solver_total);
+	g_free(ratios);
+	g_free(proven);
+	g_free(solver);
+	g_free(cell);
+}
+
+/* ------------------------------------------- 2: exhaustive small optimum */
 
 typedef struct {
 	double best;		/* optimal time */
@@ -562,20 +801,82 @@ static int one_size(char **argv)
 	return 0;
 }
 
+/* Date, host and versions: the first line of the output. */
+static void print_host(int seeds, double limit)
+{
+	char date[64], host[256] = "?";
+	time_t now = time(NULL);
+	struct utsname u;
+	double la[3] = { 0, 0, 0 };
+
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	gethostname(host, sizeof(host) - 1);
+	uname(&u);
+	if (getloadavg(la, 3) < 0)
+		la[0] = -1;
+	printf("bench-policy %s on %s: %ld cores, kernel %s, load average %.2f; GLPK %s; tree %s; %d seeds a size and scenario, ILP limit %.1f s\n\n",
+	       date, host, sysconf(_SC_NPROCESSORS_ONLN), u.release, la[0],
+	       ilp_version(), getenv("SMIG_BENCH_TREE") ?
+	       getenv("SMIG_BENCH_TREE") : "?", seeds, limit);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_policy [--seeds N] [--ilp-seconds S] [--only-optimum]\n"
+		"       bench_policy RANKS NODES STRATEGY\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	double worst_ratio, worst_moves, t10k = 0, t1m = 0, mb1m = 0;
-	int fails, worse, mixed_better;
+	double limit = 2;
+	int fails, worse, mixed_better, seeds = 5;
+	bool only_opt = false;
+	opt_sum_t opt;
+	double t0;
 
-	if (argc == 4)
+	if (argc == 4 && argv[1][0] != '-')
 		return one_size(argv);
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+			seeds = strtol(argv[++i], &end, 10);
+			if (*end || seeds < 1 || seeds > 1000) {
+				fprintf(stderr, "bench_policy: --seeds=%s: not an integer in 1..1000\n",
+					argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--ilp-seconds") && i + 1 < argc) {
+			limit = strtod(argv[++i], &end);
+			if (*end || !(limit > 0 && limit <= 3600)) {
+				fprintf(stderr, "bench_policy: --ilp-seconds=%s: not a number in (0, 3600]\n",
+					argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--only-optimum")) {
+			only_opt = true;
+		} else {
+			usage();
+		}
+	}
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	table_small(&worst_ratio, &worst_moves, &fails);
-	table_scenarios(&worse, &mixed_better);
-	table_scale(&t10k, &t1m, &mb1m);
-	printf("bench-policy: optimum ratio worst=%.3f moves/min worst=%.2f (%d missed); default worse than best reference on %d scenarios, better on %d/2 mixed; 10k ranks %.2f ms, 1M ranks %.3f s %.0f MB\n",
-	       worst_ratio, worst_moves, fails, worse, mixed_better,
-	       t10k * 1e3, t1m, mb1m);
-	return 0;
+	t0 = now_s();
+	print_host(seeds, limit);
+	table_optimum(seeds, limit, &opt);
+	if (!only_opt) {
+		table_small(&worst_ratio, &worst_moves, &fails);
+		table_scenarios(&worse, &mixed_better);
+		table_scale(&t10k, &t1m, &mb1m);
+	}
+	printf("bench-policy: default within %.1f %% of the optimum (median), %.1f %% (max) over %d instances of 16-64 ranks on 2-16 nodes (GLPK proved %d optimal, the rest bounded), goal within 5 %%: %s; model checks %d mismatches, default's exact search used %d times\n",
+	       100 * (opt.med - 1), 100 * (opt.max - 1), opt.n, opt.proven,
+	       opt.over_goal ? "MISSED" : opt.unknown ? "not decided" : "met",
+	       opt.model_bad, opt.exact_won);
+	if (!only_opt)
+		printf("bench-policy: scale: 10k ranks %.2f ms (goal <= 10 ms), 1M ranks %.3f s %.0f MB (goal <= 1 s); run time %.0f s\n",
+		       t10k * 1e3, t1m, mb1m, now_s() - t0);
+	return opt.model_bad || opt.exact_won ? 1 : 0;
 }
