@@ -258,7 +258,8 @@ static double rel_diff(double a, double b)
 	return fabs(a - b) / MAX(1e-12, MAX(fabs(a), fabs(b)));
 }
 
-static void table_optimum(int seeds, double limit, opt_sum_t *all)
+static void table_optimum(int seeds, double limit, uint32_t only_size,
+			  opt_sum_t *all)
 {
 	const int nsz = G_N_ELEMENTS(opt_sizes);
 	double *ratios = g_new(double, nsz * OS_N * seeds);
@@ -279,6 +280,8 @@ static void table_optimum(int seeds, double limit, opt_sum_t *all)
 	for (int z = 0; z < nsz; z++) {
 		uint32_t nr = opt_sizes[z][0], nn = opt_sizes[z][1];
 
+		if (only_size && nr != only_size)
+			continue;
 		for (int sc = 0; sc < OS_N; sc++) {
 			int nc = 0;
 
@@ -305,16 +308,36 @@ static void table_optimum(int seeds, double limit, opt_sum_t *all)
 				if (rel_diff(before, plan->iter_before) > 1e-9 ||
 				    rel_diff(t_def, smig_policy_eval_time(ev, place)) > 1e-9 ||
 				    (plan->moves->len &&
-				     rel_diff(t_def, plan->iter_after) > 1e-9))
+				     rel_diff(t_def, plan->iter_after) > 1e-9)) {
+					fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g, T_def %.9g/%.9g/%.9g\n",
+						before, plan->iter_before, t_def,
+						smig_policy_eval_time(ev, place),
+						plan->iter_after);
 					model_bad = true;
+				}
 				if (!ilp_solve(&in.s, before, limit, &ilp)) {
 					fprintf(stderr, "bench-policy: instance outside the ILP's model\n");
 					exit(1);
 				}
+				/*
+				 * GLPK's value of its placement: never below
+				 * the model's (the programme would then
+				 * under-rate placements), equal when proven
+				 * (a heuristic's incumbent may carry slack).
+				 */
 				if (ilp.found &&
 				    (rel_diff(ilp.t, smig_policy_eval_time(ev, ilp.place)) > 1e-9 ||
-				     rel_diff(ilp.eff, ilp.obj) > 1e-6))
+				     ilp.obj < ilp.eff * (1 - 1e-6) ||
+				     (ilp.optimal &&
+				      rel_diff(ilp.eff, ilp.obj) > 1e-6))) {
+					fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g T_def %.9g/%.9g, ILP T %.9g/%.9g obj %.9g eff %.9g\n",
+						before, plan->iter_before, t_def,
+						smig_policy_eval_time(ev, place),
+						ilp.t,
+						smig_policy_eval_time(ev, ilp.place),
+						ilp.obj, ilp.eff);
 					model_bad = true;
+				}
 				smig_policy_eval_free(ev);
 				hi = ilp.bound > 0 ? eff_def / ilp.bound : INFINITY;
 				lo = ilp.found ? MAX(1.0, eff_def / ilp.eff) : 1;
@@ -830,7 +853,7 @@ static void print_host(int seeds, double limit)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_policy [--seeds N] [--ilp-seconds S] [--only-optimum]\n"
+	fprintf(stderr, "usage: bench_policy [--seeds N] [--ilp-seconds S] [--size RANKS] [--only-optimum]\n"
 		"       bench_policy RANKS NODES STRATEGY\n");
 	exit(2);
 }
@@ -841,6 +864,7 @@ int main(int argc, char **argv)
 	double limit = 2;
 	int fails, worse, mixed_better, seeds = 5;
 	bool only_opt = false;
+	uint32_t only_size = 0;
 	opt_sum_t opt;
 	double t0;
 
@@ -863,6 +887,13 @@ int main(int argc, char **argv)
 					argv[i]);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+			only_size = strtoul(argv[++i], &end, 10);
+			if (*end) {
+				fprintf(stderr, "bench_policy: --size=%s: not a number of ranks\n",
+					argv[i]);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--only-optimum")) {
 			only_opt = true;
 		} else {
@@ -873,16 +904,21 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	t0 = now_s();
 	print_host(seeds, limit);
-	table_optimum(seeds, limit, &opt);
+	table_optimum(seeds, limit, only_size, &opt);
 	if (!only_opt) {
 		table_small(&worst_ratio, &worst_moves, &fails);
 		table_scenarios(&worse, &mixed_better);
 		table_scale(&t10k, &t1m, &mb1m);
 	}
-	printf("bench-policy: default within %.1f %% of the optimum (median), %.1f %% (max) over the %d of %d instances (16-64 ranks on 2-16 nodes) that GLPK solved to optimality; at most %.1f %% (median), %.1f %% (max) over all %d (GLPK's bound where it stopped at %.1f s); goal within 5 %%: %s (over 5 %% for sure on %d, not decided on %d); model checks %d mismatches, default's exact search used %d times\n",
-	       100 * (opt.med_proven - 1), 100 * (opt.max_proven - 1),
-	       opt.proven, opt.n, 100 * (opt.med - 1), 100 * (opt.max - 1),
-	       opt.n, limit,
+	if (opt.proven)
+		printf("bench-policy: default within %.1f %% of the optimum (median), %.1f %% (max) over the %d of %d instances (16-64 ranks on 2-16 nodes) that GLPK solved to optimality; ",
+		       100 * (opt.med_proven - 1),
+		       100 * (opt.max_proven - 1), opt.proven, opt.n);
+	else
+		printf("bench-policy: GLPK solved none of %d instances to optimality; ",
+		       opt.n);
+	printf("at most %.1f %% (median), %.1f %% (max) over all %d (GLPK's bound where it stopped at %.1f s); goal within 5 %%: %s (over 5 %% for sure on %d, not decided on %d); model checks %d mismatches, default's exact search used %d times\n",
+	       100 * (opt.med - 1), 100 * (opt.max - 1), opt.n, limit,
 	       opt.over_goal ? "MISSED" : opt.unknown ? "not decided" : "met",
 	       opt.over_goal, opt.unknown, opt.model_bad, opt.exact_won);
 	if (!only_opt)
