@@ -258,6 +258,113 @@ static double rel_diff(double a, double b)
 	return fabs(a - b) / MAX(1e-12, MAX(fabs(a), fabs(b)));
 }
 
+/*
+ * One instance of table 1: its line, its counts into all; RET the ratio
+ * (default / optimum, or / GLPK's bound), with GLPK's time and whether it
+ * proved the optimum.
+ */
+static double opt_one(uint32_t nr, uint32_t nn, int sc, int seed,
+		      double limit, opt_sum_t *all, double *secs,
+		      bool *optimal)
+{
+	inst_t in;
+	smig_plan_t *plan;
+	ilp_result_t ilp;
+	uint32_t *place, mdef;
+	double before, eff_def, t_def, hi, lo;
+	bool exact_won, model_bad = false;
+	char mil[16];
+	smig_policy_eval_t *ev;
+	GError *err = NULL;
+
+	opt_instance(&in, nr, nn, sc, seed);
+	plan = decide(&in, SMIG_POLICY_DEFAULT, 0, 0);
+	place = plan_place(&in, plan);
+	before = ref_time(&in.s, NULL);
+	eff_def = ref_eff(&in.s, place, before, &mdef);
+	t_def = ref_time(&in.s, place);
+	exact_won = !strcmp(plan->strategy, "exact");
+	/* The model written again must agree. */
+	ev = smig_policy_eval_new(&in.s, &err);
+	if (rel_diff(before, plan->iter_before) > 1e-9 ||
+	    rel_diff(t_def, smig_policy_eval_time(ev, place)) > 1e-9 ||
+	    (plan->moves->len &&
+	     rel_diff(t_def, plan->iter_after) > 1e-9)) {
+		fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g, T_def %.9g/%.9g/%.9g\n",
+			before, plan->iter_before, t_def,
+			smig_policy_eval_time(ev, place),
+			plan->iter_after);
+		model_bad = true;
+	}
+	if (!ilp_solve(&in.s, before, limit, &ilp)) {
+		fprintf(stderr, "bench-policy: instance outside the ILP's model\n");
+		exit(1);
+	}
+	/*
+	 * GLPK's value of its placement: never below
+	 * the model's (the programme would then
+	 * under-rate placements), equal when proven
+	 * (a heuristic's incumbent may carry slack).
+	 */
+	if (ilp.found &&
+	    (rel_diff(ilp.t, smig_policy_eval_time(ev, ilp.place)) > 1e-9 ||
+	     ilp.obj < ilp.eff * (1 - 1e-6) ||
+	     (ilp.optimal &&
+	      rel_diff(ilp.eff, ilp.obj) > 1e-6))) {
+		fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g T_def %.9g/%.9g, ILP T %.9g/%.9g obj %.9g eff %.9g\n",
+			before, plan->iter_before, t_def,
+			smig_policy_eval_time(ev, place),
+			ilp.t,
+			smig_policy_eval_time(ev, ilp.place),
+			ilp.obj, ilp.eff);
+		model_bad = true;
+	}
+	smig_policy_eval_free(ev);
+	hi = ilp.bound > 0 ? eff_def / ilp.bound : INFINITY;
+	lo = ilp.found ? MAX(1.0, eff_def / ilp.eff) : 1;
+	printf("%-5u %-5u %-25s %4d %8.4f %8.4f %8.4f ",
+	       nr, nn, os_name[sc], seed, before, t_def,
+	       eff_def);
+	if (ilp.found)
+		printf("%8.4f ", ilp.eff);
+	else
+		printf("%8s ", "-");
+	printf("%8.4f ", ilp.bound);
+	if (ilp.optimal)
+		printf("%7.4f %9s ", eff_def / ilp.eff, "");
+	else
+		printf("%7s %9.4f ", "-", hi);
+	if (ilp.found)
+		snprintf(mil, sizeof(mil), "%u",
+			 ilp.moves);
+	printf("%5u %5s %-13s %7.2f %s%s%s%s\n", mdef,
+	       ilp.found ? mil : "-",
+	       plan->strategy, ilp.seconds,
+	       ilp.optimal ? "optimal" :
+	       ilp.found ? "limit" : "limit, no placement",
+	       exact_won ? "  DEFAULT-EXACT" : "",
+	       model_bad ? "  MODEL-MISMATCH" : "",
+	       ilp.found && ilp.eff < eff_def * (1 - 1e-9) &&
+	       eff_def / ilp.eff > 1.05 ? "  OVER-GOAL" : "");
+	all->n++;
+	all->exact_won += exact_won;
+	all->model_bad += model_bad;
+	all->proven += ilp.optimal;
+	if (ilp.found && ilp.eff < eff_def * (1 - 1e-9))
+		all->worse++;
+	if (lo > 1.05)
+		all->over_goal++;
+	else if (hi > 1.05)
+		all->unknown++;
+	*secs = ilp.seconds;
+	*optimal = ilp.optimal;
+	g_free(ilp.place);
+	g_free(place);
+	smig_plan_free(plan);
+	inst_fini(&in);
+	return hi;
+}
+
 static void table_optimum(int seeds, double limit, uint32_t only_size,
 			  opt_sum_t *all)
 {
@@ -286,105 +393,17 @@ static void table_optimum(int seeds, double limit, uint32_t only_size,
 			int nc = 0;
 
 			for (int seed = 0; seed < seeds; seed++) {
-				inst_t in;
-				smig_plan_t *plan;
-				ilp_result_t ilp;
-				uint32_t *place, mdef;
-				double before, eff_def, t_def, hi, lo;
-				bool exact_won, model_bad = false;
-				char mil[16];
-				smig_policy_eval_t *ev;
-				GError *err = NULL;
+				bool optimal;
+				double secs, hi;
 
-				opt_instance(&in, nr, nn, sc, seed);
-				plan = decide(&in, SMIG_POLICY_DEFAULT, 0, 0);
-				place = plan_place(&in, plan);
-				before = ref_time(&in.s, NULL);
-				eff_def = ref_eff(&in.s, place, before, &mdef);
-				t_def = ref_time(&in.s, place);
-				exact_won = !strcmp(plan->strategy, "exact");
-				/* The model written again must agree. */
-				ev = smig_policy_eval_new(&in.s, &err);
-				if (rel_diff(before, plan->iter_before) > 1e-9 ||
-				    rel_diff(t_def, smig_policy_eval_time(ev, place)) > 1e-9 ||
-				    (plan->moves->len &&
-				     rel_diff(t_def, plan->iter_after) > 1e-9)) {
-					fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g, T_def %.9g/%.9g/%.9g\n",
-						before, plan->iter_before, t_def,
-						smig_policy_eval_time(ev, place),
-						plan->iter_after);
-					model_bad = true;
-				}
-				if (!ilp_solve(&in.s, before, limit, &ilp)) {
-					fprintf(stderr, "bench-policy: instance outside the ILP's model\n");
-					exit(1);
-				}
-				/*
-				 * GLPK's value of its placement: never below
-				 * the model's (the programme would then
-				 * under-rate placements), equal when proven
-				 * (a heuristic's incumbent may carry slack).
-				 */
-				if (ilp.found &&
-				    (rel_diff(ilp.t, smig_policy_eval_time(ev, ilp.place)) > 1e-9 ||
-				     ilp.obj < ilp.eff * (1 - 1e-6) ||
-				     (ilp.optimal &&
-				      rel_diff(ilp.eff, ilp.obj) > 1e-6))) {
-					fprintf(stderr, "bench-policy: model mismatch: T_now %.9g/%.9g T_def %.9g/%.9g, ILP T %.9g/%.9g obj %.9g eff %.9g\n",
-						before, plan->iter_before, t_def,
-						smig_policy_eval_time(ev, place),
-						ilp.t,
-						smig_policy_eval_time(ev, ilp.place),
-						ilp.obj, ilp.eff);
-					model_bad = true;
-				}
-				smig_policy_eval_free(ev);
-				hi = ilp.bound > 0 ? eff_def / ilp.bound : INFINITY;
-				lo = ilp.found ? MAX(1.0, eff_def / ilp.eff) : 1;
-				printf("%-5u %-5u %-25s %4d %8.4f %8.4f %8.4f ",
-				       nr, nn, os_name[sc], seed, before, t_def,
-				       eff_def);
-				if (ilp.found)
-					printf("%8.4f ", ilp.eff);
-				else
-					printf("%8s ", "-");
-				printf("%8.4f ", ilp.bound);
-				if (ilp.optimal)
-					printf("%7.4f %9s ", eff_def / ilp.eff, "");
-				else
-					printf("%7s %9.4f ", "-", hi);
-				if (ilp.found)
-					snprintf(mil, sizeof(mil), "%u",
-						 ilp.moves);
-				printf("%5u %5s %-13s %7.2f %s%s%s%s\n", mdef,
-				       ilp.found ? mil : "-",
-				       plan->strategy, ilp.seconds,
-				       ilp.optimal ? "optimal" :
-				       ilp.found ? "limit" : "limit, no placement",
-				       exact_won ? "  DEFAULT-EXACT" : "",
-				       model_bad ? "  MODEL-MISMATCH" : "",
-				       ilp.found && ilp.eff < eff_def * (1 - 1e-9) &&
-				       eff_def / ilp.eff > 1.05 ? "  OVER-GOAL" : "");
-				all->n++;
-				all->exact_won += exact_won;
-				all->model_bad += model_bad;
-				all->proven += ilp.optimal;
-				if (ilp.found && ilp.eff < eff_def * (1 - 1e-9))
-					all->worse++;
-				if (lo > 1.05)
-					all->over_goal++;
-				else if (hi > 1.05)
-					all->unknown++;
+				hi = opt_one(nr, nn, sc, seed, limit, all,
+					     &secs, &optimal);
 				ratios[nall] = hi;
-				solver[nall++] = ilp.seconds;
-				all->solver_total += ilp.seconds;
-				if (ilp.optimal)
+				solver[nall++] = secs;
+				all->solver_total += secs;
+				if (optimal)
 					proven[nproven++] = hi;
 				cell[nc++] = hi;
-				g_free(ilp.place);
-				g_free(place);
-				smig_plan_free(plan);
-				inst_fini(&in);
 			}
 			{
 				double mx = 0, mn = INFINITY;

@@ -67,7 +67,8 @@ static double node_cap(const smig_policy_node_t *nd)
  */
 double ref_time(const smig_policy_snapshot_t *s, const uint32_t *place)
 {
-	double *L = g_new0(double, s->nnodes), *lmax = g_new0(double, s->nnodes);
+	double *L = g_new0(double, s->nnodes);
+	double *lmax = g_new0(double, s->nnodes);
 	double *comm = g_new0(double, s->nnodes), rate = mean_rate(s), t = 0;
 	uint32_t *k = g_new0(uint32_t, s->nnodes);
 
@@ -320,7 +321,8 @@ bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 		const smig_policy_node_t *nd = &s->nodes[unode[u]];
 		int is = add_row(lp, GLP_UP, 0, nd->slots);
 		/* Memory in GiB: coefficients near 1. */
-		int im = add_row(lp, GLP_UP, 0, memcap[unode[u]] / 1073741824.0);
+		int im = add_row(lp, GLP_UP, 0,
+				 memcap[unode[u]] / 1073741824.0);
 		int il = add_row(lp, GLP_LO, 0, 0);
 		int it = add_row(lp, GLP_LO, 0, 0);
 
