@@ -18,16 +18,32 @@ bench-restart: all
 	$(PYTHON3) $(srcdir)/bench/bench_restart.py --build $(abs_top_builddir) \
 		--out $(abs_srcdir)/bench/results/restart.txt
 
-# bench-policy: the policy engine vs exhaustive optimum, reference
-# strategies and scale (no cluster needed).
-noinst_PROGRAMS += bench/bench_policy
-bench_bench_policy_SOURCES = bench/bench_policy.c
-bench_bench_policy_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-bench_bench_policy_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) -lm
-
+# bench-policy: the policy engine against an independent optimum (an ILP
+# solved by GLPK), the check of its own exact search, reference strategies
+# and scale (no cluster needed). Full output in bench/results/policy.txt.
+# Needs GLPK (libglpk-dev): without it the target fails, saying so.
 BENCH_TARGETS += bench-policy
+if HAVE_GLPK
+noinst_PROGRAMS += bench/bench_policy
+bench_bench_policy_SOURCES = bench/bench_policy.c bench/bench_policy_ilp.c \
+	bench/bench_policy_ilp.h
+bench_bench_policy_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+bench_bench_policy_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) \
+	$(GLPK_LIBS) -lm
+
 bench-policy: bench/bench_policy
-	./bench/bench_policy
+	SMIG_BENCH_TREE="$$(git -C $(srcdir) describe --always --dirty \
+		2>/dev/null || echo unknown)" ./bench/bench_policy \
+		> bench/policy.out 2>&1; rc=$$?; \
+	cp bench/policy.out $(abs_srcdir)/bench/results/policy.txt; \
+	cat bench/policy.out; exit $$rc
+else
+EXTRA_DIST += bench/bench_policy.c bench/bench_policy_ilp.c \
+	bench/bench_policy_ilp.h
+bench-policy:
+	@echo "bench-policy: needs GLPK (glpk.h, libglpk): apt-get install libglpk-dev, then run configure again" >&2; \
+	exit 1
+endif
 
 # bench-monitoring: overhead of monitoring + the PMPI layer on an MPI app
 # (on vs off, one local cluster) and the balancer's ingestion of 10,000

@@ -15,7 +15,7 @@
 
 PREP_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
 libopenmpi-dev openmpi-bin libhwloc-dev libglib2.0-dev munge libmunge-dev
-libxxhash-dev libmetis-dev check pkg-config autoconf automake libtool build-essential
+libxxhash-dev libmetis-dev libglpk-dev check pkg-config autoconf automake libtool build-essential
 python3-pytest clang libclang-rt-14-dev"
 
 prep_say() { printf '\n=== %s\n' "$*"; }
