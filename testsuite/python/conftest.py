@@ -266,20 +266,34 @@ def pytest_runtest_makereport(item, call):
 LOG_SIZES = pytest.StashKey[dict]()
 
 
-def cluster_dirt(c):
-    """What a test left behind: ([(job id, state)], [(node, state)])."""
+def cluster_jobs(c):
+    """[(job id, state)] of every job in the queue."""
     r = c.run("squeue -h -o '%i %T'", user="root", timeout=30)
-    jobs = [tuple(l.split()[:2]) for l in r.stdout.splitlines() if l.strip()] \
-        if r.rc == 0 else [("?", f"squeue failed: {r}")]
+    if r.rc != 0:
+        return [("?", f"squeue failed: {r}")]
+    return [tuple(l.split()[:2]) for l in r.stdout.splitlines() if l.strip()]
+
+
+# Node states a test leaves that the next test must not find.
+BAD_NODE_WORDS = ("DRAIN", "DOWN", "FAIL", "NOT_RESPONDING", "COMPLETING")
+
+
+def cluster_dirt(c, kept):
+    """What a test left behind: ([(job id, state)] of jobs not in KEPT,
+    [(node, state)] of nodes in a BAD_NODE_WORDS state, or not IDLE when
+    no job of KEPT runs any more)."""
+    jobs = cluster_jobs(c)
+    kept_running = any(j in kept for j, _ in jobs)
     r = c.run("scontrol show nodes", user="root", timeout=30)
     nodes = []
     for rec in (cl.parse_scontrol(r.stdout) if r.rc == 0 else []):
         state = rec.get("State", "")
-        if state != "IDLE":
+        if any(w in state for w in BAD_NODE_WORDS) or \
+                (state != "IDLE" and not kept_running):
             nodes.append((rec.get("NodeName", "?"), state))
     if r.rc != 0:
         nodes.append(("?", f"scontrol failed: {r}"))
-    return jobs, nodes
+    return [(j, st) for j, st in jobs if j not in kept], nodes
 
 
 def daemons_dead(c):
@@ -299,23 +313,27 @@ def daemons_dead(c):
 
 @pytest.fixture(autouse=True)
 def cluster_hygiene(request):
-    """Each test that uses the cluster starts on a clean one: after it, jobs
-    it left are cancelled and nodes it left drained or down are resumed,
-    until every node is IDLE again (what was cleaned is listed in the
-    session summary, so that a failure does not cascade into the next tests
-    unseen). A test after which slurmctld or smigd is not running, or a node
-    does not come back within 120 s, errors in its teardown."""
+    """Each test that uses the cluster leaves it clean: after it, the jobs
+    it submitted and left are cancelled (jobs that were there before it,
+    those of module fixtures, stay) and nodes it left drained or down are
+    resumed, until no node is drained, down, not responding or completing
+    (every node IDLE once no earlier job runs). What was cleaned is listed
+    in the session summary, so that a failure does not cascade into the
+    next tests unseen. A test after which slurmctld or smigd is not
+    running, or a node does not come back within 120 s, errors in its
+    teardown."""
     if "cluster" not in request.fixturenames:
         yield
         return
     c = request.getfixturevalue("cluster")
     request.node.stash[LOG_SIZES] = log_sizes(c)
+    kept = {j for j, _ in cluster_jobs(c)}
     yield
     dead = daemons_dead(c)
     if dead:
         pytest.fail(f"{', '.join(dead)} not running after the test: the "
                     "tests after it cannot run", pytrace=False)
-    jobs, nodes = cluster_dirt(c)
+    jobs, nodes = cluster_dirt(c, kept)
     if not jobs and not nodes:
         return
     what = []
@@ -327,12 +345,13 @@ def cluster_hygiene(request):
     deadline = time.monotonic() + 120
     resumed = set()
     while True:
-        jobs, nodes = cluster_dirt(c)
+        jobs, nodes = cluster_dirt(c, kept)
         if not jobs and not nodes:
             break
         if time.monotonic() >= deadline:
-            pytest.fail(f"the cluster did not become idle within 120 s after "
-                        f"the test: jobs {jobs}, nodes {nodes}", pytrace=False)
+            pytest.fail(f"the cluster did not become clean within 120 s "
+                        f"after the test: jobs {jobs}, nodes {nodes}",
+                        pytrace=False)
         for node, state in nodes:
             if any(w in state for w in ("DRAIN", "DOWN", "FAIL")) and \
                     "NOT_RESPONDING" not in state:
