@@ -337,7 +337,7 @@ static double opt_one(uint32_t nr, uint32_t nn, int sc, int seed,
 	if (ilp.found)
 		snprintf(mil, sizeof(mil), "%u",
 			 ilp.moves);
-	printf("%5u %5s %-13s %7.2f %s%s%s%s\n", mdef,
+	printf("%5u %5s %-18s %7.2f %s%s%s%s\n", mdef,
 	       ilp.found ? mil : "-",
 	       plan->strategy, ilp.seconds,
 	       ilp.optimal ? "optimal" :
@@ -380,7 +380,7 @@ static void table_optimum(int seeds, double limit, uint32_t only_size,
 	       ilp_version(), limit);
 	printf("objective: the policy's net gain written as an iteration time, T + T_now x cost / remaining (cost: relaunch 2 s + 100 MB images at 1 GB/s of the moved ranks, 3600 s left); min_gain 0, hysteresis 0\n");
 	printf("per = ranks/node, cores = per/2, slots = per+2, loads 0.5-1.5; ratio = default / optimum (GLPK proved it); where GLPK stopped at its limit: default / GLPK's bound (an upper bound of the ratio)\n");
-	printf("%-5s %-5s %-25s %4s %8s %8s %8s %8s %8s %7s %9s %5s %5s %-13s %7s %s\n",
+	printf("%-5s %-5s %-25s %4s %8s %8s %8s %8s %8s %7s %9s %5s %5s %-18s %7s %s\n",
 	       "ranks", "nodes", "scenario", "seed", "T_now", "T_def",
 	       "obj_def", "obj_ilp", "bound", "ratio", "<=ratio", "m_def",
 	       "m_ilp", "def_strategy", "ilp_s", "status");
