@@ -359,8 +359,13 @@ double smig_pol_eval_group(state_t *st, const group_t *g)
 			worst = INFINITY;
 			break;
 		}
-		if (lost_max) {
-			/* The largest load of the ranks that stay. */
+		/*
+		 * The largest load of the ranks that stay, when it can set
+		 * the node's compute time (on a node of many ranks the sum
+		 * does: no need to walk its list).
+		 */
+		if (lost_max && k &&
+		    lmax / m->snap->nodes[n].speed > L / m->cap[n]) {
 			lmax = 0;
 			for (uint32_t q = st->head[n]; q != NONE;
 			     q = st->next[q]) {

@@ -23,15 +23,18 @@
 #include "smig_policy_engine_int.h"
 
 /* Every usable node is a target up to this many nodes, else candidates. */
-#define SWAP_ALL_NODES 64
+#define SWAP_ALL_NODES 16
 /* The heaviest ranks of the slowest node tried, and of a target node. */
-#define SWAP_SRC_RANKS 32
-#define SWAP_DST_RANKS 32
+#define SWAP_SRC_RANKS 16
+#define SWAP_DST_RANKS 16
 /*
  * Evaluations of one call at most: bounds its time whatever the size (some
- * 30 ms at 256-4096 ranks on this machine's cores; bench-policy).
+ * 10 ms a call at 256-4096 ranks here; the instances of bench-policy's
+ * table 1 need fewer than 5,000).
  */
-#define SWAP_MAX_EVALS 50000
+#define SWAP_MAX_EVALS 20000
+/* Steps without a better prefix before the search stops, at least. */
+#define SWAP_STALL 32
 /* The search stops within this factor of the lower bound of T. */
 #define SWAP_BOUND_SLACK 1e-3
 /* Room for the candidate targets of one rank (smig_pol_candidates()). */
@@ -205,6 +208,7 @@ bool smig_pol_swap(state_t *st, double before, uint32_t max_moves)
 	uint32_t *dst_on = g_new(uint32_t, SWAP_DST_RANKS);
 	uint32_t *cand = g_new(uint32_t, SWAP_CAND_MAX);
 	uint32_t start = st->log->len, best_len = start, budget;
+	uint32_t steps = 0, best_steps = 0;
 	swap_t sw = { .st = st, .max_moves = max_moves };
 	double best_gain;
 
@@ -212,7 +216,9 @@ bool smig_pol_swap(state_t *st, double before, uint32_t max_moves)
 	budget = 2 * m->nr + 16;
 	best_gain = smig_pol_rated_gain(s, before, st_max(st), st->nmoved,
 					st->moved_image);
-	while (budget-- && sw.evals < SWAP_MAX_EVALS) {
+	/* Stop too once as many steps as led to the best gained nothing. */
+	while (budget-- && sw.evals < SWAP_MAX_EVALS &&
+	       steps - best_steps <= MAX(SWAP_STALL, best_steps)) {
 		uint32_t nsrc;
 		double g;
 
@@ -262,11 +268,13 @@ bool smig_pol_swap(state_t *st, double before, uint32_t max_moves)
 			break;
 		for (uint32_t i = 0; i < sw.best.n; i++)
 			smig_pol_st_move(st, sw.best.r[i], sw.best.to[i], true);
+		steps++;
 		g = smig_pol_rated_gain(s, before, st_max(st), st->nmoved,
 					st->moved_image);
 		if (g > best_gain) {
 			best_gain = g;
 			best_len = st->log->len;
+			best_steps = steps;
 		}
 	}
 	/* Undo the moves after the best prefix, newest first. */
