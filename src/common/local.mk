@@ -20,6 +20,7 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_policy_engine_model.c \
 	src/common/smig_policy_engine_state.c \
 	src/common/smig_policy_engine_search.c \
+	src/common/smig_policy_engine_swap.c \
 	src/common/smig_policy_engine_int.h \
 	src/common/smig_topology.c src/common/smig_topology.h \
 	src/common/smig_balancer.c src/common/smig_balancer.h \

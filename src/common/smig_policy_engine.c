@@ -37,6 +37,11 @@
  * small jobs; beyond this many ranks the default leaves it out.
  */
 #define GREEDY_MAX_RANKS 4096
+/*
+ * The swap search tries many exchanges a step; beyond this many ranks the
+ * default leaves it out (its decision time is a goal: bench-policy).
+ */
+#define SWAP_MAX_RANKS 4096
 
 /* ----------------------------------------------------------------- plan */
 
@@ -115,6 +120,29 @@ static bool cand_better(const cand_t *a, const cand_t *b)
 	return a->nmoved < b->nmoved;
 }
 
+/*
+ * The default's swap search from the placement of the candidate just
+ * taken (the state holds it): a candidate of its own, name, when it
+ * changed the placement, kept when it is better than the best so far.
+ */
+static void cand_swap(cand_t *best, const char *name, state_t *st,
+		      double before, uint32_t max_moves, double *L,
+		      double *lmax, double *comm, uint32_t *k)
+{
+	cand_t c;
+
+	if (st->m->nr > SWAP_MAX_RANKS || !smig_pol_swap(st, before, max_moves))
+		return;
+	smig_pol_prune(st);
+	cand_take(&c, name, st, before, L, lmax, comm, k);
+	if ((!max_moves || c.nmoved <= max_moves) && cand_better(&c, best)) {
+		g_free(best->place);
+		*best = c;
+	} else {
+		g_free(c.place);
+	}
+}
+
 static char *fmt_bytes(double b)
 {
 	if (b >= 1e9)
@@ -157,7 +185,7 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 	uint32_t *k;
 	smig_plan_t *plan = NULL;
 	smig_policy_strategy_t strat;
-	bool use_comm, accept;
+	bool use_comm, swaps, accept;
 	GString *why;
 
 	if (!params) {
@@ -188,6 +216,8 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 	}
 	strat = params->strategy;
 	use_comm = strat != SMIG_POLICY_BLIND && strat != SMIG_POLICY_GREEDY;
+	/* The default's own search (blind: the default, traffic ignored). */
+	swaps = strat == SMIG_POLICY_DEFAULT || strat == SMIG_POLICY_BLIND;
 	L = g_new(double, m.nn);
 	lmax = g_new(double, m.nn);
 	comm = g_new(double, m.nn);
@@ -241,6 +271,9 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 	}
 	if (strat == SMIG_POLICY_REFINE)
 		goto decided;
+	if (swaps)
+		cand_swap(&best, "refine+swap", &st, before,
+			  params->max_moves, L, lmax, comm, k);
 
 	/* Communication-aware global placement, when traffic matters. */
 	if (strat == SMIG_POLICY_COMM ||
@@ -260,6 +293,10 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 			} else {
 				g_free(c.place);
 			}
+			if (swaps)
+				cand_swap(&best, "comm+swap", &st, before,
+					  params->max_moves, L, lmax, comm,
+					  k);
 		}
 	}
 	if (strat == SMIG_POLICY_COMM)
@@ -282,6 +319,9 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 		} else {
 			g_free(c.place);
 		}
+		if (swaps)
+			cand_swap(&best, "greedy+refine+swap", &st, before,
+				  params->max_moves, L, lmax, comm, k);
 	}
 
 	/* Small enough to search outright: the best plan there is. */
@@ -374,7 +414,7 @@ decided:
 	 * same swaps on small jobs) whose gain is mostly the bottleneck's
 	 * communication time.
 	 */
-	else if (!strcmp(best.name, "comm") ||
+	else if (g_str_has_prefix(best.name, "comm") ||
 		 2 * (comm_part - best.worst_comm) > before - best.after)
 		plan->reason = g_strdup("affinity");
 	else

@@ -8,6 +8,7 @@
  *                                sums, indexed heaps, the move log
  *   smig_policy_engine_search.c  the strategies: evacuate, refine, prune,
  *                                greedy, METIS placement, exact search
+ *   smig_policy_engine_swap.c    the swap search: pairs moved, exchanged
  *   smig_policy_engine.c         smig_policy_decide(): runs them, rates
  *                                the candidates, writes the plan
  *
@@ -202,6 +203,21 @@ void smig_pol_st_move(state_t *st, uint32_t r, uint32_t d, bool logged);
 double smig_pol_eval_move(state_t *st, uint32_t r, uint32_t s, uint32_t d,
 			  double lmax_s_without, double *others);
 
+/* Ranks moved together by the swap search, each to its own node. */
+#define GROUP_MAX 4
+typedef struct {
+	uint32_t n;
+	uint32_t r[GROUP_MAX], to[GROUP_MAX];
+} group_t;
+
+/*
+ * smig_pol_eval_group - the largest T of a node that moving the ranks of g
+ * changes, without moving them
+ * RET INFINITY when a node receiving ranks would exceed its slots or
+ *     memory, or may not receive ranks
+ */
+double smig_pol_eval_group(state_t *st, const group_t *g);
+
 /* smig_pol_top_two - the two largest loads on node s, rank of the first */
 void smig_pol_top_two(const state_t *st, uint32_t s, double *l1, double *l2,
 		      uint32_t *r1);
@@ -247,6 +263,15 @@ bool smig_pol_greedy(state_t *st, GError **error);
  * usable node; RET false: dropped (METIS failed or it cannot fit)
  */
 bool smig_pol_comm_place(state_t *st);
+
+/*
+ * smig_pol_swap - swap search (smig_policy_engine_swap.c): while it helps,
+ * move one rank or a pair off the slowest node, alone or in exchange for
+ * one rank or a pair of another node; keeps the prefix that gains most
+ * IN  max_moves - 0: any
+ * RET true when the placement changed
+ */
+bool smig_pol_swap(state_t *st, double before, uint32_t max_moves);
 
 /*
  * smig_pol_exact - branch and bound over every placement of a small

@@ -309,6 +309,82 @@ double smig_pol_eval_move(state_t *st, uint32_t r, uint32_t s, uint32_t d,
 	return MAX(worst, t_s);
 }
 
+/*
+ * The largest T of a node that moving the ranks of g (each to its own
+ * target, in order) changes, without moving them; INFINITY when a node
+ * that receives ranks would get more than its slots or memory, or may not
+ * receive any.
+ */
+double smig_pol_eval_group(state_t *st, const group_t *g)
+{
+	const model_t *m = st->m;
+	const smig_policy_rank_t *rk = m->snap->ranks;
+	uint32_t from[GROUP_MAX];
+	double worst = 0;
+
+	/* Each rank's comm deltas with those before it already moved. */
+	for (uint32_t i = 0; i < g->n; i++) {
+		from[i] = st->node_of[g->r[i]];
+		move_deltas(st, g->r[i], from[i], g->to[i]);
+		st->node_of[g->r[i]] = g->to[i];
+	}
+	for (uint32_t i = g->n; i-- > 0;)
+		st->node_of[g->r[i]] = from[i];
+	for (uint32_t t = 0; t < st->ntouched && isfinite(worst); t++) {
+		uint32_t n = st->touched[t], k = st->k[n];
+		double L = st->L[n], lmax = st->lmax[n], in_max = 0;
+		uint64_t mem = st->mem[n];
+		bool lost_max = false, gets = false;
+
+		for (uint32_t i = 0; i < g->n; i++) {
+			const smig_policy_rank_t *x = &rk[g->r[i]];
+
+			if (from[i] == n) {
+				k--;
+				L -= x->load;
+				mem -= x->mem;
+				lost_max |= x->load >= st->lmax[n];
+			}
+			if (g->to[i] == n) {
+				k++;
+				L += x->load;
+				mem += x->mem;
+				in_max = MAX(in_max, x->load);
+				gets = true;
+			}
+		}
+		if (gets && (!m->usable[n] ||
+			     (k > st->k[n] && k > m->snap->nodes[n].slots) ||
+			     (mem > st->mem[n] && mem > m->mem_cap[n]))) {
+			worst = INFINITY;
+			break;
+		}
+		/*
+		 * The largest load of the ranks that stay, when it can set
+		 * the node's compute time (on a node of many ranks the sum
+		 * does: no need to walk its list).
+		 */
+		if (lost_max && k &&
+		    lmax / m->snap->nodes[n].speed > L / m->cap[n]) {
+			lmax = 0;
+			for (uint32_t q = st->head[n]; q != NONE;
+			     q = st->next[q]) {
+				bool leaves = false;
+
+				for (uint32_t i = 0; i < g->n; i++)
+					leaves |= g->r[i] == q;
+				if (!leaves)
+					lmax = MAX(lmax, rk[q].load);
+			}
+		}
+		worst = MAX(worst, node_time(m, n, k, k ? L : 0,
+					     MAX(lmax, in_max),
+					     st->comm[n] + st->delta[n]));
+	}
+	untouch(st);
+	return worst;
+}
+
 /* smig_pol_st_move - move rank r to node d; logged: append to st->log */
 void smig_pol_st_move(state_t *st, uint32_t r, uint32_t d, bool logged)
 {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * policy-test.c - evacuation: fewest moves, allocation order, errors;
- * the policy engine: each strategy, edge cases, input validation
+ * the policy engine: each strategy, edge cases, input validation; the swap
+ * search on its own
  */
 #include "smig_config.h"
 
@@ -13,6 +14,8 @@
 
 #include "smig_error.h"
 #include "smig_policy.h"
+/* The swap search's own entry points (the engine's internals). */
+#include "smig_policy_engine_int.h"
 
 static const smig_policy_move_t *move(const smig_plan_t *p, guint i)
 {
@@ -785,6 +788,224 @@ START_TEST(test_hub_rank)
 }
 END_TEST
 
+/* ---------------------------------------------------------- swap search */
+
+/* A model and a state on the snapshot's placement, with affinity. */
+static void swap_setup(snap_t *t, model_t *m, state_t *st)
+{
+	GError *err = NULL;
+
+	if (!smig_pol_model_init(m, &t->s, &err))
+		ck_abort_msg("model: %s", err->message);
+	smig_pol_st_init(st, m, true);
+}
+
+static void swap_teardown(model_t *m, state_t *st)
+{
+	smig_pol_st_fini(st);
+	smig_pol_model_fini(m);
+}
+
+/* No node over its slots or memory, none of the nodes to leave used. */
+static void assert_fits(const state_t *st)
+{
+	const model_t *m = st->m;
+
+	for (uint32_t n = 0; n < m->nn; n++) {
+		ck_assert_uint_le(st->k[n], m->snap->nodes[n].slots);
+		ck_assert_uint_le(st->mem[n], m->mem_cap[n]);
+		if (m->bad[n])
+			ck_assert_uint_eq(st->k[n], 0);
+	}
+}
+
+/*
+ * Full nodes of one core: n1 runs loads 3+3, n2 runs 2+2 (6 s). No single
+ * move fits anywhere; exchanging a 3 for a 2 makes 5 s on both.
+ */
+static void swap_full_nodes(snap_t *t, uint32_t nn)
+{
+	snap_init(t, nn, 4);
+	for (uint32_t n = 0; n < nn; n++) {
+		t->nodes[n].slots = 2;
+		t->nodes[n].cores = 1;
+	}
+	for (uint32_t r = 0; r < 4; r++) {
+		t->ranks[r].node = r / 2;
+		t->ranks[r].load = r < 2 ? 3 : 2;
+	}
+}
+
+START_TEST(test_swap_exchange)
+{
+	snap_t t;
+	model_t m;
+	state_t st;
+	double before;
+
+	swap_full_nodes(&t, 2);
+	swap_setup(&t, &m, &st);
+	before = st_max(&st);
+	ck_assert(before == 6);
+	/* Single moves are stuck: both nodes are full. */
+	smig_pol_refine(&st, before, 0);
+	ck_assert_uint_eq(st.nmoved, 0);
+	ck_assert(st_max(&st) == 6);
+	/* The exchange: one 3 s rank for one 2 s rank, two moves. */
+	ck_assert(smig_pol_swap(&st, before, 0));
+	ck_assert(st_max(&st) == 5);
+	ck_assert_uint_eq(st.nmoved, 2);
+	ck_assert(st.L[0] == 5 && st.L[1] == 5);
+	assert_fits(&st);
+	/* A local optimum: nothing more to do. */
+	ck_assert(!smig_pol_swap(&st, before, 0));
+	swap_teardown(&m, &st);
+
+	/* An exchange is two moves: max_moves=1 forbids it. */
+	swap_setup(&t, &m, &st);
+	ck_assert(!smig_pol_swap(&st, before, 1));
+	ck_assert_uint_eq(st.nmoved, 0);
+	swap_teardown(&m, &st);
+}
+END_TEST
+
+START_TEST(test_swap_pair)
+{
+	snap_t t;
+	model_t m;
+	state_t st;
+	double before;
+
+	/*
+	 * n1 (2 cores) runs two pairs, 0-1 and 2-3, each exchanging
+	 * 1.5 GB/s: 2 s of compute. n2 is empty. Moving one rank of a pair
+	 * adds 1.5 s of traffic on both nodes (3 s and 2.5 s): refine is
+	 * stuck; the pair moved whole makes 1 s on each node.
+	 */
+	snap_init(&t, 2, 4);
+	for (uint32_t n = 0; n < 2; n++)
+		t.nodes[n].cores = 2;
+	for (uint32_t r = 0; r < 4; r++)
+		t.ranks[r].node = 0;
+	t.edges[0] = (smig_policy_edge_t) { 0, 1, 1.5e9 };
+	t.edges[1] = (smig_policy_edge_t) { 2, 3, 1.5e9 };
+	t.s.nedges = 2;
+	swap_setup(&t, &m, &st);
+	before = st_max(&st);
+	ck_assert(before == 2);
+	smig_pol_refine(&st, before, 0);
+	ck_assert_uint_eq(st.nmoved, 0);
+	ck_assert(smig_pol_swap(&st, before, 0));
+	ck_assert(fabs(st_max(&st) - 1) < 1e-12);
+	ck_assert_uint_eq(st.nmoved, 2);
+	ck_assert_uint_eq(st.node_of[0], st.node_of[1]);
+	ck_assert_uint_eq(st.node_of[2], st.node_of[3]);
+	ck_assert_uint_ne(st.node_of[0], st.node_of[2]);
+	ck_assert(st.comm[0] == 0 && st.comm[1] == 0);
+	assert_fits(&st);
+	swap_teardown(&m, &st);
+}
+END_TEST
+
+START_TEST(test_swap_constraints)
+{
+	snap_t t;
+	model_t m;
+	state_t st;
+	double before;
+
+	/*
+	 * An empty third node with free slots would take a 3 s rank (5 s
+	 * would become 4 s): draining, excluded or without slots, it takes
+	 * none, and the exchange is the best left.
+	 */
+	for (int c = 0; c < 4; c++) {
+		swap_full_nodes(&t, 3);
+		if (c == 0)
+			t.nodes[2].flags = SMIG_NODE_DRAIN;
+		else if (c == 1)
+			t.nodes[2].excluded = true;
+		else if (c == 2)
+			t.nodes[2].slots = 0;
+		swap_setup(&t, &m, &st);
+		before = st_max(&st);
+		ck_assert(smig_pol_swap(&st, before, 0));
+		assert_fits(&st);
+		if (c < 3) {
+			ck_assert_uint_eq(st.k[2], 0);
+			ck_assert(st_max(&st) == 5);
+		} else {
+			/* Usable: it takes a 3 s rank and the pace is 4 s. */
+			ck_assert_uint_eq(st.k[2], 1);
+			ck_assert(st_max(&st) == 4);
+		}
+		swap_teardown(&m, &st);
+	}
+	/*
+	 * Memory: the 2 s ranks need 1 GB and n1 has 1 MB free (plus its
+	 * own ranks' 2 MB): no exchange fits, nothing moves.
+	 */
+	swap_full_nodes(&t, 2);
+	t.ranks[2].mem = t.ranks[3].mem = 1 << 30;
+	t.nodes[0].mem_free = 1 << 20;
+	swap_setup(&t, &m, &st);
+	before = st_max(&st);
+	ck_assert(!smig_pol_swap(&st, before, 0));
+	ck_assert_uint_eq(st.nmoved, 0);
+	assert_fits(&st);
+	swap_teardown(&m, &st);
+}
+END_TEST
+
+/*
+ * 24 ranks on 2 nodes (too many for the exact search), n1 at half speed,
+ * 14 slots a node: n2 can take only 2 more ranks, so single moves soon
+ * stop; the default's swap search balances the rest by exchanges.
+ */
+static void swap_slow_node(snap_t *t)
+{
+	snap_init(t, 2, 24);
+	for (uint32_t n = 0; n < 2; n++) {
+		t->nodes[n].slots = 14;
+		t->nodes[n].cores = 6;
+	}
+	t->nodes[0].speed = 0.5;
+	for (uint32_t r = 0; r < 24; r++)
+		t->ranks[r].load = 0.5 + (r * 7 % 11) / 10.0;
+}
+
+START_TEST(test_swap_default)
+{
+	snap_t t;
+	smig_plan_t *p, *q, *d;
+	uint32_t k[2] = { 0 };
+
+	swap_slow_node(&t);
+	p = decide_ok(&t, SMIG_POLICY_REFINE);
+	d = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert(g_str_has_suffix(d->strategy, "+swap"));
+	ck_assert(d->gain > p->gain);
+	ck_assert(d->iter_after < p->iter_after);
+	for (uint32_t r = 0; r < 24; r++)
+		k[node_after(d, &t, r)]++;
+	ck_assert_uint_le(k[0], 14);
+	ck_assert_uint_le(k[1], 14);
+	/* Deterministic: the same plan, word for word. */
+	q = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_str_eq(q->strategy, d->strategy);
+	ck_assert_str_eq(q->text, d->text);
+	ck_assert_str_eq(q->why, d->why);
+	smig_plan_free(q);
+	/* A move limit holds for the swap search's candidates too. */
+	t.p.max_moves = 3;
+	q = decide_ok(&t, SMIG_POLICY_DEFAULT);
+	ck_assert_uint_le(q->moves->len, 3);
+	smig_plan_free(q);
+	smig_plan_free(p);
+	smig_plan_free(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -818,6 +1039,10 @@ int main(void)
 	tcase_add_test(tc, test_spare_and_background);
 	tcase_add_test(tc, test_exact_swap);
 	tcase_add_test(tc, test_hub_rank);
+	tcase_add_test(tc, test_swap_exchange);
+	tcase_add_test(tc, test_swap_pair);
+	tcase_add_test(tc, test_swap_constraints);
+	tcase_add_test(tc, test_swap_default);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
