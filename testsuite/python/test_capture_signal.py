@@ -30,6 +30,29 @@ def starts(text):
     return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
 
 
+def drained_sigapp(c, name, extra="", after=""):
+    """A --migrate=capture=signal:USR1 sigapp step (-N2 -n4 in a 3-node
+    job, sigapp EXTRA, then the script runs AFTER) whose rank 3's node is
+    drained once every rank started. RET (job, output path, that node)."""
+    app = sigapp_path(c)
+    script = os.path.join(c.workdir, f"{name}.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} "
+                f"{ARGS} {extra}\n"
+                "echo srun_exit=$?\n" + after)
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, name, script, "-N3 --ntasks-per-node=2",
+                                    4, starts_fn=starts)
+    first = {r: n for r, n, _, _ in starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    victim = first[3]
+    r = c.run(f"scontrol update nodename={victim} state=drain reason={name}",
+              user="root", timeout=30)
+    assert r.rc == 0, str(r)
+    return job, out, victim
+
+
 def test_capture_signal(cluster, needs_plugins):
     """Draining one node of a step run with --migrate=capture=signal:USR1
     moves its ranks: every rank is signalled and checkpoints at one
@@ -42,20 +65,7 @@ def test_capture_signal(cluster, needs_plugins):
     app = sigapp_path(c)
     reference = reference_checksum(c, f"-N2 -n4 {app} --iters 400 --sleep-ms 0",
                                    started_re=START_RE, done_re=DONE_RE)
-
-    script = os.path.join(c.workdir, "sigapp.sbatch")
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} {ARGS}\n"
-                "echo srun_exit=$?\n")
-    os.chmod(script, 0o755)
-    job, out, text = submit_started(c, "sigapp", script, "-N3 --ntasks-per-node=2", 4, starts_fn=starts)
-    first = {r: n for r, n, _, _ in starts(text)}
-    assert sorted(first) == [0, 1, 2, 3], text
-    victim = first[3]
-    r = c.run(f"scontrol update nodename={victim} state=drain reason=sigapp",
-              user="root", timeout=30)
-    assert r.rc == 0, str(r)
+    job, out, victim = drained_sigapp(c, "sigapp")
     try:
         state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
         text = read(out)
@@ -157,22 +167,9 @@ def test_capture_signal_watchdog(cluster, needs_plugins):
     # The script waits for GO after srun: the balancer keeps a job's
     # history only while the job runs.
     go = os.path.join(c.workdir, "sighold.go")
-    script = os.path.join(c.workdir, "sighold.sbatch")
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n4 {app} "
-                f"{ARGS} --hold-restore 3\n"
-                "echo srun_exit=$?\n"
-                f"while [ ! -e {go} ]; do sleep 0.2; done\n")
-    os.chmod(script, 0o755)
-    job, out, text = submit_started(c, "sighold", script, "-N3 --ntasks-per-node=2", 4,
-                                    starts_fn=starts)
-    first = {r: n for r, n, _, _ in starts(text)}
-    assert sorted(first) == [0, 1, 2, 3], text
-    victim = first[3]
-    r = c.run(f"scontrol update nodename={victim} state=drain reason=sighold",
-              user="root", timeout=30)
-    assert r.rc == 0, str(r)
+    job, out, victim = drained_sigapp(
+        c, "sighold", "--hold-restore 3",
+        f"while [ ! -e {go} ]; do sleep 0.2; done\n")
     try:
         text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
                                timeout=240)
