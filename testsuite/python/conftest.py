@@ -287,6 +287,8 @@ def cluster_dirt(c, kept):
     r = c.run("scontrol show nodes", user="root", timeout=30)
     nodes = []
     for rec in (cl.parse_scontrol(r.stdout) if r.rc == 0 else []):
+        if "NodeName" not in rec:
+            continue  # not a node record (Slurm 24.11's listing has one)
         state = rec.get("State", "")
         if any(w in state for w in BAD_NODE_WORDS) or \
                 (state != "IDLE" and not kept_running):
