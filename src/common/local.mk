@@ -1,7 +1,9 @@
 # src/common: the Slurm-free core.
 # libsmig_image.la: image format only (libc + xxhash), shared with contrib/libsmig.
 noinst_LTLIBRARIES += src/common/libsmig_image.la
-src_common_libsmig_image_la_SOURCES = src/common/smig_image.c src/common/smig_image.h
+src_common_libsmig_image_la_SOURCES = src/common/smig_image.c \
+	src/common/smig_image_handoff.c src/common/smig_image.h \
+	src/common/smig_image_int.h
 src_common_libsmig_image_la_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 src_common_libsmig_image_la_LIBADD = $(XXHASH_LIBS)
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * smig_image.c - the recovery image format and its atomic store
+ * (the hand-off between nodes: smig_image_handoff.c)
  *
  * libc + libxxhash only: linked into contrib/libsmig as well as the core.
  */
@@ -24,15 +25,13 @@
 #include <xxhash.h>
 
 #include "smig_image.h"
+#include "smig_image_int.h"
 
 #define HDR_HASH_OFF	120	/* the header checksum covers 0..119 */
-#define CHUNK		(1024 * 1024)
+#define SMIG_IMG_CHUNK		(1024 * 1024)
 #define WRITE_CHUNK	(8 * 1024 * 1024)	/* write_payload() */
 
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(char *errbuf, size_t errlen, const char *fmt, ...)
+void smig_img_fail(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -168,23 +167,23 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 	uint32_t v;
 
 	if (len < SMIG_IMAGE_HEADER_SIZE) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "header is %zu bytes, shorter than %d", len,
 		     SMIG_IMAGE_HEADER_SIZE);
 		return SMIG_IMAGE_ETRUNC;
 	}
 	if (memcmp(p, SMIG_IMAGE_MAGIC, sizeof(SMIG_IMAGE_MAGIC))) {
-		fail(errbuf, errlen, "not a recovery image (bad magic)");
+		smig_img_fail(errbuf, errlen, "not a recovery image (bad magic)");
 		return SMIG_IMAGE_EBADMAGIC;
 	}
 	if ((v = get_le32(p + 8)) != SMIG_IMAGE_VERSION) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "format version %" PRIu32 " (this build reads %d)", v,
 		     SMIG_IMAGE_VERSION);
 		return SMIG_IMAGE_EVERSION;
 	}
 	if ((v = get_le32(p + 12)) != SMIG_IMAGE_HEADER_SIZE) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "header size %" PRIu32 " (expected %d)", v,
 		     SMIG_IMAGE_HEADER_SIZE);
 		return SMIG_IMAGE_EINVAL;
@@ -192,7 +191,7 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 	want = get_le64(p + HDR_HASH_OFF);
 	have = XXH3_64bits(p, HDR_HASH_OFF);
 	if (want != have) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "header checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
 		     want, have);
 		return SMIG_IMAGE_EHDRSUM;
@@ -213,17 +212,17 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 	hdr->payload_hash = get_le64(p + 96);
 
 	if (hdr->generation == 0) {
-		fail(errbuf, errlen, "generation 0 (generations start at 1)");
+		smig_img_fail(errbuf, errlen, "generation 0 (generations start at 1)");
 		return SMIG_IMAGE_EINVAL;
 	}
 	if (hdr->rank >= hdr->nranks) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "generation %" PRIu64 ": rank %" PRIu32 " of %" PRIu32 " ranks",
 		     hdr->generation, hdr->rank, hdr->nranks);
 		return SMIG_IMAGE_EINVAL;
 	}
 	if (hdr->payload_len > SMIG_IMAGE_MAX_PAYLOAD) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "generation %" PRIu64 ": payload length %" PRIu64 " exceeds the limit (%" PRIu64 ")",
 		     hdr->generation, hdr->payload_len,
 		     (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
@@ -233,7 +232,7 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 }
 
 /* Write all of buf. RET 0 or -errno. */
-static int write_all(int fd, const void *buf, uint64_t len)
+int smig_img_write_all(int fd, const void *buf, uint64_t len)
 {
 	const char *p = buf;
 
@@ -253,7 +252,7 @@ static int write_all(int fd, const void *buf, uint64_t len)
 }
 
 /* Read up to len bytes, stopping only at end of file. RET bytes or -errno. */
-static int64_t read_full(int fd, void *buf, size_t len)
+int64_t smig_img_read_full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 	size_t got = 0;
@@ -352,20 +351,20 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
 	char path[4096], tmp[4096 + 16];
 	smig_image_hdr_t h = *hdr;
-	int fd, dfd, rc;
+	int fd, rc;
 	uint64_t sum;
 
 	if (h.generation == 0 || h.rank >= h.nranks ||
 	    h.payload_len > SMIG_IMAGE_MAX_PAYLOAD ||
 	    (h.payload_len && !payload)) {
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 " payload %" PRIu64 " bytes: invalid image fields (generation >= 1, rank < nranks, payload given)",
 		     dir, h.rank, h.nranks, h.generation, h.payload_len);
 		return SMIG_IMAGE_EINVAL;
 	}
 	if ((rc = smig_image_path(path, sizeof(path), dir, h.rank,
 				  h.generation)) < 0) {
-		fail(errbuf, errlen, "%s: image path too long", dir);
+		smig_img_fail(errbuf, errlen, "%s: image path too long", dir);
 		return rc;
 	}
 	if (h.created_ns == 0) {
@@ -379,48 +378,43 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 	/* mkostemp creates the file 0600, O_EXCL: no one else can have it. */
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
 		     path, h.generation, strerror(-rc));
 		return rc;
 	}
 	if ((rc = write_payload(fd, payload, h.payload_len, &sum)) < 0 ||
 	    (encode_header_sum(&h, sum, raw),
 	     (rc = pwrite_all(fd, raw, sizeof(raw), 0)) < 0)) {
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
 		     tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	if (fsync(fd) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": fsync: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": fsync: %s",
 		     tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	if (close(fd) < 0) {
 		rc = -errno;
 		fd = -1;
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": close: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": close: %s",
 		     tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": rename to %s: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": rename to %s: %s",
 		     tmp, h.generation, path, strerror(-rc));
 		goto out_close_unlink;
 	}
 	/* The rename is durable only once the directory is on disk. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fsync(dfd) < 0) {
-		rc = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
-		     dir, strerror(-rc));
+	if ((rc = smig_img_fsync_dir(dir)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: fsync of directory %s: %s",
+			      path, dir, strerror(-rc));
 		return rc;
 	}
-	close(dfd);
 	if (pathbuf && pathlen)
 		snprintf(pathbuf, pathlen, "%s", path);
 	return 0;
@@ -454,31 +448,31 @@ int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		       O_NONBLOCK)) < 0) {
 		rc = -errno;
 		if (rc == -ELOOP)
-			fail(errbuf, errlen,
+			smig_img_fail(errbuf, errlen,
 			     "%s: is a symbolic link (refused)", path);
 		else
-			fail(errbuf, errlen, "%s: open: %s", path,
+			smig_img_fail(errbuf, errlen, "%s: open: %s", path,
 			     strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: fstat: %s", path, strerror(-rc));
+		smig_img_fail(errbuf, errlen, "%s: fstat: %s", path, strerror(-rc));
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = -EINVAL;
-		fail(errbuf, errlen, "%s: not a regular file (refused)", path);
+		smig_img_fail(errbuf, errlen, "%s: not a regular file (refused)", path);
 		goto out_close;
 	}
-	if ((n = read_full(fd, raw, sizeof(raw))) < 0) {
+	if ((n = smig_img_read_full(fd, raw, sizeof(raw))) < 0) {
 		rc = (int) n;
-		fail(errbuf, errlen, "%s: read: %s", path, strerror(-rc));
+		smig_img_fail(errbuf, errlen, "%s: read: %s", path, strerror(-rc));
 		goto out_close;
 	}
 	if ((rc = smig_image_decode_header(raw, (size_t) n, hdr, why,
 					   sizeof(why))) < 0) {
-		fail(errbuf, errlen, "%s: %s", path, why);
+		smig_img_fail(errbuf, errlen, "%s: %s", path, why);
 		goto out_close;
 	}
 	if ((uint64_t) st.st_size - SMIG_IMAGE_HEADER_SIZE !=
@@ -487,7 +481,7 @@ int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 
 		rc = have < hdr->payload_len ? SMIG_IMAGE_ETRUNC :
 					       SMIG_IMAGE_EINVAL;
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "%s: generation %" PRIu64 ": %s: %" PRIu64 " payload bytes, header says %" PRIu64,
 		     path, hdr->generation,
 		     have < hdr->payload_len ? "truncated" : "trailing bytes",
@@ -501,12 +495,12 @@ out_close:
 	return rc;
 }
 
-static int check_sum(const char *path, const smig_image_hdr_t *hdr,
+int smig_img_check_sum(const char *path, const smig_image_hdr_t *hdr,
 		     uint64_t have, char *errbuf, size_t errlen)
 {
 	if (have == hdr->payload_hash)
 		return 0;
-	fail(errbuf, errlen,
+	smig_img_fail(errbuf, errlen,
 	     "%s: generation %" PRIu64 ": payload checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
 	     path, hdr->generation, hdr->payload_hash, have);
 	return SMIG_IMAGE_ESUM;
@@ -561,21 +555,21 @@ int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 	if (hdr->payload_len > SIZE_MAX - 1 ||
 	    !(buf = malloc(hdr->payload_len ? (size_t) hdr->payload_len : 1))) {
 		rc = -ENOMEM;
-		fail(errbuf, errlen,
+		smig_img_fail(errbuf, errlen,
 		     "%s: generation %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
 		     path, hdr->generation, hdr->payload_len);
 		goto out_close;
 	}
 	prefault(buf, (size_t) hdr->payload_len);
-	n = read_full(fd, buf, (size_t) hdr->payload_len);
+	n = smig_img_read_full(fd, buf, (size_t) hdr->payload_len);
 	if (n < 0 || (uint64_t) n != hdr->payload_len) {
 		rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
-		fail(errbuf, errlen, "%s: generation %" PRIu64 ": read: %s",
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": read: %s",
 		     path, hdr->generation,
 		     n < 0 ? strerror(-rc) : "file shrank while read");
 		goto out_free;
 	}
-	if ((rc = check_sum(path, hdr, XXH3_64bits(buf, (size_t) n), errbuf,
+	if ((rc = smig_img_check_sum(path, hdr, XXH3_64bits(buf, (size_t) n), errbuf,
 			    errlen)) < 0)
 		goto out_free;
 	*payload = buf;
@@ -605,20 +599,20 @@ int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 
 	if ((fd = smig_image_open(path, hdr, errbuf, errlen)) < 0)
 		return fd;
-	buf = malloc(CHUNK);
+	buf = malloc(SMIG_IMG_CHUNK);
 	state = XXH3_createState();
 	if (!buf || !state || XXH3_64bits_reset(state) != XXH_OK) {
 		rc = -ENOMEM;
-		fail(errbuf, errlen, "%s: out of memory", path);
+		smig_img_fail(errbuf, errlen, "%s: out of memory", path);
 		goto out_free;
 	}
 	for (left = hdr->payload_len; left > 0;) {
-		size_t want = left > CHUNK ? CHUNK : (size_t) left;
-		int64_t n = read_full(fd, buf, want);
+		size_t want = left > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK : (size_t) left;
+		int64_t n = smig_img_read_full(fd, buf, want);
 
 		if (n < 0 || (size_t) n != want) {
 			rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
-			fail(errbuf, errlen,
+			smig_img_fail(errbuf, errlen,
 			     "%s: generation %" PRIu64 ": read: %s", path,
 			     hdr->generation,
 			     n < 0 ? strerror(-rc) : "file shrank while read");
@@ -627,7 +621,7 @@ int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		XXH3_64bits_update(state, buf, want);
 		left -= want;
 	}
-	rc = check_sum(path, hdr, XXH3_64bits_digest(state), errbuf, errlen);
+	rc = smig_img_check_sum(path, hdr, XXH3_64bits_digest(state), errbuf, errlen);
 out_free:
 	XXH3_freeState(state);
 	free(buf);
@@ -638,7 +632,7 @@ out_free:
 /* ------------------------------------------------------------ the store */
 
 /* fsync_dir - make a rename in dir durable. RET 0 or -errno */
-static int fsync_dir(const char *dir)
+int smig_img_fsync_dir(const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -666,7 +660,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 	*n = 0;
 	if (snprintf(path, sizeof(path), "%s/%s", dir, SMIG_STORE_MANIFEST) >=
 	    (int) sizeof(path)) {
-		fail(errbuf, errlen, "%s: path too long", dir);
+		smig_img_fail(errbuf, errlen, "%s: path too long", dir);
 		return -ENAMETOOLONG;
 	}
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
@@ -674,14 +668,14 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		rc = -errno;
 		if (rc == -ENOENT)
 			return 0;
-		fail(errbuf, errlen, "%s: cannot open: %s", path,
+		smig_img_fail(errbuf, errlen, "%s: cannot open: %s", path,
 		     strerror(-rc));
 		return rc;
 	}
 	if (!(f = fdopen(fd, "r"))) {
 		rc = -errno;
 		close(fd);
-		fail(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		smig_img_fail(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -690,7 +684,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 
 		lineno++;
 		if (!strchr(line, '\n')) {
-			fail(errbuf, errlen, "%s:%u: line too long", path,
+			smig_img_fail(errbuf, errlen, "%s:%u: line too long", path,
 			     lineno);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
@@ -698,7 +692,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		*strchr(line, '\n') = '\0';
 		if (lineno == 1) {
 			if (strcmp(line, "smig-good 1")) {
-				fail(errbuf, errlen, "%s:1: \"%.40s\": not \"smig-good 1\"",
+				smig_img_fail(errbuf, errlen, "%s:1: \"%.40s\": not \"smig-good 1\"",
 				     path, line);
 				rc = SMIG_IMAGE_EVERSION;
 				break;
@@ -709,13 +703,13 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		if (strncmp(line, "gen ", 4) || line[4] < '1' ||
 		    line[4] > '9' || (g = strtoull(line + 4, &end, 10),
 				      errno || *end) || g <= prev) {
-			fail(errbuf, errlen, "%s:%u: \"%.40s\": not \"gen G\" with G above %" PRIu64,
+			smig_img_fail(errbuf, errlen, "%s:%u: \"%.40s\": not \"gen G\" with G above %" PRIu64,
 			     path, lineno, line, prev);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
 		}
 		if (*n == SMIG_STORE_MAX_GOOD) {
-			fail(errbuf, errlen, "%s:%u: more than %d generations",
+			smig_img_fail(errbuf, errlen, "%s:%u: more than %d generations",
 			     path, lineno, SMIG_STORE_MAX_GOOD);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
@@ -724,10 +718,10 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 	}
 	if (!rc && ferror(f)) {
 		rc = -EIO;
-		fail(errbuf, errlen, "%s: read error", path);
+		smig_img_fail(errbuf, errlen, "%s: read error", path);
 	}
 	if (!rc && lineno == 0) {
-		fail(errbuf, errlen, "%s: empty", path);
+		smig_img_fail(errbuf, errlen, "%s: empty", path);
 		rc = SMIG_IMAGE_ETRUNC;
 	}
 	fclose(f);
@@ -747,7 +741,7 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 	int fd, rc, len;
 
 	if (gen == 0 || retain == 0) {
-		fail(errbuf, errlen, "%s: commit of generation %" PRIu64 " retain %" PRIu32 ": both must be >= 1",
+		smig_img_fail(errbuf, errlen, "%s: commit of generation %" PRIu64 " retain %" PRIu32 ": both must be >= 1",
 		     dir, gen, retain);
 		return SMIG_IMAGE_EINVAL;
 	}
@@ -770,16 +764,16 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: cannot create temporary file: %s",
+		smig_img_fail(errbuf, errlen, "%s: cannot create temporary file: %s",
 		     path, strerror(-rc));
 		return rc;
 	}
-	if ((rc = write_all(fd, text, len)) < 0 ||
+	if ((rc = smig_img_write_all(fd, text, len)) < 0 ||
 	    (uid != (uint32_t) -1 && geteuid() != uid &&
 	     fchown(fd, uid, gid) < 0 &&
 	     (rc = -errno)) ||
 	    (fsync(fd) < 0 && (rc = -errno))) {
-		fail(errbuf, errlen, "%s: %s", tmp, strerror(-rc));
+		smig_img_fail(errbuf, errlen, "%s: %s", tmp, strerror(-rc));
 		close(fd);
 		unlink(tmp);
 		return rc;
@@ -787,13 +781,13 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 	close(fd);
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
-		fail(errbuf, errlen, "%s: rename to %s: %s", tmp, path,
+		smig_img_fail(errbuf, errlen, "%s: rename to %s: %s", tmp, path,
 		     strerror(-rc));
 		unlink(tmp);
 		return rc;
 	}
-	if ((rc = fsync_dir(dir)) < 0) {
-		fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
+	if ((rc = smig_img_fsync_dir(dir)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
 		     dir, strerror(-rc));
 		return rc;
 	}
@@ -846,7 +840,7 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 		rc = -errno;
 		if (dfd >= 0)
 			close(dfd);
-		fail(errbuf, errlen, "%s: cannot read the directory: %s", dir,
+		smig_img_fail(errbuf, errlen, "%s: cannot read the directory: %s", dir,
 		     strerror(-rc));
 		return rc;
 	}
@@ -863,7 +857,7 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 			continue;
 		if (unlinkat(dfd, de->d_name, 0) < 0) {
 			rc = -errno;
-			fail(errbuf, errlen, "%s/%s: cannot delete: %s", dir,
+			smig_img_fail(errbuf, errlen, "%s/%s: cannot delete: %s", dir,
 			     de->d_name, strerror(-rc));
 			continue;
 		}
@@ -871,221 +865,6 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 	}
 	closedir(d);
 	if (deleted)
-		fsync_dir(dir);
+		smig_img_fsync_dir(dir);
 	return rc ? rc : deleted;
-}
-
-/* ------------------------------------------------------------ hand-off */
-
-/* smig_image_send - see smig_image.h */
-int smig_image_send(const char *path, int out_fd, uint64_t len, char *errbuf,
-		    size_t errlen)
-{
-	uint64_t left = len;
-	struct stat st;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		fail(errbuf, errlen, "%s: open: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t) st.st_size != len) {
-		fail(errbuf, errlen, "%s: not a regular file of %" PRIu64 " bytes",
-		     path, len);
-		close(fd);
-		return SMIG_IMAGE_EINVAL;
-	}
-	while (left > 0) {
-		size_t n = left > (1u << 30) ? (1u << 30) : (size_t) left;
-		ssize_t w = sendfile(out_fd, fd, NULL, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = w < 0 ? -errno : SMIG_IMAGE_ETRUNC;
-			fail(errbuf, errlen, "%s: sending byte %" PRIu64 " of %" PRIu64 ": %s",
-			     path, len - left, len,
-			     w < 0 ? strerror(-rc) : "file shrank");
-			break;
-		}
-		left -= (uint64_t) w;
-	}
-	close(fd);
-	return rc;
-}
-
-/* smig_image_receive - see smig_image.h */
-int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
-		       uint64_t gen, int in_fd, uint64_t len, uint32_t uid,
-		       uint32_t gid, smig_image_hdr_t *hdr, char *errbuf,
-		       size_t errlen)
-{
-	unsigned char *buf = NULL;
-	char path[4096], tmp[4096 + 16];
-	XXH3_state_t *state = NULL;
-	uint64_t got = 0;
-	int fd, rc;
-
-	if ((rc = smig_image_path(path, sizeof(path), dir, rank, gen)) < 0) {
-		fail(errbuf, errlen, "%s: image path too long", dir);
-		return rc;
-	}
-	if (len < SMIG_IMAGE_HEADER_SIZE ||
-	    len - SMIG_IMAGE_HEADER_SIZE > SMIG_IMAGE_MAX_PAYLOAD) {
-		fail(errbuf, errlen, "%s: %" PRIu64 " bytes announced: not the size of an image",
-		     path, len);
-		return SMIG_IMAGE_EINVAL;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = -errno;
-		fail(errbuf, errlen, "%s: cannot create temporary file: %s",
-		     path, strerror(-rc));
-		return rc;
-	}
-	if (uid != (uint32_t) -1 && geteuid() != uid &&
-	    fchown(fd, uid, gid) < 0) {
-		rc = -errno;
-		fail(errbuf, errlen, "%s: chown to %u:%u: %s", tmp, uid, gid,
-		     strerror(-rc));
-		goto out_unlink;
-	}
-	buf = malloc(CHUNK);
-	state = XXH3_createState();
-	if (!buf || !state || XXH3_64bits_reset(state) != XXH_OK) {
-		rc = -ENOMEM;
-		fail(errbuf, errlen, "%s: out of memory", path);
-		goto out_unlink;
-	}
-	while (got < len) {
-		size_t want = len - got > CHUNK ? CHUNK : (size_t) (len - got);
-		int64_t n;
-
-		/* The header first, alone: it says what the payload is. */
-		if (got < SMIG_IMAGE_HEADER_SIZE)
-			want = SMIG_IMAGE_HEADER_SIZE;
-		n = read_full(in_fd, buf, want);
-		if (n < 0 || (size_t) n != want) {
-			rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
-			fail(errbuf, errlen, "%s: receiving byte %" PRIu64 " of %" PRIu64 ": %s",
-			     path, got + (n > 0 ? n : 0), len,
-			     n < 0 ? strerror(-rc) : "connection closed");
-			goto out_unlink;
-		}
-		if (got == 0) {
-			char why[256];
-
-			if ((rc = smig_image_decode_header(buf, n, hdr, why,
-							   sizeof(why))) < 0) {
-				fail(errbuf, errlen, "%s: %s", path, why);
-				goto out_unlink;
-			}
-			if (hdr->job_id != job_id || hdr->rank != rank ||
-			    hdr->generation != gen ||
-			    hdr->payload_len != len - SMIG_IMAGE_HEADER_SIZE) {
-				fail(errbuf, errlen, "%s: header says job %u rank %u generation %" PRIu64 " payload %" PRIu64 ", expected job %u rank %u generation %" PRIu64 " payload %" PRIu64,
-				     path, hdr->job_id, hdr->rank,
-				     hdr->generation, hdr->payload_len,
-				     job_id, rank, gen,
-				     len - SMIG_IMAGE_HEADER_SIZE);
-				rc = SMIG_IMAGE_EINVAL;
-				goto out_unlink;
-			}
-		} else {
-			XXH3_64bits_update(state, buf, n);
-		}
-		if ((rc = write_all(fd, buf, n)) < 0) {
-			fail(errbuf, errlen, "%s: write: %s", tmp,
-			     strerror(-rc));
-			goto out_unlink;
-		}
-		got += (uint64_t) n;
-	}
-	if ((rc = check_sum(path, hdr, XXH3_64bits_digest(state), errbuf,
-			    errlen)) < 0)
-		goto out_unlink;
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		rc = -errno;
-		fd = -1;
-		fail(errbuf, errlen, "%s: fsync: %s", tmp, strerror(-rc));
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = -errno;
-		fail(errbuf, errlen, "%s: rename to %s: %s", tmp, path,
-		     strerror(-rc));
-		goto out_unlink;
-	}
-	if ((rc = fsync_dir(dir)) < 0)
-		fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
-		     dir, strerror(-rc));
-	goto out_free;
-
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-out_free:
-	XXH3_freeState(state);
-	free(buf);
-	return rc;
-}
-
-/* smig_dir_id_get - see smig_image.h */
-int smig_dir_id_get(const char *dir, smig_dir_id_t *id, char *errbuf,
-		    size_t errlen)
-{
-	struct stat st;
-
-	if (lstat(dir, &st) < 0) {
-		int e = errno;
-
-		fail(errbuf, errlen, "%s: %s", dir, strerror(e));
-		return -e;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fail(errbuf, errlen, "%s: %s, not a directory: refused", dir,
-		     S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
-		return -ENOTDIR;
-	}
-	id->dev = (uint64_t) st.st_dev;
-	id->ino = (uint64_t) st.st_ino;
-	id->uid = (uint32_t) st.st_uid;
-	return 0;
-}
-
-/* smig_dir_check - see smig_image.h */
-int smig_dir_check(const char *dir, const smig_dir_id_t *id, char *errbuf,
-		   size_t errlen)
-{
-	struct stat st;
-
-	if (lstat(dir, &st) < 0) {
-		int e = errno;
-
-		fail(errbuf, errlen, "%s: the job directory is gone: %s", dir,
-		     strerror(e));
-		return -e;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		fail(errbuf, errlen, "%s: the job directory was replaced by a symbolic link while the job runs: refused (nothing written through it)",
-		     dir);
-		return -ELOOP;
-	}
-	if (!S_ISDIR(st.st_mode) || (uint64_t) st.st_dev != id->dev ||
-	    (uint64_t) st.st_ino != id->ino) {
-		fail(errbuf, errlen, "%s: the job directory was replaced while the job runs (not the directory made at the step's start): refused",
-		     dir);
-		return -EXDEV;
-	}
-	if ((uint32_t) st.st_uid != id->uid) {
-		fail(errbuf, errlen, "%s: the job directory is now owned by uid %u, not %u: refused",
-		     dir, (unsigned) st.st_uid, (unsigned) id->uid);
-		return -EPERM;
-	}
-	return 0;
 }

@@ -9,13 +9,9 @@
  * COMMIT and ABORT to the ranks as PMIx events and feeds the ranks' answers
  * (PMIX_JCTRL_CHECKPOINT_COMPLETE events) back to the engine, which turns
  * them into COUNT, DONE and RESTORED. See doc/design.md for the messages
- * and events. With capture=signal:SIG there are no PMIx events: this file
- * answers PREPARE itself, signals the ranks on CAPTURE, turns the files
- * they rename into place into images (sig_capture(), sig_poll()) and
- * writes an image back into the file before a relaunched task starts
- * (task_init); a relaunched rank counts as past its restore once it has
- * read that file (sig_watch_start(), sig_watch_poll(): inotify), which
- * puts these steps under the relaunch watchdog too.
+ * and events. With capture=signal:SIG there are no PMIx events: agent_signal.c
+ * answers the engine instead, and task_init here writes an image back into
+ * the task's checkpoint file before a relaunched task starts.
  *
  * Threads: slurmstepd's main thread runs smig_spank_agent_start()/_stop();
  * the PMIx progress thread runs checkpoint_complete_cb(), which only copies
@@ -43,7 +39,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,6 +51,7 @@
 #include "smig_agent_store.h"
 #include "smig_auth.h"
 #include "smig_log.h"
+#include "agent_signal.h"
 #include "spank_migrate.h"
 
 #define PMIX_WAIT_US		(5 * G_USEC_PER_SEC) /* PMIx callbacks */
@@ -100,14 +96,6 @@ static struct {
 	smig_auth_t *auth;
 	smig_agent_t *engine;	/* agent thread only, once started */
 	smig_agent_store_t store; /* set before the threads start */
-	/* capture=signal: (agent thread only) */
-	uint32_t sig_timeout_ms;	/* PREPARE's timeout_ms */
-	int64_t sig_deadline;	/* monotonic us; 0: no signal capture */
-	bool *sig_done;		/* per index of ranks[]: DONE sent */
-	int sig_watch_fd;	/* inotify on the image directory, -1: none */
-	uint64_t sig_restore_gen; /* the generation the tasks restore */
-	bool *sig_read;		/* per index of ranks[]: file read */
-	uint32_t sig_nread;
 
 	char nspace[PMIX_MAX_NSLEN + 1];
 	char *node;
@@ -122,7 +110,7 @@ static struct {
 	bool reg_done;
 	pmix_status_t reg_status;
 	bool dereg_done;
-} agent = { .wake_fd = -1, .rx_fd = -1, .sig_watch_fd = -1 };
+} agent = { .wake_fd = -1, .rx_fd = -1 };
 
 static void rank_event_free(gpointer p)
 {
@@ -349,225 +337,13 @@ static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 		    smig_agent_op_name(op), gen);
 }
 
-/*
- * sig_capture - capture=signal:SIG, CAPTURE of gen: remove each local
- * rank's old checkpoint file and send it the signal; sig_poll() waits for
- * the new files
- */
-static void sig_capture(uint64_t gen)
-{
-	int sig = smig_spank.req.capture_signal;
-	char ckpt[PATH_MAX], msg[PATH_MAX + 64];
-
-	g_free(agent.sig_done);
-	agent.sig_done = g_new0(bool, agent.nranks);
-	agent.sig_deadline = g_get_monotonic_time() +
-			     1000 * (int64_t) agent.sig_timeout_ms;
-	for (uint32_t i = 0; i < agent.nranks; i++) {
-		uint32_t rank = agent.ranks[i];
-		pid_t pid = smig_sample_pid(rank);
-
-		smig_agent_store_ckpt_path(&agent.store, ckpt, sizeof(ckpt),
-					   rank);
-		if (unlink(ckpt) < 0 && errno != ENOENT) {
-			snprintf(msg, sizeof(msg), "%s: cannot remove the previous checkpoint: %s",
-				 ckpt, g_strerror(errno));
-		} else if (pid <= 0) {
-			snprintf(msg, sizeof(msg), "rank %u: no task process known on node %s",
-				 rank, agent.node);
-		} else if (kill(pid, sig) < 0) {
-			snprintf(msg, sizeof(msg), "rank %u pid %d: kill(%s): %s",
-				 rank, (int) pid, strsignal(sig),
-				 g_strerror(errno));
-		} else {
-			continue;
-		}
-		smig_cerror(CTX, "generation=%" PRIu64 ": %s", gen, msg);
-		agent.sig_done[i] = true;
-		smig_agent_done(agent.engine, rank, gen, -EIO, 0, msg);
-	}
-}
-
-/*
- * sig_poll - capture=signal: wrap the checkpoint files that appeared; at
- * the deadline, a DONE with an error for every rank still missing
- */
-static void sig_poll(void)
-{
-	uint64_t gen = smig_agent_capture_gen(agent.engine);
-	bool late = g_get_monotonic_time() >= agent.sig_deadline;
-	char ckpt[PATH_MAX], errbuf[PATH_MAX + 128];
-	bool all = true;
-	struct stat st;
-
-	for (uint32_t i = 0; i < agent.nranks && agent.sig_deadline; i++) {
-		uint32_t rank = agent.ranks[i];
-		int rc;
-
-		if (agent.sig_done[i])
-			continue;
-		smig_agent_store_ckpt_path(&agent.store, ckpt, sizeof(ckpt),
-					   rank);
-		if (lstat(ckpt, &st) < 0 && !late) {
-			all = false;
-			continue;
-		}
-		if (lstat(ckpt, &st) < 0) {
-			snprintf(errbuf, sizeof(errbuf), "%s: no checkpoint file %u ms after %s",
-				 ckpt, agent.sig_timeout_ms,
-				 strsignal(smig_spank.req.capture_signal));
-			rc = -ETIMEDOUT;
-		} else {
-			rc = smig_agent_store_wrap(&agent.store, rank, gen,
-						   ckpt, errbuf,
-						   sizeof(errbuf));
-		}
-		if (rc < 0)
-			smig_cerror(CTX, "rank=%u generation=%" PRIu64 ": capture by signal failed: %s",
-				    rank, gen, errbuf);
-		agent.sig_done[i] = true;
-		smig_agent_done(agent.engine, rank, gen, rc, 0,
-				rc < 0 ? errbuf : "");
-	}
-	if (all)
-		agent.sig_deadline = 0;
-}
-
-/* sig_stop - capture=signal: COMMIT stop=true, the ranks cannot return */
-static void sig_stop(void)
-{
-	for (uint32_t i = 0; i < agent.nranks; i++) {
-		pid_t pid = smig_sample_pid(agent.ranks[i]);
-
-		if (pid > 0 && kill(pid, SIGKILL) < 0 && errno != ESRCH)
-			smig_cerror(CTX, "rank=%u pid %d: kill(SIGKILL) after the capture: %s",
-				    agent.ranks[i], (int) pid,
-				    g_strerror(errno));
-	}
-}
-
-/* sig_notify - capture=signal: the engine's op, without PMIx */
-static void sig_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
-{
-	switch (op) {
-	case SMIG_AGENT_PREPARE:
-		/* No safe points: the application picks its own moment. */
-		agent.sig_timeout_ms = (uint32_t) arg;
-		agent.sig_deadline = 0;
-		for (uint32_t i = 0; i < agent.nranks; i++)
-			smig_agent_count(agent.engine, agent.ranks[i], gen, 0);
-		break;
-	case SMIG_AGENT_CAPTURE:
-		sig_capture(gen);
-		break;
-	case SMIG_AGENT_COMMIT:
-		agent.sig_deadline = 0;
-		if (arg)
-			sig_stop();
-		break;
-	default:
-		agent.sig_deadline = 0;
-		break;
-	}
-}
-
-/*
- * sig_watch_start - capture=signal, a step that restores a generation: watch
- * the image directory for the tasks' reads of their checkpoint files
- * (task_init writes each one, under another name, before the task starts;
- * the application reads it when it restores). A rank whose file was read is
- * past its restore: RESTORED, which ends the relaunch watchdog's watch.
- * Without the watch (no inotify) the watchdog relaunches the step after
- * MigrateRestoreTimeout, so a failure here is logged as an error.
- */
-static void sig_watch_start(spank_t sp)
-{
-	char val[64] = "", errbuf[PATH_MAX + 128] = "";
-	uint64_t gen = 0;
-
-	if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL ||
-	    !smig_spank.image_dir)
-		return;
-	if (spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
-	    ESPANK_SUCCESS ||
-	    smig_agent_store_restore_gen(&agent.store, val, &gen, errbuf,
-					 sizeof(errbuf)) < 0 || !gen)
-		return;	/* a fresh start, or task_init reports the error */
-	agent.sig_watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (agent.sig_watch_fd < 0 ||
-	    inotify_add_watch(agent.sig_watch_fd, agent.store.dir,
-			      IN_CLOSE_NOWRITE | IN_CLOSE_WRITE) < 0) {
-		smig_cerror(CTX, "%s: inotify: %s; the ranks of this node cannot report their restore of generation %" PRIu64 " (the relaunch watchdog will end the step)",
-			    agent.store.dir, g_strerror(errno), gen);
-		if (agent.sig_watch_fd >= 0)
-			close(agent.sig_watch_fd);
-		agent.sig_watch_fd = -1;
-		return;
-	}
-	agent.sig_restore_gen = gen;
-	agent.sig_read = g_new0(bool, agent.nranks ? agent.nranks : 1);
-	agent.sig_nread = 0;
-}
-
-/* sig_watch_stop - the end of the watch of sig_watch_start() */
-static void sig_watch_stop(void)
-{
-	if (agent.sig_watch_fd >= 0)
-		close(agent.sig_watch_fd);
-	agent.sig_watch_fd = -1;
-	g_clear_pointer(&agent.sig_read, g_free);
-	agent.sig_nread = 0;
-}
-
-/* sig_watch_read - a task closed "rank<N>.ckpt": rank N is past its restore */
-static void sig_watch_read(const char *name)
-{
-	char want[32];
-
-	if (!g_str_has_prefix(name, "rank") || !g_str_has_suffix(name, ".ckpt"))
-		return;
-	for (uint32_t i = 0; i < agent.nranks; i++) {
-		uint32_t rank = agent.ranks[i];
-
-		snprintf(want, sizeof(want), "rank%u.ckpt", rank);
-		if (strcmp(name, want) || agent.sig_read[i])
-			continue;
-		agent.sig_read[i] = true;
-		agent.sig_nread++;
-		smig_cverbose(CTX, "rank=%u: read its checkpoint file of generation %" PRIu64,
-			      rank, agent.sig_restore_gen);
-		smig_agent_restored(agent.engine, rank,
-				    agent.sig_restore_gen);
-	}
-}
-
-/* sig_watch_poll - the watch's events so far (agent thread) */
-static void sig_watch_poll(void)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	ssize_t n;
-
-	while (agent.sig_watch_fd >= 0 &&
-	       (n = read(agent.sig_watch_fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;
-		     p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *) p;
-			if (ev->len)
-				sig_watch_read(ev->name);
-		}
-		if (agent.sig_nread == agent.nranks)
-			sig_watch_stop();
-	}
-}
-
 /* The engine's ops (smig_agent.h), in the agent thread. */
 
 static void host_notify(void *host, smig_agent_op_t op, uint64_t gen,
 			uint64_t arg)
 {
 	if (smig_spank.req.capture == SMIG_CAPTURE_SIGNAL)
-		sig_notify(op, gen, arg);
+		agent_signal_notify(op, gen, arg);
 	else
 		pmix_notify(op, gen, arg);
 }
@@ -693,23 +469,14 @@ static gpointer agent_main(gpointer unused)
 	int w, left;
 
 	while (!g_atomic_int_get(&agent.stopping)) {
-		left = smig_agent_tick(agent.engine);
-		/* capture=signal: look for the checkpoint files every 20 ms */
-		if (agent.sig_deadline)
-			left = left < 0 ? 20 : MIN(left, 20);
-		/* ... and for the restoring tasks' reads every 50 ms */
-		if (agent.sig_watch_fd >= 0)
-			left = left < 0 ? 50 : MIN(left, 50);
+		left = agent_signal_timeout(smig_agent_tick(agent.engine));
 		w = smig_spank_wait(smig_agent_fd(agent.engine), agent.wake_fd,
 				    left);
 		while ((ev = g_async_queue_try_pop(agent.events))) {
 			rank_event(ev);
 			rank_event_free(ev);
 		}
-		if (agent.sig_deadline &&
-		    smig_agent_capture_gen(agent.engine))
-			sig_poll();
-		sig_watch_poll();
+		agent_signal_poll();
 		if (w & SMIG_WAIT_FD)
 			smig_agent_read(agent.engine);
 	}
@@ -873,7 +640,8 @@ void smig_spank_agent_start(spank_t sp)
 	engine_cfg(&cfg);
 	cfg.sample_interval_ms = MAX(smig_sample_interval_ms(), 100);
 	agent.engine = smig_agent_new(&cfg, &host_ops, NULL);
-	sig_watch_start(sp);
+	if (smig_spank.req.capture == SMIG_CAPTURE_SIGNAL)
+		agent_signal_start(sp, agent.engine, &agent.store);
 	agent.thread = g_thread_try_new("smig-agent", agent_main, NULL, &err);
 	if (!agent.thread) {
 		smig_cerror(CTX, "cannot start the agent thread: %s; the step runs without migration",
@@ -952,9 +720,7 @@ void smig_spank_agent_stop(void)
 	g_clear_pointer(&agent.auth, smig_auth_free);
 	g_clear_pointer(&agent.ranks, g_free);
 	g_clear_pointer(&agent.node, g_free);
-	g_clear_pointer(&agent.sig_done, g_free);
-	agent.sig_deadline = 0;
-	sig_watch_stop();
+	agent_signal_stop();
 	agent.nranks = 0;
 }
 

@@ -4,6 +4,8 @@ slurmplugin_LTLIBRARIES += spank_migrate.la
 spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/spank_migrate.c \
 	src/plugins/spank/migrate/agent.c \
+	src/plugins/spank/migrate/agent_signal.c \
+	src/plugins/spank/migrate/agent_signal.h \
 	src/plugins/spank/migrate/relaunch.c \
 	src/plugins/spank/migrate/relaunch_cmd.c \
 	src/plugins/spank/migrate/sample.c \
