@@ -229,6 +229,16 @@ static void send_msg(int fd, smig_auth_t *auth, smig_msg_type_t type,
 	smig_msg_free(m);
 }
 
+/* srun's RELAUNCH_ACK of gen for step 0 */
+static void relaunch_ack(int srun, uint64_t gen)
+{
+	GVariantBuilder vb;
+
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(gen));
+	send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
+}
+
 static smig_msg_t *expect(int fd, smig_msg_type_t type)
 {
 	GError *err = NULL;
@@ -461,14 +471,7 @@ START_TEST(test_drain_moves_ranks)
 	ck_assert_str_eq(get_str(m, "reason"), "drain");
 	smig_msg_free(m);
 
-	{
-		GVariantBuilder vb;
-
-		body_start(&vb, 0);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(1));
-		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
-	}
+	relaunch_ack(srun, 1);
 	m = expect(a1, SMIG_MSG_COMMIT);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
 	ck_assert(smig_msg_get_bool(m, "stop", &stop) && stop);
@@ -1156,14 +1159,7 @@ START_TEST(test_auto_balances)
 			 "node1\nnode1\nnode3\nnode3\n");
 	ck_assert_str_eq(get_str(m, "reason"), "balance");
 	smig_msg_free(m);
-	{
-		GVariantBuilder vb;
-
-		body_start(&vb, 0);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(1));
-		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
-	}
+	relaunch_ack(srun, 1);
 	m = expect(a1, SMIG_MSG_COMMIT);
 	smig_msg_free(m);
 	/* The windows start afresh: no load= until new samples. */
@@ -1325,14 +1321,7 @@ START_TEST(test_query_interval)
 	done(a2, 1, 3, 0);
 	m = expect(srun, SMIG_MSG_RELAUNCH);
 	smig_msg_free(m);
-	{
-		GVariantBuilder vb;
-
-		body_start(&vb, 0);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(1));
-		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
-	}
+	relaunch_ack(srun, 1);
 	m = expect(a1, SMIG_MSG_COMMIT);
 	smig_msg_free(m);
 	m = expect(a2, SMIG_MSG_COMMIT);
@@ -1440,14 +1429,7 @@ START_TEST(test_request_move)
 			 "node1\nnode1\nnode3\nnode3\n");
 	ck_assert_str_eq(get_str(m, "reason"), "request");
 	smig_msg_free(m);
-	{
-		GVariantBuilder vb;
-
-		body_start(&vb, 0);
-		g_variant_builder_add(&vb, "{sv}", "gen",
-				      g_variant_new_uint64(1));
-		send_msg(srun, user_auth, SMIG_MSG_RELAUNCH_ACK, &vb);
-	}
+	relaunch_ack(srun, 1);
 	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
 	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=request");
 	g_free(got);
