@@ -28,8 +28,8 @@
 #include <xxhash.h>
 
 #include "smig_image.h"
+#include "smig_image_int.h"
 
-#define CHUNK	(1024 * 1024)
 
 static int cmd_list(int argc, char **argv);
 static int cmd_verify(int argc, char **argv);
@@ -526,22 +526,6 @@ static int cmd_show(int argc, char **argv)
 
 /* ------------------------------------------------------------ extract */
 
-/* write_all - all of buf to fd. RET 0 or -errno */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= (size_t) w;
-	}
-	return 0;
-}
-
 /*
  * copy_payload - the payload of path (smig_image_open()ed, its header
  * checked) to out, summed on the way
@@ -551,7 +535,7 @@ static int write_all(int fd, const char *buf, size_t len)
 static int copy_payload(const char *path, int out, const char *to)
 {
 	XXH3_state_t *state = XXH3_createState();
-	char *buf = g_malloc(CHUNK), errbuf[512];
+	char *buf = g_malloc(SMIG_IMG_CHUNK), errbuf[512];
 	smig_image_hdr_t hdr;
 	uint64_t left, sum;
 	int fd, rc = -1, e;
@@ -566,7 +550,7 @@ static int copy_payload(const char *path, int out, const char *to)
 		goto out;
 	}
 	for (left = hdr.payload_len; left > 0;) {
-		size_t want = left > CHUNK ? CHUNK : (size_t) left;
+		size_t want = left > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK : (size_t) left;
 		ssize_t n = read(fd, buf, want);
 
 		if (n < 0 && errno == EINTR)
@@ -579,7 +563,7 @@ static int copy_payload(const char *path, int out, const char *to)
 			goto out;
 		}
 		XXH3_64bits_update(state, buf, (size_t) n);
-		if ((e = write_all(out, buf, (size_t) n)) < 0) {
+		if ((e = smig_img_write_all(out, buf, (uint64_t) n)) < 0) {
 			fprintf(stderr, "smig-image extract: %s: write: %s\n",
 				to, g_strerror(-e));
 			goto out;
@@ -611,7 +595,7 @@ static int extract_to(const char *path, const char *out)
 {
 	char *tmp = g_strdup_printf("%s.tmp.XXXXXX", out);
 	char *dir = g_path_get_dirname(out);
-	int fd, dfd, rc = 1;
+	int fd, e, rc = 1;
 
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		fprintf(stderr, "smig-image extract: -o %s: cannot create a temporary file beside it: %s\n",
@@ -632,15 +616,11 @@ static int extract_to(const char *path, const char *out)
 			out, tmp, g_strerror(errno));
 		goto out_unlink;
 	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fsync(dfd) < 0) {
+	if ((e = smig_img_fsync_dir(dir)) < 0) {
 		fprintf(stderr, "smig-image extract: -o %s: fsync of directory %s: %s\n",
-			out, dir, g_strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
+			out, dir, g_strerror(-e));
 		goto out_free;
 	}
-	close(dfd);
 	rc = 0;
 	goto out_free;
 
