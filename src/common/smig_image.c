@@ -168,8 +168,8 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 
 	if (len < SMIG_IMAGE_HEADER_SIZE) {
 		smig_img_fail(errbuf, errlen,
-		     "header is %zu bytes, shorter than %d", len,
-		     SMIG_IMAGE_HEADER_SIZE);
+			      "header is %zu bytes, shorter than %d", len,
+			      SMIG_IMAGE_HEADER_SIZE);
 		return SMIG_IMAGE_ETRUNC;
 	}
 	if (memcmp(p, SMIG_IMAGE_MAGIC, sizeof(SMIG_IMAGE_MAGIC))) {
@@ -178,22 +178,22 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 	}
 	if ((v = get_le32(p + 8)) != SMIG_IMAGE_VERSION) {
 		smig_img_fail(errbuf, errlen,
-		     "format version %" PRIu32 " (this build reads %d)", v,
-		     SMIG_IMAGE_VERSION);
+			      "format version %" PRIu32 " (this build reads %d)", v,
+			      SMIG_IMAGE_VERSION);
 		return SMIG_IMAGE_EVERSION;
 	}
 	if ((v = get_le32(p + 12)) != SMIG_IMAGE_HEADER_SIZE) {
 		smig_img_fail(errbuf, errlen,
-		     "header size %" PRIu32 " (expected %d)", v,
-		     SMIG_IMAGE_HEADER_SIZE);
+			      "header size %" PRIu32 " (expected %d)", v,
+			      SMIG_IMAGE_HEADER_SIZE);
 		return SMIG_IMAGE_EINVAL;
 	}
 	want = get_le64(p + HDR_HASH_OFF);
 	have = XXH3_64bits(p, HDR_HASH_OFF);
 	if (want != have) {
 		smig_img_fail(errbuf, errlen,
-		     "header checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
-		     want, have);
+			      "header checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
+			      want, have);
 		return SMIG_IMAGE_EHDRSUM;
 	}
 
@@ -217,15 +217,15 @@ int smig_image_decode_header(const void *buf, size_t len, smig_image_hdr_t *hdr,
 	}
 	if (hdr->rank >= hdr->nranks) {
 		smig_img_fail(errbuf, errlen,
-		     "generation %" PRIu64 ": rank %" PRIu32 " of %" PRIu32 " ranks",
-		     hdr->generation, hdr->rank, hdr->nranks);
+			      "generation %" PRIu64 ": rank %" PRIu32 " of %" PRIu32 " ranks",
+			      hdr->generation, hdr->rank, hdr->nranks);
 		return SMIG_IMAGE_EINVAL;
 	}
 	if (hdr->payload_len > SMIG_IMAGE_MAX_PAYLOAD) {
 		smig_img_fail(errbuf, errlen,
-		     "generation %" PRIu64 ": payload length %" PRIu64 " exceeds the limit (%" PRIu64 ")",
-		     hdr->generation, hdr->payload_len,
-		     (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+			      "generation %" PRIu64 ": payload length %" PRIu64 " exceeds the limit (%" PRIu64 ")",
+			      hdr->generation, hdr->payload_len,
+			      (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
 		return SMIG_IMAGE_EINVAL;
 	}
 	return 0;
@@ -358,8 +358,8 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 	    h.payload_len > SMIG_IMAGE_MAX_PAYLOAD ||
 	    (h.payload_len && !payload)) {
 		smig_img_fail(errbuf, errlen,
-		     "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 " payload %" PRIu64 " bytes: invalid image fields (generation >= 1, rank < nranks, payload given)",
-		     dir, h.rank, h.nranks, h.generation, h.payload_len);
+			      "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 " payload %" PRIu64 " bytes: invalid image fields (generation >= 1, rank < nranks, payload given)",
+			      dir, h.rank, h.nranks, h.generation, h.payload_len);
 		return SMIG_IMAGE_EINVAL;
 	}
 	if ((rc = smig_image_path(path, sizeof(path), dir, h.rank,
@@ -379,34 +379,34 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
-		     path, h.generation, strerror(-rc));
+			      path, h.generation, strerror(-rc));
 		return rc;
 	}
 	if ((rc = write_payload(fd, payload, h.payload_len, &sum)) < 0 ||
 	    (encode_header_sum(&h, sum, raw),
 	     (rc = pwrite_all(fd, raw, sizeof(raw), 0)) < 0)) {
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
-		     tmp, h.generation, strerror(-rc));
+			      tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	if (fsync(fd) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": fsync: %s",
-		     tmp, h.generation, strerror(-rc));
+			      tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	if (close(fd) < 0) {
 		rc = -errno;
 		fd = -1;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": close: %s",
-		     tmp, h.generation, strerror(-rc));
+			      tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": rename to %s: %s",
-		     tmp, h.generation, path, strerror(-rc));
+			      tmp, h.generation, path, strerror(-rc));
 		goto out_close_unlink;
 	}
 	/* The rename is durable only once the directory is on disk. */
@@ -449,10 +449,10 @@ int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		rc = -errno;
 		if (rc == -ELOOP)
 			smig_img_fail(errbuf, errlen,
-			     "%s: is a symbolic link (refused)", path);
+				      "%s: is a symbolic link (refused)", path);
 		else
 			smig_img_fail(errbuf, errlen, "%s: open: %s", path,
-			     strerror(-rc));
+				      strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -482,10 +482,10 @@ int smig_image_open(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		rc = have < hdr->payload_len ? SMIG_IMAGE_ETRUNC :
 					       SMIG_IMAGE_EINVAL;
 		smig_img_fail(errbuf, errlen,
-		     "%s: generation %" PRIu64 ": %s: %" PRIu64 " payload bytes, header says %" PRIu64,
-		     path, hdr->generation,
-		     have < hdr->payload_len ? "truncated" : "trailing bytes",
-		     have, hdr->payload_len);
+			      "%s: generation %" PRIu64 ": %s: %" PRIu64 " payload bytes, header says %" PRIu64,
+			      path, hdr->generation,
+			      have < hdr->payload_len ? "truncated" : "trailing bytes",
+			      have, hdr->payload_len);
 		goto out_close;
 	}
 	return fd;
@@ -501,8 +501,8 @@ int smig_img_check_sum(const char *path, const smig_image_hdr_t *hdr,
 	if (have == hdr->payload_hash)
 		return 0;
 	smig_img_fail(errbuf, errlen,
-	     "%s: generation %" PRIu64 ": payload checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
-	     path, hdr->generation, hdr->payload_hash, have);
+		      "%s: generation %" PRIu64 ": payload checksum mismatch (expected %016" PRIx64 ", found %016" PRIx64 ")",
+		      path, hdr->generation, hdr->payload_hash, have);
 	return SMIG_IMAGE_ESUM;
 }
 
@@ -556,8 +556,8 @@ int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 	    !(buf = malloc(hdr->payload_len ? (size_t) hdr->payload_len : 1))) {
 		rc = -ENOMEM;
 		smig_img_fail(errbuf, errlen,
-		     "%s: generation %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
-		     path, hdr->generation, hdr->payload_len);
+			      "%s: generation %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
+			      path, hdr->generation, hdr->payload_len);
 		goto out_close;
 	}
 	prefault(buf, (size_t) hdr->payload_len);
@@ -565,8 +565,8 @@ int smig_image_read(const char *path, smig_image_hdr_t *hdr, void **payload,
 	if (n < 0 || (uint64_t) n != hdr->payload_len) {
 		rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": read: %s",
-		     path, hdr->generation,
-		     n < 0 ? strerror(-rc) : "file shrank while read");
+			      path, hdr->generation,
+			      n < 0 ? strerror(-rc) : "file shrank while read");
 		goto out_free;
 	}
 	if ((rc = smig_img_check_sum(path, hdr, XXH3_64bits(buf, (size_t) n), errbuf,
@@ -613,9 +613,9 @@ int smig_image_verify(const char *path, smig_image_hdr_t *hdr, char *errbuf,
 		if (n < 0 || (size_t) n != want) {
 			rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
 			smig_img_fail(errbuf, errlen,
-			     "%s: generation %" PRIu64 ": read: %s", path,
-			     hdr->generation,
-			     n < 0 ? strerror(-rc) : "file shrank while read");
+				      "%s: generation %" PRIu64 ": read: %s", path,
+				      hdr->generation,
+				      n < 0 ? strerror(-rc) : "file shrank while read");
 			goto out_free;
 		}
 		XXH3_64bits_update(state, buf, want);
@@ -669,7 +669,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		if (rc == -ENOENT)
 			return 0;
 		smig_img_fail(errbuf, errlen, "%s: cannot open: %s", path,
-		     strerror(-rc));
+			      strerror(-rc));
 		return rc;
 	}
 	if (!(f = fdopen(fd, "r"))) {
@@ -685,7 +685,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		lineno++;
 		if (!strchr(line, '\n')) {
 			smig_img_fail(errbuf, errlen, "%s:%u: line too long", path,
-			     lineno);
+				      lineno);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
 		}
@@ -693,7 +693,7 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		if (lineno == 1) {
 			if (strcmp(line, "smig-good 1")) {
 				smig_img_fail(errbuf, errlen, "%s:1: \"%.40s\": not \"smig-good 1\"",
-				     path, line);
+					      path, line);
 				rc = SMIG_IMAGE_EVERSION;
 				break;
 			}
@@ -704,13 +704,13 @@ int smig_store_good_read(const char *dir, uint64_t *gens, size_t *n,
 		    line[4] > '9' || (g = strtoull(line + 4, &end, 10),
 				      errno || *end) || g <= prev) {
 			smig_img_fail(errbuf, errlen, "%s:%u: \"%.40s\": not \"gen G\" with G above %" PRIu64,
-			     path, lineno, line, prev);
+				      path, lineno, line, prev);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
 		}
 		if (*n == SMIG_STORE_MAX_GOOD) {
 			smig_img_fail(errbuf, errlen, "%s:%u: more than %d generations",
-			     path, lineno, SMIG_STORE_MAX_GOOD);
+				      path, lineno, SMIG_STORE_MAX_GOOD);
 			rc = SMIG_IMAGE_EINVAL;
 			break;
 		}
@@ -742,7 +742,7 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 
 	if (gen == 0 || retain == 0) {
 		smig_img_fail(errbuf, errlen, "%s: commit of generation %" PRIu64 " retain %" PRIu32 ": both must be >= 1",
-		     dir, gen, retain);
+			      dir, gen, retain);
 		return SMIG_IMAGE_EINVAL;
 	}
 	/* A bad manifest is replaced: the balancer's word is the truth. */
@@ -765,7 +765,7 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: cannot create temporary file: %s",
-		     path, strerror(-rc));
+			      path, strerror(-rc));
 		return rc;
 	}
 	if ((rc = smig_img_write_all(fd, text, len)) < 0 ||
@@ -782,13 +782,13 @@ int smig_store_commit(const char *dir, uint64_t gen, uint32_t retain,
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: rename to %s: %s", tmp, path,
-		     strerror(-rc));
+			      strerror(-rc));
 		unlink(tmp);
 		return rc;
 	}
 	if ((rc = smig_img_fsync_dir(dir)) < 0) {
 		smig_img_fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
-		     dir, strerror(-rc));
+			      dir, strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -841,7 +841,7 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 		if (dfd >= 0)
 			close(dfd);
 		smig_img_fail(errbuf, errlen, "%s: cannot read the directory: %s", dir,
-		     strerror(-rc));
+			      strerror(-rc));
 		return rc;
 	}
 	while ((de = readdir(d))) {
@@ -858,7 +858,7 @@ int smig_store_prune(const char *dir, const uint32_t *ranks, size_t nranks,
 		if (unlinkat(dfd, de->d_name, 0) < 0) {
 			rc = -errno;
 			smig_img_fail(errbuf, errlen, "%s/%s: cannot delete: %s", dir,
-			     de->d_name, strerror(-rc));
+				      de->d_name, strerror(-rc));
 			continue;
 		}
 		deleted++;

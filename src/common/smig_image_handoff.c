@@ -47,7 +47,7 @@ int smig_image_send(const char *path, int out_fd, uint64_t len, char *errbuf,
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t) st.st_size != len) {
 		smig_img_fail(errbuf, errlen, "%s: not a regular file of %" PRIu64 " bytes",
-		     path, len);
+			      path, len);
 		close(fd);
 		return SMIG_IMAGE_EINVAL;
 	}
@@ -60,8 +60,8 @@ int smig_image_send(const char *path, int out_fd, uint64_t len, char *errbuf,
 		if (w <= 0) {
 			rc = w < 0 ? -errno : SMIG_IMAGE_ETRUNC;
 			smig_img_fail(errbuf, errlen, "%s: sending byte %" PRIu64 " of %" PRIu64 ": %s",
-			     path, len - left, len,
-			     w < 0 ? strerror(-rc) : "file shrank");
+				      path, len - left, len,
+				      w < 0 ? strerror(-rc) : "file shrank");
 			break;
 		}
 		left -= (uint64_t) w;
@@ -89,21 +89,21 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 	if (len < SMIG_IMAGE_HEADER_SIZE ||
 	    len - SMIG_IMAGE_HEADER_SIZE > SMIG_IMAGE_MAX_PAYLOAD) {
 		smig_img_fail(errbuf, errlen, "%s: %" PRIu64 " bytes announced: not the size of an image",
-		     path, len);
+			      path, len);
 		return SMIG_IMAGE_EINVAL;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: cannot create temporary file: %s",
-		     path, strerror(-rc));
+			      path, strerror(-rc));
 		return rc;
 	}
 	if (uid != (uint32_t) -1 && geteuid() != uid &&
 	    fchown(fd, uid, gid) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: chown to %u:%u: %s", tmp, uid, gid,
-		     strerror(-rc));
+			      strerror(-rc));
 		goto out_unlink;
 	}
 	buf = malloc(SMIG_IMG_CHUNK);
@@ -124,8 +124,8 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 		if (n < 0 || (size_t) n != want) {
 			rc = n < 0 ? (int) n : SMIG_IMAGE_ETRUNC;
 			smig_img_fail(errbuf, errlen, "%s: receiving byte %" PRIu64 " of %" PRIu64 ": %s",
-			     path, got + (n > 0 ? n : 0), len,
-			     n < 0 ? strerror(-rc) : "connection closed");
+				      path, got + (n > 0 ? n : 0), len,
+				      n < 0 ? strerror(-rc) : "connection closed");
 			goto out_unlink;
 		}
 		if (got == 0) {
@@ -140,10 +140,10 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 			    hdr->generation != gen ||
 			    hdr->payload_len != len - SMIG_IMAGE_HEADER_SIZE) {
 				smig_img_fail(errbuf, errlen, "%s: header says job %u rank %u generation %" PRIu64 " payload %" PRIu64 ", expected job %u rank %u generation %" PRIu64 " payload %" PRIu64,
-				     path, hdr->job_id, hdr->rank,
-				     hdr->generation, hdr->payload_len,
-				     job_id, rank, gen,
-				     len - SMIG_IMAGE_HEADER_SIZE);
+					      path, hdr->job_id, hdr->rank,
+					      hdr->generation, hdr->payload_len,
+					      job_id, rank, gen,
+					      len - SMIG_IMAGE_HEADER_SIZE);
 				rc = SMIG_IMAGE_EINVAL;
 				goto out_unlink;
 			}
@@ -152,7 +152,7 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 		}
 		if ((rc = smig_img_write_all(fd, buf, n)) < 0) {
 			smig_img_fail(errbuf, errlen, "%s: write: %s", tmp,
-			     strerror(-rc));
+				      strerror(-rc));
 			goto out_unlink;
 		}
 		got += (uint64_t) n;
@@ -170,12 +170,12 @@ int smig_image_receive(const char *dir, uint32_t job_id, uint32_t rank,
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: rename to %s: %s", tmp, path,
-		     strerror(-rc));
+			      strerror(-rc));
 		goto out_unlink;
 	}
 	if ((rc = smig_img_fsync_dir(dir)) < 0)
 		smig_img_fail(errbuf, errlen, "%s: fsync of directory %s: %s", path,
-		     dir, strerror(-rc));
+			      dir, strerror(-rc));
 	goto out_free;
 
 out_unlink:
@@ -202,7 +202,7 @@ int smig_dir_id_get(const char *dir, smig_dir_id_t *id, char *errbuf,
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		smig_img_fail(errbuf, errlen, "%s: %s, not a directory: refused", dir,
-		     S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+			      S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
 		return -ENOTDIR;
 	}
 	id->dev = (uint64_t) st.st_dev;
@@ -221,23 +221,23 @@ int smig_dir_check(const char *dir, const smig_dir_id_t *id, char *errbuf,
 		int e = errno;
 
 		smig_img_fail(errbuf, errlen, "%s: the job directory is gone: %s", dir,
-		     strerror(e));
+			      strerror(e));
 		return -e;
 	}
 	if (S_ISLNK(st.st_mode)) {
 		smig_img_fail(errbuf, errlen, "%s: the job directory was replaced by a symbolic link while the job runs: refused (nothing written through it)",
-		     dir);
+			      dir);
 		return -ELOOP;
 	}
 	if (!S_ISDIR(st.st_mode) || (uint64_t) st.st_dev != id->dev ||
 	    (uint64_t) st.st_ino != id->ino) {
 		smig_img_fail(errbuf, errlen, "%s: the job directory was replaced while the job runs (not the directory made at the step's start): refused",
-		     dir);
+			      dir);
 		return -EXDEV;
 	}
 	if ((uint32_t) st.st_uid != id->uid) {
 		smig_img_fail(errbuf, errlen, "%s: the job directory is now owned by uid %u, not %u: refused",
-		     dir, (unsigned) st.st_uid, (unsigned) id->uid);
+			      dir, (unsigned) st.st_uid, (unsigned) id->uid);
 		return -EPERM;
 	}
 	return 0;
