@@ -17,8 +17,8 @@ window of 100 s holds one such round.
     owners and end times, their AdminComment. Conditions, interleaved in
     rotating order (each round has one window of each):
       off     smigd stopped (SIGTERM, by pid)
-      on-2s   smigd running, MigratePollInterval=2s (the default)
-      on-1s   smigd running, MigratePollInterval=1s (the test clusters')
+      on-10s  smigd running, MigratePollInterval=10s (the default)
+      on-2s   smigd running, MigratePollInterval=2s (the default before)
     Before each window: the condition is set up, smigd (when on) has every
     agent and srun registered again, then SETTLE seconds pass. Window: WINDOW
     seconds of slurmctld's utime+stime (/proc/PID/stat), sdiag's RPC counts
@@ -362,8 +362,8 @@ def part_a(c, args, out, smigd, failures, ls):
     out(f"(a) jobs {', '.join(map(str, jobs))}: 3 nodes (--exclusive) x 2 ranks each, "
         "srun --mpi=pmix --migrate=advise heat --sleep-ms 100, all on the 9 nodes")
     ctld = int(open(os.path.join(c.dir, "run", "slurmctld.pid")).read())
-    conds = ["off", "on-2s", "on-1s"]
-    polls = {"on-2s": None, "on-1s": "1s"}
+    conds = ["off", "on-10s", "on-2s"]
+    polls = {"on-10s": None, "on-2s": "2s"}
     res = {k: [] for k in conds}   # per round: dict of figures, or None
     state = None
     for rnd in range(args.rounds):
@@ -434,7 +434,7 @@ def report_a(res, costs, args, out, failures):
             f" their handler time {spread([f['rpc_us'] / 1e3 for f in ok], '{:.3f}')} ms/s;"
             f" smigd {spread([100 * f['smigd'] for f in ok], '{:.2f}')} % of a core")
     head = {}
-    for cond in ("on-2s", "on-1s"):
+    for cond in ("on-10s", "on-2s"):
         pairs = [(on, off) for on, off in zip(res[cond], res["off"]) if on and off]
         ratio = [(on["ctld"] - off["ctld"]) / off["ctld"] * 100 for on, off in pairs]
         diff = [(on["ctld"] - off["ctld"]) * 100 for on, off in pairs]
@@ -675,11 +675,13 @@ def main():
     words = []
     if head:
         words.append("slurmctld CPU with smigd (median over rounds, on-off over off): "
-                     f"{statistics.median(head['on-2s'][0]):+.1f} % at the default 2s poll, "
-                     f"{statistics.median(head['on-1s'][0]):+.1f} % at 1s "
-                     f"(count x cost {statistics.median(head['on-2s'][1]):+.2f} %, "
-                     f"{statistics.median(head['on-1s'][1]):+.2f} %)"
-                     if head["on-2s"][0] and head["on-1s"][0] else "slurmctld: no round")
+                     f"{statistics.median(head['on-10s'][0]):+.1f} % at the default 10s "
+                     f"poll, {statistics.median(head['on-2s'][0]):+.1f} % at 2s "
+                     f"(count x cost {statistics.median(head['on-10s'][1]):+.2f} %, "
+                     f"{statistics.median(head['on-2s'][1]):+.2f} %; goal < 1 % at the "
+                     f"default: {'met' if max(head['on-10s'][1]) < 1 else 'MISSED'} by "
+                     f"count x cost in every round)"
+                     if head["on-10s"][0] and head["on-2s"][0] else "slurmctld: no round")
     if ing and ing["cpu"]:
         words.append(f"ingestion of 1,000,000 ranks with munge "
                      f"{'keeps up' if ing['ok'] else 'DOES NOT keep up'}: smigd "

@@ -176,7 +176,7 @@ bool smig_balancer_start(smig_balancer_t *b, GError **error)
 			    b->port);
 		return false;
 	}
-	b->timer = g_timeout_source_new(MAX(b->conf->poll_interval_ms, 1));
+	b->timer = g_timeout_source_new(smig_conf_tick_ms(b->conf));
 	g_source_set_callback(b->timer, bal_poll_timer, b, NULL);
 	g_source_attach(b->timer, b->ctx);
 

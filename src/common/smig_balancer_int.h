@@ -41,7 +41,8 @@
 #define READ_CHUNK	65536
 #define MAX_REASON	512		/* bytes of a refusal's reason */
 #define IDLE_POLLS	15		/* a peer that sent no message in this
-					 * many poll intervals is closed */
+					 * many ticks (smig_conf_tick_ms())
+					 * is closed */
 /* Automatic balancing and the decision history (doc/design.md). */
 #define HISTORY_MAX	32		/* decisions kept per job */
 #define COOLDOWN_WINDOWS 3		/* no balancing decision for this many

@@ -381,8 +381,8 @@ out:
 }
 
 /*
- * bal_poll_timer - every MigratePollInterval: requeued jobs, each step's
- * turn (step_poll()), ended jobs, connections that never spoke
+ * bal_poll_timer - every tick (smig_conf_tick_ms()): requeued jobs, each
+ * step's turn (step_poll()), ended jobs, connections that never spoke
  */
 gboolean bal_poll_timer(gpointer data)
 {
@@ -438,7 +438,7 @@ gboolean bal_poll_timer(gpointer data)
 
 		if (!c->spoke && !c->dead &&
 		    now - c->accepted > (int64_t) IDLE_POLLS *
-		    MAX(b->conf->poll_interval_ms, 1) * 1000)
+		    smig_conf_tick_ms(b->conf) * 1000)
 			bal_conn_kill(c, "no message from the peer");
 	}
 	return G_SOURCE_CONTINUE;

@@ -15,7 +15,7 @@
 #include "smig_error.h"
 
 #define DEFAULT_PORT			6820
-#define DEFAULT_POLL_INTERVAL_MS	2000
+#define DEFAULT_POLL_INTERVAL_MS	10000
 #define DEFAULT_CAPTURE_TIMEOUT_MS	60000
 #define DEFAULT_RETRY_INTERVAL_MS	300000
 #define DEFAULT_IMAGE_DIR		"/var/spool/slurm-migrate"
@@ -87,6 +87,12 @@ smig_conf_t *smig_conf_new(void)
 	conf->restore_timeout_ms = DEFAULT_RESTORE_TIMEOUT_MS;
 	conf->relaunch_tries = DEFAULT_RELAUNCH_TRIES;
 	return conf;
+}
+
+/* smig_conf_tick_ms - see smig_conf.h */
+uint32_t smig_conf_tick_ms(const smig_conf_t *conf)
+{
+	return MAX(MIN(conf->poll_interval_ms, SMIG_TICK_MAX_MS), 1);
 }
 
 /* smig_conf_free - free settings; NULL is a no-op */

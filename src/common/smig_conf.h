@@ -22,7 +22,7 @@ typedef struct smig_conf {
 					 * address of slurm.conf's first
 					 * SlurmctldHost, else "localhost") */
 	uint16_t port;			/* MigratePort, default 6820 */
-	uint32_t poll_interval_ms;	/* MigratePollInterval, default 2s */
+	uint32_t poll_interval_ms;	/* MigratePollInterval, default 10s */
 	uint32_t capture_timeout_ms;	/* MigrateCaptureTimeout, default 60s */
 	uint32_t retry_interval_ms;	/* MigrateRetryInterval, default 5m */
 	char *image_dir;		/* MigrateImageDir, default
@@ -71,6 +71,15 @@ typedef struct smig_conf_pair {
  * RET new settings, caller frees with smig_conf_free()
  */
 smig_conf_t *smig_conf_new(void);
+
+/*
+ * smig_conf_tick_ms - period of the balancer's clock: MigratePollInterval or
+ * SMIG_TICK_MAX_MS, whichever is shorter. Deadlines (capture timeout,
+ * relaunch watchdog) are checked every tick; slurmctld is asked about node
+ * and job states at most once per MigratePollInterval.
+ */
+#define SMIG_TICK_MAX_MS 2000
+uint32_t smig_conf_tick_ms(const smig_conf_t *conf);
 
 /* smig_conf_free - free settings; NULL is a no-op */
 void smig_conf_free(smig_conf_t *conf);

@@ -148,6 +148,7 @@ static bool balancer_start(daemon_t *d, GError **error)
 	d->auth = smig_auth_munge_new(d->conf->munge_socket, error);
 	if (!d->auth)
 		return false;
+	smigd_slurm_set_poll(d->link, d->conf);
 	smigd_slurm_host_ops(d->link, &ops);
 	d->balancer = smig_balancer_new(d->conf, &ops, d->auth,
 					smigd_slurm_admin_uid(d->link));

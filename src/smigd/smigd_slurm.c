@@ -5,11 +5,16 @@
  * The only file of smigd that calls libslurm, and only <slurm/slurm.h>. It
  * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
- *                 "no change" cheaply), at most every NODE_MAX_AGE_US
+ *                 "no change"), at most once per MigratePollInterval
  *   job_owner,    the whole job table: slurm_load_jobs() with its update
- *   job_end_time  time (likewise), at most every JOB_MAX_AGE_US, so one RPC
- *                 a poll however many jobs the balancer follows (not one
- *                 slurm_load_job() per job)
+ *   job_end_time  time (likewise), at most once per MigratePollInterval, so
+ *                 one RPC a poll however many jobs the balancer follows (not
+ *                 one slurm_load_job() per job)
+ * The balancer asks far more often (every tick, smig_conf_tick_ms()): its
+ * questions are answered from these tables. Even a "no change" answer costs
+ * slurmctld: 22.05's REQUEST_NODE_INFO takes the node write lock and walks
+ * every node (select_g_select_nodeinfo_set_all()) before it compares times
+ * (bench/results/smigd-poll.txt measures it).
  *   job_publish   the job's AdminComment segment "smig[LINE]"
  *                 (smigd_comment.h): stored here, written by
  *                 smigd_slurm_flush() from the main loop, read-modify-write,
@@ -39,8 +44,6 @@
 #include "smigd_comment.h"
 #include "smigd_slurm.h"
 
-#define NODE_MAX_AGE_US (500 * 1000)
-#define JOB_MAX_AGE_US (1000 * 1000)
 /* A job's AdminComment is written at most this often. */
 #define PUBLISH_GAP_US (1000 * 1000)
 /*
@@ -156,6 +159,7 @@ struct smigd_slurm {
 	GHashTable *nodes;	/* name -> node_ent_t */
 	time_t nodes_update;	/* last_update of the node table */
 	int64_t nodes_polled;
+	int64_t max_age;	/* us: the tables are read again when older */
 	bool ctld_lost;		/* an RPC failed: log once per outage */
 	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
 	time_t jobs_update;	/* last_update of the job table */
@@ -288,16 +292,30 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 	return s->state_save;
 }
 
+/* smigd_slurm_set_poll - see smigd_slurm.h */
+void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
+{
+	int64_t poll = (int64_t) conf->poll_interval_ms * 1000;
+
+	g_mutex_lock(&s->lock);
+	/*
+	 * Half a tick of slack: the balancer asks once a tick, and a table
+	 * read one tick plus jitter ago must count as due, not wait a tick.
+	 */
+	s->max_age = MAX(poll - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
+	g_mutex_unlock(&s->lock);
+}
+
 /* ----------------------------------------------------------------- nodes */
 
-/* Reload the node table if it is older than NODE_MAX_AGE_US. Lock held. */
+/* Reload the node table if it is older than s->max_age. Lock held. */
 static void nodes_refresh(smigd_slurm_t *s)
 {
 	int64_t now = g_get_monotonic_time();
 	node_info_msg_t *msg = NULL;
 	GHashTable *fresh;
 
-	if (s->nodes_polled && now - s->nodes_polled < NODE_MAX_AGE_US)
+	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
 		return;
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
@@ -448,7 +466,7 @@ static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
 	bool running, fresh;
 
 	g_mutex_lock(&s->lock);
-	e = job_get(s, job_id, JOB_MAX_AGE_US, &fresh);
+	e = job_get(s, job_id, s->max_age, &fresh);
 	/*
 	 * A job not running in the table loaded before (a new job, or a
 	 * requeued one the balancer released) may have started since: its
@@ -471,7 +489,7 @@ static bool host_job_end_time(void *ctx, uint32_t job_id, int64_t *end)
 	job_ent_t *e;
 
 	g_mutex_lock(&s->lock);
-	e = job_get(s, job_id, JOB_MAX_AGE_US, NULL);
+	e = job_get(s, job_id, s->max_age, NULL);
 	/*
 	 * No limit (a partition with MaxTime=INFINITE): slurmctld sets a
 	 * limit of a year (365 days in minutes); that is no estimate.

@@ -49,6 +49,13 @@ const char *smigd_slurm_conf_path(const smigd_slurm_t *s);
 const char *smigd_slurm_state_save(const smigd_slurm_t *s);
 
 /*
+ * smigd_slurm_set_poll - read node and job states from slurmctld at most once
+ * per MigratePollInterval of conf (the ops answer from those tables in
+ * between); before smigd_slurm_host_ops() and again on SIGHUP
+ */
+void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf);
+
+/*
  * smigd_slurm_host_ops - the balancer's host operations, backed by s
  * OUT ops - filled in; s must outlive every balancer that uses them
  */

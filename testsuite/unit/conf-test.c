@@ -83,7 +83,7 @@ START_TEST(test_defaults)
 	static const char *const want[][2] = {
 		{ "MigrateBalancerAddr", "localhost" },
 		{ "MigratePort", "6820" },
-		{ "MigratePollInterval", "2s" },
+		{ "MigratePollInterval", "10s" },
 		{ "MigrateCaptureTimeout", "1m" },
 		{ "MigrateRetryInterval", "5m" },
 		{ "MigrateImageDir", "/var/spool/slurm-migrate" },

@@ -90,7 +90,7 @@ static bool log_has(const char *needle)
 static smig_conf_t *conf;
 static smig_auth_t *bal_auth, *user_auth;
 static smig_balancer_t *bal;
-static uint32_t poll_ms = 2000;	/* MigratePollInterval's default */
+static uint32_t poll_ms = 10000;	/* MigratePollInterval's default */
 static uint32_t conn_cap;	/* 0: the cap derived from RLIMIT_NOFILE */
 
 static void setup(void)
@@ -117,14 +117,14 @@ static void setup(void)
 		      err ? err->message : "");
 }
 
-/* Polls every 20 ms: unregistered peers are closed after 300 ms silent. */
+/* Ticks every 20 ms: unregistered peers are closed after 300 ms silent. */
 static void setup_fast_poll(void)
 {
 	poll_ms = 20;
 	setup();
 }
 
-/* Polls every 10 s: idle peers stay for 150 s (thousands of sockets). */
+/* Ticks every 2 s: idle peers stay for 30 s (thousands of sockets). */
 static void setup_slow_poll(void)
 {
 	poll_ms = 10000;
