@@ -1,193 +1,366 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""bench_migration.py - downtime of a migration next to a bare relaunch
+"""bench_migration.py - downtime of a migration against state size, next to a
+bare relaunch and a raw write + read of the same bytes
 
-Measured side by side in one run on one local cluster (these machines are
-noisy: only ratios of figures taken together mean something):
+One local cluster (4 nodes of 4 CPUs). A 4-rank heat job (srun --mpi=pmix
+-N3 -n4 in sbatch -N3 --ntasks-per-node=2: ranks 0,1 | 2 | 3) whose grid
+gives each rank a state of 1 MiB, 64 MiB or 1 GiB. In each round, for each
+size (sizes in rotating order), side by side:
 
-  bare relaunch  the same step ended and started again without migration:
-                 "srun --mpi=pmix -N2 -n4 heat" runs to its end, and the batch
-                 script starts it again at once; from the last rank's end
-                 (before MPI_Finalize) to every new rank past its first
-                 iteration. Also shown: a launch alone (srun's start to every
-                 rank past its first iteration).
-  migration      a 4-rank heat job, one node drained: from the balancer's
-                 capture request (slurmctld log) to every rank past its first
-                 iteration after the restore
-  image I/O      atomic write and verified read of one rank's image of the
-                 same size (bench/image_io)
+  bare     the same step ended and started again without migration: the
+           batch script runs the srun twice; from the first rank leaving
+           its loop (heat's "finishing" line) to the last rank of the new
+           step past its first iteration ("computing")
+  shared   --migrate, MigrateImageStore=shared: the node of rank 3 is
+           drained; from the first rank stopping at the safe point
+           ("stopping for migration") to the last rank past its first
+           iteration after its restore. Its parts: the safe point spread
+           (first to last stop), last stop to every rank restored (images
+           written, step relaunched, images read), restored to computing
+  local    the same with MigrateImageStore=local (rank 3's image handed
+           off to the node it moves to)
+  raw      4 writers at once, each writing and fsync()ing SIZE bytes to a
+           new file in the image directory (8 MiB write()s), then 4
+           readers at once, each reading its file into a buffer of SIZE
+           bytes: the wall time of each phase
 
-Goal (issue 4): downtime <= 1.5 x (bare relaunch + image write + image read).
-The last line is the headline: "bench-migration: ... ratio=..."
+The capture request (smigd's "capture gen=" line) to the first stop is the
+wait for the app's next safe point, printed apart: the ranks compute
+meanwhile. Figure per round: downtime / (bare + raw write + raw read) of the
+same round and size; the headline per size and store is the median of the
+rounds with a bootstrap 95 % interval. Goal (issue 16): <= 1.1 at every size.
+
+A run that fails (job not started, not moved, not restored in time) is
+counted and printed with its reason, never dropped; the exit status is 1 if
+any. Everything printed also goes to --out (bench/results/migration.txt
+from make).
 """
 
 import argparse
 import datetime
 import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "testsuite", "python", "lib"))
+import benchlib as bl  # noqa: E402
 import cluster as cl  # noqa: E402
+import heat as hl  # noqa: E402
 
-NX, NY = 96, 64
-TS_RE = r"^heat: rank (\d+) (?:node \S+ )?(start|restored|computing|finishing|stopping for migration at)" \
-        r" iter (\d+) t=([0-9.]+)$"
+MIB = 1 << 20
+# name: (bytes of one rank's state, nx, ny); 4 ranks of ny / 4 rows.
+SIZES = {
+    "1MiB": (MIB, 1024, 512),
+    "64MiB": (64 * MIB, 4096, 8192),
+    "1GiB": (1024 * MIB, 16384, 32768),
+}
+STORES = ("shared", "local")
+LAYOUT = "-N3 -n4"
+SBATCH = "-N3 --ntasks-per-node=2"
+TS_RE = (r"^heat: rank (\d+) (?:node (\S+) )?(start|restored|computing|finishing|"
+         r"stopping for migration at) iter (\d+) t=([0-9.]+)$")
+CHUNK = 8 * MIB
 
 
 def heat_lines(text):
-    return [(int(r), kind, int(it), float(t))
-            for r, kind, it, t in re.findall(TS_RE, text, re.M)]
+    """[(rank, node or None, kind, iter, t)] of heat's --timestamps lines."""
+    return [(int(r), n or None, k, int(i), float(t))
+            for r, n, k, i, t in re.findall(TS_RE, text, re.M)]
 
 
-def ctld_time(stamp):
-    """Seconds since the epoch of a slurmctld log stamp (local time, ms)."""
+def starts(text):
+    return [x for x in heat_lines(text) if x[2] == "start"]
+
+
+def stamp_time(stamp):
+    """Seconds since the epoch of a Slurm/smigd log stamp (local time)."""
     return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
-def wait_file(path, pred, timeout):
-    end = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < end:
+class Bench:
+    def __init__(self, c, args, out):
+        self.c, self.args, self.out = c, args, out
+        self.heat = hl.heat_path(c)
+        self.conf = os.path.join(c.dir, "migrate.conf")
+        with open(self.conf) as f:
+            self.conf_text = f.read()
+        m = re.search(r"^MigrateImageDir=(\S+)", self.conf_text, re.M)
+        self.image_dir = m.group(1)
+        self.failures = []
+        self.retries = 0
+        self.seq = 0
+
+    def fail(self, what):
+        self.failures.append(what)
+        self.out(f"    FAILED: {what}")
+
+    def script(self, size, migrate, iters, twice=False):
+        _, nx, ny = SIZES[size]
+        self.seq += 1
+        path = os.path.join(self.c.workdir, f"run{self.seq}.sbatch")
+        run = (f"srun --mpi=pmix {migrate} {LAYOUT} {self.heat} --nx {nx} --ny {ny} "
+               f"--iters {iters} --sleep-ms 20 --timestamps")
+        with open(path, "w") as f:
+            f.write(f"#!/bin/bash\n{run}\n" + (f"{run}\n" if twice else "") +
+                    "echo srun_exit=$?\n")
+        os.chmod(path, 0o755)
+        return path
+
+    def start(self, name, path):
+        """sbatch PATH and wait for the 4 ranks' start lines (an Open MPI
+        start-up failure retried, counted: hl.submit_started)."""
+        job, out, text = hl.submit_started(self.c, name, path, SBATCH, 4,
+                                           starts_fn=starts)
+        tries = sum(1 for n in os.listdir(self.c.workdir)
+                    if n.startswith(f"{name}.") and n.endswith(".out"))
+        if tries > 1:
+            self.retries += tries - 1
+            self.out(f"    {name}: Open MPI start-up failed, started again "
+                     f"({tries - 1} retries, see cl.job_start_retry)")
+        if len(starts(text)) < 4:
+            self.c.run(f"scancel {job}", user="root", timeout=30)
+            return None, out
+        return job, out
+
+    def bare(self, size):
+        """Seconds from the first rank finishing to the last rank of the
+        next step computing, or None (failure recorded)."""
+        name = f"bare-{size}-{self.seq}"
+        job, out = self.start(name, self.script(size, "", 3, twice=True))
+        if job is None:
+            self.fail(f"bare {size}: the ranks did not start")
+            return None
+        state = cl.wait_for_job_state(self.c, job, "COMPLETED", timeout=600)
+        text = hl.read(out)
+        lines = heat_lines(text)
+        fin = [t for _, _, k, _, t in lines if k == "finishing"]
+        comp = [t for _, _, k, _, t in lines if k == "computing"]
+        if state != "COMPLETED" or len(fin) != 8 or len(comp) != 8:
+            self.fail(f"bare {size}: job {job} {state}, {len(fin)} finishing and "
+                      f"{len(comp)} computing lines of 8")
+            return None
+        first = min(fin[:4])
+        after = [t for t in comp if t > first]
+        if len(after) != 4:
+            self.fail(f"bare {size}: job {job}: {len(after)} ranks computing after the "
+                      "first step's end, not 4")
+            return None
+        return max(after) - first
+
+    def set_store(self, store):
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text +
+                    ("MigrateImageStore=local\n" if store == "local" else ""))
+
+    def migration(self, size, store):
+        """Dict of the move's times (seconds), or None (failure recorded)."""
+        self.set_store(store)
+        name = f"mig-{store}-{size}-{self.seq}"
+        job, out = self.start(name, self.script(size, "--migrate", 1000000))
+        if job is None:
+            self.fail(f"{store} {size}: the ranks did not start")
+            return None
+        text = hl.read(out)
+        victim = [n for r, n, k, _, _ in heat_lines(text) if r == 3 and k == "start"][0]
+        # One full iteration first, so that the grid is in place everywhere.
+        text = cl.repeat_until(lambda: hl.read(out), lambda t: sum(
+            1 for x in heat_lines(t) if x[2] == "computing") >= 4, timeout=300)
+        smigd_mark = len(self.c.read_log("smigd"))
+        self.c.run(f"scontrol update nodename={victim} state=drain reason=bench",
+                   user="root", timeout=30)
         try:
-            with open(path, errors="replace") as f:
-                text = f.read()
-        except FileNotFoundError:
-            text = ""
-        if pred(text):
-            return text
-        time.sleep(0.2)
-    return text
+            text = cl.repeat_until(
+                lambda: hl.read(out),
+                lambda t: len([x for x in heat_lines(t) if x[2] == "restored"]) >= 4 and
+                len(self.after_restore(t)) >= 4 or "srun_exit=" in t,
+                timeout=self.args.move_timeout, poll_interval=0.5)
+        finally:
+            self.c.run(f"scancel {job}", user="root", timeout=30)
+            self.c.run(f"scontrol update nodename={victim} state=resume", user="root",
+                       timeout=30)
+            cl.wait_for_job_state(self.c, job, {"CANCELLED", "COMPLETED", "FAILED"},
+                                  timeout=120)
+        lines = heat_lines(text)
+        stops = [t for _, _, k, _, t in lines if k == "stopping for migration at"]
+        restored = [(r, n, t) for r, n, k, _, t in lines if k == "restored"]
+        after = self.after_restore(text)
+        m = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d StepId=\d+: capture gen=1 "
+                      r"timeout_ms" % job, self.c.read_log("smigd")[smigd_mark:], re.M)
+        if len(stops) != 4 or len(restored) != 4 or len(after) != 4 or not m:
+            self.fail(f"{store} {size}: job {job}: {len(stops)} stops, {len(restored)} "
+                      f"restores, {len(after)} ranks computing after them of 4, capture "
+                      f"request {'found' if m else 'not found'} in smigd's log "
+                      f"(within {self.args.move_timeout:.0f} s of the drain)")
+            return None
+        moved = [n for r, n, _ in restored if r == 3]
+        if moved and moved[0] == victim:
+            self.fail(f"{store} {size}: job {job}: rank 3 restored on the drained "
+                      f"node {victim}")
+            return None
+        return {
+            "down": max(after) - min(stops),
+            "wait": min(stops) - stamp_time(m.group(1)),
+            "skew": max(stops) - min(stops),
+            "restore": max(t for _, _, t in restored) - max(stops),
+            "first": max(after) - max(t for _, _, t in restored),
+        }
 
+    @staticmethod
+    def after_restore(text):
+        lines = heat_lines(text)
+        restored = [t for _, _, k, _, t in lines if k == "restored"]
+        if not restored:
+            return []
+        return [t for _, _, k, _, t in lines if k == "computing" and t >= min(restored)]
 
-def bare_relaunch(c, heat, runs):
-    """Medians (relaunch, launch): seconds from the old step's last rank
-    finishing to all 4 new ranks past one iteration, and from srun's start
-    to all 4 ranks past one iteration."""
-    script = os.path.join(c.workdir, "bare.sbatch")
-    out = os.path.join(c.workdir, "bare.out")
-    run = f"srun --mpi=pmix -N2 -n4 {heat} --nx {NX} --ny {NY} --iters 2 --timestamps"
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                f"for i in $(seq {runs}); do\n"
-                f"  {run}\n"
-                "  echo \"t0=$(date +%s.%N)\"\n"
-                f"  {run}\n"
-                "done\n")
-    os.chmod(script, 0o755)
-    job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-    state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=60 + 20 * runs)
-    with open(out) as f:
-        text = f.read()
-    if state != "COMPLETED":
-        sys.exit(f"bench-migration: bare relaunch job ended {state}:\n{text}")
-    relaunch, launch = [], []
-    chunks = text.split("t0=")
-    for before, chunk in zip(chunks[:-1], chunks[1:]):
-        t0 = float(chunk.split()[0])
-        ended = [t for _, kind, _, t in heat_lines(before) if kind == "finishing"][-4:]
-        computing = [t for _, kind, _, t in heat_lines(chunk) if kind == "computing"][:4]
-        if len(ended) == 4 and len(computing) == 4:
-            relaunch.append(max(computing) - max(ended))
-            launch.append(max(computing) - t0)
-    if not relaunch:
-        sys.exit(f"bench-migration: no complete bare run:\n{text}")
-    return statistics.median(relaunch), statistics.median(launch), len(relaunch)
+    def raw(self, size):
+        """(write s, read s): 4 writers then 4 readers of SIZE bytes each."""
+        nbytes = SIZES[size][0]
+        data = os.urandom(CHUNK)
+        paths = [os.path.join(self.image_dir, f"bench-raw-{i}") for i in range(4)]
+        errors = []
 
+        def write(path):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    left = nbytes
+                    while left:
+                        left -= os.write(fd, memoryview(data)[:min(left, CHUNK)])
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                errors.append(f"{path}: {e}")
 
-def one_migration(c, heat, run):
-    """(downtime, capture, relaunch, restore) seconds of one drain move."""
-    script = os.path.join(c.workdir, f"mig{run}.sbatch")
-    out = os.path.join(c.workdir, f"mig{run}.out")
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate -N2 -n4 {heat} --nx {NX} --ny {NY} "
-                "--iters 400 --sleep-ms 20 --timestamps\n")
-    os.chmod(script, 0o755)
-    job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-    text = wait_file(out, lambda t: sum(k == "start" for _, k, _, _ in heat_lines(t)) == 4, 60)
-    nodes = re.findall(r"^heat: rank 3 node (\S+) start", text, re.M)
-    if not nodes:
-        cl.run_command(f"scancel {job}", env=c.env)
-        return None
-    victim = nodes[0]
-    time.sleep(1.0)
-    c.run(f"scontrol update nodename={victim} state=drain reason=bench", user="root")
-    try:
-        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=120)
-    finally:
-        c.run(f"scontrol update nodename={victim} state=resume", user="root")
-    with open(out) as f:
-        text = f.read()
-    if state != "COMPLETED":
-        print(f"  run {run}: job {job} ended {state}", file=sys.stderr)
-        return None
-    m = re.search(r"^\[(\S+)\] .*JobId=%d StepId=\d+ capture gen=1 timeout_ms" % job,
-                  c.read_log("slurmctld"), re.M)
-    lines = heat_lines(text)
-    stopping = [t for _, k, _, t in lines if k == "stopping for migration at"]
-    restored = [t for _, k, _, t in lines if k == "restored"]
-    after = [t for _, k, _, t in lines if k == "computing" and restored and t >= min(restored)]
-    if not m or len(stopping) != 4 or len(restored) != 4 or len(after) != 4:
-        print(f"  run {run}: incomplete record (job {job})", file=sys.stderr)
-        return None
-    t_req = ctld_time(m.group(1))
-    return (max(after) - t_req, max(stopping) - t_req,
-            max(restored) - max(stopping), max(after) - max(restored))
+        def read(path):
+            try:
+                buf = bytearray(nbytes)
+                view = memoryview(buf)
+                with open(path, "rb", buffering=0) as f:
+                    got = 0
+                    while got < nbytes:
+                        n = f.readinto(view[got:got + CHUNK])
+                        if not n:
+                            raise OSError(f"short read at {got}")
+                        got += n
+            except OSError as e:
+                errors.append(f"{path}: {e}")
 
+        def phase(fn):
+            threads = [threading.Thread(target=fn, args=(p,)) for p in paths]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return time.monotonic() - t0
 
-def image_io(build, size):
-    d = tempfile.mkdtemp(prefix="smig-bench-img-")
-    try:
-        r = subprocess.run([os.path.join(build, "bench", "image_io"), d, str(size), "21"],
-                           text=True, capture_output=True, check=True)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-    m = re.search(r"write_ms=([0-9.]+) read_ms=([0-9.]+)", r.stdout)
-    return float(m.group(1)) / 1e3, float(m.group(2)) / 1e3
+        try:
+            w = phase(write)
+            r = phase(read)
+        finally:
+            for p in paths:
+                if os.path.exists(p):
+                    os.unlink(p)
+        if errors:
+            self.fail(f"raw {size}: {'; '.join(errors)}")
+            return None
+        return w, r
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--runs", type=int, default=3, help="migrations measured")
+    ap.add_argument("--build", default=os.path.join(bl.REPO, "build"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sizes", default=",".join(SIZES),
+                    help="comma-separated subset of " + ", ".join(SIZES))
+    ap.add_argument("--move-timeout", type=float, default=300,
+                    help="seconds from the drain to every rank computing again")
+    ap.add_argument("--out", help="also write everything printed to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench-migration: starts Slurm daemons: run as root")
-    heat = os.path.join(args.build, "contrib", "examples", "heat")
-    with cl.bench_cluster("bench-migration", args.build, extra=("--debug", "verbose")) as c:
-        bare, launch, nbare = bare_relaunch(c, heat, 5)
-        runs = [r for r in (one_migration(c, heat, i) for i in range(args.runs)) if r]
-        if not runs:
-            sys.exit("bench-migration: no migration completed")
-        # One rank's image: its rows plus halos of doubles and a small header.
-        size = (NY // 4 + 2) * NX * 8 + 64
-        write, read = image_io(args.build, size)
-
-    down = statistics.median(r[0] for r in runs)
-    cap = statistics.median(r[1] for r in runs)
-    rel = statistics.median(r[2] for r in runs)
-    res = statistics.median(r[3] for r in runs)
-    goal = 1.5 * (bare + write + read)
-    print("bench-migration (4 MPI ranks, 2 nodes -> 1 drained, loopback cluster)")
-    print(f"  {'bare relaunch (median of %d)' % nbare:<40} {bare * 1e3:9.1f} ms")
-    print(f"  {'  (a launch alone, from srun start)':<40} {launch * 1e3:9.1f} ms")
-    print(f"  {'image write / read (one rank, %d B)' % size:<40} {write * 1e3:6.1f} / {read * 1e3:.1f} ms")
-    print(f"  {'migration downtime (median of %d)' % len(runs):<40} {down * 1e3:9.1f} ms")
-    print(f"  {'  capture request -> all ranks stopped':<40} {cap * 1e3:9.1f} ms")
-    print(f"  {'  stopped -> all ranks restored':<40} {rel * 1e3:9.1f} ms")
-    print(f"  {'  restored -> all computing':<40} {res * 1e3:9.1f} ms")
-    print(f"  {'goal: 1.5 x (bare + write + read)':<40} {goal * 1e3:9.1f} ms")
-    print(f"bench-migration: downtime/bare_relaunch ratio={down / bare:.2f} "
-          f"(goal <= {goal / bare:.2f}: {'met' if down <= goal else 'NOT met'})")
+    sizes = args.sizes.split(",")
+    for s in sizes:
+        if s not in SIZES:
+            sys.exit(f"bench-migration: --sizes: {s}: not one of {', '.join(SIZES)}")
+    out = bl.Out(args.out)
+    for line in bl.host_facts():
+        out(line)
+    out(f"command: {' '.join(sys.argv)}")
+    out(f"layout: sbatch {SBATCH}, srun --mpi=pmix {LAYOUT} heat --sleep-ms 20 "
+        "(ranks 0,1 | 2 | 3); the node of rank 3 is drained")
+    started = time.monotonic()
+    res = {(s, k): [] for s in sizes for k in ("bare", "raw") + STORES}
+    with cl.bench_cluster("bench-migration", args.build) as c:
+        b = Bench(c, args, out)
+        out(f"image directory: {b.image_dir}")
+        for rnd in range(args.rounds):
+            order = sizes[rnd % len(sizes):] + sizes[:rnd % len(sizes)]
+            for size in order:
+                bare = b.bare(size)
+                mig = {k: b.migration(size, k) for k in STORES}
+                raw = b.raw(size)
+                res[(size, "bare")].append(bare)
+                res[(size, "raw")].append(raw)
+                for k in STORES:
+                    res[(size, k)].append(mig[k])
+                words = [f"bare {bare * 1e3:.0f} ms" if bare else "bare FAILED",
+                         f"raw write {raw[0] * 1e3:.0f} ms read {raw[1] * 1e3:.0f} ms"
+                         if raw else "raw FAILED"]
+                for k in STORES:
+                    m = mig[k]
+                    words.append(f"{k} downtime {m['down'] * 1e3:.0f} ms (stop skew "
+                                 f"{m['skew'] * 1e3:.0f}, to restored "
+                                 f"{m['restore'] * 1e3:.0f}, to computing "
+                                 f"{m['first'] * 1e3:.0f})" if m else f"{k} FAILED")
+                out(f"  round {rnd + 1} {size:>5}: " + "; ".join(words) +
+                    f" (load {bl.loadavg()})")
+        b.set_store("shared")
+    out()
+    out(f"medians over {args.rounds} rounds (min .. max), ms; ratio = downtime / "
+        "(bare + raw write + raw read) of the same round, median [bootstrap 95 %]:")
+    heads = []
+    for size in sizes:
+        bares = res[(size, "bare")]
+        raws = res[(size, "raw")]
+        ok = [x for x in bares if x]
+        out(f"  {size}: bare relaunch {bl.spread([x * 1e3 for x in ok], '{:.0f}')}; raw write "
+            f"{bl.spread([r[0] * 1e3 for r in raws if r], '{:.0f}')}, raw read "
+            f"{bl.spread([r[1] * 1e3 for r in raws if r], '{:.0f}')}")
+        for k in STORES:
+            ms = res[(size, k)]
+            good = [m for m in ms if m]
+            for key, what in (("down", "downtime"), ("wait", "capture request to first stop "
+                                                    "(ranks computing; not downtime)"),
+                              ("skew", "first to last stop"),
+                              ("restore", "last stop to all restored"),
+                              ("first", "restored to all computing")):
+                out(f"    {k:6s} {what}: {bl.spread([m[key] * 1e3 for m in good], '{:.0f}')}")
+            ratios = [m["down"] / (bb + r[0] + r[1])
+                      for m, bb, r in zip(ms, bares, raws) if m and bb and r]
+            heads.append((size, k, ratios))
+            out(f"    {k:6s} ratio {bl.ratio_ci(ratios)}")
+    out()
+    out(f"load average at end: {bl.loadavg()}; run time {time.monotonic() - started:.0f} s; "
+        f"Open MPI start-up retries: {b.retries}")
+    out(f"failures: {len(b.failures)}" + "".join(f"\n  {f}" for f in b.failures))
+    for size, k, ratios in heads:
+        verdict = ("no run" if not ratios else
+                   "met" if max(bl.bootstrap(ratios)) <= 1.1 else
+                   "MISSED" if min(bl.bootstrap(ratios)) > 1.1 else "not resolved")
+        out(f"bench-migration: {size} {k}: downtime / (bare relaunch + raw write + raw read) "
+            f"ratio {bl.ratio_ci(ratios)}; goal <= 1.1: {verdict}")
+    out.close()
+    return 1 if b.failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

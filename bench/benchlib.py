@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""benchlib.py - what the cluster benchmarks share: their output file, the
+host facts at its head, and how a figure and its spread are printed."""
+
+import datetime
+import os
+import random
+import re
+import statistics
+import subprocess
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Out:
+    """Lines to stdout and to the results file (overwritten) as they come."""
+
+    def __init__(self, path):
+        self.file = open(path, "w") if path else None
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        if self.file:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def command_out(argv):
+    """First line of a command's output, "unknown" if it fails."""
+    try:
+        r = subprocess.run(argv, text=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (r.stdout or r.stderr).strip()
+    return text.splitlines()[0] if r.returncode == 0 and text else "unknown"
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def host_facts():
+    """Lines saying when, where and on what the bench ran."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+            model = m.group(1) if m else model
+    except OSError:
+        pass
+    pkg = ["dpkg-query", "-W", "-f=${Version}"]
+    rev = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = command_out(["bash", "-c", f"git -C '{REPO}' status --porcelain "
+                         "--untracked-files=no | wc -l"])
+    return [
+        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"host: {os.cpu_count()} cores ({model}), kernel {os.uname().release}",
+        f"versions: slurm-wlm {command_out(pkg + ['slurm-wlm-basic-plugins'])}, "
+        f"PMIx {command_out(pkg + ['libpmix2'])}, "
+        f"Open MPI {command_out(pkg + ['libopenmpi3'])}",
+        f"tree: {rev}" + (f" (+{dirty} files changed)" if dirty not in ("0", "unknown")
+                          else ""),
+        f"load average at start: {loadavg()}",
+    ]
+
+
+def bootstrap(values, n=2000, seed=1):
+    """95 % interval of the median of VALUES by resampling (seeded: the
+    same values give the same interval)."""
+    rnd = random.Random(seed)
+    meds = sorted(statistics.median(rnd.choices(values, k=len(values)))
+                  for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+
+def ratio_ci(values, fmt="{:.2f}"):
+    """"median [lo, hi] (n=N)": the median and its bootstrap 95 % interval."""
+    if not values:
+        return "none (n=0)"
+    lo, hi = bootstrap(values)
+    f = fmt.format
+    return f"{f(statistics.median(values))} [{f(lo)}, {f(hi)}] (n={len(values)})"
+
+
+def spread(values, fmt="{:.3f}"):
+    """"median (min .. max, n=N)" of VALUES."""
+    if not values:
+        return "none (n=0)"
+    f = fmt.format
+    return (f"{f(statistics.median(values))} ({f(min(values))} .. {f(max(values))}, "
+            f"n={len(values)})")
