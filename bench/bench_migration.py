@@ -38,7 +38,6 @@ from make).
 """
 
 import argparse
-import datetime
 import os
 import re
 import statistics
@@ -76,11 +75,6 @@ def heat_lines(text):
 
 def starts(text):
     return [x for x in heat_lines(text) if x[2] == "start"]
-
-
-def stamp_time(stamp):
-    """Seconds since the epoch of a Slurm/smigd log stamp (local time)."""
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
 class Bench:
@@ -205,7 +199,7 @@ class Bench:
             return None
         return {
             "down": max(after) - min(stops),
-            "wait": min(stops) - stamp_time(m.group(1)),
+            "wait": min(stops) - bl.log_time(m.group(1)),
             "skew": max(stops) - min(stops),
             "restore": max(t for _, _, t in restored) - max(stops),
             "first": max(after) - max(t for _, _, t in restored),

@@ -41,7 +41,6 @@ submission, plain Slurm's restart beside it) and "bench-restart: detection=..."
 """
 
 import argparse
-import datetime
 import os
 import re
 import statistics
@@ -50,7 +49,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import benchlib as bl  # noqa: E402
 import cluster as cl  # noqa: E402
 
 HEAT = "--nx 96 --ny 64 --sleep-ms 20 --timestamps"
@@ -61,11 +62,6 @@ TS_RE = r"^heat: rank (\d+) (?:node (\S+) )?(start|restored|computing|finishing)
 def heat_lines(text):
     return [(int(r), node, kind, int(it), float(t))
             for r, node, kind, it, t in re.findall(TS_RE, text, re.M)]
-
-
-def ctld_time(stamp):
-    """Seconds since the epoch of a slurmctld log stamp (local time, ms)."""
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
 def read(path):
@@ -180,7 +176,7 @@ def crash(c, heat, run, plain=False):
         if not req or len(computing) != 4:
             return failed(f"plain {run}: incomplete record (job {job}: "
                           f"requeue line {bool(req)}, {len(computing)} ranks computing)")
-        t_req = ctld_time(req.group(1))
+        t_req = bl.log_time(req.group(1))
         return max(computing) - t_req, t_req - t_freeze
     rel = re.search(r"^\[(\S+)\] smigd: \w+: JobId=%d: released" % job,
                     c.read_log("smigd"), re.M)
@@ -189,7 +185,7 @@ def crash(c, heat, run, plain=False):
         return failed(f"crash {run}: incomplete record (job {job}: requeue "
                       f"line {bool(req)}, release line {bool(rel)}, "
                       f"{len(restored)} restored, {len(computing)} computing)")
-    t_req, t_rel = ctld_time(req.group(1)), ctld_time(rel.group(1))
+    t_req, t_rel = bl.log_time(req.group(1)), bl.log_time(rel.group(1))
     return (max(computing) - t_req, t_req - t_freeze, t_rel - t_req,
             max(restored) - t_rel, max(computing) - max(restored))
 
@@ -224,7 +220,7 @@ def job_scope(c, heat, run):
     if state != "COMPLETED" or not req or len(computing) != 4:
         return failed(f"move {run}: job {job} ended {state}, requeue line "
                       f"{bool(req)}, {len(computing)} ranks computing")
-    return max(computing) - ctld_time(req.group(1)), max(computing) - t_drain
+    return max(computing) - bl.log_time(req.group(1)), max(computing) - t_drain
 
 
 def spread(values):
@@ -232,18 +228,6 @@ def spread(values):
     v = sorted(values)
     return (f"{statistics.median(v) * 1e3:9.1f} ms ({v[0] * 1e3:.0f} .. "
             f"{v[-1] * 1e3:.0f}, n={len(v)})")
-
-
-def host_facts(c):
-    """Date, cores, kernel and the versions measured."""
-    def version(cmd):
-        r = c.run(cmd, user="root", timeout=30)
-        return r.stdout.strip().splitlines()[0] if r.rc == 0 and r.stdout.strip() else "?"
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (f"bench-restart {now:%Y-%m-%d %H:%M:%S} UTC on {os.uname().nodename}: "
-            f"{os.cpu_count()} cores, kernel {os.uname().release}, "
-            f"{version('sinfo -V')}, {version('ompi_info --version')}; "
-            f"load average {os.getloadavg()[0]:.1f}")
 
 
 def main():
@@ -265,7 +249,8 @@ def main():
     with cl.bench_cluster("bench-restart", args.build) as c:
         if not c.env.get("SMIG_CGROUP"):
             sys.exit("bench-restart: no writable cgroup hierarchy: cannot freeze a node")
-        out(host_facts(c))
+        for line in bl.host_facts():
+            out(line)
         fresh_runs, moves, crashes, plains = [], [], [], []
         # Interleaved: fresh, crash, plain, move in each round.
         for i in range(args.runs):

@@ -40,7 +40,6 @@ and printed, never dropped; the exit status is 1 if any.
 
 import argparse
 import ctypes
-import datetime
 import os
 import re
 import shlex
@@ -52,7 +51,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import benchlib as bl  # noqa: E402
 import cluster as cl  # noqa: E402
 
 NODES = 9
@@ -71,24 +72,6 @@ SMIGD_RPCS = ("REQUEST_NODE_INFO", "REQUEST_JOB_INFO", "REQUEST_JOB_INFO_SINGLE"
               "REQUEST_UPDATE_JOB", "REQUEST_JOB_REQUEUE", "REQUEST_FED_INFO")
 
 
-class Out:
-    """print() to stdout and to the results file."""
-
-    def __init__(self, path):
-        self.f = open(path, "w") if path else None
-
-    def __call__(self, text=""):
-        print(text, flush=True)
-        if self.f:
-            self.f.write(text + "\n")
-            self.f.flush()
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, text=True, capture_output=True)
-    return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else "?"
-
-
 def cpu_ticks(pid):
     """utime + stime of PID (all threads) in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
@@ -102,19 +85,6 @@ def vmrss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return -1
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def spread(values, fmt="{:.3f}"):
-    """'median (min .. max, n=N)'."""
-    if not values:
-        return "none"
-    return (fmt.format(statistics.median(values)) + " (" + fmt.format(min(values)) +
-            " .. " + fmt.format(max(values)) + f", n={len(values)})")
 
 
 def sdiag_rpcs(c):
@@ -217,7 +187,7 @@ def rpc_costs(c, ls, job, out, reps=3):
                     "(the node or job table changed: a registration round of the "
                     "ghosts, a job's update)")
         costs[name] = per
-        out(f"  {name}: {spread([1e3 * x for x in per], '{:.3f}')} ms of slurmctld CPU "
+        out(f"  {name}: {bl.spread([1e3 * x for x in per], '{:.3f}')} ms of slurmctld CPU "
             f"per call ({n} calls a burst, net of slurmctld's rate in the 10 s before)")
     return costs
 
@@ -283,19 +253,6 @@ class Smigd:
                              poll_interval=0.2)
         assert "balancer listening" in up, f"smigd not listening:\n{up[-2000:]}"
         return self.pid, offset
-
-
-def host_facts(out, c):
-    out(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
-    out(f"host: {os.uname().nodename}, {os.cpu_count()} cores, kernel {os.uname().release}; "
-        "SHARED with other test sessions (their clusters and tests run on the same cores)")
-    out(f"versions: {sh('slurmctld -V')}, PMIx {sh('pkg-config --modversion pmix')}, "
-        f"{sh('ompi_info --version')}, {sh('munged --version')}")
-    dirty = sh(f"git -C {REPO} status --porcelain --untracked-files=no -- . "
-               "':!bench/results'") != "?"
-    out(f"tree: {sh(f'git -C {REPO} rev-parse --short HEAD')}"
-        f"{' (with uncommitted changes)' if dirty else ''}")
-    out(f"load average at start: {loadavg()}")
 
 
 # ------------------------------------------------------------------ (a)
@@ -413,7 +370,7 @@ def part_a(c, args, out, smigd, failures, ls):
                 f"smigd's RPC types {fig['rpc']:6.2f}/s taking {fig['rpc_us'] / 1e3:7.3f} "
                 f"ms/s in slurmctld, smigd {100 * fig['smigd']:5.2f} % of a core "
                 f"(window {secs:.1f} s, node table {'unchanged' if same else 'CHANGED'}, "
-                f"load {loadavg()})")
+                f"load {bl.loadavg()})")
     smigd.stop()
     out()
     out("(a) what one RPC costs slurmctld (smigd stopped, the 3 jobs running):")
@@ -429,10 +386,10 @@ def report_a(res, costs, args, out, failures):
         f"{args.settle:.0f} s settle; median (min .. max):")
     for cond, figs in res.items():
         ok = [f for f in figs if f]
-        out(f"  {cond:5s} slurmctld {spread([100 * f['ctld'] for f in ok], '{:.2f}')} % of a core;"
-            f" RPCs of smigd's types {spread([f['rpc'] for f in ok], '{:.2f}')} /s,"
-            f" their handler time {spread([f['rpc_us'] / 1e3 for f in ok], '{:.3f}')} ms/s;"
-            f" smigd {spread([100 * f['smigd'] for f in ok], '{:.2f}')} % of a core")
+        out(f"  {cond:5s} slurmctld {bl.spread([100 * f['ctld'] for f in ok], '{:.2f}')} % of a core;"
+            f" RPCs of smigd's types {bl.spread([f['rpc'] for f in ok], '{:.2f}')} /s,"
+            f" their handler time {bl.spread([f['rpc_us'] / 1e3 for f in ok], '{:.3f}')} ms/s;"
+            f" smigd {bl.spread([100 * f['smigd'] for f in ok], '{:.2f}')} % of a core")
     head = {}
     for cond in ("on-10s", "on-2s"):
         pairs = [(on, off) for on, off in zip(res[cond], res["off"]) if on and off]
@@ -440,10 +397,10 @@ def report_a(res, costs, args, out, failures):
         diff = [(on["ctld"] - off["ctld"]) * 100 for on, off in pairs]
         hratio = [(on["rpc_us"] - off["rpc_us"]) / 1e6 / off["ctld"] * 100
                   for on, off in pairs]
-        out(f"  {cond} minus off, same round: {spread(diff, '{:+.2f}')} % of a core; over "
-            f"slurmctld's CPU when off: {spread(ratio, '{:+.1f}')} %")
+        out(f"  {cond} minus off, same round: {bl.spread(diff, '{:+.2f}')} % of a core; over "
+            f"slurmctld's CPU when off: {bl.spread(ratio, '{:+.1f}')} %")
         out(f"  {cond} by sdiag (handler wall time of smigd's RPC types, on minus off, over "
-            f"slurmctld's CPU when off): {spread(hratio, '{:+.2f}')} %")
+            f"slurmctld's CPU when off): {bl.spread(hratio, '{:+.2f}')} %")
         # smigd's calls counted by sdiag times what one costs (burst above);
         # a node table that changed counts every REQUEST_NODE_INFO as full.
         node_nc = statistics.median(costs["REQUEST_NODE_INFO no change"])
@@ -470,10 +427,10 @@ def report_a(res, costs, args, out, failures):
         out(f"  {cond} RPCs of smigd (on minus off, median /s): " +
             ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
         out(f"  {cond} by count x cost (calls of smigd per second x slurmctld CPU per "
-            f"call, over slurmctld's CPU when off): {spread(est, '{:+.2f}')} % (every "
+            f"call, over slurmctld's CPU when off): {bl.spread(est, '{:+.2f}')} % (every "
             f"REQUEST_NODE_INFO of a window where the node table changed and every "
             f"REQUEST_JOB_INFO counted as a full one; all as \"no change\": "
-            f"{spread(est_lo, '{:+.2f}')} %)")
+            f"{bl.spread(est_lo, '{:+.2f}')} %)")
         head[cond] = (ratio, est)
     if not all(head[k][0] for k in head):
         failures.append("(a) no complete round")
@@ -561,8 +518,7 @@ def part_b(c, args, out, smigd, failures):
                 time.sleep(rest)
             c1 = cpu_ticks(pid)
             m1 = cpu_ticks(munged) if munged else 0
-            t_last = (datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
-                      - w0) if last else float("nan")
+            t_last = (bl.log_time(last) - w0) if last else float("nan")
             cpu.append((c1 - c0) / CLK)
             mcpu.append((m1 - m0) / CLK)
             lat.append(t_last)
@@ -574,7 +530,7 @@ def part_b(c, args, out, smigd, failures):
             out(f"  interval {it + 1}: {n:,} samples ({ranks:,} ranks) in, last after "
                 f"{t_last:.2f} s; smigd CPU {cpu[-1]:.2f} s; munged CPU {mcpu[-1]:.2f} s; "
                 f"generator: build+seal {enc:.1f} s (before the burst), send "
-                f"{sent[1] if len(sent) > 1 else '?'} s; load {loadavg()}")
+                f"{sent[1] if len(sent) > 1 else '?'} s; load {bl.loadavg()}")
         rss1 = vmrss_kb(pid)
         p.stdin.write("quit\n")
         p.stdin.flush()
@@ -621,9 +577,11 @@ def main():
     # SIGTERM: stop the cluster (bench_cluster's finally) before leaving.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.build = os.path.abspath(args.build)
-    out = Out(args.out)
+    out = bl.Out(args.out)
     failures = []
-    host_facts(out, None)
+    for line in bl.host_facts():
+        out(line)
+    out("SHARED: other sessions' clusters and tests may run on the same cores")
     out(f"command: {' '.join(sys.argv)}")
     out(f"cluster: {NODES} nodes with slurmd + {GHOSTS} configured without "
         f"(up.sh --ghost-nodes); SlurmdTimeout={args.slurmd_timeout} after start-up "
@@ -662,13 +620,13 @@ def main():
         if "b" in args.parts:
             ing = part_b(c, args, out, smigd, failures)
     out()
-    out(f"load average at end: {loadavg()}; run time {time.monotonic() - start:.0f} s")
+    out(f"load average at end: {bl.loadavg()}; run time {time.monotonic() - start:.0f} s")
     if ing:
         cpu = ing["cpu"]
-        out(f"(b) smigd CPU per {args.interval:.0f} s interval {spread(cpu, '{:.2f}')} s "
+        out(f"(b) smigd CPU per {args.interval:.0f} s interval {bl.spread(cpu, '{:.2f}')} s "
             f"= {100 * statistics.median(cpu) / args.interval:.1f} % of one core; last sample "
-            f"in after {spread(ing['lat'], '{:.2f}')} s; munged (shared) CPU "
-            f"{spread(ing['munged'], '{:.2f}')} s; smigd VmRSS {ing['rss0'] / 1024:.0f} MB idle, "
+            f"in after {bl.spread(ing['lat'], '{:.2f}')} s; munged (shared) CPU "
+            f"{bl.spread(ing['munged'], '{:.2f}')} s; smigd VmRSS {ing['rss0'] / 1024:.0f} MB idle, "
             f"{ing['rss_reg'] / 1024:.0f} MB registered, {ing['rss1'] / 1024:.0f} MB after "
             f"the samples" if cpu else "(b) no interval measured")
     out(f"failures: {len(failures)}" + "".join(f"\n  {f}" for f in failures))

@@ -58,17 +58,17 @@ import argparse
 import datetime
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import benchlib as bl  # noqa: E402
 import cluster as cl  # noqa: E402
 import heat as hl  # noqa: E402
 
@@ -94,60 +94,6 @@ LINE_RE = (r"^heat: rank (\d+) (?:node (\S+) )?"
            r"(start|restored|computing|stopping for migration at|finishing)"
            r" iter (\d+) t=([0-9.]+)$")
 PROGRESS_RE = r"^heat: iter (\d+)/(\d+) t=[0-9.]+$"
-
-
-class Tee:
-    """Lines to stdout and to the results file as they come."""
-
-    def __init__(self, path):
-        self.file = open(path, "w") if path else None
-
-    def __call__(self, line=""):
-        print(line, flush=True)
-        if self.file:
-            self.file.write(line + "\n")
-            self.file.flush()
-
-    def close(self):
-        if self.file:
-            self.file.close()
-
-
-def command_out(argv):
-    """First line of a command's output, "unknown" if it fails."""
-    try:
-        r = subprocess.run(argv, text=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    text = (r.stdout or r.stderr).strip()
-    return text.splitlines()[0] if r.returncode == 0 and text else "unknown"
-
-
-def host_facts():
-    """Lines saying where and on what the bench ran."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
-            model = m.group(1) if m else model
-    except OSError:
-        pass
-    pkg = ["dpkg-query", "-W", "-f=${Version}"]
-    rev = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
-    dirty = command_out(["bash", "-c", f"git -C '{REPO}' status --porcelain "
-                         "--untracked-files=no | wc -l"])
-    return [
-        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"host: {platform.node()}, {os.cpu_count()} cores ({model}), "
-        f"kernel {platform.release()}, load average {os.getloadavg()[0]:.2f} "
-        f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} at start",
-        f"versions: Slurm {command_out(['slurmd', '-V'])}, "
-        f"PMIx {command_out(pkg + ['libpmix2'])}, "
-        f"{command_out(['ompi_info', '--version'])} "
-        f"({command_out(pkg + ['openmpi-bin'])})",
-        f"tree: {rev}" + ("" if dirty in ("0", "unknown") else
-                          f" with {dirty} changed files"),
-    ]
 
 
 def lines_of(text):
@@ -596,9 +542,9 @@ def main():
     if not args.keep:
         args.keep = "/var/tmp/smig-bench-soak-" + \
             datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Tee(args.out)
+    out = bl.Out(args.out)
     out(f"bench-soak: {n} drain migrations, patterns {', '.join(PATTERNS)} in turn")
-    for line in host_facts():
+    for line in bl.host_facts():
         out(line)
     out(f"heat --nx {NX} --ny {NY} --iters {args.iters} --sleep-ms {SLEEP_MS}; "
         "shared-store jobs: srun -N2 -n4 in sbatch -N4 --ntasks-per-node=2, "

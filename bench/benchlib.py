@@ -4,6 +4,7 @@ host facts at its head, and how a figure and its spread are printed."""
 
 import datetime
 import os
+import platform
 import random
 import re
 import statistics
@@ -56,17 +57,26 @@ def host_facts():
     pkg = ["dpkg-query", "-W", "-f=${Version}"]
     rev = command_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
     dirty = command_out(["bash", "-c", f"git -C '{REPO}' status --porcelain "
-                         "--untracked-files=no | wc -l"])
+                         "--untracked-files=no -- . ':!bench/results' | wc -l"])
     return [
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"host: {os.cpu_count()} cores ({model}), kernel {os.uname().release}",
-        f"versions: slurm-wlm {command_out(pkg + ['slurm-wlm-basic-plugins'])}, "
+        f"host: {platform.node()}, {os.cpu_count()} cores ({model}), "
+        f"kernel {platform.release()}",
+        f"versions: Slurm {command_out(['slurmd', '-V'])}, "
         f"PMIx {command_out(pkg + ['libpmix2'])}, "
-        f"Open MPI {command_out(pkg + ['libopenmpi3'])}",
-        f"tree: {rev}" + (f" (+{dirty} files changed)" if dirty not in ("0", "unknown")
-                          else ""),
+        f"{command_out(['ompi_info', '--version'])} "
+        f"({command_out(pkg + ['openmpi-bin'])}), "
+        f"munge {command_out(pkg + ['munge'])}",
+        f"tree: {rev}" + ("" if dirty in ("0", "unknown") else
+                          f" with {dirty} changed files"),
         f"load average at start: {loadavg()}",
     ]
+
+
+def log_time(stamp):
+    """Seconds since the epoch of a Slurm or smigd log stamp
+    ("2026-12-07T19:32:23.259", local time)."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
 def bootstrap(values, n=2000, seed=1):

@@ -1,14 +1,12 @@
 # Benchmarks (make bench, make bench-NAME). Each prints its figures, then one
 # headline line "bench-NAME: ... ratio=X". They start their own local cluster
 # (testsuite/cluster/up.sh) with its own ports, so run them as root.
-noinst_PROGRAMS += bench/image_io
-bench_image_io_SOURCES = bench/image_io.c
-bench_image_io_LDADD = src/common/libsmig_image.la
 EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
 
 BENCH_TARGETS += bench-migration
 bench-migration: all
-	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir)
+	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir) \
+		--out $(abs_srcdir)/bench/results/migration.txt
 
 # bench-restart: a crashed job (node frozen) computing again from its last
 # image after Slurm's requeue, next to a fresh submission of the same job.
@@ -102,7 +100,7 @@ noinst_PROGRAMS += bench/bench_smigd_gen
 bench_bench_smigd_gen_SOURCES = bench/bench_smigd_gen.c
 bench_bench_smigd_gen_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 bench_bench_smigd_gen_LDADD = src/common/libsmig_core.la $(GLIB_LIBS)
-EXTRA_DIST += bench/bench_smigd.py
+EXTRA_DIST += bench/bench_smigd.py bench/benchlib.py
 
 BENCH_TARGETS += bench-smigd
 bench-smigd: all bench/bench_smigd_gen
