@@ -127,3 +127,10 @@ TESTS += testsuite/unit/pkgconfig-test.sh
 EXTRA_DIST += testsuite/unit/pkgconfig-test.sh
 AM_TESTS_ENVIRONMENT = CC='$(CC)'; PKG_CONFIG='$(PKG_CONFIG)'; \
 	abs_top_builddir='$(abs_top_builddir)'; export CC PKG_CONFIG abs_top_builddir;
+
+# Without Check no unit test is built: make check fails, saying so, rather
+# than passing with "# TOTAL: 0".
+if !HAVE_CHECK
+check-local:
+	@echo "make check: configure found no Check (apt-get install check, then configure again): no unit test can run" >&2; exit 1
+endif
