@@ -104,3 +104,48 @@ char *smigd_comment_set(const char *comment, const char *line)
 	g_string_append(s, rest);
 	return g_string_free(s, FALSE);
 }
+
+/*
+ * Split a load= summary "imbalance:X,hot:rankR@N,node:M[,unhealthy:...]"
+ * into its imbalance and the rest after it (borrowed).
+ * RET false if it does not have that shape
+ */
+static bool load_parts(const char *load, double *imbalance, const char **rest)
+{
+	char *end;
+
+	if (strncmp(load, "imbalance:", 10))
+		return false;
+	*imbalance = g_ascii_strtod(load + 10, &end);
+	if (end == load + 10 || (*end && *end != ','))
+		return false;
+	*rest = end;
+	return true;
+}
+
+/* smigd_comment_minor - see smigd_comment.h */
+bool smigd_comment_minor(const char *old, const char *new)
+{
+	const char *lo, *ln, *ro, *rn;
+	double io, in;
+
+	if (!old || !new)
+		return false;
+	lo = strstr(old, " load=");
+	ln = strstr(new, " load=");
+	/* The summary is the line's last field: everything before it equal. */
+	if (!lo || !ln || lo - old != ln - new || strncmp(old, new, lo - old) ||
+	    strchr(lo + 1, ' ') || strchr(ln + 1, ' '))
+		return false;
+	if (!load_parts(lo + 6, &io, &ro) || !load_parts(ln + 6, &in, &rn))
+		return false;
+	if (in - io >= SMIGD_LOAD_STEP || io - in >= SMIGD_LOAD_STEP)
+		return false;
+	if (!strcmp(ro, rn))
+		return true;
+	/* Another hot rank or node: news only if a rank stands out. */
+	if (in >= SMIGD_LOAD_HOT || io >= SMIGD_LOAD_HOT)
+		return false;
+	/* Below it, a node turning unhealthy still is news. */
+	return !strstr(rn, ",unhealthy:") && !strstr(ro, ",unhealthy:");
+}

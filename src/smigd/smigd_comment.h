@@ -13,6 +13,7 @@
 #ifndef SMIGD_COMMENT_H
 #define SMIGD_COMMENT_H
 
+#include <stdbool.h>
 #include <glib.h>
 
 /*
@@ -30,5 +31,21 @@ char *smigd_comment_get(const char *comment);
  *     where it was (or appended after a blank)
  */
 char *smigd_comment_set(const char *comment, const char *line);
+
+/*
+ * smigd_comment_minor - whether going from state line old to new is only a
+ * drift of its load= summary, which smigd writes at most every few minutes
+ * (each write is an RPC that slurmctld logs), not at every sample: the
+ * same line but for "load=", where the imbalance moved by less than
+ * SMIGD_LOAD_STEP and the hot rank, its node and the busiest node are
+ * the same, or differ while the imbalance stays below SMIGD_LOAD_HOT (no
+ * rank stands out: which one is "hot" is noise). Anything else (another
+ * generation, a move, advice, an error, a node unhealthy, the summary
+ * appearing or going) is written at once.
+ * IN old, new - state lines (borrowed, may be NULL)
+ */
+#define SMIGD_LOAD_STEP 0.10
+#define SMIGD_LOAD_HOT 1.10
+bool smigd_comment_minor(const char *old, const char *new);
 
 #endif /* SMIGD_COMMENT_H */

@@ -18,7 +18,9 @@
  *   job_publish   the job's AdminComment segment "smig[LINE]"
  *                 (smigd_comment.h): stored here, written by
  *                 smigd_slurm_flush() from the main loop, read-modify-write,
- *                 only when it differs, at most once a second per job
+ *                 only when it differs, at most once a second per job, and
+ *                 at most every 5 minutes when only the numbers of its
+ *                 load= summary drifted (smigd_comment_minor())
  *   job_requeue   slurm_requeue(), then exc_nodes through slurm_update_job()
  *                 on the pending job (Slurm delays its begin time after a
  *                 requeue, so it cannot start in between)
@@ -46,6 +48,8 @@
 
 /* A job's AdminComment is written at most this often. */
 #define PUBLISH_GAP_US (1000 * 1000)
+/* ... and when only its load= summary drifted (smigd_comment_minor()). */
+#define LOAD_GAP_US ((int64_t) 300 * 1000 * 1000)
 /*
  * Slurm's own default credential lifetime: DEFAULT_EXPIRATION_WINDOW, 120 s
  * in 22.05's src/common/slurm_cred.c and 24.11's src/interfaces/cred.h
@@ -144,6 +148,7 @@ typedef struct job_ent {
 
 typedef struct pub_ent {
 	char *want;		/* line the balancer published last */
+	char *have;		/* line AdminComment holds (last written) */
 	bool dirty;		/* want not written yet */
 	int64_t written;	/* monotonic us of the last write */
 } pub_ent_t;
@@ -180,6 +185,7 @@ static void pub_ent_free(gpointer p)
 	pub_ent_t *e = p;
 
 	g_free(e->want);
+	g_free(e->have);
 	g_free(e);
 }
 
@@ -734,13 +740,13 @@ static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
 		return false;
 	}
 	have = smigd_comment_get(j->admin_comment);
+	g_free(p->have);
+	p->have = have;
 	if (!g_strcmp0(have, p->want)) {
 		p->dirty = false;
-		g_free(have);
 		slurm_free_job_info_msg(msg);
 		return true;
 	}
-	g_free(have);
 	comment = smigd_comment_set(j->admin_comment, p->want);
 	slurm_free_job_info_msg(msg);
 	slurm_init_job_desc_msg(&desc);
@@ -758,6 +764,8 @@ static bool publish_one(smigd_slurm_t *s, uint32_t job_id, pub_ent_t *p)
 		return true;
 	}
 	g_free(comment);
+	g_free(p->have);
+	p->have = g_strdup(p->want);
 	p->dirty = false;
 	p->written = g_get_monotonic_time();
 	return true;
@@ -785,6 +793,10 @@ void smigd_slurm_flush(smigd_slurm_t *s)
 			continue;
 		}
 		if (p->written && now - p->written < PUBLISH_GAP_US)
+			continue;
+		/* The load= numbers drifted: shown a few minutes late. */
+		if (p->written && now - p->written < LOAD_GAP_US &&
+		    smigd_comment_minor(p->have, p->want))
 			continue;
 		if (!publish_one(s, GPOINTER_TO_UINT(k), p))
 			g_hash_table_iter_remove(&it);

@@ -90,6 +90,41 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+START_TEST(test_minor)
+{
+#define L "mode=advise gen=0 moves=0 load="
+	/* The imbalance drifting: minor, until it moved by 0.10. */
+	ck_assert(smigd_comment_minor(L "imbalance:1.42,hot:rank3@n2,node:n2",
+				      L "imbalance:1.47,hot:rank3@n2,node:n2"));
+	ck_assert(smigd_comment_minor(L "imbalance:1.42,hot:rank3@n2,node:n2",
+				      L "imbalance:1.33,hot:rank3@n2,node:n2"));
+	ck_assert(!smigd_comment_minor(L "imbalance:1.42,hot:rank3@n2,node:n2",
+				       L "imbalance:1.52,hot:rank3@n2,node:n2"));
+	/* Another hot rank: news when a rank stands out, noise when not. */
+	ck_assert(!smigd_comment_minor(L "imbalance:1.42,hot:rank3@n2,node:n2",
+				       L "imbalance:1.42,hot:rank2@n2,node:n2"));
+	ck_assert(!smigd_comment_minor(L "imbalance:1.05,hot:rank3@n2,node:n2",
+				       L "imbalance:1.12,hot:rank1@n1,node:n1"));
+	ck_assert(smigd_comment_minor(L "imbalance:1.02,hot:rank3@n2,node:n2",
+				      L "imbalance:1.04,hot:rank1@n1,node:n1"));
+	/* A node turning unhealthy, the summary appearing or going. */
+	ck_assert(!smigd_comment_minor(L "imbalance:1.02,hot:rank3@n2,node:n2",
+				       L "imbalance:1.02,hot:rank3@n2,node:n2,unhealthy:n1"));
+	ck_assert(!smigd_comment_minor("mode=advise gen=0 moves=0",
+				       L "imbalance:1.02,hot:rank3@n2,node:n2"));
+	ck_assert(!smigd_comment_minor(L "imbalance:1.02,hot:rank3@n2,node:n2",
+				       "mode=advise gen=0 moves=0"));
+	/* Anything else changing. */
+	ck_assert(!smigd_comment_minor(L "imbalance:1.02,hot:rank3@n2,node:n2",
+				       "mode=advise gen=1 moves=0 load=imbalance:1.02,hot:rank3@n2,node:n2"));
+	ck_assert(!smigd_comment_minor(L "imbalance:1.02,hot:rank3@n2,node:n2",
+				       L "imbalance:1.02,hot:rank3@n2,node:n2 last_error=x"));
+	ck_assert(!smigd_comment_minor(NULL, L "imbalance:1.02,hot:rank3@n2,node:n2"));
+	ck_assert(!smigd_comment_minor(L "bogus", L "imbalance:1.02,hot:rank3@n2,node:n2"));
+#undef L
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("smigd_comment");
@@ -102,6 +137,7 @@ int main(void)
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_get);
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_minor);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
