@@ -106,3 +106,13 @@ BENCH_TARGETS += bench-smigd
 bench-smigd: all bench/bench_smigd_gen
 	$(PYTHON3) $(srcdir)/bench/bench_smigd.py --build $(abs_top_builddir) \
 		--out $(abs_srcdir)/bench/results/smigd.txt
+
+# bench-gain: the policy engine's predicted gain against the gain the
+# balancer measures on a local cluster after the move, for a slow node,
+# heavy pairs split across nodes, and both (smig rebalance on jobs with
+# samples). Full output in bench/results/gain.txt.
+EXTRA_DIST += bench/bench_gain.py
+BENCH_TARGETS += bench-gain
+bench-gain: all
+	$(PYTHON3) $(srcdir)/bench/bench_gain.py --build $(abs_top_builddir) \
+		--out $(abs_srcdir)/bench/results/gain.txt
