@@ -54,19 +54,13 @@ def starts(text):
     return [(int(r), n, k, int(i)) for r, n, k, i in re.findall(START_RE, text, re.M)]
 
 
-class Bench:
+class Bench(bl.Runs):
     def __init__(self, c, args, out):
-        self.c, self.args, self.out = c, args, out
+        super().__init__(c, out)
+        self.args = args
         self.tool = os.path.join(c.build_dir, "contrib", "tools", "smig")
         self.heat = hl.heat_path(c)
         self.pairs = os.path.join(c.build_dir, "contrib", "examples", "pairs")
-        self.failures = []
-        self.retries = 0
-        self.seq = 0
-
-    def fail(self, what):
-        self.failures.append(what)
-        self.out(f"    FAILED: {what}")
 
     def smig(self, args, timeout=30):
         return self.c.run(f"{self.tool} {args}", timeout=timeout)
@@ -98,15 +92,8 @@ class Bench:
         """(predicted, measured) gains of one run, or None (failure
         recorded)."""
         name = f"gain-{scenario}-{rnd}"
-        job, out, text = hl.submit_started(self.c, name, self.script(scenario),
-                                           "-N3 --ntasks-per-node=2", 4,
-                                           starts_fn=starts)
-        tries = sum(1 for n in os.listdir(self.c.workdir)
-                    if n.startswith(f"{name}.") and n.endswith(".out"))
-        if tries > 1:
-            self.retries += tries - 1
-            self.out(f"    {name}: Open MPI start-up failed, started again "
-                     f"({tries - 1} retries)")
+        job, out, text = self.start(name, self.script(scenario),
+                                    "-N3 --ntasks-per-node=2", 4, starts)
         first = {r: n for r, n, k, _ in starts(text) if k == "start"}
         if sorted(first) != [0, 1, 2, 3]:
             self.c.run(f"scancel {job}", user="root", timeout=30)

@@ -77,22 +77,16 @@ def starts(text):
     return [x for x in heat_lines(text) if x[2] == "start"]
 
 
-class Bench:
+class Bench(bl.Runs):
     def __init__(self, c, args, out):
-        self.c, self.args, self.out = c, args, out
+        super().__init__(c, out)
+        self.args = args
         self.heat = hl.heat_path(c)
         self.conf = os.path.join(c.dir, "migrate.conf")
         with open(self.conf) as f:
             self.conf_text = f.read()
         m = re.search(r"^MigrateImageDir=(\S+)", self.conf_text, re.M)
         self.image_dir = m.group(1)
-        self.failures = []
-        self.retries = 0
-        self.seq = 0
-
-    def fail(self, what):
-        self.failures.append(what)
-        self.out(f"    FAILED: {what}")
 
     def script(self, size, migrate, iters, twice=False):
         _, nx, ny = SIZES[size]
@@ -106,17 +100,9 @@ class Bench:
         os.chmod(path, 0o755)
         return path
 
-    def start(self, name, path):
-        """sbatch PATH and wait for the 4 ranks' start lines (an Open MPI
-        start-up failure retried, counted: hl.submit_started)."""
-        job, out, text = hl.submit_started(self.c, name, path, SBATCH, 4,
-                                           starts_fn=starts)
-        tries = sum(1 for n in os.listdir(self.c.workdir)
-                    if n.startswith(f"{name}.") and n.endswith(".out"))
-        if tries > 1:
-            self.retries += tries - 1
-            self.out(f"    {name}: Open MPI start-up failed, started again "
-                     f"({tries - 1} retries, see cl.job_start_retry)")
+    def launch(self, name, path):
+        """sbatch PATH and wait for the 4 ranks' start lines (Runs.start())."""
+        job, out, text = self.start(name, path, SBATCH, 4, starts)
         if len(starts(text)) < 4:
             self.c.run(f"scancel {job}", user="root", timeout=30)
             return None, out
@@ -126,7 +112,7 @@ class Bench:
         """Seconds from the first rank finishing to the last rank of the
         next step computing, or None (failure recorded)."""
         name = f"bare-{size}-{self.seq}"
-        job, out = self.start(name, self.script(size, "", 3, twice=True))
+        job, out = self.launch(name, self.script(size, "", 3, twice=True))
         if job is None:
             self.fail(f"bare {size}: the ranks did not start")
             return None
@@ -156,7 +142,7 @@ class Bench:
         """Dict of the move's times (seconds), or None (failure recorded)."""
         self.set_store(store)
         name = f"mig-{store}-{size}-{self.seq}"
-        job, out = self.start(name, self.script(size, "--migrate", 1000000))
+        job, out = self.launch(name, self.script(size, "--migrate", 1000000))
         if job is None:
             self.fail(f"{store} {size}: the ranks did not start")
             return None

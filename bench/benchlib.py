@@ -104,3 +104,34 @@ def spread(values, fmt="{:.3f}"):
     f = fmt.format
     return (f"{f(statistics.median(values))} ({f(min(values))} .. {f(max(values))}, "
             f"n={len(values)})")
+
+
+class Runs:
+    """What a cluster benchmark keeps about its runs: the failures (counted
+    and printed, never dropped) and Open MPI start-up retries (logged)."""
+
+    def __init__(self, c, out):
+        self.c, self.out = c, out
+        self.failures = []
+        self.retries = 0
+        self.seq = 0
+
+    def fail(self, what):
+        self.failures.append(what)
+        self.out(f"    FAILED: {what}")
+
+    def start(self, name, script, sbatch_opts, nranks, starts_fn):
+        """sbatch SCRIPT and wait for NRANKS start lines (heat.submit_started:
+        only an Open MPI start-up failure recognised by its own words is
+        retried); each retry is printed and counted. RET (job, output path,
+        text)."""
+        import heat as hl
+        job, out, text = hl.submit_started(self.c, name, script, sbatch_opts, nranks,
+                                           starts_fn=starts_fn)
+        tries = sum(1 for n in os.listdir(self.c.workdir)
+                    if n.startswith(f"{name}.") and n.endswith(".out"))
+        if tries > 1:
+            self.retries += tries - 1
+            self.out(f"    {name}: Open MPI start-up failed, started again "
+                     f"({tries - 1} retries)")
+        return job, out, text
