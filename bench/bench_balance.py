@@ -6,7 +6,8 @@
 Measured side by side in one run on one local cluster (these machines are
 noisy: only ratios of figures taken together mean something). The same
 4-rank heat job (2 ranks on each of 2 nodes of a 3-node allocation, CPU
-bound) runs three times, one after the other:
+bound) runs three ways, interleaved in rounds (--rounds, default 3; the
+order rotates from round to round):
 
   (a) slowed     srun -w A,B: node B is slowed after SLOW_AT seconds (a cpu
                  cgroup quota on the node's cgroup: its slurmd, stepd and
@@ -18,11 +19,15 @@ bound) runs three times, one after the other:
 The bench reads rank 0's progress lines ("heat: iter I/N") as they arrive
 and derives the iteration rate over time. Printed: the rate of (a) after
 the slowdown, of (b) after its move, of (c), the ratio (b after the
-move)/(c) (goal >= 0.9), the time from the slowdown to the move and to
+move)/(c) of the same round, the time from the slowdown to the move and to
 recovery (a 2 s window of (b) at >= 0.9 of (c)), and the decision of the
-balancer (smig history). The plot of the three rates over time goes to
-bench/results/balance.svg. The last line is the headline:
-"bench-balance: ... ratio=...".
+balancer (smig history). Over the rounds: the median ratio with a bootstrap
+95 % interval (goal >= 0.9). A run that does not start, ends early or (b)
+without a move is a failure, counted and printed; the exit status is 1 if
+any. Everything printed also goes to --out (bench/results/balance.txt from
+make); the plot of the three rates over time of the last complete round to
+--svg (bench/results/balance.svg). The last line is the headline:
+"bench-balance: ... ratio ...".
 """
 
 import argparse
@@ -34,7 +39,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "testsuite", "python", "lib"))
+import benchlib as bl  # noqa: E402
 import cluster as cl  # noqa: E402
 
 HEAT = "--nx 1024 --ny 512 --iters 100000000 --report 5"
@@ -59,6 +66,10 @@ def read(path):
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+class RunFailed(Exception):
+    """A run that cannot give its figure (the reason in its text)."""
 
 
 def one_run(c, name, srun_words, nodes, seconds, slow_at, smig):
@@ -92,7 +103,8 @@ def one_run(c, name, srun_words, nodes, seconds, slow_at, smig):
                 start = now
             if start is None:
                 if now > deadline or "srun_exit=" in text:
-                    sys.exit(f"bench-balance: run {name} did not start:\n{text[-2000:]}")
+                    raise RunFailed(f"run {name} (job {job}) did not start: "
+                                    f"{text[-500:]!r}")
                 time.sleep(0.1)
                 continue
             rel = now - start
@@ -104,7 +116,7 @@ def one_run(c, name, srun_words, nodes, seconds, slow_at, smig):
             if moved is None and RESTORED_RE.search(text):
                 moved = rel
             if "srun_exit=" in text:
-                sys.exit(f"bench-balance: run {name} ended early:\n{text[-2000:]}")
+                raise RunFailed(f"run {name} (job {job}) ended early: {text[-500:]!r}")
             if smig and slow is not None and rel >= next_hist:
                 next_hist = rel + 2
                 r = c.run(f"{smig} history {job} --json", timeout=30)
@@ -202,28 +214,8 @@ def write_svg(path, runs, best, slowed_node):
     os.replace(tmp, path)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--seconds", type=float, default=50,
-                    help="length of runs (a) and (b) after the first iteration")
-    ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "balance.svg"))
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench-balance: starts Slurm daemons: run as root")
-    smig = os.path.join(args.build, "contrib", "tools", "smig")
-    with cl.bench_cluster("bench-balance", args.build) as c:
-        nodes = c.nodes[:3]
-        a, b, spare = nodes
-        runs = {
-            "slowed": one_run(c, "slowed", f"-w {a},{b} -N2", nodes,
-                              args.seconds, SLOW_AT, None),
-            "auto": one_run(c, "auto", "--migrate=auto,interval=1s -N2", nodes,
-                            args.seconds, SLOW_AT, smig),
-            "best": one_run(c, "best", f"-w {a},{spare} -N2", nodes,
-                            args.seconds * 0.6, None, None),
-        }
-
+def round_figures(runs, out, failures, rnd):
+    """Print one round's figures; RET (after / best, recovery s) or None."""
     sl, au, be = runs["slowed"], runs["auto"], runs["best"]
     before = rate_between(sl, 1, sl["slow"])
     slowed = rate_between(sl, sl["slow"] + 3, sl["t"][-1])
@@ -231,43 +223,92 @@ def main():
     moved = au["moved"]
     after = rate_between(au, moved + 3, au["t"][-1]) if moved is not None else None
     recovered = None
-    if moved is not None:
+    if moved is not None and best:
         for t, v in rate_series(au, 0.5):
             if t >= moved and v >= 0.9 * best:
                 recovered = t
                 break
-    write_svg(args.out, runs, best, b)
-
-    print(f"bench-balance (heat {HEAT.split(' --iters')[0]}, 4 ranks on 2 of 3 nodes; "
-          f"node {b} slowed to {QUOTA[0] / QUOTA[1]:.1f} core)")
-    print(f"  {'(a) before the slowdown':<44} {before:8.1f} iter/s")
-    print(f"  {'(a) slowed node, no migration':<44} {slowed:8.1f} iter/s")
-    print(f"  {'(c) best placement from the start':<44} {best:8.1f} iter/s")
-    if after is None:
-        print(f"  {'(b) --migrate=auto':<44} no move in {args.seconds:.0f} s")
-    else:
-        print(f"  {'(b) --migrate=auto, after the move':<44} {after:8.1f} iter/s")
-        print(f"  {'(b) slowdown -> ranks restored elsewhere':<44} {moved - au['slow']:8.1f} s")
-        print(f"  {'(b) slowdown -> rate >= 0.9 x (c)':<44} "
-              + (f"{recovered - au['slow']:8.1f} s" if recovered else "not reached"))
+    out(f"  round {rnd}: (a) before the slowdown {before or 0:.1f} iter/s, slowed "
+        f"{slowed or 0:.1f}; (c) best {best or 0:.1f}; (b) "
+        + (f"after the move {after:.1f}, slowdown -> restored elsewhere "
+           f"{moved - au['slow']:.1f} s, -> rate >= 0.9 x (c) "
+           + (f"{recovered - au['slow']:.1f} s" if recovered else "not reached")
+           if after else "NO MOVE") + f" (load {bl.loadavg()})")
     for h in au["history"]:
-        gain = h.get("predicted_gain")
-        meas = h.get("measured_gain")
-        print(f"  decision: {h['kind']} ranks {h['ranks']} {h['from']}->{h['to']} "
-              f"reason={h['reason']} predicted_gain="
-              f"{'-' if gain is None else f'{gain:+.2f}'} measured_gain="
-              f"{'-' if meas is None else f'{meas:+.2f}'} outcome={h['outcome']}")
-        print(f"    why: {h['why']}")
-    print(f"  plot: {args.out}")
-    if after is None:
-        print("bench-balance: no automatic move: ratio=0.00 (goal >= 0.90: NOT met)")
-        sys.exit(1)
-    ratio = after / best
-    print(f"bench-balance: auto_after_move/best ratio={ratio:.2f} "
-          f"(goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}), "
-          f"slowed/best {slowed / best:.2f}, recovery "
-          + (f"{recovered - au['slow']:.1f} s" if recovered else "not reached"))
+        gain, meas = h.get("predicted_gain"), h.get("measured_gain")
+        out(f"    decision: {h['kind']} ranks {h['ranks']} {h['from']}->{h['to']} "
+            f"reason={h['reason']} predicted_gain="
+            f"{'-' if gain is None else f'{gain:+.2f}'} measured_gain="
+            f"{'-' if meas is None else f'{meas:+.2f}'} outcome={h['outcome']}")
+    if not after or not best:
+        failures.append(f"round {rnd}: " + ("(b) no automatic move" if not after
+                                            else "(c) no rate"))
+        return None
+    return after / best, (recovered - au["slow"]) if recovered else None, slowed / best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--seconds", type=float, default=50,
+                    help="length of runs (a) and (b) after the first iteration")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", help="also write everything printed to this file")
+    ap.add_argument("--svg", default=os.path.join(REPO, "bench", "results", "balance.svg"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench-balance: starts Slurm daemons: run as root")
+    out = bl.Out(args.out)
+    for line in bl.host_facts():
+        out(line)
+    out(f"command: {' '.join(sys.argv)}")
+    out(f"heat {HEAT.split(' --iters')[0]}, 4 ranks on 2 of 3 nodes; node B slowed to "
+        f"{QUOTA[0] / QUOTA[1]:.1f} core {SLOW_AT:.0f} s after the first iteration")
+    smig = os.path.join(args.build, "contrib", "tools", "smig")
+    started = time.monotonic()
+    failures, figs, last = [], [], None
+    kinds = ["slowed", "auto", "best"]
+    with cl.bench_cluster("bench-balance", args.build) as c:
+        nodes = c.nodes[:3]
+        a, b, spare = nodes
+        how = {
+            "slowed": (f"-w {a},{b} -N2", args.seconds, SLOW_AT, None),
+            "auto": ("--migrate=auto,interval=1s -N2", args.seconds, SLOW_AT, smig),
+            "best": (f"-w {a},{spare} -N2", args.seconds * 0.6, None, None),
+        }
+        for rnd in range(1, args.rounds + 1):
+            runs = {}
+            for k in kinds[(rnd - 1) % 3:] + kinds[:(rnd - 1) % 3]:
+                words, secs, slow_at, tool = how[k]
+                try:
+                    runs[k] = one_run(c, f"{k}{rnd}", words, nodes, secs, slow_at, tool)
+                except RunFailed as e:
+                    failures.append(f"round {rnd}: {e}")
+                    out(f"  round {rnd}: FAILED: {e}")
+            if len(runs) < 3:
+                continue
+            f = round_figures(runs, out, failures, rnd)
+            if f:
+                figs.append(f)
+                last = runs
+    if last:
+        best = rate_between(last["best"], 3, last["best"]["t"][-1])
+        write_svg(args.svg, last, best, b)
+        out(f"plot (round {len(figs)} of the complete ones): {args.svg}")
+    out()
+    out(f"load average at end: {bl.loadavg()}; run time {time.monotonic() - started:.0f} s")
+    out(f"failures: {len(failures)}" + "".join(f"\n  {f}" for f in failures))
+    ratios = [f[0] for f in figs]
+    rec = [f[1] for f in figs if f[1] is not None]
+    lo, hi = bl.bootstrap(ratios) if ratios else (0, 0)
+    verdict = ("no round" if not ratios else "met" if lo >= 0.9 else
+               "MISSED" if hi < 0.9 else "not resolved")
+    out(f"bench-balance: (b) auto after its move / (c) best ratio {bl.ratio_ci(ratios)}; "
+        f"goal >= 0.9: {verdict}; (a) slowed / (c) {bl.spread([f[2] for f in figs], '{:.2f}')}; "
+        f"slowdown -> 0.9 x (c) {bl.spread(rec, '{:.1f}')} s")
+    out.close()
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -74,11 +74,13 @@ bench-images: bench/bench_images
 
 # bench-balance: a heat job on a node slowed by a cpu cgroup quota, without
 # migration, with --migrate=auto and placed well from the start (one local
-# cluster); plot in bench/results/balance.svg.
+# cluster), interleaved in rounds; output in bench/results/balance.txt, plot
+# in bench/results/balance.svg.
 BENCH_TARGETS += bench-balance
 bench-balance: all
 	$(PYTHON3) $(srcdir)/bench/bench_balance.py --build $(abs_top_builddir) \
-		--out $(abs_srcdir)/bench/results/balance.svg
+		--out $(abs_srcdir)/bench/results/balance.txt \
+		--svg $(abs_srcdir)/bench/results/balance.svg
 
 # bench-soak: N drain migrations of running heat jobs (first node, last node,
 # two nodes, node-local store in turn), counting hangs the product recovered
