@@ -12,7 +12,10 @@ size (sizes in rotating order), side by side:
            batch script runs the srun twice; from the first rank leaving
            its loop (heat's "finishing" line) to the last rank of the new
            step past its first iteration ("computing")
-  shared   --migrate, MigrateImageStore=shared: the node of rank 3 is
+  shared   --migrate=capture-timeout=10m (at 1 GiB the ranks' iterations and
+           image writes on the 2 shared cores outlast the test cluster's
+           MigrateCaptureTimeout=20s; the capture is then aborted and
+           retried, as it should), MigrateImageStore=shared: the node of rank 3 is
            drained; from the first rank stopping at the safe point
            ("stopping for migration") to the last rank past its first
            iteration after its restore. Its parts: the safe point spread
@@ -142,7 +145,7 @@ class Bench(bl.Runs):
         """Dict of the move's times (seconds), or None (failure recorded)."""
         self.set_store(store)
         name = f"mig-{store}-{size}-{self.seq}"
-        job, out = self.launch(name, self.script(size, "--migrate", 1000000))
+        job, out = self.launch(name, self.script(size, "--migrate=capture-timeout=10m", 1000000))
         if job is None:
             self.fail(f"{store} {size}: the ranks did not start")
             return None
