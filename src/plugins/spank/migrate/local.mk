@@ -12,7 +12,7 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/slurm_compat.h \
 	src/plugins/spank/migrate/spank_migrate.h
 spank_migrate_la_CPPFLAGS = $(AM_CPPFLAGS) $(SLURM_CPPFLAGS) $(PMIX_CFLAGS) \
-	-DSMIG_LIBDIR='"$(libdir)"'
+	-DSMIG_LIBDIR='"$(pkglibdir)"'
 spank_migrate_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 spank_migrate_la_LIBADD = src/common/libsmig_core.la -ldl -lpthread
 spank_migrate_la_LDFLAGS = -module -avoid-version -shared \

@@ -82,7 +82,7 @@ uint32_t smig_sample_interval_ms(void)
 /*
  * pmpi_path - libsmig_pmpi.so beside this plugin (a plugin directory an
  * admin filled), in <plugin dir>/../contrib/pmpi/.libs (a build tree),
- * else in the installed libdir
+ * else in the installed $(pkglibdir), <libdir>/slurm-migrate
  * RET new string, caller g_free()s; NULL if not found
  */
 static char *pmpi_path(void)

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# packages.sh - build the Debian packages of this tree and check them with
+# lintian, on this machine's release
+#
+# usage: testsuite/debian/packages.sh [--out DIR]
+#   --out DIR   keep the .deb, .changes and the logs in DIR (default: a new
+#               directory under /var/tmp, printed at the end)
+#
+# Installs what it needs (debhelper, lintian and the build dependencies of
+# debian/control, apt-get), copies the files git tracks (or, outside a git
+# checkout, the tree) to a scratch directory, runs dpkg-buildpackage -us -uc
+# there (the unit tests run as dh_auto_test), then lintian on the .changes.
+# Exits non-zero if the build fails or lintian reports an error or a warning
+# (overrides, each with a comment, live in debian/*.lintian-overrides).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../cluster/prepare.sh
+. "$repo/testsuite/cluster/prepare.sh"
+
+out=
+while (($#)); do
+	case $1 in
+	--out) [[ $# -ge 2 ]] || prep_die "--out needs a directory"
+	    out=$2; shift ;;
+	-h|--help) sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) prep_die "unknown argument '$1'" ;;
+	esac
+	shift
+done
+[[ $(id -u) == 0 ]] || prep_die "installs packages: run as root"
+
+# debian/control's Build-Depends, without version constraints or
+# alternatives beyond the first.
+build_deps() {
+	sed -n '/^Build-Depends:/,/^[A-Z]/p' "$repo/debian/control" |
+		sed -e 's/^Build-Depends://' -e '/^[A-Z][-A-Za-z]*:/d' |
+		tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' |
+		grep -v '^$' | grep -v '^debhelper-compat$'
+}
+# shellcheck disable=SC2046
+PREP_PACKAGES="debhelper lintian dpkg-dev $(build_deps | tr '\n' ' ')" prep_packages
+
+out=${out:-$(mktemp -d /var/tmp/smig-packages.XXXXXX)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d /var/tmp/smig-packages-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+src=$work/slurm-migrate-0.1.0
+mkdir "$src"
+prep_say "copying the tree to $src"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -P -t "$src")
+else
+	cp -a "$repo/." "$src/"
+fi
+
+prep_say "dpkg-buildpackage -us -uc (log: $out/build.log)"
+if ! (cd "$src" && dpkg-buildpackage -us -uc) >"$out/build.log" 2>&1; then
+	tail -n 40 "$out/build.log"
+	prep_die "dpkg-buildpackage failed (log: $out/build.log)"
+fi
+mv "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$work"/*.dsc \
+	"$work"/*.tar.* "$out/"
+grep -E '^# (TOTAL|PASS|FAIL|ERROR):' "$out/build.log" | sed 's/^/unit tests (dh_auto_test): /'
+
+prep_say "lintian (log: $out/lintian.log)"
+changes=$(ls "$out"/*.changes)
+if ! lintian --info --fail-on error,warning "$changes" >"$out/lintian.log" 2>&1; then
+	grep -E '^[EW]: ' "$out/lintian.log" || tail -n 20 "$out/lintian.log"
+	prep_die "lintian failed or reported errors or warnings (log: $out/lintian.log)"
+fi
+ls -1 "$out"/*.deb
+echo "packages: built and lintian-clean on $(. /etc/os-release && echo "$PRETTY_NAME") in $out"
