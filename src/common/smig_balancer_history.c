@@ -126,10 +126,13 @@ bal_decision_t *bal_history_add(bal_job_t *j, const bal_step_t *s,
 			       !strcmp(kind, "drain") ? "evacuate" : "none");
 	e->why = g_strdup(plan->why ? plan->why : plan->text);
 	e->outcome = g_strdup(outcome);
-	/* Only the engine predicts; forced moves stand whatever they gain. */
+	/*
+	 * Only the engine predicts; forced moves stand whatever they gain.
+	 * On the measured gain's scale: iteration rate after / before - 1.
+	 */
 	e->predicted = plan->strategy && !plan->forced &&
-		       plan->iter_before > 0 ?
-		       1 - plan->iter_after / plan->iter_before : NAN;
+		       plan->iter_before > 0 && plan->iter_after > 0 ?
+		       plan->iter_before / plan->iter_after - 1 : NAN;
 	e->measured = NAN;
 	if (j->metrics && smig_decide_rate(j->metrics, s->ntasks, 1, &rate))
 		e->rate_before = rate;

@@ -1143,7 +1143,7 @@ START_TEST(test_auto_balances)
 	ck_assert(strlen(hist_str(h, 0, "strategy")) > 0);
 	ck_assert(strstr(hist_str(h, 0, "why"), "node2"));
 	ck_assert(hist_double(h, 0, "predicted_gain", &predicted));
-	ck_assert_msg(predicted > 0.5 && predicted < 1, "%g", predicted);
+	ck_assert_msg(predicted > 1, "%g", predicted);	/* iterations 2x faster at least */
 	g_variant_unref(h);
 
 	count(a1, 1, 0, 5);
