@@ -6,7 +6,8 @@ measured on the cluster after the move
 One local cluster (4 nodes of 4 CPUs). Each run is a 4-rank job of
 `sbatch -N3 --ntasks-per-node=2` (nodes A, B and a spare C) whose step runs
 on A and B (`srun -N2 -n4`: ranks 0,1 on A, 2,3 on B) with
---migrate=manual,interval=1s (samples every second, no move of its own).
+--migrate=manual,interval=1s,affinity (samples every second, the bytes
+between ranks counted, no move of its own).
 Once the balancer has decided on a full window of samples taken in the
 scenario's conditions, `smig rebalance JOB --wait` asks the policy engine to
 place the ranks now; the engine's plan carries its predicted gain (iteration
@@ -83,7 +84,7 @@ class Bench(bl.Runs):
                    "--sleep-ms 5")
         with open(path, "w") as f:
             f.write("#!/bin/bash\n"
-                    f"srun --mpi=pmix --migrate=manual,interval=1s -N2 -n4 {app}\n"
+                    f"srun --mpi=pmix --migrate=manual,interval=1s,affinity -N2 -n4 {app}\n"
                     "echo srun_exit=$?\n")
         os.chmod(path, 0o755)
         return path
@@ -114,6 +115,7 @@ class Bench(bl.Runs):
                 self.fail(f"{name}: job {job}: {got} samples, not {want}")
                 return None
             r = self.smig(f"rebalance {job} --wait 120", timeout=150)
+            said = (r.stdout + r.stderr).strip()
             if r.rc != 0:
                 self.fail(f"{name}: job {job}: smig rebalance: rc={r.rc} "
                           f"{(r.stdout + r.stderr).strip()[:300]}")
@@ -128,8 +130,8 @@ class Bench(bl.Runs):
             self.c.run(f"scancel {job}", user="root", timeout=30)
         done = [e for e in hist if e.get("measured_gain") is not None]
         if not done:
-            self.fail(f"{name}: job {job}: no measured gain in 120 s; history "
-                      f"{json.dumps(hist)[:400]}")
+            self.fail(f"{name}: job {job}: no measured gain in 120 s; smig rebalance "
+                      f"said {said[:300]!r}; history {json.dumps(hist)[:400]}")
             return None
         e = done[-1]
         self.out(f"    {name}: job {job}: {e.get('kind')} ranks {e.get('ranks')} "
