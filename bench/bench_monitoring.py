@@ -17,9 +17,9 @@ message) is submitted as its own batch job in three variants:
          an upper bound
 
 in rounds (off on on-1s, the order rotating each round). A run has the
-iterations that last --seconds at the fastest rate seen so far (default 35:
-longer than the 30 s interval, so an "on" run holds one sample of the
-default). Its rate = iterations per wall second between every rank's first
+iterations that last --seconds at the median rate of the runs so far
+(default 35: longer than the 30 s interval, so an "on" run holds the agents'
+first look of the default interval). Its rate = iterations per wall second between every rank's first
 iteration and every rank's end (heat --timestamps), so launch times do not
 count; ranks waiting in MPI busy-poll, so CPU time per iteration would not
 be clean. Per round: time per iteration on / off (rate off / rate on; 1.004
@@ -29,11 +29,16 @@ overhead < 0.5 % at the default interval: met when the whole interval is
 below 1.005, missed when the whole interval is at or above it, else this run
 cannot resolve it.
 
-Proof that the counting path ran: after each run, still inside its batch
-job, `smig show JOB --json` asks the balancer what it holds for the job:
-for on and on-1s at least one SAMPLE and the pair 0-1 with bytes > 0 (the
-bytes libsmig_pmpi.so counted, as the agents sent them); for off the
-balancer must not know the job. Anything else is a failed run.
+Proof that the counting path ran: each rank's wrapper copies, after heat
+ended, the traffic table libsmig_pmpi.so wrote at MPI_Finalize (rank<R>.aff,
+the file the agent reads; doc/design.md): for on and on-1s, both ranks must
+have counted bytes > 0 to the other; for off there must be no table. Then,
+still inside the run's job, `smig show JOB --json` asks the balancer what it
+holds: for on-1s at least one SAMPLE and the pair 0-1 with bytes > 0; for off
+the balancer must not know the job. For on it is printed only: a run of 35 s
+holds the agents' first look at 30 s, and the agent sends its first SAMPLE at
+the second look (a rate needs two), 60 s after the step's start. Anything
+else is a failed run.
 
 Beside the ranks: each rank runs under bash -c, which after heat reads its
 parent slurmstepd's CPU time (the node agent is a thread of it; all its
@@ -59,6 +64,7 @@ import re
 import shlex
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -144,6 +150,8 @@ def write_script(c, heat, smig, name, variant, iters):
     """The batch script of one run: the step, then what the balancer holds."""
     inner = (f"s0=$(date +%s%N); {heat} --nx {NX} --ny {NY} --iters {iters} "
              "--timestamps; rc=$?; s1=$(date +%s%N); "
+             "[ -n \"$SLURM_MIGRATE_STAT_DIR\" ] && cp \"$SLURM_MIGRATE_STAT_DIR/"
+             f"rank$SLURM_PROCID.aff\" {shlex.quote(c.workdir)}/{name}.rank$SLURM_PROCID.aff; "
              "ns=$(cat /proc/$PPID/task/*/schedstat | "
              "awk '{n += $1} END {printf \"%d\", n}'); "
              "echo stepd $SLURM_NODEID $s0 $s1 $ns; exit $rc")
@@ -194,10 +202,19 @@ def one_run(c, heat, smig, name, variant, iters, timeout):
         res["error"] = f"job {job}: {len(stepd)} stepd lines, {NTASKS} wanted"
         return res
     shown = read(os.path.join(c.workdir, f"{name}.json"))
+    tables = [aff_bytes(os.path.join(c.workdir, f"{name}.rank{k}.aff"), 1 - k)
+              for k in range(NTASKS)]
+    res["aff"] = tables
     if variant == "off":
         if "== smig rc=0" in text:
             res["error"] = f"job {job}: the balancer knows an off job: {shown[:300]}"
+        elif any(t is not None for t in tables):
+            res["error"] = f"job {job}: an off run wrote a traffic table"
         res["show"] = shown.strip().splitlines()[-1] if shown.strip() else "(nothing)"
+        return res
+    if not all(tables):
+        res["error"] = (f"job {job}: libsmig_pmpi.so's tables (rank 0, rank 1: bytes "
+                        f"to the other) {tables}: the counting path did not run")
         return res
     try:
         data = json.loads(shown)
@@ -209,17 +226,43 @@ def one_run(c, heat, smig, name, variant, iters, timeout):
                    "interval_ms": data.get("interval_ms"),
                    "bytes": pair[0]["bytes"] if pair else 0,
                    "msgs": pair[0]["msgs"] if pair else 0}
-    if not res["show"]["samples"] or not res["show"]["bytes"]:
+    # At the default interval a run of SECONDS < 60 s holds the agents'
+    # first look (at 30 s, no SAMPLE sent: a rate needs two looks) only.
+    if variant == "on-1s" and (not res["show"]["samples"] or
+                               not res["show"]["bytes"]):
         res["error"] = (f"job {job}: the balancer saw {res['show']['samples']} samples "
-                        f"and {res['show']['bytes']} bytes between ranks 0 and 1: "
-                        "the counting path is not shown to have run")
+                        f"and {res['show']['bytes']} bytes between ranks 0 and 1")
     return res
+
+
+def aff_bytes(path, peer):
+    """Bytes to PEER in a rank<R>.aff table (doc/design.md), None if there
+    is no table or it is not one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    if len(data) < 16:
+        return None
+    magic, version, _, n = struct.unpack_from("=IIII", data)
+    if magic != 0x46414d53 or version != 1 or len(data) < 16 + 24 * n:
+        return None
+    total = 0
+    for i in range(n):
+        p, _, nbytes, _ = struct.unpack_from("=IIQQ", data, 16 + 24 * i)
+        if p == peer:
+            total += nbytes
+    return total
 
 
 def describe(r):
     """One line of a run's figures."""
     line = (f"{r['rate']:8.1f} it/s over {r['iters']} iterations, slurmstepd "
             f"{100 * r['stepd']:5.2f} % of a core (2 nodes)")
+    if r.get("aff") and all(r["aff"]):
+        line += (f"; libsmig_pmpi.so counted {r['aff'][0]:,} + {r['aff'][1]:,} bytes "
+                 "(rank 0 to 1 + 1 to 0)")
     s = r["show"]
     if isinstance(s, dict):
         line += (f"; balancer: {s['samples']} samples at {s['interval_ms']} ms, "
@@ -245,8 +288,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=6,
                     help="rounds of off, on, on-1s (order rotating)")
     ap.add_argument("--seconds", type=float, default=35,
-                    help="length of one run at the fastest rate seen (> 30 s: "
-                    "one sample at the default interval)")
+                    help="length of one run at the median rate so far (> 30 s: "
+                    "the agents' first look at the default interval)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench-monitoring: starts Slurm daemons: run as root")
@@ -261,20 +304,19 @@ def main():
     failures, runs = [], []
     start = time.monotonic()
     with cl.bench_cluster("bench-monitoring", args.build, ["--nodes", "2"]) as c:
-        calib = one_run(c, heat, smig, "calib", "off", 3000, 120)
-        fastest = None
+        calib = one_run(c, heat, smig, "calib", "off", 20000, 120)
+        rates = []
         if calib["error"]:
             out(f"calibration run FAILED: {calib['error']}\n{calib['text'][-2000:]}")
             failures.append(f"calibration: {calib['error']}")
         else:
-            fastest = calib["rate"]
-            out(f"calibration (off, 3000 iterations): {calib['rate']:.1f} it/s")
+            out(f"calibration (off, 20000 iterations): {calib['rate']:.1f} it/s")
         names = list(VARIANTS)
-        for rnd in range(args.rounds if fastest else 0):
-            # The same iterations for the round's runs; enough for SECONDS
-            # at the fastest rate seen so far, so that an "on" run outlasts
-            # the 30 s interval even when the host gets quieter.
-            iters = int(fastest * args.seconds)
+        for rnd in range(args.rounds if not calib["error"] else 0):
+            # The same iterations for the round's runs: SECONDS at the
+            # median rate of the runs so far (the short calibration run is
+            # faster than long ones: it stands alone only in round 1).
+            iters = int(statistics.median(rates or [calib["rate"]]) * args.seconds)
             order = names[rnd % 3:] + names[:rnd % 3]
             out(f"round {rnd + 1}: {iters} iterations a run (load {loadavg()}):")
             for v in order:
@@ -288,7 +330,7 @@ def main():
                     out("    " + "\n    ".join(r["text"].strip().splitlines()[-12:]))
                 else:
                     out(f"  {v:<6} {describe(r)}")
-                    fastest = max(fastest, r["rate"])
+                    rates.append(r["rate"])
     out()
     out(f"load average at end: {loadavg()}; run time {time.monotonic() - start:.0f} s")
     good = {(r["round"], r["variant"]): r for r in runs if not r["error"]}
@@ -317,15 +359,17 @@ def main():
                 f"{100 * max(x):.3f})" for v, x in stepd.items()))
         out(f"  minus off: on {100 * (statistics.median(stepd['on']) - base):+.3f} % "
             f"of a core, on-1s {100 * (statistics.median(stepd['on-1s']) - base):+.3f} %")
-    shows = [r["show"] for r in good.values() if isinstance(r["show"], dict)]
     for v in ("on", "on-1s"):
-        got = [r["show"] for r in good.values()
-               if r["variant"] == v and isinstance(r["show"], dict)]
+        got = [r for r in good.values() if r["variant"] == v]
         if got:
-            out(f"counting path, {v}: the balancer saw pair 0-1 bytes "
-                f"{min(s['bytes'] for s in got):,} .. {max(s['bytes'] for s in got):,} "
-                f"and {min(s['samples'] for s in got)} .. "
-                f"{max(s['samples'] for s in got)} samples in {len(got)} runs")
+            aff = [sum(r["aff"]) for r in got]
+            shows = [r["show"] for r in got]
+            out(f"counting path, {v}: libsmig_pmpi.so counted {min(aff):,} .. "
+                f"{max(aff):,} bytes (both ranks) in {len(got)} runs; the balancer "
+                f"saw pair 0-1 bytes {min(x['bytes'] for x in shows):,} .. "
+                f"{max(x['bytes'] for x in shows):,} from "
+                f"{min(x['samples'] for x in shows)} .. "
+                f"{max(x['samples'] for x in shows)} samples")
     out(f"failed runs: {len(failures)}" + "".join(f"\n  {f}" for f in failures))
     words = []
     if "on" in head:
@@ -339,9 +383,12 @@ def main():
         med, lo, hi, n = head["on-1s"]
         words.append(f"at interval=1s (upper bound): ratio {med:.3f} [{lo:.3f}, "
                      f"{hi:.3f}] (n={n})")
-    words.append(f"pair bytes seen by the balancer > 0 in "
-                 f"{sum(1 for s in shows if s['bytes'] > 0)} of "
-                 f"{sum(1 for r in runs if r['variant'] != 'off')} on runs")
+    onruns = [r for r in runs if r["variant"] != "off"]
+    words.append(f"counting path shown (libsmig_pmpi.so's bytes > 0) in "
+                 f"{sum(1 for r in onruns if r.get('aff') and all(r['aff']))} of "
+                 f"{len(onruns)} on runs, the balancer's pair bytes > 0 in "
+                 f"{sum(1 for r in onruns if r['variant'] == 'on-1s' and isinstance(r['show'], dict) and r['show']['bytes'] > 0)}"
+                 f" of {sum(1 for r in onruns if r['variant'] == 'on-1s')} on-1s runs")
     out("bench-monitoring: " + "; ".join(words) + f"; failed runs={len(failures)}")
     return 1 if failures else 0
 
