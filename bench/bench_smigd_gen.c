@@ -6,8 +6,8 @@
  * one srun (HELLO_SRUN of step 0, mode=advise) and AGENTS node agents
  * (HELLO_AGENT) with RANKS ranks each, one TCP connection each, every
  * message sealed with munge (munged's default socket: no fallback to
- * "none"). Then, per interval, it builds every agent's SAMPLE frame (as
- * bench_monitoring.c does: 2 ring peers per rank), waits for "go" on stdin
+ * "none"). Then, per interval, it builds every agent's SAMPLE frame (2 ring
+ * peers per rank, as a stencil code talks), waits for "go" on stdin
  * and sends them all at once (synchronised agents, the worst case). It is
  * driven by bench_smigd.py through stdin and stdout, one line each way:
  *   out "registered SECONDS"           every srun and agent connected and
