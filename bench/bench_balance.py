@@ -256,12 +256,7 @@ def main():
     ap.add_argument("--out", help="also write everything printed to this file")
     ap.add_argument("--svg", default=os.path.join(REPO, "bench", "results", "balance.svg"))
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench-balance: starts Slurm daemons: run as root")
-    out = bl.Out(args.out)
-    for line in bl.host_facts():
-        out(line)
-    out(f"command: {' '.join(sys.argv)}")
+    out = bl.start("bench-balance", args.out)
     out(f"heat {HEAT.split(' --iters')[0]}, 4 ranks on 2 of 3 nodes; node B slowed to "
         f"{QUOTA[0] / QUOTA[1]:.1f} core {SLOW_AT:.0f} s after the first iteration")
     smig = os.path.join(args.build, "contrib", "tools", "smig")

@@ -146,12 +146,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", help="also write everything printed to this file")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench-gain: starts Slurm daemons: run as root")
-    out = bl.Out(args.out)
-    for line in bl.host_facts():
-        out(line)
-    out(f"command: {' '.join(sys.argv)}")
+    out = bl.start("bench-gain", args.out)
     started = time.monotonic()
     res = {s: [] for s in SCENARIOS}
     with cl.bench_cluster("bench-gain", args.build) as c:

@@ -268,16 +268,11 @@ def main():
                     help="seconds from the drain to every rank computing again")
     ap.add_argument("--out", help="also write everything printed to this file")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bench-migration: starts Slurm daemons: run as root")
     sizes = args.sizes.split(",")
     for s in sizes:
         if s not in SIZES:
             sys.exit(f"bench-migration: --sizes: {s}: not one of {', '.join(SIZES)}")
-    out = bl.Out(args.out)
-    for line in bl.host_facts():
-        out(line)
-    out(f"command: {' '.join(sys.argv)}")
+    out = bl.start("bench-migration", args.out)
     out(f"layout: sbatch {SBATCH}, srun --mpi=pmix {LAYOUT} heat --sleep-ms 20 "
         "(ranks 0,1 | 2 | 3); the node of rank 3 is drained")
     started = time.monotonic()

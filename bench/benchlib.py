@@ -135,3 +135,17 @@ class Runs:
             self.out(f"    {name}: Open MPI start-up failed, started again "
                      f"({tries - 1} retries)")
         return job, out, text
+
+
+def start(name, out_path):
+    """What every cluster benchmark does first: refuse to run as another
+    user than root (it starts Slurm's daemons), open the output (Out) and
+    print the host facts and the command. RET the Out."""
+    import sys
+    if os.geteuid() != 0:
+        sys.exit(f"{name}: starts Slurm daemons: run as root")
+    out = Out(out_path)
+    for line in host_facts():
+        out(line)
+    out(f"command: {' '.join(sys.argv)}")
+    return out
