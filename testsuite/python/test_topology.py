@@ -63,7 +63,7 @@ def topo_cluster(cluster, request):
 
 
 def test_topology_pairs_share_switch(topo_cluster, needs_plugins):
-    """Ranks 0-2 and 1-3 exchange 8 MiB each way per iteration
+    """Ranks 0-2 and 1-3 exchange 16 MiB each way per iteration
     (contrib/examples/pairs --iters), one rank per node (one slot each:
     nothing can share a node), in rank order: both pairs cross the spine.
     With --migrate=auto,affinity,interval=1s the balancer swaps ranks so
@@ -86,7 +86,7 @@ def test_topology_pairs_share_switch(topo_cluster, needs_plugins):
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
                 "srun --mpi=pmix --migrate=auto,affinity,interval=1s -N4 -n4 "
-                f"{pairs} --iters 2500 --pairs 0:2,1:3 --big 8388608 "
+                f"{pairs} --iters 2500 --pairs 0:2,1:3 --big 16777216 "
                 "--sleep-ms 10\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
