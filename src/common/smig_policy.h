@@ -110,7 +110,8 @@ typedef struct smig_policy_rank {
  * A snapshot: everything the engine knows, borrowed for the call only.
  * The balancer builds it from its samples (loads, rates and affinity
  * averaged over its window), Slurm's node states and switch tree
- * (smig_decide.c with smig_topology_*()). Zero-initialise it, then fill what is known.
+ * (smig_decide.c with smig_topology_*()). Zero-initialise it, then fill
+ * what is known.
  */
 typedef struct smig_policy_snapshot {
 	const smig_policy_node_t *nodes;	/* nnodes of them */

@@ -41,7 +41,8 @@ smig_topology_t *smig_topology_parse(const char *text, const char *path,
 typedef struct smig_topology_switch {
 	const char *name;	/* SwitchName */
 	const char *nodes;	/* hostlist of its nodes, NULL or "": none */
-	const char *switches;	/* hostlist of its child switches, likewise */
+	const char *switches;	/* hostlist of its child switches,
+				 * likewise */
 } smig_topology_switch_t;
 
 /*

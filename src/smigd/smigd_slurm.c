@@ -246,7 +246,7 @@ struct smigd_slurm {
 	int64_t jobs_loaded;	/* monotonic us of the last answer, 0: stale */
 	GHashTable *pubs;	/* job id -> pub_ent_t */
 	smig_topology_t *topo;	/* the switch tree, NULL: flat */
-	time_t conf_update;	/* last_update of slurmctld's configuration */
+	time_t conf_update;	/* last_update of slurmctld's config */
 	int64_t conf_checked;	/* monotonic us of the last look at it */
 };
 
