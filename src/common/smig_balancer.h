@@ -82,6 +82,14 @@ typedef struct smig_host_ops {
 	 *     (running, ended, unknown)
 	 */
 	int (*job_release)(void *ctx, uint32_t job_id, bool clean);
+	/*
+	 * topology - the cluster's switch tree (optional: a host without
+	 * it, or a NULL answer, is one flat network); asked for each
+	 * balancing decision and each STATUS, answered from what the host
+	 * read (smigd: Slurm's topology/tree, read rarely)
+	 * RET a new reference, caller smig_topology_unref()s; NULL: flat
+	 */
+	struct smig_topology *(*topology)(void *ctx);
 	void *ctx;
 } smig_host_ops_t;
 

@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "smig_balancer_int.h"
+#include "smig_topology.h"
 
 /*
  * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
@@ -469,7 +470,8 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	smig_msg_query_t in;
 	smig_msg_status_t out = { 0 };
-	GVariantBuilder ns;
+	GVariantBuilder ns, sw;
+	smig_topology_t *topo = NULL;
 	uint32_t job_id, flags;
 	GVariant *mv = NULL;
 	GError *err = NULL;
@@ -502,6 +504,9 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	out.samples = j->samples;
 	out.decided = j->decided_samples;
 	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
+	g_variant_builder_init(&sw, G_VARIANT_TYPE("a(ss)"));
+	if (b->ops.topology)
+		topo = b->ops.topology(b->ops.ctx);
 	if (j->metrics) {
 		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
 		status_metrics(&out, mv);
@@ -517,8 +522,27 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			g_variant_builder_add(&ns, "(ss)", node,
 					      smig_node_flags_reason(flags));
 		}
+		for (gsize i = 0; topo && val && i < g_variant_n_children(val);
+		     i++) {
+			const char *node, *leaf;
+
+			g_variant_get_child(val, i, "(&sddtssad)", &node,
+					    NULL, NULL, NULL, NULL, NULL,
+					    NULL);
+			leaf = smig_topology_leaf(topo, node);
+			g_variant_builder_add(&sw, "(ss)", node,
+					      leaf ? leaf : "");
+		}
 	}
 	out.slurm_state = g_variant_ref_sink(g_variant_builder_end(&ns));
+	/* Only a cluster with a switch tree has the field. */
+	if (topo) {
+		out.switches = g_variant_ref_sink(g_variant_builder_end(&sw));
+		out.has_switches = true;
+	} else {
+		g_variant_builder_clear(&sw);
+	}
+	smig_topology_unref(topo);
 	out.history = g_variant_ref_sink(bal_history_variant(j));
 	bal_conn_send(c, SMIG_MSG_STATUS, smig_msg_status_body(&out));
 	smig_msg_status_clear(&out);
