@@ -143,6 +143,7 @@ static void list_root(const char *node, const char *root,
 		}
 		what = smig_fate_name(smig_image_fate(f.phase, end,
 						      c->conf->image_keep_s,
+						      c->conf->image_keep_completed_s,
 						      now, &until));
 		if (until)
 			format_time(until, when, sizeof(when));

@@ -46,6 +46,7 @@ typedef enum {
 	KEY_RESTORE_TIMEOUT,
 	KEY_RELAUNCH_TRIES,
 	KEY_IMAGE_KEEP,
+	KEY_IMAGE_KEEP_COMPLETED,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -66,6 +67,7 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateRestoreTimeout",
 	"MigrateRelaunchTries",
 	"MigrateImageKeep",
+	"MigrateImageKeepCompleted",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -423,13 +425,17 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		conf->relaunch_tries = n;
 		break;
 	case KEY_IMAGE_KEEP:
+	case KEY_IMAGE_KEEP_COMPLETED:
 		if (!smig_parse_keep(value, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
 				    "%s:%u: %s=%s: not a keep time (0, or up to 3650d; examples: 7d, 12h, 30m)",
 				    path, line, key, value);
 			goto out;
 		}
-		conf->image_keep_s = n;
+		if (k == KEY_IMAGE_KEEP)
+			conf->image_keep_s = n;
+		else
+			conf->image_keep_completed_s = n;
 		break;
 	}
 	conf->key_line[k] = line ? line : 1;
@@ -649,6 +655,8 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	add_pair(pairs, KEY_RELAUNCH_TRIES,
 		 g_strdup_printf("%u", conf->relaunch_tries));
 	add_pair(pairs, KEY_IMAGE_KEEP, smig_format_keep(conf->image_keep_s));
+	add_pair(pairs, KEY_IMAGE_KEEP_COMPLETED,
+		 smig_format_keep(conf->image_keep_completed_s));
 	return pairs;
 }
 

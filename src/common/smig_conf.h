@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 16
+#define SMIG_CONF_NKEYS 17
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -63,6 +63,9 @@ typedef struct smig_conf {
 					 * end; 0: removed at once like those
 					 * of a completed job (doc/images.md,
 					 * "When a job ends") */
+	uint32_t image_keep_completed_s; /* MigrateImageKeepCompleted,
+					 * default 0: the same for a job that
+					 * completed (0: removed at its end) */
 	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;

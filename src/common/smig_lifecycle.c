@@ -72,12 +72,13 @@ const char *smig_fate_name(smig_fate_t fate)
 
 /* smig_image_fate - see smig_lifecycle.h */
 smig_fate_t smig_image_fate(smig_job_phase_t phase, int64_t end_time,
-			    uint32_t keep_s, int64_t now, int64_t *until)
+			    uint32_t keep_s, uint32_t keep_completed_s,
+			    int64_t now, int64_t *until)
 {
 	if (phase == SMIG_JOB_ACTIVE)
 		return SMIG_FATE_KEEP;
 	if (phase == SMIG_JOB_COMPLETED)
-		return SMIG_FATE_REMOVE;
+		keep_s = keep_completed_s;
 	/* UNKNOWN with an end: it ended, nobody knows how; as ENDED. */
 	if (phase == SMIG_JOB_UNKNOWN && end_time <= 0)
 		return SMIG_FATE_KEEP;
@@ -528,8 +529,8 @@ static uint64_t apply(const char *root, const char *node,
 
 	if (f->phase != SMIG_JOB_UNKNOWN)
 		end = f->end_time;
-	fate = smig_image_fate(f->phase, end, c->conf->image_keep_s, now,
-			       &until);
+	fate = smig_image_fate(f->phase, end, c->conf->image_keep_s,
+			       c->conf->image_keep_completed_s, now, &until);
 	switch (fate) {
 	case SMIG_FATE_REMOVE:
 		if (!smig_store_remove_job(root, job, node, &bytes, &err)) {
@@ -551,7 +552,9 @@ static uint64_t apply(const char *root, const char *node,
 		mark.end = end;
 		g_strlcpy(mark.state, f->state, sizeof(mark.state));
 		format_time(until, when, sizeof(when));
-		keep = smig_format_keep(c->conf->image_keep_s);
+		keep = smig_format_keep(f->phase == SMIG_JOB_COMPLETED ?
+					c->conf->image_keep_completed_s :
+					c->conf->image_keep_s);
 		if (!smig_store_mark(root, job, &mark, &err)) {
 			smig_cerror(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
 				    "job %s: images kept, but their expiry cannot be recorded: %s",
@@ -559,8 +562,11 @@ static uint64_t apply(const char *root, const char *node,
 			g_error_free(err);
 		} else {
 			smig_cinfo(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-				   "job %s: images kept in %s/%u until %s (MigrateImageKeep=%s)",
-				   f->state, root, job, when, keep);
+				   "job %s: images kept in %s/%u until %s (%s=%s)",
+				   f->state, root, job, when,
+				   f->phase == SMIG_JOB_COMPLETED ?
+				   "MigrateImageKeepCompleted" :
+				   "MigrateImageKeep", keep);
 		}
 		g_free(keep);
 		return 0;

@@ -67,14 +67,18 @@ const char *smig_fate_name(smig_fate_t fate);
  *                the caller's best knowledge (the marker's end, else the
  *                directory's last change), 0 when there is none
  * IN  keep_s   - MigrateImageKeep
+ * IN  keep_completed_s - MigrateImageKeepCompleted (0: a completed job's
+ *                go at once, the default)
  * IN  now      - unix s
  * OUT until    - SMIG_FATE_KEEP_UNTIL: unix s after which they go
- * RET ACTIVE: KEEP; COMPLETED: REMOVE; ENDED (and UNKNOWN with an end):
+ * RET ACTIVE: KEEP; COMPLETED: REMOVE (with keep_completed_s, as ENDED
+ *     with that time); ENDED (and UNKNOWN with an end):
  *     REMOVE once end_time + keep_s <= now (at once with keep_s 0), else
  *     KEEP_UNTIL; UNKNOWN without an end: KEEP
  */
 smig_fate_t smig_image_fate(smig_job_phase_t phase, int64_t end_time,
-			    uint32_t keep_s, int64_t now, int64_t *until);
+			    uint32_t keep_s, uint32_t keep_completed_s,
+			    int64_t now, int64_t *until);
 
 /* A connection to the balancer for FATE_QUERY, opened at the first ask. */
 typedef struct smig_fate_client {

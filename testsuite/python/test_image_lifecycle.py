@@ -75,15 +75,19 @@ def run_plain_job(c, name):
     return job
 
 
-@pytest.fixture
-def keep_short(cluster):
-    """migrate.conf with MigrateImageKeep=KEEP_S (the epilog reads it at
-    each run), restored after."""
+@pytest.fixture(autouse=True)
+def policy(cluster):
+    """migrate.conf with the default MigrateImageKeepCompleted=0 (up.sh
+    keeps completed jobs' images a day for the other tests) and
+    MigrateImageKeep=KEEP_S (the epilog reads migrate.conf at each run),
+    restored after."""
     path = os.path.join(cluster.dir, "migrate.conf")
     with open(path) as f:
         saved = f.read()
-    with open(path, "a") as f:
-        f.write(f"MigrateImageKeep={KEEP_S}s\n")
+    lines = [l for l in saved.splitlines()
+             if not l.startswith(("MigrateImageKeepCompleted=", "MigrateImageKeep="))]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + f"\nMigrateImageKeep={KEEP_S}s\n")
     try:
         yield
     finally:
@@ -114,7 +118,7 @@ def test_completed_job_leaves_no_images(cluster, needs_plugins):
     assert not re.search(rf"JobId={job} .*images kept", logs), logs[-3000:]
 
 
-def test_failed_job_keeps_images_for_keep_time(cluster, needs_plugins, keep_short):
+def test_failed_job_keeps_images_for_keep_time(cluster, needs_plugins):
     """A job that fails (its script exits 3 after a step that captured)
     keeps its images: the directory and its manifest stay, a root-owned
     marker says until=<end + MigrateImageKeep>, smig images lists it with

@@ -97,6 +97,7 @@ START_TEST(test_defaults)
 		{ "MigrateRestoreTimeout", "2m" },
 		{ "MigrateRelaunchTries", "3" },
 		{ "MigrateImageKeep", "7d" },
+		{ "MigrateImageKeepCompleted", "0" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -151,6 +152,9 @@ START_TEST(test_lines)
 				       "MigrateImageKeep=36h", &err));
 	ck_assert_ptr_null(err);
 	ck_assert_uint_eq(conf->image_keep_s, 36 * 3600);
+	ck_assert(smig_conf_parse_line(conf, "f", 17,
+				       "MigrateImageKeepCompleted=1h", &err));
+	ck_assert_uint_eq(conf->image_keep_completed_s, 3600);
 	ck_assert_uint_eq(conf->restore_timeout_ms, 45000);
 	ck_assert_uint_eq(conf->relaunch_tries, 5);
 	ck_assert_uint_eq(conf->port, 7001);
@@ -177,9 +181,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
 }
 END_TEST
 

@@ -66,29 +66,33 @@ START_TEST(test_fate)
 	const int64_t now = 1000000, day = 86400;
 	int64_t until = 0;
 
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_ACTIVE, 1, 0, now, &until),
-			 SMIG_FATE_KEEP);
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_COMPLETED, now, 7 * day,
-					 now, &until), SMIG_FATE_REMOVE);
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_ENDED, now - 10, 7 * day,
-					 now, &until), SMIG_FATE_KEEP_UNTIL);
+#define FATE(ph, end, keep, keepc) \
+	smig_image_fate(ph, end, keep, keepc, now, &until)
+	ck_assert_int_eq(FATE(SMIG_JOB_ACTIVE, 1, 0, 0), SMIG_FATE_KEEP);
+	ck_assert_int_eq(FATE(SMIG_JOB_COMPLETED, now, 7 * day, 0),
+			 SMIG_FATE_REMOVE);
+	/* MigrateImageKeepCompleted: a completed job's kept that long. */
+	ck_assert_int_eq(FATE(SMIG_JOB_COMPLETED, now - 5, 0, day),
+			 SMIG_FATE_KEEP_UNTIL);
+	ck_assert_int_eq(until, now - 5 + day);
+	ck_assert_int_eq(FATE(SMIG_JOB_ENDED, now - 10, 7 * day, 0),
+			 SMIG_FATE_KEEP_UNTIL);
 	ck_assert_int_eq(until, now - 10 + 7 * day);
 	/* At the second it expires, it goes. */
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_ENDED, now - day, day, now,
-					 &until), SMIG_FATE_REMOVE);
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_ENDED, now - day + 1, day,
-					 now, &until), SMIG_FATE_KEEP_UNTIL);
+	ck_assert_int_eq(FATE(SMIG_JOB_ENDED, now - day, day, 0),
+			 SMIG_FATE_REMOVE);
+	ck_assert_int_eq(FATE(SMIG_JOB_ENDED, now - day + 1, day, 0),
+			 SMIG_FATE_KEEP_UNTIL);
 	ck_assert_int_eq(until, now + 1);
 	/* MigrateImageKeep=0: at once, like a completed job. */
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_ENDED, now, 0, now, &until),
-			 SMIG_FATE_REMOVE);
+	ck_assert_int_eq(FATE(SMIG_JOB_ENDED, now, 0, day), SMIG_FATE_REMOVE);
 	/* Unknown to slurmctld: as ended when an end is known, else kept. */
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_UNKNOWN, 0, day, now,
-					 &until), SMIG_FATE_KEEP);
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_UNKNOWN, now - 2 * day, day,
-					 now, &until), SMIG_FATE_REMOVE);
-	ck_assert_int_eq(smig_image_fate(SMIG_JOB_UNKNOWN, now - 5, day, now,
-					 &until), SMIG_FATE_KEEP_UNTIL);
+	ck_assert_int_eq(FATE(SMIG_JOB_UNKNOWN, 0, day, 0), SMIG_FATE_KEEP);
+	ck_assert_int_eq(FATE(SMIG_JOB_UNKNOWN, now - 2 * day, day, 0),
+			 SMIG_FATE_REMOVE);
+	ck_assert_int_eq(FATE(SMIG_JOB_UNKNOWN, now - 5, day, 0),
+			 SMIG_FATE_KEEP_UNTIL);
+#undef FATE
 	ck_assert_str_eq(smig_fate_name(SMIG_FATE_KEEP_UNTIL), "keep-until");
 }
 END_TEST
