@@ -100,7 +100,7 @@ def test_completed_job_leaves_no_images(cluster, needs_plugins):
     in its manifest); once it ended, no image directory is left and every
     node's slurmd log says it removed them (job COMPLETED)."""
     c = cluster
-    s = script(c, "life_done", heat_line(c, 200))
+    s = script(c, "life_done", heat_line(c, 400))
     job, out, text = submit_started(c, "life_done", s, "-N2 -n4", 4)
     assert len(starts(text)) >= 4, f"heat did not start:\n{text}"
     wait_good(c, job)
