@@ -103,12 +103,13 @@ static void format_time(int64_t t, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64, t);
 }
 
-/* One line per job directory of root. */
-static void list_root(const char *node, const char *root,
+/* One line per job directory of root; false if the balancer did not answer. */
+static bool list_root(const char *node, const char *root,
 		      smig_fate_client_t *c)
 {
 	int64_t now = (int64_t) time(NULL);
 	GArray *jobs = smig_store_jobs(root);
+	bool answered = true;
 
 	for (guint i = 0; jobs && i < jobs->len; i++) {
 		uint32_t job = g_array_index(jobs, uint32_t, i);
@@ -127,6 +128,7 @@ static void list_root(const char *node, const char *root,
 			printf("%-10u %-12s %14s %-24s %-10s %s\n", job, node,
 			       size, "?", "keep", err->message);
 			g_error_free(err);
+			answered = false;
 			continue;
 		}
 		if (f.phase != SMIG_JOB_UNKNOWN) {
@@ -152,6 +154,7 @@ static void list_root(const char *node, const char *root,
 	}
 	if (jobs)
 		g_array_free(jobs, TRUE);
+	return answered;
 }
 
 int smig_cmd_images(int argc, char **argv)
@@ -206,7 +209,8 @@ int smig_cmd_images(int argc, char **argv)
 	printf("%-10s %-12s %14s %-24s %-10s %s\n", "JOBID", "NODE", "BYTES",
 	       "STATE", "POLICY", "UNTIL");
 	for (guint i = 0; i + 1 < roots->len; i += 2)
-		list_root(roots->pdata[i], roots->pdata[i + 1], &c);
+		if (!list_root(roots->pdata[i], roots->pdata[i + 1], &c))
+			rc = 1;
 	g_ptr_array_free(roots, TRUE);
 	smig_fate_client_close(&c);
 	smig_conf_free(conf);
