@@ -98,6 +98,7 @@ void smig_fate_client_init(smig_fate_client_t *c, const smig_conf_t *conf,
 	c->admin_uid = admin_uid;
 	c->auth = NULL;
 	c->fd = -1;
+	c->unreachable = false;
 }
 
 /* smig_fate_client_close - see smig_lifecycle.h */
@@ -119,6 +120,12 @@ bool smig_fate_ask(smig_fate_client_t *c, uint32_t job,
 	smig_msg_t *msg, *reply = NULL;
 	bool ok = false, sent;
 
+	if (c->unreachable) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "balancer at %s:%u did not answer before: not asked again",
+			    c->conf->balancer_addr, c->conf->port);
+		return false;
+	}
 	if (!c->auth &&
 	    !(c->auth = smig_auth_munge_new(c->conf->munge_socket, error)))
 		return false;
@@ -127,6 +134,7 @@ bool smig_fate_ask(smig_fate_client_t *c, uint32_t job,
 					  c->conf->port, FATE_TIMEOUT_MS,
 					  error);
 		if (c->fd < 0) {
+			c->unreachable = true;
 			g_prefix_error(error, "balancer at %s:%u: ",
 				       c->conf->balancer_addr, c->conf->port);
 			return false;
@@ -137,8 +145,10 @@ bool smig_fate_ask(smig_fate_client_t *c, uint32_t job,
 	smig_msg_free(msg);
 	if (sent)
 		reply = smig_wire_recv(c->fd, c->auth, FATE_TIMEOUT_MS, error);
-	if (!reply)
+	if (!reply) {
+		c->unreachable = true;
 		goto fail;
+	}
 	if (reply->uid != 0 && reply->uid != c->admin_uid) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_AUTH,
 			    "%s from uid %u ignored: the balancer runs as root or SlurmUser (uid %u)",

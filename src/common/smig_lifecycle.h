@@ -86,6 +86,9 @@ typedef struct smig_fate_client {
 	uint32_t admin_uid;		/* SlurmUser: may answer, as root */
 	smig_auth_t *auth;
 	int fd;
+	bool unreachable;		/* a connection failed: the other
+					 * questions of this client fail at
+					 * once (an epilog waits once) */
 } smig_fate_client_t;
 
 /* smig_fate_client_init - c ready to ask; nothing is opened yet */
