@@ -28,6 +28,7 @@ int smig_cmd_capture(int argc, char **argv);
 int smig_cmd_move(int argc, char **argv);
 int smig_cmd_rebalance(int argc, char **argv);
 int smig_cmd_history(int argc, char **argv);
+int smig_cmd_images(int argc, char **argv);
 
 static int cmd_show(int argc, char **argv);
 static int cmd_plot(int argc, char **argv);
@@ -43,6 +44,7 @@ static const struct command {
 	{ "move", smig_cmd_move, "move JOBID --ranks R --to NODE [--step S] [--wait [SECONDS]]  move ranks now" },
 	{ "rebalance", smig_cmd_rebalance, "rebalance JOBID [--step S] [--wait [SECONDS]]  let the policy place the ranks now" },
 	{ "history", smig_cmd_history, "history JOBID [--json]  decisions and their outcomes" },
+	{ "images", smig_cmd_images, "images [--reclaim]      job directories of the image store, their fate; --reclaim (root) removes what the policy allows" },
 };
 
 static void usage(FILE *f)

@@ -549,3 +549,54 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	if (mv)
 		g_variant_unref(mv);
 }
+
+/*
+ * bal_on_fate_query - how a job stands, for its images (a node's epilog,
+ * smig images): asked of slurmctld through the host now. Root, SlurmUser
+ * and the job's owner hear it; anyone hears that a job is unknown. Refused
+ * when the host cannot ask or slurmctld does not answer (the asker keeps
+ * the images).
+ */
+void bal_on_fate_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	smig_msg_fate_query_t in;
+	smig_job_facts_t f = { .uid = UINT32_MAX };
+	smig_msg_fate_t out;
+	GError *err = NULL;
+	uint32_t job_id;
+	char *why;
+
+	if (!bal_decoded(b, c, m, smig_msg_fate_query_decode(m, &in, &err),
+			 &err))
+		return;
+	job_id = in.job;
+	smig_msg_fate_query_clear(&in);
+	if (!b->ops.job_fate) {
+		bal_send_refused(b, c, m, job_id,
+				 "the balancer's host cannot ask Slurm about ended jobs");
+		return;
+	}
+	if (!b->ops.job_fate(b->ops.ctx, job_id, &f)) {
+		bal_send_refused(b, c, m, job_id,
+				 "slurmctld did not answer; ask again later");
+		return;
+	}
+	if (f.phase != SMIG_JOB_UNKNOWN && !bal_uid_may(b, m->uid, f.uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, f.uid);
+		bal_send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return;
+	}
+	smig_cdebug(SMIG_CTX_JOB(job_id), "FATE_QUERY from uid=%u: %s (%s)",
+		    m->uid, smig_job_phase_name(f.phase), f.state);
+	out = (smig_msg_fate_t) {
+		.job = job_id,
+		.phase = (char *) smig_job_phase_name(f.phase),
+		.state = f.state,
+		.end_time = (uint64_t) MAX(f.end_time, 0),
+		.has_end_time = f.phase == SMIG_JOB_COMPLETED ||
+				f.phase == SMIG_JOB_ENDED,
+	};
+	bal_conn_send(c, SMIG_MSG_FATE, smig_msg_fate_body(&out));
+}

@@ -32,6 +32,9 @@
  *                 when the balancer wants the tree for a decision): never a
  *                 per-poll cost. No records (topology/none, flat, default):
  *                 one flat network.
+ *   job_fate      the job table read now (a node's epilog asks once per
+ *                 job that has images, smig images once per directory):
+ *                 state, end time, owner (smigd_phase.h)
  * When slurmctld does not answer, the last answer stands: a running job is
  * not taken for ended because its controller restarts.
  */
@@ -52,6 +55,7 @@
 #include "smig_policy.h"
 #include "smig_topology.h"
 #include "smigd_comment.h"
+#include "smigd_phase.h"
 #include "smigd_slurm.h"
 
 /*
@@ -856,6 +860,36 @@ out:
 	return rc;
 }
 
+/*
+ * How a job stands for its images, from the job table read now (cheap:
+ * "no change" when nothing changed); false if slurmctld did not answer.
+ */
+static bool host_job_fate(void *ctx, uint32_t job_id, smig_job_facts_t *f)
+{
+	smigd_slurm_t *s = ctx;
+	bool fresh;
+	job_ent_t *e;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, 0, &fresh);
+	if (fresh) {
+		if (!e) {
+			f->phase = SMIG_JOB_UNKNOWN;
+			g_strlcpy(f->state, "unknown", sizeof(f->state));
+			f->end_time = 0;
+			f->uid = UINT32_MAX;
+		} else {
+			f->phase = smigd_job_phase(e->state);
+			smigd_job_state_name(e->state, f->state,
+					     sizeof(f->state));
+			f->end_time = (int64_t) e->end_time;
+			f->uid = e->uid;
+		}
+	}
+	g_mutex_unlock(&s->lock);
+	return fresh;
+}
+
 /* --------------------------------------------------------------- publish */
 
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
@@ -984,5 +1018,6 @@ void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
 	ops->job_requeue = host_job_requeue;
 	ops->job_release = host_job_release;
 	ops->topology = host_topology;
+	ops->job_fate = host_job_fate;
 	ops->ctx = s;
 }

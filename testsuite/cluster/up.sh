@@ -259,6 +259,9 @@ MigrateCaptureTimeout=20s
 # A relaunched step has this long to be past its restore (the watchdog tests).
 MigrateRestoreTimeout=20s
 MigrateImageDir=$dir/images
+# Tests look at a completed job's images after its end; test_image_lifecycle
+# sets the default (0: removed at the job's end) for its own jobs.
+MigrateImageKeepCompleted=1d
 # One health file per node (tests write "fail ..." to predict a failure).
 MigrateHealthFile=$dir/health/%n
 EOF
