@@ -34,9 +34,9 @@ def agent_socket(c, job, step, node):
 
 
 def no_smig_errors(text):
-    """libsmig's lines ("smig: ...") that report a failure."""
-    return [l for l in text.splitlines()
-            if l.startswith("smig:") and re.search(r"fail|cannot|not ", l)]
+    """libsmig's lines ("smig: ..."): it logs problems only (no
+    SLURM_MIGRATE_DEBUG), so a clean move has none."""
+    return [l for l in text.splitlines() if l.startswith("smig:")]
 
 
 def test_mpich_drain_migration(cluster, needs_plugins):
