@@ -358,8 +358,10 @@ static bool pmi_cmd(int fd, const char *req, const char *want, char *resp,
 		off++;
 	}
 	resp[off] = '\0';
+	/* Slurm's answers carry rc=0; other PMI-1 servers' may not. */
 	if (strncmp(resp, "cmd=", 4) || strncmp(resp + 4, want, wl) ||
-	    resp[4 + wl] != ' ' || !strstr(resp, " rc=0")) {
+	    (resp[4 + wl] != ' ' && resp[4 + wl] != '\0') ||
+	    (strstr(resp, " rc=") && !strstr(resp, " rc=0"))) {
 		smig_log("restore agreement: PMI-1 answered \"%s\" to %.*s",
 			 resp, (int) strcspn(req, "\n"), req);
 		return false;
