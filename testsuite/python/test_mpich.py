@@ -15,6 +15,7 @@ import filecmp
 import os
 import re
 import stat
+import subprocess
 
 import pytest
 
@@ -27,6 +28,31 @@ from test_migration import HEAT_ARGS, drain, resume, submit_heat
 
 MPI = "pmi2"
 FROZEN = HEAT_ARGS.replace("--sleep-ms 25", "--sleep-ms 0")
+
+
+def needed(path):
+    """The shared libraries an ELF file names (DT_NEEDED)."""
+    r = subprocess.run(["readelf", "-d", path], capture_output=True, text=True,
+                       check=True)
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+
+
+def test_mpich_libsmig_links_no_mpi(cluster):
+    """One libsmig serves Open MPI and MPICH ranks: it links no MPI library;
+    heat-mpich links MPICH's and not Open MPI's, heat the reverse."""
+    libs = os.path.join(cluster.build_dir, "contrib", "libsmig", ".libs")
+    lib = needed(os.path.join(libs, "libsmig.so"))
+    assert "libc.so.6" in lib, lib
+    assert not [n for n in lib if re.match(r"lib(mpi|mpich|open-)", n)], \
+        f"libsmig.so links an MPI: {lib}"
+    bins = os.path.join(cluster.build_dir, "contrib", "examples", ".libs")
+    heat_mpich_path(cluster)
+    mpich = needed(os.path.join(bins, "heat-mpich"))
+    assert any(n.startswith("libmpich.so") for n in mpich), mpich
+    assert not any(n.startswith("libmpi.so") for n in mpich), mpich
+    ompi = needed(os.path.join(bins, "heat"))
+    assert any(n.startswith("libmpi.so") for n in ompi), ompi
+    assert not any(n.startswith("libmpich.so") for n in ompi), ompi
 
 
 def agent_socket(c, job, step, node):
