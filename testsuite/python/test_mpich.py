@@ -93,8 +93,8 @@ def test_mpich_drain_migration(cluster, needs_plugins):
         assert st.st_uid == uid, f"{sock}: owner {st.st_uid}, job user {uid}"
         assert re.search(rf"JobId={job} StepId=0 node={node}: no PMIx server "
                          rf"in this step \(not srun --mpi=pmix\): the ranks "
-                         rf"reach the agent through {re.escape(sock)}",
-                         c.read_log(f"slurmd.{node}")), \
+                         rf"reach the agent through /\S*/{job}/agent\.0\.{node}\.sock$",
+                         c.read_log(f"slurmd.{node}"), re.M), \
             f"slurmd.{node} does not say that the step uses the agent's socket"
 
     line = cl.repeat_until(lambda: cl.migration_state(c, job),
