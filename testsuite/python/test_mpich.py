@@ -135,8 +135,11 @@ def test_mpich_drain_migration(cluster, needs_plugins):
                 f"from={victim};to={spare[0]};reason=drain")
         assert comment == want, f"SystemComment={comment!r}, expected {want!r}"
         assert not no_smig_errors(text), "\n".join(no_smig_errors(text))
-        left = [f for f in os.listdir(os.path.join(c.dir, "images", str(job)))
-                if f.endswith(".sock")]
+        # Each slurmstepd removes its socket when it ends (slurm_spank_exit).
+        jobdir = os.path.join(c.dir, "images", str(job))
+        left = cl.repeat_until(
+            lambda: [f for f in os.listdir(jobdir) if f.endswith(".sock")],
+            lambda socks: not socks, timeout=30)
         assert not left, f"agent sockets left after the job: {left}"
     finally:
         resume(c, victim)
