@@ -19,7 +19,8 @@
  *   agent -> rank  commit(g, stop)         stop: smig_safepoint() = SMIG_STOP
  *   agent -> rank  abort(g)                go on where we are
  *
- * Threads: the event handler runs in PMIx's progress thread. It only
+ * Threads: the event handler runs in PMIx's progress thread (without PMIx,
+ * MPICH: the reader thread of the agent's socket, smig_chan.c). It only
  * records what arrived in the shared state (under state.lock), answers
  * "count" and wakes the main thread through state.cond. Everything else
  * (capture callback, image write, "done" reply, restore) runs in the
@@ -149,29 +150,6 @@ static bool env_u64(const char *name, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/*
- * event_handler - PMIx_JCTRL_CHECKPOINT from the node agent.
- * Runs in PMIx's progress thread: never blocks, never waits for the app.
- */
-static void event_handler(size_t id, pmix_status_t status,
-			  const pmix_proc_t *source, pmix_info_t info[],
-			  size_t ninfo, pmix_info_t results[], size_t nresults,
-			  pmix_event_notification_cbfunc_fn_t cbfunc,
-			  void *cbdata)
-{
-	uint64_t gen, pause_at = smig_lib_event(&state, info, ninfo, &gen);
-
-	/* Let the chain go on at once; the reply is our own event. */
-	if (cbfunc)
-		cbfunc(PMIX_EVENT_ACTION_COMPLETE, NULL, 0, NULL, NULL, cbdata);
-	/* The count is answered from here, not from the main loop, which may
-	 * be blocked in MPI by a neighbour (doc/design.md, step 2). Only
-	 * copies are used: info may be gone once cbfunc has run. */
-	if (pause_at)
-		smig_lib_notify_agent(&state, "count", gen, pause_at, 0, 0,
-				      NULL);
-}
-
 /* progress_open - map the progress file; failure only costs the sample */
 static void progress_open(void)
 {
@@ -205,11 +183,6 @@ static void progress_open(void)
 
 SMIG_EXPORT int smig_init(void)
 {
-	pmix_status_t code = PMIX_JCTRL_CHECKPOINT;
-	pmix_proc_t wild;
-	pmix_value_t *val = NULL;
-	pmix_info_t *info;
-	pmix_status_t rc;
 	uint64_t v;
 	const char *dir, *dbg;
 	pthread_condattr_t ca;
@@ -227,28 +200,12 @@ SMIG_EXPORT int smig_init(void)
 	dbg = getenv("SLURM_MIGRATE_DEBUG");
 	log_debug = dbg && *dbg && strcmp(dbg, "0");
 
-	/* Open MPI already initialised PMIx: this only takes a reference. */
-	rc = PMIx_Init(&state.me, NULL, 0);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Init failed: %s (was the step started with srun --mpi=pmix?)",
-			 PMIx_Error_string(rc));
+	/* PMIx, or the node agent's socket (no PMIx: MPICH). */
+	if (smig_lib_attach(&state) != SMIG_OK) {
+		state.init_error = SMIG_ERR_PMIX;
 		return SMIG_ERR_PMIX;
 	}
 	atomic_store(&log_rank, state.me.rank);
-
-	PMIX_LOAD_PROCID(&wild, state.me.nspace, PMIX_RANK_WILDCARD);
-	rc = PMIx_Get(&wild, PMIX_JOB_SIZE, NULL, 0, &val);
-	if (rc != PMIX_SUCCESS || !val || val->type != PMIX_UINT32 ||
-	    val->data.uint32 == 0) {
-		smig_log("PMIx_Get(%s) failed: %s", PMIX_JOB_SIZE,
-			 rc != PMIX_SUCCESS ? PMIx_Error_string(rc) :
-			 "not a positive uint32");
-		if (val)
-			PMIX_VALUE_RELEASE(val);
-		goto out_finalize;
-	}
-	state.nranks = val->data.uint32;
-	PMIX_VALUE_RELEASE(val);
 
 	dir = getenv("SLURM_MIGRATE_IMAGE_DIR");
 	if (!dir || dir[0] != '/') {
@@ -287,21 +244,12 @@ SMIG_EXPORT int smig_init(void)
 	atomic_store(&state.pending, 0);
 	atomic_store(&state.last_good, 0);
 
-	PMIX_INFO_CREATE(info, 1);
-	PMIX_INFO_LOAD(&info[0], PMIX_EVENT_HDLR_NAME, "smig", PMIX_STRING);
-	/* Blocking form (no callback): returns the registration id. */
-	rc = PMIx_Register_event_handler(&code, 1, info, 1, event_handler,
-					 NULL, NULL);
-	PMIX_INFO_FREE(info, 1);
-	if (rc < 0) {
-		smig_log("registering the handler for PMIX_JCTRL_CHECKPOINT failed: %s",
-			 PMIx_Error_string(rc));
+	if (smig_lib_listen(&state) != SMIG_OK) {
 		pthread_cond_destroy(&state.cond);
 		free(state.image_dir);
 		state.image_dir = NULL;
 		goto out_finalize;
 	}
-	state.evhdlr = rc;
 	state.initialized = true;
 	state.active = true;
 	progress_open();
@@ -312,11 +260,11 @@ SMIG_EXPORT int smig_init(void)
 
 out_finalize_inval:
 	state.init_error = SMIG_ERR_INVAL;
-	PMIx_Finalize(NULL, 0);
+	smig_lib_detach(&state, false);
 	return SMIG_ERR_INVAL;
 out_finalize:
 	state.init_error = SMIG_ERR_PMIX;
-	PMIx_Finalize(NULL, 0);
+	smig_lib_detach(&state, false);
 	return SMIG_ERR_PMIX;
 }
 
@@ -430,7 +378,6 @@ SMIG_EXPORT uint64_t smig_generation(void)
 
 SMIG_EXPORT int smig_finalize(void)
 {
-	pmix_status_t rc;
 	int ret = SMIG_OK;
 
 	if (!state.initialized) {
@@ -444,12 +391,8 @@ SMIG_EXPORT int smig_finalize(void)
 	if (!state.active)
 		return SMIG_OK;
 
-	rc = PMIx_Deregister_event_handler(state.evhdlr, NULL, NULL);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Deregister_event_handler failed: %s",
-			 PMIx_Error_string(rc));
-		ret = SMIG_ERR_PMIX;
-	}
+	/* No event from here on: a reader thread is joined. */
+	ret = smig_lib_detach(&state, true);
 	pthread_mutex_lock(&state.lock);
 	if (state.phase != PHASE_IDLE)
 		smig_log("finalizing while generation %" PRIu64 " is being captured: the balancer will time out and abort it",
@@ -464,12 +407,6 @@ SMIG_EXPORT int smig_finalize(void)
 
 		progress = NULL;
 		munmap(p, sizeof(uint64_t));
-	}
-	/* Drops our reference; Open MPI's keeps PMIx up until MPI_Finalize. */
-	rc = PMIx_Finalize(NULL, 0);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Finalize failed: %s", PMIx_Error_string(rc));
-		ret = SMIG_ERR_PMIX;
 	}
 	/* After SMIG_STOP a further smig_safepoint() still exits the rank. */
 	state.active = state.stopped;

@@ -135,6 +135,7 @@ static bool known_good(smig_lib_t *st, uint64_t gen)
 
 /*
  * agree - AND of every rank's mask, through PMIx_Put + fence + PMIx_Get
+ * (smig_chan_agree() without PMIx)
  * IN  key  - distinct per round (a key is put once)
  * IN  gen  - SLURM_MIGRATE_RESTORE_GEN, checked to be the same everywhere
  * IN  mine - bit i: generation gen - i can be restored by this rank
@@ -154,6 +155,9 @@ static bool agree(smig_lib_t *st, const char *key, uint64_t gen,
 	*all = mine;
 	if (st->nranks == 1)
 		return true;
+	/* No PMIx in the rank (MPICH): the same through PMI-1. */
+	if (st->chan)
+		return smig_chan_agree(st, key, gen, mine, all);
 	PMIX_VALUE_LOAD(&v, &gen, PMIX_UINT64);
 	rc = PMIx_Put(PMIX_GLOBAL, KEY_RESTORE_GEN, &v);
 	PMIX_VALUE_DESTRUCT(&v);
