@@ -91,6 +91,7 @@ typedef struct smig_host_ops {
 	 * RET a new reference, caller smig_topology_unref()s; NULL: flat
 	 */
 	struct smig_topology *(*topology)(void *ctx);
+	/*
 	 * job_fate - how a job stands for its images (FATE_QUERY), asked of
 	 * slurmctld now (optional: without it every FATE_QUERY is refused
 	 * and images stay)
