@@ -29,6 +29,10 @@ struct smig_topology {
 	GArray *sw;		/* of sw_t */
 	GHashTable *by_name;	/* switch name -> index + 1 */
 	GHashTable *node_sw;	/* node name -> leaf switch index + 1 */
+	GHashTable *above;	/* nodes placed by a switch with child
+				 * switches: a switch below it may claim
+				 * them (Slurm's records list every node
+				 * below a switch in its Nodes=) */
 	uint32_t nlevels;
 };
 
@@ -54,6 +58,7 @@ void smig_topology_unref(smig_topology_t *topo)
 	g_array_unref(topo->sw);
 	g_hash_table_unref(topo->by_name);
 	g_hash_table_unref(topo->node_sw);
+	g_hash_table_unref(topo->above);
 	g_free(topo);
 }
 
@@ -126,7 +131,21 @@ static bool add_switch(smig_topology_t *t, const char *name,
 		}
 		for (char **n = names; *n; n++) {
 			gpointer old = g_hash_table_lookup(t->node_sw, *n);
+			bool parent = switches && *switches;
 
+			/*
+			 * Slurm fills the Nodes= of a switch above others
+			 * with every node below it (topology/tree's
+			 * _validate_switches(), in slurm_load_topo()'s
+			 * records and their printed form): the lowest
+			 * switch that lists a node places it, in whatever
+			 * order the records come.
+			 */
+			if (old && parent)
+				continue;
+			if (old && !parent &&
+			    g_hash_table_remove(t->above, *n))
+				old = NULL;
 			if (old) {
 				g_set_error(error, SMIG_ERROR,
 					    SMIG_ERROR_CONFIG,
@@ -139,6 +158,8 @@ static bool add_switch(smig_topology_t *t, const char *name,
 			}
 			g_hash_table_insert(t->node_sw, g_strdup(*n),
 					    GUINT_TO_POINTER(t->sw->len));
+			if (parent)
+				g_hash_table_add(t->above, g_strdup(*n));
 		}
 		g_strfreev(names);
 	}
@@ -200,6 +221,8 @@ static smig_topology_t *topo_new(void)
 	t->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	t->node_sw = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					   NULL);
+	t->above = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					 NULL);
 	return t;
 }
 

@@ -84,13 +84,14 @@ START_TEST(test_from_switches)
 	const smig_topology_switch_t recs[] = {
 		{ "s0", "node[1-2]", NULL },
 		{ "s1", "node[3-4]", "" },
-		{ "spine", NULL, "s[0-1]" },
+		/* As Slurm gives it: every node below the spine. */
+		{ "spine", "node[1-4]", "s[0-1]" },
 	};
 	const char *names[] = { "node1", "node2", "node3", "node4", "node9" };
 	const char *printed =
 		"SwitchName=s0 Level=0 LinkSpeed=1 Nodes=node[1-2]\n"
 		"SwitchName=s1 Level=0 LinkSpeed=1 Nodes=node[3-4]\n"
-		"SwitchName=spine Level=1 LinkSpeed=1 Switches=s[0-1]\n";
+		"SwitchName=spine Level=1 LinkSpeed=1 Nodes=node[1-4] Switches=s[0-1]\n";
 	GError *err = NULL;
 	smig_topology_t *t = smig_topology_from_switches(recs, 3,
 							 "slurm_load_topo",
@@ -116,6 +117,19 @@ START_TEST(test_from_switches)
 	ck_assert_ptr_null(smig_topology_switch_name(t, p[9]));
 	ck_assert_str_eq(smig_topology_leaf(t, "node3"), "s1");
 	ck_assert_ptr_null(smig_topology_leaf(t, "node9"));
+
+	/* The spine's record first: the leaves still place their nodes. */
+	{
+		const smig_topology_switch_t rev[] = { recs[2], recs[0],
+						       recs[1] };
+		smig_topology_t *r = smig_topology_from_switches(
+			rev, 3, "slurm_load_topo", &err);
+
+		ck_assert_ptr_nonnull(r);
+		ck_assert_str_eq(smig_topology_leaf(r, "node1"), "s0");
+		ck_assert_str_eq(smig_topology_leaf(r, "node4"), "s1");
+		smig_topology_unref(r);
+	}
 
 	/* The same tree from the printed records. */
 	u = smig_topology_parse(printed, "scontrol", &err);
