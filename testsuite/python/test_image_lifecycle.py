@@ -34,7 +34,19 @@ def marker(c, job):
 
 
 def slurmd_logs(c):
-    return "".join(c.read_log(f"slurmd.{n}") for n in c.nodes)
+    """The slurmds' logs and their standard error: slurmd runs the SPANK
+    epilog in `slurmstepd spank epilog`, whose messages go to slurmd's
+    standard error (up.sh: log/slurmd.NODE.out; the journal under
+    systemd), not to SlurmdLogFile."""
+    text = "".join(c.read_log(f"slurmd.{n}") for n in c.nodes)
+    for n in c.nodes:
+        try:
+            with open(os.path.join(c.dir, "log", f"slurmd.{n}.out"),
+                      errors="replace") as f:
+                text += f.read()
+        except FileNotFoundError:
+            pass
+    return text
 
 
 def script(c, name, body):
