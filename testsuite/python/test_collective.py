@@ -40,15 +40,17 @@ def reference(cluster):
     return m.group(2)
 
 
-def submit(c, name, extra, attempts=3):
-    """sbatch -N3 (one spare node) running srun --migrate -N2 -n4 heat EXTRA;
+def submit(c, name, extra, migrate="", attempts=3):
+    """sbatch -N3 (one spare node) running srun --migrate[=MIGRATE] -N2 -n4
+    heat EXTRA;
     wait until the four ranks started. The launch (not an assertion) is
     retried only when Open MPI's start-up failed (cl.job_start_retry).
     Return (job id, output path)."""
     script = os.path.join(c.workdir, f"{name}.sbatch")
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate -N2 -n4 {heat_path(c)} "
+                f"srun --mpi=pmix --migrate{'=' + migrate if migrate else ''} "
+                f"-N2 -n4 {heat_path(c)} "
                 f"{HEAT_ARGS} {extra}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
@@ -155,6 +157,72 @@ def test_collective_callbacks_drain(cluster, needs_plugins, reference):
             assert int(it) == int(lo) == int(hi) == it2, checks
         # No rank waited so long for a verdict that it said so.
         assert "still waiting" not in text, text
+    finally:
+        c.run(f"scontrol update nodename={victim} state=resume", user="root",
+              timeout=30)
+        c.run(f"scancel {job}", user="root", timeout=30)
+
+
+def test_collective_callback_after_abort(cluster, needs_plugins, reference):
+    """The capture of a drain times out while the other ranks are inside an
+    MPI_Allreduce of their capture callbacks, waiting for rank 3, which
+    sleeps before its safe point (capture-timeout=3s, a 12 s stall): the
+    balancer aborts generation 1, yet rank 3, which had the capture point,
+    still runs its callback there once it wakes, so every rank's collectives
+    match (min = max = the iteration on all four) and the job goes on; no
+    image of generation 1 is written (it was aborted before any callback
+    returned). A later try of the drain moves the ranks, and the result is
+    that of a run without migration. (Before the collective contract rank 3
+    skipped its callback after the abort and entered its next halo exchange
+    while its neighbours were in the Allreduce: the job hung.)"""
+    c = cluster
+    job, out = submit(c, "collective_abort",
+                      "--mpi-capture --stall-rank 3 --stall-iter 60 "
+                      "--stall-sec 12", migrate="capture-timeout=3s")
+    first = {rank: node for rank, node, kind, _ in starts(read(out))}
+    victim = first[3]
+    # Drain while rank 3 sleeps: rank 0 got to iteration 60 too.
+    cl.repeat_until(lambda: read(out), lambda t: "heat: iter 60/" in t,
+                    timeout=60)
+    try:
+        r = c.run(f"scontrol update nodename={victim} state=drain "
+                  "reason=collective", user="root", timeout=30)
+        assert r.rc == 0, f"drain {victim} failed:\n{r}"
+        comment = cl.repeat_until(lambda: cl.migration_state(c, job),
+                                  lambda s: "last_error=" in s, timeout=30)
+        assert re.search(r"^mode=auto gen=0 moves=0 "
+                         r"last_error=gen=1;reason=capture-timeout;", comment), \
+            f"state line {comment!r}"
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+        text = read(out)
+        assert state == "COMPLETED", f"job {job} ended {state}:\n{text}"
+        assert "srun_exit=0" in text, f"srun did not return 0:\n{text}"
+        m = re.search(DONE_RE, text, re.M)
+        assert m and m.group(2) == reference, \
+            f"wrong or no checksum (want {reference}):\n{text}"
+
+        # The aborted generation's callbacks ran on all four ranks at one
+        # safe point, and their Allreduce matched.
+        it1 = check_capture_lines(text, 1, "drain", 1)
+        assert it1 > 60, f"generation 1 captured at iteration {it1}"
+        jobdir = os.path.join(c.dir, "images", str(job))
+        g1 = [f for f in os.listdir(jobdir) if f.endswith(".g1.img")]
+        assert not g1, f"images of the aborted generation 1: {g1}"
+
+        stopped = re.findall(
+            r"^heat: rank (\d+) stopping for migration at iter (\d+)$",
+            text, re.M)
+        assert sorted(int(r) for r, _ in stopped) == [0, 1, 2, 3], text
+        moved = {int(i) for _, i in stopped}
+        assert len(moved) == 1, f"ranks stopped at different safe points: {stopped}"
+        gens = {int(m[1]) for m in re.findall(CAPTURE_RE, text, re.M)}
+        last = max(gens)
+        assert last > 1, f"no capture after generation 1: {sorted(gens)}"
+        assert check_capture_lines(text, last, "drain", 1) == moved.pop()
+        restored = {rank: (node, it) for rank, node, kind, it in starts(text)
+                    if kind == "restored"}
+        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+        assert victim not in {n for n, _ in restored.values()}, restored
     finally:
         c.run(f"scontrol update nodename={victim} state=resume", user="root",
               timeout=30)
