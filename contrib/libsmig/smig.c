@@ -364,8 +364,13 @@ static int restore_now(bool collective)
 	int rc;
 
 	rc = smig_lib_restore_gen(&state, &gen);
-	if (rc)
+	if (rc) {
+		/* The others may have a generation: never leave them in the
+		 * fence (they fail: "differs between ranks"). */
+		if (collective && getenv("SLURM_MIGRATE_RESTORE_GEN"))
+			smig_lib_restore_refuse(&state);
 		return rc;
+	}
 	if (!gen) {
 		/* Ready: the balancer captures no step before every rank is. */
 		smig_lib_notify_agent(&state, "restored", 0, 0, 0, 0, NULL);

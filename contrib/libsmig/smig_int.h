@@ -172,6 +172,13 @@ int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective);
  */
 int smig_lib_restore_gen(smig_lib_t *st, uint64_t *gen);
 
+/*
+ * smig_lib_restore_refuse - smig_restore() on a rank that cannot restore
+ * before it looked at any image: round 1 with generation 0, so that the
+ * other ranks fail with it instead of waiting in the fence
+ */
+void smig_lib_restore_refuse(smig_lib_t *st);
+
 /* smig_lib_reason_parse - SMIG_REASON_* of a prepare's smig.reason */
 int32_t smig_lib_reason_parse(const char *name);
 

@@ -195,11 +195,18 @@ static bool agree(smig_lib_t *st, const char *key, uint64_t gen,
 			goto get_failed;
 		theirs = got->data.uint64;
 		PMIX_VALUE_RELEASE(got);
-		if (theirs != gen) {
+		if (theirs != gen && !theirs) {
+			smig_log("restore agreement: rank %u cannot restore (it found no generation to restore): neither can this rank",
+				 r);
+			return false;
+		}
+		if (theirs != gen && gen) {
 			smig_log("restore agreement: rank %u restores generation %" PRIu64 ", this rank %" PRIu64 ": SLURM_MIGRATE_RESTORE_GEN differs between ranks",
 				 r, theirs, gen);
 			return false;
 		}
+		if (theirs != gen)
+			return false;	/* this rank refused, and said why */
 		got = NULL;
 		rc = PMIx_Get(&p, key, NULL, 0, &got);
 		if (rc != PMIX_SUCCESS || !got || got->type != PMIX_UINT64)
@@ -382,6 +389,19 @@ static int agree_outcome(smig_lib_t *st, uint64_t gen, uint64_t chosen,
 			 fail == (OUTCOME_APP_FAILED | OUTCOME_IMAGE_BAD) ? ", " : "",
 			 fail & OUTCOME_IMAGE_BAD ? "an image went bad while it was read" : "");
 	return fail & OUTCOME_APP_FAILED ? SMIG_ERR_APP : SMIG_ERR_IMAGE;
+}
+
+/*
+ * smig_lib_restore_refuse - smig_restore() on a rank that cannot restore
+ * before any image was looked at (no generation in its manifest): it
+ * still takes part in round 1, with generation 0 and nothing valid, so
+ * that the other ranks fail with it instead of waiting in the fence
+ */
+void smig_lib_restore_refuse(smig_lib_t *st)
+{
+	uint64_t all;
+
+	agree(st, KEY_RESTORE_R1, 0, 0, &all);
 }
 
 /*
