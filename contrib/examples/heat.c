@@ -22,6 +22,7 @@
  *	   min=I max=I checksum=<16 hex digits>	     (--mpi-capture; the
  *							checksum on rank 0)
  *   heat: rank R restore check iter=I min=I max=I   (--restore-later)
+ *   heat: rank R smig_restore: TEXT                 (--restore-later)
  *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
  */
 #include <errno.h>
@@ -80,6 +81,8 @@ struct heat_image {
 static long capture_sleep_ms;
 /* --mpi-capture, --restore-later: MPI inside the callbacks */
 static bool mpi_capture, mpi_restore;
+/* --fail-restore: this rank's restore callback fails (after its MPI) */
+static long fail_restore_rank = -1;
 
 static void usage(FILE *f)
 {
@@ -121,6 +124,8 @@ static void usage(FILE *f)
 "  --restore-later  register with SMIG_RESTORE_LATER and restore through\n"
 "                   smig_restore(); the restore callback checks with an\n"
 "                   MPI_Allreduce that every rank restored one iteration\n"
+"  --fail-restore R rank R's restore callback fails (after its MPI calls):\n"
+"                   with --restore-later every rank's smig_restore() fails\n"
 "  --help           this text\n");
 }
 
@@ -173,6 +178,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "reader", no_argument, NULL, 'D' },
 		{ "mpi-capture", no_argument, NULL, 'M' },
 		{ "restore-later", no_argument, NULL, 'L' },
+		{ "fail-restore", required_argument, NULL, 'F' },
 		{ "hold-restore", required_argument, NULL, 'H' },
 		{ "cpu-time", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -240,6 +246,10 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		case 'L':
 			o->restore_later = true;
 			mpi_restore = true;
+			break;
+		case 'F':
+			ok = parse_long(name, optarg, 0, INT_MAX,
+					&fail_restore_rank);
 			break;
 		case 'H': {
 			char *colon = strchr(optarg, ':');
@@ -486,6 +496,8 @@ static int restore_check(const struct heat *h)
 	printf("heat: rank %d restore check iter=%ld min=%ld max=%ld\n",
 	       h->rank, h->iter, -all[1], all[0]);
 	fflush(stdout);
+	if (h->rank == fail_restore_rank)
+		return -1;	/* after the collective, as smig(3) asks */
 	return -all[1] == all[0] ? 0 : -1;
 }
 
@@ -635,6 +647,12 @@ int main(int argc, char **argv)
 					 SMIG_RESTORE_LATER);
 		check_smig(h.rank, "smig_register_flags", rc);
 		rc = smig_restore();
+		printf("heat: rank %d smig_restore: %s\n", h.rank,
+		       smig_strerror(rc));
+		fflush(stdout);
+		/* The same answer everywhere: all ranks get here, or none. */
+		if (rc < 0)
+			MPI_Barrier(MPI_COMM_WORLD);
 		check_smig(h.rank, "smig_restore", rc);
 	} else if (o.reader) {
 		rc = smig_register_reader("heat", capture, restore_reader, &h);

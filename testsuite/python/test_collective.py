@@ -227,3 +227,42 @@ def test_collective_callback_after_abort(cluster, needs_plugins, reference):
         c.run(f"scontrol update nodename={victim} state=resume", user="root",
               timeout=30)
         c.run(f"scancel {job}", user="root", timeout=30)
+
+
+def test_restore_fails_everywhere(cluster, needs_plugins):
+    """smig_restore() gives the same answer on every rank: after a drain
+    moves the step, rank 3's restore callback fails (after its
+    MPI_Allreduce), and all four ranks' smig_restore() return "the
+    application's callback failed" (they all reach the MPI_Barrier heat
+    calls on a failure), none starts computing, and srun fails."""
+    c = cluster
+    job, out = submit(c, "restore_fails", "--restore-later --fail-restore 3")
+    first = {rank: node for rank, node, kind, _ in starts(read(out))}
+    victim = first[3]
+    try:
+        r = c.run(f"scontrol update nodename={victim} state=drain "
+                  "reason=collective", user="root", timeout=30)
+        assert r.rc == 0, f"drain {victim} failed:\n{r}"
+        text = cl.repeat_until(lambda: read(out),
+                               lambda t: "srun_exit=" in t, timeout=180)
+        stopped = re.findall(
+            r"^heat: rank (\d+) stopping for migration at iter (\d+)$",
+            text, re.M)
+        assert sorted(int(r) for r, _ in stopped) == [0, 1, 2, 3], text
+        # The fresh start's answers (success) first, then the relaunched
+        # step's: the last one of each rank is the relaunched step's.
+        failed = dict((int(r), a) for r, a in re.findall(
+            r"^heat: rank (\d+) smig_restore: (.*)$", text, re.M))
+        assert sorted(failed) == [0, 1, 2, 3], text
+        assert set(failed.values()) == {"the application's callback failed"}, \
+            f"ranks answered differently: {failed}\n{text}"
+        checks = re.findall(CHECK_RE, text, re.M)
+        assert sorted(int(r) for r, *_ in checks) == [0, 1, 2, 3], text
+        assert "restore callback failed (returned -1)" in text, text
+        assert not [s for s in starts(text) if s[2] == "restored"], text
+        assert not re.search(DONE_RE, text, re.M), text
+        assert re.search(r"^srun_exit=[1-9]", text, re.M), text
+    finally:
+        c.run(f"scontrol update nodename={victim} state=resume", user="root",
+              timeout=30)
+        c.run(f"scancel {job}", user="root", timeout=30)
