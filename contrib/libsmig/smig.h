@@ -17,6 +17,10 @@
  *	smig_finalize();
  *	MPI_Finalize();
  *
+ * A code whose restore needs its own objects, or MPI, registers with
+ * smig_register_flags(..., SMIG_RESTORE_LATER) and calls smig_restore() on
+ * every rank once they exist: the answer is the same on every rank.
+ *
  * Every rank must call smig_safepoint() at the same place of its main loop,
  * once per iteration, outside of any MPI call in progress: the ranks agree
  * on one safe-point count for a capture, so the images of one generation form
