@@ -268,15 +268,81 @@ out_finalize:
 	return SMIG_ERR_PMIX;
 }
 
-/* register_both - smig_register() with one of restore and restore_rd */
-static int register_both(const char *tag, smig_capture_fn capture,
-			 smig_restore_fn restore,
-			 smig_restore_reader_fn restore_rd, void *arg)
+/*
+ * smig_lib_restore_gen - SLURM_MIGRATE_RESTORE_GEN as a generation
+ * OUT gen - 0: a fresh start ("none" or unset)
+ * RET SMIG_OK, or an error (logged)
+ */
+int smig_lib_restore_gen(smig_lib_t *st, uint64_t *gen)
 {
-	const char *v;
+	const char *v = getenv("SLURM_MIGRATE_RESTORE_GEN");
+
+	*gen = 0;
+	/* "none": a fresh start, also in a restarted (requeued) job. */
+	if (!v || !*v || !strcmp(v, "none"))
+		return SMIG_OK;
+	if (!strcmp(v, "last")) {
+		/* A restart after a failure: the newest good generation. */
+		if (!st->ngood) {
+			smig_log("SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s: cannot restore",
+				 st->image_dir, SMIG_STORE_MANIFEST);
+			return SMIG_ERR_IMAGE;
+		}
+		*gen = st->good[st->ngood - 1];
+		return SMIG_OK;
+	}
+	if (!parse_u64(v, UINT64_MAX, gen) || *gen == 0) {
+		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
+			 v);
+		*gen = 0;
+		return SMIG_ERR_INVAL;
+	}
+	return SMIG_OK;
+}
+
+/*
+ * restore_now - restore the generation the environment names (or start
+ * afresh) and tell the agent this rank is ready
+ * IN collective - smig_restore(): the same answer on every rank
+ * RET SMIG_OK (fresh), SMIG_RESTORED, or an error
+ */
+static int restore_now(bool collective)
+{
 	uint64_t gen;
 	int rc;
 
+	rc = smig_lib_restore_gen(&state, &gen);
+	if (rc) {
+		/* The others may have a generation: never leave them in the
+		 * fence (they fail: "differs between ranks"). */
+		if (collective && getenv("SLURM_MIGRATE_RESTORE_GEN"))
+			smig_lib_restore_refuse(&state);
+		return rc;
+	}
+	if (!gen) {
+		/* Ready: the balancer captures no step before every rank is. */
+		smig_lib_notify_agent(&state, "restored", 0, 0, 0, 0, NULL);
+		return SMIG_OK;
+	}
+	rc = smig_lib_restore_from(&state, gen, collective);
+	/*
+	 * Past the restore: the agent tells the balancer, whose watchdog
+	 * relaunches a step whose ranks do not all get here (a start that
+	 * hangs, doc/faults.md), and which captures no step before all its
+	 * ranks are here. A failed restore ends the rank anyway.
+	 */
+	if (rc == SMIG_RESTORED)
+		smig_lib_notify_agent(&state, "restored",
+				      atomic_load(&state.last_good), 0, 0, 0,
+				      NULL);
+	return rc;
+}
+
+SMIG_EXPORT int smig_register_flags(const char *tag, smig_capture_fn capture,
+				    smig_restore_fn restore,
+				    smig_restore_reader_fn restore_rd,
+				    void *arg, unsigned flags)
+{
 	if (!state.initialized) {
 		/* Never a silent fresh start of a relaunched rank. */
 		if (state.init_error) {
@@ -300,61 +366,95 @@ static int register_both(const char *tag, smig_capture_fn capture,
 			 capture ? "restore" : "capture");
 		return SMIG_ERR_INVAL;
 	}
+	if (restore && restore_rd) {
+		smig_log("smig_register_flags: restore and restore_rd both given: one of them");
+		return SMIG_ERR_INVAL;
+	}
+	if (flags & ~SMIG_RESTORE_LATER) {
+		smig_log("smig_register_flags: flags=0x%x: unknown bits 0x%x (SMIG_RESTORE_LATER is 0x%x)",
+			 flags, flags & ~SMIG_RESTORE_LATER,
+			 SMIG_RESTORE_LATER);
+		return SMIG_ERR_INVAL;
+	}
 	strcpy(state.tag, tag);
 	state.capture = capture;
 	state.restore = restore;
 	state.restore_rd = restore_rd;
 	state.arg = arg;
 	state.registered = true;
+	state.restore_later = flags & SMIG_RESTORE_LATER;
 	if (!state.active)
 		return SMIG_OK;
 	smig_lib_read_manifest(&state);
-
-	v = getenv("SLURM_MIGRATE_RESTORE_GEN");
-	/* "none": a fresh start, also in a restarted (requeued) job. */
-	if (!v || !*v || !strcmp(v, "none")) {
-		/* Ready: the balancer captures no step before every rank is. */
-		smig_lib_notify_agent(&state, "restored", 0, 0, 0, 0, NULL);
+	if (state.restore_later)
 		return SMIG_OK;
-	}
-	if (!strcmp(v, "last")) {
-		/* A restart after a failure: the newest good generation. */
-		if (!state.ngood) {
-			smig_log("SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s: cannot restore",
-				 state.image_dir, SMIG_STORE_MANIFEST);
-			return SMIG_ERR_IMAGE;
-		}
-		gen = state.good[state.ngood - 1];
-	} else if (!parse_u64(v, UINT64_MAX, &gen) || gen == 0) {
-		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
-			 v);
-		return SMIG_ERR_INVAL;
-	}
-	rc = smig_lib_restore_from(&state, gen);
-	/*
-	 * Past the restore: the agent tells the balancer, whose watchdog
-	 * relaunches a step whose ranks do not all get here (a start that
-	 * hangs, doc/faults.md), and which captures no step before all its
-	 * ranks are here. A failed restore ends the rank anyway.
-	 */
-	if (rc == SMIG_RESTORED)
-		smig_lib_notify_agent(&state, "restored",
-				      atomic_load(&state.last_good), 0, 0, 0,
-				      NULL);
-	return rc;
+	return restore_now(false);
 }
 
 SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 			      smig_restore_fn restore, void *arg)
 {
-	return register_both(tag, capture, restore, NULL, arg);
+	return smig_register_flags(tag, capture, restore, NULL, arg, 0);
 }
 
 SMIG_EXPORT int smig_register_reader(const char *tag, smig_capture_fn capture,
 				     smig_restore_reader_fn restore,
 				     void *arg)
 {
-	return register_both(tag, capture, NULL, restore, arg);
+	return smig_register_flags(tag, capture, NULL, restore, arg, 0);
+}
+
+SMIG_EXPORT int smig_restore(void)
+{
+	if (!state.initialized) {
+		if (state.init_error) {
+			smig_log("smig_restore: smig_init() failed, this rank can neither be captured nor restored");
+			return state.init_error;
+		}
+		smig_log("smig_restore() before smig_init()");
+		return SMIG_ERR_STATE;
+	}
+	if (!state.registered || !state.restore_later) {
+		smig_log("smig_restore() without smig_register_flags(..., SMIG_RESTORE_LATER) before it, or called twice");
+		return SMIG_ERR_STATE;
+	}
+	state.restore_later = false;
+	if (!state.active)
+		return SMIG_OK;
+	return restore_now(true);
+}
+
+/* Names of SMIG_REASON_*, as the balancer sends them (smig.reason). */
+static const char *const reason_names[] = {
+	[SMIG_REASON_UNKNOWN] = "unknown",
+	[SMIG_REASON_DRAIN] = "drain",
+	[SMIG_REASON_BALANCE] = "balance",
+	[SMIG_REASON_PERIODIC] = "periodic",
+	[SMIG_REASON_REQUEST] = "request",
+	[SMIG_REASON_REQUEUE] = "requeue",
+};
+
+SMIG_EXPORT const char *smig_reason_name(int reason)
+{
+	if (reason < 0 ||
+	    reason >= (int) (sizeof(reason_names) / sizeof(reason_names[0])))
+		return "unknown";
+	return reason_names[reason];
+}
+
+/* smig_lib_reason_parse - SMIG_REASON_* of a prepare's smig.reason */
+int32_t smig_lib_reason_parse(const char *name)
+{
+	if (!name)
+		return SMIG_REASON_UNKNOWN;
+	for (size_t i = 1; i < sizeof(reason_names) / sizeof(reason_names[0]);
+	     i++)
+		if (!strcmp(name, reason_names[i]))
+			return i;
+	/* A newer balancer's reason: the callback sees "unknown". */
+	smig_debug("prepare with %s=%s: not a reason this library knows",
+		   "smig.reason", name);
+	return SMIG_REASON_UNKNOWN;
 }
 
 SMIG_EXPORT int smig_safepoint(void)
@@ -363,6 +463,10 @@ SMIG_EXPORT int smig_safepoint(void)
 
 	if (!state.active)
 		return SMIG_OK;
+	if (state.restore_later) {
+		smig_log("smig_safepoint() before smig_restore() (smig_register_flags() was given SMIG_RESTORE_LATER)");
+		return SMIG_ERR_STATE;
+	}
 	k = atomic_fetch_add(&state.count, 1) + 1;
 	if (progress)
 		atomic_store_explicit(progress, k, memory_order_relaxed);

@@ -218,6 +218,11 @@ static bool parse_line(char *line, smig_lib_event_t *ev)
 			ev->op = val;
 			continue;
 		}
+		if (!strcmp(w, "smig.reason")) {
+			/* Informative (smig_capture_info()): never fatal. */
+			ev->reason = val;
+			continue;
+		}
 		if (!strcmp(w, "smig.stop")) {
 			if (strcmp(val, "0") && strcmp(val, "1"))
 				goto bad;

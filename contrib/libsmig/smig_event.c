@@ -40,6 +40,7 @@
 #define KEY_STATUS	"smig.status"
 #define KEY_BYTES	"smig.bytes"
 #define KEY_MSG		"smig.msg"
+#define KEY_REASON	"smig.reason"
 
 /* A reply over the agent's socket, newline included. */
 #define LINE_MAX_LEN	1024
@@ -64,6 +65,9 @@ void smig_lib_set_idle(smig_lib_t *st)
 	st->target = 0;
 	st->decision = DECISION_NONE;
 	st->capture_ok = false;
+	st->aborted = false;
+	st->reason = SMIG_REASON_UNKNOWN;
+	st->will_stop = false;
 	if (!st->stopped)
 		atomic_store(&st->pending, 0);
 	pthread_cond_broadcast(&st->cond);
@@ -209,6 +213,10 @@ static bool parse_event(const pmix_info_t *info, size_t ninfo,
 				return false;
 			}
 			ev->op = in->value.data.string;
+		} else if (PMIX_CHECK_KEY(in, KEY_REASON)) {
+			/* Informative (smig_capture_info()): never fatal. */
+			if (in->value.type == PMIX_STRING)
+				ev->reason = in->value.data.string;
 		} else if (PMIX_CHECK_KEY(in, KEY_GEN)) {
 			if (!info_uint(in, &ev->gen))
 				goto bad_type;
@@ -261,6 +269,10 @@ static uint64_t on_prepare(smig_lib_t *st, const smig_lib_event_t *ev)
 	st->target = 0;
 	st->decision = DECISION_NONE;
 	st->capture_ok = false;
+	st->aborted = false;
+	/* An older agent sends neither: SMIG_REASON_UNKNOWN, will_stop 0. */
+	st->reason = smig_lib_reason_parse(ev->reason);
+	st->will_stop = ev->has_stop && ev->stop;
 	st->timeout_ms = ev->timeout_ms;
 	if (!ev->has_timeout || ev->timeout_ms == 0) {
 		smig_log("prepare of generation %" PRIu64 " without %s: using %u ms",
@@ -317,7 +329,18 @@ static void on_abort(smig_lib_t *st, const smig_lib_event_t *ev)
 		return;
 	}
 	smig_debug("generation %" PRIu64 ": aborted by the balancer", ev->gen);
-	/* A capture in progress notices the change when it takes the lock. */
+	/*
+	 * The target is known: other ranks may be inside their capture
+	 * callback, in a collective that waits for this one. The callback
+	 * still runs at the target (doc/design.md, "Collective contract");
+	 * only the image is dropped. A capture in progress notices the flag
+	 * when it takes the lock.
+	 */
+	if (st->phase == PHASE_CAPTURE) {
+		st->aborted = true;
+		pthread_cond_broadcast(&st->cond);
+		return;
+	}
 	smig_lib_set_idle(st);
 }
 

@@ -59,6 +59,7 @@ typedef struct {
 	bool active;			/* (main) SLURM_MIGRATE, or stopped */
 	bool stopped;			/* (main) SMIG_STOP was returned */
 	bool registered;		/* (main) smig_register() ran */
+	bool restore_later;		/* (main) SMIG_RESTORE_LATER, smig_restore() not yet */
 	int init_error;			/* (main) what a failed smig_init() returned */
 	pmix_proc_t me;			/* set in init, then read-only */
 	uint32_t nranks;
@@ -95,6 +96,10 @@ typedef struct {
 	uint32_t timeout_ms;		/* (lock) */
 	decision_t decision;		/* (lock) */
 	bool capture_ok;		/* (lock) our done was status 0 */
+	bool aborted;			/* (lock) abort with the target known:
+					 * the callback still runs at it */
+	int32_t reason;			/* (lock) SMIG_REASON_* of the prepare */
+	bool will_stop;			/* (lock) the prepare's smig.stop */
 } smig_lib_t;
 
 /* ---------------------------------------------------------------- smig.c */
@@ -114,6 +119,8 @@ bool smig_log_debugging(void);
 /* What one checkpoint event of the node agent carries, on any transport. */
 typedef struct {
 	const char *op;		/* borrowed from the transport's message */
+	const char *reason;	/* prepare: smig.reason, borrowed; NULL:
+				 * none (smig_capture_info()) */
 	uint64_t gen;
 	uint64_t target;
 	uint32_t timeout_ms;
@@ -212,9 +219,28 @@ void smig_lib_read_manifest(smig_lib_t *st);
 /*
  * smig_lib_restore_from - find the newest generation <= gen that every rank
  * can restore, hand it to the restore callback (main thread)
+ * IN collective - smig_restore(): a last agreement after the callbacks
+ *                 makes the answer the same on every rank
  * RET SMIG_RESTORED or an error (all ranks return an error together, except
- * when the restore callback of one rank fails)
+ * when !collective and the restore callback of one rank fails)
  */
-int smig_lib_restore_from(smig_lib_t *st, uint64_t gen);
+int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective);
+
+/*
+ * smig_lib_restore_gen - SLURM_MIGRATE_RESTORE_GEN as a generation
+ * OUT gen - 0: a fresh start ("none" or unset)
+ * RET SMIG_OK, or an error (logged)
+ */
+int smig_lib_restore_gen(smig_lib_t *st, uint64_t *gen);
+
+/*
+ * smig_lib_restore_refuse - smig_restore() on a rank that cannot restore
+ * before it looked at any image: round 1 with generation 0, so that the
+ * other ranks fail with it instead of waiting in the fence
+ */
+void smig_lib_restore_refuse(smig_lib_t *st);
+
+/* smig_lib_reason_parse - SMIG_REASON_* of a prepare's smig.reason */
+int32_t smig_lib_reason_parse(const char *name);
 
 #endif /* SMIG_INT_H */

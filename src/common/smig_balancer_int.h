@@ -331,6 +331,7 @@ void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 			    smig_plan_t *plan, const char *kind, bool evacuate);
 void bal_capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan);
+const char *bal_capture_reason(const char *kind, const smig_plan_t *plan);
 void bal_capture_start_requeue(smig_balancer_t *b, bal_step_t *s,
 			       smig_plan_t *plan, char *exclude,
 			       const char *from);

@@ -438,6 +438,22 @@ static void register_step(int *srun, int *a1, int *a2)
 	hello_agent(*a2, user_auth, 0, "node2", 2, 3);
 }
 
+/*
+ * check_prepare - PREPARE tells the ranks why (smig_capture_info(3)) and
+ * whether they stop once the capture succeeds
+ */
+static void check_prepare(const smig_msg_t *m, const char *reason, bool stop)
+{
+	bool got = !stop;
+
+	ck_assert_str_eq(get_str(m, "reason"), reason);
+	ck_assert_msg(smig_msg_get_bool(m, "stop", &got), "no stop");
+	ck_assert_msg(got == stop, "PREPARE stop=%d, expected %d", got, stop);
+}
+
+/* drain_and_count()'s PREPARE reason: "requeue" in job-scope tests */
+static const char *drain_reason = "drain";
+
 /* Drain node2 and run PREPARE/COUNT/CAPTURE up to the DONEs. */
 static void drain_and_count(int a1, int a2)
 {
@@ -446,9 +462,12 @@ static void drain_and_count(int a1, int a2)
 	set_node(2, SMIG_NODE_DRAIN);
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	/* Ranks move (or the job is requeued): they stop after it. */
+	check_prepare(m, drain_reason, true);
 	smig_msg_free(m);
 	m = expect(a2, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	check_prepare(m, drain_reason, true);
 	smig_msg_free(m);
 
 	count(a1, 1, 0, 5);
@@ -1143,6 +1162,7 @@ START_TEST(test_auto_balances)
 	}
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	check_prepare(m, "balance", true);
 	smig_msg_free(m);
 	m = expect(a2, SMIG_MSG_PREPARE);
 	smig_msg_free(m);
@@ -1737,6 +1757,7 @@ START_TEST(test_job_scope_requeue)
 	/* node3 has no CPU of this job: the ranks of node2 cannot stay. */
 	alloc_cpus = "2,2,0";
 	register_step(&srun, &a1, &a2);
+	drain_reason = "requeue";
 	drain_and_count(a1, a2);
 	all_done(a1, a2, 1);
 	/* Good: recorded (the ranks run on until Slurm stops them). */
@@ -1852,6 +1873,8 @@ static void prepare_and_count(int a1, int a2, uint64_t gen)
 
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	/* Callers' steps have every=1s: nobody moves. */
+	check_prepare(m, "periodic", false);
 	smig_msg_free(m);
 	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
 	for (uint32_t r = 0; r < 4; r++)

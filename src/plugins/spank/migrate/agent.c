@@ -61,9 +61,10 @@
 
 /* One PMIx_Notify_event() in flight; freed by its callback. */
 typedef struct notify_ctx {
-	pmix_info_t info[6];
+	pmix_info_t info[8];
 	size_t ninfo;
 	char *op;		/* the string of smig.op */
+	char *reason;		/* prepare: smig.reason, or NULL */
 } notify_ctx_t;
 
 static struct {
@@ -274,6 +275,7 @@ static void notify_done_cb(pmix_status_t status, void *cbdata)
 		smig_cerror(CTX, "PMIx_Notify_event(smig.op=%s) failed: status %d",
 			    ctx->op, status);
 	g_free(ctx->op);
+	g_free(ctx->reason);
 	g_free(ctx);
 	g_mutex_lock(&agent.lock);
 	agent.notifies--;
@@ -284,7 +286,8 @@ static void notify_done_cb(pmix_status_t status, void *cbdata)
 /*
  * pmix_notify - PMIX_JCTRL_CHECKPOINT to the ranks of this node
  * IN arg - smig.timeout_ms (prepare), smig.target (capture), smig.stop
- *          (commit, 0/1)
+ *          (commit, 0/1); a prepare also carries the PREPARE's reason and
+ *          stop (smig.reason, smig.stop), for smig_capture_info(3)
  */
 static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 {
@@ -307,6 +310,20 @@ static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 		i->value.type = PMIX_UINT32;
 		i->value.data.uint32 = (uint32_t) arg;
 		i++;
+		if (agent.engine) {
+			bool stop;
+			const char *why = smig_agent_prepared(agent.engine,
+							      &stop);
+
+			if (why) {
+				ctx->reason = g_strdup(why);
+				load_key(i, "smig.reason");
+				i->value.type = PMIX_STRING;
+				i->value.data.string = ctx->reason;
+				i++;
+			}
+			info_bool(i++, "smig.stop", stop);
+		}
 	} else if (op == SMIG_AGENT_CAPTURE) {
 		info_u64(i++, "smig.target", arg);
 	} else if (op == SMIG_AGENT_COMMIT) {
@@ -339,8 +356,13 @@ static void host_notify(void *host, smig_agent_op_t op, uint64_t gen,
 		agent_signal_notify(op, gen, arg);
 	else if (agent.pmix)
 		pmix_notify(op, gen, arg);
-	else
-		agent_sock_notify(op, gen, arg);
+	else if (op == SMIG_AGENT_PREPARE && agent.engine) {
+		bool stop;
+		const char *why = smig_agent_prepared(agent.engine, &stop);
+
+		agent_sock_notify(op, gen, arg, why, stop);
+	} else
+		agent_sock_notify(op, gen, arg, NULL, -1);
 }
 
 static GVariant *host_sample(void *host)

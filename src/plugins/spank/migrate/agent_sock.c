@@ -426,16 +426,26 @@ const char *agent_sock_path(void)
 	return sk.thread ? sk.path : NULL;
 }
 
-void agent_sock_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
+void agent_sock_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg,
+		       const char *reason, int stop)
 {
 	char line[256];
 	int n, sent = 0;
 
 	n = snprintf(line, sizeof(line), "smig.op=%s smig.gen=%" PRIu64,
 		     smig_agent_op_name(op), gen);
-	if (op == SMIG_AGENT_PREPARE)
+	if (op == SMIG_AGENT_PREPARE) {
 		n += snprintf(line + n, sizeof(line) - n,
 			      " smig.timeout_ms=%u", (uint32_t) arg);
+		/* A reason is one word of the balancer's ("drain", ...). */
+		if (reason && *reason && strlen(reason) < 64 &&
+		    !strpbrk(reason, " =\n"))
+			n += snprintf(line + n, sizeof(line) - n,
+				      " smig.reason=%s", reason);
+		if (stop >= 0)
+			n += snprintf(line + n, sizeof(line) - n,
+				      " smig.stop=%d", stop != 0);
+	}
 	else if (op == SMIG_AGENT_CAPTURE)
 		n += snprintf(line + n, sizeof(line) - n,
 			      " smig.target=%" PRIu64, arg);

@@ -50,8 +50,11 @@ const char *agent_sock_path(void);
 /*
  * agent_sock_notify - the engine's op to every rank of this node that said
  * hello (agent thread); arg as for PMIx: timeout_ms, target or stop
+ * IN reason, stop - a prepare's reason (NULL: none) and whether the ranks
+ *                   will stop (-1: not said), for smig_capture_info()
  */
-void agent_sock_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg);
+void agent_sock_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg,
+		       const char *reason, int stop);
 
 /* agent_sock_stop - join the thread, close and remove the socket (exit) */
 void agent_sock_stop(void);
