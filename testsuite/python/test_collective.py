@@ -164,17 +164,21 @@ def test_collective_callbacks_drain(cluster, needs_plugins, reference):
 
 
 def test_collective_callback_after_abort(cluster, needs_plugins, reference):
-    """The capture of a drain times out while the other ranks are inside an
-    MPI_Allreduce of their capture callbacks, waiting for rank 3, which
-    sleeps before its safe point (capture-timeout=3s, a 12 s stall): the
-    balancer aborts generation 1, yet rank 3, which had the capture point,
-    still runs its callback there once it wakes, so every rank's collectives
-    match (min = max = the iteration on all four) and the job goes on; no
-    image of generation 1 is written (it was aborted before any callback
-    returned). A later try of the drain moves the ranks, and the result is
-    that of a run without migration. (Before the collective contract rank 3
-    skipped its callback after the abort and entered its next halo exchange
-    while its neighbours were in the Allreduce: the job hung.)"""
+    """The capture of a drain times out because rank 3 sleeps before its
+    safe point (capture-timeout=3s, a 12 s stall) after every rank got the
+    capture point: the balancer aborts generation 1, yet every rank, rank 3
+    once it wakes, still runs its callback at that capture point (the
+    contract: once the capture point is known, the callback runs on every
+    rank or none), so the collectives in the callbacks match (min = max =
+    the iteration on all four) and the job goes on; no image of generation 1
+    is written (it was aborted before any callback returned). A later try of
+    the drain moves the ranks, and the result is that of a run without
+    migration. (With the previous behaviour every rank dropped generation 1
+    at the abort: no gen=1 lines, which this test tells apart. That was
+    harmless here only because the halo exchanges kept the other ranks from
+    reaching the capture point during rank 3's stall; a rank that reached it
+    and entered a collective of its callback before the abort would have
+    waited there for rank 3, which skipped its callback.)"""
     c = cluster
     job, out = submit(c, "collective_abort",
                       "--mpi-capture --stall-rank 3 --stall-iter 60 "
