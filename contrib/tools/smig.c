@@ -201,6 +201,35 @@ static guint64 matrix_cell(GVariant *matrix, const char *from, const char *to)
 	return 0;
 }
 
+static guint64 node_cell(gpointer data, const char *from, const char *to)
+{
+	return matrix_cell(data, from, to);
+}
+
+static guint64 leaf_cell(gpointer data, const char *from, const char *to)
+{
+	return switch_cell(data, from, to);
+}
+
+/* A traffic matrix under its title: one row and one column per name. */
+static void print_traffic(const char *title, GPtrArray *names,
+			  guint64 (*cell)(gpointer, const char *,
+					  const char *),
+			  gpointer data)
+{
+	printf("\n%s\n%-12s", title, "");
+	for (guint j = 0; j < names->len; j++)
+		printf(" %14s", (char *) names->pdata[j]);
+	printf("\n");
+	for (guint i = 0; i < names->len; i++) {
+		printf("%-12s", (char *) names->pdata[i]);
+		for (guint j = 0; j < names->len; j++)
+			printf(" %14" G_GUINT64_FORMAT,
+			       cell(data, names->pdata[i], names->pdata[j]));
+		printf("\n");
+	}
+}
+
 /*
  * fmt_interval - ms as seconds for a person: "0.1s", "2s", "1.5s"
  * (never rounded to "0.0s"). RET static buffer
@@ -291,37 +320,15 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 			       G_GUINT64_FORMAT "\n", a, b, bytes, msgs);
 		}
 		names = matrix_nodes(matrix, nodes);
-		printf("\nNODE TRAFFIC (bytes sent, row -> column)\n%-12s",
-		       "");
-		for (guint j = 0; j < names->len; j++)
-			printf(" %14s", (char *) names->pdata[j]);
-		printf("\n");
-		for (guint i = 0; i < names->len; i++) {
-			printf("%-12s", (char *) names->pdata[i]);
-			for (guint j = 0; j < names->len; j++)
-				printf(" %14" G_GUINT64_FORMAT,
-				       matrix_cell(matrix, names->pdata[i],
-						   names->pdata[j]));
-			printf("\n");
-		}
+		print_traffic("NODE TRAFFIC (bytes sent, row -> column)",
+			      names, node_cell, matrix);
 		g_ptr_array_free(names, TRUE);
 	}
 	if (switches && g_variant_n_children(matrix)) {
 		GHashTable *t = switch_traffic(matrix, switches, &names);
 
-		printf("\nSWITCH TRAFFIC (bytes sent, row -> column; leaf switches)\n%-12s",
-		       "");
-		for (guint j = 0; j < names->len; j++)
-			printf(" %14s", (char *) names->pdata[j]);
-		printf("\n");
-		for (guint i = 0; i < names->len; i++) {
-			printf("%-12s", (char *) names->pdata[i]);
-			for (guint j = 0; j < names->len; j++)
-				printf(" %14" G_GUINT64_FORMAT,
-				       switch_cell(t, names->pdata[i],
-						   names->pdata[j]));
-			printf("\n");
-		}
+		print_traffic("SWITCH TRAFFIC (bytes sent, row -> column; leaf switches)",
+			      names, leaf_cell, t);
 		g_ptr_array_free(names, TRUE);
 		g_hash_table_unref(t);
 	}

@@ -115,34 +115,54 @@ void smig_conf_free(smig_conf_t *conf)
 	g_free(conf);
 }
 
+typedef struct {
+	const char *suffix;	/* "": a bare number */
+	uint64_t scale;
+} unit_t;
+
 /*
- * smig_parse_duration - "500ms", "30s", "5m", "1h" or bare seconds into ms
- * RET true if text is a duration > 0 and < 2^32 ms
+ * parse_scaled - digits and one suffix of units into a number of the
+ * smallest unit
+ * RET true if text is that and the result (and the number) is <= limit
  */
-bool smig_parse_duration(const char *text, uint32_t *ms)
+static bool parse_scaled(const char *text, const unit_t *units, size_t nunits,
+			 uint64_t limit, uint64_t *out)
 {
-	uint64_t n = 0, unit;
+	uint64_t n = 0;
 	const char *p = text;
 
 	if (!text || !g_ascii_isdigit(*p))
 		return false;
 	for (; g_ascii_isdigit(*p); p++) {
 		n = n * 10 + (uint64_t) (*p - '0');
-		if (n > UINT32_MAX)
+		if (n > limit)
 			return false;
 	}
-	if (!*p || !g_ascii_strcasecmp(p, "s"))
-		unit = 1000;
-	else if (!g_ascii_strcasecmp(p, "ms"))
-		unit = 1;
-	else if (!g_ascii_strcasecmp(p, "m"))
-		unit = 60 * 1000;
-	else if (!g_ascii_strcasecmp(p, "h"))
-		unit = 3600 * 1000;
-	else
-		return false;
-	n *= unit;
-	if (n == 0 || n > UINT32_MAX)
+	for (size_t i = 0; i < nunits; i++) {
+		if (g_ascii_strcasecmp(p, units[i].suffix))
+			continue;
+		if (n > limit / units[i].scale)
+			return false;
+		*out = n * units[i].scale;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * smig_parse_duration - "500ms", "30s", "5m", "1h" or bare seconds into ms
+ * RET true if text is a duration > 0 and < 2^32 ms
+ */
+bool smig_parse_duration(const char *text, uint32_t *ms)
+{
+	static const unit_t units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 },
+	};
+	uint64_t n;
+
+	if (!parse_scaled(text, units, G_N_ELEMENTS(units), UINT32_MAX, &n) ||
+	    n == 0)
 		return false;
 	*ms = (uint32_t) n;
 	return true;
@@ -168,28 +188,14 @@ char *smig_format_duration(uint32_t ms)
 /* smig_parse_keep - see smig_conf.h */
 bool smig_parse_keep(const char *text, uint32_t *s)
 {
-	uint64_t n = 0, unit;
-	const char *p = text;
+	static const unit_t units[] = {
+		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 },
+		{ "d", 86400 },
+	};
+	uint64_t n;
 
-	if (!text || !g_ascii_isdigit(*p))
-		return false;
-	for (; g_ascii_isdigit(*p); p++) {
-		n = n * 10 + (uint64_t) (*p - '0');
-		if (n > SMIG_CONF_KEEP_MAX_S)
-			return false;
-	}
-	if (!*p || !g_ascii_strcasecmp(p, "s"))
-		unit = 1;
-	else if (!g_ascii_strcasecmp(p, "m"))
-		unit = 60;
-	else if (!g_ascii_strcasecmp(p, "h"))
-		unit = 3600;
-	else if (!g_ascii_strcasecmp(p, "d"))
-		unit = 86400;
-	else
-		return false;
-	n *= unit;
-	if (n > SMIG_CONF_KEEP_MAX_S)
+	if (!parse_scaled(text, units, G_N_ELEMENTS(units),
+			  SMIG_CONF_KEEP_MAX_S, &n))
 		return false;
 	*s = (uint32_t) n;
 	return true;
