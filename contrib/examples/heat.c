@@ -18,6 +18,11 @@
  *   heat: rank R node NODE start|restored iter I
  *   heat: iter I/N[ t=SECONDS]                      (rank 0, --report)
  *   heat: rank R stopping for migration at iter I   (SMIG_STOP)
+ *   heat: rank R capture gen=G reason=WHY stop=0|1 safepoint=K iter=I
+ *	   min=I max=I checksum=<16 hex digits>	     (--mpi-capture; the
+ *							checksum on rank 0)
+ *   heat: rank R restore check iter=I min=I max=I   (--restore-later)
+ *   heat: rank R smig_restore: TEXT                 (--restore-later)
  *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
  */
 #include <errno.h>
@@ -52,6 +57,7 @@ struct opts {
 	bool timestamps;
 	bool cpu_time;
 	bool reader;
+	bool restore_later;
 };
 
 /* The state of one rank: what a capture saves. */
@@ -73,6 +79,10 @@ struct heat_image {
 
 /* --capture-sleep-ms: the capture callback has only the state as argument */
 static long capture_sleep_ms;
+/* --mpi-capture, --restore-later: MPI inside the callbacks */
+static bool mpi_capture, mpi_restore;
+/* --fail-restore: this rank's restore callback fails (after its MPI) */
+static long fail_restore_rank = -1;
 
 static void usage(FILE *f)
 {
@@ -107,6 +117,15 @@ static void usage(FILE *f)
 "                   hangs, for the relaunch watchdog's tests\n"
 "  --reader         restore through smig_register_reader()/smig_read(),\n"
 "                   one row per read, instead of one buffer\n"
+"  --mpi-capture    the capture callback calls MPI: an MPI_Allreduce of the\n"
+"                   iteration (min and max) and the grid's checksum gathered\n"
+"                   to rank 0; each rank prints what smig_capture_info()\n"
+"                   says (a collective checkpoint, smig(3))\n"
+"  --restore-later  register with SMIG_RESTORE_LATER and restore through\n"
+"                   smig_restore(); the restore callback checks with an\n"
+"                   MPI_Allreduce that every rank restored one iteration\n"
+"  --fail-restore R rank R's restore callback fails (after its MPI calls):\n"
+"                   with --restore-later every rank's smig_restore() fails\n"
 "  --help           this text\n");
 }
 
@@ -157,6 +176,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "capture-sleep-ms", required_argument, NULL, 'C' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "reader", no_argument, NULL, 'D' },
+		{ "mpi-capture", no_argument, NULL, 'M' },
+		{ "restore-later", no_argument, NULL, 'L' },
+		{ "fail-restore", required_argument, NULL, 'F' },
 		{ "hold-restore", required_argument, NULL, 'H' },
 		{ "cpu-time", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -217,6 +239,17 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'D':
 			o->reader = true;
+			break;
+		case 'M':
+			mpi_capture = true;
+			break;
+		case 'L':
+			o->restore_later = true;
+			mpi_restore = true;
+			break;
+		case 'F':
+			ok = parse_long(name, optarg, 0, INT_MAX,
+					&fail_restore_rank);
 			break;
 		case 'H': {
 			char *colon = strchr(optarg, ':');
@@ -394,6 +427,31 @@ static uint64_t checksum(const struct heat *h)
 	return hash;
 }
 
+/*
+ * capture_collective - --mpi-capture: what a code whose checkpoint is
+ * collective does inside its capture callback: every rank takes part in an
+ * MPI_Allreduce and in a gather of the grid to rank 0 (checksum()), then
+ * prints what smig_capture_info() says
+ */
+static void capture_collective(smig_writer_t *w, const struct heat *h)
+{
+	smig_capture_info_t ci;
+	long mine[2] = { h->iter, -h->iter }, all[2];
+	uint64_t sum;
+
+	if (smig_capture_info(w, &ci) != SMIG_OK)
+		memset(&ci, 0, sizeof(ci));
+	MPI_Allreduce(mine, all, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+	sum = checksum(h);
+	printf("heat: rank %d capture gen=%" PRIu64 " reason=%s stop=%d safepoint=%" PRIu64 " iter=%ld min=%ld max=%ld",
+	       h->rank, ci.generation, smig_reason_name(ci.reason),
+	       (int) ci.will_stop, ci.safepoint, h->iter, -all[1], all[0]);
+	if (h->rank == 0)
+		printf(" checksum=%016" PRIx64, sum);
+	printf("\n");
+	fflush(stdout);
+}
+
 static int capture(smig_writer_t *w, void *arg)
 {
 	const struct heat *h = arg;
@@ -414,11 +472,33 @@ static int capture(smig_writer_t *w, void *arg)
 		fflush(stdout);
 		nanosleep(&ts, NULL);
 	}
+	if (mpi_capture)
+		capture_collective(w, h);
 	rc = smig_write(w, &im, sizeof(im));
 	if (rc == SMIG_OK)
 		rc = smig_write(w, &h->cur[h->nx],
 				h->rows * h->nx * sizeof(double));
 	return rc;
+}
+
+/*
+ * restore_check - --restore-later: the restore callback may call MPI
+ * (smig_restore()): every rank restored the same iteration
+ * RET 0, or -1 (smig_restore() then fails on every rank)
+ */
+static int restore_check(const struct heat *h)
+{
+	long mine[2] = { h->iter, -h->iter }, all[2];
+
+	if (!mpi_restore)
+		return 0;
+	MPI_Allreduce(mine, all, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+	printf("heat: rank %d restore check iter=%ld min=%ld max=%ld\n",
+	       h->rank, h->iter, -all[1], all[0]);
+	fflush(stdout);
+	if (h->rank == fail_restore_rank)
+		return -1;	/* after the collective, as smig(3) asks */
+	return -all[1] == all[0] ? 0 : -1;
 }
 
 static int restore(const void *data, size_t len, void *arg)
@@ -443,7 +523,7 @@ static int restore(const void *data, size_t len, void *arg)
 	}
 	memcpy(&h->cur[h->nx], (const char *) data + sizeof(im), want);
 	h->iter = im.iter;
-	return 0;
+	return restore_check(h);
 }
 
 /* restore_reader - restore() streamed: the header, then one row per read */
@@ -479,7 +559,7 @@ static int restore_reader(smig_reader_t *r, uint64_t len, void *arg)
 		}
 	}
 	h->iter = im.iter;
-	return 0;
+	return restore_check(h);
 }
 
 static const char *node_name(void)
@@ -559,10 +639,26 @@ int main(int argc, char **argv)
 
 	check_smig(h.rank, "smig_init", smig_init());
 	hold_restore(&o, h.rank);
-	if (o.reader)
+	if (o.restore_later) {
+		/* Objects exist; a real code would set more up here. */
+		rc = smig_register_flags("heat", capture,
+					 o.reader ? NULL : restore,
+					 o.reader ? restore_reader : NULL, &h,
+					 SMIG_RESTORE_LATER);
+		check_smig(h.rank, "smig_register_flags", rc);
+		rc = smig_restore();
+		printf("heat: rank %d smig_restore: %s\n", h.rank,
+		       smig_strerror(rc));
+		fflush(stdout);
+		/* The same answer everywhere: all ranks get here, or none. */
+		if (rc < 0)
+			MPI_Barrier(MPI_COMM_WORLD);
+		check_smig(h.rank, "smig_restore", rc);
+	} else if (o.reader) {
 		rc = smig_register_reader("heat", capture, restore_reader, &h);
-	else
+	} else {
 		rc = smig_register("heat", capture, restore, &h);
+	}
 	check_smig(h.rank, "smig_register", rc);
 	printf("heat: rank %d node %s %s iter %ld%s\n", h.rank, node_name(),
 	       rc == SMIG_RESTORED ? "restored" : "start", h.iter,

@@ -19,7 +19,8 @@
  *   agent -> rank  commit(g, stop)         stop: smig_safepoint() = SMIG_STOP
  *   agent -> rank  abort(g)                go on where we are
  *
- * Threads: the event handler runs in PMIx's progress thread. It only
+ * Threads: the event handler runs in PMIx's progress thread (without PMIx,
+ * MPICH: the reader thread of the agent's socket, smig_chan.c). It only
  * records what arrived in the shared state (under state.lock), answers
  * "count" and wakes the main thread through state.cond. Everything else
  * (capture callback, image write, "done" reply, restore) runs in the
@@ -149,29 +150,6 @@ static bool env_u64(const char *name, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/*
- * event_handler - PMIx_JCTRL_CHECKPOINT from the node agent.
- * Runs in PMIx's progress thread: never blocks, never waits for the app.
- */
-static void event_handler(size_t id, pmix_status_t status,
-			  const pmix_proc_t *source, pmix_info_t info[],
-			  size_t ninfo, pmix_info_t results[], size_t nresults,
-			  pmix_event_notification_cbfunc_fn_t cbfunc,
-			  void *cbdata)
-{
-	uint64_t gen, pause_at = smig_lib_event(&state, info, ninfo, &gen);
-
-	/* Let the chain go on at once; the reply is our own event. */
-	if (cbfunc)
-		cbfunc(PMIX_EVENT_ACTION_COMPLETE, NULL, 0, NULL, NULL, cbdata);
-	/* The count is answered from here, not from the main loop, which may
-	 * be blocked in MPI by a neighbour (doc/design.md, step 2). Only
-	 * copies are used: info may be gone once cbfunc has run. */
-	if (pause_at)
-		smig_lib_notify_agent(&state, "count", gen, pause_at, 0, 0,
-				      NULL);
-}
-
 /* progress_open - map the progress file; failure only costs the sample */
 static void progress_open(void)
 {
@@ -205,11 +183,6 @@ static void progress_open(void)
 
 SMIG_EXPORT int smig_init(void)
 {
-	pmix_status_t code = PMIX_JCTRL_CHECKPOINT;
-	pmix_proc_t wild;
-	pmix_value_t *val = NULL;
-	pmix_info_t *info;
-	pmix_status_t rc;
 	uint64_t v;
 	const char *dir, *dbg;
 	pthread_condattr_t ca;
@@ -227,28 +200,12 @@ SMIG_EXPORT int smig_init(void)
 	dbg = getenv("SLURM_MIGRATE_DEBUG");
 	log_debug = dbg && *dbg && strcmp(dbg, "0");
 
-	/* Open MPI already initialised PMIx: this only takes a reference. */
-	rc = PMIx_Init(&state.me, NULL, 0);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Init failed: %s (was the step started with srun --mpi=pmix?)",
-			 PMIx_Error_string(rc));
+	/* PMIx, or the node agent's socket (no PMIx: MPICH). */
+	if (smig_lib_attach(&state) != SMIG_OK) {
+		state.init_error = SMIG_ERR_PMIX;
 		return SMIG_ERR_PMIX;
 	}
 	atomic_store(&log_rank, state.me.rank);
-
-	PMIX_LOAD_PROCID(&wild, state.me.nspace, PMIX_RANK_WILDCARD);
-	rc = PMIx_Get(&wild, PMIX_JOB_SIZE, NULL, 0, &val);
-	if (rc != PMIX_SUCCESS || !val || val->type != PMIX_UINT32 ||
-	    val->data.uint32 == 0) {
-		smig_log("PMIx_Get(%s) failed: %s", PMIX_JOB_SIZE,
-			 rc != PMIX_SUCCESS ? PMIx_Error_string(rc) :
-			 "not a positive uint32");
-		if (val)
-			PMIX_VALUE_RELEASE(val);
-		goto out_finalize;
-	}
-	state.nranks = val->data.uint32;
-	PMIX_VALUE_RELEASE(val);
 
 	dir = getenv("SLURM_MIGRATE_IMAGE_DIR");
 	if (!dir || dir[0] != '/') {
@@ -287,21 +244,12 @@ SMIG_EXPORT int smig_init(void)
 	atomic_store(&state.pending, 0);
 	atomic_store(&state.last_good, 0);
 
-	PMIX_INFO_CREATE(info, 1);
-	PMIX_INFO_LOAD(&info[0], PMIX_EVENT_HDLR_NAME, "smig", PMIX_STRING);
-	/* Blocking form (no callback): returns the registration id. */
-	rc = PMIx_Register_event_handler(&code, 1, info, 1, event_handler,
-					 NULL, NULL);
-	PMIX_INFO_FREE(info, 1);
-	if (rc < 0) {
-		smig_log("registering the handler for PMIX_JCTRL_CHECKPOINT failed: %s",
-			 PMIx_Error_string(rc));
+	if (smig_lib_listen(&state) != SMIG_OK) {
 		pthread_cond_destroy(&state.cond);
 		free(state.image_dir);
 		state.image_dir = NULL;
 		goto out_finalize;
 	}
-	state.evhdlr = rc;
 	state.initialized = true;
 	state.active = true;
 	progress_open();
@@ -312,23 +260,89 @@ SMIG_EXPORT int smig_init(void)
 
 out_finalize_inval:
 	state.init_error = SMIG_ERR_INVAL;
-	PMIx_Finalize(NULL, 0);
+	smig_lib_detach(&state, false);
 	return SMIG_ERR_INVAL;
 out_finalize:
 	state.init_error = SMIG_ERR_PMIX;
-	PMIx_Finalize(NULL, 0);
+	smig_lib_detach(&state, false);
 	return SMIG_ERR_PMIX;
 }
 
-/* register_both - smig_register() with one of restore and restore_rd */
-static int register_both(const char *tag, smig_capture_fn capture,
-			 smig_restore_fn restore,
-			 smig_restore_reader_fn restore_rd, void *arg)
+/*
+ * smig_lib_restore_gen - SLURM_MIGRATE_RESTORE_GEN as a generation
+ * OUT gen - 0: a fresh start ("none" or unset)
+ * RET SMIG_OK, or an error (logged)
+ */
+int smig_lib_restore_gen(smig_lib_t *st, uint64_t *gen)
 {
-	const char *v;
+	const char *v = getenv("SLURM_MIGRATE_RESTORE_GEN");
+
+	*gen = 0;
+	/* "none": a fresh start, also in a restarted (requeued) job. */
+	if (!v || !*v || !strcmp(v, "none"))
+		return SMIG_OK;
+	if (!strcmp(v, "last")) {
+		/* A restart after a failure: the newest good generation. */
+		if (!st->ngood) {
+			smig_log("SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s: cannot restore",
+				 st->image_dir, SMIG_STORE_MANIFEST);
+			return SMIG_ERR_IMAGE;
+		}
+		*gen = st->good[st->ngood - 1];
+		return SMIG_OK;
+	}
+	if (!parse_u64(v, UINT64_MAX, gen) || *gen == 0) {
+		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
+			 v);
+		*gen = 0;
+		return SMIG_ERR_INVAL;
+	}
+	return SMIG_OK;
+}
+
+/*
+ * restore_now - restore the generation the environment names (or start
+ * afresh) and tell the agent this rank is ready
+ * IN collective - smig_restore(): the same answer on every rank
+ * RET SMIG_OK (fresh), SMIG_RESTORED, or an error
+ */
+static int restore_now(bool collective)
+{
 	uint64_t gen;
 	int rc;
 
+	rc = smig_lib_restore_gen(&state, &gen);
+	if (rc) {
+		/* The others may have a generation: never leave them in the
+		 * fence (they fail: "differs between ranks"). */
+		if (collective && getenv("SLURM_MIGRATE_RESTORE_GEN"))
+			smig_lib_restore_refuse(&state);
+		return rc;
+	}
+	if (!gen) {
+		/* Ready: the balancer captures no step before every rank is. */
+		smig_lib_notify_agent(&state, "restored", 0, 0, 0, 0, NULL);
+		return SMIG_OK;
+	}
+	rc = smig_lib_restore_from(&state, gen, collective);
+	/*
+	 * Past the restore: the agent tells the balancer, whose watchdog
+	 * relaunches a step whose ranks do not all get here (a start that
+	 * hangs, doc/faults.md), and which captures no step before all its
+	 * ranks are here. A failed restore ends the rank anyway.
+	 */
+	if (rc == SMIG_RESTORED)
+		smig_lib_notify_agent(&state, "restored",
+				      atomic_load(&state.last_good), 0, 0, 0,
+				      NULL);
+	return rc;
+}
+
+SMIG_EXPORT int smig_register_flags(const char *tag, smig_capture_fn capture,
+				    smig_restore_fn restore,
+				    smig_restore_reader_fn restore_rd,
+				    void *arg, unsigned flags)
+{
 	if (!state.initialized) {
 		/* Never a silent fresh start of a relaunched rank. */
 		if (state.init_error) {
@@ -352,61 +366,95 @@ static int register_both(const char *tag, smig_capture_fn capture,
 			 capture ? "restore" : "capture");
 		return SMIG_ERR_INVAL;
 	}
+	if (restore && restore_rd) {
+		smig_log("smig_register_flags: restore and restore_rd both given: one of them");
+		return SMIG_ERR_INVAL;
+	}
+	if (flags & ~SMIG_RESTORE_LATER) {
+		smig_log("smig_register_flags: flags=0x%x: unknown bits 0x%x (SMIG_RESTORE_LATER is 0x%x)",
+			 flags, flags & ~SMIG_RESTORE_LATER,
+			 SMIG_RESTORE_LATER);
+		return SMIG_ERR_INVAL;
+	}
 	strcpy(state.tag, tag);
 	state.capture = capture;
 	state.restore = restore;
 	state.restore_rd = restore_rd;
 	state.arg = arg;
 	state.registered = true;
+	state.restore_later = flags & SMIG_RESTORE_LATER;
 	if (!state.active)
 		return SMIG_OK;
 	smig_lib_read_manifest(&state);
-
-	v = getenv("SLURM_MIGRATE_RESTORE_GEN");
-	/* "none": a fresh start, also in a restarted (requeued) job. */
-	if (!v || !*v || !strcmp(v, "none")) {
-		/* Ready: the balancer captures no step before every rank is. */
-		smig_lib_notify_agent(&state, "restored", 0, 0, 0, 0, NULL);
+	if (state.restore_later)
 		return SMIG_OK;
-	}
-	if (!strcmp(v, "last")) {
-		/* A restart after a failure: the newest good generation. */
-		if (!state.ngood) {
-			smig_log("SLURM_MIGRATE_RESTORE_GEN=last: no good generation recorded in %s/%s: cannot restore",
-				 state.image_dir, SMIG_STORE_MANIFEST);
-			return SMIG_ERR_IMAGE;
-		}
-		gen = state.good[state.ngood - 1];
-	} else if (!parse_u64(v, UINT64_MAX, &gen) || gen == 0) {
-		smig_log("SLURM_MIGRATE_RESTORE_GEN=%s: not a generation (a number >= 1, last or none)",
-			 v);
-		return SMIG_ERR_INVAL;
-	}
-	rc = smig_lib_restore_from(&state, gen);
-	/*
-	 * Past the restore: the agent tells the balancer, whose watchdog
-	 * relaunches a step whose ranks do not all get here (a start that
-	 * hangs, doc/faults.md), and which captures no step before all its
-	 * ranks are here. A failed restore ends the rank anyway.
-	 */
-	if (rc == SMIG_RESTORED)
-		smig_lib_notify_agent(&state, "restored",
-				      atomic_load(&state.last_good), 0, 0, 0,
-				      NULL);
-	return rc;
+	return restore_now(false);
 }
 
 SMIG_EXPORT int smig_register(const char *tag, smig_capture_fn capture,
 			      smig_restore_fn restore, void *arg)
 {
-	return register_both(tag, capture, restore, NULL, arg);
+	return smig_register_flags(tag, capture, restore, NULL, arg, 0);
 }
 
 SMIG_EXPORT int smig_register_reader(const char *tag, smig_capture_fn capture,
 				     smig_restore_reader_fn restore,
 				     void *arg)
 {
-	return register_both(tag, capture, NULL, restore, arg);
+	return smig_register_flags(tag, capture, NULL, restore, arg, 0);
+}
+
+SMIG_EXPORT int smig_restore(void)
+{
+	if (!state.initialized) {
+		if (state.init_error) {
+			smig_log("smig_restore: smig_init() failed, this rank can neither be captured nor restored");
+			return state.init_error;
+		}
+		smig_log("smig_restore() before smig_init()");
+		return SMIG_ERR_STATE;
+	}
+	if (!state.registered || !state.restore_later) {
+		smig_log("smig_restore() without smig_register_flags(..., SMIG_RESTORE_LATER) before it, or called twice");
+		return SMIG_ERR_STATE;
+	}
+	state.restore_later = false;
+	if (!state.active)
+		return SMIG_OK;
+	return restore_now(true);
+}
+
+/* Names of SMIG_REASON_*, as the balancer sends them (smig.reason). */
+static const char *const reason_names[] = {
+	[SMIG_REASON_UNKNOWN] = "unknown",
+	[SMIG_REASON_DRAIN] = "drain",
+	[SMIG_REASON_BALANCE] = "balance",
+	[SMIG_REASON_PERIODIC] = "periodic",
+	[SMIG_REASON_REQUEST] = "request",
+	[SMIG_REASON_REQUEUE] = "requeue",
+};
+
+SMIG_EXPORT const char *smig_reason_name(int reason)
+{
+	if (reason < 0 ||
+	    reason >= (int) (sizeof(reason_names) / sizeof(reason_names[0])))
+		return "unknown";
+	return reason_names[reason];
+}
+
+/* smig_lib_reason_parse - SMIG_REASON_* of a prepare's smig.reason */
+int32_t smig_lib_reason_parse(const char *name)
+{
+	if (!name)
+		return SMIG_REASON_UNKNOWN;
+	for (size_t i = 1; i < sizeof(reason_names) / sizeof(reason_names[0]);
+	     i++)
+		if (!strcmp(name, reason_names[i]))
+			return i;
+	/* A newer balancer's reason: the callback sees "unknown". */
+	smig_debug("prepare with %s=%s: not a reason this library knows",
+		   "smig.reason", name);
+	return SMIG_REASON_UNKNOWN;
 }
 
 SMIG_EXPORT int smig_safepoint(void)
@@ -415,6 +463,10 @@ SMIG_EXPORT int smig_safepoint(void)
 
 	if (!state.active)
 		return SMIG_OK;
+	if (state.restore_later) {
+		smig_log("smig_safepoint() before smig_restore() (smig_register_flags() was given SMIG_RESTORE_LATER)");
+		return SMIG_ERR_STATE;
+	}
 	k = atomic_fetch_add(&state.count, 1) + 1;
 	if (progress)
 		atomic_store_explicit(progress, k, memory_order_relaxed);
@@ -430,7 +482,6 @@ SMIG_EXPORT uint64_t smig_generation(void)
 
 SMIG_EXPORT int smig_finalize(void)
 {
-	pmix_status_t rc;
 	int ret = SMIG_OK;
 
 	if (!state.initialized) {
@@ -444,12 +495,8 @@ SMIG_EXPORT int smig_finalize(void)
 	if (!state.active)
 		return SMIG_OK;
 
-	rc = PMIx_Deregister_event_handler(state.evhdlr, NULL, NULL);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Deregister_event_handler failed: %s",
-			 PMIx_Error_string(rc));
-		ret = SMIG_ERR_PMIX;
-	}
+	/* No event from here on: a reader thread is joined. */
+	ret = smig_lib_detach(&state, true);
 	pthread_mutex_lock(&state.lock);
 	if (state.phase != PHASE_IDLE)
 		smig_log("finalizing while generation %" PRIu64 " is being captured: the balancer will time out and abort it",
@@ -464,12 +511,6 @@ SMIG_EXPORT int smig_finalize(void)
 
 		progress = NULL;
 		munmap(p, sizeof(uint64_t));
-	}
-	/* Drops our reference; Open MPI's keeps PMIx up until MPI_Finalize. */
-	rc = PMIx_Finalize(NULL, 0);
-	if (rc != PMIX_SUCCESS) {
-		smig_log("PMIx_Finalize failed: %s", PMIx_Error_string(rc));
-		ret = SMIG_ERR_PMIX;
 	}
 	/* After SMIG_STOP a further smig_safepoint() still exits the rank. */
 	state.active = state.stopped;

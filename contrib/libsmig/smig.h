@@ -17,6 +17,10 @@
  *	smig_finalize();
  *	MPI_Finalize();
  *
+ * A code whose restore needs its own objects, or MPI, registers with
+ * smig_register_flags(..., SMIG_RESTORE_LATER) and calls smig_restore() on
+ * every rank once they exist: the answer is the same on every rank.
+ *
  * Every rank must call smig_safepoint() at the same place of its main loop,
  * once per iteration, outside of any MPI call in progress: the ranks agree
  * on one safe-point count for a capture, so the images of one generation form
@@ -35,7 +39,7 @@
 extern "C" {
 #endif
 
-#define SMIG_API_VERSION 1
+#define SMIG_API_VERSION 2
 
 /* Results (>= 0) and errors (< 0). */
 #define SMIG_OK		0	/* go on */
@@ -54,7 +58,11 @@ typedef struct smig_writer smig_writer_t;
 /*
  * Capture callback: serialise the state with smig_write() (any number of
  * calls). Return 0 on success, anything else fails the capture (the job
- * keeps running; the previous image stays the good one).
+ * keeps running; the previous image stays the good one). It runs on every
+ * rank at the same safe point, and may call MPI, collectives included, as
+ * long as every rank makes the same calls (also when it fails): no rank
+ * skips it once any rank runs it, and no rank leaves its safe point on its
+ * own while another may be inside it (smig(3), "Collective contract").
  */
 typedef int (*smig_capture_fn)(smig_writer_t *w, void *arg);
 
@@ -74,6 +82,26 @@ typedef struct smig_reader smig_reader_t;
  */
 typedef int (*smig_restore_reader_fn)(smig_reader_t *r, uint64_t len,
 				      void *arg);
+
+/* Why a capture runs (smig_capture_info_t.reason). */
+#define SMIG_REASON_UNKNOWN	0	/* an older node agent or balancer */
+#define SMIG_REASON_DRAIN	1	/* evacuation: node drained, down, failing */
+#define SMIG_REASON_BALANCE	2	/* a balancing move (--migrate=auto) */
+#define SMIG_REASON_PERIODIC	3	/* every= */
+#define SMIG_REASON_REQUEST	4	/* smig capture, smig move, smig rebalance */
+#define SMIG_REASON_REQUEUE	5	/* job scope: the job is requeued */
+
+/* What the capture callback may learn of its capture (smig_capture_info()). */
+typedef struct {
+	uint64_t generation;	/* the generation being captured (>= 1) */
+	uint64_t safepoint;	/* the safe-point count it is taken at */
+	int32_t reason;		/* SMIG_REASON_* */
+	int32_t will_stop;	/* 1: if every rank succeeds, the ranks stop
+				 * after it (a move, a requeue); 0: they go on */
+} smig_capture_info_t;
+
+/* Flag of smig_register_flags(): see smig_restore(). */
+#define SMIG_RESTORE_LATER	1u
 
 /*
  * smig_init - attach to the step's migration service (after MPI_Init)
@@ -108,6 +136,40 @@ int smig_register(const char *tag, smig_capture_fn capture,
  */
 int smig_register_reader(const char *tag, smig_capture_fn capture,
 			 smig_restore_reader_fn restore, void *arg);
+
+/*
+ * smig_register_flags - smig_register() (restore != NULL) or
+ * smig_register_reader() (restore_rd != NULL; give exactly one)
+ * IN flags - 0, or SMIG_RESTORE_LATER: nothing is restored here; the rank
+ *            calls smig_restore() later, on every rank, also on a fresh
+ *            start
+ * RET as smig_register(); with SMIG_RESTORE_LATER SMIG_OK or an error
+ */
+int smig_register_flags(const char *tag, smig_capture_fn capture,
+			smig_restore_fn restore,
+			smig_restore_reader_fn restore_rd, void *arg,
+			unsigned flags);
+
+/*
+ * smig_restore - the restore of smig_register_flags(SMIG_RESTORE_LATER),
+ * where the application's objects exist. Collective: every rank of the
+ * step calls it; the restore callback may call MPI (collectives included).
+ * The answer is the same on every rank: all ranks restored the same
+ * generation, or all started afresh, or all get the same error (an image
+ * or a callback that failed on any rank fails every rank).
+ * RET SMIG_RESTORED, SMIG_OK (fresh start), or an error
+ */
+int smig_restore(void);
+
+/*
+ * smig_capture_info - the generation, safe point and reason of the capture
+ * in progress (capture callback only)
+ * RET SMIG_OK, or SMIG_ERR_STATE outside a capture callback
+ */
+int smig_capture_info(const smig_writer_t *w, smig_capture_info_t *info);
+
+/* smig_reason_name - "drain", "balance", "periodic", "request", "requeue", "unknown" */
+const char *smig_reason_name(int reason);
 
 /*
  * smig_read - the next bytes of the image being restored (streaming restore

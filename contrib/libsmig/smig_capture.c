@@ -47,6 +47,7 @@ static struct timespec deadline_in(uint64_t ms)
 }
 
 struct smig_writer {
+	smig_capture_info_t info;	/* smig_capture_info() */
 	unsigned char *buf;
 	size_t len;
 	size_t cap;
@@ -96,16 +97,32 @@ SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)
 	return SMIG_OK;
 }
 
+SMIG_EXPORT int smig_capture_info(const smig_writer_t *w,
+				  smig_capture_info_t *info)
+{
+	if (!w || !w->open || !info) {
+		smig_log("smig_capture_info() %s",
+			 info ? "outside a capture callback" : "with info NULL");
+		return info ? SMIG_ERR_STATE : SMIG_ERR_INVAL;
+	}
+	*info = w->info;
+	return SMIG_OK;
+}
+
 /*
  * do_capture - run the capture callback and write the image of gen at k
+ * IN  info  - for smig_capture_info()
+ * IN  write - false: the generation was aborted, the callback runs (other
+ *             ranks may wait for it in a collective) but no image is written
  * OUT bytes - payload bytes written
  * OUT msg   - empty, or what went wrong
  * RET 0, or the status for the done reply (SMIG_ERR_* or a smig_image code)
  */
-static int do_capture(smig_lib_t *st, uint64_t gen, uint64_t k,
-		      uint64_t *bytes, char *msg, size_t msglen)
+static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
+		      bool write, uint64_t *bytes, char *msg, size_t msglen)
 {
-	struct smig_writer w = { .open = true };
+	struct smig_writer w = { .info = *info, .open = true };
+	uint64_t gen = info->generation, k = info->safepoint;
 	smig_image_hdr_t hdr;
 	struct timespec ts;
 	char path[4096], err[ERRBUF_LEN];
@@ -130,6 +147,11 @@ static int do_capture(smig_lib_t *st, uint64_t gen, uint64_t k,
 		snprintf(msg, msglen, "smig_write failed: %s",
 			 smig_strerror(w.err));
 		rc = w.err;
+		goto out;
+	}
+	if (!write) {
+		smig_debug("generation %" PRIu64 ": capture callback ran at safe point %" PRIu64 " after an abort: no image",
+			   gen, k);
 		goto out;
 	}
 	memset(&hdr, 0, sizeof(hdr));
@@ -170,21 +192,81 @@ out:
 
 /*
  * wait_change - wait until the phase or generation changes, or a decision
- * arrives, for at most 2 x timeout_ms. Caller holds st->lock.
- * RET false on timeout (the rank then resumes by itself)
+ * or an abort arrives. Caller holds st->lock. Never gives up: a rank
+ * resumes only on its agent's word (commit or abort), which always comes
+ * (from the balancer, from the agent when it loses the balancer, or the
+ * step ends); doc/design.md, "Collective contract". After 2 x timeout_ms
+ * one line says why it still waits.
  */
-static bool wait_change(smig_lib_t *st, phase_t phase, uint64_t gen)
+static void wait_change(smig_lib_t *st, phase_t phase, uint64_t gen,
+			const char *what)
 {
 	struct timespec dl = deadline_in(2 * (uint64_t) st->timeout_ms);
+	bool said = false;
 
 	while (st->phase == phase && st->gen == gen &&
-	       st->decision == DECISION_NONE) {
+	       st->decision == DECISION_NONE && !st->aborted) {
+		if (said) {
+			pthread_cond_wait(&st->cond, &st->lock);
+			continue;
+		}
 		if (pthread_cond_timedwait(&st->cond, &st->lock, &dl) ==
-		    ETIMEDOUT)
-			return !(st->phase == phase && st->gen == gen &&
-				 st->decision == DECISION_NONE);
+		    ETIMEDOUT) {
+			smig_log("generation %" PRIu64 ": no %s after %u ms: still waiting (a rank never resumes on its own while another may be in its capture callback)",
+				 gen, what, 2 * st->timeout_ms);
+			said = true;
+		}
 	}
-	return true;
+}
+
+/*
+ * run_capture - safe point k is the target of gen: run the callback (also
+ * after an abort: the other ranks run theirs), write the image unless
+ * aborted, reply done unless aborted. Caller holds st->lock; it is dropped
+ * around the callback and the reply.
+ */
+static void run_capture(smig_lib_t *st, uint64_t gen, uint64_t k)
+{
+	smig_capture_info_t info = {
+		.generation = gen, .safepoint = k, .reason = st->reason,
+		.will_stop = st->will_stop,
+	};
+	uint64_t target = st->target, bytes = 0;
+	bool write = !st->aborted;
+	char msg[ERRBUF_LEN];
+	int status;
+
+	pthread_mutex_unlock(&st->lock);
+	if (k > target) {
+		/* Only if the balancer chose a target below our pause_at: we
+		 * ran past it. */
+		snprintf(msg, sizeof(msg),
+			 "safe point %" PRIu64 " already passed (at %" PRIu64 ")",
+			 target, k);
+		smig_log("generation %" PRIu64 ": %s", gen, msg);
+		status = SMIG_ERR_STATE;
+	} else {
+		status = do_capture(st, &info, write, &bytes, msg,
+				    sizeof(msg));
+	}
+	pthread_mutex_lock(&st->lock);
+	if (st->phase != PHASE_CAPTURE || st->gen != gen) {
+		smig_log("generation %" PRIu64 " ended during the capture",
+			 gen);
+		return;
+	}
+	if (st->aborted) {
+		if (write)
+			smig_log("generation %" PRIu64 " was aborted during the capture",
+				 gen);
+		smig_lib_set_idle(st);
+		return;
+	}
+	st->phase = PHASE_DONE;
+	st->capture_ok = status == 0;
+	pthread_mutex_unlock(&st->lock);
+	smig_lib_notify_agent(st, "done", gen, 0, status, bytes, msg);
+	pthread_mutex_lock(&st->lock);
 }
 
 /* smig_lib_safepoint_slow - something is pending at safe point k */
@@ -208,57 +290,18 @@ int smig_lib_safepoint_slow(smig_lib_t *st, uint64_t k)
 				break;
 			smig_debug("generation %" PRIu64 ": paused at safe point %" PRIu64 ", waiting for the target",
 				   gen, k);
-			if (!wait_change(st, PHASE_PREPARED, gen)) {
-				smig_log("generation %" PRIu64 ": no capture target after %u ms at safe point %" PRIu64 ": resuming",
-					 gen, 2 * st->timeout_ms, k);
-				smig_lib_set_idle(st);
-				break;
-			}
+			wait_change(st, PHASE_PREPARED, gen, "capture target");
 			continue;
 		}
 		if (st->phase == PHASE_CAPTURE) {
-			uint64_t target = st->target, bytes = 0;
-			char msg[ERRBUF_LEN];
-			int status;
-
-			if (k < target)
+			if (k < st->target)
 				break;
-			pthread_mutex_unlock(&st->lock);
-			if (k > target) {
-				/* Only if the balancer chose a target below
-				 * our pause_at: we ran past it. */
-				snprintf(msg, sizeof(msg),
-					 "safe point %" PRIu64 " already passed (at %" PRIu64 ")",
-					 target, k);
-				smig_log("generation %" PRIu64 ": %s", gen,
-					 msg);
-				status = SMIG_ERR_STATE;
-			} else {
-				status = do_capture(st, gen, k, &bytes, msg,
-						    sizeof(msg));
-			}
-			pthread_mutex_lock(&st->lock);
-			if (st->phase != PHASE_CAPTURE || st->gen != gen) {
-				smig_log("generation %" PRIu64 " was aborted during the capture",
-					 gen);
-				continue;
-			}
-			st->phase = PHASE_DONE;
-			st->capture_ok = status == 0;
-			pthread_mutex_unlock(&st->lock);
-			smig_lib_notify_agent(st, "done", gen, 0, status, bytes,
-					      msg);
-			pthread_mutex_lock(&st->lock);
+			run_capture(st, gen, k);
 			continue;
 		}
 		/* PHASE_DONE: wait for the balancer's decision. */
-		if (st->decision == DECISION_NONE &&
-		    !wait_change(st, PHASE_DONE, gen)) {
-			smig_log("generation %" PRIu64 ": no commit or abort after %u ms: resuming",
-				 gen, 2 * st->timeout_ms);
-			smig_lib_set_idle(st);
-			break;
-		}
+		if (st->decision == DECISION_NONE)
+			wait_change(st, PHASE_DONE, gen, "commit or abort");
 		if (st->phase != PHASE_DONE || st->gen != gen)
 			continue;	/* aborted */
 		if (!st->capture_ok) {

@@ -4,7 +4,11 @@
  *
  *   smig.c          the API: smig_init(), smig_register(), smig_safepoint(),
  *                   smig_finalize(); the one instance of smig_lib_t; logging
- *   smig_event.c    PMIx events: what the node agent sends, our replies
+ *   smig_event.c    the node agent's events and our replies, whatever the
+ *                   transport; the PMIx transport (Open MPI)
+ *   smig_chan.c     the other transport: the agent's socket on the node,
+ *                   and the restore agreement over PMI-1 (MPICH, srun
+ *                   --mpi=pmi2: no PMIx in the rank)
  *   smig_capture.c  the slow path of a safe point: pause, capture, write
  *                   the image, wait for the decision; smig_write()
  *   smig_restore.c  restore: verify images, agree on a generation with the
@@ -55,6 +59,7 @@ typedef struct {
 	bool active;			/* (main) SLURM_MIGRATE, or stopped */
 	bool stopped;			/* (main) SMIG_STOP was returned */
 	bool registered;		/* (main) smig_register() ran */
+	bool restore_later;		/* (main) SMIG_RESTORE_LATER, smig_restore() not yet */
 	int init_error;			/* (main) what a failed smig_init() returned */
 	pmix_proc_t me;			/* set in init, then read-only */
 	uint32_t nranks;
@@ -63,6 +68,11 @@ typedef struct {
 	uint32_t job_id;
 	uint32_t step_id;
 	size_t evhdlr;			/* PMIx registration id */
+	bool chan;			/* set in init: the agent's socket,
+					 * not PMIx (smig_chan.c) */
+	int chan_fd;			/* the socket (chan) */
+	pthread_t chan_thread;		/* its reader (chan) */
+	pthread_mutex_t chan_wlock;	/* one reply at a time (chan) */
 
 	char tag[SMIG_IMAGE_TAG_LEN + 1];	/* (main) */
 	smig_capture_fn capture;		/* (main) */
@@ -86,6 +96,10 @@ typedef struct {
 	uint32_t timeout_ms;		/* (lock) */
 	decision_t decision;		/* (lock) */
 	bool capture_ok;		/* (lock) our done was status 0 */
+	bool aborted;			/* (lock) abort with the target known:
+					 * the callback still runs at it */
+	int32_t reason;			/* (lock) SMIG_REASON_* of the prepare */
+	bool will_stop;			/* (lock) the prepare's smig.stop */
 } smig_lib_t;
 
 /* ---------------------------------------------------------------- smig.c */
@@ -102,17 +116,41 @@ bool smig_log_debugging(void);
 
 /* ---------------------------------------------------------- smig_event.c */
 
+/* What one checkpoint event of the node agent carries, on any transport. */
+typedef struct {
+	const char *op;		/* borrowed from the transport's message */
+	const char *reason;	/* prepare: smig.reason, borrowed; NULL:
+				 * none (smig_capture_info()) */
+	uint64_t gen;
+	uint64_t target;
+	uint32_t timeout_ms;
+	bool stop;
+	bool has_gen, has_target, has_stop, has_timeout;
+} smig_lib_event_t;
+
 /*
- * smig_lib_event - one PMIx_JCTRL_CHECKPOINT event from the node agent:
- * checks it and records it in st (takes st->lock). Runs in PMIx's progress
- * thread: never blocks, never waits for the app.
- * IN  info, ninfo - the event's info (borrowed)
- * OUT gen         - the generation of a prepare
+ * smig_lib_event_apply - one checkpoint event from the node agent, parsed
+ * by its transport: checks it and records it in st (takes st->lock). Runs
+ * in the transport's thread: never blocks, never waits for the app.
  * RET the pause_at to answer with a count (the caller sends it with
- *     smig_lib_notify_agent() once PMIx's chain went on), 0 for none
+ *     smig_lib_notify_agent()), 0 for none
  */
-uint64_t smig_lib_event(smig_lib_t *st, const pmix_info_t *info,
-			size_t ninfo, uint64_t *gen);
+uint64_t smig_lib_event_apply(smig_lib_t *st, const smig_lib_event_t *ev);
+
+/*
+ * smig_lib_attach - the transport to the node agent (smig_init()): PMIx, or
+ * with SLURM_MIGRATE_AGENT_SOCKET the agent's socket (smig_chan.c). Sets
+ * st->me (rank), st->nranks, st->chan; the event handler or reader is
+ * started by smig_lib_listen().
+ * RET SMIG_OK or SMIG_ERR_PMIX (logged)
+ */
+int smig_lib_attach(smig_lib_t *st);
+
+/* smig_lib_listen - receive the agent's events from now on; RET as above */
+int smig_lib_listen(smig_lib_t *st);
+
+/* smig_lib_detach - stop receiving, drop the transport; RET as above */
+int smig_lib_detach(smig_lib_t *st, bool listening);
 
 /*
  * smig_lib_notify_agent - send one reply (count, done or restored) to the
@@ -131,6 +169,34 @@ void smig_lib_notify_agent(smig_lib_t *st, const char *op, uint64_t gen,
 
 /* smig_lib_set_idle - back to no pending capture. Caller holds st->lock. */
 void smig_lib_set_idle(smig_lib_t *st);
+
+/* ----------------------------------------------------------- smig_chan.c */
+
+/*
+ * smig_chan_open - connect to the node agent's socket (path in
+ * SLURM_MIGRATE_AGENT_SOCKET), say which rank this is; rank and size from
+ * PMI_RANK/PMI_SIZE (srun --mpi=pmi2) or SLURM_PROCID/SLURM_STEP_NUM_TASKS
+ * RET SMIG_OK or SMIG_ERR_PMIX (logged)
+ */
+int smig_chan_open(smig_lib_t *st);
+
+/* smig_chan_listen - start the reader thread; RET as above */
+int smig_chan_listen(smig_lib_t *st);
+
+/* smig_chan_close - stop the reader, close the socket */
+void smig_chan_close(smig_lib_t *st, bool listening);
+
+/* smig_chan_send - one line (with its newline) to the agent; RET 0, -errno */
+int smig_chan_send(smig_lib_t *st, const char *line, size_t len);
+
+/*
+ * smig_chan_agree - the restore agreement without PMIx: every rank's
+ * (gen, mask) through the PMI-1 key-value space of slurmstepd's mpi/pmi2
+ * (PMI_FD: put, barrier, get); arguments as agree() of smig_restore.c
+ * RET true, or false with a message logged
+ */
+bool smig_chan_agree(smig_lib_t *st, const char *key, uint64_t gen,
+		     uint64_t mine, uint64_t *all);
 
 /* -------------------------------------------------------- smig_capture.c */
 
@@ -153,9 +219,28 @@ void smig_lib_read_manifest(smig_lib_t *st);
 /*
  * smig_lib_restore_from - find the newest generation <= gen that every rank
  * can restore, hand it to the restore callback (main thread)
+ * IN collective - smig_restore(): a last agreement after the callbacks
+ *                 makes the answer the same on every rank
  * RET SMIG_RESTORED or an error (all ranks return an error together, except
- * when the restore callback of one rank fails)
+ * when !collective and the restore callback of one rank fails)
  */
-int smig_lib_restore_from(smig_lib_t *st, uint64_t gen);
+int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective);
+
+/*
+ * smig_lib_restore_gen - SLURM_MIGRATE_RESTORE_GEN as a generation
+ * OUT gen - 0: a fresh start ("none" or unset)
+ * RET SMIG_OK, or an error (logged)
+ */
+int smig_lib_restore_gen(smig_lib_t *st, uint64_t *gen);
+
+/*
+ * smig_lib_restore_refuse - smig_restore() on a rank that cannot restore
+ * before it looked at any image: round 1 with generation 0, so that the
+ * other ranks fail with it instead of waiting in the fence
+ */
+void smig_lib_restore_refuse(smig_lib_t *st);
+
+/* smig_lib_reason_parse - SMIG_REASON_* of a prepare's smig.reason */
+int32_t smig_lib_reason_parse(const char *name);
 
 #endif /* SMIG_INT_H */

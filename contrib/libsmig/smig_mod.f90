@@ -5,6 +5,7 @@
 !   use smig
 !   rc = smig_init()
 !   rc = smig_register("tag", capture, restore, c_loc(state))
+!     (or smig_register_flags(..., SMIG_RESTORE_LATER), then smig_restore())
 !   do ... ; if (smig_safepoint() == SMIG_STOP) exit ; end do
 !   rc = smig_finalize()
 !
@@ -16,11 +17,26 @@ module smig
   use, intrinsic :: iso_c_binding
   implicit none
 
-  integer(c_int), parameter :: SMIG_API_VERSION = 1
+  integer(c_int), parameter :: SMIG_API_VERSION = 2
   integer(c_int), parameter :: SMIG_OK = 0, SMIG_RESTORED = 1, SMIG_STOP = 2
   integer(c_int), parameter :: SMIG_ERR_INVAL = -1, SMIG_ERR_STATE = -2, &
        SMIG_ERR_PMIX = -3, SMIG_ERR_IMAGE = -4, SMIG_ERR_IO = -5, &
        SMIG_ERR_APP = -6
+  ! smig_capture_info_t%reason
+  integer(c_int32_t), parameter :: SMIG_REASON_UNKNOWN = 0, &
+       SMIG_REASON_DRAIN = 1, SMIG_REASON_BALANCE = 2, &
+       SMIG_REASON_PERIODIC = 3, SMIG_REASON_REQUEST = 4, &
+       SMIG_REASON_REQUEUE = 5
+  ! flags of smig_register_flags()
+  integer(c_int), parameter :: SMIG_RESTORE_LATER = 1
+
+  ! What the capture callback may learn of its capture (smig_capture_info).
+  type, bind(C) :: smig_capture_info_t
+     integer(c_int64_t) :: generation  ! uint64_t in C
+     integer(c_int64_t) :: safepoint   ! uint64_t in C
+     integer(c_int32_t) :: reason      ! SMIG_REASON_*
+     integer(c_int32_t) :: will_stop   ! 1: the ranks stop after it
+  end type smig_capture_info_t
 
   abstract interface
      ! Serialise the state with smig_write(); return 0 on success.
@@ -48,6 +64,26 @@ module smig
        type(c_funptr), value :: capture, restore
        type(c_ptr), value :: arg
      end function smig_register_c
+     ! restore_rd: c_null_funptr (the streaming restore is C only)
+     integer(c_int) function smig_register_flags_c(tag, capture, restore, &
+          restore_rd, arg, flags) bind(C, name="smig_register_flags")
+       import :: c_int, c_char, c_funptr, c_ptr
+       character(kind=c_char), dimension(*), intent(in) :: tag
+       type(c_funptr), value :: capture, restore, restore_rd
+       type(c_ptr), value :: arg
+       integer(c_int), value :: flags
+     end function smig_register_flags_c
+     ! Collective: every rank; SMIG_RESTORED, SMIG_OK or the same error
+     integer(c_int) function smig_restore() bind(C, name="smig_restore")
+       import :: c_int
+     end function smig_restore
+     ! Capture callback only: w is its first argument
+     integer(c_int) function smig_capture_info(w, info) &
+          bind(C, name="smig_capture_info")
+       import :: c_int, c_ptr, smig_capture_info_t
+       type(c_ptr), value :: w
+       type(smig_capture_info_t), intent(out) :: info
+     end function smig_capture_info
      integer(c_int) function smig_write(w, data, len) &
           bind(C, name="smig_write")
        import :: c_int, c_ptr, c_size_t
@@ -83,6 +119,20 @@ contains
     smig_register = smig_register_c(trim(tag) // c_null_char, &
          c_funloc(capture), c_funloc(restore), arg)
   end function smig_register
+
+  ! smig_register_flags - smig_register() with flags (SMIG_RESTORE_LATER:
+  ! the restore runs in smig_restore(), MPI allowed in the callback)
+  integer(c_int) function smig_register_flags(tag, capture, restore, arg, &
+       flags)
+    character(len=*), intent(in) :: tag
+    procedure(smig_capture_fn) :: capture
+    procedure(smig_restore_fn) :: restore
+    type(c_ptr), intent(in) :: arg
+    integer(c_int), intent(in) :: flags
+
+    smig_register_flags = smig_register_flags_c(trim(tag) // c_null_char, &
+         c_funloc(capture), c_funloc(restore), c_null_funptr, arg, flags)
+  end function smig_register_flags
 
   ! smig_strerror - the text of a result code, as a Fortran string
   function smig_strerror(code) result(text)

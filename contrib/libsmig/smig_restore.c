@@ -32,6 +32,12 @@
 #define KEY_RESTORE_GEN	"smig.restore.gen"
 #define KEY_RESTORE_R1	"smig.restore.ok1"
 #define KEY_RESTORE_R2	"smig.restore.ok2"
+#define KEY_RESTORE_R3	"smig.restore.ok3"
+
+/* Round 3 (smig_restore()): what failed on a rank, as bits cleared in the
+ * AND of every rank's mask (so the AND is the OR of the failures). */
+#define OUTCOME_IMAGE_BAD	UINT64_C(1)	/* image unreadable or changed */
+#define OUTCOME_APP_FAILED	UINT64_C(2)	/* the restore callback failed */
 
 /*
  * check_header - the image belongs to this rank, generation and application
@@ -135,6 +141,7 @@ static bool known_good(smig_lib_t *st, uint64_t gen)
 
 /*
  * agree - AND of every rank's mask, through PMIx_Put + fence + PMIx_Get
+ * (smig_chan_agree() without PMIx)
  * IN  key  - distinct per round (a key is put once)
  * IN  gen  - SLURM_MIGRATE_RESTORE_GEN, checked to be the same everywhere
  * IN  mine - bit i: generation gen - i can be restored by this rank
@@ -154,6 +161,9 @@ static bool agree(smig_lib_t *st, const char *key, uint64_t gen,
 	*all = mine;
 	if (st->nranks == 1)
 		return true;
+	/* No PMIx in the rank (MPICH): the same through PMI-1. */
+	if (st->chan)
+		return smig_chan_agree(st, key, gen, mine, all);
 	PMIX_VALUE_LOAD(&v, &gen, PMIX_UINT64);
 	rc = PMIx_Put(PMIX_GLOBAL, KEY_RESTORE_GEN, &v);
 	PMIX_VALUE_DESTRUCT(&v);
@@ -189,11 +199,18 @@ static bool agree(smig_lib_t *st, const char *key, uint64_t gen,
 			goto get_failed;
 		theirs = got->data.uint64;
 		PMIX_VALUE_RELEASE(got);
-		if (theirs != gen) {
+		if (theirs != gen && !theirs) {
+			smig_log("restore agreement: rank %u cannot restore (it found no generation to restore): neither can this rank",
+				 r);
+			return false;
+		}
+		if (theirs != gen && gen) {
 			smig_log("restore agreement: rank %u restores generation %" PRIu64 ", this rank %" PRIu64 ": SLURM_MIGRATE_RESTORE_GEN differs between ranks",
 				 r, theirs, gen);
 			return false;
 		}
+		if (theirs != gen)
+			return false;	/* this rank refused, and said why */
 		got = NULL;
 		rc = PMIx_Get(&p, key, NULL, 0, &got);
 		if (rc != PMIX_SUCCESS || !got || got->type != PMIX_UINT64)
@@ -348,12 +365,57 @@ static int restore_stream(smig_lib_t *st, uint64_t gen,
 }
 
 /*
+ * agree_outcome - round 3 of smig_restore(): every rank's outcome of its
+ * restore callback, so that all ranks give the same answer
+ * IN rc - this rank's SMIG_RESTORED or error
+ * RET SMIG_RESTORED if every rank restored, else the same error on every
+ *     rank: SMIG_ERR_APP if a callback failed anywhere, else
+ *     SMIG_ERR_IMAGE (SMIG_ERR_PMIX if the agreement itself failed)
+ */
+static int agree_outcome(smig_lib_t *st, uint64_t gen, uint64_t chosen,
+			 int rc)
+{
+	uint64_t fail = 0, all;
+
+	if (rc == SMIG_ERR_APP)
+		fail = OUTCOME_APP_FAILED;
+	else if (rc != SMIG_RESTORED)
+		fail = OUTCOME_IMAGE_BAD;
+	if (!agree(st, KEY_RESTORE_R3, gen, ~fail, &all))
+		return SMIG_ERR_PMIX;
+	fail = ~all;
+	if (!fail)
+		return SMIG_RESTORED;
+	if (rc == SMIG_RESTORED)
+		smig_log("generation %" PRIu64 " restored here, but not on every rank (%s%s%s): no rank goes on",
+			 chosen,
+			 fail & OUTCOME_APP_FAILED ? "a restore callback failed" : "",
+			 fail == (OUTCOME_APP_FAILED | OUTCOME_IMAGE_BAD) ? ", " : "",
+			 fail & OUTCOME_IMAGE_BAD ? "an image went bad while it was read" : "");
+	return fail & OUTCOME_APP_FAILED ? SMIG_ERR_APP : SMIG_ERR_IMAGE;
+}
+
+/*
+ * smig_lib_restore_refuse - smig_restore() on a rank that cannot restore
+ * before any image was looked at (no generation in its manifest): it
+ * still takes part in round 1, with generation 0 and nothing valid, so
+ * that the other ranks fail with it instead of waiting in the fence
+ */
+void smig_lib_restore_refuse(smig_lib_t *st)
+{
+	uint64_t all;
+
+	agree(st, KEY_RESTORE_R1, 0, 0, &all);
+}
+
+/*
  * smig_lib_restore_from - find the newest generation <= gen that every rank can
  * restore, hand it to the restore callback.
+ * IN collective - smig_restore(): agree on the outcome after the callbacks
  * RET SMIG_RESTORED or an error (all ranks return an error together, except
- * when the restore callback of one rank fails)
+ * when !collective and the restore callback of one rank fails)
  */
-int smig_lib_restore_from(smig_lib_t *st, uint64_t gen)
+int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective)
 {
 	smig_image_hdr_t hdr;
 	void *payload = NULL;
@@ -414,15 +476,18 @@ int smig_lib_restore_from(smig_lib_t *st, uint64_t gen)
 		 * ranks may restore; never run on from a mixed set. */
 		smig_log("image of generation %" PRIu64 " went bad after it was verified: cannot restore",
 			 chosen);
-		return SMIG_ERR_IMAGE;
+		rc = SMIG_ERR_IMAGE;
+		goto out;
 	}
 
 restore:
 	if (st->restore_rd) {
 		int err = restore_stream(st, chosen, &hdr, &rc);
 
-		if (err)
-			return err;
+		if (err) {
+			rc = err;
+			goto out;
+		}
 	} else {
 		rc = st->restore(payload, hdr.payload_len, st->arg);
 		free(payload);
@@ -430,8 +495,15 @@ restore:
 	if (rc) {
 		smig_log("restore callback failed (returned %d) on generation %" PRIu64,
 			 rc, chosen);
-		return SMIG_ERR_APP;
+		rc = SMIG_ERR_APP;
+		goto out;
 	}
+	rc = SMIG_RESTORED;
+out:
+	if (collective)
+		rc = agree_outcome(st, gen, chosen, rc);
+	if (rc != SMIG_RESTORED)
+		return rc;
 	atomic_store(&st->count, hdr.safepoint);
 	atomic_store(&st->last_good, chosen);
 	pthread_mutex_lock(&st->lock);

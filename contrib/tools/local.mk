@@ -2,7 +2,8 @@
 # history; smig_link.c: the connection to the balancer they share).
 bin_PROGRAMS += contrib/tools/smig
 contrib_tools_smig_SOURCES = contrib/tools/smig.c contrib/tools/smig_capture.c \
-	contrib/tools/smig_manual.c contrib/tools/smig_link.c contrib/tools/smig_link.h
+	contrib/tools/smig_manual.c contrib/tools/smig_link.c contrib/tools/smig_link.h \
+	contrib/tools/smig_images.c
 contrib_tools_smig_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 contrib_tools_smig_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) -lm
 

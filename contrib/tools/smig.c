@@ -28,6 +28,7 @@ int smig_cmd_capture(int argc, char **argv);
 int smig_cmd_move(int argc, char **argv);
 int smig_cmd_rebalance(int argc, char **argv);
 int smig_cmd_history(int argc, char **argv);
+int smig_cmd_images(int argc, char **argv);
 
 static int cmd_show(int argc, char **argv);
 static int cmd_plot(int argc, char **argv);
@@ -37,12 +38,13 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } commands[] = {
-	{ "show", cmd_show, "show JOBID [--json]     state, per-rank load, top pairs, node traffic" },
+	{ "show", cmd_show, "show JOBID [--json]     state, per-rank load, top pairs, node (and switch) traffic" },
 	{ "plot", cmd_plot, "plot JOBID --out FILE.svg  affinity matrix and load over time" },
 	{ "capture", smig_cmd_capture, "capture JOBID [--step S] [--wait [SECONDS]]  capture images now" },
 	{ "move", smig_cmd_move, "move JOBID --ranks R --to NODE [--step S] [--wait [SECONDS]]  move ranks now" },
 	{ "rebalance", smig_cmd_rebalance, "rebalance JOBID [--step S] [--wait [SECONDS]]  let the policy place the ranks now" },
 	{ "history", smig_cmd_history, "history JOBID [--json]  decisions and their outcomes" },
+	{ "images", smig_cmd_images, "images [--reclaim]      job directories of the image store, their fate; --reclaim (root) removes what the policy allows" },
 };
 
 static void usage(FILE *f)
@@ -97,6 +99,79 @@ static const char *slurm_state(GVariant *states, const char *node)
 	return "?";
 }
 
+/*
+ * A node's leaf switch from STATUS's switches field (NULL: the cluster has
+ * no switch tree): the name, "-" for a node under no switch
+ */
+static const char *node_switch(GVariant *switches, const char *node)
+{
+	const char *n, *sw;
+
+	for (gsize i = 0; switches && i < g_variant_n_children(switches); i++) {
+		g_variant_get_child(switches, i, "(&s&s)", &n, &sw);
+		if (!strcmp(n, node))
+			return *sw ? sw : "-";
+	}
+	return "-";
+}
+
+/*
+ * Traffic by switch pair: the node matrix summed by the nodes' leaf
+ * switches. OUT names - sorted switch names (caller
+ * g_ptr_array_free()s); RET new table "from\tto" -> guint64 * bytes,
+ * caller g_hash_table_unref()s
+ */
+static GHashTable *switch_traffic(GVariant *matrix, GVariant *switches,
+				  GPtrArray **names)
+{
+	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					      g_free);
+	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+	const char *a, *b, *sa, *sb;
+	guint64 bytes;
+
+	*names = g_ptr_array_new_with_free_func(g_free);
+	for (gsize i = 0; i < g_variant_n_children(matrix); i++) {
+		char *key;
+		guint64 *cell;
+
+		g_variant_get_child(matrix, i, "(&s&st)", &a, &b, &bytes);
+		sa = node_switch(switches, a);
+		sb = node_switch(switches, b);
+		for (int k = 0; k < 2; k++) {
+			const char *sw = k ? sb : sa;
+
+			if (!g_hash_table_contains(seen, sw)) {
+				char *copy = g_strdup(sw);
+
+				g_ptr_array_add(*names, copy);
+				g_hash_table_add(seen, copy);
+			}
+		}
+		key = g_strdup_printf("%s\t%s", sa, sb);
+		cell = g_hash_table_lookup(t, key);
+		if (!cell) {
+			cell = g_new0(guint64, 1);
+			g_hash_table_insert(t, key, cell);
+		} else {
+			g_free(key);
+		}
+		*cell += bytes;
+	}
+	g_hash_table_unref(seen);
+	g_ptr_array_sort(*names, (GCompareFunc) g_strcmp0);
+	return t;
+}
+
+static guint64 switch_cell(GHashTable *t, const char *from, const char *to)
+{
+	char *key = g_strdup_printf("%s\t%s", from, to);
+	guint64 *cell = g_hash_table_lookup(t, key);
+
+	g_free(key);
+	return cell ? *cell : 0;
+}
+
 /* Sorted unique node names of the matrix. RET caller g_ptr_array_free()s */
 static GPtrArray *matrix_nodes(GVariant *matrix, GVariant *nodes)
 {
@@ -126,6 +201,35 @@ static guint64 matrix_cell(GVariant *matrix, const char *from, const char *to)
 	return 0;
 }
 
+static guint64 node_cell(gpointer data, const char *from, const char *to)
+{
+	return matrix_cell(data, from, to);
+}
+
+static guint64 leaf_cell(gpointer data, const char *from, const char *to)
+{
+	return switch_cell(data, from, to);
+}
+
+/* A traffic matrix under its title: one row and one column per name. */
+static void print_traffic(const char *title, GPtrArray *names,
+			  guint64 (*cell)(gpointer, const char *,
+					  const char *),
+			  gpointer data)
+{
+	printf("\n%s\n%-12s", title, "");
+	for (guint j = 0; j < names->len; j++)
+		printf(" %14s", (char *) names->pdata[j]);
+	printf("\n");
+	for (guint i = 0; i < names->len; i++) {
+		printf("%-12s", (char *) names->pdata[i]);
+		for (guint j = 0; j < names->len; j++)
+			printf(" %14" G_GUINT64_FORMAT,
+			       cell(data, names->pdata[i], names->pdata[j]));
+		printf("\n");
+	}
+}
+
 /*
  * fmt_interval - ms as seconds for a person: "0.1s", "2s", "1.5s"
  * (never rounded to "0.0s"). RET static buffer
@@ -150,6 +254,8 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 	GVariant *pairs = field(st->pairs, "a(uutt)");
 	GVariant *matrix = field(st->matrix, "a(sst)");
 	GVariant *states = field(st->slurm_state, "a(ss)");
+	/* NULL: the cluster has no switch tree (no SWITCH column). */
+	GVariant *switches = st->has_switches ? st->switches : NULL;
 	const char *state = st->state, *node, *health, *reason;
 	uint32_t interval = st->interval_ms, rank, a, b, total;
 	double cpu, delay, iters, load;
@@ -175,8 +281,10 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 	if (interval)
 		printf("sampled every %s, ", fmt_interval(interval));
 	printf("%u ranks, window of up to 8 samples\n\n", total);
-	printf("%6s  %-12s %7s %7s %10s %10s\n", "RANK", "NODE", "CPU%",
-	       "DELAY%", "RSS_MB", "ITER/S");
+	printf("%6s  %-12s ", "RANK", "NODE");
+	if (switches)
+		printf("%-12s ", "SWITCH");
+	printf("%7s %7s %10s %10s\n", "CPU%", "DELAY%", "RSS_MB", "ITER/S");
 	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
 		char it[32] = "-";
 
@@ -184,8 +292,11 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 				    &cpu, &delay, &rss, &iters, NULL);
 		if (iters >= 0)
 			snprintf(it, sizeof(it), "%.1f", iters);
-		printf("%6u  %-12s %7.1f %7.1f %10.1f %10s\n", rank, node,
-		       100 * cpu, 100 * delay, rss / 1048576.0, it);
+		printf("%6u  %-12s ", rank, node);
+		if (switches)
+			printf("%-12s ", node_switch(switches, node));
+		printf("%7.1f %7.1f %10.1f %10s\n", 100 * cpu, 100 * delay,
+		       rss / 1048576.0, it);
 	}
 	printf("\n%-12s %-6s %6s %7s %12s  %s\n", "NODE", "SLURM", "LOAD",
 	       "CPU%", "MEM_AVAIL_MB", "HEALTH");
@@ -209,20 +320,17 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 			       G_GUINT64_FORMAT "\n", a, b, bytes, msgs);
 		}
 		names = matrix_nodes(matrix, nodes);
-		printf("\nNODE TRAFFIC (bytes sent, row -> column)\n%-12s",
-		       "");
-		for (guint j = 0; j < names->len; j++)
-			printf(" %14s", (char *) names->pdata[j]);
-		printf("\n");
-		for (guint i = 0; i < names->len; i++) {
-			printf("%-12s", (char *) names->pdata[i]);
-			for (guint j = 0; j < names->len; j++)
-				printf(" %14" G_GUINT64_FORMAT,
-				       matrix_cell(matrix, names->pdata[i],
-						   names->pdata[j]));
-			printf("\n");
-		}
+		print_traffic("NODE TRAFFIC (bytes sent, row -> column)",
+			      names, node_cell, matrix);
 		g_ptr_array_free(names, TRUE);
+	}
+	if (switches && g_variant_n_children(matrix)) {
+		GHashTable *t = switch_traffic(matrix, switches, &names);
+
+		print_traffic("SWITCH TRAFFIC (bytes sent, row -> column; leaf switches)",
+			      names, leaf_cell, t);
+		g_ptr_array_free(names, TRUE);
+		g_hash_table_unref(t);
 	}
 out:
 	g_variant_unref(ranks);
@@ -252,6 +360,7 @@ static void print_json(uint32_t job, const smig_msg_status_t *st)
 	GVariant *states = field(st->slurm_state, "a(ss)");
 	const char *state = st->state, *node, *to, *health, *reason;
 	const char *summary = st->has_summary ? st->summary : NULL;
+	GVariant *switches = st->has_switches ? st->switches : NULL;
 	uint32_t interval = st->interval_ms, rank, a, b;
 	guint64 samples = st->samples, decided = st->decided;
 	double cpu, delay, iters, load;
@@ -277,6 +386,11 @@ static void print_json(uint32_t job, const smig_msg_status_t *st)
 		g_string_append_printf(s, "%s{\"rank\":%u,\"node\":",
 				       i ? "," : "", rank);
 		smig_json_str(s, node);
+		g_string_append(s, ",\"switch\":");
+		if (switches)
+			smig_json_str(s, node_switch(switches, node));
+		else
+			g_string_append(s, "null");
 		g_string_append_printf(s, ",\"cpu\":%.4f,\"delay\":%.4f,\"rss\":%" G_GUINT64_FORMAT ",\"iters_per_s\":",
 				       cpu, delay, rss);
 		if (iters >= 0)
@@ -294,6 +408,11 @@ static void print_json(uint32_t job, const smig_msg_status_t *st)
 				    &cpu, &avail, &health, &reason, &hist);
 		g_string_append_printf(s, "%s{\"node\":", i ? "," : "");
 		smig_json_str(s, node);
+		g_string_append(s, ",\"switch\":");
+		if (switches)
+			smig_json_str(s, node_switch(switches, node));
+		else
+			g_string_append(s, "null");
 		g_string_append(s, ",\"slurm_state\":");
 		smig_json_str(s, slurm_state(states, node));
 		g_string_append_printf(s, ",\"load\":%.2f,\"cpu\":%.4f,\"mem_avail\":%" G_GUINT64_FORMAT ",\"health\":",
@@ -322,7 +441,37 @@ static void print_json(uint32_t job, const smig_msg_status_t *st)
 		g_string_append_printf(s, ",\"bytes\":%" G_GUINT64_FORMAT "}",
 				       bytes);
 	}
-	g_string_append(s, "]}\n");
+	g_string_append(s, "],\"switch_traffic\":");
+	if (switches) {
+		GPtrArray *names;
+		GHashTable *t = switch_traffic(matrix, switches, &names);
+		bool first = true;
+
+		g_string_append_c(s, '[');
+		for (guint x = 0; x < names->len; x++) {
+			for (guint y = 0; y < names->len; y++) {
+				guint64 v = switch_cell(t, names->pdata[x],
+							names->pdata[y]);
+
+				if (!v)
+					continue;
+				g_string_append_printf(s, "%s{\"from\":",
+						       first ? "" : ",");
+				smig_json_str(s, names->pdata[x]);
+				g_string_append(s, ",\"to\":");
+				smig_json_str(s, names->pdata[y]);
+				g_string_append_printf(s, ",\"bytes\":%" G_GUINT64_FORMAT "}",
+						       v);
+				first = false;
+			}
+		}
+		g_string_append_c(s, ']');
+		g_ptr_array_free(names, TRUE);
+		g_hash_table_unref(t);
+	} else {
+		g_string_append(s, "null");
+	}
+	g_string_append(s, "}\n");
 	fputs(s->str, stdout);
 	g_string_free(s, TRUE);
 	g_variant_unref(ranks);

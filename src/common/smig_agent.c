@@ -35,6 +35,8 @@ struct smig_agent {
 
 	int fd;				/* -1: not connected */
 	uint64_t capture_gen;		/* 0: no capture */
+	char *capture_reason;		/* PREPARE's reason, NULL: none */
+	bool capture_stop;		/* PREPARE's stop */
 	/* reconnecting (see agent_connect()) */
 	int64_t retry_at;		/* monotonic us of the next try; 0: none */
 	int64_t lost_at;		/* monotonic us of the loss; 0: none */
@@ -52,6 +54,13 @@ struct smig_agent {
 };
 
 #define CTX(a) SMIG_CTX_NODE((a)->job_id, (a)->step_id, (a)->node)
+
+/* smig_agent_prepared - what the last PREPARE said (see smig_agent.h) */
+const char *smig_agent_prepared(const smig_agent_t *a, bool *stop)
+{
+	*stop = a->capture_stop;
+	return a->capture_reason;
+}
 
 const char *smig_agent_op_name(smig_agent_op_t op)
 {
@@ -109,6 +118,7 @@ void smig_agent_free(smig_agent_t *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	g_free(a->node);
+	g_free(a->capture_reason);
 	g_free(a->ranks);
 	g_free(a->restored);
 	g_free(a->balancer_addr);
@@ -441,6 +451,10 @@ static void handle_msg(smig_agent_t *a, const smig_msg_t *msg)
 			break;
 		a->capture_gen = in.prepare.gen;
 		a->tried_gen = MAX(a->tried_gen, in.prepare.gen);
+		g_free(a->capture_reason);
+		a->capture_reason = in.prepare.has_reason ?
+				    g_strdup(in.prepare.reason) : NULL;
+		a->capture_stop = in.prepare.has_stop && in.prepare.stop;
 		a->ops.notify(a->host, SMIG_AGENT_PREPARE, in.prepare.gen,
 			      in.prepare.timeout_ms);
 		break;

@@ -42,6 +42,15 @@ typedef enum {
 	SMIG_AGENT_ABORT,	/* arg: 0 */
 } smig_agent_op_t;
 
+/*
+ * smig_agent_prepared - what the last PREPARE said, for the prepare the
+ * host sends its ranks (smig_capture_info(3))
+ * OUT stop - true: the ranks stop if the capture succeeds (a move)
+ * RET its reason ("drain", "balance", "periodic", "request", "requeue"),
+ *     NULL from a balancer that sent none; valid until the next PREPARE
+ */
+const char *smig_agent_prepared(const smig_agent_t *a, bool *stop);
+
 /* smig_agent_op_name - "prepare", "capture", "commit", "abort" (static) */
 const char *smig_agent_op_name(smig_agent_op_t op);
 

@@ -20,6 +20,7 @@
 
 #include "smig_auth.h"
 #include "smig_conf.h"
+#include "smig_lifecycle.h"
 
 typedef struct smig_balancer smig_balancer_t;
 
@@ -82,6 +83,23 @@ typedef struct smig_host_ops {
 	 *     (running, ended, unknown)
 	 */
 	int (*job_release)(void *ctx, uint32_t job_id, bool clean);
+	/*
+	 * topology - the cluster's switch tree (optional: a host without
+	 * it, or a NULL answer, is one flat network); asked for each
+	 * balancing decision and each STATUS, answered from what the host
+	 * read (smigd: Slurm's topology/tree, read rarely)
+	 * RET a new reference, caller smig_topology_unref()s; NULL: flat
+	 */
+	struct smig_topology *(*topology)(void *ctx);
+	/*
+	 * job_fate - how a job stands for its images (FATE_QUERY), asked of
+	 * slurmctld now (optional: without it every FATE_QUERY is refused
+	 * and images stay)
+	 * OUT facts - phase, Slurm's state name, end time, uid (UINT32_MAX
+	 *             for an unknown job)
+	 * RET false if slurmctld did not answer
+	 */
+	bool (*job_fate)(void *ctx, uint32_t job_id, smig_job_facts_t *facts);
 	void *ctx;
 } smig_host_ops_t;
 

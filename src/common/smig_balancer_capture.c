@@ -152,16 +152,32 @@ static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 }
 
 /*
- * bal_capture_start_kind - start a new generation of a step to carry out
- * plan; a plan with moves goes to the job's history as a decision of this
- * kind
- * IN plan     - taken
- * IN kind     - "drain", "auto", "request" (copied)
- * IN evacuate - ranks leave nodes (drain, down, fail, health): a failure
- *               delays the next try of the same nodes (evac_after)
+ * bal_capture_reason - PREPARE's reason, which the ranks' capture callbacks
+ * see (smig_capture_info(3)): "drain", "balance", "periodic", "request";
+ * "requeue" is given by bal_capture_start_requeue()
+ * IN kind - as bal_capture_start_kind()
+ * IN plan - its reason tells every= ("periodic") from a person's request
+ * RET static string
  */
-void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
-			    smig_plan_t *plan, const char *kind, bool evacuate)
+const char *bal_capture_reason(const char *kind, const smig_plan_t *plan)
+{
+	if (!strcmp(kind, "drain"))
+		return "drain";
+	if (!strcmp(kind, "auto"))
+		return "balance";
+	if (plan->reason && !strcmp(plan->reason, "periodic"))
+		return "periodic";
+	return "request";
+}
+
+/*
+ * capture_start - bal_capture_start_kind() with PREPARE's reason and stop
+ * IN why  - PREPARE's reason (static)
+ * IN stop - PREPARE's stop: the ranks stop once it succeeds (moves, requeue)
+ */
+static void capture_start(smig_balancer_t *b, bal_step_t *s,
+			  smig_plan_t *plan, const char *kind, bool evacuate,
+			  const char *why, bool stop)
 {
 	bal_job_t *j = s->job;
 	bal_capture_t *cap = g_new0(bal_capture_t, 1);
@@ -195,8 +211,26 @@ void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 	out = (smig_msg_prepare_t) {
 		.job = j->id, .step = s->step_id, .gen = cap->gen,
 		.timeout_ms = timeout,
+		.reason = (char *) why, .has_reason = true,
+		.stop = stop, .has_stop = true,
 	};
 	bal_send_agents(s, SMIG_MSG_PREPARE, smig_msg_prepare_body(&out));
+}
+
+/*
+ * bal_capture_start_kind - start a new generation of a step to carry out
+ * plan; a plan with moves goes to the job's history as a decision of this
+ * kind
+ * IN plan     - taken
+ * IN kind     - "drain", "auto", "request" (copied)
+ * IN evacuate - ranks leave nodes (drain, down, fail, health): a failure
+ *               delays the next try of the same nodes (evac_after)
+ */
+void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
+			    smig_plan_t *plan, const char *kind, bool evacuate)
+{
+	capture_start(b, s, plan, kind, evacuate,
+		      bal_capture_reason(kind, plan), plan->moves->len > 0);
 }
 
 /*
@@ -240,7 +274,8 @@ void bal_capture_start_requeue(smig_balancer_t *b, bal_step_t *s,
 			       smig_plan_t *plan, char *exclude,
 			       const char *from)
 {
-	bal_capture_start(b, s, plan);
+	/* The ranks are ended by the requeue once the capture succeeds. */
+	capture_start(b, s, plan, "request", false, "requeue", true);
 	s->cap->requeue_exclude = exclude;
 	requeue_history(s->job, s, from);
 	s->cap->evacuate = true;

@@ -331,6 +331,7 @@ void bal_capture_abort(smig_balancer_t *b, bal_step_t *s, const char *reason,
 void bal_capture_start_kind(smig_balancer_t *b, bal_step_t *s,
 			    smig_plan_t *plan, const char *kind, bool evacuate);
 void bal_capture_start(smig_balancer_t *b, bal_step_t *s, smig_plan_t *plan);
+const char *bal_capture_reason(const char *kind, const smig_plan_t *plan);
 void bal_capture_start_requeue(smig_balancer_t *b, bal_step_t *s,
 			       smig_plan_t *plan, char *exclude,
 			       const char *from);
@@ -392,6 +393,8 @@ void bal_on_sample(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 /* smig_balancer_request.c */
 void bal_on_request(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
 void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);
+void bal_on_fate_query(smig_balancer_t *b, bal_conn_t *c,
+		       const smig_msg_t *m);
 
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);

@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "smig_balancer_int.h"
+#include "smig_topology.h"
 
 /*
  * parse_rank_list - "2,3", "2-3", "0,2-5" into distinct ranks below ntasks
@@ -469,7 +470,8 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 {
 	smig_msg_query_t in;
 	smig_msg_status_t out = { 0 };
-	GVariantBuilder ns;
+	GVariantBuilder ns, sw;
+	smig_topology_t *topo = NULL;
 	uint32_t job_id, flags;
 	GVariant *mv = NULL;
 	GError *err = NULL;
@@ -502,6 +504,9 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	out.samples = j->samples;
 	out.decided = j->decided_samples;
 	g_variant_builder_init(&ns, G_VARIANT_TYPE("a(ss)"));
+	g_variant_builder_init(&sw, G_VARIANT_TYPE("a(ss)"));
+	if (b->ops.topology)
+		topo = b->ops.topology(b->ops.ctx);
 	if (j->metrics) {
 		mv = g_variant_ref_sink(smig_metrics_to_variant(j->metrics));
 		status_metrics(&out, mv);
@@ -517,11 +522,81 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			g_variant_builder_add(&ns, "(ss)", node,
 					      smig_node_flags_reason(flags));
 		}
+		for (gsize i = 0; topo && val && i < g_variant_n_children(val);
+		     i++) {
+			const char *node, *leaf;
+
+			g_variant_get_child(val, i, "(&sddtssad)", &node,
+					    NULL, NULL, NULL, NULL, NULL,
+					    NULL);
+			leaf = smig_topology_leaf(topo, node);
+			g_variant_builder_add(&sw, "(ss)", node,
+					      leaf ? leaf : "");
+		}
 	}
 	out.slurm_state = g_variant_ref_sink(g_variant_builder_end(&ns));
+	/* Only a cluster with a switch tree has the field. */
+	if (topo) {
+		out.switches = g_variant_ref_sink(g_variant_builder_end(&sw));
+		out.has_switches = true;
+	} else {
+		g_variant_builder_clear(&sw);
+	}
+	smig_topology_unref(topo);
 	out.history = g_variant_ref_sink(bal_history_variant(j));
 	bal_conn_send(c, SMIG_MSG_STATUS, smig_msg_status_body(&out));
 	smig_msg_status_clear(&out);
 	if (mv)
 		g_variant_unref(mv);
+}
+
+/*
+ * bal_on_fate_query - how a job stands, for its images (a node's epilog,
+ * smig images): asked of slurmctld through the host now. Root, SlurmUser
+ * and the job's owner hear it; anyone hears that a job is unknown. Refused
+ * when the host cannot ask or slurmctld does not answer (the asker keeps
+ * the images).
+ */
+void bal_on_fate_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	smig_msg_fate_query_t in;
+	smig_job_facts_t f = { .uid = UINT32_MAX };
+	smig_msg_fate_t out;
+	GError *err = NULL;
+	uint32_t job_id;
+	char *why;
+
+	if (!bal_decoded(b, c, m, smig_msg_fate_query_decode(m, &in, &err),
+			 &err))
+		return;
+	job_id = in.job;
+	smig_msg_fate_query_clear(&in);
+	if (!b->ops.job_fate) {
+		bal_send_refused(b, c, m, job_id,
+				 "the balancer's host cannot ask Slurm about ended jobs");
+		return;
+	}
+	if (!b->ops.job_fate(b->ops.ctx, job_id, &f)) {
+		bal_send_refused(b, c, m, job_id,
+				 "slurmctld did not answer; ask again later");
+		return;
+	}
+	if (f.phase != SMIG_JOB_UNKNOWN && !bal_uid_may(b, m->uid, f.uid)) {
+		why = g_strdup_printf("uid %u is not the owner (uid %u) of the job",
+				      m->uid, f.uid);
+		bal_send_refused(b, c, m, job_id, why);
+		g_free(why);
+		return;
+	}
+	smig_cdebug(SMIG_CTX_JOB(job_id), "FATE_QUERY from uid=%u: %s (%s)",
+		    m->uid, smig_job_phase_name(f.phase), f.state);
+	out = (smig_msg_fate_t) {
+		.job = job_id,
+		.phase = (char *) smig_job_phase_name(f.phase),
+		.state = f.state,
+		.end_time = (uint64_t) MAX(f.end_time, 0),
+		.has_end_time = f.phase == SMIG_JOB_COMPLETED ||
+				f.phase == SMIG_JOB_ENDED,
+	};
+	bal_conn_send(c, SMIG_MSG_FATE, smig_msg_fate_body(&out));
 }

@@ -24,7 +24,9 @@ uint32_t bal_step_interval_ms(const smig_balancer_t *b, const bal_step_t *s)
  * (doc/design.md, "Automatic balancing"): a full window of every rank,
  * sampled where it runs now, no agent silent for STALE_SAMPLES intervals.
  * Node flags come from the host now: ranks on nodes to leave move whatever
- * it costs (a forced plan). Usable for requests too (no cooldown here).
+ * it costs (a forced plan). The host's switch tree, if it has one, gives the
+ * distances (smig_decide_input_t.topo); none: one flat network. Usable for
+ * requests too (no cooldown here).
  * IN  s      - a registered step with a complete rank map
  * IN  params - the engine's parameters
  * OUT why    - set when no decision is possible (too few or stale
@@ -43,6 +45,7 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 	uint32_t *rank_node;
 	smig_decide_t *d = NULL;
 	smig_plan_t *plan = NULL;
+	smig_topology_t *topo = NULL;
 	GError *err = NULL;
 	int64_t end;
 
@@ -90,6 +93,9 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 				   0);
 	in.relaunch = RELAUNCH_COST_S;
 	in.image_bw = IMAGE_BW;
+	if (b->ops.topology)
+		topo = b->ops.topology(b->ops.ctx);
+	in.topo = topo;
 	d = j->metrics ? smig_decide_snapshot(&in, &err) : NULL;
 	if (!d) {
 		*why = g_strdup(err ? err->message : "no samples yet");
@@ -108,6 +114,7 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 	}
 out:
 	smig_decide_free(d);
+	smig_topology_unref(topo);
 	g_free(rank_node);
 	g_free(nodes);
 	return plan;

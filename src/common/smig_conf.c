@@ -27,6 +27,7 @@
 #define MAX_RELAUNCH_TRIES		100
 #define DEFAULT_BALANCER_ADDR		"localhost"
 #define MAX_RETAIN			1000
+#define DEFAULT_IMAGE_KEEP_S		(7u * 86400u)
 
 typedef enum {
 	KEY_BALANCER_ADDR,
@@ -44,6 +45,8 @@ typedef enum {
 	KEY_IMAGE_STORE,
 	KEY_RESTORE_TIMEOUT,
 	KEY_RELAUNCH_TRIES,
+	KEY_IMAGE_KEEP,
+	KEY_IMAGE_KEEP_COMPLETED,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -63,6 +66,8 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateImageStore",
 	"MigrateRestoreTimeout",
 	"MigrateRelaunchTries",
+	"MigrateImageKeep",
+	"MigrateImageKeepCompleted",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -86,6 +91,7 @@ smig_conf_t *smig_conf_new(void)
 	conf->sample_interval_ms = DEFAULT_SAMPLE_INTERVAL_MS;
 	conf->restore_timeout_ms = DEFAULT_RESTORE_TIMEOUT_MS;
 	conf->relaunch_tries = DEFAULT_RELAUNCH_TRIES;
+	conf->image_keep_s = DEFAULT_IMAGE_KEEP_S;
 	return conf;
 }
 
@@ -109,34 +115,54 @@ void smig_conf_free(smig_conf_t *conf)
 	g_free(conf);
 }
 
+typedef struct {
+	const char *suffix;	/* "": a bare number */
+	uint64_t scale;
+} unit_t;
+
 /*
- * smig_parse_duration - "500ms", "30s", "5m", "1h" or bare seconds into ms
- * RET true if text is a duration > 0 and < 2^32 ms
+ * parse_scaled - digits and one suffix of units into a number of the
+ * smallest unit
+ * RET true if text is that and the result (and the number) is <= limit
  */
-bool smig_parse_duration(const char *text, uint32_t *ms)
+static bool parse_scaled(const char *text, const unit_t *units, size_t nunits,
+			 uint64_t limit, uint64_t *out)
 {
-	uint64_t n = 0, unit;
+	uint64_t n = 0;
 	const char *p = text;
 
 	if (!text || !g_ascii_isdigit(*p))
 		return false;
 	for (; g_ascii_isdigit(*p); p++) {
 		n = n * 10 + (uint64_t) (*p - '0');
-		if (n > UINT32_MAX)
+		if (n > limit)
 			return false;
 	}
-	if (!*p || !g_ascii_strcasecmp(p, "s"))
-		unit = 1000;
-	else if (!g_ascii_strcasecmp(p, "ms"))
-		unit = 1;
-	else if (!g_ascii_strcasecmp(p, "m"))
-		unit = 60 * 1000;
-	else if (!g_ascii_strcasecmp(p, "h"))
-		unit = 3600 * 1000;
-	else
-		return false;
-	n *= unit;
-	if (n == 0 || n > UINT32_MAX)
+	for (size_t i = 0; i < nunits; i++) {
+		if (g_ascii_strcasecmp(p, units[i].suffix))
+			continue;
+		if (n > limit / units[i].scale)
+			return false;
+		*out = n * units[i].scale;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * smig_parse_duration - "500ms", "30s", "5m", "1h" or bare seconds into ms
+ * RET true if text is a duration > 0 and < 2^32 ms
+ */
+bool smig_parse_duration(const char *text, uint32_t *ms)
+{
+	static const unit_t units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 },
+	};
+	uint64_t n;
+
+	if (!parse_scaled(text, units, G_N_ELEMENTS(units), UINT32_MAX, &n) ||
+	    n == 0)
 		return false;
 	*ms = (uint32_t) n;
 	return true;
@@ -157,6 +183,36 @@ char *smig_format_duration(uint32_t ms)
 	if (ms % 1000 == 0)
 		return g_strdup_printf("%us", ms / 1000);
 	return g_strdup_printf("%ums", ms);
+}
+
+/* smig_parse_keep - see smig_conf.h */
+bool smig_parse_keep(const char *text, uint32_t *s)
+{
+	static const unit_t units[] = {
+		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 },
+		{ "d", 86400 },
+	};
+	uint64_t n;
+
+	if (!parse_scaled(text, units, G_N_ELEMENTS(units),
+			  SMIG_CONF_KEEP_MAX_S, &n))
+		return false;
+	*s = (uint32_t) n;
+	return true;
+}
+
+/* smig_format_keep - see smig_conf.h */
+char *smig_format_keep(uint32_t s)
+{
+	if (s == 0)
+		return g_strdup("0");
+	if (s % 86400 == 0)
+		return g_strdup_printf("%ud", s / 86400);
+	if (s % 3600 == 0)
+		return g_strdup_printf("%uh", s / 3600);
+	if (s % 60 == 0)
+		return g_strdup_printf("%um", s / 60);
+	return g_strdup_printf("%us", s);
 }
 
 /* smig_parse_uint - see smig_conf.h */
@@ -373,6 +429,19 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 			goto out;
 		}
 		conf->relaunch_tries = n;
+		break;
+	case KEY_IMAGE_KEEP:
+	case KEY_IMAGE_KEEP_COMPLETED:
+		if (!smig_parse_keep(value, &n)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: not a keep time (0, or up to 3650d; examples: 7d, 12h, 30m)",
+				    path, line, key, value);
+			goto out;
+		}
+		if (k == KEY_IMAGE_KEEP)
+			conf->image_keep_s = n;
+		else
+			conf->image_keep_completed_s = n;
 		break;
 	}
 	conf->key_line[k] = line ? line : 1;
@@ -591,6 +660,9 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 		 smig_format_duration(conf->restore_timeout_ms));
 	add_pair(pairs, KEY_RELAUNCH_TRIES,
 		 g_strdup_printf("%u", conf->relaunch_tries));
+	add_pair(pairs, KEY_IMAGE_KEEP, smig_format_keep(conf->image_keep_s));
+	add_pair(pairs, KEY_IMAGE_KEEP_COMPLETED,
+		 smig_format_keep(conf->image_keep_completed_s));
 	return pairs;
 }
 

@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 15
+#define SMIG_CONF_NKEYS 17
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -56,6 +56,16 @@ typedef struct smig_conf {
 	uint32_t relaunch_tries;	/* MigrateRelaunchTries, default 3:
 					 * starts of one relaunch, the first
 					 * included, 1 to 100 */
+	uint32_t image_keep_s;		/* MigrateImageKeep, default 7d: how
+					 * long the images of a job that ended
+					 * badly (failed, cancelled, timeout,
+					 * node failure, ...) stay after its
+					 * end; 0: removed at once like those
+					 * of a completed job (doc/images.md,
+					 * "When a job ends") */
+	uint32_t image_keep_completed_s; /* MigrateImageKeepCompleted,
+					 * default 0: the same for a job that
+					 * completed (0: removed at its end) */
 	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;
@@ -71,6 +81,23 @@ typedef struct smig_conf_pair {
  * RET new settings, caller frees with smig_conf_free()
  */
 smig_conf_t *smig_conf_new(void);
+
+/*
+ * smig_parse_keep - MigrateImageKeep's value: "0", or a count with unit s, m,
+ * h or d (bare: seconds), at most SMIG_CONF_KEEP_MAX_S
+ * OUT s - seconds
+ * RET false if text is not such a value
+ */
+bool smig_parse_keep(const char *text, uint32_t *s);
+
+/* Longest MigrateImageKeep: 3650 days. */
+#define SMIG_CONF_KEEP_MAX_S (3650u * 86400u)
+
+/*
+ * smig_format_keep - the shortest exact text of a MigrateImageKeep
+ * RET new string such as "7d", "90m", "0"; caller g_free()s
+ */
+char *smig_format_keep(uint32_t s);
 
 /*
  * smig_conf_tick_ms - period of the balancer's clock: MigratePollInterval or

@@ -25,6 +25,8 @@ void smig_decide_free(smig_decide_t *d)
 	g_free(d->nodes);
 	g_free(d->ranks);
 	g_free(d->edges);
+	g_free(d->node_switch);
+	g_free(d->byte_cost);
 	g_free(d->avail);
 	g_free(d->text);
 	g_free(d);
@@ -340,6 +342,23 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	d->snap.image_bw = in->image_bw;
 	d->snap.relaunch = in->relaunch;
 	d->snap.remaining = in->remaining;
+	if (in->topo && smig_topology_levels(in->topo)) {
+		const char **names = g_new(const char *, nn);
+		uint32_t nl;
+
+		for (uint32_t n = 0; n < nn; n++)
+			names[n] = d->nodes[n].name;
+		d->node_switch = smig_topology_paths(in->topo, names, nn, &nl);
+		g_free(names);
+		d->byte_cost = g_new(double, nl + 2);
+		smig_topology_byte_cost(SMIG_DECIDE_LINK_BW, 1, 1, nl,
+					d->byte_cost);
+		/* One node: free, as on a flat network (no hwloc yet). */
+		d->byte_cost[0] = 0;
+		d->snap.nlevels = nl;
+		d->snap.node_switch = d->node_switch;
+		d->snap.byte_cost = d->byte_cost;
+	}
 
 	text = g_string_new("speed");
 	for (uint32_t n = 0; n < nn; n++)
@@ -351,6 +370,17 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 		g_string_append_printf(text, " rate=%.3g/s", d->rate);
 	else
 		g_string_append(text, " rate=unknown");
+	if (d->node_switch) {
+		g_string_append(text, " switches");
+		for (uint32_t n = 0; n < nn; n++) {
+			const char *leaf = smig_topology_leaf(in->topo,
+							      d->nodes[n].name);
+
+			g_string_append_printf(text, " %s=%s",
+					       d->nodes[n].name,
+					       leaf ? leaf : "-");
+		}
+	}
 	d->text = g_string_free(text, FALSE);
 out:
 	g_free(cpu);

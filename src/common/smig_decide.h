@@ -33,6 +33,17 @@
 
 #include "smig_metrics.h"
 #include "smig_policy.h"
+#include "smig_topology.h"
+
+/*
+ * Seconds per byte between two nodes under one leaf switch; each switch
+ * level up one more link of the same speed (smig_topology_byte_cost()):
+ * the engine's flat default (1 GB/s per link) for the first hop, so that a
+ * flat network and a tree rate traffic under one leaf switch the same.
+ * Traffic on one node costs 0, as on a flat network (hwloc not used yet).
+ * An assumption, not a measurement: doc/design.md, "Topology".
+ */
+#define SMIG_DECIDE_LINK_BW	1e9
 
 /* What the caller knows besides the samples; all borrowed for the call. */
 typedef struct smig_decide_input {
@@ -52,6 +63,11 @@ typedef struct smig_decide_input {
 	double remaining;	/* seconds the job is expected to run on */
 	double relaunch;	/* seconds a move costs the whole job */
 	double image_bw;	/* bytes/s images travel at, > 0 */
+	/*
+	 * Slurm's switch tree (the host's topology()), NULL or without
+	 * levels: one flat network, as before switch trees were known
+	 */
+	const smig_topology_t *topo;
 } smig_decide_input_t;
 
 /* The snapshot and the arrays it points into, owned together. */
@@ -60,6 +76,8 @@ typedef struct smig_decide {
 	smig_policy_node_t *nodes;	/* nnodes, names borrowed from input */
 	smig_policy_rank_t *ranks;	/* nranks */
 	smig_policy_edge_t *edges;	/* nedges, may be NULL */
+	uint32_t *node_switch;	/* nnodes x snap.nlevels, NULL: flat */
+	double *byte_cost;	/* snap.nlevels + 2, NULL: flat */
 	double *avail;		/* per node: its best availability a(n, i)
 				 * of the window, -1 where the step has no
 				 * (busy) ranks */
@@ -70,7 +88,8 @@ typedef struct smig_decide {
 				 * seconds per second) */
 	uint32_t slowest;	/* node index of the slowest node with ranks */
 	char *text;		/* "speed node1=0.31 node2=1.00 rate=12.5/s"
-				 * for logs */
+				 * for logs, " switches node1=s0 ..." with a
+				 * tree */
 } smig_decide_t;
 
 /*

@@ -65,13 +65,17 @@ typedef struct smig_plan {
 	char *reason;		/* "down", "fail", "drain" (the worst flag of
 				 * the nodes left), "ok" for an empty plan;
 				 * smig_policy_decide() also gives "excluded",
-				 * "balance" (load) and "affinity" (traffic) */
+				 * "balance" (load), "affinity" (traffic) and
+				 * "topology" (traffic moved to lower switch
+				 * levels, snapshots with nlevels > 0) */
 	char *text;		/* words for people: "ranks 2,3 node2->node3",
 				 * "; " between node pairs; "no rank moves" */
 	/* Set by smig_policy_decide() only (zero from _evacuate()): */
 	char *why;		/* the reasons in words, one sentence per
 				 * fact: bottleneck, prediction, cost, gain, or
-				 * why nothing moves */
+				 * why nothing moves; with switch levels, a
+				 * plan's bytes per iteration by level before
+				 * and after ("Topology (switch levels): ...") */
 	const char *strategy;	/* static: name of the strategy whose plan
 				 * won ("refine", "comm", "greedy", ...) */
 	double iter_before;	/* predicted seconds per iteration now */
@@ -105,8 +109,9 @@ typedef struct smig_policy_rank {
 /*
  * A snapshot: everything the engine knows, borrowed for the call only.
  * The balancer builds it from its samples (loads, rates and affinity
- * averaged over its window), Slurm's node states and topology.conf
- * (smig_topology_*()). Zero-initialise it, then fill what is known.
+ * averaged over its window), Slurm's node states and switch tree
+ * (smig_decide.c with smig_topology_*()). Zero-initialise it, then fill
+ * what is known.
  */
 typedef struct smig_policy_snapshot {
 	const smig_policy_node_t *nodes;	/* nnodes of them */

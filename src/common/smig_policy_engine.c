@@ -160,6 +160,76 @@ static void describe_node(GString *s, const model_t *m, uint32_t n,
 			       m->snap->nodes[n].name, t, t - comm, comm);
 }
 
+/*
+ * Bytes per iteration of a placement by distance (dist_level()): by[d] for
+ * d < ncost, each pair counted once.
+ */
+static void level_bytes(const model_t *m, const uint32_t *place, double *by)
+{
+	memset(by, 0, sizeof(double) * m->ncost);
+	for (uint32_t r = 0; r < m->nr; r++)
+		for (uint64_t e = m->xadj[r]; e < m->xadj[r + 1]; e++)
+			if (m->adj[e] > r)
+				by[dist_level(m, place[r], place[m->adj[e]])] +=
+					m->w[e];
+}
+
+/* "under one leaf switch", "via a level-1 switch", "across no switch" */
+static char *level_name(const model_t *m, uint32_t d)
+{
+	if (d == 0)
+		return g_strdup("on one node");
+	if (d == 1)
+		return g_strdup("under one leaf switch");
+	if (d < m->ncost - 1)
+		return g_strdup_printf("via a level-%u switch", d - 1);
+	return g_strdup("with no common switch");
+}
+
+/*
+ * With switch levels: the plan's traffic by distance in words, and whether
+ * the levels decided it: its drop in communication seconds (all pairs, at
+ * the levels' costs) is more than twice what a flat network (every byte
+ * between two nodes at the cost of one leaf switch) would see. RET true
+ * if the levels decided
+ */
+static bool describe_levels(GString *why, const model_t *m,
+			    const uint32_t *before, const uint32_t *after)
+{
+	double *b = g_new(double, m->ncost), *a = g_new(double, m->ncost);
+	double topo_drop = 0, flat_drop = 0;
+	bool first = true;
+
+	level_bytes(m, before, b);
+	level_bytes(m, after, a);
+	g_string_append(why, " Topology (switch levels): bytes per iteration ");
+	for (uint32_t d = 0; d < m->ncost; d++) {
+		char *name, *x, *y;
+
+		topo_drop += (b[d] - a[d]) * m->cost[d];
+		if (d)
+			flat_drop += (b[d] - a[d]) * m->cost[1];
+		if (b[d] <= 0 && a[d] <= 0)
+			continue;
+		name = level_name(m, d);
+		x = fmt_bytes(b[d]);
+		y = fmt_bytes(a[d]);
+		g_string_append_printf(why, "%s%s %s -> %s", first ? "" : ", ",
+				       name, x, y);
+		first = false;
+		g_free(name);
+		g_free(x);
+		g_free(y);
+	}
+	if (first)
+		g_string_append(why, "none");
+	g_string_append_printf(why, "; communication %.3g s -> %.3g s less per iteration than on a flat network.",
+			       topo_drop, flat_drop);
+	g_free(b);
+	g_free(a);
+	return topo_drop > 0 && topo_drop > 2 * flat_drop;
+}
+
 static const char *left_reason(uint32_t flags)
 {
 	if (flags & NODE_BAD)
@@ -185,7 +255,7 @@ smig_plan_t *smig_policy_decide(const smig_policy_snapshot_t *snap,
 	uint32_t *k;
 	smig_plan_t *plan = NULL;
 	smig_policy_strategy_t strat;
-	bool use_comm, swaps, accept;
+	bool use_comm, swaps, accept, by_levels = false;
 	GString *why;
 
 	if (!params) {
@@ -388,6 +458,14 @@ decided:
 		describe_node(why, &m, best.worst, best.after, best.worst_comm);
 		g_string_append_c(why, '.');
 		g_free(img);
+		if (snap->nlevels && best.nmoved) {
+			uint32_t *now = g_new(uint32_t, m.nr ? m.nr : 1);
+
+			for (uint32_t r = 0; r < m.nr; r++)
+				now[r] = snap->ranks[r].node;
+			by_levels = describe_levels(why, &m, now, best.place);
+			g_free(now);
+		}
 	} else {
 		plan->iter_after = before;
 		if (!best.nmoved)
@@ -412,8 +490,11 @@ decided:
 	/*
 	 * Affinity: METIS's plan, or any plan (the exact search finds the
 	 * same swaps on small jobs) whose gain is mostly the bottleneck's
-	 * communication time.
+	 * communication time; "topology" when the switch levels, not the
+	 * bytes leaving nodes, make the difference (describe_levels()).
 	 */
+	else if (by_levels)
+		plan->reason = g_strdup("topology");
 	else if (g_str_has_prefix(best.name, "comm") ||
 		 2 * (comm_part - best.worst_comm) > before - best.after)
 		plan->reason = g_strdup("affinity");

@@ -50,19 +50,28 @@ typedef struct {
 	double lower_bound;	/* no placement is faster (compute only) */
 } model_t;
 
-/* Seconds per byte between nodes a and b (the switch level they share). */
-static inline double dist_cost(const model_t *m, uint32_t a, uint32_t b)
+/*
+ * Distance of nodes a and b as an index into cost: 0 the same node, l + 1
+ * when they first share a switch at level l, ncost - 1 when they share none.
+ */
+static inline uint32_t dist_level(const model_t *m, uint32_t a, uint32_t b)
 {
 	const smig_policy_snapshot_t *s = m->snap;
 
 	if (a == b)
-		return m->cost[0];
+		return 0;
 	for (uint32_t l = 0; l < s->nlevels; l++) {
 		if (s->node_switch[(size_t) a * s->nlevels + l] ==
 		    s->node_switch[(size_t) b * s->nlevels + l])
-			return m->cost[l + 1];
+			return l + 1;
 	}
-	return m->cost[m->ncost - 1];
+	return m->ncost - 1;
+}
+
+/* Seconds per byte between nodes a and b (the switch level they share). */
+static inline double dist_cost(const model_t *m, uint32_t a, uint32_t b)
+{
+	return m->cost[dist_level(m, a, b)];
 }
 
 static inline bool finite_ge0(double x)

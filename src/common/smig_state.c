@@ -129,14 +129,34 @@ out:
 	return ok;
 }
 
-/* Keep a bad file for the admin; RET the new name, caller g_free()s */
+/*
+ * Keep a bad file for the admin under a name of its own (<path>.bad-<time>,
+ * -2, -3... when another was set aside in the same second: never over an
+ * older one); RET the new name, caller g_free()s
+ */
 static char *set_aside(const char *path)
 {
-	char *aside = g_strdup_printf("%s.bad-%lld", path,
-				      (long long) time(NULL));
-	char *why;
+	long long now = (long long) time(NULL);
+	char *aside = NULL, *why;
+	int rc = -1;
 
-	if (rename(path, aside) < 0) {
+	for (int i = 1; i <= 100; i++) {
+		g_free(aside);
+		aside = i == 1 ? g_strdup_printf("%s.bad-%lld", path, now) :
+			g_strdup_printf("%s.bad-%lld-%d", path, now, i);
+		/* link() never replaces a name (rename() would). */
+		rc = link(path, aside);
+		if (rc == 0 || errno != EEXIST)
+			break;
+	}
+	if (rc == 0 && unlink(path) < 0) {
+		int e = errno;
+
+		unlink(aside);
+		errno = e;
+		rc = -1;
+	}
+	if (rc < 0) {
 		int e = errno;
 
 		why = g_strdup_printf("(could not rename it to %s: %s)",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * smig_topology.c - switch tree from topology.conf text, NUMA factor from
- * hwloc, distance costs for the policy engine
+ * smig_topology.c - switch tree from topology.conf text or Slurm's switch
+ * records, NUMA factor from hwloc, distance costs for the policy engine
  */
 #include "smig_config.h"
 
@@ -25,16 +25,29 @@ typedef struct {
 } sw_t;
 
 struct smig_topology {
+	gint refs;		/* smig_topology_ref(): any thread */
 	GArray *sw;		/* of sw_t */
 	GHashTable *by_name;	/* switch name -> index + 1 */
 	GHashTable *node_sw;	/* node name -> leaf switch index + 1 */
+	GHashTable *above;	/* nodes placed by a switch with child
+				 * switches: a switch below it may claim
+				 * them (Slurm's records list every node
+				 * below a switch in its Nodes=) */
 	uint32_t nlevels;
 };
 
-/* smig_topology_free - free a tree; NULL is a no-op */
-void smig_topology_free(smig_topology_t *topo)
+/* smig_topology_ref - one more reference to a tree. RET topo */
+smig_topology_t *smig_topology_ref(smig_topology_t *topo)
 {
-	if (!topo)
+	if (topo)
+		g_atomic_int_inc(&topo->refs);
+	return topo;
+}
+
+/* smig_topology_unref - drop a reference; the last frees; NULL: no-op */
+void smig_topology_unref(smig_topology_t *topo)
+{
+	if (!topo || !g_atomic_int_dec_and_test(&topo->refs))
 		return;
 	for (guint i = 0; i < topo->sw->len; i++) {
 		sw_t *s = &g_array_index(topo->sw, sw_t, i);
@@ -45,6 +58,7 @@ void smig_topology_free(smig_topology_t *topo)
 	g_array_unref(topo->sw);
 	g_hash_table_unref(topo->by_name);
 	g_hash_table_unref(topo->node_sw);
+	g_hash_table_unref(topo->above);
 	g_free(topo);
 }
 
@@ -78,6 +92,80 @@ static bool sw_level(smig_topology_t *t, uint32_t i, const char *path,
 	return true;
 }
 
+/*
+ * Add switch name with its child switches and nodes (hostlist expressions,
+ * NULL: none); where:line names it in messages. Parents are resolved later
+ * (topo_finish()).
+ */
+static bool add_switch(smig_topology_t *t, const char *name,
+		       const char *switches, const char *nodes,
+		       const char *path, uint32_t lineno, GError **error)
+{
+	if (!name || !*name) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s:%u: no SwitchName=", path, lineno);
+		return false;
+	}
+	if (g_hash_table_contains(t->by_name, name)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+			    "%s:%u: SwitchName=%s: defined twice", path,
+			    lineno, name);
+		return false;
+	}
+	{
+		sw_t s = { g_strdup(name), lineno,
+			   switches && *switches ? g_strdup(switches) : NULL,
+			   NO_PARENT, 0, 0 };
+
+		g_array_append_val(t->sw, s);
+		g_hash_table_insert(t->by_name, s.name,
+				    GUINT_TO_POINTER(t->sw->len));
+	}
+	if (nodes && *nodes) {
+		char **names = smig_hostlist_expand(nodes, error);
+
+		if (!names) {
+			g_prefix_error(error, "%s:%u: Nodes=%s: ", path, lineno,
+				       nodes);
+			return false;
+		}
+		for (char **n = names; *n; n++) {
+			gpointer old = g_hash_table_lookup(t->node_sw, *n);
+			bool parent = switches && *switches;
+
+			/*
+			 * Slurm fills the Nodes= of a switch above others
+			 * with every node below it (topology/tree's
+			 * _validate_switches(), in slurm_load_topo()'s
+			 * records and their printed form): the lowest
+			 * switch that lists a node places it, in whatever
+			 * order the records come.
+			 */
+			if (old && parent)
+				continue;
+			if (old && !parent &&
+			    g_hash_table_remove(t->above, *n))
+				old = NULL;
+			if (old) {
+				g_set_error(error, SMIG_ERROR,
+					    SMIG_ERROR_CONFIG,
+					    "%s:%u: Nodes=%s: node %s is already under switch %s",
+					    path, lineno, nodes, *n,
+					    g_array_index(t->sw, sw_t,
+							  GPOINTER_TO_UINT(old) - 1).name);
+				g_strfreev(names);
+				return false;
+			}
+			g_hash_table_insert(t->node_sw, g_strdup(*n),
+					    GUINT_TO_POINTER(t->sw->len));
+			if (parent)
+				g_hash_table_add(t->above, g_strdup(*n));
+		}
+		g_strfreev(names);
+	}
+	return true;
+}
+
 static bool parse_line(smig_topology_t *t, char *line, const char *path,
 		       uint32_t lineno, GError **error)
 {
@@ -104,92 +192,46 @@ static bool parse_line(smig_topology_t *t, char *line, const char *path,
 			switches = eq + 1;
 		} else if (!g_ascii_strcasecmp(*p, "Nodes") && !nodes) {
 			nodes = eq + 1;
-		} else if (!g_ascii_strcasecmp(*p, "LinkSpeed")) {
-			/* Slurm ignores it too. */
+		} else if (!g_ascii_strcasecmp(*p, "LinkSpeed") ||
+			   !g_ascii_strcasecmp(*p, "Level")) {
+			/*
+			 * Slurm ignores LinkSpeed too; Level is in what
+			 * slurm_print_topo_info_msg() prints, and computed
+			 * here again.
+			 */
 		} else {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-				    "%s:%u: %s=%s: unknown or repeated key (SwitchName, Switches, Nodes, LinkSpeed)",
+				    "%s:%u: %s=%s: unknown or repeated key (SwitchName, Switches, Nodes, LinkSpeed, Level)",
 				    path, lineno, *p, eq + 1);
 			goto out;
 		}
 	}
-	if (!name) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-			    "%s:%u: no SwitchName=", path, lineno);
-		goto out;
-	}
-	if (g_hash_table_contains(t->by_name, name)) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
-			    "%s:%u: SwitchName=%s: defined twice", path,
-			    lineno, name);
-		goto out;
-	}
-	{
-		sw_t s = { g_strdup(name), lineno, g_strdup(switches),
-			   NO_PARENT, 0, 0 };
-
-		g_array_append_val(t->sw, s);
-		g_hash_table_insert(t->by_name, s.name,
-				    GUINT_TO_POINTER(t->sw->len));
-	}
-	if (nodes) {
-		char **names = smig_hostlist_expand(nodes, error);
-
-		if (!names) {
-			g_prefix_error(error, "%s:%u: Nodes=%s: ", path, lineno,
-				       nodes);
-			goto out;
-		}
-		for (char **n = names; *n; n++) {
-			gpointer old = g_hash_table_lookup(t->node_sw, *n);
-
-			if (old) {
-				g_set_error(error, SMIG_ERROR,
-					    SMIG_ERROR_CONFIG,
-					    "%s:%u: Nodes=%s: node %s is already under switch %s",
-					    path, lineno, nodes, *n,
-					    g_array_index(t->sw, sw_t,
-							  GPOINTER_TO_UINT(old) - 1).name);
-				g_strfreev(names);
-				goto out;
-			}
-			g_hash_table_insert(t->node_sw, g_strdup(*n),
-					    GUINT_TO_POINTER(t->sw->len));
-		}
-		g_strfreev(names);
-	}
-	ok = true;
+	ok = add_switch(t, name, switches, nodes, path, lineno, error);
 out:
 	g_strfreev(tok);
 	return ok;
 }
 
-/*
- * smig_topology_parse - read the switch tree of a topology.conf text
- * RET new tree, caller frees with smig_topology_free(); NULL on error
- */
-smig_topology_t *smig_topology_parse(const char *text, const char *path,
-				     GError **error)
+static smig_topology_t *topo_new(void)
 {
 	smig_topology_t *t = g_new0(smig_topology_t, 1);
-	char **lines = g_strsplit(text, "\n", -1);
-	uint32_t lineno = 0;
 
+	t->refs = 1;
 	t->sw = g_array_new(false, false, sizeof(sw_t));
 	t->by_name = g_hash_table_new(g_str_hash, g_str_equal);
 	t->node_sw = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					   NULL);
-	for (char **l = lines; *l; l++) {
-		char *hash = strchr(*l, '#');
+	t->above = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					 NULL);
+	return t;
+}
 
-		lineno++;
-		if (hash)
-			*hash = '\0';
-		g_strstrip(*l);
-		if (**l && !parse_line(t, *l, path, lineno, error))
-			goto fail;
-	}
-	/* Parents: each Switches= names existing switches, each only once. */
+/*
+ * Every switch added: link each to its parent (each Switches= names
+ * existing switches, each only once) and compute the levels.
+ */
+static bool topo_finish(smig_topology_t *t, const char *path, GError **error)
+{
 	for (guint i = 0; i < t->sw->len; i++) {
 		sw_t *s = &g_array_index(t->sw, sw_t, i);
 		char **names;
@@ -200,7 +242,7 @@ smig_topology_t *smig_topology_parse(const char *text, const char *path,
 		if (!names) {
 			g_prefix_error(error, "%s:%u: Switches=%s: ", path,
 				       s->line, s->children);
-			goto fail;
+			return false;
 		}
 		for (char **n = names; *n; n++) {
 			guint c = GPOINTER_TO_UINT(g_hash_table_lookup(
@@ -213,7 +255,7 @@ smig_topology_t *smig_topology_parse(const char *text, const char *path,
 					    "%s:%u: Switches=%s: no switch named %s",
 					    path, s->line, s->children, *n);
 				g_strfreev(names);
-				goto fail;
+				return false;
 			}
 			child = &g_array_index(t->sw, sw_t, c - 1);
 			if (child->parent != NO_PARENT) {
@@ -224,7 +266,7 @@ smig_topology_t *smig_topology_parse(const char *text, const char *path,
 					    g_array_index(t->sw, sw_t,
 							  child->parent).name);
 				g_strfreev(names);
-				goto fail;
+				return false;
 			}
 			child->parent = i;
 		}
@@ -232,16 +274,87 @@ smig_topology_t *smig_topology_parse(const char *text, const char *path,
 	}
 	for (guint i = 0; i < t->sw->len; i++) {
 		if (!sw_level(t, i, path, error))
-			goto fail;
+			return false;
 		t->nlevels = MAX(t->nlevels,
 				 g_array_index(t->sw, sw_t, i).level + 1);
 	}
+	return true;
+}
+
+/*
+ * smig_topology_parse - read the switch tree of a topology.conf text
+ * RET new tree, caller smig_topology_unref()s; NULL on error
+ */
+smig_topology_t *smig_topology_parse(const char *text, const char *path,
+				     GError **error)
+{
+	smig_topology_t *t = topo_new();
+	char **lines = g_strsplit(text, "\n", -1);
+	uint32_t lineno = 0;
+
+	for (char **l = lines; *l; l++) {
+		char *hash = strchr(*l, '#');
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		g_strstrip(*l);
+		if (**l && !parse_line(t, *l, path, lineno, error))
+			goto fail;
+	}
+	if (!topo_finish(t, path, error))
+		goto fail;
 	g_strfreev(lines);
 	return t;
 fail:
 	g_strfreev(lines);
-	smig_topology_free(t);
+	smig_topology_unref(t);
 	return NULL;
+}
+
+/*
+ * smig_topology_from_switches - the tree of Slurm's switch records
+ * RET new tree, caller smig_topology_unref()s; NULL on error
+ */
+smig_topology_t *smig_topology_from_switches(const smig_topology_switch_t *sw,
+					     uint32_t nsw, const char *what,
+					     GError **error)
+{
+	smig_topology_t *t = topo_new();
+
+	for (uint32_t i = 0; i < nsw; i++)
+		if (!add_switch(t, sw[i].name, sw[i].switches, sw[i].nodes,
+				what, i + 1, error))
+			goto fail;
+	if (!topo_finish(t, what, error))
+		goto fail;
+	return t;
+fail:
+	smig_topology_unref(t);
+	return NULL;
+}
+
+/* smig_topology_switches - number of switches */
+uint32_t smig_topology_switches(const smig_topology_t *topo)
+{
+	return topo->sw->len;
+}
+
+/* smig_topology_switch_name - a switch id's name, NULL beyond them */
+const char *smig_topology_switch_name(const smig_topology_t *topo,
+				      uint32_t id)
+{
+	return id < topo->sw->len ? g_array_index(topo->sw, sw_t, id).name :
+				    NULL;
+}
+
+/* smig_topology_leaf - name of a node's leaf switch, NULL if none */
+const char *smig_topology_leaf(const smig_topology_t *topo, const char *node)
+{
+	guint leaf = GPOINTER_TO_UINT(g_hash_table_lookup(topo->node_sw,
+							  node));
+
+	return leaf ? g_array_index(topo->sw, sw_t, leaf - 1).name : NULL;
 }
 
 /* smig_topology_levels - highest switch level + 1 (0: no switch) */

@@ -44,6 +44,8 @@ static const char *const type_names[SMIG_MSG_TYPE_MAX] = {
 	[SMIG_MSG_REPLY] = "REPLY",
 	[SMIG_MSG_HANDOFF] = "HANDOFF",
 	[SMIG_MSG_RESTORED] = "RESTORED",
+	[SMIG_MSG_FATE_QUERY] = "FATE_QUERY",
+	[SMIG_MSG_FATE] = "FATE",
 };
 
 /* smig_msg_type_name - "HELLO_SRUN", ... or "UNKNOWN" (static) */

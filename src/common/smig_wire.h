@@ -48,6 +48,8 @@ typedef enum {
 	SMIG_MSG_REPLY = 17,		/* balancer -> CLI: answer to REQUEST */
 	SMIG_MSG_HANDOFF = 18,		/* agent <-> agent: image transfer */
 	SMIG_MSG_RESTORED = 19,		/* agent -> balancer: ranks past restore */
+	SMIG_MSG_FATE_QUERY = 20,	/* epilog, CLI -> balancer: job's end */
+	SMIG_MSG_FATE = 21,		/* balancer -> epilog, CLI: answer */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 

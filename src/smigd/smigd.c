@@ -169,7 +169,7 @@ static void balancer_stop(daemon_t *d)
 	g_clear_pointer(&d->auth, smig_auth_free);
 }
 
-/* SIGHUP: reopen the log, re-read migrate.conf. */
+/* SIGHUP: reopen the log, re-read migrate.conf and the switch tree. */
 static gboolean on_sighup(gpointer data)
 {
 	daemon_t *d = data;
@@ -181,6 +181,7 @@ static gboolean on_sighup(gpointer data)
 			   err->message);
 		g_clear_error(&err);
 	}
+	smigd_slurm_topology_reload(d->link);
 	conf = conf_read(d, &err);
 	if (!conf) {
 		smig_error("SIGHUP: %s: keeping the settings in use",
@@ -387,6 +388,8 @@ int main(int argc, char **argv)
 	}
 	smig_info("smigd %s started, pid %ld", PACKAGE_VERSION,
 		  (long) getpid());
+	/* Logged where the admin looks (not read for -C). */
+	smigd_slurm_topology_reload(d.link);
 
 	d.loop = g_main_loop_new(NULL, FALSE);
 	g_unix_signal_add(SIGHUP, on_sighup, &d);

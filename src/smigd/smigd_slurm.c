@@ -25,6 +25,16 @@
  *                 on the pending job (Slurm delays its begin time after a
  *                 requeue, so it cannot start in between)
  *   job_release   begin_time through slurm_update_job()
+ *   topology      the switch tree: slurm_load_topo() at start, on SIGHUP
+ *                 (smigd_slurm_topology_reload()) and when slurmctld's
+ *                 configuration changed (slurm_load_ctl_conf() with its
+ *                 update time, at most once per TOPO_CHECK_US, asked only
+ *                 when the balancer wants the tree for a decision): never a
+ *                 per-poll cost. No records (topology/none, flat, default):
+ *                 one flat network.
+ *   job_fate      the job table read now (a node's epilog asks once per
+ *                 job that has images, smig images once per directory):
+ *                 state, end time, owner (smigd_phase.h)
  * When slurmctld does not answer, the last answer stands: a running job is
  * not taken for ended because its controller restarts.
  */
@@ -43,8 +53,16 @@
 #include "smig_hostlist.h"
 #include "smig_log.h"
 #include "smig_policy.h"
+#include "smig_topology.h"
 #include "smigd_comment.h"
+#include "smigd_phase.h"
 #include "smigd_slurm.h"
+
+/*
+ * How often, at most, slurmctld is asked whether its configuration (and so
+ * topology.conf, read again on "scontrol reconfigure") changed.
+ */
+#define TOPO_CHECK_US (60 * G_USEC_PER_SEC)
 
 /* A job's AdminComment is written at most this often. */
 #define PUBLISH_GAP_US (1000 * 1000)
@@ -124,6 +142,72 @@ static int load_job(job_info_msg_t **msg, uint32_t job_id)
 #endif
 }
 
+/*
+ * The switch tree through the public API: 22.05 and 23.02 give the records
+ * (topo_info_response_msg_t.topo_array: name, nodes, switches); from 23.11
+ * the records are the topology plugin's own data (topo_info, opaque) and
+ * only slurm_print_topo_info_msg() reads them, in the text "SwitchName=s0
+ * Level=0 LinkSpeed=1 Nodes=..." that smig_topology_parse() reads (the
+ * tree plugin's; another plugin's text, such as topology/block's, is
+ * refused there: flat). 25.05 adds the topology's name to slurm_load_topo()
+ * (NULL: the default one) and 26.05's print takes a unit.
+ */
+#define TOPO_RECORDS (SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 11, 0))
+
+static int load_topo(topo_info_response_msg_t **msg)
+{
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
+	return slurm_load_topo(msg, NULL);
+#else
+	return slurm_load_topo(msg);
+#endif
+}
+
+/*
+ * The tree of a slurm_load_topo() answer. RET new tree, NULL with *error
+ * set when the records do not make one
+ */
+static smig_topology_t *topo_from_msg(topo_info_response_msg_t *msg,
+				      GError **error)
+{
+#if TOPO_RECORDS
+	smig_topology_switch_t *sw = g_new0(smig_topology_switch_t,
+					    msg->record_count + 1);
+	smig_topology_t *t;
+
+	for (uint32_t i = 0; i < msg->record_count; i++) {
+		sw[i].name = msg->topo_array[i].name;
+		sw[i].nodes = msg->topo_array[i].nodes;
+		sw[i].switches = msg->topo_array[i].switches;
+	}
+	t = smig_topology_from_switches(sw, msg->record_count,
+					"slurm_load_topo", error);
+	g_free(sw);
+	return t;
+#else
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	smig_topology_t *t;
+
+	if (!f) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "open_memstream: %s", g_strerror(errno));
+		return NULL;
+	}
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
+	slurm_print_topo_info_msg(f, msg, NULL, NULL, 0);
+#else
+	slurm_print_topo_info_msg(f, msg, NULL, 0);
+#endif
+	fclose(f);
+	t = smig_topology_parse(text ? text : "", "slurm_print_topo_info_msg",
+				error);
+	free(text);
+	return t;
+#endif
+}
+
 static int requeue_job(uint32_t job_id)
 {
 #if SMIG_SLURM_STEP_ID_API
@@ -170,6 +254,9 @@ struct smigd_slurm {
 	time_t jobs_update;	/* last_update of the job table */
 	int64_t jobs_loaded;	/* monotonic us of the last answer, 0: stale */
 	GHashTable *pubs;	/* job id -> pub_ent_t */
+	smig_topology_t *topo;	/* the switch tree, NULL: flat */
+	time_t conf_update;	/* last_update of slurmctld's config */
+	int64_t conf_checked;	/* monotonic us of the last look at it */
 };
 
 static void job_ent_free(gpointer p)
@@ -259,6 +346,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 	env = g_getenv("SLURM_CONF");
 	s->conf_path = g_strdup(env && *env ? env : ctl->slurm_conf);
 	s->state_save = g_strdup(ctl->state_save_location);
+	s->conf_update = ctl->last_update;
 	free_ctl_conf(ctl);
 	s->nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					 g_free);
@@ -275,6 +363,7 @@ void smigd_slurm_free(smigd_slurm_t *s)
 	g_hash_table_destroy(s->nodes);
 	g_hash_table_destroy(s->jobs);
 	g_hash_table_destroy(s->pubs);
+	smig_topology_unref(s->topo);
 	g_free(s->conf_path);
 	g_free(s->state_save);
 	g_mutex_clear(&s->lock);
@@ -310,6 +399,87 @@ void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
 	 */
 	s->max_age = MAX(poll - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
 	g_mutex_unlock(&s->lock);
+}
+
+/* -------------------------------------------------------------- topology */
+
+/* Read the switch tree from slurmctld. Lock held. */
+static void topo_load(smigd_slurm_t *s)
+{
+	topo_info_response_msg_t *msg = NULL;
+	smig_topology_t *t = NULL;
+	GError *err = NULL;
+
+	s->conf_checked = g_get_monotonic_time();
+	if (load_topo(&msg) != SLURM_SUCCESS) {
+		/* The tree known so far stands. */
+		smig_error("slurm_load_topo: %s: switch tree not read, %s",
+			   slurm_strerror(errno),
+			   s->topo ? "the one read before stands" :
+			   "one flat network until it is");
+		return;
+	}
+	if (msg) {
+		t = topo_from_msg(msg, &err);
+		slurm_free_topo_info_msg(msg);
+	}
+	if (!t && err) {
+		smig_error("switch tree: %s: one flat network", err->message);
+		g_error_free(err);
+	}
+	if (t && !smig_topology_levels(t))
+		g_clear_pointer(&t, smig_topology_unref);
+	smig_topology_unref(s->topo);
+	s->topo = t;
+	if (t)
+		smig_info("switch tree: %u switches in %u levels",
+			  smig_topology_switches(t), smig_topology_levels(t));
+	else
+		smig_info("switch tree: none (one flat network)");
+}
+
+/* smigd_slurm_topology_reload - see smigd_slurm.h */
+void smigd_slurm_topology_reload(smigd_slurm_t *s)
+{
+	g_mutex_lock(&s->lock);
+	topo_load(s);
+	g_mutex_unlock(&s->lock);
+}
+
+/*
+ * The switch tree for a decision or a STATUS; read again when slurmctld's
+ * configuration changed (asked at most once per TOPO_CHECK_US).
+ */
+static smig_topology_t *host_topology(void *ctx)
+{
+	smigd_slurm_t *s = ctx;
+	int64_t now = g_get_monotonic_time();
+	smig_topology_t *t;
+
+	g_mutex_lock(&s->lock);
+	if (!s->conf_checked) {
+		/* Not read yet (smigd reads it once its log is open). */
+		topo_load(s);
+	} else if (now - s->conf_checked >= TOPO_CHECK_US) {
+		slurm_conf_t *ctl = NULL;
+
+		s->conf_checked = now;
+		/* "No change" is an error answer: the tree stands. */
+		if (slurm_load_ctl_conf(s->conf_update, &ctl) ==
+		    SLURM_SUCCESS && ctl) {
+			bool changed = ctl->last_update != s->conf_update;
+
+			s->conf_update = ctl->last_update;
+			free_ctl_conf(ctl);
+			if (changed) {
+				smig_info("slurmctld's configuration changed: reading the switch tree again");
+				topo_load(s);
+			}
+		}
+	}
+	t = smig_topology_ref(s->topo);
+	g_mutex_unlock(&s->lock);
+	return t;
 }
 
 /* ----------------------------------------------------------------- nodes */
@@ -690,6 +860,36 @@ out:
 	return rc;
 }
 
+/*
+ * How a job stands for its images, from the job table read now (cheap:
+ * "no change" when nothing changed); false if slurmctld did not answer.
+ */
+static bool host_job_fate(void *ctx, uint32_t job_id, smig_job_facts_t *f)
+{
+	smigd_slurm_t *s = ctx;
+	bool fresh;
+	job_ent_t *e;
+
+	g_mutex_lock(&s->lock);
+	e = job_get(s, job_id, 0, &fresh);
+	if (fresh) {
+		if (!e) {
+			f->phase = SMIG_JOB_UNKNOWN;
+			g_strlcpy(f->state, "unknown", sizeof(f->state));
+			f->end_time = 0;
+			f->uid = UINT32_MAX;
+		} else {
+			f->phase = smigd_job_phase(e->state);
+			smigd_job_state_name(e->state, f->state,
+					     sizeof(f->state));
+			f->end_time = (int64_t) e->end_time;
+			f->uid = e->uid;
+		}
+	}
+	g_mutex_unlock(&s->lock);
+	return fresh;
+}
+
 /* --------------------------------------------------------------- publish */
 
 static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
@@ -817,5 +1017,7 @@ void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
 	ops->job_end_time = host_job_end_time;
 	ops->job_requeue = host_job_requeue;
 	ops->job_release = host_job_release;
+	ops->topology = host_topology;
+	ops->job_fate = host_job_fate;
 	ops->ctx = s;
 }

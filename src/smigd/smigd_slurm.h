@@ -32,6 +32,14 @@ smigd_slurm_t *smigd_slurm_new(GError **error);
 /* smigd_slurm_free - free the link and its caches; NULL is a no-op */
 void smigd_slurm_free(smigd_slurm_t *s);
 
+/*
+ * smigd_slurm_topology_reload - read the switch tree from slurmctld (at
+ * start, once the log is open, and on SIGHUP); a failed read keeps the tree
+ * read before. The balancer asks for it with its topology() host op, which
+ * reads it again when slurmctld's configuration changed.
+ */
+void smigd_slurm_topology_reload(smigd_slurm_t *s);
+
 /* smigd_slurm_admin_uid - SlurmUser's uid */
 uint32_t smigd_slurm_admin_uid(const smigd_slurm_t *s);
 

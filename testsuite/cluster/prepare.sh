@@ -14,7 +14,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PREP_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
-libopenmpi-dev openmpi-bin libhwloc-dev libglib2.0-dev munge libmunge-dev
+libopenmpi-dev openmpi-bin mpich libmpich-dev libhwloc-dev libglib2.0-dev munge libmunge-dev
 libxxhash-dev libmetis-dev libglpk-dev check pkg-config autoconf automake libtool build-essential
 python3-pytest clang libclang-rt-14-dev"
 
@@ -28,12 +28,26 @@ prep_packages() {
 		[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] ||
 			missing+=("$p")
 	done
-	((${#missing[@]} == 0)) && return 0
+	((${#missing[@]} == 0)) && { prep_mpi_default; return 0; }
 	prep_say "installing missing packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q || prep_die "apt-get update failed"
 	apt-get install -y -q "${missing[@]}" ||
 		prep_die "apt-get install ${missing[*]} failed"
+	prep_mpi_default
+}
+
+# prep_mpi_default - Open MPI must stay the default mpicc and mpirun after
+# MPICH is installed beside it (the tests, the demo and configure's MPICC use
+# Open MPI; MPICH is reached as mpicc.mpich).
+prep_mpi_default() {
+	local t real
+
+	for t in mpicc mpirun; do
+		real=$(readlink -f "$(command -v "$t")" 2>/dev/null) || real=
+		[[ $real == *openmpi* || $real == */orterun || $real == */opal_wrapper ]] ||
+			prep_die "$t is ${real:-missing}, not Open MPI's: update-alternatives --auto mpi; update-alternatives --auto mpirun (or --set them to the .openmpi ones)"
+	done
 }
 
 # prep_build DIR - build the project out of tree in DIR.

@@ -71,21 +71,22 @@ def image_iter(path):
 class Case:
     """One job: step 1 (periodic capture) ... go file ... step 2 (restore)."""
 
-    def __init__(self, c, name, step1_extra="", hold=False):
+    def __init__(self, c, name, step1_extra="", hold=False, mpi="pmix",
+                 heat=None):
         self.c = c
         self.name = name
         self.go = os.path.join(c.workdir, f"{name}.go")
         self.out = os.path.join(c.workdir, f"{name}.out")
         script = os.path.join(c.workdir, f"{name}.sbatch")
-        heat = heat_path(c)
+        heat = heat or heat_path(c)
         with open(script, "w") as f:
             f.write("#!/bin/bash\n"
-                    f"srun --mpi=pmix --migrate={MIGRATE1} -N2 -n4 {heat} "
+                    f"srun --mpi={mpi} --migrate={MIGRATE1} -N2 -n4 {heat} "
                     f"{HEAT_ARGS} {step1_extra}\n"
                     "echo step1_exit=$?\n"
                     f"for i in $(seq 900); do [ -e {self.go} ] && break; "
                     "sleep 0.2; done\n"
-                    "SLURM_MIGRATE_RESTORE_GEN=last srun --mpi=pmix "
+                    f"SLURM_MIGRATE_RESTORE_GEN=last srun --mpi={mpi} "
                     f"--migrate=capture-timeout=5s -N2 -n4 {heat} {HEAT_ARGS}\n"
                     "echo step2_exit=$?\n")
         os.chmod(script, 0o755)
@@ -136,13 +137,16 @@ class Case:
         return len(re.findall(START_RE, text, re.M)) >= 4
 
 
-def new_case(c, name, step1_extra="", attempts=3):
+def new_case(c, name, step1_extra="", attempts=3, **case_kw):
     """A Case whose step 1 started its four ranks; the launch (not an
     assertion) is retried only when step 1 failed before that with Open
-    MPI's own start-up failure (cl.job_start_retry)."""
+    MPI's own start-up failure (cl.job_start_retry; never for another MPI,
+    case_kw mpi=)."""
+    if case_kw.get("mpi", "pmix") != "pmix":
+        attempts = 1
     for attempt in range(1, attempts + 1):
         marks = cl.log_marks(c)
-        case = Case(c, f"{name}.{attempt}", step1_extra)
+        case = Case(c, f"{name}.{attempt}", step1_extra, **case_kw)
         if case.started():
             return case
         text = case.text()
@@ -178,10 +182,10 @@ def check_fallback(case, reference, newest, older, older_iter, words):
         f"ranks did not all restore generation {older} (iter {older_iter}):\n{step2}"
 
 
-def corrupt_newest(c, reference, name, corrupt, words):
+def corrupt_newest(c, reference, name, corrupt, words, **case_kw):
     """Step 1 leaves two good generations; corrupt(path) breaks rank 1's
     image of the newest one; step 2 must fall back to the older one."""
-    case = new_case(c, name)
+    case = new_case(c, name, **case_kw)
     try:
         text = case.wait_step1()
         assert "step1_exit=0" in text, f"step 1 failed:\n{text}"

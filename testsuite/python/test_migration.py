@@ -31,17 +31,20 @@ def reference_checksum(cluster):
     return m.group(2)
 
 
-def submit_heat(c, name, migrate, heat_extra="", attempts=3):
+def submit_heat(c, name, migrate, heat_extra="", attempts=3, mpi="pmix",
+                heat=None):
     """Submit "sbatch -N3 --ntasks-per-node=2" running
-    "srun --mpi=pmix --migrate=MIGRATE -N2 -n4 heat ..." and wait until all
+    "srun --mpi=MPI --migrate=MIGRATE -N2 -n4 HEAT ..." and wait until all
     four ranks printed their start line. The launch (not an assertion) is
-    retried only when Open MPI's start-up failed (cl.job_start_retry).
-    Return (job_id, output path)."""
+    retried only when Open MPI's start-up failed (cl.job_start_retry; never
+    for another MPI). Return (job_id, output path)."""
     script = os.path.join(c.workdir, f"{name}.sbatch")
+    if mpi != "pmix":
+        attempts = 1
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate{'=' + migrate if migrate else ''} "
-                f"-N2 -n4 {heat_path(c)} {HEAT_ARGS} {heat_extra}\n"
+                f"srun --mpi={mpi} --migrate{'=' + migrate if migrate else ''} "
+                f"-N2 -n4 {heat or heat_path(c)} {HEAT_ARGS} {heat_extra}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
     for attempt in range(1, attempts + 1):

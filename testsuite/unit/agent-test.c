@@ -490,6 +490,36 @@ START_TEST(test_capture_round)
 }
 END_TEST
 
+/*
+ * PREPARE's reason and stop (for smig_capture_info(3)) are what the host
+ * gets from smig_agent_prepared() for its prepare event; a PREPARE of an
+ * older balancer has neither
+ */
+START_TEST(test_prepare_reason)
+{
+	bool stop = false;
+	smig_msg_t *m;
+
+	start();
+	m = smig_msg_new(SMIG_MSG_PREPARE, g_variant_new_parsed(
+		"{'job': <%u>, 'step': <%u>, 'gen': <%t>, 'timeout_ms': <%u>, "
+		"'reason': <'drain'>, 'stop': <true>}",
+		JOB, STEP, (guint64) 1, 3000));
+	ck_assert(smig_wire_send(bal, bal_auth, m, NULL));
+	smig_msg_free(m);
+	smig_agent_read(host.engine);
+	check_log(&host, "prepare 1 3000;");
+	ck_assert_str_eq(smig_agent_prepared(host.engine, &stop), "drain");
+	ck_assert(stop);
+	abort_gen(1, "capture-timeout");
+	check_log(&host, "abort 1 0;");
+	prepare(2, 3000);
+	check_log(&host, "prepare 2 3000;");
+	ck_assert_ptr_null(smig_agent_prepared(host.engine, &stop));
+	ck_assert(!stop);
+}
+END_TEST
+
 START_TEST(test_abort)
 {
 	smig_msg_t *m;
@@ -966,6 +996,7 @@ static Suite *agent_suite(void)
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_capture_round);
 	tcase_add_test(tc, test_abort);
+	tcase_add_test(tc, test_prepare_reason);
 	tcase_add_test(tc, test_restored_once);
 	tcase_add_test(tc, test_reregister);
 	tcase_add_test(tc, test_backoff);

@@ -21,6 +21,7 @@
 #include "smig_conf.h"
 #include "smig_error.h"
 #include "smig_policy.h"
+#include "smig_topology.h"
 #include "smig_wire.h"
 
 #define JOB	42
@@ -44,6 +45,7 @@ static unsigned nrequeue, nrelease;
 static bool release_clean;	/* the last job_release()'s clean */
 static const char *health_word = "ok";	/* in SAMPLEs */
 static const char *alloc_cpus = "2(x3)";	/* HELLO_SRUN */
+static smig_topology_t *host_topo;	/* the switch tree, NULL: flat */
 
 static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 {
@@ -55,6 +57,16 @@ static bool host_node_flags(void *ctx, const char *node, uint32_t *flags)
 	*flags = node_state[i];
 	g_mutex_unlock(&host_lock);
 	return true;
+}
+
+static smig_topology_t *host_topology(void *ctx)
+{
+	smig_topology_t *t;
+
+	g_mutex_lock(&host_lock);
+	t = smig_topology_ref(host_topo);
+	g_mutex_unlock(&host_lock);
+	return t;
 }
 
 static bool host_job_owner(void *ctx, uint32_t job_id, uint32_t *uid)
@@ -150,6 +162,7 @@ static void setup(void)
 		.node_flags = host_node_flags,
 		.job_owner = host_job_owner,
 		.job_publish = host_job_publish,
+		.topology = host_topology,
 	};
 	GError *err = NULL;
 
@@ -190,6 +203,7 @@ static void teardown(void)
 	smig_conf_free(conf);
 	g_clear_pointer(&published, g_free);
 	g_clear_pointer(&requeue_exclude, g_free);
+	g_clear_pointer(&host_topo, smig_topology_unref);
 	requeue_host = false;
 }
 
@@ -424,6 +438,22 @@ static void register_step(int *srun, int *a1, int *a2)
 	hello_agent(*a2, user_auth, 0, "node2", 2, 3);
 }
 
+/*
+ * check_prepare - PREPARE tells the ranks why (smig_capture_info(3)) and
+ * whether they stop once the capture succeeds
+ */
+static void check_prepare(const smig_msg_t *m, const char *reason, bool stop)
+{
+	bool got = !stop;
+
+	ck_assert_str_eq(get_str(m, "reason"), reason);
+	ck_assert_msg(smig_msg_get_bool(m, "stop", &got), "no stop");
+	ck_assert_msg(got == stop, "PREPARE stop=%d, expected %d", got, stop);
+}
+
+/* drain_and_count()'s PREPARE reason: "requeue" in job-scope tests */
+static const char *drain_reason = "drain";
+
 /* Drain node2 and run PREPARE/COUNT/CAPTURE up to the DONEs. */
 static void drain_and_count(int a1, int a2)
 {
@@ -432,9 +462,12 @@ static void drain_and_count(int a1, int a2)
 	set_node(2, SMIG_NODE_DRAIN);
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	/* Ranks move (or the job is requeued): they stop after it. */
+	check_prepare(m, drain_reason, true);
 	smig_msg_free(m);
 	m = expect(a2, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	check_prepare(m, drain_reason, true);
 	smig_msg_free(m);
 
 	count(a1, 1, 0, 5);
@@ -1129,6 +1162,7 @@ START_TEST(test_auto_balances)
 	}
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), 1);
+	check_prepare(m, "balance", true);
 	smig_msg_free(m);
 	m = expect(a2, SMIG_MSG_PREPARE);
 	smig_msg_free(m);
@@ -1278,7 +1312,40 @@ START_TEST(test_samples_and_query)
 	/* 0-1, 2-3 and 0-2: rank 2 was not sampled by node1, its traffic counts */
 	ck_assert_uint_eq(g_variant_n_children(pairs), 3);
 	g_variant_unref(pairs);
+	/* A flat network: no switches field. */
+	ck_assert(!g_variant_lookup_value(m->body, "switches", NULL));
 	smig_msg_free(m);
+
+	/* The host knows a switch tree: each node's leaf switch. */
+	{
+		smig_topology_t *t = smig_topology_parse(
+			"SwitchName=s0 Nodes=node1\n"
+			"SwitchName=s1 Nodes=node2\n"
+			"SwitchName=top Switches=s[0-1]\n", "t", NULL);
+		const char *node, *sw;
+		GVariant *sws;
+
+		ck_assert_ptr_nonnull(t);
+		g_mutex_lock(&host_lock);
+		host_topo = t;
+		g_mutex_unlock(&host_lock);
+		g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&vb, "{sv}", "job",
+				      g_variant_new_uint32(JOB));
+		send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
+		m = expect(cli, SMIG_MSG_STATUS);
+		sws = g_variant_lookup_value(m->body, "switches",
+					     G_VARIANT_TYPE("a(ss)"));
+		ck_assert_ptr_nonnull(sws);
+		ck_assert_uint_eq(g_variant_n_children(sws), 2);
+		for (gsize i = 0; i < 2; i++) {
+			g_variant_get_child(sws, i, "(&s&s)", &node, &sw);
+			ck_assert_str_eq(sw, !strcmp(node, "node1") ? "s0" :
+					 "s1");
+		}
+		g_variant_unref(sws);
+		smig_msg_free(m);
+	}
 	close(cli);
 	close(a1);
 	close(a2);
@@ -1690,6 +1757,7 @@ START_TEST(test_job_scope_requeue)
 	/* node3 has no CPU of this job: the ranks of node2 cannot stay. */
 	alloc_cpus = "2,2,0";
 	register_step(&srun, &a1, &a2);
+	drain_reason = "requeue";
 	drain_and_count(a1, a2);
 	all_done(a1, a2, 1);
 	/* Good: recorded (the ranks run on until Slurm stops them). */
@@ -1805,6 +1873,8 @@ static void prepare_and_count(int a1, int a2, uint64_t gen)
 
 	m = expect(a1, SMIG_MSG_PREPARE);
 	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	/* Callers' steps have every=1s: nobody moves. */
+	check_prepare(m, "periodic", false);
 	smig_msg_free(m);
 	smig_msg_free(expect(a2, SMIG_MSG_PREPARE));
 	for (uint32_t r = 0; r < 4; r++)

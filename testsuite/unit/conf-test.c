@@ -96,6 +96,8 @@ START_TEST(test_defaults)
 		{ "MigrateImageStore", "shared" },
 		{ "MigrateRestoreTimeout", "2m" },
 		{ "MigrateRelaunchTries", "3" },
+		{ "MigrateImageKeep", "7d" },
+		{ "MigrateImageKeepCompleted", "0" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -146,7 +148,13 @@ START_TEST(test_lines)
 				       "MigrateRestoreTimeout=45s", &err));
 	ck_assert(smig_conf_parse_line(conf, "f", 15,
 				       "MigrateRelaunchTries=5", &err));
+	ck_assert(smig_conf_parse_line(conf, "f", 16,
+				       "MigrateImageKeep=36h", &err));
 	ck_assert_ptr_null(err);
+	ck_assert_uint_eq(conf->image_keep_s, 36 * 3600);
+	ck_assert(smig_conf_parse_line(conf, "f", 17,
+				       "MigrateImageKeepCompleted=1h", &err));
+	ck_assert_uint_eq(conf->image_keep_completed_s, 3600);
 	ck_assert_uint_eq(conf->restore_timeout_ms, 45000);
 	ck_assert_uint_eq(conf->relaunch_tries, 5);
 	ck_assert_uint_eq(conf->port, 7001);
@@ -173,9 +181,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
 }
 END_TEST
 
@@ -224,6 +232,12 @@ START_TEST(test_value_errors)
 		     "migrate.conf:7: MigrateRelaunchTries=0: not a number of tries (1-100)");
 	expect_error("MigrateRelaunchTries=101",
 		     "migrate.conf:7: MigrateRelaunchTries=101: not a number of tries (1-100)");
+	expect_error("MigrateImageKeep=1w",
+		     "migrate.conf:7: MigrateImageKeep=1w: not a keep time (0, or up to 3650d; examples: 7d, 12h, 30m)");
+	expect_error("MigrateImageKeep=3651d",
+		     "migrate.conf:7: MigrateImageKeep=3651d: not a keep time (0, or up to 3650d; examples: 7d, 12h, 30m)");
+	expect_error("MigrateImageKeep=",
+		     "migrate.conf:7: MigrateImageKeep=: not a keep time (0, or up to 3650d; examples: 7d, 12h, 30m)");
 	expect_error("MigrateImageDir=var/img",
 		     "migrate.conf:7: MigrateImageDir=var/img: not an absolute path (e.g. /var/spool/slurm-migrate)");
 	expect_error("MigrateStateDir=",
@@ -274,6 +288,35 @@ START_TEST(test_durations)
 	s = smig_format_duration(90000);
 	ck_assert_str_eq(s, "90s");
 	g_free(s);
+}
+END_TEST
+
+START_TEST(test_keep)
+{
+	static const struct { const char *text; uint32_t s; const char *fmt; }
+	ok[] = {
+		{ "0", 0, "0" }, { "0d", 0, "0" }, { "45", 45, "45s" },
+		{ "90s", 90, "90s" }, { "90m", 5400, "90m" },
+		{ "36h", 129600, "36h" }, { "7d", 604800, "7d" },
+		{ "3650d", 3650u * 86400u, "3650d" },
+	};
+	static const char *const bad[] = {
+		"", "d", "-1", "1.5d", "1w", "1 d", "500ms", "3651d",
+		"315360001", "99999999999",
+	};
+	uint32_t v;
+	char *f;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(ok); i++) {
+		ck_assert_msg(smig_parse_keep(ok[i].text, &v), "%s", ok[i].text);
+		ck_assert_uint_eq(v, ok[i].s);
+		f = smig_format_keep(v);
+		ck_assert_str_eq(f, ok[i].fmt);
+		g_free(f);
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+		ck_assert_msg(!smig_parse_keep(bad[i], &v), "%s", bad[i]);
+	ck_assert(!smig_parse_keep(NULL, &v));
 }
 END_TEST
 
@@ -517,6 +560,7 @@ int main(void)
 	tcase_add_test(tc, test_duplicate);
 	tcase_add_test(tc, test_value_errors);
 	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_keep);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_load_bad_line);
 	tcase_add_test(tc, test_load_missing_and_unreadable);

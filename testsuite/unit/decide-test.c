@@ -2,7 +2,8 @@
 /*
  * decide-test.c - samples to snapshot (smig_decide) and the decisions the
  * policy engine takes on them: a throttled node, a balanced job, a short
- * burst, missing and stale samples, traffic, the new metrics accessors
+ * burst, missing and stale samples, traffic, the new metrics accessors,
+ * heavy pairs split across leaf switches (Slurm's switch tree)
  */
 #include "smig_config.h"
 
@@ -386,6 +387,124 @@ START_TEST(test_edges_and_window)
 }
 END_TEST
 
+/*
+ * Four nodes of one slot, two leaf switches of two nodes under a spine;
+ * ranks 0-2 and 1-3 exchange 16 MB per iteration and run one per node in
+ * rank order: both heavy pairs cross the spine. On a flat network no
+ * placement is better (every pair crosses nodes whatever happens); with the
+ * tree, swapping ranks 1 and 2 brings each pair under one leaf switch, and
+ * the plan says that the switch levels decided it.
+ */
+START_TEST(test_switch_levels)
+{
+	static const uint32_t rn[4] = { 0, 1, 2, 3 };
+	static const char *const names[4] = { "node1", "node2", "node3",
+					       "node4" };
+	const smig_topology_switch_t recs[] = {
+		{ "s0", "node[1-2]", NULL },
+		{ "s1", "node[3-4]", NULL },
+		{ "spine", NULL, "s[0-1]" },
+	};
+	smig_policy_node_t nodes[4] = { { 0 } };
+	smig_metrics_t *m = smig_metrics_new();
+	smig_topology_t *topo;
+	smig_decide_input_t in = { 0 };
+	smig_policy_params_t params;
+	GError *err = NULL;
+	smig_decide_t *d;
+	smig_plan_t *plan;
+	const double rate = 20, elapsed = 10;
+	/* 8 MB each way per iteration, counted by each sender. */
+	const uint64_t one_way = (uint64_t) (8e6 * rate * elapsed);
+	smig_pair_sample_t pairs[4] = {
+		{ 0, 2, one_way, 10 }, { 2, 0, one_way, 10 },
+		{ 1, 3, one_way, 10 }, { 3, 1, one_way, 10 },
+	};
+	uint32_t place[4];
+
+	for (int n = 0; n < 4; n++) {
+		nodes[n].name = names[n];
+		nodes[n].slots = 1;
+	}
+	for (int i = 0; i < W; i++) {
+		for (int n = 0; n < 4; n++) {
+			add_node(m, names[n]);
+			add_rank(m, names[n], n, 0.2, 0, rate);
+		}
+	}
+	for (int p = 0; p < 4; p++)
+		ck_assert(smig_metrics_set_pair(m, &pairs[p], &err));
+	in.metrics = m;
+	in.nranks = 4;
+	in.rank_node = rn;
+	in.nodes = nodes;
+	in.nnodes = 4;
+	in.min_samples = W;
+	in.elapsed = elapsed;
+	in.remaining = 3600;
+	in.relaunch = 5;
+	in.image_bw = 200e6;
+	smig_policy_params_init(&params);
+	params.hysteresis = 0.2;
+
+	/* Flat: nothing to gain, nothing moves (as before trees). */
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert_uint_eq(d->snap.nlevels, 0);
+	ck_assert_ptr_null(d->snap.node_switch);
+	ck_assert_ptr_null(d->snap.byte_cost);
+	plan = smig_policy_decide(&d->snap, &params, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	smig_decide_adjust(d, &params, plan);
+	ck_assert_uint_eq(plan->moves->len, 0);
+	ck_assert_str_eq(plan->reason, "ok");
+	ck_assert_ptr_null(strstr(plan->why, "Topology"));
+	smig_plan_free(plan);
+	smig_decide_free(d);
+
+	/* The tree: levels, switch ids and costs in the snapshot. */
+	topo = smig_topology_from_switches(recs, 3, "slurm_load_topo", &err);
+	ck_assert_msg(topo, "%s", err ? err->message : "");
+	in.topo = topo;
+	d = smig_decide_snapshot(&in, &err);
+	ck_assert_msg(d, "%s", err ? err->message : "");
+	ck_assert_uint_eq(d->snap.nlevels, 2);
+	ck_assert_uint_eq(d->snap.node_switch[0], d->snap.node_switch[2]);
+	ck_assert_uint_ne(d->snap.node_switch[0], d->snap.node_switch[4]);
+	ck_assert_uint_eq(d->snap.node_switch[1], d->snap.node_switch[7]);
+	ck_assert(d->snap.byte_cost[0] == 0);
+	ck_assert(d->snap.byte_cost[1] == 1 / SMIG_DECIDE_LINK_BW);
+	ck_assert(d->snap.byte_cost[2] == 2 / SMIG_DECIDE_LINK_BW);
+	ck_assert(d->snap.byte_cost[3] == 3 / SMIG_DECIDE_LINK_BW);
+	ck_assert_msg(strstr(d->text, " switches node1=s0 node2=s0 node3=s1 node4=s1"),
+		      "%s", d->text);
+	plan = smig_policy_decide(&d->snap, &params, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	ck_assert_msg(smig_decide_adjust(d, &params, plan), "%s", plan->why);
+	ck_assert_str_eq(plan->reason, "topology");
+	ck_assert_uint_eq(plan->moves->len, 2);
+	for (int r = 0; r < 4; r++)
+		place[r] = rn[r];
+	for (guint i = 0; i < plan->moves->len; i++) {
+		smig_policy_move_t *mv = &g_array_index(plan->moves,
+							smig_policy_move_t, i);
+
+		place[mv->rank] = mv->to;
+	}
+	/* Each heavy pair under one leaf switch: nodes 0-1 or 2-3. */
+	ck_assert_uint_eq(place[0] / 2, place[2] / 2);
+	ck_assert_uint_eq(place[1] / 2, place[3] / 2);
+	ck_assert_msg(strstr(plan->why, "Topology (switch levels): bytes per iteration under one leaf switch 0 bytes -> 32.0 MB, via a level-1 switch 32.0 MB -> 0 bytes"),
+		      "%s", plan->why);
+	ck_assert(plan->gain > 60);
+	ck_assert(plan->iter_after < 0.8 * plan->iter_before);
+	smig_plan_free(plan);
+	smig_decide_free(d);
+	smig_topology_unref(topo);
+	smig_metrics_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("decide");
@@ -401,6 +520,7 @@ int main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_idle);
 	tcase_add_test(tc, test_edges_and_window);
+	tcase_add_test(tc, test_switch_levels);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

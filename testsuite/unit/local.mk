@@ -134,3 +134,15 @@ if !HAVE_CHECK
 check-local:
 	@echo "make check: configure found no Check (apt-get install check, then configure again): no unit test can run" >&2; exit 1
 endif
+# lifecycle-test: a job's images when it ends (Slurm's state -> phase ->
+# fate, the marker, a removal that follows no link); <slurm/slurm.h> for
+# its macros only, no libslurm.
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/lifecycle-test
+TESTS += testsuite/unit/lifecycle-test
+testsuite_unit_lifecycle_test_SOURCES = testsuite/unit/lifecycle-test.c \
+	src/smigd/smigd_phase.c
+testsuite_unit_lifecycle_test_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/smigd $(SLURM_CPPFLAGS)
+testsuite_unit_lifecycle_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_lifecycle_test_LDADD = $(UNIT_LDADD)
+endif

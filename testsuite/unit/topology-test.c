@@ -47,14 +47,14 @@ START_TEST(test_tree_and_paths)
 	ck_assert_uint_ne(p[6], p[0]);
 	ck_assert_uint_ne(p[7], p[1]);
 	g_free(p);
-	smig_topology_free(t);
-	smig_topology_free(NULL);
+	smig_topology_unref(t);
+	smig_topology_unref(NULL);
 
 	t = smig_topology_parse("# nothing\n", "topology.conf", &err);
 	ck_assert_uint_eq(smig_topology_levels(t), 0);
 	ck_assert_ptr_null(smig_topology_paths(t, names, 4, &nlevels));
 	ck_assert_uint_eq(nlevels, 0);
-	smig_topology_free(t);
+	smig_topology_unref(t);
 }
 END_TEST
 
@@ -71,14 +71,121 @@ START_TEST(test_unbalanced_tree)
 	ck_assert_uint_ne(p[0], p[2]);
 	ck_assert_uint_eq(p[1], p[3]);
 	g_free(p);
-	smig_topology_free(t);
+	smig_topology_unref(t);
+}
+END_TEST
+
+/*
+ * Slurm's switch records (topo_info_t of slurm_load_topo()) in the order
+ * slurmctld keeps them, and the text its print function gives (24.11).
+ */
+START_TEST(test_from_switches)
+{
+	const smig_topology_switch_t recs[] = {
+		{ "s0", "node[1-2]", NULL },
+		{ "s1", "node[3-4]", "" },
+		/* As Slurm gives it: every node below the spine. */
+		{ "spine", "node[1-4]", "s[0-1]" },
+	};
+	const char *names[] = { "node1", "node2", "node3", "node4", "node9" };
+	const char *printed =
+		"SwitchName=s0 Level=0 LinkSpeed=1 Nodes=node[1-2]\n"
+		"SwitchName=s1 Level=0 LinkSpeed=1 Nodes=node[3-4]\n"
+		"SwitchName=spine Level=1 LinkSpeed=1 Nodes=node[1-4] Switches=s[0-1]\n";
+	GError *err = NULL;
+	smig_topology_t *t = smig_topology_from_switches(recs, 3,
+							 "slurm_load_topo",
+							 &err);
+	smig_topology_t *u;
+	uint32_t nlevels, *p, *q;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(smig_topology_levels(t), 2);
+	ck_assert_uint_eq(smig_topology_switches(t), 3);
+	p = smig_topology_paths(t, names, 5, &nlevels);
+	ck_assert_uint_eq(nlevels, 2);
+	/* Level 0: the leaves by name; level 1: the spine for all four. */
+	ck_assert_str_eq(smig_topology_switch_name(t, p[0]), "s0");
+	ck_assert_str_eq(smig_topology_switch_name(t, p[2]), "s0");
+	ck_assert_str_eq(smig_topology_switch_name(t, p[4]), "s1");
+	ck_assert_str_eq(smig_topology_switch_name(t, p[6]), "s1");
+	for (int n = 0; n < 4; n++)
+		ck_assert_str_eq(smig_topology_switch_name(t, p[2 * n + 1]),
+				 "spine");
+	/* node9 is under no switch: ids of its own, no name. */
+	ck_assert_ptr_null(smig_topology_switch_name(t, p[8]));
+	ck_assert_ptr_null(smig_topology_switch_name(t, p[9]));
+	ck_assert_str_eq(smig_topology_leaf(t, "node3"), "s1");
+	ck_assert_ptr_null(smig_topology_leaf(t, "node9"));
+
+	/* The spine's record first: the leaves still place their nodes. */
+	{
+		const smig_topology_switch_t rev[] = { recs[2], recs[0],
+						       recs[1] };
+		smig_topology_t *r = smig_topology_from_switches(
+			rev, 3, "slurm_load_topo", &err);
+
+		ck_assert_ptr_nonnull(r);
+		ck_assert_str_eq(smig_topology_leaf(r, "node1"), "s0");
+		ck_assert_str_eq(smig_topology_leaf(r, "node4"), "s1");
+		smig_topology_unref(r);
+	}
+
+	/* The same tree from the printed records. */
+	u = smig_topology_parse(printed, "scontrol", &err);
+	ck_assert_ptr_nonnull(u);
+	q = smig_topology_paths(u, names, 5, &nlevels);
+	ck_assert_mem_eq(p, q, sizeof(uint32_t) * 10);
+	g_free(q);
+	smig_topology_unref(u);
+
+	/* A reference outlives the first owner. */
+	u = smig_topology_ref(t);
+	smig_topology_unref(t);
+	ck_assert_str_eq(smig_topology_leaf(u, "node1"), "s0");
+	smig_topology_unref(u);
+	g_free(p);
+
+	/* No record: flat. */
+	t = smig_topology_from_switches(NULL, 0, "slurm_load_topo", &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(smig_topology_levels(t), 0);
+	smig_topology_unref(t);
+
+	/* Bad records are named by index, field and value. */
+	{
+		const smig_topology_switch_t bad[] = {
+			{ "s0", "node[1-2]", NULL },
+			{ "s1", "node2", NULL },
+		};
+		const smig_topology_switch_t noname[] = { { NULL, "n1", NULL } };
+		const smig_topology_switch_t loop[] = {
+			{ "a", NULL, "b" }, { "b", NULL, "a" },
+		};
+
+		ck_assert_ptr_null(smig_topology_from_switches(
+			bad, 2, "slurm_load_topo", &err));
+		ck_assert_str_eq(err->message,
+				 "slurm_load_topo:2: Nodes=node2: node node2 is already under switch s0");
+		g_clear_error(&err);
+		ck_assert_ptr_null(smig_topology_from_switches(
+			noname, 1, "slurm_load_topo", &err));
+		ck_assert_str_eq(err->message,
+				 "slurm_load_topo:1: no SwitchName=");
+		g_clear_error(&err);
+		ck_assert_ptr_null(smig_topology_from_switches(
+			loop, 2, "slurm_load_topo", &err));
+		ck_assert_str_eq(err->message,
+				 "slurm_load_topo:1: SwitchName=a: switch is its own ancestor");
+		g_clear_error(&err);
+	}
 }
 END_TEST
 
 START_TEST(test_parse_errors)
 {
 	parse_err("SwitchName=s0 Foo=bar\n",
-		  "topology.conf:1: Foo=bar: unknown or repeated key (SwitchName, Switches, Nodes, LinkSpeed)");
+		  "topology.conf:1: Foo=bar: unknown or repeated key (SwitchName, Switches, Nodes, LinkSpeed, Level)");
 	parse_err("\nNodes=n1\n", "topology.conf:2: no SwitchName=");
 	parse_err("SwitchName=s0 junk\n", "topology.conf:1: junk: not key=value");
 	parse_err("SwitchName=s0\nSwitchName=s0\n",
@@ -150,6 +257,7 @@ int main(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_tree_and_paths);
 	tcase_add_test(tc, test_unbalanced_tree);
+	tcase_add_test(tc, test_from_switches);
 	tcase_add_test(tc, test_parse_errors);
 	tcase_add_test(tc, test_hwloc_and_costs);
 	suite_add_tcase(s, tc);

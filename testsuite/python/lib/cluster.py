@@ -589,8 +589,9 @@ def retry_launch(cluster, result, started_re, ranks, attempt, attempts,
 
 
 def srun_mpi(cluster, srun_args, started_re, timeout=120, attempts=3, user=None,
-             crash_ok=True):
-    """Run "srun --mpi=pmix SRUN_ARGS" as the test user.
+             crash_ok=True, mpi="pmix"):
+    """Run "srun --mpi=MPI SRUN_ARGS" as the test user (MPI: pmix for Open
+    MPI, pmi2 for MPICH, which is never run again: ATTEMPTS is then 1).
 
     STARTED_RE matches a line each rank prints after MPI_Init; a launch
     that failed before every rank printed it (the ranks counted from
@@ -599,7 +600,9 @@ def srun_mpi(cluster, srun_args, started_re, timeout=120, attempts=3, user=None,
     not even for a crash in Open MPI's code). Returns the last Result; the
     caller asserts on it.
     """
-    command = f"srun --mpi=pmix {srun_args}"
+    command = f"srun --mpi={mpi} {srun_args}"
+    if mpi != "pmix":
+        attempts = 1
     m = re.search(r"(?:^|\s)(?:-n\s*|--ntasks[= ])(\d+)", srun_args)
     ranks = int(m.group(1)) if m else 1
     for attempt in range(1, attempts + 1):

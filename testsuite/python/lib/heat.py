@@ -22,6 +22,14 @@ def heat_path(c):
     return path
 
 
+def heat_mpich_path(c):
+    """Path of heat built against MPICH (contrib/examples/heat-mpich)."""
+    path = os.path.join(c.build_dir, "contrib", "examples", "heat-mpich")
+    assert os.access(path, os.X_OK), \
+        f"{path}: not built: configure did not find mpicc.mpich (apt-get install mpich libmpich-dev)"
+    return path
+
+
 def read(path):
     """Text of a file, "" while it does not exist yet (job output)."""
     try:
@@ -63,10 +71,11 @@ def submit_started(c, name, script, sbatch_opts, nranks, starts_fn=starts,
 
 
 def reference_checksum(c, srun_args, started_re=START_RE, done_re=DONE_RE,
-                       timeout=120):
-    """The checksum (DONE_RE's second group) that "srun --mpi=pmix
+                       timeout=120, mpi="pmix"):
+    """The checksum (DONE_RE's second group) that "srun --mpi=MPI
     SRUN_ARGS" prints without migration; asserts that the run succeeded."""
-    ref = cl.srun_mpi(c, srun_args, started_re=started_re, timeout=timeout)
+    ref = cl.srun_mpi(c, srun_args, started_re=started_re, timeout=timeout,
+                      mpi=mpi)
     assert ref.rc == 0, f"reference run failed:\n{ref}"
     m = re.search(done_re, ref.stdout, re.M)
     assert m, f"the reference run printed no checksum:\n{ref}"

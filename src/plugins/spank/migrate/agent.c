@@ -52,29 +52,19 @@
 #include "smig_auth.h"
 #include "smig_log.h"
 #include "agent_signal.h"
+#include "agent_sock.h"
 #include "spank_migrate.h"
 
 #define PMIX_WAIT_US		(5 * G_USEC_PER_SEC) /* PMIx callbacks */
 
 #define CTX SMIG_CTX_NODE(smig_spank.job_id, smig_spank.step_id, agent.node)
 
-/* A rank's answer, copied out of the PMIx progress thread. */
-typedef struct rank_event {
-	bool done;		/* false: count (or restored) */
-	bool restored;		/* past its restore (relaunch watchdog) */
-	uint64_t gen;
-	uint32_t rank;
-	uint64_t pause_at;	/* count */
-	int32_t status;		/* done */
-	uint64_t bytes;		/* done */
-	char *msg;		/* done, g_free() */
-} rank_event_t;
-
 /* One PMIx_Notify_event() in flight; freed by its callback. */
 typedef struct notify_ctx {
-	pmix_info_t info[6];
+	pmix_info_t info[8];
 	size_t ninfo;
 	char *op;		/* the string of smig.op */
+	char *reason;		/* prepare: smig.reason, or NULL */
 } notify_ctx_t;
 
 static struct {
@@ -82,6 +72,7 @@ static struct {
 	__typeof__(PMIx_Register_event_handler) *reg;
 	__typeof__(PMIx_Deregister_event_handler) *dereg;
 
+	bool pmix;		/* a PMIx server: events, else the socket */
 	bool registered;	/* the -107 handler */
 	size_t hdlr_ref;
 
@@ -111,14 +102,6 @@ static struct {
 	pmix_status_t reg_status;
 	bool dereg_done;
 } agent = { .wake_fd = -1, .rx_fd = -1 };
-
-static void rank_event_free(gpointer p)
-{
-	rank_event_t *ev = p;
-
-	g_free(ev->msg);
-	g_free(ev);
-}
 
 static bool local_rank(uint32_t rank)
 {
@@ -252,6 +235,17 @@ static void checkpoint_complete_cb(size_t id, pmix_status_t status,
 	}
 }
 
+/* sock_deliver - the socket's thread: a rank answered (agent_sock.c) */
+static void sock_deliver(rank_event_t *ev)
+{
+	if (g_atomic_int_get(&agent.stopping)) {
+		rank_event_free(ev);
+		return;
+	}
+	g_async_queue_push(agent.events, ev);
+	smig_spank_wake(agent.wake_fd);
+}
+
 /* A key, NUL-padded as PMIX_LOAD_KEY() does. */
 static void load_key(pmix_info_t *i, const char *key)
 {
@@ -281,6 +275,7 @@ static void notify_done_cb(pmix_status_t status, void *cbdata)
 		smig_cerror(CTX, "PMIx_Notify_event(smig.op=%s) failed: status %d",
 			    ctx->op, status);
 	g_free(ctx->op);
+	g_free(ctx->reason);
 	g_free(ctx);
 	g_mutex_lock(&agent.lock);
 	agent.notifies--;
@@ -291,7 +286,8 @@ static void notify_done_cb(pmix_status_t status, void *cbdata)
 /*
  * pmix_notify - PMIX_JCTRL_CHECKPOINT to the ranks of this node
  * IN arg - smig.timeout_ms (prepare), smig.target (capture), smig.stop
- *          (commit, 0/1)
+ *          (commit, 0/1); a prepare also carries the PREPARE's reason and
+ *          stop (smig.reason, smig.stop), for smig_capture_info(3)
  */
 static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 {
@@ -314,6 +310,20 @@ static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 		i->value.type = PMIX_UINT32;
 		i->value.data.uint32 = (uint32_t) arg;
 		i++;
+		if (agent.engine) {
+			bool stop;
+			const char *why = smig_agent_prepared(agent.engine,
+							      &stop);
+
+			if (why) {
+				ctx->reason = g_strdup(why);
+				load_key(i, "smig.reason");
+				i->value.type = PMIX_STRING;
+				i->value.data.string = ctx->reason;
+				i++;
+			}
+			info_bool(i++, "smig.stop", stop);
+		}
 	} else if (op == SMIG_AGENT_CAPTURE) {
 		info_u64(i++, "smig.target", arg);
 	} else if (op == SMIG_AGENT_COMMIT) {
@@ -344,8 +354,15 @@ static void host_notify(void *host, smig_agent_op_t op, uint64_t gen,
 {
 	if (smig_spank.req.capture == SMIG_CAPTURE_SIGNAL)
 		agent_signal_notify(op, gen, arg);
-	else
+	else if (agent.pmix)
 		pmix_notify(op, gen, arg);
+	else if (op == SMIG_AGENT_PREPARE && agent.engine) {
+		bool stop;
+		const char *why = smig_agent_prepared(agent.engine, &stop);
+
+		agent_sock_notify(op, gen, arg, why, stop);
+	} else
+		agent_sock_notify(op, gen, arg, NULL, -1);
 }
 
 static GVariant *host_sample(void *host)
@@ -586,6 +603,32 @@ static char *this_node(void)
 	return g_strdup(node && *node ? node : g_get_host_name());
 }
 
+/*
+ * sock_start - no PMIx server in this step (srun --mpi=pmi2, MPICH): the
+ * ranks reach the agent through its socket (agent_sock.c)
+ * RET false (logged): the step runs without migration
+ */
+static bool sock_start(spank_t sp)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
+		smig_cerror(CTX, "no PMIx server in this step and the job's user is unknown: no agent socket; the step runs without migration");
+		return false;
+	}
+	if (!agent_sock_start(smig_spank.image_dir, agent.node,
+			      smig_spank.job_id, smig_spank.step_id, uid, gid,
+			      agent.ranks, agent.nranks, sock_deliver)) {
+		smig_cerror(CTX, "no PMIx server in this step and no agent socket; the step runs without migration");
+		return false;
+	}
+	smig_cinfo(CTX, "no PMIx server in this step (not srun --mpi=pmix): the ranks reach the agent through %s",
+		   agent_sock_path());
+	return true;
+}
+
 void smig_spank_agent_start(spank_t sp)
 {
 	pmix_status_t code = PMIX_JCTRL_CHECKPOINT_COMPLETE;
@@ -596,10 +639,7 @@ void smig_spank_agent_start(spank_t sp)
 	agent.node = this_node();
 	snprintf(agent.nspace, sizeof(agent.nspace), "slurm.pmix.%u.%u",
 		 smig_spank.job_id, smig_spank.step_id);
-	if (!resolve_pmix()) {
-		smig_cinfo(CTX, "no PMIx server in this step: capture needs srun --mpi=pmix; the step runs without migration");
-		return;
-	}
+	agent.pmix = resolve_pmix();
 	if (!local_ranks(sp)) {
 		smig_cerror(CTX, "cannot read the global ids of the local tasks; the step runs without migration");
 		return;
@@ -621,6 +661,12 @@ void smig_spank_agent_start(spank_t sp)
 		return;
 	}
 	agent.events = g_async_queue_new_full(rank_event_free);
+	if (!agent.pmix) {
+		if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL &&
+		    !sock_start(sp))
+			return;
+		goto registered;
+	}
 
 	rc = agent.reg(&code, 1, NULL, 0, checkpoint_complete_cb, reg_cb,
 		       NULL);
@@ -634,6 +680,7 @@ void smig_spank_agent_start(spank_t sp)
 		return;
 	}
 	agent.registered = true;
+registered:
 	store_fill(&agent.store);
 	if (smig_spank.conf->image_store_local)
 		rx_start();
@@ -698,6 +745,8 @@ void smig_spank_agent_stop(void)
 		g_thread_join(agent.thread);
 		agent.thread = NULL;
 	}
+	/* No new rank events from the socket either. */
+	agent_sock_stop();
 	if (agent.rx_thread) {
 		g_thread_join(agent.rx_thread);
 		agent.rx_thread = NULL;
@@ -734,6 +783,14 @@ int smig_spank_agent_task_init(spank_t sp)
 	gid_t gid;
 	int rc;
 
+	/* The rank's way to the agent when the step has no PMIx server. */
+	if (agent_sock_path() &&
+	    spank_setenv(sp, "SLURM_MIGRATE_AGENT_SOCKET", agent_sock_path(),
+			 1) != ESPANK_SUCCESS) {
+		smig_cerror(CTX, "cannot set SLURM_MIGRATE_AGENT_SOCKET=%s",
+			    agent_sock_path());
+		return -1;
+	}
 	if (smig_spank.req.capture != SMIG_CAPTURE_SIGNAL ||
 	    !smig_spank.image_dir)
 		return 0;

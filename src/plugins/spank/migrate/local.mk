@@ -6,6 +6,8 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/agent.c \
 	src/plugins/spank/migrate/agent_signal.c \
 	src/plugins/spank/migrate/agent_signal.h \
+	src/plugins/spank/migrate/agent_sock.c \
+	src/plugins/spank/migrate/agent_sock.h \
 	src/plugins/spank/migrate/relaunch.c \
 	src/plugins/spank/migrate/relaunch_cmd.c \
 	src/plugins/spank/migrate/sample.c \

@@ -36,6 +36,7 @@
 #include "smig_error.h"
 #include "smig_hostlist.h"
 #include "smig_image.h"
+#include "smig_lifecycle.h"
 #include "smig_log.h"
 #include "smig_request.h"
 #include "spank_migrate.h"
@@ -520,12 +521,89 @@ static void slurmd_check(void)
 	g_clear_pointer(&smig_spank.conf, smig_conf_free);
 }
 
+/* Expired markers one epilog asks the balancer about, at most. */
+#define EPILOG_SWEEP_MAX 32
+
+/*
+ * job_store_root - the store of this node for the epilog: MigrateImageDir
+ * (shared) or <MigrateImageDir>/<node> (local), if it is a directory owned
+ * by root (not a link); never created here
+ * RET new path, caller g_free()s; NULL if there is none
+ */
+static char *job_store_root(const char *node)
+{
+	struct stat st;
+	char *root;
+
+	if (!smig_spank.conf->image_store_local)
+		return g_strdup(smig_spank.conf->image_dir);
+	if (!node || !*node || strchr(node, '/') || node[0] == '.')
+		return NULL;
+	root = g_strdup_printf("%s/%s", smig_spank.conf->image_dir, node);
+	if (lstat(root, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
+		g_clear_pointer(&root, g_free);
+	return root;
+}
+
+/*
+ * job_epilog - slurmd's epilog of a job on this node (root, every job, also
+ * at a requeue): the images of the job in this node's store get what the
+ * policy says (smig_store_job_end(): removed, kept until a time, or kept),
+ * then the store's expired kept directories are swept (doc/images.md,
+ * "When a job ends"). Never fails the epilog: a failure is logged and the
+ * images stay.
+ */
+static void job_epilog(spank_t sp)
+{
+	const char *node = getenv("SLURMD_NODENAME");
+	const char *env = getenv("SLURM_JOB_ID");
+	smig_fate_client_t c;
+	GError *err = NULL;
+	uint32_t job = 0;
+	char *root, *path;
+	struct stat st;
+
+	if (spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS || !job)
+		job = env ? (uint32_t) g_ascii_strtoull(env, NULL, 10) : 0;
+	if (load_conf() < 0)
+		return;
+	if (!smig_conf_check_image_dir(smig_spank.conf,
+				       slurm_conf.slurm_user_id, &err)) {
+		/* slurmd said it at its start; jobs could not use it. */
+		g_error_free(err);
+		goto out_conf;
+	}
+	if (!(root = job_store_root(node)))
+		goto out_conf;
+	smig_fate_client_init(&c, smig_spank.conf, slurm_conf.slurm_user_id);
+	path = g_strdup_printf("%s/%u", root, job);
+	if (job && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		smig_store_job_end(root, node, &c, job);
+	g_free(path);
+	smig_store_sweep(root, node, &c, job, false, EPILOG_SWEEP_MAX);
+	smig_fate_client_close(&c);
+	g_free(root);
+out_conf:
+	g_clear_pointer(&smig_spank.conf, smig_conf_free);
+}
+
+SMIG_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+	if (spank_context() == S_CTX_JOB_SCRIPT)
+		job_epilog(sp);
+	return 0;
+}
+
 SMIG_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char **av)
 {
 	spank_context_t ctx = spank_context();
 
 	if (ctx == S_CTX_SLURMD) {
 		slurmd_check();
+		return 0;
+	}
+	if (ctx == S_CTX_JOB_SCRIPT) {
+		smig_log_set_sink(slurm_sink, SMIG_LOG_DEBUG2);
 		return 0;
 	}
 	if (ctx != S_CTX_LOCAL && ctx != S_CTX_REMOTE &&
