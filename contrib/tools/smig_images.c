@@ -93,16 +93,6 @@ static GPtrArray *store_roots(const smig_conf_t *conf)
 	return roots;
 }
 
-static void format_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t) t;
-	struct tm tm;
-
-	if (!localtime_r(&tt, &tm) ||
-	    !strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm))
-		snprintf(buf, len, "%" PRId64, t);
-}
-
 /* One line per job directory of root; false if the balancer did not answer. */
 static bool list_root(const char *node, const char *root,
 		      smig_fate_client_t *c)
@@ -131,24 +121,14 @@ static bool list_root(const char *node, const char *root,
 			answered = false;
 			continue;
 		}
-		if (f.phase != SMIG_JOB_UNKNOWN) {
-			end = f.end_time;
-		} else if (marked) {
-			end = mark.end;
-		} else {
-			char *path = g_strdup_printf("%s/%u", root, job);
-			struct stat st;
-
-			if (lstat(path, &st) == 0)
-				end = (int64_t) st.st_mtime;
-			g_free(path);
-		}
+		end = f.phase != SMIG_JOB_UNKNOWN ? f.end_time :
+		      smig_store_end_guess(root, job, marked ? &mark : NULL);
 		what = smig_fate_name(smig_image_fate(f.phase, end,
 						      c->conf->image_keep_s,
 						      c->conf->image_keep_completed_s,
 						      now, &until));
 		if (until)
-			format_time(until, when, sizeof(when));
+			smig_format_time(until, when, sizeof(when));
 		printf("%-10u %-12s %14s %-24s %-10s %s\n", job, node, size,
 		       f.state, what, when);
 	}

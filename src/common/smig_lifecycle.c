@@ -487,6 +487,23 @@ static gint cmp_u32(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
+/* smig_store_end_guess - see smig_lifecycle.h */
+int64_t smig_store_end_guess(const char *root, uint32_t job,
+			     const smig_keep_mark_t *mark)
+{
+	char *path;
+	struct stat st;
+	int64_t end = 0;
+
+	if (mark)
+		return mark->end;
+	path = g_strdup_printf("%s/%u", root, job);
+	if (lstat(path, &st) == 0)
+		end = (int64_t) st.st_mtime;
+	g_free(path);
+	return end;
+}
+
 /* smig_store_jobs - see smig_lifecycle.h */
 GArray *smig_store_jobs(const char *root)
 {
@@ -512,7 +529,8 @@ GArray *smig_store_jobs(const char *root)
 	return jobs;
 }
 
-static void format_time(int64_t t, char *buf, size_t len)
+/* smig_format_time - see smig_lifecycle.h */
+void smig_format_time(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t) t;
 	struct tm tm;
@@ -561,7 +579,7 @@ static uint64_t apply(const char *root, const char *node,
 		mark.until = until;
 		mark.end = end;
 		g_strlcpy(mark.state, f->state, sizeof(mark.state));
-		format_time(until, when, sizeof(when));
+		smig_format_time(until, when, sizeof(when));
 		keep = smig_format_keep(f->phase == SMIG_JOB_COMPLETED ?
 					c->conf->image_keep_completed_s :
 					c->conf->image_keep_s);
@@ -679,16 +697,7 @@ uint64_t smig_store_sweep(const char *root, const char *node,
 				break;
 			continue;
 		}
-		if (marked) {
-			end = mark.end;
-		} else {
-			char *path = g_strdup_printf("%s/%u", root, job);
-			struct stat st;
-
-			if (lstat(path, &st) == 0)
-				end = (int64_t) st.st_mtime;
-			g_free(path);
-		}
+		end = smig_store_end_guess(root, job, marked ? &mark : NULL);
 		freed += apply(root, node, c, job, &f, end);
 	}
 	g_array_free(jobs, TRUE);

@@ -151,6 +151,18 @@ bool smig_store_remove_job(const char *root, uint32_t job, const char *node,
 bool smig_store_job_bytes(const char *root, uint32_t job, uint64_t *bytes);
 
 /*
+ * smig_store_end_guess - when a job Slurm no longer knows ended, as far as
+ * the store can tell: its marker's end, else its directory's mtime
+ * IN mark - the job's marker, NULL if it has none
+ * RET seconds since the epoch, 0 if unknown
+ */
+int64_t smig_store_end_guess(const char *root, uint32_t job,
+			     const smig_keep_mark_t *mark);
+
+/* smig_format_time - t as local "YYYY-mm-ddTHH:MM:SS" (the number if not) */
+void smig_format_time(int64_t t, char *buf, size_t len);
+
+/*
  * smig_store_jobs - the job directories of a store root (names that are job
  * ids, directories, not links), ascending
  * RET new array of uint32_t, caller g_array_free()s; NULL if root cannot
