@@ -18,7 +18,7 @@ import re
 import pytest
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
 
 # About 14 s of compute (iters x sleep-ms): room for a capture and a drain.
 HEAT_ARGS = "--nx 96 --ny 64 --iters 560 --sleep-ms 25 --report 20"
@@ -40,11 +40,11 @@ def reference(cluster):
     return m.group(2)
 
 
-def submit(c, name, extra, migrate="", attempts=3):
+def submit(c, name, extra, migrate=""):
     """sbatch -N3 (one spare node) running srun --migrate[=MIGRATE] -N2 -n4
     heat EXTRA;
-    wait until the four ranks started. The launch (not an assertion) is
-    retried only when Open MPI's start-up failed (cl.job_start_retry).
+    wait until the four ranks started (heat.submit_started: the launch, not
+    an assertion, is retried only when Open MPI's start-up failed).
     Return (job id, output path)."""
     script = os.path.join(c.workdir, f"{name}.sbatch")
     with open(script, "w") as f:
@@ -54,24 +54,10 @@ def submit(c, name, extra, migrate="", attempts=3):
                 f"{HEAT_ARGS} {extra}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
-    for attempt in range(1, attempts + 1):
-        out = os.path.join(c.workdir, f"{name}.{attempt}.out")
-        marks = cl.log_marks(c)
-        job = cl.submit_job(c, f"-N3 --ntasks-per-node=2 -o {out} {script}")
-        seen = cl.repeat_until(
-            lambda: (read(out), cl.get_job_parameter(c, job, "JobState")),
-            lambda t: len(starts(t[0])) >= 4 or t[1] in cl.TERMINAL_STATES,
-            timeout=90)
-        text = read(out)
-        if len(starts(text)) >= 4:
-            return job, out
-        again = cl.job_start_retry(c, job, text, len(starts(text)), 4, attempt,
-                                   attempts, marks,
-                                   timed_out=seen[1] not in cl.TERMINAL_STATES)
-        c.run(f"scancel {job}", user="root", timeout=30)
-        if not again:
-            pytest.fail(f"job {job} did not start its 4 ranks (state {seen[1]}):\n{text}")
-    raise AssertionError("unreachable")
+    job, out, text = submit_started(c, name, script, "-N3 --ntasks-per-node=2", 4)
+    if len(starts(text)) < 4:
+        pytest.fail(f"job {job} did not start its 4 ranks:\n{text}")
+    return job, out
 
 
 def captures(text, gen):
