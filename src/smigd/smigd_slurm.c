@@ -2,7 +2,8 @@
 /*
  * smigd_slurm.c - the balancer's host operations on libslurm's public API
  *
- * The only file of smigd that calls libslurm, and only <slurm/slurm.h>. It
+ * With smigd_topo.c (the switch tree), the only file of smigd that calls
+ * libslurm, and only <slurm/slurm.h>. It
  * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
  *                 "no change"), at most once per MigratePollInterval
@@ -57,6 +58,7 @@
 #include "smigd_comment.h"
 #include "smigd_phase.h"
 #include "smigd_slurm.h"
+#include "smigd_topo.h"
 
 /*
  * How often, at most, slurmctld is asked whether its configuration (and so
@@ -139,72 +141,6 @@ static int load_job(job_info_msg_t **msg, uint32_t job_id)
 	return slurm_load_job(msg, job_step_id(job_id), SHOW_ALL | SHOW_LOCAL);
 #else
 	return slurm_load_job(msg, job_id, SHOW_ALL | SHOW_LOCAL);
-#endif
-}
-
-/*
- * The switch tree through the public API: 22.05 and 23.02 give the records
- * (topo_info_response_msg_t.topo_array: name, nodes, switches); from 23.11
- * the records are the topology plugin's own data (topo_info, opaque) and
- * only slurm_print_topo_info_msg() reads them, in the text "SwitchName=s0
- * Level=0 LinkSpeed=1 Nodes=..." that smig_topology_parse() reads (the
- * tree plugin's; another plugin's text, such as topology/block's, is
- * refused there: flat). 25.05 adds the topology's name to slurm_load_topo()
- * (NULL: the default one) and 26.05's print takes a unit.
- */
-#define TOPO_RECORDS (SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 11, 0))
-
-static int load_topo(topo_info_response_msg_t **msg)
-{
-#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
-	return slurm_load_topo(msg, NULL);
-#else
-	return slurm_load_topo(msg);
-#endif
-}
-
-/*
- * The tree of a slurm_load_topo() answer. RET new tree, NULL with *error
- * set when the records do not make one
- */
-static smig_topology_t *topo_from_msg(topo_info_response_msg_t *msg,
-				      GError **error)
-{
-#if TOPO_RECORDS
-	smig_topology_switch_t *sw = g_new0(smig_topology_switch_t,
-					    msg->record_count + 1);
-	smig_topology_t *t;
-
-	for (uint32_t i = 0; i < msg->record_count; i++) {
-		sw[i].name = msg->topo_array[i].name;
-		sw[i].nodes = msg->topo_array[i].nodes;
-		sw[i].switches = msg->topo_array[i].switches;
-	}
-	t = smig_topology_from_switches(sw, msg->record_count,
-					"slurm_load_topo", error);
-	g_free(sw);
-	return t;
-#else
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	smig_topology_t *t;
-
-	if (!f) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
-			    "open_memstream: %s", g_strerror(errno));
-		return NULL;
-	}
-#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
-	slurm_print_topo_info_msg(f, msg, NULL, NULL, 0);
-#else
-	slurm_print_topo_info_msg(f, msg, NULL, 0);
-#endif
-	fclose(f);
-	t = smig_topology_parse(text ? text : "", "slurm_print_topo_info_msg",
-				error);
-	free(text);
-	return t;
 #endif
 }
 
@@ -406,22 +342,17 @@ void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
 /* Read the switch tree from slurmctld. Lock held. */
 static void topo_load(smigd_slurm_t *s)
 {
-	topo_info_response_msg_t *msg = NULL;
 	smig_topology_t *t = NULL;
 	GError *err = NULL;
 
 	s->conf_checked = g_get_monotonic_time();
-	if (load_topo(&msg) != SLURM_SUCCESS) {
+	if (!smigd_topo_read(&t, &err)) {
 		/* The tree known so far stands. */
-		smig_error("slurm_load_topo: %s: switch tree not read, %s",
-			   slurm_strerror(errno),
+		smig_error("%s: switch tree not read, %s", err->message,
 			   s->topo ? "the one read before stands" :
 			   "one flat network until it is");
+		g_error_free(err);
 		return;
-	}
-	if (msg) {
-		t = topo_from_msg(msg, &err);
-		slurm_free_topo_info_msg(msg);
 	}
 	if (!t && err) {
 		smig_error("switch tree: %s: one flat network", err->message);
