@@ -194,14 +194,23 @@ void smig_sample_setup(spank_t sp, const char *node)
 		preload_pmpi(sp);
 }
 
+static bool sample_task(task_t *t, int64_t now, smig_rank_sample_t *rs);
+
 void smig_sample_task(spank_t sp)
 {
 	task_t t = { 0 };
+	smig_rank_sample_t unused;
 
 	if (!smp.tasks ||
 	    spank_get_item(sp, S_TASK_PID, &t.pid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_TASK_GLOBAL_ID, &t.rank) != ESPANK_SUCCESS)
 		return;
+	/*
+	 * The first look now, at the task's start: the agent's first SAMPLE,
+	 * one interval later, then has rates (else only the second would,
+	 * and a step shorter than two intervals was never sampled).
+	 */
+	sample_task(&t, g_get_monotonic_time(), &unused);
 	g_mutex_lock(&smp.lock);
 	g_array_append_val(smp.tasks, t);
 	g_mutex_unlock(&smp.lock);
