@@ -19,10 +19,7 @@ test_fault_store_full (13 s), about 90 s for the whole matrix.
 
 import os
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 
 import pytest
 
@@ -419,32 +416,8 @@ def netns_cluster(cluster, request):
     address and veth per node): the session's own if it runs in that mode,
     else a second one for this module (~1 s to start), stopped after; its
     directory is removed unless a test failed."""
-    if cluster.env.get("SMIG_NETNS") == "yes":
-        yield cluster
-        return
-    import conftest
-    directory = tempfile.mkdtemp(prefix="smig-pytest-netns-")
-    os.chmod(directory, 0o755)
-    up = subprocess.run(conftest.up_script_args(
-        directory, cl.pick_port_base(), ["--nodes", "4", "--netns"]),
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=180)
-    failed = request.session.testsfailed
-    try:
-        assert up.returncode == 0, f"up.sh --netns failed:\n{up.stdout}"
-        yield cl.Cluster(directory, conftest.build_dir())
-    finally:
-        down = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"),
-                               "--dir", directory], text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=180)
-        if down.returncode != 0:
-            print(f"down.sh failed (exit {down.returncode}):\n{down.stdout}")
-        if up.returncode or down.returncode or \
-                request.session.testsfailed > failed:
-            print(f"\nnetns cluster directory kept for reading: {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
+    yield from cl.module_cluster(cluster, request, "netns", ["--netns"],
+                                 "SMIG_NETNS")
 
 
 def test_fault_partition(netns_cluster, needs_plugins, reference):

@@ -208,7 +208,7 @@ def test_requeued_job_keeps_images(cluster, needs_plugins):
                            timeout=60)
     assert re.search(rf"JobId={job} node=\S+: job \S+: images kept in \S+/{job} "
                      r"\(the job may run again\)", logs), \
-        f"no slurmd log line of the requeued job's kept images"
+        "no slurmd log line of the requeued job's kept images"
     assert not re.search(rf"JobId={job} .*images removed", logs)
     state = cl.get_job_parameter(c, job, "JobState")
     assert state in ("PENDING", "REQUEUE_HOLD", "REQUEUED"), state

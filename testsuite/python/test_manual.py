@@ -206,6 +206,24 @@ def show_json(c, job):
     return json.loads(r.stdout) if r.rc == 0 else None
 
 
+def first_auto_decision(c, job, out, timeout):
+    """The first automatic decision of JOB that is no longer pending
+    (`smig history --json`), waited for TIMEOUT s; OUT is the job's output,
+    shown if none comes."""
+    hist = cl.repeat_until(
+        lambda: smig(c, f"history {job} --json", timeout=30),
+        lambda r: r.rc == 0 and any(
+            h["kind"] == "auto" and h["outcome"] != "pending"
+            for h in json.loads(r.stdout)["history"]),
+        timeout=timeout)
+    assert hist.rc == 0, f"smig history failed:\n{hist}"
+    entries = json.loads(hist.stdout)["history"]
+    auto = [h for h in entries if h["kind"] == "auto"]
+    assert auto, f"no automatic decision in {timeout} s: {entries}\n{read(out)}"
+    print(f"decision: {auto[0]}")
+    return auto[0]
+
+
 def test_auto_affinity(cluster, needs_plugins):
     """Ranks 0-2 and 1-3 exchange 2 MiB each way per iteration
     (contrib/examples/pairs --iters) and start apart (0,1 on one node, 2,3
@@ -240,22 +258,12 @@ def test_auto_affinity(cluster, needs_plugins):
         assert before and cross_share(before) > 0.8, \
             f"bytes crossing nodes before the move: {before}"
 
-        hist = cl.repeat_until(
-            lambda: (smig(c, f"history {job} --json", timeout=30), read(out)),
-            lambda t: t[0].rc == 0 and any(
-                h["kind"] == "auto" and h["outcome"] != "pending"
-                for h in json.loads(t[0].stdout)["history"]),
-            timeout=90)[0]
-        assert hist.rc == 0, f"smig history failed:\n{hist}"
-        entries = json.loads(hist.stdout)["history"]
-        auto = [h for h in entries if h["kind"] == "auto"]
-        assert auto, f"no automatic decision in 90 s: {entries}\n{read(out)}"
-        print(f"decision: {auto[0]}")
+        decision = first_auto_decision(c, job, out, 90)
         # The gain is the heavy pairs' traffic, whichever strategy (on 4
         # ranks the exact search) found the swap.
-        assert auto[0]["outcome"] == "moved" and \
-            auto[0]["reason"] == "affinity", \
-            f"decision: {auto[0]} (why: {auto[0]['why']})"
+        assert decision["outcome"] == "moved" and \
+            decision["reason"] == "affinity", \
+            f"decision: {decision} (why: {decision['why']})"
 
         text = cl.repeat_until(lambda: read(out),
                                lambda t: len([s for s in pairs_starts(t)

@@ -14,7 +14,8 @@ import stat
 import pytest
 
 import cluster as cl
-from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
+from heat import DONE_RE, START_RE, assert_moved_to_spare, heat_path, read, \
+    starts, submit_started
 
 # Long enough to drain a node mid-run (iters x sleep-ms ~ 12 s of compute).
 HEAT_ARGS = "--nx 96 --ny 64 --iters 480 --sleep-ms 25 --report 20"
@@ -127,28 +128,11 @@ def test_drain_migration(cluster, needs_plugins, reference_checksum):
         assert m.group(2) == reference_checksum, \
             f"checksum {m.group(2)} != {reference_checksum} without migration"
 
-        stopped = re.findall(r"^heat: rank (\d+) stopping for migration at iter (\d+)$",
-                             text, re.M)
-        assert sorted(int(r) for r, _ in stopped) == [0, 1, 2, 3], text
-        assert len({i for _, i in stopped}) == 1, f"ranks stopped at different safe points: {stopped}"
-
-        restored = {rank: (node, it) for rank, node, kind, it in starts(text)
-                    if kind == "restored"}
-        assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
-        assert {it for _, it in restored.values()} == {int(stopped[0][1])}, \
-            f"restored at other iterations than captured: {restored}"
-        assert victim not in {n for n, _ in restored.values()}, \
-            f"a rank restarted on the drained node {victim}: {restored}"
-        spare = sorted({n for n, _ in restored.values()} - set(step_nodes))
-        assert len(spare) == 1, f"moved ranks not on one spare node: {restored}"
-        for rank in moving:
-            assert restored[rank][0] == spare[0], restored
-        for rank in set(first) - set(moving):
-            assert restored[rank][0] == first[rank], "a rank that did not have to move moved"
+        spare = assert_moved_to_spare(text, first, moving, victim, step_nodes)
 
         comment = system_comment(c, job)
         want = (f"mode=auto gen=1 moves=1 last_move=ranks={','.join(map(str, moving))};"
-                f"from={victim};to={spare[0]};reason=drain")
+                f"from={victim};to={spare};reason=drain")
         assert comment == want, f"SystemComment={comment!r}, expected {want!r} (alloc {alloc})"
 
         jobdir = os.path.join(c.dir, "images", str(job))

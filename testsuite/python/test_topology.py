@@ -12,18 +12,14 @@
   switch levels can decide this move.
 """
 
-import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 
 import pytest
 
 import cluster as cl
 from heat import read, submit_started
-from test_manual import pairs_starts, show_json, smig
+from test_manual import first_auto_decision, pairs_starts, show_json, smig
 
 LEAF = {"node1": "s0", "node2": "s0", "node3": "s1", "node4": "s1"}
 
@@ -34,32 +30,8 @@ def topo_cluster(cluster, request):
     if it runs in that mode, else a second one for this module, stopped
     after; its directory is removed unless a test failed. The session's
     cluster stays flat, as every other test wants it."""
-    if cluster.env.get("SMIG_TOPOLOGY") == "yes":
-        yield cluster
-        return
-    import conftest
-    directory = tempfile.mkdtemp(prefix="smig-pytest-topo-")
-    os.chmod(directory, 0o755)
-    up = subprocess.run(conftest.up_script_args(
-        directory, cl.pick_port_base(), ["--nodes", "4", "--topology"]),
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        timeout=180)
-    failed = request.session.testsfailed
-    try:
-        assert up.returncode == 0, f"up.sh --topology failed:\n{up.stdout}"
-        yield cl.Cluster(directory, conftest.build_dir())
-    finally:
-        down = subprocess.run([os.path.join(cl.CLUSTER_SCRIPTS, "down.sh"),
-                               "--dir", directory], text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=180)
-        if down.returncode != 0:
-            print(f"down.sh failed (exit {down.returncode}):\n{down.stdout}")
-        if up.returncode or down.returncode or \
-                request.session.testsfailed > failed:
-            print(f"\ntopology cluster directory kept for reading: {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
+    yield from cl.module_cluster(cluster, request, "topology", ["--topology"],
+                                 "SMIG_TOPOLOGY")
 
 
 def test_topology_pairs_share_switch(topo_cluster, needs_plugins):
@@ -115,23 +87,13 @@ def test_topology_pairs_share_switch(topo_cluster, needs_plugins):
                 for line in shown.stdout.splitlines()), \
             f"smig show has no switches:\n{shown}"
 
-        hist = cl.repeat_until(
-            lambda: (smig(c, f"history {job} --json", timeout=30), read(out)),
-            lambda t: t[0].rc == 0 and any(
-                h["kind"] == "auto" and h["outcome"] != "pending"
-                for h in json.loads(t[0].stdout)["history"]),
-            timeout=120)[0]
-        assert hist.rc == 0, f"smig history failed:\n{hist}"
-        entries = json.loads(hist.stdout)["history"]
-        auto = [h for h in entries if h["kind"] == "auto"]
-        assert auto, f"no automatic decision in 120 s: {entries}\n{read(out)}"
-        print(f"decision: {auto[0]}")
-        assert auto[0]["outcome"] == "moved" and \
-            auto[0]["reason"] == "topology", \
-            f"decision: {auto[0]} (why: {auto[0]['why']})"
-        assert "Topology (switch levels)" in auto[0]["why"] and \
-            "via a level-1 switch" in auto[0]["why"], auto[0]["why"]
-        assert auto[0].get("predicted_gain", 0) > 0, auto[0]
+        decision = first_auto_decision(c, job, out, 120)
+        assert decision["outcome"] == "moved" and \
+            decision["reason"] == "topology", \
+            f"decision: {decision} (why: {decision['why']})"
+        assert "Topology (switch levels)" in decision["why"] and \
+            "via a level-1 switch" in decision["why"], decision["why"]
+        assert decision.get("predicted_gain", 0) > 0, decision
         text_hist = smig(c, f"history {job}", timeout=30)
         assert text_hist.rc == 0 and "topology" in text_hist.stdout, \
             f"smig history:\n{text_hist}"

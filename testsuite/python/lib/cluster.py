@@ -693,6 +693,42 @@ def bench_cluster(name, build, extra=()):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def module_cluster(cluster, request, what, up_args, env_key):
+    """Generator for a module fixture that wants a cluster started with
+    UP_ARGS (up.sh arguments beyond the node count): yields the session's
+    CLUSTER if its environment has ENV_KEY=yes (it runs in that mode),
+    else starts a second one of 4 nodes for the module (~1 s), stopped by
+    down.sh after; its directory is removed unless a test failed. WHAT
+    names it in messages and in the directory's prefix."""
+    if cluster.env.get(env_key) == "yes":
+        yield cluster
+        return
+    import conftest
+    directory = tempfile.mkdtemp(prefix=f"smig-pytest-{what}-")
+    os.chmod(directory, 0o755)
+    up = subprocess.run(conftest.up_script_args(
+        directory, pick_port_base(), ["--nodes", "4", *up_args]),
+        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=180)
+    failed = request.session.testsfailed
+    try:
+        assert up.returncode == 0, \
+            f"up.sh {' '.join(up_args)} failed:\n{up.stdout}"
+        yield Cluster(directory, conftest.build_dir())
+    finally:
+        down = subprocess.run([os.path.join(CLUSTER_SCRIPTS, "down.sh"),
+                               "--dir", directory], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=180)
+        if down.returncode != 0:
+            print(f"down.sh failed (exit {down.returncode}):\n{down.stdout}")
+        if up.returncode or down.returncode or \
+                request.session.testsfailed > failed:
+            print(f"\n{what} cluster directory kept for reading: {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 # --- ports
 
 def ports_free(first, count):

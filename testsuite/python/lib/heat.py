@@ -80,3 +80,30 @@ def reference_checksum(c, srun_args, started_re=START_RE, done_re=DONE_RE,
     m = re.search(done_re, ref.stdout, re.M)
     assert m, f"the reference run printed no checksum:\n{ref}"
     return m.group(2)
+
+
+def assert_moved_to_spare(text, first, moving, victim, step_nodes):
+    """Asserts on heat's output TEXT of a drain move: every rank stopped
+    at one safe point and restored at that iteration, none on the drained
+    node VICTIM, the ranks MOVING together on one node outside STEP_NODES,
+    the others where they started (FIRST: rank -> node). RET that node."""
+    stopped = re.findall(r"^heat: rank (\d+) stopping for migration at iter (\d+)$",
+                         text, re.M)
+    assert sorted(int(r) for r, _ in stopped) == [0, 1, 2, 3], text
+    assert len({i for _, i in stopped}) == 1, \
+        f"ranks stopped at different safe points: {stopped}"
+    restored = {rank: (node, it) for rank, node, kind, it in starts(text)
+                if kind == "restored"}
+    assert sorted(restored) == [0, 1, 2, 3], f"not every rank restored:\n{text}"
+    assert {it for _, it in restored.values()} == {int(stopped[0][1])}, \
+        f"restored at other iterations than captured: {restored}"
+    assert victim not in {n for n, _ in restored.values()}, \
+        f"a rank restarted on the drained node {victim}: {restored}"
+    spare = sorted({n for n, _ in restored.values()} - set(step_nodes))
+    assert len(spare) == 1, f"moved ranks not on one spare node: {restored}"
+    for rank in moving:
+        assert restored[rank][0] == spare[0], restored
+    for rank in set(first) - set(moving):
+        assert restored[rank][0] == first[rank], \
+            "a rank that did not have to move moved"
+    return spare[0]
