@@ -3,6 +3,16 @@
 # (testsuite/cluster/up.sh) with its own ports, so run them as root.
 EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
 
+# bench-check: every figure of bench/README.md is printed in the results
+# file its paragraph names (bench/check_figures.py; it only reads text, so
+# make check runs it too). The committed results go into the tarball.
+EXTRA_DIST += bench/check_figures.py bench/results
+bench-check:
+	$(PYTHON3) $(srcdir)/bench/check_figures.py $(srcdir)/bench/README.md \
+		$(srcdir)/bench/results
+check-local: bench-check
+.PHONY: bench-check
+
 BENCH_TARGETS += bench-migration
 bench-migration: all
 	$(PYTHON3) $(srcdir)/bench/bench_migration.py --build $(abs_top_builddir) \
