@@ -63,7 +63,8 @@ ALLOWED = [
 
 def tokens(text):
     """Numbers of TEXT as compared: sign dropped, commas dropped."""
-    text = HASH.sub(" ", text)
+    # "11.39..12.53" is a range: two numbers (positions kept).
+    text = HASH.sub(" ", text).replace("..", "  ")
     return [(m.start(), m.group(0)) for m in NUMBER.finditer(text)]
 
 

@@ -5,12 +5,13 @@ EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
 
 # bench-check: every figure of bench/README.md is printed in the results
 # file its paragraph names (bench/check_figures.py; it only reads text, so
-# make check runs it too). The committed results go into the tarball.
+# make check runs it too, as a test). The committed results go into the
+# tarball.
 EXTRA_DIST += bench/check_figures.py bench/results
+TESTS += bench/check_figures.py
 bench-check:
 	$(PYTHON3) $(srcdir)/bench/check_figures.py $(srcdir)/bench/README.md \
 		$(srcdir)/bench/results
-check-local: bench-check
 .PHONY: bench-check
 
 BENCH_TARGETS += bench-migration
