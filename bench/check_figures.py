@@ -102,7 +102,7 @@ def check(readme, results):
             with open(os.path.join(results, name)) as f:
                 have[name] = {norm(t) for _, t in tokens(f.read())}
     problems = figures = 0
-    name = os.path.relpath(readme)
+    name = os.path.relpath(readme, os.path.dirname(HERE))
     prev_cited = []
     for line, block in blocks(text):
         is_table = block.startswith("|")
@@ -145,10 +145,10 @@ def check(readme, results):
                 print(f"    {m}")
             problems += len(missing)
     if problems:
-        print(f"bench-check: {problems} figures of {readme} not backed by the "
+        print(f"bench-check: {problems} figures of {name} not backed by the "
               f"results files they name")
         return 1
-    print(f"bench-check: {figures} figures of {readme}, each found in the "
+    print(f"bench-check: {figures} figures of {name}, each found in the "
           f"results file its paragraph names")
     return 0
 
