@@ -1,5 +1,6 @@
-# Benchmarks (make bench, make bench-NAME). Each prints its figures, then one
-# headline line "bench-NAME: ... ratio=X". They start their own local cluster
+# Benchmarks (make bench, make bench-NAME). Each prints its figures, then its
+# headline lines "bench-NAME: ...", each ratio as "ratio X [lo, hi] (n=N)"
+# (median and 95 % interval). They start their own local cluster
 # (testsuite/cluster/up.sh) with its own ports, so run them as root.
 EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
 
