@@ -27,7 +27,9 @@ without a move is a failure, counted and printed; the exit status is 1 if
 any. Everything printed also goes to --out (bench/results/balance.txt from
 make); the plot of the three rates over time of the last complete round to
 --svg (bench/results/balance.svg). The last line is the headline:
-"bench-balance: ... ratio ...".
+"bench-balance: (b) auto after its move / (c) best ratio X [lo, hi] (n=N);
+goal ...; (a) slowed / (c) ratio X [lo, hi] (n=N); ..." (medians over the
+rounds with their bootstrap 95 % interval).
 """
 
 import argparse
@@ -299,7 +301,7 @@ def main():
     verdict = ("no round" if not ratios else "met" if lo >= 0.9 else
                "MISSED" if hi < 0.9 else "not resolved")
     out(f"bench-balance: (b) auto after its move / (c) best ratio {bl.ratio_ci(ratios)}; "
-        f"goal >= 0.9: {verdict}; (a) slowed / (c) {bl.spread([f[2] for f in figs], '{:.2f}')}; "
+        f"goal >= 0.9: {verdict}; (a) slowed / (c) ratio {bl.ratio_ci([f[2] for f in figs])}; "
         f"slowdown -> 0.9 x (c) {bl.spread(rec, '{:.1f}')} s")
     out.close()
     return 1 if failures else 0

@@ -230,9 +230,33 @@ static double median_of(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * boot_median - a 95 % percentile bootstrap interval of the median of V[N]
+ * (2,000 resamples, fixed seed: the same values give the same interval)
+ * into *LO and *HI
+ */
+static void boot_median(const double *v, int n, double *lo, double *hi)
+{
+	enum { B = 2000 };
+	double *boot = g_new(double, B), *pick = g_new(double, n);
+	unsigned int seed = 12345;
+
+	for (int b = 0; b < B; b++) {
+		for (int i = 0; i < n; i++)
+			pick[i] = v[rand_r(&seed) % n];
+		boot[b] = median_of(pick, n);
+	}
+	qsort(boot, B, sizeof(boot[0]), cmp_double);
+	*lo = boot[B / 40 - 1];
+	*hi = boot[B - B / 40 - 1];
+	g_free(boot);
+	g_free(pick);
+}
+
 typedef struct {
 	int n, proven, exact_won, model_bad, worse, over_goal, unknown;
 	double med, max, med_proven, max_proven, solver_med, solver_max;
+	double lo, hi, lo_proven, hi_proven;	/* bootstrap of the medians */
 	double solver_total;
 } opt_sum_t;
 
@@ -424,6 +448,11 @@ static void table_optimum(int seeds, double limit, uint32_t only_size,
 		all->max_proven = MAX(all->max_proven, proven[i]);
 	all->med = nall ? median_of(ratios, nall) : 0;
 	all->med_proven = nproven ? median_of(proven, nproven) : 0;
+	if (nall)
+		boot_median(ratios, nall, &all->lo, &all->hi);
+	if (nproven)
+		boot_median(proven, nproven, &all->lo_proven,
+			    &all->hi_proven);
 	for (int i = 0; i < nall; i++)
 		all->solver_max = MAX(all->solver_max, solver[i]);
 	all->solver_med = nall ? median_of(solver, nall) : 0;
@@ -952,15 +981,16 @@ int main(int argc, char **argv)
 		table_scenarios(&worse, &mixed_better);
 		table_scale(&t10k, &t1m, &mb1m);
 	}
+	/* Ratios: the median over instances [its 95 % bootstrap] (n). */
 	if (opt.proven)
-		printf("bench-policy: default within %.1f %% of the optimum (median), %.1f %% (max) over the %d of %d instances (16-64 ranks on 2-16 nodes) that GLPK solved to optimality; ",
-		       100 * (opt.med_proven - 1),
-		       100 * (opt.max_proven - 1), opt.proven, opt.n);
+		printf("bench-policy: default / optimum ratio %.4f [%.4f, %.4f] (n=%d), max %.4f, over the %d of %d instances (16-64 ranks on 2-16 nodes) that GLPK solved to optimality; ",
+		       opt.med_proven, opt.lo_proven, opt.hi_proven,
+		       opt.proven, opt.max_proven, opt.proven, opt.n);
 	else
 		printf("bench-policy: GLPK solved none of %d instances to optimality; ",
 		       opt.n);
-	printf("at most %.1f %% (median), %.1f %% (max) over all %d (GLPK's bound where it stopped at %.1f s); goal within 5 %%: %s (over 5 %% for sure on %d, not decided on %d); model checks %d mismatches, default's exact search used %d times\n",
-	       100 * (opt.med - 1), 100 * (opt.max - 1), opt.n, limit,
+	printf("over all, default / optimum or, where GLPK stopped at %.1f s, / its bound (an upper bound of the ratio): ratio %.4f [%.4f, %.4f] (n=%d), max %.4f; goal within 5 %%: %s (over 5 %% for sure on %d, not decided on %d); model checks %d mismatches, default's exact search used %d times\n",
+	       limit, opt.med, opt.lo, opt.hi, opt.n, opt.max,
 	       opt.over_goal ? "MISSED" : opt.unknown ? "not decided" : "met",
 	       opt.over_goal, opt.unknown, opt.model_bad, opt.exact_won);
 	if (!only_opt)

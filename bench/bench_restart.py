@@ -35,9 +35,11 @@ Every figure is a median with its range (min .. max) over the runs; a run
 that fails is counted and printed with its reason, and any failure makes the
 bench exit 1 after printing everything. With --out the output also goes to
 that file (bench/results/restart.txt from make). The headlines:
-"bench-restart: crash_restart=... ratio=..." (crash restart over fresh
-submission, plain Slurm's restart beside it) and "bench-restart: detection=..."
-(freeze to Slurm's requeue, set by SlurmdTimeout).
+"bench-restart: crash restart / fresh submission ratio X [lo, hi] (n=N);
+crash restart / plain Slurm's restart ratio X [lo, hi] (n=N); ..." (the
+ratios of runs of the same round, median with its bootstrap 95 % interval)
+and "bench-restart: detection=..." (freeze to Slurm's requeue, set by
+SlurmdTimeout).
 """
 
 import argparse
@@ -260,6 +262,10 @@ def main():
             if i < 2:
                 moves.append(job_scope(c, heat, i))
         out(f"load average at the end {os.getloadavg()[0]:.1f}")
+    # Ratios of the same round (runs side by side), before failed runs
+    # (None, counted in FAILURES) are left out.
+    per_fresh = [c[0] / f for f, c in zip(fresh_runs, crashes) if f and c]
+    per_plain = [c[0] / p[0] for c, p in zip(crashes, plains) if c and p]
     fresh_runs = [r for r in fresh_runs if r]
     moves = [r for r in moves if r]
     crashes = [r for r in crashes if r]
@@ -291,11 +297,12 @@ def main():
         r = statistics.median(x[0] for x in crashes)
         p = statistics.median(x[0] for x in plains)
         mv = statistics.median(x[0] for x in moves)
-        ratios = sorted(x[0] / f for x in crashes)
-        out(f"bench-restart: crash_restart={r:.2f}s fresh_submit={f:.2f}s "
-            f"ratio={r / f:.2f} [{ratios[0]:.2f} .. {ratios[-1]:.2f} per crash] "
+        out(f"bench-restart: crash restart / fresh submission ratio "
+            f"{bl.ratio_ci(per_fresh)}; crash restart / plain Slurm's restart "
+            f"ratio {bl.ratio_ci(per_plain)} (same round, median [bootstrap "
+            f"95 %]); crash_restart={r:.2f}s fresh_submit={f:.2f}s "
             f"plain_slurm_restart={p:.2f}s job_scope_move={mv:.2f}s "
-            f"(n={len(crashes)}, {len(plains)}, {len(moves)})")
+            f"(n={len(crashes)}, {len(fresh_runs)}, {len(plains)}, {len(moves)})")
         out(f"bench-restart: detection={statistics.median(detections):.2f}s "
             f"(freeze -> Slurm's requeue, SlurmdTimeout=10; n={len(detections)})")
     else:

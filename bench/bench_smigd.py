@@ -632,7 +632,12 @@ def main():
     out(f"failures: {len(failures)}" + "".join(f"\n  {f}" for f in failures))
     words = []
     if head:
-        words.append("slurmctld CPU with smigd (median over rounds, on-off over off): "
+        # The same rounds' (on - off) / off as on / off with its interval.
+        onoff = {k: [1 + v / 100 for v in head[k][0]] for k in head}
+        words.append("slurmctld CPU with smigd / without (same round): at the "
+                     f"default 10s poll ratio {bl.ratio_ci(onoff['on-10s'], '{:.3f}')}, "
+                     f"at 2s ratio {bl.ratio_ci(onoff['on-2s'], '{:.3f}')}; "
+                     "(median over rounds, on-off over off): "
                      f"{statistics.median(head['on-10s'][0]):+.1f} % at the default 10s "
                      f"poll, {statistics.median(head['on-2s'][0]):+.1f} % at 2s "
                      f"(count x cost {statistics.median(head['on-10s'][1]):+.2f} %, "
@@ -642,7 +647,9 @@ def main():
                      if head["on-10s"][0] and head["on-2s"][0] else "slurmctld: no round")
     if ing and ing["cpu"]:
         words.append(f"ingestion of 1,000,000 ranks with munge "
-                     f"{'keeps up' if ing['ok'] else 'DOES NOT keep up'}: smigd "
+                     f"{'keeps up' if ing['ok'] else 'DOES NOT keep up'}: smigd CPU / "
+                     f"interval ratio {bl.ratio_ci([x / args.interval for x in ing['cpu']], '{:.3f}')} "
+                     f"(of one core; intervals); smigd "
                      f"{statistics.median(ing['cpu']):.2f} s CPU per {args.interval:.0f} s, "
                      f"all in after {max(ing['lat']):.1f} s, VmRSS {ing['rss1'] / 1024:.0f} MB")
     out("bench-smigd: " + "; ".join(words) + f"; failures={len(failures)}")

@@ -3,6 +3,7 @@
 host facts at its head, and how a figure and its spread are printed."""
 
 import datetime
+import math
 import os
 import platform
 import random
@@ -95,6 +96,30 @@ def ratio_ci(values, fmt="{:.2f}"):
     lo, hi = bootstrap(values)
     f = fmt.format
     return f"{f(statistics.median(values))} [{f(lo)}, {f(hi)}] (n={len(values)})"
+
+
+def proportion_ci(k, n, fmt="{:.3f}"):
+    """"K/N [lo, hi] (n=N)" for K events in N trials: the share and its
+    exact (Clopper-Pearson) 95 % interval, for counts such as hangs in N
+    migrations, where a bootstrap of 0 events says nothing."""
+    if n <= 0:
+        return "none (n=0)"
+
+    def tail(p, lo_i, hi_i):  # P(lo_i <= X <= hi_i), X ~ Binomial(n, p)
+        return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i)
+                   for i in range(lo_i, hi_i + 1))
+
+    def rising(f, target):  # p in [0, 1] where increasing f(p) = target
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else rising(lambda p: tail(p, k, n), 0.025)
+    high = 1.0 if k == n else rising(lambda p: 1 - tail(p, 0, k), 0.975)
+    f = fmt.format
+    return f"{f(k / n)} [{f(low)}, {f(high)}] (n={n})"
 
 
 def spread(values, fmt="{:.3f}"):

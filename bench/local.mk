@@ -1,7 +1,19 @@
-# Benchmarks (make bench, make bench-NAME). Each prints its figures, then one
-# headline line "bench-NAME: ... ratio=X". They start their own local cluster
+# Benchmarks (make bench, make bench-NAME). Each prints its figures, then its
+# headline lines "bench-NAME: ...", each ratio as "ratio X [lo, hi] (n=N)"
+# (median and 95 % interval). They start their own local cluster
 # (testsuite/cluster/up.sh) with its own ports, so run them as root.
 EXTRA_DIST += bench/bench_migration.py bench/README.md bench/bench_balance.py
+
+# bench-check: every figure of bench/README.md is printed in the results
+# file its paragraph names (bench/check_figures.py; it only reads text, so
+# make check runs it too, as a test). The committed results go into the
+# tarball.
+EXTRA_DIST += bench/check_figures.py bench/results
+TESTS += bench/check_figures.py
+bench-check:
+	$(PYTHON3) $(srcdir)/bench/check_figures.py $(srcdir)/bench/README.md \
+		$(srcdir)/bench/results
+.PHONY: bench-check
 
 BENCH_TARGETS += bench-migration
 bench-migration: all
