@@ -452,6 +452,8 @@ static void nodes_refresh(smigd_slurm_t *s)
 		}
 		g_hash_table_replace(fresh, g_strdup(n->name), e);
 	}
+	smig_debug("node table read: %u nodes (slurmctld's update time %ld)",
+		   msg->record_count, (long) msg->last_update);
 	s->nodes_update = msg->last_update;
 	slurm_free_node_info_msg(msg);
 	g_hash_table_destroy(s->nodes);
