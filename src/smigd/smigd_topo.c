@@ -18,33 +18,24 @@
 
 /*
  * The switch tree through the public API: 22.05 and 23.02 give the records
- * (topo_info_response_msg_t.topo_array: name, nodes, switches); from 23.11
- * the records are the topology plugin's own data (topo_info, opaque) and
- * only slurm_print_topo_info_msg() reads them, in the text "SwitchName=s0
- * Level=0 LinkSpeed=1 Nodes=..." that smig_topology_parse() reads (the
- * tree plugin's; another plugin's text, such as topology/block's, is
- * refused there: flat). 25.05 adds the topology's name to slurm_load_topo()
- * (NULL: the default one) and 26.05's print takes a unit.
+ * (topo_info_response_msg_t.topo_array: name, nodes, switches). From 23.11
+ * the records are the topology plugin's own data, which only the plugin
+ * unpacks, and the plugin cannot be loaded into a program linked with the
+ * public libslurm.so: topology_tree.so wants symbols (topo_conf) that only
+ * libslurmfull, Slurm's own programs' library, exports, so 24.11's
+ * slurm_load_topo() fails to unpack ("cannot find topo plugin for
+ * topology/tree") and then crashes smigd. There the tree comes from
+ * `scontrol show topology` (Slurm's own program: its text "SwitchName=s0
+ * Level=0 LinkSpeed=1 Nodes=..." is what smig_topology_parse() reads), and
+ * only with TopologyPlugin=topology/tree (any other plugin: flat, without
+ * asking; topology/block's text is no switch tree).
  */
 #define TOPO_RECORDS (SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 11, 0))
 
-static int load_topo(topo_info_response_msg_t **msg)
-{
-#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
-	return slurm_load_topo(msg, NULL);
-#else
-	return slurm_load_topo(msg);
-#endif
-}
-
-/*
- * The tree of a slurm_load_topo() answer. RET new tree, NULL with *error
- * set when the records do not make one
- */
+#if TOPO_RECORDS
 static smig_topology_t *topo_from_msg(topo_info_response_msg_t *msg,
 				      GError **error)
 {
-#if TOPO_RECORDS
 	smig_topology_switch_t *sw = g_new0(smig_topology_switch_t,
 					    msg->record_count + 1);
 	smig_topology_t *t;
@@ -58,28 +49,6 @@ static smig_topology_t *topo_from_msg(topo_info_response_msg_t *msg,
 					"slurm_load_topo", error);
 	g_free(sw);
 	return t;
-#else
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	smig_topology_t *t;
-
-	if (!f) {
-		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
-			    "open_memstream: %s", g_strerror(errno));
-		return NULL;
-	}
-#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
-	slurm_print_topo_info_msg(f, msg, NULL, NULL, 0);
-#else
-	slurm_print_topo_info_msg(f, msg, NULL, 0);
-#endif
-	fclose(f);
-	t = smig_topology_parse(text ? text : "", "slurm_print_topo_info_msg",
-				error);
-	free(text);
-	return t;
-#endif
 }
 
 /* smigd_topo_read - see smigd_topo.h */
@@ -88,7 +57,7 @@ bool smigd_topo_read(smig_topology_t **tree, GError **error)
 	topo_info_response_msg_t *msg = NULL;
 
 	*tree = NULL;
-	if (load_topo(&msg) != SLURM_SUCCESS) {
+	if (slurm_load_topo(&msg) != SLURM_SUCCESS) {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
 			    "slurm_load_topo: %s", slurm_strerror(errno));
 		return false;
@@ -99,3 +68,61 @@ bool smigd_topo_read(smig_topology_t **tree, GError **error)
 	}
 	return true;
 }
+#else
+/* Whether slurmctld runs topology/tree; false with *error if it does not
+ * answer. */
+static bool topo_is_tree(bool *tree, GError **error)
+{
+	slurm_conf_t *ctl = NULL;
+
+	if (slurm_load_ctl_conf((time_t) 0, &ctl) != SLURM_SUCCESS) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "slurm_load_ctl_conf: %s", slurm_strerror(errno));
+		return false;
+	}
+	*tree = !g_strcmp0(ctl->topology_plugin, "topology/tree");
+#if HAVE_DECL_SLURM_FREE_CTL_CONF
+	slurm_free_ctl_conf(ctl);
+#else
+	slurm_free_conf(ctl);	/* 26.05 */
+#endif
+	return true;
+}
+
+/* smigd_topo_read - see smigd_topo.h */
+bool smigd_topo_read(smig_topology_t **tree, GError **error)
+{
+	char *argv[] = { (char *) SMIG_SCONTROL, "show", "topology", NULL };
+	char *out = NULL, *err = NULL;
+	GError *e = NULL;
+	bool is_tree;
+	int status;
+
+	*tree = NULL;
+	if (!topo_is_tree(&is_tree, error))
+		return false;
+	if (!is_tree)
+		return true;
+	if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+			  &out, &err, &status, &e)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "%s show topology: %s", SMIG_SCONTROL, e->message);
+		g_error_free(e);
+		return false;
+	}
+	if (!g_spawn_check_wait_status(status, &e)) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_IO,
+			    "%s show topology: %s: %s", SMIG_SCONTROL,
+			    e->message, g_strstrip(err));
+		g_error_free(e);
+		g_free(out);
+		g_free(err);
+		return false;
+	}
+	*tree = smig_topology_parse(out, SMIG_SCONTROL " show topology",
+				    error);
+	g_free(out);
+	g_free(err);
+	return true;
+}
+#endif
