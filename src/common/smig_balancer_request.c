@@ -600,3 +600,32 @@ void bal_on_fate_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 	};
 	bal_conn_send(c, SMIG_MSG_FATE, smig_msg_fate_body(&out));
 }
+
+/*
+ * bal_on_fate_done - what a node's epilog (or smig images --reclaim) did
+ * with a job's images, into the balancer's log: Slurm 24.11 keeps a SPANK
+ * epilog's own output out of slurmd's log (debug2 only), so this is where
+ * an admin finds it on every release. Root and SlurmUser only; no answer.
+ */
+void bal_on_fate_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	smig_msg_fate_done_t in;
+	GError *err = NULL;
+
+	if (!bal_decoded(b, c, m, smig_msg_fate_done_decode(m, &in, &err),
+			 &err))
+		return;
+	if (m->uid != 0 && m->uid != b->admin_uid) {
+		bal_send_refused(b, c, m, in.job,
+				 "only root or SlurmUser report what was done with images");
+		smig_msg_fate_done_clear(&in);
+		return;
+	}
+	if (in.has_failed && in.failed)
+		smig_cerror(SMIG_CTX_NODE(in.job, SMIG_LOG_NO_ID, in.node),
+			    "%s", in.text);
+	else
+		smig_cinfo(SMIG_CTX_NODE(in.job, SMIG_LOG_NO_ID, in.node),
+			   "%s", in.text);
+	smig_msg_fate_done_clear(&in);
+}

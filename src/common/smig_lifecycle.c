@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -541,6 +542,44 @@ void smig_format_time(int64_t t, char *buf, size_t len)
 }
 
 /*
+ * tell - log what was done with a job's images here (slurmd's log on Slurm
+ * 22.05, where a SPANK epilog's output goes) and in the balancer's log
+ * (FATE_DONE on the connection the answer came by): Slurm 24.11 keeps an
+ * epilog's output out of slurmd's log.
+ */
+static void G_GNUC_PRINTF(5, 6) tell(const smig_fate_client_t *c,
+				     uint32_t job, const char *node,
+				     bool failed, const char *fmt, ...)
+{
+	smig_msg_fate_done_t done = { 0 };
+	smig_msg_t *msg;
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	text = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	if (failed)
+		smig_cerror(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node), "%s",
+			    text);
+	else
+		smig_cinfo(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node), "%s",
+			   text);
+	if (c->fd >= 0 && c->auth && !c->unreachable) {
+		done.job = job;
+		done.node = (char *) node;
+		done.text = text;
+		done.failed = failed;
+		done.has_failed = failed;
+		msg = smig_msg_fate_done_encode(&done);
+		/* Best effort: the local line stands. */
+		smig_wire_send(c->fd, c->auth, msg, NULL);
+		smig_msg_free(msg);
+	}
+	g_free(text);
+}
+
+/*
  * apply - the policy for root/<job> once the balancer said how the job
  * stands; end is what the caller knows of an unknown job's end (0: none)
  */
@@ -562,15 +601,15 @@ static uint64_t apply(const char *root, const char *node,
 	switch (fate) {
 	case SMIG_FATE_REMOVE:
 		if (!smig_store_remove_job(root, job, node, &bytes, &err)) {
-			smig_cerror(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-				    "job %s: images not removed: %s", f->state,
-				    err->message);
+			tell(c, job, node, true,
+			     "job %s: images not removed: %s", f->state,
+			     err->message);
 			g_error_free(err);
 			return bytes;
 		}
-		smig_cinfo(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-			   "job %s: images removed from %s (%" PRIu64 " bytes)",
-			   f->state, root, bytes);
+		tell(c, job, node, false,
+		     "job %s: images removed from %s (%" PRIu64 " bytes)",
+		     f->state, root, bytes);
 		return bytes;
 	case SMIG_FATE_KEEP_UNTIL:
 		if (smig_store_read_mark(root, job, &old) &&
@@ -584,25 +623,25 @@ static uint64_t apply(const char *root, const char *node,
 					c->conf->image_keep_completed_s :
 					c->conf->image_keep_s);
 		if (!smig_store_mark(root, job, &mark, &err)) {
-			smig_cerror(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-				    "job %s: images kept, but their expiry cannot be recorded: %s",
-				    f->state, err->message);
+			tell(c, job, node, true,
+			     "job %s: images kept, but their expiry cannot be recorded: %s",
+			     f->state, err->message);
 			g_error_free(err);
 		} else {
-			smig_cinfo(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-				   "job %s: images kept in %s/%u until %s (%s=%s)",
-				   f->state, root, job, when,
-				   f->phase == SMIG_JOB_COMPLETED ?
-				   "MigrateImageKeepCompleted" :
-				   "MigrateImageKeep", keep);
+			tell(c, job, node, false,
+			     "job %s: images kept in %s/%u until %s (%s=%s)",
+			     f->state, root, job, when,
+			     f->phase == SMIG_JOB_COMPLETED ?
+			     "MigrateImageKeepCompleted" : "MigrateImageKeep",
+			     keep);
 		}
 		g_free(keep);
 		return 0;
 	default:
 		smig_store_unmark(root, job);
-		smig_cinfo(SMIG_CTX_NODE(job, SMIG_LOG_NO_ID, node),
-			   "job %s: images kept in %s/%u (the job may run again)",
-			   f->state, root, job);
+		tell(c, job, node, false,
+		     "job %s: images kept in %s/%u (the job may run again)",
+		     f->state, root, job);
 		return 0;
 	}
 }

@@ -50,6 +50,7 @@ typedef enum {
 	SMIG_MSG_RESTORED = 19,		/* agent -> balancer: ranks past restore */
 	SMIG_MSG_FATE_QUERY = 20,	/* epilog, CLI -> balancer: job's end */
 	SMIG_MSG_FATE = 21,		/* balancer -> epilog, CLI: answer */
+	SMIG_MSG_FATE_DONE = 22,	/* epilog, CLI -> balancer: what it did */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 

@@ -33,20 +33,13 @@ def marker(c, job):
     return os.path.join(c.dir, "images", f".keep.{job}")
 
 
-def slurmd_logs(c):
-    """The slurmds' logs and their standard error: slurmd runs the SPANK
-    epilog in `slurmstepd spank epilog`, whose messages go to slurmd's
-    standard error (up.sh: log/slurmd.NODE.out; the journal under
-    systemd), not to SlurmdLogFile."""
-    text = "".join(c.read_log(f"slurmd.{n}") for n in c.nodes)
-    for n in c.nodes:
-        try:
-            with open(os.path.join(c.dir, "log", f"slurmd.{n}.out"),
-                      errors="replace") as f:
-                text += f.read()
-        except FileNotFoundError:
-            pass
-    return text
+def lifecycle_log(c, pattern, timeout=30):
+    """smigd's log once it holds PATTERN (or after TIMEOUT s): each node's
+    epilog reports there what it did with a job's images (FATE_DONE,
+    doc/images.md), on every Slurm release; Slurm 24.11 keeps the epilog's
+    own output out of slurmd's log."""
+    return cl.repeat_until(lambda: c.read_log("smigd"),
+                           lambda t: re.search(pattern, t), timeout=timeout)
 
 
 def script(c, name, body):
@@ -110,7 +103,7 @@ def policy(cluster):
 def test_completed_job_leaves_no_images(cluster, needs_plugins):
     """A completed --migrate job had images while it ran (a good generation
     in its manifest); once it ended, no image directory is left and every
-    node's slurmd log says it removed them (job COMPLETED)."""
+    node's epilog told smigd it removed them (job COMPLETED)."""
     c = cluster
     s = script(c, "life_done", heat_line(c, 400))
     job, out, text = submit_started(c, "life_done", s, "-N2 -n4", 4)
@@ -123,10 +116,11 @@ def test_completed_job_leaves_no_images(cluster, needs_plugins):
                            lambda e: not e, timeout=60)
     assert not gone, f"{job_dir(c, job)} still there after the job completed"
     assert not os.path.exists(marker(c, job))
-    logs = slurmd_logs(c)
-    assert re.search(rf"JobId={job} node=\S+: job COMPLETED\S*: images removed from "
-                     rf"{re.escape(os.path.join(c.dir, 'images'))} \(\d+ bytes\)", logs), \
-        f"no slurmd log line of the removal of job {job}'s images"
+    removed = (rf"JobId={job} node=\S+: job COMPLETED\S*: images removed from "
+               rf"{re.escape(os.path.join(c.dir, 'images'))} \(\d+ bytes\)")
+    logs = lifecycle_log(c, removed)
+    assert re.search(removed, logs), \
+        f"no smigd log line of the removal of job {job}'s images"
     assert not re.search(rf"JobId={job} .*images kept", logs), logs[-3000:]
 
 
@@ -154,9 +148,10 @@ def test_failed_job_keeps_images_for_keep_time(cluster, needs_plugins):
     assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o644, oct(st.st_mode)
     assert os.path.exists(os.path.join(job_dir(c, job), "good")), \
         "the failed job's manifest is gone"
-    assert re.search(rf"JobId={job} node=\S+: job FAILED\S*: images kept in "
-                     rf"\S+/{job} until \S+ \(MigrateImageKeep={KEEP_S}s\)",
-                     slurmd_logs(c)), "no slurmd log line of the kept images"
+    kept = (rf"JobId={job} node=\S+: job FAILED\S*: images kept in "
+            rf"\S+/{job} until \S+ \(MigrateImageKeep={KEEP_S}s\)")
+    assert re.search(kept, lifecycle_log(c, kept)), \
+        "no smigd log line of the kept images"
 
     smig = os.path.join(c.build_dir, "contrib", "tools", "smig")
     r = c.run(f"{smig} images", timeout=60)
@@ -176,8 +171,9 @@ def test_failed_job_keeps_images_for_keep_time(cluster, needs_plugins):
     assert not os.path.exists(job_dir(c, job)), \
         f"{job_dir(c, job)} still there after its keep time and a sweep"
     assert not os.path.exists(marker(c, job))
-    assert re.search(rf"JobId={job} node=\S+: job FAILED\S*: images removed from",
-                     slurmd_logs(c)), "no slurmd log line of the sweep's removal"
+    swept = rf"JobId={job} node=\S+: job FAILED\S*: images removed from"
+    assert re.search(swept, lifecycle_log(c, swept)), \
+        "no smigd log line of the sweep's removal"
 
 
 def test_requeued_job_keeps_images(cluster, needs_plugins):
@@ -202,13 +198,11 @@ def test_requeued_job_keeps_images(cluster, needs_plugins):
     assert "srun_exit=0" in read(out), read(out)
     r = c.run(f"scontrol requeuehold {job}", user="root", timeout=30)
     assert r.rc == 0, f"requeue:\n{r}"
-    logs = cl.repeat_until(lambda: slurmd_logs(c),
-                           lambda t: re.search(rf"JobId={job} node=\S+: job \S+: images kept in \S+/{job} "
-                                               r"\(the job may run again\)", t),
-                           timeout=60)
-    assert re.search(rf"JobId={job} node=\S+: job \S+: images kept in \S+/{job} "
-                     r"\(the job may run again\)", logs), \
-        "no slurmd log line of the requeued job's kept images"
+    again = (rf"JobId={job} node=\S+: job \S+: images kept in \S+/{job} "
+             r"\(the job may run again\)")
+    logs = lifecycle_log(c, again, timeout=60)
+    assert re.search(again, logs), \
+        "no smigd log line of the requeued job's kept images"
     assert not re.search(rf"JobId={job} .*images removed", logs)
     state = cl.get_job_parameter(c, job, "JobState")
     assert state in ("PENDING", "REQUEUE_HOLD", "REQUEUED"), state
