@@ -392,25 +392,28 @@ fi
 # the v1 cpu hierarchy's group (cpu.cfs_quota_us), or on v2 the same group
 # with the cpu controller enabled for it (cpu.max).
 cgroot=$(smig_cgroup_root)
+# The group's name is unique on the machine: a cluster in a Debian root
+# shares the host's cgroup tree (/sys) and may pick the same port base.
+cg=smig-$base-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cgcpu=
 [[ $cgroot == /sys/fs/cgroup/freezer && -w /sys/fs/cgroup/cpu/cgroup.procs ]] &&
 	cgcpu=/sys/fs/cgroup/cpu
 for r in $cgroot $cgcpu; do
-	mkdir -p "$r/smig-$base"
-	echo "$r/smig-$base" >> "$dir/harness/cgroups"
+	mkdir -p "$r/$cg"
+	echo "$r/$cg" >> "$dir/harness/cgroups"
 	for n in "${nodes[@]}"; do
-		mkdir -p "$r/smig-$base/$n"
-		echo "$r/smig-$base/$n" >> "$dir/harness/cgroups"
+		mkdir -p "$r/$cg/$n"
+		echo "$r/$cg/$n" >> "$dir/harness/cgroups"
 	done
 done
-cpu_env=${cgcpu:+$cgcpu/smig-$base}
-if [[ -n $cgroot && -z $cgcpu ]] && ! cpu_env=$(smig_cgroup_v2_cpu "$cgroot" "smig-$base"); then
-	smig_say "cgroup v2 without the cpu controller for smig-$base: tests cannot slow a node"
+cpu_env=${cgcpu:+$cgcpu/$cg}
+if [[ -n $cgroot && -z $cgcpu ]] && ! cpu_env=$(smig_cgroup_v2_cpu "$cgroot" "$cg"); then
+	smig_say "cgroup v2 without the cpu controller for $cg: tests cannot slow a node"
 	cpu_env=
 fi
 [[ -n $cgroot ]] || smig_say "no writable cgroup hierarchy: job processes are found through slurmd only"
 {
-	echo "export SMIG_CGROUP=${cgroot:+$cgroot/smig-$base}"
+	echo "export SMIG_CGROUP=${cgroot:+$cgroot/$cg}"
 	echo "export SMIG_CGROUP_CPU=$cpu_env"
 } >> "$dir/env"
 
@@ -422,7 +425,7 @@ start_daemon() {
 	local enter=()
 
 	for r in $cgroot $cgcpu; do
-		[[ -n $node ]] && enter+=("$r/smig-$base/$node/cgroup.procs")
+		[[ -n $node ]] && enter+=("$r/$cg/$node/cgroup.procs")
 	done
 	# shellcheck disable=SC2016
 	SLURM_CONF=$dir/slurm.conf setsid bash -c '
