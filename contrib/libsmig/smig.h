@@ -200,11 +200,12 @@ int smig_write(smig_writer_t *w, const void *data, size_t len);
  *
  * The file becomes the payload of this rank's image of the generation
  * unchanged (smig-image extract gives it back byte for byte): libsmig
- * checksums it in one pass and places it into the store in the kernel
- * (copy_file_range(2): a reflink where the file system shares blocks),
- * never through the process's memory; the image appears atomically. One
- * file per rank and capture; smig_write() and smig_capture_file() do not
- * mix in one capture.
+ * copies it behind the image's header in the kernel (copy_file_range(2),
+ * page cache to page cache; a server-side copy on NFS 4.2), never through
+ * a buffer of the whole file, checksums it in one pass of 1 MiB reads and
+ * renames the image into place (atomically, as every image). One file per
+ * rank and capture; smig_write() and smig_capture_file() do not mix in one
+ * capture.
  */
 
 /*

@@ -473,9 +473,9 @@ out_unlink:
 
 /*
  * copy_range - len bytes of in_fd at in_off to out_fd at out_off, in the
- * kernel (copy_file_range(): a reflink where the file system can, else a
- * copy between page caches); a read/write loop where the kernel refuses
- * (another file system type, an old kernel)
+ * kernel (copy_file_range(): page cache to page cache, a server-side copy
+ * on NFS 4.2); a read/write loop where the kernel refuses (another file
+ * system type, an old kernel)
  * RET 0, -EIO if in_fd ended early, or -errno
  */
 static int copy_range(int in_fd, uint64_t in_off, int out_fd,

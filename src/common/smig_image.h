@@ -106,9 +106,10 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
  * smig_image_write_file - smig_image_write() of the first hdr->payload_len
  * bytes of the file in_fd as the payload (a checkpoint file handed over by
  * libsmig's smig_capture_file() or written on capture=signal): copied in
- * the kernel (copy_file_range(2), a reflink where the file system shares
- * blocks; a read/write loop where it cannot), checksummed in one pass over
- * the bytes as they are in the new image, never held in memory whole
+ * the kernel (copy_file_range(2); a read/write loop where it refuses),
+ * checksummed in one pass over the bytes as they are in the new image,
+ * never held in memory whole. (No reflink: the payload's offset, 128, is
+ * not a block boundary.)
  * IN in_name  - in_fd's name for messages
  * IN uid, gid - owner of the image; (uint32_t) -1: leave it
  * RET 0 or a negative code with a message in errbuf (the file shrank:
