@@ -740,8 +740,8 @@ int main(int argc, char **argv)
 		/* Restart files: the capture hands one over, the restore
 		 * reads it back (a streaming restore callback). */
 		rc = smig_register_flags("heat", capture_file, NULL,
-					 restore_file, &h,
-					 o.restore_later ? SMIG_RESTORE_LATER : 0);
+					 restore_file, &h, o.restore_later ?
+					 SMIG_RESTORE_LATER : 0);
 		if (o.restore_later && rc == SMIG_OK) {
 			check_smig(h.rank, "smig_register_flags", rc);
 			rc = smig_restore();

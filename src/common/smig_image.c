@@ -505,7 +505,8 @@ static int copy_range(int in_fd, uint64_t in_off, int out_fd,
 	if (len && !(buf = malloc(SMIG_IMG_CHUNK)))
 		return -ENOMEM;
 	while (len > 0 && !rc) {
-		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK : (size_t) len;
+		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK :
+						     (size_t) len;
 		ssize_t n = pread(in_fd, buf, want, ioff);
 
 		if (n < 0 && errno == EINTR)
@@ -538,7 +539,8 @@ static int sum_range(int fd, uint64_t off, uint64_t len, uint64_t *sum)
 		goto out;
 	}
 	while (len > 0) {
-		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK : (size_t) len;
+		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK :
+						     (size_t) len;
 		ssize_t n = pread(fd, buf, want, (off_t) off);
 
 		if (n < 0 && errno == EINTR)
