@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 #include <xxhash.h>
 
+#include "smig_agent_store.h"
 #include "smig_image.h"
 
 static char *tmpdir;
@@ -380,6 +381,64 @@ START_TEST(test_extract_fd)
 	g_free(old);
 	g_free(payload);
 	g_free(path);
+}
+END_TEST
+
+/*
+ * capture=signal's wrap and unwrap (the node agent) use the same code: a
+ * checkpoint file becomes the image of its rank and generation (tag
+ * "signal", payload the file) and comes back byte for byte; a damaged
+ * image is refused naming the checksum, and leaves no checkpoint file.
+ */
+START_TEST(test_agent_wrap_unwrap)
+{
+	uint32_t ranks[] = { 2 };
+	smig_dir_id_t id;
+	smig_agent_store_t st = {
+		.dir = tmpdir, .dir_id = &id, .job_id = 42, .step_id = 3,
+		.node = "node1", .ranks = ranks, .nranks = 1, .ntasks = 4,
+		.retain = 2,
+	};
+	uint64_t len = 1024 * 1024 + 5;
+	unsigned char *bytes;
+	char *ckpt = put_file(tmpdir, "rank2.ckpt", len, &bytes), *img;
+	smig_image_hdr_t h;
+	gchar *back;
+	gsize blen;
+
+	ck_assert_int_eq(smig_dir_id_get(tmpdir, &id, errbuf, sizeof(errbuf)),
+			 0);
+	ck_assert_msg(smig_agent_store_wrap(&st, 2, 5, ckpt, errbuf,
+					    sizeof(errbuf)) == 0, "%s", errbuf);
+	img = g_strdup_printf("%s/rank2.g5.img", tmpdir);
+	ck_assert_int_eq(smig_image_verify(img, &h, errbuf, sizeof(errbuf)), 0);
+	ck_assert_str_eq(h.tag, "signal");
+	ck_assert_uint_eq(h.payload_len, len);
+	ck_assert_uint_eq(h.rank, 2);
+	ck_assert_uint_eq(h.generation, 5);
+
+	g_remove(ckpt);
+	ck_assert_msg(smig_agent_store_unwrap(&st, 2, 5, ckpt, getuid(),
+					      getgid(), errbuf,
+					      sizeof(errbuf)) == 0,
+		      "%s", errbuf);
+	ck_assert(g_file_get_contents(ckpt, &back, &blen, NULL));
+	ck_assert_uint_eq(blen, len);
+	ck_assert_mem_eq(back, bytes, len);
+	g_free(back);
+
+	g_remove(ckpt);
+	flip_byte(img, SMIG_IMAGE_HEADER_SIZE + len - 1);
+	ck_assert_int_eq(smig_agent_store_unwrap(&st, 2, 5, ckpt, getuid(),
+						 getgid(), errbuf,
+						 sizeof(errbuf)),
+			 SMIG_IMAGE_ESUM);
+	ck_assert_msg(strstr(errbuf, "payload checksum mismatch"), "%s",
+		      errbuf);
+	ck_assert(!g_file_test(ckpt, G_FILE_TEST_EXISTS));
+	g_free(img);
+	g_free(ckpt);
+	g_free(bytes);
 }
 END_TEST
 
@@ -824,6 +883,7 @@ int main(void)
 	tcase_add_test(tc, test_write_file);
 	tcase_add_test(tc, test_write_file_shrank);
 	tcase_add_test(tc, test_extract_fd);
+	tcase_add_test(tc, test_agent_wrap_unwrap);
 	tcase_add_test(tc, test_write_errors);
 	tcase_add_test(tc, test_corrupt_header);
 	tcase_add_test(tc, test_header_fields);
