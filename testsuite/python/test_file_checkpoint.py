@@ -31,6 +31,9 @@ FILE_BYTES = 48 + 16 * 96 * 8   # header + 16 rows of 96 doubles per rank
 CKPT_RE = (r"^heat: rank (\d+) file checkpoint gen=(\d+) iter=(\d+) "
            r"bytes=(\d+) path=(\S+)$")
 RESTORE_RE = r"^heat: rank (\d+) file restore iter=(\d+) bytes=(\d+) path=(\S+)$"
+CAPTURE_RE = (r"^heat: rank (\d+) capture gen=(\d+) reason=(\w+) stop=(\d) "
+              r"safepoint=\d+ iter=(\d+) min=(\d+) max=(\d+)")
+CHECK_RE = r"^heat: rank (\d+) restore check iter=(\d+) min=(\d+) max=(\d+)$"
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +81,17 @@ def file_lines(regex, text):
     return {int(m[0]): m for m in re.findall(regex, text, re.M)}
 
 
-def drain_and_check(c, name, reference, images_of, nodes_opt):
-    """Run heat --file-checkpoint -N2 -n4 in a job of 3 nodes, drain the
-    node of rank 3 and check the move; images_of(node, job) is the store
-    directory holding a node's images. Return (job, first placement,
+def drain_and_check(c, name, reference, images_of, nodes_opt, extra=""):
+    """Run heat --file-checkpoint EXTRA -N2 -n4 in a job of 3 nodes, drain
+    the node of rank 3 and check the move; images_of(node, job) is the
+    store directory holding a node's images. Return (job, first placement,
     restored placement, output)."""
     heat = heat_path(c)
     script = os.path.join(c.workdir, f"{name}.sbatch")
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
-                f"srun --mpi=pmix --migrate -N2 -n4 {heat} {HEAT_ARGS}\n"
+                f"srun --mpi=pmix --migrate -N2 -n4 {heat} {HEAT_ARGS} "
+                f"{extra}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
     job, out, text = submit_started(c, name, script, nodes_opt, 4)
@@ -156,16 +160,33 @@ def drain_and_check(c, name, reference, images_of, nodes_opt):
 
 
 def test_file_checkpoint_drain(cluster, needs_plugins, reference):
-    """A drain moves rank 3's node: every rank's capture callback writes its
+    """A drain moves rank 3's node: every rank's capture callback (with an
+    MPI_Allreduce and a gather first: a collective checkpoint) writes its
     restart file at smig_capture_path() (in the job's store) and hands it
-    over, every rank restores from the file at smig_restore_path() at the
-    iteration it stopped, the image's payload is the file, no file of the
-    API is left, and the result is that of a run without migration."""
+    over; after the move every rank restores in smig_restore()
+    (SMIG_RESTORE_LATER; an MPI_Allreduce in the restore callback) from the
+    file at smig_restore_path() at the iteration it stopped; the image's
+    payload is the file, no file of the API is left, and the result is that
+    of a run without migration."""
     c = cluster
     images = os.path.join(c.dir, "images")
-    drain_and_check(c, "filecp_drain", reference,
-                    lambda node, job: os.path.join(images, str(job)),
-                    "-N3 --ntasks-per-node=2")
+    _, _, _, text = drain_and_check(
+        c, "filecp_drain", reference,
+        lambda node, job: os.path.join(images, str(job)),
+        "-N3 --ntasks-per-node=2", "--restore-later --mpi-capture")
+    caps = file_lines(CAPTURE_RE, text)
+    assert sorted(caps) == [0, 1, 2, 3], f"collective capture lines:\n{text}"
+    its = {m[4] for m in caps.values()}
+    assert len(its) == 1 and {(m[2], m[3]) for m in caps.values()} == \
+        {("drain", "1")}, caps
+    it = its.pop()
+    for m in caps.values():
+        assert m[5] == m[6] == m[4], f"Allreduce in the capture callback: {m}"
+    checks = file_lines(CHECK_RE, text)
+    assert sorted(checks) == [0, 1, 2, 3], \
+        f"restore callbacks did not all run their Allreduce:\n{text}"
+    for _, ci, lo, hi in checks.values():
+        assert ci == lo == hi == it, checks
 
 
 def test_file_checkpoint_handoff(cluster, needs_plugins, reference,
