@@ -23,6 +23,8 @@
  *							checksum on rank 0)
  *   heat: rank R restore check iter=I min=I max=I   (--restore-later)
  *   heat: rank R smig_restore: TEXT                 (--restore-later)
+ *   heat: rank R file checkpoint gen=G iter=I bytes=N path=PATH
+ *   heat: rank R file restore iter=I bytes=N path=PATH (--file-checkpoint)
  *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
  */
 #include <errno.h>
@@ -58,6 +60,7 @@ struct opts {
 	bool cpu_time;
 	bool reader;
 	bool restore_later;
+	bool file_ckpt;
 };
 
 /* The state of one rank: what a capture saves. */
@@ -126,6 +129,11 @@ static void usage(FILE *f)
 "                   MPI_Allreduce that every rank restored one iteration\n"
 "  --fail-restore R rank R's restore callback fails (after its MPI calls):\n"
 "                   with --restore-later every rank's smig_restore() fails\n"
+"  --file-checkpoint  checkpoint through files, as codes with restart files\n"
+"                   do: the capture callback writes a restart file (stdio)\n"
+"                   at smig_capture_path() and hands it over with\n"
+"                   smig_capture_file(); the restore reads the file at\n"
+"                   smig_restore_path() (smig(3), \"Checkpoint files\")\n"
 "  --help           this text\n");
 }
 
@@ -181,6 +189,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "fail-restore", required_argument, NULL, 'F' },
 		{ "hold-restore", required_argument, NULL, 'H' },
 		{ "cpu-time", no_argument, NULL, 'P' },
+		{ "file-checkpoint", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,6 +275,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'P':
 			o->cpu_time = true;
+			break;
+		case 'K':
+			o->file_ckpt = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -482,6 +494,50 @@ static int capture(smig_writer_t *w, void *arg)
 }
 
 /*
+ * capture_file - --file-checkpoint: the capture as a code with its own
+ * restart file does it: write the file where libsmig says (stdio, the same
+ * bytes as capture() gives smig_write()), hand it over
+ */
+static int capture_file(smig_writer_t *w, void *arg)
+{
+	const struct heat *h = arg;
+	struct heat_image im = {
+		.magic = IMAGE_MAGIC, .rank = h->rank, .nx = h->nx,
+		.ny = h->ny, .row0 = h->row0, .rows = h->rows, .iter = h->iter,
+	};
+	size_t cells = (size_t) (h->rows * h->nx);
+	const char *path = smig_capture_path(w);
+	smig_capture_info_t ci;
+	bool ok;
+	FILE *f;
+
+	if (mpi_capture)
+		capture_collective(w, h);
+	if (!path)
+		return -1;
+	f = fopen(path, "wb");
+	if (!f) {
+		fprintf(stderr, "heat: rank %d: %s: %s\n", h->rank, path,
+			strerror(errno));
+		return -1;
+	}
+	ok = fwrite(&im, sizeof(im), 1, f) == 1 &&
+	     fwrite(&h->cur[h->nx], sizeof(double), cells, f) == cells;
+	if (fclose(f) || !ok) {
+		fprintf(stderr, "heat: rank %d: writing %s failed\n", h->rank,
+			path);
+		return -1;
+	}
+	if (smig_capture_info(w, &ci) != SMIG_OK)
+		memset(&ci, 0, sizeof(ci));
+	printf("heat: rank %d file checkpoint gen=%" PRIu64 " iter=%ld bytes=%zu path=%s\n",
+	       h->rank, ci.generation, h->iter,
+	       sizeof(im) + cells * sizeof(double), path);
+	fflush(stdout);
+	return smig_capture_file(w, path);
+}
+
+/*
  * restore_check - --restore-later: the restore callback may call MPI
  * (smig_restore()): every rank restored the same iteration
  * RET 0, or -1 (smig_restore() then fails on every rank)
@@ -562,6 +618,47 @@ static int restore_reader(smig_reader_t *r, uint64_t len, void *arg)
 	return restore_check(h);
 }
 
+/*
+ * restore_file - --file-checkpoint: read the restart file libsmig gives
+ * back (the file capture_file() handed over, byte for byte)
+ */
+static int restore_file(smig_reader_t *r, uint64_t len, void *arg)
+{
+	struct heat *h = arg;
+	size_t cells = (size_t) (h->rows * h->nx);
+	const char *path = smig_restore_path(r);
+	struct heat_image im;
+	bool ok;
+	FILE *f;
+
+	if (!path)
+		return -1;
+	f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "heat: rank %d: %s: %s\n", h->rank, path,
+			strerror(errno));
+		return -1;
+	}
+	ok = len == sizeof(im) + cells * sizeof(double) &&
+	     fread(&im, sizeof(im), 1, f) == 1 &&
+	     im.magic == IMAGE_MAGIC && im.rank == (uint32_t) h->rank &&
+	     im.nx == h->nx && im.ny == h->ny && im.row0 == h->row0 &&
+	     im.rows == h->rows && im.iter >= 0 &&
+	     fread(&h->cur[h->nx], sizeof(double), cells, f) == cells &&
+	     fgetc(f) == EOF;
+	fclose(f);
+	if (!ok) {
+		fprintf(stderr, "heat: rank %d: %s (%" PRIu64 " bytes) is not this rank's restart file\n",
+			h->rank, path, len);
+		return -1;
+	}
+	h->iter = im.iter;
+	printf("heat: rank %d file restore iter=%ld bytes=%" PRIu64 " path=%s\n",
+	       h->rank, h->iter, len, path);
+	fflush(stdout);
+	return restore_check(h);
+}
+
 static const char *node_name(void)
 {
 	static char host[256];
@@ -639,7 +736,22 @@ int main(int argc, char **argv)
 
 	check_smig(h.rank, "smig_init", smig_init());
 	hold_restore(&o, h.rank);
-	if (o.restore_later) {
+	if (o.file_ckpt) {
+		/* Restart files: the capture hands one over, the restore
+		 * reads it back (a streaming restore callback). */
+		rc = smig_register_flags("heat", capture_file, NULL,
+					 restore_file, &h, o.restore_later ?
+					 SMIG_RESTORE_LATER : 0);
+		if (o.restore_later && rc == SMIG_OK) {
+			check_smig(h.rank, "smig_register_flags", rc);
+			rc = smig_restore();
+			printf("heat: rank %d smig_restore: %s\n", h.rank,
+			       smig_strerror(rc));
+			fflush(stdout);
+			if (rc < 0)
+				MPI_Barrier(MPI_COMM_WORLD);
+		}
+	} else if (o.restore_later) {
 		/* Objects exist; a real code would set more up here. */
 		rc = smig_register_flags("heat", capture,
 					 o.reader ? NULL : restore,

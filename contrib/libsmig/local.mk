@@ -6,7 +6,7 @@ contrib_libsmig_libsmig_la_SOURCES = contrib/libsmig/smig.c contrib/libsmig/smig
 	contrib/libsmig/smig_int.h
 contrib_libsmig_libsmig_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/contrib/libsmig $(PMIX_CFLAGS)
 contrib_libsmig_libsmig_la_LIBADD = src/common/libsmig_image.la $(PMIX_LIBS) -lpthread
-contrib_libsmig_libsmig_la_LDFLAGS = -version-info 1:0:1 -export-symbols-regex '^smig_'
+contrib_libsmig_libsmig_la_LDFLAGS = -version-info 2:0:2 -export-symbols-regex '^smig_'
 smigincludedir = $(includedir)/slurm-migrate
 smiginclude_HEADERS = contrib/libsmig/smig.h
 pkgconfigdir = $(libdir)/pkgconfig

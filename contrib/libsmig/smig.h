@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-#define SMIG_API_VERSION 2
+#define SMIG_API_VERSION 3	/* 3: the file API (smig_capture_path()) */
 
 /* Results (>= 0) and errors (< 0). */
 #define SMIG_OK		0	/* go on */
@@ -186,6 +186,72 @@ int64_t smig_read(smig_reader_t *r, void *buf, size_t len);
  * RET SMIG_OK or an error
  */
 int smig_write(smig_writer_t *w, const void *data, size_t len);
+
+/*
+ * File-based capture and restore (smig(3), "Checkpoint files"): a code that
+ * writes its own checkpoint file writes it where libsmig says and hands it
+ * over, instead of reading it back into smig_write():
+ *
+ *	capture(w, arg):  path = smig_capture_path(w);
+ *			  write_restart_file(path);
+ *			  return smig_capture_file(w, path);
+ *	restore(r, len, arg) (smig_register_reader()):
+ *			  return read_restart_file(smig_restore_path(r));
+ *
+ * The file becomes the payload of this rank's image of the generation
+ * unchanged (smig-image extract gives it back byte for byte): libsmig
+ * copies it behind the image's header in the kernel (copy_file_range(2),
+ * page cache to page cache; a server-side copy on NFS 4.2), never through
+ * a buffer of the whole file, checksums it in one pass of 1 MiB reads and
+ * renames the image into place (atomically, as every image). One file per
+ * rank and capture; smig_write() and smig_capture_file() do not mix in one
+ * capture.
+ */
+
+/*
+ * smig_capture_path - where this rank writes its checkpoint file for the
+ * capture in progress (capture callback only): in the job's image store
+ * (the same file system), "<store>/rank<R>.g<G>.img.tmp.ckpt". The file
+ * does not exist when this returns (a stale one is removed); the caller
+ * creates it (mode 0600 is enough). The string is libsmig's, valid until
+ * the callback returns. The file is libsmig's too: it is removed when the
+ * capture callback returns, whether it was handed over or not, and also
+ * when the generation is aborted.
+ * RET the path, or NULL outside a capture callback (logged)
+ */
+const char *smig_capture_path(smig_writer_t *w);
+
+/*
+ * smig_capture_file - hand over the finished checkpoint file at path
+ * (capture callback only; at most once per capture, not after smig_write())
+ * IN path - a regular file of this user, not a symbolic link, normally the
+ *           one of smig_capture_path() (removed after the capture); another
+ *           path is copied (in the kernel) and left where it is
+ * The file must be complete and closed: after the callback returns, libsmig
+ * checksums it and places it, the capture fails if that fails (the
+ * previous generation stays the good one).
+ * RET SMIG_OK, or an error: SMIG_ERR_STATE (outside a capture callback,
+ *     a second file, after smig_write()), SMIG_ERR_INVAL (path NULL, not a
+ *     regular file, too large), SMIG_ERR_IO (cannot be opened)
+ */
+int smig_capture_file(smig_writer_t *w, const char *path);
+
+/*
+ * smig_restore_path - the restored checkpoint file (streaming restore
+ * callback only, before any smig_read()): the payload of the image chosen
+ * for this rank (generation g, or the older one all ranks fell back to),
+ * written to "<store>/rank<R>.g<G>.img.tmp.restore" in the kernel and
+ * checksummed as written; it is byte for byte what smig_capture_file()
+ * handed over. Valid until the restore callback returns: libsmig removes
+ * the file then (a code that wants to keep it link(2)s or rename(2)s it
+ * elsewhere on the same file system inside the callback). Calling it again
+ * gives the same path; smig_read() is not allowed after it.
+ * RET the path, or NULL (logged): outside a streaming restore callback,
+ *     after smig_read(), or the copy failed or did not match its checksum
+ *     (the restore then fails with SMIG_ERR_IMAGE or SMIG_ERR_IO, as a bad
+ *     image found by smig_read() does)
+ */
+const char *smig_restore_path(smig_reader_t *r);
 
 /*
  * smig_safepoint - a point in the main loop where the state is consistent

@@ -11,6 +11,7 @@
 #include "smig_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,11 +50,16 @@ static struct timespec deadline_in(uint64_t ms)
 
 struct smig_writer {
 	smig_capture_info_t info;	/* smig_capture_info() */
+	smig_lib_t *st;
 	unsigned char *buf;
 	size_t len;
 	size_t cap;
 	int err;		/* first error of smig_write(), 0 if none */
 	bool open;		/* only inside the capture callback */
+	bool path_given;	/* smig_capture_path(): path is ours */
+	char path[4096];	/* "<dir>/rank<R>.g<G>.img.tmp.ckpt" */
+	int file_fd;		/* smig_capture_file(), -1: none */
+	char file[4096];	/* its name, for messages */
 };
 
 SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)
@@ -63,6 +70,11 @@ SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)
 	}
 	if (w->err)
 		return w->err;
+	if (w->file_fd >= 0) {
+		smig_log("smig_write() after smig_capture_file(): a capture is either bytes or one file");
+		w->err = SMIG_ERR_STATE;
+		return w->err;
+	}
 	if (len == 0)
 		return SMIG_OK;
 	if (!data) {
@@ -97,6 +109,75 @@ SMIG_EXPORT int smig_write(smig_writer_t *w, const void *data, size_t len)
 	return SMIG_OK;
 }
 
+SMIG_EXPORT const char *smig_capture_path(smig_writer_t *w)
+{
+	smig_lib_t *st;
+	int n;
+
+	if (!w || !w->open) {
+		smig_log("smig_capture_path() outside a capture callback");
+		return NULL;
+	}
+	if (w->path_given)
+		return w->path;
+	st = w->st;
+	n = snprintf(w->path, sizeof(w->path),
+		     "%s/rank%u.g%" PRIu64 ".img.tmp.ckpt", st->image_dir,
+		     (unsigned) st->me.rank, w->info.generation);
+	if (n < 0 || (size_t) n >= sizeof(w->path)) {
+		smig_log("smig_capture_path: %s: path too long", st->image_dir);
+		return NULL;
+	}
+	/* Left by a capture of this generation that died: not the app's. */
+	if (unlink(w->path) < 0 && errno != ENOENT) {
+		smig_log("smig_capture_path: %s: cannot remove the old file: %s",
+			 w->path, strerror(errno));
+		return NULL;
+	}
+	w->path_given = true;
+	return w->path;
+}
+
+SMIG_EXPORT int smig_capture_file(smig_writer_t *w, const char *path)
+{
+	struct stat s;
+	int fd;
+
+	if (!w || !w->open) {
+		smig_log("smig_capture_file() outside a capture callback");
+		return SMIG_ERR_STATE;
+	}
+	if (!path) {
+		smig_log("smig_capture_file: path is NULL");
+		return SMIG_ERR_INVAL;
+	}
+	if (w->file_fd >= 0 || w->len) {
+		smig_log("smig_capture_file(\"%s\"): %s", path,
+			 w->file_fd >= 0 ? "a file was already handed over (one per capture)" :
+			 "after smig_write(): a capture is either bytes or one file");
+		return SMIG_ERR_STATE;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		smig_log("smig_capture_file: %s: %s", path,
+			 e == ELOOP ? "a symbolic link (refused)" : strerror(e));
+		return e == ELOOP ? SMIG_ERR_INVAL : SMIG_ERR_IO;
+	}
+	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) ||
+	    s.st_uid != geteuid() ||
+	    (uint64_t) s.st_size > SMIG_IMAGE_MAX_PAYLOAD) {
+		smig_log("smig_capture_file: %s: not a regular file of this user of at most %" PRIu64 " bytes",
+			 path, (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		close(fd);
+		return SMIG_ERR_INVAL;
+	}
+	snprintf(w->file, sizeof(w->file), "%s", path);
+	w->file_fd = fd;
+	return SMIG_OK;
+}
+
 SMIG_EXPORT int smig_capture_info(const smig_writer_t *w,
 				  smig_capture_info_t *info)
 {
@@ -121,7 +202,9 @@ SMIG_EXPORT int smig_capture_info(const smig_writer_t *w,
 static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
 		      bool write, uint64_t *bytes, char *msg, size_t msglen)
 {
-	struct smig_writer w = { .info = *info, .open = true };
+	struct smig_writer w = {
+		.info = *info, .st = st, .open = true, .file_fd = -1,
+	};
 	uint64_t gen = info->generation, k = info->safepoint;
 	smig_image_hdr_t hdr;
 	struct timespec ts;
@@ -162,6 +245,17 @@ static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
 	hdr.generation = gen;
 	hdr.safepoint = k;
 	hdr.payload_len = w.len;
+	if (w.file_fd >= 0) {
+		struct stat s;
+
+		if (fstat(w.file_fd, &s) < 0) {
+			snprintf(msg, msglen, "%.300s: fstat: %s", w.file,
+				 strerror(errno));
+			rc = SMIG_ERR_IO;
+			goto out;
+		}
+		hdr.payload_len = (uint64_t) s.st_size;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	hdr.created_ns = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 	strcpy(hdr.tag, st->tag);
@@ -171,21 +265,35 @@ static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
 		snprintf(msg, msglen, "%s", err);
 		goto out;
 	}
-	rc = smig_image_write(st->image_dir, &hdr,
-			      w.buf ? (const void *) w.buf : (const void *) "",
-			      path, sizeof(path), err, sizeof(err));
+	if (w.file_fd >= 0)
+		/* In the kernel and summed in one pass (smig_image.h). */
+		rc = smig_image_write_file(st->image_dir, &hdr, w.file_fd,
+					   w.file, (uint32_t) -1, 0, path,
+					   sizeof(path), err, sizeof(err));
+	else
+		rc = smig_image_write(st->image_dir, &hdr,
+				      w.buf ? (const void *) w.buf :
+					      (const void *) "",
+				      path, sizeof(path), err, sizeof(err));
 	if (rc) {
 		snprintf(msg, msglen, "%s", err[0] ? err :
 			 smig_image_strerror(rc));
 		goto out;
 	}
-	*bytes = w.len;
-	smig_debug("generation %" PRIu64 ": wrote %s (%zu bytes, safe point %" PRIu64 ") in %" PRIu64 " ms",
-		   gen, path, w.len, k, now_ms() - t0);
+	*bytes = hdr.payload_len;
+	smig_debug("generation %" PRIu64 ": wrote %s (%" PRIu64 " bytes%s%s, safe point %" PRIu64 ") in %" PRIu64 " ms",
+		   gen, path, hdr.payload_len, w.file_fd >= 0 ? " of " : "",
+		   w.file_fd >= 0 ? w.file : "", k, now_ms() - t0);
 out:
 	if (rc)
 		smig_log("generation %" PRIu64 ": capture at safe point %" PRIu64 " failed: %s",
 			 gen, k, msg);
+	if (w.file_fd >= 0)
+		close(w.file_fd);
+	/* The file of smig_capture_path() is ours: handed over or not. */
+	if (w.path_given && unlink(w.path) < 0 && errno != ENOENT)
+		smig_log("generation %" PRIu64 ": %s: cannot remove: %s", gen,
+			 w.path, strerror(errno));
 	free(w.buf);
 	return rc;
 }

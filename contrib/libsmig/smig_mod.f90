@@ -17,7 +17,7 @@ module smig
   use, intrinsic :: iso_c_binding
   implicit none
 
-  integer(c_int), parameter :: SMIG_API_VERSION = 2
+  integer(c_int), parameter :: SMIG_API_VERSION = 3
   integer(c_int), parameter :: SMIG_OK = 0, SMIG_RESTORED = 1, SMIG_STOP = 2
   integer(c_int), parameter :: SMIG_ERR_INVAL = -1, SMIG_ERR_STATE = -2, &
        SMIG_ERR_PMIX = -3, SMIG_ERR_IMAGE = -4, SMIG_ERR_IO = -5, &

@@ -232,10 +232,15 @@ struct smig_reader {
 	bool open;		/* inside the streaming restore callback */
 	int fd;
 	const char *path;
+	const smig_image_hdr_t *hdr;	/* the verified header */
+	smig_lib_t *st;
 	uint64_t left;		/* payload bytes not read yet */
 	uint64_t hash;		/* the verified payload XXH3-64 */
 	XXH3_state_t *xx;
 	int err;		/* first error, returned from then on */
+	bool read_some;		/* smig_read() gave bytes */
+	bool file_made;		/* smig_restore_path(): file is ours */
+	char file[4096];	/* "<dir>/rank<R>.g<G>.img.tmp.restore" */
 };
 
 /* reader_fill - read exactly len bytes (len <= r->left) and checksum them */
@@ -279,6 +284,11 @@ SMIG_EXPORT int64_t smig_read(smig_reader_t *r, void *buf, size_t len)
 	}
 	if (r->err)
 		return r->err;
+	if (r->file_made) {
+		smig_log("smig_read() after smig_restore_path(): the payload is in %s",
+			 r->file);
+		return SMIG_ERR_STATE;
+	}
 	if (!buf && len) {
 		smig_log("smig_read: buf is NULL");
 		return SMIG_ERR_INVAL;
@@ -292,7 +302,57 @@ SMIG_EXPORT int64_t smig_read(smig_reader_t *r, void *buf, size_t len)
 		r->err = rc;
 		return rc;
 	}
+	r->read_some = true;
 	return (int64_t) len;
+}
+
+SMIG_EXPORT const char *smig_restore_path(smig_reader_t *r)
+{
+	char err[ERRBUF_LEN] = "";
+	int fd, rc, n;
+
+	if (!r || !r->open) {
+		smig_log("smig_restore_path() outside a streaming restore callback");
+		return NULL;
+	}
+	if (r->file_made)
+		return r->file;
+	if (r->err)
+		return NULL;
+	if (r->read_some) {
+		smig_log("smig_restore_path() after smig_read(): the image is being read");
+		return NULL;
+	}
+	n = snprintf(r->file, sizeof(r->file),
+		     "%s/rank%u.g%" PRIu64 ".img.tmp.restore", r->st->image_dir,
+		     (unsigned) r->st->me.rank, r->hdr->generation);
+	if (n < 0 || (size_t) n >= sizeof(r->file)) {
+		smig_log("smig_restore_path: %s: path too long",
+			 r->st->image_dir);
+		r->err = SMIG_ERR_IO;
+		return NULL;
+	}
+	if ((unlink(r->file) < 0 && errno != ENOENT) ||
+	    (fd = open(r->file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		       O_CLOEXEC, 0600)) < 0) {
+		smig_log("smig_restore_path: %s: %s", r->file, strerror(errno));
+		r->err = SMIG_ERR_IO;
+		return NULL;
+	}
+	/* In the kernel, and checked against the verified sum as written. */
+	rc = smig_image_extract_fd(r->fd, r->hdr, r->path, fd, r->file, err,
+				   sizeof(err));
+	close(fd);
+	if (rc) {
+		smig_log("%s", err[0] ? err : smig_image_strerror(rc));
+		unlink(r->file);
+		r->err = rc == SMIG_IMAGE_ESUM || rc == SMIG_IMAGE_ETRUNC ?
+			 SMIG_ERR_IMAGE : SMIG_ERR_IO;
+		return NULL;
+	}
+	r->left = 0;
+	r->file_made = true;
+	return r->file;
 }
 
 /*
@@ -306,7 +366,7 @@ static int restore_stream(smig_lib_t *st, uint64_t gen,
 {
 	unsigned char head[SMIG_IMAGE_HEADER_SIZE], buf[65536];
 	char path[4096], err[ERRBUF_LEN] = "";
-	smig_reader_t r = { .fd = -1, .path = path };
+	smig_reader_t r = { .fd = -1, .path = path, .hdr = hdr, .st = st };
 	smig_image_hdr_t now;
 	ssize_t n;
 	int rc;
@@ -352,6 +412,9 @@ static int restore_stream(smig_lib_t *st, uint64_t gen,
 		*app_rc = st->restore_rd(&r, hdr->payload_len, st->arg);
 		r.open = false;
 	}
+	/* The file of smig_restore_path() lives as long as the callback. */
+	if (r.file_made && unlink(r.file) < 0 && errno != ENOENT)
+		smig_log("%s: cannot remove: %s", r.file, strerror(errno));
 	/* What the callback left unread is checked all the same. */
 	while (!*app_rc && !r.err && r.left) {
 		size_t len = r.left < sizeof(buf) ? r.left : sizeof(buf);

@@ -269,38 +269,12 @@ int smig_agent_store_ckpt_path(const smig_agent_store_t *st, char *buf,
 	return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* read_all - the whole of fd (size bytes) into buf */
-static int read_all(int fd, void *buf, size_t size, const char *name,
-		    char *errbuf, size_t errlen)
-{
-	size_t got = 0;
-
-	while (got < size) {
-		ssize_t n = read(fd, (char *) buf + got, size - got);
-		int rc;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			snprintf(errbuf, errlen, "%s: read at byte %zu of %zu: %s",
-				 name, got, size,
-				 n < 0 ? g_strerror(-rc) : "file shrank");
-			return rc;
-		}
-		got += n;
-	}
-	return 0;
-}
-
 int smig_agent_store_wrap(const smig_agent_store_t *st, uint32_t rank,
 			  uint64_t gen, const char *ckpt, char *errbuf,
 			  size_t errlen)
 {
 	smig_image_hdr_t hdr = { 0 };
-	char path[PATH_MAX];
 	struct stat s, dst;
-	void *buf = NULL;
 	int fd, rc = 0;
 
 	rc = dir_check(st, errbuf, errlen);
@@ -330,16 +304,6 @@ int smig_agent_store_wrap(const smig_agent_store_t *st, uint32_t rank,
 		rc = -EFBIG;
 		goto out_close;
 	}
-	buf = g_try_malloc(s.st_size ? s.st_size : 1);
-	if (!buf) {
-		snprintf(errbuf, errlen, "%s: no memory for %jd bytes", ckpt,
-			 (intmax_t) s.st_size);
-		rc = -ENOMEM;
-		goto out_close;
-	}
-	rc = read_all(fd, buf, s.st_size, ckpt, errbuf, errlen);
-	if (rc < 0)
-		goto out_free;
 	hdr.job_id = st->job_id;
 	hdr.step_id = st->step_id;
 	hdr.rank = rank;
@@ -348,15 +312,9 @@ int smig_agent_store_wrap(const smig_agent_store_t *st, uint32_t rank,
 	hdr.payload_len = s.st_size;
 	hdr.created_ns = g_get_real_time() * 1000;
 	g_strlcpy(hdr.tag, "signal", sizeof(hdr.tag));
-	rc = smig_image_write(st->dir, &hdr, buf, path, sizeof(path), errbuf,
-			      errlen);
-	if (rc == 0 && lchown(path, dst.st_uid, dst.st_gid) < 0) {
-		rc = -errno;
-		snprintf(errbuf, errlen, "%s: chown to uid %u: %s", path,
-			 (unsigned) dst.st_uid, g_strerror(-rc));
-	}
-out_free:
-	g_free(buf);
+	/* In the kernel, owned by the job's user: libsmig's file capture. */
+	rc = smig_image_write_file(st->dir, &hdr, fd, ckpt, dst.st_uid,
+				   dst.st_gid, NULL, 0, errbuf, errlen);
 out_close:
 	close(fd);
 	return rc;
@@ -394,59 +352,44 @@ int smig_agent_store_restore_gen(const smig_agent_store_t *st,
 	return 0;
 }
 
-/* write_all - len bytes of buf to fd; false with errno set */
-static bool write_all(int fd, const void *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, (const char *) buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return false;
-		off += n;
-	}
-	return true;
-}
-
 int smig_agent_store_unwrap(const smig_agent_store_t *st, uint32_t rank,
 			    uint64_t gen, const char *ckpt, uint32_t uid,
 			    uint32_t gid, char *errbuf, size_t errlen)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	smig_image_hdr_t hdr;
-	void *payload = NULL;
-	int fd, rc;
+	int ifd, fd, rc;
 
 	if (smig_image_path(path, sizeof(path), st->dir, rank, gen) < 0 ||
 	    snprintf(tmp, sizeof(tmp), "%s.restore", ckpt) >= (int) sizeof(tmp)) {
 		snprintf(errbuf, errlen, "%s: path too long", ckpt);
 		return -ENAMETOOLONG;
 	}
-	rc = smig_image_read(path, &hdr, &payload, errbuf, errlen);
-	if (rc < 0)
-		return rc;
+	ifd = smig_image_open(path, &hdr, errbuf, errlen);
+	if (ifd < 0)
+		return ifd;
 	if (hdr.job_id != st->job_id || hdr.rank != rank ||
 	    hdr.generation != gen) {
 		snprintf(errbuf, errlen, "%.200s: header says job %u rank %u generation %" PRIu64 ", expected job %u rank %u generation %" PRIu64,
 			 path, hdr.job_id, hdr.rank, hdr.generation,
 			 st->job_id, rank, gen);
-		free(payload);
+		close(ifd);
 		return SMIG_IMAGE_EINVAL;
 	}
 	if (unlink(tmp) < 0 && errno != ENOENT) {
 		rc = -errno;
 		snprintf(errbuf, errlen, "%s: unlink: %s", tmp, g_strerror(-rc));
-		free(payload);
+		close(ifd);
 		return rc;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
-	if (fd < 0 || fchown(fd, uid, gid) < 0 ||
-	    !write_all(fd, payload, hdr.payload_len))
+	if (fd < 0 || fchown(fd, uid, gid) < 0)
 		goto fail;
+	/* In the kernel, checked against the header's sum as written. */
+	rc = smig_image_extract_fd(ifd, &hdr, path, fd, tmp, errbuf, errlen);
+	if (rc < 0)
+		goto out;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto fail;
@@ -454,15 +397,16 @@ int smig_agent_store_unwrap(const smig_agent_store_t *st, uint32_t rank,
 	fd = -1;
 	if (rename(tmp, ckpt) < 0)
 		goto fail;
-	free(payload);
+	close(ifd);
 	return 0;
 fail:
 	rc = -errno;
 	snprintf(errbuf, errlen, "%.1000s: writing %" PRIu64 " bytes of %.1000s: %s", tmp,
 		 hdr.payload_len, path, g_strerror(-rc));
+out:
 	if (fd >= 0)
 		close(fd);
+	close(ifd);
 	unlink(tmp);
-	free(payload);
 	return rc;
 }

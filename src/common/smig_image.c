@@ -5,7 +5,7 @@
  *
  * libc + libxxhash only: linked into contrib/libsmig as well as the core.
  */
-#define _GNU_SOURCE 1	/* mkostemp() */
+#define _GNU_SOURCE 1	/* mkostemp(), copy_file_range() */
 #include "smig_config.h"
 
 #include <dirent.h>
@@ -28,7 +28,6 @@
 #include "smig_image_int.h"
 
 #define HDR_HASH_OFF	120	/* the header checksum covers 0..119 */
-#define SMIG_IMG_CHUNK		(1024 * 1024)
 #define WRITE_CHUNK	(8 * 1024 * 1024)	/* write_payload() */
 
 void smig_img_fail(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -115,6 +114,13 @@ int smig_image_path(char *buf, size_t len, const char *dir, uint32_t rank,
 
 static void encode_header_sum(const smig_image_hdr_t *hdr, uint64_t sum,
 			      unsigned char out[SMIG_IMAGE_HEADER_SIZE]);
+static int image_tmp(const char *dir, const smig_image_hdr_t *h,
+		     char *path, size_t pathlen, char *tmp, size_t tmplen,
+		     char *errbuf, size_t errlen);
+static int commit_tmp(int fd, const char *tmp, const char *path,
+		      const char *dir, uint64_t gen, uint32_t uid,
+		      uint32_t gid, char *pathbuf, size_t pathlen,
+		      char *errbuf, size_t errlen);
 
 /*
  * smig_image_encode_header - the 128 header bytes for hdr and its payload
@@ -362,11 +368,6 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 			      dir, h.rank, h.nranks, h.generation, h.payload_len);
 		return SMIG_IMAGE_EINVAL;
 	}
-	if ((rc = smig_image_path(path, sizeof(path), dir, h.rank,
-				  h.generation)) < 0) {
-		smig_img_fail(errbuf, errlen, "%s: image path too long", dir);
-		return rc;
-	}
 	if (h.created_ns == 0) {
 		struct timespec ts;
 
@@ -374,14 +375,10 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 		h.created_ns = (uint64_t) ts.tv_sec * 1000000000u +
 			       (uint64_t) ts.tv_nsec;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	/* mkostemp creates the file 0600, O_EXCL: no one else can have it. */
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = -errno;
-		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
-			      path, h.generation, strerror(-rc));
-		return rc;
-	}
+	fd = image_tmp(dir, &h, path, sizeof(path), tmp, sizeof(tmp), errbuf,
+		       errlen);
+	if (fd < 0)
+		return fd;
 	if ((rc = write_payload(fd, payload, h.payload_len, &sum)) < 0 ||
 	    (encode_header_sum(&h, sum, raw),
 	     (rc = pwrite_all(fd, raw, sizeof(raw), 0)) < 0)) {
@@ -389,25 +386,75 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 			      tmp, h.generation, strerror(-rc));
 		goto out_close_unlink;
 	}
-	if (fsync(fd) < 0) {
+	return commit_tmp(fd, tmp, path, dir, h.generation, (uint32_t) -1, 0,
+			  pathbuf, pathlen, errbuf, errlen);
+
+out_close_unlink:
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * image_tmp - the final path of hdr's image in dir and a new temporary file
+ * beside it, "<final>.tmp.XXXXXX" (mode 0600, O_EXCL: no one else has it)
+ * RET the open file, or a negative code with a message in errbuf
+ */
+static int image_tmp(const char *dir, const smig_image_hdr_t *h,
+		     char *path, size_t pathlen, char *tmp, size_t tmplen,
+		     char *errbuf, size_t errlen)
+{
+	int fd, rc;
+
+	if ((rc = smig_image_path(path, pathlen, dir, h->rank,
+				  h->generation)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: image path too long", dir);
+		return rc;
+	}
+	snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = -errno;
-		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": fsync: %s",
-			      tmp, h.generation, strerror(-rc));
-		goto out_close_unlink;
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": cannot create temporary file: %s",
+			      path, h->generation, strerror(-rc));
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * commit_tmp - the temporary image fd (tmp) is written: owner uid/gid
+ * ((uint32_t) -1: leave it), fsync, close, rename to path, fsync of dir.
+ * Closes fd; removes tmp on failure.
+ * RET 0 or a negative code with a message in errbuf
+ */
+static int commit_tmp(int fd, const char *tmp, const char *path,
+		      const char *dir, uint64_t gen, uint32_t uid,
+		      uint32_t gid, char *pathbuf, size_t pathlen,
+		      char *errbuf, size_t errlen)
+{
+	const char *what = "chown";
+	int rc;
+
+	if ((uid != (uint32_t) -1 && geteuid() != uid &&
+	     fchown(fd, uid, gid) < 0) ||
+	    (what = "fsync", fsync(fd) < 0)) {
+		rc = -errno;
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": %s: %s",
+			      tmp, gen, what, strerror(-rc));
+		close(fd);
+		goto out_unlink;
 	}
 	if (close(fd) < 0) {
 		rc = -errno;
-		fd = -1;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": close: %s",
-			      tmp, h.generation, strerror(-rc));
-		goto out_close_unlink;
+			      tmp, gen, strerror(-rc));
+		goto out_unlink;
 	}
-	fd = -1;
 	if (rename(tmp, path) < 0) {
 		rc = -errno;
 		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": rename to %s: %s",
-			      tmp, h.generation, path, strerror(-rc));
-		goto out_close_unlink;
+			      tmp, gen, path, strerror(-rc));
+		goto out_unlink;
 	}
 	/* The rename is durable only once the directory is on disk. */
 	if ((rc = smig_img_fsync_dir(dir)) < 0) {
@@ -419,11 +466,183 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 		snprintf(pathbuf, pathlen, "%s", path);
 	return 0;
 
-out_close_unlink:
-	if (fd >= 0)
-		close(fd);
+out_unlink:
 	unlink(tmp);
 	return rc;
+}
+
+/*
+ * copy_range - len bytes of in_fd at in_off to out_fd at out_off, in the
+ * kernel (copy_file_range(): page cache to page cache, a server-side copy
+ * on NFS 4.2); a read/write loop where the kernel refuses (another file
+ * system type, an old kernel)
+ * RET 0, -EIO if in_fd ended early, or -errno
+ */
+static int copy_range(int in_fd, uint64_t in_off, int out_fd,
+		      uint64_t out_off, uint64_t len)
+{
+	loff_t ioff = (loff_t) in_off, ooff = (loff_t) out_off;
+	char *buf = NULL;
+	int rc = 0;
+
+	while (len > 0) {
+		size_t want = len > (1u << 30) ? (1u << 30) : (size_t) len;
+		ssize_t n = copy_file_range(in_fd, &ioff, out_fd, &ooff, want,
+					    0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+			      errno == ENOSYS || errno == EOPNOTSUPP ||
+			      errno == EBADF))
+			break;	/* the read/write loop below */
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		len -= (uint64_t) n;
+	}
+	if (len && !(buf = malloc(SMIG_IMG_CHUNK)))
+		return -ENOMEM;
+	while (len > 0 && !rc) {
+		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK :
+						     (size_t) len;
+		ssize_t n = pread(in_fd, buf, want, ioff);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		rc = pwrite_all(out_fd, buf, (size_t) n, ooff);
+		ioff += n;
+		ooff += n;
+		len -= (uint64_t) n;
+	}
+	free(buf);
+	return rc;
+}
+
+/*
+ * sum_range - XXH3-64 of len bytes of fd at off (one pass, 1 MiB pieces)
+ * RET 0, -EIO if the file is shorter, or -errno
+ */
+static int sum_range(int fd, uint64_t off, uint64_t len, uint64_t *sum)
+{
+	XXH3_state_t *state = XXH3_createState();
+	void *buf = malloc(SMIG_IMG_CHUNK);
+	int rc = 0;
+
+	if (!buf || !state || XXH3_64bits_reset(state) != XXH_OK) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (len > 0) {
+		size_t want = len > SMIG_IMG_CHUNK ? SMIG_IMG_CHUNK :
+						     (size_t) len;
+		ssize_t n = pread(fd, buf, want, (off_t) off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		XXH3_64bits_update(state, buf, (size_t) n);
+		off += (uint64_t) n;
+		len -= (uint64_t) n;
+	}
+	*sum = XXH3_64bits_digest(state);
+out:
+	XXH3_freeState(state);
+	free(buf);
+	return rc;
+}
+
+/*
+ * smig_image_write_file - smig_image_write() of a file's bytes: see
+ * smig_image.h
+ */
+int smig_image_write_file(const char *dir, const smig_image_hdr_t *hdr,
+			  int in_fd, const char *in_name, uint32_t uid,
+			  uint32_t gid, char *pathbuf, size_t pathlen,
+			  char *errbuf, size_t errlen)
+{
+	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
+	char path[4096], tmp[4096 + 16];
+	smig_image_hdr_t h = *hdr;
+	uint64_t sum = 0;
+	int fd, rc;
+
+	if (h.generation == 0 || h.rank >= h.nranks ||
+	    h.payload_len > SMIG_IMAGE_MAX_PAYLOAD) {
+		smig_img_fail(errbuf, errlen,
+			      "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 " payload %" PRIu64 " bytes: invalid image fields (generation >= 1, rank < nranks, payload at most %" PRIu64 ")",
+			      in_name, h.rank, h.nranks, h.generation,
+			      h.payload_len, (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
+		return SMIG_IMAGE_EINVAL;
+	}
+	if (h.created_ns == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		h.created_ns = (uint64_t) ts.tv_sec * 1000000000u +
+			       (uint64_t) ts.tv_nsec;
+	}
+	fd = image_tmp(dir, &h, path, sizeof(path), tmp, sizeof(tmp), errbuf,
+		       errlen);
+	if (fd < 0)
+		return fd;
+	/* The sum is taken of the bytes as they are in the image. */
+	if ((rc = copy_range(in_fd, 0, fd, SMIG_IMAGE_HEADER_SIZE,
+			     h.payload_len)) < 0 ||
+	    (rc = sum_range(fd, SMIG_IMAGE_HEADER_SIZE, h.payload_len,
+			    &sum)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": copying %" PRIu64 " bytes of %s: %s",
+			      tmp, h.generation, h.payload_len, in_name,
+			      rc == -EIO ? "the file shrank" : strerror(-rc));
+		goto out_close_unlink;
+	}
+	encode_header_sum(&h, sum, raw);
+	if ((rc = pwrite_all(fd, raw, sizeof(raw), 0)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
+			      tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	return commit_tmp(fd, tmp, path, dir, h.generation, uid, gid, pathbuf,
+			  pathlen, errbuf, errlen);
+
+out_close_unlink:
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/* smig_image_extract_fd - see smig_image.h */
+int smig_image_extract_fd(int img_fd, const smig_image_hdr_t *hdr,
+			  const char *img_path, int out_fd,
+			  const char *out_name, char *errbuf, size_t errlen)
+{
+	uint64_t sum = 0;
+	int rc;
+
+	if ((rc = copy_range(img_fd, SMIG_IMAGE_HEADER_SIZE, out_fd, 0,
+			     hdr->payload_len)) < 0 ||
+	    (rc = sum_range(out_fd, 0, hdr->payload_len, &sum)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": copying %" PRIu64 " payload bytes to %s: %s",
+			      img_path, hdr->generation, hdr->payload_len,
+			      out_name,
+			      rc == -EIO ? "the image shrank" : strerror(-rc));
+		return rc == -EIO ? SMIG_IMAGE_ETRUNC : rc;
+	}
+	if (ftruncate(out_fd, (off_t) hdr->payload_len) < 0) {
+		rc = -errno;
+		smig_img_fail(errbuf, errlen, "%s: truncate to %" PRIu64 " bytes: %s",
+			      out_name, hdr->payload_len, strerror(-rc));
+		return rc;
+	}
+	return smig_img_check_sum(img_path, hdr, sum, errbuf, errlen);
 }
 
 /*

@@ -103,6 +103,37 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 		     char *errbuf, size_t errlen);
 
 /*
+ * smig_image_write_file - smig_image_write() of the first hdr->payload_len
+ * bytes of the file in_fd as the payload (a checkpoint file handed over by
+ * libsmig's smig_capture_file() or written on capture=signal): copied in
+ * the kernel (copy_file_range(2); a read/write loop where it refuses),
+ * checksummed in one pass over the bytes as they are in the new image,
+ * never held in memory whole. (No reflink: the payload's offset, 128, is
+ * not a block boundary.)
+ * IN in_name  - in_fd's name for messages
+ * IN uid, gid - owner of the image; (uint32_t) -1: leave it
+ * RET 0 or a negative code with a message in errbuf (the file shrank:
+ *     -EIO)
+ */
+int smig_image_write_file(const char *dir, const smig_image_hdr_t *hdr,
+			  int in_fd, const char *in_name, uint32_t uid,
+			  uint32_t gid, char *pathbuf, size_t pathlen,
+			  char *errbuf, size_t errlen);
+
+/*
+ * smig_image_extract_fd - the payload of an image into a file, in the
+ * kernel as smig_image_write_file(), checksummed as it is in the copy
+ * IN img_fd   - the image, from smig_image_open() (hdr its header)
+ * IN out_fd   - the file to write from offset 0 (truncated to the payload)
+ * IN img_path, out_name - for messages
+ * RET 0 (the copy matches the header's checksum) or a negative code with a
+ *     message in errbuf (SMIG_IMAGE_ESUM: it does not)
+ */
+int smig_image_extract_fd(int img_fd, const smig_image_hdr_t *hdr,
+			  const char *img_path, int out_fd,
+			  const char *out_name, char *errbuf, size_t errlen);
+
+/*
  * smig_image_read - read and verify a whole image
  * OUT hdr     - header fields
  * OUT payload - new buffer, caller frees with free(); set only on success

@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 #include <xxhash.h>
 
+#include "smig_agent_store.h"
 #include "smig_image.h"
 
 static char *tmpdir;
@@ -215,6 +216,229 @@ START_TEST(test_write_in_pieces)
 	g_free(file);
 	g_free(payload);
 	g_free(path);
+}
+END_TEST
+
+/* put_file - len pattern bytes into "<dir>/name"; RET the path (g_free) */
+static char *put_file(const char *dir, const char *name, uint64_t len,
+		      unsigned char **bytes)
+{
+	unsigned char *b = g_malloc(len ? len : 1);
+	char *p = g_build_filename(dir, name, NULL);
+
+	for (uint64_t i = 0; i < len; i++)
+		b[i] = (unsigned char) (i * 131 + 11);
+	ck_assert(g_file_set_contents(p, (const char *) b, (gssize) len,
+				      NULL));
+	*bytes = b;
+	return p;
+}
+
+/* left_tmp - a temporary image name is left in dir */
+static bool left_tmp(const char *dir)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	bool found = false;
+
+	while (d && (name = g_dir_read_name(d)))
+		found |= strstr(name, ".img.tmp.") != NULL;
+	if (d)
+		g_dir_close(d);
+	return found;
+}
+
+/*
+ * A file handed over (smig_capture_file(), capture=signal) becomes an image
+ * byte for byte the one smig_image_write() makes of the same bytes: empty,
+ * small, and several 1 MiB checksum pieces; from the same file system and
+ * from another one (/dev/shm: copy_file_range() may refuse, the read/write
+ * loop takes over); no temporary file is left.
+ */
+START_TEST(test_write_file)
+{
+	static const uint64_t lens[] = { 0, 5, 3 * 1024 * 1024 + 17 };
+	char *other = g_dir_make_tmp("image-test-ref-XXXXXX", NULL);
+	char *shm = g_strdup("/dev/shm/image-test-XXXXXX");
+
+	ck_assert_ptr_nonnull(other);
+	ck_assert_ptr_nonnull(g_mkdtemp(shm));
+	for (size_t i = 0; i < G_N_ELEMENTS(lens) * 2; i++) {
+		uint64_t len = lens[i / 2];
+		smig_image_hdr_t h = make_hdr(len), got;
+		char *src, *ref, *img, path[4096];
+		unsigned char *bytes;
+		gchar *a, *b;
+		gsize alen, blen;
+		int fd;
+
+		src = put_file(i % 2 ? shm : tmpdir, "ckpt", len, &bytes);
+		fd = open(src, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_msg(smig_image_write_file(tmpdir, &h, fd, src,
+						    (uint32_t) -1, 0, path,
+						    sizeof(path), errbuf,
+						    sizeof(errbuf)) == 0,
+			      "%s", errbuf);
+		close(fd);
+		img = g_strdup_printf("%s/rank1.g7.img", tmpdir);
+		ck_assert_str_eq(path, img);
+		ck_assert_int_eq(smig_image_verify(img, &got, errbuf,
+						   sizeof(errbuf)), 0);
+		ck_assert_uint_eq(got.payload_len, len);
+		ck_assert_int_eq(smig_image_write(other, &h, bytes, NULL, 0,
+						  errbuf, sizeof(errbuf)), 0);
+		ref = g_strdup_printf("%s/rank1.g7.img", other);
+		ck_assert(g_file_get_contents(img, &a, &alen, NULL));
+		ck_assert(g_file_get_contents(ref, &b, &blen, NULL));
+		ck_assert_uint_eq(alen, blen);
+		ck_assert_mem_eq(a, b, alen);
+		ck_assert(!left_tmp(tmpdir));
+		g_remove(src);
+		g_remove(ref);
+		g_free(a);
+		g_free(b);
+		g_free(src);
+		g_free(ref);
+		g_free(img);
+		g_free(bytes);
+	}
+	g_rmdir(other);
+	g_rmdir(shm);
+	g_free(other);
+	g_free(shm);
+}
+END_TEST
+
+/*
+ * A file shorter than the length announced (it shrank after its size was
+ * taken) leaves no image and no temporary file, and says so.
+ */
+START_TEST(test_write_file_shrank)
+{
+	smig_image_hdr_t h = make_hdr(100);
+	unsigned char *bytes;
+	char *src = put_file(tmpdir, "ckpt", 60, &bytes), *want;
+	int fd = open(src, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(smig_image_write_file(tmpdir, &h, fd, src,
+					       (uint32_t) -1, 0, NULL, 0,
+					       errbuf, sizeof(errbuf)), -EIO);
+	close(fd);
+	want = g_strdup_printf("copying 100 bytes of %s: the file shrank", src);
+	ck_assert_msg(strstr(errbuf, want), "%s", errbuf);
+	ck_assert(!left_tmp(tmpdir));
+	want = (g_free(want), g_strdup_printf("%s/rank1.g7.img", tmpdir));
+	ck_assert(!g_file_test(want, G_FILE_TEST_EXISTS));
+	g_free(want);
+	g_free(src);
+	g_free(bytes);
+}
+END_TEST
+
+/*
+ * smig_image_extract_fd() gives the payload back into a file (truncating
+ * what was longer there) and refuses, naming the image and both sums,
+ * when the payload changed after the header was checked.
+ */
+START_TEST(test_extract_fd)
+{
+	uint64_t len = 2 * 1024 * 1024 + 3;
+	unsigned char *payload;
+	char *path = write_image(len, &payload), *out, *old;
+	smig_image_hdr_t h;
+	gchar *got;
+	gsize glen;
+	int ifd, ofd;
+
+	out = put_file(tmpdir, "restored", len + 500, (unsigned char **) &old);
+	ifd = smig_image_open(path, &h, errbuf, sizeof(errbuf));
+	ck_assert_int_ge(ifd, 0);
+	ofd = open(out, O_RDWR);
+	ck_assert_int_ge(ofd, 0);
+	ck_assert_msg(smig_image_extract_fd(ifd, &h, path, ofd, out, errbuf,
+					    sizeof(errbuf)) == 0, "%s", errbuf);
+	close(ofd);
+	ck_assert(g_file_get_contents(out, &got, &glen, NULL));
+	ck_assert_uint_eq(glen, len);
+	ck_assert_mem_eq(got, payload, len);
+	g_free(got);
+
+	/* One payload bit flipped behind the checked header. */
+	flip_byte(path, SMIG_IMAGE_HEADER_SIZE + 1000);
+	ofd = open(out, O_RDWR | O_TRUNC);
+	ck_assert_int_ge(ofd, 0);
+	ck_assert_int_eq(smig_image_extract_fd(ifd, &h, path, ofd, out, errbuf,
+					       sizeof(errbuf)),
+			 SMIG_IMAGE_ESUM);
+	close(ofd);
+	close(ifd);
+	ck_assert_msg(g_str_has_prefix(errbuf, path) &&
+		      strstr(errbuf, ": generation 7: payload checksum mismatch (expected "),
+		      "%s", errbuf);
+	g_free(out);
+	g_free(old);
+	g_free(payload);
+	g_free(path);
+}
+END_TEST
+
+/*
+ * capture=signal's wrap and unwrap (the node agent) use the same code: a
+ * checkpoint file becomes the image of its rank and generation (tag
+ * "signal", payload the file) and comes back byte for byte; a damaged
+ * image is refused naming the checksum, and leaves no checkpoint file.
+ */
+START_TEST(test_agent_wrap_unwrap)
+{
+	uint32_t ranks[] = { 2 };
+	smig_dir_id_t id;
+	smig_agent_store_t st = {
+		.dir = tmpdir, .dir_id = &id, .job_id = 42, .step_id = 3,
+		.node = "node1", .ranks = ranks, .nranks = 1, .ntasks = 4,
+		.retain = 2,
+	};
+	uint64_t len = 1024 * 1024 + 5;
+	unsigned char *bytes;
+	char *ckpt = put_file(tmpdir, "rank2.ckpt", len, &bytes), *img;
+	smig_image_hdr_t h;
+	gchar *back;
+	gsize blen;
+
+	ck_assert_int_eq(smig_dir_id_get(tmpdir, &id, errbuf, sizeof(errbuf)),
+			 0);
+	ck_assert_msg(smig_agent_store_wrap(&st, 2, 5, ckpt, errbuf,
+					    sizeof(errbuf)) == 0, "%s", errbuf);
+	img = g_strdup_printf("%s/rank2.g5.img", tmpdir);
+	ck_assert_int_eq(smig_image_verify(img, &h, errbuf, sizeof(errbuf)), 0);
+	ck_assert_str_eq(h.tag, "signal");
+	ck_assert_uint_eq(h.payload_len, len);
+	ck_assert_uint_eq(h.rank, 2);
+	ck_assert_uint_eq(h.generation, 5);
+
+	g_remove(ckpt);
+	ck_assert_msg(smig_agent_store_unwrap(&st, 2, 5, ckpt, getuid(),
+					      getgid(), errbuf,
+					      sizeof(errbuf)) == 0,
+		      "%s", errbuf);
+	ck_assert(g_file_get_contents(ckpt, &back, &blen, NULL));
+	ck_assert_uint_eq(blen, len);
+	ck_assert_mem_eq(back, bytes, len);
+	g_free(back);
+
+	g_remove(ckpt);
+	flip_byte(img, SMIG_IMAGE_HEADER_SIZE + len - 1);
+	ck_assert_int_eq(smig_agent_store_unwrap(&st, 2, 5, ckpt, getuid(),
+						 getgid(), errbuf,
+						 sizeof(errbuf)),
+			 SMIG_IMAGE_ESUM);
+	ck_assert_msg(strstr(errbuf, "payload checksum mismatch"), "%s",
+		      errbuf);
+	ck_assert(!g_file_test(ckpt, G_FILE_TEST_EXISTS));
+	g_free(img);
+	g_free(ckpt);
+	g_free(bytes);
 }
 END_TEST
 
@@ -656,6 +880,10 @@ int main(void)
 	tcase_add_test(tc, test_empty_and_big);
 	tcase_add_test(tc, test_write_in_pieces);
 	tcase_add_test(tc, test_overwrite_keeps_atomic);
+	tcase_add_test(tc, test_write_file);
+	tcase_add_test(tc, test_write_file_shrank);
+	tcase_add_test(tc, test_extract_fd);
+	tcase_add_test(tc, test_agent_wrap_unwrap);
 	tcase_add_test(tc, test_write_errors);
 	tcase_add_test(tc, test_corrupt_header);
 	tcase_add_test(tc, test_header_fields);
