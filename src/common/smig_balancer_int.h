@@ -161,7 +161,7 @@ typedef struct bal_decision {
 	char *ranks, *from, *to, *reason, *strategy, *why;
 	char *outcome;		/* moved, advised, requeued, failed:REASON,
 				 * pending */
-	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
+	double predicted;	/* iter_before / iter_after - 1, NAN: none */
 	double measured;	/* rate after / rate before - 1, NAN: none */
 	double rate_before;	/* iterations/s when decided, 0: unknown */
 	bool measuring;		/* moved; measured still to come */
