@@ -9,10 +9,15 @@
  *
  * The estimator (doc/design.md, "Automatic balancing"), in short:
  * - a node's availability a(n, i) = CPU of its ranks / (CPU + run-queue
- *   delay of its ranks) in sample i: the share of the time its ranks wanted
- *   a core that they got one. Busy-polling MPI ranks are always runnable,
- *   so CPU share alone says nothing; a cpu cgroup quota or a foreign hog
- *   shows as run-queue delay (throttled time is counted as delay).
+ *   delay + stall of its ranks) in sample i: the share of the time its
+ *   ranks wanted a core that they got one. Busy-polling MPI ranks are
+ *   always runnable, so CPU share alone says nothing; a foreign hog shows
+ *   as run-queue delay. The stall is the time neither on a CPU nor in the
+ *   run queue beyond the least any node of the step lost in that sample
+ *   (that part is the application's own sleep, I/O or blocking waits): a
+ *   cpu cgroup quota's throttled time, which the kernel does not count as
+ *   run delay. So the slowest node's modelled time per iteration is the
+ *   measured one less what every node loses.
  * - speed(n) = the highest a(n, i) / max over nodes m of a(m, i) over the
  *   window: a node counts as slow only if it was slower than the others in
  *   every sample (persistence; a short burst is ignored). Nodes without
