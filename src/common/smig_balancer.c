@@ -128,6 +128,7 @@ smig_balancer_t *smig_balancer_new(const smig_conf_t *conf,
 	b->ops = *ops;
 	b->auth = auth;
 	b->admin_uid = admin_uid;
+	smig_link_est_init(&b->link, (double) conf->link_bw);
 	b->listen_fd = -1;
 	b->ctx = g_main_context_new();
 	b->loop = g_main_loop_new(b->ctx, FALSE);

@@ -136,6 +136,13 @@ bal_decision_t *bal_history_add(bal_job_t *j, const bal_step_t *s,
 	e->measured = NAN;
 	if (j->metrics && smig_decide_rate(j->metrics, s->ntasks, 1, &rate))
 		e->rate_before = rate;
+	if (!isnan(e->predicted)) {
+		e->link_bw = j->plan_link_bw;
+		e->iter_before = plan->iter_before;
+		e->iter_after = plan->iter_after;
+		e->comm_before = plan->comm_before;
+		e->comm_after = plan->comm_after;
+	}
 	g_queue_push_tail(&j->history, e);
 	while (j->history.length > HISTORY_MAX)
 		bal_decision_free(g_queue_pop_head(&j->history));
@@ -204,6 +211,40 @@ void bal_history_skip(bal_job_t *j, const bal_step_t *s, const char *kind,
 }
 
 /*
+ * What a measured move says about the cost of a byte between nodes
+ * (smig_link_est_observe()): moves whose plan was mostly traffic teach the
+ * balancer's estimate, which later plans use.
+ */
+static void learn_link(smig_balancer_t *b, const bal_job_t *j,
+		       const bal_decision_t *e, double rate)
+{
+	smig_link_obs_t o = {
+		.link_bw = e->link_bw,
+		.iter_before = e->iter_before,
+		.iter_after = e->iter_after,
+		.comm_before = e->comm_before,
+		.comm_after = e->comm_after,
+		.rate_before = e->rate_before,
+		.rate_after = rate,
+	};
+	double bw = 0;
+	char *why = NULL;
+
+	if (!(e->link_bw > 0))
+		return;
+	if (smig_link_est_observe(&b->link, &o, &bw, &why))
+		smig_cinfo(SMIG_CTX_JOB(j->id),
+			   "gen=%" PRIu64 " link cost: %s; between nodes now %.3g MB/s (%u moves measured)",
+			   e->gen, why, smig_link_est_bw(&b->link) / 1e6,
+			   b->link.n);
+	else
+		smig_cdebug(SMIG_CTX_JOB(j->id),
+			    "gen=%" PRIu64 " link cost unchanged: %s", e->gen,
+			    why);
+	g_free(why);
+}
+
+/*
  * A move committed earlier: once every rank of the step has a full window
  * of samples after it, its measured gain (rate after / before - 1).
  */
@@ -228,6 +269,7 @@ void bal_history_measure(smig_balancer_t *b, bal_step_t *s)
 			      "gen=%" PRIu64 " measured gain %.2f (rate %.3g/s, before %.3g/s, predicted %.2f)",
 			      e->gen, e->measured, rate, e->rate_before,
 			      e->predicted);
+		learn_link(b, j, e, rate);
 		bal_job_publish(b, j);
 		return;
 	}

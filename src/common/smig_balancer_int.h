@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "smig_balancer.h"
+#include "smig_decide.h"
 #include "smig_log.h"
 #include "smig_metrics.h"
 #include "smig_msgs.h"
@@ -160,10 +161,14 @@ typedef struct bal_decision {
 	char *ranks, *from, *to, *reason, *strategy, *why;
 	char *outcome;		/* moved, advised, requeued, failed:REASON,
 				 * pending */
-	double predicted;	/* 1 - iter_after / iter_before, NAN: none */
+	double predicted;	/* iter_before / iter_after - 1, NAN: none */
 	double measured;	/* rate after / rate before - 1, NAN: none */
 	double rate_before;	/* iterations/s when decided, 0: unknown */
 	bool measuring;		/* moved; measured still to come */
+	/* The engine's plan, for smig_link_est_observe(): */
+	double link_bw;		/* bytes/s it was made with, 0: none */
+	double iter_before, iter_after;	/* its seconds per iteration */
+	double comm_before, comm_after;	/* their communication part */
 } bal_decision_t;
 
 struct bal_job {
@@ -192,6 +197,8 @@ struct bal_job {
 	int64_t cooldown_until;	/* monotonic us: no balancing before */
 	int64_t next_decide;	/* monotonic us: next balancing decision */
 	uint64_t samples;	/* SAMPLE messages taken */
+	double plan_link_bw;	/* bytes/s between nodes of the last plan
+				 * of bal_step_plan_balance(), 0: none */
 	uint64_t decided_samples;	/* samples at the last decision try */
 	bool requeued;		/* pending again after a requeue (ours or
 				 * Slurm's): kept until it runs again */
@@ -265,6 +272,8 @@ struct smig_balancer {
 	size_t in_total;	/* sum of the conns' input buffers */
 	GHashTable *jobs;	/* uint32 id -> job_t, owned */
 	GHashTable *steps;	/* gint64 key -> step_t, owned */
+	smig_link_est_t link;	/* the cost of a byte between nodes, learned
+				 * from measured moves (in memory only) */
 	GVariant *saved;	/* state file: what was last written */
 	bool save_failed;	/* the last write failed (logged once) */
 };

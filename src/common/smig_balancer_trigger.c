@@ -96,6 +96,8 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 	if (b->ops.topology)
 		topo = b->ops.topology(b->ops.ctx);
 	in.topo = topo;
+	in.link_bw = smig_link_est_bw(&b->link);
+	j->plan_link_bw = 0;
 	d = j->metrics ? smig_decide_snapshot(&in, &err) : NULL;
 	if (!d) {
 		*why = g_strdup(err ? err->message : "no samples yet");
@@ -108,6 +110,7 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 		g_error_free(err);
 	} else {
 		smig_decide_adjust(d, params, plan);
+		j->plan_link_bw = d->link_bw;
 		smig_cdebug(SMIG_CTX_STEP(j->id, s->step_id),
 			    "decide: %s remaining=%.0fs: %s: %s", d->text,
 			    in.remaining, plan->text, plan->why);

@@ -28,6 +28,10 @@
 #define DEFAULT_BALANCER_ADDR		"localhost"
 #define MAX_RETAIN			1000
 #define DEFAULT_IMAGE_KEEP_S		(7u * 86400u)
+#define DEFAULT_LINK_BW			1000000000ull	/* 1G: 1 GB/s */
+/* MigrateLinkBandwidth: 1 KB/s to 10 TB/s. */
+#define MIN_LINK_BW			1000ull
+#define MAX_LINK_BW			10000000000000ull
 
 typedef enum {
 	KEY_BALANCER_ADDR,
@@ -47,6 +51,7 @@ typedef enum {
 	KEY_RELAUNCH_TRIES,
 	KEY_IMAGE_KEEP,
 	KEY_IMAGE_KEEP_COMPLETED,
+	KEY_LINK_BANDWIDTH,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -68,6 +73,7 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateRelaunchTries",
 	"MigrateImageKeep",
 	"MigrateImageKeepCompleted",
+	"MigrateLinkBandwidth",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -92,6 +98,7 @@ smig_conf_t *smig_conf_new(void)
 	conf->restore_timeout_ms = DEFAULT_RESTORE_TIMEOUT_MS;
 	conf->relaunch_tries = DEFAULT_RELAUNCH_TRIES;
 	conf->image_keep_s = DEFAULT_IMAGE_KEEP_S;
+	conf->link_bw = DEFAULT_LINK_BW;
 	return conf;
 }
 
@@ -166,6 +173,39 @@ bool smig_parse_duration(const char *text, uint32_t *ms)
 		return false;
 	*ms = (uint32_t) n;
 	return true;
+}
+
+/* smig_parse_bandwidth - see smig_conf.h */
+bool smig_parse_bandwidth(const char *text, uint64_t *bw)
+{
+	static const unit_t units[] = {
+		{ "", 1 }, { "K", 1000 }, { "M", 1000000 },
+		{ "G", 1000000000 }, { "T", 1000000000000ull },
+	};
+	uint64_t n;
+
+	if (!parse_scaled(text, units, G_N_ELEMENTS(units), MAX_LINK_BW,
+			  &n) || n < MIN_LINK_BW)
+		return false;
+	*bw = n;
+	return true;
+}
+
+/* smig_format_bandwidth - see smig_conf.h */
+char *smig_format_bandwidth(uint64_t bw)
+{
+	static const char suffix[] = "TGMK";
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t scale = 1;
+
+		for (int j = i; j < 4; j++)
+			scale *= 1000;
+		if (bw && bw % scale == 0)
+			return g_strdup_printf("%" G_GUINT64_FORMAT "%c",
+					       bw / scale, suffix[i]);
+	}
+	return g_strdup_printf("%" G_GUINT64_FORMAT, bw);
 }
 
 /*
@@ -443,6 +483,14 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		else
 			conf->image_keep_completed_s = n;
 		break;
+	case KEY_LINK_BANDWIDTH:
+		if (!smig_parse_bandwidth(value, &conf->link_bw)) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: not a bandwidth in bytes/s (1K to 10T, suffix K, M, G or T of 1000; examples: 1G, 12500M)",
+				    path, line, key, value);
+			goto out;
+		}
+		break;
 	}
 	conf->key_line[k] = line ? line : 1;
 	ok = true;
@@ -663,6 +711,8 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 	add_pair(pairs, KEY_IMAGE_KEEP, smig_format_keep(conf->image_keep_s));
 	add_pair(pairs, KEY_IMAGE_KEEP_COMPLETED,
 		 smig_format_keep(conf->image_keep_completed_s));
+	add_pair(pairs, KEY_LINK_BANDWIDTH,
+		 smig_format_bandwidth(conf->link_bw));
 	return pairs;
 }
 

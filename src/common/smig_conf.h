@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 17
+#define SMIG_CONF_NKEYS 18
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -66,6 +66,11 @@ typedef struct smig_conf {
 	uint32_t image_keep_completed_s; /* MigrateImageKeepCompleted,
 					 * default 0: the same for a job that
 					 * completed (0: removed at its end) */
+	uint64_t link_bw;		/* MigrateLinkBandwidth, default 1G:
+					 * bytes/s the policy engine assumes
+					 * between two nodes until measured
+					 * moves teach it better (the prior,
+					 * doc/design.md "Calibration") */
 	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;
@@ -81,6 +86,17 @@ typedef struct smig_conf_pair {
  * RET new settings, caller frees with smig_conf_free()
  */
 smig_conf_t *smig_conf_new(void);
+
+/*
+ * smig_parse_bandwidth - MigrateLinkBandwidth's value: a count of bytes/s
+ * with an optional suffix K, M, G or T (powers of 1000), 1K to 10T
+ * OUT bw - bytes/s
+ * RET false if text is not such a value
+ */
+bool smig_parse_bandwidth(const char *text, uint64_t *bw);
+
+/* smig_format_bandwidth - "1G", "12500M", "1500": caller g_free()s */
+char *smig_format_bandwidth(uint64_t bw);
 
 /*
  * smig_parse_keep - MigrateImageKeep's value: "0", or a count with unit s, m,

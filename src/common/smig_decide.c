@@ -17,6 +17,33 @@
 #define MIN_SPEED	0.01
 /* Memory is the allocation's (Slurm reserved it): not a constraint here. */
 #define MEM_UNBOUNDED	(UINT64_MAX / 4)
+/*
+ * A move teaches the cost of a byte only when traffic was at least this
+ * share of the iteration time it was to save (else it tests the compute
+ * model); one observation scales the assumed cost by at most 1/x .. x; an
+ * observation's weight decays by LINK_DECAY at each newer one (about five
+ * count), so that the estimate follows a network that changes.
+ */
+#define LINK_MIN_SHARE	0.25
+#define LINK_MIN_SCALE	1e-3
+#define LINK_DECAY	0.8
+
+static bool finite_ge0(double x)
+{
+	return isfinite(x) && x >= 0;
+}
+
+/*
+ * lost_share - the share of a wall second a node's ranks were neither on
+ * a CPU nor waiting for one
+ * IN run  - their CPU + run delay, summed, per wall second
+ * IN busy - how many ranks
+ * RET 0 to 1
+ */
+static double lost_share(double run, uint32_t busy)
+{
+	return 1 - MIN(run / busy, 1.0);
+}
 
 void smig_decide_free(smig_decide_t *d)
 {
@@ -40,15 +67,34 @@ bool smig_decide_adjust(const smig_decide_t *d,
 
 	if (plan->forced || !plan->moves->len)
 		return plan->moves->len > 0;
-	idle = MAX(d->t_iter - plan->iter_before, 0);
-	before = plan->iter_before + idle;
-	after = plan->iter_after + idle;
+	idle = d->t_iter - plan->iter_before;
+	if (idle >= 0 || d->rate <= 0) {
+		idle = MAX(idle, 0);
+		before = plan->iter_before + idle;
+		after = plan->iter_after + idle;
+	} else {
+		/*
+		 * The model's iteration is longer than the measured one (CPU
+		 * spent polling counted again as communication, a reference
+		 * core slower than the node's): anchored at the measured
+		 * time, the model's saving kept, never below its proportion.
+		 */
+		before = d->t_iter;
+		after = MAX(d->t_iter - (plan->iter_before - plan->iter_after),
+			    plan->iter_after * d->t_iter / plan->iter_before);
+	}
 	rel = before > 0 ? 1 - after / before : 0;
 	gain = d->snap.remaining * rel - plan->cost;
 	if (idle > 0) {
 		why = g_strdup_printf("%s Measured iteration %.3g s, of which %.3g s no node's CPU explains: iteration %.3g s -> %.3g s (-%.1f %%), net gain %.3g s.",
 				      plan->why ? plan->why : "", d->t_iter,
 				      idle, before, after, 100 * rel, gain);
+		g_free(plan->why);
+		plan->why = why;
+	} else if (idle < 0) {
+		why = g_strdup_printf("%s Measured iteration %.3g s, %.3g s shorter than the model's: iteration %.3g s -> %.3g s (-%.1f %%), net gain %.3g s.",
+				      plan->why ? plan->why : "", d->t_iter,
+				      -idle, before, after, 100 * rel, gain);
 		g_free(plan->why);
 		plan->why = why;
 	}
@@ -149,6 +195,12 @@ static bool check_input(const smig_decide_input_t *in, GError **error)
 			    in->min_samples, SMIG_METRICS_WINDOW);
 		return false;
 	}
+	if (!isfinite(in->link_bw) || in->link_bw < 0) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_POLICY,
+			    "link_bw=%g: not a finite number >= 0",
+			    in->link_bw);
+		return false;
+	}
 	if (!isfinite(in->elapsed) || in->elapsed < 0 ||
 	    !isfinite(in->remaining) || in->remaining < 0 ||
 	    !isfinite(in->relaunch) || in->relaunch < 0 ||
@@ -234,7 +286,7 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 		rel[n] = -1;
 	for (uint32_t i = 0; i < SMIG_METRICS_WINDOW; i++) {
 		uint32_t *busy = g_new0(uint32_t, nn);
-		double top = 0;
+		double top = 0, least_lost = 1;
 
 		memset(cpu_sum, 0, nn * sizeof(double));
 		memset(run_sum, 0, nn * sizeof(double));
@@ -247,12 +299,30 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 			run_sum[n] += cpu[r][i] + delay[r][i];
 			busy[n]++;
 		}
+		/*
+		 * Time neither on a CPU nor waiting for one, per rank and
+		 * wall second: the part every node shows (the least) is the
+		 * application's own (sleep, I/O, blocking waits); what a node
+		 * loses beyond it is a stall of that node (a cpu quota's
+		 * throttled time, which the kernel does not count as run
+		 * delay), counted like run delay below.
+		 */
+		for (uint32_t n = 0; n < nn; n++)
+			if (busy[n] && run_sum[n] >= MIN_RUNNABLE * busy[n])
+				least_lost = MIN(least_lost,
+						 lost_share(run_sum[n],
+							    busy[n]));
 		for (uint32_t n = 0; n < nn; n++) {
+			double stall;
+
 			if (!busy[n] || run_sum[n] < MIN_RUNNABLE * busy[n]) {
 				cpu_sum[n] = -1;
 				continue;
 			}
-			cpu_sum[n] = MIN(cpu_sum[n] / run_sum[n], 1.0);
+			stall = (lost_share(run_sum[n], busy[n]) -
+				 least_lost) * busy[n];
+			cpu_sum[n] = MIN(cpu_sum[n] / (run_sum[n] + stall),
+					 1.0);
 			d->avail[n] = MAX(d->avail[n], cpu_sum[n]);
 			top = MAX(top, cpu_sum[n]);
 		}
@@ -342,22 +412,27 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	d->snap.image_bw = in->image_bw;
 	d->snap.relaunch = in->relaunch;
 	d->snap.remaining = in->remaining;
-	if (in->topo && smig_topology_levels(in->topo)) {
-		const char **names = g_new(const char *, nn);
-		uint32_t nl;
+	{
+		double bw = in->link_bw > 0 ? in->link_bw : SMIG_DECIDE_LINK_BW;
+		const char **names;
+		uint32_t nl = 0;
 
-		for (uint32_t n = 0; n < nn; n++)
-			names[n] = d->nodes[n].name;
-		d->node_switch = smig_topology_paths(in->topo, names, nn, &nl);
-		g_free(names);
+		if (in->topo && smig_topology_levels(in->topo)) {
+			names = g_new(const char *, nn);
+			for (uint32_t n = 0; n < nn; n++)
+				names[n] = d->nodes[n].name;
+			d->node_switch = smig_topology_paths(in->topo, names,
+							     nn, &nl);
+			g_free(names);
+		}
 		d->byte_cost = g_new(double, nl + 2);
-		smig_topology_byte_cost(SMIG_DECIDE_LINK_BW, 1, 1, nl,
-					d->byte_cost);
+		smig_topology_byte_cost(bw, 1, 1, nl, d->byte_cost);
 		/* One node: free, as on a flat network (no hwloc yet). */
 		d->byte_cost[0] = 0;
 		d->snap.nlevels = nl;
 		d->snap.node_switch = d->node_switch;
 		d->snap.byte_cost = d->byte_cost;
+		d->link_bw = bw;
 	}
 
 	text = g_string_new("speed");
@@ -370,6 +445,9 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 		g_string_append_printf(text, " rate=%.3g/s", d->rate);
 	else
 		g_string_append(text, " rate=unknown");
+	if (d->snap.nedges)
+		g_string_append_printf(text, " link=%.3gMB/s",
+				       d->link_bw / 1e6);
 	if (d->node_switch) {
 		g_string_append(text, " switches");
 		for (uint32_t n = 0; n < nn; n++) {
@@ -392,4 +470,60 @@ out:
 	g_free(raw);
 	g_free(best_raw);
 	return d;
+}
+
+/* ------------------------------------------------ the cost of a byte */
+
+void smig_link_est_init(smig_link_est_t *est, double prior_bw)
+{
+	memset(est, 0, sizeof(*est));
+	est->prior_bw = prior_bw > 0 && isfinite(prior_bw) ? prior_bw :
+			SMIG_DECIDE_LINK_BW;
+}
+
+double smig_link_est_bw(const smig_link_est_t *est)
+{
+	if (est->weight <= 0)
+		return est->prior_bw;
+	return exp(est->sum_log / est->weight);
+}
+
+bool smig_link_est_observe(smig_link_est_t *est, const smig_link_obs_t *o,
+			   double *bw_seen, char **why)
+{
+	double saved, other, comm, k, bw;
+
+	if (!(o->rate_before > 0) || !(o->rate_after > 0) ||
+	    !isfinite(o->rate_before) || !isfinite(o->rate_after) ||
+	    !(o->link_bw > 0) || !isfinite(o->link_bw) ||
+	    !finite_ge0(o->iter_before) || !finite_ge0(o->iter_after) ||
+	    !finite_ge0(o->comm_before) || !finite_ge0(o->comm_after)) {
+		*why = g_strdup_printf("not measured or not predicted (rate %g/s -> %g/s, iteration %g s -> %g s, communication %g s -> %g s at %g B/s)",
+				       o->rate_before, o->rate_after,
+				       o->iter_before, o->iter_after,
+				       o->comm_before, o->comm_after,
+				       o->link_bw);
+		return false;
+	}
+	/* What the move was to save by traffic, and by everything else. */
+	comm = o->comm_before - o->comm_after;
+	other = (o->iter_before - o->comm_before) -
+		(o->iter_after - o->comm_after);
+	if (comm <= 0 || comm < LINK_MIN_SHARE * (o->iter_before -
+						   o->iter_after)) {
+		*why = g_strdup_printf("the plan's gain was not mostly traffic (communication %.3g s of %.3g s saved)",
+				       comm, o->iter_before - o->iter_after);
+		return false;
+	}
+	saved = 1 / o->rate_before - 1 / o->rate_after;
+	k = (saved - other) / comm;
+	k = CLAMP(k, LINK_MIN_SCALE, 1 / LINK_MIN_SCALE);
+	bw = o->link_bw / k;
+	est->sum_log = LINK_DECAY * est->sum_log + log(bw);
+	est->weight = LINK_DECAY * est->weight + 1;
+	est->n++;
+	*bw_seen = bw;
+	*why = g_strdup_printf("saved %.3g s an iteration, %.3g s of it predicted by compute: traffic between nodes costs %.3g x the %.3g MB/s assumed, %.3g MB/s",
+			       saved, other, k, o->link_bw / 1e6, bw / 1e6);
+	return true;
 }

@@ -9,10 +9,15 @@
  *
  * The estimator (doc/design.md, "Automatic balancing"), in short:
  * - a node's availability a(n, i) = CPU of its ranks / (CPU + run-queue
- *   delay of its ranks) in sample i: the share of the time its ranks wanted
- *   a core that they got one. Busy-polling MPI ranks are always runnable,
- *   so CPU share alone says nothing; a cpu cgroup quota or a foreign hog
- *   shows as run-queue delay (throttled time is counted as delay).
+ *   delay + stall of its ranks) in sample i: the share of the time its
+ *   ranks wanted a core that they got one. Busy-polling MPI ranks are
+ *   always runnable, so CPU share alone says nothing; a foreign hog shows
+ *   as run-queue delay. The stall is the time neither on a CPU nor in the
+ *   run queue beyond the least any node of the step lost in that sample
+ *   (that part is the application's own sleep, I/O or blocking waits): a
+ *   cpu cgroup quota's throttled time, which the kernel does not count as
+ *   run delay. So the slowest node's modelled time per iteration is the
+ *   measured one less what every node loses.
  * - speed(n) = the highest a(n, i) / max over nodes m of a(m, i) over the
  *   window: a node counts as slow only if it was slower than the others in
  *   every sample (persistence; a short burst is ignored). Nodes without
@@ -36,12 +41,13 @@
 #include "smig_topology.h"
 
 /*
- * Seconds per byte between two nodes under one leaf switch; each switch
- * level up one more link of the same speed (smig_topology_byte_cost()):
- * the engine's flat default (1 GB/s per link) for the first hop, so that a
+ * Bytes/s between two nodes under one leaf switch; each switch level up
+ * one more link of the same speed (smig_topology_byte_cost()): the
+ * engine's flat default (1 GB/s per link) for the first hop, so that a
  * flat network and a tree rate traffic under one leaf switch the same.
- * Traffic on one node costs 0, as on a flat network (hwloc not used yet).
- * An assumption, not a measurement: doc/design.md, "Topology".
+ * Traffic on one node costs 0 (hwloc not used yet). An assumption, not a
+ * measurement: the default prior of the learned estimate
+ * (smig_link_est_t; MigrateLinkBandwidth), doc/design.md, "Calibration".
  */
 #define SMIG_DECIDE_LINK_BW	1e9
 
@@ -68,6 +74,12 @@ typedef struct smig_decide_input {
 	 * levels: one flat network, as before switch trees were known
 	 */
 	const smig_topology_t *topo;
+	/*
+	 * Bytes/s between two nodes under one leaf switch (or of a flat
+	 * network), each switch level up one more link: the balancer's
+	 * smig_link_est_bw(); 0: SMIG_DECIDE_LINK_BW
+	 */
+	double link_bw;
 } smig_decide_input_t;
 
 /* The snapshot and the arrays it points into, owned together. */
@@ -77,7 +89,8 @@ typedef struct smig_decide {
 	smig_policy_rank_t *ranks;	/* nranks */
 	smig_policy_edge_t *edges;	/* nedges, may be NULL */
 	uint32_t *node_switch;	/* nnodes x snap.nlevels, NULL: flat */
-	double *byte_cost;	/* snap.nlevels + 2, NULL: flat */
+	double *byte_cost;	/* snap.nlevels + 2: [0] = 0 (one node),
+				 * [l] = l / link_bw */
 	double *avail;		/* per node: its best availability a(n, i)
 				 * of the window, -1 where the step has no
 				 * (busy) ranks */
@@ -87,6 +100,7 @@ typedef struct smig_decide {
 				 * the rate is unknown (loads are then CPU
 				 * seconds per second) */
 	uint32_t slowest;	/* node index of the slowest node with ranks */
+	double link_bw;		/* the bytes/s byte_cost was computed from */
 	char *text;		/* "speed node1=0.31 node2=1.00 rate=12.5/s"
 				 * for logs, " switches node1=s0 ..." with a
 				 * tree */
@@ -105,16 +119,21 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 				    GError **error);
 
 /*
- * smig_decide_adjust - correct a balancing plan for the part of the
- * iteration that no node's CPU explains (sleep, I/O, blocking waits: the
- * model counts only runnable time), and apply the thresholds again
+ * smig_decide_adjust - anchor a balancing plan at the measured iteration
+ * time, and apply the thresholds again
  * IN     d      - the estimate the plan was made from (borrowed)
  * IN     params - the parameters it was made with (borrowed)
  * IN/OUT plan   - a plan of smig_policy_decide() on d->snap; a forced plan
- *                 is left alone. Otherwise the idle part S = max(t_iter -
- *                 iter_before, 0) is added to iter_before and iter_after,
- *                 gain recomputed; a plan that no longer passes hysteresis
- *                 or min_gain loses its moves (reason "ok", why says why).
+ *                 is left alone. Otherwise, when the model's iteration is
+ *                 shorter than the measured t_iter, the part no node's CPU
+ *                 explains (sleep, I/O, blocking waits: the model counts
+ *                 only runnable time), S = t_iter - iter_before, is added
+ *                 to iter_before and iter_after; when it is longer (with a
+ *                 known rate), iter_before becomes t_iter and iter_after
+ *                 t_iter - (the model's saving), at least iter_after *
+ *                 t_iter / iter_before. Gain recomputed; a plan that no
+ *                 longer passes hysteresis or min_gain loses its moves
+ *                 (reason "ok", why says why).
  * RET true if the plan still has moves
  */
 bool smig_decide_adjust(const smig_decide_t *d,
@@ -134,5 +153,56 @@ void smig_decide_free(smig_decide_t *d);
  */
 bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
 		      uint32_t min_samples, double *rate);
+
+/*
+ * The cost of a byte between nodes, learned from the balancer's own moves
+ * (doc/design.md, "Calibration"): the assumed bandwidth (the prior,
+ * MigrateLinkBandwidth) until a move whose plan was mostly traffic has had
+ * its gain measured; then the geometric mean of what such moves showed,
+ * the older ones weighing less.
+ */
+typedef struct smig_link_est {
+	double prior_bw;	/* bytes/s assumed before any measurement */
+	double sum_log;		/* decayed sum of log(bytes/s seen) */
+	double weight;		/* decayed count of observations */
+	uint32_t n;		/* observations taken */
+} smig_link_est_t;
+
+/* One measured move: what its plan predicted and what was measured. */
+typedef struct smig_link_obs {
+	double link_bw;		/* bytes/s the plan was made with */
+	double iter_before;	/* the plan's seconds per iteration (after
+				 * smig_decide_adjust()) */
+	double iter_after;
+	double comm_before;	/* the slowest node's communication seconds
+				 * in them (smig_plan_t.comm_*) */
+	double comm_after;
+	double rate_before;	/* measured iterations/s before the move */
+	double rate_after;	/* ... and after it */
+} smig_link_obs_t;
+
+/*
+ * smig_link_est_init - an estimate at its prior
+ * IN prior_bw - bytes/s; not > 0: SMIG_DECIDE_LINK_BW
+ */
+void smig_link_est_init(smig_link_est_t *est, double prior_bw);
+
+/* smig_link_est_bw - bytes/s between nodes to plan with now */
+double smig_link_est_bw(const smig_link_est_t *est);
+
+/*
+ * smig_link_est_observe - learn from a measured move. Its plan's time is
+ * split into communication (which scales with the cost of a byte) and the
+ * rest (taken as predicted); the cost of a byte that makes the plan's
+ * saving equal the measured one (1 / rate before - 1 / rate after) is
+ * what the move saw (scaled by 1/1000 .. 1000 at most).
+ * IN  o       - the move (borrowed)
+ * OUT bw_seen - bytes/s the move saw; set when true
+ * OUT why     - a sentence for the log, either way; caller g_free()s
+ * RET false when the move says nothing about traffic (its plan's saving
+ *     was less than a quarter communication, or a value is missing)
+ */
+bool smig_link_est_observe(smig_link_est_t *est, const smig_link_obs_t *o,
+			   double *bw_seen, char **why);
 
 #endif /* SMIG_DECIDE_H */

@@ -85,6 +85,9 @@ typedef struct smig_plan {
 				 * remaining * (1 - after / before) - cost */
 	bool forced;		/* moves were mandatory (nodes to leave): the
 				 * plan stands whatever the gain */
+	double comm_before;	/* communication seconds of the slowest node
+				 * in iter_before (the rest is compute) */
+	double comm_after;	/* ... in iter_after */
 } smig_plan_t;
 
 /* An undirected communication edge: ranks a and b exchange bytes/s. */

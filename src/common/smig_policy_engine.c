@@ -417,6 +417,8 @@ decided:
 	plan->moves = g_array_new(false, false, sizeof(smig_policy_move_t));
 	plan->strategy = best.name;
 	plan->iter_before = before;
+	plan->comm_before = comm_part;
+	plan->comm_after = comm_part;
 	plan->forced = nforced > 0;
 	/* A plan must pay unless ranks have to leave. */
 	accept = nforced > 0 ||
@@ -440,6 +442,7 @@ decided:
 				g_array_append_val(plan->moves, mv);
 		}
 		plan->iter_after = best.after;
+		plan->comm_after = best.worst_comm;
 		plan->cost = best.nmoved ? snap->relaunch +
 					   best.image / snap->image_bw : 0;
 		plan->gain = best.gain;

@@ -98,6 +98,7 @@ START_TEST(test_defaults)
 		{ "MigrateRelaunchTries", "3" },
 		{ "MigrateImageKeep", "7d" },
 		{ "MigrateImageKeepCompleted", "0" },
+		{ "MigrateLinkBandwidth", "1G" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -155,6 +156,9 @@ START_TEST(test_lines)
 	ck_assert(smig_conf_parse_line(conf, "f", 17,
 				       "MigrateImageKeepCompleted=1h", &err));
 	ck_assert_uint_eq(conf->image_keep_completed_s, 3600);
+	ck_assert(smig_conf_parse_line(conf, "f", 18,
+				       "MigrateLinkBandwidth=12500M", &err));
+	ck_assert_uint_eq(conf->link_bw, 12500000000ull);
 	ck_assert_uint_eq(conf->restore_timeout_ms, 45000);
 	ck_assert_uint_eq(conf->relaunch_tries, 5);
 	ck_assert_uint_eq(conf->port, 7001);
@@ -172,7 +176,29 @@ START_TEST(test_lines)
 	ck_assert_str_eq(pair_value(pairs, "MigrateCaptureTimeout"), "90s");
 	ck_assert_str_eq(pair_value(pairs, "MigratePollInterval"), "500ms");
 	ck_assert_str_eq(pair_value(pairs, "MigrateMungeSocket"), "/run/m/s");
+	ck_assert_str_eq(pair_value(pairs, "MigrateLinkBandwidth"), "12500M");
 	smig_conf_pairs_free(pairs);
+	/* Too small, too big, not a number, a binary suffix: refused. */
+	{
+		static const char *const bad[] = { "999", "11T", "fast",
+						   "1Gi", "-1G", "" };
+		smig_conf_t *fresh = smig_conf_new();
+
+		for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+			char *line = g_strdup_printf("MigrateLinkBandwidth=%s",
+						     bad[i]);
+			char *want = g_strdup_printf("f:19: MigrateLinkBandwidth=%s: not a bandwidth in bytes/s (1K to 10T, suffix K, M, G or T of 1000; examples: 1G, 12500M)",
+						     bad[i]);
+
+			ck_assert(!smig_conf_parse_line(fresh, "f", 19, line,
+							&err));
+			ck_assert_str_eq(err->message, want);
+			g_clear_error(&err);
+			g_free(line);
+			g_free(want);
+		}
+		smig_conf_free(fresh);
+	}
 	smig_conf_free(conf);
 }
 END_TEST
@@ -181,9 +207,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth)");
 }
 END_TEST
 
