@@ -184,6 +184,9 @@ droot_inside() {
 	# SlurmctldHost and NodeHostname against it).
 	printf '127.0.0.1\tlocalhost droot\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
 		>"$root/run/.droot-hosts"
+	# A bare debootstrap has no /etc/hosts to bind over (Debian's
+	# installer writes it).
+	[[ -e $root/etc/hosts ]] || : >"$root/etc/hosts"
 	mount --bind "$root/run/.droot-hosts" "$root/etc/hosts"
 	if [[ $net == yes ]]; then
 		ip link set lo up
