@@ -112,6 +112,15 @@ int smig_image_path(char *buf, size_t len, const char *dir, uint32_t rank,
 	return 0;
 }
 
+/* The wall clock in ns, an image's creation time. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
 static void encode_header_sum(const smig_image_hdr_t *hdr, uint64_t sum,
 			      unsigned char out[SMIG_IMAGE_HEADER_SIZE]);
 static int image_tmp(const char *dir, const smig_image_hdr_t *h,
@@ -368,13 +377,8 @@ int smig_image_write(const char *dir, const smig_image_hdr_t *hdr,
 			      dir, h.rank, h.nranks, h.generation, h.payload_len);
 		return SMIG_IMAGE_EINVAL;
 	}
-	if (h.created_ns == 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		h.created_ns = (uint64_t) ts.tv_sec * 1000000000u +
-			       (uint64_t) ts.tv_nsec;
-	}
+	if (h.created_ns == 0)
+		h.created_ns = now_ns();
 	fd = image_tmp(dir, &h, path, sizeof(path), tmp, sizeof(tmp), errbuf,
 		       errlen);
 	if (fd < 0)
@@ -583,13 +587,8 @@ int smig_image_write_file(const char *dir, const smig_image_hdr_t *hdr,
 			      h.payload_len, (uint64_t) SMIG_IMAGE_MAX_PAYLOAD);
 		return SMIG_IMAGE_EINVAL;
 	}
-	if (h.created_ns == 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		h.created_ns = (uint64_t) ts.tv_sec * 1000000000u +
-			       (uint64_t) ts.tv_nsec;
-	}
+	if (h.created_ns == 0)
+		h.created_ns = now_ns();
 	fd = image_tmp(dir, &h, path, sizeof(path), tmp, sizeof(tmp), errbuf,
 		       errlen);
 	if (fd < 0)

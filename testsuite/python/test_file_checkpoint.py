@@ -22,6 +22,7 @@ import pytest
 import cluster as cl
 from heat import (DONE_RE, heat_path, read, reference_checksum, starts,
                   submit_started)
+from test_handoff import local_store  # noqa: F401 (fixture)
 
 HEAT_ARGS = ("--nx 96 --ny 64 --iters 400 --sleep-ms 25 --report 40 "
              "--file-checkpoint")
@@ -44,21 +45,6 @@ def reference(cluster):
         cluster, f"-N2 -n4 {heat_path(cluster)} "
         f"{HEAT_ARGS.replace('--sleep-ms 25', '--sleep-ms 0')}")
 
-
-@pytest.fixture
-def local_store(cluster):
-    """migrate.conf with MigrateImageStore=local for the steps started while
-    the test runs (slurmstepd reads it at each step start), restored after."""
-    path = os.path.join(cluster.dir, "migrate.conf")
-    with open(path) as f:
-        saved = f.read()
-    with open(path, "a") as f:
-        f.write("MigrateImageStore=local\n")
-    try:
-        yield
-    finally:
-        with open(path, "w") as f:
-            f.write(saved)
 
 
 def payload(path):
