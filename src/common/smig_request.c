@@ -382,8 +382,8 @@ bool smig_request_spares(const smig_request_t *req, char *const *alloc,
 	if (user_nodes) {
 		/* "2" or "2-3": srun's canonical text of -N. */
 		dash = strchr(user_nodes, '-');
-		part = g_strndup(user_nodes, dash ? (gsize) (dash - user_nodes) :
-						    strlen(user_nodes));
+		part = dash ? g_strndup(user_nodes, dash - user_nodes) :
+			      g_strdup(user_nodes);
 		ok = smig_parse_uint(part, 1, UINT32_MAX, &lo) &&
 		     (!dash || smig_parse_uint(dash + 1, 0, UINT32_MAX, &hi));
 		g_free(part);

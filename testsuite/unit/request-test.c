@@ -253,7 +253,7 @@ START_TEST(test_supported)
 }
 END_TEST
 
-/* smig_request_spares(): the step's node count and the spares srun leaves out */
+/* smig_request_spares(): the step's nodes and the spares srun leaves out */
 START_TEST(test_spares)
 {
 	char *alloc[] = { "node1", "node2", "node3", NULL };
