@@ -35,10 +35,12 @@ def hostnames(c, hostlist):
 
 
 def test_drain_uses_spare(cluster, needs_plugins):
-    """spares=1 in a 3-node allocation: the step runs on the first two nodes,
-    smig show (text and --json) lists the third as the step's hot spare, a
-    drain of a node of the step moves its two ranks onto that spare (not
-    beside the others), the job completes with the checksum of the same
+    """spares=1 in a 3-node allocation of 4 CPUs a node: the step (two
+    ranks a node) runs on the first two nodes, smig show (text and --json)
+    lists the third as the step's hot spare, a drain of a node of the step
+    moves its two ranks onto that spare, not onto the two free CPUs of the
+    step's other node (where a drain without spares= puts them: allocation
+    order), the job completes with the checksum of the same
     computation without migration, SystemComment names the spare as the
     target, and afterwards no spare is left (the drained node is not
     usable)."""
@@ -54,12 +56,12 @@ def test_drain_uses_spare(cluster, needs_plugins):
     script = os.path.join(c.workdir, "spares.sbatch")
     with open(script, "w") as f:
         f.write("#!/bin/bash\n"
-                "srun --mpi=pmix --migrate=spares=1 -n4 "
+                "srun --mpi=pmix --migrate=spares=1 -n4 --ntasks-per-node=2 "
                 f"{heat_path(c)} {HEAT_ARGS}\n"
                 "echo srun_exit=$?\n")
     os.chmod(script, 0o755)
     job, out, text = submit_started(c, "spares", script,
-                                    "-N3 --ntasks-per-node=2", 4)
+                                    "-N3 --ntasks-per-node=4", 4)
     first = {rank: node for rank, node, kind, _ in starts(text)}
     assert sorted(first) == [0, 1, 2, 3], f"the 4 ranks did not start:\n{text}"
     alloc = hostnames(c, cl.get_job_parameter(c, job, "NodeList"))
