@@ -293,7 +293,7 @@ int smig_relaunch_spares(void)
 	gchar *buf = NULL;
 	gsize len = 0, off;
 	sigset_t term, old;
-	int rc = -1, sig;
+	int sig;
 
 	if (!smig_spank.req.spares || getenv(SMIG_SPARES_ENV))
 		return 0;
@@ -366,7 +366,7 @@ out:
 	g_free(user_nodes);
 	g_free(spares);
 	g_free(buf);
-	return rc;
+	return -1;
 }
 
 /* send_msg - send and free msg (from smig_msg_<name>_encode()) */
