@@ -247,6 +247,33 @@ static const char *fmt_interval(uint32_t ms)
 	return buf;
 }
 
+/*
+ * print_spares - the hot spares of each step that asked for spares=N, one
+ * line each: "hot spares: StepId=0 spares=1: node3" ("none usable now"
+ * when a move used them or Slurm drained them)
+ */
+static void print_spares(const smig_msg_status_t *st)
+{
+	GVariant *spares = st->has_spares ? st->spares : NULL;
+	GVariantIter *names;
+	uint32_t step, asked;
+	const char *node;
+
+	for (gsize i = 0; spares && i < g_variant_n_children(spares); i++) {
+		bool first = true;
+
+		g_variant_get_child(spares, i, "(uuas)", &step, &asked,
+				    &names);
+		printf("hot spares: StepId=%u spares=%u: ", step, asked);
+		while (g_variant_iter_loop(names, "&s", &node)) {
+			printf("%s%s", first ? "" : ",", node);
+			first = false;
+		}
+		printf("%s\n", first ? "none usable now" : "");
+		g_variant_iter_free(names);
+	}
+}
+
 static void print_text(uint32_t job, const smig_msg_status_t *st)
 {
 	GVariant *ranks = field(st->ranks, "a(usddtdad)");
@@ -263,6 +290,7 @@ static void print_text(uint32_t job, const smig_msg_status_t *st)
 	GPtrArray *names;
 
 	printf("JobId=%u %s\n", job, state);
+	print_spares(st);
 	/*
 	 * No rank in the window: none sampled yet, or a move emptied the
 	 * window (samples were taken, of the old placement). The interval
@@ -351,6 +379,34 @@ static void json_doubles(GString *s, GVariant *ad)
 	g_string_append_c(s, ']');
 }
 
+/* ,"spares":[{"step":0,"spares":1,"nodes":["node3"]}] ([] when none) */
+static void json_spares(GString *s, const smig_msg_status_t *st)
+{
+	GVariant *spares = st->has_spares ? st->spares : NULL;
+	GVariantIter *names;
+	uint32_t step, asked;
+	const char *node;
+
+	g_string_append(s, ",\"spares\":[");
+	for (gsize i = 0; spares && i < g_variant_n_children(spares); i++) {
+		bool first = true;
+
+		g_variant_get_child(spares, i, "(uuas)", &step, &asked,
+				    &names);
+		g_string_append_printf(s, "%s{\"step\":%u,\"spares\":%u,\"nodes\":[",
+				       i ? "," : "", step, asked);
+		while (g_variant_iter_loop(names, "&s", &node)) {
+			if (!first)
+				g_string_append_c(s, ',');
+			smig_json_str(s, node);
+			first = false;
+		}
+		g_string_append(s, "]}");
+		g_variant_iter_free(names);
+	}
+	g_string_append_c(s, ']');
+}
+
 static void print_json(uint32_t job, const smig_msg_status_t *st)
 {
 	GVariant *ranks = field(st->ranks, "a(usddtdad)");
@@ -379,6 +435,7 @@ static void print_json(uint32_t job, const smig_msg_status_t *st)
 	g_string_append_printf(s, ",\"samples\":%" G_GUINT64_FORMAT, samples);
 	g_string_append_printf(s, ",\"decided_samples\":%" G_GUINT64_FORMAT,
 			       decided);
+	json_spares(s, st);
 	g_string_append(s, ",\"ranks\":[");
 	for (gsize i = 0; i < g_variant_n_children(ranks); i++) {
 		g_variant_get_child(ranks, i, "(u&sddtd@ad)", &rank, &node,

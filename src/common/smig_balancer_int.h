@@ -323,6 +323,7 @@ bool bal_step_map_complete(const bal_step_t *s);
 char *bal_ranks_text(const uint32_t *ranks, size_t n);
 bool bal_step_store_local(const bal_step_t *s);
 bal_agent_t *bal_step_agent_on(const bal_step_t *s, uint32_t node_idx);
+bool bal_step_node_spare(const bal_step_t *s, uint32_t node_idx);
 bool bal_uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner);
 bool bal_step_ready(bal_step_t *s);
 void bal_on_hello_srun(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m);

@@ -277,6 +277,25 @@ bal_agent_t *bal_step_agent_on(const bal_step_t *s, uint32_t node_idx)
 	return NULL;
 }
 
+/*
+ * bal_step_node_spare - a hot spare of the step (doc/design.md, "Hot
+ * spares"): it asked for spares=N and holds no rank on node node_idx of
+ * its allocation. Srun left the allocation's last N nodes out of the step;
+ * a move onto one makes it a node of the step (no longer a spare), and a
+ * node the ranks left is a spare again once usable (the caller checks the
+ * node's state). A step whose rank map is incomplete has none yet.
+ */
+bool bal_step_node_spare(const bal_step_t *s, uint32_t node_idx)
+{
+	if (!s->req.spares || node_idx >= s->nnodes ||
+	    !bal_step_map_complete(s))
+		return false;
+	for (uint32_t r = 0; r < s->ntasks; r++)
+		if (s->rank_agent[r]->node_idx == node_idx)
+			return false;
+	return true;
+}
+
 /* bal_uid_may - root, SlurmUser and the job's owner may act on a job */
 bool bal_uid_may(const smig_balancer_t *b, uint32_t uid, uint32_t owner)
 {

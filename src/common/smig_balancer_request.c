@@ -463,6 +463,46 @@ static uint32_t query_interval(smig_balancer_t *b, const bal_job_t *j)
 }
 
 /*
+ * query_spares - STATUS's spares: each running step of j that asked for
+ * spares=N and whose every rank is placed, with its hot spares now (nodes
+ * of its allocation without its ranks that Slurm says are usable)
+ * RET floating a(uuas), NULL when no step of j asked for spares
+ */
+static GVariant *query_spares(smig_balancer_t *b, const bal_job_t *j)
+{
+	GVariantBuilder vb, nb;
+	GHashTableIter it;
+	uint32_t flags;
+	bool any = false;
+	gpointer v;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE("a(uuas)"));
+	g_hash_table_iter_init(&it, b->steps);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		bal_step_t *s = v;
+
+		if (s->job != j || s->committed || !s->req.spares ||
+		    !bal_step_map_complete(s))
+			continue;
+		g_variant_builder_init(&nb, G_VARIANT_TYPE("as"));
+		for (uint32_t n = 0; n < s->nnodes; n++)
+			if (bal_step_node_spare(s, n) &&
+			    b->ops.node_flags(b->ops.ctx, s->nodes[n],
+					      &flags) &&
+			    flags == SMIG_NODE_OK)
+				g_variant_builder_add(&nb, "s", s->nodes[n]);
+		g_variant_builder_add(&vb, "(uuas)", s->step_id, s->req.spares,
+				      &nb);
+		any = true;
+	}
+	if (!any) {
+		g_variant_builder_clear(&vb);
+		return NULL;
+	}
+	return g_variant_builder_end(&vb);
+}
+
+/*
  * bal_on_query - a job's state and monitoring data for its owner or an admin
  * (the smig CLI); answered with STATUS on the same connection
  */
@@ -543,6 +583,10 @@ void bal_on_query(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		g_variant_builder_clear(&sw);
 	}
 	smig_topology_unref(topo);
+	if ((val = query_spares(b, j))) {
+		out.spares = g_variant_ref_sink(val);
+		out.has_spares = true;
+	}
 	out.history = g_variant_ref_sink(bal_history_variant(j));
 	bal_conn_send(c, SMIG_MSG_STATUS, smig_msg_status_body(&out));
 	smig_msg_status_clear(&out);

@@ -63,6 +63,9 @@ smig_plan_t *bal_step_plan_balance(smig_balancer_t *b, bal_step_t *s,
 		/* A node-local store hands images only to the step's agents. */
 		if (bal_step_store_local(s) && !bal_step_agent_on(s, n))
 			nodes[n].slots = 0;
+		/* Hot spares (spares=N) wait for nodes that must be left. */
+		if (bal_step_node_spare(s, n))
+			nodes[n].slots = 0;
 	}
 	for (uint32_t r = 0; r < s->ntasks; r++)
 		rank_node[r] = s->rank_agent[r]->node_idx;
@@ -354,6 +357,9 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		for (uint32_t n = 0; n < s->nnodes; n++)
 			if (!bal_step_agent_on(s, n))
 				nodes[n].slots = 0;
+	/* smig_policy_evacuate() fills hot spares first. */
+	for (uint32_t n = 0; n < s->nnodes; n++)
+		nodes[n].spare = bal_step_node_spare(s, n);
 	rank_node = g_new(uint32_t, s->ntasks);
 	for (uint32_t r = 0; r < s->ntasks; r++) {
 		rank_node[r] = s->rank_agent[r]->node_idx;

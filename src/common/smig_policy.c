@@ -106,6 +106,26 @@ char *smig_plan_moves_text(const smig_policy_node_t *nodes,
 }
 
 /*
+ * evac_target - the first usable node, in allocation order, that has a free
+ * slot and is (spare true) or is not (spare false) a spare
+ * IN  load  - ranks on each node, with the moves planned so far
+ * OUT to    - its index, set only when one is found
+ * RET true if found
+ */
+static bool evac_target(const smig_policy_node_t *nodes, uint32_t nnodes,
+			const uint32_t *load, bool spare, uint32_t *to)
+{
+	for (uint32_t i = 0; i < nnodes; i++) {
+		if ((nodes[i].flags & NODE_BAD) || load[i] >= nodes[i].slots ||
+		    nodes[i].spare != spare)
+			continue;
+		*to = i;
+		return true;
+	}
+	return false;
+}
+
+/*
  * smig_policy_evacuate - move every rank off nodes flagged non-OK
  * IN  nodes     - allocation nodes (borrowed), nnodes of them
  * IN  rank_node - node index of each rank, nranks of them (borrowed)
@@ -114,9 +134,11 @@ char *smig_plan_moves_text(const smig_policy_node_t *nodes,
  * RET new plan (empty when no rank needs to move), caller frees with
  *     smig_plan_free(); NULL on error
  *
- * Ranks move in rank order; each takes the first usable node, in allocation
- * order, that has a free slot. Only ranks on nodes to be left move, so the
- * number of moves is the least possible.
+ * Ranks move in rank order; each takes the first usable spare node
+ * (smig_policy_node_t.spare: a hot spare of spares=N), in allocation order,
+ * that has a free slot, else the first other usable node with a free slot.
+ * Only ranks on nodes to be left move, so the number of moves is the least
+ * possible.
  */
 smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 				  uint32_t nnodes, const uint32_t *rank_node,
@@ -170,10 +192,9 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 
 		if (!(nodes[m.from].flags & NODE_BAD))
 			continue;
-		/* Fill targets in allocation order; a full one stays full. */
-		while ((nodes[target].flags & NODE_BAD) ||
-		       load[target] >= nodes[target].slots)
-			target++;
+		/* Spares first (hot spares, spares=N), then any free slot. */
+		if (!evac_target(nodes, nnodes, load, true, &target))
+			evac_target(nodes, nnodes, load, false, &target);
 		m.to = target;
 		load[target]++;
 		g_array_append_val(moves, m);

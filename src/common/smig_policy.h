@@ -10,8 +10,8 @@
  *   is draining, down or failing moves to a usable node of the allocation
  *   with a free slot:
  *   fewest moves (only those ranks move), ranks in rank order, each to the
- *   first node in allocation order that still has a free slot (nodes the
- *   step already uses and spares alike).
+ *   first spare node (hot spares, spares=N) in allocation order that still
+ *   has a free slot, else to the first other node that has one.
  * - smig_policy_decide(): the policy engine. A snapshot (ranks, nodes,
  *   communication affinity, distances, costs, constraints) and a strategy
  *   go in; a plan comes out with its moves, the predicted iteration time
@@ -35,7 +35,8 @@ typedef enum {
 
 /*
  * One node of the allocation (or a spare). smig_policy_evacuate() reads
- * name, slots and flags only; smig_policy_decide() reads every field.
+ * name, slots, flags and spare only; smig_policy_decide() reads every
+ * field.
  */
 typedef struct smig_policy_node {
 	const char *name;	/* borrowed */
@@ -49,7 +50,9 @@ typedef struct smig_policy_node {
 	uint64_t mem_free;	/* bytes free now, not counting the memory of
 				 * the job's own ranks there */
 	bool spare;		/* held idle for the job: used when it pays,
-				 * ties go to nodes that are not spares */
+				 * ties go to nodes that are not spares;
+				 * smig_policy_evacuate() fills spares
+				 * first */
 	bool excluded;		/* the job may not use it (left like a
 				 * draining node) */
 } smig_policy_node_t;

@@ -10,6 +10,7 @@
 
 #include "smig_conf.h"
 #include "smig_error.h"
+#include "smig_hostlist.h"
 #include "smig_request.h"
 
 #define MAX_SPARES	1024
@@ -358,29 +359,65 @@ char *smig_request_to_string(const smig_request_t *req)
 	return g_string_free(s, false);
 }
 
-/* One setting that this version parses but does not act on yet. */
-static bool unsupported(GError **error, const char *setting, const char *what)
+/* smig_request_spares - see smig_request.h */
+bool smig_request_spares(const smig_request_t *req, char *const *alloc,
+			 const char *user_nodes, uint32_t *nnodes,
+			 char **spares, GError **error)
 {
-	g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
-		    "%s: %s is not supported by slurm-migrate %s", setting,
-		    what, PACKAGE_VERSION);
-	return false;
+	uint32_t k = alloc ? g_strv_length((char **) alloc) : 0;
+	uint32_t n = req->spares, lo = 0, hi = 0;
+	const char *dash;
+	char *all, *part;
+	bool ok;
+
+	all = smig_hostlist_compress((const char *const *) alloc);
+	if (n >= k) {
+		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+			    "spares=%u: the allocation has %u node%s (%s); at least one must run the step (ask sbatch or salloc for more nodes, or for fewer spares)",
+			    n, k, k == 1 ? "" : "s", all);
+		g_free(all);
+		return false;
+	}
+	*nnodes = k - n;
+	if (user_nodes) {
+		/* "2" or "2-3": srun's canonical text of -N. */
+		dash = strchr(user_nodes, '-');
+		part = dash ? g_strndup(user_nodes, dash - user_nodes) :
+			      g_strdup(user_nodes);
+		ok = smig_parse_uint(part, 1, UINT32_MAX, &lo) &&
+		     (!dash || smig_parse_uint(dash + 1, 0, UINT32_MAX, &hi));
+		g_free(part);
+		if (!ok) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "spares=%u: srun's -N/--nodes is \"%s\", not a node count",
+				    n, user_nodes);
+			g_free(all);
+			return false;
+		}
+		if (lo > k - n) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "spares=%u with -N/--nodes=%s: the allocation has %u nodes (%s), so the step may use at most %u; drop -N, give -N%u or less, or ask for fewer spares",
+				    n, user_nodes, k, all, k - n, k - n);
+			g_free(all);
+			return false;
+		}
+		/* The user's -N stands; a maximum above K - N (hi) is met
+		 * by Slurm with the nodes --exclude leaves. */
+		*nnodes = 0;
+	}
+	*spares = smig_hostlist_compress((const char *const *) alloc + k - n);
+	g_free(all);
+	return true;
 }
 
 /*
- * smig_request_check_supported - see smig_request.h. Each later feature
- * removes its test here when it lands.
+ * smig_request_check_supported - see smig_request.h. Every key of the
+ * grammar is acted on since spares= (issue 20); a later key that is parsed
+ * before it works refuses itself here, naming the setting.
  */
 bool smig_request_check_supported(const smig_request_t *req, GError **error)
 {
-	char *d;
-	bool ok;
-
-	if (req->spares) {
-		d = g_strdup_printf("spares=%u", req->spares);
-		ok = unsupported(error, d, "keeping spare nodes");
-		g_free(d);
-		return ok;
-	}
+	(void) req;
+	(void) error;
 	return true;
 }

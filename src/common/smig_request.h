@@ -38,7 +38,9 @@ typedef struct smig_request {
 	uint32_t interval_ms;		/* 0: migrate.conf's */
 	uint32_t every_ms;		/* periodic capture, 0: off */
 	uint32_t capture_timeout_ms;	/* 0: migrate.conf's */
-	uint32_t spares;		/* nodes kept free for moves */
+	uint32_t spares;		/* nodes of the allocation the step
+					 * is not launched on, kept free as
+					 * hot spares for moves */
 	uint32_t max_moves;		/* 0: no limit */
 	bool affinity;			/* count bytes between ranks */
 } smig_request_t;
@@ -59,7 +61,8 @@ bool smig_request_parse(const char *text, smig_request_t *req, GError **error);
 /*
  * smig_request_check_supported - refuse what this version parses but does
  * not do yet, so that a user never believes a setting took effect when it
- * did not (capture=signal:, interval=, every=, spares=, affinity in 0.1.0)
+ * did not (capture=signal:, interval=, every=, spares=, affinity in 0.1.0;
+ * every key is acted on since spares= landed)
  * IN  req   - a parsed request
  * OUT error - e.g. "every=10m: periodic capture is not supported by
  *             slurm-migrate 0.1.0"; caller frees with g_error_free()
@@ -72,6 +75,27 @@ bool smig_request_check_supported(const smig_request_t *req, GError **error);
  * RET new string such as "mode=auto,capture=callback", caller g_free()s
  */
 char *smig_request_to_string(const smig_request_t *req);
+
+/*
+ * smig_request_spares - how srun launches a step with spares=N (N > 0) in
+ * its allocation of K nodes: on K - N nodes, the last N left out as hot
+ * spares. Refused (naming spares= and the value) when N >= K, or when the
+ * user's own -N asks for more than K - N nodes.
+ * IN  req        - a parsed request, req->spares > 0
+ * IN  alloc      - the allocation's nodes in order (SLURM_JOB_NODELIST
+ *                  expanded), NULL-terminated (borrowed)
+ * IN  user_nodes - the -N/--nodes the user gave srun ("2" or "2-3"), NULL
+ *                  when none (srun then gets --nodes=K-N)
+ * OUT nnodes     - the --nodes to add; 0: keep the user's -N
+ * OUT spares     - the nodes to leave out (--exclude=), ranged as Slurm
+ *                  writes them ("node[3-4]"); caller g_free()s
+ * OUT error      - e.g. "spares=3: the allocation has 3 nodes (node[1-3]);
+ *                  at least one must run the step"
+ * RET true on success
+ */
+bool smig_request_spares(const smig_request_t *req, char *const *alloc,
+			 const char *user_nodes, uint32_t *nnodes,
+			 char **spares, GError **error);
 
 /* smig_mode_name - "off", "auto", "advise", "manual" (static) */
 const char *smig_mode_name(smig_mode_t mode);

@@ -1069,6 +1069,141 @@ START_TEST(test_no_spare)
 }
 END_TEST
 
+static void register_step_req(const char *req, const char *line, int *srun,
+			      int *a1, int *a2);
+
+/*
+ * query_spares - STATUS's spares as text: "step:asked:node,node;..."; ""
+ * when the field is absent (no step asked for spares)
+ */
+static char *query_spares(void)
+{
+	GString *s = g_string_new(NULL);
+	int cli = peer();
+	GVariantBuilder vb;
+	GVariantIter *names;
+	uint32_t step, asked;
+	const char *node;
+	GVariant *sp;
+	smig_msg_t *m;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "job", g_variant_new_uint32(JOB));
+	send_msg(cli, user_auth, SMIG_MSG_QUERY, &vb);
+	m = expect(cli, SMIG_MSG_STATUS);
+	sp = g_variant_lookup_value(m->body, "spares",
+				    G_VARIANT_TYPE("a(uuas)"));
+	for (gsize i = 0; sp && i < g_variant_n_children(sp); i++) {
+		bool first = true;
+
+		g_variant_get_child(sp, i, "(uuas)", &step, &asked, &names);
+		g_string_append_printf(s, "%s%u:%u:", i ? ";" : "", step,
+				       asked);
+		while (g_variant_iter_loop(names, "&s", &node)) {
+			g_string_append_printf(s, "%s%s", first ? "" : ",",
+					       node);
+			first = false;
+		}
+		g_variant_iter_free(names);
+	}
+	if (sp)
+		g_variant_unref(sp);
+	smig_msg_free(m);
+	close(cli);
+	return g_string_free(s, FALSE);
+}
+
+/* Wait until query_spares() says want; RET the last answer, g_free() it */
+static char *wait_spares(const char *want)
+{
+	char *got = NULL;
+
+	for (int i = 0; i < WAIT_MS / 20; i++) {
+		g_free(got);
+		got = query_spares();
+		if (!strcmp(got, want))
+			break;
+		usleep(20 * 1000);
+	}
+	return got;
+}
+
+/*
+ * Hot spares (spares=1): node3 holds no rank of the step. A drain of node2
+ * moves its ranks to the spare though node1 has two free slots (without
+ * spares= they would go to node1: policy-test's test_spares_first); STATUS
+ * lists the spare, then none once a move used it, then node2 once it is
+ * usable again.
+ */
+START_TEST(test_spares_used_first)
+{
+	int srun, a1, a2, srun2, b1, b3;
+	smig_msg_t *m;
+	char *got;
+
+	alloc_cpus = "4(x3)";
+	register_step_req("mode=auto,spares=1", "mode=auto gen=0 moves=0",
+			  &srun, &a1, &a2);
+	got = wait_spares("0:1:node3");
+	ck_assert_str_eq(got, "0:1:node3");
+	g_free(got);
+
+	drain_and_count(a1, a2);
+	done(a1, 1, 0, 0);
+	done(a1, 1, 1, 0);
+	done(a2, 1, 2, 0);
+	done(a2, 1, 3, 0);
+	m = expect(srun, SMIG_MSG_RELAUNCH);
+	ck_assert_str_eq(get_str(m, "hostfile"),
+			 "node1\nnode1\nnode3\nnode3\n");
+	smig_msg_free(m);
+	relaunch_ack(srun, 1);
+	smig_msg_free(expect(a1, SMIG_MSG_COMMIT));
+	smig_msg_free(expect(a2, SMIG_MSG_COMMIT));
+	got = wait_published("mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	ck_assert_str_eq(got, "mode=auto gen=1 moves=1 last_move=ranks=2,3;from=node2;to=node3;reason=drain");
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+
+	/* The relaunched step: node3 is used, node2 drained: no spare. */
+	srun2 = peer();
+	hello_srun(srun2, user_auth, 1, "mode=auto,spares=1", 1, 0);
+	b1 = peer();
+	hello_agent(b1, user_auth, 1, "node1", 0, 1);
+	b3 = peer();
+	hello_agent(b3, user_auth, 1, "node3", 2, 3);
+	got = wait_spares("1:1:");
+	ck_assert_str_eq(got, "1:1:");
+	g_free(got);
+	/* node2 is resumed: it holds no rank, it is the spare now. */
+	set_node(2, SMIG_NODE_OK);
+	got = wait_spares("1:1:node2");
+	ck_assert_str_eq(got, "1:1:node2");
+	g_free(got);
+	close(b1);
+	close(b3);
+	close(srun2);
+}
+END_TEST
+
+/* Without spares=, STATUS has no spares field. */
+START_TEST(test_no_spares_field)
+{
+	int srun, a1, a2;
+	char *got;
+
+	register_step(&srun, &a1, &a2);
+	got = query_spares();
+	ck_assert_str_eq(got, "");
+	g_free(got);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 /* One agent's SAMPLE: ranks r0, r1 with CPU c0, c1; a pair r0 -> r1. */
 static void sample(int fd, const char *node, uint32_t r0, uint32_t r1,
 		   double c0, double c1, guint n_cpu)
@@ -2124,6 +2259,8 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);
 	tcase_add_test(tc, test_no_spare);
+	tcase_add_test(tc, test_spares_used_first);
+	tcase_add_test(tc, test_no_spares_field);
 	tcase_add_test(tc, test_samples_and_query);
 	tcase_add_test(tc, test_query_interval);
 	tcase_add_test(tc, test_request_move);

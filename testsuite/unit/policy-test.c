@@ -64,6 +64,46 @@ START_TEST(test_drain_to_spare)
 }
 END_TEST
 
+/*
+ * Hot spares (spares=N) are taken first, even when a node of the step has
+ * free slots earlier in allocation order; when they are full, the other
+ * free slots, in allocation order. A drained spare is no target.
+ */
+START_TEST(test_spares_first)
+{
+	smig_policy_node_t nodes[] = {
+		{ .name = "node1", .slots = 4, .flags = SMIG_NODE_OK },
+		{ .name = "node2", .slots = 4, .flags = SMIG_NODE_DRAIN },
+		{ .name = "node3", .slots = 2, .flags = SMIG_NODE_DRAIN,
+		  .spare = true },
+		{ .name = "node4", .slots = 2, .flags = SMIG_NODE_OK,
+		  .spare = true },
+	};
+	uint32_t rank_node[] = { 0, 0, 1, 1, 1 };
+	GError *err = NULL;
+	smig_plan_t *p = smig_policy_evacuate(nodes, 4, rank_node, 5, &err);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->moves->len, 3);
+	ck_assert_uint_eq(move(p, 0)->rank, 2);
+	ck_assert_uint_eq(move(p, 0)->to, 3);
+	ck_assert_uint_eq(move(p, 1)->rank, 3);
+	ck_assert_uint_eq(move(p, 1)->to, 3);
+	/* node4 is full: node1's free slots next. */
+	ck_assert_uint_eq(move(p, 2)->rank, 4);
+	ck_assert_uint_eq(move(p, 2)->to, 0);
+	ck_assert_str_eq(p->text, "ranks 2,3 node2->node4; rank 4 node2->node1");
+	smig_plan_free(p);
+
+	/* Without the spare flag: node1's free slots first, as before. */
+	nodes[3].spare = false;
+	p = smig_policy_evacuate(nodes, 4, rank_node, 5, &err);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->text, "ranks 2,3 node2->node1; rank 4 node2->node4");
+	smig_plan_free(p);
+}
+END_TEST
+
 START_TEST(test_allocation_order_and_split)
 {
 	/* Free slots are taken in allocation order: node1's first. */
@@ -1017,6 +1057,7 @@ int main(void)
 	tcase_add_test(tc, test_nothing_to_do);
 	tcase_add_test(tc, test_drain_to_spare);
 	tcase_add_test(tc, test_allocation_order_and_split);
+	tcase_add_test(tc, test_spares_first);
 	tcase_add_test(tc, test_deterministic_ranges);
 	tcase_add_test(tc, test_not_enough_slots);
 	tcase_add_test(tc, test_bad_rank_node);

@@ -189,19 +189,6 @@ START_TEST(test_errors)
 }
 END_TEST
 
-static void expect_unsupported(const char *text, const char *msg)
-{
-	smig_request_t req;
-	GError *err = NULL;
-
-	ck_assert_msg(smig_request_parse(text, &req, &err), "refused %s", text);
-	ck_assert_msg(!smig_request_check_supported(&req, &err),
-		      "%s: said supported", text);
-	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_REQUEST));
-	ck_assert_str_eq(err->message, msg);
-	g_error_free(err);
-}
-
 /*
  * Values made consistent (doc/bad-input.md): an empty value is a bare
  * --migrate (auto) while an empty item is refused; a huge value is quoted
@@ -260,8 +247,69 @@ START_TEST(test_supported)
 	/* Periodic capture is supported since issue 5. */
 	ck_assert(smig_request_parse("every=10m", &req, &err));
 	ck_assert(smig_request_check_supported(&req, &err));
-	expect_unsupported("auto,spares=1",
-			   "spares=1: keeping spare nodes is not supported by slurm-migrate " PACKAGE_VERSION);
+	/* Hot spares are supported since issue 20. */
+	ck_assert(smig_request_parse("auto,spares=1", &req, &err));
+	ck_assert(smig_request_check_supported(&req, &err));
+}
+END_TEST
+
+/* smig_request_spares(): the step's nodes and the spares srun leaves out */
+START_TEST(test_spares)
+{
+	char *alloc[] = { "node1", "node2", "node3", NULL };
+	char *one[] = { "node1", NULL };
+	smig_request_t req;
+	GError *err = NULL;
+	uint32_t nnodes = 99;
+	char *spares = NULL;
+
+	ck_assert(smig_request_parse("spares=1", &req, &err));
+	ck_assert(smig_request_spares(&req, alloc, NULL, &nnodes, &spares,
+				      &err));
+	ck_assert_uint_eq(nnodes, 2);
+	ck_assert_str_eq(spares, "node3");
+	g_free(spares);
+
+	/* The user's -N stands when it leaves room: no --nodes added. */
+	ck_assert(smig_request_spares(&req, alloc, "2", &nnodes, &spares,
+				      &err));
+	ck_assert_uint_eq(nnodes, 0);
+	ck_assert_str_eq(spares, "node3");
+	g_free(spares);
+	ck_assert(smig_request_spares(&req, alloc, "1-3", &nnodes, &spares,
+				      &err));
+	ck_assert_uint_eq(nnodes, 0);
+	g_free(spares);
+
+	ck_assert(!smig_request_spares(&req, alloc, "3", &nnodes, &spares,
+				       &err));
+	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_REQUEST));
+	ck_assert_str_eq(err->message,
+			 "spares=1 with -N/--nodes=3: the allocation has 3 nodes (node[1-3]), so the step may use at most 2; drop -N, give -N2 or less, or ask for fewer spares");
+	g_clear_error(&err);
+	ck_assert(!smig_request_spares(&req, alloc, "x", &nnodes, &spares,
+				       &err));
+	ck_assert_str_eq(err->message,
+			 "spares=1: srun's -N/--nodes is \"x\", not a node count");
+	g_clear_error(&err);
+	ck_assert(!smig_request_spares(&req, one, NULL, &nnodes, &spares,
+				       &err));
+	ck_assert_str_eq(err->message,
+			 "spares=1: the allocation has 1 node (node1); at least one must run the step (ask sbatch or salloc for more nodes, or for fewer spares)");
+	g_clear_error(&err);
+
+	ck_assert(smig_request_parse("manual,spares=2", &req, &err));
+	ck_assert(smig_request_spares(&req, alloc, NULL, &nnodes, &spares,
+				      &err));
+	ck_assert_uint_eq(nnodes, 1);
+	ck_assert_str_eq(spares, "node[2-3]");
+	g_free(spares);
+	ck_assert(smig_request_parse("spares=3", &req, &err));
+	ck_assert(!smig_request_spares(&req, alloc, NULL, &nnodes, &spares,
+				       &err));
+	ck_assert_str_eq(err->message,
+			 "spares=3: the allocation has 3 nodes (node[1-3]); at least one must run the step (ask sbatch or salloc for more nodes, or for fewer spares)");
+	g_clear_error(&err);
 }
 END_TEST
 
@@ -280,6 +328,7 @@ int main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_supported);
 	tcase_add_test(tc, test_bounds);
+	tcase_add_test(tc, test_spares);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -191,8 +191,9 @@ out:
 }
 
 /*
- * smig_relaunch_argv - srun's own words with --nodes=K (the nodes of the new
- * mapping) and --distribution=arbitrary just before the application's
+ * smig_relaunch_argv - srun's own words (without the --exclude= of hot
+ * spares that smig_relaunch_spares() added) with --nodes=K (the nodes of
+ * the new mapping) and --distribution=arbitrary just before the application's
  * words (so that they override a -N or -m of the user); from Slurm 24.11
  * the user's -N goes and no --nodes is added (SMIG_SLURM_ARBITRARY_NODES)
  * IN app_argv - the application's words (borrowed)
@@ -208,6 +209,7 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes)
 	gsize len = 0, off;
 	GPtrArray *words = g_ptr_array_new();
 	GError *err = NULL;
+	char *spares;
 	guint n, head;
 
 	if (!g_file_get_contents("/proc/self/cmdline", &buf, &len, &err)) {
@@ -247,9 +249,16 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes)
 						 "--nodes="))
 			head--;
 	}
+	/* The word smig_relaunch_spares() added: the hostfile may use them. */
+	spares = getenv(SMIG_SPARES_ENV) ?
+		 g_strconcat(SMIG_SPARES_EXCLUDE, getenv(SMIG_SPARES_ENV),
+			     NULL) : NULL;
 	out = g_ptr_array_new();
 	for (guint i = 0; i < head; i++) {
 		const char *w = words->pdata[i];
+
+		if (i > 0 && spares && !strcmp(w, spares))
+			continue;
 
 		if (!SMIG_SLURM_ARBITRARY_NODES && i > 0 &&
 		    (!strcmp(w, "-N") || !strcmp(w, "--nodes"))) {
@@ -271,6 +280,7 @@ char **smig_relaunch_argv(char *const *app_argv, uint32_t nnodes)
 	g_ptr_array_add(out, NULL);
 	g_ptr_array_free(words, TRUE);
 	g_free(buf);
+	g_free(spares);
 	return (char **) g_ptr_array_free(out, FALSE);
 
 out_fail:

@@ -630,7 +630,8 @@ SMIG_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	case S_CTX_LOCAL:
 		if (!smig_spank.requested)
 			return 0;
-		if (smig_relaunch_check() < 0 || load_conf() < 0)
+		if (smig_relaunch_check() < 0 || load_conf() < 0 ||
+		    smig_relaunch_spares() < 0)
 			return -1;
 		smig_spank.active = true;
 		return 0;

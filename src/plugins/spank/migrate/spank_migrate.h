@@ -135,6 +135,23 @@ int smig_relaunch_init(void);
  */
 int smig_relaunch_check(void);
 
+/* Set in the environment of an srun launched with its hot spares left out. */
+#define SMIG_SPARES_ENV		"SLURM_MIGRATE_SPARES"
+/* The word that leaves them out (then the nodes, ranged). */
+#define SMIG_SPARES_EXCLUDE	"--exclude="
+
+/*
+ * smig_relaunch_spares - spares=N (init_post_opt, local, after
+ * smig_relaunch_check()): exec srun again with --nodes=K-N (unless the user
+ * gave -N) and --exclude= the allocation's last N nodes, so that they stay
+ * free as hot spares; nothing to do without spares= or in the srun it
+ * execs (SMIG_SPARES_ENV set; relaunches inherit it)
+ * RET 0 when nothing is to be done; -1 (logged, naming spares= and the
+ *     value) when refused: N >= the allocation's nodes, -N leaves no room,
+ *     -w, -F or -x given, or the exec failed. It does not return otherwise.
+ */
+int smig_relaunch_spares(void);
+
 /*
  * smig_relaunch_start - HELLO_SRUN and the relaunch thread (local_user_init)
  * RET 0 (also when the step runs on without migration: logged), -1 when
