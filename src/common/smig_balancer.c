@@ -34,6 +34,7 @@ static bool accepted_type(smig_msg_type_t type)
 	case SMIG_MSG_RESTORED:
 	case SMIG_MSG_QUERY:
 	case SMIG_MSG_FATE_QUERY:
+	case SMIG_MSG_NODE_EVENT:
 		return true;
 	default:
 		return false;
@@ -101,6 +102,9 @@ void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_FATE_QUERY:
 		bal_on_fate_query(b, c, m);
+		break;
+	case SMIG_MSG_NODE_EVENT:
+		bal_on_node_event(b, c, m);
 		break;
 	default:
 		smig_msg_get_u32(m, "job", &job_id);

@@ -50,6 +50,8 @@ typedef enum {
 	SMIG_MSG_RESTORED = 19,		/* agent -> balancer: ranks past restore */
 	SMIG_MSG_FATE_QUERY = 20,	/* epilog, CLI -> balancer: job's end */
 	SMIG_MSG_FATE = 21,		/* balancer -> epilog, CLI: answer */
+	SMIG_MSG_NODE_EVENT = 22,	/* smigd -E -> balancer: nodes changed */
+	SMIG_MSG_NODE_EVENT_OK = 23,	/* balancer -> smigd -E: answer */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 

@@ -183,8 +183,12 @@ struct smigd_slurm {
 	char *state_save;
 	GHashTable *nodes;	/* name -> node_ent_t */
 	time_t nodes_update;	/* last_update of the node table */
-	int64_t nodes_polled;
-	int64_t max_age;	/* us: the tables are read again when older */
+	int64_t nodes_polled;	/* monotonic us of the last read, 0: due */
+	int64_t max_age;	/* us: the job table is read again when older */
+	int64_t nodes_max_age;	/* us: the node table likewise */
+	int64_t poll_us;	/* MigratePollInterval */
+	int64_t slack_us;	/* half a tick */
+	bool node_events;	/* Slurm's triggers tell of node events */
 	bool ctld_lost;		/* an RPC failed: log once per outage */
 	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
 	time_t jobs_update;	/* last_update of the job table */
@@ -326,14 +330,36 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 /* smigd_slurm_set_poll - see smigd_slurm.h */
 void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
 {
-	int64_t poll = (int64_t) conf->poll_interval_ms * 1000;
-
 	g_mutex_lock(&s->lock);
+	s->poll_us = (int64_t) conf->poll_interval_ms * 1000;
 	/*
 	 * Half a tick of slack: the balancer asks once a tick, and a table
 	 * read one tick plus jitter ago must count as due, not wait a tick.
 	 */
-	s->max_age = MAX(poll - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
+	s->slack_us = (int64_t) smig_conf_tick_ms(conf) * 500;
+	s->max_age = MAX(s->poll_us - s->slack_us, 1);
+	s->nodes_max_age = MAX((s->node_events ? SMIGD_NODE_SAFETY_POLLS : 1) *
+			       s->poll_us - s->slack_us, 1);
+	g_mutex_unlock(&s->lock);
+}
+
+/* smigd_slurm_set_node_events - see smigd_slurm.h */
+void smigd_slurm_set_node_events(smigd_slurm_t *s, bool on)
+{
+	g_mutex_lock(&s->lock);
+	s->node_events = on;
+	s->nodes_max_age = MAX((on ? SMIGD_NODE_SAFETY_POLLS : 1) *
+			       s->poll_us - s->slack_us, 1);
+	g_mutex_unlock(&s->lock);
+}
+
+/* A node event from Slurm's trigger: the node table is due now. */
+static void host_nodes_changed(void *ctx)
+{
+	smigd_slurm_t *s = ctx;
+
+	g_mutex_lock(&s->lock);
+	s->nodes_polled = 0;
 	g_mutex_unlock(&s->lock);
 }
 
@@ -415,14 +441,18 @@ static smig_topology_t *host_topology(void *ctx)
 
 /* ----------------------------------------------------------------- nodes */
 
-/* Reload the node table if it is older than s->max_age. Lock held. */
+/*
+ * Reload the node table if it is older than s->nodes_max_age (one
+ * MigratePollInterval, or SMIGD_NODE_SAFETY_POLLS of them while Slurm's
+ * triggers tell of node events) or a node event made it due. Lock held.
+ */
 static void nodes_refresh(smigd_slurm_t *s)
 {
 	int64_t now = g_get_monotonic_time();
 	node_info_msg_t *msg = NULL;
 	GHashTable *fresh;
 
-	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
+	if (s->nodes_polled && now - s->nodes_polled < s->nodes_max_age)
 		return;
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
@@ -952,5 +982,6 @@ void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
 	ops->job_release = host_job_release;
 	ops->topology = host_topology;
 	ops->job_fate = host_job_fate;
+	ops->nodes_changed = host_nodes_changed;
 	ops->ctx = s;
 }

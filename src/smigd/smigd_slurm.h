@@ -64,6 +64,20 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s);
 void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf);
 
 /*
+ * While Slurm's node triggers tell smigd of node events (smigd_trigger.c),
+ * the node table is read at most once per this many MigratePollIntervals
+ * (a safety net for events no trigger reports), and at once on an event.
+ */
+#define SMIGD_NODE_SAFETY_POLLS 6
+
+/*
+ * smigd_slurm_set_node_events - whether Slurm's node triggers tell smigd of
+ * node events (the node table is then read every SMIGD_NODE_SAFETY_POLLS
+ * MigratePollIntervals and on each event), or not (every interval)
+ */
+void smigd_slurm_set_node_events(smigd_slurm_t *s, bool on);
+
+/*
  * smigd_slurm_host_ops - the balancer's host operations, backed by s
  * OUT ops - filled in; s must outlive every balancer that uses them
  */
