@@ -106,6 +106,12 @@ typedef struct smig_host_ops {
 	 * the node table again (optional: without it NODE_EVENT is refused)
 	 */
 	void (*nodes_changed)(void *ctx);
+	/*
+	 * jobs_changed - a registered srun or agent left (BYE or a closed
+	 * connection): its job may have ended or been requeued, so the next
+	 * job_owner() asks slurmctld (optional)
+	 */
+	void (*jobs_changed)(void *ctx);
 	void *ctx;
 } smig_host_ops_t;
 

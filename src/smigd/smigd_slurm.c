@@ -186,6 +186,13 @@ struct smigd_slurm {
 	int64_t nodes_polled;	/* monotonic us of the last read, 0: due */
 	int64_t max_age;	/* us: the job table is read again when older */
 	int64_t nodes_max_age;	/* us: the node table likewise */
+	/*
+	 * While node events come (node_events), both are SMIGD_NODE_SAFETY_POLLS
+	 * intervals: the node table is due on a node event, the job table on
+	 * a node event and on the end of a step's connection (nodes_changed,
+	 * jobs_changed), which is how a requeue shows (its steps are killed,
+	 * or its node went down); else one interval each.
+	 */
 	int64_t poll_us;	/* MigratePollInterval */
 	int64_t slack_us;	/* half a tick */
 	bool node_events;	/* Slurm's triggers tell of node events */
@@ -327,6 +334,15 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 	return s->state_save;
 }
 
+/* The tables' ages from the interval and node_events. Lock held. */
+static void ages_set(smigd_slurm_t *s)
+{
+	int64_t polls = s->node_events ? SMIGD_NODE_SAFETY_POLLS : 1;
+
+	s->max_age = MAX(polls * s->poll_us - s->slack_us, 1);
+	s->nodes_max_age = s->max_age;
+}
+
 /* smigd_slurm_set_poll - see smigd_slurm.h */
 void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
 {
@@ -337,9 +353,7 @@ void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
 	 * read one tick plus jitter ago must count as due, not wait a tick.
 	 */
 	s->slack_us = (int64_t) smig_conf_tick_ms(conf) * 500;
-	s->max_age = MAX(s->poll_us - s->slack_us, 1);
-	s->nodes_max_age = MAX((s->node_events ? SMIGD_NODE_SAFETY_POLLS : 1) *
-			       s->poll_us - s->slack_us, 1);
+	ages_set(s);
 	g_mutex_unlock(&s->lock);
 }
 
@@ -348,18 +362,31 @@ void smigd_slurm_set_node_events(smigd_slurm_t *s, bool on)
 {
 	g_mutex_lock(&s->lock);
 	s->node_events = on;
-	s->nodes_max_age = MAX((on ? SMIGD_NODE_SAFETY_POLLS : 1) *
-			       s->poll_us - s->slack_us, 1);
+	ages_set(s);
 	g_mutex_unlock(&s->lock);
 }
 
-/* A node event from Slurm's trigger: the node table is due now. */
+/*
+ * A node event from Slurm's trigger: the node table is due now, and the job
+ * table (a node that went down requeues or ends its jobs).
+ */
 static void host_nodes_changed(void *ctx)
 {
 	smigd_slurm_t *s = ctx;
 
 	g_mutex_lock(&s->lock);
 	s->nodes_polled = 0;
+	s->jobs_loaded = 0;
+	g_mutex_unlock(&s->lock);
+}
+
+/* A step's srun or agent left: its job may have ended or been requeued. */
+static void host_jobs_changed(void *ctx)
+{
+	smigd_slurm_t *s = ctx;
+
+	g_mutex_lock(&s->lock);
+	s->jobs_loaded = 0;
 	g_mutex_unlock(&s->lock);
 }
 
@@ -983,5 +1010,6 @@ void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
 	ops->topology = host_topology;
 	ops->job_fate = host_job_fate;
 	ops->nodes_changed = host_nodes_changed;
+	ops->jobs_changed = host_jobs_changed;
 	ops->ctx = s;
 }
