@@ -161,7 +161,7 @@ static bool balancer_start(daemon_t *d, GError **error)
 	d->auth = smig_auth_munge_new(d->conf->munge_socket, error);
 	if (!d->auth)
 		return false;
-	smigd_slurm_set_poll(d->link, d->conf);
+	smigd_slurm_set_poll(d->link, d->conf, d->exe != NULL);
 	smigd_slurm_host_ops(d->link, &ops);
 	d->balancer = smig_balancer_new(d->conf, &ops, d->auth,
 					smigd_slurm_admin_uid(d->link));
@@ -395,7 +395,6 @@ static void triggers_start(daemon_t *d)
 		g_set_error(&err, SMIG_ERROR, SMIG_ERROR_IO,
 			    "/proc/self/exe: smigd does not know its own path");
 	if (exe && smigd_trigger_register(exe, conf, &err)) {
-		smigd_slurm_set_node_events(d->link, true);
 		d->exe = exe;
 		exe = NULL;
 	} else {

@@ -6,11 +6,12 @@
  * libslurm, and only <slurm/slurm.h>. It
  * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
- *                 "no change"), at most once per MigratePollInterval
+ *                 "no change"), at most once per MigratePollInterval, or
+ *                 per 6 while Slurm's triggers tell of node events
+ *                 (smigd_trigger.c), and at once after one
  *   job_owner,    the whole job table: slurm_load_jobs() with its update
- *   job_end_time  time (likewise), at most once per MigratePollInterval, so
- *                 one RPC a poll however many jobs the balancer follows (not
- *                 one slurm_load_job() per job)
+ *   job_end_time  time (likewise), as often (and when a step's peer left),
+ *                 one RPC however many jobs the balancer follows
  * The balancer asks far more often (every tick, smig_conf_tick_ms()): its
  * questions are answered from these tables. Even a "no change" answer costs
  * slurmctld: 22.05's REQUEST_NODE_INFO takes the node write lock and walks
@@ -184,18 +185,7 @@ struct smigd_slurm {
 	GHashTable *nodes;	/* name -> node_ent_t */
 	time_t nodes_update;	/* last_update of the node table */
 	int64_t nodes_polled;	/* monotonic us of the last read, 0: due */
-	int64_t max_age;	/* us: the job table is read again when older */
-	int64_t nodes_max_age;	/* us: the node table likewise */
-	/*
-	 * While node events come (node_events), both are SMIGD_NODE_SAFETY_POLLS
-	 * intervals: the node table is due on a node event, the job table on
-	 * a node event and on the end of a step's connection (nodes_changed,
-	 * jobs_changed), which is how a requeue shows (its steps are killed,
-	 * or its node went down); else one interval each.
-	 */
-	int64_t poll_us;	/* MigratePollInterval */
-	int64_t slack_us;	/* half a tick */
-	bool node_events;	/* Slurm's triggers tell of node events */
+	int64_t max_age;	/* us: the tables are read again when older */
 	bool ctld_lost;		/* an RPC failed: log once per outage */
 	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
 	time_t jobs_update;	/* last_update of the job table */
@@ -334,42 +324,29 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 	return s->state_save;
 }
 
-/* The tables' ages from the interval and node_events. Lock held. */
-static void ages_set(smigd_slurm_t *s)
+/*
+ * smigd_slurm_set_poll - see smigd_slurm.h. The tables' age: one interval,
+ * or SMIGD_NODE_SAFETY_POLLS of them while node events come; then the node
+ * table is due on a node event, the job table on a node event and when a
+ * step's srun or agent leaves (host_nodes_changed(), host_jobs_changed()):
+ * a requeue kills the job's steps or follows its node going down.
+ */
+void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
+			  bool node_events)
 {
-	int64_t polls = s->node_events ? SMIGD_NODE_SAFETY_POLLS : 1;
+	int64_t age = (int64_t) conf->poll_interval_ms * 1000 *
+		      (node_events ? SMIGD_NODE_SAFETY_POLLS : 1);
 
-	s->max_age = MAX(polls * s->poll_us - s->slack_us, 1);
-	s->nodes_max_age = s->max_age;
-}
-
-/* smigd_slurm_set_poll - see smigd_slurm.h */
-void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
-{
 	g_mutex_lock(&s->lock);
-	s->poll_us = (int64_t) conf->poll_interval_ms * 1000;
 	/*
 	 * Half a tick of slack: the balancer asks once a tick, and a table
 	 * read one tick plus jitter ago must count as due, not wait a tick.
 	 */
-	s->slack_us = (int64_t) smig_conf_tick_ms(conf) * 500;
-	ages_set(s);
+	s->max_age = MAX(age - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
 	g_mutex_unlock(&s->lock);
 }
 
-/* smigd_slurm_set_node_events - see smigd_slurm.h */
-void smigd_slurm_set_node_events(smigd_slurm_t *s, bool on)
-{
-	g_mutex_lock(&s->lock);
-	s->node_events = on;
-	ages_set(s);
-	g_mutex_unlock(&s->lock);
-}
-
-/*
- * A node event from Slurm's trigger: the node table is due now, and the job
- * table (a node that went down requeues or ends its jobs).
- */
+/* A node event (Slurm's trigger): both tables are due now. */
 static void host_nodes_changed(void *ctx)
 {
 	smigd_slurm_t *s = ctx;
@@ -468,18 +445,14 @@ static smig_topology_t *host_topology(void *ctx)
 
 /* ----------------------------------------------------------------- nodes */
 
-/*
- * Reload the node table if it is older than s->nodes_max_age (one
- * MigratePollInterval, or SMIGD_NODE_SAFETY_POLLS of them while Slurm's
- * triggers tell of node events) or a node event made it due. Lock held.
- */
+/* Reload the node table if older than s->max_age, or due. Lock held. */
 static void nodes_refresh(smigd_slurm_t *s)
 {
 	int64_t now = g_get_monotonic_time();
 	node_info_msg_t *msg = NULL;
 	GHashTable *fresh;
 
-	if (s->nodes_polled && now - s->nodes_polled < s->nodes_max_age)
+	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
 		return;
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
