@@ -317,6 +317,13 @@ static int notify(const opts_t *o)
 	GError *err = NULL;
 	int fd = -1, rc = 1;
 
+	/*
+	 * slurmctld runs triggers with every descriptor closed: keep 0-2
+	 * taken, so that no socket of ours becomes stderr.
+	 */
+	for (int n = 0; n < 3; n++)
+		if (fcntl(n, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return 1;
 	if (!smigd_trigger_event_known(o->event)) {
 		fprintf(stderr, "smigd: -E %s: not a node event smigd registers\n",
 			o->event);
