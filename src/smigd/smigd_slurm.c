@@ -451,9 +451,12 @@ static void nodes_refresh(smigd_slurm_t *s)
 	int64_t now = g_get_monotonic_time();
 	node_info_msg_t *msg = NULL;
 	GHashTable *fresh;
+	const char *why;
 
 	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
 		return;
+	why = !s->nodes_update ? "first read" :
+	      !s->nodes_polled ? "a node event" : "its age";
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
 	    SLURM_SUCCESS) {
@@ -482,8 +485,9 @@ static void nodes_refresh(smigd_slurm_t *s)
 		}
 		g_hash_table_replace(fresh, g_strdup(n->name), e);
 	}
-	smig_debug("node table read: %u nodes (slurmctld's update time %ld)",
-		   msg->record_count, (long) msg->last_update);
+	/* Rare (a change, read on an event or every interval): verbose. */
+	smig_verbose("node table read (%s): %u nodes, slurmctld's update time %ld",
+		     why, msg->record_count, (long) msg->last_update);
 	s->nodes_update = msg->last_update;
 	slurm_free_node_info_msg(msg);
 	g_hash_table_destroy(s->nodes);

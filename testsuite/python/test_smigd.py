@@ -493,6 +493,14 @@ def test_drain_through_node_trigger(smigd_cluster, long_reference):
                                lambda s: s.startswith("mode=auto"), timeout=20)
         assert line.startswith("mode=auto gen=0 moves=0"), f"state line: {line!r}"
 
+        # The drain must not be in smigd's first read of the node table
+        # (its first node_flags() comes once the step's ranks are ready).
+        def reads():
+            log = c.read_log("smigd")
+            return re.findall(r"node table read \((.*?)\)",
+                              log[log.rfind(f"started, pid {pid}"):])
+        assert cl.repeat_until(reads, bool, timeout=30, poll_interval=0.2), \
+            "smigd did not read the node table once the job ran"
         mark = len(c.read_log("smigd"))
         drained = time.monotonic()
         drain(c, victim)
@@ -502,9 +510,12 @@ def test_drain_through_node_trigger(smigd_cluster, long_reference):
         waited = time.monotonic() - drained
         ev = re.search(r"Slurm's node trigger: event=(reconfig|draining) "
                        r"nodes=\S+: the node table is read again", text)
+        read_ = re.search(r"node table read \((.*?)\)", text)
+        assert read_ and read_.group(1) == "a node event", \
+            f"the node table was not read because of the node event:\n{text}"
         cap = re.search(rf"JobId={job} StepId=\d+.*: capture gen=1 ", text)
         assert cap, f"no capture within {TRIGGER_WAIT_S} s of the drain:\n{text}"
-        assert ev and ev.start() < cap.start(), \
+        assert ev and ev.start() < read_.start() < cap.start(), \
             f"the capture did not follow a NODE_EVENT of the trigger:\n{text}"
         assert waited < TRIGGER_WAIT_S
         assert_drain_moved(c, job, out, victim, long_reference)
