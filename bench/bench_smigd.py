@@ -19,6 +19,12 @@ window of 100 s holds one such round.
       off     smigd stopped (SIGTERM, by pid)
       on-10s  smigd running, MigratePollInterval=10s (the default)
       on-2s   smigd running, MigratePollInterval=2s (the default before)
+    smigd (as root, SlurmUser=root) sets Slurm's node triggers at each start
+    and clears them at each stop, as it does by default: node events come
+    from them, and smigd reads the tables only every 6 intervals (and at
+    once on an event; none happens in the windows). Each window line says
+    whether the triggers were set ("node events: triggers") or refused
+    ("node events: poll"); a refusal counts as a failure.
     Before each window: the condition is set up, smigd (when on) has every
     agent and srun registered again, then SETTLE seconds pass. Window: WINDOW
     seconds of slurmctld's utime+stime (/proc/PID/stat), sdiag's RPC counts
@@ -199,6 +205,7 @@ class Smigd:
     def __init__(self, c, out):
         self.c, self.out = c, out
         self.pid = None
+        self.events = None      # node triggers set at the last start
         self.log = c.log_path("smigd")
         with open(os.path.join(c.dir, "migrate.conf")) as f:
             self.base_conf = [line for line in f
@@ -252,6 +259,8 @@ class Smigd:
                              lambda t: "balancer listening" in t, timeout=30,
                              poll_interval=0.2)
         assert "balancer listening" in up, f"smigd not listening:\n{up[-2000:]}"
+        self.events = ("NO node events from Slurm" not in up and
+                       "Slurm's node triggers (" in up)
         return self.pid, offset
 
 
@@ -366,11 +375,15 @@ def part_a(c, args, out, smigd, failures, ls):
                    "same": same,
                    "rpc_us": trpc / secs, "smigd": (d1 - d0) / CLK / secs}
             res[cond].append(fig)
+            if cond != "off" and not smigd.events:
+                failures.append(f"(a) round {rnd + 1} {cond}: no node triggers")
+            events = "" if cond == "off" else \
+                f", node events: {'triggers' if smigd.events else 'poll'}"
             out(f"  round {rnd + 1} {cond:5s}: slurmctld {100 * fig['ctld']:6.2f} % of a core, "
                 f"smigd's RPC types {fig['rpc']:6.2f}/s taking {fig['rpc_us'] / 1e3:7.3f} "
                 f"ms/s in slurmctld, smigd {100 * fig['smigd']:5.2f} % of a core "
                 f"(window {secs:.1f} s, node table {'unchanged' if same else 'CHANGED'}, "
-                f"load {bl.loadavg()})")
+                f"load {bl.loadavg()}{events})")
     smigd.stop()
     out()
     out("(a) what one RPC costs slurmctld (smigd stopped, the 3 jobs running):")

@@ -35,6 +35,7 @@ static bool accepted_type(smig_msg_type_t type)
 	case SMIG_MSG_QUERY:
 	case SMIG_MSG_FATE_QUERY:
 	case SMIG_MSG_FATE_DONE:
+	case SMIG_MSG_NODE_EVENT:
 		return true;
 	default:
 		return false;
@@ -105,6 +106,9 @@ void bal_handle_msg(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 		break;
 	case SMIG_MSG_FATE_DONE:
 		bal_on_fate_done(b, c, m);
+		break;
+	case SMIG_MSG_NODE_EVENT:
+		bal_on_node_event(b, c, m);
 		break;
 	default:
 		smig_msg_get_u32(m, "job", &job_id);

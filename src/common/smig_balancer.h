@@ -100,6 +100,18 @@ typedef struct smig_host_ops {
 	 * RET false if slurmctld did not answer
 	 */
 	bool (*job_fate)(void *ctx, uint32_t job_id, smig_job_facts_t *facts);
+	/*
+	 * nodes_changed - Slurm said that nodes changed (NODE_EVENT, sent by
+	 * smigd -E from a Slurm node trigger): the next node_flags() reads
+	 * the node table again (optional: without it NODE_EVENT is refused)
+	 */
+	void (*nodes_changed)(void *ctx);
+	/*
+	 * jobs_changed - a registered srun or agent left (BYE or a closed
+	 * connection): its job may have ended or been requeued, so the next
+	 * job_owner() asks slurmctld (optional)
+	 */
+	void (*jobs_changed)(void *ctx);
 	void *ctx;
 } smig_host_ops_t;
 

@@ -407,6 +407,8 @@ void bal_on_fate_query(smig_balancer_t *b, bal_conn_t *c,
 		       const smig_msg_t *m);
 void bal_on_fate_done(smig_balancer_t *b, bal_conn_t *c,
 		      const smig_msg_t *m);
+void bal_on_node_event(smig_balancer_t *b, bal_conn_t *c,
+		       const smig_msg_t *m);
 
 /* smig_balancer_state.c */
 void bal_state_sync(smig_balancer_t *b);

@@ -776,6 +776,9 @@ void bal_conn_detach(smig_balancer_t *b, bal_conn_t *c)
 
 	if (!s)
 		return;
+	/* A requeue or the job's end kills its steps: ask Slurm anew. */
+	if (b->ops.jobs_changed)
+		b->ops.jobs_changed(b->ops.ctx);
 	c->step = NULL;
 	c->agent = NULL;
 	if (c->role == ROLE_SRUN) {

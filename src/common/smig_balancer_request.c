@@ -673,3 +673,41 @@ void bal_on_fate_done(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
 			   "%s", in.text);
 	smig_msg_fate_done_clear(&in);
 }
+
+/*
+ * bal_on_node_event - Slurm's node trigger fired (NODE_EVENT from smigd -E,
+ * which slurmctld runs as the uid that set the trigger): the host reads the
+ * node table again at the next node_flags(), so a drain is acted on within
+ * a tick, not a MigratePollInterval. Root and SlurmUser only.
+ */
+void bal_on_node_event(smig_balancer_t *b, bal_conn_t *c, const smig_msg_t *m)
+{
+	smig_msg_node_event_t in;
+	smig_msg_node_event_ok_t out;
+	GError *err = NULL;
+	char *why;
+
+	if (!bal_decoded(b, c, m, smig_msg_node_event_decode(m, &in, &err),
+			 &err))
+		return;
+	if (m->uid != 0 && m->uid != b->admin_uid) {
+		why = g_strdup_printf("uid %u is neither root nor SlurmUser (uid %u)",
+				      m->uid, b->admin_uid);
+		bal_send_refused(b, c, m, 0, why);
+		g_free(why);
+		goto out;
+	}
+	if (!b->ops.nodes_changed) {
+		bal_send_refused(b, c, m, 0,
+				 "the balancer's host reads no node table");
+		goto out;
+	}
+	b->ops.nodes_changed(b->ops.ctx);
+	smig_info("Slurm's node trigger: event=%.32s nodes=%.200s: the node table is read again",
+		  in.event, in.nodes);
+	out = (smig_msg_node_event_ok_t) { .event = in.event };
+	bal_conn_send(c, SMIG_MSG_NODE_EVENT_OK,
+		      smig_msg_node_event_ok_body(&out));
+out:
+	smig_msg_node_event_clear(&in);
+}

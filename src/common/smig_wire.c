@@ -47,6 +47,8 @@ static const char *const type_names[SMIG_MSG_TYPE_MAX] = {
 	[SMIG_MSG_FATE_QUERY] = "FATE_QUERY",
 	[SMIG_MSG_FATE] = "FATE",
 	[SMIG_MSG_FATE_DONE] = "FATE_DONE",
+	[SMIG_MSG_NODE_EVENT] = "NODE_EVENT",
+	[SMIG_MSG_NODE_EVENT_OK] = "NODE_EVENT_OK",
 };
 
 /* smig_msg_type_name - "HELLO_SRUN", ... or "UNKNOWN" (static) */

@@ -51,6 +51,8 @@ typedef enum {
 	SMIG_MSG_FATE_QUERY = 20,	/* epilog, CLI -> balancer: job's end */
 	SMIG_MSG_FATE = 21,		/* balancer -> epilog, CLI: answer */
 	SMIG_MSG_FATE_DONE = 22,	/* epilog, CLI -> balancer: what it did */
+	SMIG_MSG_NODE_EVENT = 23,	/* smigd -E -> balancer: nodes changed */
+	SMIG_MSG_NODE_EVENT_OK = 24,	/* balancer -> smigd -E: answer */
 	SMIG_MSG_TYPE_MAX
 } smig_msg_type_t;
 

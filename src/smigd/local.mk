@@ -5,6 +5,7 @@ smigd_SOURCES = \
 	src/smigd/smigd.c \
 	src/smigd/smigd_slurm.c src/smigd/smigd_slurm.h \
 	src/smigd/smigd_topo.c src/smigd/smigd_topo.h \
+	src/smigd/smigd_trigger.c src/smigd/smigd_trigger.h \
 	src/smigd/smigd_comment.c src/smigd/smigd_comment.h \
 	src/smigd/smigd_phase.c src/smigd/smigd_phase.h
 smigd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/smigd $(SLURM_CPPFLAGS)

@@ -8,7 +8,10 @@
  * writing the jobs' AdminComment segments. SIGHUP re-reads migrate.conf (a
  * bad file keeps the settings in use; changed settings restart the
  * balancer, which resumes from its state file as after any restart) and
- * reopens the log file; SIGTERM and SIGINT stop it. See smigd(8).
+ * reopens the log file; SIGTERM and SIGINT stop it. At start it sets
+ * Slurm's node triggers (smigd_trigger.c) whose program is smigd itself in
+ * its notifier mode, -E EVENT NODES: it sends NODE_EVENT to the balancer of
+ * migrate.conf and exits. See smigd(8).
  */
 #include "smig_config.h"
 
@@ -29,12 +32,17 @@
 #include "smig_conf.h"
 #include "smig_error.h"
 #include "smig_log.h"
+#include "smig_msgs.h"
+#include "smig_wire.h"
 #include "smigd_slurm.h"
+#include "smigd_trigger.h"
 
 #define DEFAULT_PID_FILE "/run/smigd.pid"
 #define DEFAULT_LOG_FILE "/var/log/slurm/smigd.log"
 /* How often the jobs' AdminComment segments are written. */
 #define FLUSH_INTERVAL_MS 250
+/* -E: how long the notifier waits for the balancer. */
+#define NOTIFY_TIMEOUT_MS 10000
 
 typedef struct opts {
 	bool foreground;	/* -D */
@@ -42,6 +50,8 @@ typedef struct opts {
 	char *conf_file;	/* -f */
 	char *log_file;		/* -L */
 	char *pid_file;		/* -p */
+	char *event;		/* -E: notifier mode */
+	char *nodes;		/* -E: Slurm's argument */
 	int verbose;		/* -v count */
 } opts_t;
 
@@ -53,6 +63,7 @@ typedef struct daemon_state {
 	smig_auth_t *auth;
 	smig_balancer_t *balancer;
 	GMainLoop *loop;
+	char *exe;		/* smigd's path, while its triggers are set */
 	int exit_code;
 } daemon_t;
 
@@ -103,12 +114,14 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: smigd [-D] [-C] [-v...] [-f migrate.conf] [-L logfile] [-p pidfile]\n"
+		"       smigd [-f migrate.conf] -E EVENT NODES  (run by Slurm's node trigger)\n"
 		"  -D          run in the foreground, log to stderr (or to -L FILE)\n"
 		"  -C          print the effective migrate.conf settings and exit\n"
 		"  -f FILE     migrate.conf to read (default: beside slurm.conf)\n"
 		"  -L FILE     log file (default in daemon mode " DEFAULT_LOG_FILE ")\n"
 		"  -p FILE     pid file (default " DEFAULT_PID_FILE "; with -D only if given)\n"
 		"  -v          more detail in the log (repeat: verbose, debug, debug2)\n"
+		"  -E EVENT    tell the balancer that Slurm's node trigger EVENT fired on NODES\n"
 		"  -V          print the version and exit\n");
 }
 
@@ -148,7 +161,7 @@ static bool balancer_start(daemon_t *d, GError **error)
 	d->auth = smig_auth_munge_new(d->conf->munge_socket, error);
 	if (!d->auth)
 		return false;
-	smigd_slurm_set_poll(d->link, d->conf);
+	smigd_slurm_set_poll(d->link, d->conf, d->exe != NULL);
 	smigd_slurm_host_ops(d->link, &ops);
 	d->balancer = smig_balancer_new(d->conf, &ops, d->auth,
 					smigd_slurm_admin_uid(d->link));
@@ -285,17 +298,135 @@ static int print_conf(daemon_t *d)
 	return 0;
 }
 
+/*
+ * -E EVENT NODES: Slurm's node trigger fired (slurmctld runs this as the
+ * uid that set it, smigd's): NODE_EVENT to the balancer of migrate.conf (-f,
+ * else beside $SLURM_CONF), whose smigd reads the node table again.
+ * slurm.conf (for MigrateBalancerAddr's default) is $SLURM_CONF, else the
+ * one beside migrate.conf. RET exit code: 0 when the balancer took it
+ */
+static int notify(const opts_t *o)
+{
+	smig_msg_node_event_t ev = { .event = o->event, .nodes = o->nodes };
+	const char *env = g_getenv("SLURM_CONF");
+	char *slurm_conf, *path, *dir;
+	smig_conf_t *conf = NULL;
+	smig_auth_t *auth = NULL;
+	smig_msg_t *msg, *reply = NULL;
+	smig_msg_refused_t r;
+	GError *err = NULL;
+	int fd = -1, rc = 1;
+
+	/*
+	 * slurmctld runs triggers with every descriptor closed: keep 0-2
+	 * taken, so that no socket of ours becomes stderr.
+	 */
+	for (int n = 0; n < 3; n++)
+		if (fcntl(n, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return 1;
+	if (!smigd_trigger_event_known(o->event)) {
+		fprintf(stderr, "smigd: -E %s: not a node event smigd registers\n",
+			o->event);
+		return 2;
+	}
+	path = o->conf_file ? g_strdup(o->conf_file) :
+	       smig_conf_path_beside(env && *env ? env : NULL);
+	dir = g_path_get_dirname(path);
+	slurm_conf = env && *env ? g_strdup(env) :
+		     g_build_filename(dir, "slurm.conf", NULL);
+	g_free(dir);
+	conf = smig_conf_load(path, slurm_conf, &err);
+	if (!conf)
+		goto out;
+	auth = smig_auth_munge_new(conf->munge_socket, &err);
+	if (!auth)
+		goto out;
+	fd = smig_wire_connect(conf->balancer_addr, conf->port,
+			       NOTIFY_TIMEOUT_MS, &err);
+	if (fd < 0) {
+		g_prefix_error(&err, "balancer at %s:%u: ",
+			       conf->balancer_addr, conf->port);
+		goto out;
+	}
+	msg = smig_msg_node_event_encode(&ev);
+	if (!smig_wire_send(fd, auth, msg, &err)) {
+		smig_msg_free(msg);
+		goto out;
+	}
+	smig_msg_free(msg);
+	reply = smig_wire_recv(fd, auth, NOTIFY_TIMEOUT_MS, &err);
+	if (!reply)
+		goto out;
+	if (reply->type == SMIG_MSG_NODE_EVENT_OK) {
+		rc = 0;
+	} else if (reply->type == SMIG_MSG_REFUSED &&
+		   smig_msg_refused_decode(reply, &r, &err)) {
+		g_set_error(&err, SMIG_ERROR, SMIG_ERROR_WIRE,
+			    "the balancer refused %s: %s", r.what, r.reason);
+		smig_msg_refused_clear(&r);
+	} else if (!err) {
+		g_set_error(&err, SMIG_ERROR, SMIG_ERROR_WIRE,
+			    "unexpected %s from the balancer",
+			    smig_msg_type_name(reply->type));
+	}
+out:
+	if (err) {
+		fprintf(stderr, "smigd: -E %s %s: %s\n", o->event, o->nodes,
+			err->message);
+		g_error_free(err);
+	}
+	if (reply)
+		smig_msg_free(reply);
+	if (fd >= 0)
+		close(fd);
+	smig_auth_free(auth);
+	smig_conf_free(conf);
+	g_free(slurm_conf);
+	g_free(path);
+	return rc;
+}
+
+/*
+ * Set Slurm's node triggers (smigd_trigger.c) so that node events reach
+ * the balancer at once; the node table is then read every
+ * SMIGD_NODE_SAFETY_POLLS MigratePollIntervals. If Slurm refuses, say so
+ * and poll every MigratePollInterval as before.
+ */
+static void triggers_start(daemon_t *d)
+{
+	char *exe = g_file_read_link("/proc/self/exe", NULL);
+	char *conf = g_canonicalize_filename(d->conf_path, NULL);
+	GError *err = NULL;
+
+	if (!exe)
+		g_set_error(&err, SMIG_ERROR, SMIG_ERROR_IO,
+			    "/proc/self/exe: smigd does not know its own path");
+	if (exe && smigd_trigger_register(exe, conf, &err)) {
+		d->exe = exe;
+		exe = NULL;
+	} else {
+		smig_error("%s: NO node events from Slurm: smigd polls the node table every MigratePollInterval instead (see smigd(8), NODE EVENTS)",
+			   err->message);
+		g_error_free(err);
+	}
+	g_free(exe);
+	g_free(conf);
+}
+
 static bool parse_args(int argc, char **argv, opts_t *o)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "DCf:L:p:vVh")) != -1) {
+	while ((c = getopt(argc, argv, "DCE:f:L:p:vVh")) != -1) {
 		switch (c) {
 		case 'D':
 			o->foreground = true;
 			break;
 		case 'C':
 			o->print_conf = true;
+			break;
+		case 'E':
+			o->event = optarg;
 			break;
 		case 'f':
 			o->conf_file = optarg;
@@ -319,6 +450,14 @@ static bool parse_args(int argc, char **argv, opts_t *o)
 			usage(stderr);
 			return false;
 		}
+	}
+	if (o->event && optind < argc)
+		o->nodes = argv[optind++];
+	if (o->event && !o->nodes) {
+		fprintf(stderr, "smigd: -E %s: the nodes (Slurm's argument) are missing\n",
+			o->event);
+		usage(stderr);
+		return false;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "smigd: unexpected argument '%s'\n",
@@ -345,6 +484,10 @@ int main(int argc, char **argv)
 		d.conf_path = g_strdup(o.conf_file);
 	if (o.print_conf) {
 		d.exit_code = print_conf(&d);
+		goto out;
+	}
+	if (o.event) {
+		d.exit_code = notify(&o);
 		goto out;
 	}
 	if (!o.foreground && !o.pid_file)
@@ -396,6 +539,8 @@ int main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, on_stop, &d);
 	g_unix_signal_add(SIGINT, on_stop, &d);
 	g_timeout_add(FLUSH_INTERVAL_MS, on_flush, &d);
+	/* Before the balancer's thread: no RPC of it runs beside these. */
+	triggers_start(&d);
 	if (!balancer_start(&d, &err))
 		goto fail;
 	g_main_loop_run(d.loop);
@@ -411,11 +556,15 @@ fail:
 	d.exit_code = 1;
 out:
 	balancer_stop(&d);
+	/* A clean stop: no program of ours runs on node events. */
+	if (d.exe)
+		smigd_trigger_clear_all(d.exe);
 	if (own_pid)
 		unlink(o.pid_file);
 	g_clear_pointer(&d.loop, g_main_loop_unref);
 	g_clear_pointer(&d.conf, smig_conf_free);
 	g_clear_pointer(&d.link, smigd_slurm_free);
 	g_free(d.conf_path);
+	g_free(d.exe);
 	return d.exit_code;
 }

@@ -6,11 +6,12 @@
  * libslurm, and only <slurm/slurm.h>. It
  * reads and updates job and node records through RPCs to slurmctld:
  *   node_flags    slurm_load_node() with its update time (slurmctld answers
- *                 "no change"), at most once per MigratePollInterval
+ *                 "no change"), at most once per MigratePollInterval, or
+ *                 per 6 while Slurm's triggers tell of node events
+ *                 (smigd_trigger.c), and at once after one
  *   job_owner,    the whole job table: slurm_load_jobs() with its update
- *   job_end_time  time (likewise), at most once per MigratePollInterval, so
- *                 one RPC a poll however many jobs the balancer follows (not
- *                 one slurm_load_job() per job)
+ *   job_end_time  time (likewise), as often (and when a step's peer left),
+ *                 one RPC however many jobs the balancer follows
  * The balancer asks far more often (every tick, smig_conf_tick_ms()): its
  * questions are answered from these tables. Even a "no change" answer costs
  * slurmctld: 22.05's REQUEST_NODE_INFO takes the node write lock and walks
@@ -183,7 +184,7 @@ struct smigd_slurm {
 	char *state_save;
 	GHashTable *nodes;	/* name -> node_ent_t */
 	time_t nodes_update;	/* last_update of the node table */
-	int64_t nodes_polled;
+	int64_t nodes_polled;	/* monotonic us of the last read, 0: due */
 	int64_t max_age;	/* us: the tables are read again when older */
 	bool ctld_lost;		/* an RPC failed: log once per outage */
 	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
@@ -323,17 +324,46 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 	return s->state_save;
 }
 
-/* smigd_slurm_set_poll - see smigd_slurm.h */
-void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf)
+/*
+ * smigd_slurm_set_poll - see smigd_slurm.h. The tables' age: one interval,
+ * or SMIGD_NODE_SAFETY_POLLS of them while node events come; then the node
+ * table is due on a node event, the job table on a node event and when a
+ * step's srun or agent leaves (host_nodes_changed(), host_jobs_changed()):
+ * a requeue kills the job's steps or follows its node going down.
+ */
+void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
+			  bool node_events)
 {
-	int64_t poll = (int64_t) conf->poll_interval_ms * 1000;
+	int64_t age = (int64_t) conf->poll_interval_ms * 1000 *
+		      (node_events ? SMIGD_NODE_SAFETY_POLLS : 1);
 
 	g_mutex_lock(&s->lock);
 	/*
 	 * Half a tick of slack: the balancer asks once a tick, and a table
 	 * read one tick plus jitter ago must count as due, not wait a tick.
 	 */
-	s->max_age = MAX(poll - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
+	s->max_age = MAX(age - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
+	g_mutex_unlock(&s->lock);
+}
+
+/* A node event (Slurm's trigger): both tables are due now. */
+static void host_nodes_changed(void *ctx)
+{
+	smigd_slurm_t *s = ctx;
+
+	g_mutex_lock(&s->lock);
+	s->nodes_polled = 0;
+	s->jobs_loaded = 0;
+	g_mutex_unlock(&s->lock);
+}
+
+/* A step's srun or agent left: its job may have ended or been requeued. */
+static void host_jobs_changed(void *ctx)
+{
+	smigd_slurm_t *s = ctx;
+
+	g_mutex_lock(&s->lock);
+	s->jobs_loaded = 0;
 	g_mutex_unlock(&s->lock);
 }
 
@@ -415,15 +445,18 @@ static smig_topology_t *host_topology(void *ctx)
 
 /* ----------------------------------------------------------------- nodes */
 
-/* Reload the node table if it is older than s->max_age. Lock held. */
+/* Reload the node table if older than s->max_age, or due. Lock held. */
 static void nodes_refresh(smigd_slurm_t *s)
 {
 	int64_t now = g_get_monotonic_time();
 	node_info_msg_t *msg = NULL;
 	GHashTable *fresh;
+	const char *why;
 
 	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
 		return;
+	why = !s->nodes_update ? "first read" :
+	      !s->nodes_polled ? "a node event" : "its age";
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
 	    SLURM_SUCCESS) {
@@ -452,8 +485,9 @@ static void nodes_refresh(smigd_slurm_t *s)
 		}
 		g_hash_table_replace(fresh, g_strdup(n->name), e);
 	}
-	smig_debug("node table read: %u nodes (slurmctld's update time %ld)",
-		   msg->record_count, (long) msg->last_update);
+	/* Rare (a change, read on an event or every interval): verbose. */
+	smig_verbose("node table read (%s): %u nodes, slurmctld's update time %ld",
+		     why, msg->record_count, (long) msg->last_update);
 	s->nodes_update = msg->last_update;
 	slurm_free_node_info_msg(msg);
 	g_hash_table_destroy(s->nodes);
@@ -952,5 +986,7 @@ void smigd_slurm_host_ops(smigd_slurm_t *s, smig_host_ops_t *ops)
 	ops->job_release = host_job_release;
 	ops->topology = host_topology;
 	ops->job_fate = host_job_fate;
+	ops->nodes_changed = host_nodes_changed;
+	ops->jobs_changed = host_jobs_changed;
 	ops->ctx = s;
 }

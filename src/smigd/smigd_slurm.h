@@ -60,8 +60,20 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s);
  * smigd_slurm_set_poll - read node and job states from slurmctld at most once
  * per MigratePollInterval of conf (the ops answer from those tables in
  * between); before smigd_slurm_host_ops() and again on SIGHUP
+ * IN node_events - Slurm's node triggers tell smigd of node events
+ *                  (smigd_trigger.c): then at most once per
+ *                  SMIGD_NODE_SAFETY_POLLS intervals, and at once after a
+ *                  node event (and, for jobs, after a step's peer left)
  */
-void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf);
+void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
+			  bool node_events);
+
+/*
+ * While Slurm's node triggers tell smigd of node events (smigd_trigger.c),
+ * the node table is read at most once per this many MigratePollIntervals
+ * (a safety net for events no trigger reports), and at once on an event.
+ */
+#define SMIGD_NODE_SAFETY_POLLS 6
 
 /*
  * smigd_slurm_host_ops - the balancer's host operations, backed by s

@@ -7,7 +7,8 @@ use and names file, line, key and value; smigd killed with SIGKILL while a
 job runs, in the middle of a capture or of a relaunch, loses nothing once
 started again from its state file; smigd stopped for a minute leaves the
 running jobs alone and they migrate again once it is back; slurmctld
-restarted under a running smigd: smigd carries on.
+restarted under a running smigd: smigd carries on; a drain reaches smigd
+through Slurm's node trigger (smigd -E), not its poll of the node table.
 
 Cost measured here (2 cores, loopback cluster, under load): kill -9
 mid-capture 65-75 s (periodic 5 s captures), mid-relaunch 26 s, the minute
@@ -38,6 +39,13 @@ LONG_REF = "--nx 96 --ny 64 --iters 1600 --sleep-ms 0 --report 20"
 MINUTE_ARGS = "--iters 4000"
 MINUTE_REF = "--nx 96 --ny 64 --iters 4000 --sleep-ms 0 --report 20"
 AWAY_S = 60
+# A poll so slow that it cannot be what moves the ranks: with the node
+# triggers set, the node table is read every 6 of them (30 min), and the
+# job ends (about 40 s) long before even one interval.
+SLOW_POLL = "300s"
+# slurmctld looks at its triggers every 15 s (TRIGGER_INTERVAL), then
+# smigd acts on its next tick (2 s): 60 s is generous, 300 s out of reach.
+TRIGGER_WAIT_S = 60
 
 
 @pytest.fixture(scope="module")
@@ -421,3 +429,118 @@ def test_slurmctld_restart_under_smigd(smigd_cluster, long_reference):
         assert c.smigd_pid() == pid, "smigd exited after the slurmctld restart"
     finally:
         resume(c, victim)
+
+
+def smigd_triggers(c):
+    """smigd's node triggers as `strigger --get` lists them: sorted
+    (type, program) of those whose program is this build's smigd and that
+    wait for an event (RES_ID *; a permanent trigger that fired is listed
+    for 300 s more with its nodes as RES_ID while a copy waits)."""
+    smigd = os.path.join(c.build_dir, "smigd")
+    r = c.run("strigger --get", user="root", timeout=30)
+    assert r.rc == 0, f"strigger --get failed:\n{r}"
+    found = []
+    for line in r.stdout.splitlines():
+        cols = line.split(None, 7)
+        if len(cols) == 8 and cols[2] == "*" and cols[7].startswith(smigd + " "):
+            found.append((cols[3], cols[7]))
+    return sorted(found), r.stdout
+
+
+def test_drain_through_node_trigger(smigd_cluster, long_reference):
+    """smigd set Slurm's node triggers at start (strigger --get lists one
+    per event, program "smigd -f migrate.conf -E EVENT"); with
+    MigratePollInterval=300s (so the node table is read every 30 min), a
+    drain reaches smigd through the trigger: its log shows the trigger's
+    NODE_EVENT before the capture of the move, the capture starts within
+    TRIGGER_WAIT_S of the drain, and the job completes moved off the
+    drained node with the checksum of a run without migration. smigd killed
+    with SIGKILL and started again takes its triggers over (one per event,
+    not two); stopped cleanly (SIGTERM) it clears them."""
+    c = smigd_cluster
+    smigd = os.path.join(c.build_dir, "smigd")
+    path = os.path.join(c.dir, "migrate.conf")
+    trig, listing = smigd_triggers(c)
+    events = [t for t, _ in trig]
+    assert events in (["down", "reconfig", "up"],
+                      ["down", "draining", "reconfig", "up"]), \
+        f"smigd's node triggers: {trig}\n{listing}"
+    for event, program in trig:
+        assert program == f"{smigd} -f {path} -E {event}", program
+    assert re.search(r"Slurm's node triggers \(down, up, reconfig(, draining)?\) "
+                     r"tell smigd of node events", c.read_log("smigd")), \
+        "smigd did not log its node triggers"
+
+    with open(path) as f:
+        good = f.read()
+    pid = c.smigd_pid()
+    assert pid, "smigd is not running"
+    victim = None
+    try:
+        slow = "".join(line for line in good.splitlines(keepends=True)
+                       if not line.startswith("MigratePollInterval="))
+        with open(path, "w") as f:
+            f.write(slow + f"MigratePollInterval={SLOW_POLL}\n")
+        mark = len(c.read_log("smigd"))
+        sighup(c, pid, mark, r"balancer listening")
+        r = c.run(f"{smigd} -C -f {path}", user="root", timeout=30)
+        assert re.search(r"^MigratePollInterval\s+= 5m$", r.stdout, re.M), r.stdout
+
+        job, out = submit_heat(c, "smigd-trigger", "", LONG_ARGS)
+        first = {rank: node for rank, node, kind, _ in starts(read(out))}
+        victim = first[3]
+        line = cl.repeat_until(lambda: cl.migration_state(c, job),
+                               lambda s: s.startswith("mode=auto"), timeout=20)
+        assert line.startswith("mode=auto gen=0 moves=0"), f"state line: {line!r}"
+
+        # The drain must not be in smigd's first read of the node table
+        # (its first node_flags() comes once the step's ranks are ready).
+        def reads():
+            log = c.read_log("smigd")
+            return re.findall(r"node table read \((.*?)\)",
+                              log[log.rfind(f"started, pid {pid}"):])
+        assert cl.repeat_until(reads, bool, timeout=30, poll_interval=0.2), \
+            "smigd did not read the node table once the job ran"
+        mark = len(c.read_log("smigd"))
+        drained = time.monotonic()
+        drain(c, victim)
+        text = cl.repeat_until(lambda: smigd_log_since(c, mark),
+                               lambda t: re.search(rf"JobId={job} .*capture gen=1 ", t),
+                               timeout=TRIGGER_WAIT_S, poll_interval=0.2)
+        waited = time.monotonic() - drained
+        ev = re.search(r"Slurm's node trigger: event=(reconfig|draining) "
+                       r"nodes=\S+: the node table is read again", text)
+        read_ = re.search(r"node table read \((.*?)\)", text)
+        assert read_ and read_.group(1) == "a node event", \
+            f"the node table was not read because of the node event:\n{text}"
+        cap = re.search(rf"JobId={job} StepId=\d+.*: capture gen=1 ", text)
+        assert cap, f"no capture within {TRIGGER_WAIT_S} s of the drain:\n{text}"
+        assert ev and ev.start() < read_.start() < cap.start(), \
+            f"the capture did not follow a NODE_EVENT of the trigger:\n{text}"
+        assert waited < TRIGGER_WAIT_S
+        assert_drain_moved(c, job, out, victim, long_reference)
+    finally:
+        if victim:
+            resume(c, victim)
+        with open(path, "w") as f:
+            f.write(good)
+        if c.smigd_pid() == pid:
+            mark = len(c.read_log("smigd"))
+            sighup(c, pid, mark, r"balancer listening")
+
+    # kill -9: the triggers stay in slurmctld; the next start keeps them.
+    kill9_smigd(c)
+    assert smigd_triggers(c)[0] == trig
+    log = restart_smigd(c)
+    assert smigd_triggers(c)[0] == trig, \
+        f"not one trigger per event after a restart:\n{smigd_triggers(c)[1]}"
+    assert "Slurm trigger set" not in log, f"triggers set again:\n{log}"
+    # A clean stop clears them; the start sets them again.
+    pid = c.smigd_pid()
+    os.kill(pid, signal.SIGTERM)
+    assert not cl.repeat_until(c.smigd_pid, lambda p: p is None, timeout=20,
+                               poll_interval=0.1), "smigd ignored SIGTERM"
+    assert smigd_triggers(c)[0] == [], \
+        f"triggers left after a clean stop:\n{smigd_triggers(c)[1]}"
+    restart_smigd(c)
+    assert smigd_triggers(c)[0] == trig

@@ -130,6 +130,19 @@ static void host_job_publish(void *ctx, uint32_t job_id, const char *text)
 	g_mutex_unlock(&host_lock);
 }
 
+/* Calls of the nodes_changed and jobs_changed host ops (balancer thread). */
+static gint nodes_changed, jobs_changed;
+
+static void host_nodes_changed(void *ctx)
+{
+	g_atomic_int_inc(&nodes_changed);
+}
+
+static void host_jobs_changed(void *ctx)
+{
+	g_atomic_int_inc(&jobs_changed);
+}
+
 static void set_node(unsigned i, uint32_t flags)
 {
 	g_mutex_lock(&host_lock);
@@ -163,10 +176,14 @@ static void setup(void)
 		.job_owner = host_job_owner,
 		.job_publish = host_job_publish,
 		.topology = host_topology,
+		.nodes_changed = host_nodes_changed,
+		.jobs_changed = host_jobs_changed,
 	};
 	GError *err = NULL;
 
 	/* CK_FORK=no runs every test in one process: start clean. */
+	g_atomic_int_set(&nodes_changed, 0);
+	g_atomic_int_set(&jobs_changed, 0);
 	alloc_cpus = "2(x3)";
 	health_word = "ok";
 	requeue_ok = true;
@@ -919,6 +936,65 @@ START_TEST(test_wrong_uid_refused)
 	smig_msg_free(m);
 	close(bad);
 	close(agent);
+	close(srun);
+}
+END_TEST
+
+/* NODE_EVENT from uid as sent by smigd -E (event, nodes). */
+static void node_event(int fd, smig_auth_t *auth, const char *event,
+		       const char *nodes)
+{
+	GVariantBuilder vb;
+
+	g_variant_builder_init(&vb, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&vb, "{sv}", "event",
+			      g_variant_new_string(event));
+	g_variant_builder_add(&vb, "{sv}", "nodes",
+			      g_variant_new_string(nodes));
+	send_msg(fd, auth, SMIG_MSG_NODE_EVENT, &vb);
+}
+
+/*
+ * NODE_EVENT (Slurm's node trigger ran smigd -E): from a user it is
+ * refused naming the uid and the host is not told; from SlurmUser the host's
+ * nodes_changed() is called once and NODE_EVENT_OK echoes the event. A
+ * registered srun or agent that leaves calls jobs_changed() (a requeue
+ * kills the job's steps), a peer that never registered does not.
+ */
+START_TEST(test_node_event)
+{
+	int fd, srun, a1, a2, anon;
+	smig_msg_t *m;
+	char *want;
+
+	fd = peer();
+	node_event(fd, user_auth, "reconfig", "reconfig");
+	m = expect(fd, SMIG_MSG_REFUSED);
+	ck_assert_str_eq(get_str(m, "what"), "NODE_EVENT");
+	want = g_strdup_printf("uid %u is neither root nor SlurmUser (uid %u)",
+			       OWNER, ADMIN);
+	ck_assert_str_eq(get_str(m, "reason"), want);
+	g_free(want);
+	smig_msg_free(m);
+	ck_assert_int_eq(g_atomic_int_get(&nodes_changed), 0);
+
+	node_event(fd, bal_auth, "down", "node[1-2]");
+	m = expect(fd, SMIG_MSG_NODE_EVENT_OK);
+	ck_assert_str_eq(get_str(m, "event"), "down");
+	smig_msg_free(m);
+	ck_assert_int_eq(g_atomic_int_get(&nodes_changed), 1);
+	close(fd);
+
+	anon = peer();
+	close(anon);
+	register_step(&srun, &a1, &a2);
+	ck_assert_int_eq(g_atomic_int_get(&jobs_changed), 0);
+	close(a2);
+	for (int i = 0; i < WAIT_MS / 10 &&
+	     !g_atomic_int_get(&jobs_changed); i++)
+		g_usleep(10000);
+	ck_assert_int_eq(g_atomic_int_get(&jobs_changed), 1);
+	close(a1);
 	close(srun);
 }
 END_TEST
@@ -2255,6 +2331,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_agent_bye_keeps_step);
 	tcase_add_test(tc, test_srun_lost_before_commit);
 	tcase_add_test(tc, test_wrong_uid_refused);
+	tcase_add_test(tc, test_node_event);
 	tcase_add_test(tc, test_schema_refused);
 	tcase_add_test(tc, test_bad_frame_closes);
 	tcase_add_test(tc, test_advise_never_moves);

@@ -238,10 +238,10 @@ START_TEST(test_bad_header)
 	memcpy(hdr, f, sizeof(hdr));
 	hdr[7] = 0;
 	expect_decode_error(hdr, sizeof(hdr), SMIG_ERROR_WIRE,
-			    "unknown message type 0 (1-22)");
+			    "unknown message type 0 (1-24)");
 	hdr[7] = SMIG_MSG_TYPE_MAX;
 	expect_decode_error(hdr, sizeof(hdr), SMIG_ERROR_WIRE,
-			    "unknown message type 23 (1-22)");
+			    "unknown message type 25 (1-24)");
 	/* Oversize is refused from the header alone, before the body. */
 	memcpy(hdr, f, sizeof(hdr));
 	hdr[8] = 0;
@@ -358,7 +358,7 @@ START_TEST(test_encode_errors)
 
 	m = smig_msg_new(SMIG_MSG_TYPE_MAX, g_variant_new_parsed("@a{sv} {}"));
 	ck_assert_ptr_null(smig_wire_encode(auth, m, &err));
-	ck_assert_str_eq(err->message, "cannot send message type 23 (1-22)");
+	ck_assert_str_eq(err->message, "cannot send message type 25 (1-24)");
 	g_clear_error(&err);
 	smig_msg_free(m);
 }
