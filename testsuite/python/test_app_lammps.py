@@ -52,14 +52,36 @@ def app_dir(c, name):
     return d
 
 
+def started(text):
+    """submit_started()'s count: LAMMPS' thermo lines once both wrappers
+    said they start (rank 0 prints them after every rank's MPI_Init)."""
+    return steps(text) if len(re.findall(RANK_RE, text, re.M)) == 2 else []
+
+
+def batch(c, name, d, body, opts):
+    """sbatch OPTS a script that runs BODY in D; wait until LAMMPS printed
+    two thermo lines (submit_started: the Open MPI start-up retry).
+    RET (job, output path, output so far)."""
+    script = os.path.join(d, "job.sbatch")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/bash\ncd {d}\n{body}")
+    os.chmod(script, 0o755)
+    return submit_started(c, name, script, opts, 2, starts_fn=started)
+
+
 @pytest.fixture(scope="module")
 def reference(cluster):
-    """final.dump of the same step, same srun words, not migrated."""
-    d = app_dir(cluster, "lammps_ref")
-    r = cl.srun_mpi(cluster, SRUN.replace("srun --mpi=pmix ", f"--chdir={d} "),
-                    started_re=THERMO_RE, timeout=180)
-    assert r.rc == 0, f"reference run failed:\n{r}"
-    assert "Fix halt" not in r.stdout and max(steps(r.stdout)) == NSTEPS, str(r)
+    """final.dump of the same step, same srun words, in a batch job of
+    two nodes, not migrated."""
+    c = cluster
+    d = app_dir(c, "lammps_ref")
+    job, out, _ = batch(c, "lammps_ref", d, f"{SRUN}\necho srun_exit=$?\n",
+                        "-N2 --ntasks-per-node=1")
+    state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+    text = read(out)
+    assert state == "COMPLETED" and "srun_exit=0" in text, \
+        f"reference job {job} ended {state}:\n{text}"
+    assert "Fix halt" not in text and max(steps(text)) == NSTEPS, text
     path = os.path.join(d, "final.dump")
     assert os.path.getsize(path) > 4000 * 7 * 10, f"{path}: too short"
     return path
@@ -74,18 +96,13 @@ def moved(cluster):
     c = cluster
     d = app_dir(c, "lammps_moved")
     go = os.path.join(d, "GO")
-    script = os.path.join(d, "job.sbatch")
-    with open(script, "w") as f:
-        f.write("#!/bin/bash\n"
-                f"cd {d}\n{SRUN}\necho srun_exit=$?\n"
-                f"while [ ! -e {go} ]; do sleep 0.2; done\n"
-                "rm -f final.dump\necho step2\n"
-                f"SLURM_MIGRATE_RESTORE_GEN=last {SRUN}\necho srun2_exit=$?\n")
-    os.chmod(script, 0o755)
-    job, out, text = submit_started(
-        c, "lammps", script, "-N3 --ntasks-per-node=1", 2,
-        starts_fn=lambda t: steps(t) if len(re.findall(RANK_RE, t, re.M)) == 2
-        else [])
+    job, out, text = batch(
+        c, "lammps", d,
+        f"{SRUN}\necho srun_exit=$?\n"
+        f"while [ ! -e {go} ]; do sleep 0.2; done\n"
+        "rm -f final.dump\necho step2\n"
+        f"SLURM_MIGRATE_RESTORE_GEN=last {SRUN}\necho srun2_exit=$?\n",
+        "-N3 --ntasks-per-node=1")
     ranks = {int(r): n for r, n, _ in re.findall(RANK_RE, text, re.M)}
     assert sorted(ranks) == [0, 1] and len(steps(text)) >= 2, text
     victim = ranks[1]
