@@ -123,9 +123,14 @@ def moved(cluster):
 
 
 def step1(c, moved):
-    job, out, _, _, _ = moved
+    """The output once the moved step ended; the drained node is resumed
+    (the move is over), so no test leaves it drained."""
+    job, out, _, victim, _ = moved
     text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
                            timeout=240)
+    r = c.run(f"scontrol update nodename={victim} state=resume", user="root",
+              timeout=30)
+    assert r.rc == 0, str(r)
     assert "srun_exit=0" in text, f"the moved step failed:\n{text}"
     return text
 
