@@ -36,6 +36,7 @@ THERMO_RE = r"^\s+(\d+)(?:\s+-?[0-9.]+(?:e[-+]?\d+)?){5}\s*$"
 HALT_RE = r"^Fix halt condition for fix-id halt met on step (\d+) "
 RANK_RE = r"^lmp-migrate: rank (\d+) node (\S+) (starts|restores)$"
 HDR = 128                       # image header size (src/common/smig_image.h)
+RESUMED = set()                 # jobs whose drained node step1() resumed
 
 
 def steps(text):
@@ -128,9 +129,11 @@ def step1(c, moved):
     job, out, _, victim, _ = moved
     text = cl.repeat_until(lambda: read(out), lambda t: "srun_exit=" in t,
                            timeout=240)
-    r = c.run(f"scontrol update nodename={victim} state=resume", user="root",
-              timeout=30)
-    assert r.rc == 0, str(r)
+    if job not in RESUMED:
+        r = c.run(f"scontrol update nodename={victim} state=resume",
+                  user="root", timeout=30)
+        assert r.rc == 0, str(r)
+        RESUMED.add(job)
     assert "srun_exit=0" in text, f"the moved step failed:\n{text}"
     return text
 
