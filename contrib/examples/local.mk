@@ -21,3 +21,6 @@ noinst_PROGRAMS += contrib/examples/sigapp
 contrib_examples_sigapp_SOURCES = contrib/examples/sigapp.c
 contrib_examples_sigapp_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 contrib_examples_sigapp_LDADD = $(MPI_LIBS)
+# Debian's LAMMPS migrated by capture=signal (test_app_lammps.py): no build
+EXTRA_DIST += contrib/examples/lammps/README.md contrib/examples/lammps/in.melt \
+	contrib/examples/lammps/lmp-migrate

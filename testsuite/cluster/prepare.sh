@@ -16,7 +16,7 @@
 PREP_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
 libopenmpi-dev openmpi-bin mpich libmpich-dev libhwloc-dev libglib2.0-dev munge libmunge-dev
 libxxhash-dev libmetis-dev libglpk-dev check pkg-config autoconf automake libtool build-essential
-python3-pytest clang libclang-rt-14-dev"
+python3-pytest clang libclang-rt-14-dev lammps"
 
 prep_say() { printf '\n=== %s\n' "$*"; }
 prep_die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
