@@ -281,7 +281,7 @@ droot_main() {
 		root=$(droot_make "$1")
 		shift 2
 		droot_enter "$root" "$net" "${binds[@]}" -- "$@" ;;
-	*) sed -n '4,25p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '4,31p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 }
 

@@ -85,7 +85,7 @@ step_install() {
 	# The site: Slurm, munge, Open MPI (and, for applications, its
 	# compiler: with --from readme the build dependencies bring it).
 	site="slurmctld slurmd slurm-client munge openmpi-bin"
-	[[ $from == packages ]] && site+=" libopenmpi-dev pkg-config"
+	[[ $from == packages ]] && site+=" libopenmpi-dev gcc pkg-config"
 	say "apt-get update; the site's packages: $site"
 	apt-get -q update
 	# shellcheck disable=SC2086
@@ -374,7 +374,11 @@ EOF
 		die "job $job: a rank restored on the drained node $victim"
 	[[ $comment == *"smig[mode=auto gen=1 moves=1 last_move="*";from=$victim;to="*";reason=drain]"* ]] ||
 		die "job $job: AdminComment '$comment': not one move from $victim for the drain"
-	say "migrated: the drain moved rank 3 off $victim, the same checksum as without migration"
+	# A completed job's images go in its epilog (doc/images.md), before
+	# slurmctld says COMPLETED.
+	[[ ! -e /var/spool/slurm-migrate/$job ]] ||
+		{ ls -la "/var/spool/slurm-migrate/$job"; die "job $job completed and left its image directory"; }
+	say "migrated: the drain moved rank 3 off $victim, the same checksum as without migration; no image left"
 	stop_all
 	trap - EXIT
 	show_logs >/dev/null

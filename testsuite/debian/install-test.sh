@@ -48,7 +48,7 @@ repo=$(cd "$here/../.." && pwd)
 
 die() { printf 'install-test: error: %s\n' "$*" >&2; exit 1; }
 say() { printf '\n=== install-test: %s (%ds)\n' "$*" "$((SECONDS - start))"; }
-usage() { sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 from='' rel=12 debs='' keep=no
 while (($#)); do

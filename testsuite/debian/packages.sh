@@ -70,13 +70,25 @@ if [[ -n $release ]]; then
 	exit 0
 fi
 
-# debian/control's Build-Depends, without version constraints or
-# alternatives beyond the first.
+# debian/control's Build-Depends, without version constraints; of
+# alternatives ("pkgconf | pkg-config"), the first one installed, else the
+# first (Debian 12 has pkg-config, 13 calls it obsolete for pkgconf).
 build_deps() {
+	local group alt pick
 	sed -n '/^Build-Depends:/,/^[A-Z]/p' "$repo/debian/control" |
 		sed -e 's/^Build-Depends://' -e '/^[A-Z][-A-Za-z]*:/d' |
-		tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' |
-		grep -v '^$' | grep -v '^debhelper-compat$'
+		tr ',' '\n' | sed -e 's/([^)]*)//g' -e 's/[[:space:]]//g' |
+		grep -v '^$' | grep -v '^debhelper-compat$' |
+		while read -r group; do
+			pick=${group%%|*}
+			for alt in ${group//|/ }; do
+				if [[ $(dpkg-query -W -f='${Status}' "$alt" 2>/dev/null) == "install ok installed" ]]; then
+					pick=$alt
+					break
+				fi
+			done
+			echo "$pick"
+		done
 }
 # shellcheck disable=SC2046
 PREP_PACKAGES="debhelper lintian dpkg-dev $(build_deps | tr '\n' ' ')" prep_packages
