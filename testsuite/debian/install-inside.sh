@@ -90,6 +90,8 @@ step_install() {
 	apt-get -q update
 	# shellcheck disable=SC2086
 	apt-get -q install $site
+	# The site's munge key (Debian's munge makes one at install).
+	[[ -s /etc/munge/munge.key ]] || runuser -u munge -- mungekey --verbose
 	# The site has systemd (not running here: see make_shim).
 	mkdir -p /etc/systemd/system
 	make_shim
@@ -242,8 +244,16 @@ ompi_flake() {
 		! grep -qiE 'smig|migrat' "$1"
 }
 
+# starts FILE - how many ranks printed their first start line in FILE
+starts() {
+	local c
+	c=$(grep -cE '^heat: rank [0-9] node \S+ start iter 0$' "$1" 2>/dev/null) || true
+	echo "${c:-0}"
+}
 as_user() { (cd "/home/$user" && runuser -u "$user" -- "$@"); }
 job_field() { scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+# AdminComment has a line of its own in "scontrol show job", blanks inside.
+admin_comment() { scontrol show job "$1" | sed -n 's/^[[:space:]]*AdminComment=//p'; }
 heat_args="--nx 96 --ny 64 --iters 600 --report 50"
 
 step_cluster() {
@@ -257,11 +267,10 @@ step_cluster() {
 		install -d -m 755 "/var/spool/slurmd/node$k"
 		install -d -m 1777 "/tmp/nodes/node$k"
 	done
-	[[ -s /etc/munge/munge.key ]] || runuser -u munge -- mungekey --verbose
 	install -d -o munge -g munge -m 755 /run/munge
-	daemon munged runuser -u munge -- /usr/sbin/munged -F
+	daemon munged setpriv --reuid=munge --regid=munge --init-groups -- /usr/sbin/munged -F
 	for ((n = 0; n < 100; n++)); do
-		munge -n </dev/null | unmunge >/dev/null 2>&1 && break
+		munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break
 		sleep 0.1
 	done
 	munge -n </dev/null | unmunge >/dev/null || die "munged does not answer"
@@ -326,12 +335,12 @@ EOF
 		out=/home/$user/job.$try.out
 		job=$(as_user sbatch --parsable -N3 --ntasks-per-node=2 -o "$out" job.sh)
 		for ((n = 0; n < 900; n++)); do
-			(($(grep -cE '^heat: rank [0-9] node \S+ start iter 0$' "$out" 2>/dev/null) == 4)) && break
+			(($(starts "$out") == 4)) && break
 			state=$(job_field "$job" JobState)
 			[[ $state == PENDING || $state == RUNNING ]] || break
 			sleep 0.1
 		done
-		(($(grep -cE '^heat: rank [0-9] node \S+ start iter 0$' "$out" 2>/dev/null) == 4)) && break
+		(($(starts "$out") == 4)) && break
 		cat "$out" 2>/dev/null || true
 		scancel "$job" || true
 		((try == 1)) && ompi_flake "$out" ||
@@ -344,7 +353,7 @@ EOF
 	# The balancer knows the job before the drain (mode=auto in its
 	# state line), so the drain is a move, not a start.
 	for ((n = 0; n < 300; n++)); do
-		comment=$(job_field "$job" AdminComment)
+		comment=$(admin_comment "$job")
 		[[ $comment == *'smig[mode=auto'* ]] && break
 		sleep 0.1
 	done
@@ -359,7 +368,7 @@ EOF
 		sleep 0.1
 	done
 	cat "$out"
-	comment=$(job_field "$job" AdminComment)
+	comment=$(admin_comment "$job")
 	echo "AdminComment=$comment"
 	scontrol update nodename="$victim" state=resume
 	[[ $state == COMPLETED ]] || { show_logs; die "job $job ended $state"; }
@@ -372,7 +381,7 @@ EOF
 		{ show_logs; die "job $job: not every rank restored"; }
 	grep -E "^heat: rank [0-9] node $victim restored" "$out" &&
 		die "job $job: a rank restored on the drained node $victim"
-	[[ $comment == *"smig[mode=auto gen=1 moves=1 last_move="*";from=$victim;to="*";reason=drain]"* ]] ||
+	[[ $comment == *"smig[mode=auto gen=1 moves=1 last_move="*";from=$victim;to="*";reason=drain"* ]] ||
 		die "job $job: AdminComment '$comment': not one move from $victim for the drain"
 	# A completed job's images go in its epilog (doc/images.md), before
 	# slurmctld says COMPLETED.
@@ -385,7 +394,8 @@ EOF
 }
 
 # apt-get purge of our packages; then no file of theirs and nothing named
-# after them may be left, nor a systemd unit or its enablement.
+# after them may be left, nor a systemd unit or its enablement, nor smigd's
+# state or the image store.
 step_purge() {
 	local left
 	say "apt-get purge smigd slurm-migrate-spank slurm-migrate-tools libsmig-dev libsmig0"
@@ -405,6 +415,8 @@ step_purge() {
 		-o -path /var/log/apt -o -path /var/log/dpkg.log \) -prune -o \
 		\( -name '*smig*' -o -name '*slurm-migrate*' -o -name 'spank_migrate*' \
 		-o -name 'migrate.conf' \) -print)
+	# smigd's state (MigrateStateDir's default, <StateSaveLocation>/migrate)
+	[[ -e /var/spool/slurmctld/migrate ]] && left+=$'\n'$(find /var/spool/slurmctld/migrate)
 	left=$(sed '/^$/d' <<<"$left" | sort -u)
 	[[ -z $left ]] || die "left after apt-get purge:
 $left"
