@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 t0=$SECONDS
 
 say() { printf '\n--- install-test (%s, %ds): %s\n' "$step" "$((SECONDS - t0))" "$*"; }
-die() { printf 'install-test: error: %s\n' "$*" >&2; exit 1; }
+die() { printf 'install-test (Debian %s): error: %s\n' "$rel" "$*" >&2; exit 1; }
 
 # block NAME - run the README's block NAME as root, each command echoed
 # (bash -e: the first failing command fails the block); "sudo " dropped, as
@@ -254,7 +254,7 @@ as_user() { (cd "/home/$user" && runuser -u "$user" -- "$@"); }
 job_field() { scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 # AdminComment has a line of its own in "scontrol show job", blanks inside.
 admin_comment() { scontrol show job "$1" | sed -n 's/^[[:space:]]*AdminComment=//p'; }
-heat_args="--nx 96 --ny 64 --iters 600 --report 50"
+heat_args=(--nx 96 --ny 64 --iters 600 --report 50)
 
 step_cluster() {
 	local k n out job state first victim done_ref done_mig comment try
@@ -312,12 +312,14 @@ step_cluster() {
 	grep -s "balancer listening" /w/logs/smigd.out ||
 		{ show_logs; die "smigd not listening after 30 s"; }
 
-	say "without migration: srun --mpi=pmix -N2 -n4 ./heat $heat_args"
+	say "without migration: srun --mpi=pmix -N2 -n4 ./heat ${heat_args[*]}"
 	for try in 1 2; do
-		as_user srun --mpi=pmix -N2 -n4 ./heat $heat_args >/w/logs/reference.out 2>&1 && break
+		as_user srun --mpi=pmix -N2 -n4 ./heat "${heat_args[@]}" >/w/logs/reference.out 2>&1 && break
 		cat /w/logs/reference.out
-		((try == 1)) && ompi_flake /w/logs/reference.out ||
-			{ show_logs; die "the run without migration failed"; }
+		if ((try == 2)) || ! ompi_flake /w/logs/reference.out; then
+			show_logs
+			die "the run without migration failed"
+		fi
 		echo "install-test: Open MPI's start-up failed (its own words above): once more"
 	done
 	done_ref=$(grep -E '^heat: done iters=600 checksum=[0-9a-f]{16}$' /w/logs/reference.out) ||
@@ -327,7 +329,7 @@ step_cluster() {
 	say "with migration: sbatch -N3 --ntasks-per-node=2, srun --mpi=pmix --migrate -N2 -n4, a drain"
 	cat >"/home/$user/job.sh" <<EOF
 #!/bin/bash
-srun --mpi=pmix --migrate -N2 -n4 ./heat $heat_args --sleep-ms 40
+srun --mpi=pmix --migrate -N2 -n4 ./heat ${heat_args[*]} --sleep-ms 40
 echo srun_exit=\$?
 EOF
 	chown "$user:" "/home/$user/job.sh"
@@ -343,8 +345,10 @@ EOF
 		(($(starts "$out") == 4)) && break
 		cat "$out" 2>/dev/null || true
 		scancel "$job" || true
-		((try == 1)) && ompi_flake "$out" ||
-			{ show_logs; die "job $job did not start its 4 ranks (state $(job_field "$job" JobState))"; }
+		if ((try == 2)) || ! ompi_flake "$out"; then
+			show_logs
+			die "job $job did not start its 4 ranks (state $(job_field "$job" JobState))"
+		fi
 		echo "install-test: Open MPI's start-up failed (its own words above): once more"
 	done
 	first=$(grep -E '^heat: rank [0-9] node \S+ start iter 0$' "$out")
