@@ -37,6 +37,7 @@ block() {
 # The "systemctl" the README's blocks call: enable --now / start a unit runs
 # its ExecStart as its User and Group (setpriv), in the background, its
 # output in /w/logs/UNIT.out and its pid in /run/install-test/UNIT.pid;
+# restart slurmd stops and starts the site's slurmds (by their pid files);
 # daemon-reload does nothing. Anything else fails.
 make_shim() {
 	mkdir -p /w/shim
@@ -56,6 +57,21 @@ key() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
 case "$*" in
 daemon-reload) exit 0 ;;
 "enable --now "*|"start "*) unit=${*: -1} ;;
+"restart slurmd")
+	# The site's slurmds (install-inside.sh started them): each again.
+	for f in /run/install-test/slurmd.*.pid; do
+		node=${f#/run/install-test/slurmd.} node=${node%.pid} pid=$(<"$f")
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((n = 0; n < 150; n++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		setsid slurmd -D -N "$node" >>"/w/logs/slurmd.$node.out" 2>&1 </dev/null &
+		echo $! >"$f"
+		echo "systemctl (install-test): slurmd -N $node restarted (pid $!)"
+	done
+	exit 0 ;;
 *) echo "systemctl (install-test): '$*' not known here" >&2; exit 1 ;;
 esac
 f=$(unit_file "$unit")
@@ -139,22 +155,25 @@ snapshot() {
 
 # --- the cluster ------------------------------------------------------------
 
-pids=()
-# daemon NAME CMD... - start a daemon in the background, by PID
+# daemon NAME CMD... - start a daemon in the background, its pid in
+# /run/install-test/NAME.pid
 daemon() {
 	local name=$1
 	shift
+	mkdir -p /run/install-test
 	setsid "$@" >>"/w/logs/$name.out" 2>&1 </dev/null &
-	pids+=("$name:$!")
+	echo $! >"/run/install-test/$name.pid"
 }
 
-# stop_all - every daemon started here (and smigd, started by the
-# systemctl of the README), by PID: TERM, KILL after 15 s
+# stop_all - every daemon started here or by the README's systemctl, by
+# its pid: smigd, the slurmds, slurmctld, munged; TERM, KILL after 15 s
 stop_all() {
-	local e name pid n
-	[[ -r /run/install-test/smigd.pid ]] && pids=("smigd:$(</run/install-test/smigd.pid)" "${pids[@]}")
-	for e in "${pids[@]}"; do
-		name=${e%%:*} pid=${e#*:}
+	local f name pid n
+	for f in /run/install-test/smigd.pid /run/install-test/slurmd.*.pid \
+		/run/install-test/slurmctld.pid /run/install-test/munged.pid; do
+		[[ -r $f ]] || continue
+		name=$(basename "$f" .pid) pid=$(<"$f")
+		rm -f "$f"
 		kill -0 "$pid" 2>/dev/null || continue
 		kill -TERM "$pid"
 		for ((n = 0; n < 150; n++)); do
@@ -166,8 +185,6 @@ stop_all() {
 			kill -KILL "$pid"
 		fi
 	done
-	pids=()
-	rm -f /run/install-test/smigd.pid
 }
 
 show_logs() {
@@ -256,6 +273,18 @@ job_field() { scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -
 admin_comment() { scontrol show job "$1" | sed -n 's/^[[:space:]]*AdminComment=//p'; }
 heat_args=(--nx 96 --ny 64 --iters 600 --report 50)
 
+# nodes_idle - wait until the 3 nodes are idle (60 s at most)
+nodes_idle() {
+	local n
+	for ((n = 0; n < 600; n++)); do
+		[[ $(sinfo -h -N -o '%t' 2>/dev/null | grep -c '^idle$') == 3 ]] && return 0
+		sleep 0.1
+	done
+	sinfo -N
+	show_logs
+	die "the 3 nodes are not idle after 60 s"
+}
+
 step_cluster() {
 	local k n out job state first victim done_ref done_mig comment try
 	trap 'stop_all' EXIT
@@ -290,18 +319,14 @@ step_cluster() {
 	for k in 1 2 3; do
 		daemon "slurmd.node$k" slurmd -D -N "node$k"
 	done
-	for ((n = 0; n < 600; n++)); do
-		[[ $(sinfo -h -N -o '%t' 2>/dev/null | grep -c '^idle$') == 3 ]] && break
-		sleep 0.1
-	done
-	[[ $(sinfo -h -N -o '%t' | grep -c '^idle$') == 3 ]] ||
-		{ sinfo -N; show_logs; die "the 3 nodes are not idle after 60 s"; }
+	nodes_idle
 
 	if [[ $from == readme ]]; then
 		block enable-smigd "$src"
 	else
 		block packages-enable /
 		cat /etc/slurm/plugstack.conf.d/migrate.conf
+		nodes_idle
 	fi
 	for ((n = 0; n < 300; n++)); do
 		grep -qs "balancer listening" /w/logs/smigd.out && break
