@@ -148,7 +148,7 @@ snapshot() {
 	find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run \
 		-o -path /tmp -o -path /w -o -path /t -o -path /var/cache \
 		-o -path /var/lib/dpkg -o -path /var/lib/apt -o -path /var/log \
-		-o -path /home -o -path /var/spool/slurmctld \
+		-o -path /home -o -path /var/spool/slurmctld -o -path /var/lib/munge \
 		-o -path /var/spool/slurmd -o -path /etc/ld.so.cache \) -prune \
 		-o -print | sort
 }
@@ -427,16 +427,19 @@ EOF
 # state or the image store.
 step_purge() {
 	local left
-	say "apt-get purge smigd slurm-migrate-spank slurm-migrate-tools libsmig-dev libsmig0"
-	apt-get -q purge smigd slurm-migrate-spank slurm-migrate-tools libsmig-dev libsmig0
+	# --autoremove: what apt installed for them only (libglib, libmetis ...).
+	say "apt-get purge --autoremove smigd slurm-migrate-spank slurm-migrate-tools libsmig-dev libsmig0"
+	apt-get -q purge --autoremove smigd slurm-migrate-spank slurm-migrate-tools \
+		libsmig-dev libsmig0
 	left=$(dpkg -l | awk '$2 ~ /^(smigd|slurm-migrate-|libsmig)/ { print $1, $2 }')
 	[[ -z $left ]] || die "still known to dpkg after the purge: $left"
 	snapshot >/w/after.list
-	# Files and directories of our packages still there (a directory
-	# others share, /usr/bin, stays: it was there before).
+	# Files of our packages still there (their directories that others
+	# share, /usr/bin or /lib/systemd/system, stay).
 	left=$(comm -13 /w/before.list /w/after.list)
 	left+=$'\n'$(while read -r f; do
 		[[ -e $f || -L $f ]] || continue
+		[[ -d $f ]] && continue
 		grep -qxF "$f" /w/before.list || echo "$f"
 	done </w/ours.list)
 	left+=$'\n'$(find / -xdev \( -path /proc -o -path /sys -o -path /w -o -path /t \

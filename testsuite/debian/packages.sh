@@ -102,7 +102,9 @@ src=$work/slurm-migrate-0.1.0
 mkdir "$src"
 prep_say "copying the tree to $src"
 if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -P -t "$src")
+	# Tracked and new files, as they are in the working tree.
+	git -C "$repo" ls-files -z --cached --others --exclude-standard |
+		(cd "$repo" && xargs -0 cp --parents -P -t "$src")
 else
 	cp -a "$repo/." "$src/"
 fi
