@@ -131,7 +131,9 @@ droot_base() {
 	local code dir tmp
 	code=$(droot_codename "$1")
 	dir=$DROOT_CACHE/$code-base
-	if [[ -f $dir/.smig-base ]]; then
+	# The mark that the root is whole lives beside it: nothing of ours in
+	# the root.
+	if [[ -d $dir && -f $dir.done ]]; then
 		echo "$dir"
 		return 0
 	fi
@@ -156,10 +158,10 @@ droot_base() {
 		>"$tmp/etc/hosts"
 	# debootstrap's own .deb files: apt-get clean, as after an install.
 	rm -f "$tmp"/var/cache/apt/archives/*.deb
-	touch "$tmp/.smig-base"
-	rm -rf "$dir"
+	rm -rf "$dir" "$dir.done"
 	mv "$tmp" "$dir"
 	mv "$tmp.log" "$dir.log"
+	touch "$dir.done"
 	echo "$dir"
 }
 
