@@ -26,7 +26,8 @@
 # made once, ~2 min) in /var/tmp/smig-install-REL-FROM/root. Inside, in
 # private namespaces (droot.sh): apt-get installs the site's Slurm (slurmctld,
 # slurmd, slurm-client, munge) and what the README says; the downloaded
-# packages are kept for the next run in /var/cache/slurm-migrate/apt-CODENAME.
+# packages are kept for the next run in
+# /var/cache/slurm-migrate/roots/apt-CODENAME.
 # Then, with only loopback, /etc/slurm/slurm.conf of a 3-node cluster (three
 # slurmd -N nodeK on the root's one host), munged, slurmctld, the slurmds and
 # smigd (its systemd unit's ExecStart and User, started as systemctl would:
