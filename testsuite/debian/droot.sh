@@ -7,6 +7,7 @@
 # usage: testsuite/debian/droot.sh make RELEASE
 #        testsuite/debian/droot.sh run [--net] [--bind HOSTDIR:DIR[:ro]]... RELEASE -- CMD...
 #        testsuite/debian/droot.sh path RELEASE
+#        testsuite/debian/droot.sh base RELEASE
 #        testsuite/debian/droot.sh check
 #   RELEASE   12 | 13 | sid (also bookworm, trixie)
 #   make      debootstrap the release from Debian's archive and install the
@@ -19,6 +20,9 @@
 #             /tmp; HOSTDIR bound at DIR. Every process inside dies with CMD,
 #             every mount goes with the namespace: nothing stays behind.
 #   path      print the root's directory (made if needed)
+#   base      print the directory of the release's bare debootstrap
+#             (minbase, nothing installed: CODENAME-base in the cache; made
+#             if needed), the start of install-test.sh's fresh roots
 #   check     (inside a root) are the packages a root gets installed here?
 #             Names the missing ones, exit 1 if any
 #
@@ -117,6 +121,47 @@ droot_make() {
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
 	mv "$tmp.log" "$dir.log"
+	echo "$dir"
+}
+
+# droot_base RELEASE - a cached debootstrap (minbase) of the release and
+# nothing else: what an admin starts from (install-test.sh copies it for
+# each run). Its directory on stdout, made if needed.
+droot_base() {
+	local code dir tmp
+	code=$(droot_codename "$1")
+	dir=$DROOT_CACHE/$code-base
+	# The mark that the root is whole lives beside it: nothing of ours in
+	# the root.
+	if [[ -d $dir && -f $dir.done ]]; then
+		echo "$dir"
+		return 0
+	fi
+	[[ $(id -u) == 0 ]] || droot_die "making a root needs root"
+	droot_host_tools
+	mkdir -p "$DROOT_CACHE"
+	tmp=$DROOT_CACHE/.$code-base.new
+	rm -rf "$tmp"
+	mkdir -m 755 "$tmp"
+	droot_say "debootstrap $code (minbase) into $tmp (from $DROOT_MIRROR)" >&2
+	if ! debootstrap --variant=minbase "$code" "$tmp" "$DROOT_MIRROR" >"$tmp.log" 2>&1; then
+		tail -n 20 "$tmp.log" >&2
+		rm -rf "$tmp"
+		droot_die "debootstrap $code failed (log: $tmp.log)"
+	fi
+	# sid's Release file is valid for a week only (see droot_make).
+	[[ $code == sid ]] && echo 'Acquire::Check-Valid-Until "false";' \
+		>"$tmp/etc/apt/apt.conf.d/99smig-valid-until"
+	# What Debian's installer writes and debootstrap does not (droot_inside
+	# binds its own /etc/hosts over it).
+	printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+		>"$tmp/etc/hosts"
+	# debootstrap's own .deb files: apt-get clean, as after an install.
+	rm -f "$tmp"/var/cache/apt/archives/*.deb
+	rm -rf "$dir" "$dir.done"
+	mv "$tmp" "$dir"
+	mv "$tmp.log" "$dir.log"
+	touch "$dir.done"
 	echo "$dir"
 }
 
@@ -225,6 +270,7 @@ droot_main() {
 	__inside) droot_inside "$@" ;;
 	make) [[ $# == 1 ]] || droot_die "usage: make RELEASE"; droot_make "$1" >/dev/null ;;
 	path) [[ $# == 1 ]] || droot_die "usage: path RELEASE"; droot_make "$1" ;;
+	base) [[ $# == 1 ]] || droot_die "usage: base RELEASE"; droot_base "$1" ;;
 	check) droot_check ;;
 	run)
 		while (($# > 0)); do
@@ -240,8 +286,10 @@ droot_main() {
 		root=$(droot_make "$1")
 		shift 2
 		droot_enter "$root" "$net" "${binds[@]}" -- "$@" ;;
-	*) sed -n '4,25p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '4,31p' "$DROOT_SELF" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 }
 
-[[ ${BASH_SOURCE[0]} == "$0" ]] && droot_main "$@"
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	droot_main "$@"
+fi
