@@ -326,7 +326,8 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 
 /*
  * smigd_slurm_set_poll - see smigd_slurm.h. The tables' age: one interval,
- * or SMIGD_NODE_SAFETY_POLLS of them while node events come; then the node
+ * or SMIGD_NODE_SAFETY_POLLS of them while node events come and the
+ * interval is at least SMIGD_NODE_SAFETY_MIN_MS; then the node
  * table is due on a node event, the job table on a node event and when a
  * step's srun or agent leaves (host_nodes_changed(), host_jobs_changed()):
  * a requeue kills the job's steps or follows its node going down.
@@ -334,8 +335,10 @@ const char *smigd_slurm_state_save(const smigd_slurm_t *s)
 void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
 			  bool node_events)
 {
+	bool safety = node_events &&
+		      conf->poll_interval_ms >= SMIGD_NODE_SAFETY_MIN_MS;
 	int64_t age = (int64_t) conf->poll_interval_ms * 1000 *
-		      (node_events ? SMIGD_NODE_SAFETY_POLLS : 1);
+		      (safety ? SMIGD_NODE_SAFETY_POLLS : 1);
 
 	g_mutex_lock(&s->lock);
 	/*

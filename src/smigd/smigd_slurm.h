@@ -74,6 +74,13 @@ void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
  * (a safety net for events no trigger reports), and at once on an event.
  */
 #define SMIGD_NODE_SAFETY_POLLS 6
+/*
+ * ... but only from this MigratePollInterval on: a shorter one was chosen
+ * to see every change at once (a small cluster, the test clusters' 1 s),
+ * and Slurm's trigger check (every 15 s) would make smigd see a resumed
+ * node as drained for longer than that.
+ */
+#define SMIGD_NODE_SAFETY_MIN_MS 10000
 
 /*
  * smigd_slurm_host_ops - the balancer's host operations, backed by s
