@@ -501,6 +501,17 @@ def test_drain_through_node_trigger(smigd_cluster, long_reference):
                               log[log.rfind(f"started, pid {pid}"):])
         assert cl.repeat_until(reads, bool, timeout=30, poll_interval=0.2), \
             "smigd did not read the node table once the job ran"
+
+        # Nor may an older event (a resume of an earlier test fires
+        # Slurm's reconfig trigger up to 15 s later) still be pending, or
+        # its read, not the drain's event, would find the drain.
+        def settled():
+            log = c.read_log("smigd")
+            log = log[log.rfind(f"started, pid {pid}"):]
+            return log.rfind("node table read (") > \
+                log.rfind("Slurm's node trigger: ")
+        assert cl.repeat_until(settled, bool, timeout=30, poll_interval=0.2), \
+            "a node event of Slurm's trigger was not followed by a read"
         mark = len(c.read_log("smigd"))
         drained = time.monotonic()
         drain(c, victim)
