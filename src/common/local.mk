@@ -2,6 +2,7 @@
 # libsmig_image.la: image format only (libc + xxhash), shared with contrib/libsmig.
 noinst_LTLIBRARIES += src/common/libsmig_image.la
 src_common_libsmig_image_la_SOURCES = src/common/smig_image.c \
+	src/common/smig_image_store.c \
 	src/common/smig_image_handoff.c src/common/smig_image.h \
 	src/common/smig_image_int.h
 src_common_libsmig_image_la_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)

@@ -165,5 +165,7 @@ if ((rc != 0)); then
 	exit "$rc"
 fi
 [[ $keep == yes ]] || rm -rf "$root"
-printf 'install-test --from %s --release %s: passed in %ds (logs in %s/logs)\n' \
-	"$from" "$rel" "$((SECONDS - start))" "$work"
+# Launches run again for Open MPI's own start-up failure (install-inside.sh).
+retries=$(grep -c "Open MPI's start-up failed" "$work/logs/cluster.log" 2>/dev/null) || true
+printf 'install-test --from %s --release %s: passed in %ds, launch retries: %d (logs in %s/logs)\n' \
+	"$from" "$rel" "$((SECONDS - start))" "${retries:-0}" "$work"

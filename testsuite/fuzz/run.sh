@@ -68,7 +68,7 @@ cat >"$out/smig_config.h" <<EOT
 EOT
 
 core="smig_error.c smig_log.c smig_conf.c smig_request.c smig_wire.c smig_msgs.c
-smig_auth.c smig_hostlist.c smig_image.c smig_image_handoff.c"
+smig_auth.c smig_hostlist.c smig_image.c smig_image_store.c smig_image_handoff.c"
 srcs=()
 for f in $core; do srcs+=("$top/src/common/$f"); done
 # shellcheck disable=SC2046 # word splitting of pkg-config output is wanted

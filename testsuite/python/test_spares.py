@@ -16,22 +16,10 @@ import re
 import cluster as cl
 from heat import DONE_RE, START_RE, assert_moved_to_spare, heat_path, read, \
     starts, submit_started
+from test_manual import hostnames, smig
 
 # As test_migration.py: long enough to drain a node mid-run (~12 s of compute).
 HEAT_ARGS = "--nx 96 --ny 64 --iters 480 --sleep-ms 25 --report 20"
-
-
-def smig(c, args, user=None, timeout=60):
-    """Run the build's smig tool with ARGS as USER (default: the test user)."""
-    path = os.path.join(c.build_dir, "contrib", "tools", "smig")
-    assert os.access(path, os.X_OK), f"{path}: build it first"
-    return c.run(f"{path} {args}", user=user, timeout=timeout)
-
-
-def hostnames(c, hostlist):
-    r = c.run(f"scontrol show hostnames {hostlist}", user="root", timeout=30)
-    assert r.rc == 0, f"scontrol show hostnames failed:\n{r}"
-    return r.stdout.split()
 
 
 def test_drain_uses_spare(cluster, needs_plugins):

@@ -9,6 +9,7 @@ spank_migrate_la_SOURCES = \
 	src/plugins/spank/migrate/agent_sock.c \
 	src/plugins/spank/migrate/agent_sock.h \
 	src/plugins/spank/migrate/relaunch.c \
+	src/plugins/spank/migrate/spares.c \
 	src/plugins/spank/migrate/relaunch_cmd.c \
 	src/plugins/spank/migrate/sample.c \
 	src/plugins/spank/migrate/slurm_compat.h \

@@ -14,6 +14,7 @@
 #define SMIG_SPANK_MIGRATE_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <glib.h>
@@ -151,6 +152,19 @@ int smig_relaunch_check(void);
  *     -w, -F or -x given, or the exec failed. It does not return otherwise.
  */
 int smig_relaunch_spares(void);
+
+/*
+ * Shared by relaunch.c and spares.c, which both exec srun again:
+ * smig_relaunch_block_term - block srun's termination signals
+ * OUT old - the mask before; RET the first of them pending, or 0
+ * smig_relaunch_environ - the environment of slurm_spank_init (srun
+ *                         setenv()s its own step's variables after it)
+ * smig_relaunch_exec_srun - stdin back, buffers flushed, execve() of srun;
+ *                           returns only if the exec failed (errno)
+ */
+int smig_relaunch_block_term(sigset_t *old);
+char **smig_relaunch_environ(void);
+void smig_relaunch_exec_srun(char **argv, char **env);
 
 /*
  * smig_relaunch_start - HELLO_SRUN and the relaunch thread (local_user_init)
