@@ -185,6 +185,7 @@ struct smigd_slurm {
 	GHashTable *nodes;	/* name -> node_ent_t */
 	time_t nodes_update;	/* last_update of the node table */
 	int64_t nodes_polled;	/* monotonic us of the last read, 0: due */
+	const char *nodes_due;	/* why it is due when nodes_polled is 0 */
 	int64_t max_age;	/* us: the tables are read again when older */
 	bool ctld_lost;		/* an RPC failed: log once per outage */
 	GHashTable *jobs;	/* job id -> job_ent_t, every job slurmctld has */
@@ -346,6 +347,17 @@ void smigd_slurm_set_poll(smigd_slurm_t *s, const smig_conf_t *conf,
 	 * read one tick plus jitter ago must count as due, not wait a tick.
 	 */
 	s->max_age = MAX(age - (int64_t) smig_conf_tick_ms(conf) * 500, 1);
+	/*
+	 * A (re)started balancer reads both tables afresh: a table read
+	 * lazily under the old settings may be as old as the last job that
+	 * asked (a drain since resumed, whose trigger Slurm fires up to 15 s
+	 * later), and the new interval must not make it look recent.
+	 */
+	if (s->nodes_update) {
+		s->nodes_polled = 0;
+		s->nodes_due = "the balancer started";
+	}
+	s->jobs_loaded = 0;
 	g_mutex_unlock(&s->lock);
 }
 
@@ -356,6 +368,7 @@ static void host_nodes_changed(void *ctx)
 
 	g_mutex_lock(&s->lock);
 	s->nodes_polled = 0;
+	s->nodes_due = "a node event";
 	s->jobs_loaded = 0;
 	g_mutex_unlock(&s->lock);
 }
@@ -459,7 +472,7 @@ static void nodes_refresh(smigd_slurm_t *s)
 	if (s->nodes_polled && now - s->nodes_polled < s->max_age)
 		return;
 	why = !s->nodes_update ? "first read" :
-	      !s->nodes_polled ? "a node event" : "its age";
+	      !s->nodes_polled ? s->nodes_due : "its age";
 	s->nodes_polled = now;
 	if (slurm_load_node(s->nodes_update, &msg, SHOW_ALL) !=
 	    SLURM_SUCCESS) {

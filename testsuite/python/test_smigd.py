@@ -481,8 +481,8 @@ def test_drain_through_node_trigger(smigd_cluster, long_reference):
                        if not line.startswith("MigratePollInterval="))
         with open(path, "w") as f:
             f.write(slow + f"MigratePollInterval={SLOW_POLL}\n")
-        mark = len(c.read_log("smigd"))
-        sighup(c, pid, mark, r"balancer listening")
+        reloaded = len(c.read_log("smigd"))
+        sighup(c, pid, reloaded, r"balancer listening")
         r = c.run(f"{smigd} -C -f {path}", user="root", timeout=30)
         assert re.search(r"^MigratePollInterval\s+= 5m$", r.stdout, re.M), r.stdout
 
@@ -494,20 +494,23 @@ def test_drain_through_node_trigger(smigd_cluster, long_reference):
         assert line.startswith("mode=auto gen=0 moves=0"), f"state line: {line!r}"
 
         # The drain must not be in smigd's first read of the node table
-        # (its first node_flags() comes once the step's ranks are ready).
+        # since the reload (its first node_flags() comes once the step's
+        # ranks are ready): a reload reads both tables afresh, so a table
+        # read under the old settings (an earlier test's drain, resumed
+        # since) is not taken for the new one.
         def reads():
-            log = c.read_log("smigd")
             return re.findall(r"node table read \((.*?)\)",
-                              log[log.rfind(f"started, pid {pid}"):])
-        assert cl.repeat_until(reads, bool, timeout=30, poll_interval=0.2), \
-            "smigd did not read the node table once the job ran"
+                              smigd_log_since(c, reloaded))
+        first_reads = cl.repeat_until(reads, bool, timeout=30, poll_interval=0.2)
+        assert first_reads, "smigd did not read the node table once the job ran"
+        assert first_reads[0] in ("the balancer started", "a node event"), \
+            f"the reload did not make the node table due: {first_reads}"
 
         # Nor may an older event (a resume of an earlier test fires
         # Slurm's reconfig trigger up to 15 s later) still be pending, or
         # its read, not the drain's event, would find the drain.
         def settled():
-            log = c.read_log("smigd")
-            log = log[log.rfind(f"started, pid {pid}"):]
+            log = smigd_log_since(c, reloaded)
             return log.rfind("node table read (") > \
                 log.rfind("Slurm's node trigger: ")
         assert cl.repeat_until(settled, bool, timeout=30, poll_interval=0.2), \
