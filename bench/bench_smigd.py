@@ -174,6 +174,13 @@ def rpc_costs(c, ls, job, out, reps=3):
         "REQUEST_JOB_INFO_SINGLE": (lambda: ls.load_job(job), 1000),
         "REQUEST_JOB_INFO no change": (lambda: ls.load_jobs(jlast[0]) == jlast[0], 2000),
         "REQUEST_JOB_INFO full (3 jobs)": (lambda: ls.load_jobs(0) is not None, 1000),
+        # smigd's AdminComment write (publish); scontrol sends the same
+        # REQUEST_UPDATE_JOB (its own process start is not slurmctld's CPU;
+        # any other RPC of it is counted below and charged to the call).
+        "REQUEST_UPDATE_JOB (AdminComment)": (
+            lambda: c.run(f"scontrol update jobid={job} "
+                          f"admincomment=bench-smigd-{time.monotonic_ns()}",
+                          user="root", timeout=30).rc == 0, 300),
     }
     costs = {}
     for name, (call, n) in kinds.items():
@@ -183,9 +190,11 @@ def rpc_costs(c, ls, job, out, reps=3):
             time.sleep(10)
             last[0] = ls.load_node(0)
             jlast[0] = ls.load_jobs(0)
+            r1 = sdiag_rpcs(c)
             b1, w1 = cpu_ticks(ctld), time.monotonic()
             bad = sum(1 for _ in range(n) if not call())
             b2, w2 = cpu_ticks(ctld), time.monotonic()
+            r2 = sdiag_rpcs(c)
             base = (b1 - b0) / CLK / (w1 - w0)
             per.append(((b2 - b1) / CLK - base * (w2 - w1)) / n)
             if bad:
@@ -193,8 +202,14 @@ def rpc_costs(c, ls, job, out, reps=3):
                     "(the node or job table changed: a registration round of the "
                     "ghosts, a job's update)")
         costs[name] = per
+        # What the last burst sent (sdiag's counts, its own sdiag call
+        # excluded): every RPC beside the measured one is charged to it.
+        sent = {k: r2.get(k, (0, 0))[0] - r1.get(k, (0, 0))[0] for k in r2}
+        sent["REQUEST_STATS_INFO"] = sent.get("REQUEST_STATS_INFO", 0) - 1
+        sent = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(sent.items()) if v > 0)
         out(f"  {name}: {bl.spread([1e3 * x for x in per], '{:.3f}')} ms of slurmctld CPU "
-            f"per call ({n} calls a burst, net of slurmctld's rate in the 10 s before)")
+            f"per call ({n} calls a burst, net of slurmctld's rate in the 10 s before; "
+            f"RPCs per call: {sent})")
     return costs
 
 
@@ -421,11 +436,14 @@ def report_a(res, costs, args, out, failures):
         job1 = statistics.median(costs["REQUEST_JOB_INFO_SINGLE"])
         jobs_nc = statistics.median(costs["REQUEST_JOB_INFO no change"])
         jobs_full = statistics.median(costs["REQUEST_JOB_INFO full (3 jobs)"])
+        update = statistics.median(costs["REQUEST_UPDATE_JOB (AdminComment)"])
         est, est_lo = [], []
         for on, off in pairs:
             d = {k: on["per"][k] - off["per"][k] for k in SMIGD_RPCS}
-            other = sum(d[k] for k in SMIGD_RPCS[3:]) * max(job1, node_nc, node_full,
-                                                           jobs_full)
+            # A requeue (none in these windows) at the dearest measured cost.
+            other = d["REQUEST_UPDATE_JOB"] * update + \
+                sum(d[k] for k in SMIGD_RPCS[4:]) * max(job1, node_nc, node_full,
+                                                       jobs_full, update)
             # Whether a job table load was full or "no change" is not
             # known per call: full in the high figure, no change in the low.
             cpu = (d["REQUEST_NODE_INFO"] * (node_nc if on["same"] else node_full) +
