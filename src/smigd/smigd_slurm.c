@@ -192,9 +192,8 @@ struct smigd_slurm {
 	time_t jobs_update;	/* last_update of the job table */
 	int64_t jobs_loaded;	/* monotonic us of the last answer, 0: stale */
 	GHashTable *pubs;	/* job id -> pub_ent_t */
-	smig_topology_t *topo;	/* the switch tree, NULL: flat */
+	smigd_topo_cache_t *topo;	/* the switch tree */
 	time_t conf_update;	/* last_update of slurmctld's config */
-	int64_t conf_checked;	/* monotonic us of the last look at it */
 };
 
 static void job_ent_free(gpointer p)
@@ -290,6 +289,7 @@ smigd_slurm_t *smigd_slurm_new(GError **error)
 					 g_free);
 	s->jobs = g_hash_table_new_full(NULL, NULL, NULL, job_ent_free);
 	s->pubs = g_hash_table_new_full(NULL, NULL, NULL, pub_ent_free);
+	s->topo = smigd_topo_cache_new();
 	return s;
 }
 
@@ -301,7 +301,7 @@ void smigd_slurm_free(smigd_slurm_t *s)
 	g_hash_table_destroy(s->nodes);
 	g_hash_table_destroy(s->jobs);
 	g_hash_table_destroy(s->pubs);
-	smig_topology_unref(s->topo);
+	smigd_topo_cache_free(s->topo);
 	g_free(s->conf_path);
 	g_free(s->state_save);
 	g_mutex_clear(&s->lock);
@@ -385,42 +385,28 @@ static void host_jobs_changed(void *ctx)
 
 /* -------------------------------------------------------------- topology */
 
-/* Read the switch tree from slurmctld. Lock held. */
-static void topo_load(smigd_slurm_t *s)
-{
-	smig_topology_t *t = NULL;
-	GError *err = NULL;
-
-	s->conf_checked = g_get_monotonic_time();
-	if (!smigd_topo_read(&t, &err)) {
-		/* The tree known so far stands. */
-		smig_error("%s: switch tree not read, %s", err->message,
-			   s->topo ? "the one read before stands" :
-			   "one flat network until it is");
-		g_error_free(err);
-		return;
-	}
-	if (!t && err) {
-		smig_error("switch tree: %s: one flat network", err->message);
-		g_error_free(err);
-	}
-	if (t && !smig_topology_levels(t))
-		g_clear_pointer(&t, smig_topology_unref);
-	smig_topology_unref(s->topo);
-	s->topo = t;
-	if (t)
-		smig_info("switch tree: %u switches in %u levels",
-			  smig_topology_switches(t), smig_topology_levels(t));
-	else
-		smig_info("switch tree: none (one flat network)");
-}
-
 /* smigd_slurm_topology_reload - see smigd_slurm.h */
 void smigd_slurm_topology_reload(smigd_slurm_t *s)
 {
+	smigd_topo_cache_reload(s->topo);
+}
+
+/* Whether slurmctld's configuration changed since last asked. */
+static bool conf_changed(smigd_slurm_t *s)
+{
+	slurm_conf_t *ctl = NULL;
+	bool changed = false;
+
 	g_mutex_lock(&s->lock);
-	topo_load(s);
+	/* "No change" is an error answer: the tree stands. */
+	if (slurm_load_ctl_conf(s->conf_update, &ctl) == SLURM_SUCCESS &&
+	    ctl) {
+		changed = ctl->last_update != s->conf_update;
+		s->conf_update = ctl->last_update;
+		free_ctl_conf(ctl);
+	}
 	g_mutex_unlock(&s->lock);
+	return changed;
 }
 
 /*
@@ -430,33 +416,18 @@ void smigd_slurm_topology_reload(smigd_slurm_t *s)
 static smig_topology_t *host_topology(void *ctx)
 {
 	smigd_slurm_t *s = ctx;
-	int64_t now = g_get_monotonic_time();
-	smig_topology_t *t;
+	bool never;
 
-	g_mutex_lock(&s->lock);
-	if (!s->conf_checked) {
-		/* Not read yet (smigd reads it once its log is open). */
-		topo_load(s);
-	} else if (now - s->conf_checked >= TOPO_CHECK_US) {
-		slurm_conf_t *ctl = NULL;
-
-		s->conf_checked = now;
-		/* "No change" is an error answer: the tree stands. */
-		if (slurm_load_ctl_conf(s->conf_update, &ctl) ==
-		    SLURM_SUCCESS && ctl) {
-			bool changed = ctl->last_update != s->conf_update;
-
-			s->conf_update = ctl->last_update;
-			free_ctl_conf(ctl);
-			if (changed) {
-				smig_info("slurmctld's configuration changed: reading the switch tree again");
-				topo_load(s);
-			}
+	if (smigd_topo_cache_due(s->topo, TOPO_CHECK_US, &never)) {
+		/* Not read yet: smigd reads it once its log is open. */
+		if (never) {
+			smigd_topo_cache_reload(s->topo);
+		} else if (conf_changed(s)) {
+			smig_info("slurmctld's configuration changed: reading the switch tree again");
+			smigd_topo_cache_reload(s->topo);
 		}
 	}
-	t = smig_topology_ref(s->topo);
-	g_mutex_unlock(&s->lock);
-	return t;
+	return smigd_topo_cache_ref(s->topo);
 }
 
 /* ----------------------------------------------------------------- nodes */

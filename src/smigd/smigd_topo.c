@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * smigd_topo.c - slurmctld's switch tree through libslurm's public API, for
- * smigd_slurm.c (which keeps it and decides when to read it again)
+ * smigd_topo.c - slurmctld's switch tree through libslurm's public API, and
+ * the copy smigd keeps (smigd_slurm.c decides when to read it again)
  */
 #include "smig_config.h"
 
@@ -13,6 +13,7 @@
 #include <slurm/slurm_errno.h>
 
 #include "smig_error.h"
+#include "smig_log.h"
 #include "smig_topology.h"
 #include "smigd_topo.h"
 
@@ -126,3 +127,88 @@ bool smigd_topo_read(smig_topology_t **tree, GError **error)
 	return true;
 }
 #endif
+
+/* ------------------------------------------------------------ the cache */
+
+struct smigd_topo_cache {
+	GMutex lock;
+	smig_topology_t *topo;	/* NULL: one flat network */
+	int64_t checked;	/* monotonic us of the last read or check, 0: never */
+};
+
+smigd_topo_cache_t *smigd_topo_cache_new(void)
+{
+	smigd_topo_cache_t *c = g_new0(smigd_topo_cache_t, 1);
+
+	g_mutex_init(&c->lock);
+	return c;
+}
+
+void smigd_topo_cache_free(smigd_topo_cache_t *c)
+{
+	if (!c)
+		return;
+	smig_topology_unref(c->topo);
+	g_mutex_clear(&c->lock);
+	g_free(c);
+}
+
+void smigd_topo_cache_reload(smigd_topo_cache_t *c)
+{
+	smig_topology_t *t = NULL;
+	GError *err = NULL;
+	bool had;
+
+	g_mutex_lock(&c->lock);
+	c->checked = g_get_monotonic_time();
+	had = c->topo != NULL;
+	g_mutex_unlock(&c->lock);
+	if (!smigd_topo_read(&t, &err)) {
+		/* The tree known so far stands. */
+		smig_error("%s: switch tree not read, %s", err->message,
+			   had ? "the one read before stands" :
+			   "one flat network until it is");
+		g_error_free(err);
+		return;
+	}
+	if (!t && err) {
+		smig_error("switch tree: %s: one flat network", err->message);
+		g_error_free(err);
+	}
+	if (t && !smig_topology_levels(t))
+		g_clear_pointer(&t, smig_topology_unref);
+	if (t)
+		smig_info("switch tree: %u switches in %u levels",
+			  smig_topology_switches(t), smig_topology_levels(t));
+	else
+		smig_info("switch tree: none (one flat network)");
+	g_mutex_lock(&c->lock);
+	smig_topology_unref(c->topo);
+	c->topo = t;
+	g_mutex_unlock(&c->lock);
+}
+
+bool smigd_topo_cache_due(smigd_topo_cache_t *c, int64_t every_us,
+			  bool *never)
+{
+	int64_t now = g_get_monotonic_time();
+	bool due;
+
+	g_mutex_lock(&c->lock);
+	*never = !c->checked;
+	due = *never || now - c->checked >= every_us;
+	if (due)
+		c->checked = now;
+	g_mutex_unlock(&c->lock);
+	return due;
+}
+
+smig_topology_t *smigd_topo_cache_ref(smigd_topo_cache_t *c)
+{
+	smig_topology_t *t;
+
+	g_mutex_lock(&c->lock);
+	t = smig_topology_ref(c->topo);
+	g_mutex_unlock(&c->lock);
+	return t;
+}
