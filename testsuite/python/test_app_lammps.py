@@ -28,8 +28,10 @@ NSTEPS = 10000
 SRUN = ("srun --mpi=pmix --migrate=capture=signal:USR1 -N2 -n2 ./lmp-migrate "
         f"lmp -in in.melt -log none -var nsteps {NSTEPS}")
 # A restart: a rank whose image is bad does not start (task_init fails), the
-# others would wait for it in MPI_Init; srun -K ends the step at once.
-SRUN2 = SRUN.replace("srun ", "srun --kill-on-bad-exit=1 ", 1)
+# others would wait for it in MPI_Init; the plugin runs a step started with
+# SLURM_MIGRATE_RESTORE_GEN as with srun -K, which ends it at once (no -K
+# here: test_app_lammps_damaged shows it).
+SRUN2 = SRUN
 # LAMMPS' thermo line (step temp pe ke etotal press), rank 0 prints it once
 # every rank is past MPI_Init and the run's set-up.
 THERMO_RE = r"^\s+(\d+)(?:\s+-?[0-9.]+(?:e[-+]?\d+)?){5}\s*$"
@@ -180,7 +182,8 @@ def test_app_lammps_damaged(cluster, moved):
     bit of its rank 0 image's payload flipped (inside LAMMPS' restart
     file), step 2 (SLURM_MIGRATE_RESTORE_GEN=last) fails naming the image
     and "payload checksum mismatch": rank 0 never starts, so LAMMPS never
-    runs (no banner, no final.dump); srun -K ends the step."""
+    runs (no banner, no final.dump); srun, without -K on its command line,
+    ends the step (the plugin set SLURM_KILL_BAD_EXIT=1 for the restart)."""
     c = cluster
     job, out, d, _, go = moved
     step1(c, moved)

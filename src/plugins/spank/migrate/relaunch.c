@@ -187,6 +187,33 @@ static void create_failed(int status, void *unused)
 	retry_create();
 }
 
+/*
+ * restart_kill_bad_exit - a step the user restarts from an image
+ * (SLURM_MIGRATE_RESTORE_GEN, not a relaunch of ours: no
+ * SLURM_MIGRATE_PREV_STEP) runs as with --kill-on-bad-exit=1 unless the
+ * user chose otherwise (option or SLURM_KILL_BAD_EXIT): a rank that cannot
+ * restore (a bad image, capture=signal has no older generation to fall
+ * back to) fails its task, and without -K the other ranks would wait for
+ * it in MPI_Init until the job is cancelled. srun reads SLURM_KILL_BAD_EXIT
+ * after slurm_spank_init() (spank_init() comes before its options, 22.05 to
+ * 26.05), and its command line still wins. Set after rl.env is copied: our
+ * own relaunches keep their relaunch watchdog instead.
+ */
+static void restart_kill_bad_exit(void)
+{
+	const char *gen = getenv("SLURM_MIGRATE_RESTORE_GEN");
+
+	if (!gen || !*gen || getenv("SLURM_MIGRATE_PREV_STEP") ||
+	    getenv("SLURM_KILL_BAD_EXIT"))
+		return;
+	if (setenv("SLURM_KILL_BAD_EXIT", "1", 0) < 0)
+		slurm_error("migrate: cannot set SLURM_KILL_BAD_EXIT=1 for a restart from SLURM_MIGRATE_RESTORE_GEN=%s: %s",
+			    gen, g_strerror(errno));
+	else
+		slurm_verbose("migrate: a restart from SLURM_MIGRATE_RESTORE_GEN=%s: the step ends when a rank fails (SLURM_KILL_BAD_EXIT=1)",
+			      gen);
+}
+
 int smig_relaunch_init(void)
 {
 	int sig;
@@ -203,6 +230,7 @@ int smig_relaunch_init(void)
 			    strsignal(sig));
 		return -1;
 	}
+	restart_kill_bad_exit();
 	return 0;
 }
 
