@@ -43,7 +43,7 @@
 
 #include <mpi.h>
 
-#include "smig.h"
+#include <slurm-migrate/smig.h>
 
 #define FNV_OFFSET	UINT64_C(0xcbf29ce484222325)
 #define FNV_PRIME	UINT64_C(0x100000001b3)

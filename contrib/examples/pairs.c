@@ -29,7 +29,7 @@
 
 #include <mpi.h>
 
-#include "smig.h"
+#include <slurm-migrate/smig.h>
 
 #define MAX_PAIRS	64
 

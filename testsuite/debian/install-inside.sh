@@ -7,7 +7,7 @@
 #   STEP     install (the host's network), cluster (loopback only) or purge
 #   FROM     readme or packages
 # /t is this directory (read-only), /w the work directory: README blocks in
-# /w/readme/NAME, heat.c, logs in /w/logs; the packages in /tmp/pkgs.
+# /w/readme/NAME, logs in /w/logs; the packages in /tmp/pkgs.
 # Runs as root; PID 1 of the namespace is its parent: whatever it leaves
 # running dies with it, but it stops every daemon it started by its PID.
 
@@ -130,11 +130,7 @@ step_install() {
 		dpkg -L smigd slurm-migrate-spank slurm-migrate-tools libsmig0 \
 			libsmig-dev | sort -u >/w/ours.list
 	fi
-	say "$user builds heat (contrib/examples/heat.c) with the README's line"
-	install -o "$user" -g "$user" -m 644 /w/heat.c "/home/$user/heat.c"
-	# heat.c, an example of the source tree, includes "smig.h" (the tree's
-	# contrib/libsmig); installed, the header is <slurm-migrate/smig.h>.
-	sed -i 's|^#include "smig.h"$|#include <slurm-migrate/smig.h>|' "/home/$user/heat.c"
+	say "$user builds the installed example heat.c with the README's lines"
 	sed 's/^/    | /' /w/readme/user-build-app
 	(cd "/home/$user" && runuser -u "$user" -- bash -ex /w/readme/user-build-app) ||
 		die "README block 'user-build-app' failed as $user"

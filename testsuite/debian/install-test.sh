@@ -32,7 +32,7 @@
 # slurmd -N nodeK on the root's one host), munged, slurmctld, the slurmds and
 # smigd (its systemd unit's ExecStart and User, started as systemctl would:
 # there is no systemd in the root) start; an ordinary user builds heat
-# (contrib/examples/heat.c) with the README's mpicc/pkg-config line, runs it
+# (the installed contrib/examples/heat.c) with the README's pkg-config lines, runs it
 # once without migration, then in an sbatch job with srun --mpi=pmix
 # --migrate; a drain of one of the step's nodes must move its ranks and the
 # job end with the same checksum. Every daemon is stopped by its PID; the
@@ -128,7 +128,6 @@ if [[ $from == readme ]]; then
 		(cd "$repo" && tar --null -T - --ignore-failed-read -cf - 2>/dev/null) |
 		tar -xf - -C "$root/usr/local/src/slurm-migrate"
 fi
-cp "$repo/contrib/examples/heat.c" "$work/heat.c"
 
 # inside STEP NET - run install-inside.sh STEP in the root; NET yes: only
 # loopback (the cluster), no: the host's network (apt).
