@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * topology-test.c - switch tree from topology.conf text, paths, errors,
- * hwloc factor, byte costs; evacuations near partners (switch levels)
+ * byte costs; evacuations near partners (switch levels)
  */
 #include "smig_config.h"
 
 #include <stdlib.h>
 #include <check.h>
 #include <glib.h>
-#include <hwloc.h>
 
 #include "smig_error.h"
 #include "smig_policy.h"
@@ -214,34 +213,12 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
-START_TEST(test_hwloc_and_costs)
+START_TEST(test_byte_costs)
 {
-	hwloc_topology_t topo;
-	hwloc_obj_t objs[2];
-	hwloc_uint64_t values[4] = { 10, 20, 20, 10 };
-	hwloc_distances_add_handle_t h;
 	double cost[4];
 
-	hwloc_topology_init(&topo);
-	hwloc_topology_set_synthetic(topo, "pack:2 numa:1 core:2 pu:1");
-	hwloc_topology_load(topo);
-	/* No latency matrix: factor 1. */
-	ck_assert(smig_topology_hwloc_factor(topo) == 1);
-	objs[0] = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, 0);
-	objs[1] = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, 1);
-	h = hwloc_distances_add_create(topo, "test",
-				       HWLOC_DISTANCES_KIND_FROM_USER |
-				       HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0);
-	ck_assert_ptr_nonnull(h);
-	ck_assert_int_eq(hwloc_distances_add_values(topo, h, 2, objs, values,
-						    0), 0);
-	ck_assert_int_eq(hwloc_distances_add_commit(topo, h, 0), 0);
-	/* Mean 15 over local 10. */
-	ck_assert(smig_topology_hwloc_factor(topo) == 1.5);
-	hwloc_topology_destroy(topo);
-
-	smig_topology_byte_cost(1e9, 1e10, 1.5, 2, cost);
-	ck_assert(cost[0] == 1.5 / 1e10);
+	smig_topology_byte_cost(1e9, 2, cost);
+	ck_assert(cost[0] == 0);
 	ck_assert(cost[1] == 1 / 1e9);
 	ck_assert(cost[2] == 2 / 1e9);
 	ck_assert(cost[3] == 3 / 1e9);
@@ -387,7 +364,7 @@ int main(void)
 	tcase_add_test(tc, test_unbalanced_tree);
 	tcase_add_test(tc, test_from_switches);
 	tcase_add_test(tc, test_parse_errors);
-	tcase_add_test(tc, test_hwloc_and_costs);
+	tcase_add_test(tc, test_byte_costs);
 	tcase_add_test(tc, test_evacuate_near_partners);
 	tcase_add_test(tc, test_evacuate_near_home);
 	suite_add_tcase(s, tc);
