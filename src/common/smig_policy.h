@@ -11,7 +11,9 @@
  *   with a free slot:
  *   fewest moves (only those ranks move), ranks in rank order, each to the
  *   first spare node (hot spares, spares=N) in allocation order that still
- *   has a free slot, else to the first other node that has one.
+ *   has a free slot, else to the first other node that has one;
+ *   smig_policy_evacuate_topo() does the same nearest to each rank's
+ *   partners on a switch tree.
  * - smig_policy_decide(): the policy engine. A snapshot (ranks, nodes,
  *   communication affinity, distances, costs, constraints) and a strategy
  *   go in; a plan comes out with its moves, the predicted iteration time
@@ -137,10 +139,10 @@ typedef struct smig_policy_snapshot {
 	const uint32_t *node_switch;
 	/*
 	 * Seconds per byte between two ranks nlevels + 2 entries: [0] on
-	 * the same node (shared memory, hwloc factor), [1] under the same
-	 * leaf switch, ..., [nlevels + 1] across the top or unknown. NULL:
-	 * [0] = 0, others 1e-9 (1 GB/s per link, each level one more link);
-	 * smig_topology_byte_cost() computes them.
+	 * the same node (shared memory; the balancer passes 0), [1] under
+	 * the same leaf switch, ..., [nlevels + 1] across the top or
+	 * unknown. NULL: [0] = 0, [l] = l x 1e-9 (1 GB/s per link, each
+	 * level one more link); smig_topology_byte_cost() computes them.
 	 */
 	const double *byte_cost;
 	double image_bw;	/* bytes/s a moved rank's image travels at,
