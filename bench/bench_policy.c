@@ -3,7 +3,7 @@
  * bench_policy.c - the policy engine against the exact optimum, against the
  * reference strategies of the field, and at cluster scale
  *
- * Four tables, then the headline lines "bench-policy: ...":
+ * Five tables, then the headline lines "bench-policy: ...":
  * 1. the default's objective against an independent optimum at sizes the
  *    default does not search exhaustively (16-64 ranks on 2-16 nodes):
  *    the placement problem as an integer linear programme solved by GLPK
@@ -20,7 +20,8 @@
  * 4. decision time and memory from 1k ranks on 10 nodes to 1M ranks on
  *    10,000 nodes, about 10 partners per rank (goal: <= 10 ms at 10k ranks,
  *    <= 1 s at 1M), each size in a child process of its own so that its
- *    peak memory is its own.
+ *    peak memory is its own;
+ * 5. topology: heavy talkers across leaf switches (bench_policy_topo.c).
  * All figures are the model's predictions (seconds per iteration), not
  * measurements of jobs.
  * Everything is seeded: two runs decide the same plans.
@@ -40,6 +41,7 @@
 
 #include "smig_policy.h"
 #include "bench_policy_ilp.h"
+#include "bench_policy_topo.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -224,7 +226,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median_of(double *v, int n)
+double median_of(double *v, int n)
 {
 	qsort(v, n, sizeof(double), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -235,7 +237,7 @@ static double median_of(double *v, int n)
  * (2,000 resamples, fixed seed: the same values give the same interval)
  * into *LO and *HI
  */
-static void boot_median(const double *v, int n, double *lo, double *hi)
+void boot_median(const double *v, int n, double *lo, double *hi)
 {
 	enum { B = 2000 };
 	double *boot = g_new(double, B), *pick = g_new(double, n);
@@ -937,6 +939,7 @@ int main(int argc, char **argv)
 	bool only_opt = false;
 	uint32_t only_size = 0;
 	opt_sum_t opt;
+	topo_sum_t topo = { 0 };
 	double t0;
 
 	if (argc == 4 && argv[1][0] != '-')
@@ -980,6 +983,7 @@ int main(int argc, char **argv)
 		table_small(&worst_ratio, &worst_moves, &fails);
 		table_scenarios(&worse, &mixed_better);
 		table_scale(&t10k, &t1m, &mb1m);
+		table_topology(seeds, 5 * limit, &topo);
 	}
 	/* Ratios: the median over instances [its 95 % bootstrap] (n). */
 	if (opt.proven)
@@ -994,7 +998,9 @@ int main(int argc, char **argv)
 	       opt.over_goal ? "MISSED" : opt.unknown ? "not decided" : "met",
 	       opt.over_goal, opt.unknown, opt.model_bad, opt.exact_won);
 	if (!only_opt)
+		topo_headline(&topo);
+	if (!only_opt)
 		printf("bench-policy: scale (medians): 10k ranks %.2f ms (goal <= 10 ms), 1M ranks %.3f s %.0f MB (goal <= 1 s); run time %.0f s\n",
 		       t10k * 1e3, t1m, mb1m, now_s() - t0);
-	return opt.model_bad || opt.exact_won ? 1 : 0;
+	return opt.model_bad || opt.exact_won || topo.model_bad ? 1 : 0;
 }

@@ -5,8 +5,11 @@
  *
  * The model (doc/design.md, "Policy"): node n with ranks R(n) takes
  *   T(n) = max(sum load / (speed * (cores - background)), max load / speed)
- *          + comm(n),  comm(n) = sum of bytes per iteration of the edges
- *          with one end on n and the other elsewhere, x cost per byte,
+ *          + comm(n),  comm(n) = sum over the edges with one end on n of
+ *          their bytes per iteration x byte_cost[d], d the distance to the
+ *          other end's node: 0 on n, l + 1 where the two nodes first share
+ *          a switch of level l, nlevels + 1 where they share none (flat:
+ *          1 between two nodes; no byte_cost: d x 1e-9 s per byte),
  * the iteration takes T = max T(n) over nodes with ranks; bytes per
  * iteration = bytes/s / the ranks' mean rate. A plan costs relaunch + the
  * moved ranks' images / image_bw when anything moves.
@@ -18,7 +21,13 @@
  *     of the ranks on n now
  *   C[n] >= sum_r load(r) / cap(n) x[r,n];  C[n] >= load(r) / speed(n) x[r,n]
  *   d[e,n] >= x[a,n] - x[b,n] and >= x[b,n] - x[a,n] for edge e = (a, b)
- *     (1 exactly when one end is on n);  K[n] >= c * sum_e w(e) d[e,n]
+ *     (1 exactly when one end is on n);  K[n] >= sum_e w(e) (c0 (x[a,n] +
+ *     x[b,n]) + (c1 - c0) d[e,n] + sum over levels l of (c[l+2] - c[l+1])
+ *     (p[e,n,l] + q[e,n,l])), c = byte_cost,
+ *     p[e,n,l] >= x[a,n] - sum of x[b,m] over the nodes m under n's switch
+ *     of level l (1 exactly when a is on n and b is not under that switch),
+ *     q likewise with a and b swapped; levels whose switch all usable
+ *     nodes share are left out (their p and q are 0)
  *   T >= C[n] + K[n]
  *   y >= 1 - x[r,home(r)] (anything moved; y = 1 when a rank must leave)
  *   minimise T + before / remaining * (relaunch y + sum_r image(r) / bw *
@@ -56,6 +65,27 @@ static double mean_rate(const smig_policy_snapshot_t *s)
 	return n ? sum / n : 1;
 }
 
+/* byte_cost[k], or its default (k links of 1 GB/s) */
+static double ref_bc(const smig_policy_snapshot_t *s, uint32_t k)
+{
+	return s->byte_cost ? s->byte_cost[k] : k * LINK_COST;
+}
+
+/* Distance of nodes a and b: 0, l + 1 (first common switch level l). */
+static uint32_t ref_dist(const smig_policy_snapshot_t *s, uint32_t a,
+			 uint32_t b)
+{
+	uint32_t nl = s->nlevels;
+
+	if (a == b)
+		return 0;
+	for (uint32_t l = 0; l < nl; l++) {
+		if (s->node_switch[a * nl + l] == s->node_switch[b * nl + l])
+			return l + 1;
+	}
+	return nl + 1;
+}
+
 static double node_cap(const smig_policy_node_t *nd)
 {
 	return nd->speed * (nd->cores - nd->background);
@@ -83,11 +113,10 @@ double ref_time(const smig_policy_snapshot_t *s, const uint32_t *place)
 		const smig_policy_edge_t *ed = &s->edges[e];
 		uint32_t na = place ? place[ed->a] : s->ranks[ed->a].node;
 		uint32_t nb = place ? place[ed->b] : s->ranks[ed->b].node;
+		double c = ed->bytes / rate * ref_bc(s, ref_dist(s, na, nb));
 
-		if (na != nb) {
-			comm[na] += ed->bytes / rate * LINK_COST;
-			comm[nb] += ed->bytes / rate * LINK_COST;
-		}
+		comm[na] += c;
+		comm[nb] += c;
 	}
 	for (uint32_t n = 0; n < s->nnodes; n++) {
 		const smig_policy_node_t *nd = &s->nodes[n];
@@ -228,8 +257,41 @@ static double wall(void)
 }
 
 /*
+ * level_terms - the cost of pair p at switch level l on usable node u:
+ * p[e,u,l] and q[e,u,l] with their rows, their cost in row ik (K[u]);
+ * nothing when every usable node is under u's switch of that level or
+ * the level costs no more than the one below
+ */
+static void level_terms(const smig_policy_snapshot_t *s, glp_prob *lp,
+			mat_t *mt, const int *x, const int *unode, uint32_t nu,
+			uint32_t u, uint32_t l, const pair_t *p, int ik)
+{
+	uint32_t nl = s->nlevels, sw = s->node_switch[unode[u] * nl + l];
+	double delta = ref_bc(s, l + 2) - ref_bc(s, l + 1);
+	uint32_t shared = 0;
+
+	for (uint32_t m = 0; m < nu; m++)
+		shared += s->node_switch[unode[m] * nl + l] == sw;
+	if (shared == nu || delta == 0)
+		return;
+	for (int side = 0; side < 2; side++) {
+		uint32_t here = side ? p->b : p->a, there = side ? p->a : p->b;
+		int v = add_col(lp, GLP_CV, GLP_LO, 0, 0, 0);
+		int i = add_row(lp, GLP_LO, 0, 0);
+
+		mat_add(mt, ik, v, -p->w * delta);
+		mat_add(mt, i, v, 1);
+		mat_add(mt, i, x[here * nu + u], -1);
+		for (uint32_t m = 0; m < nu; m++) {
+			if (s->node_switch[unode[m] * nl + l] == sw)
+				mat_add(mt, i, x[there * nu + m], 1);
+		}
+	}
+}
+
+/*
  * ilp_solve - the placement of least ref_eff() (see the header)
- * RET false when the snapshot has a topology, byte costs or remaining 0
+ * RET false when remaining is 0 or there are no ranks
  */
 bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 	       double seconds, ilp_result_t *res)
@@ -253,7 +315,7 @@ bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 	double t0;
 
 	memset(res, 0, sizeof(*res));
-	if (s->nlevels || s->byte_cost || s->remaining <= 0 || !nr) {
+	if (s->remaining <= 0 || !nr) {
 		g_free(unode);
 		g_free(uidx);
 		g_free(memcap);
@@ -342,6 +404,7 @@ bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 		}
 		if (pairs->len) {
 			int ik = add_row(lp, GLP_LO, 0, 0);
+			double c0 = ref_bc(s, 0), c1 = ref_bc(s, 1);
 
 			mat_add(&mt, ik, K[u], 1);
 			for (guint e = 0; e < pairs->len; e++) {
@@ -351,13 +414,22 @@ bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 				int i1 = add_row(lp, GLP_LO, 0, 0);
 				int i2 = add_row(lp, GLP_LO, 0, 0);
 
-				mat_add(&mt, ik, d, -p->w * LINK_COST);
+				mat_add(&mt, ik, d, -p->w * (c1 - c0));
 				mat_add(&mt, i1, d, 1);
 				mat_add(&mt, i1, x[p->a * nu + u], -1);
 				mat_add(&mt, i1, x[p->b * nu + u], 1);
 				mat_add(&mt, i2, d, 1);
 				mat_add(&mt, i2, x[p->b * nu + u], -1);
 				mat_add(&mt, i2, x[p->a * nu + u], 1);
+				if (c0 > 0) {
+					mat_add(&mt, ik, x[p->a * nu + u],
+						-p->w * c0);
+					mat_add(&mt, ik, x[p->b * nu + u],
+						-p->w * c0);
+				}
+				for (uint32_t l = 0; l < s->nlevels; l++)
+					level_terms(s, lp, &mt, x, unode, nu,
+						    u, l, p, ik);
 			}
 		}
 	}

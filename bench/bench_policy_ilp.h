@@ -5,9 +5,9 @@
  * description (doc/design.md, "Policy"; smig_policy_engine.c's header) and
  * the placement problem as an integer linear programme solved by GLPK
  *
- * Only the snapshot's types come from smig_policy.h. Flat networks only
- * (nlevels 0, byte_cost NULL): one cost per byte between nodes, none on a
- * node.
+ * Only the snapshot's types come from smig_policy.h. Flat networks and
+ * switch trees (nlevels, node_switch, byte_cost): a pair's bytes cost
+ * byte_cost[d] at each end, d the distance of their nodes.
  */
 #ifndef BENCH_POLICY_ILP_H
 #define BENCH_POLICY_ILP_H
@@ -55,6 +55,7 @@ double ref_eff(const smig_policy_snapshot_t *s, const uint32_t *place,
  * IN  seconds - time limit of the search
  * OUT res     - result; res->place to be freed
  * RET false when the snapshot is not one this formulation covers
+ *     (remaining 0, no ranks)
  */
 bool ilp_solve(const smig_policy_snapshot_t *s, double before,
 	       double seconds, ilp_result_t *res);

@@ -29,14 +29,16 @@ bench-restart: all
 		--out $(abs_srcdir)/bench/results/restart.txt
 
 # bench-policy: the policy engine against an independent optimum (an ILP
-# solved by GLPK), the check of its own exact search, reference strategies
-# and scale (no cluster needed). Full output in bench/results/policy.txt.
+# solved by GLPK), the check of its own exact search, reference strategies,
+# scale and a switch tree's scenario (no cluster needed). Full output in
+# bench/results/policy.txt.
 # Needs GLPK (libglpk-dev): without it the target fails, saying so.
 BENCH_TARGETS += bench-policy
 if HAVE_GLPK
 noinst_PROGRAMS += bench/bench_policy
 bench_bench_policy_SOURCES = bench/bench_policy.c bench/bench_policy_ilp.c \
-	bench/bench_policy_ilp.h
+	bench/bench_policy_ilp.h bench/bench_policy_topo.c \
+	bench/bench_policy_topo.h
 bench_bench_policy_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 bench_bench_policy_LDADD = src/common/libsmig_core.la $(GLIB_LIBS) \
 	$(GLPK_LIBS) -lm
@@ -49,7 +51,8 @@ bench-policy: bench/bench_policy
 	cat bench/policy.out; exit $$rc
 else
 EXTRA_DIST += bench/bench_policy.c bench/bench_policy_ilp.c \
-	bench/bench_policy_ilp.h
+	bench/bench_policy_ilp.h bench/bench_policy_topo.c \
+	bench/bench_policy_topo.h
 bench-policy:
 	@echo "bench-policy: needs GLPK (glpk.h, libglpk): apt-get install libglpk-dev, then run configure again" >&2; \
 	exit 1

@@ -8,7 +8,7 @@ src_common_libsmig_image_la_SOURCES = src/common/smig_image.c \
 src_common_libsmig_image_la_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 src_common_libsmig_image_la_LIBADD = $(XXHASH_LIBS)
 
-# libsmig_core.la: glib + hwloc + munge, never Slurm.
+# libsmig_core.la: glib + munge, never Slurm.
 noinst_LTLIBRARIES += src/common/libsmig_core.la
 src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_error.c src/common/smig_error.h \
@@ -46,6 +46,6 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_lifecycle.c src/common/smig_lifecycle.h
 # The wire schema, included by smig_msgs.[ch].
 EXTRA_DIST += src/common/smig_msgs.def
-src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(HWLOC_CFLAGS) $(MUNGE_CFLAGS)
+src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(MUNGE_CFLAGS)
 src_common_libsmig_core_la_LIBADD = src/common/libsmig_image.la \
-	$(GLIB_LIBS) $(HWLOC_LIBS) $(MUNGE_LIBS) $(METIS_LIBS) -lm
+	$(GLIB_LIBS) $(MUNGE_LIBS) $(METIS_LIBS) -lm

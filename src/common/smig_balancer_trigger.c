@@ -126,6 +126,83 @@ out:
 	return plan;
 }
 
+typedef struct evac_ctx {
+	GArray *edges;
+	uint32_t nranks;
+} evac_ctx_t;
+
+/* One directed pair's bytes since the ranks started: an edge. */
+static void evac_add_edge(const smig_pair_sample_t *p, void *data)
+{
+	evac_ctx_t *ec = data;
+	smig_policy_edge_t e;
+
+	if (p->src >= ec->nranks || p->dst >= ec->nranks || !p->bytes)
+		return;
+	e.a = MIN(p->src, p->dst);
+	e.b = MAX(p->src, p->dst);
+	e.bytes = (double) p->bytes;
+	g_array_append_val(ec->edges, e);
+}
+
+static gint evac_edge_cmp(gconstpointer x, gconstpointer y)
+{
+	const smig_policy_edge_t *p = x, *q = y;
+
+	if (p->a != q->a)
+		return p->a < q->a ? -1 : 1;
+	if (p->b != q->b)
+		return p->b < q->b ? -1 : 1;
+	return p->bytes < q->bytes ? -1 : p->bytes > q->bytes;
+}
+
+/*
+ * evac_plan - the plan for ranks that must leave: smig_policy_evacuate()
+ * or, when the host has a switch tree, smig_policy_evacuate_topo() with
+ * the step's node paths and its traffic counters (doc/design.md,
+ * "Topology")
+ * OUT error - as smig_policy_evacuate()
+ * RET new plan or NULL, as smig_policy_evacuate()
+ */
+static smig_plan_t *evac_plan(smig_balancer_t *b, bal_step_t *s,
+			      const smig_policy_node_t *nodes,
+			      const uint32_t *rank_node, GError **error)
+{
+	smig_topology_t *topo = NULL;
+	smig_policy_evac_topo_t et = { 0 };
+	evac_ctx_t ec = { NULL, s->ntasks };
+	uint32_t *paths = NULL;
+	smig_plan_t *plan;
+
+	if (b->ops.topology)
+		topo = b->ops.topology(b->ops.ctx);
+	if (topo && smig_topology_levels(topo)) {
+		paths = smig_topology_paths(topo,
+					    (const char *const *) s->nodes,
+					    s->nnodes, &et.nlevels);
+		ec.edges = g_array_new(false, false,
+				       sizeof(smig_policy_edge_t));
+		if (s->job->metrics)
+			smig_metrics_foreach_pair(s->job->metrics,
+						  evac_add_edge, &ec);
+		/* The hash table's order is not ours: stay deterministic. */
+		g_array_sort(ec.edges, evac_edge_cmp);
+		et.node_switch = paths;
+		et.edges = (const smig_policy_edge_t *) ec.edges->data;
+		et.nedges = ec.edges->len;
+		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
+			    "evacuate: %u switch levels, %zu rank pairs with traffic: targets near partners",
+			    et.nlevels, et.nedges);
+	}
+	plan = smig_policy_evacuate_topo(nodes, s->nnodes, rank_node,
+					 s->ntasks, &et, error);
+	if (ec.edges)
+		g_array_unref(ec.edges);
+	g_free(paths);
+	smig_topology_unref(topo);
+	return plan;
+}
+
 /*
  * One balancing decision of an auto or advise step with no node to leave,
  * tried when new samples came in, taken at most twice per sampling
@@ -252,8 +329,7 @@ static bool step_evacuate(smig_balancer_t *b, bal_step_t *s,
 	j->evac_nodes = g_strdup(bad);
 	j->evac_after = 0;
 
-	plan = smig_policy_evacuate(nodes, s->nnodes, rank_node, s->ntasks,
-				    &err);
+	plan = evac_plan(b, s, nodes, rank_node, &err);
 	if (!plan) {
 		smig_cverbose(SMIG_CTX_STEP(j->id, s->step_id),
 			      "cannot evacuate: %s", err->message);
@@ -357,7 +433,7 @@ static void step_poll(smig_balancer_t *b, bal_step_t *s, int64_t now)
 		for (uint32_t n = 0; n < s->nnodes; n++)
 			if (!bal_step_agent_on(s, n))
 				nodes[n].slots = 0;
-	/* smig_policy_evacuate() fills hot spares first. */
+	/* Evacuations fill hot spares first. */
 	for (uint32_t n = 0; n < s->nnodes; n++)
 		nodes[n].spare = bal_step_node_spare(s, n);
 	rank_node = g_new(uint32_t, s->ntasks);

@@ -426,9 +426,8 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 			g_free(names);
 		}
 		d->byte_cost = g_new(double, nl + 2);
-		smig_topology_byte_cost(bw, 1, 1, nl, d->byte_cost);
-		/* One node: free, as on a flat network (no hwloc yet). */
-		d->byte_cost[0] = 0;
+		/* One node: free, as on a flat network. */
+		smig_topology_byte_cost(bw, nl, d->byte_cost);
 		d->snap.nlevels = nl;
 		d->snap.node_switch = d->node_switch;
 		d->snap.byte_cost = d->byte_cost;

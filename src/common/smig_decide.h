@@ -45,8 +45,8 @@
  * one more link of the same speed (smig_topology_byte_cost()): the
  * engine's flat default (1 GB/s per link) for the first hop, so that a
  * flat network and a tree rate traffic under one leaf switch the same.
- * Traffic on one node costs 0 (hwloc not used yet). An assumption, not a
- * measurement: the default prior of the learned estimate
+ * Traffic on one node costs 0 (doc/design.md, "Topology": why no hwloc).
+ * An assumption, not a measurement: the default prior of the learned estimate
  * (smig_link_est_t; MigrateLinkBandwidth), doc/design.md, "Calibration".
  */
 #define SMIG_DECIDE_LINK_BW	1e9

@@ -125,6 +125,70 @@ static bool evac_target(const smig_policy_node_t *nodes, uint32_t nnodes,
 	return false;
 }
 
+/* Distance of nodes a and b: 0, l + 1 (first common level l), top. */
+static uint32_t evac_dist(const smig_policy_evac_topo_t *t, uint32_t a,
+			  uint32_t b)
+{
+	uint32_t nl = t->nlevels;
+
+	if (a == b)
+		return 0;
+	for (uint32_t l = 0; l < nl; l++) {
+		if (t->node_switch[a * nl + l] == t->node_switch[b * nl + l])
+			return l + 1;
+	}
+	return nl + 1;
+}
+
+/*
+ * evac_near - like evac_target(), but the node nearest to rank r's
+ * partners: least sum of bytes x distance to where each partner is (with
+ * the moves planned so far), then nearest to the node r leaves, then first
+ * in allocation order
+ * IN place - node of each rank, moves planned so far included
+ */
+static bool evac_near(const smig_policy_node_t *nodes, uint32_t nnodes,
+		      const uint32_t *load, bool spare, uint32_t *to,
+		      const smig_policy_evac_topo_t *t, const uint32_t *place,
+		      uint32_t r)
+{
+	/* Bytes to each node from r's partners: one pass over the edges. */
+	double *to_node = g_new0(double, nnodes), best = 0;
+	uint32_t *pnode = g_new(uint32_t, nnodes), np = 0, best_d = 0;
+	bool found = false;
+
+	for (size_t e = 0; e < t->nedges; e++) {
+		const smig_policy_edge_t *ed = &t->edges[e];
+		uint32_t q = ed->a == r ? ed->b : ed->a;
+
+		if ((ed->a != r && ed->b != r) || q == r || !(ed->bytes > 0))
+			continue;
+		if (!to_node[place[q]])
+			pnode[np++] = place[q];
+		to_node[place[q]] += ed->bytes;
+	}
+	for (uint32_t i = 0; i < nnodes; i++) {
+		double cost = 0;
+		uint32_t d;
+
+		if ((nodes[i].flags & NODE_BAD) || load[i] >= nodes[i].slots ||
+		    nodes[i].spare != spare)
+			continue;
+		for (uint32_t k = 0; k < np; k++)
+			cost += to_node[pnode[k]] * evac_dist(t, i, pnode[k]);
+		d = evac_dist(t, i, place[r]);
+		if (!found || cost < best || (cost == best && d < best_d)) {
+			best = cost;
+			best_d = d;
+			*to = i;
+			found = true;
+		}
+	}
+	g_free(to_node);
+	g_free(pnode);
+	return found;
+}
+
 /*
  * smig_policy_evacuate - move every rank off nodes flagged non-OK
  * IN  nodes     - allocation nodes (borrowed), nnodes of them
@@ -144,6 +208,28 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 				  uint32_t nnodes, const uint32_t *rank_node,
 				  uint32_t nranks, GError **error)
 {
+	return smig_policy_evacuate_topo(nodes, nnodes, rank_node, nranks,
+					 NULL, error);
+}
+
+/*
+ * smig_policy_evacuate_topo - smig_policy_evacuate() near the partners
+ * IN topo - switch levels and traffic (borrowed); NULL or nlevels 0:
+ *           exactly smig_policy_evacuate()
+ *
+ * As smig_policy_evacuate() (same ranks, same order, spares first, the same
+ * error), but among the usable nodes of a class (spares, then the others)
+ * with a free slot each rank takes the one whose switches are nearest to
+ * its partners (see the header).
+ */
+smig_plan_t *smig_policy_evacuate_topo(const smig_policy_node_t *nodes,
+				       uint32_t nnodes,
+				       const uint32_t *rank_node,
+				       uint32_t nranks,
+				       const smig_policy_evac_topo_t *topo,
+				       GError **error)
+{
+	uint32_t *place = NULL;
 	uint32_t *load = g_new0(uint32_t, nnodes ? nnodes : 1);
 	uint64_t need = 0, free_slots = 0;
 	uint32_t left_flags = 0, target = 0;
@@ -186,6 +272,10 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 		goto out_free_load;
 	}
 
+	if (topo && topo->nlevels && topo->node_switch) {
+		place = g_new(uint32_t, nranks ? nranks : 1);
+		memcpy(place, rank_node, sizeof(uint32_t) * nranks);
+	}
 	moves = g_array_new(false, false, sizeof(smig_policy_move_t));
 	for (uint32_t r = 0; r < nranks; r++) {
 		smig_policy_move_t m = { .rank = r, .from = rank_node[r] };
@@ -193,12 +283,20 @@ smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 		if (!(nodes[m.from].flags & NODE_BAD))
 			continue;
 		/* Spares first (hot spares, spares=N), then any free slot. */
-		if (!evac_target(nodes, nnodes, load, true, &target))
+		if (place) {
+			if (!evac_near(nodes, nnodes, load, true, &target,
+				       topo, place, r))
+				evac_near(nodes, nnodes, load, false, &target,
+					  topo, place, r);
+			place[r] = target;
+		} else if (!evac_target(nodes, nnodes, load, true, &target)) {
 			evac_target(nodes, nnodes, load, false, &target);
+		}
 		m.to = target;
 		load[target]++;
 		g_array_append_val(moves, m);
 	}
+	g_free(place);
 
 	plan = g_new0(smig_plan_t, 1);
 	plan->moves = moves;

@@ -11,7 +11,9 @@
  *   with a free slot:
  *   fewest moves (only those ranks move), ranks in rank order, each to the
  *   first spare node (hot spares, spares=N) in allocation order that still
- *   has a free slot, else to the first other node that has one.
+ *   has a free slot, else to the first other node that has one;
+ *   smig_policy_evacuate_topo() does the same nearest to each rank's
+ *   partners on a switch tree.
  * - smig_policy_decide(): the policy engine. A snapshot (ranks, nodes,
  *   communication affinity, distances, costs, constraints) and a strategy
  *   go in; a plan comes out with its moves, the predicted iteration time
@@ -137,10 +139,10 @@ typedef struct smig_policy_snapshot {
 	const uint32_t *node_switch;
 	/*
 	 * Seconds per byte between two ranks nlevels + 2 entries: [0] on
-	 * the same node (shared memory, hwloc factor), [1] under the same
-	 * leaf switch, ..., [nlevels + 1] across the top or unknown. NULL:
-	 * [0] = 0, others 1e-9 (1 GB/s per link, each level one more link);
-	 * smig_topology_byte_cost() computes them.
+	 * the same node (shared memory; the balancer passes 0), [1] under
+	 * the same leaf switch, ..., [nlevels + 1] across the top or
+	 * unknown. NULL: [0] = 0, [l] = l x 1e-9 (1 GB/s per link, each
+	 * level one more link); smig_topology_byte_cost() computes them.
 	 */
 	const double *byte_cost;
 	double image_bw;	/* bytes/s a moved rank's image travels at,
@@ -190,6 +192,36 @@ typedef struct smig_policy_params {
 smig_plan_t *smig_policy_evacuate(const smig_policy_node_t *nodes,
 				  uint32_t nnodes, const uint32_t *rank_node,
 				  uint32_t nranks, GError **error);
+
+/* What smig_policy_evacuate_topo() knows of the network (borrowed). */
+typedef struct smig_policy_evac_topo {
+	uint32_t nlevels;		/* switch levels, 0: flat */
+	const uint32_t *node_switch;	/* nnodes x nlevels, as in
+					 * smig_policy_snapshot_t */
+	const smig_policy_edge_t *edges;	/* traffic, any scale */
+	size_t nedges;
+} smig_policy_evac_topo_t;
+
+/*
+ * smig_policy_evacuate_topo - smig_policy_evacuate() with switches
+ * IN topo - switch levels and traffic (borrowed); NULL, nlevels 0 or
+ *           node_switch NULL: exactly smig_policy_evacuate()
+ *
+ * The same ranks move (the least number of moves), in rank order, spares
+ * first, slots respected, the same error when they do not fit; but within
+ * each class (spares, then the other usable nodes) a rank takes the node
+ * with a free slot whose distance to its partners, weighted by their
+ * bytes, is least (partners where they are, or where this plan already
+ * sent them), so under the leaf switch of its heaviest partners; then the
+ * node nearest to the one it leaves (so with no traffic: under the same
+ * leaf switch if one has room); then allocation order.
+ */
+smig_plan_t *smig_policy_evacuate_topo(const smig_policy_node_t *nodes,
+				       uint32_t nnodes,
+				       const uint32_t *rank_node,
+				       uint32_t nranks,
+				       const smig_policy_evac_topo_t *topo,
+				       GError **error);
 
 /* smig_plan_free - free a plan; NULL is a no-op */
 void smig_plan_free(smig_plan_t *plan);

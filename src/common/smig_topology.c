@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * smig_topology.c - switch tree from topology.conf text or Slurm's switch
- * records, NUMA factor from hwloc, distance costs for the policy engine
+ * records, distance costs for the policy engine
  */
 #include "smig_config.h"
 
 #include <string.h>
 #include <glib.h>
-#include <hwloc.h>
 
 #include "smig_error.h"
 #include "smig_hostlist.h"
@@ -405,38 +404,10 @@ uint32_t *smig_topology_paths(const smig_topology_t *topo,
 	return paths;
 }
 
-/*
- * smig_topology_hwloc_factor - mean NUMA latency over local NUMA latency
- * RET >= 1; 1 when hwloc knows no NUMA latencies
- */
-double smig_topology_hwloc_factor(hwloc_topology_t topo)
-{
-	struct hwloc_distances_s *d = NULL;
-	unsigned nr = 1;
-	double all = 0, diag = 0, f = 1;
-
-	if (hwloc_distances_get_by_type(topo, HWLOC_OBJ_NUMANODE, &nr, &d,
-					HWLOC_DISTANCES_KIND_MEANS_LATENCY,
-					0) < 0 || !nr)
-		return 1;
-	for (unsigned i = 0; i < d->nbobjs; i++) {
-		for (unsigned j = 0; j < d->nbobjs; j++)
-			all += d->values[i * d->nbobjs + j];
-		diag += d->values[i * d->nbobjs + i];
-	}
-	if (d->nbobjs && diag > 0)
-		f = (all / ((double) d->nbobjs * d->nbobjs)) /
-		    (diag / d->nbobjs);
-	hwloc_distances_release(topo, d);
-	return MAX(f, 1.0);
-}
-
 /* smig_topology_byte_cost - the snapshot's byte_cost array (see header) */
-void smig_topology_byte_cost(double link_bw, double shm_bw,
-			     double hwloc_factor, uint32_t nlevels,
-			     double *cost)
+void smig_topology_byte_cost(double link_bw, uint32_t nlevels, double *cost)
 {
-	cost[0] = hwloc_factor / shm_bw;
+	cost[0] = 0;
 	for (uint32_t l = 1; l < nlevels + 2; l++)
 		cost[l] = l / link_bw;
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * smig_topology.h - distances between nodes (Slurm's switch tree) and
- * inside a node (hwloc), as the policy engine's snapshot wants them
+ * smig_topology.h - distances between nodes (Slurm's switch tree), as the
+ * policy engine's snapshot wants them
  *
  * Pure: the caller reads topology.conf or Slurm's switch records
- * (smigd_slurm.c: slurm_load_topo()) and loads hwloc; these functions take
- * the text, the records and the objects. No Slurm. A tree is immutable once
+ * (smigd_slurm.c: slurm_load_topo()); these functions take the text and
+ * the records. No Slurm. A tree is immutable once
  * built and reference-counted: threads may share it.
  */
 #ifndef SMIG_TOPOLOGY_H
@@ -13,7 +13,6 @@
 
 #include <stdint.h>
 #include <glib.h>
-#include <hwloc.h>
 
 typedef struct smig_topology smig_topology_t;
 
@@ -96,26 +95,13 @@ uint32_t *smig_topology_paths(const smig_topology_t *topo,
 			      uint32_t *nlevels);
 
 /*
- * smig_topology_hwloc_factor - how much dearer, on average, memory traffic
- * between two ranks of one node is than traffic within one NUMA node:
- * the mean of hwloc's NUMA latency matrix over its diagonal mean
- * IN topo - a loaded hwloc topology (borrowed)
- * RET >= 1; 1 when hwloc knows no NUMA latencies (one NUMA node)
- */
-double smig_topology_hwloc_factor(hwloc_topology_t topo);
-
-/*
  * smig_topology_byte_cost - the snapshot's byte_cost array
- * IN  link_bw      - bytes/s between two nodes under one leaf switch, > 0
- * IN  shm_bw       - bytes/s between two ranks of one node, > 0
- * IN  hwloc_factor - smig_topology_hwloc_factor() of the nodes
- * IN  nlevels      - switch levels (smig_topology_levels())
- * OUT cost         - nlevels + 2 entries (caller's storage): [0] =
- *                    hwloc_factor / shm_bw, [l] = l / link_bw (each
- *                    switch level up is one more link to cross)
+ * IN  link_bw - bytes/s between two nodes under one leaf switch, > 0
+ * IN  nlevels - switch levels (smig_topology_levels())
+ * OUT cost    - nlevels + 2 entries (caller's storage): [0] = 0 (ranks of
+ *               one node: shared memory, not modelled), [l] = l / link_bw
+ *               (each switch level up is one more link to cross)
  */
-void smig_topology_byte_cost(double link_bw, double shm_bw,
-			     double hwloc_factor, uint32_t nlevels,
-			     double *cost);
+void smig_topology_byte_cost(double link_bw, uint32_t nlevels, double *cost);
 
 #endif /* SMIG_TOPOLOGY_H */

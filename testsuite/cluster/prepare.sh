@@ -14,7 +14,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PREP_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
-libopenmpi-dev openmpi-bin mpich libmpich-dev libhwloc-dev libglib2.0-dev munge libmunge-dev
+libopenmpi-dev openmpi-bin mpich libmpich-dev libglib2.0-dev munge libmunge-dev
 libxxhash-dev libmetis-dev libglpk-dev check pkg-config autoconf automake libtool build-essential
 python3-pytest clang libclang-rt-14-dev lammps"
 

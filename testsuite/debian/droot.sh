@@ -40,7 +40,7 @@ DROOT_SELF=$(readlink -f "${BASH_SOURCE[0]}")
 # host's list, testsuite/cluster/prepare.sh, minus the sanitizer and fuzz
 # tools, which run on the host only).
 DROOT_PACKAGES="slurmctld slurmd slurm-client libslurm-dev libpmix-dev
-libopenmpi-dev openmpi-bin mpich libmpich-dev libhwloc-dev libglib2.0-dev munge libmunge-dev
+libopenmpi-dev openmpi-bin mpich libmpich-dev libglib2.0-dev munge libmunge-dev
 libxxhash-dev libmetis-dev check pkg-config autoconf automake libtool
 build-essential python3 python3-pytest dpkg-dev iproute2 procps psmisc lammps
 ca-certificates"

@@ -10,6 +10,11 @@
   traffic by switch pair. On a flat network no placement of this job is
   better than another (every pair crosses nodes whatever happens): only the
   switch levels can decide this move.
+* test_topology_drain_near_partner: the same cluster, a job in mode manual
+  with one rank per node and a free slot on each; draining the node of
+  rank 0 sends rank 0 to the node of its heavy partner (rank 2, under the
+  other leaf switch), where a flat network takes the first free slot in
+  allocation order, under the drained node's own leaf switch.
 """
 
 import os
@@ -19,7 +24,8 @@ import pytest
 
 import cluster as cl
 from heat import read, submit_started
-from test_manual import first_auto_decision, pairs_starts, show_json, smig
+from test_manual import (first_auto_decision, hostnames, pairs_starts,
+                         show_json, smig)
 
 LEAF = {"node1": "s0", "node2": "s0", "node3": "s1", "node4": "s1"}
 
@@ -134,3 +140,69 @@ def test_topology_pairs_share_switch(topo_cluster, needs_plugins):
             f"job {job} ended {state}:\n{text}"
     finally:
         c.run(f"scancel {job}", user="root", timeout=30)
+
+
+def test_topology_drain_near_partner(topo_cluster, needs_plugins):
+    """Ranks 0-2 and 1-3 exchange 16 MiB each way per iteration, one rank
+    per node in a 4-node allocation of 2 slots a node, mode manual (no
+    balancing move). Once smigd has the pairs' traffic, the node of rank 0
+    is drained: rank 0 alone moves, to the node of rank 2 (its partner,
+    under the other leaf switch), not to the first free slot in allocation
+    order (under the drained node's leaf switch: the test checks that the
+    two differ, so that the old rule fails it). SystemComment names the
+    move; the job completes all its iterations. About 60 s."""
+    c = topo_cluster
+    pairs = os.path.join(c.build_dir, "contrib", "examples", "pairs")
+    script = os.path.join(c.workdir, "topology-drain.sbatch")
+    with open(script, "w") as f:
+        f.write("#!/bin/bash\n"
+                "srun --mpi=pmix --migrate=manual,affinity,interval=1s "
+                f"-N4 -n4 --ntasks-per-node=1 {pairs} --iters 2500 "
+                "--pairs 0:2,1:3 --big 16777216 --sleep-ms 10\n"
+                "echo srun_exit=$?\n")
+    os.chmod(script, 0o755)
+    job, out, text = submit_started(c, "topology-drain", script,
+                                    "-N4 --ntasks-per-node=2 -t 10", 4,
+                                    starts_fn=pairs_starts)
+    first = {r: n for r, n, _, _ in pairs_starts(text)}
+    assert sorted(first) == [0, 1, 2, 3], text
+    victim, partner = first[0], first[2]
+    assert LEAF[victim] != LEAF[partner], \
+        f"ranks 0 and 2 start under one switch: {first}"
+    alloc = hostnames(c, cl.get_job_parameter(c, job, "NodeList"))
+    flat = next(n for n in alloc if n != victim)
+    assert LEAF[flat] == LEAF[victim], \
+        f"allocation {alloc}: the flat rule's target {flat} is not under " \
+        f"{victim}'s switch, the test would not tell the rules apart"
+    drained = False
+    try:
+        # The pairs' traffic is in smigd's samples before the drain.
+        seen = cl.repeat_until(
+            lambda: show_json(c, job),
+            lambda s: s and s["switch_traffic"] and
+            any(e["from"] != e["to"] for e in s["switch_traffic"]),
+            timeout=30)
+        assert seen and seen["switch_traffic"], \
+            f"no switch traffic in smig show: {seen}"
+        r = c.run(f"scontrol update nodename={victim} state=drain "
+                  "reason=topology-test", user="root", timeout=30)
+        assert r.rc == 0, f"drain {victim} failed:\n{r}"
+        drained = True
+        want = (f"mode=manual gen=1 moves=1 last_move=ranks=0;"
+                f"from={victim};to={partner};reason=drain")
+        comment = cl.repeat_until(lambda: cl.migration_state(c, job),
+                                  lambda s: "last_move=" in s, timeout=60)
+        assert comment == want, \
+            f"SystemComment={comment!r}, expected {want!r}\n{read(out)}"
+        state = cl.wait_for_job_state(c, job, "COMPLETED", timeout=180)
+        text = read(out)
+        assert state == "COMPLETED" and "srun_exit=0" in text and \
+            "pairs: done iters=2500 ranks=4" in text, \
+            f"job {job} ended {state}:\n{text}"
+        where = {r: n for r, n, _, _ in pairs_starts(text)}
+        assert where[0] == partner, f"rank 0 restored on {where[0]}:\n{text}"
+    finally:
+        c.run(f"scancel {job}", user="root", timeout=30)
+        if drained:
+            c.run(f"scontrol update nodename={victim} state=resume",
+                  user="root", timeout=30)

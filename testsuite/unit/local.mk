@@ -53,13 +53,13 @@ testsuite_unit_balancer_test_SOURCES = testsuite/unit/balancer-test.c
 testsuite_unit_balancer_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_balancer_test_LDADD = $(UNIT_LDADD)
 endif
-# topology-test: switch tree and hwloc distances (the policy helper's).
+# topology-test: switch tree, byte costs, evacuations near partners.
 if HAVE_CHECK
 check_PROGRAMS += testsuite/unit/topology-test
 TESTS += testsuite/unit/topology-test
 testsuite_unit_topology_test_SOURCES = testsuite/unit/topology-test.c
-testsuite_unit_topology_test_CFLAGS = $(UNIT_CFLAGS) $(HWLOC_CFLAGS)
-testsuite_unit_topology_test_LDADD = $(UNIT_LDADD) $(HWLOC_LIBS)
+testsuite_unit_topology_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_topology_test_LDADD = $(UNIT_LDADD)
 endif
 # limits-test: the balancer's resource caps over loopback (security helper's).
 if HAVE_CHECK

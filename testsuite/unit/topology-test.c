@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * topology-test.c - switch tree from topology.conf text, paths, errors,
- * hwloc factor, byte costs
+ * byte costs; evacuations near partners (switch levels)
  */
 #include "smig_config.h"
 
 #include <stdlib.h>
 #include <check.h>
 #include <glib.h>
-#include <hwloc.h>
 
 #include "smig_error.h"
+#include "smig_policy.h"
 #include "smig_topology.h"
 
 static void parse_err(const char *text, const char *msg)
@@ -213,37 +213,142 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
-START_TEST(test_hwloc_and_costs)
+START_TEST(test_byte_costs)
 {
-	hwloc_topology_t topo;
-	hwloc_obj_t objs[2];
-	hwloc_uint64_t values[4] = { 10, 20, 20, 10 };
-	hwloc_distances_add_handle_t h;
 	double cost[4];
 
-	hwloc_topology_init(&topo);
-	hwloc_topology_set_synthetic(topo, "pack:2 numa:1 core:2 pu:1");
-	hwloc_topology_load(topo);
-	/* No latency matrix: factor 1. */
-	ck_assert(smig_topology_hwloc_factor(topo) == 1);
-	objs[0] = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, 0);
-	objs[1] = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, 1);
-	h = hwloc_distances_add_create(topo, "test",
-				       HWLOC_DISTANCES_KIND_FROM_USER |
-				       HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0);
-	ck_assert_ptr_nonnull(h);
-	ck_assert_int_eq(hwloc_distances_add_values(topo, h, 2, objs, values,
-						    0), 0);
-	ck_assert_int_eq(hwloc_distances_add_commit(topo, h, 0), 0);
-	/* Mean 15 over local 10. */
-	ck_assert(smig_topology_hwloc_factor(topo) == 1.5);
-	hwloc_topology_destroy(topo);
-
-	smig_topology_byte_cost(1e9, 1e10, 1.5, 2, cost);
-	ck_assert(cost[0] == 1.5 / 1e10);
+	smig_topology_byte_cost(1e9, 2, cost);
+	ck_assert(cost[0] == 0);
 	ck_assert(cost[1] == 1 / 1e9);
 	ck_assert(cost[2] == 2 / 1e9);
 	ck_assert(cost[3] == 3 / 1e9);
+}
+END_TEST
+
+/*
+ * Two leaf switches (ids 0, 1) under one spine (id 2): node1, node2 under
+ * leaf 0, node3, node4 under leaf 1.
+ */
+static const uint32_t evac_switch[] = { 0, 2, 0, 2, 1, 2, 1, 2 };
+
+static const smig_policy_move_t *evac_move(const smig_plan_t *p, guint i)
+{
+	return &g_array_index(p->moves, smig_policy_move_t, i);
+}
+
+/* Same moves, in the same order, to the same nodes. */
+static void evac_same(const smig_plan_t *p, const smig_plan_t *q)
+{
+	ck_assert_uint_eq(p->moves->len, q->moves->len);
+	for (guint i = 0; i < p->moves->len; i++) {
+		ck_assert_uint_eq(evac_move(p, i)->rank, evac_move(q, i)->rank);
+		ck_assert_uint_eq(evac_move(p, i)->from, evac_move(q, i)->from);
+		ck_assert_uint_eq(evac_move(p, i)->to, evac_move(q, i)->to);
+	}
+	ck_assert_str_eq(p->text, q->text);
+	ck_assert_str_eq(p->reason, q->reason);
+}
+
+START_TEST(test_evacuate_near_partners)
+{
+	/* node1 drains; ranks 0, 1 leave it. */
+	smig_policy_node_t nodes[] = {
+		{ .name = "node1", .slots = 2, .flags = SMIG_NODE_DRAIN },
+		{ .name = "node2", .slots = 2 },
+		{ .name = "node3", .slots = 2 },
+		{ .name = "node4", .slots = 2 },
+	};
+	uint32_t rank_node[] = { 0, 0, 1, 2 };
+	/* Rank 0 talks to rank 3 (leaf 1), rank 1 to rank 2 (leaf 0). */
+	smig_policy_edge_t edges[] = {
+		{ 0, 3, 1e8 }, { 1, 2, 1e8 }, { 0, 2, 1e6 },
+	};
+	smig_policy_evac_topo_t topo = { 2, evac_switch, edges, 3 };
+	smig_policy_evac_topo_t flat = { 0, NULL, edges, 3 };
+	GError *err = NULL;
+	smig_plan_t *p, *q, *t;
+
+	/* Without levels: exactly smig_policy_evacuate() (first free slot). */
+	p = smig_policy_evacuate(nodes, 4, rank_node, 4, &err);
+	q = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &flat, &err);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	evac_same(p, q);
+	ck_assert_str_eq(p->text, "rank 0 node1->node2; rank 1 node1->node3");
+	smig_plan_free(q);
+	q = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, NULL, &err);
+	evac_same(p, q);
+	smig_plan_free(q);
+
+	/* With levels: each rank next to its heavy partner, same moves. */
+	t = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &topo, &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->moves->len, 2);
+	ck_assert_uint_eq(evac_move(t, 0)->rank, 0);
+	ck_assert_uint_eq(evac_move(t, 0)->to, 2);
+	ck_assert_uint_eq(evac_move(t, 1)->rank, 1);
+	ck_assert_uint_eq(evac_move(t, 1)->to, 1);
+	ck_assert_str_eq(t->text, "rank 0 node1->node3; rank 1 node1->node2");
+	ck_assert_str_eq(t->reason, "drain");
+	smig_plan_free(t);
+
+	/* node3 full: rank 0 goes under the same leaf switch, node4. */
+	nodes[2].slots = 1;
+	t = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &topo, &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(evac_move(t, 0)->to, 3);
+	ck_assert_uint_eq(evac_move(t, 1)->to, 1);
+	smig_plan_free(t);
+	smig_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_evacuate_near_home)
+{
+	/* node3 drains; its rank has no traffic: stay under leaf 1. */
+	smig_policy_node_t nodes[] = {
+		{ .name = "node1", .slots = 2 },
+		{ .name = "node2", .slots = 2 },
+		{ .name = "node3", .slots = 2, .flags = SMIG_NODE_DOWN },
+		{ .name = "node4", .slots = 2 },
+	};
+	uint32_t rank_node[] = { 0, 1, 2, 2 };
+	smig_policy_evac_topo_t topo = { 2, evac_switch, NULL, 0 };
+	GError *err = NULL;
+	smig_plan_t *p, *t;
+
+	p = smig_policy_evacuate(nodes, 4, rank_node, 4, &err);
+	ck_assert_str_eq(p->text, "rank 2 node3->node1; rank 3 node3->node2");
+	t = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &topo, &err);
+	ck_assert_str_eq(t->text, "ranks 2,3 node3->node4");
+	ck_assert_str_eq(t->reason, "down");
+	smig_plan_free(t);
+
+	/* Room for one under leaf 1: the other rank goes to node1. */
+	nodes[3].slots = 1;
+	t = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &topo, &err);
+	ck_assert_str_eq(t->text, "rank 2 node3->node4; rank 3 node3->node1");
+	smig_plan_free(t);
+
+	/* Hot spares still come first, wherever they are. */
+	nodes[3].slots = 2;
+	nodes[0].slots = 3;
+	nodes[0].spare = true;
+	t = smig_policy_evacuate_topo(nodes, 4, rank_node, 4, &topo, &err);
+	ck_assert_str_eq(t->text, "ranks 2,3 node3->node1");
+	smig_plan_free(t);
+
+	/* Not enough room: the same error as without levels. */
+	nodes[0].slots = 1;
+	nodes[1].slots = 1;
+	nodes[3].slots = 0;
+	ck_assert_ptr_null(smig_policy_evacuate_topo(nodes, 4, rank_node, 4,
+						     &topo, &err));
+	ck_assert(g_error_matches(err, SMIG_ERROR, SMIG_ERROR_POLICY));
+	ck_assert_str_eq(err->message,
+			 "2 ranks must leave node3 but only 0 free slots remain");
+	g_error_free(err);
+	smig_plan_free(p);
 }
 END_TEST
 
@@ -259,7 +364,9 @@ int main(void)
 	tcase_add_test(tc, test_unbalanced_tree);
 	tcase_add_test(tc, test_from_switches);
 	tcase_add_test(tc, test_parse_errors);
-	tcase_add_test(tc, test_hwloc_and_costs);
+	tcase_add_test(tc, test_byte_costs);
+	tcase_add_test(tc, test_evacuate_near_partners);
+	tcase_add_test(tc, test_evacuate_near_home);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
