@@ -251,7 +251,8 @@ nomem:
 	return NULL;
 }
 
-static uint64_t mono_ns(void)
+/* smig_precopy_now_ns - see smig_region.h */
+uint64_t smig_precopy_now_ns(void)
 {
 	struct timespec ts;
 
@@ -268,7 +269,7 @@ static void pace(uint64_t t0, uint64_t written, uint64_t rate_bps)
 	if (!rate_bps)
 		return;
 	due = t0 + (uint64_t) ((double) written * 1e9 / (double) rate_bps);
-	now = mono_ns();
+	now = smig_precopy_now_ns();
 	if (due <= now)
 		return;
 	ts.tv_sec = (time_t) ((due - now) / 1000000000u);
@@ -279,10 +280,10 @@ static void pace(uint64_t t0, uint64_t written, uint64_t rate_bps)
 
 /* smig_precopy_round - see smig_region.h */
 int smig_precopy_round(smig_precopy_t *pc, uint64_t rate_bps,
-		       const atomic_int *cancel, uint64_t *copied,
-		       char *errbuf, size_t errlen)
+		       const atomic_int *cancel, uint64_t deadline_ns,
+		       uint64_t *copied, char *errbuf, size_t errlen)
 {
-	uint64_t t0 = mono_ns(), done = 0;
+	uint64_t t0 = smig_precopy_now_ns(), done = 0;
 	int rc;
 
 	*copied = 0;
@@ -299,6 +300,13 @@ int smig_precopy_round(smig_precopy_t *pc, uint64_t rate_bps,
 
 			if (cancel && atomic_load(cancel))
 				return 1;
+			if (deadline_ns && smig_precopy_now_ns() >= deadline_ns) {
+				/* What was written stays valid. */
+				*copied = done;
+				pc->stats.copied += done;
+				pc->stats.last_round = done;
+				return 2;
+			}
 			/* Unchanged since written: nothing to do. */
 			if (r->valid[b] && XXH3_64bits(mem, len) == r->hash[b])
 				continue;

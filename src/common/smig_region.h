@@ -111,12 +111,18 @@ smig_precopy_t *smig_precopy_new(const char *dir, const smig_image_hdr_t *hdr,
  * write-back started)
  * IN rate_bps - at most this many bytes written per second (0: no limit)
  * IN cancel   - nonzero stops the round between two blocks (may be NULL)
+ * IN deadline_ns - CLOCK_MONOTONIC time that stops the round between two
+ *              blocks (0: none)
  * OUT copied  - bytes written by this round
- * RET 0, 1 if cancelled, or a negative code with a message in errbuf
+ * RET 0, 1 if cancelled, 2 at the deadline (a round cut short: copied
+ *     counts what it wrote), or a negative code with a message in errbuf
  */
 int smig_precopy_round(smig_precopy_t *pc, uint64_t rate_bps,
-		       const atomic_int *cancel, uint64_t *copied,
-		       char *errbuf, size_t errlen);
+		       const atomic_int *cancel, uint64_t deadline_ns,
+		       uint64_t *copied, char *errbuf, size_t errlen);
+
+/* smig_precopy_now_ns - CLOCK_MONOTONIC in ns, for deadline_ns */
+uint64_t smig_precopy_now_ns(void);
 
 /* smig_precopy_sync - fdatasync the file (the rounds' writes). RET 0, -errno */
 int smig_precopy_sync(smig_precopy_t *pc);

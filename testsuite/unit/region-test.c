@@ -207,16 +207,16 @@ START_TEST(test_block_tracking)
 	ck_assert_msg(pc, "%s", errbuf);
 	ck_assert(smig_precopy_same(pc, regs, 1, 4));
 	ck_assert(!smig_precopy_same(pc, regs, 1, 5));
-	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, &copied, errbuf,
+	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, 0, &copied, errbuf,
 					    sizeof(errbuf)), 0);
 	ck_assert_uint_eq(copied, la);
-	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, &copied, errbuf,
+	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, 0, &copied, errbuf,
 					    sizeof(errbuf)), 0);
 	ck_assert_uint_eq(copied, 0);
 	/* One byte in block 2 and one in the short last block. */
 	a[2 * MIB + 17] ^= 0x5a;
 	a[la - 1] ^= 0x01;
-	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, &copied, errbuf,
+	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, 0, &copied, errbuf,
 					    sizeof(errbuf)), 0);
 	ck_assert_uint_eq(copied, MIB + 4096);
 	/* After the last round: block 0 changes; block 3 changes and is
@@ -297,7 +297,7 @@ START_TEST(test_write_during_precopy)
 	ck_assert_msg(pc, "%s", errbuf);
 	ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &w), 0);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, &copied,
+		ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, 0, &copied,
 						    errbuf, sizeof(errbuf)),
 				 0);
 	/* The safe point: the application stops. */
@@ -337,7 +337,7 @@ START_TEST(test_damaged_refused)
 	region(&regs[0], "state", a, la);
 	pc = smig_precopy_new(tmpdir, &h, regs, 1, 0, errbuf, sizeof(errbuf));
 	ck_assert_msg(pc, "%s", errbuf);
-	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, &copied, errbuf,
+	ck_assert_int_eq(smig_precopy_round(pc, 0, NULL, 0, &copied, errbuf,
 					    sizeof(errbuf)), 0);
 	ck_assert_int_eq(smig_precopy_finish(pc, &h, NULL, 0, NULL, &hd, path,
 					     sizeof(path), errbuf,
@@ -439,7 +439,8 @@ START_TEST(test_not_regions)
 }
 END_TEST
 
-/* A cancelled round stops; a dropped pre-copy leaves no file. */
+/* A cancelled round stops, so does one at its deadline; a dropped
+ * pre-copy leaves no file. */
 START_TEST(test_cancel_and_free)
 {
 	size_t la = 4 * MIB;
@@ -454,8 +455,13 @@ START_TEST(test_cancel_and_free)
 	pc = smig_precopy_new(tmpdir, &h, regs, 1, 0, errbuf, sizeof(errbuf));
 	ck_assert_msg(pc, "%s", errbuf);
 	ck_assert_int_eq(count_tmp(), 1);
-	ck_assert_int_eq(smig_precopy_round(pc, 0, &cancel, &copied, errbuf,
+	ck_assert_int_eq(smig_precopy_round(pc, 0, &cancel, 0, &copied, errbuf,
 					    sizeof(errbuf)), 1);
+	ck_assert_uint_eq(copied, 0);
+	/* A deadline already past: stopped before the first block. */
+	atomic_store(&cancel, 0);
+	ck_assert_int_eq(smig_precopy_round(pc, 0, &cancel, 1, &copied, errbuf,
+					    sizeof(errbuf)), 2);
 	ck_assert_uint_eq(copied, 0);
 	smig_precopy_free(pc);
 	ck_assert_int_eq(count_tmp(), 0);
