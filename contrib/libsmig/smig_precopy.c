@@ -95,7 +95,9 @@ static void run_one(smig_lib_t *st)
 	pthread_mutex_lock(&st->lock);
 	st->precopy_busy = false;
 	pthread_cond_broadcast(&st->precopy_cond);
-	if (st->phase == PHASE_PRECOPY && st->gen == gen) {
+	/* Not after smig_finalize() began: the transport is gone. */
+	if (st->phase == PHASE_PRECOPY && st->gen == gen &&
+	    !st->precopy_quit) {
 		/* A region changed meanwhile: the safe point writes all. */
 		if (!atomic_load(&st->precopy_cancel)) {
 			st->pc = pc;
