@@ -420,16 +420,16 @@ END_TEST
 /* An image of bytes only (no regions) is refused as a region image. */
 START_TEST(test_not_regions)
 {
-	char a[100];
+	char a[100], bytes[200];
 	smig_region_t regs[1];
 	smig_image_hdr_t h = make_hdr(8);
 	void *copies[1], *app;
 	uint64_t app_len;
 
-	h.payload_len = 200;
-	ck_assert_int_eq(smig_image_write(tmpdir, &h, memset(malloc(200), 1,
-							    200),
-					  NULL, 0, errbuf, sizeof(errbuf)), 0);
+	h.payload_len = sizeof(bytes);
+	memset(bytes, 1, sizeof(bytes));
+	ck_assert_int_eq(smig_image_write(tmpdir, &h, bytes, NULL, 0, errbuf,
+					  sizeof(errbuf)), 0);
 	region(&regs[0], "u", a, sizeof(a));
 	ck_assert_int_eq(restore_into(8, regs, 1, copies, &app, &app_len),
 			 SMIG_IMAGE_EINVAL);
