@@ -139,7 +139,7 @@ bench_bench_tracking_LDADD = $(XXHASH_LIBS)
 
 BENCH_TARGETS += bench-tracking
 bench-tracking: bench/bench_tracking
-	./bench/bench_tracking 1024 7 > bench/tracking.out || \
+	./bench/bench_tracking 1024 5 > bench/tracking.out || \
 		{ cat bench/tracking.out; exit 1; }
 	cp bench/tracking.out $(abs_srcdir)/bench/results/tracking.txt
 	cat bench/tracking.out
