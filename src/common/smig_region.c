@@ -98,7 +98,7 @@ bool smig_region_name_ok(const char *name)
 	return true;
 }
 
-/* align_region - the first payload offset >= off whose file offset is aligned */
+/* align_region - first payload offset >= off at an aligned file offset */
 static uint64_t align_region(uint64_t off)
 {
 	uint64_t file = SMIG_IMAGE_HEADER_SIZE + off;
@@ -295,12 +295,14 @@ int smig_precopy_round(smig_precopy_t *pc, uint64_t rate_bps,
 			uint64_t len = r->r.len - at < pc->block ?
 				       r->r.len - at : pc->block;
 			const char *mem = (const char *) r->r.ptr + at;
-			uint64_t file_off = SMIG_IMAGE_HEADER_SIZE + r->off + at;
+			uint64_t file_off = SMIG_IMAGE_HEADER_SIZE + r->off +
+					    at;
 			uint64_t h;
 
 			if (cancel && atomic_load(cancel))
 				return 1;
-			if (deadline_ns && smig_precopy_now_ns() >= deadline_ns) {
+			if (deadline_ns &&
+			    smig_precopy_now_ns() >= deadline_ns) {
 				/* What was written stays valid. */
 				*copied = done;
 				pc->stats.copied += done;
@@ -462,7 +464,8 @@ int smig_precopy_finish(smig_precopy_t *pc, const smig_image_hdr_t *hdr,
 	if (stats)
 		*stats = pc->stats;
 	fd = pc->fd;
-	pc->fd = -1;	/* smig_image_tmp_commit() closes it, removes on failure */
+	/* smig_image_tmp_commit() closes it, removes it on failure. */
+	pc->fd = -1;
 	rc = smig_image_tmp_commit(pc->dir, &h, XXH3_64bits_digest(xx), fd,
 				   pc->tmp, pathbuf, pathlen, errbuf, errlen);
 	if (!rc && hdr_out)
