@@ -11,7 +11,7 @@ import os
 import re
 
 import cluster as cl
-from heat import DONE_RE, heat_path, read, starts, submit_started
+from heat import DONE_RE, START_RE, heat_path, read, starts, submit_started
 
 STATE_MIB = 64
 HEAT_ARGS = f"--nx 96 --ny 64 --iters 400 --report 40 --state-mib {STATE_MIB}"
@@ -25,7 +25,7 @@ AT_STOP_RE = (r"^smig: rank (\d+): generation (\d+): regions: (\d+) bytes, "
 def reference(c, heat):
     """Grid and state checksums of the same run without migration."""
     ref = cl.srun_mpi(c, f"-N2 -n4 {heat} {HEAT_ARGS} --sleep-ms 0",
-                      timeout=180)
+                      started_re=START_RE, timeout=180)
     assert ref.rc == 0, f"reference run failed:\n{ref}"
     done = re.search(DONE_RE, ref.stdout, re.M)
     state = re.search(STATE_RE, ref.stdout, re.M)
