@@ -81,6 +81,10 @@ def test_precopy_drain(cluster, needs_plugins):
         stop = {int(m[0]): (int(m[2]), int(m[3]), int(m[4]))
                 for m in re.findall(AT_STOP_RE, text, re.M)}
         assert sorted(stop) == [0, 1, 2, 3], f"no capture line per rank:\n{text}"
+        # What it did (pytest -s): rank: (rounds, bytes copied while
+        # running, region bytes), rank: (region bytes, bytes at the stop,
+        # rounds).
+        print(f"\npre-copy: {pre}\nat the stop: {stop}")
         for rank, (size, at_stop, rounds) in stop.items():
             assert size == total and rounds >= 1, (rank, size, rounds)
             assert at_stop < total, \
