@@ -130,3 +130,19 @@ BENCH_TARGETS += bench-gain
 bench-gain: all
 	$(PYTHON3) $(srcdir)/bench/bench_gain.py --build $(abs_top_builddir) \
 		--out $(abs_srcdir)/bench/results/gain.txt
+
+# bench-tracking: how the pre-copy finds what changed (issue 19): XXH3 block
+# hashes against the kernel's soft-dirty bits (clear_refs + pagemap) and
+# what each costs the application, on a 1 GiB buffer (no cluster needed).
+# Output in bench/results/tracking.txt.
+noinst_PROGRAMS += bench/bench_tracking
+bench_bench_tracking_SOURCES = bench/bench_tracking.c
+bench_bench_tracking_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
+bench_bench_tracking_LDADD = $(XXHASH_LIBS)
+
+BENCH_TARGETS += bench-tracking
+bench-tracking: bench/bench_tracking
+	./bench/bench_tracking 1024 5 > bench/tracking.out || \
+		{ cat bench/tracking.out; exit 1; }
+	cp bench/tracking.out $(abs_srcdir)/bench/results/tracking.txt
+	cat bench/tracking.out

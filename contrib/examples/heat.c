@@ -26,6 +26,7 @@
  *   heat: rank R file checkpoint gen=G iter=I bytes=N path=PATH
  *   heat: rank R file restore iter=I bytes=N path=PATH (--file-checkpoint)
  *   heat: done iters=N checksum=<16 hex digits>     (rank 0)
+ *   heat: state checksum=<16 hex digits>            (rank 0, --state-mib)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -61,6 +62,7 @@ struct opts {
 	bool reader;
 	bool restore_later;
 	bool file_ckpt;
+	long state_mib;
 };
 
 /* The state of one rank: what a capture saves. */
@@ -86,6 +88,16 @@ static long capture_sleep_ms;
 static bool mpi_capture, mpi_restore;
 /* --fail-restore: this rank's restore callback fails (after its MPI) */
 static long fail_restore_rank = -1;
+
+/*
+ * --state-mib: N MiB of extra state per rank, a memory region of libsmig
+ * (smig_region_register(), "state"), of which every iteration rewrites one
+ * window of STATE_WINDOW bytes from its old contents: a code with a large
+ * state that changes in part, for the pre-copy (precopy=on).
+ */
+#define STATE_WINDOW	(256 * 1024)
+static uint64_t *state_words;
+static size_t state_nwords;
 
 static void usage(FILE *f)
 {
@@ -129,6 +141,9 @@ static void usage(FILE *f)
 "                   MPI_Allreduce that every rank restored one iteration\n"
 "  --fail-restore R rank R's restore callback fails (after its MPI calls):\n"
 "                   with --restore-later every rank's smig_restore() fails\n"
+"  --state-mib N    N MiB more state per rank, registered as the memory region\n"
+"                   \"state\" (smig_region_register()); every iteration\n"
+"                   rewrites 256 KiB of it; rank 0 prints its checksum\n"
 "  --file-checkpoint  checkpoint through files, as codes with restart files\n"
 "                   do: the capture callback writes a restart file (stdio)\n"
 "                   at smig_capture_path() and hands it over with\n"
@@ -190,6 +205,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		{ "hold-restore", required_argument, NULL, 'H' },
 		{ "cpu-time", no_argument, NULL, 'P' },
 		{ "file-checkpoint", no_argument, NULL, 'K' },
+		{ "state-mib", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -278,6 +294,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'K':
 			o->file_ckpt = true;
+			break;
+		case 'm':
+			ok = parse_long(name, optarg, 1, 65536, &o->state_mib);
 			break;
 		case 'h':
 			usage(stdout);
@@ -659,6 +678,53 @@ static int restore_file(smig_reader_t *r, uint64_t len, void *arg)
 	return restore_check(h);
 }
 
+/* state_init - --state-mib: contents that depend on the rank */
+static void state_init(int rank)
+{
+	for (size_t i = 0; i < state_nwords; i++)
+		state_words[i] = (uint64_t) (i + 1) * UINT64_C(0x9e3779b97f4a7c15) ^
+				 (uint64_t) rank;
+}
+
+/* state_step - rewrite one window of the state from its old contents */
+static void state_step(long iter, int rank)
+{
+	size_t win = STATE_WINDOW / sizeof(uint64_t), nwin;
+	size_t at;
+
+	if (!state_nwords)
+		return;
+	if (win > state_nwords)
+		win = state_nwords;
+	nwin = state_nwords / win;
+	at = (size_t) ((uint64_t) iter * UINT64_C(2654435761) % nwin) * win;
+	for (size_t i = at; i < at + win; i++)
+		state_words[i] = state_words[i] * UINT64_C(6364136223846793005) +
+				 (uint64_t) iter + (uint64_t) rank;
+}
+
+/* state_checksum - an FNV-1a-like hash of every rank's state words, in
+ * rank order */
+static uint64_t state_checksum(const struct heat *h)
+{
+	uint64_t mine = FNV_OFFSET, sum = FNV_OFFSET, *all = NULL;
+
+	for (size_t i = 0; i < state_nwords; i++) {
+		mine = (mine ^ state_words[i]) * FNV_PRIME;
+		mine ^= mine >> 29;	/* high bits into the low ones */
+	}
+	if (h->rank == 0)
+		all = malloc(sizeof(uint64_t) * h->size);
+	MPI_Gather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0,
+		   MPI_COMM_WORLD);
+	if (h->rank == 0) {
+		for (int r = 0; r < h->size; r++)
+			sum = (sum ^ all[r]) * FNV_PRIME;
+		free(all);
+	}
+	return sum;
+}
+
 static const char *node_name(void)
 {
 	static char host[256];
@@ -735,6 +801,22 @@ int main(int argc, char **argv)
 	set_borders(&h, h.cur);
 
 	check_smig(h.rank, "smig_init", smig_init());
+	if (o.state_mib) {
+		/* Registered before smig_register(), which restores it. */
+		state_nwords = (size_t) o.state_mib * 1024 * 1024 /
+			       sizeof(uint64_t);
+		state_words = malloc(state_nwords * sizeof(uint64_t));
+		if (!state_words) {
+			fprintf(stderr, "heat: rank %d: out of memory for --state-mib=%ld\n",
+				h.rank, o.state_mib);
+			MPI_Abort(MPI_COMM_WORLD, 1);
+		}
+		state_init(h.rank);
+		check_smig(h.rank, "smig_region_register",
+			   smig_region_register("state", state_words,
+						state_nwords *
+						sizeof(uint64_t)));
+	}
 	hold_restore(&o, h.rank);
 	if (o.file_ckpt) {
 		/* Restart files: the capture hands one over, the restore
@@ -788,6 +870,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
 	while (h.iter < o.iters) {
 		step(&h);
+		state_step(h.iter, h.rank);
 		if (o.timestamps && h.iter == first + 1) {
 			printf("heat: rank %d computing iter %ld%s\n", h.rank,
 			       h.iter, stamp(&o, tbuf, sizeof(tbuf)));
@@ -829,6 +912,14 @@ int main(int argc, char **argv)
 			       h.iter, sum);
 			fflush(stdout);
 		}
+		if (o.state_mib) {
+			sum = state_checksum(&h);
+			if (h.rank == 0) {
+				printf("heat: state checksum=%016" PRIx64 "\n",
+				       sum);
+				fflush(stdout);
+			}
+		}
 		if (o.timestamps) {
 			printf("heat: rank %d finishing iter %ld%s\n", h.rank,
 			       h.iter, stamp(&o, tbuf, sizeof(tbuf)));
@@ -836,6 +927,7 @@ int main(int argc, char **argv)
 		}
 	}
 	smig_finalize();
+	free(state_words);
 	free(h.cur);
 	free(h.next);
 	MPI_Finalize();

@@ -3,10 +3,10 @@ lib_LTLIBRARIES += contrib/libsmig/libsmig.la
 contrib_libsmig_libsmig_la_SOURCES = contrib/libsmig/smig.c contrib/libsmig/smig.h \
 	contrib/libsmig/smig_event.c contrib/libsmig/smig_capture.c \
 	contrib/libsmig/smig_restore.c contrib/libsmig/smig_chan.c \
-	contrib/libsmig/smig_int.h
+	contrib/libsmig/smig_precopy.c contrib/libsmig/smig_int.h
 contrib_libsmig_libsmig_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/contrib/libsmig $(PMIX_CFLAGS)
 contrib_libsmig_libsmig_la_LIBADD = src/common/libsmig_image.la $(PMIX_LIBS) -lpthread
-contrib_libsmig_libsmig_la_LDFLAGS = -version-info 2:0:2 -export-symbols-regex '^smig_'
+contrib_libsmig_libsmig_la_LDFLAGS = -version-info 3:0:3 -export-symbols-regex '^smig_'
 smigincludedir = $(includedir)/slurm-migrate
 smiginclude_HEADERS = contrib/libsmig/smig.h
 pkgconfigdir = $(libdir)/pkgconfig

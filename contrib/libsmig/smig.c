@@ -57,6 +57,9 @@
 
 #define LOG_LINE_MAX		1024
 
+/* Pre-copy writes at most this many MiB/s (SLURM_MIGRATE_PRECOPY_RATE). */
+#define PRECOPY_DEFAULT_RATE_MIB	256
+
 /* The one instance; the other files get a pointer to it. */
 static smig_lib_t state = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -181,6 +184,54 @@ static void progress_open(void)
 	progress = p;
 }
 
+/*
+ * request_item - the value of key in the canonical request text
+ * (SLURM_MIGRATE, "mode=auto,capture=callback,precopy=on"): a new string,
+ * or NULL if the key is not there
+ */
+static char *request_item(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t) (end - p) : strlen(p);
+
+		if (len > klen && !strncmp(p, key, klen) && p[klen] == '=')
+			return strndup(p + klen + 1, len - klen - 1);
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * precopy_config - precopy=on|off of the request (the SPANK plugin refused
+ * any other value at srun time) and SLURM_MIGRATE_PRECOPY_RATE (MiB/s)
+ * RET SMIG_OK, or SMIG_ERR_INVAL (logged)
+ */
+static int precopy_config(smig_lib_t *st)
+{
+	char *v = request_item(getenv("SLURM_MIGRATE"), "precopy");
+	const char *rate = getenv("SLURM_MIGRATE_PRECOPY_RATE");
+	uint64_t mib = PRECOPY_DEFAULT_RATE_MIB;
+
+	st->precopy_on = false;
+	if (v && strcmp(v, "on") && strcmp(v, "off")) {
+		smig_log("SLURM_MIGRATE: precopy=%s: not on or off", v);
+		free(v);
+		return SMIG_ERR_INVAL;
+	}
+	st->precopy_on = v && !strcmp(v, "on");
+	free(v);
+	if (rate && !parse_u64(rate, UINT64_C(1) << 20, &mib)) {
+		smig_log("SLURM_MIGRATE_PRECOPY_RATE=%s: not a number of MiB/s in 0..%" PRIu64 " (0: no limit)",
+			 rate, UINT64_C(1) << 20);
+		return SMIG_ERR_INVAL;
+	}
+	st->precopy_rate = mib << 20;
+	return SMIG_OK;
+}
+
 SMIG_EXPORT int smig_init(void)
 {
 	uint64_t v;
@@ -243,8 +294,18 @@ SMIG_EXPORT int smig_init(void)
 	atomic_store(&state.count, 0);
 	atomic_store(&state.pending, 0);
 	atomic_store(&state.last_good, 0);
+	if (precopy_config(&state) != SMIG_OK) {
+		pthread_cond_destroy(&state.cond);
+		free(state.image_dir);
+		state.image_dir = NULL;
+		goto out_finalize_inval;
+	}
+	/* Before the events: on_prepare() looks at precopy_started. */
+	if (state.precopy_on)
+		smig_lib_precopy_start(&state);
 
 	if (smig_lib_listen(&state) != SMIG_OK) {
+		smig_lib_precopy_stop(&state);
 		pthread_cond_destroy(&state.cond);
 		free(state.image_dir);
 		state.image_dir = NULL;
@@ -361,9 +422,19 @@ SMIG_EXPORT int smig_register_flags(const char *tag, smig_capture_fn capture,
 			 tag ? tag : "(null)", SMIG_IMAGE_TAG_LEN);
 		return SMIG_ERR_INVAL;
 	}
-	if (!capture || (!restore && !restore_rd)) {
+	/* Regions only: no callbacks at all (smig_region_register()). */
+	if (!capture && !restore && !restore_rd && !state.nregions) {
+		smig_log("smig_register: capture and restore callbacks are NULL and no memory region is registered (smig_region_register() first)");
+		return SMIG_ERR_INVAL;
+	}
+	if ((capture || restore || restore_rd) &&
+	    (!capture || (!restore && !restore_rd))) {
 		smig_log("smig_register: %s callback is NULL",
 			 capture ? "restore" : "capture");
+		return SMIG_ERR_INVAL;
+	}
+	if (restore_rd && state.nregions) {
+		smig_log("smig_register_reader: memory regions are registered: a streaming restore callback does not mix with regions (use smig_register())");
 		return SMIG_ERR_INVAL;
 	}
 	if (restore && restore_rd) {
@@ -402,6 +473,85 @@ SMIG_EXPORT int smig_register_reader(const char *tag, smig_capture_fn capture,
 				     void *arg)
 {
 	return smig_register_flags(tag, capture, NULL, restore, arg, 0);
+}
+
+SMIG_EXPORT int smig_region_register(const char *name, void *ptr,
+				     size_t len)
+{
+	smig_region_t *r;
+
+	if (!state.initialized) {
+		smig_log("smig_region_register(\"%s\") before smig_init()",
+			 name ? name : "(null)");
+		return state.init_error ? state.init_error : SMIG_ERR_STATE;
+	}
+	if (!smig_region_name_ok(name)) {
+		smig_log("smig_region_register: name \"%s\": must be 1..%d bytes of A-Z a-z 0-9 _ . -",
+			 name ? name : "(null)", SMIG_REGION_NAME_LEN);
+		return SMIG_ERR_INVAL;
+	}
+	if (!ptr || !len || (uint64_t) len > SMIG_IMAGE_MAX_PAYLOAD) {
+		smig_log("smig_region_register(\"%s\"): %s", name,
+			 !ptr ? "ptr is NULL" : "len must be 1 byte to 64 GiB");
+		return SMIG_ERR_INVAL;
+	}
+	if (state.registered && state.restore_rd) {
+		smig_log("smig_region_register(\"%s\"): a streaming restore callback (smig_register_reader()) is registered: regions do not mix with it",
+			 name);
+		return SMIG_ERR_STATE;
+	}
+	pthread_mutex_lock(&state.lock);
+	for (size_t i = 0; i < state.nregions; i++) {
+		if (strcmp(state.regions[i].name, name))
+			continue;
+		pthread_mutex_unlock(&state.lock);
+		smig_log("smig_region_register(\"%s\"): a region of this name is registered (smig_region_unregister() it first)",
+			 name);
+		return SMIG_ERR_INVAL;
+	}
+	if (state.nregions == SMIG_REGION_MAX) {
+		pthread_mutex_unlock(&state.lock);
+		smig_log("smig_region_register(\"%s\"): %d regions are registered already (the most)",
+			 name, SMIG_REGION_MAX);
+		return SMIG_ERR_INVAL;
+	}
+	/* A pre-copy in progress started from the old list: dropped. */
+	smig_lib_precopy_quiesce(&state);
+	r = &state.regions[state.nregions++];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->ptr = ptr;
+	r->len = len;
+	pthread_mutex_unlock(&state.lock);
+	smig_debug("region \"%s\" registered: %zu bytes", name, len);
+	return SMIG_OK;
+}
+
+SMIG_EXPORT int smig_region_unregister(const char *name)
+{
+	size_t i;
+
+	if (!state.initialized) {
+		smig_log("smig_region_unregister(\"%s\") before smig_init() or after smig_finalize()",
+			 name ? name : "(null)");
+		return SMIG_ERR_STATE;
+	}
+	pthread_mutex_lock(&state.lock);
+	for (i = 0; name && i < state.nregions; i++)
+		if (!strcmp(state.regions[i].name, name))
+			break;
+	if (!name || i == state.nregions) {
+		pthread_mutex_unlock(&state.lock);
+		smig_log("smig_region_unregister(\"%s\"): no region of this name is registered",
+			 name ? name : "(null)");
+		return SMIG_ERR_INVAL;
+	}
+	/* No pre-copy reads the memory once this returns. */
+	smig_lib_precopy_quiesce(&state);
+	memmove(&state.regions[i], &state.regions[i + 1],
+		(state.nregions - i - 1) * sizeof(state.regions[0]));
+	state.nregions--;
+	pthread_mutex_unlock(&state.lock);
+	return SMIG_OK;
 }
 
 SMIG_EXPORT int smig_restore(void)
@@ -497,6 +647,7 @@ SMIG_EXPORT int smig_finalize(void)
 
 	/* No event from here on: a reader thread is joined. */
 	ret = smig_lib_detach(&state, true);
+	smig_lib_precopy_stop(&state);
 	pthread_mutex_lock(&state.lock);
 	if (state.phase != PHASE_IDLE)
 		smig_log("finalizing while generation %" PRIu64 " is being captured: the balancer will time out and abort it",

@@ -39,7 +39,8 @@
 extern "C" {
 #endif
 
-#define SMIG_API_VERSION 3	/* 3: the file API (smig_capture_path()) */
+#define SMIG_API_VERSION 4	/* 3: the file API (smig_capture_path());
+				 * 4: memory regions (smig_region_register()) */
 
 /* Results (>= 0) and errors (< 0). */
 #define SMIG_OK		0	/* go on */
@@ -252,6 +253,47 @@ int smig_capture_file(smig_writer_t *w, const char *path);
  *     image found by smig_read() does)
  */
 const char *smig_restore_path(smig_reader_t *r);
+
+/*
+ * Memory regions (smig(3), "Memory regions"): instead of, or besides,
+ * serialising its state in a capture callback, a rank registers the memory
+ * that holds it; libsmig writes each region into the rank's image and
+ * reads it back into the same registration on restore. With
+ * --migrate=...,precopy=on the regions are copied into the next image in
+ * the background when a capture is requested, while the application runs
+ * on, and the safe point writes only the blocks changed since.
+ *
+ *	smig_init();
+ *	smig_region_register("grid", grid, n * sizeof(double));
+ *	rc = smig_register("heat", NULL, NULL, NULL);   regions only
+ *
+ * The rule for a restore: the regions registered when smig_register() (or,
+ * with SMIG_RESTORE_LATER, smig_restore()) restores must be those of the
+ * image, same names and same sizes (any order): a region missing on either
+ * side or of another size fails the restore (SMIG_ERR_IMAGE) with a message
+ * naming the region and both sizes. A region's memory must stay valid until
+ * it is unregistered or smig_finalize() returns; a capture holds the
+ * regions as registered when its capture callback returns. Regions do not
+ * mix with smig_register_reader() or smig_capture_file().
+ */
+
+/*
+ * smig_region_register - add a region (after smig_init(), outside a
+ * capture callback)
+ * IN name - 1..32 bytes of A-Z a-z 0-9 _ . -, unique
+ * IN ptr, len - the memory (len >= 1), the application's
+ * RET SMIG_OK, SMIG_ERR_INVAL (bad or duplicate name, NULL, 0, more than
+ *     64 regions), SMIG_ERR_STATE (before smig_init(), with a streaming
+ *     restore callback)
+ */
+int smig_region_register(const char *name, void *ptr, size_t len);
+
+/*
+ * smig_region_unregister - remove a region: no pre-copy reads its memory
+ * once this returns
+ * RET SMIG_OK, SMIG_ERR_INVAL (no region of this name), SMIG_ERR_STATE
+ */
+int smig_region_unregister(const char *name);
 
 /*
  * smig_safepoint - a point in the main loop where the state is consistent

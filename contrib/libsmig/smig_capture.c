@@ -191,6 +191,59 @@ SMIG_EXPORT int smig_capture_info(const smig_writer_t *w,
 }
 
 /*
+ * capture_regions - the image of the registered regions (and the callback's
+ * bytes, w) at this safe point: from the pre-copy of this generation when
+ * there is one for these regions (only the blocks changed since are
+ * written), else all of it (doc/design.md, "Pre-copy")
+ * IN/OUT hdr - fields set; payload_len set here
+ * RET 0, or the status for the done reply with a message in msg
+ */
+static int capture_regions(smig_lib_t *st, struct smig_writer *w,
+			   smig_image_hdr_t *hdr, char *path, size_t pathlen,
+			   char *msg, size_t msglen)
+{
+	smig_region_t regs[SMIG_REGION_MAX];
+	smig_precopy_stats_t stats;
+	smig_precopy_t *pc;
+	char err[ERRBUF_LEN] = "";
+	size_t n;
+	int rc;
+
+	if (w->file_fd >= 0) {
+		snprintf(msg, msglen, "smig_capture_file() with memory regions registered: a capture is regions and smig_write() bytes, or one file");
+		return SMIG_ERR_STATE;
+	}
+	pthread_mutex_lock(&st->lock);
+	n = st->nregions;
+	memcpy(regs, st->regions, n * sizeof(regs[0]));
+	pc = st->pc;
+	st->pc = NULL;
+	pthread_mutex_unlock(&st->lock);
+	if (pc && !smig_precopy_same(pc, regs, n, hdr->generation)) {
+		smig_precopy_free(pc);
+		pc = NULL;
+	}
+	if (!pc)
+		pc = smig_precopy_new(st->image_dir, hdr, regs, n, 0, err,
+				      sizeof(err));
+	if (!pc) {
+		snprintf(msg, msglen, "%s", err);
+		return SMIG_ERR_IO;
+	}
+	rc = smig_precopy_finish(pc, hdr, w->buf, w->len, &stats, hdr, path,
+				 pathlen, err, sizeof(err));
+	if (rc) {
+		snprintf(msg, msglen, "%s", err[0] ? err :
+			 smig_image_strerror(rc));
+		return rc;
+	}
+	smig_debug("generation %" PRIu64 ": regions: %" PRIu64 " bytes, %" PRIu64 " written at the safe point (%u pre-copy rounds wrote %" PRIu64 ")",
+		   hdr->generation, stats.total, stats.at_stop, stats.rounds,
+		   stats.copied);
+	return 0;
+}
+
+/*
  * do_capture - run the capture callback and write the image of gen at k
  * IN  info  - for smig_capture_info()
  * IN  write - false: the generation was aborted, the callback runs (other
@@ -219,7 +272,8 @@ static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
 		rc = SMIG_ERR_STATE;
 		goto out;
 	}
-	rc = st->capture(&w, st->arg);
+	/* Regions only (smig_register() with no callbacks): no bytes. */
+	rc = st->capture ? st->capture(&w, st->arg) : 0;
 	w.open = false;
 	if (rc) {
 		snprintf(msg, msglen, "capture callback returned %d", rc);
@@ -265,7 +319,12 @@ static int do_capture(smig_lib_t *st, const smig_capture_info_t *info,
 		snprintf(msg, msglen, "%s", err);
 		goto out;
 	}
-	if (w.file_fd >= 0)
+	if (st->nregions) {
+		rc = capture_regions(st, &w, &hdr, path, sizeof(path), msg,
+				     msglen);
+		if (rc)
+			goto out;
+	} else if (w.file_fd >= 0)
 		/* In the kernel and summed in one pass (smig_image.h). */
 		rc = smig_image_write_file(st->image_dir, &hdr, w.file_fd,
 					   w.file, (uint32_t) -1, 0, path,
@@ -391,7 +450,8 @@ int smig_lib_safepoint_slow(smig_lib_t *st, uint64_t k)
 	for (;;) {
 		uint64_t gen = st->gen;
 
-		if (st->phase == PHASE_IDLE)
+		/* Pre-copying: nothing pending for this safe point yet. */
+		if (st->phase == PHASE_IDLE || st->phase == PHASE_PRECOPY)
 			break;
 		if (st->phase == PHASE_PREPARED) {
 			if (k < st->pause_at)

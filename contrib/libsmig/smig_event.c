@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include <pmix.h>
 
@@ -49,6 +50,7 @@ static const char *phase_name(phase_t p)
 {
 	static const char *const names[] = {
 		[PHASE_IDLE] = "idle",
+		[PHASE_PRECOPY] = "pre-copying",
 		[PHASE_PREPARED] = "prepared",
 		[PHASE_CAPTURE] = "capturing",
 		[PHASE_DONE] = "waiting for the decision",
@@ -279,6 +281,22 @@ static uint64_t on_prepare(smig_lib_t *st, const smig_lib_event_t *ev)
 			 ev->gen, KEY_TIMEOUT, DEFAULT_TIMEOUT_MS);
 		st->timeout_ms = DEFAULT_TIMEOUT_MS;
 	}
+	/*
+	 * Pre-copy (smig_precopy.c): the rank runs on at full speed while
+	 * its thread copies the regions, at most half the capture timeout;
+	 * the thread then does what follows here and sends the count.
+	 */
+	if (st->precopy_started && st->nregions) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		st->phase = PHASE_PRECOPY;
+		st->precopy_deadline = (uint64_t) ts.tv_sec * 1000 +
+				       ts.tv_nsec / 1000000 +
+				       st->timeout_ms / 2;
+		smig_lib_precopy_wake(st);
+		return 0;
+	}
 	/* Store pending before reading k: see the comment at the top. */
 	atomic_store(&st->pending, 1);
 	st->pause_at = atomic_load(&st->count) + 1;
@@ -341,6 +359,9 @@ static void on_abort(smig_lib_t *st, const smig_lib_event_t *ev)
 		pthread_cond_broadcast(&st->cond);
 		return;
 	}
+	/* The pre-copy thread stops at its next block and sends nothing. */
+	if (st->phase == PHASE_PRECOPY)
+		atomic_store(&st->precopy_cancel, 1);
 	smig_lib_set_idle(st);
 }
 

@@ -33,6 +33,7 @@
 
 #include "smig.h"
 #include "smig_image.h"
+#include "smig_region.h"
 
 #define SMIG_EXPORT __attribute__((visibility("default")))
 
@@ -41,6 +42,8 @@
 /* Where this rank is in the capture of the current generation. */
 typedef enum {
 	PHASE_IDLE,		/* nothing pending */
+	PHASE_PRECOPY,		/* prepared, the pre-copy thread copies the
+				 * regions; count not sent yet */
 	PHASE_PREPARED,		/* pause at pause_at until the target comes */
 	PHASE_CAPTURE,		/* capture at safe point target */
 	PHASE_DONE,		/* done sent: wait for commit or abort */
@@ -100,6 +103,22 @@ typedef struct {
 					 * the callback still runs at it */
 	int32_t reason;			/* (lock) SMIG_REASON_* of the prepare */
 	bool will_stop;			/* (lock) the prepare's smig.stop */
+
+	/* Memory regions (smig_region.c) and their pre-copy. */
+	smig_region_t regions[SMIG_REGION_MAX];	/* (lock) registered */
+	size_t nregions;		/* (lock) */
+	bool precopy_on;		/* set in init: precopy=on */
+	uint64_t precopy_rate;		/* set in init: bytes/s, 0: no limit */
+	bool precopy_started;		/* (main) the thread runs */
+	pthread_t precopy_thread;
+	pthread_cond_t precopy_cond;	/* CLOCK_MONOTONIC; wakes the thread
+					 * and those waiting for it */
+	bool precopy_quit;		/* (lock) smig_finalize() */
+	bool precopy_busy;		/* (lock) the thread copies */
+	uint64_t precopy_deadline;	/* (lock) ms, CLOCK_MONOTONIC */
+	atomic_int precopy_cancel;	/* abort, region change, finalize */
+	smig_precopy_t *pc;		/* (lock) the rounds done for a
+					 * generation, for its capture */
 } smig_lib_t;
 
 /* ---------------------------------------------------------------- smig.c */
@@ -206,6 +225,28 @@ bool smig_chan_agree(smig_lib_t *st, const char *key, uint64_t gen,
  * RET SMIG_OK or SMIG_STOP
  */
 int smig_lib_safepoint_slow(smig_lib_t *st, uint64_t k);
+
+/*
+ * smig_lib_precopy_start - the pre-copy thread (smig_register(), when
+ * precopy=on); RET SMIG_OK or SMIG_ERR_IO (logged)
+ */
+int smig_lib_precopy_start(smig_lib_t *st);
+
+/* smig_lib_precopy_stop - stop and join it, drop a pre-copy left (finalize) */
+void smig_lib_precopy_stop(smig_lib_t *st);
+
+/*
+ * smig_lib_precopy_wake - on_prepare() moved to PHASE_PRECOPY: wake the
+ * thread. Caller holds st->lock.
+ */
+void smig_lib_precopy_wake(smig_lib_t *st);
+
+/*
+ * smig_lib_precopy_quiesce - no pre-copy reads the regions when this
+ * returns (a region is about to change): a running one is cancelled and
+ * waited for, a finished one dropped. Caller holds st->lock.
+ */
+void smig_lib_precopy_quiesce(smig_lib_t *st);
 
 /* -------------------------------------------------------- smig_restore.c */
 

@@ -17,7 +17,7 @@ module smig
   use, intrinsic :: iso_c_binding
   implicit none
 
-  integer(c_int), parameter :: SMIG_API_VERSION = 3
+  integer(c_int), parameter :: SMIG_API_VERSION = 4
   integer(c_int), parameter :: SMIG_OK = 0, SMIG_RESTORED = 1, SMIG_STOP = 2
   integer(c_int), parameter :: SMIG_ERR_INVAL = -1, SMIG_ERR_STATE = -2, &
        SMIG_ERR_PMIX = -3, SMIG_ERR_IMAGE = -4, SMIG_ERR_IO = -5, &
@@ -101,6 +101,18 @@ module smig
      integer(c_int) function smig_finalize() bind(C, name="smig_finalize")
        import :: c_int
      end function smig_finalize
+     integer(c_int) function smig_region_register_c(name, ptr, len) &
+          bind(C, name="smig_region_register")
+       import :: c_int, c_char, c_ptr, c_size_t
+       character(kind=c_char), dimension(*), intent(in) :: name
+       type(c_ptr), value :: ptr
+       integer(c_size_t), value :: len
+     end function smig_region_register_c
+     integer(c_int) function smig_region_unregister_c(name) &
+          bind(C, name="smig_region_unregister")
+       import :: c_int, c_char
+       character(kind=c_char), dimension(*), intent(in) :: name
+     end function smig_region_unregister_c
      type(c_ptr) function smig_strerror_c(code) bind(C, name="smig_strerror")
        import :: c_ptr, c_int
        integer(c_int), value :: code
@@ -133,6 +145,25 @@ contains
     smig_register_flags = smig_register_flags_c(trim(tag) // c_null_char, &
          c_funloc(capture), c_funloc(restore), c_null_funptr, arg, flags)
   end function smig_register_flags
+
+  ! smig_region_register - a memory region (smig(3), "Memory regions"):
+  ! ptr = c_loc(array) of a target array, len its size in bytes; name a
+  ! Fortran string (trailing blanks cut). Before smig_register().
+  integer(c_int) function smig_region_register(name, ptr, len)
+    character(len=*), intent(in) :: name
+    type(c_ptr), intent(in) :: ptr
+    integer(c_size_t), intent(in) :: len
+
+    smig_region_register = smig_region_register_c(trim(name) // c_null_char, &
+         ptr, len)
+  end function smig_region_register
+
+  integer(c_int) function smig_region_unregister(name)
+    character(len=*), intent(in) :: name
+
+    smig_region_unregister = smig_region_unregister_c(trim(name) // &
+         c_null_char)
+  end function smig_region_unregister
 
   ! smig_strerror - the text of a result code, as a Fortran string
   function smig_strerror(code) result(text)

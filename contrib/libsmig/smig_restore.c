@@ -428,6 +428,73 @@ static int restore_stream(smig_lib_t *st, uint64_t gen,
 }
 
 /*
+ * holds_regions - the payload is a region container (smig_region.h), which
+ * a restore callback must not get as its bytes
+ */
+static bool holds_regions(const void *payload, uint64_t len)
+{
+	const unsigned char *p = payload;
+
+	return len >= SMIG_REGION_DIR_SIZE &&
+	       !memcmp(p, SMIG_REGION_MAGIC, sizeof(SMIG_REGION_MAGIC)) &&
+	       p[8] == SMIG_REGION_VERSION && !p[9] && !p[10] && !p[11];
+}
+
+/*
+ * restore_regions - the verified image of gen (hdr) into the registered
+ * regions (smig_region_restore_fd(): names and sizes checked before any
+ * byte is read, the payload checksummed as read), then the callback's
+ * bytes to the restore callback, if one is registered
+ * OUT app_rc - what the callback returned (0 if none ran)
+ * RET SMIG_OK, or SMIG_ERR_IMAGE / SMIG_ERR_IO (logged)
+ */
+static int restore_regions(smig_lib_t *st, uint64_t gen,
+			   const smig_image_hdr_t *hdr, int *app_rc)
+{
+	smig_region_t regs[SMIG_REGION_MAX];
+	char path[4096], err[ERRBUF_LEN] = "";
+	smig_image_hdr_t now;
+	void *app = NULL;
+	uint64_t app_len = 0;
+	size_t n;
+	int fd, rc;
+
+	*app_rc = 0;
+	if (smig_image_path(path, sizeof(path), st->image_dir, st->me.rank,
+			    gen))
+		return SMIG_ERR_IMAGE;
+	fd = smig_image_open(path, &now, err, sizeof(err));
+	if (fd < 0) {
+		smig_log("%s", err[0] ? err : smig_image_strerror(fd));
+		return fd == -ENOMEM ? SMIG_ERR_IO : SMIG_ERR_IMAGE;
+	}
+	if (now.payload_len != hdr->payload_len ||
+	    now.payload_hash != hdr->payload_hash ||
+	    now.generation != hdr->generation || now.rank != hdr->rank) {
+		smig_log("%s: header changed after the image was verified",
+			 path);
+		close(fd);
+		return SMIG_ERR_IMAGE;
+	}
+	pthread_mutex_lock(&st->lock);
+	n = st->nregions;
+	memcpy(regs, st->regions, n * sizeof(regs[0]));
+	pthread_mutex_unlock(&st->lock);
+	rc = smig_region_restore_fd(fd, &now, path, regs, n, &app, &app_len,
+				    err, sizeof(err));
+	close(fd);
+	if (rc) {
+		smig_log("%s", err[0] ? err : smig_image_strerror(rc));
+		return rc == -ENOMEM ? SMIG_ERR_IO : SMIG_ERR_IMAGE;
+	}
+	if (st->restore)
+		*app_rc = st->restore(app ? app : (const void *) "", app_len,
+				      st->arg);
+	free(app);
+	return SMIG_OK;
+}
+
+/*
  * agree_outcome - round 3 of smig_restore(): every rank's outcome of its
  * restore callback, so that all ranks give the same answer
  * IN rc - this rank's SMIG_RESTORED or error
@@ -484,11 +551,12 @@ int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective)
 	void *payload = NULL;
 	uint64_t mine, all, chosen = 0;
 	unsigned i, span;
-	bool ok;
+	/* Regions and streaming callbacks read the file themselves. */
+	bool ok, whole = !st->restore_rd && !st->nregions;
 	int rc;
 
 	/* Round 1, the usual case: generation gen is good everywhere. */
-	ok = load_image(st, gen, &hdr, st->restore_rd ? NULL : &payload, false);
+	ok = load_image(st, gen, &hdr, whole ? &payload : NULL, false);
 	if (!agree(st, KEY_RESTORE_R1, gen, ok ? 1 : 0, &all)) {
 		free(payload);
 		return SMIG_ERR_PMIX;
@@ -533,8 +601,7 @@ int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective)
 	chosen = gen - i;
 	smig_log("generation %" PRIu64 " is not valid on every rank: falling back to generation %" PRIu64,
 		 gen, chosen);
-	if (!load_image(st, chosen, &hdr, st->restore_rd ? NULL : &payload,
-			false)) {
+	if (!load_image(st, chosen, &hdr, whole ? &payload : NULL, false)) {
 		/* Verified a moment ago: the store changed under us. Other
 		 * ranks may restore; never run on from a mixed set. */
 		smig_log("image of generation %" PRIu64 " went bad after it was verified: cannot restore",
@@ -544,13 +611,26 @@ int smig_lib_restore_from(smig_lib_t *st, uint64_t gen, bool collective)
 	}
 
 restore:
-	if (st->restore_rd) {
+	if (st->nregions) {
+		int err = restore_regions(st, chosen, &hdr, &rc);
+
+		if (err) {
+			rc = err;
+			goto out;
+		}
+	} else if (st->restore_rd) {
 		int err = restore_stream(st, chosen, &hdr, &rc);
 
 		if (err) {
 			rc = err;
 			goto out;
 		}
+	} else if (holds_regions(payload, hdr.payload_len)) {
+		smig_log("image of generation %" PRIu64 " holds memory regions, none is registered: register the same regions (smig_region_register()) before the restore",
+			 chosen);
+		free(payload);
+		rc = SMIG_ERR_IMAGE;
+		goto out;
 	} else {
 		rc = st->restore(payload, hdr.payload_len, st->arg);
 		free(payload);

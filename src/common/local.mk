@@ -4,7 +4,8 @@ noinst_LTLIBRARIES += src/common/libsmig_image.la
 src_common_libsmig_image_la_SOURCES = src/common/smig_image.c \
 	src/common/smig_image_store.c \
 	src/common/smig_image_handoff.c src/common/smig_image.h \
-	src/common/smig_image_int.h
+	src/common/smig_image_int.h src/common/smig_region.c \
+	src/common/smig_region.h
 src_common_libsmig_image_la_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 src_common_libsmig_image_la_LIBADD = $(XXHASH_LIBS)
 

@@ -618,6 +618,73 @@ out_close_unlink:
 	return rc;
 }
 
+/*
+ * smig_image_tmp_create - a new temporary image file for hdr in dir (an
+ * image written in place, in pieces: libsmig's regions, see smig_image.h)
+ */
+int smig_image_tmp_create(const char *dir, const smig_image_hdr_t *hdr,
+			  char *tmp, size_t tmplen, char *errbuf,
+			  size_t errlen)
+{
+	char path[4096];
+
+	if (hdr->generation == 0 || hdr->rank >= hdr->nranks) {
+		smig_img_fail(errbuf, errlen,
+			      "%s: rank %" PRIu32 " of %" PRIu32 " generation %" PRIu64 ": invalid image fields (generation >= 1, rank < nranks)",
+			      dir, hdr->rank, hdr->nranks, hdr->generation);
+		return SMIG_IMAGE_EINVAL;
+	}
+	return image_tmp(dir, hdr, path, sizeof(path), tmp, tmplen, errbuf,
+			 errlen);
+}
+
+/*
+ * smig_image_tmp_commit - the payload of the temporary image fd is in
+ * place: header with the given payload checksum, fsync, rename: see
+ * smig_image.h
+ */
+int smig_image_tmp_commit(const char *dir, const smig_image_hdr_t *hdr,
+			  uint64_t payload_hash, int fd, const char *tmp,
+			  char *pathbuf, size_t pathlen, char *errbuf,
+			  size_t errlen)
+{
+	unsigned char raw[SMIG_IMAGE_HEADER_SIZE];
+	smig_image_hdr_t h = *hdr;
+	char path[4096];
+	int rc;
+
+	if (h.payload_len > SMIG_IMAGE_MAX_PAYLOAD ||
+	    (rc = smig_image_path(path, sizeof(path), dir, h.rank,
+				  h.generation)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": payload %" PRIu64 " bytes: too large or path too long",
+			      tmp, h.generation, h.payload_len);
+		rc = SMIG_IMAGE_EINVAL;
+		goto out_close_unlink;
+	}
+	if (h.created_ns == 0)
+		h.created_ns = now_ns();
+	encode_header_sum(&h, payload_hash, raw);
+	if (ftruncate(fd, (off_t) (SMIG_IMAGE_HEADER_SIZE +
+				   h.payload_len)) < 0) {
+		rc = -errno;
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": ftruncate: %s",
+			      tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	if ((rc = pwrite_all(fd, raw, sizeof(raw), 0)) < 0) {
+		smig_img_fail(errbuf, errlen, "%s: generation %" PRIu64 ": write: %s",
+			      tmp, h.generation, strerror(-rc));
+		goto out_close_unlink;
+	}
+	return commit_tmp(fd, tmp, path, dir, h.generation, (uint32_t) -1, 0,
+			  pathbuf, pathlen, errbuf, errlen);
+
+out_close_unlink:
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
 /* smig_image_extract_fd - see smig_image.h */
 int smig_image_extract_fd(int img_fd, const smig_image_hdr_t *hdr,
 			  const char *img_path, int out_fd,

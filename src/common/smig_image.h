@@ -121,6 +121,35 @@ int smig_image_write_file(const char *dir, const smig_image_hdr_t *hdr,
 			  char *errbuf, size_t errlen);
 
 /*
+ * An image written in place, in pieces (libsmig's regions and pre-copy,
+ * src/common/smig_region.h): the same format and commit as
+ * smig_image_write(), but the caller writes the payload at offset
+ * SMIG_IMAGE_HEADER_SIZE of the temporary file itself, in any order and
+ * any number of times, and knows its checksum.
+ *
+ * smig_image_tmp_create - "<dir>/rank<R>.g<G>.img.tmp.XXXXXX", mode 0600
+ * OUT tmp - its name (at least 4096 + 16 bytes)
+ * RET the open file, or a negative code with a message in errbuf
+ */
+int smig_image_tmp_create(const char *dir, const smig_image_hdr_t *hdr,
+			  char *tmp, size_t tmplen, char *errbuf,
+			  size_t errlen);
+
+/*
+ * smig_image_tmp_commit - finish an image of smig_image_tmp_create(): the
+ * file is cut to header + hdr->payload_len, the header (with payload_hash,
+ * the caller's XXH3-64 of the payload) written, fsync, rename, fsync of dir.
+ * Closes fd; removes tmp on failure. The payload is not read back: a
+ * payload_hash that does not match what is on disk makes an image every
+ * reader refuses (SMIG_IMAGE_ESUM), never a wrong one.
+ * RET 0 or a negative code with a message in errbuf
+ */
+int smig_image_tmp_commit(const char *dir, const smig_image_hdr_t *hdr,
+			  uint64_t payload_hash, int fd, const char *tmp,
+			  char *pathbuf, size_t pathlen, char *errbuf,
+			  size_t errlen);
+
+/*
  * smig_image_extract_fd - the payload of an image into a file, in the
  * kernel as smig_image_write_file(), checksummed as it is in the copy
  * IN img_fd   - the image, from smig_image_open() (hdr its header)

@@ -18,7 +18,7 @@
 #define MAX_MOVES	1000000
 
 #define MODES	"auto, advise, manual, off"
-#define KEYS	"mode, capture, interval, every, capture-timeout, spares, max-moves, affinity"
+#define KEYS	"mode, capture, interval, every, capture-timeout, spares, max-moves, affinity, precopy"
 
 static const struct {
 	const char *name;
@@ -56,6 +56,7 @@ enum {
 	SEEN_SPARES = 1 << 5,
 	SEEN_MAX_MOVES = 1 << 6,
 	SEEN_AFFINITY = 1 << 7,
+	SEEN_PRECOPY = 1 << 8,
 };
 
 /* smig_request_init - the request of a bare --migrate (mode auto) */
@@ -132,6 +133,8 @@ static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 		bit = SEEN_MAX_MOVES;
 	else if (!strcmp(key, "affinity"))
 		bit = SEEN_AFFINITY;
+	else if (!strcmp(key, "precopy"))
+		bit = SEEN_PRECOPY;
 	else {
 		g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
 			    "%s: unknown key (" KEYS ")", key);
@@ -220,6 +223,18 @@ static bool parse_item(smig_request_t *req, unsigned *seen, const char *key,
 			return false;
 		}
 		break;
+	case SEEN_PRECOPY:
+		if (!strcmp(value, "on")) {
+			req->precopy = true;
+		} else if (!strcmp(value, "off")) {
+			req->precopy = false;
+		} else {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
+				    "precopy=%s: not on or off (precopy=on, precopy=off)",
+				    value);
+			return false;
+		}
+		break;
 	case SEEN_AFFINITY:
 		if (!value || !strcmp(value, "yes")) {
 			req->affinity = true;
@@ -298,7 +313,8 @@ bool smig_request_parse(const char *text, smig_request_t *req, GError **error)
 			   !strcmp(*it, "interval") || !strcmp(*it, "every") ||
 			   !strcmp(*it, "capture-timeout") ||
 			   !strcmp(*it, "spares") ||
-			   !strcmp(*it, "max-moves")) {
+			   !strcmp(*it, "max-moves") ||
+			   !strcmp(*it, "precopy")) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_REQUEST,
 				    "%s: missing value (%s=VALUE)", *it, *it);
 			goto out;
@@ -356,6 +372,9 @@ char *smig_request_to_string(const smig_request_t *req)
 		g_string_append_printf(s, ",max-moves=%u", req->max_moves);
 	if (req->affinity)
 		g_string_append(s, ",affinity");
+	/* libsmig reads it from SLURM_MIGRATE (this text). */
+	if (req->precopy)
+		g_string_append(s, ",precopy=on");
 	return g_string_free(s, false);
 }
 

@@ -6,7 +6,7 @@
  * comma-separated list: at most one bare mode word (auto, advise, manual, off)
  * and key=value items: mode=, capture=callback|signal:SIG, interval=DURATION,
  * every=DURATION, capture-timeout=DURATION, spares=N, max-moves=N, affinity
- * (bare, or affinity=yes|no). Unknown keys, repeated keys and bad values are
+ * (bare, or affinity=yes|no), precopy=on|off. Unknown keys, repeated keys and bad values are
  * errors naming the key and value and what is accepted.
  */
 #ifndef SMIG_REQUEST_H
@@ -43,6 +43,8 @@ typedef struct smig_request {
 					 * hot spares for moves */
 	uint32_t max_moves;		/* 0: no limit */
 	bool affinity;			/* count bytes between ranks */
+	bool precopy;			/* libsmig pre-copies registered
+					 * memory regions (default off) */
 } smig_request_t;
 
 /* smig_request_init - the request of a bare --migrate (mode auto) */

@@ -146,3 +146,11 @@ testsuite_unit_lifecycle_test_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/smig
 testsuite_unit_lifecycle_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_lifecycle_test_LDADD = $(UNIT_LDADD)
 endif
+# region-test: images of memory regions and their pre-copy (smig_region.h).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/region-test
+TESTS += testsuite/unit/region-test
+testsuite_unit_region_test_SOURCES = testsuite/unit/region-test.c
+testsuite_unit_region_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_region_test_LDADD = $(UNIT_LDADD) -lpthread
+endif
