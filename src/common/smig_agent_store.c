@@ -380,6 +380,62 @@ void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 	}
 }
 
+int smig_agent_store_partner_restore(const smig_agent_store_t *st)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
+	char pdir[PATH_MAX], errbuf[512] = "";
+	size_t n = 0;
+	int made = 0;
+	struct stat s;
+
+	if (smig_partner_dir(pdir, sizeof(pdir), st->dir) < 0 ||
+	    lstat(pdir, &s) < 0 || !S_ISDIR(s.st_mode))
+		return 0;
+	if (dir_check(st, errbuf, sizeof(errbuf)) < 0)
+		return 0;
+	if (smig_store_good_read(st->dir, gens, &n, errbuf,
+				 sizeof(errbuf)) < 0) {
+		smig_cerror(CTX(st), "partner copies not used: %s", errbuf);
+		return 0;
+	}
+	for (uint32_t i = 0; i < st->nranks; i++) {
+		for (size_t g = 0; g < n; g++) {
+			char path[PATH_MAX], copy[PATH_MAX];
+			uint32_t rank = st->ranks[i];
+
+			if (smig_image_path(path, sizeof(path), st->dir, rank,
+					    gens[g]) < 0 ||
+			    smig_image_path(copy, sizeof(copy), pdir, rank,
+					    gens[g]) < 0 ||
+			    lstat(path, &s) == 0 || errno != ENOENT ||
+			    lstat(copy, &s) < 0 || !S_ISREG(s.st_mode))
+				continue;
+			/* The same file under the image's name: atomic. */
+			if (link(copy, path) < 0) {
+				int e = errno;
+
+				if (e != EEXIST)
+					smig_cerror(CTX(st), "rank=%u generation=%" PRIu64 ": cannot use the partner copy %s: link to %s: %s",
+						    rank, gens[g], copy, path,
+						    g_strerror(e));
+				continue;
+			}
+			made++;
+			smig_cinfo(CTX(st), "rank=%u generation=%" PRIu64 ": restoring from the partner copy %s",
+				   rank, gens[g], copy);
+		}
+	}
+	if (made) {
+		int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return made;
+}
+
 int smig_agent_store_ckpt_path(const smig_agent_store_t *st, char *buf,
 			       size_t len, uint32_t rank)
 {

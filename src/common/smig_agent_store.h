@@ -85,6 +85,18 @@ int smig_agent_store_partner_copy(const smig_agent_store_t *st,
 void smig_agent_store_receive(const smig_agent_store_t *st, int fd);
 
 /*
+ * smig_agent_store_partner_restore - at the start of a step that restores
+ * (SLURM_MIGRATE_RESTORE_GEN set): for each of this node's ranks and each
+ * generation this node's manifest names, when the job directory lacks the
+ * rank's image but "<jobdir>/partner/" holds a copy of it (the rank ran on
+ * the node this one is partner of), the copy gets the image's name (a hard
+ * link: atomic, no bytes copied). The restore checks it as any image (a bad
+ * one falls back). Each one used is logged.
+ * RET the number of partner copies put in place
+ */
+int smig_agent_store_partner_restore(const smig_agent_store_t *st);
+
+/*
  * smig_agent_store_ckpt_path - capture=signal: "<dir>/rank<R>.ckpt", the
  * file the application writes when signalled (SLURM_MIGRATE_CHECKPOINT_FILE)
  * RET 0, or -ENAMETOOLONG

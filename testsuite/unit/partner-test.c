@@ -286,6 +286,35 @@ START_TEST(test_copy_verify_prune_remove)
 		g_free(pb);
 	}
 
+	/*
+	 * A restore on node2 of ranks 0 and 1 (they ran on node1): the copies
+	 * of the manifest's generations (4, 5) take the images' names; rank
+	 * 1's damaged generation 4 was never stored, so it stays missing (the
+	 * restore falls back as for any bad image). Done twice: no change.
+	 */
+	{
+		smig_agent_store_t moved = b.st;
+		uint32_t ranks[2] = { 0, 1 };
+		struct stat s1, s2;
+
+		moved.ranks = ranks;
+		ck_assert_int_eq(smig_agent_store_partner_restore(&moved), 3);
+		ck_assert(exists(b.dir, "rank0.g4.img"));
+		ck_assert(exists(b.dir, "rank0.g5.img"));
+		ck_assert(exists(b.dir, "rank1.g5.img"));
+		ck_assert(!exists(b.dir, "rank1.g4.img"));
+		pa = g_build_filename(b.dir, "rank1.g5.img", NULL);
+		pb = g_build_filename(pdir, "rank1.g5.img", NULL);
+		ck_assert_int_eq(stat(pa, &s1), 0);
+		ck_assert_int_eq(stat(pb, &s2), 0);
+		ck_assert_uint_eq(s1.st_ino, s2.st_ino);
+		g_free(pa);
+		g_free(pb);
+		ck_assert_int_eq(smig_agent_store_partner_restore(&moved), 0);
+		/* Its own ranks' images are never replaced. */
+		ck_assert_int_eq(smig_agent_store_partner_restore(&b.st), 0);
+	}
+
 	/* The epilog's removal of the job directory takes them too. */
 	{
 		char *nroot = g_build_filename(root, "node2", NULL);

@@ -716,6 +716,25 @@ static bool sock_start(spank_t sp)
 	return true;
 }
 
+/*
+ * partner_restore - node-local store, a step that restores (its
+ * SLURM_MIGRATE_RESTORE_GEN is set and not none): the partner copies this
+ * node holds of its ranks' images take the images' names before any task
+ * starts (smig_agent_store_partner_restore())
+ */
+static void partner_restore(spank_t sp)
+{
+	smig_agent_store_t st = { 0 };
+	char val[64] = "";
+
+	if (!smig_spank.image_dir ||
+	    spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
+	    ESPANK_SUCCESS || !val[0] || !strcmp(val, "none"))
+		return;
+	store_fill(&st);
+	smig_agent_store_partner_restore(&st);
+}
+
 void smig_spank_agent_start(spank_t sp)
 {
 	pmix_status_t code = PMIX_JCTRL_CHECKPOINT_COMPLETE;
@@ -731,6 +750,8 @@ void smig_spank_agent_start(spank_t sp)
 		smig_cerror(CTX, "cannot read the global ids of the local tasks; the step runs without migration");
 		return;
 	}
+	if (smig_spank.conf->image_store_local)
+		partner_restore(sp);
 	smig_sample_setup(sp, agent.node);
 	agent.auth = smig_auth_munge_new(smig_spank.conf->munge_socket, &err);
 	if (!agent.auth) {
