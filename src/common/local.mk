@@ -44,7 +44,8 @@ src_common_libsmig_core_la_SOURCES = \
 	src/common/smig_state.c src/common/smig_state.h \
 	src/common/smig_agent.c src/common/smig_agent.h \
 	src/common/smig_agent_store.c src/common/smig_agent_store.h \
-	src/common/smig_lifecycle.c src/common/smig_lifecycle.h
+	src/common/smig_lifecycle.c src/common/smig_lifecycle.h \
+	src/common/smig_partner.c src/common/smig_partner.h
 # The wire schema, included by smig_msgs.[ch].
 EXTRA_DIST += src/common/smig_msgs.def
 src_common_libsmig_core_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(MUNGE_CFLAGS)

@@ -475,6 +475,15 @@ static void handle_msg(smig_agent_t *a, const smig_msg_t *msg)
 			a->ending = true;
 		if (a->ops.image_commit)
 			a->ops.image_commit(a->host, in.commit.gen);
+		if (!in.commit.stop && a->ops.partner_copy &&
+		    in.commit.has_partner && in.commit.has_partner_addr &&
+		    in.commit.has_partner_port && in.commit.partner_port &&
+		    in.commit.partner_port <= UINT16_MAX &&
+		    strcmp(in.commit.partner, a->node))
+			a->ops.partner_copy(a->host, in.commit.gen,
+					    in.commit.partner,
+					    in.commit.partner_addr,
+					    (uint16_t) in.commit.partner_port);
 		a->ops.notify(a->host, SMIG_AGENT_COMMIT, in.commit.gen,
 			      in.commit.stop);
 		break;

@@ -100,6 +100,15 @@ typedef struct smig_agent_ops {
 	 * SlurmUser); false (logged by the host) drops it. NULL: uid 0 only.
 	 */
 	bool (*from_balancer)(void *host, const smig_msg_t *msg);
+	/*
+	 * partner_copy - gen is good and the ranks go on (COMMIT stop=false
+	 * naming a partner, MigratePartnerCopies=yes): copy this node's ranks'
+	 * images of gen to the agent of node at addr:port, in the background
+	 * (the host returns at once and logs the outcome). Called after
+	 * image_commit. NULL: partner copies are not made.
+	 */
+	void (*partner_copy)(void *host, uint64_t gen, const char *node,
+			     const char *addr, uint16_t port);
 } smig_agent_ops_t;
 
 /* The step and node an engine speaks for; copied by smig_agent_new(). */

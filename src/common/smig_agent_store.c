@@ -24,6 +24,7 @@
 #include "smig_agent_store.h"
 #include "smig_log.h"
 #include "smig_msgs.h"
+#include "smig_partner.h"
 #include "smig_wire.h"
 
 #define CTX(st) SMIG_CTX_NODE((st)->job_id, (st)->step_id, (st)->node)
@@ -89,6 +90,31 @@ int smig_agent_store_verify(const smig_agent_store_t *st, uint32_t rank,
 	return 0;
 }
 
+/*
+ * partner_prune - retention of the partner copies this node holds: the
+ * same generations as its own images (keep_from on), every rank of the step
+ */
+static void partner_prune(const smig_agent_store_t *st, uint64_t keep_from,
+			  uint64_t gen)
+{
+	char pdir[PATH_MAX], errbuf[512] = "";
+	uint32_t *all;
+	struct stat s;
+	int rc;
+
+	if (smig_partner_dir(pdir, sizeof(pdir), st->dir) < 0 ||
+	    lstat(pdir, &s) < 0 || !S_ISDIR(s.st_mode) || !st->ntasks)
+		return;
+	all = g_new(uint32_t, st->ntasks);
+	for (uint32_t r = 0; r < st->ntasks; r++)
+		all[r] = r;
+	rc = smig_store_prune(pdir, all, st->ntasks, keep_from, gen, errbuf,
+			      sizeof(errbuf));
+	if (rc < 0)
+		smig_cerror(CTX(st), "retention of partner copies: %s", errbuf);
+	g_free(all);
+}
+
 void smig_agent_store_commit(const smig_agent_store_t *st, uint64_t gen)
 {
 	char errbuf[512] = "";
@@ -117,6 +143,7 @@ void smig_agent_store_commit(const smig_agent_store_t *st, uint64_t gen)
 	else
 		smig_cdebug(CTX(st), "generation %" PRIu64 " good, %d old image files deleted (keeping generations >= %" PRIu64 ")",
 			    gen, rc, keep_from);
+	partner_prune(st, keep_from, gen);
 }
 
 /* handoff_msg - a HANDOFF on a hand-off connection (not the balancer's) */
@@ -130,9 +157,14 @@ static bool handoff_msg(const smig_agent_store_t *st, int fd,
 	return ok;
 }
 
-int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
-			  uint64_t gen, const char *to, const char *addr,
-			  uint16_t port, char *errbuf, size_t errlen)
+/*
+ * send_image - rank's image of gen to the agent of node to at addr:port,
+ * as a hand-off or (partner) as a partner copy; see smig_agent_store_send()
+ */
+static int send_image(const smig_agent_store_t *st, uint32_t rank,
+		      uint64_t gen, const char *to, const char *addr,
+		      uint16_t port, bool partner, char *errbuf,
+		      size_t errlen)
 {
 	int timeout = (int) MIN(st->timeout_ms, (uint32_t) G_MAXINT);
 	struct timeval tv = { .tv_sec = timeout / 1000,
@@ -165,6 +197,7 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 		.job = st->job_id, .step = st->step_id, .gen = gen,
 		.rank = rank,
 		.bytes = (uint64_t) s.st_size, .has_bytes = true,
+		.partner = partner, .has_partner = partner,
 	};
 	if (!handoff_msg(st, fd, &out, &err)) {
 		snprintf(errbuf, errlen, "node %s: %s", to, err->message);
@@ -188,8 +221,9 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 	if (status && in.has_msg)
 		snprintf(errbuf, errlen, "node %s: %s", to, in.msg);
 	else if (!status)
-		smig_cverbose(CTX(st), "rank=%u generation=%" PRIu64 ": %lld bytes sent to node %s",
-			      rank, gen, (long long) s.st_size, to);
+		smig_cverbose(CTX(st), "rank=%u generation=%" PRIu64 ": %lld bytes sent to node %s%s",
+			      rank, gen, (long long) s.st_size, to,
+			      partner ? " (partner copy)" : "");
 out:
 	g_clear_error(&err);
 	smig_msg_handoff_clear(&in);
@@ -199,8 +233,87 @@ out:
 	return status;
 }
 
+int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
+			  uint64_t gen, const char *to, const char *addr,
+			  uint16_t port, char *errbuf, size_t errlen)
+{
+	return send_image(st, rank, gen, to, addr, port, false, errbuf,
+			  errlen);
+}
+
+int smig_agent_store_partner_copy(const smig_agent_store_t *st,
+				  uint64_t gen, const char *to,
+				  const char *addr, uint16_t port)
+{
+	char errbuf[1024];
+	int failed = 0;
+
+	for (uint32_t i = 0; i < st->nranks; i++) {
+		errbuf[0] = '\0';
+		if (send_image(st, st->ranks[i], gen, to, addr, port, true,
+			       errbuf, sizeof(errbuf)) == 0)
+			continue;
+		failed++;
+		smig_cerror(CTX(st), "rank=%u generation=%" PRIu64 ": partner copy to node %s failed: %s",
+			    st->ranks[i], gen, to, errbuf);
+	}
+	if (!failed)
+		smig_cinfo(CTX(st), "generation=%" PRIu64 ": partner copies of %u ranks on node %s",
+			   gen, st->nranks, to);
+	return failed;
+}
+
+/*
+ * partner_dir_make - "<dir>/partner" exists, is a directory (not a link)
+ * owned by the job's user uid:gid, mode 0700; made if missing
+ * OUT pdir - its path
+ * RET 0, or a negative code with a message in errbuf
+ */
+static int partner_dir_make(const smig_agent_store_t *st, char *pdir,
+			    size_t len, uint32_t uid, uint32_t gid,
+			    char *errbuf, size_t errlen)
+{
+	struct stat s;
+	int rc;
+
+	if ((rc = smig_partner_dir(pdir, len, st->dir)) < 0) {
+		snprintf(errbuf, errlen, "%.300s/%s: path too long", st->dir,
+			 SMIG_PARTNER_SUBDIR);
+		return rc;
+	}
+	if (mkdir(pdir, 0700) == 0) {
+		if (uid != (uint32_t) -1 && geteuid() != uid &&
+		    lchown(pdir, uid, gid) < 0) {
+			rc = -errno;
+			snprintf(errbuf, errlen, "%.300s: chown to %u:%u: %s",
+				 pdir, uid, gid, g_strerror(-rc));
+			rmdir(pdir);
+			return rc;
+		}
+	} else if (errno != EEXIST) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%.300s: mkdir: %s", pdir,
+			 g_strerror(-rc));
+		return rc;
+	}
+	if (lstat(pdir, &s) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "%.300s: %s", pdir, g_strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(s.st_mode) ||
+	    (uid != (uint32_t) -1 && s.st_uid != uid)) {
+		snprintf(errbuf, errlen, "%.300s: not a directory of the job's user (uid %u): refused",
+			 pdir, (unsigned) uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
 void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 {
+	char pdir[PATH_MAX];
+	bool partner;
 	struct timeval tv = { .tv_sec = SMIG_AGENT_RECV_TIMEOUT_MS / 1000 };
 	uint32_t job, step, rank, uid, gid;
 	uint64_t gen, bytes;
@@ -234,21 +347,27 @@ void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 	gen = in.gen;
 	rank = in.rank;
 	bytes = in.bytes;
+	partner = in.has_partner && in.partner;
 	smig_msg_handoff_clear(&in);
 	smig_msg_free(msg);
 	status = dir_check(st, errbuf, sizeof(errbuf));
+	if (!status && partner)
+		status = partner_dir_make(st, pdir, sizeof(pdir), uid, gid,
+					  errbuf, sizeof(errbuf));
 	if (!status)
-		status = smig_image_receive(st->dir, job, rank, gen, fd, bytes,
-					    uid, gid, &hdr, errbuf,
-					    sizeof(errbuf));
+		status = smig_image_receive(partner ? pdir : st->dir, job, rank,
+					    gen, fd, bytes, uid, gid, &hdr,
+					    errbuf, sizeof(errbuf));
 	if (status)
 		smig_cerror(SMIG_CTX_NODE(job, step, st->node),
-			    "rank=%u generation=%" PRIu64 ": hand-off refused: %s",
-			    rank, gen, errbuf);
+			    "rank=%u generation=%" PRIu64 ": %s refused: %s",
+			    rank, gen, partner ? "partner copy" : "hand-off",
+			    errbuf);
 	else
 		smig_cinfo(SMIG_CTX_NODE(job, step, st->node),
-			   "rank=%u generation=%" PRIu64 ": image received and verified (%" PRIu64 " bytes)",
-			   rank, gen, bytes);
+			   "rank=%u generation=%" PRIu64 ": %s received and verified (%" PRIu64 " bytes)",
+			   rank, gen, partner ? "partner copy" : "image",
+			   bytes);
 	out = (smig_msg_handoff_t) {
 		.job = job, .step = step, .gen = gen, .rank = rank,
 		.status = status, .has_status = true,
@@ -259,6 +378,62 @@ void smig_agent_store_receive(const smig_agent_store_t *st, int fd)
 			    "rank=%u: hand-off reply: %s", rank, err->message);
 		g_error_free(err);
 	}
+}
+
+int smig_agent_store_partner_restore(const smig_agent_store_t *st)
+{
+	uint64_t gens[SMIG_STORE_MAX_GOOD];
+	char pdir[PATH_MAX], errbuf[512] = "";
+	size_t n = 0;
+	int made = 0;
+	struct stat s;
+
+	if (smig_partner_dir(pdir, sizeof(pdir), st->dir) < 0 ||
+	    lstat(pdir, &s) < 0 || !S_ISDIR(s.st_mode))
+		return 0;
+	if (dir_check(st, errbuf, sizeof(errbuf)) < 0)
+		return 0;
+	if (smig_store_good_read(st->dir, gens, &n, errbuf,
+				 sizeof(errbuf)) < 0) {
+		smig_cerror(CTX(st), "partner copies not used: %s", errbuf);
+		return 0;
+	}
+	for (uint32_t i = 0; i < st->nranks; i++) {
+		for (size_t g = 0; g < n; g++) {
+			char path[PATH_MAX], copy[PATH_MAX];
+			uint32_t rank = st->ranks[i];
+
+			if (smig_image_path(path, sizeof(path), st->dir, rank,
+					    gens[g]) < 0 ||
+			    smig_image_path(copy, sizeof(copy), pdir, rank,
+					    gens[g]) < 0 ||
+			    lstat(path, &s) == 0 || errno != ENOENT ||
+			    lstat(copy, &s) < 0 || !S_ISREG(s.st_mode))
+				continue;
+			/* The same file under the image's name: atomic. */
+			if (link(copy, path) < 0) {
+				int e = errno;
+
+				if (e != EEXIST)
+					smig_cerror(CTX(st), "rank=%u generation=%" PRIu64 ": cannot use the partner copy %s: link to %s: %s",
+						    rank, gens[g], copy, path,
+						    g_strerror(e));
+				continue;
+			}
+			made++;
+			smig_cinfo(CTX(st), "rank=%u generation=%" PRIu64 ": restoring from the partner copy %s",
+				   rank, gens[g], copy);
+		}
+	}
+	if (made) {
+		int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return made;
 }
 
 int smig_agent_store_ckpt_path(const smig_agent_store_t *st, char *buf,

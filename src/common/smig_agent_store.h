@@ -47,7 +47,8 @@ int smig_agent_store_verify(const smig_agent_store_t *st, uint32_t rank,
 /*
  * smig_agent_store_commit - gen is good: record it in the manifest (where a
  * restart finds it) and delete this node's ranks' images older than the
- * retain newest good generations. Failures are logged: the images
+ * retain newest good generations (and the partner copies older than them
+ * that this node holds). Failures are logged: the images
  * themselves are safe.
  */
 void smig_agent_store_commit(const smig_agent_store_t *st, uint64_t gen);
@@ -63,12 +64,37 @@ int smig_agent_store_send(const smig_agent_store_t *st, uint32_t rank,
 			  uint16_t port, char *errbuf, size_t errlen);
 
 /*
+ * smig_agent_store_partner_copy - MigratePartnerCopies=yes: send each of
+ * this node's ranks' images of gen to the agent of node to at addr:port as
+ * a partner copy (HANDOFF with partner true, stored in the partner's
+ * "<jobdir>/partner/"). Blocking, one image after the other, each bounded by
+ * st->timeout_ms: run it off the agent thread. Each failure is logged.
+ * RET the number of images not copied (0: all)
+ */
+int smig_agent_store_partner_copy(const smig_agent_store_t *st,
+				  uint64_t gen, const char *to,
+				  const char *addr, uint16_t port);
+
+/*
  * smig_agent_store_receive - one connection to this node's hand-off
  * receiver: a HANDOFF of this job from root or the job's user, then the
- * image's bytes, stored and checked; the outcome goes back on fd (which
+ * image's bytes, stored and checked (in "<jobdir>/partner/" when the
+ * HANDOFF says partner); the outcome goes back on fd (which
  * the caller closes). Everything is logged.
  */
 void smig_agent_store_receive(const smig_agent_store_t *st, int fd);
+
+/*
+ * smig_agent_store_partner_restore - at the start of a step that restores
+ * (SLURM_MIGRATE_RESTORE_GEN set): for each of this node's ranks and each
+ * generation this node's manifest names, when the job directory lacks the
+ * rank's image but "<jobdir>/partner/" holds a copy of it (the rank ran on
+ * the node this one is partner of), the copy gets the image's name (a hard
+ * link: atomic, no bytes copied). The restore checks it as any image (a bad
+ * one falls back). Each one used is logged.
+ * RET the number of partner copies put in place
+ */
+int smig_agent_store_partner_restore(const smig_agent_store_t *st);
 
 /*
  * smig_agent_store_ckpt_path - capture=signal: "<dir>/rank<R>.ckpt", the

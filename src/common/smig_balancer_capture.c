@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "smig_balancer_int.h"
+#include "smig_partner.h"
 
 static uint32_t capture_timeout_ms(const smig_balancer_t *b,
 				   const bal_step_t *s);
@@ -303,6 +304,50 @@ static void capture_all_counted(smig_balancer_t *b, bal_step_t *s)
 }
 
 /*
+ * commit_partners - MigratePartnerCopies=yes with a node-local store: the
+ * COMMIT of a generation the ranks go on from names, to each agent, the
+ * partner that gets copies of its ranks' images (smig_partner_pick(): the
+ * next node of the allocation whose agent has a hand-off receiver).
+ * RET false if the step has no such node (every agent then gets out as it is)
+ */
+static bool commit_partners(bal_step_t *s, const smig_msg_commit_t *out)
+{
+	bool *usable = g_new0(bool, s->nnodes ? s->nnodes : 1);
+	bool any = false;
+
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		bal_agent_t *a = bal_step_agent_on(s, i);
+
+		usable[i] = a && a->addr && a->handoff_port;
+		any = any || usable[i];
+	}
+	for (guint i = 0; any && i < s->agents->len; i++) {
+		bal_agent_t *a = g_ptr_array_index(s->agents, i);
+		smig_msg_commit_t m = *out;
+		bal_agent_t *to = NULL;
+		uint32_t p;
+
+		if (!a->conn)
+			continue;
+		p = smig_partner_pick(usable, s->nnodes, a->node_idx);
+		if (p != SMIG_PARTNER_NONE)
+			to = bal_step_agent_on(s, p);
+		if (to && bal_step_agent_on(s, a->node_idx) == a) {
+			m.partner = to->node;
+			m.has_partner = true;
+			m.partner_addr = to->addr;
+			m.has_partner_addr = true;
+			m.partner_port = to->handoff_port;
+			m.has_partner_port = true;
+		}
+		bal_conn_send(a->conn, SMIG_MSG_COMMIT,
+			      smig_msg_commit_body(&m));
+	}
+	g_free(usable);
+	return any;
+}
+
+/*
  * A capture for later is complete: the ranks go on where they are
  * (COMMIT stop=false), the generation is the job's last good one.
  */
@@ -314,7 +359,9 @@ static void capture_commit_stay(smig_balancer_t *b, bal_step_t *s)
 		.stop = false,
 	};
 
-	bal_send_agents(s, SMIG_MSG_COMMIT, smig_msg_commit_body(&out));
+	if (!b->conf->partner_copies || !commit_partners(s, &out))
+		bal_send_agents(s, SMIG_MSG_COMMIT,
+				smig_msg_commit_body(&out));
 	smig_cinfo(SMIG_CTX_STEP(s->job->id, s->step_id),
 		   "captured gen=%" PRIu64 " reason=%s", cap->gen,
 		   cap->plan->reason);

@@ -52,6 +52,7 @@ typedef enum {
 	KEY_IMAGE_KEEP,
 	KEY_IMAGE_KEEP_COMPLETED,
 	KEY_LINK_BANDWIDTH,
+	KEY_PARTNER_COPIES,
 } conf_key_t;
 
 /* In man-page order; the index is the conf_key_t. */
@@ -74,6 +75,7 @@ static const char *const key_names[SMIG_CONF_NKEYS] = {
 	"MigrateImageKeep",
 	"MigrateImageKeepCompleted",
 	"MigrateLinkBandwidth",
+	"MigratePartnerCopies",
 };
 
 #define DURATION_EXAMPLES "examples: 30s, 5m, 1h"
@@ -452,6 +454,15 @@ bool smig_conf_parse_line(smig_conf_t *conf, const char *path, unsigned line,
 		}
 		conf->image_store_local = !strcmp(value, "local");
 		break;
+	case KEY_PARTNER_COPIES:
+		if (strcmp(value, "yes") && strcmp(value, "no")) {
+			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
+				    "%s:%u: %s=%s: not yes or no",
+				    path, line, key, value);
+			goto out;
+		}
+		conf->partner_copies = !strcmp(value, "yes");
+		break;
 	case KEY_RETAIN:
 		if (!smig_parse_uint(value, 1, MAX_RETAIN, &n)) {
 			g_set_error(error, SMIG_ERROR, SMIG_ERROR_CONFIG,
@@ -713,6 +724,8 @@ GArray *smig_conf_pairs(const smig_conf_t *conf)
 		 smig_format_keep(conf->image_keep_completed_s));
 	add_pair(pairs, KEY_LINK_BANDWIDTH,
 		 smig_format_bandwidth(conf->link_bw));
+	add_pair(pairs, KEY_PARTNER_COPIES,
+		 g_strdup(conf->partner_copies ? "yes" : "no"));
 	return pairs;
 }
 

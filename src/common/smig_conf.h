@@ -14,7 +14,7 @@
 #include <glib.h>
 
 /* Number of keys migrate.conf knows. */
-#define SMIG_CONF_NKEYS 18
+#define SMIG_CONF_NKEYS 19
 
 typedef struct smig_conf {
 	char *path;			/* file read, NULL if defaults only */
@@ -71,6 +71,11 @@ typedef struct smig_conf {
 					 * between two nodes until measured
 					 * moves teach it better (the prior,
 					 * doc/design.md "Calibration") */
+	bool partner_copies;		/* MigratePartnerCopies=yes: with
+					 * MigrateImageStore=local, each good
+					 * generation of a periodic capture is
+					 * also copied to a partner node of the
+					 * step; default no */
 	/* private: line that set each key (0: default), for duplicates */
 	unsigned key_line[SMIG_CONF_NKEYS];
 } smig_conf_t;

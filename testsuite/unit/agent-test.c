@@ -173,6 +173,13 @@ static int host_handoff(void *p, uint32_t rank, uint64_t gen, const char *to,
 	return h->handoff_rc;
 }
 
+static void host_partner(void *p, uint64_t gen, const char *node,
+			 const char *addr, uint16_t port)
+{
+	host_logf(p, "partner %" G_GUINT64_FORMAT " %s %s:%u", gen, node, addr,
+		  port);
+}
+
 /* The balancer runs as ADMIN here (the plugin: root or SlurmUser). */
 static bool host_from_admin(void *p, const smig_msg_t *msg)
 {
@@ -187,6 +194,7 @@ static const smig_agent_ops_t ops = {
 	.image_commit = host_commit,
 	.handoff = host_handoff,
 	.from_balancer = host_from_admin,
+	.partner_copy = host_partner,
 };
 
 static void host_init(host_t *h, const uint32_t *ranks, uint32_t n)
@@ -725,6 +733,53 @@ START_TEST(test_handoff)
 }
 END_TEST
 
+/* commit_partner - COMMIT of gen naming node (addr:port) as the partner */
+static void commit_partner(uint64_t gen, bool stop, const char *node,
+			   uint32_t port)
+{
+	smig_msg_t *m = smig_msg_new(SMIG_MSG_COMMIT, g_variant_new_parsed(
+		"{'job': <%u>, 'step': <%u>, 'gen': <%t>, 'stop': <%b>, "
+		"'partner': <%s>, 'partner_addr': <'10.0.0.9'>, "
+		"'partner_port': <%u>}", JOB, STEP, gen, stop, node, port));
+
+	ck_assert(smig_wire_send(bal, bal_auth, m, NULL));
+	smig_msg_free(m);
+	smig_agent_read(host.engine);
+}
+
+/*
+ * MigratePartnerCopies: a COMMIT the ranks go on from that names a partner
+ * has the host copy the generation there, after recording it as good; a
+ * COMMIT that stops the ranks, names this node, or a port out of range
+ * does not
+ */
+START_TEST(test_partner_commit)
+{
+	start();
+	prepare(1, 1000);
+	g_free(take_log(&host));
+	commit_partner(1, false, "node9", 6000);
+	check_log(&host, "good 1;partner 1 node9 10.0.0.9:6000;commit 1 0;");
+	prepare(2, 1000);
+	g_free(take_log(&host));
+	commit_partner(2, false, "node7", 6000);
+	check_log(&host, "good 2;commit 2 0;");
+	prepare(3, 1000);
+	g_free(take_log(&host));
+	commit_partner(3, false, "node9", 0);
+	check_log(&host, "good 3;commit 3 0;");
+	prepare(4, 1000);
+	g_free(take_log(&host));
+	commit_partner(4, false, "node9", 65536);
+	check_log(&host, "good 4;commit 4 0;");
+	prepare(5, 1000);
+	g_free(take_log(&host));
+	commit_partner(5, true, "node9", 6000);
+	check_log(&host, "good 5;commit 5 1;");
+	ck_assert(!pending(bal));
+}
+END_TEST
+
 START_TEST(test_samples)
 {
 	smig_msg_t *m;
@@ -1002,6 +1057,7 @@ static Suite *agent_suite(void)
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_bad_messages);
 	tcase_add_test(tc, test_handoff);
+	tcase_add_test(tc, test_partner_commit);
 	tcase_add_test(tc, test_samples);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(rb, setup_real, teardown_real);

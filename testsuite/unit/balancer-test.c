@@ -2182,6 +2182,98 @@ START_TEST(test_periodic_after_failure)
 }
 END_TEST
 
+/* HELLO_AGENT with a hand-off receiver (node-local store), ranks past
+ * smig_register() */
+static void hello_agent_rx(int fd, const char *node, uint32_t r0,
+			   uint32_t r1, uint32_t port)
+{
+	uint32_t ranks[2] = { r0, r1 };
+	GVariantBuilder vb;
+
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "node", g_variant_new_string(node));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	g_variant_builder_add(&vb, "{sv}", "handoff_port",
+			      g_variant_new_uint32(port));
+	send_msg(fd, user_auth, SMIG_MSG_HELLO_AGENT, &vb);
+	body_start(&vb, 0);
+	g_variant_builder_add(&vb, "{sv}", "gen", g_variant_new_uint64(0));
+	g_variant_builder_add(&vb, "{sv}", "ranks",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
+							ranks, 2,
+							sizeof(uint32_t)));
+	send_msg(fd, user_auth, SMIG_MSG_RESTORED, &vb);
+}
+
+/* A COMMIT of gen, stop false, naming partner at port (NULL: none). */
+static void expect_commit_partner(int fd, uint64_t gen, const char *partner,
+				  uint32_t port)
+{
+	smig_msg_t *m = expect(fd, SMIG_MSG_COMMIT);
+	GVariant *v;
+
+	ck_assert_uint_eq(get_u64(m, "gen"), gen);
+	v = g_variant_lookup_value(m->body, "stop", G_VARIANT_TYPE_BOOLEAN);
+	ck_assert(v && !g_variant_get_boolean(v));
+	g_variant_unref(v);
+	v = g_variant_lookup_value(m->body, "partner", G_VARIANT_TYPE_STRING);
+	if (!partner) {
+		ck_assert_ptr_null(v);
+		ck_assert_ptr_null(g_variant_lookup_value(m->body,
+							  "partner_port",
+							  NULL));
+	} else {
+		ck_assert_ptr_nonnull(v);
+		ck_assert_str_eq(g_variant_get_string(v, NULL), partner);
+		g_variant_unref(v);
+		v = g_variant_lookup_value(m->body, "partner_port",
+					   G_VARIANT_TYPE_UINT32);
+		ck_assert_ptr_nonnull(v);
+		ck_assert_uint_eq(g_variant_get_uint32(v), port);
+		g_variant_unref(v);
+		ck_assert_str_ne(get_str(m, "partner_addr"), "");
+	}
+	smig_msg_free(m);
+}
+
+/*
+ * MigratePartnerCopies=yes: the COMMIT of a periodic generation names to
+ * each agent the next node of the allocation (node[1-3]) with a receiver:
+ * node3 has no agent, so node1 and node2 are each other's partner. With
+ * the key off, no COMMIT names a partner.
+ */
+START_TEST(test_partner_commits)
+{
+	int srun, a1, a2;
+
+	srun = peer();
+	hello_srun(srun, user_auth, 0, "mode=manual,every=1s", 0, 0);
+	g_free(wait_published("mode=manual gen=0 moves=0"));
+	a1 = peer();
+	hello_agent_rx(a1, "node1", 0, 1, 7001);
+	a2 = peer();
+	hello_agent_rx(a2, "node2", 2, 3, 7002);
+	conf->partner_copies = true;
+	prepare_and_count(a1, a2, 1);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 1, r, 0);
+	expect_commit_partner(a1, 1, "node2", 7002);
+	expect_commit_partner(a2, 1, "node1", 7001);
+	conf->partner_copies = false;
+	prepare_and_count(a1, a2, 2);
+	for (uint32_t r = 0; r < 4; r++)
+		done(r < 2 ? a1 : a2, 2, r, 0);
+	expect_commit_partner(a1, 2, NULL, 0);
+	expect_commit_partner(a2, 2, NULL, 0);
+	close(a1);
+	close(a2);
+	close(srun);
+}
+END_TEST
+
 /*
  * A drain whose capture fails: the same evacuation waits one capture
  * timeout (1 s here, not MigrateRetryInterval), and the wait is in the
@@ -2348,6 +2440,7 @@ static Suite *balancer_suite(void)
 	tcase_add_test(tc, test_health_fail_moves);
 	tcase_add_test(tc, test_failed_capture_drain_acts);
 	tcase_add_test(tc, test_periodic_after_failure);
+	tcase_add_test(tc, test_partner_commits);
 	tcase_add_test(tc, test_drain_failed_retried);
 	tcase_add_test(tc, test_balance_skipped_after_failure);
 	tcase_add_test(tc, test_agent_unprotected);

@@ -99,6 +99,7 @@ START_TEST(test_defaults)
 		{ "MigrateImageKeep", "7d" },
 		{ "MigrateImageKeepCompleted", "0" },
 		{ "MigrateLinkBandwidth", "1G" },
+		{ "MigratePartnerCopies", "no" },
 	};
 
 	ck_assert_uint_eq(pairs->len, G_N_ELEMENTS(want));
@@ -159,6 +160,10 @@ START_TEST(test_lines)
 	ck_assert(smig_conf_parse_line(conf, "f", 18,
 				       "MigrateLinkBandwidth=12500M", &err));
 	ck_assert_uint_eq(conf->link_bw, 12500000000ull);
+	ck_assert(!conf->partner_copies);
+	ck_assert(smig_conf_parse_line(conf, "f", 19,
+				       "MigratePartnerCopies=yes", &err));
+	ck_assert(conf->partner_copies);
 	ck_assert_uint_eq(conf->restore_timeout_ms, 45000);
 	ck_assert_uint_eq(conf->relaunch_tries, 5);
 	ck_assert_uint_eq(conf->port, 7001);
@@ -177,6 +182,7 @@ START_TEST(test_lines)
 	ck_assert_str_eq(pair_value(pairs, "MigratePollInterval"), "500ms");
 	ck_assert_str_eq(pair_value(pairs, "MigrateMungeSocket"), "/run/m/s");
 	ck_assert_str_eq(pair_value(pairs, "MigrateLinkBandwidth"), "12500M");
+	ck_assert_str_eq(pair_value(pairs, "MigratePartnerCopies"), "yes");
 	smig_conf_pairs_free(pairs);
 	/* Too small, too big, not a number, a binary suffix: refused. */
 	{
@@ -207,9 +213,9 @@ START_TEST(test_syntax_errors)
 {
 	expect_error("MigratePort", "migrate.conf:7: MigratePort: missing '=' (Key=Value)");
 	expect_error("MigrateBogus=1",
-		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth)");
+		     "migrate.conf:7: MigrateBogus=1: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth, MigratePartnerCopies)");
 	expect_error("=5",
-		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth)");
+		     "migrate.conf:7: =5: unknown key (MigrateBalancerAddr, MigratePort, MigratePollInterval, MigrateCaptureTimeout, MigrateRetryInterval, MigrateImageDir, MigrateRetain, MigrateMungeSocket, MigrateStateDir, MigrateRelaunchGrace, MigrateSampleInterval, MigrateHealthFile, MigrateImageStore, MigrateRestoreTimeout, MigrateRelaunchTries, MigrateImageKeep, MigrateImageKeepCompleted, MigrateLinkBandwidth, MigratePartnerCopies)");
 }
 END_TEST
 
@@ -246,6 +252,10 @@ START_TEST(test_value_errors)
 		     "migrate.conf:7: MigrateRetryInterval=5 m: not a duration (examples: 30s, 5m, 1h)");
 	expect_error("MigrateSampleInterval=often",
 		     "migrate.conf:7: MigrateSampleInterval=often: not a duration (examples: 30s, 5m, 1h)");
+	expect_error("MigratePartnerCopies=true",
+		     "migrate.conf:7: MigratePartnerCopies=true: not yes or no");
+	expect_error("MigratePartnerCopies=",
+		     "migrate.conf:7: MigratePartnerCopies=: not yes or no");
 	expect_error("MigrateImageStore=nfs",
 		     "migrate.conf:7: MigrateImageStore=nfs: not a kind of store (shared, local)");
 	expect_error("MigrateHealthFile=health",

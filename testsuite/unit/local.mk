@@ -111,6 +111,15 @@ testsuite_unit_agent_test_SOURCES = testsuite/unit/agent-test.c
 testsuite_unit_agent_test_CFLAGS = $(UNIT_CFLAGS)
 testsuite_unit_agent_test_LDADD = $(UNIT_LDADD)
 endif
+# partner-test: partner copies of a node-local store (choice, copy over
+# loopback TCP checked on arrival, retention, removal with the job).
+if HAVE_CHECK
+check_PROGRAMS += testsuite/unit/partner-test
+TESTS += testsuite/unit/partner-test
+testsuite_unit_partner_test_SOURCES = testsuite/unit/partner-test.c
+testsuite_unit_partner_test_CFLAGS = $(UNIT_CFLAGS)
+testsuite_unit_partner_test_LDADD = $(UNIT_LDADD)
+endif
 # image-cli-test: smig-image(1) on good, damaged and truncated images, and
 # doc/bad-input.md's smig-image table.
 if HAVE_CHECK

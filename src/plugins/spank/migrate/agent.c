@@ -18,7 +18,9 @@
  * the event into a queue and wakes the agent thread; the agent thread is
  * the only one that drives the engine, verifies images and sends PMIx
  * events; the hand-off receiver thread only stores images handed to this
- * node (MigrateImageStore=local).
+ * node (MigrateImageStore=local); the partner copy thread only sends this
+ * node's images of good generations to the partner the balancer named
+ * (MigratePartnerCopies=yes).
  *
  * libpmix is the copy slurmstepd's mpi/pmix plugin loaded (RTLD_GLOBAL): the
  * functions are looked up with dlsym(RTLD_DEFAULT), never linked, so steps
@@ -82,6 +84,9 @@ static struct {
 	GThread *rx_thread;
 	int rx_fd;		/* listening socket, -1 if none */
 	uint16_t rx_port;
+	/* MigratePartnerCopies=yes: copies of good generations, sent */
+	GThread *partner_thread;
+	GAsyncQueue *partner_q;	/* of partner_job_t, newest wins */
 	gint stopping;		/* atomic */
 	GAsyncQueue *events;	/* of rank_event_t, from the PMIx thread */
 	smig_auth_t *auth;
@@ -347,6 +352,87 @@ static void pmix_notify(smig_agent_op_t op, uint64_t gen, uint64_t arg)
 		    smig_agent_op_name(op), gen);
 }
 
+/* One generation to copy to a partner (host_partner_copy()). */
+typedef struct partner_job {
+	uint64_t gen;
+	char *node;
+	char *addr;
+	uint16_t port;
+} partner_job_t;
+
+static void partner_job_free(gpointer p)
+{
+	partner_job_t *j = p;
+
+	g_free(j->node);
+	g_free(j->addr);
+	g_free(j);
+}
+
+/*
+ * partner_main - the partner copy thread: copies the newest good generation
+ * queued (an older one still queued is skipped: its images may be pruned
+ * already, and the newer one supersedes it), off the agent thread so that
+ * neither the ranks nor the balancer's messages wait for it
+ */
+static gpointer partner_main(gpointer unused)
+{
+	while (!g_atomic_int_get(&agent.stopping)) {
+		partner_job_t *j, *newer;
+
+		j = g_async_queue_timeout_pop(agent.partner_q,
+					      250 * G_TIME_SPAN_MILLISECOND);
+		if (!j)
+			continue;
+		while ((newer = g_async_queue_try_pop(agent.partner_q))) {
+			partner_job_free(j);
+			j = newer;
+		}
+		if (!g_atomic_int_get(&agent.stopping))
+			smig_agent_store_partner_copy(&agent.store, j->gen,
+						      j->node, j->addr,
+						      j->port);
+		partner_job_free(j);
+	}
+	return NULL;
+}
+
+static void host_partner_copy(void *host, uint64_t gen, const char *node,
+			      const char *addr, uint16_t port)
+{
+	partner_job_t *j;
+
+	if (!agent.partner_q)
+		return;
+	j = g_new0(partner_job_t, 1);
+	j->gen = gen;
+	j->node = g_strdup(node);
+	j->addr = g_strdup(addr);
+	j->port = port;
+	g_async_queue_push(agent.partner_q, j);
+}
+
+/*
+ * partner_start - the partner copy thread (node-local store only)
+ * RET false (logged): no partner copies from this node
+ */
+static bool partner_start(void)
+{
+	GError *err = NULL;
+
+	agent.partner_q = g_async_queue_new_full(partner_job_free);
+	agent.partner_thread = g_thread_try_new("smig-partner", partner_main,
+						NULL, &err);
+	if (!agent.partner_thread) {
+		smig_cerror(CTX, "partner copy thread: %s; no partner copies of this node's images",
+			    err->message);
+		g_error_free(err);
+		g_clear_pointer(&agent.partner_q, g_async_queue_unref);
+		return false;
+	}
+	return true;
+}
+
 /* The engine's ops (smig_agent.h), in the agent thread. */
 
 static void host_notify(void *host, smig_agent_op_t op, uint64_t gen,
@@ -402,6 +488,7 @@ static const smig_agent_ops_t host_ops = {
 	.image_commit = host_image_commit,
 	.handoff = host_handoff,
 	.from_balancer = host_from_balancer,
+	.partner_copy = host_partner_copy,
 };
 
 /* rx_main - the receiver thread: one hand-off connection at a time */
@@ -629,6 +716,25 @@ static bool sock_start(spank_t sp)
 	return true;
 }
 
+/*
+ * partner_restore - node-local store, a step that restores (its
+ * SLURM_MIGRATE_RESTORE_GEN is set and not none): the partner copies this
+ * node holds of its ranks' images take the images' names before any task
+ * starts (smig_agent_store_partner_restore())
+ */
+static void partner_restore(spank_t sp)
+{
+	smig_agent_store_t st = { 0 };
+	char val[64] = "";
+
+	if (!smig_spank.image_dir ||
+	    spank_getenv(sp, "SLURM_MIGRATE_RESTORE_GEN", val, sizeof(val)) !=
+	    ESPANK_SUCCESS || !val[0] || !strcmp(val, "none"))
+		return;
+	store_fill(&st);
+	smig_agent_store_partner_restore(&st);
+}
+
 void smig_spank_agent_start(spank_t sp)
 {
 	pmix_status_t code = PMIX_JCTRL_CHECKPOINT_COMPLETE;
@@ -644,6 +750,8 @@ void smig_spank_agent_start(spank_t sp)
 		smig_cerror(CTX, "cannot read the global ids of the local tasks; the step runs without migration");
 		return;
 	}
+	if (smig_spank.conf->image_store_local)
+		partner_restore(sp);
 	smig_sample_setup(sp, agent.node);
 	agent.auth = smig_auth_munge_new(smig_spank.conf->munge_socket, &err);
 	if (!agent.auth) {
@@ -682,8 +790,8 @@ void smig_spank_agent_start(spank_t sp)
 	agent.registered = true;
 registered:
 	store_fill(&agent.store);
-	if (smig_spank.conf->image_store_local)
-		rx_start();
+	if (smig_spank.conf->image_store_local && rx_start())
+		partner_start();
 	engine_cfg(&cfg);
 	cfg.sample_interval_ms = MAX(smig_sample_interval_ms(), 100);
 	agent.engine = smig_agent_new(&cfg, &host_ops, NULL);
@@ -751,6 +859,12 @@ void smig_spank_agent_stop(void)
 		g_thread_join(agent.rx_thread);
 		agent.rx_thread = NULL;
 	}
+	/* A copy in flight ends within its bound (MigrateCaptureTimeout). */
+	if (agent.partner_thread) {
+		g_thread_join(agent.partner_thread);
+		agent.partner_thread = NULL;
+	}
+	g_clear_pointer(&agent.partner_q, g_async_queue_unref);
 	if (agent.rx_fd >= 0)
 		close(agent.rx_fd);
 	agent.rx_fd = -1;
