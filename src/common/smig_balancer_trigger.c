@@ -126,36 +126,6 @@ out:
 	return plan;
 }
 
-typedef struct evac_ctx {
-	GArray *edges;
-	uint32_t nranks;
-} evac_ctx_t;
-
-/* One directed pair's bytes since the ranks started: an edge. */
-static void evac_add_edge(const smig_pair_sample_t *p, void *data)
-{
-	evac_ctx_t *ec = data;
-	smig_policy_edge_t e;
-
-	if (p->src >= ec->nranks || p->dst >= ec->nranks || !p->bytes)
-		return;
-	e.a = MIN(p->src, p->dst);
-	e.b = MAX(p->src, p->dst);
-	e.bytes = (double) p->bytes;
-	g_array_append_val(ec->edges, e);
-}
-
-static gint evac_edge_cmp(gconstpointer x, gconstpointer y)
-{
-	const smig_policy_edge_t *p = x, *q = y;
-
-	if (p->a != q->a)
-		return p->a < q->a ? -1 : 1;
-	if (p->b != q->b)
-		return p->b < q->b ? -1 : 1;
-	return p->bytes < q->bytes ? -1 : p->bytes > q->bytes;
-}
-
 /*
  * evac_plan - the plan for ranks that must leave: smig_policy_evacuate()
  * or, when the host has a switch tree, smig_policy_evacuate_topo() with
@@ -170,7 +140,7 @@ static smig_plan_t *evac_plan(smig_balancer_t *b, bal_step_t *s,
 {
 	smig_topology_t *topo = NULL;
 	smig_policy_evac_topo_t et = { 0 };
-	evac_ctx_t ec = { NULL, s->ntasks };
+	GArray *edges = NULL;
 	uint32_t *paths = NULL;
 	smig_plan_t *plan;
 
@@ -180,24 +150,19 @@ static smig_plan_t *evac_plan(smig_balancer_t *b, bal_step_t *s,
 		paths = smig_topology_paths(topo,
 					    (const char *const *) s->nodes,
 					    s->nnodes, &et.nlevels);
-		ec.edges = g_array_new(false, false,
-				       sizeof(smig_policy_edge_t));
-		if (s->job->metrics)
-			smig_metrics_foreach_pair(s->job->metrics,
-						  evac_add_edge, &ec);
-		/* The hash table's order is not ours: stay deterministic. */
-		g_array_sort(ec.edges, evac_edge_cmp);
+		/* The bytes since the ranks started. */
+		edges = smig_decide_edges(s->job->metrics, s->ntasks, 1);
 		et.node_switch = paths;
-		et.edges = (const smig_policy_edge_t *) ec.edges->data;
-		et.nedges = ec.edges->len;
+		et.edges = (const smig_policy_edge_t *) edges->data;
+		et.nedges = edges->len;
 		smig_cdebug(SMIG_CTX_STEP(s->job->id, s->step_id),
 			    "evacuate: %u switch levels, %zu rank pairs with traffic: targets near partners",
 			    et.nlevels, et.nedges);
 	}
 	plan = smig_policy_evacuate_topo(nodes, s->nnodes, rank_node,
 					 s->ntasks, &et, error);
-	if (ec.edges)
-		g_array_unref(ec.edges);
+	if (edges)
+		g_array_unref(edges);
 	g_free(paths);
 	smig_topology_unref(topo);
 	return plan;

@@ -153,7 +153,7 @@ bool smig_decide_rate(const smig_metrics_t *m, uint32_t nranks,
 typedef struct edge_ctx {
 	GArray *edges;
 	uint32_t nranks;
-	double elapsed;
+	double per;
 } edge_ctx_t;
 
 static void add_edge(const smig_pair_sample_t *s, void *data)
@@ -165,8 +165,7 @@ static void add_edge(const smig_pair_sample_t *s, void *data)
 		return;
 	e.a = MIN(s->src, s->dst);
 	e.b = MAX(s->src, s->dst);
-	/* Counters run since the ranks started: their mean rate. */
-	e.bytes = (double) s->bytes / ec->elapsed;
+	e.bytes = (double) s->bytes / ec->per;
 	g_array_append_val(ec->edges, e);
 }
 
@@ -179,6 +178,23 @@ static gint edge_cmp(gconstpointer x, gconstpointer y)
 	if (p->b != q->b)
 		return p->b < q->b ? -1 : 1;
 	return p->bytes < q->bytes ? -1 : p->bytes > q->bytes;
+}
+
+/* smig_decide_edges - see smig_decide.h */
+GArray *smig_decide_edges(const smig_metrics_t *m, uint32_t nranks,
+			  double per)
+{
+	edge_ctx_t ec = {
+		.edges = g_array_new(FALSE, FALSE, sizeof(smig_policy_edge_t)),
+		.nranks = nranks,
+		.per = per > 0 ? per : 1,
+	};
+
+	if (m)
+		smig_metrics_foreach_pair(m, add_edge, &ec);
+	/* The hash table's order is not ours: stay deterministic. */
+	g_array_sort(ec.edges, edge_cmp);
+	return ec.edges;
 }
 
 static bool check_input(const smig_decide_input_t *in, GError **error)
@@ -389,19 +405,12 @@ smig_decide_t *smig_decide_snapshot(const smig_decide_input_t *in,
 	}
 
 	if (in->elapsed > 0) {
-		edge_ctx_t ec = {
-			.edges = g_array_new(FALSE, FALSE,
-					     sizeof(smig_policy_edge_t)),
-			.nranks = nr,
-			.elapsed = in->elapsed,
-		};
+		/* Counters run since the ranks started: their mean rate. */
+		GArray *edges = smig_decide_edges(in->metrics, nr, in->elapsed);
 
-		smig_metrics_foreach_pair(in->metrics, add_edge, &ec);
-		/* The hash table's order is not ours: stay deterministic. */
-		g_array_sort(ec.edges, edge_cmp);
-		d->snap.nedges = ec.edges->len;
-		d->edges = (smig_policy_edge_t *) g_array_free(ec.edges,
-							       !ec.edges->len);
+		d->snap.nedges = edges->len;
+		d->edges = (smig_policy_edge_t *) g_array_free(edges,
+							       !edges->len);
 	}
 
 	d->snap.nodes = d->nodes;

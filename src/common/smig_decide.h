@@ -143,6 +143,18 @@ bool smig_decide_adjust(const smig_decide_t *d,
 void smig_decide_free(smig_decide_t *d);
 
 /*
+ * smig_decide_edges - the rank pairs of m with traffic as policy edges
+ * (a < b; one edge per directed pair), their bytes divided by per (the
+ * counters' seconds for a rate, 1 for the bytes), sorted by a, b, bytes so
+ * that no decision depends on the metrics' hash order; pairs naming a rank
+ * of nranks or more are left out
+ * IN m - the job's metrics (borrowed), NULL: none
+ * RET the edges (smig_policy_edge_t), caller g_array_unref()s
+ */
+GArray *smig_decide_edges(const smig_metrics_t *m, uint32_t nranks,
+			  double per);
+
+/*
  * smig_decide_rate - the job's iteration rate: the mean over ranks 0 to
  * nranks - 1 of each rank's window mean of iters (samples without a rate
  * left out)
