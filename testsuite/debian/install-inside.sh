@@ -250,11 +250,16 @@ EOF
 	chmod 755 /etc/slurm/task-prolog
 }
 
-# Open MPI's own start-up failures (testsuite/python/lib/cluster.py,
-# MPI_FLAKE_PATTERNS): the one reason a launch runs again.
+# ompi_flake FILE - FILE shows one of Open MPI's own start-up failures and
+# nothing of ours said anything, in FILE or as an error in a daemon's log:
+# the one reason a launch runs again. The patterns are the pytest harness's
+# (testsuite/python/lib/cluster.py: MPI_FLAKE_PATTERNS, OURS_RE,
+# OURS_LOG_ERROR_RE), written into /w by install-test.sh.
 ompi_flake() {
-	grep -qE 'It looks like MPI_INIT failed for some reason|MPI_INIT has failed because at least one MPI process is unreachable|\*\*\* An error occurred in MPI_Init|Local abort before MPI_INIT completed|ORTE_ERROR_LOG: .+ in file \S+ at line [0-9]+|PMIX ERROR: .+ in file \S+ at line [0-9]+|\[btl_tcp_\w+\.c:[0-9]+:mca_btl_tcp_\w+\] ' "$1" &&
-		! grep -qiE 'smig|migrat' "$1"
+	grep -qP -e "$(cat /w/ompi-flake.re)" "$1" &&
+		! grep -qiE 'smig|migrat' "$1" &&
+		! grep -qP -e "$(cat /w/ours.re)" "$1" &&
+		! grep -qsP -e "$(cat /w/ours-log.re)" /var/log/slurm/*.log /w/logs/*.out
 }
 
 # starts FILE - how many ranks printed their first start line in FILE

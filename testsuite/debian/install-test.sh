@@ -90,6 +90,19 @@ lock=${SMIG_BENCH_LOCK:-/var/tmp/smig-bench.lock}
 mkdir -p "$work"
 rm -rf "${work:?}/root" "$work/readme" "$work/logs" "$work/debs"
 mkdir -p "$work/readme" "$work/logs" "$apt_cache/partial"
+# The one list of what may run a launch again, and of what forbids it: the
+# pytest harness's (testsuite/python/lib/cluster.py), one regex a file for
+# install-inside.sh's ompi_flake() (grep -P takes a single pattern).
+python3 - "$repo/testsuite/python/lib" "$work" <<'PY' || die "cannot read the Open MPI start-up patterns"
+import sys
+sys.path.insert(0, sys.argv[1])
+import cluster
+for name, pats in (("ompi-flake.re", cluster.MPI_FLAKE_PATTERNS),
+                   ("ours.re", [cluster.OURS_RE]),
+                   ("ours-log.re", [cluster.OURS_LOG_ERROR_RE])):
+    with open(f"{sys.argv[2]}/{name}", "w") as f:
+        f.write("|".join(f"(?:{p})" for p in pats) + "\n")
+PY
 awk -v out="$work/readme" '
 	/^<!-- install-test: [a-z-]+ -->$/ { name = $3; next }
 	name != "" && !inblock && /^```/ { inblock = 1; file = out "/" name; printf "" > file; next }
